@@ -20,7 +20,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from seqline.pipeline import filesystem
-from seqline.pipeline.artifact import Artifact, artifact_uri, read_artifact, write_descriptor
+from seqline.pipeline.artifact import (
+    Artifact,
+    artifact_uri,
+    new_artifact,
+    read_artifact,
+    write_descriptor,
+)
 from seqline.pipeline.component import ExecutionContext
 from seqline.pipeline.dag import Node, Pipeline
 from seqline.pipeline.errors import ComponentFailed, SeqlineError
@@ -227,7 +233,7 @@ def _execute(
         filesystem.makedirs(temporary)
         temporaries[output], finals[output] = temporary, final
     outputs = {
-        name: Artifact(type_name, temporaries[name], fingerprint, dict(producer))
+        name: new_artifact(type_name, temporaries[name], fingerprint, producer)
         for name, type_name in component.outputs.items()
     }
     scratch = filesystem.join(pipeline.root, "_tmp", f"{node.node_id}-{uuid.uuid4().hex[:8]}")

@@ -17,9 +17,9 @@ from seqline.components.evaluate.component import COMPONENT, EvaluateConfig
 from seqline.components.push.component import COMPONENT as PUSH
 from seqline.components.push.component import PushConfig
 from seqline.pipeline.artifact import Artifact, ArtifactType, write_descriptor
-from seqline.pipeline.component import ExecutionContext
 from seqline.pipeline.errors import ConfigError
 from seqline.pipeline.metadata import MetadataStore
+from tests.components.context import make_context
 from tests.components.evaluate.keyword_model import (
     BINARY_KEYWORDS,
     BINARY_LABELS,
@@ -100,7 +100,7 @@ def _evaluate(
     out = tmp_path / f"blessing-{uuid.uuid4().hex[:6]}"
     out.mkdir()
     blessing = Artifact(type_name=ArtifactType.BLESSING, uri=str(out), fingerprint="b")
-    ctx = ExecutionContext(
+    ctx = make_context(
         config=config,
         inputs={"examples": examples, "model": model},
         outputs={"blessing": blessing},
@@ -232,7 +232,7 @@ def _push(tmp_path: Path, model: Artifact, blessing: Artifact) -> Artifact:
     infra = infra_blessing_artifact(
         tmp_path / f"infra-{uuid.uuid4().hex[:6]}", model_fingerprint=model.fingerprint
     )
-    ctx = ExecutionContext(
+    ctx = make_context(
         config=PushConfig(serving_root=str(tmp_path / "serving"), model_name=NAME),
         inputs={"model": model, "blessing": blessing, "infra_blessing": infra},
         outputs={"pushed_model": pushed},

@@ -13,8 +13,8 @@ import pytest
 from seqline.components.evaluate.component import COMPONENT, EvaluateConfig
 from seqline.components.evaluate.thresholds import Bound
 from seqline.pipeline.artifact import Artifact, ArtifactType
-from seqline.pipeline.component import ExecutionContext
 from seqline.pipeline.errors import DataError
+from tests.components.context import make_context
 from tests.components.evaluate.keyword_model import (
     BINARY_KEYWORDS,
     BINARY_LABELS,
@@ -35,7 +35,7 @@ def _run(
     out = tmp_path / "blessing"
     out.mkdir()
     blessing = Artifact(type_name=ArtifactType.BLESSING, uri=str(out), fingerprint="b1")
-    ctx = ExecutionContext(
+    ctx = make_context(
         config=config,
         inputs={"examples": examples, "model": model},
         outputs={"blessing": blessing},

@@ -11,8 +11,8 @@ import pytest
 
 from seqline.components.infra_validate.component import COMPONENT, InfraValidateConfig
 from seqline.pipeline.artifact import Artifact, ArtifactType
-from seqline.pipeline.component import ExecutionContext
 from seqline.serving.warmup import read_warmup_requests
+from tests.components.context import make_context
 from tests.components.evaluate.keyword_model import (
     BINARY_KEYWORDS,
     BINARY_LABELS,
@@ -34,7 +34,7 @@ def _run(tmp_path: Path, model: Artifact, examples: Artifact, **config) -> tuple
     scratch = tmp_path / "scratch"
     scratch.mkdir()
     infra = Artifact(type_name=ArtifactType.INFRA_BLESSING, uri=str(out), fingerprint="i")
-    ctx = ExecutionContext(
+    ctx = make_context(
         config=InfraValidateConfig(canary_examples=12, canary_batch_size=5, **config),
         inputs={"model": model, "examples": examples},
         outputs={"infra_blessing": infra},

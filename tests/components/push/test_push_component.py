@@ -12,9 +12,9 @@ import pytest
 from seqline.components.push import publish
 from seqline.components.push.component import COMPONENT, PushConfig, check
 from seqline.pipeline.artifact import Artifact, ArtifactType
-from seqline.pipeline.component import ExecutionContext
 from seqline.pipeline.config_parsing import build_dataclass
 from seqline.pipeline.errors import ConfigError, DataError
+from tests.components.context import make_context
 from tests.components.push.push_inputs import (
     blessing_artifact,
     infra_blessing_artifact,
@@ -38,7 +38,7 @@ def _push(
     pushed = Artifact(type_name=ArtifactType.PUSHED_MODEL, uri=str(out), fingerprint="p")
     if infra is None:
         infra = infra_blessing_artifact(tmp_path / f"infra-{uuid.uuid4().hex[:6]}")
-    ctx = ExecutionContext(
+    ctx = make_context(
         config=config,
         inputs={"model": model, "blessing": blessing, "infra_blessing": infra},
         outputs={"pushed_model": pushed},

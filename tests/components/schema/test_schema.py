@@ -12,12 +12,12 @@ from seqline.components.schema.component import COMPONENT, check, source_fingerp
 from seqline.components.schema.config import SchemaConfig
 from seqline.components.statistics.statistics_files import write_statistics
 from seqline.pipeline.artifact import Artifact, ArtifactType, write_descriptor
-from seqline.pipeline.component import ExecutionContext
 from seqline.pipeline.errors import ConfigError
 from seqline.pipeline.metadata import MetadataStore
 from seqline.schemas import feature_spec
 from seqline.schemas.loading import load_schema, schema_to_text
 from seqline.schemas.text import raw_feature_spec as text_spec
+from tests.components.context import make_context
 from tests.components.statistics.helpers import direct_statistics
 
 
@@ -76,7 +76,7 @@ def _run(tmp_path, config: SchemaConfig, name: str, metadata=None, root: str = "
     )  # fmt: skip
     out = Artifact(ArtifactType.SCHEMA, f"{root or tmp_path}/schema/schema/{name}", name)
     os.makedirs(out.uri)
-    ctx = ExecutionContext(
+    ctx = make_context(
         config=config, inputs={"statistics": statistics}, outputs={"schema": out},
         node_id="schema", pipeline_root=root, metadata=metadata,
     )  # fmt: skip

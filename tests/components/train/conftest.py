@@ -18,6 +18,7 @@ import pytest
 
 from seqline.pipeline.artifact import Artifact, ArtifactType, write_descriptor
 from seqline.pipeline.component import ExecutionContext
+from tests.components.context import make_context
 
 LABELS = ["neg", "pos"]
 POSITIVE = ["great", "good", "excellent", "love", "wonderful", "fun", "best", "brilliant"]
@@ -100,7 +101,7 @@ def text_artifacts(tmp_path_factory: pytest.TempPathFactory) -> TextArtifacts:
     )
     for artifact in (graph, transformed):
         os.makedirs(artifact.uri)
-    ctx = ExecutionContext(
+    ctx = make_context(
         config=TransformConfig(vocab_size=40, max_tokens=MAX_TOKENS),
         inputs={"examples": examples},
         outputs={"transform_graph": graph, "transformed_examples": transformed},
@@ -130,7 +131,7 @@ def train_context(
         uri.mkdir(parents=True)
         outputs[name] = Artifact(type_name, str(uri), fingerprint)
     (root / "tmp" / attempt).mkdir(parents=True)  # the runner's scratch dir exists
-    return ExecutionContext(
+    return make_context(
         config=config,
         inputs={
             "transform_graph": artifacts.transform_graph,

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from seqline.pipeline.artifact import Artifact, ArtifactType, write_descriptor
-from seqline.pipeline.component import ExecutionContext
+from tests.components.context import make_context
 
 SPLITS = ("train", "eval", "test")
 STEP_SECONDS = 3600
@@ -181,7 +181,7 @@ def run_component(
         uri.mkdir(parents=True)
         outputs[name] = Artifact(type_name, str(uri), f"{fingerprint}-{name}")
     (base / "tmp").mkdir()
-    ctx = ExecutionContext(
+    ctx = make_context(
         config=config,
         inputs=dict(inputs),
         outputs=outputs,

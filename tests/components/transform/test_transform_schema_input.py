@@ -12,6 +12,7 @@ from seqline.pipeline.artifact import Artifact, ArtifactType
 from seqline.pipeline.component import ExecutionContext
 from seqline.pipeline.errors import ConfigError
 from seqline.schemas.loading import load_schema, write_schema
+from tests.components.context import make_context
 from tests.components.statistics.helpers import write_examples
 
 
@@ -46,7 +47,7 @@ def _ctx(tmp_path, schema: Artifact) -> ExecutionContext:
     for artifact in outputs.values():
         os.makedirs(artifact.uri)
     os.makedirs(tmp_path / "tmp")
-    return ExecutionContext(
+    return make_context(
         config=TransformConfig(vocab_size=50, max_tokens=8),
         inputs={"examples": examples, "schema": schema},
         outputs=outputs,

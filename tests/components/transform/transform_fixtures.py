@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from seqline.pipeline.artifact import Artifact, ArtifactType
-from seqline.pipeline.component import ExecutionContext
+from tests.components.context import make_context
 
 
 def write_examples(
@@ -86,7 +86,7 @@ def run_transform(
         os.makedirs(artifact.uri)
     (base / "tmp").mkdir()
     messages: list[str] = []
-    ctx = ExecutionContext(
+    ctx = make_context(
         config=config,
         inputs={"examples": examples},
         outputs={"transform_graph": graph, "transformed_examples": transformed},

@@ -15,10 +15,10 @@ from seqline.components.validate.baseline import previous_statistics
 from seqline.components.validate.component import COMPONENT
 from seqline.components.validate.config import ValidateConfig
 from seqline.pipeline.artifact import Artifact, ArtifactType, write_descriptor
-from seqline.pipeline.component import ExecutionContext
 from seqline.pipeline.errors import DataError
 from seqline.pipeline.metadata import MetadataStore
 from seqline.schemas.loading import load_schema, write_schema
+from tests.components.context import make_context
 from tests.components.statistics.helpers import direct_statistics
 
 
@@ -84,7 +84,7 @@ class Span:
         }
         for artifact in outputs.values():
             os.makedirs(artifact.uri, exist_ok=True)
-        ctx = ExecutionContext(
+        ctx = make_context(
             config=config or ValidateConfig(),
             inputs={"statistics": statistics, "schema": self.schema},
             outputs=outputs,
