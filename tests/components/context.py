@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from seqline.pipeline.artifact import Artifact
-from tests.components.context import make_context
+from seqline.pipeline.component import ExecutionContext
 
 
 def make_context(
@@ -29,7 +29,7 @@ def make_context(
     progress: Callable[[str], None] = lambda _message: None,
     metadata: Any = None,
 ) -> ExecutionContext:
-    return make_context(
+    return ExecutionContext(
         config=config,
         inputs=inputs,
         outputs=outputs,
