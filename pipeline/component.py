@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from seqline.pipeline.artifact import Artifact
+    from seqline.pipeline.resolvers import Resolver
 
 
 @dataclass
@@ -35,6 +36,8 @@ class ExecutionContext:
         temp_dir: scratch directory for this execution, deleted afterwards.
         progress: call with a short message to show progress on long work.
         metadata: read-only access to the metadata store (for baselines), or None in tests.
+        resolved: resolved input name -> the Artifact the runner resolved for it (see
+            pipeline/resolvers.py), or None when there is none (first run).
     """
 
     config: Any
@@ -48,6 +51,7 @@ class ExecutionContext:
     temp_dir: str = ""
     progress: Callable[[str], None] = field(default=lambda _msg: None)
     metadata: Any = None
+    resolved: Mapping[str, Artifact | None] = field(default_factory=dict)
 
     def beam_options(self) -> Any:
         """Beam PipelineOptions for this execution (see pipeline/beam_options.py)."""
@@ -75,6 +79,10 @@ class Component:
             fingerprint. None for components that only read artifacts.
         check: optional pre-run check of the config against the world (files exist...), raising
             ConfigError; run for every node before any node executes.
+        version: bump it to re-run every cached execution of this component (part of the
+            fingerprint) when a change outside its code alters results.
+        resolved: input name -> Resolver: inputs the runner finds in earlier runs (the last
+            blessed model...) before fingerprinting; see pipeline/resolvers.py.
     """
 
     name: str
@@ -85,6 +93,8 @@ class Component:
     code_dir: Path
     source_fingerprint: Callable[[Any], str] | None = None
     check: Callable[[Any], None] | None = None
+    version: int = 1
+    resolved: Mapping[str, Resolver] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if not dataclasses.is_dataclass(self.config_type):
