@@ -33,14 +33,12 @@ import typing
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 from seqline.pipeline.artifacts import Artifact, artifact_class
 
-# A resolver (seqline.pipeline.resolvers.Resolver, a Protocol with `type_name` and
-# `resolve(query) -> Artifact | None`) is owned by the runner; typed loosely here so the
-# component contract does not depend on the runner's modules.
-Resolver = Any
+if TYPE_CHECKING:
+    from seqline.pipeline.resolvers import Resolver
 
 
 @dataclass
@@ -60,7 +58,9 @@ class ExecutionContext:
         temp_dir: scratch directory for this execution, deleted afterwards.
         progress: call with a short message to show progress on long work.
         metadata: read-only access to the metadata store. Deprecated: resolved inputs replace
-            every use; it goes away with the runner's resolvers.
+            every use; it goes away once no executor reads it.
+        resolved: resolved input name -> the Artifact the runner resolved for it (see
+            pipeline/resolvers.py), or None when there is none (first run).
     """
 
     config: Any
@@ -74,6 +74,7 @@ class ExecutionContext:
     temp_dir: str
     progress: Callable[[str], None]
     metadata: Any
+    resolved: Mapping[str, Artifact | None]
 
     def beam_options(self) -> Any:
         """Beam PipelineOptions for this execution (see pipeline/beam_options.py)."""
@@ -103,7 +104,7 @@ class Component:
 
     Attributes:
         name: the component's name, e.g. "transform_text"; default node id and URI segment.
-        inputs: input name -> artifact type name it accepts (resolved inputs included).
+        inputs: wired input name -> artifact type name it accepts.
         outputs: output name -> artifact type name it produces.
         config_type: a frozen dataclass; its fields are the YAML keys.
         executor: runs the component (see ExecutionContext).
@@ -111,7 +112,7 @@ class Component:
             see (e.g. a changed default in a data file); hashed into the fingerprint.
         resolved: input name -> Resolver; the runner finds these inputs (the last blessed
             model, the previous span's statistics...) before fingerprinting, so they are part
-            of the cache key and the lineage. They are never wired.
+            of the cache key and the lineage. They are never wired, and not in `inputs`.
         optional: inputs that may be left unwired (the executor gets None).
         source_fingerprint: for components that read data from outside the pipeline root
             (ingest), a string identifying that data (paths, sizes, mtimes).
@@ -142,9 +143,9 @@ class Component:
         params = self.config_type.__dataclass_params__  # type: ignore[attr-defined]
         if not params.frozen:
             raise TypeError(f"{self.name}: config_type must be frozen (@dataclass(frozen=True))")
-        unknown = sorted(set(self.resolved) - set(self.inputs))
-        if unknown:
-            raise TypeError(f"{self.name}: resolved inputs {unknown} are not declared inputs")
+        both = sorted(set(self.resolved) & set(self.inputs))
+        if both:
+            raise TypeError(f"{self.name}: inputs {both} cannot be both wired and resolved")
         if self.code_dir is None:
             module = sys.modules.get(getattr(self.executor, "__module__", ""))
             if module is not None and getattr(module, "__file__", None):
@@ -153,7 +154,7 @@ class Component:
     @property
     def wired_inputs(self) -> frozenset[str]:
         """Inputs a pipeline must wire (not resolved, not optional)."""
-        return frozenset(self.inputs) - set(self.resolved) - self.optional
+        return frozenset(self.inputs) - self.optional
 
 
 def _artifact_type(annotation: Any) -> tuple[type[Artifact] | None, bool, bool]:
@@ -224,14 +225,16 @@ def component(
             if is_output:
                 outputs[param] = type_name
                 continue
+            if param in resolved:
+                if not is_optional:
+                    raise TypeError(
+                        f"{name}: resolved input '{param}' may find nothing; annotate it "
+                        f"`{cls.__name__} | None`"
+                    )
+                continue
             inputs[param] = type_name
-            if is_optional and param not in resolved:
+            if is_optional:
                 optional.add(param)
-            if param in resolved and not is_optional:
-                raise TypeError(
-                    f"{name}: resolved input '{param}' may find nothing; annotate it "
-                    f"`{cls.__name__} | None`"
-                )
         elif isinstance(annotation, type) and dataclasses.is_dataclass(annotation):
             if config_type is not None:
                 raise TypeError(f"{name}: two config parameters, {config_param} and {param}")
@@ -243,15 +246,20 @@ def component(
             )
     if config_type is None:
         raise TypeError(f"{name}: the executor has no config parameter (a frozen dataclass)")
+    undeclared = sorted(set(resolved) - set(classes))
+    if undeclared:
+        raise TypeError(f"{name}: resolved inputs {undeclared} are not executor parameters")
 
     @functools.wraps(function)
     def executor(ctx: ExecutionContext) -> Mapping[str, Any]:
         kwargs: dict[str, Any] = {config_param: ctx.config}
         for param in inputs:
             value = ctx.inputs.get(param)
-            if value is None and param not in optional and param not in resolved:
+            if value is None and param not in optional:
                 raise TypeError(f"{name}: input '{param}' is missing from the context")
             kwargs[param] = retype(value, classes[param])
+        for param in resolved:
+            kwargs[param] = retype(ctx.resolved.get(param), classes[param])
         for param in outputs:
             kwargs[param] = retype(ctx.outputs[param], classes[param])
         return function(ctx, **kwargs)

@@ -56,10 +56,12 @@ def node_fingerprint(
     config: Any,
     input_fingerprints: Mapping[str, str],
     source: str = "",
+    resolved_fingerprints: Mapping[str, str] | None = None,
 ) -> str:
     """Fingerprint of one execution: 20 hex chars of sha256 over the component name, its whole
-    folder's code, its config, its inputs' fingerprints (by input name) and, for components that
-    read outside data, that data's identity."""
+    folder's code, its config, its inputs' fingerprints (by input name), its resolved inputs'
+    fingerprints ("none" when nothing was resolved) and, for components that read outside
+    data, that data's identity."""
     digest = hashlib.sha256()
     for part in (
         component_name,
@@ -67,6 +69,7 @@ def node_fingerprint(
         config_json(config),
         json.dumps(dict(sorted(input_fingerprints.items()))),
         source,
+        json.dumps(dict(sorted((resolved_fingerprints or {}).items()))),
     ):
         digest.update(part.encode())
         digest.update(b"\0")

@@ -1,8 +1,10 @@
 """Runs a Pipeline: pre-run checks, fingerprints, cache, atomic publish, metadata, progress.
 
 For each node in topological order:
+  0. resolve its resolved inputs (the last blessed model...) from the metadata store
+     (pipeline/resolvers.py);
   1. fingerprint = hash(component name, whole component folder, config, input fingerprints,
-     outside-data identity);
+     resolved inputs' fingerprints, outside-data identity);
   2. if every output `{root}/{node}/{output}/{fingerprint}/artifact.json` exists -> CACHED;
   3. else run the executor into temporary siblings `.tmp-{fingerprint}-{uuid}`, write each
      artifact.json last, rename into place. A run killed at any point leaves only `.tmp-*`
@@ -15,7 +17,7 @@ import logging
 import time
 import traceback
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,6 +34,7 @@ from seqline.pipeline.dag import Node, Pipeline
 from seqline.pipeline.errors import ComponentFailed, SeqlineError
 from seqline.pipeline.fingerprint import node_fingerprint
 from seqline.pipeline.metadata import MetadataStore, default_metadata_url
+from seqline.pipeline.resolvers import ResolverQuery, resolve_inputs, resolved_fingerprint
 
 log = logging.getLogger(__name__)
 
@@ -75,18 +78,31 @@ class Progress:
     def node_finished(self, index: int, total: int, result: NodeResult) -> None: ...
 
 
+def fingerprint_of(
+    node: Node, input_fingerprints: Mapping[str, str], resolved: Mapping[str, Artifact | None]
+) -> str:
+    """The fingerprint of `node` given its inputs' fingerprints and its resolved inputs."""
+    component = node.component
+    source = component.source_fingerprint(node.config) if component.source_fingerprint else ""
+    return node_fingerprint(
+        component.name,
+        component.code_dir,
+        node.config,
+        input_fingerprints,
+        source,
+        {name: resolved_fingerprint(artifact) for name, artifact in resolved.items()},
+    )
+
+
 def compute_fingerprints(pipeline: Pipeline) -> dict[str, str]:
-    """Node id -> fingerprint, for the whole DAG, without running anything."""
+    """Node id -> fingerprint, for the whole DAG, without running anything, as if every resolved
+    input found nothing (a first run)."""
     fingerprints: dict[str, str] = {}
     for node in pipeline.nodes:
-        component = node.component
-        source = component.source_fingerprint(node.config) if component.source_fingerprint else ""
-        fingerprints[node.node_id] = node_fingerprint(
-            component.name,
-            component.code_dir,
-            node.config,
+        fingerprints[node.node_id] = fingerprint_of(
+            node,
             {name: fingerprints[ref.node_id] for name, ref in node.inputs.items()},
-            source,
+            dict.fromkeys(node.component.resolved),
         )
     return fingerprints
 
@@ -127,14 +143,11 @@ def run_pipeline(
     pre-run check fails, and ComponentFailed (after recording it) if a component raises."""
     progress = progress or Progress()
     check_pipeline(pipeline)
-    fingerprints = compute_fingerprints(pipeline)
     run_id = run_id or time.strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]
     own_store = metadata is None
     store = metadata or MetadataStore(pipeline.metadata_url or default_metadata_url(pipeline.root))
     started = time.perf_counter()
-    results = [
-        NodeResult(n.node_id, n.component.name, fingerprints[n.node_id]) for n in pipeline.nodes
-    ]
+    results = [NodeResult(n.node_id, n.component.name, "") for n in pipeline.nodes]
     published: dict[str, dict[str, Artifact]] = {}
     artifact_ids: dict[str, int] = {}  # uri -> metadata id
     store.start_run(run_id, pipeline.name)
@@ -143,6 +156,14 @@ def run_pipeline(
         for index, (node, result) in enumerate(zip(pipeline.nodes, results, strict=True), start=1):
             inputs = {name: published[ref.node_id][ref.output] for name, ref in node.inputs.items()}
             input_ids = {name: artifact_ids[a.uri] for name, a in inputs.items()}
+            query = ResolverQuery(
+                store, pipeline.name, pipeline.root, node.node_id, node.config, inputs
+            )
+            resolved = resolve_inputs(node.component.resolved, query)
+            input_ids.update(_resolved_ids(store, resolved))
+            result.fingerprint = fingerprint_of(
+                node, {name: a.fingerprint for name, a in inputs.items()}, resolved
+            )
             cached = _published_outputs(pipeline, node, result.fingerprint)
             progress.node_started(index, len(pipeline.nodes), node, bool(cached))
             t0 = time.perf_counter()
@@ -163,7 +184,14 @@ def run_pipeline(
                 )
                 try:
                     result.outputs, result.summary = _execute(
-                        pipeline, node, result.fingerprint, inputs, run_id, progress, store
+                        pipeline,
+                        node,
+                        result.fingerprint,
+                        inputs,
+                        resolved,
+                        run_id,
+                        progress,
+                        store,
                     )
                 except BaseException as exc:
                     result.status = "FAILED"
@@ -211,11 +239,22 @@ def run_pipeline(
     )
 
 
+def _resolved_ids(store: MetadataStore, resolved: Mapping[str, Artifact | None]) -> dict[str, int]:
+    """Metadata ids of the resolved artifacts (which came from the store, so they have one)."""
+    ids = {}
+    for name, artifact in resolved.items():
+        record = store.artifact_by_uri(artifact.uri) if artifact is not None else None
+        if record is not None:
+            ids[name] = record.id
+    return ids
+
+
 def _execute(
     pipeline: Pipeline,
     node: Node,
     fingerprint: str,
     inputs: dict[str, Artifact],
+    resolved: dict[str, Artifact | None],
     run_id: str,
     progress: Progress,
     store: MetadataStore,
@@ -250,6 +289,7 @@ def _execute(
         temp_dir=scratch,
         progress=_message_sink(progress, node),
         metadata=store,
+        resolved=resolved,
     )
     try:
         summary = dict(component.executor(context) or {})

@@ -28,6 +28,7 @@ def make_context(
     temp_dir: str = "",
     progress: Callable[[str], None] = lambda _message: None,
     metadata: Any = None,
+    resolved: Mapping[str, Artifact | None] | None = None,
 ) -> ExecutionContext:
     return ExecutionContext(
         config=config,
@@ -41,4 +42,5 @@ def make_context(
         temp_dir=temp_dir or tempfile.mkdtemp(prefix="seqline-test-"),
         progress=progress,
         metadata=metadata,
+        resolved=dict(resolved or {}),
     )
