@@ -21,7 +21,7 @@ def run_component(
     returns (summary, examples artifact, rejected artifact)."""
     base = tmp_path / name
     outputs = {
-        "examples": Artifact(ArtifactType.EXAMPLES, str(base / "examples"), "fp-examples"),
+        "examples": Artifact(ArtifactType.SERIES_WINDOWS, str(base / "examples"), "fp-examples"),
         "rejected": Artifact(ArtifactType.REJECTED, str(base / "rejected"), "fp-rejected"),
     }
     for artifact in outputs.values():

@@ -80,7 +80,7 @@ def validate(
     write_schema(load_schema("builtin:text_classification"), schema.uri)
     outputs = {
         "anomalies": Artifact(ArtifactType.ANOMALIES, str(tmp_path / "out-a"), "fp-v"),
-        "schema": Artifact(ArtifactType.SCHEMA, str(tmp_path / "out-s"), "fp-v"),
+        "validated_schema": Artifact(ArtifactType.SCHEMA, str(tmp_path / "out-s"), "fp-v"),
     }
     for artifact in outputs.values():
         os.makedirs(artifact.uri)
