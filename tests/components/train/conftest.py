@@ -75,8 +75,8 @@ class TextArtifacts:
 @pytest.fixture(scope="session")
 def text_artifacts(tmp_path_factory: pytest.TempPathFactory) -> TextArtifacts:
     """Runs ingest-shaped raw Examples through the transform component (FnApiRunner)."""
-    from seqline.components.transform.component import COMPONENT as TRANSFORM
-    from seqline.components.transform.component import TransformConfig
+    from seqline.components.transform.config import TransformTextConfig
+    from seqline.components.transform.text_component import COMPONENT as TRANSFORM
 
     root = tmp_path_factory.mktemp("train_inputs")
     examples_uri = root / "examples"
@@ -102,7 +102,7 @@ def text_artifacts(tmp_path_factory: pytest.TempPathFactory) -> TextArtifacts:
     for artifact in (graph, transformed):
         os.makedirs(artifact.uri)
     ctx = make_context(
-        config=TransformConfig(vocab_size=40, max_tokens=MAX_TOKENS),
+        config=TransformTextConfig(vocab_size=40, max_tokens=MAX_TOKENS),
         inputs={"examples": examples},
         outputs={"transform_graph": graph, "transformed_examples": transformed},
         temp_dir=str(root / "tmp"),

@@ -145,7 +145,7 @@ def write_series_examples(
                 )
     ids = [s for s in series if s]
     artifact = Artifact(
-        ArtifactType.EXAMPLES,
+        ArtifactType.SERIES_WINDOWS,
         str(uri),
         "fp-series-examples",
         properties={

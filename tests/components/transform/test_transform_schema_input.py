@@ -7,7 +7,8 @@ import os
 
 import pytest
 
-from seqline.components.transform.component import COMPONENT, TransformConfig
+from seqline.components.transform.config import TransformTextConfig
+from seqline.components.transform.text_component import COMPONENT
 from seqline.pipeline.artifact import Artifact, ArtifactType
 from seqline.pipeline.component import ExecutionContext
 from seqline.pipeline.errors import ConfigError
@@ -48,7 +49,7 @@ def _ctx(tmp_path, schema: Artifact) -> ExecutionContext:
         os.makedirs(artifact.uri)
     os.makedirs(tmp_path / "tmp")
     return make_context(
-        config=TransformConfig(vocab_size=50, max_tokens=8),
+        config=TransformTextConfig(vocab_size=50, max_tokens=8),
         inputs={"examples": examples, "schema": schema},
         outputs=outputs,
         temp_dir=str(tmp_path / "tmp"),

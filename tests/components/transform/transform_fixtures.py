@@ -75,7 +75,7 @@ def run_transform(
     tmp_path: Path, examples: Artifact, config: Any, name: str = "out"
 ) -> tuple[dict[str, Any], Artifact, Artifact]:
     """Runs the transform executor on fresh empty output dirs, as the runner does."""
-    from seqline.components.transform.component import COMPONENT
+    from seqline.components.transform.text_component import COMPONENT
 
     base = tmp_path / name
     graph = Artifact(ArtifactType.TRANSFORM_GRAPH, str(base / "graph"), "fp-graph")
