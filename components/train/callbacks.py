@@ -22,7 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from seqline.components.train.config import TrainConfig
+from seqline.components.train.config import TrainingConfig
 from seqline.components.train.tensorboard_logs import EpochScalarWriter
 from seqline.pipeline import filesystem
 
@@ -60,7 +60,7 @@ def work_dir(pipeline_root: str, node_id: str, fingerprint: str, fallback: str) 
 
 def make_callbacks(
     keras_module: Any,
-    config: TrainConfig,
+    config: TrainingConfig,
     paths: WorkPaths,
     csv_path: str,
     initial_best: float | None,

@@ -45,7 +45,7 @@ def raw_series(n: int = 90) -> dict[str, np.ndarray]:
 
 def transform_and_train(base: Path, train_config: Any, transform_config: Any = None) -> SeriesRun:
     """Writes windows of raw_series(), runs the transform and train components on them."""
-    from seqline.components.train.component import COMPONENT as TRAIN
+    from seqline.components.train.series_component import COMPONENT as TRAIN
     from seqline.components.transform.config import TransformSeriesConfig
     from seqline.components.transform.series_component import COMPONENT as TRANSFORM
 

@@ -172,6 +172,7 @@ def run_component(
     inputs: Mapping[str, Artifact],
     base: Path,
     fingerprint: str = "fp",
+    resolved: Mapping[str, Artifact | None] | None = None,
 ) -> tuple[dict[str, Any], dict[str, Artifact]]:
     """Runs `component`'s executor on fresh empty output dirs under `base` (as the runner does)
     and publishes artifact.json; returns (summary, outputs)."""
@@ -188,6 +189,7 @@ def run_component(
         temp_dir=str(base / "tmp"),
         beam_args=("--runner=FnApiRunner",),
         node_id=component.name,
+        resolved=resolved,
     )
     summary = dict(component.executor(ctx))
     for artifact in outputs.values():
