@@ -135,7 +135,7 @@ class Component:
     source_fingerprint: Callable[[Any], str] | None = None
     check: Callable[[Any], None] | None = None
     function: Callable[..., Mapping[str, Any]] | None = None
-    code_dir: Path | None = None
+    code_dir: Path = field(default_factory=Path)
 
     def __post_init__(self) -> None:
         if not dataclasses.is_dataclass(self.config_type):
@@ -146,10 +146,10 @@ class Component:
         both = sorted(set(self.resolved) & set(self.inputs))
         if both:
             raise TypeError(f"{self.name}: inputs {both} cannot be both wired and resolved")
-        if self.code_dir is None:
+        if self.code_dir == Path():
             module = sys.modules.get(getattr(self.executor, "__module__", ""))
             if module is not None and getattr(module, "__file__", None):
-                object.__setattr__(self, "code_dir", Path(module.__file__).resolve().parent)  # type: ignore[arg-type]
+                object.__setattr__(self, "code_dir", Path(str(module.__file__)).resolve().parent)
 
     @property
     def wired_inputs(self) -> frozenset[str]:
@@ -184,7 +184,7 @@ def retype(artifact: A | None, cls: type[A]) -> A | None:
     wanted = artifact_class(artifact.type_name)
     if type(artifact) is Artifact and issubclass(wanted, cls):
         artifact.__class__ = wanted
-        return artifact  # type: ignore[return-value]
+        return artifact
     raise TypeError(
         f"expected a {cls.__name__} artifact, got a {artifact.type_name} ({artifact.uri})"
     )

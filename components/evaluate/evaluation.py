@@ -225,7 +225,7 @@ def _slice_checks(result: SliceResult, config: EvaluateTextConfig, no_baseline: 
         return [
             Check(
                 metric=m,
-                kind=kind,
+                kind=kind,  # type: ignore[arg-type]  # one of the CheckKind literals above
                 value=float(result.metrics[m]),
                 passed=True,
                 slice=key,

@@ -316,7 +316,7 @@ def train_model(
     filesystem.makedirs(paths.root)
     # Non-chief workers log their CSV privately; tf_keras redirects their other writes itself.
     private_dir = None if is_chief else tempfile.mkdtemp(prefix="seqline-train-worker-")
-    csv_path = paths.history_csv if is_chief else os.path.join(private_dir, "history.csv")
+    csv_path = os.path.join(private_dir, "history.csv") if private_dir else paths.history_csv
     prior = read_history(paths.history_csv)
     has_best = filesystem.exists(paths.best_weights)
     initial_best = best_value(prior, config.early_stopping.monitor) if has_best else None

@@ -33,24 +33,27 @@ import subprocess
 import sys
 import tempfile
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from seqline.pipeline.artifact import Artifact, ArtifactType, new_artifact, read_artifact
 from seqline.pipeline.artifacts import Model, ModelRun, TransformedExamples, TransformGraph
 from seqline.pipeline.component import ExecutionContext, retype
 from seqline.pipeline.errors import SeqlineError
 
+if TYPE_CHECKING:
+    from seqline.components.train.config import TrainingConfig
+
 PROGRESS_PREFIX = "seqline-progress: "
 
 
-def _text() -> tuple[type, Any]:
+def _text() -> tuple[type[TrainingConfig], Any]:
     from seqline.components.train.config import TrainTextConfig
     from seqline.components.train.text_component import execute
 
     return TrainTextConfig, execute
 
 
-def _series() -> tuple[type, Any]:
+def _series() -> tuple[type[TrainingConfig], Any]:
     from seqline.components.train.config import TrainSeriesConfig
     from seqline.components.train.series_component import execute
 

@@ -7,8 +7,8 @@ import json
 import pytest
 
 from seqline.pipeline import quarantine
-from seqline.pipeline.component import ExecutionContext
 from seqline.pipeline.errors import DataError
+from tests.components.context import make_context
 
 
 def test_rejection_to_json_is_the_rejected_file_line() -> None:
@@ -113,9 +113,7 @@ def test_enforce_keeping_rejections_copies_the_files_and_points_the_error_at_the
     tmp_path,
 ) -> None:
     uri = _write_rejected(tmp_path / "out" / "rejected", [json.dumps({"reason": "bad"})])
-    ctx = ExecutionContext(
-        config=None, inputs={}, outputs={}, run_id="run-1", pipeline_root=str(tmp_path / "root")
-    )
+    ctx = make_context(None, {}, {}, run_id="run-1", pipeline_root=str(tmp_path / "root"))
     seen: list[list[str]] = []
 
     def enforce(samples) -> None:
@@ -132,7 +130,7 @@ def test_enforce_keeping_rejections_copies_the_files_and_points_the_error_at_the
 
 def test_enforce_keeping_rejections_reraises_as_is_without_a_pipeline_root(tmp_path) -> None:
     uri = _write_rejected(tmp_path / "rejected", ["x"])
-    ctx = ExecutionContext(config=None, inputs={}, outputs={})
+    ctx = make_context(None, {}, {})
 
     def enforce(samples) -> None:
         raise DataError(f"bad, see {uri}")
