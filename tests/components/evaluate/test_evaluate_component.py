@@ -151,5 +151,5 @@ def test_missing_eval_split_names_the_available_splits(
 ) -> None:
     examples = write_examples(str(tmp_path / "examples"), {"train": [("good", "pos")]}, shards=1)
     config = EvaluateTextConfig(thresholds={"accuracy": Bound(lower=0.5)})
-    with pytest.raises(DataError, match=r"'eval' split.*\['train'\]"):
+    with pytest.raises(DataError, match=r"splits \['train'\].*got 'eval'"):
         _run(tmp_path, examples, binary_model, config)
