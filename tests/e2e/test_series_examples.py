@@ -30,8 +30,10 @@ ORDER = [
 def test_example_configs_build(config):
     pipeline = load_pipeline(REPO / "examples" / config)
     assert [node.node_id for node in pipeline.nodes] == ORDER
-    evaluate = pipeline.node("evaluate").config
-    assert evaluate.forecast is not None and evaluate.forecast.thresholds
+    evaluate = pipeline.node("evaluate")
+    assert evaluate.component.name == "evaluate_series" and evaluate.config.thresholds
+    assert pipeline.node("transform").component.name == "transform_series"
+    assert pipeline.node("train").component.name == "train_series"
     statistics = pipeline.node("statistics").config
     assert (statistics.timestamp_feature, statistics.series_id_feature) == (
         "window_end",
