@@ -90,7 +90,7 @@ class Component:
     outputs: Mapping[str, str]
     config_type: type
     executor: Executor
-    code_dir: Path
+    code_dir: Path | None = None  # unused: the fingerprint hashes the import closure
     source_fingerprint: Callable[[Any], str] | None = None
     check: Callable[[Any], None] | None = None
     version: int = 1

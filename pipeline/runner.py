@@ -3,8 +3,9 @@
 For each node in topological order:
   0. resolve its resolved inputs (the last blessed model...) from the metadata store
      (pipeline/resolvers.py);
-  1. fingerprint = hash(component name, whole component folder, config, input fingerprints,
-     resolved inputs' fingerprints, outside-data identity);
+  1. fingerprint = hash(component name and version, its code's import closure, library
+     versions, config, input and resolved-input fingerprints, outside-data identity; see
+     pipeline/fingerprint.py);
   2. if every output `{root}/{node}/{output}/{fingerprint}/artifact.json` exists -> CACHED;
   3. else run the executor into temporary siblings `.tmp-{fingerprint}-{uuid}`, write each
      artifact.json last, rename into place. A run killed at any point leaves only `.tmp-*`
@@ -79,8 +80,7 @@ def fingerprint_of(
     component = node.component
     source = component.source_fingerprint(node.config) if component.source_fingerprint else ""
     return node_fingerprint(
-        component.name,
-        component.code_dir,
+        component,
         node.config,
         input_fingerprints,
         source,
