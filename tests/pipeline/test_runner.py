@@ -87,11 +87,15 @@ def test_pre_run_check_fails_before_anything_executes(tmp_path):
 
 def test_failed_component_is_recorded_and_leaves_no_artifact(tmp_path):
     root = tmp_path / "root"
-    with pytest.raises(ComponentFailed, match="deliberate failure"):
+    with pytest.raises(ComponentFailed, match="deliberate failure") as err:
         run_pipeline(make_pipeline(root, fail=True))
     assert not list((root / "sum_numbers" / "model").iterdir())
     store = MetadataStore(default_metadata_url(str(root)))
     run = store.runs()[0]
+    # What the executor wrote before failing is kept for the user, and the error says where.
+    kept = root / "_failed" / run["run_id"] / "sum_numbers"
+    assert (kept / "model" / "partial.txt").read_text() == "half"
+    assert str(kept) in str(err.value)
     assert run["status"] == "FAILED"
     executions = store.executions(run["run_id"])
     assert [(e.node_id, e.status) for e in executions] == [
