@@ -184,10 +184,12 @@ def _owner_module(obj: Any) -> str | None:
 
 
 def component_modules(component: Component) -> list[str]:
-    """The modules that define `component`'s behaviour: its executor's, its config class's, its
-    check's and source-fingerprint function's, and its resolvers' classes'."""
+    """The modules that define `component`'s behaviour: its executor's (and the typed function's
+    it wraps), its config class's, its check's and source-fingerprint function's, and its
+    resolvers' classes'."""
     owners = [component.executor, component.config_type, component.check]
-    owners.append(component.source_fingerprint)
+    # A component built from a typed function wraps it; the function's module is its code.
+    owners += [component.source_fingerprint, getattr(component, "function", None)]
     owners.extend(type(r) for r in getattr(component, "resolved", {}).values())
     return sorted({m for m in map(_owner_module, owners) if m and m != "builtins"})
 

@@ -82,14 +82,26 @@ def _config(component: Component, config: Any, node_id: str) -> Any:
     return build_dataclass(component.config_type, dict(config or {}), f"components.{node_id}")
 
 
+def _accepts(expected: str, produced: str) -> bool:
+    """Whether an input declared as `expected` takes a `produced` artifact: the DAG's rule."""
+    try:
+        from seqline.pipeline.artifacts import accepts  # typed artifacts (subtypes accepted)
+    except ImportError:
+        return expected == produced
+    return bool(accepts(expected, produced))
+
+
 def _check_inputs(component: Component, node_id: str, inputs: Mapping[str, Artifact]) -> None:
-    if set(inputs) != set(component.inputs):
+    declared = set(component.inputs)
+    optional = set(getattr(component, "optional", ()))
+    if not declared - optional <= set(inputs) <= declared:
         raise WiringError(
-            f"node '{node_id}' ({component.name}) expects inputs {sorted(component.inputs)}, "
-            f"got {sorted(inputs)}"
+            f"node '{node_id}' ({component.name}) expects inputs {sorted(declared - optional)}"
+            + (f" (optional: {sorted(optional)})" if optional else "")
+            + f", got {sorted(inputs)}"
         )
     for name, artifact in inputs.items():
-        if artifact.type_name != component.inputs[name]:
+        if not _accepts(component.inputs[name], artifact.type_name):
             raise WiringError(
                 f"node '{node_id}' input '{name}' expects a {component.inputs[name]}, got a "
                 f"{artifact.type_name} ({artifact.uri})"
