@@ -34,7 +34,7 @@ SCRATCH_DIR = "_tmp"
 ERROR_FILE = "error.txt"
 
 
-def _new_artifact(type_name: str, uri: str, fingerprint: str, producer: dict[str, str]) -> Any:
+def make_artifact(type_name: str, uri: str, fingerprint: str, producer: dict[str, str]) -> Any:
     """The typed artifact class when pipeline/artifact.py provides `new_artifact`, else the
     plain Artifact."""
     from seqline.pipeline import artifact as artifact_module
@@ -148,7 +148,7 @@ def execute(run: NodeExecution) -> tuple[dict[str, Artifact], dict[str, Any]]:
         filesystem.makedirs(temporary)
         temporaries[output], finals[output] = temporary, final
     outputs = {
-        name: _new_artifact(type_name, temporaries[name], fingerprint, dict(producer))
+        name: make_artifact(type_name, temporaries[name], fingerprint, dict(producer))
         for name, type_name in component.outputs.items()
     }
     scratch = filesystem.join(

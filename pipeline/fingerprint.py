@@ -8,7 +8,8 @@ A node's fingerprint is 20 hex characters of sha256 over:
     inside functions) are followed when they name a `seqline.*` module or a module of the
     component's own top-level package (an out-of-tree component's package), transitively,
     with each package's `__init__.py`; a string constant naming such a module counts too
-    (`python -m seqline.serving.cli` in a child process). Nothing is imported to find them;
+    (`python -m seqline.serving.cli` in a child process); imports under `if TYPE_CHECKING:`
+    do not (they only serve annotations). Nothing is imported to find them;
   - the installed versions of TensorFlow, TensorFlow Transform, Apache Beam and Keras, read
     from package metadata (importing TensorFlow would cost seconds on a fully cached run);
   - its config (canonical JSON), its inputs' fingerprints, its resolved inputs' fingerprints,
@@ -40,7 +41,6 @@ if TYPE_CHECKING:
 # Libraries whose version can change a result; read with importlib.metadata, never imported.
 LIBRARIES = ("tensorflow", "tensorflow-transform", "apache-beam", "keras")
 FRAMEWORK_PACKAGE = "seqline"
-_DOTTED_NAME = re.compile(r"[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)+")
 
 
 @functools.cache
@@ -59,27 +59,73 @@ def library_versions() -> dict[str, str]:
 _ImportRecord = tuple[int, str, tuple[str, ...]]
 
 
-@functools.cache
-def _file_facts(path: str, mtime_ns: int, size: int) -> tuple[str, tuple[_ImportRecord, ...]]:
-    """(sha256 of the file, its import statements anywhere in its body), cached by size and
-    mtime, so an edited file is read again."""
-    del mtime_ns, size  # cache key only
-    with open(path, "rb") as f:
-        data = f.read()
+_IMPORT_LINE = re.compile(r"^([ \t]*)(?:from[ \t]+[.\w]+[ \t]+import\b|import[ \t]+[A-Za-z_])")
+_TYPE_CHECKING = re.compile(r"^([ \t]*)if[ \t]+(?:typing\.)?TYPE_CHECKING[ \t]*:")
+_QUOTED_DOTTED = re.compile(r"""(["'])([A-Za-z_]\w*(?:\.[A-Za-z_]\w*)+)\1""")
+
+
+def _statement_records(statement: str) -> list[_ImportRecord]:
+    try:
+        tree = ast.parse(statement)
+    except SyntaxError:
+        return []  # e.g. an "import ..." line inside a docstring
     records: list[_ImportRecord] = []
-    for node in ast.walk(ast.parse(data, filename=path)):
+    for node in tree.body:
         if isinstance(node, ast.Import):
             records.extend((0, alias.name, ()) for alias in node.names)
         elif isinstance(node, ast.ImportFrom):
             names = tuple(alias.name for alias in node.names if alias.name != "*")
             records.append((node.level, node.module or "", names))
-        elif (
-            isinstance(node, ast.Constant)
-            and isinstance(node.value, str)
-            and _DOTTED_NAME.fullmatch(node.value)
+    return records
+
+
+def _scan_imports(text: str) -> list[_ImportRecord]:
+    """The import statements of a module, at any depth (executors import inside functions),
+    except under `if TYPE_CHECKING:` (annotations only, no behaviour). A line scan that parses
+    only the import statements: parsing and walking whole files made a fully cached run of the
+    text pipeline spend a second here."""
+    records: list[_ImportRecord] = []
+    lines = text.splitlines()
+    skip_deeper_than: int | None = None
+    i = 0
+    while i < len(lines):
+        line = lines[i]
+        i += 1
+        stripped = line.strip()
+        if not stripped or stripped.startswith("#"):
+            continue
+        indent = len(line) - len(line.lstrip())
+        if skip_deeper_than is not None:
+            if indent > skip_deeper_than:
+                continue
+            skip_deeper_than = None
+        if match := _TYPE_CHECKING.match(line):
+            skip_deeper_than = len(match.group(1))
+            continue
+        if not _IMPORT_LINE.match(line):
+            continue
+        statement = stripped
+        # Parenthesised or backslash-continued imports span several lines.
+        while i < len(lines) and (
+            statement.count("(") > statement.count(")") or statement.endswith("\\")
         ):
-            # A module run in a child process (`python -m seqline.serving.cli`) is code too.
-            records.append((0, node.value, ()))
+            statement = statement.rstrip("\\") + " " + lines[i].strip()
+            i += 1
+        records.extend(_statement_records(statement))
+    return records
+
+
+@functools.cache
+def _file_facts(path: str, mtime_ns: int, size: int) -> tuple[str, tuple[_ImportRecord, ...]]:
+    """(sha256 of the file, its import statements), cached by size and mtime, so an edited
+    file is read again. A quoted dotted name such as "seqline.serving.cli" counts as an import
+    too: a module run in a child process (`python -m ...`) is code as well."""
+    del mtime_ns, size  # cache key only
+    with open(path, "rb") as f:
+        data = f.read()
+    text = data.decode("utf-8", "replace")
+    records = _scan_imports(text)
+    records.extend((0, m.group(2), ()) for m in _QUOTED_DOTTED.finditer(text))
     return hashlib.sha256(data).hexdigest(), tuple(records)
 
 

@@ -33,7 +33,12 @@ from seqline.pipeline.artifact import Artifact, artifact_uri, read_artifact
 from seqline.pipeline.component import Component
 from seqline.pipeline.config_parsing import build_dataclass
 from seqline.pipeline.errors import WiringError
-from seqline.pipeline.execution import NodeExecution, execute, failed_outputs_dir
+from seqline.pipeline.execution import (
+    NodeExecution,
+    execute,
+    failed_outputs_dir,
+    make_artifact,
+)
 from seqline.pipeline.fingerprint import node_fingerprint
 from seqline.pipeline.resolvers import resolved_fingerprint
 
@@ -73,7 +78,10 @@ def input_artifact(
     uri = os.fspath(uri)
     fingerprint = fingerprint or hashlib.sha256(uri.encode()).hexdigest()[:20]
     producer = {"node_id": "test", "component": "test", "run_id": "test"}
-    return Artifact(type_name, uri, fingerprint, producer, dict(properties), time.time())
+    artifact = make_artifact(type_name, uri, fingerprint, producer)
+    artifact.properties.update(properties)
+    artifact.created = time.time()
+    return artifact
 
 
 def _config(component: Component, config: Any, node_id: str) -> Any:

@@ -253,23 +253,7 @@ class MetadataStore:
     ) -> int:
         """Records an execution and its input events (input name -> artifact id)."""
         with self._engine.begin() as conn:
-            execution_id = conn.execute(
-                EXECUTIONS.insert().values(
-                    run_id=run_id,
-                    node_id=node_id,
-                    component=component,
-                    fingerprint=fingerprint,
-                    status=status,
-                    started_at=time.time(),
-                )
-            ).inserted_primary_key[0]
-            for name, artifact_id in inputs.items():
-                conn.execute(
-                    EVENTS.insert().values(
-                        execution_id=execution_id, artifact_id=artifact_id, kind="input", name=name
-                    )
-                )
-        return int(execution_id)
+            return _insert_execution(conn, run_id, node_id, component, fingerprint, inputs, status)
 
     def finish_execution(
         self,
@@ -303,30 +287,61 @@ class MetadataStore:
         created_at: float,
     ) -> int:
         """Registers an output artifact (once per URI; a cached execution links to the existing
-        row, which keeps its original producer) and the output event. Returns the artifact id."""
-        with self._engine.begin() as conn:
-            row = conn.execute(sa.select(ARTIFACTS.c.id).where(ARTIFACTS.c.uri == uri)).first()
-            if row is None:
-                artifact_id = conn.execute(
-                    ARTIFACTS.insert().values(
-                        uri=uri,
-                        type_name=type_name,
-                        fingerprint=fingerprint,
-                        node_id=node_id,
-                        output=name,
-                        properties=json.dumps(properties, default=str),
-                        created_at=created_at,
-                        producer_execution_id=execution_id,
+        row, which keeps its original producer) and the output event. Returns the artifact id.
+        Two runs registering the same artifact at once (concurrent runs on one root) both get
+        the one row."""
+        row = {
+            "uri": uri,
+            "type_name": type_name,
+            "fingerprint": fingerprint,
+            "node_id": node_id,
+            "output": name,
+            "properties": json.dumps(properties, default=str),
+            "created_at": created_at,
+            "producer_execution_id": execution_id,
+        }
+        try:
+            with self._engine.begin() as conn:
+                return _link_output(conn, execution_id, name, uri, row)
+        except sa.exc.IntegrityError:
+            # Another run registered the same artifact between our select and insert.
+            with self._engine.begin() as conn:
+                return _link_output(conn, execution_id, name, uri, None)
+
+    def record_cached_execution(
+        self,
+        run_id: str,
+        node_id: str,
+        component: str,
+        fingerprint: str,
+        inputs: Mapping[str, int],
+        outputs: Mapping[str, Any],
+    ) -> dict[str, int]:
+        """Records a CACHED execution with its input and output events in one transaction (one
+        commit per node keeps a fully cached run fast); `outputs` maps output names to
+        artifacts (uri, type_name, fingerprint, properties, created). Returns uri -> id."""
+        ids: dict[str, int] = {}
+        for attempt in range(2):
+            try:
+                with self._engine.begin() as conn:
+                    execution_id = _insert_execution(
+                        conn, run_id, node_id, component, fingerprint, inputs, "CACHED"
                     )
-                ).inserted_primary_key[0]
-            else:
-                artifact_id = row[0]
-            conn.execute(
-                EVENTS.insert().values(
-                    execution_id=execution_id, artifact_id=artifact_id, kind="output", name=name
-                )
-            )
-        return int(artifact_id)
+                    for name, artifact in outputs.items():
+                        row = _artifact_row(artifact, node_id, name, execution_id)
+                        ids[artifact.uri] = _link_output(
+                            conn, execution_id, name, artifact.uri, row
+                        )
+                    conn.execute(
+                        EXECUTIONS.update()
+                        .where(EXECUTIONS.c.id == execution_id)
+                        .values(finished_at=time.time(), summary=json.dumps({"cached": True}))
+                    )
+                return ids
+            except sa.exc.IntegrityError:
+                if attempt:
+                    raise
+        return ids
 
     # -- reading -------------------------------------------------------------------------------
 
@@ -482,6 +497,67 @@ class MetadataStore:
     @staticmethod
     def _artifact(row: Any) -> ArtifactRecord:
         return _record(ArtifactRecord, row, "properties")
+
+
+def _insert_execution(
+    conn: sa.Connection,
+    run_id: str,
+    node_id: str,
+    component: str,
+    fingerprint: str,
+    inputs: Mapping[str, int],
+    status: str,
+) -> int:
+    execution_id = conn.execute(
+        EXECUTIONS.insert().values(
+            run_id=run_id,
+            node_id=node_id,
+            component=component,
+            fingerprint=fingerprint,
+            status=status,
+            started_at=time.time(),
+        )
+    ).inserted_primary_key[0]
+    for name, artifact_id in inputs.items():
+        conn.execute(
+            EVENTS.insert().values(
+                execution_id=execution_id, artifact_id=artifact_id, kind="input", name=name
+            )
+        )
+    return int(execution_id)
+
+
+def _artifact_row(artifact: Any, node_id: str, name: str, execution_id: int) -> dict[str, Any]:
+    return {
+        "uri": artifact.uri,
+        "type_name": artifact.type_name,
+        "fingerprint": artifact.fingerprint,
+        "node_id": node_id,
+        "output": name,
+        "properties": json.dumps(artifact.properties, default=str),
+        "created_at": artifact.created,
+        "producer_execution_id": execution_id,
+    }
+
+
+def _link_output(
+    conn: sa.Connection, execution_id: int, name: str, uri: str, row: Mapping[str, Any] | None
+) -> int:
+    """The artifact row of `uri` (inserted from `row` if missing; a cached execution links to
+    the existing row, which keeps its original producer) plus the output event; its id."""
+    found = conn.execute(sa.select(ARTIFACTS.c.id).where(ARTIFACTS.c.uri == uri)).first()
+    if found is not None:
+        artifact_id = int(found[0])
+    elif row is None:
+        raise MetadataError(f"artifact {uri} vanished from the metadata store")
+    else:
+        artifact_id = int(conn.execute(ARTIFACTS.insert().values(**row)).inserted_primary_key[0])
+    conn.execute(
+        EVENTS.insert().values(
+            execution_id=execution_id, artifact_id=artifact_id, kind="output", name=name
+        )
+    )
+    return artifact_id
 
 
 def _create_tables(engine: sa.Engine) -> None:

@@ -192,30 +192,23 @@ def run_pipeline(
                             index,
                             t0,
                         )
+                        # Recorded while holding the lock, so a run waiting for this node
+                        # finds the artifacts in the metadata store when it reuses them.
+                        _record_outputs(store, execution_id, node, result, t0, artifact_ids)
             if cached:
-                execution_id = store.start_execution(
-                    run_id,
-                    node.node_id,
-                    node.component.name,
-                    result.fingerprint,
-                    input_ids,
-                    status="CACHED",
-                )
                 result.status, result.outputs = "CACHED", cached
                 result.summary = {"cached": True}
-            result.seconds = time.perf_counter() - t0
-            for output, artifact in result.outputs.items():
-                artifact_ids[artifact.uri] = store.record_output(
-                    execution_id,
-                    output,
-                    uri=artifact.uri,
-                    type_name=artifact.type_name,
-                    fingerprint=artifact.fingerprint,
-                    node_id=node.node_id,
-                    properties=artifact.properties,
-                    created_at=artifact.created,
+                artifact_ids.update(
+                    store.record_cached_execution(
+                        run_id,
+                        node.node_id,
+                        node.component.name,
+                        result.fingerprint,
+                        input_ids,
+                        cached,
+                    )
                 )
-            store.finish_execution(execution_id, result.status, summary=result.summary)
+                result.seconds = time.perf_counter() - t0
             published[node.node_id] = result.outputs
             progress.node_finished(index, len(pipeline.nodes), result)
     except BaseException as exc:
@@ -237,6 +230,30 @@ def run_pipeline(
         seconds=time.perf_counter() - started,
         metadata_url=store.url,
     )
+
+
+def _record_outputs(
+    store: MetadataStore,
+    execution_id: int,
+    node: Node,
+    result: NodeResult,
+    t0: float,
+    artifact_ids: dict[str, int],
+) -> None:
+    """Registers the node's outputs and finishes its execution record."""
+    result.seconds = time.perf_counter() - t0
+    for output, artifact in result.outputs.items():
+        artifact_ids[artifact.uri] = store.record_output(
+            execution_id,
+            output,
+            uri=artifact.uri,
+            type_name=artifact.type_name,
+            fingerprint=artifact.fingerprint,
+            node_id=node.node_id,
+            properties=artifact.properties,
+            created_at=artifact.created,
+        )
+    store.finish_execution(execution_id, result.status, summary=result.summary)
 
 
 def _resolved_ids(store: MetadataStore, resolved: Mapping[str, Artifact | None]) -> dict[str, int]:

@@ -18,6 +18,7 @@ PACKAGE = {
     "__init__.py": "",
     "shared.py": "FACTOR = 1\n",
     "only_b.py": "OFFSET = 0\n",
+    "typing_only.py": "class Hint: ...\n",
     "config.py": textwrap.dedent(
         """
         from dataclasses import dataclass
@@ -29,8 +30,13 @@ PACKAGE = {
     ),
     "comp_a.py": textwrap.dedent(
         """
+        from typing import TYPE_CHECKING
+
         from seqline.pipeline.component import Component
         from .config import Config
+
+        if TYPE_CHECKING:  # annotations only: not part of the code
+            from .typing_only import Hint
 
         def run(ctx):
             from . import shared  # lazy, inside the executor, as seqline's executors do
@@ -142,6 +148,7 @@ def test_the_closure_follows_seqline_and_the_own_package_only(package):
     closure = module_closure([f"{name}.comp_a"])
     assert {f"{name}.comp_a", f"{name}.config", f"{name}.shared", name} <= set(closure)
     assert f"{name}.only_b" not in closure
+    assert f"{name}.typing_only" not in closure
     assert "seqline.pipeline.component" in closure
     assert not any(m.startswith(("dataclasses", "tensorflow")) for m in closure)
 
