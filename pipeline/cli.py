@@ -168,7 +168,7 @@ def build_parser() -> argparse.ArgumentParser:
     try:
         from seqline.serving import cli as serving_cli
     except ImportError:  # serving/ is optional for a pipeline-only install
-        serving_cli = None
+        serving_cli = None  # type: ignore[assignment]
     if serving_cli is not None and hasattr(serving_cli, "register"):
         serving_cli.register(sub)
     return parser

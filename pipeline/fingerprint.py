@@ -104,12 +104,13 @@ def _scan_imports(text: str) -> list[_ImportRecord]:
             continue
         if not _IMPORT_LINE.match(line):
             continue
-        statement = stripped
-        # Parenthesised or backslash-continued imports span several lines.
+        # Comments go (an import line has no "#" in a string); then parenthesised or
+        # backslash-continued imports are joined into one line.
+        statement = stripped.split("#", 1)[0].strip()
         while i < len(lines) and (
             statement.count("(") > statement.count(")") or statement.endswith("\\")
         ):
-            statement = statement.rstrip("\\") + " " + lines[i].strip()
+            statement = statement.rstrip("\\") + " " + lines[i].split("#", 1)[0].strip()
             i += 1
         records.extend(_statement_records(statement))
     return records

@@ -68,7 +68,8 @@ class Resolver(Protocol):
     """Finds one input artifact from earlier runs. `type_name` is the ArtifactType it returns;
     `resolve` returns the artifact or None (first run, nothing usable)."""
 
-    type_name: str
+    @property
+    def type_name(self) -> str: ...
 
     def resolve(self, query: ResolverQuery) -> Artifact | None: ...
 

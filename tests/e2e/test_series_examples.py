@@ -49,7 +49,7 @@ def test_python_api_and_config_errors(tmp_path):
     pipeline = series_pipeline(
         "s",
         "runs",
-        evaluate={"forecast": {"thresholds": {"mase": {"upper": 1}}}},
+        evaluate={"thresholds": {"mase": {"upper": 1}}},
         base_dir=str(tmp_path),
         **common,
     )
@@ -60,12 +60,12 @@ def test_python_api_and_config_errors(tmp_path):
         series_pipeline(
             "s",
             str(tmp_path),
-            evaluate={"forecast": {"thresholds": {"mase": {"upper": 1}}}},
+            evaluate={"thresholds": {"mase": {"upper": 1}}},
             train={"forecaster": {"output": "recursive"}},
             **common,
         )
-    with pytest.raises(ConfigError, match="forecast: expected at least one threshold"):
-        series_pipeline("s", str(tmp_path), evaluate={"forecast": {"season": 12}}, **common)
+    with pytest.raises(ConfigError, match="thresholds: expected at least one threshold"):
+        series_pipeline("s", str(tmp_path), evaluate={"season": 12}, **common)
 
 
 def test_building_a_series_pipeline_imports_nothing_heavy():

@@ -251,7 +251,7 @@ def test_check_source_reads_headers_and_fingerprint_tracks_files(tmp_path: Path)
 def test_component_signature_and_light_imports() -> None:
     assert COMPONENT.name == "ingest_series" and COMPONENT.inputs == {}
     assert COMPONENT.outputs == {
-        "examples": ArtifactType.EXAMPLES, "rejected": ArtifactType.REJECTED,
+        "examples": ArtifactType.SERIES_WINDOWS, "rejected": ArtifactType.REJECTED,
     }  # fmt: skip
     assert COMPONENT.config_type is IngestSeriesConfig and COMPONENT.check is check_source
     # Building and validating a pipeline must not import the heavy libraries.
