@@ -65,10 +65,8 @@ def run_ingest(
     rejected.properties.update(accounting.rejected_properties(counts))
     summary = accounting.summary(counts)
     ctx.progress(accounting.done_message(summary))
-    quarantine.enforce_keeping_rejections(
-        ctx,
-        rejected.uri,
-        component_name,
-        lambda samples: accounting.enforce_quality(counts, rejected.uri, samples),
+    # On failure the runner keeps the rejected output under _failed/ and says where.
+    quarantine.enforce_with_samples(
+        rejected.uri, lambda samples: accounting.enforce_quality(counts, rejected.uri, samples)
     )
     return summary

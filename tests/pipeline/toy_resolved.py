@@ -11,7 +11,6 @@ from seqline.pipeline.artifact import ArtifactType
 from seqline.pipeline.component import Component, ExecutionContext
 from seqline.pipeline.errors import DataError
 from seqline.pipeline.resolvers import LatestBlessedModel, PreviousSchema, PreviousStatistics
-from tests.pipeline.toy_components import CODE_DIR
 
 
 @dataclass(frozen=True)
@@ -42,7 +41,6 @@ TRAIN = Component(
     outputs={"model": ArtifactType.MODEL},
     config_type=TrainConfig,
     executor=train,
-    code_dir=CODE_DIR,
 )
 
 
@@ -75,7 +73,6 @@ EVALUATE = Component(
     outputs={"blessing": ArtifactType.BLESSING},
     config_type=EvaluateConfig,
     executor=evaluate,
-    code_dir=CODE_DIR,
     resolved={"baseline_model": LatestBlessedModel()},
 )
 
@@ -99,7 +96,6 @@ PUSH = Component(
     outputs={"pushed_model": ArtifactType.PUSHED_MODEL},
     config_type=PushConfig,
     executor=push,
-    code_dir=CODE_DIR,
 )
 
 
@@ -122,7 +118,6 @@ STATISTICS = Component(
     outputs={"statistics": ArtifactType.STATISTICS},
     config_type=SpanConfig,
     executor=statistics,
-    code_dir=CODE_DIR,
 )
 
 
@@ -148,7 +143,6 @@ VALIDATE = Component(
     outputs={"anomalies": ArtifactType.ANOMALIES},
     config_type=ValidateConfig,
     executor=validate,
-    code_dir=CODE_DIR,
     resolved={"baseline_statistics": PreviousStatistics()},
 )
 
@@ -173,6 +167,5 @@ SCHEMA = Component(
     outputs={"schema": ArtifactType.SCHEMA},
     config_type=SchemaConfig,
     executor=schema,
-    code_dir=CODE_DIR,
     resolved={"previous_schema": PreviousSchema()},
 )
