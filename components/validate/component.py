@@ -19,8 +19,9 @@ pipeline (the resolved input `baseline_statistics`, PreviousStatistics), and, wi
 against `skew_split`.
 
 Blocking anomalies (severity ERROR) raise DataError naming feature, expectation and observed
-value; the report is kept under `{pipeline_root}/_anomalies/{run_id}/{node_id}/` because the
-runner discards a failed node's outputs. Warnings are recorded and returned in the summary.
+value; the runner keeps the failed node's outputs, so the report the error names is under
+`{pipeline_root}/_failed/{run_id}/{node_id}/anomalies/`. Warnings are recorded and returned in
+the summary.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from seqline.pipeline import filesystem
 from seqline.pipeline.artifacts import ExampleAnomalies, ExampleStatistics, Schema
 from seqline.pipeline.component import ExecutionContext, Out, component
 from seqline.pipeline.errors import ConfigError, DataError
+from seqline.pipeline.execution import failed_outputs_dir
 from seqline.pipeline.resolvers import PreviousStatistics
 
 ANOMALIES_PBTXT = ExampleAnomalies.ANOMALIES_PBTXT
@@ -100,16 +102,6 @@ def serving_statistics(
             {"serving": files}, config, out_dir
         )
     return read_statistics(out_dir).datasets[0]
-
-
-def _keep_report(ctx: ExecutionContext, uri: str) -> str:
-    """Copies the report out of the output dir (discarded on failure); returns where it is."""
-    if not ctx.pipeline_root:
-        return filesystem.join(uri, REPORT)
-    target = filesystem.join(ctx.pipeline_root, "_anomalies", ctx.run_id, ctx.node_id)
-    filesystem.rmtree(target)
-    filesystem.copytree(uri, target)
-    return filesystem.join(target, REPORT)
 
 
 def run(
@@ -225,7 +217,9 @@ def run(
         }
     )
     if errors:
-        kept = _keep_report(ctx, out.uri)
+        # The runner keeps a failed node's outputs under _failed/ (pipeline/execution.py).
+        failed = failed_outputs_dir(ctx.pipeline_root, ctx.run_id, ctx.node_id)
+        kept = filesystem.join(failed, "anomalies", REPORT)
         lines = [a.message() for a in errors[:MAX_LISTED]]
         more = f"\n  ... and {len(errors) - MAX_LISTED} more" if len(errors) > MAX_LISTED else ""
         noun = "anomaly" if len(errors) == 1 else "anomalies"

@@ -15,6 +15,7 @@ from seqline.components.validate.component import COMPONENT
 from seqline.components.validate.config import ValidateConfig
 from seqline.pipeline.artifact import Artifact, ArtifactType, write_descriptor
 from seqline.pipeline.errors import DataError
+from seqline.pipeline.harness import run_component
 from seqline.pipeline.metadata import MetadataStore
 from seqline.pipeline.resolvers import PreviousStatistics, ResolverQuery
 from seqline.schemas.loading import load_schema, write_schema
@@ -108,13 +109,22 @@ def test_label_shift_against_previous_span_blocks(tmp_path) -> None:
     span = Span(tmp_path)
     span.statistics(0.5, accepted=True)
     drifted = span.statistics(0.9, accepted=False)
-    with pytest.raises(DataError) as raised:
-        span.validate(tmp_path, drifted)
+    config = ValidateConfig()
+    with pytest.raises(DataError) as raised:  # run as the runner runs it: failed outputs kept
+        run_component(
+            COMPONENT,
+            config,
+            {"statistics": drifted, "schema": span.schema},
+            root=span.root,
+            resolved={"baseline_statistics": span.baseline(drifted, config)},
+            node_id="validate",
+            run_id="run-2",
+        )
     message = str(raised.value)
     assert "feature 'label' (train vs previous span): COMPARATOR_L_INFTY_HIGH" in message
     assert "L-infinity distance <= 0.2" in message  # the expectation
     assert "observed 0.4" in message and "pos 50.0% -> 90.0%" in message
-    kept = os.path.join(span.root, "_anomalies", "run-2", "validate", "report.txt")
+    kept = os.path.join(span.root, "_failed", "run-2", "validate", "anomalies", "report.txt")
     assert f"Full report: {kept}" in message
     report = Path(kept).read_text(encoding="utf-8")
     assert "[ERROR] COMPARATOR_L_INFTY_HIGH" in report and "feature:  label" in report
