@@ -205,7 +205,6 @@ def run_once(root: str, n: int, models: dict, vocabulary: list[str], store) -> d
         beam_args=(),
         temp_dir=root,
         progress=lambda _message: None,
-        metadata=None,
         resolved={"baseline_model": LatestBlessedModel().resolve(query)},
     )
     t0 = time.perf_counter()

@@ -57,8 +57,6 @@ class ExecutionContext:
         beam_args: extra Beam pipeline arguments (runner, workers...) from the pipeline config.
         temp_dir: scratch directory for this execution, deleted afterwards.
         progress: call with a short message to show progress on long work.
-        metadata: read-only access to the metadata store. Deprecated: resolved inputs replace
-            every use; it goes away once no executor reads it.
         resolved: resolved input name -> the Artifact the runner resolved for it (see
             pipeline/resolvers.py), or None when there is none (first run).
     """
@@ -73,7 +71,6 @@ class ExecutionContext:
     beam_args: tuple[str, ...]
     temp_dir: str
     progress: Callable[[str], None]
-    metadata: Any
     resolved: Mapping[str, Artifact | None]
 
     def beam_options(self) -> Any:

@@ -138,7 +138,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         beam_args=(),
         temp_dir=tempfile.mkdtemp(prefix="seqline-train-tmp-"),
         progress=lambda msg: print(f"{PROGRESS_PREFIX}{msg}", file=sys.stderr, flush=True),
-        metadata=None,
         resolved={},
     )
 

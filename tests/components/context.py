@@ -27,7 +27,6 @@ def make_context(
     beam_args: tuple[str, ...] = (),
     temp_dir: str = "",
     progress: Callable[[str], None] = lambda _message: None,
-    metadata: Any = None,
     resolved: Mapping[str, Artifact | None] | None = None,
 ) -> ExecutionContext:
     return ExecutionContext(
@@ -41,6 +40,5 @@ def make_context(
         beam_args=beam_args,
         temp_dir=temp_dir or tempfile.mkdtemp(prefix="seqline-test-"),
         progress=progress,
-        metadata=metadata,
         resolved=dict(resolved or {}),
     )
