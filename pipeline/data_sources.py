@@ -14,7 +14,7 @@ import hashlib
 import io
 import os
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import IO, Any, cast
 
 from seqline.pipeline import filesystem
 from seqline.pipeline.errors import ConfigError
@@ -95,14 +95,14 @@ def files_fingerprint(paths: Iterable[str]) -> str:
     return digest.hexdigest()
 
 
-def open_binary(path: str) -> io.BufferedIOBase:
+def open_binary(path: str) -> IO[bytes]:
     """Opens a local or remote file for reading bytes, gunzipping `.gz` files."""
     if filesystem.is_remote(path):
         raw: Any = _gfile().GFile(path, "rb")
     else:
         raw = open(path, "rb")  # noqa: SIM115 — returned to the caller, who closes it
     if path.endswith(".gz"):
-        return gzip.GzipFile(fileobj=raw, mode="rb")  # type: ignore[return-value]
+        return cast(IO[bytes], gzip.GzipFile(fileobj=raw, mode="rb"))
     return raw
 
 

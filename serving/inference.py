@@ -170,7 +170,9 @@ def classify_on(
             f"Tensors class and score should match in dim_size(1). Got {classes.shape[1]} "
             f"vs. {scores.shape[1]}"
         )
-    num_classes = (classes if classes is not None else scores).shape[1]
+    present = classes if classes is not None else scores
+    assert present is not None  # the signature has classes or scores (checked above)
+    num_classes = present.shape[1]
     response = classification_pb2.ClassificationResponse()
     _fill_spec(response.model_spec, servable, runner)
     for i in range(num):

@@ -219,7 +219,7 @@ def encode_predict_outputs(outputs: Mapping[str, np.ndarray], row_format: bool) 
         ((alias, array),) = outputs.items()
         return {"predictions": ndarray_to_json(array, alias)}
     columns = {alias: ndarray_to_json(a, alias) for alias, a in outputs.items()}
-    batch = next(iter(sizes.values()))
+    batch = next(iter(sizes.values())) or 0  # every size is set (checked above)
     return {
         "predictions": [{alias: col[i] for alias, col in columns.items()} for i in range(batch)]
     }

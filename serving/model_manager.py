@@ -406,12 +406,12 @@ class ModelManager:
         with self._mutate_lock:
             new = {c.name: c for c in configs}
             for name in [n for n in self._models if n not in new]:
-                model = self._models.pop(name)
+                removed = self._models.pop(name)
                 snapshots = dict(self._snapshots)
                 snapshots.pop(name, None)
                 self._snapshots = snapshots
-                for version in sorted(model.loaded):
-                    self._unload(model, version)
+                for version in sorted(removed.loaded):
+                    self._unload(removed, version)
                 log.info("model %s removed by config reload", name)
             touched: list[_Model] = []
             for name, config in new.items():
@@ -440,7 +440,7 @@ class ModelManager:
                 touched.append(model)
             for model in touched:
                 self._poll_model(model)
-            errors = []
+            errors: list[str] = []
             for model in touched:
                 bad = {
                     label: v

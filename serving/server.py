@@ -220,7 +220,7 @@ class ServerHandle:
         """ "http://host:port" of the REST API, or None when REST is off."""
         if self._rest is None:
             return None
-        return f"http://{_url_host(self._rest.server_address[0])}:{self.rest_port}"
+        return f"http://{_url_host(str(self._rest.server_address[0]))}:{self.rest_port}"
 
     def wait_until_ready(self, timeout: float = 60.0) -> None:
         """Blocks until every configured model serves a version (TimeoutError otherwise)."""

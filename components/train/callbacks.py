@@ -22,7 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from seqline.components.train.config import TrainConfig
+from seqline.components.train.config import TrainingConfig
 from seqline.components.train.tensorboard_logs import EpochScalarWriter
 from seqline.pipeline import filesystem
 
@@ -60,7 +60,7 @@ def work_dir(pipeline_root: str, node_id: str, fingerprint: str, fallback: str) 
 
 def make_callbacks(
     keras_module: Any,
-    config: TrainConfig,
+    config: TrainingConfig,
     paths: WorkPaths,
     csv_path: str,
     initial_best: float | None,
@@ -83,7 +83,9 @@ def make_callbacks(
     km = keras_module
     monitor = config.early_stopping.monitor
 
-    class EpochRecorder(km.callbacks.Callback):
+    Callback: Any = km.callbacks.Callback  # the Keras that trains (keras or tf_keras)
+
+    class EpochRecorder(Callback):
         """Records the epochs this process ran (the first is where a resumed run restarted)
         and reports progress."""
 
@@ -98,7 +100,7 @@ def make_callbacks(
             shown = ", ".join(f"{k}={float(v):.4f}" for k, v in sorted((logs or {}).items()))
             progress(f"epoch {epoch + 1}/{config.epochs}: {shown}")
 
-    class EpochSummaries(km.callbacks.Callback):
+    class EpochSummaries(Callback):
         """TensorBoard scalars per epoch (tensorboard_logs.py: keras.callbacks.TensorBoard
         needs the tensorboard package). Only the chief writes."""
 
