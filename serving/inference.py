@@ -22,6 +22,7 @@ from tensorflow_serving.apis import (
 )
 
 from seqline.serving.errors import Code, ServingError, failed_precondition, invalid_argument
+from seqline.serving.request_limits import RequestBudget, RequestLimits
 from seqline.serving.servable import Servable
 from seqline.serving.signature_runner import SignatureRunner
 from seqline.serving.tensor_codec import from_ndarray, to_ndarray
@@ -78,11 +79,17 @@ def predict_arrays(
 
 
 def predict_on(
-    servable: Servable, request: predict_pb2.PredictRequest, run: RunFn = direct_run
+    servable: Servable,
+    request: predict_pb2.PredictRequest,
+    run: RunFn = direct_run,
+    budget: RequestBudget | None = None,
 ) -> predict_pb2.PredictResponse:
-    """Answers a PredictRequest with ``servable`` (its model_spec version is not consulted)."""
+    """Answers a PredictRequest with ``servable`` (its model_spec version is not consulted).
+
+    With a ``budget``, every input's declared shape is charged before it is decoded.
+    """
     runner = find_signature(servable, request.model_spec.signature_name)
-    inputs = {alias: to_ndarray(proto, alias) for alias, proto in request.inputs.items()}
+    inputs = {alias: to_ndarray(proto, alias, budget) for alias, proto in request.inputs.items()}
     outputs = predict_arrays(servable, runner, inputs, request.output_filter, run)
     response = predict_pb2.PredictResponse()
     spec = response.model_spec
@@ -265,10 +272,12 @@ class InferenceService:
         manager: ModelManager,
         batcher: BatchScheduler | None = None,
         metrics: ServerMetrics | None = None,
+        limits: RequestLimits | None = None,
     ) -> None:
         self.manager = manager
         self.batcher = batcher
         self.metrics = metrics
+        self.limits = limits or RequestLimits()
         self._run: RunFn = batcher.run if batcher is not None else direct_run
 
     def _resolve(self, model_spec) -> Servable:
@@ -326,7 +335,12 @@ class InferenceService:
     def predict(
         self, request: predict_pb2.PredictRequest, api: str = "grpc"
     ) -> predict_pb2.PredictResponse:
-        return self._call("predict", api, request, lambda s: predict_on(s, request, self._run))
+        return self._call(
+            "predict",
+            api,
+            request,
+            lambda s: predict_on(s, request, self._run, self.limits.budget()),
+        )
 
     def predict_json(
         self,

@@ -41,6 +41,7 @@ from seqline.serving.json_codec import (
     decode_predict_body,
     encode_predict_outputs,
     fill_input_from_json,
+    parse_json_request,
 )
 from seqline.serving.metrics import ServerMetrics
 from seqline.serving.model_manager import STATE_NAMES, ModelManager
@@ -106,7 +107,7 @@ class _Handler(BaseHTTPRequestHandler):
                 raise ServingError(Code.NOT_FOUND, f"Malformed request: {method} {path}")
             spec = model_pb2.ModelSpec(name=unquote(match["name"]))
             if match["version"] is not None:
-                spec.version.value = int(match["version"])
+                spec.version.value = _parse_version(match["version"])
             elif match["label"] is not None:
                 spec.version_label = unquote(match["label"])
             suffix = match["suffix"]
@@ -115,7 +116,7 @@ class _Handler(BaseHTTPRequestHandler):
             elif method == "GET" and suffix == "/metadata":
                 self._send_json(200, self._metadata(spec))
             elif method == "POST" and suffix in (":predict", ":classify", ":regress"):
-                request = self._parse_json(body)
+                request = parse_json_request(body, self.server.service.limits.max_json_depth)
                 if suffix == ":predict":
                     self._send_json(200, self._predict(spec, request))
                 else:
@@ -151,16 +152,6 @@ class _Handler(BaseHTTPRequestHandler):
                 f"{self.server.max_body_bytes} bytes (max_message_size_bytes)",
             )
         return self.rfile.read(length)
-
-    @staticmethod
-    def _parse_json(body: bytes) -> dict[str, Any]:
-        try:
-            request = json.loads(body)
-        except (ValueError, UnicodeDecodeError) as e:
-            raise invalid_argument(f"JSON Parse error: {e}") from e
-        if not isinstance(request, dict):
-            raise invalid_argument("JSON Value: the request body must be a JSON object")
-        return request
 
     # ---------------------------------------------------------------- endpoints
 
@@ -211,7 +202,8 @@ class _Handler(BaseHTTPRequestHandler):
 
         def decode(runner):
             dtypes = {alias: s.np_dtype for alias, s in runner.inputs.items()}
-            inputs, rows = decode_predict_body(request, dtypes)
+            budget = self.server.service.limits.budget()
+            inputs, rows = decode_predict_body(request, dtypes, budget)
             row_format.append(rows)
             return inputs
 
@@ -233,6 +225,17 @@ class _Handler(BaseHTTPRequestHandler):
         fill_input_from_json(request, proto.input)
         result = self.server.service.regress(proto, api="rest").result
         return {"result": [r.value for r in result.regressions]}
+
+
+_INT64_MAX = (1 << 63) - 1
+
+
+def _parse_version(text: str) -> int:
+    """A version path segment as an int64; INVALID_ARGUMENT (TF Serving's message) if over."""
+    version = int(text)
+    if version > _INT64_MAX:
+        raise invalid_argument(f"Failed to convert version: {text} to numeric.")
+    return version
 
 
 def _set_signature_name(spec: Any, request: dict[str, Any]) -> None:

@@ -25,6 +25,12 @@ from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING, Any
 
 from seqline.serving.errors import ServerConfigError
+from seqline.serving.request_limits import (
+    DEFAULT_MAX_JSON_DEPTH,
+    DEFAULT_MAX_REQUEST_BYTES,
+    DEFAULT_MAX_REQUEST_ELEMENTS,
+    RequestLimits,
+)
 
 if TYPE_CHECKING:
     from seqline.serving.batching import BatchScheduler
@@ -59,6 +65,11 @@ class ServerOptions:
         grpc_max_threads: gRPC worker threads (default 64; with batching, requests wait in
             them for their batch, so allow at least the expected client concurrency).
         max_message_size_bytes: largest gRPC message / REST body accepted (default 256 MiB).
+        max_request_elements, max_request_bytes: per-request budget over all input tensors,
+            computed from their declared shapes before decoding (default 10^8 elements,
+            1 GiB); over it is RESOURCE_EXHAUSTED. See seqline.serving.request_limits.
+        max_json_depth: deepest REST JSON nesting accepted (default 100); deeper is
+            INVALID_ARGUMENT.
     """
 
     port: int = 8500
@@ -80,6 +91,9 @@ class ServerOptions:
     allow_version_labels_for_unavailable_models: bool = False
     grpc_max_threads: int = 64
     max_message_size_bytes: int = 256 * 1024 * 1024
+    max_request_elements: int = DEFAULT_MAX_REQUEST_ELEMENTS
+    max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES
+    max_json_depth: int = DEFAULT_MAX_JSON_DEPTH
 
     def __post_init__(self) -> None:
         if not 0 <= self.port <= 65535:
@@ -109,7 +123,8 @@ class ServerOptions:
             if getattr(self, name) < 0:
                 raise ServerConfigError(f"{name}: expected >= 0 seconds, got {getattr(self, name)}")
         for name in ("max_batch_size", "num_batch_threads", "max_enqueued_batches",
-                     "grpc_max_threads", "max_message_size_bytes"):  # fmt: skip
+                     "grpc_max_threads", "max_message_size_bytes", "max_request_elements",
+                     "max_request_bytes", "max_json_depth"):  # fmt: skip
             if getattr(self, name) < 1:
                 raise ServerConfigError(f"{name}: expected >= 1, got {getattr(self, name)}")
         if self.batch_timeout_micros < 0 or self.max_num_load_retries < 0:
@@ -148,6 +163,9 @@ _HELP = {
     "allow_version_labels_for_unavailable_models": "let config reloads label unloaded versions",
     "grpc_max_threads": "gRPC worker threads",
     "max_message_size_bytes": "largest gRPC message / REST body accepted",
+    "max_request_elements": "per-request limit on input tensor elements (from declared shapes)",
+    "max_request_bytes": "per-request limit on decoded input bytes (from declared shapes)",
+    "max_json_depth": "deepest JSON nesting a REST request may have",
 }
 
 
@@ -311,7 +329,12 @@ def start_server(options: ServerOptions) -> ServerHandle:
             ),
             metrics=metrics,
         )
-    service = InferenceService(manager, batcher, metrics)
+    limits = RequestLimits(
+        max_elements=options.max_request_elements,
+        max_bytes=options.max_request_bytes,
+        max_json_depth=options.max_json_depth,
+    )
+    service = InferenceService(manager, batcher, metrics, limits)
     grpc_server = grpc.server(
         futures.ThreadPoolExecutor(
             max_workers=options.grpc_max_threads, thread_name_prefix="seqline-grpc"
