@@ -348,8 +348,10 @@ class ModelManager:
         self._set_status(name, VersionStatus(version, LOADING))
         self._event(name, version, "loading")
         log.info("model %s: loading version %d from %s", name, version, path)
+        start = time.perf_counter()
         try:
             servable = load_servable(name, version, path)
+            load_seconds = time.perf_counter() - start
             if self._enable_warmup:
                 records = read_warmup_records(warmup_path(path))
                 if records:
@@ -367,7 +369,12 @@ class ModelManager:
                       name, version, attempts + 1, message)  # fmt: skip
             self._set_status(name, VersionStatus(version, END, code, f"Loading failed: {message}"))
             self._event(name, version, "load_failed")
+            if self._metrics is not None:
+                self._metrics.tf.load_attempt_count.increment(path, "fail")
             return
+        if self._metrics is not None:
+            self._metrics.tf.load_attempt_count.increment(path, "success")
+            self._metrics.tf.load_latency.increment(path, by=round(load_seconds * 1e6))
         model.failures.pop(version, None)
         model.loaded[version] = servable
         self._publish(name)
@@ -477,6 +484,8 @@ class ModelManager:
         with self._changed:
             self._statuses.setdefault(name, {})[status.version] = status
             self._changed.notify_all()
+        if self._metrics is not None:
+            self._metrics.set_version_state(name, status.version, status.state)
         for listener in list(self._listeners):
             try:
                 listener(name, status.version, status.state)

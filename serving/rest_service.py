@@ -21,6 +21,7 @@ import logging
 import re
 import socket
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import unquote
@@ -36,7 +37,7 @@ from tensorflow_serving.apis import (
 
 from seqline.serving.errors import HTTP_STATUS, Code, ServingError, invalid_argument
 from seqline.serving.grpc_service import fill_model_status
-from seqline.serving.inference import InferenceService
+from seqline.serving.inference import UNKNOWN_LABEL, InferenceService
 from seqline.serving.json_codec import (
     decode_predict_body,
     encode_predict_outputs,
@@ -112,7 +113,7 @@ class _Handler(BaseHTTPRequestHandler):
                 spec.version_label = unquote(match["label"])
             suffix = match["suffix"]
             if method == "GET" and suffix is None:
-                self._send_json(200, self._status(spec))
+                self._send_json(200, self._counted(spec, self._status))
             elif method == "GET" and suffix == "/metadata":
                 self._send_json(200, self._metadata(spec))
             elif method == "POST" and suffix in (":predict", ":classify", ":regress"):
@@ -154,6 +155,27 @@ class _Handler(BaseHTTPRequestHandler):
         return self.rfile.read(length)
 
     # ---------------------------------------------------------------- endpoints
+
+    def _counted(self, spec, answer) -> dict[str, Any]:
+        """``answer(spec)``, counted in TF Serving's request_count / request_latency as its
+        REST handler counts model status requests (API label "")."""
+        start = time.perf_counter()
+        code = Code.INTERNAL
+        try:
+            result = answer(spec)
+            code = Code.OK
+            return result
+        except ServingError as e:
+            code = e.code
+            raise
+        finally:
+            manager = self.server.manager
+            model = spec.name if manager.is_configured(spec.name) else UNKNOWN_LABEL
+            tf_metrics = self.server.metrics.tf
+            tf_metrics.request_count.increment(model, code.name)
+            if code == Code.OK:
+                micros = (time.perf_counter() - start) * 1e6
+                tf_metrics.request_latency.add(micros, model, "", "REST")
 
     def _status(self, spec) -> dict[str, Any]:
         response = get_model_status_pb2.GetModelStatusResponse()
