@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import base64
 import json
+import logging
 import signal
 import sys
 import threading
@@ -292,6 +293,8 @@ def run_serve(args: argparse.Namespace, *, stop: threading.Event | None = None) 
     from seqline.serving.server import start_server
     from seqline.serving.server_flags import options_from_args
 
+    if not logging.getLogger().handlers:  # a serving host: loads, warnings, drain on stderr
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     try:
         handle = start_server(options_from_args(args))
     except ServerConfigError as exc:

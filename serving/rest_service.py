@@ -372,7 +372,7 @@ class RestServer(ThreadingHTTPServer):
                 log.debug("REST TLS handshake with %s failed: %s", client_address, e)
                 return
         with self._state:
-            if self.draining:
+            if self.draining:  # accepted just before the listener closed: refuse it
                 connection.close()
                 return
             self._connections.add(connection)
@@ -411,21 +411,25 @@ class RestServer(ThreadingHTTPServer):
         )
         self._thread.start()
 
-    def drain(self, deadline: float) -> bool:
-        """Stops accepting, closes idle connections, waits for in-flight requests until
-        ``deadline`` (time.monotonic()); True if none was left running."""
+    def stop_accepting(self) -> None:
+        """Closes the listening socket; connections already open are served until drained."""
         with self._state:
             self.draining = True
         self.shutdown()  # the accept loop ends; no new connection is taken
         self.server_close()
         if self._thread is not None:
             self._thread.join(timeout=10)
+
+    def drain(self, deadline: float) -> bool:
+        """Stops accepting, closes idle connections, waits for in-flight requests until
+        ``deadline`` (time.monotonic()); True if none was left running."""
+        if not self.draining:
+            self.stop_accepting()
         with self._state:
-            drained = self._state.wait_for(
+            return self._state.wait_for(
                 lambda: self._close_idle() and not self._busy,
                 timeout=max(0.0, deadline - time.monotonic()),
             )
-        return drained
 
     def _close_idle(self) -> bool:
         """Unblocks idle keep-alive connections: their handler reads EOF and ends. Busy ones

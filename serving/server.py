@@ -265,6 +265,12 @@ class ServerHandle:
             deadline = time.monotonic() + grace
             # gRPC refuses new calls at once and cancels what still runs at the deadline.
             grpc_done = self._grpc_server.stop(grace)
+            if self._rest is not None:
+                self._rest.stop_accepting()
+            log.info(
+                "shutdown: no longer accepting requests; draining in-flight ones for up to %g s",
+                grace,
+            )
             rest_drained = True
             if self._rest is not None:
                 rest_drained = self._rest.drain(deadline)
@@ -395,7 +401,7 @@ def start_server(options: ServerOptions) -> ServerHandle:
         monitoring = read_monitoring_config(options.monitoring_config_file)
         metrics_path = monitoring.prometheus_path if monitoring.prometheus_enabled else None
     ssl_config = read_ssl_config(options.ssl_config_file) if options.ssl_config_file else None
-    rest_context = rest_ssl_context(ssl_config) if ssl_config and options.rest_api_port else None
+    rest_context = rest_ssl_context(ssl_config) if ssl_config else None  # validates the PEMs
     channel_options = dict(
         [
             ("grpc.max_receive_message_length", options.max_message_size_bytes),
