@@ -5,7 +5,7 @@
 Nothing heavy is imported here at module level (no TensorFlow, grpc or tensorflow_serving):
 they load inside the handlers, so `seqline --help` stays fast, and `seqline predict --rest`
 never loads TensorFlow at all. `seqline serve` takes tensorflow_model_server's own flags (from
-seqline.serving.server.add_server_arguments).
+seqline.serving.server_flags).
 
 Examples:
     seqline serve --model_name imdb --model_base_path /models/imdb --rest_api_port 8501
@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import base64
 import json
+import logging
 import signal
 import sys
 import threading
@@ -43,8 +44,8 @@ class UsageError(Exception):
 
 def register(subparsers: Any) -> None:
     """Adds `serve`, `predict`, `rollback` and `forecast` to an argparse subparsers object."""
-    # seqline.serving.server imports neither grpc nor TensorFlow at module level.
-    from seqline.serving.server import add_server_arguments
+    # seqline.serving.server_flags imports neither grpc nor TensorFlow at module level.
+    from seqline.serving.server_flags import add_server_arguments
 
     serve = subparsers.add_parser(
         "serve",
@@ -284,11 +285,16 @@ def _bytes_to_json(value: Any) -> Any:
 
 
 def run_serve(args: argparse.Namespace, *, stop: threading.Event | None = None) -> int:
-    """Handler of `seqline serve`: serves until SIGINT/SIGTERM (or until `stop` is set, for
-    callers running it in a thread). Returns an exit code (2 for an invalid server config)."""
+    """Handler of `seqline serve`: loads the models, opens the ports, serves until
+    SIGINT/SIGTERM (or until `stop` is set, for callers running it in a thread), then drains
+    in-flight requests for up to --shutdown_grace_seconds. Returns an exit code (2 for an
+    invalid server config)."""
     from seqline.serving.errors import ServerConfigError
-    from seqline.serving.server import options_from_args, start_server
+    from seqline.serving.server import start_server
+    from seqline.serving.server_flags import options_from_args
 
+    if not logging.getLogger().handlers:  # a serving host: loads, warnings, drain on stderr
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     try:
         handle = start_server(options_from_args(args))
     except ServerConfigError as exc:
@@ -298,11 +304,15 @@ def run_serve(args: argparse.Namespace, *, stop: threading.Event | None = None) 
     restore = _stop_on_signals(stop)
     try:
         rest = f", REST at {handle.rest_url}" if handle.rest_url else ""
-        print(f"seqline serve: gRPC at {handle.grpc_target}{rest}; Ctrl-C stops", flush=True)
+        tls = " (TLS)" if handle.tls else ""
+        print(f"seqline serve: gRPC at {handle.grpc_target}{rest}{tls}; Ctrl-C stops", flush=True)
         stop.wait()
+        print(f"seqline serve: stopping; draining requests for up to {handle.grace:g} s",
+              flush=True)  # fmt: skip
     finally:
         restore()
-        handle.stop()
+        drained = handle.stop()
+    print(f"seqline serve: stopped{'' if drained else ' (some requests were cut)'}", flush=True)
     return EXIT_OK
 
 
