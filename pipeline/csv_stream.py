@@ -198,8 +198,8 @@ def _finish(
     start: int, parts: list[str], size: int, too_large: bool, error: str | None
 ) -> CsvRecord:
     raw = "".join(parts)
-    if not too_large:
-        raw = raw[: len(raw) - _line_break_length(raw)] if raw.endswith(("\n", "\r")) else raw
+    if text_bytes(raw) - _line_break_length(raw) == size:  # the whole record: drop its break
+        raw = raw[: len(raw) - _line_break_length(raw)]
     if too_large:
         return CsvRecord(start, None, raw, size, error, True)
     if error is not None:

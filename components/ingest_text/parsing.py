@@ -157,7 +157,7 @@ def parse_jsonl(stream: IO[bytes], source: str, config: IngestTextConfig) -> Ite
             raw = raw[3:]  # UTF-8 BOM
         size = len(raw) - (2 if raw.endswith(b"\r\n") else 1 if raw.endswith(b"\n") else 0)
         if size > limit:
-            yield rec.too_large_rejection(source, number, raw, size, config)
+            yield rec.too_large_rejection(source, number, raw[:size], size, config)
             continue
         try:
             line = raw.decode("utf-8")
