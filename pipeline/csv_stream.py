@@ -22,13 +22,21 @@ holding them can be rejected as undecodable and the rest of the file still parse
 
 from __future__ import annotations
 
+import contextlib
+import csv
 import io
+import re
 from collections.abc import Iterable, Iterator
 from typing import IO, NamedTuple
 
 from seqline.pipeline.record_size import text_bytes
 
 QUOTE = '"'
+# The inside of a quoted field up to its closing quote (or the end of the line): anything but
+# a quote, or a doubled quote. Unrolled so the regex engine never backtracks.
+_QUOTED_TEXT = re.compile(r'[^"]*(?:""[^"]*)*')
+# csv.reader's default field size limit: a record no longer than it cannot hit the limit.
+CSV_MODULE_MAX_CHARS = 131_072
 DELIMITER = ","
 
 
@@ -74,16 +82,15 @@ def ends_inside_quotes(line: str, in_quotes: bool) -> bool:
     """Whether a record is still inside a quoted field after `line` (one physical line, its
     line break included), given whether it was at the start of the line. Lenient: text after
     a closing quote that is not a delimiter is read as unquoted up to the next delimiter."""
+    if QUOTE not in line:  # no quote can open or close: the state carries over
+        return in_quotes
     i = 0
     while True:
         if in_quotes:
-            j = line.find(QUOTE, i)
-            if j < 0:
+            j = _QUOTED_TEXT.match(line, i).end()  # type: ignore[union-attr]  # always matches
+            if j == len(line):
                 return True
-            if line.startswith(QUOTE, j + 1):  # a doubled quote: still quoted
-                i = j + 2
-                continue
-            in_quotes = False
+            in_quotes = False  # line[j] is the closing quote
             k = line.find(DELIMITER, j + 1)  # the next field starts after the next delimiter
             if k < 0:
                 return False
@@ -109,6 +116,10 @@ def split_fields(record: str) -> list[str]:
         return []
     if QUOTE not in record:
         return record.split(DELIMITER)
+    if len(record) <= CSV_MODULE_MAX_CHARS:
+        # The C parser is faster and reads the same fields; its errors get our message below.
+        with contextlib.suppress(csv.Error):
+            return next(csv.reader((record,), strict=True))
     fields: list[str] = []
     i = 0
     n = len(record)
@@ -172,9 +183,14 @@ def read_records(
             parts = []
             kept = size = 0
             too_large = False
-        in_quotes = ends_inside_quotes(line, in_quotes)
-        size += text_bytes(line)
-        if not too_large and size - _line_break_length(line) > max_record_bytes:
+        if QUOTE in line:
+            in_quotes = ends_inside_quotes(line, in_quotes)
+        size += len(line) if line.isascii() else text_bytes(line)
+        if (
+            not too_large
+            and size > max_record_bytes
+            and (size - _line_break_length(line) > max_record_bytes)
+        ):
             too_large = True
         if too_large:
             if kept < keep_chars:
@@ -197,9 +213,10 @@ def read_records(
 def _finish(
     start: int, parts: list[str], size: int, too_large: bool, error: str | None
 ) -> CsvRecord:
-    raw = "".join(parts)
-    if text_bytes(raw) - _line_break_length(raw) == size:  # the whole record: drop its break
-        raw = raw[: len(raw) - _line_break_length(raw)]
+    raw = parts[0] if len(parts) == 1 else "".join(parts)
+    cut = _line_break_length(raw)
+    if not too_large or text_bytes(raw) - cut == size:  # the whole record: drop its break
+        raw = raw[: len(raw) - cut]
     if too_large:
         return CsvRecord(start, None, raw, size, error, True)
     if error is not None:
