@@ -22,6 +22,7 @@ import sys
 from collections.abc import Sequence
 
 from seqline.pipeline.errors import SeqlineError
+from seqline.serving.quiet_logs import quiet_tensorflow_logs
 
 
 def _add_store_arguments(parser: argparse.ArgumentParser) -> None:
@@ -175,6 +176,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    quiet_tensorflow_logs()  # before anything imports TensorFlow (SEQLINE_LOG_LEVEL=debug: off)
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(

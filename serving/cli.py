@@ -29,6 +29,8 @@ import threading
 from collections.abc import Sequence
 from typing import Any, TextIO
 
+from seqline.serving.quiet_logs import quiet_tensorflow_logs
+
 EXIT_OK = 0
 EXIT_REQUEST_FAILED = 1
 EXIT_USAGE = 2
@@ -337,6 +339,7 @@ def _stop_on_signals(stop: threading.Event) -> Any:
 def main(argv: Sequence[str] | None = None) -> int:
     """`python -m seqline.serving.cli {serve,predict} ...`: the two commands without the rest
     of the seqline CLI (e.g. on a serving host)."""
+    quiet_tensorflow_logs()  # before anything imports TensorFlow (SEQLINE_LOG_LEVEL=debug: off)
     parser = argparse.ArgumentParser(prog="seqline", description="seqline serving commands")
     subparsers = parser.add_subparsers(dest="command", required=True)
     register(subparsers)

@@ -68,7 +68,8 @@ class ParseSourceFileFn(beam.DoFn):
         fmt = self._config.format
         with open_stream(readable_file) as stream:
             if fmt == "aclimdb":
-                yield parsing.parse_aclimdb_file(stream.read(), path, self._config, self._rules)
+                head, size = parsing.read_capped(stream, self._config.max_record_bytes)
+                yield parsing.parse_aclimdb_file(head, path, self._config, self._rules, size)
             elif fmt == "jsonl":
                 yield from parsing.parse_jsonl(stream, path, self._config)
             else:  # csv, movie_reviews
