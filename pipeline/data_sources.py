@@ -10,7 +10,6 @@ from __future__ import annotations
 import glob
 import gzip
 import hashlib
-import io
 import os
 from collections.abc import Iterable, Sequence
 from typing import IO, Any, cast
