@@ -40,7 +40,7 @@ import os
 import re
 import sys
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, MutableMapping, Sequence
 from types import ModuleType
 from typing import Any
 
@@ -66,7 +66,7 @@ NO_GPU_NOISE = (
 )
 
 
-def debug_requested(environ: dict[str, str] | None = None) -> bool:
+def debug_requested(environ: MutableMapping[str, str] | None = None) -> bool:
     """True when SEQLINE_LOG_LEVEL is "debug" (case-insensitive)."""
     env = os.environ if environ is None else environ
     return env.get(LOG_LEVEL_ENV, "").strip().lower() == "debug"
@@ -164,7 +164,7 @@ class _QuietImportFinder(importlib.abc.MetaPathFinder):
         return spec
 
 
-def quiet_tensorflow_logs(environ: dict[str, str] | None = None) -> bool:
+def quiet_tensorflow_logs(environ: MutableMapping[str, str] | None = None) -> bool:
     """Silences TensorFlow's start-up noise (see the module docstring) unless
     SEQLINE_LOG_LEVEL=debug. Call before TensorFlow is imported; later it only sets
     TF_CPP_MIN_LOG_LEVEL for child processes. Idempotent. Returns whether it quiets."""

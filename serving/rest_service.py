@@ -77,7 +77,7 @@ class _Handler(BaseHTTPRequestHandler):
     def setup(self) -> None:
         # Seconds a connection may sit idle (or trickle a request) before it is closed
         # (--rest_api_timeout_in_ms): a slow client cannot hold a thread forever.
-        self.timeout = self.server.timeout_seconds
+        self.timeout = self.server.timeout_seconds  # type: ignore[misc]
         super().setup()
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
@@ -377,7 +377,7 @@ class RestServer(ThreadingHTTPServer):
                 return
             self._connections.add(connection)
         try:
-            self.RequestHandlerClass(connection, client_address, self)
+            self.RequestHandlerClass(connection, client_address, self)  # type: ignore[arg-type]
         finally:
             with self._state:
                 self._connections.discard(connection)

@@ -76,6 +76,10 @@ class _Metric:
         self.labels = tuple(labels)
         self._lock = threading.Lock()
 
+    def lines(self) -> list[str]:
+        """The metric's exposition lines (each kind renders its own)."""
+        raise NotImplementedError
+
     def _label_text(self, values: tuple[str, ...]) -> list[str]:
         pairs = zip(self.labels, values, strict=True)
         return [f'{_label_name(n)}="{_label_value(v)}"' for n, v in pairs]
