@@ -46,27 +46,13 @@ import apache_beam  # noqa: F401 — imported up front so the baseline RSS inclu
 import tensorflow  # noqa: F401
 from seqline.components.ingest_series.component import COMPONENT as INGEST
 from seqline.components.ingest_series.config import IngestSeriesConfig
-from seqline.pipeline.artifact import Artifact, ArtifactType
-from seqline.pipeline.component import ExecutionContext
+from seqline.pipeline.harness import run_component
 
 transform = None
 if with_transform == "1":
-    try:
-        from seqline.components.transform.component import COMPONENT as TRANSFORM, TransformConfig
-        from seqline.components.transform import series_executor  # noqa: F401 — series support
-        transform = TRANSFORM
-    except ImportError:
-        transform = None
+    from seqline.components.transform.series_component import COMPONENT as transform
 imports = time.perf_counter() - t0
 baseline = peak_mb()
-
-def outputs(names):
-    out = {}
-    for name, type_name in names.items():
-        uri = os.path.join(workdir, "out", name)
-        os.makedirs(uri)
-        out[name] = Artifact(type_name, uri, "bench")
-    return out
 
 config = IngestSeriesConfig(
     source=source, frequency="1h", timestamp_format="iso",
@@ -74,23 +60,18 @@ config = IngestSeriesConfig(
     lookback=int(lookback), horizon=int(horizon), stride=int(stride),
     splits=("train", "eval"), split_fractions=(0.8, 0.2),
 )
-ingest_out = outputs({"examples": ArtifactType.EXAMPLES, "rejected": ArtifactType.REJECTED})
-os.makedirs(os.path.join(workdir, "tmp", "ingest"))
+root = os.path.join(workdir, "root")
 t1 = time.perf_counter()
-summary = INGEST.executor(ExecutionContext(
-    config=config, inputs={}, outputs=ingest_out, temp_dir=os.path.join(workdir, "tmp", "ingest")))
+ingested = run_component(INGEST, config, root=root, pipeline_name="bench-series")
+summary = ingested.summary
 ingest_seconds = time.perf_counter() - t1
 ingest_peak = peak_mb()
 
 transform_seconds = None
 if transform is not None:
-    t_out = outputs({"transform_graph": ArtifactType.TRANSFORM_GRAPH,
-                     "transformed_examples": ArtifactType.TRANSFORMED_EXAMPLES})
-    os.makedirs(os.path.join(workdir, "tmp", "transform"))
     t2 = time.perf_counter()
-    transform.executor(ExecutionContext(
-        config=TransformConfig(), inputs={"examples": ingest_out["examples"]}, outputs=t_out,
-        temp_dir=os.path.join(workdir, "tmp", "transform")))
+    run_component(transform, None, {"examples": ingested.outputs["examples"]}, root=root,
+                  pipeline_name="bench-series")
     transform_seconds = time.perf_counter() - t2
 
 print(json.dumps({
