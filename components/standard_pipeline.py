@@ -14,6 +14,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from seqline.components.evaluate.component import COMPONENT as EVALUATE
+from seqline.components.evaluate.split_policy import check_evaluation_split
 from seqline.components.infra_validate.component import COMPONENT as INFRA_VALIDATE
 from seqline.components.push.component import COMPONENT as PUSH
 from seqline.components.schema.component import COMPONENT as SCHEMA
@@ -97,6 +98,10 @@ def build_standard_pipeline(settings: PipelineSettings, ingest: IngestNode) -> P
         )
         for node_id, (component, paths) in nodes_spec.items()
     }
+    # Before anything runs: the blessing is never decided on a split the trainer used.
+    check_evaluation_split(
+        configs[ingest.node_id], configs["transform"], configs["train"], configs["evaluate"]
+    )
     examples = OutputRef(ingest.node_id, "examples")
     statistics = OutputRef("statistics", "statistics")
     model = OutputRef("train", "model")

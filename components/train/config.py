@@ -307,8 +307,9 @@ class TrainConfig:
         steps_per_epoch: batches per epoch; None = ceil(train count / batch_size).
         shuffle_buffer: records held by the shuffle buffer (default 10,000).
         train_split: split trained on (default "train").
-        eval_split: split used for validation; None = the first of "eval", "validation",
-            "test" that the TransformedExamples have.
+        eval_split: split used for validation (early stopping, best weights, LR reduction);
+            None = the first of "eval", "validation" that the TransformedExamples have (never
+            "test", which evaluate keeps for the blessing).
         distribution: "auto" (default), "default" (one device), "mirrored" (all local GPUs,
             or all logical CPUs when there is no GPU) or "multi_worker" (TF_CONFIG cluster).
             See strategy.py.
@@ -382,7 +383,8 @@ class TrainConfig:
         _choice(self.distribution, DISTRIBUTIONS, "distribution")
 
 
-EVAL_SPLIT_CANDIDATES: tuple[str, ...] = ("eval", "validation", "test")
+# Never "test": that split is kept for evaluate, which blesses on data training never saw.
+EVAL_SPLIT_CANDIDATES: tuple[str, ...] = ("eval", "validation")
 
 
 def to_json(config: TrainConfig) -> str:
