@@ -51,6 +51,8 @@ class GraphFacts:
     vocab_size: int
     max_tokens: int
     labels: tuple[str, ...]
+    ngram_vocab_size: int = 0  # 0: the transform made no "ngrams" feature
+    num_oov_buckets: int = 1
 
     @classmethod
     def from_properties(cls, properties: Mapping[str, Any]) -> GraphFacts:
@@ -59,6 +61,8 @@ class GraphFacts:
             int(properties["vocab_size"]),
             int(properties["max_tokens"]),
             tuple(str(x) for x in properties["labels"]),
+            int(properties.get("ngram_vocab_size") or 0),
+            int(properties.get("num_oov_buckets") or 1),
         )
 
 
@@ -110,6 +114,7 @@ class ModelTask:
     recurrent: Any
     head: str = ""
     monitors: tuple[str, ...] = ("val_loss", "val_accuracy", "loss", "accuracy")
+    class_weight: dict[int, float] | None = None  # Model.fit's class_weight
 
 
 def resolve_splits(config: TrainConfig, properties: Mapping[str, Any]) -> tuple[str, str]:
@@ -200,12 +205,22 @@ def train_text_classifier(
     """
 
     def make_task() -> ModelTask:
+        from seqline.components.train.zoo_inputs import text_model_extras
+
         head = models.resolve_head(config.model.head, len(graph.labels))
         feature_spec = tft.TFTransformOutput(transform_graph_uri).transformed_feature_spec()
+        # Pretrained vectors, class weights and the dtype policy (zoo_inputs.py).
+        extras = text_model_extras(config, transform_graph_uri, graph, examples_uri)
 
         def build(km: Any) -> Any:
             return models.build_text_model(
-                config.model, graph.vocab_size, graph.max_tokens, len(graph.labels), km
+                config.model,
+                graph.vocab_size,
+                graph.max_tokens,
+                len(graph.labels),
+                km,
+                ngram_vocab_size=graph.ngram_vocab_size,
+                embedding_matrix=extras.embedding_matrix,
             )
 
         def dataset(files: list[str], batch_size: int, **kwargs: Any) -> Any:
@@ -215,17 +230,19 @@ def train_text_classifier(
                 batch_size,
                 head == "sigmoid",
                 trim_padding=config.model.mask_zero,
+                features=models.model_inputs(config.model),
                 **kwargs,
             )
 
         return ModelTask(
             build=build,
             compile=lambda model, km: models.compile_text_model(
-                model, head, config.learning_rate, km
+                model, head, config.learning_rate, km, config.model.label_smoothing
             ),
             dataset=dataset,
             recurrent=config.model,
             head=head,
+            class_weight=extras.class_weight,
         )
 
     return train_model(
@@ -388,6 +405,7 @@ def train_model(
             epochs=config.epochs,
             steps_per_epoch=steps_per_epoch,
             validation_steps=validation_steps,
+            class_weight=task.class_weight,
             callbacks=callbacks,
             shuffle=False,  # the tf.data pipeline shuffles; Keras cannot shuffle a dataset
             verbose=0,

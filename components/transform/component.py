@@ -33,6 +33,7 @@ import tempfile
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from seqline.components.transform.text_features import NgramConfig, Truncation, check_truncation
 from seqline.pipeline.artifact import ArtifactType
 from seqline.pipeline.component import Component, ExecutionContext, component_dir
 from seqline.pipeline.errors import ConfigError, DataError
@@ -87,6 +88,9 @@ class TransformConfig:
         train_split: the split the vocabulary (text) or the scaling statistics (series) are
             computed on. Default "train".
         series: SeriesScalingConfig, used when the Examples are series windows.
+        truncation: which end of a text longer than max_tokens is kept: "keep_start" (default)
+            or "keep_end". Rows stay right-padded either way (cuDNN's rule).
+        ngrams: NgramConfig, the bag-of-n-grams feature (default none; text_features.py).
     """
 
     vocab_size: int = 10000
@@ -96,8 +100,11 @@ class TransformConfig:
     strip_html: bool = True
     train_split: str = "train"
     series: SeriesScalingConfig = field(default_factory=SeriesScalingConfig)
+    truncation: Truncation = "keep_start"
+    ngrams: NgramConfig = field(default_factory=NgramConfig)
 
     def __post_init__(self) -> None:
+        check_truncation(self.truncation)
         if self.num_oov_buckets < 1:
             raise ConfigError(
                 f"num_oov_buckets: expected an integer >= 1, got {self.num_oov_buckets}; "
@@ -244,6 +251,13 @@ def run(ctx: ExecutionContext) -> dict[str, Any]:
             "num_oov_buckets": config.num_oov_buckets,
         }
     )
+    if config.ngrams.enabled:  # the model's bag-of-n-grams branch reads these (train)
+        from seqline.components.transform.text_features import NGRAM_VOCAB_NAME
+
+        learned_ngrams = beam_pipeline.vocabulary_size(graph.uri, NGRAM_VOCAB_NAME)
+        graph.properties.update(
+            {"ngram_vocab_size": 1 + learned_ngrams, "max_ngrams": config.ngrams.max_ngrams}
+        )
     transformed.properties.update({"splits": splits, "counts": result.counts})
     return {"vocab_size": vocab_size, "splits": result.counts}
 
