@@ -76,6 +76,7 @@ def text_artifacts(tmp_path_factory: pytest.TempPathFactory) -> TextArtifacts:
     """Runs ingest-shaped raw Examples through the transform component (FnApiRunner)."""
     from seqline.components.transform.component import COMPONENT as TRANSFORM
     from seqline.components.transform.component import TransformConfig
+    from seqline.components.transform.text_features import NgramConfig
 
     root = tmp_path_factory.mktemp("train_inputs")
     examples_uri = root / "examples"
@@ -101,7 +102,12 @@ def text_artifacts(tmp_path_factory: pytest.TempPathFactory) -> TextArtifacts:
     for artifact in (graph, transformed):
         os.makedirs(artifact.uri)
     ctx = ExecutionContext(
-        config=TransformConfig(vocab_size=40, max_tokens=MAX_TOKENS),
+        # With the n-gram feature too: models that do not use it must ignore it (issue 11).
+        config=TransformConfig(
+            vocab_size=40,
+            max_tokens=MAX_TOKENS,
+            ngrams=NgramConfig(orders=2, vocab_size=300, frequency_threshold=1, max_ngrams=24),
+        ),
         inputs={"examples": examples},
         outputs={"transform_graph": graph, "transformed_examples": transformed},
         temp_dir=str(root / "tmp"),
