@@ -171,7 +171,8 @@ def _bless(store, model) -> None:  # noqa: ANN001
 
 
 def run_once(root: str, n: int, models: dict, vocabulary: list[str], store) -> dict:  # noqa: ANN001
-    from seqline.components.evaluate.component import COMPONENT, EvaluateConfig
+    from seqline.components.evaluate.config import EvaluateTextConfig
+    from seqline.components.evaluate.text_component import COMPONENT
     from seqline.pipeline.artifact import Artifact, ArtifactType
     from seqline.pipeline.component import ExecutionContext
 
@@ -180,7 +181,7 @@ def run_once(root: str, n: int, models: dict, vocabulary: list[str], store) -> d
     examples = Artifact(
         ArtifactType.EXAMPLES, data, f"e{n}", properties={"splits": ["test"], "counts": {"test": n}}
     )
-    config = EvaluateConfig(
+    config = EvaluateTextConfig(
         thresholds={"accuracy": {"lower": 0.0}},
         change_thresholds={"accuracy": {"absolute": -1.0}},
         slicing={"length_buckets": [100, 300]},
@@ -189,12 +190,22 @@ def run_once(root: str, n: int, models: dict, vocabulary: list[str], store) -> d
     out = os.path.join(root, f"blessing-{n}")
     os.makedirs(out)
     blessing = Artifact(ArtifactType.BLESSING, out, "b")
+    from seqline.pipeline.resolvers import LatestBlessedModel, ResolverQuery
+
+    inputs = {"examples": examples, "model": models["candidate"]}
+    query = ResolverQuery(store, "bench", root, "evaluate", config, inputs)
     ctx = ExecutionContext(
         config=config,
-        inputs={"examples": examples, "model": models["candidate"]},
+        inputs=inputs,
         outputs={"blessing": blessing},
         pipeline_name="bench",
-        metadata=store,
+        run_id="bench",
+        node_id="evaluate",
+        pipeline_root=root,
+        beam_args=(),
+        temp_dir=root,
+        progress=lambda _message: None,
+        resolved={"baseline_model": LatestBlessedModel().resolve(query)},
     )
     t0 = time.perf_counter()
     summary = COMPONENT.executor(ctx)

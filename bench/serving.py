@@ -252,6 +252,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"\nthroughput over {args.throughput_calls} calls (calls/s):")
             for level in levels:
                 record_throughput(results, "unbatched", level, grpc_call, args.throughput_calls)
+            results["hostile_refusal_ms"] = hostile_refusal_ms(plain.target, args.signature)
+            grpc_call()  # the server still answers
             grpc_client.close()
         finally:
             plain.stop()
@@ -282,6 +284,36 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     return 0
+
+
+def hostile_refusal_ms(target: str, signature: str) -> float:
+    """How long the server takes to refuse a ~20-byte request declaring 10^8 strings (issue
+    12: it once computed for over a minute); prints and returns milliseconds."""
+    import time
+
+    import grpc
+    from tensorflow.core.framework import types_pb2
+    from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
+
+    request = predict_pb2.PredictRequest()
+    request.model_spec.name = "bench"
+    request.model_spec.signature_name = signature
+    tensor = request.inputs["text"]
+    tensor.dtype = types_pb2.DT_STRING
+    tensor.tensor_shape.dim.add().size = 10**8
+    tensor.string_val.append(b"a")
+    with grpc.insecure_channel(target) as channel:
+        stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
+        start = time.perf_counter()
+        try:
+            stub.Predict(request, timeout=120)
+            code = "OK"
+        except grpc.RpcError as e:
+            code = e.code().name
+        ms = (time.perf_counter() - start) * 1000
+    print(f"\n[10^8]-string request ({len(tensor.SerializeToString())} bytes of tensor): "
+          f"{code} in {ms:.1f} ms")  # fmt: skip
+    return round(ms, 2)
 
 
 def record_latency(results: dict[str, Any], name: str, ms: np.ndarray, errors: int) -> None:

@@ -1,11 +1,11 @@
 """The time-series forecasting pipeline: ingest_series -> statistics -> schema -> validate ->
-transform -> train -> evaluate -> infra_validate -> push (wired in standard_pipeline.py).
+transform (transform_series) -> train (train_series) -> evaluate (evaluate_series) ->
+infra_validate -> push (wired in standard_pipeline.py).
 
-The same components as the text pipeline after ingestion: transform sees the Examples' kind
-"series" and scales windows (fitted on the train split), train builds the configured forecaster
-and exports forecast signatures in original units, evaluate scores it against naive baselines.
-statistics defaults to per-series statistics over window_end / series_id (the windows' time
-and series features).
+transform_series scales windows (fitted on the train split), train_series builds the configured
+forecaster and exports forecast signatures in original units, evaluate_series scores it against
+naive baselines and the last blessed forecaster. statistics defaults to per-series statistics
+over window_end / series_id (the windows' time and series features).
 
 Build it from YAML (`kind: series`, see examples/series/) or from Python:
 
@@ -27,20 +27,26 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from seqline.components.evaluate.series_component import COMPONENT as EVALUATE_SERIES
 from seqline.components.ingest_series.component import COMPONENT as INGEST_SERIES
 from seqline.components.standard_pipeline import (
-    IngestNode,
+    PipelineKind,
     build_standard_pipeline,
     python_settings,
 )
+from seqline.components.train.series_component import COMPONENT as TRAIN_SERIES
+from seqline.components.transform.series_component import COMPONENT as TRANSFORM_SERIES
 from seqline.pipeline.config_file import PipelineSettings
 from seqline.pipeline.dag import Pipeline
 from seqline.schemas.series import SERIES_ID_KEY, WINDOW_END_KEY
 
 # statistics over the windows' time and series features unless the YAML says otherwise.
-INGEST = IngestNode(
-    "ingest_series",
-    INGEST_SERIES,
+KIND = PipelineKind(
+    ingest_id="ingest_series",
+    ingest=INGEST_SERIES,
+    transform=TRANSFORM_SERIES,
+    train=TRAIN_SERIES,
+    evaluate=EVALUATE_SERIES,
     defaults={
         "statistics": {"timestamp_feature": WINDOW_END_KEY, "series_id_feature": SERIES_ID_KEY}
     },
@@ -49,7 +55,7 @@ INGEST = IngestNode(
 
 def build_series_pipeline(settings: PipelineSettings) -> Pipeline:
     """The `series` pipeline kind (entry point): validates every component config, then wires."""
-    return build_standard_pipeline(settings, INGEST)
+    return build_standard_pipeline(settings, KIND)
 
 
 def series_pipeline(

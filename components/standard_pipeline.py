@@ -1,10 +1,14 @@
-"""The wiring every seqline pipeline kind shares after its ingest node:
+"""The wiring every seqline pipeline kind shares:
 
     {ingest} -> statistics -> schema -> validate -> transform -> train -> evaluate
              -> infra_validate -> push
 
-A pipeline kind (text_pipeline.py, series_pipeline.py) names its ingest component and the
-defaults it gives other nodes; everything downstream is the same components, wired once here.
+A pipeline kind (text_pipeline.py, series_pipeline.py) names the components that differ by
+behaviour (its ingest, transform, train and evaluate components, e.g. transform_text or
+transform_series) and the defaults it gives other nodes. Node ids, and so the YAML keys under
+`components:` and the artifact URIs, are the same for every kind: `transform`, `train`,
+`evaluate`... The shared components (statistics, schema, validate, infra_validate, push) and
+the wiring are written once, here.
 """
 
 from __future__ import annotations
@@ -13,14 +17,11 @@ import dataclasses
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from seqline.components.evaluate.component import COMPONENT as EVALUATE
 from seqline.components.evaluate.split_policy import check_evaluation_split
 from seqline.components.infra_validate.component import COMPONENT as INFRA_VALIDATE
 from seqline.components.push.component import COMPONENT as PUSH
 from seqline.components.schema.component import COMPONENT as SCHEMA
 from seqline.components.statistics.component import COMPONENT as STATISTICS
-from seqline.components.train.component import COMPONENT as TRAIN
-from seqline.components.transform.component import COMPONENT as TRANSFORM
 from seqline.components.validate.component import COMPONENT as VALIDATE
 from seqline.pipeline.component import Component
 from seqline.pipeline.config_file import PipelineSettings
@@ -28,34 +29,53 @@ from seqline.pipeline.config_parsing import build_dataclass
 from seqline.pipeline.dag import Node, OutputRef, Pipeline
 from seqline.pipeline.errors import ConfigError
 
-# Node id -> (component, config fields that are paths resolved against the config's folder).
-DOWNSTREAM: dict[str, tuple[Component, tuple[str, ...]]] = {
-    "statistics": (STATISTICS, ()),
-    "schema": (SCHEMA, ("curated_schema",)),
-    "validate": (VALIDATE, ("serving_examples",)),
-    "transform": (TRANSFORM, ()),
-    "train": (TRAIN, ()),
-    "evaluate": (EVALUATE, ()),
-    "infra_validate": (INFRA_VALIDATE, ()),
-    "push": (PUSH, ("serving_root",)),
+# Config fields that are paths, resolved against the config file's folder, per node id.
+PATH_FIELDS: dict[str, tuple[str, ...]] = {
+    "schema": ("curated_schema",),
+    "validate": ("serving_examples",),
+    "push": ("serving_root",),
 }
 
 
 @dataclasses.dataclass(frozen=True)
-class IngestNode:
-    """The kind-specific head of a pipeline.
+class PipelineKind:
+    """What makes one pipeline kind: the components that differ by behaviour.
 
     Attributes:
-        node_id: e.g. "ingest_text".
-        component: its Component (outputs "examples" and "rejected").
-        path_fields: config fields that are paths, resolved against the config's folder.
+        ingest_id: the ingest node's id, e.g. "ingest_text".
+        ingest: its Component (outputs "examples" and "rejected").
+        transform, train, evaluate: the kind's components behind the nodes of those ids.
+        ingest_path_fields: ingest config fields that are paths (resolved against the config
+            file's folder).
         defaults: node id -> config fields a kind sets when the YAML leaves them out.
     """
 
-    node_id: str
-    component: Component
-    path_fields: tuple[str, ...] = ("source",)
+    ingest_id: str
+    ingest: Component
+    transform: Component
+    train: Component
+    evaluate: Component
+    ingest_path_fields: tuple[str, ...] = ("source",)
     defaults: Mapping[str, Mapping[str, Any]] = dataclasses.field(default_factory=dict)
+
+    def components(self) -> dict[str, Component]:
+        """Node id -> component, in pipeline order."""
+        return {
+            self.ingest_id: self.ingest,
+            "statistics": STATISTICS,
+            "schema": SCHEMA,
+            "validate": VALIDATE,
+            "transform": self.transform,
+            "train": self.train,
+            "evaluate": self.evaluate,
+            "infra_validate": INFRA_VALIDATE,
+            "push": PUSH,
+        }
+
+    def path_fields(self, node_id: str) -> tuple[str, ...]:
+        if node_id == self.ingest_id:
+            return self.ingest_path_fields
+        return PATH_FIELDS.get(node_id, ())
 
 
 def _config(
@@ -77,10 +97,10 @@ def _config(
     return dataclasses.replace(value, **resolved) if resolved else value
 
 
-def build_standard_pipeline(settings: PipelineSettings, ingest: IngestNode) -> Pipeline:
+def build_standard_pipeline(settings: PipelineSettings, kind: PipelineKind) -> Pipeline:
     """Validates every node's config (ConfigError names `components.<node>.<field>`) and wires
-    `ingest` in front of the shared downstream components."""
-    nodes_spec = {ingest.node_id: (ingest.component, ingest.path_fields), **DOWNSTREAM}
+    the kind's components with the shared ones."""
+    nodes_spec = kind.components()
     unknown = sorted(set(settings.components) - set(nodes_spec))
     if unknown:
         raise ConfigError(
@@ -91,43 +111,50 @@ def build_standard_pipeline(settings: PipelineSettings, ingest: IngestNode) -> P
         node_id: _config(
             node_id,
             component,
-            paths,
+            kind.path_fields(node_id),
             settings.components.get(node_id),
-            ingest.defaults.get(node_id, {}),
+            kind.defaults.get(node_id, {}),
             settings,
         )
-        for node_id, (component, paths) in nodes_spec.items()
+        for node_id, component in nodes_spec.items()
     }
     # Before anything runs: the blessing is never decided on a split the trainer used.
     check_evaluation_split(
-        configs[ingest.node_id], configs["transform"], configs["train"], configs["evaluate"]
+        configs[kind.ingest_id], configs["transform"], configs["train"], configs["evaluate"]
     )
-    examples = OutputRef(ingest.node_id, "examples")
+    examples = OutputRef(kind.ingest_id, "examples")
     statistics = OutputRef("statistics", "statistics")
     model = OutputRef("train", "model")
     nodes = [
-        Node(ingest.component, configs[ingest.node_id], id=ingest.node_id),
+        Node(kind.ingest, configs[kind.ingest_id], id=kind.ingest_id),
         Node(STATISTICS, configs["statistics"], {"examples": examples}),
-        Node(SCHEMA, configs["schema"], {"statistics": statistics}),
+        Node(SCHEMA, configs["schema"], {"statistics": statistics, "examples": examples}),
         Node(
             VALIDATE,
             configs["validate"],
             {"statistics": statistics, "schema": OutputRef("schema", "schema")},
         ),
         Node(
-            TRANSFORM,
+            kind.transform,
             configs["transform"],
-            {"examples": examples, "schema": OutputRef("validate", "schema")},
+            {"examples": examples, "schema": OutputRef("validate", "validated_schema")},
+            id="transform",
         ),
         Node(
-            TRAIN,
+            kind.train,
             configs["train"],
             {
                 "transform_graph": OutputRef("transform", "transform_graph"),
                 "transformed_examples": OutputRef("transform", "transformed_examples"),
             },
+            id="train",
         ),
-        Node(EVALUATE, configs["evaluate"], {"examples": examples, "model": model}),
+        Node(
+            kind.evaluate,
+            configs["evaluate"],
+            {"examples": examples, "model": model},
+            id="evaluate",
+        ),
         Node(INFRA_VALIDATE, configs["infra_validate"], {"examples": examples, "model": model}),
         Node(
             PUSH,

@@ -1,5 +1,6 @@
 """The text-classification pipeline: ingest_text -> statistics -> schema -> validate ->
-transform -> train -> evaluate -> infra_validate -> push (wired in standard_pipeline.py).
+transform (transform_text) -> train (train_text) -> evaluate (evaluate_text) ->
+infra_validate -> push (wired in standard_pipeline.py).
 
 transform takes its raw feature spec from validate's "schema" output (the schema the span
 passed), so it runs only after validation succeeded and parses exactly what was validated.
@@ -23,21 +24,30 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from seqline.components.evaluate.text_component import COMPONENT as EVALUATE_TEXT
 from seqline.components.ingest_text.component import COMPONENT as INGEST_TEXT
 from seqline.components.standard_pipeline import (
-    IngestNode,
+    PipelineKind,
     build_standard_pipeline,
     python_settings,
 )
+from seqline.components.train.text_component import COMPONENT as TRAIN_TEXT
+from seqline.components.transform.text_component import COMPONENT as TRANSFORM_TEXT
 from seqline.pipeline.config_file import PipelineSettings
 from seqline.pipeline.dag import Pipeline
 
-INGEST = IngestNode("ingest_text", INGEST_TEXT)
+KIND = PipelineKind(
+    ingest_id="ingest_text",
+    ingest=INGEST_TEXT,
+    transform=TRANSFORM_TEXT,
+    train=TRAIN_TEXT,
+    evaluate=EVALUATE_TEXT,
+)
 
 
 def build_text_pipeline(settings: PipelineSettings) -> Pipeline:
     """The `text` pipeline kind (entry point): validates every component config, then wires."""
-    return build_standard_pipeline(settings, INGEST)
+    return build_standard_pipeline(settings, KIND)
 
 
 def text_pipeline(

@@ -123,6 +123,9 @@ def forecast_with_pushed_model(version_dir: str, csv_path: Path, steps: int = 12
 
 
 def main(argv: list[str] | None = None) -> int:
+    from seqline.serving.quiet_logs import quiet_tensorflow_logs
+
+    quiet_tensorflow_logs()  # no CUDA/oneDNN start-up noise; SEQLINE_LOG_LEVEL=debug shows it
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--reviews", type=int, default=3000, help="corpus size (default 3000)")
     parser.add_argument(

@@ -18,7 +18,7 @@ import json
 import shutil
 import tempfile
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any, cast
 
 import apache_beam as beam
 from apache_beam.io import fileio
@@ -54,14 +54,14 @@ class _RawStream(io.RawIOBase):
         super().close()
 
 
-def open_stream(readable_file: fileio.ReadableFile) -> io.BufferedIOBase:
+def open_stream(readable_file: fileio.ReadableFile) -> IO[bytes]:
     """A buffered binary stream over a matched file, decompressing .gz/.bz2/... by extension."""
     handle = readable_file.open(
         mime_type="application/octet-stream", compression_type=CompressionTypes.AUTO
     )
     if isinstance(handle, io.BufferedIOBase):
-        return handle
-    return io.BufferedReader(_RawStream(handle))
+        return cast(IO[bytes], handle)
+    return cast(IO[bytes], io.BufferedReader(_RawStream(handle)))
 
 
 class BundleCounter:

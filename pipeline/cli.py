@@ -4,6 +4,8 @@
     seqline runs                  run history from the metadata store
     seqline show RUN              executions, artifacts, metrics of one run ('latest' works)
     seqline lineage MODEL N       data, transform and run behind served version N of MODEL
+    seqline new-component NAME    write a working skeleton of an out-of-tree component
+    seqline unlock ROOT           release a dead run's lease on a remote pipeline root
     seqline rollback MODEL        serve an earlier pushed version (see serving/rollback.py)
     seqline serve ...             TF-Serving-compatible model server (see serving/)
     seqline predict ...           query a model server
@@ -20,6 +22,7 @@ import sys
 from collections.abc import Sequence
 
 from seqline.pipeline.errors import SeqlineError
+from seqline.serving.quiet_logs import quiet_tensorflow_logs
 
 
 def _add_store_arguments(parser: argparse.ArgumentParser) -> None:
@@ -91,6 +94,23 @@ def _cmd_lineage(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_new_component(args: argparse.Namespace) -> int:
+    from seqline.pipeline.scaffold import new_component, next_steps
+
+    for path in new_component(args.name, args.dir):
+        print(f"wrote {path}")
+    print()
+    print(next_steps(args.name, args.dir))
+    return 0
+
+
+def _cmd_unlock(args: argparse.Namespace) -> int:
+    store = _open_store(args)
+    released = store.release_root(args.pipeline_root)
+    print(f"released the lease on {args.pipeline_root}" if released else "no lease was held")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="seqline",
@@ -132,16 +152,31 @@ def build_parser() -> argparse.ArgumentParser:
     _add_store_arguments(lineage)
     lineage.set_defaults(func=_cmd_lineage)
 
+    new = sub.add_parser(
+        "new-component", help="write a working skeleton of a component in your own package"
+    )
+    new.add_argument("name", help="the component's name, a Python identifier (e.g. pii_scrub)")
+    new.add_argument("--dir", default=".", help="folder to write it into (default: .)")
+    new.set_defaults(func=_cmd_new_component)
+
+    unlock = sub.add_parser(
+        "unlock", help="release the lease a dead run left on a remote pipeline root"
+    )
+    unlock.add_argument("pipeline_root", help="the root, e.g. gs://bucket/pipelines/imdb")
+    _add_store_arguments(unlock)
+    unlock.set_defaults(func=_cmd_unlock)
+
     try:
         from seqline.serving import cli as serving_cli
     except ImportError:  # serving/ is optional for a pipeline-only install
-        serving_cli = None
+        serving_cli = None  # type: ignore[assignment]
     if serving_cli is not None and hasattr(serving_cli, "register"):
         serving_cli.register(sub)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    quiet_tensorflow_logs()  # before anything imports TensorFlow (SEQLINE_LOG_LEVEL=debug: off)
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(

@@ -7,6 +7,12 @@
     beam_args: []                # e.g. ["--direct_num_workers=2"] or a Dataflow runner
     components:                  # one mapping per node, fields of that component's config
       ingest_text: {...}
+      scrub:                     # a node whose component lives in any importable module
+        component: my_team.scrub:COMPONENT
+        inputs: {examples: ingest_text.examples}
+        replaces: {examples: ingest_text.examples}   # downstream nodes read scrub's output
+        config: {...}
+      statistics: {inputs: {examples: scrub.examples}}   # or rewire one node explicitly
 
 A pipeline kind is a function `build(settings: PipelineSettings) -> Pipeline`, registered as an
 entry point in the `seqline.pipelines` group (see pyproject.toml), so this module never imports
@@ -15,6 +21,7 @@ a component and an extension package can add kinds of its own.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -25,6 +32,7 @@ from typing import Any
 import yaml
 
 from seqline.pipeline.config_parsing import build_dataclass
+from seqline.pipeline.custom_nodes import apply_custom, split_components
 from seqline.pipeline.dag import Pipeline
 from seqline.pipeline.errors import ConfigError
 
@@ -89,7 +97,11 @@ def build_pipeline(settings: PipelineSettings) -> Pipeline:
             f"'{ENTRY_POINT_GROUP}' entry points of installed packages (is seqline installed?)"
         )
     builder: Callable[[PipelineSettings], Pipeline] = kinds[settings.kind].load()
-    return builder(settings)
+    # Custom nodes and rewired inputs work for every kind: the kind's builder sees only its
+    # own nodes' configs, then custom_nodes adds the rest (see pipeline/custom_nodes.py).
+    standard, custom, rewiring = split_components(settings.components)
+    pipeline = builder(dataclasses.replace(settings, components=standard))
+    return apply_custom(pipeline, custom, rewiring)
 
 
 def load_pipeline(

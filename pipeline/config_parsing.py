@@ -39,7 +39,7 @@ def _type_name(tp: Any) -> str:
         return f"a mapping of str to {_type_name(get_args(tp)[1])}"
     if tp is type(None):
         return "null"
-    if dataclasses.is_dataclass(tp):
+    if isinstance(tp, type) and dataclasses.is_dataclass(tp):
         return f"a mapping ({tp.__name__})"
     return getattr(tp, "__name__", str(tp))
 
@@ -86,7 +86,7 @@ def convert(tp: Any, value: Any, path: str) -> Any:
             raise ConfigError(f"{path}: expected {_type_name(tp)}, got {_describe(value)}")
         _key_type, value_type = get_args(tp)
         return {str(k): convert(value_type, v, f"{path}.{k}") for k, v in value.items()}
-    if dataclasses.is_dataclass(tp):
+    if isinstance(tp, type) and dataclasses.is_dataclass(tp):
         return build_dataclass(tp, value, path)
     if tp is bool:
         if isinstance(value, bool):
@@ -125,9 +125,7 @@ def build_dataclass(cls: type[T], data: Any, path: str) -> T:
         field_path = f"{path}.{name}" if path else name
         if name in data:
             kwargs[name] = convert(hints[name], data[name], field_path)
-        elif (
-            field.default is dataclasses.MISSING and field.default_factory is dataclasses.MISSING  # type: ignore[misc]
-        ):
+        elif field.default is dataclasses.MISSING and field.default_factory is dataclasses.MISSING:
             raise ConfigError(
                 f"{field_path}: required field is missing (expected {_type_name(hints[name])})"
             )

@@ -1,49 +1,228 @@
-"""Streaming a CSV file row by row while keeping each row's raw text.
+"""Streaming a CSV file record by record, in sync with its quoting, with each record's raw text.
 
-The ingest parsers read a CSV file of any size in constant memory and must quote a rejected
-row exactly as it was in the file (quotes and embedded newlines included) with the line it
-started on. `csv_text` decodes the bytes so that invalid UTF-8 survives as lone surrogates
-(the row holding them can be rejected as undecodable and the rest of the file still parses),
-and `LineTap` sits between the text and csv.reader to remember the lines each row consumed.
-Pure Python.
+The ingest parsers read a CSV file of any size and must (1) never lose track of where a record
+starts, whatever a bad record holds, (2) quote a rejected record exactly as it was in the file
+(quotes and embedded newlines included) with the line it started on, and (3) reject a record
+over the size limit as ONE record without holding all of it.
+
+csv.reader cannot do (1) and (3): after an error (a field over its 128 KiB limit, a stray
+quote) it resumes at the next physical line, which may lie inside a quoted field, and then
+reads the rest of that field as thousands of bogus rows. So framing is done here instead:
+`read_records` tracks RFC 4180 quote state line by line (a quoted field starts with `"` at the
+start of a field and ends at a `"` that is not doubled), so a record always ends at a line
+break outside quotes. A quote error inside a record does not stop framing: the text after a
+closing quote that is not followed by `,` or a line break is read as unquoted (as a lenient
+reader would), and the record is then reported malformed as a whole. Each complete record under
+the limit is split into fields by `split_fields` (strict RFC 4180, the same fields
+csv.reader(strict=True) gives).
+
+`csv_text` decodes the bytes so that invalid UTF-8 survives as lone surrogates (the record
+holding them can be rejected as undecodable and the rest of the file still parses). Pure Python.
 """
 
 from __future__ import annotations
 
+import contextlib
+import csv
 import io
-from typing import IO
+import re
+from collections.abc import Iterable, Iterator
+from typing import IO, NamedTuple
+
+from seqline.pipeline.record_size import text_bytes
+
+QUOTE = '"'
+# The inside of a quoted field up to its closing quote (or the end of the line): anything but
+# a quote, or a doubled quote. Unrolled so the regex engine never backtracks.
+_QUOTED_TEXT = re.compile(r'[^"]*(?:""[^"]*)*')
+# csv.reader's default field size limit: a record no longer than it cannot hit the limit.
+CSV_MODULE_MAX_CHARS = 131_072
+DELIMITER = ","
 
 
 def csv_text(stream: IO[bytes]) -> io.TextIOWrapper:
-    """A text view of a CSV file's bytes for csv.reader: UTF-8 with a leading BOM ignored,
-    undecodable bytes kept as surrogates (errors="surrogateescape"), newlines left to csv."""
+    """A text view of a CSV file's bytes: UTF-8 with a leading BOM ignored, undecodable bytes
+    kept as surrogates (errors="surrogateescape"), lines split at \\n, \\r\\n or \\r and kept
+    with their line break (newline="")."""
     return io.TextIOWrapper(stream, encoding="utf-8-sig", errors="surrogateescape", newline="")
 
 
-class LineTap:
-    """Feeds text lines to csv.reader and remembers the ones the current row consumed, so a
-    rejected row keeps its exact raw text and its starting line number.
+class CsvError(ValueError):
+    """A record that breaks RFC 4180 quoting (the message says where)."""
 
-    Usage: `start = tap.line_count + 1` before `next(reader)`; then `tap.take()` for the raw
-    text of the row just read, or `tap.consumed.clear()` to drop it cheaply.
+
+class CsvRecord(NamedTuple):
+    """One framed CSV record.
+
+    Attributes:
+        line: 1-based line number the record starts on.
+        fields: the fields ([] for a blank line), or None when `error` is set or `too_large`.
+        raw: the record's text without its final line break; for a too-large record only its
+            first `keep_chars` characters.
+        size: bytes of the whole record in the file (UTF-8, final line break excluded).
+        error: why the record is malformed (quoting), else None.
+        too_large: size > max_record_bytes (then the record is neither split nor checked).
     """
 
-    def __init__(self, lines: IO[str]) -> None:
-        self._lines = lines
-        self.consumed: list[str] = []
-        self.line_count = 0
+    line: int
+    fields: list[str] | None
+    raw: str
+    size: int
+    error: str | None
+    too_large: bool
 
-    def __iter__(self) -> LineTap:
-        return self
 
-    def __next__(self) -> str:
-        line = next(self._lines)
-        self.consumed.append(line)
-        self.line_count += 1
-        return line
+def _line_break_length(line: str) -> int:
+    if line.endswith("\r\n"):
+        return 2
+    return 1 if line.endswith(("\n", "\r")) else 0
 
-    def take(self) -> str:
-        """The consumed lines joined, without the final line break; forgets them."""
-        raw = "".join(self.consumed)
-        self.consumed.clear()
-        return raw.rstrip("\r\n")
+
+def ends_inside_quotes(line: str, in_quotes: bool) -> bool:
+    """Whether a record is still inside a quoted field after `line` (one physical line, its
+    line break included), given whether it was at the start of the line. Lenient: text after
+    a closing quote that is not a delimiter is read as unquoted up to the next delimiter."""
+    if QUOTE not in line:  # no quote can open or close: the state carries over
+        return in_quotes
+    i = 0
+    while True:
+        if in_quotes:
+            j = _QUOTED_TEXT.match(line, i).end()  # type: ignore[union-attr]  # always matches
+            if j == len(line):
+                return True
+            in_quotes = False  # line[j] is the closing quote
+            k = line.find(DELIMITER, j + 1)  # the next field starts after the next delimiter
+            if k < 0:
+                return False
+            i = k + 1
+        # At the start of a field: it is quoted iff its first character is a quote.
+        if line.startswith(QUOTE, i):
+            in_quotes = True
+            i += 1
+            continue
+        k = line.find(DELIMITER + QUOTE, i)
+        if k < 0:
+            return False
+        in_quotes = True
+        i = k + 2
+
+
+def split_fields(record: str) -> list[str]:
+    """The fields of one complete record (no final line break), RFC 4180 as csv.reader with
+    strict=True reads it: [] for an empty record; quotes only delimit a field that starts with
+    one, `""` inside it is a quote. Raises CsvError for text after a closing quote other than a
+    delimiter, and for a quoted field that is never closed."""
+    if not record:
+        return []
+    if QUOTE not in record:
+        return record.split(DELIMITER)
+    if len(record) <= CSV_MODULE_MAX_CHARS:
+        # The C parser is faster and reads the same fields; its errors get our message below.
+        with contextlib.suppress(csv.Error):
+            return next(csv.reader((record,), strict=True))
+    fields: list[str] = []
+    i = 0
+    n = len(record)
+    while True:
+        if record.startswith(QUOTE, i):
+            parts: list[str] = []
+            j = i + 1
+            while True:
+                k = record.find(QUOTE, j)
+                if k < 0:
+                    raise CsvError(f"unclosed quoted field starting at character {i + 1}")
+                if record.startswith(QUOTE, k + 1):
+                    parts.append(record[j : k + 1])
+                    j = k + 2
+                    continue
+                parts.append(record[j:k])
+                break
+            fields.append("".join(parts))
+            i = k + 1
+            if i == n:
+                return fields
+            if record[i] != DELIMITER:
+                raise CsvError(
+                    f"expected ',' or the end of the record after the closing quote at "
+                    f"character {k + 1}, got {record[i]!r}"
+                )
+            i += 1
+        else:
+            k = record.find(DELIMITER, i)
+            if k < 0:
+                fields.append(record[i:])
+                return fields
+            fields.append(record[i:k])
+            i = k + 1
+
+
+def read_records(
+    lines: Iterable[str], max_record_bytes: int, keep_chars: int
+) -> Iterator[CsvRecord]:
+    """Frames `lines` (e.g. `csv_text(stream)`, lines with their line breaks) into records.
+
+    Args:
+        lines: the file's physical lines, line breaks kept.
+        max_record_bytes: a record over this many bytes is reported `too_large`, unsplit.
+        keep_chars: how many characters of a too-large record's text to keep in `raw`.
+
+    Yields every record in file order, blank lines included (fields []); the lines of all
+    records together are exactly the file's lines. A quoted field still open at the end of
+    the file makes its record (the rest of the file) malformed.
+    """
+    parts: list[str] = []
+    kept = 0  # characters held in parts
+    size = 0
+    too_large = False
+    start = 1
+    in_quotes = False
+    last = ""
+    for line_number, line in enumerate(lines, start=1):
+        if not in_quotes:  # a new record starts on this line
+            start = line_number
+            parts = []
+            kept = size = 0
+            too_large = False
+        if QUOTE in line:
+            in_quotes = ends_inside_quotes(line, in_quotes)
+        size += len(line) if line.isascii() else text_bytes(line)
+        if (
+            not too_large
+            and size > max_record_bytes
+            and (size - _line_break_length(line) > max_record_bytes)
+        ):
+            too_large = True
+        if too_large:
+            if kept < keep_chars:
+                parts.append(line[: keep_chars - kept])
+                kept += len(parts[-1])
+        else:
+            parts.append(line)
+            kept += len(line)
+        last = line
+        if not in_quotes:
+            yield _finish(start, parts, size - _line_break_length(line), too_large, None)
+    if in_quotes:
+        yield _finish(
+            start, parts, size - _line_break_length(last), too_large,
+            f"unclosed quoted field: the file ends inside a quoted field of the record "
+            f"starting on line {start}",
+        )  # fmt: skip
+
+
+def _finish(
+    start: int, parts: list[str], size: int, too_large: bool, error: str | None
+) -> CsvRecord:
+    raw = parts[0] if len(parts) == 1 else "".join(parts)
+    cut = _line_break_length(raw)
+    if not too_large or text_bytes(raw) - cut == size:  # the whole record: drop its break
+        raw = raw[: len(raw) - cut]
+    if too_large:
+        return CsvRecord(start, None, raw, size, error, True)
+    if error is not None:
+        return CsvRecord(start, None, raw, size, error, False)
+    try:
+        fields = split_fields(raw)
+    except CsvError as err:
+        return CsvRecord(start, None, raw, size, str(err), False)
+    return CsvRecord(start, fields, raw, size, None, False)

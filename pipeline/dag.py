@@ -10,6 +10,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from seqline.pipeline.artifacts import accepts
 from seqline.pipeline.component import Component
 from seqline.pipeline.errors import WiringError
 
@@ -90,12 +91,17 @@ def topological_order(nodes: Sequence[Node]) -> list[Node]:
             )
         by_id[node.node_id] = node
     for node in nodes:
-        declared = set(node.component.inputs)
+        required = set(node.component.wired_inputs)
+        allowed = required | set(node.component.optional)
         given = set(node.inputs)
-        if declared != given:
+        if not required <= given <= allowed:
+            resolved = sorted(node.component.resolved)
             raise WiringError(
                 f"node '{node.node_id}' ({node.component.name}) expects inputs "
-                f"{sorted(declared)}, got {sorted(given)}"
+                f"{sorted(required)}"
+                + (f" (optional: {sorted(node.component.optional)})" if allowed - required else "")
+                + (f" (resolved by the runner, never wired: {resolved})" if resolved else "")
+                + f", got {sorted(given)}"
             )
         for name, ref in node.inputs.items():
             upstream = by_id.get(ref.node_id)
@@ -111,7 +117,7 @@ def topological_order(nodes: Sequence[Node]) -> list[Node]:
                     f"of '{ref.node_id}', which has outputs {sorted(upstream.component.outputs)}"
                 )
             expected = node.component.inputs[name]
-            if produced != expected:
+            if not accepts(expected, produced):
                 raise WiringError(
                     f"node '{node.node_id}' input '{name}' expects a {expected}, but "
                     f"'{ref.node_id}.{ref.output}' is a {produced}"

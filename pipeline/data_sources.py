@@ -7,17 +7,22 @@ gfile only for gs:// / s3:// paths (imported then, not at import of this module)
 
 from __future__ import annotations
 
-import csv
 import glob
 import gzip
 import hashlib
-import io
 import os
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import IO, Any, cast
 
 from seqline.pipeline import filesystem
+from seqline.pipeline.csv_stream import csv_text, read_records
 from seqline.pipeline.errors import ConfigError
+from seqline.pipeline.record_size import DEFAULT_MAX_RECORD_BYTES
+
+# The pre-run header checks read the header of every local file (one small read each) but of at
+# most this many remote ones (one round trip each); the parsers reject every row of any other
+# file whose header lacks a configured column (header_mismatch), so no row is ever lost.
+HEADER_CHECK_MAX_REMOTE_FILES = 20
 
 
 def _gfile() -> Any:
@@ -95,28 +100,41 @@ def files_fingerprint(paths: Iterable[str]) -> str:
     return digest.hexdigest()
 
 
-def open_binary(path: str) -> io.BufferedIOBase:
+def open_binary(path: str) -> IO[bytes]:
     """Opens a local or remote file for reading bytes, gunzipping `.gz` files."""
     if filesystem.is_remote(path):
         raw: Any = _gfile().GFile(path, "rb")
     else:
         raw = open(path, "rb")  # noqa: SIM115 — returned to the caller, who closes it
     if path.endswith(".gz"):
-        return gzip.GzipFile(fileobj=raw, mode="rb")  # type: ignore[return-value]
+        return cast(IO[bytes], gzip.GzipFile(fileobj=raw, mode="rb"))
     return raw
 
 
-def read_csv_header(path: str) -> list[str]:
-    """The header row of a CSV file (names stripped; [] for an empty file; a UTF-8 BOM is
-    ignored). Raises ConfigError when the first line is not parseable CSV."""
+def header_check_files(files: Sequence[str]) -> list[str]:
+    """The files whose header a pre-run check reads: every local file, and the first
+    HEADER_CHECK_MAX_REMOTE_FILES remote ones (in the given order)."""
+    local = [f for f in files if not filesystem.is_remote(f)]
+    remote = [f for f in files if filesystem.is_remote(f)][:HEADER_CHECK_MAX_REMOTE_FILES]
+    return local + remote
+
+
+def read_csv_header(path: str, max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES) -> list[str]:
+    """The header row of a CSV file: its first non-blank record, names stripped ([] for a file
+    with no record; a UTF-8 BOM is ignored). Reads only that record. Raises ConfigError when
+    it is not parseable CSV or is over `max_record_bytes`."""
     with open_binary(path) as raw:
-        text = io.TextIOWrapper(raw, encoding="utf-8-sig", errors="replace", newline="")
-        try:
-            return [name.strip() for name in next(csv.reader(text))]
-        except StopIteration:
-            return []
-        except csv.Error as err:
+        for record in read_records(csv_text(raw), max_record_bytes, keep_chars=200):
+            if record.fields == []:
+                continue  # blank lines before the header
+            if record.too_large:
+                problem = f"a first record of {record.size} bytes, over max_record_bytes"
+            elif record.fields is None:
+                problem = f"unparseable CSV ({record.error})"
+            else:
+                return [name.strip() for name in record.fields]
             raise ConfigError(
-                f"source: expected {path} to start with a CSV header row, got unparseable "
-                f"CSV ({err}); fix the file's first line"
-            ) from err
+                f"source: expected {path} to start with a CSV header row, got {problem}; fix "
+                "the file's first line"
+            )
+    return []

@@ -1,35 +1,251 @@
-"""Fingerprints: same component code, config and inputs -> same fingerprint -> cache hit."""
+"""Fingerprints: same code, libraries, config and inputs -> same fingerprint -> cache hit.
+
+A node's fingerprint is 20 hex characters of sha256 over:
+  - the component's name and its explicit `version`;
+  - its code: the bytes of every module in the import closure of the component's own modules
+    (the executor's, the config's, the check's, the resolvers'), found statically with `ast`:
+    `import` and `from ... import` statements anywhere in a module (executors import lazily
+    inside functions) are followed when they name a `seqline.*` module or a module of the
+    component's own top-level package (an out-of-tree component's package), transitively,
+    with each package's `__init__.py`; a string constant naming such a module counts too
+    (`python -m seqline.serving.cli` in a child process); imports under `if TYPE_CHECKING:`
+    do not (they only serve annotations). Nothing is imported to find them;
+  - the installed versions of TensorFlow, TensorFlow Transform, Apache Beam and Keras, read
+    from package metadata (importing TensorFlow would cost seconds on a fully cached run);
+  - its config (canonical JSON), its inputs' fingerprints, its resolved inputs' fingerprints,
+    and for components that read outside data, that data's identity.
+
+Files are re-read only when their size or mtime changes, so a fully cached run stays fast and
+an edit made while a process is alive (a test, a notebook) is still seen.
+"""
 
 from __future__ import annotations
 
+import ast
 import dataclasses
 import enum
 import functools
 import hashlib
+import importlib.metadata
+import importlib.util
 import json
-from collections.abc import Mapping
-from pathlib import Path
-from typing import Any
+import os
+import re
+import sys
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, Any
 
-# Files that do not change behaviour and must not invalidate caches.
-_IGNORED_SUFFIXES = (".pyc", ".pyo")
-_IGNORED_DIRS = {"__pycache__", ".pytest_cache", ".ruff_cache"}
+if TYPE_CHECKING:
+    from seqline.pipeline.component import Component
+
+# Libraries whose version can change a result; read with importlib.metadata, never imported.
+LIBRARIES = ("tensorflow", "tensorflow-transform", "apache-beam", "keras")
+FRAMEWORK_PACKAGE = "seqline"
 
 
 @functools.cache
-def code_hash(directory: Path) -> str:
-    """sha256 over every file's relative path and bytes in `directory` (the whole component
-    folder, not only component.py), in sorted order."""
+def library_versions() -> dict[str, str]:
+    """Distribution name -> installed version ("absent" when not installed)."""
+    versions = {}
+    for name in LIBRARIES:
+        try:
+            versions[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            versions[name] = "absent"
+    return versions
+
+
+# An import statement: (level of a relative import, module or "", imported names).
+_ImportRecord = tuple[int, str, tuple[str, ...]]
+
+
+_IMPORT_LINE = re.compile(r"^([ \t]*)(?:from[ \t]+[.\w]+[ \t]+import\b|import[ \t]+[A-Za-z_])")
+_TYPE_CHECKING = re.compile(r"^([ \t]*)if[ \t]+(?:typing\.)?TYPE_CHECKING[ \t]*:")
+_QUOTED_DOTTED = re.compile(r"""(["'])([A-Za-z_]\w*(?:\.[A-Za-z_]\w*)+)\1""")
+
+
+def _statement_records(statement: str) -> list[_ImportRecord]:
+    try:
+        tree = ast.parse(statement)
+    except SyntaxError:
+        return []  # e.g. an "import ..." line inside a docstring
+    records: list[_ImportRecord] = []
+    for node in tree.body:
+        if isinstance(node, ast.Import):
+            records.extend((0, alias.name, ()) for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            names = tuple(alias.name for alias in node.names if alias.name != "*")
+            records.append((node.level, node.module or "", names))
+    return records
+
+
+def _scan_imports(text: str) -> list[_ImportRecord]:
+    """The import statements of a module, at any depth (executors import inside functions),
+    except under `if TYPE_CHECKING:` (annotations only, no behaviour). A line scan that parses
+    only the import statements: parsing and walking whole files made a fully cached run of the
+    text pipeline spend a second here."""
+    records: list[_ImportRecord] = []
+    lines = text.splitlines()
+    skip_deeper_than: int | None = None
+    i = 0
+    while i < len(lines):
+        line = lines[i]
+        i += 1
+        stripped = line.strip()
+        if not stripped or stripped.startswith("#"):
+            continue
+        indent = len(line) - len(line.lstrip())
+        if skip_deeper_than is not None:
+            if indent > skip_deeper_than:
+                continue
+            skip_deeper_than = None
+        if match := _TYPE_CHECKING.match(line):
+            skip_deeper_than = len(match.group(1))
+            continue
+        if not _IMPORT_LINE.match(line):
+            continue
+        # Comments go (an import line has no "#" in a string); then parenthesised or
+        # backslash-continued imports are joined into one line.
+        statement = stripped.split("#", 1)[0].strip()
+        while i < len(lines) and (
+            statement.count("(") > statement.count(")") or statement.endswith("\\")
+        ):
+            statement = statement.rstrip("\\") + " " + lines[i].split("#", 1)[0].strip()
+            i += 1
+        records.extend(_statement_records(statement))
+    return records
+
+
+@functools.cache
+def _file_facts(path: str, mtime_ns: int, size: int) -> tuple[str, tuple[_ImportRecord, ...]]:
+    """(sha256 of the file, its import statements), cached by size and mtime, so an edited
+    file is read again. A quoted dotted name such as "seqline.serving.cli" counts as an import
+    too: a module run in a child process (`python -m ...`) is code as well."""
+    del mtime_ns, size  # cache key only
+    with open(path, "rb") as f:
+        data = f.read()
+    text = data.decode("utf-8", "replace")
+    records = _scan_imports(text)
+    records.extend((0, m.group(2), ()) for m in _QUOTED_DOTTED.finditer(text))
+    return hashlib.sha256(data).hexdigest(), tuple(records)
+
+
+def _facts(path: str) -> tuple[str, tuple[_ImportRecord, ...]]:
+    stat = os.stat(path)
+    return _file_facts(path, stat.st_mtime_ns, stat.st_size)
+
+
+def _imported_names(records: Iterable[_ImportRecord], package: str) -> list[str]:
+    """Absolute names of the modules an import statement may load; relative imports are
+    resolved against `package`. `from pkg import x` yields pkg and pkg.x (x may be a module)."""
+    names: list[str] = []
+    for level, module, imported in records:
+        if level:
+            parts = package.split(".") if package else []
+            if level - 1 > len(parts):
+                continue  # beyond the top-level package: Python would fail too
+            base = ".".join([*parts[: len(parts) - (level - 1)], *([module] if module else [])])
+        else:
+            base = module
+        if not base:
+            continue
+        names.append(base)
+        names.extend(f"{base}.{name}" for name in imported)
+    return names
+
+
+_SPEC_FILES: dict[str, tuple[str, bool]] = {}
+
+
+def _is_package(name: str) -> bool:
+    """True if `name` is a package (namespace packages such as `seqline` included)."""
+    module = sys.modules.get(name)
+    if module is not None:
+        return hasattr(module, "__path__")
+    located = _module_file(name)
+    if located is not None:
+        return located[1]
+    try:
+        spec = importlib.util.find_spec(name)
+    except (ImportError, ValueError):
+        return False
+    return spec is not None and spec.submodule_search_locations is not None
+
+
+def _module_file(name: str) -> tuple[str, bool] | None:
+    """(source file, is a package) of module `name`, or None if it is not a Python source
+    module (an attribute imported with `from`, a missing module, a compiled extension)."""
+    if name in _SPEC_FILES:
+        return _SPEC_FILES[name]
+    module = sys.modules.get(name)
+    origin = getattr(module, "__file__", None) if module is not None else None
+    if origin is not None:
+        found = (origin, hasattr(module, "__path__"))
+    else:
+        parent = name.rpartition(".")[0]
+        if parent and not _is_package(parent):
+            return None  # `from module import attribute`: never import the module to find out
+        try:
+            spec = importlib.util.find_spec(name)
+        except (ImportError, ValueError):
+            return None
+        if spec is None or not spec.origin or not spec.has_location:
+            return None
+        found = (spec.origin, spec.submodule_search_locations is not None)
+    if not found[0].endswith(".py"):
+        return None
+    _SPEC_FILES[name] = found
+    return found
+
+
+def module_closure(modules: Iterable[str]) -> dict[str, str]:
+    """Module name -> source file for `modules` and every module they import (anywhere in their
+    body) that belongs to seqline or to one of their own top-level packages, transitively,
+    parent packages' `__init__.py` included."""
+    roots = [m for m in modules if m]
+    allowed = {FRAMEWORK_PACKAGE, *(m.split(".")[0] for m in roots)}
+    found: dict[str, str] = {}
+    pending = list(roots)
+    while pending:
+        name = pending.pop()
+        if name in found or name.split(".")[0] not in allowed:
+            continue
+        located = _module_file(name)
+        if located is None:
+            continue
+        path, is_package = located
+        found[name] = path
+        package = name if is_package else name.rpartition(".")[0]
+        pending.extend(_imported_names(_facts(path)[1], package))
+        parent = name.rpartition(".")[0]
+        if parent:
+            pending.append(parent)
+    return found
+
+
+def _owner_module(obj: Any) -> str | None:
+    module = getattr(obj, "__module__", None)
+    if module is None and obj is not None:
+        module = getattr(type(obj), "__module__", None)
+    return module
+
+
+def component_modules(component: Component) -> list[str]:
+    """The modules that define `component`'s behaviour: its executor's (and the typed function's
+    it wraps), its config class's, its check's and source-fingerprint function's, and its
+    resolvers' classes'."""
+    owners = [component.executor, component.config_type, component.check]
+    # A component built from a typed function wraps it; the function's module is its code.
+    owners += [component.source_fingerprint, getattr(component, "function", None)]
+    owners.extend(type(r) for r in getattr(component, "resolved", {}).values())
+    return sorted({m for m in map(_owner_module, owners) if m and m != "builtins"})
+
+
+def code_digest(component: Component) -> str:
+    """sha256 over the module name and bytes of every module in the component's closure."""
     digest = hashlib.sha256()
-    for path in sorted(directory.rglob("*")):
-        if path.is_dir() or path.suffix in _IGNORED_SUFFIXES:
-            continue
-        if any(part in _IGNORED_DIRS for part in path.relative_to(directory).parts):
-            continue
-        digest.update(path.relative_to(directory).as_posix().encode())
-        digest.update(b"\0")
-        digest.update(path.read_bytes())
-        digest.update(b"\0")
+    for name, path in sorted(module_closure(component_modules(component)).items()):
+        digest.update(f"{name}\0{_facts(path)[0]}\0".encode())
     return digest.hexdigest()
 
 
@@ -51,22 +267,23 @@ def config_json(config: Any) -> str:
 
 
 def node_fingerprint(
-    component_name: str,
-    code_dir: Path,
+    component: Component,
     config: Any,
     input_fingerprints: Mapping[str, str],
     source: str = "",
+    resolved_fingerprints: Mapping[str, str] | None = None,
 ) -> str:
-    """Fingerprint of one execution: 20 hex chars of sha256 over the component name, its whole
-    folder's code, its config, its inputs' fingerprints (by input name) and, for components that
-    read outside data, that data's identity."""
+    """Fingerprint of one execution (see the module docstring for what it covers)."""
     digest = hashlib.sha256()
     for part in (
-        component_name,
-        code_hash(code_dir),
+        component.name,
+        str(getattr(component, "version", 1)),
+        code_digest(component),
+        json.dumps(library_versions(), sort_keys=True),
         config_json(config),
         json.dumps(dict(sorted(input_fingerprints.items()))),
         source,
+        json.dumps(dict(sorted((resolved_fingerprints or {}).items()))),
     ):
         digest.update(part.encode())
         digest.update(b"\0")

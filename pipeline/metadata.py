@@ -10,6 +10,7 @@ installed beside TF 2.21, so this is seqline's own small schema:
     artifacts(id, uri, type_name, fingerprint, node_id, output, properties, created_at,
               producer_execution_id)
     events(execution_id, artifact_id, kind, name)  kind: input | output
+    root_leases(root, run_id, pid, host, acquired_at)   a run holding a remote pipeline root
 
 Lineage follows events: an artifact's producer execution, that execution's inputs, and so on.
 """
@@ -28,6 +29,7 @@ from typing import Any, TypeVar
 import sqlalchemy as sa
 
 from seqline.pipeline.errors import MetadataError
+from seqline.pipeline.locking import RootBusyError, pid_alive
 
 _META = sa.MetaData()
 _R = TypeVar("_R")
@@ -84,6 +86,17 @@ EVENTS = sa.Table(
 )
 
 
+ROOT_LEASES = sa.Table(
+    "root_leases",
+    _META,
+    sa.Column("root", sa.String(1000), primary_key=True),
+    sa.Column("run_id", sa.String(64), nullable=False),
+    sa.Column("pid", sa.Integer, nullable=False),
+    sa.Column("host", sa.String(200), nullable=False),
+    sa.Column("acquired_at", sa.Float, nullable=False),
+)
+
+
 def default_metadata_url(pipeline_root: str) -> str:
     """`sqlite:///{pipeline_root}/metadata.sqlite` (the root must be a local path)."""
     if "://" in pipeline_root:
@@ -121,16 +134,6 @@ class ArtifactRecord:
     producer_execution_id: int | None
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 class MetadataStore:
     """Thin typed access to the metadata database. Create with `MetadataStore(url)`."""
 
@@ -140,7 +143,7 @@ class MetadataStore:
             os.makedirs(os.path.dirname(url[len("sqlite:///") :]) or ".", exist_ok=True)
         try:
             self._engine = sa.create_engine(url, future=True)
-            _META.create_all(self._engine)
+            _create_tables(self._engine)
         except (sa.exc.ArgumentError, sa.exc.NoSuchModuleError, ModuleNotFoundError) as exc:
             raise MetadataError(
                 f"cannot open metadata store {url!r}: {exc}. Expected a SQLAlchemy URL such as "
@@ -166,7 +169,7 @@ class MetadataStore:
                 )
             ).all()
             for stale_id, pid in stale:
-                if pid is not None and not _pid_alive(pid):
+                if pid is not None and not pid_alive(pid):
                     conn.execute(
                         RUNS.update()
                         .where(RUNS.c.run_id == stale_id)
@@ -188,6 +191,49 @@ class MetadataStore:
                 )
             )
 
+    def acquire_root(self, root: str, run_id: str) -> None:
+        """Leases `root` to `run_id`; raises RootBusyError naming the holder if another live
+        run holds it. A lease left by a dead process of this host is taken over."""
+        host, pid = socket.gethostname(), os.getpid()
+        for _attempt in range(2):
+            try:
+                with self._engine.begin() as conn:
+                    conn.execute(
+                        ROOT_LEASES.insert().values(
+                            root=root, run_id=run_id, pid=pid, host=host, acquired_at=time.time()
+                        )
+                    )
+                return
+            except sa.exc.IntegrityError:
+                with self._engine.begin() as conn:
+                    holder = conn.execute(
+                        sa.select(ROOT_LEASES).where(ROOT_LEASES.c.root == root)
+                    ).first()
+                    if holder is None:
+                        continue  # released meanwhile
+                    if holder.host == host and not pid_alive(holder.pid):
+                        conn.execute(
+                            ROOT_LEASES.delete().where(
+                                ROOT_LEASES.c.root == root, ROOT_LEASES.c.run_id == holder.run_id
+                            )
+                        )
+                        continue
+                raise RootBusyError(
+                    f"another run ({holder.run_id}, pid {holder.pid}, host {holder.host}) holds "
+                    f"{root}; wait for it to finish (a remote root runs one pipeline run at a "
+                    "time). If that process is dead on another host, release its lease with "
+                    f"`seqline unlock {root} --metadata-url ...`"
+                ) from None
+        raise RootBusyError(f"could not lease {root}: it keeps changing hands; try again")
+
+    def release_root(self, root: str, run_id: str | None = None) -> bool:
+        """Ends the lease on `root` (only `run_id`'s, when given); True if there was one."""
+        query = ROOT_LEASES.delete().where(ROOT_LEASES.c.root == root)
+        if run_id is not None:
+            query = query.where(ROOT_LEASES.c.run_id == run_id)
+        with self._engine.begin() as conn:
+            return bool(conn.execute(query).rowcount)
+
     def finish_run(self, run_id: str, status: str, error: str | None = None) -> None:
         with self._engine.begin() as conn:
             conn.execute(
@@ -207,23 +253,7 @@ class MetadataStore:
     ) -> int:
         """Records an execution and its input events (input name -> artifact id)."""
         with self._engine.begin() as conn:
-            execution_id = conn.execute(
-                EXECUTIONS.insert().values(
-                    run_id=run_id,
-                    node_id=node_id,
-                    component=component,
-                    fingerprint=fingerprint,
-                    status=status,
-                    started_at=time.time(),
-                )
-            ).inserted_primary_key[0]
-            for name, artifact_id in inputs.items():
-                conn.execute(
-                    EVENTS.insert().values(
-                        execution_id=execution_id, artifact_id=artifact_id, kind="input", name=name
-                    )
-                )
-        return int(execution_id)
+            return _insert_execution(conn, run_id, node_id, component, fingerprint, inputs, status)
 
     def finish_execution(
         self,
@@ -257,30 +287,61 @@ class MetadataStore:
         created_at: float,
     ) -> int:
         """Registers an output artifact (once per URI; a cached execution links to the existing
-        row, which keeps its original producer) and the output event. Returns the artifact id."""
-        with self._engine.begin() as conn:
-            row = conn.execute(sa.select(ARTIFACTS.c.id).where(ARTIFACTS.c.uri == uri)).first()
-            if row is None:
-                artifact_id = conn.execute(
-                    ARTIFACTS.insert().values(
-                        uri=uri,
-                        type_name=type_name,
-                        fingerprint=fingerprint,
-                        node_id=node_id,
-                        output=name,
-                        properties=json.dumps(properties, default=str),
-                        created_at=created_at,
-                        producer_execution_id=execution_id,
+        row, which keeps its original producer) and the output event. Returns the artifact id.
+        Two runs registering the same artifact at once (concurrent runs on one root) both get
+        the one row."""
+        row = {
+            "uri": uri,
+            "type_name": type_name,
+            "fingerprint": fingerprint,
+            "node_id": node_id,
+            "output": name,
+            "properties": json.dumps(properties, default=str),
+            "created_at": created_at,
+            "producer_execution_id": execution_id,
+        }
+        try:
+            with self._engine.begin() as conn:
+                return _link_output(conn, execution_id, name, uri, row)
+        except sa.exc.IntegrityError:
+            # Another run registered the same artifact between our select and insert.
+            with self._engine.begin() as conn:
+                return _link_output(conn, execution_id, name, uri, None)
+
+    def record_cached_execution(
+        self,
+        run_id: str,
+        node_id: str,
+        component: str,
+        fingerprint: str,
+        inputs: Mapping[str, int],
+        outputs: Mapping[str, Any],
+    ) -> dict[str, int]:
+        """Records a CACHED execution with its input and output events in one transaction (one
+        commit per node keeps a fully cached run fast); `outputs` maps output names to
+        artifacts (uri, type_name, fingerprint, properties, created). Returns uri -> id."""
+        ids: dict[str, int] = {}
+        for attempt in range(2):
+            try:
+                with self._engine.begin() as conn:
+                    execution_id = _insert_execution(
+                        conn, run_id, node_id, component, fingerprint, inputs, "CACHED"
                     )
-                ).inserted_primary_key[0]
-            else:
-                artifact_id = row[0]
-            conn.execute(
-                EVENTS.insert().values(
-                    execution_id=execution_id, artifact_id=artifact_id, kind="output", name=name
-                )
-            )
-        return int(artifact_id)
+                    for name, artifact in outputs.items():
+                        row = _artifact_row(artifact, node_id, name, execution_id)
+                        ids[artifact.uri] = _link_output(
+                            conn, execution_id, name, artifact.uri, row
+                        )
+                    conn.execute(
+                        EXECUTIONS.update()
+                        .where(EXECUTIONS.c.id == execution_id)
+                        .values(finished_at=time.time(), summary=json.dumps({"cached": True}))
+                    )
+                return ids
+            except sa.exc.IntegrityError:
+                if attempt:
+                    raise
+        return ids
 
     # -- reading -------------------------------------------------------------------------------
 
@@ -436,6 +497,79 @@ class MetadataStore:
     @staticmethod
     def _artifact(row: Any) -> ArtifactRecord:
         return _record(ArtifactRecord, row, "properties")
+
+
+def _insert_execution(
+    conn: sa.Connection,
+    run_id: str,
+    node_id: str,
+    component: str,
+    fingerprint: str,
+    inputs: Mapping[str, int],
+    status: str,
+) -> int:
+    execution_id = conn.execute(
+        EXECUTIONS.insert().values(
+            run_id=run_id,
+            node_id=node_id,
+            component=component,
+            fingerprint=fingerprint,
+            status=status,
+            started_at=time.time(),
+        )
+    ).inserted_primary_key[0]
+    for name, artifact_id in inputs.items():
+        conn.execute(
+            EVENTS.insert().values(
+                execution_id=execution_id, artifact_id=artifact_id, kind="input", name=name
+            )
+        )
+    return int(execution_id)
+
+
+def _artifact_row(artifact: Any, node_id: str, name: str, execution_id: int) -> dict[str, Any]:
+    return {
+        "uri": artifact.uri,
+        "type_name": artifact.type_name,
+        "fingerprint": artifact.fingerprint,
+        "node_id": node_id,
+        "output": name,
+        "properties": json.dumps(artifact.properties, default=str),
+        "created_at": artifact.created,
+        "producer_execution_id": execution_id,
+    }
+
+
+def _link_output(
+    conn: sa.Connection, execution_id: int, name: str, uri: str, row: Mapping[str, Any] | None
+) -> int:
+    """The artifact row of `uri` (inserted from `row` if missing; a cached execution links to
+    the existing row, which keeps its original producer) plus the output event; its id."""
+    found = conn.execute(sa.select(ARTIFACTS.c.id).where(ARTIFACTS.c.uri == uri)).first()
+    if found is not None:
+        artifact_id = int(found[0])
+    elif row is None:
+        raise MetadataError(f"artifact {uri} vanished from the metadata store")
+    else:
+        artifact_id = int(conn.execute(ARTIFACTS.insert().values(**row)).inserted_primary_key[0])
+    conn.execute(
+        EVENTS.insert().values(
+            execution_id=execution_id, artifact_id=artifact_id, kind="output", name=name
+        )
+    )
+    return artifact_id
+
+
+def _create_tables(engine: sa.Engine) -> None:
+    """Creates missing tables. Two processes opening a new database at once may both try to
+    create a table; the loser sees it exists and checks again."""
+    for attempt in range(3):
+        try:
+            _META.create_all(engine)
+            return
+        except sa.exc.OperationalError as exc:
+            if "already exists" not in str(exc) or attempt == 2:
+                raise
 
 
 def _record(cls: type[_R], row: Any, json_column: str) -> _R:

@@ -5,8 +5,8 @@ The data contract (DESIGN.md, "Data in, data out"): a bad record never vanishes;
 `input == accepted + rejected` holds exactly, and the component fails with DataError above its
 max_reject_ratio. This module holds the parts of that contract that do not depend on what a
 record is: the rejected-line shape, the raw text it keeps, the conservation check, the
-RejectedRecords properties, the verdict's messages, and keeping the rejected files of a failed
-run where the user can read them.
+RejectedRecords properties and the verdict's messages. Keeping the rejected files of a failed
+run is the runner's job (`{root}/_failed/{run}/{node}/rejected/`), not this module's.
 
 Each component passes its own name and noun ("record", "row") so its messages read as before.
 Pure Python plus pipeline.filesystem; no Beam, no TensorFlow at import.
@@ -174,17 +174,12 @@ def sample_rejections(rejected_uri: str, n: int = SAMPLE_REJECTIONS) -> list[str
     return lines
 
 
-def keep_rejections(ctx: ExecutionContext, rejected_uri: str, component: str) -> str:
-    """Copies the rejected files out of the output directory (which the runner discards when
-    the executor fails) to `{pipeline_root}/_rejected/{run_id}/{node_id or component}/`, so
-    the user can inspect them; returns where they are (`rejected_uri` when the context has no
-    pipeline root)."""
-    if not ctx.pipeline_root:
-        return rejected_uri
-    target = filesystem.join(ctx.pipeline_root, "_rejected", ctx.run_id, ctx.node_id or component)
-    filesystem.rmtree(target)
-    filesystem.copytree(rejected_uri, target)
-    return target
+def enforce_with_samples(rejected_uri: str, enforce: Callable[[Sequence[str]], None]) -> None:
+    """Runs `enforce(samples)` (a component's verdict, raising DataError) with the first
+    rejected lines under `rejected_uri`. If it raises, the runner keeps the component's
+    outputs, rejected files included, under `{root}/_failed/{run}/{node}/` and adds that folder
+    to the error (pipeline/execution.py): components copy nothing themselves."""
+    enforce(sample_rejections(rejected_uri))
 
 
 def enforce_keeping_rejections(
@@ -193,13 +188,7 @@ def enforce_keeping_rejections(
     component: str,
     enforce: Callable[[Sequence[str]], None],
 ) -> None:
-    """Runs `enforce(samples)` (a component's verdict, raising DataError) with sample rejected
-    lines; if it fails, keeps the rejected files (keep_rejections) and re-raises the error
-    with `rejected_uri` in its message replaced by where they were kept."""
-    try:
-        enforce(sample_rejections(rejected_uri))
-    except DataError as err:
-        kept = keep_rejections(ctx, rejected_uri, component)
-        if kept == rejected_uri:
-            raise
-        raise DataError(str(err).replace(rejected_uri, kept)) from err
+    """Deprecated: call enforce_with_samples(rejected_uri, enforce); the runner keeps failed
+    outputs now. Kept so component modules still calling it work until they switch."""
+    del ctx, component
+    enforce_with_samples(rejected_uri, enforce)

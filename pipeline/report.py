@@ -8,6 +8,7 @@ import time
 from collections.abc import Sequence
 from typing import Any, TextIO
 
+from seqline.pipeline.artifact import Artifact, new_artifact
 from seqline.pipeline.dag import Node
 from seqline.pipeline.runner import NodeResult, Progress, RunResult
 
@@ -92,21 +93,9 @@ def runs_table(runs: Sequence[dict[str, Any]]) -> str:
     return table(("run", "pipeline", "status", "started", "took", "executions"), rows)
 
 
-def _metric_lines(properties: dict[str, Any]) -> list[str]:
-    lines = []
-    metrics = properties.get("metrics")
-    if isinstance(metrics, dict):
-        for name, value in metrics.items():
-            if isinstance(value, int | float):
-                lines.append(f"      {name:<22} {value:.4f}")
-            elif isinstance(value, dict):
-                inner = ", ".join(
-                    f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}" for k, v in value.items()
-                )
-                lines.append(f"      {name:<22} {inner}")
-    for reason in properties.get("reasons", []) or []:
-        lines.append(f"      - {reason}")
-    return lines
+def _typed(record: Any) -> Artifact:
+    """The typed artifact of a metadata record: its class knows which facts to show."""
+    return new_artifact(record.type_name, record.uri, record.fingerprint, {}, record.properties)
 
 
 def run_details(store: Any, run_id: str) -> str:
@@ -135,15 +124,7 @@ def run_details(store: Any, run_id: str) -> str:
             out.append(f"  in  {name:<22} {artifact.type_name:<20} {artifact.uri}")
         for name, artifact in store.artifacts_of(execution.id, "output"):
             out.append(f"  out {name:<22} {artifact.type_name:<20} {artifact.uri}")
-            out.extend(_metric_lines(artifact.properties))
-            if artifact.type_name == "PushedModel":
-                props = artifact.properties
-                state = (
-                    f"pushed as version {props.get('version')} to {props.get('destination')}"
-                    if props.get("pushed")
-                    else f"not pushed: {props.get('reason')}"
-                )
-                out.append(f"      {state}")
+            out.extend(f"      {line}" for line in _typed(artifact).describe())
         if execution.error:
             out.append("  error:")
             out.extend(f"    {line}" for line in execution.error.strip().splitlines()[-6:])
@@ -163,15 +144,6 @@ def _destination_matches(
         return True
     root = serving_root if "://" in serving_root else os.path.abspath(serving_root)
     return "/".join(parts[:-2]) == root.rstrip("/")
-
-
-_FACTS = {
-    "Examples": ("counts", "rejected"),
-    "TransformGraph": ("vocab_size", "max_tokens"),
-    "Model": ("task", "epochs_run", "best_val_loss"),
-    "Blessing": ("blessed", "baseline_model_uri"),
-    "InfraBlessing": ("blessed", "p99_ms"),
-}
 
 
 def model_lineage(
@@ -215,11 +187,7 @@ def model_lineage(
             made_by = "-"
             if upstream.producer_execution_id is not None:
                 made_by = store.execution(upstream.producer_execution_id).run_id
-            facts = ", ".join(
-                f"{key}={upstream.properties[key]}"
-                for key in _FACTS.get(upstream.type_name, ())
-                if upstream.properties.get(key) is not None
-            )
+            facts = ", ".join(f"{k}={v}" for k, v in _typed(upstream).facts().items())
             indent = "  " * (depth + 1)
             out.append(
                 f"{indent}{execution.node_id} <- {name}: {upstream.type_name} {upstream.uri}"

@@ -1,12 +1,19 @@
 """Runs a Pipeline: pre-run checks, fingerprints, cache, atomic publish, metadata, progress.
 
 For each node in topological order:
-  1. fingerprint = hash(component name, whole component folder, config, input fingerprints,
-     outside-data identity);
+  0. resolve its resolved inputs (the last blessed model...) from the metadata store
+     (pipeline/resolvers.py);
+  1. fingerprint = hash(component name and version, its code's import closure, library
+     versions, config, input and resolved-input fingerprints, outside-data identity; see
+     pipeline/fingerprint.py);
   2. if every output `{root}/{node}/{output}/{fingerprint}/artifact.json` exists -> CACHED;
-  3. else run the executor into temporary siblings `.tmp-{fingerprint}-{uuid}`, write each
-     artifact.json last, rename into place. A run killed at any point leaves only `.tmp-*`
-     directories, which are never read and are removed by the next run of that node.
+  3. else take the node's lock (pipeline/locking.py: a concurrent run executing the same node
+     is waited for, and its outputs reused), check the cache again, and execute it
+     (pipeline/execution.py): the executor writes into temporary siblings
+     `.tmp-{fingerprint}-{owner}`, each artifact.json is written last and renamed into place.
+     A run killed at any point leaves only `.tmp-*` directories, which are never read and are
+     removed by the next run of that node once their owner is dead. A failed node's outputs
+     are kept under `{root}/_failed/{run}/{node}/`.
 """
 
 from __future__ import annotations
@@ -15,21 +22,21 @@ import logging
 import time
 import traceback
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from seqline.pipeline import filesystem
-from seqline.pipeline.artifact import Artifact, artifact_uri, read_artifact, write_descriptor
-from seqline.pipeline.component import ExecutionContext
+from seqline.pipeline.artifact import Artifact, artifact_uri, read_artifact
 from seqline.pipeline.dag import Node, Pipeline
 from seqline.pipeline.errors import ComponentFailed, SeqlineError
+from seqline.pipeline.execution import NodeExecution, execute, failed_outputs_dir
 from seqline.pipeline.fingerprint import node_fingerprint
+from seqline.pipeline.locking import Holder, node_lock
 from seqline.pipeline.metadata import MetadataStore, default_metadata_url
+from seqline.pipeline.resolvers import ResolverQuery, resolve_inputs, resolved_fingerprint
 
 log = logging.getLogger(__name__)
-
-TEMP_PREFIX = ".tmp-"
 
 
 @dataclass
@@ -69,18 +76,30 @@ class Progress:
     def node_finished(self, index: int, total: int, result: NodeResult) -> None: ...
 
 
+def fingerprint_of(
+    node: Node, input_fingerprints: Mapping[str, str], resolved: Mapping[str, Artifact | None]
+) -> str:
+    """The fingerprint of `node` given its inputs' fingerprints and its resolved inputs."""
+    component = node.component
+    source = component.source_fingerprint(node.config) if component.source_fingerprint else ""
+    return node_fingerprint(
+        component,
+        node.config,
+        input_fingerprints,
+        source,
+        {name: resolved_fingerprint(artifact) for name, artifact in resolved.items()},
+    )
+
+
 def compute_fingerprints(pipeline: Pipeline) -> dict[str, str]:
-    """Node id -> fingerprint, for the whole DAG, without running anything."""
+    """Node id -> fingerprint, for the whole DAG, without running anything, as if every resolved
+    input found nothing (a first run)."""
     fingerprints: dict[str, str] = {}
     for node in pipeline.nodes:
-        component = node.component
-        source = component.source_fingerprint(node.config) if component.source_fingerprint else ""
-        fingerprints[node.node_id] = node_fingerprint(
-            component.name,
-            component.code_dir,
-            node.config,
+        fingerprints[node.node_id] = fingerprint_of(
+            node,
             {name: fingerprints[ref.node_id] for name, ref in node.inputs.items()},
-            source,
+            dict.fromkeys(node.component.resolved),
         )
     return fingerprints
 
@@ -102,14 +121,6 @@ def _published_outputs(pipeline: Pipeline, node: Node, fingerprint: str) -> dict
     return found
 
 
-def _remove_stale_temporaries(parent: str, fingerprint: str) -> None:
-    if not filesystem.exists(parent):
-        return
-    for name in filesystem.listdir(parent):
-        if name.startswith(f"{TEMP_PREFIX}{fingerprint}-"):
-            filesystem.rmtree(filesystem.join(parent, name))
-
-
 def run_pipeline(
     pipeline: Pipeline,
     *,
@@ -118,17 +129,25 @@ def run_pipeline(
     metadata: MetadataStore | None = None,
 ) -> RunResult:
     """Runs `pipeline` and returns what happened. Raises ConfigError before anything runs if a
-    pre-run check fails, and ComponentFailed (after recording it) if a component raises."""
+    pre-run check fails, RootBusyError at once if another run holds a remote root, and
+    ComponentFailed (after recording it) if a component raises."""
     progress = progress or Progress()
     check_pipeline(pipeline)
-    fingerprints = compute_fingerprints(pipeline)
     run_id = run_id or time.strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]
     own_store = metadata is None
     store = metadata or MetadataStore(pipeline.metadata_url or default_metadata_url(pipeline.root))
+    # Local roots: per-node locks let concurrent runs share work. Remote roots cannot flock,
+    # so a run leases the whole root (a second run fails at once, naming the holder).
+    lease = filesystem.is_remote(pipeline.root)
+    if lease:
+        try:
+            store.acquire_root(pipeline.root, run_id)
+        except BaseException:
+            if own_store:
+                store.close()
+            raise
     started = time.perf_counter()
-    results = [
-        NodeResult(n.node_id, n.component.name, fingerprints[n.node_id]) for n in pipeline.nodes
-    ]
+    results = [NodeResult(n.node_id, n.component.name, "") for n in pipeline.nodes]
     published: dict[str, dict[str, Artifact]] = {}
     artifact_ids: dict[str, int] = {}  # uri -> metadata id
     store.start_run(run_id, pipeline.name)
@@ -137,64 +156,72 @@ def run_pipeline(
         for index, (node, result) in enumerate(zip(pipeline.nodes, results, strict=True), start=1):
             inputs = {name: published[ref.node_id][ref.output] for name, ref in node.inputs.items()}
             input_ids = {name: artifact_ids[a.uri] for name, a in inputs.items()}
+            query = ResolverQuery(
+                store, pipeline.name, pipeline.root, node.node_id, node.config, inputs
+            )
+            resolved = resolve_inputs(node.component.resolved, query)
+            input_ids.update(_resolved_ids(store, resolved))
+            result.fingerprint = fingerprint_of(
+                node, {name: a.fingerprint for name, a in inputs.items()}, resolved
+            )
             cached = _published_outputs(pipeline, node, result.fingerprint)
             progress.node_started(index, len(pipeline.nodes), node, bool(cached))
             t0 = time.perf_counter()
+            if not cached:
+
+                def say_waiting(holder: Holder | None, node: Node = node) -> None:
+                    who = holder.describe() if holder else "another run"
+                    progress.node_message(node, f"waiting for {who}, which is executing it")
+
+                with node_lock(
+                    pipeline.root, node.node_id, result.fingerprint, run_id, say_waiting
+                ):
+                    # Another run may have published it while we resolved or waited.
+                    cached = _published_outputs(pipeline, node, result.fingerprint)
+                    if not cached:
+                        execution_id = _execute_recorded(
+                            pipeline,
+                            node,
+                            result,
+                            inputs,
+                            resolved,
+                            input_ids,
+                            run_id,
+                            progress,
+                            store,
+                            index,
+                            t0,
+                        )
+                        # Recorded while holding the lock, so a run waiting for this node
+                        # finds the artifacts in the metadata store when it reuses them.
+                        _record_outputs(store, execution_id, node, result, t0, artifact_ids)
             if cached:
-                execution_id = store.start_execution(
-                    run_id,
-                    node.node_id,
-                    node.component.name,
-                    result.fingerprint,
-                    input_ids,
-                    status="CACHED",
-                )
                 result.status, result.outputs = "CACHED", cached
                 result.summary = {"cached": True}
-            else:
-                execution_id = store.start_execution(
-                    run_id, node.node_id, node.component.name, result.fingerprint, input_ids
-                )
-                try:
-                    result.outputs, result.summary = _execute(
-                        pipeline, node, result.fingerprint, inputs, run_id, progress, store
+                artifact_ids.update(
+                    store.record_cached_execution(
+                        run_id,
+                        node.node_id,
+                        node.component.name,
+                        result.fingerprint,
+                        input_ids,
+                        cached,
                     )
-                except BaseException as exc:
-                    result.status = "FAILED"
-                    result.seconds = time.perf_counter() - t0
-                    result.error = f"{type(exc).__name__}: {exc}"
-                    store.finish_execution(
-                        execution_id, "FAILED", error=traceback.format_exc(limit=20)
-                    )
-                    progress.node_finished(index, len(pipeline.nodes), result)
-                    if isinstance(exc, SeqlineError | KeyboardInterrupt):
-                        raise
-                    raise ComponentFailed(node.node_id, exc) from exc
-                result.status = "COMPLETE"
-            result.seconds = time.perf_counter() - t0
-            for output, artifact in result.outputs.items():
-                artifact_ids[artifact.uri] = store.record_output(
-                    execution_id,
-                    output,
-                    uri=artifact.uri,
-                    type_name=artifact.type_name,
-                    fingerprint=artifact.fingerprint,
-                    node_id=node.node_id,
-                    properties=artifact.properties,
-                    created_at=artifact.created,
                 )
-            store.finish_execution(execution_id, result.status, summary=result.summary)
+                result.seconds = time.perf_counter() - t0
             published[node.node_id] = result.outputs
             progress.node_finished(index, len(pipeline.nodes), result)
     except BaseException as exc:
         status = "FAILED"
         store.finish_run(run_id, status, error=f"{type(exc).__name__}: {exc}")
+        raise
+    else:
+        store.finish_run(run_id, status)
+    finally:
+        if lease:
+            store.release_root(pipeline.root, run_id)
         if own_store:
             store.close()
-        raise
-    store.finish_run(run_id, status)
-    if own_store:
-        store.close()
     return RunResult(
         run_id=run_id,
         pipeline_name=pipeline.name,
@@ -205,63 +232,91 @@ def run_pipeline(
     )
 
 
-def _execute(
+def _record_outputs(
+    store: MetadataStore,
+    execution_id: int,
+    node: Node,
+    result: NodeResult,
+    t0: float,
+    artifact_ids: dict[str, int],
+) -> None:
+    """Registers the node's outputs and finishes its execution record."""
+    result.seconds = time.perf_counter() - t0
+    for output, artifact in result.outputs.items():
+        artifact_ids[artifact.uri] = store.record_output(
+            execution_id,
+            output,
+            uri=artifact.uri,
+            type_name=artifact.type_name,
+            fingerprint=artifact.fingerprint,
+            node_id=node.node_id,
+            properties=artifact.properties,
+            created_at=artifact.created,
+        )
+    store.finish_execution(execution_id, result.status, summary=result.summary)
+
+
+def _resolved_ids(store: MetadataStore, resolved: Mapping[str, Artifact | None]) -> dict[str, int]:
+    """Metadata ids of the resolved artifacts (which came from the store, so they have one)."""
+    ids = {}
+    for name, artifact in resolved.items():
+        record = store.artifact_by_uri(artifact.uri) if artifact is not None else None
+        if record is not None:
+            ids[name] = record.id
+    return ids
+
+
+def _execute_recorded(
     pipeline: Pipeline,
     node: Node,
-    fingerprint: str,
+    result: NodeResult,
     inputs: dict[str, Artifact],
+    resolved: dict[str, Artifact | None],
+    input_ids: dict[str, int],
     run_id: str,
     progress: Progress,
     store: MetadataStore,
-) -> tuple[dict[str, Artifact], dict[str, Any]]:
-    """Runs one executor into temporary directories and publishes its outputs atomically."""
-    component = node.component
-    producer = {"node_id": node.node_id, "component": component.name, "run_id": run_id}
-    temporaries: dict[str, str] = {}
-    finals: dict[str, str] = {}
-    for output in component.outputs:
-        final = artifact_uri(pipeline.root, node.node_id, output, fingerprint)
-        parent = final.rsplit("/", 1)[0]
-        _remove_stale_temporaries(parent, fingerprint)
-        temporary = filesystem.join(parent, f"{TEMP_PREFIX}{fingerprint}-{uuid.uuid4().hex[:8]}")
-        filesystem.makedirs(temporary)
-        temporaries[output], finals[output] = temporary, final
-    outputs = {
-        name: Artifact(type_name, temporaries[name], fingerprint, dict(producer))
-        for name, type_name in component.outputs.items()
-    }
-    scratch = filesystem.join(pipeline.root, "_tmp", f"{node.node_id}-{uuid.uuid4().hex[:8]}")
-    filesystem.makedirs(scratch)
-    context = ExecutionContext(
+    index: int,
+    t0: float,
+) -> int:
+    """Executes `node` (pipeline/execution.py), recording the execution; fills `result`.
+    On failure records it, reports it, and raises (ComponentFailed for non-seqline errors)."""
+    execution_id = store.start_execution(
+        run_id, node.node_id, node.component.name, result.fingerprint, input_ids
+    )
+    run = NodeExecution(
+        component=node.component,
         config=node.config,
-        inputs=inputs,
-        outputs=outputs,
-        pipeline_name=pipeline.name,
-        run_id=run_id,
         node_id=node.node_id,
+        inputs=inputs,
+        resolved=resolved,
+        fingerprint=result.fingerprint,
+        pipeline_name=pipeline.name,
         pipeline_root=pipeline.root,
+        run_id=run_id,
         beam_args=tuple(pipeline.beam_args),
-        temp_dir=scratch,
         progress=_message_sink(progress, node),
         metadata=store,
     )
     try:
-        summary = dict(component.executor(context) or {})
-    except BaseException:
-        for temporary in temporaries.values():
-            filesystem.rmtree(temporary)
-        raise
-    finally:
-        filesystem.rmtree(scratch)
-    for name, artifact in outputs.items():
-        artifact.uri = finals[name]
-        write_descriptor(artifact, temporaries[name])
-        if filesystem.exists(finals[name]):
-            # A directory without a complete descriptor from a crashed publish of this same
-            # fingerprint (only possible on object stores): never trusted, replaced.
-            filesystem.rmtree(finals[name])
-        filesystem.rename(temporaries[name], finals[name])
-    return outputs, summary
+        result.outputs, result.summary = execute(run)
+    except BaseException as exc:
+        result.status = "FAILED"
+        result.seconds = time.perf_counter() - t0
+        result.error = f"{type(exc).__name__}: {exc}"
+        store.finish_execution(execution_id, "FAILED", error=traceback.format_exc(limit=20))
+        progress.node_finished(index, len(pipeline.nodes), result)
+        if isinstance(exc, SeqlineError | KeyboardInterrupt):
+            raise
+        failed = ComponentFailed(node.node_id, exc)
+        # The CLI prints the message: say there where the failed outputs are.
+        kept = failed_outputs_dir(pipeline.root, run_id, node.node_id)
+        failed.args = (
+            f"{failed.args[0]}\n(the failed node's outputs and error are kept in {kept})",
+        )
+        raise failed from exc
+    result.status = "COMPLETE"
+    return execution_id
 
 
 def _message_sink(progress: Progress, node: Node) -> Callable[[str], None]:

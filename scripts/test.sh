@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# Sets up .venv (see setup.sh), checks lint and formatting, runs the whole test suite.
+# Sets up .venv (see setup.sh), checks lint, formatting and types (mypy over pipeline/,
+# components/ and serving/, scripts/typecheck.sh), runs the whole test suite.
 # Extra arguments go to pytest, e.g. `bash scripts/test.sh -k runner -x`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
+bash scripts/typecheck.sh
 exec .venv/bin/python -m pytest -q -p no:cacheprovider "$@"

@@ -8,6 +8,12 @@ along dimension 0, outputs split back by each request's row count). A queue hold
 ``max_enqueued_batches`` batches rejects new requests with UNAVAILABLE ("The batch scheduling
 queue to which this task was submitted is full" - TF Serving's code, so clients retry with
 backoff), and a request larger than ``max_batch_size`` is INVALID_ARGUMENT.
+
+As in TF Serving's BatchingSession: with ``allowed_batch_sizes`` a batch is padded up to the
+smallest allowed size with copies of the first row of its last request (a real input row, so
+always valid) and the padded rows' outputs are dropped; with ``pad_variable_length_inputs``
+requests whose inputs differ in non-batch dimensions share a batch, each input padded to the
+batch's largest size in every dimension with its own first element.
 """
 
 from __future__ import annotations
@@ -20,7 +26,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from seqline.serving.errors import Code, ServingError, failed_precondition, invalid_argument
+from seqline.serving.errors import (
+    Code,
+    ServerConfigError,
+    ServingError,
+    failed_precondition,
+    invalid_argument,
+)
 from seqline.serving.servable import Servable
 from seqline.serving.signature_runner import SignatureRunner
 
@@ -32,12 +44,26 @@ class BatchingOptions:
     max_batch_size: rows per merged call (default 32). batch_timeout_micros: how long the
     first request of a batch waits for company (default 1000). num_batch_threads: threads
     running batches (default 2). max_enqueued_batches: batches a queue may hold (default 100).
+    allowed_batch_sizes: sizes a batch is padded up to (default none: run as formed).
+    pad_variable_length_inputs: pad non-batch dimensions so such requests batch together.
     """
 
     max_batch_size: int = 32
     batch_timeout_micros: int = 1000
     num_batch_threads: int = 2
     max_enqueued_batches: int = 100
+    allowed_batch_sizes: tuple[int, ...] = ()
+    pad_variable_length_inputs: bool = False
+
+    def __post_init__(self) -> None:
+        sizes = self.allowed_batch_sizes
+        if sizes and (
+            list(sizes) != sorted(set(sizes)) or sizes[0] < 1 or sizes[-1] != self.max_batch_size
+        ):
+            raise ServerConfigError(
+                f"allowed_batch_sizes: expected increasing sizes ending with max_batch_size "
+                f"({self.max_batch_size}), as TF Serving requires; got {list(sizes)}"
+            )
 
 
 @dataclass
@@ -101,10 +127,15 @@ class BatchScheduler:
             )
         if rows == 0:
             return runner(inputs)
+        # Requests batch together when their inputs can be concatenated: same trailing
+        # shapes, or (padding on) the same ranks.
+        pad = self.options.pad_variable_length_inputs
         key = (
             id(servable),
             runner.name,
-            tuple(sorted((a, v.dtype.str, v.shape[1:]) for a, v in inputs.items())),
+            tuple(
+                sorted((a, v.dtype.str, v.ndim if pad else v.shape[1:]) for a, v in inputs.items())
+            ),
         )
         task = _Task(inputs=inputs, rows=rows)
         with self._cv:
@@ -178,17 +209,18 @@ class BatchScheduler:
     def _execute(self, queue: _Queue, batch: _Batch) -> None:
         tasks = batch.tasks
         try:
-            if len(tasks) == 1:
+            size = _padded_size(self.options.allowed_batch_sizes, batch.rows)
+            if len(tasks) == 1 and size == batch.rows:
                 outputs_per_task = [queue.runner(tasks[0].inputs)]
             else:
                 merged = {
-                    alias: np.concatenate([t.inputs[alias] for t in tasks], axis=0)
+                    alias: _merge([t.inputs[alias] for t in tasks], size - batch.rows)
                     for alias in tasks[0].inputs
                 }
                 outputs = queue.runner(merged)
-                outputs_per_task = _split(outputs, [t.rows for t in tasks], batch.rows)
+                outputs_per_task = _split(outputs, [t.rows for t in tasks], size)
             if self._metrics is not None:
-                self._metrics.observe_batch(queue.servable.name, queue.runner.name, batch.rows)
+                self._metrics.observe_batch(queue.servable.name, queue.runner.name, size)
         except BaseException as e:  # every waiting request must hear about the failure
             for task in tasks:
                 task.error = e
@@ -212,9 +244,38 @@ class BatchScheduler:
             thread.join(timeout=10)
 
 
+def _padded_size(allowed: tuple[int, ...], rows: int) -> int:
+    """The smallest allowed batch size holding ``rows`` (``rows`` when none are set)."""
+    for size in allowed:
+        if size >= rows:
+            return size
+    return rows
+
+
+def _merge(arrays: list[np.ndarray], padding_rows: int) -> np.ndarray:
+    """Concatenates the requests' arrays along dimension 0.
+
+    Arrays differing in other dimensions (pad_variable_length_inputs) are first padded to the
+    largest size in each, with their own first element (TF Serving's choice: a value the
+    model has seen). ``padding_rows`` copies of the last array's first row complete the batch.
+    """
+    target = tuple(max(sizes) for sizes in zip(*(a.shape[1:] for a in arrays), strict=True))
+    padded = []
+    for array in arrays:
+        if array.shape[1:] != target and array.size:
+            full = np.full((array.shape[0], *target), array.flat[0], dtype=array.dtype)
+            full[tuple(slice(0, n) for n in array.shape)] = array
+            array = full
+        padded.append(array)
+    if padding_rows:
+        padded.append(np.repeat(padded[-1][:1], padding_rows, axis=0))
+    return np.concatenate(padded, axis=0)
+
+
 def _split(
     outputs: dict[str, np.ndarray], rows: list[int], total: int
 ) -> list[dict[str, np.ndarray]]:
+    """Per-request slices of the batch's outputs (rows beyond sum(rows) are padding)."""
     for alias, array in outputs.items():
         if array.ndim == 0 or array.shape[0] != total:
             raise failed_precondition(

@@ -5,7 +5,7 @@
 Nothing heavy is imported here at module level (no TensorFlow, grpc or tensorflow_serving):
 they load inside the handlers, so `seqline --help` stays fast, and `seqline predict --rest`
 never loads TensorFlow at all. `seqline serve` takes tensorflow_model_server's own flags (from
-seqline.serving.server.add_server_arguments).
+seqline.serving.server_flags).
 
 Examples:
     seqline serve --model_name imdb --model_base_path /models/imdb --rest_api_port 8501
@@ -22,11 +22,14 @@ from __future__ import annotations
 import argparse
 import base64
 import json
+import logging
 import signal
 import sys
 import threading
 from collections.abc import Sequence
 from typing import Any, TextIO
+
+from seqline.serving.quiet_logs import quiet_tensorflow_logs
 
 EXIT_OK = 0
 EXIT_REQUEST_FAILED = 1
@@ -43,8 +46,8 @@ class UsageError(Exception):
 
 def register(subparsers: Any) -> None:
     """Adds `serve`, `predict`, `rollback` and `forecast` to an argparse subparsers object."""
-    # seqline.serving.server imports neither grpc nor TensorFlow at module level.
-    from seqline.serving.server import add_server_arguments
+    # seqline.serving.server_flags imports neither grpc nor TensorFlow at module level.
+    from seqline.serving.server_flags import add_server_arguments
 
     serve = subparsers.add_parser(
         "serve",
@@ -284,11 +287,16 @@ def _bytes_to_json(value: Any) -> Any:
 
 
 def run_serve(args: argparse.Namespace, *, stop: threading.Event | None = None) -> int:
-    """Handler of `seqline serve`: serves until SIGINT/SIGTERM (or until `stop` is set, for
-    callers running it in a thread). Returns an exit code (2 for an invalid server config)."""
+    """Handler of `seqline serve`: loads the models, opens the ports, serves until
+    SIGINT/SIGTERM (or until `stop` is set, for callers running it in a thread), then drains
+    in-flight requests for up to --shutdown_grace_seconds. Returns an exit code (2 for an
+    invalid server config)."""
     from seqline.serving.errors import ServerConfigError
-    from seqline.serving.server import options_from_args, start_server
+    from seqline.serving.server import start_server
+    from seqline.serving.server_flags import options_from_args
 
+    if not logging.getLogger().handlers:  # a serving host: loads, warnings, drain on stderr
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     try:
         handle = start_server(options_from_args(args))
     except ServerConfigError as exc:
@@ -298,11 +306,15 @@ def run_serve(args: argparse.Namespace, *, stop: threading.Event | None = None) 
     restore = _stop_on_signals(stop)
     try:
         rest = f", REST at {handle.rest_url}" if handle.rest_url else ""
-        print(f"seqline serve: gRPC at {handle.grpc_target}{rest}; Ctrl-C stops", flush=True)
+        tls = " (TLS)" if handle.tls else ""
+        print(f"seqline serve: gRPC at {handle.grpc_target}{rest}{tls}; Ctrl-C stops", flush=True)
         stop.wait()
+        print(f"seqline serve: stopping; draining requests for up to {handle.grace:g} s",
+              flush=True)  # fmt: skip
     finally:
         restore()
-        handle.stop()
+        drained = handle.stop()
+    print(f"seqline serve: stopped{'' if drained else ' (some requests were cut)'}", flush=True)
     return EXIT_OK
 
 
@@ -327,6 +339,7 @@ def _stop_on_signals(stop: threading.Event) -> Any:
 def main(argv: Sequence[str] | None = None) -> int:
     """`python -m seqline.serving.cli {serve,predict} ...`: the two commands without the rest
     of the seqline CLI (e.g. on a serving host)."""
+    quiet_tensorflow_logs()  # before anything imports TensorFlow (SEQLINE_LOG_LEVEL=debug: off)
     parser = argparse.ArgumentParser(prog="seqline", description="seqline serving commands")
     subparsers = parser.add_subparsers(dest="command", required=True)
     register(subparsers)

@@ -85,9 +85,11 @@ def _layout(
             f"{history_shape} and forecast {forecast_shape}; export the model with the series "
             "pipeline's train component"
         )
-    lookback, features = int(history_shape[1]), int(history_shape[2])  # type: ignore[index]
-    steps = int(forecast_shape[1])  # type: ignore[index]
-    targets = int(forecast_shape[2]) if len(forecast_shape) == 3 else 1  # type: ignore[arg-type]
+    # `ok` above checked both shapes have the dimensions read here.
+    assert history_shape is not None and forecast_shape is not None
+    lookback, features = int(history_shape[1] or 0), int(history_shape[2] or 0)
+    steps = int(forecast_shape[1] or 0)
+    targets = int(forecast_shape[2] or 0) if len(forecast_shape) == 3 else 1
     return lookback, features, steps, targets
 
 
@@ -258,7 +260,7 @@ def recursive_forecast(
     produced: list[np.ndarray] = []
     done = 0
     while done < steps:
-        predicted = forecaster.predict(window, ids)  # [B, S, T]
+        predicted = forecaster.predict(window, None if ids is None else np.asarray(ids))
         take = min(forecaster.steps, steps - done)
         produced.append(predicted[:, :take, :])
         if done + take >= steps:
@@ -346,6 +348,6 @@ class RollingForecaster:
         if not self.ready:
             return None
         window = np.stack(self._rows)[None]
-        ids = None if self._series_id is None else [self._series_id]
+        ids = None if self._series_id is None else np.array([self._series_id], dtype=object)
         forecast = self._forecaster.predict(window, ids)[0]
         return forecast[:, 0] if self._forecaster.num_targets == 1 else forecast

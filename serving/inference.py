@@ -22,6 +22,7 @@ from tensorflow_serving.apis import (
 )
 
 from seqline.serving.errors import Code, ServingError, failed_precondition, invalid_argument
+from seqline.serving.request_limits import RequestBudget, RequestLimits
 from seqline.serving.servable import Servable
 from seqline.serving.signature_runner import SignatureRunner
 from seqline.serving.tensor_codec import from_ndarray, to_ndarray
@@ -37,6 +38,24 @@ REGRESS_METHOD = "tensorflow/serving/regress"
 PREDICT_METHOD = "tensorflow/serving/predict"
 SIGNATURE_DEF_FIELD = "signature_def"
 UNKNOWN_LABEL = "<unknown>"  # metric label for names the server does not know
+
+# The API label of TF Serving's request/runtime latency: method names over gRPC, the REST
+# handler's lower-case verbs (empty for GET metadata) over REST.
+_TF_API_LABELS = {
+    "grpc": {"predict": "Predict", "classify": "Classify", "regress": "Regress",
+             "metadata": "GetModelMetadata"},
+    "rest": {"predict": "predict", "classify": "classify", "regress": "regress", "metadata": ""},
+}  # fmt: skip
+
+
+def _example_count(input_proto) -> int:
+    kind = input_proto.WhichOneof("kind")
+    if kind == "example_list":
+        return len(input_proto.example_list.examples)
+    if kind == "example_list_with_context":
+        return len(input_proto.example_list_with_context.examples)
+    return 0
+
 
 RunFn = Callable[[Servable, SignatureRunner, Mapping[str, np.ndarray]], dict[str, np.ndarray]]
 
@@ -78,11 +97,17 @@ def predict_arrays(
 
 
 def predict_on(
-    servable: Servable, request: predict_pb2.PredictRequest, run: RunFn = direct_run
+    servable: Servable,
+    request: predict_pb2.PredictRequest,
+    run: RunFn = direct_run,
+    budget: RequestBudget | None = None,
 ) -> predict_pb2.PredictResponse:
-    """Answers a PredictRequest with ``servable`` (its model_spec version is not consulted)."""
+    """Answers a PredictRequest with ``servable`` (its model_spec version is not consulted).
+
+    With a ``budget``, every input's declared shape is charged before it is decoded.
+    """
     runner = find_signature(servable, request.model_spec.signature_name)
-    inputs = {alias: to_ndarray(proto, alias) for alias, proto in request.inputs.items()}
+    inputs = {alias: to_ndarray(proto, alias, budget) for alias, proto in request.inputs.items()}
     outputs = predict_arrays(servable, runner, inputs, request.output_filter, run)
     response = predict_pb2.PredictResponse()
     spec = response.model_spec
@@ -170,7 +195,9 @@ def classify_on(
             f"Tensors class and score should match in dim_size(1). Got {classes.shape[1]} "
             f"vs. {scores.shape[1]}"
         )
-    num_classes = (classes if classes is not None else scores).shape[1]
+    present = classes if classes is not None else scores
+    assert present is not None  # the signature has classes or scores (checked above)
+    num_classes = present.shape[1]
     response = classification_pb2.ClassificationResponse()
     _fill_spec(response.model_spec, servable, runner)
     for i in range(num):
@@ -265,10 +292,12 @@ class InferenceService:
         manager: ModelManager,
         batcher: BatchScheduler | None = None,
         metrics: ServerMetrics | None = None,
+        limits: RequestLimits | None = None,
     ) -> None:
         self.manager = manager
         self.batcher = batcher
         self.metrics = metrics
+        self.limits = limits or RequestLimits()
         self._run: RunFn = batcher.run if batcher is not None else direct_run
 
     def _resolve(self, model_spec) -> Servable:
@@ -280,10 +309,19 @@ class InferenceService:
         )
 
     def _observe(
-        self, method: str, api: str, spec, servable: Servable | None, status: Code, start: float
+        self,
+        method: str,
+        api: str,
+        request,
+        servable: Servable | None,
+        status: Code,
+        start: float,
+        runtime: float | None,
     ) -> None:
         if self.metrics is None:
             return
+        spec = request.model_spec
+        elapsed = time.perf_counter() - start
         # Label values come from the request only when they name something that exists, so a
         # client sending random names cannot grow the number of metric series without bound.
         signature = ""
@@ -299,20 +337,49 @@ class InferenceService:
             method=method,
             api=api,
             status=status.name,
-            seconds=time.perf_counter() - start,
+            seconds=elapsed,
         )
+        # TF Serving's own series: gRPC GetModelMetadata is not counted there, REST is.
+        tf_metrics = self.metrics.tf
+        if method == "metadata" and api == "grpc":
+            return
+        tf_metrics.request_count.increment(model, status.name)
+        api_label = _TF_API_LABELS[api][method]
+        if status == Code.OK:
+            entrypoint = "GRPC" if api == "grpc" else "REST"
+            tf_metrics.request_latency.add(elapsed * 1e6, model, api_label, entrypoint)
+            if runtime is not None:
+                tf_metrics.runtime_latency.add(runtime * 1e6, model, _TF_API_LABELS["grpc"][method],
+                                               "TF1")  # fmt: skip
+        if method in ("classify", "regress") and servable is not None:
+            count = _example_count(request.input)
+            tf_metrics.example_counts.add(count, model)
+            tf_metrics.example_count_total.increment(model, by=count)
 
-    def _call(self, method: str, api: str, request, body: Callable[[Servable], object]):
+    def _call(self, method: str, api: str, request, body: Callable[[Servable, RunFn], object]):
+        """Resolves, holds and answers ``request`` with ``body(servable, run)``; records
+        metrics. ``run`` is the signature runner (batched if configured), timed."""
         start = time.perf_counter()
         servable = None
         status = Code.INTERNAL
+        runtime: list[float] = []
+
+        def run(servable, runner, inputs):
+            run_start = time.perf_counter()
+            outputs = self._run(servable, runner, inputs)
+            runtime.append(time.perf_counter() - run_start)
+            return outputs
+
         try:
             if not request.HasField("model_spec"):
                 raise invalid_argument("Missing ModelSpec")
             servable = self._resolve(request.model_spec)
             servable.acquire()
             try:
-                response = body(servable)
+                body_start = time.perf_counter()
+                response = body(servable, run)
+                if method in ("classify", "regress"):  # the signature run is the body
+                    runtime.append(time.perf_counter() - body_start)
             finally:
                 servable.release()
             status = Code.OK
@@ -321,12 +388,18 @@ class InferenceService:
             status = e.code
             raise
         finally:
-            self._observe(method, api, request.model_spec, servable, status, start)
+            self._observe(method, api, request, servable, status, start,
+                          sum(runtime) if runtime else None)  # fmt: skip
 
     def predict(
         self, request: predict_pb2.PredictRequest, api: str = "grpc"
     ) -> predict_pb2.PredictResponse:
-        return self._call("predict", api, request, lambda s: predict_on(s, request, self._run))
+        return self._call(
+            "predict",
+            api,
+            request,
+            lambda s, run: predict_on(s, request, run, self.limits.budget()),
+        )
 
     def predict_json(
         self,
@@ -341,10 +414,10 @@ class InferenceService:
         request.model_spec.CopyFrom(model_spec)
         result: list[Servable] = []
 
-        def body(servable: Servable) -> dict[str, np.ndarray]:
+        def body(servable: Servable, run: RunFn) -> dict[str, np.ndarray]:
             runner = find_signature(servable, model_spec.signature_name)
             result.append(servable)
-            return predict_arrays(servable, runner, decode(runner), output_filter, self._run)
+            return predict_arrays(servable, runner, decode(runner), output_filter, run)
 
         outputs = self._call("predict", api, request, body)
         return result[0], outputs
@@ -352,14 +425,14 @@ class InferenceService:
     def classify(
         self, request: classification_pb2.ClassificationRequest, api: str = "grpc"
     ) -> classification_pb2.ClassificationResponse:
-        return self._call("classify", api, request, lambda s: classify_on(s, request))
+        return self._call("classify", api, request, lambda s, _run: classify_on(s, request))
 
     def regress(
         self, request: regression_pb2.RegressionRequest, api: str = "grpc"
     ) -> regression_pb2.RegressionResponse:
-        return self._call("regress", api, request, lambda s: regress_on(s, request))
+        return self._call("regress", api, request, lambda s, _run: regress_on(s, request))
 
     def get_model_metadata(
         self, request: get_model_metadata_pb2.GetModelMetadataRequest, api: str = "grpc"
     ) -> get_model_metadata_pb2.GetModelMetadataResponse:
-        return self._call("metadata", api, request, lambda s: metadata_on(s, request))
+        return self._call("metadata", api, request, lambda s, _run: metadata_on(s, request))

@@ -13,12 +13,82 @@ from __future__ import annotations
 
 import base64
 import binascii
+import json
+import math
+import re
 from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 
 from seqline.serving.errors import invalid_argument
+from seqline.serving.request_limits import (
+    DEFAULT_MAX_JSON_DEPTH,
+    STRING_ELEMENT_BYTES,
+    RequestBudget,
+    check_rank,
+)
+
+# A JSON string literal (escapes included), written as an unrolled loop so the regex engine
+# never backtracks per character; what remains outside strings holds every bracket.
+_JSON_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
+_NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
+_OPENING = np.frombuffer(b"[{", dtype=np.uint8)
+
+
+def json_depth(body: bytes) -> int:
+    """The deepest nesting of arrays/objects in a JSON document, without parsing it.
+
+    Linear in ``len(body)`` with no recursion, so a hostile document cannot exhaust the stack
+    before its depth is known. Brackets inside string literals do not count.
+    """
+    brackets = _JSON_STRING.sub(b"", body).translate(None, _NOT_BRACKETS)
+    if not brackets:
+        return 0
+    codes = np.frombuffer(brackets, dtype=np.uint8)
+    steps = np.where(np.isin(codes, _OPENING), 1, -1)
+    return int(np.cumsum(steps).max())
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if math.isinf(value):
+        # rapidjson (TF Serving's parser) refuses numbers beyond double range; Python would
+        # turn 1e400 into inf silently. NaN / Infinity literals stay accepted, as there.
+        raise ValueError(f"Number too big to be stored in double: {text[:40]}")
+    return value
+
+
+def parse_json_request(body: bytes, max_depth: int = DEFAULT_MAX_JSON_DEPTH) -> dict[str, Any]:
+    """A REST request body as a JSON object.
+
+    Raises ServingError(INVALID_ARGUMENT) for invalid JSON, nesting deeper than ``max_depth``,
+    numbers beyond double range (``1e400``) and a top level that is not an object.
+    """
+    depth = json_depth(body)
+    if depth > max_depth:
+        raise invalid_argument(
+            f"JSON Parse error: nesting depth {depth} exceeds the limit of {max_depth} "
+            "(--max_json_depth)"
+        )
+    try:
+        request = json.loads(body, parse_float=_finite_float)
+    except (ValueError, UnicodeDecodeError, RecursionError) as e:
+        raise invalid_argument(f"JSON Parse error: {e}") from e
+    if not isinstance(request, dict):
+        raise invalid_argument("JSON Value: the request body must be a JSON object")
+    return request
+
+
+def _json_shape(value: Any) -> tuple[int, ...]:
+    """The shape nested lists claim along their first elements (no copy, no recursion)."""
+    shape = []
+    while isinstance(value, list):
+        shape.append(len(value))
+        if not value:
+            break
+        value = value[0]
+    return tuple(shape)
 
 
 def _decode_b64(value: Any, where: str) -> bytes:
@@ -62,12 +132,21 @@ def _string_leaves(value: Any, where: str) -> tuple[list[bytes], tuple[int, ...]
     )
 
 
-def json_to_ndarray(value: Any, np_dtype: np.dtype, where: str) -> np.ndarray:
+def json_to_ndarray(
+    value: Any, np_dtype: np.dtype, where: str, budget: RequestBudget | None = None
+) -> np.ndarray:
     """Converts a JSON value (nested lists) into an array of ``np_dtype`` (object = bytes).
 
     Raises ServingError(INVALID_ARGUMENT) for ragged lists, strings for numeric inputs, numbers
-    for string inputs and out-of-range values.
+    for string inputs, out-of-range values and more than 64 dimensions;
+    RESOURCE_EXHAUSTED when the claimed shape is over ``budget``.
     """
+    shape = _json_shape(value)
+    check_rank(where, len(shape))
+    if budget is not None:
+        elements = math.prod(shape)
+        per_element = STRING_ELEMENT_BYTES if np_dtype.kind == "O" else np_dtype.itemsize
+        budget.charge(where, shape, elements, elements * per_element)
     if np_dtype.kind == "O":
         flat, shape = _string_leaves(value, where)
         out = np.empty(len(flat), dtype=object)
@@ -103,11 +182,14 @@ def json_to_ndarray(value: Any, np_dtype: np.dtype, where: str) -> np.ndarray:
 
 
 def decode_predict_body(
-    body: Mapping[str, Any], input_dtypes: Mapping[str, np.dtype]
+    body: Mapping[str, Any],
+    input_dtypes: Mapping[str, np.dtype],
+    budget: RequestBudget | None = None,
 ) -> tuple[dict[str, np.ndarray], bool]:
     """Decodes a :predict body into named input arrays; returns (inputs, row_format).
 
-    ``input_dtypes`` maps the signature's input aliases to numpy dtypes (object for strings).
+    ``input_dtypes`` maps the signature's input aliases to numpy dtypes (object for strings);
+    every input is charged against ``budget`` before its array is built.
     """
     has_instances = "instances" in body
     has_inputs = "inputs" in body
@@ -124,7 +206,8 @@ def decode_predict_body(
             raise invalid_argument("'instances' must be a list of examples")
         if len(names) == 1 and not (instances and _is_named(instances[0])):
             name = names[0]
-            return {name: json_to_ndarray(instances, input_dtypes[name], f"input '{name}'")}, True
+            array = json_to_ndarray(instances, input_dtypes[name], f"input '{name}'", budget)
+            return {name: array}, True
         columns: dict[str, list[Any]] = {name: [] for name in names}
         for i, instance in enumerate(instances):
             if not _is_named(instance):
@@ -136,14 +219,14 @@ def decode_predict_body(
             for name in names:
                 columns[name].append(instance[name])
         return {
-            name: json_to_ndarray(values, input_dtypes[name], f"input '{name}'")
+            name: json_to_ndarray(values, input_dtypes[name], f"input '{name}'", budget)
             for name, values in columns.items()
         }, True
     inputs = body["inputs"]
     if _is_named(inputs):
         _check_names(inputs.keys(), names)
         return {
-            name: json_to_ndarray(inputs[name], input_dtypes[name], f"input '{name}'")
+            name: json_to_ndarray(inputs[name], input_dtypes[name], f"input '{name}'", budget)
             for name in names
         }, False
     if len(names) != 1:
@@ -152,7 +235,7 @@ def decode_predict_body(
             f"{len(names)} inputs"
         )
     name = names[0]
-    return {name: json_to_ndarray(inputs, input_dtypes[name], f"input '{name}'")}, False
+    return {name: json_to_ndarray(inputs, input_dtypes[name], f"input '{name}'", budget)}, False
 
 
 def _is_named(value: Any) -> bool:
@@ -219,7 +302,7 @@ def encode_predict_outputs(outputs: Mapping[str, np.ndarray], row_format: bool) 
         ((alias, array),) = outputs.items()
         return {"predictions": ndarray_to_json(array, alias)}
     columns = {alias: ndarray_to_json(a, alias) for alias, a in outputs.items()}
-    batch = next(iter(sizes.values()))
+    batch = next(iter(sizes.values())) or 0  # every size is set (checked above)
     return {
         "predictions": [{alias: col[i] for alias, col in columns.items()} for i in range(batch)]
     }

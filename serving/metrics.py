@@ -1,6 +1,8 @@
 """Prometheus metrics of one server, in its own registry (never the process-global one).
 
-Exposed on the REST port at /monitoring/prometheus/metrics (TF Serving's path). Metric names:
+Exposed on the REST port at /monitoring/prometheus/metrics (TF Serving's path; another with
+``--monitoring_config_file``). The page holds TF Serving's own metrics first, under their
+names and labels (seqline.serving.tf_metrics), then seqline's:
 
 - ``seqline_serving_requests_total{model_name, version, signature_name, method, api, status}``
 - ``seqline_serving_request_latency_seconds{model_name, version, signature_name, method, api}``
@@ -8,6 +10,8 @@ Exposed on the REST port at /monitoring/prometheus/metrics (TF Serving's path). 
 - ``seqline_serving_model_load_events_total{model_name, version, event}`` with event one of
   loading, available, load_failed, unloading, unloaded
 - ``seqline_serving_model_versions_available{model_name}`` (gauge)
+- ``seqline_serving_model_version_state{model_name, version}`` (gauge): the version's
+  ModelVersionStatus.State (10 START, 20 LOADING, 30 AVAILABLE, 40 UNLOADING, 50 END)
 - ``seqline_serving_batch_size{model_name, signature_name}`` (histogram of merged batch rows)
 """
 
@@ -15,6 +19,8 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+from seqline.serving.tf_metrics import TfServingMetrics
 
 # Serving latencies on this machine run from ~0.3 ms to seconds for big batches.
 _LATENCY_BUCKETS = (
@@ -54,6 +60,14 @@ class ServerMetrics:
             ["model_name"],
             registry=self.registry,
         )
+        self.version_state = Gauge(
+            "seqline_serving_model_version_state",
+            "ModelVersionStatus.State of each version: 10 START, 20 LOADING, 30 AVAILABLE, "
+            "40 UNLOADING, 50 END.",
+            ["model_name", "version"],
+            registry=self.registry,
+        )
+        self.tf = TfServingMetrics()
         self.batch_size = Histogram(
             "seqline_serving_batch_size",
             "Rows per merged signature call when server-side batching is on.",
@@ -85,5 +99,11 @@ class ServerMetrics:
     def observe_batch(self, model: str, signature: str, rows: int) -> None:
         self.batch_size.labels(model, signature).observe(rows)
 
+    def set_version_state(self, model: str, version: int, state: int) -> None:
+        self.version_state.labels(model, str(version)).set(state)
+
     def render(self) -> tuple[bytes, str]:
-        return generate_latest(self.registry), CONTENT_TYPE_LATEST
+        """(TF Serving's metrics + seqline's, as exposition text; its content type)."""
+        return self.tf.render().encode("utf-8") + generate_latest(self.registry), (
+            CONTENT_TYPE_LATEST
+        )

@@ -9,7 +9,8 @@ before it is published to the request path (AVAILABLE); versions no longer aspir
 withdrawn (UNLOADING), waited for until in-flight requests finish, then dropped (END) - but
 only once an aspired version is available, so traffic never sees a gap. A failed load leaves
 the serving versions untouched, is reported as END with the error, and is retried on later
-polls (at once if the directory changed, else up to ``max_num_load_retries`` times).
+polls (at once if the directory changed, else up to ``max_num_load_retries`` times, at least
+``load_retry_interval_seconds`` apart).
 
 The request path (``resolve``) takes no lock: it reads an immutable per-model snapshot that
 the manager replaces atomically.
@@ -70,8 +71,8 @@ class _Model:
     config: ModelConfig
     loaded: dict[int, Servable] = field(default_factory=dict)
     labels: dict[str, int] = field(default_factory=dict)
-    # version -> (directory fingerprint, failed attempts with that fingerprint)
-    failures: dict[int, tuple[tuple, int]] = field(default_factory=dict)
+    # version -> (directory fingerprint, failed attempts with it, time.monotonic() of the last)
+    failures: dict[int, tuple[tuple, int, float]] = field(default_factory=dict)
     warned_missing: bool = False
 
 
@@ -84,6 +85,9 @@ class ModelManager:
             only at start and on reload).
         enable_warmup: replay assets.extra/tf_serving_warmup_requests before AVAILABLE.
         max_num_load_retries: retries of a failed load while its directory is unchanged.
+        load_retry_interval_seconds: least time between two attempts on an unchanged directory
+            (default 60, TF Serving's --load_retry_interval_micros default).
+        saved_model_tags: the MetaGraph to load (default ("serve",)).
         metrics: where load events go (optional).
         model_config_file: re-read every ``model_config_file_poll_wait_seconds`` (> 0).
         allow_version_labels_for_unavailable_models: accept, on reload, labels pointing at
@@ -97,6 +101,8 @@ class ModelManager:
         file_system_poll_wait_seconds: float = 1.0,
         enable_warmup: bool = True,
         max_num_load_retries: int = 5,
+        load_retry_interval_seconds: float = 60.0,
+        saved_model_tags: tuple[str, ...] = ("serve",),
         metrics: ServerMetrics | None = None,
         model_config_file: str | None = None,
         model_config_file_poll_wait_seconds: float = 0.0,
@@ -105,6 +111,8 @@ class ModelManager:
         self._fs_poll = file_system_poll_wait_seconds
         self._enable_warmup = enable_warmup
         self._max_retries = max_num_load_retries
+        self._retry_interval = load_retry_interval_seconds
+        self._tags = tuple(saved_model_tags)
         self._metrics = metrics
         self._config_file = model_config_file
         self._config_poll = model_config_file_poll_wait_seconds
@@ -214,8 +222,16 @@ class ModelManager:
 
     # ---------------------------------------------------------------- lifecycle
 
+    def load_initial(self) -> None:
+        """The first poll, in the calling thread: every configured model's aspired versions
+        get their first load attempt (the server opens its ports only afterwards)."""
+        try:
+            self.poll()
+        except Exception:
+            log.exception("initial model load failed; retrying on the next poll")
+
     def start(self) -> None:
-        """Starts the polling thread (the first poll runs at once, in that thread)."""
+        """Starts the polling thread (its first poll runs at once)."""
         if self._thread is not None:
             return
         self._thread = threading.Thread(target=self._run, name="seqline-model-manager", daemon=True)
@@ -338,18 +354,21 @@ class ModelManager:
         if failure is None:
             return True
         fingerprint = _fingerprint(path)
-        if fingerprint != failure[0]:
-            model.failures[version] = (fingerprint, 0)
+        if fingerprint != failure[0]:  # the directory changed: a new copy, try it at once
+            model.failures[version] = (fingerprint, 0, 0.0)
             return True
-        return failure[1] <= self._max_retries
+        _, attempts, last = failure
+        return attempts <= self._max_retries and time.monotonic() - last >= self._retry_interval
 
     def _load(self, model: _Model, version: int, path: str) -> None:
         name = model.config.name
         self._set_status(name, VersionStatus(version, LOADING))
         self._event(name, version, "loading")
         log.info("model %s: loading version %d from %s", name, version, path)
+        start = time.perf_counter()
         try:
-            servable = load_servable(name, version, path)
+            servable = load_servable(name, version, path, self._tags)
+            load_seconds = time.perf_counter() - start
             if self._enable_warmup:
                 records = read_warmup_records(warmup_path(path))
                 if records:
@@ -360,14 +379,19 @@ class ModelManager:
         except Exception as e:
             code = Code(e.error_code) if hasattr(e, "error_code") else Code.UNKNOWN
             message = getattr(e, "message", None) or str(e) or type(e).__name__
-            fingerprint, attempts = model.failures.get(version, (None, 0))
+            fingerprint, attempts, _ = model.failures.get(version, (None, 0, 0.0))
             model.failures[version] = (_fingerprint(path) if fingerprint is None else fingerprint,
-                                       attempts + 1)  # fmt: skip
+                                       attempts + 1, time.monotonic())  # fmt: skip
             log.error("model %s: loading version %d failed (attempt %d): %s",
                       name, version, attempts + 1, message)  # fmt: skip
             self._set_status(name, VersionStatus(version, END, code, f"Loading failed: {message}"))
             self._event(name, version, "load_failed")
+            if self._metrics is not None:
+                self._metrics.tf.load_attempt_count.increment(path, "fail")
             return
+        if self._metrics is not None:
+            self._metrics.tf.load_attempt_count.increment(path, "success")
+            self._metrics.tf.load_latency.increment(path, by=round(load_seconds * 1e6))
         model.failures.pop(version, None)
         model.loaded[version] = servable
         self._publish(name)
@@ -406,12 +430,12 @@ class ModelManager:
         with self._mutate_lock:
             new = {c.name: c for c in configs}
             for name in [n for n in self._models if n not in new]:
-                model = self._models.pop(name)
+                removed = self._models.pop(name)
                 snapshots = dict(self._snapshots)
                 snapshots.pop(name, None)
                 self._snapshots = snapshots
-                for version in sorted(model.loaded):
-                    self._unload(model, version)
+                for version in sorted(removed.loaded):
+                    self._unload(removed, version)
                 log.info("model %s removed by config reload", name)
             touched: list[_Model] = []
             for name, config in new.items():
@@ -440,7 +464,7 @@ class ModelManager:
                 touched.append(model)
             for model in touched:
                 self._poll_model(model)
-            errors = []
+            errors: list[str] = []
             for model in touched:
                 bad = {
                     label: v
@@ -477,6 +501,8 @@ class ModelManager:
         with self._changed:
             self._statuses.setdefault(name, {})[status.version] = status
             self._changed.notify_all()
+        if self._metrics is not None:
+            self._metrics.set_version_state(name, status.version, status.state)
         for listener in list(self._listeners):
             try:
                 listener(name, status.version, status.state)

@@ -12,15 +12,28 @@ Routes (``{spec}`` = ``{name}``, ``{name}/versions/{v}`` or ``{name}/labels/{l}`
 Errors answer ``{"error": "<message>"}`` with the HTTP status TF Serving maps the code to.
 Without TCP_NODELAY, a response written in two segments waits for the client's delayed ACK
 (~40 ms per request); each response is also written with a single send.
+
+Connections: one thread per connection (HTTP/1.1 keep-alive), at most ``num_threads``
+requests processed at once (``--rest_api_num_threads``; a request waits for a free slot up to
+``timeout_seconds`` and then answers UNAVAILABLE), and ``timeout_seconds``
+(``--rest_api_timeout_in_ms``) for a client to send a request or stay idle. With an
+``ssl_context`` every connection is TLS (handshake in the connection's thread, bounded by
+the same timeout). ``drain(deadline)`` stops accepting, closes idle keep-alive connections,
+lets in-flight requests finish (their responses say ``Connection: close``) and waits for them
+until ``deadline``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
+import os
 import re
 import socket
+import ssl
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import unquote
@@ -36,11 +49,12 @@ from tensorflow_serving.apis import (
 
 from seqline.serving.errors import HTTP_STATUS, Code, ServingError, invalid_argument
 from seqline.serving.grpc_service import fill_model_status
-from seqline.serving.inference import InferenceService
+from seqline.serving.inference import UNKNOWN_LABEL, InferenceService
 from seqline.serving.json_codec import (
     decode_predict_body,
     encode_predict_outputs,
     fill_input_from_json,
+    parse_json_request,
 )
 from seqline.serving.metrics import ServerMetrics
 from seqline.serving.model_manager import STATE_NAMES, ModelManager
@@ -52,16 +66,19 @@ _MODEL_PATH = re.compile(
     r"(?:/versions/(?P<version>[0-9]+)|/labels/(?P<label>[^/:]+))?"
     r"(?P<suffix>/metadata|:predict|:classify|:regress)?/?$"
 )
-METRICS_PATH = "/monitoring/prometheus/metrics"
+METRICS_PATH = "/monitoring/prometheus/metrics"  # TF Serving's default Prometheus path
 
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive: a client reuses its connection
     disable_nagle_algorithm = True  # TCP_NODELAY on every accepted socket
-    # Seconds a connection may sit idle (or trickle a request) before it is closed, like TF
-    # Serving's --rest_api_timeout_in_ms: a slow client cannot hold a thread forever.
-    timeout = 30.0
     server: RestServer
+
+    def setup(self) -> None:
+        # Seconds a connection may sit idle (or trickle a request) before it is closed
+        # (--rest_api_timeout_in_ms): a slow client cannot hold a thread forever.
+        self.timeout = self.server.timeout_seconds
+        super().setup()
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
         log.debug("%s %s", self.address_string(), format % args)
@@ -69,6 +86,8 @@ class _Handler(BaseHTTPRequestHandler):
     # ---------------------------------------------------------------- responses
 
     def _send(self, status: int, body: bytes, content_type: str = "application/json") -> None:
+        if self.server.draining:
+            self.close_connection = True  # shutting down: no further request on this one
         head = (
             f"HTTP/1.1 {status} {self.responses.get(status, ('',))[0]}\r\n"
             f"Content-Type: {content_type}\r\n"
@@ -88,16 +107,35 @@ class _Handler(BaseHTTPRequestHandler):
     # ---------------------------------------------------------------- dispatch
 
     def do_GET(self) -> None:
-        self._dispatch("GET")
+        self._dispatch_in_slot("GET")
 
     def do_POST(self) -> None:
-        self._dispatch("POST")
+        self._dispatch_in_slot("POST")
+
+    def _dispatch_in_slot(self, method: str) -> None:
+        server = self.server
+        server.request_started(self.connection)
+        try:
+            if not server.slots.acquire(timeout=server.timeout_seconds):
+                self.close_connection = True
+                self._send_error(
+                    Code.UNAVAILABLE,
+                    f"all {server.num_threads} REST threads stayed busy for "
+                    f"{server.timeout_seconds:g} s (--rest_api_num_threads); retry with backoff",
+                )
+                return
+            try:
+                self._dispatch(method)
+            finally:
+                server.slots.release()
+        finally:
+            server.request_finished(self.connection)
 
     def _dispatch(self, method: str) -> None:
         try:
             body = self._read_body() if method == "POST" else b""
             path = self.path.split("?", 1)[0]
-            if method == "GET" and path == METRICS_PATH:
+            if method == "GET" and path == self.server.metrics_path:
                 text, content_type = self.server.metrics.render()
                 self._send(200, text, content_type)
                 return
@@ -106,16 +144,16 @@ class _Handler(BaseHTTPRequestHandler):
                 raise ServingError(Code.NOT_FOUND, f"Malformed request: {method} {path}")
             spec = model_pb2.ModelSpec(name=unquote(match["name"]))
             if match["version"] is not None:
-                spec.version.value = int(match["version"])
+                spec.version.value = _parse_version(match["version"])
             elif match["label"] is not None:
                 spec.version_label = unquote(match["label"])
             suffix = match["suffix"]
             if method == "GET" and suffix is None:
-                self._send_json(200, self._status(spec))
+                self._send_json(200, self._counted(spec, self._status))
             elif method == "GET" and suffix == "/metadata":
                 self._send_json(200, self._metadata(spec))
             elif method == "POST" and suffix in (":predict", ":classify", ":regress"):
-                request = self._parse_json(body)
+                request = parse_json_request(body, self.server.service.limits.max_json_depth)
                 if suffix == ":predict":
                     self._send_json(200, self._predict(spec, request))
                 else:
@@ -152,17 +190,28 @@ class _Handler(BaseHTTPRequestHandler):
             )
         return self.rfile.read(length)
 
-    @staticmethod
-    def _parse_json(body: bytes) -> dict[str, Any]:
-        try:
-            request = json.loads(body)
-        except (ValueError, UnicodeDecodeError) as e:
-            raise invalid_argument(f"JSON Parse error: {e}") from e
-        if not isinstance(request, dict):
-            raise invalid_argument("JSON Value: the request body must be a JSON object")
-        return request
-
     # ---------------------------------------------------------------- endpoints
+
+    def _counted(self, spec, answer) -> dict[str, Any]:
+        """``answer(spec)``, counted in TF Serving's request_count / request_latency as its
+        REST handler counts model status requests (API label "")."""
+        start = time.perf_counter()
+        code = Code.INTERNAL
+        try:
+            result = answer(spec)
+            code = Code.OK
+            return result
+        except ServingError as e:
+            code = e.code
+            raise
+        finally:
+            manager = self.server.manager
+            model = spec.name if manager.is_configured(spec.name) else UNKNOWN_LABEL
+            tf_metrics = self.server.metrics.tf
+            tf_metrics.request_count.increment(model, code.name)
+            if code == Code.OK:
+                micros = (time.perf_counter() - start) * 1e6
+                tf_metrics.request_latency.add(micros, model, "", "REST")
 
     def _status(self, spec) -> dict[str, Any]:
         response = get_model_status_pb2.GetModelStatusResponse()
@@ -211,7 +260,8 @@ class _Handler(BaseHTTPRequestHandler):
 
         def decode(runner):
             dtypes = {alias: s.np_dtype for alias, s in runner.inputs.items()}
-            inputs, rows = decode_predict_body(request, dtypes)
+            budget = self.server.service.limits.budget()
+            inputs, rows = decode_predict_body(request, dtypes, budget)
             row_format.append(rows)
             return inputs
 
@@ -235,6 +285,17 @@ class _Handler(BaseHTTPRequestHandler):
         return {"result": [r.value for r in result.regressions]}
 
 
+_INT64_MAX = (1 << 63) - 1
+
+
+def _parse_version(text: str) -> int:
+    """A version path segment as an int64; INVALID_ARGUMENT (TF Serving's message) if over."""
+    version = int(text)
+    if version > _INT64_MAX:
+        raise invalid_argument(f"Failed to convert version: {text} to numeric.")
+    return version
+
+
 def _set_signature_name(spec: Any, request: dict[str, Any]) -> None:
     """Copies a request body's optional "signature_name" ("" = serving_default) into ``spec``;
     INVALID_ARGUMENT (with TF Serving's message) when it is not a string."""
@@ -245,9 +306,17 @@ def _set_signature_name(spec: Any, request: dict[str, Any]) -> None:
 
 
 class RestServer(ThreadingHTTPServer):
-    """The REST endpoint; ``port`` is the bound port (useful when started on port 0)."""
+    """The REST endpoint; ``port`` is the bound port (useful when started on port 0).
 
-    daemon_threads = True
+    Args:
+        metrics_path: where Prometheus metrics are served (None: not served).
+        num_threads: requests processed at once (default 4 x CPUs, as TF Serving).
+        timeout_seconds: idle/read timeout of a connection and the longest wait for a slot.
+        ssl_context: serve HTTPS with it (None: plain HTTP).
+    """
+
+    daemon_threads = True  # drain() waits for requests; a stuck one must not block exit
+    block_on_close = False
     allow_reuse_address = True
 
     def __init__(
@@ -257,6 +326,11 @@ class RestServer(ThreadingHTTPServer):
         service: InferenceService,
         metrics: ServerMetrics,
         max_body_bytes: int,
+        *,
+        metrics_path: str | None = METRICS_PATH,
+        num_threads: int = 0,
+        timeout_seconds: float = 30.0,
+        ssl_context: ssl.SSLContext | None = None,
     ) -> None:
         family = socket.AF_INET6 if ":" in address[0] else socket.AF_INET
         self.address_family = family
@@ -265,11 +339,68 @@ class RestServer(ThreadingHTTPServer):
         self.service = service
         self.metrics = metrics
         self.max_body_bytes = max_body_bytes
+        self.metrics_path = metrics_path
+        self.num_threads = num_threads or 4 * (os.cpu_count() or 1)
+        self.slots = threading.BoundedSemaphore(self.num_threads)
+        self.timeout_seconds = timeout_seconds
+        self.ssl_context = ssl_context
+        self.draining = False
+        self._state = threading.Condition()
+        self._connections: set[socket.socket] = set()
+        self._busy: set[socket.socket] = set()  # connections inside a request
+        self._read_closed: set[socket.socket] = set()
         self._thread: threading.Thread | None = None
 
     @property
     def port(self) -> int:
         return self.server_address[1]
+
+    @property
+    def scheme(self) -> str:
+        return "https" if self.ssl_context is not None else "http"
+
+    # ---------------------------------------------------------------- connections
+
+    def finish_request(self, request: Any, client_address: Any) -> None:
+        """Runs in the connection's thread: TLS handshake, then the keep-alive loop."""
+        connection = request
+        if self.ssl_context is not None:
+            request.settimeout(self.timeout_seconds)
+            try:
+                connection = self.ssl_context.wrap_socket(request, server_side=True)
+            except (OSError, ssl.SSLError) as e:  # a plain-HTTP or untrusted client
+                log.debug("REST TLS handshake with %s failed: %s", client_address, e)
+                return
+        with self._state:
+            if self.draining:  # accepted just before the listener closed: refuse it
+                connection.close()
+                return
+            self._connections.add(connection)
+        try:
+            self.RequestHandlerClass(connection, client_address, self)
+        finally:
+            with self._state:
+                self._connections.discard(connection)
+                self._read_closed.discard(connection)
+                self._state.notify_all()
+            if connection is not request:
+                connection.close()
+
+    def request_started(self, connection: socket.socket) -> None:
+        with self._state:
+            self._busy.add(connection)
+
+    def request_finished(self, connection: socket.socket) -> None:
+        with self._state:
+            self._busy.discard(connection)
+            self._state.notify_all()
+
+    def in_flight(self) -> int:
+        """Requests being processed right now."""
+        with self._state:
+            return len(self._busy)
+
+    # ---------------------------------------------------------------- lifecycle
 
     def start(self) -> None:
         self._thread = threading.Thread(
@@ -280,8 +411,36 @@ class RestServer(ThreadingHTTPServer):
         )
         self._thread.start()
 
-    def stop(self) -> None:
-        self.shutdown()
+    def stop_accepting(self) -> None:
+        """Closes the listening socket; connections already open are served until drained."""
+        with self._state:
+            self.draining = True
+        self.shutdown()  # the accept loop ends; no new connection is taken
         self.server_close()
         if self._thread is not None:
             self._thread.join(timeout=10)
+
+    def drain(self, deadline: float) -> bool:
+        """Stops accepting, closes idle connections, waits for in-flight requests until
+        ``deadline`` (time.monotonic()); True if none was left running."""
+        if not self.draining:
+            self.stop_accepting()
+        with self._state:
+            return self._state.wait_for(
+                lambda: self._close_idle() and not self._busy,
+                timeout=max(0.0, deadline - time.monotonic()),
+            )
+
+    def _close_idle(self) -> bool:
+        """Unblocks idle keep-alive connections: their handler reads EOF and ends. Busy ones
+        close themselves after their response (Connection: close). Called with _state held;
+        always True (a step of drain's wait_for predicate)."""
+        for connection in self._connections - self._busy - self._read_closed:
+            with contextlib.suppress(OSError):
+                connection.shutdown(socket.SHUT_RD)
+            self._read_closed.add(connection)
+        return True
+
+    def stop(self) -> None:
+        """Stops at once (no grace): drain with a deadline of now."""
+        self.drain(time.monotonic())

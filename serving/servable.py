@@ -51,13 +51,19 @@ def read_saved_model_proto(version_dir: str) -> saved_model_pb2.SavedModel | Non
     return proto
 
 
-def serve_meta_graph(proto: saved_model_pb2.SavedModel) -> meta_graph_pb2.MetaGraphDef:
-    """The MetaGraphDef tagged "serve" (what tensorflow_model_server loads by default)."""
+def serve_meta_graph(
+    proto: saved_model_pb2.SavedModel, tags: tuple[str, ...] = (SERVE_TAG,)
+) -> meta_graph_pb2.MetaGraphDef:
+    """The MetaGraphDef whose tag set is exactly ``tags`` (default {"serve"}, what
+    tensorflow_model_server loads unless --saved_model_tags says otherwise)."""
     for meta_graph in proto.meta_graphs:
-        if SERVE_TAG in meta_graph.meta_info_def.tags:
+        if set(meta_graph.meta_info_def.tags) == set(tags):
             return meta_graph
-    tags = [list(m.meta_info_def.tags) for m in proto.meta_graphs]
-    raise ValueError(f"no MetaGraph tagged '{SERVE_TAG}' (tags present: {tags})")
+    present = [sorted(m.meta_info_def.tags) for m in proto.meta_graphs]
+    raise ValueError(
+        f"no MetaGraph tagged {sorted(tags)} (tag sets present: {present}); pass "
+        "--saved_model_tags with one of them, comma-separated"
+    )
 
 
 @dataclass
@@ -95,17 +101,20 @@ class Servable:
             return self._lock.wait_for(lambda: self.in_flight == 0, timeout=timeout)
 
 
-def load_servable(name: str, version: int, path: str) -> Servable:
-    """Loads the SavedModel at ``path`` as version ``version`` of model ``name``.
+def load_servable(
+    name: str, version: int, path: str, tags: tuple[str, ...] = (SERVE_TAG,)
+) -> Servable:
+    """Loads the MetaGraph tagged ``tags`` of the SavedModel at ``path`` as version
+    ``version`` of model ``name``.
 
-    Raises ValueError when the directory is incomplete or has no "serve" MetaGraph, and
+    Raises ValueError when the directory is incomplete or has no such MetaGraph, and
     whatever tf.saved_model.load raises for a broken model (the manager records it).
     """
     proto = read_saved_model_proto(path)
     if proto is None:
         raise ValueError(f"{path} has no complete {SAVED_MODEL_PB}")
-    meta_graph = serve_meta_graph(proto)
-    loaded = tf.saved_model.load(path, tags=[SERVE_TAG])
+    meta_graph = serve_meta_graph(proto, tags)
+    loaded = tf.saved_model.load(path, tags=list(tags))
     signatures: dict[str, SignatureRunner] = {}
     signature_def_map = get_model_metadata_pb2.SignatureDefMap()
     for key, signature_def in meta_graph.signature_def.items():

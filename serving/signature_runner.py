@@ -16,6 +16,7 @@ import logging
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import tensorflow as tf
@@ -65,9 +66,9 @@ class _FlatPlan:
     dtype_enums: tuple[int, ...]
     captures: tuple  # captured variable handles, passed after the inputs
     output_order: tuple[str, ...]  # output aliases in the function's flat output order
-    inference: object  # AtomicFunction
+    inference: Any  # AtomicFunction (TensorFlow internals: untyped)
     name: bytes
-    context: object | None  # eager Context when the direct context call is safe
+    context: Any | None  # eager Context when the direct context call is safe
 
 
 class SignatureRunner:

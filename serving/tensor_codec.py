@@ -15,6 +15,7 @@ import numpy as np
 from tensorflow.core.framework import tensor_pb2, types_pb2
 
 from seqline.serving.errors import invalid_argument
+from seqline.serving.request_limits import STRING_ELEMENT_BYTES, RequestBudget, check_rank
 
 # DataType enum -> (numpy dtype, TensorProto value field). Order mirrors types.proto.
 _FAST_DTYPES: dict[int, tuple[np.dtype, str]] = {
@@ -34,7 +35,8 @@ _FAST_DTYPES: dict[int, tuple[np.dtype, str]] = {
 }
 
 # A request may describe a huge tensor with one value (TensorFlow broadcasts it). Expanding
-# more than this many bytes is refused, so a few-byte request cannot exhaust the memory.
+# more than this many bytes is refused even without a request budget (warmup records, tools),
+# so a few-byte message cannot exhaust the memory.
 MAX_EXPANDED_BYTES = 1 << 30
 
 _NUMPY_TO_DTYPE: dict[np.dtype, int] = {
@@ -60,12 +62,16 @@ def numpy_dtype(dtype: int) -> np.dtype:
     return np.dtype(tf.dtypes.as_dtype(dtype).as_numpy_dtype)
 
 
-def to_ndarray(proto: tensor_pb2.TensorProto, name: str = "") -> np.ndarray:
+def to_ndarray(
+    proto: tensor_pb2.TensorProto, name: str = "", budget: RequestBudget | None = None
+) -> np.ndarray:
     """Decodes a TensorProto into a numpy array (object dtype of bytes for DT_STRING).
 
     Follows TensorFlow's rules: ``tensor_content`` must hold exactly the shape's bytes; typed
     fields may hold all values, one value (broadcast), none (zeros) or fewer (the last value
-    repeats). Anything else raises ServingError(INVALID_ARGUMENT) naming the input.
+    repeats). Anything else raises ServingError(INVALID_ARGUMENT) naming the input. With a
+    ``budget``, the declared shape is charged against it before anything is allocated
+    (RESOURCE_EXHAUSTED when over).
     """
     where = f" for input '{name}'" if name else ""
     shape_proto = proto.tensor_shape
@@ -74,8 +80,13 @@ def to_ndarray(proto: tensor_pb2.TensorProto, name: str = "") -> np.ndarray:
     shape = tuple(d.size for d in shape_proto.dim)
     if any(d < 0 for d in shape):
         raise invalid_argument(f"tensor parsing error{where}: negative dimension in {shape}")
+    check_rank(f"tensor parsing error{where}", len(shape))
     num_elements = math.prod(shape)
     entry = _FAST_DTYPES.get(proto.dtype)
+    if budget is not None:
+        budget.charge(
+            f"input '{name}'", shape, num_elements, _declared_bytes(proto, entry, num_elements)
+        )
     if entry is None:
         return _slow_to_ndarray(proto, where)
     np_dtype, field = entry
@@ -106,7 +117,7 @@ def to_ndarray(proto: tensor_pb2.TensorProto, name: str = "") -> np.ndarray:
             f"tensor parsing error{where}: {count} values for shape {list(shape)} "
             f"({num_elements} elements)"
         )
-    if num_elements * np_dtype.itemsize > MAX_EXPANDED_BYTES:
+    if _declared_bytes(proto, entry, num_elements) > MAX_EXPANDED_BYTES:
         raise invalid_argument(
             f"tensor parsing error{where}: shape {list(shape)} from {count} values would "
             f"expand to more than {MAX_EXPANDED_BYTES} bytes; send the values explicitly"
@@ -121,6 +132,22 @@ def to_ndarray(proto: tensor_pb2.TensorProto, name: str = "") -> np.ndarray:
     out[:count] = flat
     out[count:] = flat[-1]
     return out.reshape(shape)
+
+
+def _declared_bytes(
+    proto: tensor_pb2.TensorProto, entry: tuple[np.dtype, str] | None, num_elements: int
+) -> int:
+    """Bytes the decoded tensor will occupy, from its shape and the values given (no copy)."""
+    if entry is None:  # bfloat16, complex...: at most 16 bytes an element
+        return num_elements * 16
+    np_dtype, field = entry
+    if np_dtype.kind != "O":
+        return num_elements * np_dtype.itemsize
+    values = proto.string_val
+    payload = sum(len(v) for v in values)
+    if values and len(values) < num_elements:
+        payload += (num_elements - len(values)) * len(values[-1])  # broadcast copies
+    return num_elements * STRING_ELEMENT_BYTES + payload
 
 
 def _slow_to_ndarray(proto: tensor_pb2.TensorProto, where: str) -> np.ndarray:

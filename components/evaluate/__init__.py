@@ -1,1 +1,1 @@
-"""The evaluate component."""
+"""The evaluate components: evaluate_text (classifiers) and evaluate_series (forecasters)."""

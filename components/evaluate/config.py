@@ -1,4 +1,5 @@
-"""EvaluateConfig: what blesses a model. Pure (no TensorFlow): validated before any run.
+"""EvaluateTextConfig: what blesses a text classifier (evaluate_text). Pure (no TensorFlow):
+validated before any run.
 
 YAML:
     evaluate:
@@ -14,12 +15,7 @@ YAML:
         "length=*": {thresholds: {accuracy: {lower: 0.6}}}
         "source=web": {change_thresholds: {accuracy: {absolute: 0}}}
 
-A forecaster (series pipeline) is judged by the `forecast:` block instead (forecast_config.py):
-    evaluate:
-      forecast:
-        season: 48
-        thresholds: {mase: {upper: 0.8}}
-        beat_baselines: {seasonal_naive: 0.1}
+A forecaster (series pipeline, evaluate_series) has its own config: forecast_config.py.
 """
 
 from __future__ import annotations
@@ -27,7 +23,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from seqline.components.evaluate.forecast_config import ForecastEvaluation
 from seqline.components.evaluate.metrics import METRIC_NAMES
 from seqline.components.evaluate.slicing import SliceRules, Slicing, check_rule_keys
 from seqline.components.evaluate.thresholds import (
@@ -40,8 +35,8 @@ from seqline.pipeline.errors import ConfigError
 
 
 @dataclass(frozen=True)
-class EvaluateConfig:
-    """What blesses a model.
+class EvaluateTextConfig:
+    """What blesses a text classifier.
 
     Attributes:
         thresholds: metric name -> Bound(lower, upper) on the overall metrics; names from
@@ -72,8 +67,6 @@ class EvaluateConfig:
             metrics.json says so.
         batch_size: serialized examples per serving-signature call. Default 1024.
         report: write report.html (plots embedded as PNG). Default True.
-        forecast: how a forecaster (Model task "forecast") is scored and blessed; required for
-            forecasters, where the classification fields above are not used. Default None.
 
     At least one value threshold (overall or per slice) or beat_baseline metric is required:
     change thresholds alone would bless the first model with no check at all.
@@ -91,7 +84,6 @@ class EvaluateConfig:
     baseline_split: str | None = "train"
     batch_size: int = 1024
     report: bool = True
-    forecast: ForecastEvaluation | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "thresholds", coerce_rules(self.thresholds, Bound, "thresholds"))
@@ -112,11 +104,8 @@ class EvaluateConfig:
         check_metric_names(self.beat_baseline, "beat_baseline")
         check_metric_names(self.change_thresholds, "change_thresholds")
         check_rule_keys(list(self.slice_thresholds), self.slicing)
-        if isinstance(self.forecast, Mapping):
-            object.__setattr__(self, "forecast", ForecastEvaluation(**self.forecast))
         has_value_rule = (
-            self.forecast is not None
-            or bool(self.thresholds)
+            bool(self.thresholds)
             or bool(self.beat_baseline)
             or any(rules.thresholds for rules in self.slice_thresholds.values())
         )

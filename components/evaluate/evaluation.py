@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from seqline.components.evaluate.baseline import MajorityBaseline, score_baseline
-from seqline.components.evaluate.config import EvaluateConfig
+from seqline.components.evaluate.config import EvaluateTextConfig
 from seqline.components.evaluate.metrics import Task, compute_metrics
 from seqline.components.evaluate.slicing import rules_for, slice_indices
 from seqline.components.evaluate.thresholds import (
@@ -26,11 +26,10 @@ from seqline.components.evaluate.thresholds import (
     json_number,
 )
 from seqline.pipeline import filesystem
+from seqline.pipeline.artifacts import Blessing, Model
 
-BLESSED_MARKER = "BLESSED"
-NOT_BLESSED_MARKER = "NOT_BLESSED"
-BLESSING_FILE = "blessing.json"
-METRICS_FILE = "metrics.json"
+CHECKS_FILE = Blessing.CHECKS_FILE
+METRICS_FILE = Blessing.METRICS_FILE
 CANDIDATE = "candidate"
 BASELINE_MODEL = "baseline_model"
 
@@ -66,6 +65,26 @@ class BaselineModelInfo:
     uri: str | None
     fingerprint: str | None
     note: str
+    version: int | None = None
+
+
+FIRST_RUN_NOTE = "no blessed baseline model yet: first run"
+
+
+def baseline_model_info(baseline: Model | None, model_name: str) -> BaselineModelInfo:
+    """What the resolved `baseline_model` input (the last blessed model of `model_name`, see
+    pipeline/resolvers.py LatestBlessedModel) was; `version` is the serving version it was
+    pushed as, when it was pushed."""
+    if baseline is None:
+        return BaselineModelInfo(None, None, FIRST_RUN_NOTE)
+    version = baseline.properties.get("pushed_version")
+    shown = f", pushed as version {version}" if version is not None else ""
+    return BaselineModelInfo(
+        baseline.uri,
+        baseline.fingerprint,
+        f"latest model blessed as '{model_name}'{shown}",
+        int(version) if version is not None else None,
+    )
 
 
 @dataclass(frozen=True)
@@ -133,7 +152,7 @@ def evaluate_scored(
     labels: Sequence[str],
     task: Task,
     naive: MajorityBaseline,
-    config: EvaluateConfig,
+    config: EvaluateTextConfig,
     *,
     features: Mapping[str, np.ndarray] | None = None,
     lengths: np.ndarray | None = None,
@@ -182,7 +201,7 @@ def evaluate_scored(
     )
 
 
-def _slice_checks(result: SliceResult, config: EvaluateConfig, no_baseline: str) -> list[Check]:
+def _slice_checks(result: SliceResult, config: EvaluateTextConfig, no_baseline: str) -> list[Check]:
     """The checks of one slice: the top-level rules on "overall", then its slice rules."""
     key = result.key
     bounds: dict = {}
@@ -206,7 +225,7 @@ def _slice_checks(result: SliceResult, config: EvaluateConfig, no_baseline: str)
         return [
             Check(
                 metric=m,
-                kind=kind,
+                kind=kind,  # type: ignore[arg-type]  # one of the CheckKind literals above
                 value=float(result.metrics[m]),
                 passed=True,
                 slice=key,
@@ -285,32 +304,26 @@ def metrics_document(evaluation: Evaluation, eval_split: str) -> dict[str, Any]:
     }
 
 
-def blessing_document(evaluation: Evaluation, model_uri: str, model_fingerprint: str) -> dict:
-    """The content of blessing.json: decision, one reason line per rule, structured checks, and
-    which model it judged (push refuses a blessing issued for another model) against which."""
+def checks_document(evaluation: Evaluation, model_uri: str, model_fingerprint: str) -> dict:
+    """The content of checks.json: the structured checks behind the verdict, and which model
+    was judged against which. (The verdict and its reasons are the Blessing's properties.)"""
     info = evaluation.baseline_model
     return {
-        "blessed": evaluation.blessed,
-        "reasons": evaluation.reasons,
         "checks": [check.to_json() for check in evaluation.checks],
         "model": {"uri": model_uri, "fingerprint": model_fingerprint},
-        "baseline_model": {"uri": info.uri, "fingerprint": info.fingerprint, "note": info.note},
+        "baseline_model": {
+            "uri": info.uri,
+            "fingerprint": info.fingerprint,
+            "version": info.version,
+            "note": info.note,
+        },
     }
 
 
-def write_blessing(
-    directory: str, evaluation: Evaluation, metrics_doc: Mapping, blessing_doc: Mapping
-) -> None:
-    """Writes metrics.json, blessing.json and the BLESSED or NOT_BLESSED marker (whose text is
-    the reason lines) into `directory` (local or gs:// / s3://)."""
-    filesystem.write_text(
-        filesystem.join(directory, METRICS_FILE), json.dumps(metrics_doc, indent=2)
-    )
-    filesystem.write_text(
-        filesystem.join(directory, BLESSING_FILE), json.dumps(blessing_doc, indent=2)
-    )
-    marker = BLESSED_MARKER if evaluation.blessed else NOT_BLESSED_MARKER
-    filesystem.write_text(filesystem.join(directory, marker), "\n".join(evaluation.reasons) + "\n")
+def write_evidence(blessing: Blessing, metrics_doc: Mapping, checks_doc: Mapping) -> None:
+    """Writes metrics.json and checks.json into the Blessing (local or gs:// / s3://)."""
+    filesystem.write_text(blessing.path(METRICS_FILE), json.dumps(metrics_doc, indent=2))
+    filesystem.write_text(blessing.path(CHECKS_FILE), json.dumps(checks_doc, indent=2))
 
 
 def rounded(value: float, digits: int = 4) -> float | None:

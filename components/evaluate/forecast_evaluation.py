@@ -8,9 +8,11 @@ horizon ("last" / "sequence" output) is rolled forward with seqline.serving.fore
 recursion when it has no covariates (their future is not in the window), else scored on the
 steps it forecasts.
 
-Written into the Blessing directory:
-    BLESSED | NOT_BLESSED     marker, its text the reasons
-    blessing.json             {"blessed", "reasons", "checks", "model"}
+The last blessed forecaster (evaluate_series' resolved `baseline_model`) forecasts the same
+windows and enters the metrics as "baseline_model"; change thresholds compare against it.
+
+Written into the Blessing directory (the verdict itself is the Blessing's `blessed` property):
+    checks.json               {"checks", "model", "baseline_model"}
     metrics.json              per target: overall, by_step, per_series, baselines (same shape)
     forecast_vs_actual.png    history, actual and forecasts of a few eval windows (and
                               forecast_vs_actual_{i}.png for the others)
@@ -20,22 +22,13 @@ Metrics and baselines are forecast_metrics.py; plots are plots.py's regression p
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from seqline.components.evaluate.config import EvaluateConfig
-from seqline.components.evaluate.evaluation import (
-    BLESSED_MARKER,
-    BLESSING_FILE,
-    METRICS_FILE,
-    NOT_BLESSED_MARKER,
-    rounded,
-)
-from seqline.components.evaluate.forecast_config import ForecastEvaluation
+from seqline.components.evaluate.forecast_config import EvaluateSeriesConfig
 from seqline.components.evaluate.forecast_metrics import (
     forecast_metrics,
     metrics_by_step,
@@ -43,11 +36,12 @@ from seqline.components.evaluate.forecast_metrics import (
     naive_forecasts,
     relative_improvement,
 )
-from seqline.pipeline import filesystem
-from seqline.pipeline.artifact import Artifact
+from seqline.components.evaluate.thresholds import ChangeThreshold, check_changes
+from seqline.pipeline.artifacts import ForecastOutput
 from seqline.pipeline.errors import ConfigError, DataError
 
 CANDIDATE = "candidate"
+BASELINE_MODEL = "baseline_model"
 
 
 @dataclass
@@ -70,35 +64,7 @@ class EvalWindows:
         return len(self.serialized)
 
 
-@dataclass(frozen=True)
-class ForecastModelFacts:
-    """What evaluate needs from a forecaster's Model artifact properties."""
-
-    targets: tuple[str, ...]
-    covariates: tuple[str, ...]
-    lookback: int
-    horizon: int
-    steps: int
-
-    @classmethod
-    def from_model(cls, model: Artifact) -> ForecastModelFacts:
-        p = model.properties
-        missing = [k for k in ("targets", "lookback", "horizon", "forecast_steps") if k not in p]
-        if missing:
-            raise DataError(
-                f"expected the forecaster's Model artifact at {model.uri} to have properties "
-                f"targets, lookback, horizon and forecast_steps, missing {missing}; re-run train"
-            )
-        return cls(
-            tuple(p["targets"]),
-            tuple(p.get("covariates") or ()),
-            int(p["lookback"]),
-            int(p["horizon"]),
-            int(p["forecast_steps"]),
-        )
-
-
-def read_windows(files: Sequence[str], facts: ForecastModelFacts) -> EvalWindows:
+def read_windows(files: Sequence[str], facts: ForecastOutput) -> EvalWindows:
     """Reads and parses every window of the given gzip TFRecord files."""
     import tensorflow as tf
 
@@ -134,7 +100,7 @@ def read_windows(files: Sequence[str], facts: ForecastModelFacts) -> EvalWindows
 
 
 def candidate_forecasts(
-    saved_model_dir: str, windows: EvalWindows, facts: ForecastModelFacts, batch_size: int
+    saved_model_dir: str, windows: EvalWindows, facts: ForecastOutput, batch_size: int
 ) -> tuple[np.ndarray, int]:
     """(forecast float [n, steps, T], steps scored). Uses serving_default on the serialized
     windows; a model forecasting fewer steps than H without covariates is rolled forward by
@@ -169,30 +135,35 @@ def candidate_forecasts(
     return np.concatenate(parts).astype(np.float64), facts.steps
 
 
-def _check_config(fc: ForecastEvaluation, facts: ForecastModelFacts) -> None:
+def check_config(fc: EvaluateSeriesConfig, facts: ForecastOutput) -> None:
+    """ConfigError when a naive baseline needs more history than a window has."""
     for name in ("season", "moving_average"):
         value = getattr(fc, name)
         if value > facts.lookback:
             raise ConfigError(
-                f"evaluate.forecast.{name}: expected at most the windows' lookback "
+                f"evaluate.{name}: expected at most the windows' lookback "
                 f"({facts.lookback}) so the baseline can be computed from each window, got "
                 f"{value}; lower it, or raise ingest_series.lookback"
             )
 
 
 def score_target(
-    fc: ForecastEvaluation,
+    fc: EvaluateSeriesConfig,
     history: np.ndarray,
     actual: np.ndarray,
     forecast: np.ndarray,
     series_ids: np.ndarray,
+    baseline_model: np.ndarray | None = None,
 ) -> dict[str, Any]:
-    """Metrics of one target: candidate and baselines, overall, by step and per series."""
+    """Metrics of one target: candidate, naive baselines and (given its forecast) the baseline
+    model, overall, by step and per series."""
     steps = actual.shape[1]
     forecasts = {
         CANDIDATE: forecast,
         **naive_forecasts(history, steps, fc.season, fc.moving_average),
     }
+    if baseline_model is not None:
+        forecasts[BASELINE_MODEL] = baseline_model
     several = len(set(series_ids.tolist())) > 1
     out: dict[str, Any] = {}
     for name, values in forecasts.items():
@@ -212,8 +183,12 @@ def _fmt(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.4g}"
 
 
-def blessing_checks(fc: ForecastEvaluation, scores: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """One check per (target, rule): {"target", "kind", "metric", "passed", "reason", ...}."""
+def blessing_checks(
+    fc: EvaluateSeriesConfig, scores: Mapping[str, Any], no_baseline_note: str = ""
+) -> list[dict[str, Any]]:
+    """One check per (target, rule): {"target", "kind", "metric", "passed", "reason", ...}.
+    Change thresholds compare with scores' "baseline_model" entry; without one they are
+    recorded as skipped with `no_baseline_note`."""
     checks = []
     for target, by_model in scores.items():
         candidate = by_model[CANDIDATE]["overall"]
@@ -261,11 +236,38 @@ def blessing_checks(fc: ForecastEvaluation, scores: Mapping[str, Any]) -> list[d
                     f"{'' if passed else ' -- not beaten'}",
                 }
             )
+        checks.extend(change_checks(target, fc.change_thresholds, by_model, no_baseline_note))
     return checks
 
 
-def _plots(
-    fc: ForecastEvaluation,
+def change_checks(
+    target: str,
+    thresholds: Mapping[str, ChangeThreshold],
+    by_model: Mapping[str, Any],
+    no_baseline_note: str,
+) -> list[dict[str, Any]]:
+    """The change thresholds of one target against the baseline model (skipped without one)."""
+    candidate = by_model[CANDIDATE]["overall"]
+    baseline = by_model.get(BASELINE_MODEL)
+    out = []
+    for check in check_changes(
+        {m: _as_float(candidate.get(m)) for m in thresholds},
+        None
+        if baseline is None
+        else {m: _as_float(baseline["overall"].get(m)) for m in thresholds},
+        thresholds,
+        skip_note=no_baseline_note or "no blessed baseline model",
+    ):
+        out.append({"target": target, **check.to_json(), "reason": f"{target}: {check.reason}"})
+    return out
+
+
+def _as_float(value: Any) -> float:
+    return float("nan") if value is None else float(value)
+
+
+def plots(
+    fc: EvaluateSeriesConfig,
     target: str,
     windows: EvalWindows,
     forecast: np.ndarray,
@@ -298,108 +300,3 @@ def _plots(
         title=f"{target}: MAE by steps ahead",
     )
     return files
-
-
-def run_forecast_evaluation(
-    config: EvaluateConfig, examples: Artifact, model: Artifact, blessing: Artifact, progress: Any
-) -> dict[str, Any]:
-    """Scores the forecaster, writes the Blessing files, fills blessing.properties; returns the
-    executor's summary."""
-    from seqline.components.evaluate.splits import split_files
-
-    fc = config.forecast
-    if fc is None:
-        raise ConfigError(
-            "evaluate.forecast: the model is a forecaster (task 'forecast'), so expected a "
-            "`forecast:` block (e.g. {season: 24, thresholds: {mase: {upper: 0.8}}}), got none"
-        )
-    facts = ForecastModelFacts.from_model(model)
-    if examples.properties.get("kind") != "series":
-        raise DataError(
-            f"expected series windows (Examples kind 'series') to evaluate a forecaster, got "
-            f"kind {examples.properties.get('kind')!r}; wire evaluate to ingest_series' examples"
-        )
-    for key, value in (("lookback", facts.lookback), ("horizon", facts.horizon)):
-        if int(examples.properties.get(key, -1)) != value:
-            raise DataError(
-                f"the model was trained on windows with {key} {value}, the Examples have "
-                f"{examples.properties.get(key)}; evaluate on the examples the model was "
-                "trained from"
-            )
-    _check_config(fc, facts)
-    files = split_files(examples.uri, config.eval_split, examples.properties)
-    windows = read_windows(files, facts)
-    progress(f"forecasting {len(windows)} eval windows; baselines on the same windows")
-    forecast, steps = candidate_forecasts(
-        model.path("saved_model"), windows, facts, config.batch_size
-    )
-    scores: dict[str, Any] = {}
-    for t, target in enumerate(facts.targets):
-        scores[target] = score_target(
-            fc,
-            windows.history[target],
-            windows.future[target][:, :steps],
-            forecast[:, :, t],
-            windows.series_ids,
-        )
-    checks = blessing_checks(fc, scores)
-    blessed = all(c["passed"] for c in checks)
-    reasons = [c["reason"] for c in checks]
-
-    first = facts.targets[0]
-    for name, payload in _plots(
-        fc, first, windows, forecast[:, :, 0], windows.future[first][:, :steps], scores[first]
-    ).items():
-        path = blessing.path(name)
-        if filesystem.is_remote(path):
-            import tensorflow as tf
-
-            with tf.io.gfile.GFile(path, "wb") as f:
-                f.write(payload)
-        else:
-            with open(path, "wb") as f:
-                f.write(payload)
-    metrics_doc = {
-        "task": "forecast",
-        "eval_split": config.eval_split,
-        "windows": len(windows),
-        "steps": steps,
-        "season": fc.season,
-        "moving_average": fc.moving_average,
-        "mase_season": fc.mase_season,
-        "targets": scores,
-    }
-    blessing_doc = {
-        "blessed": blessed,
-        "reasons": reasons,
-        "checks": checks,
-        "model": {"uri": model.uri, "fingerprint": model.fingerprint},
-    }
-    filesystem.write_text(blessing.path(METRICS_FILE), json.dumps(metrics_doc, indent=2))
-    filesystem.write_text(blessing.path(BLESSING_FILE), json.dumps(blessing_doc, indent=2))
-    marker = BLESSED_MARKER if blessed else NOT_BLESSED_MARKER
-    filesystem.write_text(blessing.path(marker), "\n".join(reasons) + "\n")
-
-    overall = scores[first][CANDIDATE]["overall"]
-    blessing.properties.update(
-        {
-            "blessed": blessed,
-            "reasons": reasons,
-            "metrics": {k: overall[k] for k in ("mae", "rmse", "mape", "smape", "mase")},
-            "baselines": {
-                name: {"mae": scores[first][name]["overall"]["mae"]}
-                for name in ("persistence", "seasonal_naive", "moving_average")
-            },
-            "model_fingerprint": model.fingerprint,
-            "model_uri": model.uri,
-            "baseline_model_uri": None,
-        }
-    )
-    return {
-        "blessed": blessed,
-        "mae": rounded(overall["mae"]),
-        "mase": rounded(overall["mase"]),
-        "smape": rounded(overall["smape"]),
-        "seasonal_naive_mae": rounded(scores[first]["seasonal_naive"]["overall"]["mae"]),
-        "windows": len(windows),
-    }

@@ -141,7 +141,7 @@ def naive_forecasts(
 
 
 def metrics_per_series(
-    series_ids: Sequence[str],
+    series_ids: Sequence[str] | np.ndarray,
     actual: np.ndarray,
     forecast: np.ndarray,
     history: np.ndarray,

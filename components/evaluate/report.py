@@ -15,8 +15,9 @@ import numpy as np
 from seqline.components.evaluate import plots
 from seqline.components.evaluate.evaluation import BASELINE_MODEL, CANDIDATE, Evaluation
 from seqline.components.evaluate.metrics import METRIC_NAMES, confusion_matrix
+from seqline.pipeline.artifacts import Blessing
 
-REPORT_FILE = "report.html"
+REPORT_FILE = Blessing.REPORT_FILE
 
 _STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2em; color: #222; }

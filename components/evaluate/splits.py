@@ -1,45 +1,18 @@
-"""Reading one split of an Examples artifact: its files and its label counts.
-
-Examples artifacts hold `{uri}/{split}/data-*-of-*.tfrecord.gz` (gzip TFRecords of raw
-tf.Example with bytes features "text" and "label"). Imported only while evaluate executes.
+"""Reading the labels of an Examples split (its files come from examples.split_files):
+tf.Examples with bytes features "text" and "label". Imported only while evaluate executes.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 import tensorflow as tf
 
-from seqline.pipeline import filesystem
 from seqline.pipeline.errors import DataError
 from seqline.schemas.text import LABEL_KEY
-
-FILE_PATTERN = "data-*-of-*.tfrecord.gz"
-
-
-def split_files(examples_uri: str, split: str, properties: Mapping[str, Any]) -> list[str]:
-    """The sorted TFRecord files of `split`.
-
-    Raises:
-        DataError: if the split is not in the artifact or has no files.
-    """
-    splits = list(properties.get("splits", []))
-    if splits and split not in splits:
-        raise DataError(
-            f"expected a '{split}' split in the Examples artifact at {examples_uri}, got splits "
-            f"{splits}; set the evaluate config's split name to one of them"
-        )
-    pattern = filesystem.join(examples_uri, split, FILE_PATTERN)
-    files = sorted(tf.io.gfile.glob(pattern))
-    if not files:
-        raise DataError(
-            f"expected TFRecord files matching {pattern}, found none; the Examples artifact is "
-            "incomplete or its split is named differently (re-run ingest)"
-        )
-    return files
 
 
 def label_batches(files: Sequence[str], batch_size: int = 4096) -> Any:

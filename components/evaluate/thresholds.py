@@ -196,7 +196,11 @@ class Check:
         if self.kind == "beat_baseline":
             # The target is baseline +/- margin; show both so the reader sees where it came from.
             target = self.lower if self.lower is not None else self.upper
-            margin = abs(target - self.baseline) if self.baseline is not None else float("nan")
+            margin = (
+                abs(target - self.baseline)
+                if self.baseline is not None and target is not None
+                else float("nan")
+            )
             relation = ">" if self.lower is not None else "<"
             return (
                 f"{subject} = {value}, required {relation} {_fmt(target)} (majority baseline "

@@ -7,10 +7,11 @@ waits for AVAILABLE within a budget, sends canary requests from the eval split t
 signatures over gRPC, checks outputs (present, documented shapes and dtypes, finite, equal to
 in-process predictions) and the p99 latency of single-example requests. push ships this copy.
 
-Output InfraBlessing: `{uri}/INFRA_BLESSED` or `{uri}/INFRA_NOT_BLESSED` (text: the reasons),
-`{uri}/infra_blessing.json` {"blessed", "reasons", "details"}, `{uri}/server.log`,
-`{uri}/saved_model/`. properties: {"blessed", "reasons", "model_fingerprint", "p99_ms",
-"warmup_records"}. A model that fails is a recorded result, not a pipeline failure.
+Output InfraBlessing: `{uri}/infra_blessing.json` {"reasons", "details"}, `{uri}/server.log`,
+`{uri}/saved_model/`; properties blessed (the verdict, stored once), reasons,
+model_fingerprint, p99_ms, warmup_records. A model that fails is a recorded result, not a
+pipeline failure. The contract checked (classifier or forecaster signatures) is the Model
+artifact's: served_contract.
 """
 
 from __future__ import annotations
@@ -20,51 +21,56 @@ from typing import Any
 
 from seqline.components.infra_validate.config import InfraValidateConfig
 from seqline.pipeline import filesystem
-from seqline.pipeline.artifact import ArtifactType
-from seqline.pipeline.component import Component, ExecutionContext, component_dir
+from seqline.pipeline.artifacts import Examples, InfraBlessing, Model
+from seqline.pipeline.component import ExecutionContext, Out, component
 from seqline.pipeline.errors import DataError
-
-INFRA_BLESSED_MARKER = "INFRA_BLESSED"
-INFRA_NOT_BLESSED_MARKER = "INFRA_NOT_BLESSED"
-INFRA_BLESSING_FILE = "infra_blessing.json"
 
 __all__ = ["COMPONENT", "InfraValidateConfig", "run"]
 
 
-def run(ctx: ExecutionContext) -> dict[str, Any]:
-    """Validates ctx.inputs["model"] in a served setting; writes the InfraBlessing."""
-    import tempfile
-
-    from seqline.components.evaluate.splits import split_files
-    from seqline.components.infra_validate.validation import (
+def served_contract(model: Model) -> tuple[dict[str, str], list[str], int | None]:
+    """(signature -> input name, labels, forecast steps) the served model must answer to: a
+    classifier's two signatures and labels, or a forecaster's serving_default and steps."""
+    from seqline.components.infra_validate.validation import (  # noqa: PLC0415
         FORECAST_SIGNATURES,
         SIGNATURES,
+    )
+
+    if model.is_forecaster:
+        return dict(FORECAST_SIGNATURES), [], model.forecast_output().steps
+    return dict(SIGNATURES), model.labels, None
+
+
+def run(
+    ctx: ExecutionContext,
+    config: InfraValidateConfig,
+    model: Model,
+    examples: Examples,
+    infra_blessing: Out[InfraBlessing],
+) -> dict[str, Any]:
+    """Validates the model in a served setting; writes the InfraBlessing; returns
+    {"blessed", "p99_ms", "canary_requests", "problems"}."""
+    from seqline.components.infra_validate.validation import (  # noqa: PLC0415
         InfraResult,
         read_canaries,
         validate_in_server,
         write_warmup,
     )
 
-    config: InfraValidateConfig = ctx.config
-    model, examples = ctx.inputs["model"], ctx.inputs["examples"]
-    out = ctx.outputs["infra_blessing"]
-    labels = [str(label) for label in model.properties.get("labels", [])]
-    # A forecaster (series pipeline) is checked against the forecast contract instead.
-    is_forecaster = model.properties.get("task") == "forecast"
-    steps = int(model.properties.get("forecast_steps", 1)) if is_forecaster else None
-    signatures = FORECAST_SIGNATURES if is_forecaster else SIGNATURES
-    source = model.path("saved_model")
-    if not filesystem.exists(filesystem.join(source, "saved_model.pb")):
+    out = infra_blessing
+    signatures, labels, steps = served_contract(model)
+    source = model.saved_model_dir
+    if not model.has_saved_model():
         raise DataError(
             f"expected a SavedModel at {source} (saved_model.pb), found none; the Model "
             "artifact is incomplete, re-run train"
         )
-    files = split_files(examples.uri, config.eval_split, examples.properties)
+    files = examples.split_files(config.eval_split)
     serialized, texts = read_canaries(files, config.canary_examples)
     if not serialized:
         raise DataError(f"expected eval examples for canary requests in {files}, got none")
 
-    copy = out.path("saved_model")
+    copy = out.saved_model_dir
     filesystem.copytree(source, copy)
     warmup_records = 0
     result: InfraResult | None = None
@@ -76,27 +82,26 @@ def run(ctx: ExecutionContext) -> dict[str, Any]:
         except ValueError as exc:  # InvalidWarmupRequests: the signatures break the contract
             result = InfraResult(False, [f"cannot write warmup requests: {exc}"])
     if result is None:
-        work = ctx.temp_dir or tempfile.mkdtemp(prefix="infra-validate-")
         result = validate_in_server(
-            copy, labels, serialized, texts, config, work, ctx.progress, forecast_steps=steps
+            copy,
+            labels,
+            serialized,
+            texts,
+            config,
+            ctx.temp_dir,
+            ctx.progress,
+            forecast_steps=steps,
         )
         log_path = result.details.pop("server_log", None)
         if log_path and filesystem.exists(log_path):
             filesystem.write_text(out.path("server.log"), filesystem.read_text(log_path))
     result.details["warmup_records"] = warmup_records
 
-    marker = INFRA_BLESSED_MARKER if result.blessed else INFRA_NOT_BLESSED_MARKER
-    filesystem.write_text(out.path(marker), "\n".join(result.reasons) + "\n")
-    document = {"blessed": result.blessed, "reasons": result.reasons, "details": result.details}
-    filesystem.write_text(out.path(INFRA_BLESSING_FILE), json.dumps(document, indent=2))
+    document = {"reasons": result.reasons, "details": result.details}
+    filesystem.write_text(out.path(InfraBlessing.DETAILS_FILE), json.dumps(document, indent=2))
+    out.record(result.blessed, result.reasons, model)
     out.properties.update(
-        {
-            "blessed": result.blessed,
-            "reasons": result.reasons,
-            "model_fingerprint": model.fingerprint,
-            "p99_ms": result.details.get("p99_ms"),
-            "warmup_records": warmup_records,
-        }
+        {"p99_ms": result.details.get("p99_ms"), "warmup_records": warmup_records}
     )
     return {
         "blessed": result.blessed,
@@ -106,11 +111,4 @@ def run(ctx: ExecutionContext) -> dict[str, Any]:
     }
 
 
-COMPONENT = Component(
-    name="infra_validate",
-    inputs={"model": ArtifactType.MODEL, "examples": ArtifactType.EXAMPLES},
-    outputs={"infra_blessing": ArtifactType.INFRA_BLESSING},
-    config_type=InfraValidateConfig,
-    executor=run,
-    code_dir=component_dir(__file__),
-)
+COMPONENT = component(run, name="infra_validate")

@@ -16,6 +16,7 @@ from seqline.components.ingest_series.timestamps import (
     parse_timestamp,
 )
 from seqline.pipeline.errors import ConfigError
+from seqline.pipeline.record_size import DEFAULT_MAX_RECORD_BYTES, check_max_record_bytes
 
 SourceFormat = Literal["csv", "parquet"]
 GapPolicy = Literal["interpolate", "ffill", "drop"]
@@ -62,6 +63,9 @@ class IngestSeriesConfig:
         horizon: future steps per window (H). Default 1.
         stride: steps between the starts of consecutive windows (S). Default 1.
         max_reject_ratio: fail (DataError) when rejected / input exceeds it. Default 0.05.
+        max_record_bytes: a row (CSV record, or the text cells of a Parquet row) over this
+            many bytes is rejected as record_too_large. Default 1 MiB
+            (DEFAULT_MAX_RECORD_BYTES, the same in every ingest component; docs/ingest.md).
         num_shards: TFRecord shards per split; 0 lets the runner decide.
 
     Splits are tuples, not a mapping, because their order is time order and the pipeline's
@@ -88,6 +92,7 @@ class IngestSeriesConfig:
     horizon: int = 1
     stride: int = 1
     max_reject_ratio: float = 0.05
+    max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES
     num_shards: int = 0
 
     def __post_init__(self) -> None:
@@ -108,6 +113,7 @@ class IngestSeriesConfig:
                 f"max_reject_ratio: expected a fraction in [0, 1], got {self.max_reject_ratio!r}"
                 "; e.g. 0.05 fails the run when more than 5% of rows are rejected"
             )
+        check_max_record_bytes(self.max_record_bytes)
         if self.num_shards < 0:
             raise ConfigError(
                 f"num_shards: expected >= 0 (0 = runner decides), got {self.num_shards}"

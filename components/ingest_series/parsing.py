@@ -10,7 +10,6 @@ Pure Python + numpy + pyarrow; the Beam DoFn in transforms.py calls these.
 
 from __future__ import annotations
 
-import csv
 import json
 from collections.abc import Iterator
 from typing import IO, Any
@@ -24,7 +23,7 @@ from seqline.components.ingest_series.records import (
     RowProblem,
     RowRules,
 )
-from seqline.pipeline.csv_stream import LineTap, csv_text
+from seqline.pipeline.csv_stream import csv_text, read_records
 from seqline.pipeline.errors import DataError
 from seqline.pipeline.quarantine import has_surrogates
 
@@ -42,50 +41,78 @@ def parse_csv(
         stream: the file's bytes (a UTF-8 BOM is ignored; undecodable rows are rejected).
         source: the file's path, recorded in rejections.
         file_index: the file's index in the sorted source list (orders rows across files).
-        config: columns and timestamp notation.
+        config: columns, timestamp notation and max_record_bytes.
 
     Yields Rejections as rows fail and (series id, PointBatch) as batches fill up; position =
-    the row's first line number (the header is line 1). A header without the configured
-    columns raises DataError (the pre-run check catches it earlier for local files).
+    the row's first line number (the header is line 1). The first non-blank record is the
+    header; when it lacks a configured column (a file without a header row, or other column
+    names), it and every row of the file are rejected as header_mismatch, each keeping its
+    raw text (the pre-run check catches this earlier for local files).
     """
     rules = RowRules(config)
-    tap = LineTap(csv_text(stream))
-    reader = csv.reader(tap, strict=True)
     buffer = PointBuffer(file_index, len(rules.columns))
-    header: list[str] | None = None
-    indices: list[int] = []
+    needed = config.required_columns()
+    header_problem: str | None = None
+    indices: list[int] | None = None
     width = 0
     series_index = -1
-    while True:
-        start = tap.line_count + 1
-        try:
-            row = next(reader)
-        except StopIteration:
-            break
-        except csv.Error as err:
-            yield Rejection(source, start, rec.MALFORMED_CSV, str(err), rec.raw_text(tap.take()))
+    records = read_records(csv_text(stream), config.max_record_bytes, rec.MAX_RECORD_CHARS)
+    for item in records:
+        start, row = item.line, item.fields
+        if row == []:
+            continue  # blank line: not a row
+        unreadable: Rejection | None = None
+        if item.too_large:
+            unreadable = rec.too_large_rejection(
+                source, start, item.raw, item.size, config.max_record_bytes
+            )
+        elif row is None:
+            unreadable = Rejection(
+                source, start, rec.MALFORMED_CSV, item.error or "malformed CSV",
+                rec.raw_text(item.raw),
+            )  # fmt: skip
+        if indices is None and header_problem is None:  # the first record: the header
+            if unreadable is not None:
+                header_problem = (
+                    f"expected the first row of {source} (line {start}) to be a header with "
+                    f"columns {needed}, got a row rejected as {unreadable.reason}; fix the "
+                    "file's first row"
+                )
+                yield unreadable
+                continue
+            header = [name.strip() for name in row or ()]
+            missing = [c for c in needed if c not in header]
+            if not missing:
+                indices = [header.index(c) for c in (config.timestamp_column, *config.columns())]
+                if config.series_id_column:
+                    series_index = header.index(config.series_id_column)
+                width = len(header)
+                continue
+            header_problem = (
+                f"expected the first row of {source} to be a header with columns {needed}, got "
+                f"{header} (missing {missing}); the file has no header row or other column "
+                "names, so none of its rows can be read: add the header or set "
+                "timestamp_column/targets/covariates/series_id_column to its column names"
+            )
+        if unreadable is not None:
+            yield unreadable
             continue
-        if header is None:
-            tap.take()
-            header = [name.strip() for name in row]
-            indices = _column_indices(header, config, source)
-            series_index = header.index(config.series_id_column) if config.series_id_column else -1
-            width = len(header)
-            continue
-        if not row:
-            tap.take()
+        if indices is None or row is None:
+            yield Rejection(
+                source, start, rec.HEADER_MISMATCH, str(header_problem), rec.raw_text(item.raw)
+            )
             continue
         if len(row) != width:
             yield Rejection(
                 source, start, rec.WRONG_COLUMN_COUNT,
                 f"expected {width} fields as in the header, got {len(row)}",
-                rec.raw_text(tap.take()),
+                rec.raw_text(item.raw),
             )  # fmt: skip
             continue
         if has_surrogates("".join(row)):
             yield Rejection(
                 source, start, rec.UNDECODABLE_BYTES, "the row is not valid UTF-8",
-                rec.raw_text(tap.take()),
+                rec.raw_text(item.raw),
             )  # fmt: skip
             continue
         point = rules.point(
@@ -94,24 +121,10 @@ def parse_csv(
             [row[i] for i in indices[1:]],
         )
         if isinstance(point, RowProblem):
-            yield Rejection(source, start, point.reason, point.message, rec.raw_text(tap.take()))
+            yield Rejection(source, start, point.reason, point.message, rec.raw_text(item.raw))
             continue
-        tap.consumed.clear()
         yield from buffer.add(point[0], start, point[1], point[2])
     yield from buffer.drain()
-
-
-def _column_indices(header: list[str], config: IngestSeriesConfig, source: str) -> list[int]:
-    """Header indices of [timestamp, *columns()] (raises DataError for missing columns)."""
-    needed = config.required_columns()
-    missing = [c for c in needed if c not in header]
-    if missing:
-        raise DataError(
-            f"ingest_series: expected columns {needed} in the header of {source}, got "
-            f"{header} (missing {missing}); set timestamp_column/targets/covariates/"
-            "series_id_column to the file's column names"
-        )
-    return [header.index(c) for c in (config.timestamp_column, *config.columns())]
 
 
 def _parquet_timestamp_column(column: Any) -> list[Any]:
@@ -124,6 +137,29 @@ def _parquet_timestamp_column(column: Any) -> list[Any]:
     if pa.types.is_timestamp(column.type) and column.type.unit == "ns":
         column = pc.cast(column, pa.timestamp("us", tz=column.type.tz), safe=False)
     return column.to_pylist()
+
+
+def _text_bytes_per_row(batch: Any) -> Any:
+    """Bytes per row of a record batch's string/binary columns (numpy int64 [rows]), or None
+    when it has none: the part of a Parquet row that can exceed max_record_bytes (numbers and
+    timestamps are a few bytes each)."""
+    import numpy as np  # noqa: PLC0415
+    import pyarrow as pa  # noqa: PLC0415
+    import pyarrow.compute as pc  # noqa: PLC0415
+
+    total = None
+    for column in batch.columns:
+        kind = column.type
+        if not (
+            pa.types.is_string(kind)
+            or pa.types.is_large_string(kind)
+            or pa.types.is_binary(kind)
+            or pa.types.is_large_binary(kind)
+        ):
+            continue
+        lengths = pc.fill_null(pc.binary_length(column), 0).to_numpy().astype(np.int64)
+        total = lengths if total is None else total + lengths
+    return total
 
 
 def parse_parquet(
@@ -163,16 +199,27 @@ def parse_parquet(
         )
         stamps = _parquet_timestamp_column(batch.column(config.timestamp_column))
         value_columns = [batch.column(c).to_pylist() for c in config.columns()]
+        sizes = _text_bytes_per_row(batch)
+
+        def raw_row(i: int, cells: list[Any], stamps: list = stamps, series: list = series) -> str:
+            raw = {config.timestamp_column: stamps[i]}
+            if config.series_id_column:
+                raw[config.series_id_column] = series[i]
+            raw.update(zip(config.columns(), cells, strict=True))
+            return json.dumps(raw, default=str, allow_nan=True, sort_keys=True)
+
         for i in range(batch.num_rows):
             position += 1
             cells = [column[i] for column in value_columns]
+            if sizes is not None and sizes[i] > config.max_record_bytes:
+                yield rec.too_large_rejection(
+                    source, position, raw_row(i, cells)[: rec.MAX_RECORD_CHARS], int(sizes[i]),
+                    config.max_record_bytes,
+                )  # fmt: skip
+                continue
             point = rules.point(series[i], stamps[i], cells)
             if isinstance(point, RowProblem):
-                raw = {config.timestamp_column: stamps[i]}
-                if config.series_id_column:
-                    raw[config.series_id_column] = series[i]
-                raw.update(zip(config.columns(), cells, strict=True))
-                record = json.dumps(raw, default=str, allow_nan=True, sort_keys=True)
+                record = raw_row(i, cells)
                 yield Rejection(source, position, point.reason, point.message, rec.raw_text(record))
                 continue
             yield from buffer.add(point[0], position, point[1], point[2])

@@ -3,6 +3,10 @@
 Reason codes (the `reason` of rejected records and the keys of `by_reason`):
 
     malformed_csv        a CSV row that breaks RFC 4180 quoting (parsing.py)
+    header_mismatch      a CSV file whose first row lacks a configured column (no header
+                         row, or other names): that row and every row of the file (parsing.py)
+    record_too_large     a CSV row, or the text cells of a Parquet row, over max_record_bytes
+                         (pipeline/record_size.py)
     wrong_column_count   a CSV row with another number of fields than the header (parsing.py)
     undecodable_bytes    a CSV row holding bytes that are not UTF-8
     missing_series_id    series_id_column configured, the cell is empty / null
@@ -39,8 +43,15 @@ from seqline.components.ingest_series.timestamps import (
 )
 from seqline.pipeline.quarantine import Rejection as Rejection  # the rejected-row shape
 from seqline.pipeline.quarantine import record_text
+from seqline.pipeline.record_size import (
+    RECORD_TOO_LARGE,
+    excerpt,
+    too_large_message,
+    truncated_note,
+)
 
 MALFORMED_CSV = "malformed_csv"
+HEADER_MISMATCH = "header_mismatch"
 WRONG_COLUMN_COUNT = "wrong_column_count"
 UNDECODABLE_BYTES = "undecodable_bytes"
 MISSING_SERIES_ID = "missing_series_id"
@@ -79,6 +90,20 @@ def raw_text(raw: str) -> str:
     """The `record` of a rejection: the raw text, `repr` of its bytes when it holds undecodable
     bytes (decoded with surrogateescape), cut to MAX_RECORD_CHARS."""
     return record_text(raw, MAX_RECORD_CHARS)
+
+
+def too_large_rejection(
+    source: str, position: int, head: str | bytes, size: int, limit: int
+) -> Rejection:
+    """The one rejection of a row over max_record_bytes (`limit`): `head` is its beginning
+    (at most MAX_RECORD_CHARS are kept), `size` its full size in bytes."""
+    return Rejection(
+        source,
+        position,
+        RECORD_TOO_LARGE,
+        too_large_message(size, limit),
+        record_text(excerpt(head, MAX_RECORD_CHARS), MAX_RECORD_CHARS) + truncated_note(size),
+    )
 
 
 class RowProblem(NamedTuple):

@@ -301,8 +301,8 @@ def regularize(points: SeriesPoints, rules: RegularizeRules) -> tuple[list[Segme
         split_missing = missing[lo : hi - 1]
         breaks = np.flatnonzero(split_missing > limit)
         report.breaks += len(breaks)
-        starts = [lo, *(lo + b + 1 for b in breaks)]
-        ends = [*(lo + b + 1 for b in breaks), hi]
+        starts = [int(lo), *(int(lo + b + 1) for b in breaks)]
+        ends = [*(int(lo + b + 1) for b in breaks), int(hi)]
         for a, b in zip(starts, ends, strict=True):
             relative = step[a:b] - step[a]
             filled = fill_segment(relative, values[a:b], rules.gap_policy)

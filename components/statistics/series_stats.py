@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -202,22 +203,24 @@ class SeriesSummaryAccumulator:
         self.missing_steps += summary.missing_steps
         self.irregular += summary.irregular
         self.spacings += summary.spacings
-        self._sketches()
-        self.lengths.AddValues(pa.array([float(summary.length)]))
+        lengths, steps = self._sketches()
+        lengths.AddValues(pa.array([float(summary.length)]))
         if summary.step is None:
             self.no_step += 1
         else:
-            self.steps.AddValues(pa.array([summary.step], pa.float64()))
+            steps.AddValues(pa.array([summary.step], pa.float64()))
 
-    def _sketches(self) -> None:
-        if self.lengths is None:
+    def _sketches(self) -> tuple[Any, Any]:
+        """(lengths, steps) sketches, created on first use (an empty accumulator has none)."""
+        if self.lengths is None or self.steps is None:
             self.lengths = sketches.QuantilesSketch(self.quantiles_epsilon, 1 << 40, 1)
             self.steps = sketches.MisraGriesSketch(self.step_buckets)
+        return self.lengths, self.steps
 
     def merge(self, other: SeriesSummaryAccumulator) -> None:
         if other.series == 0:
             return
-        self._sketches()
+        lengths, steps = self._sketches()
         self.series += other.series
         self.total_length += other.total_length
         self.min_length = (
@@ -234,8 +237,8 @@ class SeriesSummaryAccumulator:
             "spacings",
         ):
             setattr(self, name, getattr(self, name) + getattr(other, name))
-        self.lengths.Merge(other.lengths)
-        self.steps.Merge(other.steps)
+        lengths.Merge(other.lengths)
+        steps.Merge(other.steps)
 
     def step_counts(self) -> list[tuple[float, int]]:
         """(step, number of series with that step), most common first."""

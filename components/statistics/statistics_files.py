@@ -13,13 +13,14 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from seqline.pipeline import filesystem
+from seqline.pipeline.artifacts import ExampleStatistics
 
 if TYPE_CHECKING:
     from tensorflow_metadata.proto.v0 import statistics_pb2
 
-STATISTICS_PB = "statistics.pb"
-STATISTICS_PBTXT = "statistics.pbtxt"
-REPORT_DIR = "report"
+STATISTICS_PB = ExampleStatistics.STATISTICS_PB
+STATISTICS_PBTXT = ExampleStatistics.STATISTICS_PBTXT
+REPORT_DIR = ExampleStatistics.REPORT_DIR
 
 
 def write_statistics(stats: statistics_pb2.DatasetFeatureStatisticsList, directory: str) -> None:

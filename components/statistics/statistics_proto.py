@@ -172,11 +172,12 @@ def _fill_string(
     from tensorflow_metadata.proto.v0 import statistics_pb2  # noqa: PLC0415
 
     string = acc.string
+    assert string is not None, "a bytes feature's accumulator always has string statistics"
     stats = feature.string_stats
     if string.invalid_utf8:
         feature.type = statistics_pb2.FeatureNameStatistics.BYTES
     stats.invalid_utf8_count = string.invalid_utf8
-    if string.frequent is None:
+    if string.frequent is None or string.distinct is None:
         return
     stats.unique = int(string.distinct.Estimate())
     stats.avg_length = string.total_chars / string.count if string.count else 0.0
@@ -276,6 +277,7 @@ def dataset_statistics(
         feature.type = kinds.get(feature_acc.kind, statistics_pb2.FeatureNameStatistics.STRING)
         if feature_acc.kind in ("int", "float"):
             _fill_common(feature.num_stats.common_stats, feature_acc, acc.num_examples)
+            assert feature_acc.numeric is not None  # created with the numeric kind
             _fill_numeric(feature, feature_acc.numeric, num_quantiles, num_histogram_buckets)
         else:
             _fill_common(feature.string_stats.common_stats, feature_acc, acc.num_examples)

@@ -18,11 +18,13 @@ row per epoch) and never a backup that is ahead of the history or of the best ch
 
 from __future__ import annotations
 
+import math
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from seqline.components.train.config import TrainConfig
+from seqline.components.train.config import TrainingConfig
 from seqline.components.train.tensorboard_logs import EpochScalarWriter
 from seqline.pipeline import filesystem
 
@@ -50,6 +52,57 @@ class WorkPaths:
         return filesystem.join(self.root, "tensorboard")
 
 
+# Inside an epoch, a progress line at most this often (seconds): a long epoch shows it is moving
+# without a line per step.
+STEP_PROGRESS_INTERVAL_S = 10.0
+
+
+def _duration(seconds: float) -> str:
+    seconds = max(0, int(round(seconds)))
+    minutes, secs = divmod(seconds, 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
+class StepProgress:
+    """Progress lines inside an epoch: steps done, steps/s and ETA, at most one per
+    `interval_s` seconds (the first one `interval_s` after the epoch starts). Pure Python; the
+    Keras callback in make_callbacks feeds it.
+
+    Usage: `start_epoch(epoch)` then `step(done, total)` after each batch (total None when the
+    epoch length is unknown, then no ETA); `step` returns the line to report, or None.
+    """
+
+    def __init__(
+        self,
+        epochs: int,
+        interval_s: float = STEP_PROGRESS_INTERVAL_S,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._epochs = epochs
+        self._interval_s = interval_s
+        self._clock = clock
+        self._epoch = 0
+        self._start = self._last = 0.0
+
+    def start_epoch(self, epoch: int) -> None:
+        self._epoch = epoch
+        self._start = self._last = self._clock()
+
+    def step(self, done: int, total: int | None) -> str | None:
+        now = self._clock()
+        if now - self._last < self._interval_s:
+            return None
+        self._last = now
+        elapsed = now - self._start
+        rate = done / elapsed if elapsed > 0 else math.inf
+        where = f"step {done}/{total}" if total else f"step {done}"
+        line = f"epoch {self._epoch + 1}/{self._epochs}: {where}, {rate:.1f} steps/s"
+        if total and math.isfinite(rate) and rate > 0:
+            line += f", ETA {_duration((total - done) / rate)}"
+        return line
+
+
 def work_dir(pipeline_root: str, node_id: str, fingerprint: str, fallback: str) -> str:
     """`{pipeline_root}/_work/{node_id}/{fingerprint}`, or `fallback` when there is no pipeline
     root (hand-built contexts in tests): then a killed run cannot resume."""
@@ -60,12 +113,13 @@ def work_dir(pipeline_root: str, node_id: str, fingerprint: str, fallback: str) 
 
 def make_callbacks(
     keras_module: Any,
-    config: TrainConfig,
+    config: TrainingConfig,
     paths: WorkPaths,
     csv_path: str,
     initial_best: float | None,
     progress: Callable[[str], None],
     write_summaries: bool = True,
+    step_progress: StepProgress | None = None,
 ) -> tuple[list[Any], Any]:
     """The callback list for Model.fit, and the EpochRecorder inside it.
 
@@ -77,13 +131,18 @@ def make_callbacks(
         csv_path: where CSVLogger appends (a private path on non-chief workers).
         initial_best: best monitored value from a killed attempt (history.csv), so the resumed
             ModelCheckpoint only overwrites best.weights.h5 with something better.
-        progress: called once per epoch with a one-line summary.
+        progress: called once per epoch with a one-line summary, and inside long epochs with
+            "epoch e/E: step s/S, r steps/s, ETA m:ss" at most every STEP_PROGRESS_INTERVAL_S.
         write_summaries: write TensorBoard logs (False on non-chief workers).
+        step_progress: the in-epoch progress pacing (default StepProgress(config.epochs)).
     """
     km = keras_module
     monitor = config.early_stopping.monitor
+    steps = step_progress or StepProgress(config.epochs)
 
-    class EpochRecorder(km.callbacks.Callback):
+    Callback: Any = km.callbacks.Callback  # the Keras that trains (keras or tf_keras)
+
+    class EpochRecorder(Callback):
         """Records the epochs this process ran (the first is where a resumed run restarted)
         and reports progress."""
 
@@ -93,12 +152,18 @@ def make_callbacks(
 
         def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
             self.epochs.append(epoch)
+            steps.start_epoch(epoch)
+
+        def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
+            line = steps.step(batch + 1, (self.params or {}).get("steps"))
+            if line is not None:
+                progress(line)
 
         def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
             shown = ", ".join(f"{k}={float(v):.4f}" for k, v in sorted((logs or {}).items()))
             progress(f"epoch {epoch + 1}/{config.epochs}: {shown}")
 
-    class EpochSummaries(km.callbacks.Callback):
+    class EpochSummaries(Callback):
         """TensorBoard scalars per epoch (tensorboard_logs.py: keras.callbacks.TensorBoard
         needs the tensorboard package). Only the chief writes."""
 

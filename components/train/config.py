@@ -1,8 +1,9 @@
-"""TrainConfig: the train component's one frozen config (no TensorFlow import).
+"""The train components' configs (no TensorFlow import): TrainTextConfig (train_text) and
+TrainSeriesConfig (train_series), sharing the training loop's TrainingConfig.
 
-YAML shape (every key optional):
+YAML shape (every key optional; `model` for text, `forecaster` for series):
 
-    model:
+    model:                   # text pipeline (train_text)
       embedding_dim: 64
       layer: lstm            # simple_rnn | lstm | gru
       units: 64
@@ -30,7 +31,7 @@ YAML shape (every key optional):
     seed: 42
     steps_per_epoch: null    # null = one pass over the train split
     distribution: auto       # auto | default | mirrored | multi_worker
-    forecaster:              # used instead of `model` when the data are series windows
+    forecaster:              # series pipeline (train_series) instead of `model`
       layer: lstm            # simple_rnn | lstm | gru
       units: [64]            # one entry per stacked recurrent layer
       bidirectional: false   # Bidirectional encoder layers
@@ -45,7 +46,7 @@ from __future__ import annotations
 import dataclasses
 import json
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from seqline.pipeline.errors import ConfigError
 
@@ -411,11 +412,10 @@ class ReduceLRConfig:
 
 
 @dataclass(frozen=True)
-class TrainConfig:
-    """The train component's config.
+class TrainingConfig:
+    """The training loop's settings, shared by train_text and train_series.
 
     Attributes:
-        model: the architecture (ModelConfig).
         epochs: maximum number of epochs (default 10); early stopping may end sooner.
         batch_size: global batch size, split across replicas (default 32).
         learning_rate: Adam's initial learning rate (default 1e-3).
@@ -431,11 +431,8 @@ class TrainConfig:
         distribution: "auto" (default), "default" (one device), "mirrored" (all local GPUs,
             or all logical CPUs when there is no GPU) or "multi_worker" (TF_CONFIG cluster).
             See strategy.py.
-        forecaster: ForecasterConfig, the architecture used instead of `model` when the
-            transform graph holds series windows.
     """
 
-    model: ModelConfig = field(default_factory=ModelConfig)
     epochs: int = 10
     batch_size: int = 32
     learning_rate: float = 1e-3
@@ -447,16 +444,8 @@ class TrainConfig:
     train_split: str = "train"
     eval_split: str | None = None
     distribution: Distribution = "auto"
-    forecaster: ForecasterConfig = field(default_factory=ForecasterConfig)
 
     def __post_init__(self) -> None:
-        _require(
-            isinstance(self.model, ModelConfig),
-            "model",
-            "a mapping of ModelConfig fields",
-            self.model,
-            "see components/train/config.py",
-        )
         _positive_int(self.epochs, "epochs", "e.g. 10")
         _positive_int(self.batch_size, "batch_size", "e.g. 32")
         _require(
@@ -501,22 +490,60 @@ class TrainConfig:
         _choice(self.distribution, DISTRIBUTIONS, "distribution")
 
 
+@dataclass(frozen=True)
+class TrainTextConfig(TrainingConfig):
+    """train_text's config: the training loop (TrainingConfig) plus `model`, the text
+    classifier's architecture (ModelConfig)."""
+
+    model: ModelConfig = field(default_factory=ModelConfig)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        _require(
+            isinstance(self.model, ModelConfig),
+            "model",
+            "a mapping of ModelConfig fields",
+            self.model,
+            "see components/train/config.py",
+        )
+
+
+@dataclass(frozen=True)
+class TrainSeriesConfig(TrainingConfig):
+    """train_series' config: the training loop (TrainingConfig) plus `forecaster`, the
+    recurrent forecaster's architecture (ForecasterConfig)."""
+
+    forecaster: ForecasterConfig = field(default_factory=ForecasterConfig)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        _require(
+            isinstance(self.forecaster, ForecasterConfig),
+            "forecaster",
+            "a mapping of ForecasterConfig fields",
+            self.forecaster,
+            "see components/train/config.py",
+        )
+
+
+C = TypeVar("C", bound=TrainingConfig)
+
 # Never "test": that split is kept for evaluate, which blesses on data training never saw.
 EVAL_SPLIT_CANDIDATES: tuple[str, ...] = ("eval", "validation")
 
 
-def to_json(config: TrainConfig) -> str:
+def to_json(config: TrainingConfig) -> str:
     """The config as JSON, for handing to extra worker processes (see worker.py)."""
     return json.dumps(dataclasses.asdict(config), sort_keys=True)
 
 
-def from_json(text: str) -> TrainConfig:
-    """Inverse of to_json, validated like the YAML config (unknown keys and wrong types raise
-    ConfigError naming `train.<field>`)."""
+def from_json(text: str, config_type: type[C]) -> C:
+    """Inverse of to_json (for `config_type`), validated like the YAML config (unknown keys
+    and wrong types raise ConfigError naming `train.<field>`)."""
     from seqline.pipeline.config_parsing import build_dataclass
 
     try:
         data = json.loads(text)
     except json.JSONDecodeError as e:
         raise ConfigError(f"train config: expected a JSON object, got {text!r} ({e})") from e
-    return build_dataclass(TrainConfig, data, "train")
+    return build_dataclass(config_type, data, "train")

@@ -1,6 +1,6 @@
 """tf.data input pipelines over TransformedExamples (gzip TFRecords of transformed tf.Example).
 
-Files: `{transformed_examples uri}/{split}/data-*-of-*.tfrecord.gz`. Features (from
+Files: TransformedExamples.split_files(split) (pipeline/artifacts). Features (from
 tft.TFTransformOutput(...).transformed_feature_spec()):
     text    "tokens" int64 [max_tokens] and "label_id" int64 []         (make_dataset)
     series  "history" float [L * F] and "target" float [H * T]          (make_series_dataset)
@@ -14,21 +14,8 @@ from typing import Any
 
 import tensorflow as tf
 
-from seqline.pipeline import filesystem
 from seqline.pipeline.errors import DataError
 from seqline.schemas.text import LABEL_ID_KEY, TOKENS_KEY
-
-
-def split_files(examples_uri: str, split: str) -> list[str]:
-    """The TFRecord shards of one split, sorted. Raises DataError if there are none."""
-    pattern = filesystem.join(examples_uri, split, "data-*-of-*.tfrecord.gz")
-    files = sorted(tf.io.gfile.glob(pattern))
-    if not files:
-        raise DataError(
-            f"TransformedExamples: expected files matching {pattern}, found none; "
-            "check that the transform component wrote this split"
-        )
-    return files
 
 
 def make_dataset(

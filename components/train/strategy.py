@@ -115,7 +115,7 @@ def choose_strategy(requested: str, tf_config: str | None, num_gpus: int) -> Str
     """Decides the strategy (pure: the caller passes the environment in).
 
     Args:
-        requested: TrainConfig.distribution ("auto" | "default" | "mirrored" | "multi_worker").
+        requested: TrainingConfig.distribution ("auto" | "default" | "mirrored" | "multi_worker").
         tf_config: the TF_CONFIG environment variable, or None.
         num_gpus: physical GPUs visible to this process.
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 import os
 import tempfile
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,7 +21,12 @@ import tensorflow_transform as tft
 
 from seqline.components.train import data, forecasters, models
 from seqline.components.train.callbacks import WorkPaths, make_callbacks
-from seqline.components.train.config import EVAL_SPLIT_CANDIDATES, TrainConfig
+from seqline.components.train.config import (
+    EVAL_SPLIT_CANDIDATES,
+    TrainingConfig,
+    TrainSeriesConfig,
+    TrainTextConfig,
+)
 from seqline.components.train.cudnn import warn_if_cudnn_disabled
 from seqline.components.train.history import best_value, first_nonfinite_epoch, read_history
 from seqline.components.train.strategy import (
@@ -31,67 +36,8 @@ from seqline.components.train.strategy import (
     num_physical_gpus,
 )
 from seqline.pipeline import filesystem
+from seqline.pipeline.artifacts import SeriesScaling, TextVocabulary, TransformedExamples
 from seqline.pipeline.errors import ConfigError, DataError
-
-
-def _require_properties(properties: Mapping[str, Any], keys: tuple[str, ...], what: str) -> None:
-    """DataError naming the missing keys when a TransformGraph lacks properties training needs."""
-    missing = [k for k in keys if k not in properties]
-    if missing:
-        raise DataError(
-            f"{what} artifact: expected properties {', '.join(keys[:-1])} and {keys[-1]}, "
-            f"missing {missing}; re-run the transform component"
-        )
-
-
-@dataclass(frozen=True)
-class GraphFacts:
-    """What training needs from the TransformGraph artifact's properties."""
-
-    vocab_size: int
-    max_tokens: int
-    labels: tuple[str, ...]
-    ngram_vocab_size: int = 0  # 0: the transform made no "ngrams" feature
-    num_oov_buckets: int = 1
-
-    @classmethod
-    def from_properties(cls, properties: Mapping[str, Any]) -> GraphFacts:
-        _require_properties(properties, ("vocab_size", "max_tokens", "labels"), "TransformGraph")
-        return cls(
-            int(properties["vocab_size"]),
-            int(properties["max_tokens"]),
-            tuple(str(x) for x in properties["labels"]),
-            int(properties.get("ngram_vocab_size") or 0),
-            int(properties.get("num_oov_buckets") or 1),
-        )
-
-
-@dataclass(frozen=True)
-class SeriesFacts:
-    """What training a forecaster needs from the (series) TransformGraph's properties."""
-
-    lookback: int
-    horizon: int
-    targets: tuple[str, ...]
-    covariates: tuple[str, ...]
-    log1p: bool
-    per_series: bool
-
-    @property
-    def num_features(self) -> int:
-        return len(self.targets) + len(self.covariates)
-
-    @classmethod
-    def from_properties(cls, properties: Mapping[str, Any]) -> SeriesFacts:
-        _require_properties(properties, ("lookback", "horizon", "targets"), "series TransformGraph")
-        return cls(
-            int(properties["lookback"]),
-            int(properties["horizon"]),
-            tuple(str(t) for t in properties["targets"]),
-            tuple(str(c) for c in properties.get("covariates") or ()),
-            bool(properties.get("log1p", False)),
-            bool(properties.get("per_series", False)),
-        )
 
 
 @dataclass(frozen=True)
@@ -117,12 +63,11 @@ class ModelTask:
     class_weight: dict[int, float] | None = None  # Model.fit's class_weight
 
 
-def resolve_splits(config: TrainConfig, properties: Mapping[str, Any]) -> tuple[str, str]:
-    """(train split, eval split) present in the TransformedExamples artifact.
+def resolve_splits(config: TrainingConfig, splits: list[str]) -> tuple[str, str]:
+    """(train split, eval split) among the TransformedExamples artifact's `splits`.
 
     Raises ConfigError naming the available splits when one is missing.
     """
-    splits = list(properties.get("splits") or [])
     if config.train_split not in splits:
         raise ConfigError(
             f"train_split: expected one of the TransformedExamples splits {splits}, got "
@@ -189,11 +134,10 @@ def _keras_module(name: str) -> Any:
 
 
 def train_text_classifier(
-    config: TrainConfig,
+    config: TrainTextConfig,
     transform_graph_uri: str,
-    graph: GraphFacts,
-    examples_uri: str,
-    examples_properties: Mapping[str, Any],
+    graph: TextVocabulary,
+    examples: TransformedExamples,
     paths: WorkPaths,
     tf_config: str | None = None,
     progress: Callable[[str], None] = lambda _msg: None,
@@ -201,7 +145,7 @@ def train_text_classifier(
     """Trains the configured text classifier (see train_model for the arguments).
 
     Args:
-        graph: vocab_size, max_tokens, labels from the TransformGraph's properties.
+        graph: vocab_size, max_tokens, labels the TransformGraph fixed.
     """
 
     def make_task() -> ModelTask:
@@ -210,7 +154,7 @@ def train_text_classifier(
         head = models.resolve_head(config.model.head, len(graph.labels))
         feature_spec = tft.TFTransformOutput(transform_graph_uri).transformed_feature_spec()
         # Pretrained vectors, class weights and the dtype policy (zoo_inputs.py).
-        extras = text_model_extras(config, transform_graph_uri, graph, examples_uri)
+        extras = text_model_extras(config, transform_graph_uri, graph, examples)
 
         def build(km: Any) -> Any:
             return models.build_text_model(
@@ -245,17 +189,14 @@ def train_text_classifier(
             class_weight=extras.class_weight,
         )
 
-    return train_model(
-        config, make_task, examples_uri, examples_properties, paths, tf_config, progress
-    )
+    return train_model(config, make_task, examples, paths, tf_config, progress)
 
 
 def train_forecaster(
-    config: TrainConfig,
+    config: TrainSeriesConfig,
     transform_graph_uri: str,
-    series: SeriesFacts,
-    examples_uri: str,
-    examples_properties: Mapping[str, Any],
+    scaling: SeriesScaling,
+    examples: TransformedExamples,
     paths: WorkPaths,
     tf_config: str | None = None,
     progress: Callable[[str], None] = lambda _msg: None,
@@ -264,9 +205,11 @@ def train_forecaster(
     train_model for the arguments).
 
     Args:
-        series: lookback, horizon, targets, covariates from the TransformGraph's properties.
+        scaling: the window layout (lookback, horizon, targets, covariates) the TransformGraph
+            scaled.
     """
     fc = config.forecaster
+    series = scaling.windows
 
     def make_task() -> ModelTask:
         feature_spec = tft.TFTransformOutput(transform_graph_uri).transformed_feature_spec()
@@ -300,16 +243,13 @@ def train_forecaster(
             monitors=("val_loss", "loss"),
         )
 
-    return train_model(
-        config, make_task, examples_uri, examples_properties, paths, tf_config, progress
-    )
+    return train_model(config, make_task, examples, paths, tf_config, progress)
 
 
 def train_model(
-    config: TrainConfig,
+    config: TrainingConfig,
     make_task: Callable[[], ModelTask],
-    examples_uri: str,
-    examples_properties: Mapping[str, Any],
+    examples: TransformedExamples,
     paths: WorkPaths,
     tf_config: str | None = None,
     progress: Callable[[str], None] = lambda _msg: None,
@@ -317,11 +257,10 @@ def train_model(
     """Trains a model; resumes from `paths.backup_dir` if a killed run left one.
 
     Args:
-        config: TrainConfig (epochs, batch size, callbacks, distribution...).
+        config: the training loop's settings (epochs, batch size, callbacks, distribution...).
         make_task: returns the ModelTask; called after the strategy exists (a multi-worker
             strategy must be created before anything starts TensorFlow's runtime).
-        examples_uri: TransformedExamples artifact dir.
-        examples_properties: its properties (splits, counts).
+        examples: the TransformedExamples (splits, counts, split files).
         paths: the stable work directory (shared by all workers of a multi-worker run).
         tf_config: the TF_CONFIG environment variable (None = single process).
         progress: one-line progress messages.
@@ -342,12 +281,12 @@ def train_model(
         )
     head = task.head
     cudnn = warn_if_cudnn_disabled(task.recurrent)
-    train_split, eval_split = resolve_splits(config, examples_properties)
-    counts = examples_properties.get("counts") or {}
+    train_split, eval_split = resolve_splits(config, examples.splits)
+    counts = examples.counts
     multi_worker = choice.kind == "multi_worker"
 
     train_ds = task.dataset(
-        data.split_files(examples_uri, train_split),
+        examples.split_files(train_split),
         config.batch_size,
         shuffle_buffer=config.shuffle_buffer,
         seed=config.seed,
@@ -360,20 +299,20 @@ def train_model(
     # validation runs a fixed number of steps (the last batch is topped up from the start).
     distributed = choice.kind != "default"
     eval_ds = task.dataset(
-        data.split_files(examples_uri, eval_split),
+        examples.split_files(eval_split),
         config.batch_size,
         repeat=distributed,
         shard_by_data=multi_worker,
     )
     train_count = counts.get(train_split)
     if config.steps_per_epoch is None and train_count is None:
-        train_count = data.count_records(data.split_files(examples_uri, train_split))
+        train_count = data.count_records(examples.split_files(train_split))
     steps_per_epoch = config.steps_per_epoch or steps_for(train_count, config.batch_size)
     # With the count known, validate on exactly one pass (Keras warns when a dataset of unknown
     # length runs out); a repeated eval split needs the count.
     eval_count = counts.get(eval_split)
     if eval_count is None and distributed:
-        eval_count = data.count_records(data.split_files(examples_uri, eval_split))
+        eval_count = data.count_records(examples.split_files(eval_split))
     for split, count in ((train_split, train_count), (eval_split, eval_count)):
         if count == 0:
             raise DataError(
@@ -390,7 +329,7 @@ def train_model(
     filesystem.makedirs(paths.root)
     # Non-chief workers log their CSV privately; tf_keras redirects their other writes itself.
     private_dir = None if is_chief else tempfile.mkdtemp(prefix="seqline-train-worker-")
-    csv_path = paths.history_csv if is_chief else os.path.join(private_dir, "history.csv")
+    csv_path = os.path.join(private_dir, "history.csv") if private_dir else paths.history_csv
     prior = read_history(paths.history_csv)
     has_best = filesystem.exists(paths.best_weights)
     initial_best = best_value(prior, config.early_stopping.monitor) if has_best else None

@@ -11,7 +11,7 @@ process. So:
 
     TF_CONFIG='{"cluster": {"worker": ["h1:2222", "h2:2222"]}, "task": {"type": "worker",
                 "index": 1}}' \\
-    python -m seqline.components.train.worker \\
+    python -m seqline.components.train.worker --component train_text \\
         --transform-graph URI --transformed-examples URI \\
         --pipeline-root ROOT --fingerprint FP --config-json '{"epochs": 3, ...}'
 
@@ -33,13 +33,35 @@ import subprocess
 import sys
 import tempfile
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from seqline.pipeline.artifact import Artifact, ArtifactType, read_artifact
-from seqline.pipeline.component import ExecutionContext
+from seqline.pipeline.artifact import Artifact, ArtifactType, new_artifact, read_artifact
+from seqline.pipeline.artifacts import Model, ModelRun, TransformedExamples, TransformGraph
+from seqline.pipeline.component import ExecutionContext, retype
 from seqline.pipeline.errors import SeqlineError
 
+if TYPE_CHECKING:
+    from seqline.components.train.config import TrainingConfig
+
 PROGRESS_PREFIX = "seqline-progress: "
+
+
+def _text() -> tuple[type[TrainingConfig], Any]:
+    from seqline.components.train.config import TrainTextConfig
+    from seqline.components.train.text_component import execute
+
+    return TrainTextConfig, execute
+
+
+def _series() -> tuple[type[TrainingConfig], Any]:
+    from seqline.components.train.config import TrainSeriesConfig
+    from seqline.components.train.series_component import execute
+
+    return TrainSeriesConfig, execute
+
+
+# --component -> (config type, the component's in-process `execute`), imported on demand.
+COMPONENTS = {"train_text": _text, "train_series": _series}
 
 
 def _input(uri: str, expected_type: str) -> Artifact:
@@ -60,6 +82,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         prog="python -m seqline.components.train.worker",
         description="Run one task of a multi-worker train (TF_CONFIG names the cluster).",
     )
+    parser.add_argument(
+        "--component",
+        required=True,
+        choices=sorted(COMPONENTS),
+        help="which train component's training this process runs",
+    )
     parser.add_argument("--transform-graph", required=True, help="TransformGraph artifact URI")
     parser.add_argument(
         "--transformed-examples", required=True, help="TransformedExamples artifact URI"
@@ -67,7 +95,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--pipeline-root", required=True, help="the chief's pipeline root")
     parser.add_argument("--fingerprint", required=True, help="the train execution fingerprint")
     parser.add_argument("--node-id", default="train", help="the train node id (default train)")
-    parser.add_argument("--config-json", default="{}", help="TrainConfig as JSON")
+    parser.add_argument("--config-json", default="{}", help="the component's config as JSON")
     parser.add_argument("--model-dir", help="chief only: where the Model output goes")
     parser.add_argument("--model-run-dir", help="chief only: where the ModelRun output goes")
     parser.add_argument(
@@ -80,34 +108,37 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Runs the train executor body for this task and reports the result as JSON:
     {"summary", "model_dir", "model_run_dir", "model_properties", "model_run_properties"}
     (directories are null on non-chief workers)."""
-    from seqline.components.train.component import execute
     from seqline.components.train.config import from_json
 
     args = parse_args(argv)
+    config_type, execute = COMPONENTS[args.component]()
     try:
-        config = from_json(args.config_json)
-        inputs = {
-            "transform_graph": _input(args.transform_graph, ArtifactType.TRANSFORM_GRAPH),
-            "transformed_examples": _input(
-                args.transformed_examples, ArtifactType.TRANSFORMED_EXAMPLES
-            ),
-        }
+        config = from_json(args.config_json, config_type)
+        graph = retype(_input(args.transform_graph, ArtifactType.TRANSFORM_GRAPH), TransformGraph)
+        examples = retype(
+            _input(args.transformed_examples, ArtifactType.TRANSFORMED_EXAMPLES),
+            TransformedExamples,
+        )
     except SeqlineError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     model_dir: str | None = args.model_dir or tempfile.mkdtemp(prefix="seqline-model-")
     run_dir: str | None = args.model_run_dir or tempfile.mkdtemp(prefix="seqline-model-run-")
+    model = new_artifact(ArtifactType.MODEL, str(model_dir), args.fingerprint)
+    model_run = new_artifact(ArtifactType.MODEL_RUN, str(run_dir), args.fingerprint)
+    assert isinstance(model, Model) and isinstance(model_run, ModelRun)
     ctx = ExecutionContext(
         config=config,
-        inputs=inputs,
-        outputs={
-            "model": Artifact(ArtifactType.MODEL, str(model_dir), args.fingerprint),
-            "model_run": Artifact(ArtifactType.MODEL_RUN, str(run_dir), args.fingerprint),
-        },
+        inputs={"transform_graph": graph, "transformed_examples": examples},
+        outputs={"model": model, "model_run": model_run},
+        pipeline_name="",
+        run_id="",
         node_id=args.node_id,
         pipeline_root=args.pipeline_root,
+        beam_args=(),
         temp_dir=tempfile.mkdtemp(prefix="seqline-train-tmp-"),
         progress=lambda msg: print(f"{PROGRESS_PREFIX}{msg}", file=sys.stderr, flush=True),
+        resolved={},
     )
 
     def remove_own_output_dirs() -> None:
@@ -116,7 +147,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 shutil.rmtree(directory, ignore_errors=True)
 
     try:
-        summary = execute(ctx)
+        summary = execute(ctx, config, graph, examples, model, model_run)
     except BaseException:
         remove_own_output_dirs()
         raise
@@ -129,8 +160,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "summary": summary,
         "model_dir": model_dir,
         "model_run_dir": run_dir,
-        "model_properties": ctx.outputs["model"].properties,
-        "model_run_properties": ctx.outputs["model_run"].properties,
+        "model_properties": model.properties,
+        "model_run_properties": model_run.properties,
     }
     if args.result_json:
         with open(args.result_json, "w", encoding="utf-8") as f:
@@ -140,7 +171,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
-def run_in_fresh_process(ctx: ExecutionContext) -> dict[str, Any]:
+def run_in_fresh_process(
+    ctx: ExecutionContext,
+    component: str,
+    graph: TransformGraph,
+    examples: TransformedExamples,
+) -> dict[str, Any]:
     """Runs this task's share of a multi-worker training in a child process that writes
     straight into ctx's output directories; copies the output properties back.
 
@@ -149,26 +185,26 @@ def run_in_fresh_process(ctx: ExecutionContext) -> dict[str, Any]:
     """
     from seqline.components.train.config import to_json
 
-    graph = ctx.inputs["transform_graph"]
-    examples = ctx.inputs["transformed_examples"]
     model = ctx.outputs["model"]
     model_run = ctx.outputs["model_run"]
-    scratch = tempfile.mkdtemp(prefix="seqline-train-chief-", dir=ctx.temp_dir or None)
+    scratch = tempfile.mkdtemp(prefix="seqline-train-chief-", dir=ctx.temp_dir)
     result_path = os.path.join(scratch, "result.json")
     command = [
         sys.executable,
         "-m",
         "seqline.components.train.worker",
+        "--component",
+        component,
         "--transform-graph",
         graph.uri,
         "--transformed-examples",
         examples.uri,
         "--pipeline-root",
-        ctx.pipeline_root or scratch,
+        ctx.pipeline_root,
         "--fingerprint",
         model.fingerprint or model.uri.rstrip("/").rsplit("/", 1)[-1],
         "--node-id",
-        ctx.node_id or "train",
+        ctx.node_id,
         "--config-json",
         to_json(ctx.config),
         "--model-dir",

@@ -9,7 +9,8 @@ from typing import Any
 
 import numpy as np
 
-from seqline.components.train.config import BALANCED, TrainConfig
+from seqline.components.train.config import BALANCED, TrainTextConfig
+from seqline.pipeline.artifacts import TextVocabulary, TransformedExamples
 
 
 @dataclass(frozen=True)
@@ -23,12 +24,14 @@ class TextModelExtras:
 
 
 def text_model_extras(
-    config: TrainConfig, transform_graph_uri: str, graph: Any, examples_uri: str
+    config: TrainTextConfig,
+    transform_graph_uri: str,
+    graph: TextVocabulary,
+    examples: TransformedExamples,
 ) -> TextModelExtras:
-    """Reads what config.model asks for. `graph` is training.GraphFacts."""
+    """Reads what config.model asks for."""
     import keras
 
-    from seqline.components.train import data
     from seqline.components.train.class_weights import count_label_ids, resolve_class_weights
     from seqline.components.train.precision import apply_precision
     from seqline.components.train.strategy import num_physical_gpus
@@ -50,7 +53,7 @@ def text_model_extras(
         )
     counts = None
     if BALANCED in model.class_weights:
-        files = data.split_files(examples_uri, config.train_split)
+        files = examples.split_files(config.train_split)
         counts = count_label_ids(files, len(graph.labels))
     class_weight = resolve_class_weights(model.class_weights, graph.labels, counts)
     precision = apply_precision(keras, model.mixed_precision, num_physical_gpus())

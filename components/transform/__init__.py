@@ -1,1 +1,2 @@
-"""The transform component."""
+"""The transform components: transform_text (vocabulary, token ids) and transform_series
+(scaling), sharing one TFT Beam pipeline."""

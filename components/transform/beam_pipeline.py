@@ -32,11 +32,11 @@ from tfx_bsl.coders import example_coder
 from tfx_bsl.public import tfxio
 
 from seqline.pipeline import filesystem
+from seqline.pipeline.artifacts.examples import SHARD_SUFFIX, split_pattern, split_prefix
 from seqline.schemas.text import LABEL_ID_KEY, raw_feature_spec
 
 METRICS_NAMESPACE = "seqline.transform"
 TELEMETRY = ["seqline", "transform"]
-EXAMPLES_PATTERN = "data-*-of-*.tfrecord.gz"
 # Passthrough column naming each raw record's split (never seen by the preprocessing_fn).
 SPLIT_COLUMN = "__seqline_split__"
 _SPLIT_TYPE = pa.large_list(pa.large_binary())
@@ -60,11 +60,6 @@ def write_raw_schema(
         dataset_metadata.DatasetMetadata(raw_schema(feature_spec)),
         filesystem.join(transform_graph_uri, "metadata"),
     )
-
-
-def split_pattern(examples_uri: str, split: str) -> str:
-    """The file pattern of one split of an Examples / TransformedExamples artifact."""
-    return filesystem.join(examples_uri, split, EXAMPLES_PATTERN)
 
 
 def _tag_split(batch: pa.RecordBatch, split: str) -> pa.RecordBatch:
@@ -222,7 +217,7 @@ class WriteTransformedSplit(beam.PTransform):
 
     def __init__(self, transformed_uri: str, split: str) -> None:
         super().__init__()
-        self._prefix = filesystem.join(transformed_uri, split, "data")
+        self._prefix = split_prefix(transformed_uri, split)
         self._split = split
 
     def expand(self, batches: beam.PCollection) -> beam.PCollection:
@@ -230,7 +225,7 @@ class WriteTransformedSplit(beam.PTransform):
             batches
             | "Encode" >> beam.ParDo(_EncodeExamples(self._split))
             # The ".gz" suffix makes WriteToTFRecord (compression AUTO) write gzip.
-            | "Write" >> beam.io.WriteToTFRecord(self._prefix, file_name_suffix=".tfrecord.gz")
+            | "Write" >> beam.io.WriteToTFRecord(self._prefix, file_name_suffix=SHARD_SUFFIX)
         )
 
 

@@ -84,7 +84,7 @@ from seqline.components.transform.text_features import NGRAM_VOCAB_NAME, NgramCo
 from seqline.schemas.text import LABEL_ID_KEY, LABEL_KEY, NGRAMS_KEY, TEXT_KEY, TOKENS_KEY
 
 if TYPE_CHECKING:
-    from seqline.components.transform.component import TransformConfig
+    from seqline.components.transform.config import TransformTextConfig as TransformConfig
 
 # Keras 3.15 TextVectorization's DEFAULT punctuation class (text_vectorization.py). Note ",-\."
 # is a range: ",", "-" and ".".

@@ -49,7 +49,7 @@ from tensorflow_transform import analyzers as tft_analyzers
 from seqline.schemas.series import SERIES_ID_KEY, future_key, history_key
 
 if TYPE_CHECKING:
-    from seqline.components.transform.component import SeriesScalingConfig
+    from seqline.components.transform.config import TransformSeriesConfig
 
 HISTORY_KEY = "history"
 TARGET_KEY = "target"
@@ -134,7 +134,7 @@ def column_offset_and_scale(
 
 
 def make_series_preprocessing_fn(
-    scaling: SeriesScalingConfig,
+    scaling: TransformSeriesConfig,
     targets: Sequence[str],
     covariates: Sequence[str],
     per_series: bool,

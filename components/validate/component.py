@@ -8,18 +8,20 @@ Outputs:
         Anomalies, TFDV's format), `{uri}/report.txt` (readable), and with serving data
         `{uri}/serving_statistics.pb(txt)`. Properties: blocking, warnings, anomalies
         (["TYPE feature (data)", ...]), baseline (previous statistics uri or None), serving.
-    schema (Schema): `{uri}/schema.pbtxt`, the schema this span passed. Downstream nodes
+    validated_schema (Schema): `{uri}/schema.pbtxt`, the schema this span passed. Downstream nodes
         (transform) take their raw feature spec from it, which also makes them depend on
         validation passing.
 
 Checks (schema_checks.py, comparators.py): every selected split against the schema
 (TRAINING environment), drift of each split against the previous accepted span of the same
-pipeline (baseline.py, via ctx.metadata), and, with `serving_examples`, the serving data against
-the schema (SERVING environment) and skew against `skew_split`.
+pipeline (the resolved input `baseline_statistics`, PreviousStatistics), and, with
+`serving_examples`, the serving data against the schema (SERVING environment) and skew
+against `skew_split`.
 
 Blocking anomalies (severity ERROR) raise DataError naming feature, expectation and observed
-value; the report is kept under `{pipeline_root}/_anomalies/{run_id}/{node_id}/` because the
-runner discards a failed node's outputs. Warnings are recorded and returned in the summary.
+value; the runner keeps the failed node's outputs, so the report the error names is under
+`{pipeline_root}/_failed/{run_id}/{node_id}/anomalies/`. Warnings are recorded and returned in
+the summary.
 """
 
 from __future__ import annotations
@@ -29,14 +31,16 @@ from typing import Any
 
 from seqline.components.validate.config import ValidateConfig
 from seqline.pipeline import filesystem
-from seqline.pipeline.artifact import ArtifactType
-from seqline.pipeline.component import Component, ExecutionContext, component_dir
+from seqline.pipeline.artifacts import ExampleAnomalies, ExampleStatistics, Schema
+from seqline.pipeline.component import ExecutionContext, Out, component
 from seqline.pipeline.errors import ConfigError, DataError
+from seqline.pipeline.execution import failed_outputs_dir
+from seqline.pipeline.resolvers import PreviousStatistics
 
-ANOMALIES_PBTXT = "anomalies.pbtxt"
-ANOMALIES_PB = "anomalies.pb"
-REPORT = "report.txt"
-SERVING_DIR = "serving_statistics"
+ANOMALIES_PBTXT = ExampleAnomalies.ANOMALIES_PBTXT
+ANOMALIES_PB = ExampleAnomalies.ANOMALIES_PB
+REPORT = ExampleAnomalies.REPORT
+SERVING_DIR = ExampleAnomalies.SERVING_DIR
 MAX_LISTED = 5
 
 
@@ -56,7 +60,13 @@ def serving_files(pattern: str) -> list[str]:
     return files
 
 
-def serving_statistics(ctx: ExecutionContext, files: list[str], out_dir: str, span: Any) -> Any:
+def serving_statistics(
+    ctx: ExecutionContext,
+    statistics: ExampleStatistics,
+    files: list[str],
+    out_dir: str,
+    span: Any,
+) -> Any:
     """Statistics of the serving example `files`, computed like the statistics node computed
     the span's: same feature roles, read from the statistics artifact's properties; the text
     features are also read off the span's statistics `span` (the features with token-length
@@ -74,8 +84,7 @@ def serving_statistics(ctx: ExecutionContext, files: list[str], out_dir: str, sp
     )
     from seqline.components.statistics.transforms import GenerateStatistics  # noqa: PLC0415
 
-    props = ctx.inputs["statistics"].properties
-    text_features = list(props.get("text_features") or ())
+    text_features = statistics.text_features
     for dataset in span.datasets:
         for feature in dataset.features:
             name = feature_name(feature)
@@ -83,9 +92,9 @@ def serving_statistics(ctx: ExecutionContext, files: list[str], out_dir: str, sp
                 text_features.append(name)
     config = StatisticsConfig(
         text_features=tuple(text_features),
-        label_feature=props.get("label_feature") or "",
-        timestamp_feature=props.get("timestamp_feature"),
-        series_id_feature=props.get("series_id_feature"),
+        label_feature=statistics.label_feature,
+        timestamp_feature=statistics.timestamp_feature,
+        series_id_feature=statistics.series_id_feature,
     )
     ctx.progress(f"computing statistics of {len(files)} serving file(s)")
     with beam.Pipeline(options=ctx.beam_options()) as pipeline:
@@ -95,19 +104,15 @@ def serving_statistics(ctx: ExecutionContext, files: list[str], out_dir: str, sp
     return read_statistics(out_dir).datasets[0]
 
 
-def _keep_report(ctx: ExecutionContext, uri: str) -> str:
-    """Copies the report out of the output dir (discarded on failure); returns where it is."""
-    if not ctx.pipeline_root:
-        return filesystem.join(uri, REPORT)
-    target = filesystem.join(
-        ctx.pipeline_root, "_anomalies", ctx.run_id, ctx.node_id or COMPONENT.name
-    )
-    filesystem.rmtree(target)
-    filesystem.copytree(uri, target)
-    return filesystem.join(target, REPORT)
-
-
-def run(ctx: ExecutionContext) -> dict[str, Any]:
+def run(
+    ctx: ExecutionContext,
+    config: ValidateConfig,
+    statistics: ExampleStatistics,
+    schema: Schema,
+    baseline_statistics: ExampleStatistics | None,
+    anomalies: Out[ExampleAnomalies],
+    validated_schema: Out[Schema],
+) -> dict[str, Any]:
     """Executor: validates, writes the anomalies and the schema, raises DataError on blocking
     anomalies; returns {"anomalies", "blocking", "warnings", "drift_baseline", "serving"}."""
     from google.protobuf import text_format  # noqa: PLC0415
@@ -117,16 +122,13 @@ def run(ctx: ExecutionContext) -> dict[str, Any]:
         split_statistics,
     )
     from seqline.components.validate import anomaly as anomaly_lib  # noqa: PLC0415
-    from seqline.components.validate.baseline import previous_statistics  # noqa: PLC0415
     from seqline.components.validate.comparators import compare  # noqa: PLC0415
     from seqline.components.validate.schema_checks import CheckOptions, check_split  # noqa: PLC0415
     from seqline.schemas.feature_spec import SERVING, TRAINING  # noqa: PLC0415
     from seqline.schemas.loading import load_schema, write_schema  # noqa: PLC0415
 
-    config: ValidateConfig = ctx.config
-    statistics = ctx.inputs["statistics"]
     stats = read_statistics(statistics.uri)
-    schema = load_schema(ctx.inputs["schema"].uri)
+    contract = load_schema(schema.uri)
     available = [d.name for d in stats.datasets]
     unknown = sorted(set(config.splits) - set(available))
     if unknown:
@@ -152,13 +154,11 @@ def run(ctx: ExecutionContext) -> dict[str, Any]:
     )
     found: list[anomaly_lib.Anomaly] = []
     for split in splits:
-        found.extend(check_split(split_statistics(stats, split), schema, TRAINING, split, options))
-
-    baseline = None
-    if config.drift:
-        baseline = previous_statistics(
-            ctx.metadata, statistics, ctx.node_id or COMPONENT.name, ctx.pipeline_root
+        found.extend(
+            check_split(split_statistics(stats, split), contract, TRAINING, split, options)
         )
+
+    baseline = baseline_statistics.uri if config.drift and baseline_statistics else None
     if baseline is not None:
         ctx.progress(f"comparing with the previous span {baseline}")
         previous = read_statistics(baseline)
@@ -167,7 +167,7 @@ def run(ctx: ExecutionContext) -> dict[str, Any]:
             if other is not None:
                 found.extend(
                     compare(
-                        schema,
+                        contract,
                         split_statistics(stats, split),
                         other,
                         "drift",
@@ -175,32 +175,30 @@ def run(ctx: ExecutionContext) -> dict[str, Any]:
                     )
                 )
 
-    out = ctx.outputs["anomalies"]
+    out = anomalies
     if serving is not None and reference is not None:
-        serving_stats = serving_statistics(
-            ctx, serving, filesystem.join(out.uri, SERVING_DIR), stats
-        )
-        found.extend(check_split(serving_stats, schema, SERVING, "serving", options))
+        serving_stats = serving_statistics(ctx, statistics, serving, out.path(SERVING_DIR), stats)
+        found.extend(check_split(serving_stats, contract, SERVING, "serving", options))
         found.extend(
-            compare(schema, serving_stats, reference, "skew", f"serving vs {config.skew_split}")
+            compare(contract, serving_stats, reference, "skew", f"serving vs {config.skew_split}")
         )
 
-    anomaly_lib.assign_severity(found, config.warning_types, schema)
+    anomaly_lib.assign_severity(found, config.warning_types, contract)
     errors = anomaly_lib.blocking(found)
-    proto = anomaly_lib.to_proto(found, schema)
+    proto = anomaly_lib.to_proto(found, contract)
     filesystem.write_text(
         filesystem.join(out.uri, ANOMALIES_PBTXT), text_format.MessageToString(proto)
     )
     _write_bytes(filesystem.join(out.uri, ANOMALIES_PB), proto.SerializeToString())
     context = [
         f"statistics: {statistics.uri}",
-        f"schema:     {ctx.inputs['schema'].uri}",
+        f"schema:     {schema.uri}",
         f"splits:     {', '.join(splits)}",
         f"baseline:   {baseline or 'none (first span, or drift disabled)'}",
         f"serving:    {config.serving_examples or 'none'}",
     ]
     filesystem.write_text(filesystem.join(out.uri, REPORT), anomaly_lib.report_text(found, context))
-    write_schema(schema, ctx.outputs["schema"].uri)
+    write_schema(contract, validated_schema.uri)
     listed = [f"{a.type} {a.feature or '(dataset)'} ({a.split})" for a in found]
     out.properties.update(
         {
@@ -211,15 +209,17 @@ def run(ctx: ExecutionContext) -> dict[str, Any]:
             "serving": bool(config.serving_examples),
         }
     )
-    ctx.outputs["schema"].properties.update(
+    validated_schema.properties.update(
         {
             "source": "validated",
-            "origin": ctx.inputs["schema"].uri,
-            "features": [f.name for f in schema.feature],
+            "origin": schema.uri,
+            "features": [f.name for f in contract.feature],
         }
     )
     if errors:
-        kept = _keep_report(ctx, out.uri)
+        # The runner keeps a failed node's outputs under _failed/ (pipeline/execution.py).
+        failed = failed_outputs_dir(ctx.pipeline_root, ctx.run_id, ctx.node_id)
+        kept = filesystem.join(failed, "anomalies", REPORT)
         lines = [a.message() for a in errors[:MAX_LISTED]]
         more = f"\n  ... and {len(errors) - MAX_LISTED} more" if len(errors) > MAX_LISTED else ""
         noun = "anomaly" if len(errors) == 1 else "anomalies"
@@ -250,11 +250,4 @@ def _write_bytes(path: str, data: bytes) -> None:
         f.write(data)
 
 
-COMPONENT = Component(
-    name="validate",
-    inputs={"statistics": ArtifactType.STATISTICS, "schema": ArtifactType.SCHEMA},
-    outputs={"anomalies": ArtifactType.ANOMALIES, "schema": ArtifactType.SCHEMA},
-    config_type=ValidateConfig,
-    executor=run,
-    code_dir=component_dir(__file__),
-)
+COMPONENT = component(run, name="validate", resolved={"baseline_statistics": PreviousStatistics()})

@@ -109,7 +109,8 @@ def check_presence(
         size = 1
         for dim in feature.shape.dim:
             size *= dim.size
-        low = high = size
+        low: int | None = size
+        high: int | None = size
     elif feature.HasField("value_count"):
         low = feature.value_count.min if feature.value_count.HasField("min") else None
         high = feature.value_count.max if feature.value_count.HasField("max") else None

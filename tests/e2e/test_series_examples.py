@@ -30,8 +30,10 @@ ORDER = [
 def test_example_configs_build(config):
     pipeline = load_pipeline(REPO / "examples" / config)
     assert [node.node_id for node in pipeline.nodes] == ORDER
-    evaluate = pipeline.node("evaluate").config
-    assert evaluate.forecast is not None and evaluate.forecast.thresholds
+    evaluate = pipeline.node("evaluate")
+    assert evaluate.component.name == "evaluate_series" and evaluate.config.thresholds
+    assert pipeline.node("transform").component.name == "transform_series"
+    assert pipeline.node("train").component.name == "train_series"
     statistics = pipeline.node("statistics").config
     assert (statistics.timestamp_feature, statistics.series_id_feature) == (
         "window_end",
@@ -49,7 +51,7 @@ def test_python_api_and_config_errors(tmp_path):
     pipeline = series_pipeline(
         "s",
         "runs",
-        evaluate={"forecast": {"thresholds": {"mase": {"upper": 1}}}},
+        evaluate={"thresholds": {"mase": {"upper": 1}}},
         base_dir=str(tmp_path),
         **common,
     )
@@ -60,12 +62,12 @@ def test_python_api_and_config_errors(tmp_path):
         series_pipeline(
             "s",
             str(tmp_path),
-            evaluate={"forecast": {"thresholds": {"mase": {"upper": 1}}}},
+            evaluate={"thresholds": {"mase": {"upper": 1}}},
             train={"forecaster": {"output": "recursive"}},
             **common,
         )
-    with pytest.raises(ConfigError, match="forecast: expected at least one threshold"):
-        series_pipeline("s", str(tmp_path), evaluate={"forecast": {"season": 12}}, **common)
+    with pytest.raises(ConfigError, match="thresholds: expected at least one threshold"):
+        series_pipeline("s", str(tmp_path), evaluate={"season": 12}, **common)
 
 
 def test_building_a_series_pipeline_imports_nothing_heavy():

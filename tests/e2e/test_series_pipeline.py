@@ -62,7 +62,8 @@ def test_series_demo_pushes_a_forecaster_and_reruns_fully_cached(tmp_path):
     metrics = json.loads((blessing_dir / "metrics.json").read_text())["targets"]["value"]
     assert set(metrics) == {"candidate", "persistence", "seasonal_naive", "moving_average"}
     assert set(metrics["candidate"]["per_series"]) == {"s0", "s1"}
-    assert (blessing_dir / "BLESSED").exists()
+    descriptor = json.loads((blessing_dir / "artifact.json").read_text())
+    assert descriptor["type"] == "Blessing" and descriptor["properties"]["blessed"] is True
 
     second = subprocess.run(cmd, capture_output=True, text=True, env=ENV, cwd=tmp_path)
     assert second.returncode == 0, second.stderr[-3000:]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import gzip
 import json
 import tempfile
@@ -24,8 +25,8 @@ from seqline.pipeline.beam_io import (  # noqa: E402
     run_for_json,
 )
 from seqline.pipeline.beam_options import make_pipeline_options  # noqa: E402
-from seqline.pipeline.component import ExecutionContext  # noqa: E402
 from seqline.pipeline.quarantine import Rejection  # noqa: E402
+from tests.components.context import make_context  # noqa: E402
 
 
 def fn_api_pipeline() -> BeamTestPipeline:
@@ -127,13 +128,13 @@ class _WriteTotal(beam.PTransform):
 
 
 def test_run_for_json_returns_the_document_and_keeps_the_executions_temp_dir(tmp_path) -> None:
-    ctx = ExecutionContext(config=None, inputs={}, outputs={}, temp_dir=str(tmp_path))
+    ctx = make_context(None, {}, {}, temp_dir=str(tmp_path))
     assert run_for_json(ctx, "Total", _WriteTotal, "total.json", "x-") == {"total": 3}
     assert json.loads((tmp_path / "total.json").read_text()) == {"total": 3}
 
 
 def test_run_for_json_removes_its_own_scratch_dir(tmp_path, monkeypatch) -> None:
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
-    ctx = ExecutionContext(config=None, inputs={}, outputs={})
+    ctx = dataclasses.replace(make_context(None, {}, {}), temp_dir="")
     assert run_for_json(ctx, "Total", _WriteTotal, "total.json", "x-") == {"total": 3}
     assert list(tmp_path.glob("x-*")) == []

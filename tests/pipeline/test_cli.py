@@ -1,8 +1,15 @@
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 from seqline.pipeline.cli import main
 from seqline.pipeline.runner import run_pipeline
 from tests.pipeline.test_runner import make_pipeline
+
+REPO = Path(__file__).resolve().parents[2]
 
 
 def test_runs_and_show_read_the_metadata_store(tmp_path, capsys):
@@ -41,3 +48,63 @@ def test_run_reports_config_errors_with_field_path(tmp_path, capsys):
     assert main(["run", str(config)]) == 2
     err = capsys.readouterr().err
     assert "kind: expected one of [" in err and "'text'" in err and "got 'nope'" in err
+
+
+def test_new_component_writes_a_skeleton_whose_test_passes(tmp_path, capsys):
+    assert main(["new-component", "keep_splits", "--dir", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "component: keep_splits.component:COMPONENT" in out
+    env = {**os.environ, "PYTHONPATH": str(tmp_path)}
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(tmp_path / "tests")],
+        env=env,
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "2 passed" in done.stdout
+    # Never overwrites, and the name must be importable.
+    assert main(["new-component", "keep_splits", "--dir", str(tmp_path)]) == 2
+    assert "would overwrite" in capsys.readouterr().err
+    assert main(["new-component", "Keep-Splits", "--dir", str(tmp_path)]) == 2
+    assert "expected a lowercase Python identifier" in capsys.readouterr().err
+
+
+NO_HEAVY_IMPORTS = """
+import sys
+from seqline.pipeline.cli import main
+from seqline.pipeline.runner import run_pipeline
+from tests.pipeline.test_runner import make_pipeline
+root = sys.argv[1]
+run_pipeline(make_pipeline(root))
+for argv in (["runs", "--root", root], ["show", "latest", "--root", root]):
+    assert main(argv) == 0
+cached = run_pipeline(make_pipeline(root))
+assert {n.status for n in cached.nodes} == {"CACHED"}
+heavy = [m for m in sys.modules if m.split(".")[0] in ("tensorflow", "apache_beam", "keras",
+                                                      "tensorflow_transform")]
+assert not heavy, heavy
+"""
+
+
+def test_runs_show_and_a_cached_run_import_no_tensorflow(tmp_path):
+    subprocess.run(
+        [sys.executable, "-c", NO_HEAVY_IMPORTS, str(tmp_path / "root")],
+        check=True,
+        cwd=REPO,
+        capture_output=True,
+    )
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sys; from seqline.pipeline.cli import main\n"
+            "try:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
+            "print([m for m in sys.modules if m.startswith('tensorflow')])",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+    )
+    assert done.stdout.strip().endswith("[]"), done.stdout[-500:]

@@ -1,32 +1,25 @@
-"""pipeline/csv_stream.py: streaming CSV rows with their raw text and first line number."""
+"""pipeline/csv_stream.py: framing CSV records in sync with their quoting, raw text, size cap."""
 
 from __future__ import annotations
 
 import csv
 import io
+import itertools
 
-from seqline.pipeline.csv_stream import LineTap, csv_text
+import pytest
+
+from seqline.pipeline.csv_stream import CsvError, csv_text, read_records, split_fields
 from seqline.pipeline.quarantine import has_surrogates
 
 
-def _rows(data: bytes) -> list[tuple[int, list[str] | str, str]]:
-    """(first line, fields or the csv error, raw text) per row."""
-    tap = LineTap(csv_text(io.BytesIO(data)))
-    reader = csv.reader(tap, strict=True)
-    out = []
-    while True:
-        start = tap.line_count + 1
-        try:
-            row: list[str] | str = next(reader)
-        except StopIteration:
-            return out
-        except csv.Error:
-            row = "error"
-        out.append((start, row, tap.take()))
+def _records(data: bytes, limit: int = 1 << 20, keep: int = 100) -> list:
+    return list(read_records(csv_text(io.BytesIO(data)), limit, keep))
 
 
-def test_line_tap_keeps_each_rows_raw_text_and_first_line() -> None:
-    rows = _rows(b'\xef\xbb\xbfa,b\n"multi\r\nline",2\n\nx,y\n')
+def test_records_keep_raw_text_first_line_and_fields() -> None:
+    rows = [
+        (r.line, r.fields, r.raw) for r in _records(b'\xef\xbb\xbfa,b\n"multi\r\nline",2\n\nx,y\n')
+    ]
     assert rows == [
         (1, ["a", "b"], "a,b"),
         (2, ["multi\r\nline", "2"], '"multi\r\nline",2'),
@@ -35,13 +28,68 @@ def test_line_tap_keeps_each_rows_raw_text_and_first_line() -> None:
     ]
 
 
-def test_csv_text_keeps_undecodable_bytes_as_surrogates_for_that_row_only() -> None:
-    rows = _rows(b"a,b\nbad\xff,1\ngood,2\n")
-    assert [has_surrogates("".join(fields)) for _, fields, _ in rows] == [False, True, False]
-    assert rows[2] == (3, ["good", "2"], "good,2")
+def test_undecodable_bytes_stay_in_their_record_only() -> None:
+    rows = _records(b"a,b\nbad\xff,1\ngood,2\n")
+    assert [has_surrogates("".join(r.fields)) for r in rows] == [False, True, False]
+    assert (rows[2].line, rows[2].fields) == (3, ["good", "2"])
 
 
-def test_line_tap_resumes_after_a_malformed_row() -> None:
-    rows = _rows(b'a,b\n"x"y,1\nok,2\n')
-    assert rows[1][1] == "error" and rows[1][0] == 2
-    assert rows[-1] == (3, ["ok", "2"], "ok,2")
+def test_a_quote_error_is_one_record_and_framing_follows_the_quotes_after_it() -> None:
+    # A lenient reader reads `y` as unquoted text; the quoted field after it spans two lines.
+    rows = _records(b'a,b\n"x"y,"multi\nline"\nok,2\n')
+    assert [(r.line, r.error is not None) for r in rows] == [(1, False), (2, True), (4, False)]
+    assert rows[1].raw == '"x"y,"multi\nline"' and rows[1].fields is None
+    assert rows[2].fields == ["ok", "2"]
+
+
+def test_an_oversized_multiline_field_is_one_record_with_its_size_and_a_short_excerpt() -> None:
+    big = b'"' + b"word, " * 100 + b'\n"" quoted ""\n' * 50 + b'",pos'
+    rows = _records(b"text,label\n" + big + b"\nnext,neg\n", limit=200, keep=20)
+    assert [r.line for r in rows] == [1, 2, 103]  # 50 fields of two line breaks each
+    assert rows[1].too_large and rows[1].fields is None
+    assert rows[1].size == len(big) and rows[1].raw == big[:20].decode()
+    assert rows[2].fields == ["next", "neg"]
+
+
+def test_a_quote_left_open_swallows_the_rest_of_the_file_into_one_malformed_record() -> None:
+    rows = _records(b'a,b\n"open,1\nx,2\ny,3\n')
+    assert len(rows) == 2 and rows[1].line == 2
+    assert rows[1].fields is None and "unclosed" in rows[1].error
+    assert rows[1].raw == '"open,1\nx,2\ny,3'
+
+
+def test_size_counts_utf8_bytes_without_the_final_line_break() -> None:
+    rows = _records("é,ü\r\n".encode())
+    assert rows[0].size == 5
+    assert not _records("é,ü\n".encode(), limit=5)[0].too_large
+    assert _records("é,ü\n".encode(), limit=4)[0].too_large
+
+
+def _csv_module(record: str) -> list[str] | str:
+    try:
+        return next(csv.reader([record], strict=True), [])
+    except csv.Error:
+        return "error"
+
+
+def test_split_fields_agrees_with_csv_reader_strict_on_every_short_record() -> None:
+    for n in range(7):
+        for chars in itertools.product('a,"', repeat=n):
+            record = "".join(chars)
+            try:
+                ours: list[str] | str = split_fields(record)
+            except CsvError:
+                ours = "error"
+            assert ours == _csv_module(record), record
+
+
+@pytest.mark.parametrize(
+    "line", ['"a""",b\n', 'a,"b\n', '"a","b""\n', 'x"y,"z\n', '"a"b,"\n', ',"\n']
+)
+def test_quote_state_across_lines_matches_csv_reader(line: str) -> None:
+    # Whatever the first line holds, the record ends where csv.reader (non-strict) ends it.
+    data = (line + 'tail",9\nnext,1\n').encode()
+    expected = [row for row in csv.reader(io.StringIO(data.decode(), newline=""))]
+    rows = _records(data)
+    assert len(rows) == len(expected)
+    assert rows[-1].fields == expected[-1] == ["next", "1"]

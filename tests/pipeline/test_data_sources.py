@@ -65,8 +65,20 @@ def test_read_csv_header_strips_names_ignores_bom_and_reads_gzip(tmp_path) -> No
     assert data_sources.read_csv_header(str(empty)) == []
 
 
-def test_read_csv_header_says_how_to_fix_an_unparseable_first_line(tmp_path) -> None:
+def test_read_csv_header_skips_leading_blank_lines_and_reads_a_quoted_header(tmp_path) -> None:
+    path = tmp_path / "a.csv"
+    path.write_bytes(b'\r\n\n"te,xt",label\nx,y\n')
+    assert data_sources.read_csv_header(str(path)) == ["te,xt", "label"]
+
+
+@pytest.mark.parametrize(
+    ("first", "problem"),
+    [(b'"a"x,b\n', "unparseable CSV"), (b"a," + b"x" * 300 + b"\n", "over max_record_bytes")],
+)
+def test_read_csv_header_says_how_to_fix_an_unreadable_first_record(
+    tmp_path, first: bytes, problem: str
+) -> None:
     bad = tmp_path / "bad.csv"
-    bad.write_bytes(b"a," + b"x" * 200_000 + b"\n")  # beyond csv's field size limit
-    with pytest.raises(ConfigError, match="start with a CSV header row.*fix the file's first"):
-        data_sources.read_csv_header(str(bad))
+    bad.write_bytes(first + b"x,y\n")
+    with pytest.raises(ConfigError, match=f"start with a CSV header row, got .*{problem}"):
+        data_sources.read_csv_header(str(bad), max_record_bytes=200)

@@ -7,7 +7,6 @@ import json
 import pytest
 
 from seqline.pipeline import quarantine
-from seqline.pipeline.component import ExecutionContext
 from seqline.pipeline.errors import DataError
 
 
@@ -109,34 +108,14 @@ def test_sample_rejections_reads_the_first_jsonl_lines_cut_to_300_chars(tmp_path
     assert quarantine.sample_rejections(str(tmp_path / "missing")) == []
 
 
-def test_enforce_keeping_rejections_copies_the_files_and_points_the_error_at_them(
-    tmp_path,
-) -> None:
-    uri = _write_rejected(tmp_path / "out" / "rejected", [json.dumps({"reason": "bad"})])
-    ctx = ExecutionContext(
-        config=None, inputs={}, outputs={}, run_id="run-1", pipeline_root=str(tmp_path / "root")
-    )
+def test_enforce_with_samples_passes_the_first_rejected_lines(tmp_path) -> None:
+    uri = _write_rejected(tmp_path / "rejected", [json.dumps({"reason": "bad"}), "x"])
     seen: list[list[str]] = []
+    quarantine.enforce_with_samples(uri, lambda samples: seen.append(list(samples)))
+    assert seen == [['{"reason": "bad"}', "x"]]
 
     def enforce(samples) -> None:
-        seen.append(list(samples))
-        raise DataError(f"too many rejected; they are in {uri}")
+        raise DataError("too many rejected")
 
-    with pytest.raises(DataError) as err:
-        quarantine.enforce_keeping_rejections(ctx, uri, "ingest_x", enforce)
-    kept = tmp_path / "root" / "_rejected" / "run-1" / "ingest_x"
-    assert str(err.value) == f"too many rejected; they are in {kept}"
-    assert (kept / "rejected-00000-of-00001.jsonl").read_text() == '{"reason": "bad"}\n'
-    assert seen == [['{"reason": "bad"}']]
-
-
-def test_enforce_keeping_rejections_reraises_as_is_without_a_pipeline_root(tmp_path) -> None:
-    uri = _write_rejected(tmp_path / "rejected", ["x"])
-    ctx = ExecutionContext(config=None, inputs={}, outputs={})
-
-    def enforce(samples) -> None:
-        raise DataError(f"bad, see {uri}")
-
-    with pytest.raises(DataError, match="bad, see "):
-        quarantine.enforce_keeping_rejections(ctx, uri, "ingest_x", enforce)
-    quarantine.enforce_keeping_rejections(ctx, uri, "ingest_x", lambda samples: None)
+    with pytest.raises(DataError, match="too many rejected"):
+        quarantine.enforce_with_samples(uri, enforce)

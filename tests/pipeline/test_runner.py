@@ -2,7 +2,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -21,13 +20,9 @@ from tests.pipeline import toy_components as toy
 REPO = Path(__file__).resolve().parents[2]
 
 
-def make_pipeline(root, calls_log="", count=5, scale=1, fail=False, source="", code_dir=None):
+def make_pipeline(root, calls_log="", count=5, scale=1, fail=False, source=""):
     write = toy.WRITE_NUMBERS
     total = toy.SUM_NUMBERS
-    if code_dir is not None:
-        import dataclasses
-
-        write = dataclasses.replace(write, code_dir=code_dir)
     return Pipeline(
         "toy",
         str(root),
@@ -73,24 +68,14 @@ def test_second_run_is_fully_cached_and_config_change_reruns_downstream_only(tmp
     assert [n.status for n in upstream_changed.nodes] == ["COMPLETE", "COMPLETE"]
 
 
-def test_fingerprint_covers_code_folder_and_outside_data(tmp_path):
-    code = tmp_path / "code"
-    shutil.copytree(toy.CODE_DIR, code)
-    (code / "helper.py").write_text("X = 1\n")
+def test_fingerprint_covers_outside_data(tmp_path):
     source = tmp_path / "data.txt"
     source.write_text("a")
-    base = compute_fingerprints(make_pipeline(tmp_path, source=str(source), code_dir=code))
-
-    code2 = tmp_path / "code2"
-    shutil.copytree(code, code2)
-    (code2 / "helper.py").write_text("X = 2\n")  # any file in the folder, not only component.py
-    changed_code = compute_fingerprints(make_pipeline(tmp_path, source=str(source), code_dir=code2))
-    assert changed_code["write_numbers"] != base["write_numbers"]
-    assert changed_code["sum_numbers"] != base["sum_numbers"]  # inputs' fingerprints propagate
-
+    base = compute_fingerprints(make_pipeline(tmp_path, source=str(source)))
     source.write_text("ab")
-    changed_data = compute_fingerprints(make_pipeline(tmp_path, source=str(source), code_dir=code))
+    changed_data = compute_fingerprints(make_pipeline(tmp_path, source=str(source)))
     assert changed_data["write_numbers"] != base["write_numbers"]
+    assert changed_data["sum_numbers"] != base["sum_numbers"]  # inputs' fingerprints propagate
 
 
 def test_pre_run_check_fails_before_anything_executes(tmp_path):
@@ -102,11 +87,15 @@ def test_pre_run_check_fails_before_anything_executes(tmp_path):
 
 def test_failed_component_is_recorded_and_leaves_no_artifact(tmp_path):
     root = tmp_path / "root"
-    with pytest.raises(ComponentFailed, match="deliberate failure"):
+    with pytest.raises(ComponentFailed, match="deliberate failure") as err:
         run_pipeline(make_pipeline(root, fail=True))
     assert not list((root / "sum_numbers" / "model").iterdir())
     store = MetadataStore(default_metadata_url(str(root)))
     run = store.runs()[0]
+    # What the executor wrote before failing is kept for the user, and the error says where.
+    kept = root / "_failed" / run["run_id"] / "sum_numbers"
+    assert (kept / "model" / "partial.txt").read_text() == "half"
+    assert str(kept) in str(err.value)
     assert run["status"] == "FAILED"
     executions = store.executions(run["run_id"])
     assert [(e.node_id, e.status) for e in executions] == [

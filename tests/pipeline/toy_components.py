@@ -12,8 +12,6 @@ from seqline.pipeline.artifact import ArtifactType
 from seqline.pipeline.component import Component, ExecutionContext
 from seqline.pipeline.errors import ConfigError
 
-CODE_DIR = Path(__file__).resolve().parent / "toy_code"
-
 
 @dataclass(frozen=True)
 class WriteNumbersConfig:
@@ -61,7 +59,6 @@ WRITE_NUMBERS = Component(
     outputs={"examples": ArtifactType.EXAMPLES},
     config_type=WriteNumbersConfig,
     executor=write_numbers,
-    code_dir=CODE_DIR,
     source_fingerprint=_source_id,
     check=_check,
 )
@@ -106,5 +103,4 @@ SUM_NUMBERS = Component(
     outputs={"model": ArtifactType.MODEL},
     config_type=SumConfig,
     executor=sum_numbers,
-    code_dir=CODE_DIR,
 )

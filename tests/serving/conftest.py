@@ -19,6 +19,11 @@ Reusable by every tests/serving/ module (server and client tests alike):
 - ``half_plus_three_model`` (session): the same with y = 0.5 * x + 3 (a distinguishable v2).
 - ``counting_model`` (session): ``serving_default`` x float32 [None] -> y = 2x and ``calls``
   int64 [None] = how many times the signature ran since load (observes batching, warmup).
+- ``build_gated_model(export_dir, gate_dir)``: ``serving_default`` x float32 [None] -> y = 2x
+  that first writes ``{gate_dir}/entered-{int(x[0])}`` and then waits inside the graph until
+  ``{gate_dir}/release`` exists: a request the test holds in flight as long as it wants, even
+  in a server subprocess.
+- ``self_signed_pem(tmp_path)``: (key PEM, certificate PEM) for 127.0.0.1 / localhost.
 - ``make_half_plus_two(export_dir, scale=0.5, offset=2.0)`` / ``make_text_model(export_dir)``:
   builders for new models (e.g. a version 2 with other numbers). ~1 s each: prefer copying.
 - ``copy_version(source_model, base_path, version)``: publishes a new version atomically.
@@ -200,6 +205,79 @@ def build_counting_model(export_dir: str) -> str:
         module, export_dir, signatures={"serving_default": module.predict.get_concrete_function()}
     )
     return export_dir
+
+
+def build_gated_model(export_dir: str, gate_dir: str) -> str:
+    """Saves the gated model described in the module docstring. Returns ``export_dir``."""
+    import tensorflow as tf
+
+    entered_prefix = os.path.join(gate_dir, "entered-")
+    release = os.path.join(gate_dir, "release")
+
+    class Gated(tf.Module):
+        @tf.function(input_signature=[tf.TensorSpec([None], tf.float32, name="x")])
+        def predict(self, x: tf.Tensor) -> dict[str, tf.Tensor]:
+            marker = tf.strings.join(
+                [entered_prefix, tf.strings.as_string(tf.cast(x[0], tf.int64))]
+            )
+            with tf.control_dependencies([tf.io.write_file(marker, "")]):
+                start = tf.constant(0)
+
+            def closed(i: tf.Tensor) -> tf.Tensor:
+                # The pattern depends on the loop variable, so no optimizer hoists the check.
+                pattern = tf.strings.join(
+                    [release, tf.strings.substr(tf.strings.as_string(i), 0, 0)]
+                )
+                return tf.equal(tf.size(tf.io.matching_files(pattern)), 0)
+
+            (waited,) = tf.while_loop(closed, lambda i: i + 1, [start])
+            with tf.control_dependencies([waited]):
+                return {"y": 2.0 * x}
+
+    module = Gated()
+    tf.saved_model.save(
+        module, export_dir, signatures={"serving_default": module.predict.get_concrete_function()}
+    )
+    return export_dir
+
+
+def self_signed_pem(common_name: str = "localhost") -> tuple[str, str]:
+    """(private key PEM, self-signed certificate PEM) valid for localhost and 127.0.0.1; a CA
+    certificate too, so it can verify itself as a client certificate."""
+    import datetime
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
+    now = datetime.datetime.now(datetime.UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName(
+                [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+            ),
+            critical=False,
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    key_pem = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    ).decode()
+    return key_pem, certificate.public_bytes(serialization.Encoding.PEM).decode()
 
 
 @pytest.fixture(scope="session")

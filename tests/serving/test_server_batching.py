@@ -182,3 +182,56 @@ def test_batching_through_grpc_merges_concurrent_predicts(
     # Fewer graph runs than requests: the model's own counter and the runner's agree.
     distinct_runs = {calls for _, calls in results}
     assert runner.calls - calls_before == len(distinct_runs) < 8
+
+
+class RecordingRunner(FakeRunner):
+    """FakeRunner keeping every merged input it ran."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.inputs: list[np.ndarray] = []
+
+    def __call__(self, inputs):
+        self.inputs.append(inputs["x"].copy())
+        return super().__call__(inputs)
+
+
+def test_allowed_batch_sizes_pad_with_the_first_row_and_drop_padded_outputs():
+    scheduler = BatchScheduler(
+        BatchingOptions(max_batch_size=8, batch_timeout_micros=1000, allowed_batch_sizes=(2, 4, 8))
+    )
+    runner = RecordingRunner()
+    try:
+        (result,) = submit_all(scheduler, runner, [np.array([5.0, 6.0, 7.0])])
+    finally:
+        scheduler.close()
+    np.testing.assert_array_equal(runner.inputs[0], [5.0, 6.0, 7.0, 5.0])  # 3 rows -> 4
+    np.testing.assert_array_equal(result["y"], [10.0, 12.0, 14.0])
+
+
+def test_variable_length_inputs_share_a_batch_padded_with_their_first_element():
+    scheduler = BatchScheduler(
+        BatchingOptions(
+            max_batch_size=2,
+            batch_timeout_micros=LONG_TIMEOUT_MICROS,
+            pad_variable_length_inputs=True,
+        )
+    )
+    runner = RecordingRunner()
+    try:
+        short, long = np.array([[7, 1]]), np.array([[3, 4, 5]])
+        results = submit_all(scheduler, runner, [short, long])
+    finally:
+        scheduler.close()
+    assert runner.batches == [2]  # one call for both lengths
+    merged = runner.inputs[0].tolist()
+    assert sorted(merged) == [[3, 4, 5], [7, 1, 7]]
+    assert sorted(r["y"].tolist() for r in results) == [[[6, 8, 10]], [[14, 2, 14]]]
+
+
+@pytest.mark.parametrize("sizes", [(4, 2, 8), (2, 4), (0, 8), (2, 2, 8)])
+def test_allowed_batch_sizes_must_increase_to_max_batch_size(sizes):
+    from seqline.serving.errors import ServerConfigError
+
+    with pytest.raises(ServerConfigError, match="allowed_batch_sizes"):
+        BatchingOptions(max_batch_size=8, allowed_batch_sizes=sizes)

@@ -26,12 +26,8 @@ from tensorflow_serving.config import model_server_config_pb2
 from seqline.serving.errors import ServerConfigError
 from seqline.serving.model_config import parse_model_config_text
 from seqline.serving.model_manager import AVAILABLE
-from seqline.serving.server import (
-    FREE_PORT,
-    ServerOptions,
-    add_server_arguments,
-    options_from_args,
-)
+from seqline.serving.server import FREE_PORT, ServerOptions
+from seqline.serving.server_flags import add_server_arguments, options_from_args
 
 WAIT = 60.0
 
@@ -311,7 +307,7 @@ def test_missing_config_file_and_busy_port(
 
 def test_importing_the_server_module_does_not_import_tensorflow():
     code = (
-        "import sys, seqline.serving.server as s, argparse;"
+        "import sys, seqline.serving.server_flags as s, argparse;"
         "s.add_server_arguments(argparse.ArgumentParser());"
         "assert 'tensorflow' not in sys.modules and 'grpc' not in sys.modules, 'heavy import'"
     )

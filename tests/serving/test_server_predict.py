@@ -236,6 +236,19 @@ def _too_many_values() -> predict_pb2.PredictRequest:
     return request
 
 
+def _declared_only(dtype: int, dims: list[int], **values: list[Any]) -> predict_pb2.PredictRequest:
+    """A tiny request declaring a huge tensor: TensorFlow would broadcast the last value."""
+    request = predict_pb2.PredictRequest()
+    request.model_spec.name = "hpt"
+    tensor = request.inputs["x"]
+    tensor.dtype = dtype
+    for size in dims:
+        tensor.tensor_shape.dim.add().size = size
+    for field, items in values.items():
+        getattr(tensor, field).extend(items)
+    return request
+
+
 BAD_PREDICTS = {
     "unknown model": (
         lambda: predict_request("nope", {"x": np.array([1.0], np.float32)}),
@@ -283,6 +296,23 @@ BAD_PREDICTS = {
     "oversized message": (
         lambda: predict_request("hpt", {"x": np.zeros(100_000, np.float32)}),
         grpc.StatusCode.RESOURCE_EXHAUSTED,
+    ),
+    # 20 bytes on the wire, 10^8 strings once expanded: refused from the shape alone.
+    "10^8 strings declared by one value": (
+        lambda: _declared_only(tf.string.as_datatype_enum, [10**8], string_val=[b"a"]),
+        grpc.StatusCode.RESOURCE_EXHAUSTED,
+    ),
+    "4 GB of floats declared by one value": (
+        lambda: _declared_only(tf.float32.as_datatype_enum, [10**9], float_val=[1.0]),
+        grpc.StatusCode.RESOURCE_EXHAUSTED,
+    ),
+    "shape product beyond int64": (
+        lambda: _declared_only(tf.float32.as_datatype_enum, [2**40, 2**40], float_val=[1.0]),
+        grpc.StatusCode.RESOURCE_EXHAUSTED,
+    ),
+    "rank 65": (
+        lambda: _declared_only(tf.float32.as_datatype_enum, [1] * 65, float_val=[1.0]),
+        grpc.StatusCode.INVALID_ARGUMENT,
     ),
 }
 
@@ -373,6 +403,12 @@ def test_rest_classify_regress_metadata_and_status(server):
     ]
 
 
+def _nested(leaf: Any, depth: int) -> Any:
+    for _ in range(depth):
+        leaf = [leaf]
+    return leaf
+
+
 BAD_REST = {
     "unknown model": ("/v1/models/nope:predict", {"instances": [1.0]}, 404),
     "unknown version": ("/v1/models/hpt/versions/7:predict", {"instances": [1.0]}, 404),
@@ -394,6 +430,40 @@ BAD_REST = {
     ),
     "unknown verb": ("/v1/models/hpt:explode", {"instances": [1.0]}, 404),
     "oversized body": ("/v1/models/hpt:predict", {"instances": [0.0] * 40_000}, 429),
+    # ~5,000 levels: Python's recursive parser would raise RecursionError (once a 500).
+    "deep JSON nesting": (
+        "/v1/models/hpt:predict",
+        b'{"instances": ' + b"[" * 5000 + b"1.0" + b"]" * 5000 + b"}",
+        400,
+    ),
+    "deep nesting inside objects": (
+        "/v1/models/hpt:predict",
+        b'{"instances": ' + b'{"a":' * 3000 + b"1" + b"}" * 3001,
+        400,
+    ),
+    # Within the depth limit, but more dimensions than any array may have (once a 500).
+    "strings nested 70 deep": (
+        "/v1/models/text:predict",
+        {"signature_name": "predict_text", "instances": _nested("good", 70)},
+        400,
+    ),
+    "floats nested 70 deep": ("/v1/models/hpt:predict", {"inputs": _nested(1.0, 70)}, 400),
+    "version beyond int64": (
+        "/v1/models/hpt/versions/99999999999999999999999:predict",
+        {"instances": [1.0]},
+        400,
+    ),
+    "status of a version beyond int64": (
+        "/v1/models/hpt/versions/99999999999999999999999",
+        None,
+        400,
+    ),
+    "number beyond double range": ("/v1/models/hpt:predict", b'{"instances": [1e400]}', 400),
+    "negative number beyond double range": (
+        "/v1/models/hpt:predict",
+        b'{"inputs": {"x": [-2.5e999]}}',
+        400,
+    ),
 }
 
 

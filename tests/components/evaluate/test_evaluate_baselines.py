@@ -13,13 +13,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from seqline.components.evaluate.component import COMPONENT, EvaluateConfig
+from seqline.components.evaluate.config import EvaluateTextConfig
+from seqline.components.evaluate.text_component import COMPONENT
 from seqline.components.push.component import COMPONENT as PUSH
 from seqline.components.push.component import PushConfig
 from seqline.pipeline.artifact import Artifact, ArtifactType, write_descriptor
-from seqline.pipeline.component import ExecutionContext
 from seqline.pipeline.errors import ConfigError
 from seqline.pipeline.metadata import MetadataStore
+from seqline.pipeline.resolvers import LatestBlessedModel, ResolverQuery
+from tests.components.context import make_context
 from tests.components.evaluate.keyword_model import (
     BINARY_KEYWORDS,
     BINARY_LABELS,
@@ -95,17 +97,22 @@ def _record_blessing(
 
 
 def _evaluate(
-    tmp_path: Path, examples: Artifact, model: Artifact, config: EvaluateConfig, store=None
+    tmp_path: Path, examples: Artifact, model: Artifact, config: EvaluateTextConfig, store=None
 ) -> tuple[dict, Artifact]:
     out = tmp_path / f"blessing-{uuid.uuid4().hex[:6]}"
     out.mkdir()
     blessing = Artifact(type_name=ArtifactType.BLESSING, uri=str(out), fingerprint="b")
-    ctx = ExecutionContext(
+    inputs = {"examples": examples, "model": model}
+    baseline = None
+    if store is not None:  # what the runner resolves for `baseline_model`
+        query = ResolverQuery(store, PIPELINE, str(tmp_path), "evaluate", config, inputs)
+        baseline = LatestBlessedModel().resolve(query)
+    ctx = make_context(
         config=config,
-        inputs={"examples": examples, "model": model},
+        inputs=inputs,
         outputs={"blessing": blessing},
         pipeline_name=PIPELINE,
-        metadata=store,
+        resolved={"baseline_model": baseline},
     )
     summary = dict(COMPONENT.executor(ctx))
     json.dumps(summary)
@@ -127,8 +134,8 @@ def store(tmp_path: Path) -> MetadataStore:
     store.close()
 
 
-def _config(**kwargs) -> EvaluateConfig:
-    return EvaluateConfig(model_name=NAME, batch_size=64, **kwargs)
+def _config(**kwargs) -> EvaluateTextConfig:
+    return EvaluateTextConfig(model_name=NAME, batch_size=64, **kwargs)
 
 
 def test_first_model_is_blessed_on_value_thresholds_alone(
@@ -152,7 +159,7 @@ def test_first_model_is_blessed_on_value_thresholds_alone(
 
 def test_change_thresholds_alone_are_rejected_before_the_run() -> None:
     with pytest.raises(ConfigError, match="change_thresholds alone are skipped on the first run"):
-        EvaluateConfig(change_thresholds={"accuracy": {"absolute": 0}})
+        EvaluateTextConfig(change_thresholds={"accuracy": {"absolute": 0}})
 
 
 def test_degraded_candidate_is_not_blessed_against_the_last_blessed_model_and_not_pushed(
@@ -232,7 +239,7 @@ def _push(tmp_path: Path, model: Artifact, blessing: Artifact) -> Artifact:
     infra = infra_blessing_artifact(
         tmp_path / f"infra-{uuid.uuid4().hex[:6]}", model_fingerprint=model.fingerprint
     )
-    ctx = ExecutionContext(
+    ctx = make_context(
         config=PushConfig(serving_root=str(tmp_path / "serving"), model_name=NAME),
         inputs={"model": model, "blessing": blessing, "infra_blessing": infra},
         outputs={"pushed_model": pushed},

@@ -3,18 +3,18 @@
 from __future__ import annotations
 
 import json
-import os
 from collections import Counter
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from seqline.components.evaluate.component import COMPONENT, EvaluateConfig
+from seqline.components.evaluate.config import EvaluateTextConfig
+from seqline.components.evaluate.text_component import COMPONENT
 from seqline.components.evaluate.thresholds import Bound
 from seqline.pipeline.artifact import Artifact, ArtifactType
-from seqline.pipeline.component import ExecutionContext
 from seqline.pipeline.errors import DataError
+from tests.components.context import make_context
 from tests.components.evaluate.keyword_model import (
     BINARY_KEYWORDS,
     BINARY_LABELS,
@@ -30,12 +30,12 @@ TOL = 1e-6
 
 
 def _run(
-    tmp_path: Path, examples: Artifact, model: Artifact, config: EvaluateConfig
+    tmp_path: Path, examples: Artifact, model: Artifact, config: EvaluateTextConfig
 ) -> tuple[dict, Artifact]:
     out = tmp_path / "blessing"
     out.mkdir()
     blessing = Artifact(type_name=ArtifactType.BLESSING, uri=str(out), fingerprint="b1")
-    ctx = ExecutionContext(
+    ctx = make_context(
         config=config,
         inputs={"examples": examples, "model": model},
         outputs={"blessing": blessing},
@@ -67,7 +67,7 @@ def test_binary_metrics_equal_reference_and_model_is_blessed(
     tmp_path: Path, binary_model: Artifact, binary_splits: dict
 ) -> None:
     examples = write_examples(str(tmp_path / "examples"), binary_splits)
-    config = EvaluateConfig(
+    config = EvaluateTextConfig(
         thresholds={"accuracy": Bound(lower=0.6), "loss": Bound(upper=1.0)},
         beat_baseline=("accuracy", "auc"),
         batch_size=64,  # several batches across two shards
@@ -91,15 +91,12 @@ def test_binary_metrics_equal_reference_and_model_is_blessed(
 
     assert summary["blessed"] is True
     assert summary["examples"] == 300
-    assert os.path.exists(os.path.join(blessing.uri, "BLESSED"))
-    assert not os.path.exists(os.path.join(blessing.uri, "NOT_BLESSED"))
-    doc = json.loads((Path(blessing.uri) / "blessing.json").read_text())
-    assert doc["blessed"] is True
-    assert len(doc["reasons"]) == 4  # two bounds + two baseline comparisons
-    assert all("PASS" in reason for reason in doc["reasons"])
+    doc = json.loads((Path(blessing.uri) / "checks.json").read_text())
+    assert len(doc["checks"]) == 4  # two bounds + two baseline comparisons
+    assert all(check["passed"] for check in doc["checks"])
     assert doc["model"]["fingerprint"] == binary_model.fingerprint
-    assert blessing.properties["blessed"] is True
-    assert blessing.properties["reasons"] == doc["reasons"]
+    assert blessing.properties["blessed"] is True  # the verdict is stored once, here
+    assert blessing.properties["reasons"] == [check["reason"] for check in doc["checks"]]
     assert blessing.properties["metrics"]["accuracy"] == pytest.approx(want["accuracy"])
 
 
@@ -107,20 +104,17 @@ def test_failed_threshold_is_a_not_blessed_artifact_not_an_exception(
     tmp_path: Path, binary_model: Artifact, binary_splits: dict
 ) -> None:
     examples = write_examples(str(tmp_path / "examples"), binary_splits, shards=1)
-    config = EvaluateConfig(thresholds={"accuracy": Bound(lower=0.99), "auc": Bound(lower=0.5)})
+    config = EvaluateTextConfig(thresholds={"accuracy": Bound(lower=0.99), "auc": Bound(lower=0.5)})
     summary, blessing = _run(tmp_path, examples, binary_model, config)
 
     assert summary["blessed"] is False
-    assert os.path.exists(os.path.join(blessing.uri, "NOT_BLESSED"))
-    assert not os.path.exists(os.path.join(blessing.uri, "BLESSED"))
+    assert blessing.properties["blessed"] is False
     reasons = blessing.properties["reasons"]
     accuracy_line, auc_line = reasons
     assert accuracy_line.startswith("accuracy (overall) = ") and ">= 0.99" in accuracy_line
     baseline_accuracy = [label for _, label in binary_splits["test"]].count("pos") / 300
     assert accuracy_line.endswith(f"FAIL (majority baseline {baseline_accuracy:.6g})")
     assert "auc" in auc_line and "PASS" in auc_line
-    marker_text = (Path(blessing.uri) / "NOT_BLESSED").read_text()
-    assert accuracy_line in marker_text
 
 
 def test_multiclass_macro_metrics_equal_reference(
@@ -129,7 +123,7 @@ def test_multiclass_macro_metrics_equal_reference(
     rows = make_corpus(240, MULTI_LABELS, MULTI_KEYWORDS, [0.5, 0.3, 0.2], seed=3)
     # No train split: the baseline falls back to the eval split, and says so.
     examples = write_examples(str(tmp_path / "examples"), {"test": rows})
-    config = EvaluateConfig(thresholds={"f1": Bound(lower=0.1)})
+    config = EvaluateTextConfig(thresholds={"f1": Bound(lower=0.1)})
     summary, blessing = _run(tmp_path, examples, multiclass_model, config)
 
     metrics = json.loads((Path(blessing.uri) / "metrics.json").read_text())
@@ -147,7 +141,7 @@ def test_multiclass_macro_metrics_equal_reference(
 def test_eval_label_unknown_to_the_model_is_named(tmp_path: Path, binary_model: Artifact) -> None:
     rows = [("good good", "pos"), ("bad", "neg"), ("meh", "neutral"), ("fine", "neutral")]
     examples = write_examples(str(tmp_path / "examples"), {"test": rows}, shards=1)
-    config = EvaluateConfig(thresholds={"accuracy": Bound(lower=0.5)})
+    config = EvaluateTextConfig(thresholds={"accuracy": Bound(lower=0.5)})
     with pytest.raises(DataError, match=r"'neutral': 2"):
         _run(tmp_path, examples, binary_model, config)
 
@@ -156,6 +150,6 @@ def test_missing_eval_split_names_the_available_splits(
     tmp_path: Path, binary_model: Artifact
 ) -> None:
     examples = write_examples(str(tmp_path / "examples"), {"train": [("good", "pos")]}, shards=1)
-    config = EvaluateConfig(thresholds={"accuracy": Bound(lower=0.5)})
-    with pytest.raises(DataError, match=r"'test' split.*\['train'\]"):
+    config = EvaluateTextConfig(thresholds={"accuracy": Bound(lower=0.5)})
+    with pytest.raises(DataError, match=r"splits \[.train.\].*got .test."):
         _run(tmp_path, examples, binary_model, config)

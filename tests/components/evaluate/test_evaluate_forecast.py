@@ -4,13 +4,14 @@ SavedModel whose forecasts are known exactly."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 
 import numpy as np
 import pytest
 
-from seqline.components.evaluate.forecast_config import ForecastEvaluation
+from seqline.components.evaluate.forecast_config import EvaluateSeriesConfig
 from seqline.components.evaluate.forecast_metrics import (
     forecast_metrics,
     metrics_by_step,
@@ -82,14 +83,14 @@ def test_naive_baselines():
 
 def test_forecast_config_errors_say_what_to_fix():
     with pytest.raises(ConfigError, match="at least one threshold or beat_baselines"):
-        ForecastEvaluation()
+        EvaluateSeriesConfig()
     with pytest.raises(ConfigError, match=r"unknown metric\(s\) \['accuracy'\]"):
-        ForecastEvaluation(thresholds={"accuracy": {"lower": 0.5}})
+        EvaluateSeriesConfig(thresholds={"accuracy": {"lower": 0.5}})
     with pytest.raises(ConfigError, match="margin in \\[0, 1\\)"):
-        ForecastEvaluation(beat_baselines={"seasonal_naive": 1.5})
+        EvaluateSeriesConfig(beat_baselines={"seasonal_naive": 1.5})
     with pytest.raises(ConfigError, match=r"unknown baseline\(s\) \['arima'\]"):
-        ForecastEvaluation(beat_baselines={"arima": 0.1})
-    config = ForecastEvaluation(season=12, thresholds={"mase": {"upper": 0.8}})
+        EvaluateSeriesConfig(beat_baselines={"arima": 0.1})
+    config = EvaluateSeriesConfig(season=12, thresholds={"mase": {"upper": 0.8}})
     assert config.thresholds["mase"].upper == 0.8
 
 
@@ -146,15 +147,21 @@ def forecast_inputs(tmp_path_factory):
     return examples, model, windows
 
 
-def _evaluate(tmp_path, forecast_inputs, forecast):
-    from seqline.components.evaluate.component import COMPONENT, EvaluateConfig
+def _evaluate(tmp_path, forecast_inputs, config, baseline_model=None):
+    from seqline.components.evaluate.series_component import COMPONENT
     from tests.components.transform.series_fixtures import run_component
 
     examples, model, _ = forecast_inputs
     # The eval split: these windows are built so that the shifted model loses to persistence
     # there (on the trending test split the shift happens to help).
-    config = EvaluateConfig(forecast=forecast, eval_split="eval")
-    return run_component(COMPONENT, config, {"examples": examples, "model": model}, tmp_path)
+    config = dataclasses.replace(config, eval_split="eval", allow_trainer_split=True)
+    return run_component(
+        COMPONENT,
+        config,
+        {"examples": examples, "model": model},
+        tmp_path,
+        resolved={"baseline_model": baseline_model},
+    )
 
 
 def test_component_scores_the_forecaster_and_its_baselines(tmp_path, forecast_inputs):
@@ -162,7 +169,7 @@ def test_component_scores_the_forecaster_and_its_baselines(tmp_path, forecast_in
     summary, outputs = _evaluate(
         tmp_path,
         forecast_inputs,
-        ForecastEvaluation(
+        EvaluateSeriesConfig(
             season=6, thresholds={"mae": {"upper": 100.0}}, beat_baselines={"persistence": 0.0}
         ),
     )
@@ -185,7 +192,6 @@ def test_component_scores_the_forecaster_and_its_baselines(tmp_path, forecast_in
 
     # The shifted persistence cannot beat persistence itself: NOT_BLESSED, and it says why.
     assert summary["blessed"] is False and blessing.properties["blessed"] is False
-    assert (tmp_path / "blessing" / "NOT_BLESSED").exists()
     reasons = blessing.properties["reasons"]
     assert any("vs persistence" in r and "not beaten" in r for r in reasons)
     assert any(r.startswith("y: mae") and "meets <= 100" in r for r in reasons)
@@ -196,19 +202,50 @@ def test_component_scores_the_forecaster_and_its_baselines(tmp_path, forecast_in
 
 def test_component_blesses_when_every_rule_passes(tmp_path, forecast_inputs):
     summary, outputs = _evaluate(
-        tmp_path, forecast_inputs, ForecastEvaluation(season=6, thresholds={"mase": {"upper": 50}})
+        tmp_path,
+        forecast_inputs,
+        EvaluateSeriesConfig(season=6, thresholds={"mase": {"upper": 50}}),
     )
     assert summary["blessed"] is True
-    assert (tmp_path / "blessing" / "BLESSED").exists()
-    assert json.loads((tmp_path / "blessing" / "blessing.json").read_text())["blessed"] is True
+    assert outputs["blessing"].properties["blessed"] is True
+    checks = json.loads((tmp_path / "blessing" / "checks.json").read_text())
+    assert all(check["passed"] for check in checks["checks"])
+    assert checks["baseline_model"]["uri"] is None  # first run: nothing to compare with
+
+
+def test_forecaster_is_compared_with_the_last_blessed_forecaster(tmp_path, forecast_inputs):
+    import dataclasses
+
+    _, model, _ = forecast_inputs
+    baseline = dataclasses.replace(model, fingerprint="fp-blessed-before")
+    baseline.properties = {**model.properties, "pushed_version": 3}
+    same = EvaluateSeriesConfig(
+        season=6, thresholds={"mase": {"upper": 50}}, change_thresholds={"mae": {"absolute": 0}}
+    )
+    summary, outputs = _evaluate(tmp_path / "same", forecast_inputs, same, baseline)
+    blessing = outputs["blessing"]
+    assert summary["blessed"] is True and summary["baseline_model_mae"] == summary["mae"]
+    assert blessing.properties["baseline_model_uri"] == baseline.uri
+    assert blessing.properties["baseline_model_version"] == 3
+    assert any(
+        "change vs baseline model" in r and "PASS" in r for r in blessing.properties["reasons"]
+    )
+
+    # The same forecasts cannot be 10% better than themselves: not blessed, and it says why.
+    better = dataclasses.replace(same, change_thresholds={"mae": {"relative": -0.1}})
+    summary, outputs = _evaluate(tmp_path / "better", forecast_inputs, better, baseline)
+    assert summary["blessed"] is False
+    assert any(
+        "relative change" in r and "FAIL" in r for r in outputs["blessing"].properties["reasons"]
+    )
 
 
 def test_component_rejects_a_season_longer_than_the_lookback(tmp_path, forecast_inputs):
     with pytest.raises(
-        ConfigError, match="forecast.season: expected at most the windows' lookback"
+        ConfigError, match="evaluate.season: expected at most the windows' lookback"
     ):
         _evaluate(
             tmp_path,
             forecast_inputs,
-            ForecastEvaluation(season=48, thresholds={"mae": {"upper": 1}}),
+            EvaluateSeriesConfig(season=48, thresholds={"mae": {"upper": 1}}),
         )

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from seqline.components.evaluate.baseline import fit_majority_baseline, score_baseline
-from seqline.components.evaluate.component import EvaluateConfig
+from seqline.components.evaluate.config import EvaluateTextConfig
 from seqline.components.evaluate.metrics import (
     METRIC_NAMES,
     compute_metrics,
@@ -148,7 +148,7 @@ def test_beat_baseline_respects_direction_and_margin() -> None:
 
 def test_config_from_yaml_mapping_builds_bounds() -> None:
     config = build_dataclass(
-        EvaluateConfig,
+        EvaluateTextConfig,
         {
             "thresholds": {"accuracy": {"lower": 0.7}, "loss": {"upper": 0.6}},
             "beat_baseline": ["auc"],
@@ -173,14 +173,14 @@ def test_config_from_yaml_mapping_builds_bounds() -> None:
 )
 def test_config_rejects_mistakes(kwargs: dict, message: str) -> None:
     with pytest.raises(ConfigError) as excinfo:
-        EvaluateConfig(**kwargs)
+        EvaluateTextConfig(**kwargs)
     assert message in str(excinfo.value)
 
 
 def test_yaml_error_names_the_field_path() -> None:
     with pytest.raises(ConfigError, match=r"components\.evaluate\.thresholds: unknown metric"):
         build_dataclass(
-            EvaluateConfig, {"thresholds": {"acc": {"lower": 0.1}}}, "components.evaluate"
+            EvaluateTextConfig, {"thresholds": {"acc": {"lower": 0.1}}}, "components.evaluate"
         )
 
 
@@ -189,7 +189,7 @@ def test_yaml_builds_change_thresholds_slicing_and_slice_rules() -> None:
     from seqline.components.evaluate.thresholds import ChangeThreshold
 
     config = build_dataclass(
-        EvaluateConfig,
+        EvaluateTextConfig,
         {
             "thresholds": {"accuracy": {"lower": 0.7}},
             "change_thresholds": {"loss": {"relative": 0.05, "direction": "lower"}},
@@ -227,7 +227,7 @@ def test_yaml_builds_change_thresholds_slicing_and_slice_rules() -> None:
 )
 def test_slice_and_change_config_mistakes_are_named(kwargs: dict, message: str) -> None:
     with pytest.raises(ConfigError) as excinfo:
-        EvaluateConfig(thresholds={"accuracy": {"lower": 0.5}}, **kwargs)
+        EvaluateTextConfig(thresholds={"accuracy": {"lower": 0.5}}, **kwargs)
     assert message in str(excinfo.value)
 
 

@@ -6,39 +6,43 @@ import re
 
 import pytest
 
-from seqline.components.evaluate.config import EvaluateConfig
+from seqline.components.evaluate.config import EvaluateTextConfig as EvaluateConfig
+from seqline.components.evaluate.forecast_config import EvaluateSeriesConfig
 from seqline.components.evaluate.split_policy import check_evaluation_split, trainer_splits
 from seqline.components.ingest_series.config import IngestSeriesConfig
 from seqline.components.ingest_text.config import IngestTextConfig
-from seqline.components.train.config import TrainConfig
-from seqline.components.transform.component import TransformConfig
+from seqline.components.train.config import TrainTextConfig
+from seqline.components.transform.config import TransformTextConfig as TransformConfig
 from seqline.pipeline.errors import ConfigError
 
 TEXT = IngestTextConfig(source="x.csv", labels=("neg", "pos"))
 RULE = {"thresholds": {"accuracy": {"lower": 0.5}}}
 
 
-def check(evaluate: EvaluateConfig, train: TrainConfig | None = None, ingest=TEXT) -> None:
-    check_evaluation_split(ingest, TransformConfig(), train or TrainConfig(), evaluate)
+def check(evaluate: EvaluateConfig, train: TrainTextConfig | None = None, ingest=TEXT) -> None:
+    check_evaluation_split(ingest, TransformConfig(), train or TrainTextConfig(), evaluate)
 
 
 def test_defaults_score_the_test_split_the_trainer_never_saw() -> None:
     evaluate = EvaluateConfig(**RULE)
     assert evaluate.eval_split == "test"
     check(evaluate)  # no error
-    assert set(trainer_splits(TrainConfig(), "train", TEXT.output_splits())) == {"train", "eval"}
+    assert set(trainer_splits(TrainTextConfig(), "train", TEXT.output_splits())) == {
+        "train",
+        "eval",
+    }
 
 
 @pytest.mark.parametrize(
     ("eval_split", "train", "used_by"),
     [
-        ("eval", TrainConfig(), r"train.eval_split \(auto\): early stopping"),
-        ("train", TrainConfig(), "train.train_split: fitting"),
-        ("test", TrainConfig(eval_split="test"), "train.eval_split: early stopping"),
+        ("eval", TrainTextConfig(), r"train.eval_split \(auto\): early stopping"),
+        ("train", TrainTextConfig(), "train.train_split: fitting"),
+        ("test", TrainTextConfig(eval_split="test"), "train.eval_split: early stopping"),
     ],
 )
 def test_a_trainer_split_is_refused_naming_both_fields_and_the_fix(
-    eval_split: str, train: TrainConfig, used_by: str
+    eval_split: str, train: TrainTextConfig, used_by: str
 ) -> None:
     with pytest.raises(ConfigError) as err:
         check(EvaluateConfig(eval_split=eval_split, **RULE), train)
@@ -66,10 +70,10 @@ def test_series_evaluate_the_last_time_split_by_default() -> None:
         source="s.csv", frequency="1h", targets=("y",), lookback=4, horizon=2
     )
     assert list(series.splits) == ["train", "eval", "test"]
-    forecast = EvaluateConfig(forecast={"thresholds": {"mase": {"upper": 1}}})
+    forecast = EvaluateSeriesConfig(thresholds={"mase": {"upper": 1}})
     check(forecast, ingest=series)
     with pytest.raises(ConfigError, match="evaluate.eval_split"):
-        check(EvaluateConfig(forecast={"thresholds": {"mase": {"upper": 1}}}, eval_split="eval"),
+        check(EvaluateSeriesConfig(thresholds={"mase": {"upper": 1}}, eval_split="eval"),
               ingest=series)  # fmt: skip
 
 

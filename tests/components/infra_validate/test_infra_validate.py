@@ -11,8 +11,8 @@ import pytest
 
 from seqline.components.infra_validate.component import COMPONENT, InfraValidateConfig
 from seqline.pipeline.artifact import Artifact, ArtifactType
-from seqline.pipeline.component import ExecutionContext
 from seqline.serving.warmup import read_warmup_requests
+from tests.components.context import make_context
 from tests.components.evaluate.keyword_model import (
     BINARY_KEYWORDS,
     BINARY_LABELS,
@@ -34,7 +34,7 @@ def _run(tmp_path: Path, model: Artifact, examples: Artifact, **config) -> tuple
     scratch = tmp_path / "scratch"
     scratch.mkdir()
     infra = Artifact(type_name=ArtifactType.INFRA_BLESSING, uri=str(out), fingerprint="i")
-    ctx = ExecutionContext(
+    ctx = make_context(
         config=InfraValidateConfig(canary_examples=12, canary_batch_size=5, **config),
         inputs={"model": model, "examples": examples},
         outputs={"infra_blessing": infra},
@@ -87,8 +87,7 @@ def test_good_model_is_infra_blessed_and_its_copy_carries_warmup_records(
 
     assert summary["blessed"] is True, infra.properties["reasons"]
     assert summary["canary_requests"] == 6  # 12 canaries in batches of 5, two signatures
-    assert (Path(infra.uri) / "INFRA_BLESSED").exists()
-    assert not (Path(infra.uri) / "INFRA_NOT_BLESSED").exists()
+    assert infra.properties["blessed"] is True
     document = json.loads((Path(infra.uri) / "infra_blessing.json").read_text())
     assert document["details"]["p99_ms"] > 0 and document["details"]["latency_requests"] == 50
     assert infra.properties["model_fingerprint"] == model.fingerprint
@@ -114,7 +113,7 @@ def test_model_with_nan_and_wrong_dtype_outputs_is_a_recorded_failure(
     summary, infra = _run(tmp_path, model, examples, p99_latency_ms=0.001)
 
     assert summary["blessed"] is False
-    assert (Path(infra.uri) / "INFRA_NOT_BLESSED").exists()
+    assert infra.properties["blessed"] is False
     reasons = infra.properties["reasons"]
     assert any("probabilities not finite" in r for r in reasons), reasons
     assert any("class_ids expected int64 [5], got int32" in r for r in reasons), reasons
@@ -131,4 +130,4 @@ def test_model_that_cannot_load_is_a_recorded_failure_not_a_crash(
     assert summary["blessed"] is False
     (reason,) = infra.properties["reasons"]
     assert reason.startswith("SavedModel cannot run in-process:")
-    assert json.loads((Path(infra.uri) / "infra_blessing.json").read_text())["blessed"] is False
+    assert json.loads((Path(infra.uri) / "infra_blessing.json").read_text())["reasons"] == [reason]

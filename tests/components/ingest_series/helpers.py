@@ -11,7 +11,7 @@ from typing import Any
 from seqline.components.ingest_series.component import COMPONENT
 from seqline.components.ingest_series.config import IngestSeriesConfig
 from seqline.pipeline.artifact import Artifact, ArtifactType
-from seqline.pipeline.component import ExecutionContext
+from tests.components.context import make_context
 
 
 def run_component(
@@ -21,13 +21,13 @@ def run_component(
     returns (summary, examples artifact, rejected artifact)."""
     base = tmp_path / name
     outputs = {
-        "examples": Artifact(ArtifactType.EXAMPLES, str(base / "examples"), "fp-examples"),
+        "examples": Artifact(ArtifactType.SERIES_WINDOWS, str(base / "examples"), "fp-examples"),
         "rejected": Artifact(ArtifactType.REJECTED, str(base / "rejected"), "fp-rejected"),
     }
     for artifact in outputs.values():
         os.makedirs(artifact.uri)
     (base / "tmp").mkdir()
-    ctx = ExecutionContext(
+    ctx = make_context(
         config=config, inputs={}, outputs=outputs, temp_dir=str(base / "tmp"), **ctx_fields
     )
     summary = COMPONENT.executor(ctx)

@@ -19,6 +19,7 @@ from seqline.components.ingest_series.sources import check_source, source_finger
 from seqline.components.ingest_series.synthetic import write_synthetic_series
 from seqline.pipeline.artifact import ArtifactType
 from seqline.pipeline.errors import ConfigError, DataError
+from seqline.pipeline.harness import run_component as run_node
 from tests.components.ingest_series.helpers import read_rejections, read_windows, run_component
 
 HOUR_S = 3600
@@ -202,10 +203,10 @@ def test_too_many_rejections_fail_and_keep_the_rejected_rows(tmp_path: Path) -> 
     )
     root = tmp_path / "root"
     with pytest.raises(DataError, match=r"at most 5\.00% rejected rows, got 10 of 70") as err:
-        run_component(tmp_path, config, pipeline_root=str(root), run_id="r1", node_id="ingest")
-    kept = root / "_rejected" / "r1" / "ingest"
+        run_node(COMPONENT, config, root=root, run_id="r1", node_id="ingest")
+    kept = root / "_failed" / "r1" / "ingest"  # kept by the runner, named in the error
     assert str(kept) in str(err.value) and "non_numeric: 10" in str(err.value)
-    assert len(read_rejections(str(kept))) == 10
+    assert len(read_rejections(str(kept / "rejected"))) == 10
 
 
 def test_a_split_without_windows_fails_with_the_reason(tmp_path: Path) -> None:
@@ -251,7 +252,7 @@ def test_check_source_reads_headers_and_fingerprint_tracks_files(tmp_path: Path)
 def test_component_signature_and_light_imports() -> None:
     assert COMPONENT.name == "ingest_series" and COMPONENT.inputs == {}
     assert COMPONENT.outputs == {
-        "examples": ArtifactType.EXAMPLES, "rejected": ArtifactType.REJECTED,
+        "examples": ArtifactType.SERIES_WINDOWS, "rejected": ArtifactType.REJECTED,
     }  # fmt: skip
     assert COMPONENT.config_type is IngestSeriesConfig and COMPONENT.check is check_source
     # Building and validating a pipeline must not import the heavy libraries.

@@ -13,7 +13,7 @@ import pytest
 from seqline.components.ingest_text.component import COMPONENT
 from seqline.components.ingest_text.config import IngestTextConfig
 from seqline.pipeline.artifact import Artifact, ArtifactType
-from seqline.pipeline.component import ExecutionContext
+from tests.components.context import make_context
 
 
 def run_component(
@@ -28,7 +28,7 @@ def run_component(
     for artifact in outputs.values():
         os.makedirs(artifact.uri)
     (base / "tmp").mkdir()
-    ctx = ExecutionContext(
+    ctx = make_context(
         config=config, inputs={}, outputs=outputs, temp_dir=str(base / "tmp"), **ctx_fields
     )
     summary = COMPONENT.executor(ctx)

@@ -16,6 +16,7 @@ from seqline.components.ingest_text.config import IngestTextConfig
 from seqline.components.ingest_text.synthetic import write_aclimdb_layout, write_synthetic_reviews
 from seqline.pipeline.artifact import ArtifactType
 from seqline.pipeline.errors import ConfigError, DataError
+from seqline.pipeline.harness import run_component as run_node
 
 LABELS = ("neg", "pos")
 
@@ -136,7 +137,7 @@ def test_aclimdb_layout_uses_folders_as_labels_and_splits(
 
 
 def test_reject_ratio_above_maximum_fails_and_keeps_the_rejections(
-    tmp_path: Path, run_ingest, read_rejections
+    tmp_path: Path, read_rejections
 ) -> None:
     source = tmp_path / "bad.csv"
     source.write_text(
@@ -147,13 +148,13 @@ def test_reject_ratio_above_maximum_fails_and_keeps_the_rejections(
     config = IngestTextConfig(source=str(source), labels=LABELS, max_reject_ratio=0.2)
     root = tmp_path / "root"
     with pytest.raises(DataError) as err:
-        run_ingest(config, pipeline_root=str(root), run_id="r1", node_id="ingest")
+        run_node(COMPONENT, config, root=root, run_id="r1", node_id="ingest")
     message = str(err.value)
     assert "3 of 11" in message and "27.27%" in message and "20.00%" in message
     assert "unknown_label: 2, missing_label: 1" in message
-    kept = root / "_rejected" / "r1" / "ingest"
+    kept = root / "_failed" / "r1" / "ingest"  # kept by the runner, named in the error
     assert str(kept) in message
-    reasons = sorted(r["reason"] for r in read_rejections(str(kept)))
+    reasons = sorted(r["reason"] for r in read_rejections(str(kept / "rejected")))
     assert reasons == ["missing_label", "unknown_label", "unknown_label"]
 
 

@@ -218,9 +218,20 @@ def test_csv_each_rejection_reason_and_the_file_goes_on() -> None:
     assert wrong.record == "pos,too,many,fields" and wrong.position == 3
 
 
-def test_csv_missing_text_column_rejects_every_row_as_missing_text() -> None:
-    items = csv_items(b"body,label\nhello,pos\nbye,neg\n")
-    assert reasons(items) == [rec.MISSING_TEXT, rec.MISSING_TEXT]
+def test_csv_header_without_a_configured_column_rejects_every_row_keeping_it() -> None:
+    items = csv_items(b"body,label\nhello,pos\n\nbye,neg\n")
+    assert [(type(i).__name__, i.reason, i.position) for i in items] == [
+        ("Rejection", rec.HEADER_MISMATCH, 1),
+        ("Rejection", rec.HEADER_MISMATCH, 2),
+        ("Skipped", rec.BLANK_LINE, 3),
+        ("Rejection", rec.HEADER_MISMATCH, 4),
+    ]
+    assert [i.record for i in items if isinstance(i, Rejection)] == [
+        "body,label",
+        "hello,pos",
+        "bye,neg",
+    ]
+    assert "missing ['text']" in items[0].message
 
 
 def test_csv_bom_and_configured_columns() -> None:

@@ -47,10 +47,9 @@ def model_artifact(model_uri: Path, fingerprint: str = MODEL_FINGERPRINT) -> Art
 def blessing_artifact(
     directory: Path, blessed: bool, reasons: list[str], model_fingerprint: str = MODEL_FINGERPRINT
 ) -> Artifact:
-    """A Blessing artifact per the contract: marker file, blessing.json, properties."""
+    """A Blessing artifact per the contract: the verdict in its properties, evidence files."""
     directory.mkdir(parents=True, exist_ok=True)
-    (directory / ("BLESSED" if blessed else "NOT_BLESSED")).write_text("\n".join(reasons))
-    (directory / "blessing.json").write_text(json.dumps({"blessed": blessed, "reasons": reasons}))
+    (directory / "checks.json").write_text(json.dumps({"checks": []}))
     (directory / "metrics.json").write_text("{}")
     return Artifact(
         type_name=ArtifactType.BLESSING,
@@ -78,11 +77,7 @@ def infra_blessing_artifact(
 
     reasons = reasons or (["served and answered"] if blessed else ["model did not load"])
     directory.mkdir(parents=True, exist_ok=True)
-    marker = "INFRA_BLESSED" if blessed else "INFRA_NOT_BLESSED"
-    (directory / marker).write_text("\n".join(reasons))
-    (directory / "infra_blessing.json").write_text(
-        json.dumps({"blessed": blessed, "reasons": reasons, "details": {}})
-    )
+    (directory / "infra_blessing.json").write_text(json.dumps({"reasons": reasons, "details": {}}))
     if saved_model is not None:
         shutil.copytree(saved_model, directory / "saved_model")
     return Artifact(

@@ -12,9 +12,9 @@ import pytest
 from seqline.components.push import publish
 from seqline.components.push.component import COMPONENT, PushConfig, check
 from seqline.pipeline.artifact import Artifact, ArtifactType
-from seqline.pipeline.component import ExecutionContext
 from seqline.pipeline.config_parsing import build_dataclass
 from seqline.pipeline.errors import ConfigError, DataError
+from tests.components.context import make_context
 from tests.components.push.push_inputs import (
     blessing_artifact,
     infra_blessing_artifact,
@@ -38,7 +38,7 @@ def _push(
     pushed = Artifact(type_name=ArtifactType.PUSHED_MODEL, uri=str(out), fingerprint="p")
     if infra is None:
         infra = infra_blessing_artifact(tmp_path / f"infra-{uuid.uuid4().hex[:6]}")
-    ctx = ExecutionContext(
+    ctx = make_context(
         config=config,
         inputs={"model": model, "blessing": blessing, "infra_blessing": infra},
         outputs={"pushed_model": pushed},
@@ -124,11 +124,12 @@ def test_blessing_for_another_model_is_refused(tmp_path: Path, fake_model: Artif
     assert not (tmp_path / "serving").exists()
 
 
-def test_contradictory_blessing_is_refused(tmp_path: Path, fake_model: Artifact) -> None:
+def test_a_blessing_without_a_verdict_is_refused(tmp_path: Path, fake_model: Artifact) -> None:
     blessing = blessing_artifact(tmp_path / "b", True, PASSING)
-    (tmp_path / "b" / "NOT_BLESSED").write_text("")  # both markers: damaged artifact
-    with pytest.raises(DataError, match="exactly one of BLESSED / NOT_BLESSED"):
+    del blessing.properties["blessed"]  # a damaged descriptor: the one place the verdict lives
+    with pytest.raises(DataError, match="expected a boolean 'blessed' property, got None"):
         _push(tmp_path, fake_model, blessing, PushConfig(serving_root=str(tmp_path / "s")))
+    assert not (tmp_path / "s").exists()
 
 
 def test_object_store_push_moves_graph_last_and_cleans_interrupted_moves(tmp_path: Path) -> None:

@@ -20,10 +20,10 @@ from seqline.components.push.component import COMPONENT, PushConfig
 from seqline.components.push.deploy import deploy
 from seqline.components.push.publish import integer_versions
 from seqline.pipeline.artifact import Artifact, ArtifactType
-from seqline.pipeline.component import ExecutionContext
 from seqline.pipeline.errors import DataError
 from seqline.serving.config_file import read_configs, write_configs
 from seqline.serving.model_config import ModelConfig, VersionPolicy
+from tests.components.context import make_context
 from tests.components.push.push_inputs import (
     blessing_artifact,
     infra_blessing_artifact,
@@ -42,7 +42,7 @@ def _push(tmp_path: Path, model: Artifact, config: PushConfig, infra: Artifact) 
     out.mkdir()
     pushed = Artifact(type_name=ArtifactType.PUSHED_MODEL, uri=str(out), fingerprint="p")
     blessing = blessing_artifact(tmp_path / f"b-{uuid.uuid4().hex[:6]}", True, PASSING)
-    ctx = ExecutionContext(
+    ctx = make_context(
         config=config,
         inputs={"model": model, "blessing": blessing, "infra_blessing": infra},
         outputs={"pushed_model": pushed},

@@ -12,12 +12,13 @@ from seqline.components.schema.component import COMPONENT, check, source_fingerp
 from seqline.components.schema.config import SchemaConfig
 from seqline.components.statistics.statistics_files import write_statistics
 from seqline.pipeline.artifact import Artifact, ArtifactType, write_descriptor
-from seqline.pipeline.component import ExecutionContext
 from seqline.pipeline.errors import ConfigError
 from seqline.pipeline.metadata import MetadataStore
+from seqline.pipeline.resolvers import PreviousSchema, ResolverQuery
 from seqline.schemas import feature_spec
 from seqline.schemas.loading import load_schema, schema_to_text
 from seqline.schemas.text import raw_feature_spec as text_spec
+from tests.components.context import make_context
 from tests.components.statistics.helpers import direct_statistics
 
 
@@ -71,14 +72,25 @@ def _run(tmp_path, config: SchemaConfig, name: str, metadata=None, root: str = "
     os.makedirs(stats_uri)
     write_statistics(direct_statistics({"train": records}), str(stats_uri))
     statistics = Artifact(
-        ArtifactType.STATISTICS, str(stats_uri), "fp-s",
-        properties={"label_feature": "label", "labels": ["a", "b", "c"]},
+        ArtifactType.STATISTICS, str(stats_uri), f"fp-s-{name}",
+        properties={"label_feature": "label"},
     )  # fmt: skip
+    examples = Artifact(
+        ArtifactType.EXAMPLES,
+        str(tmp_path / "examples"),
+        "fp-e",
+        properties={"labels": ["a", "b", "c"]},
+    )
     out = Artifact(ArtifactType.SCHEMA, f"{root or tmp_path}/schema/schema/{name}", name)
     os.makedirs(out.uri)
-    ctx = ExecutionContext(
-        config=config, inputs={"statistics": statistics}, outputs={"schema": out},
-        node_id="schema", pipeline_root=root, metadata=metadata,
+    inputs = {"statistics": statistics, "examples": examples}
+    previous = None
+    if metadata is not None:  # what the runner resolves for `previous_schema`
+        query = ResolverQuery(metadata, "p", root, "schema", config, inputs)
+        previous = PreviousSchema().resolve(query)
+    ctx = make_context(
+        config=config, inputs=inputs, outputs={"schema": out},
+        node_id="schema", pipeline_root=root, resolved={"previous_schema": previous},
     )  # fmt: skip
     return dict(COMPONENT.executor(ctx)), out
 

@@ -133,13 +133,13 @@ def run_statistics(
 ) -> tuple[dict, Artifact]:
     """Runs the statistics executor like the runner does (fresh output dir, scratch dir)."""
     from seqline.components.statistics.component import COMPONENT
-    from seqline.pipeline.component import ExecutionContext
+    from tests.components.context import make_context
 
     out = Artifact(ArtifactType.STATISTICS, str(tmp_path / name), f"fp-{name}")
     os.makedirs(out.uri)
     scratch = tmp_path / f"{name}-tmp"
     scratch.mkdir()
-    ctx = ExecutionContext(
+    ctx = make_context(
         config=config or StatisticsConfig(),
         inputs={"examples": examples},
         outputs={"statistics": out},

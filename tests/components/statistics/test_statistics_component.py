@@ -38,7 +38,6 @@ def test_component_matches_direct_computation(tmp_path) -> None:
 
     assert summary == {"splits": ["train", "eval"], "examples": 850, "features": 3}
     assert out.properties["counts"] == {"train": 700, "eval": 150}
-    assert out.properties["labels"] == ["neg", "pos"]
     stats = read_statistics(out.uri)
     direct = direct_statistics(splits, StatisticsConfig())
     assert [d.name for d in stats.datasets] == ["train", "eval"]

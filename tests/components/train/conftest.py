@@ -18,6 +18,7 @@ import pytest
 
 from seqline.pipeline.artifact import Artifact, ArtifactType, write_descriptor
 from seqline.pipeline.component import ExecutionContext
+from tests.components.context import make_context
 
 LABELS = ["neg", "pos"]
 POSITIVE = ["great", "good", "excellent", "love", "wonderful", "fun", "best", "brilliant"]
@@ -74,8 +75,8 @@ class TextArtifacts:
 @pytest.fixture(scope="session")
 def text_artifacts(tmp_path_factory: pytest.TempPathFactory) -> TextArtifacts:
     """Runs ingest-shaped raw Examples through the transform component (FnApiRunner)."""
-    from seqline.components.transform.component import COMPONENT as TRANSFORM
-    from seqline.components.transform.component import TransformConfig
+    from seqline.components.transform.config import TransformTextConfig
+    from seqline.components.transform.text_component import COMPONENT as TRANSFORM
     from seqline.components.transform.text_features import NgramConfig
 
     root = tmp_path_factory.mktemp("train_inputs")
@@ -101,9 +102,9 @@ def text_artifacts(tmp_path_factory: pytest.TempPathFactory) -> TextArtifacts:
     )
     for artifact in (graph, transformed):
         os.makedirs(artifact.uri)
-    ctx = ExecutionContext(
+    ctx = make_context(
         # With the n-gram feature too: models that do not use it must ignore it (issue 11).
-        config=TransformConfig(
+        config=TransformTextConfig(
             vocab_size=40,
             max_tokens=MAX_TOKENS,
             ngrams=NgramConfig(orders=2, vocab_size=300, frequency_threshold=1, max_ngrams=24),
@@ -136,7 +137,7 @@ def train_context(
         uri.mkdir(parents=True)
         outputs[name] = Artifact(type_name, str(uri), fingerprint)
     (root / "tmp" / attempt).mkdir(parents=True)  # the runner's scratch dir exists
-    return ExecutionContext(
+    return make_context(
         config=config,
         inputs={
             "transform_graph": artifacts.transform_graph,

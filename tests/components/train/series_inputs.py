@@ -45,15 +45,15 @@ def raw_series(n: int = 90) -> dict[str, np.ndarray]:
 
 def transform_and_train(base: Path, train_config: Any, transform_config: Any = None) -> SeriesRun:
     """Writes windows of raw_series(), runs the transform and train components on them."""
-    from seqline.components.train.component import COMPONENT as TRAIN
-    from seqline.components.transform.component import COMPONENT as TRANSFORM
-    from seqline.components.transform.component import TransformConfig
+    from seqline.components.train.series_component import COMPONENT as TRAIN
+    from seqline.components.transform.config import TransformSeriesConfig
+    from seqline.components.transform.series_component import COMPONENT as TRANSFORM
 
     examples, windows = write_series_examples(
         base / "examples", raw_series(), ("y",), ("x",), LOOKBACK, HORIZON
     )
     _, transformed = run_component(
-        TRANSFORM, transform_config or TransformConfig(), {"examples": examples}, base / "tf"
+        TRANSFORM, transform_config or TransformSeriesConfig(), {"examples": examples}, base / "tf"
     )
     summary, trained = run_component(TRAIN, train_config, transformed, base / "train")
     return SeriesRun(

@@ -13,13 +13,13 @@ from typing import Any
 import numpy as np
 import pytest
 
-from seqline.components.train.config import EarlyStoppingConfig, ModelConfig, TrainConfig
+from seqline.components.train.config import EarlyStoppingConfig, ModelConfig, TrainTextConfig
 
 from .conftest import VENV_PYTHON, TextArtifacts, child_env, train_context
 
 pytestmark = pytest.mark.slow
 
-CONFIG = TrainConfig(
+CONFIG = TrainTextConfig(
     model=ModelConfig(units=8, embedding_dim=8),
     epochs=2,
     batch_size=8,
@@ -39,7 +39,7 @@ class Trained:
 
 @pytest.fixture(scope="module")
 def trained(text_artifacts: TextArtifacts, tmp_path_factory: pytest.TempPathFactory) -> Trained:
-    from seqline.components.train.component import COMPONENT
+    from seqline.components.train.text_component import COMPONENT
 
     root = tmp_path_factory.mktemp("train_component")
     ctx = train_context(CONFIG, text_artifacts, root)
@@ -154,9 +154,9 @@ def test_export_predicts_in_a_process_with_only_tensorflow(
 
 def test_component_module_imports_without_tensorflow() -> None:
     code = (
-        "import sys; import seqline.components.train.component as c; "
+        "import sys; import seqline.components.train.text_component as c; "
         "heavy = [m for m in ('tensorflow', 'keras', 'tensorflow_transform', 'apache_beam') "
-        "if m in sys.modules]; print(heavy); assert c.COMPONENT.name == 'train'"
+        "if m in sys.modules]; print(heavy); assert c.COMPONENT.name == 'train_text'"
     )
     child = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert child.returncode == 0, child.stderr

@@ -1,4 +1,4 @@
-"""TrainConfig validation and its JSON round trip (no TensorFlow)."""
+"""TrainTextConfig validation and its JSON round trip (no TensorFlow)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from seqline.components.train.config import (
     EarlyStoppingConfig,
     ModelConfig,
     ReduceLRConfig,
-    TrainConfig,
+    TrainTextConfig,
     from_json,
     to_json,
 )
@@ -16,7 +16,7 @@ from seqline.pipeline.errors import ConfigError
 
 
 def test_defaults_are_valid_and_documented_values() -> None:
-    config = TrainConfig()
+    config = TrainTextConfig()
     assert (config.model.embedding_dim, config.model.units, config.model.layer) == (64, 64, "lstm")
     assert config.model.head == "auto" and config.distribution == "auto"
     assert config.early_stopping.monitor == "val_loss"
@@ -34,12 +34,12 @@ def test_defaults_are_valid_and_documented_values() -> None:
         (lambda: EarlyStoppingConfig(monitor="val_auc"), "monitor"),
         (lambda: EarlyStoppingConfig(patience=-1), "patience"),
         (lambda: ReduceLRConfig(factor=1.5), "factor"),
-        (lambda: TrainConfig(epochs=0), "epochs"),
-        (lambda: TrainConfig(batch_size=True), "batch_size"),
-        (lambda: TrainConfig(learning_rate=0), "learning_rate"),
-        (lambda: TrainConfig(steps_per_epoch=0), "steps_per_epoch"),
-        (lambda: TrainConfig(eval_split="train"), "eval_split"),
-        (lambda: TrainConfig(distribution="tpu"), "distribution"),
+        (lambda: TrainTextConfig(epochs=0), "epochs"),
+        (lambda: TrainTextConfig(batch_size=True), "batch_size"),
+        (lambda: TrainTextConfig(learning_rate=0), "learning_rate"),
+        (lambda: TrainTextConfig(steps_per_epoch=0), "steps_per_epoch"),
+        (lambda: TrainTextConfig(eval_split="train"), "eval_split"),
+        (lambda: TrainTextConfig(distribution="tpu"), "distribution"),
     ],
 )
 def test_invalid_values_name_the_field_and_what_was_received(build, field_path: str) -> None:
@@ -51,33 +51,33 @@ def test_invalid_values_name_the_field_and_what_was_received(build, field_path: 
 
 
 def test_json_round_trip_keeps_nested_values() -> None:
-    config = TrainConfig(
+    config = TrainTextConfig(
         model=ModelConfig(layer="gru", units=8, bidirectional=True, num_layers=2),
         epochs=3,
         early_stopping=EarlyStoppingConfig(monitor="val_accuracy", patience=1),
         steps_per_epoch=5,
         eval_split="test",
     )
-    assert from_json(to_json(config)) == config
+    assert from_json(to_json(config), type(config)) == config
 
 
 def test_from_json_rejects_unknown_keys_and_wrong_types() -> None:
     with pytest.raises(ConfigError, match=r"train: unknown field\(s\) \['epoch'\]"):
-        from_json('{"epoch": 3}')
+        from_json('{"epoch": 3}', TrainTextConfig)
     with pytest.raises(ConfigError, match=r"train.model: unknown field\(s\) \['unit'\]"):
-        from_json('{"model": {"unit": 3}}')
+        from_json('{"model": {"unit": 3}}', TrainTextConfig)
     with pytest.raises(ConfigError, match="train.batch_size"):
-        from_json('{"batch_size": "big"}')
+        from_json('{"batch_size": "big"}', TrainTextConfig)
 
 
 def test_nested_value_errors_carry_the_full_yaml_path() -> None:
     from seqline.pipeline.config_parsing import build_dataclass
 
     with pytest.raises(ConfigError) as info:
-        build_dataclass(TrainConfig, {"model": {"layer": "transformer"}}, "components.train")
+        build_dataclass(TrainTextConfig, {"model": {"layer": "transformer"}}, "components.train")
     assert str(info.value).startswith("components.train.model.layer: expected one of")
     config = build_dataclass(
-        TrainConfig,
+        TrainTextConfig,
         {"model": {"layer": "gru", "bidirectional": True}, "steps_per_epoch": None},
         "components.train",
     )

@@ -15,7 +15,7 @@ import pytest
 from seqline.components.train.config import (
     EarlyStoppingConfig,
     ModelConfig,
-    TrainConfig,
+    TrainTextConfig,
     to_json,
 )
 
@@ -51,7 +51,7 @@ def predict(saved_model: str, texts: list[str]) -> dict[str, np.ndarray]:
 
 
 def test_mirrored_over_two_logical_cpus(text_artifacts: TextArtifacts, tmp_path: Path) -> None:
-    config = TrainConfig(
+    config = TrainTextConfig(
         # Stacking and Bidirectional are covered by test_train_models; keep the graph small.
         model=ModelConfig(layer="gru", units=8, embedding_dim=8, head="softmax"),
         epochs=2,
@@ -98,9 +98,9 @@ def test_two_workers_on_localhost(
     """Worker 0 (the chief) is the component's executor, run as the pipeline runner runs it
     (in this process, where TensorFlow is already initialised, so it trains in a fresh child);
     worker 1 is `python -m seqline.components.train.worker` as on another host."""
-    from seqline.components.train.component import COMPONENT
+    from seqline.components.train.text_component import COMPONENT
 
-    config = TrainConfig(
+    config = TrainTextConfig(
         model=ModelConfig(units=8, embedding_dim=8),
         epochs=2,
         batch_size=8,
@@ -119,6 +119,8 @@ def test_two_workers_on_localhost(
             VENV_PYTHON,
             "-m",
             "seqline.components.train.worker",
+            "--component",
+            "train_text",
             "--transform-graph",
             text_artifacts.transform_graph.uri,
             "--transformed-examples",

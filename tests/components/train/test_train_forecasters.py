@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from seqline.components.train.config import ForecasterConfig, TrainConfig, from_json, to_json
+from seqline.components.train.config import ForecasterConfig, TrainSeriesConfig, from_json, to_json
 from seqline.pipeline.errors import ConfigError
 
 STEPS, FEATURES = 10, 5
@@ -85,5 +85,5 @@ def test_forecaster_config_errors_and_json_round_trip():
         ForecasterConfig(units=(8, 0))
     with pytest.raises(ConfigError, match="output: expected one of"):
         ForecasterConfig(output="recursive")  # type: ignore[arg-type]
-    config = TrainConfig(forecaster=ForecasterConfig(units=(16, 8), output="seq2seq"))
-    assert from_json(to_json(config)) == config
+    config = TrainSeriesConfig(forecaster=ForecasterConfig(units=(16, 8), output="seq2seq"))
+    assert from_json(to_json(config), type(config)) == config

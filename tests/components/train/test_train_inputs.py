@@ -7,7 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from seqline.components.train.config import TrainConfig
+from seqline.components.train.config import TrainTextConfig
+from seqline.pipeline.artifacts import TransformedExamples, TransformGraph
+from seqline.pipeline.component import retype
 from seqline.pipeline.errors import ConfigError, DataError
 
 from .conftest import MAX_TOKENS, TextArtifacts
@@ -25,25 +27,28 @@ training = pytest.importorskip("seqline.components.train.training")
     ],
 )
 def test_eval_split_choice(splits: list[str], eval_split: str | None, expected: str) -> None:
-    config = TrainConfig(eval_split=eval_split)
-    assert training.resolve_splits(config, {"splits": splits}) == ("train", expected)
+    config = TrainTextConfig(eval_split=eval_split)
+    assert training.resolve_splits(config, splits) == ("train", expected)
 
 
 def test_missing_splits_name_what_exists() -> None:
     with pytest.raises(ConfigError, match=r"none of .* among the TransformedExamples splits"):
-        training.resolve_splits(TrainConfig(), {"splits": ["train", "other"]})
+        training.resolve_splits(TrainTextConfig(), ["train", "other"])
     # test is kept for evaluate: early stopping never picks it on its own.
     with pytest.raises(ConfigError, match=r"none of .* among the TransformedExamples splits"):
-        training.resolve_splits(TrainConfig(), {"splits": ["train", "test"]})
+        training.resolve_splits(TrainTextConfig(), ["train", "test"])
     with pytest.raises(ConfigError, match=r"train_split: expected one of .*\['all'\]"):
-        training.resolve_splits(TrainConfig(), {"splits": ["all"]})
+        training.resolve_splits(TrainTextConfig(), ["all"])
     with pytest.raises(ConfigError, match="eval_split: expected one of"):
-        training.resolve_splits(TrainConfig(eval_split="dev"), {"splits": ["train", "eval"]})
+        training.resolve_splits(TrainTextConfig(eval_split="dev"), ["train", "eval"])
 
 
 def test_graph_properties_are_required() -> None:
+    graph = TransformGraph(
+        "TransformGraph", "g", "fp", properties={"vocab_size": 10, "max_tokens": 4}
+    )
     with pytest.raises(DataError, match=r"missing \['labels'\]"):
-        training.GraphFacts.from_properties({"vocab_size": 10, "max_tokens": 4})
+        graph.text()
 
 
 def test_dataset_batches_tokens_and_labels(text_artifacts: TextArtifacts) -> None:
@@ -51,9 +56,10 @@ def test_dataset_batches_tokens_and_labels(text_artifacts: TextArtifacts) -> Non
 
     from seqline.components.train import data
 
-    uri = text_artifacts.transformed_examples.uri
+    examples = retype(text_artifacts.transformed_examples, TransformedExamples)
+    assert examples is not None
     spec = tft.TFTransformOutput(text_artifacts.transform_graph.uri).transformed_feature_spec()
-    files = data.split_files(uri, "eval")
+    files = examples.split_files("eval")
     assert (
         data.count_records(files)
         == text_artifacts.transformed_examples.properties["counts"]["eval"]
@@ -71,10 +77,11 @@ def test_dataset_batches_tokens_and_labels(text_artifacts: TextArtifacts) -> Non
 
 
 def test_missing_split_files_are_a_data_error(tmp_path: Path) -> None:
-    from seqline.components.train import data
-
+    examples = TransformedExamples(
+        "TransformedExamples", str(tmp_path), "fp", properties={"splits": ["train", "eval"]}
+    )
     with pytest.raises(DataError, match="expected files matching .*/eval/data-"):
-        data.split_files(str(tmp_path), "eval")
+        examples.split_files("eval")
 
 
 def test_worker_cli_rejects_a_path_without_a_published_artifact(tmp_path: Path) -> None:
@@ -86,6 +93,8 @@ def test_worker_cli_rejects_a_path_without_a_published_artifact(tmp_path: Path) 
             sys.executable,
             "-m",
             "seqline.components.train.worker",
+            "--component",
+            "train_text",
             "--transform-graph",
             str(tmp_path / "missing"),
             "--transformed-examples",
@@ -107,12 +116,16 @@ def test_an_empty_split_is_a_data_error(text_artifacts: TextArtifacts, tmp_path:
     from seqline.components.train.callbacks import WorkPaths
 
     properties = {"splits": ["train", "eval"], "counts": {"train": 10, "eval": 0}}
+    examples = TransformedExamples(
+        "TransformedExamples", text_artifacts.transformed_examples.uri, "fp", properties=properties
+    )
+    graph = retype(text_artifacts.transform_graph, TransformGraph)
+    assert graph is not None
     with pytest.raises(DataError, match="split 'eval' is empty"):
         training.train_text_classifier(
-            TrainConfig(),
-            text_artifacts.transform_graph.uri,
-            training.GraphFacts.from_properties(text_artifacts.transform_graph.properties),
-            text_artifacts.transformed_examples.uri,
-            properties,
+            TrainTextConfig(),
+            graph.uri,
+            graph.text(),
+            examples,
             WorkPaths(str(tmp_path / "work")),
         )

@@ -12,7 +12,7 @@ import pytest
 from seqline.components.train.config import (
     EarlyStoppingConfig,
     ModelConfig,
-    TrainConfig,
+    TrainTextConfig,
     to_json,
 )
 
@@ -21,7 +21,7 @@ from .conftest import VENV_PYTHON, TextArtifacts, child_env, train_context
 pytestmark = pytest.mark.slow
 
 CHILD = Path(__file__).with_name("train_child.py")
-CONFIG = TrainConfig(
+CONFIG = TrainTextConfig(
     model=ModelConfig(units=8, embedding_dim=8),
     epochs=4,
     batch_size=8,
@@ -33,9 +33,9 @@ CONFIG = TrainConfig(
 def test_killed_training_resumes_at_the_next_epoch(
     text_artifacts: TextArtifacts, tmp_path: Path
 ) -> None:
-    from seqline.components.train.component import COMPONENT
     from seqline.components.train.history import read_history
     from seqline.components.train.tensorboard_logs import read_scalars
+    from seqline.components.train.text_component import COMPONENT
 
     killed = subprocess.run(
         [

@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from seqline.components.train.config import ForecasterConfig, TrainConfig
+from seqline.components.train.config import ForecasterConfig, TrainSeriesConfig
 from tests.components.train.series_inputs import HORIZON, LOOKBACK, transform_and_train
 from tests.components.transform.series_fixtures import serialize_window
 
@@ -16,7 +16,7 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def series_run(tmp_path_factory):
-    config = TrainConfig(
+    config = TrainSeriesConfig(
         forecaster=ForecasterConfig(layer="gru", units=(8,), output="direct", loss="huber"),
         epochs=2,
         batch_size=16,

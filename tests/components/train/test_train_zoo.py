@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from seqline.components.train.class_weights import resolve_class_weights
-from seqline.components.train.config import ModelConfig, TrainConfig
+from seqline.components.train.config import ModelConfig, TrainTextConfig
 from seqline.components.train.cudnn import cudnn_incompatibilities
 from seqline.components.train.embeddings import align_vectors, read_vectors
 from seqline.components.train.losses import classifier_loss
@@ -166,7 +166,7 @@ def test_class_weights() -> None:
 
 def test_config_from_yaml_shape_and_bad_values() -> None:
     config = build_dataclass(
-        TrainConfig,
+        TrainTextConfig,
         {"model": {"pooling": "max", "ngram_branch": "beside", "mixed_precision": True,
                    "pretrained": {"path": "v.txt", "trainable": True}}},
         "train",

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from seqline.components.train.config import EarlyStoppingConfig, ModelConfig, TrainConfig
+from seqline.components.train.config import EarlyStoppingConfig, ModelConfig, TrainTextConfig
 
 from .conftest import NEGATIVE, POSITIVE, VENV_PYTHON, TextArtifacts, child_env, train_context
 from .test_train_component import LOAD_SCRIPT, TEXTS
@@ -27,7 +27,7 @@ def test_zoo_model_trains_exports_and_serves_raw_text(
     import tensorflow as tf
     import tensorflow_transform as tft
 
-    from seqline.components.train.component import COMPONENT
+    from seqline.components.train.text_component import COMPONENT
 
     vectors = tmp_path / "vectors.txt"
     rng = np.random.default_rng(0)
@@ -36,7 +36,7 @@ def test_zoo_model_trains_exports_and_serves_raw_text(
             f"{w} {' '.join(f'{v:.3f}' for v in rng.normal(size=8))}\n" for w in POSITIVE + NEGATIVE
         )  # fmt: skip
     )
-    config = TrainConfig(
+    config = TrainTextConfig(
         model=ModelConfig(
             layer="gru",
             units=6,

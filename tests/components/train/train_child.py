@@ -39,8 +39,8 @@ def main() -> None:
         )
 
     from seqline.components.train import callbacks as train_callbacks
-    from seqline.components.train.component import COMPONENT
-    from seqline.components.train.config import from_json
+    from seqline.components.train.config import TrainTextConfig, from_json
+    from seqline.components.train.text_component import COMPONENT
     from seqline.pipeline.artifact import read_artifact
     from tests.components.train.conftest import TextArtifacts, train_context
 
@@ -66,7 +66,7 @@ def main() -> None:
     artifacts = TextArtifacts(
         read_artifact(args.transform_graph), read_artifact(args.transformed_examples), ()
     )
-    ctx = train_context(from_json(args.config_json), artifacts, Path(args.root))
+    ctx = train_context(from_json(args.config_json, TrainTextConfig), artifacts, Path(args.root))
     summary = COMPONENT.executor(ctx)
     print(
         json.dumps(

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from seqline.pipeline.artifact import Artifact, ArtifactType, write_descriptor
-from seqline.pipeline.component import ExecutionContext
+from tests.components.context import make_context
 
 SPLITS = ("train", "eval", "test")
 STEP_SECONDS = 3600
@@ -145,7 +145,7 @@ def write_series_examples(
                 )
     ids = [s for s in series if s]
     artifact = Artifact(
-        ArtifactType.EXAMPLES,
+        ArtifactType.SERIES_WINDOWS,
         str(uri),
         "fp-series-examples",
         properties={
@@ -172,6 +172,7 @@ def run_component(
     inputs: Mapping[str, Artifact],
     base: Path,
     fingerprint: str = "fp",
+    resolved: Mapping[str, Artifact | None] | None = None,
 ) -> tuple[dict[str, Any], dict[str, Artifact]]:
     """Runs `component`'s executor on fresh empty output dirs under `base` (as the runner does)
     and publishes artifact.json; returns (summary, outputs)."""
@@ -181,13 +182,14 @@ def run_component(
         uri.mkdir(parents=True)
         outputs[name] = Artifact(type_name, str(uri), f"{fingerprint}-{name}")
     (base / "tmp").mkdir()
-    ctx = ExecutionContext(
+    ctx = make_context(
         config=config,
         inputs=dict(inputs),
         outputs=outputs,
         temp_dir=str(base / "tmp"),
         beam_args=("--runner=FnApiRunner",),
         node_id=component.name,
+        resolved=resolved,
     )
     summary = dict(component.executor(ctx))
     for artifact in outputs.values():

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from seqline.components.transform.component import TransformConfig
+from seqline.components.transform.config import TransformTextConfig
 from seqline.pipeline.errors import ConfigError, DataError
 from tests.components.transform.transform_fixtures import (
     read_transformed,
@@ -56,7 +56,7 @@ def transformed(tmp_path_factory: pytest.TempPathFactory):
         {"train": TRAIN, "eval": EVAL, "test": TEST, "empty": EMPTY},
         LABELS,
     )
-    config = TransformConfig(vocab_size=100, max_tokens=MAX_TOKENS)
+    config = TransformTextConfig(vocab_size=100, max_tokens=MAX_TOKENS)
     summary, graph, out = run_transform(tmp_path, examples, config)
     return summary, graph, out
 
@@ -69,6 +69,7 @@ def test_summary_and_properties_follow_the_contract(transformed) -> None:
     counts = {"train": len(TRAIN), "eval": len(EVAL), "test": len(TEST), "empty": 0}
     assert summary == {"vocab_size": vocab_size, "splits": counts}
     assert graph.properties == {
+        "kind": "text",
         "vocab_size": vocab_size,
         "max_tokens": MAX_TOKENS,
         "labels": LABELS,
@@ -190,16 +191,16 @@ def test_unknown_label_fails_with_data_error_naming_split_and_count(tmp_path: Pa
         labels,
     )
     with pytest.raises(DataError, match=r"\{'eval': 2\}.*re-run"):
-        run_transform(tmp_path, examples, TransformConfig(vocab_size=10, max_tokens=4))
+        run_transform(tmp_path, examples, TransformTextConfig(vocab_size=10, max_tokens=4))
 
 
 def test_missing_train_split_is_a_config_error(tmp_path: Path) -> None:
     examples = write_examples(tmp_path / "examples", {"eval": [("x", "pos")]}, LABELS)
     with pytest.raises(ConfigError, match=r"train_split: expected one of .*\['eval'\]"):
-        run_transform(tmp_path, examples, TransformConfig())
+        run_transform(tmp_path, examples, TransformTextConfig())
 
 
 def test_fewer_than_two_labels_is_a_data_error(tmp_path: Path) -> None:
     examples = write_examples(tmp_path / "examples", {"train": [("x", "pos")]}, ["pos"])
     with pytest.raises(DataError, match=r"at least 2 distinct label names.*\['pos'\]"):
-        run_transform(tmp_path, examples, TransformConfig())
+        run_transform(tmp_path, examples, TransformTextConfig())

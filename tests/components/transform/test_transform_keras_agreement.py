@@ -38,7 +38,7 @@ from seqline.components.transform.beam_pipeline import (  # noqa: E402
     split_pattern,
     tft_context,
 )
-from seqline.components.transform.component import TransformConfig  # noqa: E402
+from seqline.components.transform.config import TransformTextConfig  # noqa: E402
 from seqline.components.transform.preprocessing import (  # noqa: E402
     VOCAB_NAME,
     make_preprocessing_fn,
@@ -89,7 +89,7 @@ class Case:
 
     train: tuple[str, ...]
     other: tuple[str, ...]
-    config: TransformConfig
+    config: TransformTextConfig
 
 
 @dataclass(frozen=True)
@@ -174,7 +174,7 @@ NO_TIE_WORDS += ["hotel", "india", "juliet", "kilo", "lima", "mike", "november"]
 NO_TIES = Case(
     train=tuple(make_docs({w: 22 - i for i, w in enumerate(NO_TIE_WORDS)}, seed=1)),
     other=("Alpha, KILO and oscar!", "", "november november papa alpha bravo charlie delta echo"),
-    config=TransformConfig(vocab_size=12, max_tokens=8),
+    config=TransformTextConfig(vocab_size=12, max_tokens=8),
 )
 # Groups of equal counts; the cut (V=9, k=1 -> 7 tokens) falls inside the count-3 group, and
 # non-ASCII tokens test byte order ("über" > "zulu" as UTF-8 bytes).
@@ -183,7 +183,7 @@ TIE_COUNTS |= {"fig": 3, "date": 3, "cherry": 3, "banana": 3, "apple": 3, "élan
 TIES = Case(
     train=tuple(make_docs(TIE_COUNTS, seed=2, html=True)),
     other=("Fig<br/>and DATE<p>über alles</p>", "apple banana cherry"),
-    config=TransformConfig(vocab_size=9, max_tokens=6),
+    config=TransformTextConfig(vocab_size=9, max_tokens=6),
 )
 # k=3 OOV buckets and frequency_threshold=2: vocab_size=30 leaves room for all 14 train tokens,
 # but only the 6 colours are seen at least twice; the count-1 numbers and unseen eval words are
@@ -193,7 +193,9 @@ OOV_COUNTS |= {w: 1 for w in ["one", "two", "three", "four", "five", "six", "sev
 OOV = Case(
     train=tuple(make_docs(OOV_COUNTS, seed=3)),
     other=("red ochre umber sienna teal navy green", "plum"),
-    config=TransformConfig(vocab_size=30, max_tokens=7, num_oov_buckets=3, frequency_threshold=2),
+    config=TransformTextConfig(
+        vocab_size=30, max_tokens=7, num_oov_buckets=3, frequency_threshold=2
+    ),
 )
 
 

@@ -8,7 +8,7 @@ import re
 
 import pytest
 
-from seqline.components.transform.component import TransformConfig
+from seqline.components.transform.config import TransformTextConfig as TransformConfig
 from seqline.components.transform.text_features import NgramConfig
 from seqline.pipeline.errors import ConfigError
 from tests.components.transform.transform_fixtures import run_transform, write_examples

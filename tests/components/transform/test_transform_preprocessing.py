@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from seqline.components.transform.component import TransformConfig
+from seqline.components.transform.config import TransformTextConfig
 from seqline.pipeline.errors import ConfigError
 
 tf = pytest.importorskip("tensorflow")
@@ -103,21 +103,21 @@ def test_label_to_id_uses_list_order_for_multiclass_and_minus_one_for_unknown() 
 )
 def test_config_rejects_bad_values_naming_the_field(field: str, kwargs: dict) -> None:
     with pytest.raises(ConfigError, match=rf"^{field}: expected"):
-        TransformConfig(**kwargs)
+        TransformTextConfig(**kwargs)
 
 
 def test_config_defaults() -> None:
-    config = TransformConfig()
+    config = TransformTextConfig()
     assert (config.vocab_size, config.max_tokens) == (10000, 128)
     assert (config.frequency_threshold, config.num_oov_buckets) == (1, 1)
-    assert TransformConfig(vocab_size=3, num_oov_buckets=1).vocab_size == 3
+    assert TransformTextConfig(vocab_size=3, num_oov_buckets=1).vocab_size == 3
 
 
 def test_component_module_does_not_import_tensorflow() -> None:
     code = (
-        "import sys; from seqline.components.transform.component import COMPONENT; "
+        "import sys; from seqline.components.transform.text_component import COMPONENT; "
         "heavy = [m for m in ('tensorflow', 'apache_beam', 'tensorflow_transform', 'keras') "
         "if m in sys.modules]; print(COMPONENT.name, heavy)"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "transform []"
+    assert out.stdout.strip() == "transform_text []"

@@ -7,11 +7,13 @@ import os
 
 import pytest
 
-from seqline.components.transform.component import COMPONENT, TransformConfig
+from seqline.components.transform.config import TransformTextConfig
+from seqline.components.transform.text_component import COMPONENT
 from seqline.pipeline.artifact import Artifact, ArtifactType
 from seqline.pipeline.component import ExecutionContext
 from seqline.pipeline.errors import ConfigError
 from seqline.schemas.loading import load_schema, write_schema
+from tests.components.context import make_context
 from tests.components.statistics.helpers import write_examples
 
 
@@ -46,8 +48,8 @@ def _ctx(tmp_path, schema: Artifact) -> ExecutionContext:
     for artifact in outputs.values():
         os.makedirs(artifact.uri)
     os.makedirs(tmp_path / "tmp")
-    return ExecutionContext(
-        config=TransformConfig(vocab_size=50, max_tokens=8),
+    return make_context(
+        config=TransformTextConfig(vocab_size=50, max_tokens=8),
         inputs={"examples": examples, "schema": schema},
         outputs=outputs,
         temp_dir=str(tmp_path / "tmp"),

@@ -7,11 +7,9 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from seqline.components.transform.component import (
-    COMPONENT,
-    SeriesScalingConfig,
-    TransformConfig,
-)
+from seqline.components.transform.config import TransformSeriesConfig
+from seqline.components.transform.series_component import COMPONENT
+from seqline.pipeline.artifacts import SeriesWindows
 from seqline.pipeline.errors import ConfigError, DataError
 from tests.components.transform.series_fixtures import (
     SPLITS,
@@ -81,7 +79,7 @@ def test_global_minmax_is_fitted_on_train_only_and_applied_to_every_split(tmp_pa
         tmp_path / "examples", {"": values}, ("y",), ("x",), LOOKBACK, HORIZON
     )
     summary, outputs = run_component(
-        COMPONENT, TransformConfig(), {"examples": examples}, tmp_path / "out"
+        COMPONENT, TransformSeriesConfig(), {"examples": examples}, tmp_path / "out"
     )
 
     train_values = np.concatenate([w["history"] for w in windows["train"]])
@@ -98,7 +96,8 @@ def test_global_minmax_is_fitted_on_train_only_and_applied_to_every_split(tmp_pa
 
     graph = outputs["transform_graph"].properties
     assert graph["kind"] == "series" and graph["per_series"] is False
-    assert (graph["lookback"], graph["horizon"], graph["num_features"]) == (LOOKBACK, HORIZON, 2)
+    spec = outputs["transform_graph"].series().windows  # num_features is derived, not stored
+    assert (spec.lookback, spec.horizon, spec.num_features) == (LOOKBACK, HORIZON, 2)
     assert outputs["transformed_examples"].properties["counts"] == {
         s: len(w) for s, w in windows.items()
     }
@@ -112,7 +111,7 @@ def test_per_series_zscore_with_log1p_and_the_inverse_restores_original_units(tm
     examples, windows = write_series_examples(
         tmp_path / "examples", series, ("y",), (), LOOKBACK, HORIZON
     )
-    config = TransformConfig(series=SeriesScalingConfig(scaling="zscore", log1p=True))
+    config = TransformSeriesConfig(scaling="zscore", log1p=True)
     _, outputs = run_component(COMPONENT, config, {"examples": examples}, tmp_path / "out")
 
     offsets, scales = {}, {}
@@ -149,13 +148,13 @@ def test_nonfinite_rows_are_found_per_row():
 
 
 def test_series_config_and_artifact_errors_say_what_to_fix(tmp_path):
-    with pytest.raises(ConfigError, match="series.scaling: expected one of"):
-        SeriesScalingConfig(scaling="robust")  # type: ignore[arg-type]
-    from seqline.components.transform.series_executor import SeriesFacts
+    with pytest.raises(ConfigError, match="scaling: expected one of"):
+        TransformSeriesConfig(scaling="robust")  # type: ignore[arg-type]
 
-    with pytest.raises(DataError, match="missing \\['lookback'"):
-        SeriesFacts.from_properties({"kind": "series", "horizon": 2, "targets": ["y"]})
+    def windows(**properties):
+        return SeriesWindows("SeriesWindows", str(tmp_path), "fp", properties=properties).windows
+
+    with pytest.raises(DataError, match="missing \\['lookback'\\]"):
+        windows(horizon=2, targets=["y"])
     with pytest.raises(DataError, match="distinct target and covariate"):
-        SeriesFacts.from_properties(
-            {"lookback": 3, "horizon": 1, "targets": ["y"], "covariates": ["y"], "splits": []}
-        )
+        windows(lookback=3, horizon=1, targets=["y"], covariates=["y"], splits=[])

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from seqline.pipeline.artifact import Artifact, ArtifactType
-from seqline.pipeline.component import ExecutionContext
+from tests.components.context import make_context
 
 
 def write_examples(
@@ -75,7 +75,7 @@ def run_transform(
     tmp_path: Path, examples: Artifact, config: Any, name: str = "out"
 ) -> tuple[dict[str, Any], Artifact, Artifact]:
     """Runs the transform executor on fresh empty output dirs, as the runner does."""
-    from seqline.components.transform.component import COMPONENT
+    from seqline.components.transform.text_component import COMPONENT
 
     base = tmp_path / name
     graph = Artifact(ArtifactType.TRANSFORM_GRAPH, str(base / "graph"), "fp-graph")
@@ -86,7 +86,7 @@ def run_transform(
         os.makedirs(artifact.uri)
     (base / "tmp").mkdir()
     messages: list[str] = []
-    ctx = ExecutionContext(
+    ctx = make_context(
         config=config,
         inputs={"examples": examples},
         outputs={"transform_graph": graph, "transformed_examples": transformed},

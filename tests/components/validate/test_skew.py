@@ -16,10 +16,10 @@ from seqline.components.validate.component import COMPONENT
 from seqline.components.validate.config import ValidateConfig
 from seqline.components.validate.schema_checks import CheckOptions, check_split
 from seqline.pipeline.artifact import Artifact, ArtifactType
-from seqline.pipeline.component import ExecutionContext
 from seqline.pipeline.errors import ConfigError, DataError
 from seqline.schemas.feature_spec import SERVING, TRAINING
 from seqline.schemas.loading import load_schema, write_schema
+from tests.components.context import make_context
 from tests.components.statistics.helpers import direct_statistics, serialize
 
 JSD_HIGH = "COMPARATOR_JENSEN_SHANNON_DIVERGENCE_HIGH"
@@ -80,11 +80,11 @@ def validate(
     write_schema(load_schema("builtin:text_classification"), schema.uri)
     outputs = {
         "anomalies": Artifact(ArtifactType.ANOMALIES, str(tmp_path / "out-a"), "fp-v"),
-        "schema": Artifact(ArtifactType.SCHEMA, str(tmp_path / "out-s"), "fp-v"),
+        "validated_schema": Artifact(ArtifactType.SCHEMA, str(tmp_path / "out-s"), "fp-v"),
     }
     for artifact in outputs.values():
         os.makedirs(artifact.uri)
-    ctx = ExecutionContext(
+    ctx = make_context(
         config=config or ValidateConfig(serving_examples=serving_glob),
         inputs={"statistics": stats, "schema": schema},
         outputs=outputs,

@@ -11,14 +11,15 @@ from pathlib import Path
 import pytest
 
 from seqline.components.statistics.statistics_files import write_statistics
-from seqline.components.validate.baseline import previous_statistics
 from seqline.components.validate.component import COMPONENT
 from seqline.components.validate.config import ValidateConfig
 from seqline.pipeline.artifact import Artifact, ArtifactType, write_descriptor
-from seqline.pipeline.component import ExecutionContext
 from seqline.pipeline.errors import DataError
+from seqline.pipeline.harness import run_component
 from seqline.pipeline.metadata import MetadataStore
+from seqline.pipeline.resolvers import PreviousStatistics, ResolverQuery
 from seqline.schemas.loading import load_schema, write_schema
+from tests.components.context import make_context
 from tests.components.statistics.helpers import direct_statistics
 
 
@@ -77,21 +78,29 @@ class Span:
             )  # fmt: skip
         return artifact
 
+    def baseline(self, statistics: Artifact, config: ValidateConfig) -> Artifact | None:
+        """What the runner resolves for validate's `baseline_statistics`."""
+        query = ResolverQuery(
+            self.store, "p", self.root, "validate", config, {"statistics": statistics}
+        )
+        return PreviousStatistics().resolve(query)
+
     def validate(self, tmp_path: Path, statistics: Artifact, config: ValidateConfig | None = None):
         outputs = {
             "anomalies": Artifact(ArtifactType.ANOMALIES, str(tmp_path / "out-a"), "fp-v"),
-            "schema": Artifact(ArtifactType.SCHEMA, str(tmp_path / "out-s"), "fp-v"),
+            "validated_schema": Artifact(ArtifactType.SCHEMA, str(tmp_path / "out-s"), "fp-v"),
         }
         for artifact in outputs.values():
             os.makedirs(artifact.uri, exist_ok=True)
-        ctx = ExecutionContext(
-            config=config or ValidateConfig(),
+        config = config or ValidateConfig()
+        ctx = make_context(
+            config=config,
             inputs={"statistics": statistics, "schema": self.schema},
             outputs=outputs,
             run_id=f"run-{self.count}",
             node_id="validate",
             pipeline_root=self.root,
-            metadata=self.store,
+            resolved={"baseline_statistics": self.baseline(statistics, config)},
         )
         return dict(COMPONENT.executor(ctx)), outputs
 
@@ -100,13 +109,22 @@ def test_label_shift_against_previous_span_blocks(tmp_path) -> None:
     span = Span(tmp_path)
     span.statistics(0.5, accepted=True)
     drifted = span.statistics(0.9, accepted=False)
-    with pytest.raises(DataError) as raised:
-        span.validate(tmp_path, drifted)
+    config = ValidateConfig()
+    with pytest.raises(DataError) as raised:  # run as the runner runs it: failed outputs kept
+        run_component(
+            COMPONENT,
+            config,
+            {"statistics": drifted, "schema": span.schema},
+            root=span.root,
+            resolved={"baseline_statistics": span.baseline(drifted, config)},
+            node_id="validate",
+            run_id="run-2",
+        )
     message = str(raised.value)
     assert "feature 'label' (train vs previous span): COMPARATOR_L_INFTY_HIGH" in message
     assert "L-infinity distance <= 0.2" in message  # the expectation
     assert "observed 0.4" in message and "pos 50.0% -> 90.0%" in message
-    kept = os.path.join(span.root, "_anomalies", "run-2", "validate", "report.txt")
+    kept = os.path.join(span.root, "_failed", "run-2", "validate", "anomalies", "report.txt")
     assert f"Full report: {kept}" in message
     report = Path(kept).read_text(encoding="utf-8")
     assert "[ERROR] COMPARATOR_L_INFTY_HIGH" in report and "feature:  label" in report
@@ -117,18 +135,18 @@ def test_small_shift_passes_and_records_the_baseline(tmp_path) -> None:
     first = span.statistics(0.5, accepted=True)
     span.statistics(0.9, accepted=False)  # a rejected span never becomes the baseline
     current = span.statistics(0.55, accepted=False)
-    assert previous_statistics(span.store, current, "validate", span.root) == first.uri
+    assert span.baseline(current, ValidateConfig()).uri == first.uri
     summary, outputs = span.validate(tmp_path, current)
     assert summary == {"anomalies": 0, "blocking": 0, "warnings": 0, "drift_baseline": True}
     assert outputs["anomalies"].properties["baseline"] == first.uri
     assert "No anomalies" in Path(outputs["anomalies"].uri, "report.txt").read_text()
-    assert load_schema(outputs["schema"].uri) == load_schema(span.schema.uri)
+    assert load_schema(outputs["validated_schema"].uri) == load_schema(span.schema.uri)
 
 
 def test_first_span_and_warnings_do_not_stop(tmp_path) -> None:
     span = Span(tmp_path)
     current = span.statistics(0.9, accepted=False)
-    assert previous_statistics(span.store, current, "validate", span.root) is None
+    assert span.baseline(current, ValidateConfig()) is None
     config = ValidateConfig(
         warning_types=("SCHEMA_NEW_COLUMN", "ENUM_TYPE_UNEXPECTED_STRING_VALUES")
     )

@@ -1,0 +1,183 @@
+"""evaluate_series: score the candidate forecaster, the last blessed forecaster of the same name
+and naive baselines (persistence, seasonal naive, moving average) on the same eval windows;
+apply value, beat-the-baseline and change thresholds; write the Blessing.
+
+Inputs:
+    examples (SeriesWindows): the raw eval windows (what a model server receives).
+    model (Model, task "forecast"): the candidate.
+    baseline_model (Model, resolved): the last forecaster evaluate blessed under the same model
+        name in this pipeline (LatestBlessedModel), or None on a first run; part of the
+        fingerprint, so a new blessed model re-runs this node.
+Output:
+    blessing (Blessing): metrics.json, checks.json, forecast plots; properties blessed,
+        reasons, metrics (first target's mae, rmse, mape, smape, mase), baselines, model_uri,
+        model_fingerprint, model_name, baseline_model_uri, baseline_model_version.
+
+Scoring and rules are forecast_evaluation.py and forecast_metrics.py; the config is
+forecast_config.py.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from seqline.components.evaluate.forecast_config import EvaluateSeriesConfig
+from seqline.components.evaluate.text_component import model_name_of
+from seqline.pipeline import filesystem
+from seqline.pipeline.artifacts import Blessing, Model, SeriesWindows
+from seqline.pipeline.component import ExecutionContext, Out, component
+from seqline.pipeline.errors import DataError
+from seqline.pipeline.resolvers import LatestBlessedModel
+
+__all__ = ["COMPONENT", "EvaluateSeriesConfig", "run"]
+
+METRICS = ("mae", "rmse", "mape", "smape", "mase")
+
+
+def _write_bytes(path: str, payload: bytes) -> None:
+    if filesystem.is_remote(path):
+        import tensorflow as tf  # noqa: PLC0415
+
+        with tf.io.gfile.GFile(path, "wb") as f:
+            f.write(payload)
+    else:
+        with open(path, "wb") as f:
+            f.write(payload)
+
+
+def run(
+    ctx: ExecutionContext,
+    config: EvaluateSeriesConfig,
+    examples: SeriesWindows,
+    model: Model,
+    baseline_model: Model | None,
+    blessing: Out[Blessing],
+) -> dict[str, Any]:
+    """Scores the forecaster, writes the Blessing; returns {"blessed", "mae", "mase", "smape",
+    "seasonal_naive_mae", "baseline_model_mae", "windows"}."""
+    from seqline.components.evaluate.evaluation import (  # noqa: PLC0415
+        baseline_model_info,
+        rounded,
+    )
+    from seqline.components.evaluate.forecast_evaluation import (  # noqa: PLC0415
+        BASELINE_MODEL,
+        CANDIDATE,
+        blessing_checks,
+        candidate_forecasts,
+        check_config,
+        plots,
+        read_windows,
+        score_target,
+    )
+
+    facts = model.forecast_output()
+    windows_spec = examples.windows
+    for key, value in (("lookback", facts.lookback), ("horizon", facts.horizon)):
+        if getattr(windows_spec, key) != value:
+            raise DataError(
+                f"the model was trained on windows with {key} {value}, the Examples have "
+                f"{getattr(windows_spec, key)}; evaluate on the examples the model was trained "
+                "from"
+            )
+    check_config(config, facts)
+    model_name = model_name_of(config.model_name, model)
+    info = baseline_model_info(baseline_model, model_name)
+    windows = read_windows(examples.split_files(config.eval_split), facts)
+    ctx.progress(
+        f"forecasting {len(windows)} eval windows; baselines on the same windows; baseline "
+        f"model: {info.uri or info.note}"
+    )
+    forecast, steps = candidate_forecasts(model.saved_model_dir, windows, facts, config.batch_size)
+    previous = None
+    note = info.note
+    if baseline_model is not None:
+        other = baseline_model.forecast_output()
+        if (other.targets, other.covariates, other.lookback) != (
+            facts.targets,
+            facts.covariates,
+            facts.lookback,
+        ):
+            note = f"baseline model {baseline_model.uri} forecasts other columns: not compared"
+        else:
+            previous, other_steps = candidate_forecasts(
+                baseline_model.saved_model_dir, windows, other, config.batch_size
+            )
+            if other_steps < steps:
+                previous, note = None, f"baseline model forecasts {other_steps} < {steps} steps"
+            else:
+                previous = previous[:, :steps]
+    scores: dict[str, Any] = {}
+    for t, target in enumerate(facts.targets):
+        scores[target] = score_target(
+            config,
+            windows.history[target],
+            windows.future[target][:, :steps],
+            forecast[:, :, t],
+            windows.series_ids,
+            None if previous is None else previous[:, :, t],
+        )
+    checks = blessing_checks(config, scores, note)
+    blessed = all(c["passed"] for c in checks)
+    reasons = [c["reason"] for c in checks]
+
+    first = facts.targets[0]
+    actual = windows.future[first][:, :steps]
+    for name, payload in plots(
+        config, first, windows, forecast[:, :, 0], actual, scores[first]
+    ).items():
+        _write_bytes(blessing.path(name), payload)
+    metrics_doc = {
+        "task": "forecast",
+        "eval_split": config.eval_split,
+        "windows": len(windows),
+        "steps": steps,
+        "season": config.season,
+        "moving_average": config.moving_average,
+        "mase_season": config.mase_season,
+        "targets": scores,
+    }
+    checks_doc = {
+        "checks": checks,
+        "model": {"uri": model.uri, "fingerprint": model.fingerprint},
+        "baseline_model": {
+            "uri": info.uri,
+            "fingerprint": info.fingerprint,
+            "version": info.version,
+            "note": note,
+        },
+    }
+    filesystem.write_text(blessing.path(Blessing.METRICS_FILE), json.dumps(metrics_doc, indent=2))
+    filesystem.write_text(blessing.path(Blessing.CHECKS_FILE), json.dumps(checks_doc, indent=2))
+
+    overall = scores[first][CANDIDATE]["overall"]
+    blessing.record(blessed, reasons, model)
+    blessing.properties.update(
+        {
+            "metrics": {k: overall[k] for k in METRICS},
+            "baselines": {
+                name: {"mae": scores[first][name]["overall"]["mae"]}
+                for name in ("persistence", "seasonal_naive", "moving_average", BASELINE_MODEL)
+                if name in scores[first]
+            },
+            "model_uri": model.uri,
+            "model_name": model_name,
+            "baseline_model_uri": info.uri,
+            "baseline_model_version": info.version,
+        }
+    )
+    base = scores[first].get(BASELINE_MODEL)
+    return {
+        "blessed": blessed,
+        "mae": rounded(overall["mae"]),
+        "mase": rounded(overall["mase"]),
+        "smape": rounded(overall["smape"]),
+        "seasonal_naive_mae": rounded(scores[first]["seasonal_naive"]["overall"]["mae"]),
+        "baseline_model_mae": rounded(base["overall"]["mae"]) if base else None,
+        "windows": len(windows),
+    }
+
+
+COMPONENT = component(
+    run, name="evaluate_series", resolved={"baseline_model": LatestBlessedModel()}
+)

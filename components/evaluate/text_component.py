@@ -1,0 +1,173 @@
+"""evaluate_text: score the candidate classifier, the last blessed model of the same name and a
+majority-class baseline on the eval split in one pass, overall and per slice; apply value,
+beat-the-baseline and change thresholds; write the Blessing.
+
+Inputs:
+    examples (Examples): the raw eval split (what a model server receives).
+    model (Model): the candidate classifier.
+    baseline_model (Model, resolved): the last model evaluate blessed under the same model
+        name in this pipeline (LatestBlessedModel), or None on a first run; it is part of the
+        fingerprint, so a new blessed model re-runs this node.
+Output:
+    blessing (Blessing): metrics.json, checks.json, report.html; properties blessed, reasons,
+        metrics, model_fingerprint, model_uri, model_name, baseline_model_uri,
+        baseline_model_version.
+
+A model that fails its thresholds is a NOT_BLESSED artifact, not an exception; only unusable
+inputs (unknown labels, a broken export) raise. The config and its YAML form are in config.py.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from seqline.components.evaluate.config import EvaluateTextConfig
+from seqline.pipeline.artifacts import Blessing, Examples, Model
+from seqline.pipeline.component import ExecutionContext, Out, component
+from seqline.pipeline.errors import DataError
+from seqline.pipeline.resolvers import LatestBlessedModel
+
+__all__ = ["COMPONENT", "EvaluateTextConfig", "run"]
+
+
+def baseline_counts(
+    config: EvaluateTextConfig, examples: Examples, eval_label_ids: Any, labels: list[str]
+) -> tuple[dict[str, int], str]:
+    """Label counts to fit the majority baseline on, and which split they come from."""
+    from seqline.components.evaluate.splits import count_labels  # noqa: PLC0415
+
+    split = config.baseline_split
+    usable = (
+        split
+        and split != config.eval_split
+        and split in examples.splits
+        # An empty split may have no files at all; fall back to eval rather than fail.
+        and examples.counts.get(split, 1) > 0
+    )
+    if usable:
+        assert split is not None
+        # An ingest that already counted labels per split saves a pass over the data.
+        known = examples.label_counts(split)
+        counts = known if known is not None else count_labels(examples.split_files(split))
+        unknown = sorted(set(counts) - set(labels))
+        if unknown:
+            raise DataError(
+                f"expected the '{split}' split's labels to be the model's labels {labels}, "
+                f"got also {unknown}; the model was trained on different data than this "
+                "Examples artifact"
+            )
+        if sum(counts.values()) > 0:
+            return counts, split
+    eval_counts = np.bincount(eval_label_ids, minlength=len(labels))
+    return {label: int(n) for label, n in zip(labels, eval_counts, strict=True)}, config.eval_split
+
+
+def model_name_of(model_name: str, model: Model) -> str:
+    """The name baselines are matched by: the config's, else the node that trained the model."""
+    return model_name or model.producer.get("node_id") or "model"
+
+
+def run(
+    ctx: ExecutionContext,
+    config: EvaluateTextConfig,
+    examples: Examples,
+    model: Model,
+    baseline_model: Model | None,
+    blessing: Out[Blessing],
+) -> dict[str, Any]:
+    """Scores the candidate (and the baseline model) on the eval split, writes the Blessing;
+    returns {"blessed", "accuracy", "auc", "loss", "baseline_model_accuracy",
+    "majority_accuracy", "examples", "slices", "inference_seconds"}."""
+    from seqline.components.evaluate.baseline import fit_majority_baseline  # noqa: PLC0415
+    from seqline.components.evaluate.evaluation import (  # noqa: PLC0415
+        BASELINE_MODEL,
+        CANDIDATE,
+        baseline_model_info,
+        checks_document,
+        evaluate_scored,
+        metrics_document,
+        rounded,
+        write_evidence,
+    )
+    from seqline.components.evaluate.scoring import score_models  # noqa: PLC0415
+
+    labels = model.labels
+    task = model.task
+    model_name = model_name_of(config.model_name, model)
+    if baseline_model is not None and baseline_model.labels != labels:
+        raise DataError(
+            f"the baseline model {baseline_model.uri} predicts labels {baseline_model.labels}, "
+            f"the candidate {labels}; they cannot be compared (the resolver skips such models)"
+        )
+    info = baseline_model_info(baseline_model, model_name)
+    saved_models = {CANDIDATE: model.saved_model_dir}
+    if baseline_model is not None:
+        saved_models[BASELINE_MODEL] = baseline_model.saved_model_dir
+
+    files = examples.split_files(config.eval_split)
+    ctx.progress(
+        f"scoring {len(saved_models)} model(s) on the '{config.eval_split}' split "
+        f"({len(files)} file(s)); baseline model: {info.uri or info.note}"
+    )
+    scored = score_models(
+        saved_models,
+        files,
+        labels,
+        config.batch_size,
+        slice_features=config.slicing.features,
+        progress=ctx.progress,
+    )
+    counts, source = baseline_counts(config, examples, scored.label_ids, labels)
+    naive = fit_majority_baseline(counts, labels, source)
+    predictions = {k: (p.probabilities, p.class_ids) for k, p in scored.predictions.items()}
+    evaluation = evaluate_scored(
+        scored.label_ids,
+        predictions,
+        labels,
+        task,  # type: ignore[arg-type]
+        naive,
+        config,
+        features=scored.features,
+        lengths=scored.lengths,
+        baseline_model=info,
+    )
+    metrics_doc = metrics_document(evaluation, config.eval_split)
+    write_evidence(blessing, metrics_doc, checks_document(evaluation, model.uri, model.fingerprint))
+    if config.report:
+        from seqline.components.evaluate.report import (  # noqa: PLC0415
+            classification_plots,
+            render_report,
+        )
+        from seqline.pipeline import filesystem  # noqa: PLC0415
+
+        ctx.progress("writing report.html")
+        figures = classification_plots(evaluation, scored.label_ids, predictions)
+        page = render_report(evaluation, figures, model_uri=model.uri, eval_split=config.eval_split)
+        filesystem.write_text(blessing.path(Blessing.REPORT_FILE), page)
+    blessing.record(evaluation.blessed, evaluation.reasons, model)
+    blessing.properties.update(
+        {
+            "metrics": metrics_doc["model"],
+            "model_uri": model.uri,
+            "model_name": model_name,
+            "baseline_model_uri": info.uri,
+            "baseline_model_version": info.version,
+        }
+    )
+    base = evaluation.overall.model_baseline_metrics
+    return {
+        "blessed": evaluation.blessed,
+        "accuracy": rounded(evaluation.metrics["accuracy"]),
+        "auc": rounded(evaluation.metrics["auc"]),
+        "loss": rounded(evaluation.metrics["loss"]),
+        "baseline_model_accuracy": rounded(base["accuracy"]) if base else None,
+        "majority_accuracy": rounded(evaluation.baseline_metrics["accuracy"]),
+        "examples": len(scored),
+        "slices": len(evaluation.slices) - 1,
+        "inference_seconds": round(max(scored.inference_seconds.values(), default=0.0), 3),
+    }
+
+
+COMPONENT = component(run, name="evaluate_text", resolved={"baseline_model": LatestBlessedModel()})

@@ -1,0 +1,115 @@
+"""train_series: a Keras 3 recurrent forecaster on scaled series windows, exported with the TFT
+graph so it forecasts in original units.
+
+Inputs:
+    transform_graph (TransformGraph, kind "series"): the window layout and its scaling.
+    transformed_examples (TransformedExamples): "history" and "target" per split.
+Outputs:
+    model (Model): saved_model/ (signatures serving_default(examples) and forecast(history
+        [, series_id]) -> forecast in original units; series_export.py) and keras/model.keras.
+        Properties: task "forecast", targets, covariates, lookback, horizon (the data's H),
+        forecast_steps (S), output, per_series, plus the training facts train_text records
+        (signatures, epochs_run, best_val_loss, best_epoch, best_metrics, monitor, strategy,
+        trained_with, replicas, cudnn_incompatibilities, diverged_at_epoch).
+    model_run (ModelRun): as train_text's.
+
+The forecaster is configured by `forecaster` (forecasters.py) and trained by the same loop,
+callbacks, resume and strategy as train_text (training.py, shell.py).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from seqline.components.train.config import TrainSeriesConfig
+from seqline.components.train.shell import (
+    is_multi_worker,
+    not_chief_summary,
+    publish_training,
+    work_paths,
+)
+from seqline.pipeline.artifacts import Model, ModelRun, TransformedExamples, TransformGraph
+from seqline.pipeline.component import ExecutionContext, Out, component
+
+
+def run(
+    ctx: ExecutionContext,
+    config: TrainSeriesConfig,
+    transform_graph: TransformGraph,
+    transformed_examples: TransformedExamples,
+    model: Out[Model],
+    model_run: Out[ModelRun],
+) -> dict[str, Any]:
+    """Trains and exports the forecaster, fills both outputs; returns {"epochs_run",
+    "best_val_loss", "val_mae" (scaled units), "strategy"[, "resumed_from_epoch"]}."""
+    if is_multi_worker(config):
+        from seqline.components.train.worker import run_in_fresh_process  # noqa: PLC0415
+
+        return run_in_fresh_process(ctx, "train_series", transform_graph, transformed_examples)
+    return execute(ctx, config, transform_graph, transformed_examples, model, model_run)
+
+
+def execute(
+    ctx: ExecutionContext,
+    config: TrainSeriesConfig,
+    transform_graph: TransformGraph,
+    transformed_examples: TransformedExamples,
+    model: Model,
+    model_run: ModelRun,
+) -> dict[str, Any]:
+    """Trains in this process (on every task of a multi-worker run: worker.py calls it); only
+    the chief fills the outputs."""
+    from seqline.components.train import training  # noqa: PLC0415
+    from seqline.components.train.forecasters import output_steps  # noqa: PLC0415
+    from seqline.components.train.series_export import (  # noqa: PLC0415
+        ForecasterExport,
+        export_forecaster,
+    )
+
+    scaling = transform_graph.series()
+    windows = scaling.windows
+    paths = work_paths(ctx, model)
+    result = training.train_forecaster(
+        config,
+        transform_graph.uri,
+        scaling,
+        transformed_examples,
+        paths,
+        tf_config=os.environ.get("TF_CONFIG"),
+        progress=ctx.progress,
+    )
+    if not result.is_chief:
+        return not_chief_summary(result)
+
+    def export(export_dir: str) -> tuple[dict[str, Any], dict[str, Any]]:
+        output = config.forecaster.output
+        module = ForecasterExport(
+            result.model,
+            transform_graph.uri,
+            windows.targets,
+            windows.covariates,
+            windows.lookback,
+            windows.horizon,
+            output,
+            scaling.log1p,
+            scaling.per_series,
+        )
+        return export_forecaster(module, export_dir), {
+            "task": "forecast",
+            "targets": list(windows.targets),
+            "covariates": list(windows.covariates),
+            "lookback": windows.lookback,
+            "horizon": windows.horizon,
+            "forecast_steps": output_steps(output, windows.horizon),
+            "output": output,
+            "per_series": scaling.per_series,
+        }
+
+    # val_mae is in scaled units.
+    return publish_training(
+        ctx, config, result, paths, model, model_run, export, summary_metric="val_mae"
+    )
+
+
+COMPONENT = component(run, name="train_series")

@@ -1,0 +1,148 @@
+"""The executor shell train_text and train_series share: where a resumable training keeps its
+state, how its outputs are filled once the model is trained, and the multi-worker hand-off.
+
+A killed training resumes at the epoch after its last completed one when run again: the
+BackupAndRestore state, history and best checkpoint live in
+`{pipeline_root}/_work/{node_id}/{fingerprint}/` (callbacks.py), not in the temporary outputs.
+Under a multi-worker TF_CONFIG the executor trains in a child process (worker.py) and the other
+workers run worker.py on their hosts.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Callable
+from typing import Any
+
+from seqline.components.train.config import TrainingConfig
+from seqline.pipeline import filesystem
+from seqline.pipeline.artifacts import Model, ModelRun
+from seqline.pipeline.component import ExecutionContext
+
+
+def _write_bytes(path: str, payload: bytes) -> None:
+    if filesystem.is_remote(path):
+        import tensorflow as tf  # noqa: PLC0415
+
+        with tf.io.gfile.GFile(path, "wb") as f:
+            f.write(payload)
+    else:
+        with open(path, "wb") as f:
+            f.write(payload)
+
+
+def _copy_file(src: str, dst: str) -> None:
+    import tensorflow as tf  # noqa: PLC0415
+
+    tf.io.gfile.copy(src, dst, overwrite=True)
+
+
+def is_multi_worker(config: TrainingConfig) -> bool:
+    """True under a multi-worker TF_CONFIG (also rejects a config that conflicts with it
+    before anything heavy happens; the GPU count does not matter for this decision)."""
+    from seqline.components.train.strategy import choose_strategy  # noqa: PLC0415
+
+    tf_config = os.environ.get("TF_CONFIG")
+    return choose_strategy(config.distribution, tf_config, num_gpus=0).kind == "multi_worker"
+
+
+def work_paths(ctx: ExecutionContext, model: Model) -> Any:
+    """The stable work directory of this execution (shared by all workers, survives a kill)."""
+    from seqline.components.train.callbacks import WorkPaths, work_dir  # noqa: PLC0415
+
+    fingerprint = model.fingerprint or model.uri.rstrip("/").rsplit("/", 1)[-1]
+    fallback = filesystem.join(ctx.temp_dir, "_work")
+    return WorkPaths(work_dir(ctx.pipeline_root, ctx.node_id, fingerprint, fallback=fallback))
+
+
+def publish_training(
+    ctx: ExecutionContext,
+    config: TrainingConfig,
+    result: Any,
+    paths: Any,
+    model: Model,
+    model_run: ModelRun,
+    export: Callable[[str], tuple[dict[str, Any], dict[str, Any]]],
+    summary_metric: str,
+) -> dict[str, Any]:
+    """Fills both outputs from a finished training (on the chief) and returns the summary.
+
+    Args:
+        result: training.TrainResult (model, history, strategy...).
+        paths: the WorkPaths the training used (removed once the outputs hold everything).
+        export: saved_model dir -> (signature summary, task-specific Model properties).
+        summary_metric: the validation metric the summary shows (val_accuracy, val_mae).
+    """
+    from seqline.components.train.curves import plot_training_curves  # noqa: PLC0415
+    from seqline.components.train.history import best_epoch  # noqa: PLC0415
+
+    ctx.progress("exporting the SavedModel with the transform graph")
+    signatures, task_properties = export(model.saved_model_dir)
+    filesystem.makedirs(model.path("keras"))
+    result.model.save(model.keras_file)
+
+    history = result.history
+    if filesystem.exists(paths.tensorboard_dir):
+        filesystem.copytree(paths.tensorboard_dir, model_run.path("tensorboard"))
+    _copy_file(paths.history_csv, model_run.path("history.csv"))
+    if filesystem.exists(paths.best_weights):
+        filesystem.makedirs(model_run.path("checkpoints"))
+        _copy_file(paths.best_weights, model_run.path("checkpoints", "best.weights.h5"))
+    _write_bytes(model_run.path("training_curves.png"), plot_training_curves(history))
+
+    epochs = history.get("epoch", [])
+    epochs_run = len(epochs)
+    val_losses = [v for v in history.get("val_loss", []) if math.isfinite(v)]
+    best_val_loss = min(val_losses) if val_losses else None
+    monitor = config.early_stopping.monitor
+    best = best_epoch(history, monitor)
+
+    def metrics_at(index: int) -> dict[str, float | None]:
+        # JSON has no NaN: a diverged value is recorded as null.
+        return {
+            k: (v[index] if math.isfinite(v[index]) else None)
+            for k, v in history.items()
+            if k != "epoch" and len(v) > index
+        }
+
+    # The exported weights are the best epoch's, so its metrics describe the model.
+    best_metrics = metrics_at(epochs.index(float(best))) if best is not None else {}
+    final = metrics_at(epochs_run - 1) if epochs_run else {}
+    resumed_from = result.epochs_this_process[0] if result.epochs_this_process else epochs_run
+    model.properties.update(
+        {
+            **task_properties,
+            "signatures": signatures,
+            "epochs_run": epochs_run,
+            "best_val_loss": best_val_loss,
+            "best_epoch": best,
+            "best_metrics": best_metrics,
+            "monitor": monitor,
+            "strategy": result.choice.kind,
+            "trained_with": result.choice.keras_module,
+            "replicas": result.replicas,
+            "cudnn_incompatibilities": result.cudnn_incompatibilities,
+            "diverged_at_epoch": result.diverged_at_epoch,
+        }
+    )
+    model_run.properties.update(
+        {"epochs_run": epochs_run, "resumed_from_epoch": resumed_from, "final": final}
+    )
+    # The outputs hold everything now; the resume state is no longer needed.
+    filesystem.rmtree(paths.root)
+    val_metric = best_metrics.get(summary_metric)
+    summary: dict[str, Any] = {
+        "epochs_run": epochs_run,
+        "best_val_loss": round(best_val_loss, 4) if best_val_loss is not None else None,
+        summary_metric: round(val_metric, 4) if val_metric is not None else None,
+        "strategy": f"{result.choice.kind} x{result.replicas}",
+    }
+    if resumed_from:
+        summary["resumed_from_epoch"] = resumed_from
+    return summary
+
+
+def not_chief_summary(result: Any) -> dict[str, Any]:
+    """What a non-chief worker returns: it wrote nothing."""
+    return {"chief": False, "epochs_run": len(result.epochs_this_process)}

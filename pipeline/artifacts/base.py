@@ -1,0 +1,90 @@
+"""The Artifact base class: a directory, its identity and its small JSON-able facts.
+
+Every typed artifact (examples.py, data_contracts.py, transform.py, model.py, verdicts.py)
+subclasses Artifact, sets TYPE_NAME, documents its File structure and reads its facts through
+typed properties. The facts still travel as one JSON object (`properties`) in the descriptor
+`artifact.json`, so the metadata store and tools outside Python see them; Python code never
+indexes that dict by a string it did not define.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from seqline.pipeline import filesystem
+from seqline.pipeline.errors import DataError
+
+
+@dataclass
+class Artifact:
+    """A published (or being-written) artifact.
+
+    Attributes:
+        type_name: the artifact type's name (a subclass's TYPE_NAME).
+        uri: the directory holding the artifact's files.
+        fingerprint: hash of the producing node's name, code, config and inputs.
+        producer: {"node_id", "component", "run_id"} of the execution that wrote it.
+        properties: small JSON-able facts; read them through the subclass's typed properties.
+        created: Unix time the descriptor was written (0 while being written).
+    """
+
+    TYPE_NAME: ClassVar[str] = ""
+    # Property names `seqline runs show` / lineage print for this type (report.py).
+    SUMMARY_FACTS: ClassVar[tuple[str, ...]] = ()
+
+    type_name: str
+    uri: str
+    fingerprint: str
+    producer: dict[str, str] = field(default_factory=dict)
+    properties: dict[str, Any] = field(default_factory=dict)
+    created: float = 0.0
+
+    def path(self, *parts: str) -> str:
+        """A path inside the artifact directory."""
+        return filesystem.join(self.uri, *parts)
+
+    def require(self, *keys: str) -> None:
+        """DataError naming every missing property: the producer did not follow the contract."""
+        missing = [key for key in keys if key not in self.properties]
+        if missing:
+            producer = self.producer.get("component") or "its producer"
+            raise DataError(
+                f"{self.type_name} artifact at {self.uri}: expected properties "
+                f"{', '.join(keys)}, missing {missing}; re-run {producer}"
+            )
+
+    def facts(self) -> dict[str, Any]:
+        """The SUMMARY_FACTS that are set: what a person wants to see of this artifact."""
+        return {
+            k: self.properties[k] for k in self.SUMMARY_FACTS if self.properties.get(k) is not None
+        }
+
+    def describe(self) -> list[str]:
+        """Extra lines `seqline runs show` prints under this artifact (none by default)."""
+        return []
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "type": self.type_name,
+            "uri": self.uri,
+            "fingerprint": self.fingerprint,
+            "producer": self.producer,
+            "properties": self.properties,
+            "created": self.created,
+        }
+
+
+def str_list(value: Any) -> list[str]:
+    """A property holding a list of names, as list[str] ([] when unset)."""
+    return (
+        [str(v) for v in value]
+        if isinstance(value, Sequence) and not isinstance(value, str)
+        else []
+    )
+
+
+def int_map(value: Any) -> dict[str, int]:
+    """A property holding name -> count, as dict[str, int] ({} when unset)."""
+    return {str(k): int(v) for k, v in value.items()} if isinstance(value, Mapping) else {}

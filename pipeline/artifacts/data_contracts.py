@@ -1,0 +1,102 @@
+"""Data-contract artifacts: ExampleStatistics, Schema, ExampleAnomalies."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+from seqline.pipeline.artifacts.base import Artifact, int_map, str_list
+
+
+@dataclass
+class ExampleStatistics(Artifact):
+    """Per-split statistics of an Examples artifact.
+
+    File structure:
+        {uri}/statistics.pb        tensorflow_metadata DatasetFeatureStatisticsList, binary,
+                                   one dataset per split (name = split); readable by TFDV
+        {uri}/statistics.pbtxt     the same in text format
+        {uri}/report/index.html    summary with PNG histograms
+
+    Properties: splits, counts (split -> examples), and the feature roles the statistics were
+    computed with: label_feature, text_features, timestamp_feature, series_id_feature.
+    """
+
+    TYPE_NAME: ClassVar[str] = "ExampleStatistics"
+    SUMMARY_FACTS: ClassVar[tuple[str, ...]] = ("counts",)
+    STATISTICS_PB: ClassVar[str] = "statistics.pb"
+    STATISTICS_PBTXT: ClassVar[str] = "statistics.pbtxt"
+    REPORT_DIR: ClassVar[str] = "report"
+
+    @property
+    def splits(self) -> list[str]:
+        return str_list(self.properties.get("splits"))
+
+    @property
+    def counts(self) -> dict[str, int]:
+        return int_map(self.properties.get("counts"))
+
+    @property
+    def label_feature(self) -> str:
+        return str(self.properties.get("label_feature") or "")
+
+    @property
+    def text_features(self) -> list[str]:
+        return str_list(self.properties.get("text_features"))
+
+    @property
+    def timestamp_feature(self) -> str | None:
+        return self.properties.get("timestamp_feature")
+
+    @property
+    def series_id_feature(self) -> str | None:
+        return self.properties.get("series_id_feature")
+
+
+@dataclass
+class Schema(Artifact):
+    """A tensorflow_metadata Schema: the data contract validate checks and transform parses by.
+
+    File structure:
+        {uri}/schema.pbtxt   the Schema in text format
+
+    Properties: source ("curated" | "previous" | "inferred" | "validated"), origin (the curated
+    path or the earlier artifact's uri; None when inferred), features (names).
+    """
+
+    TYPE_NAME: ClassVar[str] = "Schema"
+    SUMMARY_FACTS: ClassVar[tuple[str, ...]] = ("source",)
+    SCHEMA_FILE: ClassVar[str] = "schema.pbtxt"
+
+    @property
+    def schema_file(self) -> str:
+        return self.path(self.SCHEMA_FILE)
+
+    @property
+    def source(self) -> str:
+        return str(self.properties.get("source") or "")
+
+
+@dataclass
+class ExampleAnomalies(Artifact):
+    """What validate found.
+
+    File structure:
+        {uri}/anomalies.pbtxt, anomalies.pb   tensorflow_metadata Anomalies (TFDV's format)
+        {uri}/report.txt                      readable report
+        {uri}/serving_statistics/             statistics of the serving data (with skew checks)
+
+    Properties: blocking, warnings (counts), anomalies (["TYPE feature (split)", ...]),
+    baseline (the previous span's statistics uri or None), serving (bool).
+    """
+
+    TYPE_NAME: ClassVar[str] = "ExampleAnomalies"
+    SUMMARY_FACTS: ClassVar[tuple[str, ...]] = ("blocking", "warnings")
+    ANOMALIES_PBTXT: ClassVar[str] = "anomalies.pbtxt"
+    ANOMALIES_PB: ClassVar[str] = "anomalies.pb"
+    REPORT: ClassVar[str] = "report.txt"
+    SERVING_DIR: ClassVar[str] = "serving_statistics"
+
+    @property
+    def anomalies(self) -> list[str]:
+        return str_list(self.properties.get("anomalies"))

@@ -1,0 +1,257 @@
+"""Record artifacts: Examples, SeriesWindows, TransformedExamples, RejectedRecords.
+
+The split layout of every record artifact is written down here, once:
+
+    {uri}/{split}/data-SSSSS-of-NNNNN.tfrecord.gz   gzip TFRecords of tf.Example
+
+Producers write through `split_prefix(uri, split)` + SHARD_SUFFIX (Beam's WriteToTFRecord)
+and consumers read through `artifact.split_files(split)`; nobody else spells the pattern.
+"""
+
+from __future__ import annotations
+
+import glob
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from seqline.pipeline import filesystem
+from seqline.pipeline.artifacts.base import Artifact, int_map, str_list
+from seqline.pipeline.errors import DataError
+
+SHARD_PREFIX = "data"
+SHARD_SUFFIX = ".tfrecord.gz"
+SHARD_PATTERN = f"{SHARD_PREFIX}-*-of-*{SHARD_SUFFIX}"
+
+
+def split_prefix(uri: str, split: str) -> str:
+    """The file name prefix a writer gives Beam's WriteToTFRecord for `split` of the record
+    artifact at `uri` (with file_name_suffix=SHARD_SUFFIX and Beam's default
+    -SSSSS-of-NNNNN shard template)."""
+    return filesystem.join(uri, split, SHARD_PREFIX)
+
+
+def split_pattern(uri: str, split: str) -> str:
+    """The glob of `split`'s shards in the record artifact at `uri`."""
+    return filesystem.join(uri, split, SHARD_PATTERN)
+
+
+def glob_files(pattern: str) -> list[str]:
+    """Sorted files matching `pattern` (tf.io.gfile for gs:// / s3://, glob locally)."""
+    if filesystem.is_remote(pattern):
+        import tensorflow as tf  # noqa: PLC0415 — only remote roots need it
+
+        return sorted(tf.io.gfile.glob(pattern))
+    return sorted(glob.glob(pattern))
+
+
+@dataclass
+class SplitRecords(Artifact):
+    """Records split into named folders (see the module docstring for the file structure).
+
+    Properties: splits (names, in order), counts (split -> records written).
+    """
+
+    SUMMARY_FACTS: ClassVar[tuple[str, ...]] = ("counts",)
+
+    @property
+    def splits(self) -> list[str]:
+        return str_list(self.properties.get("splits"))
+
+    @property
+    def counts(self) -> dict[str, int]:
+        return int_map(self.properties.get("counts"))
+
+    def split_dir(self, split: str) -> str:
+        return self.path(split)
+
+    def split_prefix(self, split: str) -> str:
+        """The file name prefix a writer gives Beam's WriteToTFRecord for `split` (with
+        shard_name_template -SSSSS-of-NNNNN and file_name_suffix SHARD_SUFFIX)."""
+        return split_prefix(self.uri, split)
+
+    def split_pattern(self, split: str) -> str:
+        """The glob of `split`'s shards."""
+        return split_pattern(self.uri, split)
+
+    def check_split(self, split: str, role: str = "split") -> None:
+        """DataError when `split` is not one of the artifact's splits."""
+        if split not in self.splits:
+            raise DataError(
+                f"{role}: expected one of the {self.type_name} splits {self.splits} at "
+                f"{self.uri}, got {split!r}; set the config's split name to one of them"
+            )
+
+    def split_files(self, split: str) -> list[str]:
+        """The sorted shards of `split`.
+
+        Raises:
+            DataError: the split is not listed, or it is listed but has no files (an
+                incomplete artifact).
+        """
+        self.check_split(split)
+        files = glob_files(self.split_pattern(split))
+        if not files:
+            raise DataError(
+                f"{self.type_name} at {self.uri}: expected files matching "
+                f"{self.split_pattern(split)}, found none; the artifact is incomplete, re-run "
+                f"{self.producer.get('component') or 'its producer'}"
+            )
+        return files
+
+    def all_split_files(self) -> dict[str, list[str]]:
+        """split -> its shards, for every split (an empty split may have none)."""
+        missing = [s for s in self.splits if not filesystem.exists(self.split_dir(s))]
+        if missing:
+            raise DataError(
+                f"{self.type_name} at {self.uri}: splits {missing} are listed but their folders "
+                f"do not exist; re-run {self.producer.get('component') or 'its producer'}"
+            )
+        return {s: glob_files(self.split_pattern(s)) for s in self.splits}
+
+
+@dataclass
+class Examples(SplitRecords):
+    """Raw tf.Examples from an ingest component.
+
+    File structure:
+        {uri}/{split}/data-SSSSS-of-NNNNN.tfrecord.gz   gzip TFRecords of tf.Example
+            (text: bytes "text" and "label", schemas/text.py)
+
+    Properties: splits, counts (split -> examples), labels (the label names, in label-id
+    order), label_counts (split -> label -> n, optional), input (records read), rejected,
+    skipped (non-records by reason).
+    """
+
+    TYPE_NAME: ClassVar[str] = "Examples"
+    SUMMARY_FACTS: ClassVar[tuple[str, ...]] = ("counts", "rejected")
+
+    @property
+    def labels(self) -> list[str]:
+        """The label names ingest accepted, in label-id order ([] for unlabelled data)."""
+        return str_list(self.properties.get("labels"))
+
+    def label_counts(self, split: str) -> dict[str, int] | None:
+        """label -> examples of `split`, when the producer counted them; else None."""
+        known = (self.properties.get("label_counts") or {}).get(split)
+        return int_map(known) if known is not None else None
+
+
+@dataclass(frozen=True)
+class WindowSpec:
+    """The sliding-window layout of series windows (schemas/series.py).
+
+    Attributes:
+        lookback: L history steps per window; horizon: H future steps.
+        targets, covariates: the forecast columns and the extra input columns.
+        series_ids: the series seen (empty for one unnamed series).
+        stride: steps between window starts; frequency: the grid ("30min", "MS"...).
+    """
+
+    lookback: int
+    horizon: int
+    targets: tuple[str, ...]
+    covariates: tuple[str, ...] = ()
+    series_ids: tuple[str, ...] = ()
+    stride: int = 1
+    frequency: str | None = None
+
+    @property
+    def num_features(self) -> int:
+        return len(self.targets) + len(self.covariates)
+
+    def properties(self) -> dict[str, Any]:
+        return {
+            "lookback": self.lookback,
+            "horizon": self.horizon,
+            "targets": list(self.targets),
+            "covariates": list(self.covariates),
+            "series_ids": list(self.series_ids),
+            "stride": self.stride,
+            "frequency": self.frequency,
+        }
+
+    @classmethod
+    def from_artifact(cls, artifact: Artifact) -> WindowSpec:
+        """Parses (once, here) and checks the window properties of `artifact`."""
+        artifact.require("lookback", "horizon", "targets")
+        p = artifact.properties
+        spec = cls(
+            lookback=int(p["lookback"]),
+            horizon=int(p["horizon"]),
+            targets=tuple(str_list(p["targets"])),
+            covariates=tuple(str_list(p.get("covariates"))),
+            series_ids=tuple(str_list(p.get("series_ids"))),
+            stride=int(p.get("stride") or 1),
+            frequency=p.get("frequency"),
+        )
+        if spec.lookback < 1 or spec.horizon < 1 or not spec.targets:
+            raise DataError(
+                f"{artifact.type_name} at {artifact.uri}: expected lookback >= 1, horizon >= 1 "
+                f"and at least one target, got lookback={spec.lookback}, "
+                f"horizon={spec.horizon}, targets={list(spec.targets)}; re-run ingest_series "
+                "with a valid windowing config"
+            )
+        if set(spec.targets) & set(spec.covariates) or len(set(spec.targets)) != len(spec.targets):
+            raise DataError(
+                f"{artifact.type_name} at {artifact.uri}: expected distinct target and "
+                f"covariate columns, got targets={list(spec.targets)}, "
+                f"covariates={list(spec.covariates)}"
+            )
+        return spec
+
+
+@dataclass
+class SeriesWindows(Examples):
+    """Sliding windows over time series from ingest_series: Examples a forecaster learns from.
+    Accepted wherever Examples are (statistics, schema, validate).
+
+    File structure:
+        {uri}/{split}/data-SSSSS-of-NNNNN.tfrecord.gz   one tf.Example per window:
+            series_id, window_end, history/{column} [L], future/{target} [H]
+            (schemas/series.py)
+
+    Properties: the window layout (WindowSpec: lookback, horizon, targets, covariates,
+    series_ids, stride, frequency), splits (time-ordered), counts (windows per split), points
+    (rows per split), gaps, duplicates, out_of_order, off_grid, input, rejected.
+    """
+
+    TYPE_NAME: ClassVar[str] = "SeriesWindows"
+
+    @property
+    def windows(self) -> WindowSpec:
+        return WindowSpec.from_artifact(self)
+
+
+@dataclass
+class TransformedExamples(SplitRecords):
+    """Model-ready records written by transform.
+
+    File structure:
+        {uri}/{split}/data-SSSSS-of-NNNNN.tfrecord.gz   gzip TFRecords of transformed
+            tf.Example: text "tokens" int64 [max_tokens], "label_id" int64 []; series
+            "history" float [L * F], "target" float [H * T], "target_offset" and
+            "target_scale" float [T]
+
+    Properties: splits, counts.
+    """
+
+    TYPE_NAME: ClassVar[str] = "TransformedExamples"
+
+
+@dataclass
+class RejectedRecords(Artifact):
+    """Records an ingest component could not accept, each with its reason.
+
+    File structure:
+        {uri}/rejected-SSSSS-of-NNNNN.jsonl   one {"source", "position", "reason", "message",
+                                              "record"} per line
+
+    Properties: count, by_reason (reason code -> n, most frequent first).
+    """
+
+    TYPE_NAME: ClassVar[str] = "RejectedRecords"
+    SUMMARY_FACTS: ClassVar[tuple[str, ...]] = ("count", "by_reason")
+
+    @property
+    def count(self) -> int:
+        return int(self.properties.get("count") or 0)

@@ -1,0 +1,112 @@
+"""Model and ModelRun: what train produces."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+from seqline.pipeline import filesystem
+from seqline.pipeline.artifacts.base import Artifact, str_list
+from seqline.pipeline.errors import DataError
+
+
+@dataclass(frozen=True)
+class ForecastOutput:
+    """What a forecaster's export answers: `steps` forecast steps of `targets`, from windows of
+    `lookback` history steps of `targets` + `covariates`; trained on horizon-H windows."""
+
+    targets: tuple[str, ...]
+    covariates: tuple[str, ...]
+    lookback: int
+    horizon: int
+    steps: int
+
+
+@dataclass
+class Model(Artifact):
+    """A trained model.
+
+    File structure:
+        {uri}/saved_model/          SavedModel with the transform graph inside (classifier:
+                                    serving_default(examples), predict_text(text); forecaster:
+                                    serving_default(examples), forecast(history[, series_id]))
+        {uri}/keras/model.keras     the Keras 3 model (best epoch's weights)
+
+    Properties: task ("binary" | "multiclass" | "forecast"), signatures, epochs_run,
+    best_val_loss, best_epoch, best_metrics, monitor, strategy, trained_with, replicas,
+    cudnn_incompatibilities, diverged_at_epoch; classifiers: labels, head; forecasters:
+    targets, covariates, lookback, horizon, forecast_steps, output, per_series.
+    """
+
+    TYPE_NAME: ClassVar[str] = "Model"
+    SUMMARY_FACTS: ClassVar[tuple[str, ...]] = ("task", "epochs_run", "best_val_loss")
+
+    @property
+    def saved_model_dir(self) -> str:
+        return self.path("saved_model")
+
+    @property
+    def keras_file(self) -> str:
+        return self.path("keras", "model.keras")
+
+    def has_saved_model(self) -> bool:
+        return filesystem.exists(filesystem.join(self.saved_model_dir, "saved_model.pb"))
+
+    @property
+    def task(self) -> str:
+        return str(self.properties.get("task") or "")
+
+    @property
+    def is_forecaster(self) -> bool:
+        return self.task == "forecast"
+
+    @property
+    def labels(self) -> list[str]:
+        """A classifier's class names in class-id order. DataError for anything else."""
+        labels = str_list(self.properties.get("labels"))
+        if (
+            len(labels) < 2
+            or self.task not in ("binary", "multiclass")
+            or (self.task == "binary" and len(labels) != 2)
+        ):
+            raise DataError(
+                f"expected the Model artifact at {self.uri} to be a classifier (task 'binary' "
+                f"with 2 labels or 'multiclass' with >= 2), got task={self.task!r} with labels "
+                f"{labels}; re-run train"
+            )
+        return labels
+
+    def forecast_output(self) -> ForecastOutput:
+        """A forecaster's output contract. DataError for anything else."""
+        if not self.is_forecaster:
+            raise DataError(
+                f"expected the Model artifact at {self.uri} to be a forecaster (task "
+                f"'forecast'), got task {self.task!r}; wire the series pipeline's train here"
+            )
+        self.require("targets", "lookback", "horizon", "forecast_steps")
+        p = self.properties
+        return ForecastOutput(
+            tuple(str_list(p["targets"])),
+            tuple(str_list(p.get("covariates"))),
+            int(p["lookback"]),
+            int(p["horizon"]),
+            int(p["forecast_steps"]),
+        )
+
+
+@dataclass
+class ModelRun(Artifact):
+    """How training went.
+
+    File structure:
+        {uri}/tensorboard/                   TensorBoard event files
+        {uri}/history.csv                    one row per epoch
+        {uri}/training_curves.png            loss and metrics per epoch
+        {uri}/checkpoints/best.weights.h5    the best epoch's weights
+
+    Properties: epochs_run, resumed_from_epoch (0 for an uninterrupted run), final (last
+    epoch's metrics).
+    """
+
+    TYPE_NAME: ClassVar[str] = "ModelRun"
+    SUMMARY_FACTS: ClassVar[tuple[str, ...]] = ("epochs_run", "resumed_from_epoch")

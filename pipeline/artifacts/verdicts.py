@@ -1,0 +1,157 @@
+"""Verdict artifacts: Blessing, InfraBlessing, PushedModel.
+
+Whether a model is blessed is stored once: the `blessed` property of its Blessing (or
+InfraBlessing) descriptor. The files beside it hold the evidence (metrics, checks, logs).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from seqline.pipeline.artifacts.base import Artifact, str_list
+from seqline.pipeline.errors import DataError
+
+
+@dataclass
+class Verdict(Artifact):
+    """A yes/no judgement of one model, with the reasons."""
+
+    SUMMARY_FACTS: ClassVar[tuple[str, ...]] = ("blessed",)
+
+    @property
+    def blessed(self) -> bool:
+        value = self.properties.get("blessed")
+        if not isinstance(value, bool):
+            raise DataError(
+                f"{self.type_name} at {self.uri}: expected a boolean 'blessed' property, got "
+                f"{value!r}; the artifact is damaged, re-run "
+                f"{self.producer.get('component') or 'its producer'}"
+            )
+        return value
+
+    @property
+    def reasons(self) -> list[str]:
+        return str_list(self.properties.get("reasons"))
+
+    @property
+    def model_fingerprint(self) -> str | None:
+        """The fingerprint of the Model this verdict judged."""
+        return self.properties.get("model_fingerprint")
+
+    def record(self, blessed: bool, reasons: list[str], model: Artifact) -> None:
+        """Sets the verdict on the model (the one place `blessed` is written)."""
+        self.properties.update(
+            {
+                "blessed": bool(blessed),
+                "reasons": list(reasons),
+                "model_fingerprint": model.fingerprint,
+            }
+        )
+
+    def describe(self) -> list[str]:
+        return [f"- {reason}" for reason in self.reasons]
+
+
+@dataclass
+class Blessing(Verdict):
+    """evaluate's verdict on a candidate model.
+
+    File structure:
+        {uri}/metrics.json    every metric, overall and per slice, of the candidate and its
+                              baselines (with the split they were computed on)
+        {uri}/checks.json     one entry per rule: name, passed, reason, values
+        {uri}/report.html     plots and tables (classifiers; optional)
+        {uri}/*.png           forecast plots (forecasters)
+
+    Properties: blessed, reasons, metrics (the candidate's overall metrics), model_fingerprint,
+    model_uri, model_name (which blessings count as baselines), baseline_model_uri (the last
+    blessed model compared with, or None), baselines (forecasters: naive baselines' mae).
+    """
+
+    TYPE_NAME: ClassVar[str] = "Blessing"
+    SUMMARY_FACTS: ClassVar[tuple[str, ...]] = ("blessed", "baseline_model_uri")
+    METRICS_FILE: ClassVar[str] = "metrics.json"
+    CHECKS_FILE: ClassVar[str] = "checks.json"
+    REPORT_FILE: ClassVar[str] = "report.html"
+
+    @property
+    def metrics(self) -> dict[str, Any]:
+        value = self.properties.get("metrics")
+        return dict(value) if isinstance(value, dict) else {}
+
+    @property
+    def model_name(self) -> str:
+        return str(self.properties.get("model_name") or "")
+
+    @property
+    def baseline_model_uri(self) -> str | None:
+        return self.properties.get("baseline_model_uri")
+
+    def describe(self) -> list[str]:
+        lines = []
+        for name, value in self.metrics.items():
+            if isinstance(value, int | float):
+                lines.append(f"{name:<22} {value:.4f}")
+            elif isinstance(value, dict):
+                inner = ", ".join(
+                    f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}" for k, v in value.items()
+                )
+                lines.append(f"{name:<22} {inner}")
+        return lines + super().describe()
+
+
+@dataclass
+class InfraBlessing(Verdict):
+    """infra_validate's verdict: the model loaded in a real server and answered correctly.
+
+    File structure:
+        {uri}/saved_model/            the copy push ships, with warmup records in
+                                      assets.extra/tf_serving_warmup_requests
+        {uri}/infra_blessing.json     {"reasons", "details"} (p99_ms, requests, ...)
+        {uri}/server.log              the server's output
+
+    Properties: blessed, reasons, model_fingerprint, p99_ms, warmup_records.
+    """
+
+    TYPE_NAME: ClassVar[str] = "InfraBlessing"
+    SUMMARY_FACTS: ClassVar[tuple[str, ...]] = ("blessed", "p99_ms")
+    DETAILS_FILE: ClassVar[str] = "infra_blessing.json"
+
+    @property
+    def saved_model_dir(self) -> str:
+        return self.path("saved_model")
+
+
+@dataclass
+class PushedModel(Artifact):
+    """Where (and whether) a model was pushed.
+
+    File structure:
+        {uri}/push.json   the properties below, for tools that read files
+
+    Properties: pushed, version, destination (`{serving_root}/{model_name}/{version}`),
+    model_name, reason, model_config_file, server_confirmed, deleted_versions.
+    """
+
+    TYPE_NAME: ClassVar[str] = "PushedModel"
+    SUMMARY_FACTS: ClassVar[tuple[str, ...]] = ("pushed", "version")
+    PUSH_FILE: ClassVar[str] = "push.json"
+
+    @property
+    def pushed(self) -> bool:
+        return bool(self.properties.get("pushed"))
+
+    @property
+    def version(self) -> int | None:
+        value = self.properties.get("version")
+        return int(value) if value is not None else None
+
+    @property
+    def destination(self) -> str | None:
+        return self.properties.get("destination")
+
+    def describe(self) -> list[str]:
+        if self.pushed:
+            return [f"pushed as version {self.version} to {self.destination}"]
+        return [f"not pushed: {self.properties.get('reason')}"]

@@ -1,0 +1,217 @@
+"""Nodes whose component lives outside seqline, and rewiring of existing nodes' inputs.
+
+In a pipeline YAML, a `components:` entry with a `component:` key is a custom node; any other
+entry may carry `inputs:` to rewire that node:
+
+    components:
+      ingest_text: {source: data/reviews.csv, labels: [neg, pos]}
+      scrub:                                    # a new node, any id
+        component: my_team.scrub:COMPONENT      # "importable.module:ATTRIBUTE", a Component
+        inputs: {examples: ingest_text.examples}
+        replaces: {examples: ingest_text.examples}   # optional, see below
+        config: {patterns: [email, phone]}      # fields of the component's config dataclass
+      statistics:
+        inputs: {examples: scrub.examples}      # optional explicit rewiring of one node
+
+`replaces: {OUT: NODE.OUTPUT}` makes the custom node's output OUT stand in for NODE.OUTPUT
+everywhere downstream: every other node that read NODE.OUTPUT reads it instead (statistics,
+transform, evaluate and infra_validate then all see scrubbed examples). Explicit `inputs:` on
+a node wins over `replaces`. The DAG checks the result like any pipeline (types, cycles).
+
+From Python, the same on any Pipeline:
+
+    pipeline = add_node(pipeline, "scrub", "my_team.scrub:COMPONENT",
+                        inputs={"examples": "ingest_text.examples"},
+                        config={"patterns": ["email"]},
+                        replaces={"examples": "ingest_text.examples"})
+    pipeline = rewire(pipeline, "statistics", {"examples": "scrub.examples"})
+
+No entry point, registry or edit of seqline is needed: the module only has to be importable
+(installed, or on PYTHONPATH). Its code is in the node's fingerprint (pipeline/fingerprint.py).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from seqline.pipeline.component import Component
+from seqline.pipeline.config_parsing import build_dataclass
+from seqline.pipeline.dag import Node, OutputRef, Pipeline
+from seqline.pipeline.errors import ConfigError, WiringError
+
+CUSTOM_KEYS = {"component", "inputs", "config", "replaces"}
+_REFERENCE = re.compile(r"^(?P<module>[A-Za-z_][\w.]*):(?P<attribute>[A-Za-z_]\w*)$")
+_OUTPUT = re.compile(r"^(?P<node>[^.\s]+)\.(?P<output>[^.\s]+)$")
+
+
+def load_component(reference: str | Component, where: str = "component") -> Component:
+    """The Component named by "package.module:ATTRIBUTE" (imported now), or `reference` itself
+    if it already is one. ConfigError says what was wrong and how to fix it."""
+    if isinstance(reference, Component):
+        return reference
+    match = _REFERENCE.match(str(reference))
+    if match is None:
+        raise ConfigError(
+            f"{where}: expected 'importable.module:ATTRIBUTE' (e.g. my_team.scrub:COMPONENT), "
+            f"got {reference!r}"
+        )
+    try:
+        module = importlib.import_module(match["module"])
+    except ImportError as exc:
+        raise ConfigError(
+            f"{where}: cannot import module {match['module']!r} ({exc}); install its package "
+            "or put its folder on PYTHONPATH"
+        ) from None
+    component = getattr(module, match["attribute"], None)
+    if not isinstance(component, Component):
+        raise ConfigError(
+            f"{where}: expected {match['module']}.{match['attribute']} to be a "
+            f"seqline.pipeline.component.Component, got {type(component).__name__}"
+        )
+    return component
+
+
+def output_ref(text: str | OutputRef, where: str) -> OutputRef:
+    """OutputRef from "node.output" (ConfigError otherwise)."""
+    if isinstance(text, OutputRef):
+        return text
+    match = _OUTPUT.match(str(text))
+    if match is None:
+        raise ConfigError(
+            f"{where}: expected 'node.output' (e.g. ingest_text.examples), got {text!r}"
+        )
+    return OutputRef(match["node"], match["output"])
+
+
+def _refs(mapping: Any, where: str) -> dict[str, OutputRef]:
+    if mapping is None:
+        return {}
+    if not isinstance(mapping, Mapping):
+        raise ConfigError(f"{where}: expected a mapping of name: node.output, got {mapping!r}")
+    return {str(k): output_ref(v, f"{where}.{k}") for k, v in mapping.items()}
+
+
+def rewire(pipeline: Pipeline, node_id: str, inputs: Mapping[str, str | OutputRef]) -> Pipeline:
+    """`pipeline` with some inputs of `node_id` pointed elsewhere ("node.output" each)."""
+    where = f"components.{node_id}.inputs"
+    refs = _refs(inputs, where)
+    node = _node(pipeline, node_id, where)
+    unknown = sorted(set(refs) - set(node.component.inputs))
+    if unknown:
+        raise WiringError(
+            f"{where}: node '{node_id}' has inputs {sorted(node.component.inputs)}, got {unknown}"
+        )
+    changed = dataclasses.replace(node, inputs={**node.inputs, **refs})
+    nodes = [changed if n.node_id == node_id else n for n in pipeline.nodes]
+    return dataclasses.replace(pipeline, nodes=nodes)
+
+
+def _node(pipeline: Pipeline, node_id: str, where: str) -> Node:
+    try:
+        return pipeline.node(node_id)
+    except KeyError:
+        raise ConfigError(
+            f"{where}: no node '{node_id}' in the pipeline; nodes: "
+            f"{[n.node_id for n in pipeline.nodes]}"
+        ) from None
+
+
+def add_node(
+    pipeline: Pipeline,
+    node_id: str,
+    component: str | Component,
+    *,
+    inputs: Mapping[str, str | OutputRef] | None = None,
+    config: Any = None,
+    replaces: Mapping[str, str | OutputRef] | None = None,
+) -> Pipeline:
+    """`pipeline` with one more node running `component` (a Component or "module:ATTRIBUTE").
+
+    Args:
+        inputs: the node's input name -> "node.output" of an existing node.
+        config: its config dataclass, or a mapping of the fields (validated like YAML), or
+            None for the defaults.
+        replaces: the node's output name -> "node.output" it stands in for: every other node
+            reading that output reads this node's instead.
+    """
+    where = f"components.{node_id}"
+    if any(n.node_id == node_id for n in pipeline.nodes):
+        raise ConfigError(f"{where}: a node '{node_id}' already exists; choose another id")
+    loaded = load_component(component, f"{where}.component")
+    if not isinstance(config, loaded.config_type):
+        config = build_dataclass(loaded.config_type, config, f"{where}.config")
+    node = Node(loaded, config, _refs(inputs, f"{where}.inputs"), id=node_id)
+    substitutes = {}
+    for output, target in _refs(replaces, f"{where}.replaces").items():
+        if output not in loaded.outputs:
+            raise WiringError(
+                f"{where}.replaces: '{node_id}' has outputs {sorted(loaded.outputs)}, got "
+                f"{output!r}"
+            )
+        substitutes[target] = OutputRef(node_id, output)
+    nodes = []
+    for existing in pipeline.nodes:
+        swapped = {name: substitutes.get(ref, ref) for name, ref in existing.inputs.items()}
+        nodes.append(dataclasses.replace(existing, inputs=swapped))
+    # Place it right after its last upstream, so it runs as early as its inputs allow.
+    upstream = {ref.node_id for ref in node.inputs.values()}
+    at = max((i + 1 for i, n in enumerate(nodes) if n.node_id in upstream), default=0)
+    nodes.insert(at, node)
+    return dataclasses.replace(pipeline, nodes=nodes)
+
+
+def split_components(
+    components: Mapping[str, Any],
+) -> tuple[dict[str, Any], dict[str, Mapping[str, Any]], dict[str, Any]]:
+    """Splits a YAML `components:` mapping into (entries for the pipeline kind's builder, with
+    `inputs:` removed; custom node specs by node id; input rewiring by node id)."""
+    standard: dict[str, Any] = {}
+    custom: dict[str, Mapping[str, Any]] = {}
+    rewiring: dict[str, Any] = {}
+    for node_id, entry in components.items():
+        if isinstance(entry, Mapping) and "component" in entry:
+            unknown = sorted(set(map(str, entry)) - CUSTOM_KEYS)
+            if unknown:
+                raise ConfigError(
+                    f"components.{node_id}: unknown key(s) {unknown}; a custom node takes "
+                    f"{sorted(CUSTOM_KEYS)}"
+                )
+            custom[node_id] = entry
+            continue
+        if isinstance(entry, Mapping) and "inputs" in entry:
+            entry = dict(entry)
+            rewiring[node_id] = entry.pop("inputs")
+        standard[node_id] = entry
+    return standard, custom, rewiring
+
+
+def apply_custom(
+    pipeline: Pipeline, custom: Mapping[str, Mapping[str, Any]], rewiring: Mapping[str, Any]
+) -> Pipeline:
+    """Adds the custom nodes (in order), then applies explicit rewiring."""
+    pending = dict(custom)
+    while pending:
+        # Custom nodes may feed each other: add first those whose upstream nodes exist.
+        known = {n.node_id for n in pipeline.nodes}
+        ready = [
+            node_id
+            for node_id, spec in pending.items()
+            if all(str(ref).split(".")[0] in known for ref in (spec.get("inputs") or {}).values())
+        ] or [next(iter(pending))]  # none ready: add one anyway, for its clear error
+        for node_id in ready:
+            spec = pending.pop(node_id)
+            pipeline = add_node(
+                pipeline,
+                node_id,
+                spec["component"],
+                inputs=spec.get("inputs"),
+                config=spec.get("config"),
+                replaces=spec.get("replaces"),
+            )
+    for node_id, inputs in rewiring.items():
+        pipeline = rewire(pipeline, node_id, inputs)
+    return pipeline

@@ -1,0 +1,174 @@
+"""Executes one node: temporaries, the full ExecutionContext, atomic publish, failed outputs.
+
+Shared by the runner (pipeline/runner.py) and the test harness (pipeline/harness.py), so a
+component under test is run exactly as in a pipeline.
+
+    {root}/{node}/{output}/.tmp-{fingerprint}-{owner}/   written by the executor
+    {root}/{node}/{output}/{fingerprint}/                published: artifact.json written
+                                                         last, then one rename
+    {root}/_tmp/{run}-{node}-{token}/                    scratch (ctx.temp_dir), always removed
+    {root}/_failed/{run}/{node}/{output}/                what a failed executor had written
+    {root}/_failed/{run}/{node}/error.txt                and its error, for the user to read
+
+A failed node's outputs are never published; they are moved under `_failed/` (every
+component gets this, so none copies its own files out) and the error says where they are.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import traceback
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from seqline.pipeline import filesystem
+from seqline.pipeline.artifact import Artifact, artifact_uri, write_descriptor
+from seqline.pipeline.component import Component, ExecutionContext
+from seqline.pipeline.errors import SeqlineError
+from seqline.pipeline.locking import remove_dead_temporaries, temporary_name
+
+FAILED_DIR = "_failed"
+SCRATCH_DIR = "_tmp"
+ERROR_FILE = "error.txt"
+
+
+def make_artifact(type_name: str, uri: str, fingerprint: str, producer: dict[str, str]) -> Any:
+    """The typed artifact class when pipeline/artifact.py provides `new_artifact`, else the
+    plain Artifact."""
+    from seqline.pipeline import artifact as artifact_module
+
+    factory = getattr(artifact_module, "new_artifact", None)
+    if factory is not None:
+        return factory(type_name, uri, fingerprint, producer)
+    return Artifact(type_name, uri, fingerprint, producer)
+
+
+@dataclass(frozen=True)
+class NodeExecution:
+    """Everything needed to execute one node once.
+
+    Attributes:
+        component, config, node_id: what runs.
+        inputs: wired input name -> published Artifact.
+        resolved: resolved input name -> Artifact or None (pipeline/resolvers.py).
+        fingerprint: the node's fingerprint (names the output directories).
+        pipeline_name, pipeline_root, run_id, beam_args: the run it belongs to.
+        progress: receives the executor's progress messages.
+        metadata: the metadata store, passed to executors while ExecutionContext still has a
+            `metadata` field.
+    """
+
+    component: Component
+    config: Any
+    node_id: str
+    inputs: Mapping[str, Artifact]
+    resolved: Mapping[str, Artifact | None]
+    fingerprint: str
+    pipeline_name: str
+    pipeline_root: str
+    run_id: str
+    beam_args: tuple[str, ...]
+    progress: Callable[[str], None]
+    metadata: Any = None
+
+    @property
+    def failed_dir(self) -> str:
+        """Where this execution's outputs go if it fails."""
+        return filesystem.join(self.pipeline_root, FAILED_DIR, self.run_id, self.node_id)
+
+
+def failed_outputs_dir(pipeline_root: str, run_id: str, node_id: str) -> str:
+    """`{root}/_failed/{run}/{node}`: the kept outputs of a failed node."""
+    return filesystem.join(pipeline_root, FAILED_DIR, run_id, node_id)
+
+
+def _context(run: NodeExecution, outputs: Mapping[str, Artifact], scratch: str) -> Any:
+    values: dict[str, Any] = {
+        "config": run.config,
+        "inputs": dict(run.inputs),
+        "outputs": outputs,
+        "pipeline_name": run.pipeline_name,
+        "run_id": run.run_id,
+        "node_id": run.node_id,
+        "pipeline_root": run.pipeline_root,
+        "beam_args": tuple(run.beam_args),
+        "temp_dir": scratch,
+        "progress": run.progress,
+        "resolved": dict(run.resolved),
+        "metadata": run.metadata,
+    }
+    # Build every field the context has (all are required); `metadata` leaves the context once
+    # components take baselines from resolvers, and this works on both sides of that change.
+    fields = {f.name for f in dataclasses.fields(ExecutionContext)}
+    return ExecutionContext(**{k: v for k, v in values.items() if k in fields})
+
+
+def keep_failed_outputs(run: NodeExecution, temporaries: Mapping[str, str], error: str) -> str:
+    """Moves what the executor wrote into `{root}/_failed/{run}/{node}/{output}/` (empty
+    outputs are dropped), writes error.txt, and returns the folder."""
+    target = run.failed_dir
+    filesystem.rmtree(target)
+    filesystem.makedirs(target)
+    for output, temporary in temporaries.items():
+        if not filesystem.exists(temporary):
+            continue
+        if filesystem.listdir(temporary):
+            filesystem.rename(temporary, filesystem.join(target, output))
+        else:
+            filesystem.rmtree(temporary)
+    filesystem.write_text(filesystem.join(target, ERROR_FILE), error)
+    return target
+
+
+def _say_where_kept(exc: BaseException, kept: str) -> None:
+    """Adds where the failed outputs are to the error: to its message for seqline's own errors
+    (what the CLI prints), as a note otherwise."""
+    line = f"the failed node's outputs and error are kept in {kept}"
+    if isinstance(exc, SeqlineError) and len(exc.args) == 1 and isinstance(exc.args[0], str):
+        exc.args = (f"{exc.args[0]}\n({line})",)
+    else:
+        exc.add_note(line)
+
+
+def execute(run: NodeExecution) -> tuple[dict[str, Artifact], dict[str, Any]]:
+    """Runs the executor into temporaries and publishes each output atomically; returns
+    (outputs by name, summary). On failure keeps what was written (keep_failed_outputs),
+    says so in the error, and re-raises it."""
+    component, fingerprint = run.component, run.fingerprint
+    producer = {"node_id": run.node_id, "component": component.name, "run_id": run.run_id}
+    temporaries: dict[str, str] = {}
+    finals: dict[str, str] = {}
+    for output in component.outputs:
+        final = artifact_uri(run.pipeline_root, run.node_id, output, fingerprint)
+        parent = final.rsplit("/", 1)[0]
+        remove_dead_temporaries(parent, fingerprint)
+        temporary = filesystem.join(parent, temporary_name(fingerprint))
+        filesystem.makedirs(temporary)
+        temporaries[output], finals[output] = temporary, final
+    outputs = {
+        name: make_artifact(type_name, temporaries[name], fingerprint, dict(producer))
+        for name, type_name in component.outputs.items()
+    }
+    scratch = filesystem.join(
+        run.pipeline_root, SCRATCH_DIR, f"{run.run_id}-{run.node_id}-{uuid.uuid4().hex[:8]}"
+    )
+    filesystem.makedirs(scratch)
+    try:
+        summary = dict(component.executor(_context(run, outputs, scratch)) or {})
+    except BaseException as exc:
+        kept = keep_failed_outputs(run, temporaries, traceback.format_exc(limit=20))
+        _say_where_kept(exc, kept)
+        raise
+    finally:
+        filesystem.rmtree(scratch)
+    for name, artifact in outputs.items():
+        artifact.uri = finals[name]
+        write_descriptor(artifact, temporaries[name])
+        if filesystem.exists(finals[name]):
+            # A directory without a complete descriptor from a crashed publish of this same
+            # fingerprint (only possible on object stores): never trusted, replaced.
+            filesystem.rmtree(finals[name])
+        filesystem.rename(temporaries[name], finals[name])
+    return outputs, summary

@@ -1,0 +1,141 @@
+"""Several runs on one pipeline root: who owns a temporary, who may execute a node.
+
+- Temporaries carry their owner: `.tmp-{fingerprint}-{token}-{pid}@{host}`. A run removes
+  only temporaries whose owner is dead (same host, process gone) or unknown (an older naming),
+  never one a live run is writing.
+- Node locks (local roots): before executing node N with fingerprint F, a run takes an
+  exclusive flock on `{root}/_locks/{N}-{F}.lock`. A second run that needs the same execution
+  waits for the first, then finds the published outputs and reuses them (CACHED). Runs that
+  need different executions never wait for each other. The kernel releases a flock when its
+  process dies, so a killed run never blocks the next one. Each run holds at most one node
+  lock at a time, so two runs cannot deadlock.
+- Remote roots (gs://, s3://) have no flock: a run takes a lease on the whole root in the
+  metadata database instead (RootLease), and a second run fails at once with
+  `another run (id, pid, host) holds ROOT`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import socket
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+from seqline.pipeline import filesystem
+from seqline.pipeline.errors import SeqlineError
+
+TEMP_PREFIX = ".tmp-"
+LOCKS_DIR = "_locks"
+# `.tmp-{fingerprint}-{8 hex}-{pid}@{host}`; the fingerprint part is matched by the caller.
+_OWNED_TEMP = re.compile(r"^(?P<token>[0-9a-f]{8})-(?P<pid>[0-9]+)@(?P<host>.+)$")
+
+
+class RootBusyError(SeqlineError):
+    """Another live run holds the pipeline root (remote roots, which cannot lock per node)."""
+
+
+def pid_alive(pid: int) -> bool:
+    """True if a process with this id exists on this host (or we may not signal it)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _host() -> str:
+    return socket.gethostname()
+
+
+def temporary_name(fingerprint: str) -> str:
+    """A fresh temporary sibling name owned by this process."""
+    return f"{TEMP_PREFIX}{fingerprint}-{uuid.uuid4().hex[:8]}-{os.getpid()}@{_host()}"
+
+
+def owner_is_dead(name: str, fingerprint: str) -> bool:
+    """True if `name` is a temporary of `fingerprint` whose owner is known to be gone: a process
+    of this host that no longer exists, or a name without an owner (written before owners were
+    recorded). A temporary of another host is never judged dead: we cannot see its processes."""
+    prefix = f"{TEMP_PREFIX}{fingerprint}-"
+    if not name.startswith(prefix):
+        return False
+    match = _OWNED_TEMP.match(name[len(prefix) :])
+    if match is None:
+        return True
+    if match["host"] != _host():
+        return False
+    return not pid_alive(int(match["pid"]))
+
+
+def remove_dead_temporaries(parent: str, fingerprint: str) -> list[str]:
+    """Removes the temporaries of `fingerprint` in `parent` whose owner is dead; returns their
+    names. Live runs' temporaries are left alone."""
+    if not filesystem.exists(parent):
+        return []
+    removed = []
+    for name in filesystem.listdir(parent):
+        if owner_is_dead(name, fingerprint):
+            filesystem.rmtree(filesystem.join(parent, name))
+            removed.append(name)
+    return removed
+
+
+@dataclass(frozen=True)
+class Holder:
+    """Who holds a lock: run id, process id, host."""
+
+    run_id: str
+    pid: int
+    host: str
+
+    def describe(self) -> str:
+        return f"run {self.run_id} (pid {self.pid}, host {self.host})"
+
+
+def _read_holder(fd: int) -> Holder | None:
+    try:
+        data = json.loads(os.pread(fd, 4096, 0).decode() or "null")
+    except (OSError, ValueError):
+        return None
+    if not isinstance(data, dict):
+        return None
+    return Holder(str(data.get("run_id")), int(data.get("pid", 0)), str(data.get("host")))
+
+
+@contextlib.contextmanager
+def node_lock(
+    root: str,
+    node_id: str,
+    fingerprint: str,
+    run_id: str,
+    on_wait: Callable[[Holder | None], None] = lambda _holder: None,
+) -> Iterator[None]:
+    """Holds the lock of one execution (node + fingerprint) of a local root; calls
+    `on_wait(holder)` once if another process holds it, then waits. On remote roots it does
+    nothing (the root lease serialises whole runs there)."""
+    if filesystem.is_remote(root):
+        yield
+        return
+    import fcntl
+
+    directory = os.path.join(root.removeprefix("file://"), LOCKS_DIR)
+    os.makedirs(directory, exist_ok=True)
+    fd = os.open(os.path.join(directory, f"{node_id}-{fingerprint}.lock"), os.O_RDWR | os.O_CREAT)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            on_wait(_read_holder(fd))
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        me = json.dumps({"run_id": run_id, "pid": os.getpid(), "host": _host()}).encode()
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, me, 0)
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock

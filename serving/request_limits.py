@@ -1,0 +1,77 @@
+"""Per-request limits: tensor elements and bytes, checked from declared shapes before allocating.
+
+A Predict request can declare a tensor far larger than itself: a TensorProto of shape [10^8]
+with one string value is 20 bytes on the wire and, expanded, 10^8 strings (TensorFlow
+broadcasts the last value). JSON nesting is bounded for the same reason (a deep document costs
+the parser recursion, not bytes). The server therefore charges every input against a budget
+computed from its shape alone, before any array exists:
+
+- numeric inputs cost ``elements * itemsize`` bytes;
+- string inputs cost ``elements * STRING_ELEMENT_BYTES`` plus their payload (the given values,
+  and the last value once per broadcast copy): a TensorFlow string tensor holds a 24-byte
+  ``tstring`` per element and numpy an 8-byte reference.
+
+Over budget is RESOURCE_EXHAUSTED (HTTP 429), the code TF Serving answers for oversized
+messages; a malformed shape stays INVALID_ARGUMENT. Limits come from the server flags
+``--max_request_elements``, ``--max_request_bytes`` and ``--max_json_depth``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from seqline.serving.errors import Code, ServingError
+
+STRING_ELEMENT_BYTES = 32
+DEFAULT_MAX_REQUEST_ELEMENTS = 100_000_000
+DEFAULT_MAX_REQUEST_BYTES = 1 << 30  # 1 GiB of materialised input tensors
+DEFAULT_MAX_JSON_DEPTH = 100  # a rank-64 tensor (numpy's maximum) inside a request needs ~70
+MAX_TENSOR_RANK = 64  # numpy's NPY_MAXDIMS: no array can have more dimensions
+
+
+@dataclass(frozen=True)
+class RequestLimits:
+    """The server-wide limits; ``budget()`` starts the running total of one request."""
+
+    max_elements: int = DEFAULT_MAX_REQUEST_ELEMENTS
+    max_bytes: int = DEFAULT_MAX_REQUEST_BYTES
+    max_json_depth: int = DEFAULT_MAX_JSON_DEPTH
+
+    def budget(self) -> RequestBudget:
+        return RequestBudget(self)
+
+
+class RequestBudget:
+    """What one request has declared so far, over all its inputs."""
+
+    def __init__(self, limits: RequestLimits) -> None:
+        self.limits = limits
+        self.elements = 0
+        self.bytes = 0
+
+    def charge(self, where: str, shape: tuple[int, ...], elements: int, nbytes: int) -> None:
+        """Adds one input of ``elements`` / ``nbytes`` (computed from ``shape``).
+
+        Raises:
+            ServingError(RESOURCE_EXHAUSTED): the request's total passes a limit.
+        """
+        self.elements += elements
+        self.bytes += nbytes
+        limits = self.limits
+        if self.elements > limits.max_elements or self.bytes > limits.max_bytes:
+            raise ServingError(
+                Code.RESOURCE_EXHAUSTED,
+                f"{where}: shape {list(shape)} declares {elements} elements (~{nbytes} bytes); "
+                f"a request may hold at most {limits.max_elements} elements and "
+                f"{limits.max_bytes} bytes over all inputs (--max_request_elements, "
+                "--max_request_bytes). Send fewer rows per request or raise the limits",
+            )
+
+
+def check_rank(where: str, rank: int) -> None:
+    """INVALID_ARGUMENT for tensors of more than MAX_TENSOR_RANK dimensions."""
+    if rank > MAX_TENSOR_RANK:
+        raise ServingError(
+            Code.INVALID_ARGUMENT,
+            f"{where}: a tensor of rank {rank}; at most {MAX_TENSOR_RANK} dimensions are supported",
+        )

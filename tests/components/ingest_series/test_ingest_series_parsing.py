@@ -1,0 +1,103 @@
+"""ingest_series parsers: the record-size limit (CSV and Parquet), an oversized multi-line
+quoted field, and a file without a header (issue 12's ingest defects)."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import pytest
+
+from seqline.components.ingest_series import parsing
+from seqline.components.ingest_series import records as rec
+from seqline.components.ingest_series.config import IngestSeriesConfig
+from seqline.components.ingest_series.records import Rejection
+from seqline.components.ingest_series.sources import check_source
+from seqline.pipeline.errors import ConfigError
+from seqline.pipeline.record_size import DEFAULT_MAX_RECORD_BYTES, RECORD_TOO_LARGE
+
+
+def cfg(**overrides: object) -> IngestSeriesConfig:
+    fields: dict[str, object] = {"source": "unused.csv", "frequency": "1h", "lookback": 2}
+    fields.update(overrides)
+    return IngestSeriesConfig(**fields)  # type: ignore[arg-type]
+
+
+def rows(n: int, first_hour: int = 0) -> bytes:
+    return b"".join(
+        f"2000-01-01T{(first_hour + h) % 24:02d}:00:00,{h}.5\n".encode() for h in range(n)
+    )
+
+
+def parse(content: bytes, config: IngestSeriesConfig) -> tuple[list[int], list[Rejection]]:
+    """(accepted positions, rejections) of one CSV file."""
+    accepted: list[int] = []
+    rejected: list[Rejection] = []
+    for item in parsing.parse_csv(io.BytesIO(content), "f.csv", 0, config):
+        if isinstance(item, Rejection):
+            rejected.append(item)
+        else:
+            accepted += item[1].positions.tolist()
+    return sorted(accepted), rejected
+
+
+def test_default_limit_matches_ingest_text() -> None:
+    assert cfg().max_record_bytes == DEFAULT_MAX_RECORD_BYTES
+
+
+def test_a_1mb_multiline_quoted_cell_is_one_rejection_and_later_rows_are_read() -> None:
+    huge = '"' + 'a,"" b\n' * 150_000 + '"'  # ~1 MB over 150,000 lines, commas and quotes
+    content = (
+        b"timestamp,value\n"
+        + rows(5)
+        + f"2000-01-01T05:00:00,{huge}\n".encode()
+        + rows(5, first_hour=6)
+    )
+    accepted, rejected = parse(content, cfg())
+    assert accepted == [2, 3, 4, 5, 6, 150_008, 150_009, 150_010, 150_011, 150_012]
+    (big,) = rejected
+    assert (big.reason, big.position) == (RECORD_TOO_LARGE, 7)
+    assert big.record.startswith('2000-01-01T05:00:00,"a,"" b\n')
+    assert f"[truncated: {len(huge) + 20} bytes in all]" in big.record
+
+
+def test_a_headerless_file_rejects_every_row_with_its_raw_text() -> None:
+    accepted, rejected = parse(rows(3), cfg())
+    assert accepted == []
+    assert [(r.reason, r.position, r.record) for r in rejected] == [
+        (rec.HEADER_MISMATCH, 1, "2000-01-01T00:00:00,0.5"),
+        (rec.HEADER_MISMATCH, 2, "2000-01-01T01:00:00,1.5"),
+        (rec.HEADER_MISMATCH, 3, "2000-01-01T02:00:00,2.5"),
+    ]
+    assert "missing ['timestamp', 'value']" in rejected[0].message
+
+
+def test_pre_run_check_reads_the_header_of_a_late_file(tmp_path: Path) -> None:
+    folder = tmp_path / "data"
+    folder.mkdir()
+    for k in range(25):
+        header = b"" if k == 24 else b"timestamp,value\n"
+        (folder / f"part-{k:02d}.csv").write_bytes(header + rows(3, first_hour=k))
+    with pytest.raises(ConfigError, match=r"part-24\.csv"):
+        check_source(cfg(source=str(folder)))
+
+
+def test_parquet_rows_with_text_cells_over_the_limit_are_rejected(tmp_path: Path) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path = tmp_path / "s.parquet"
+    table = pa.table(
+        {
+            "timestamp": ["2000-01-01T00:00:00", "2000-01-01T01:00:00", "2000-01-01T02:00:00"],
+            "value": ["1.0", "9" * 300, "3.0"],
+        }
+    )
+    pq.write_table(table, path)
+    with open(path, "rb") as handle:
+        items = list(parsing.parse_parquet(handle, str(path), 0, cfg(max_record_bytes=100)))
+    rejected = [i for i in items if isinstance(i, Rejection)]
+    accepted = [p for i in items if not isinstance(i, Rejection) for p in i[1].positions]
+    assert accepted == [1, 3]
+    assert [(r.reason, r.position) for r in rejected] == [(RECORD_TOO_LARGE, 2)]
+    assert "record is 319 bytes" in rejected[0].message  # 19 + 300 bytes of text cells

@@ -1,0 +1,135 @@
+"""Two runs on one pipeline root: shared work, untouched live temporaries, remote-root leases."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from seqline.pipeline.locking import RootBusyError, remove_dead_temporaries
+from seqline.pipeline.metadata import MetadataStore, default_metadata_url
+from seqline.pipeline.runner import run_pipeline
+from tests.pipeline.test_runner import make_pipeline
+
+REPO = Path(__file__).resolve().parents[2]
+
+RUN_SCRIPT = """
+import sys
+from seqline.pipeline.dag import Node, OutputRef, Pipeline
+from seqline.pipeline.runner import Progress, run_pipeline
+from tests.pipeline import toy_components as toy
+
+class Say(Progress):
+    def node_message(self, node, message):
+        print(node.node_id, message, flush=True)
+
+    def node_finished(self, index, total, result):
+        print(result.node_id, result.status, flush=True)
+
+root, log, started, release = sys.argv[1:5]
+run_pipeline(Pipeline("toy", root, [
+    Node(toy.WRITE_NUMBERS, toy.WriteNumbersConfig(calls_log=log)),
+    Node(toy.SUM_NUMBERS, toy.SumConfig(calls_log=log, started_file=started,
+         release_file=release), {"examples": OutputRef("write_numbers", "examples")}),
+]), progress=Say())
+"""
+
+
+def _wait_for_file(path: Path, proc: subprocess.Popen) -> None:
+    deadline = time.monotonic() + 60
+    while not path.exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert path.exists(), "the first run never reached the blocking component"
+
+
+def test_a_second_run_waits_for_the_node_the_first_is_executing_and_reuses_it(tmp_path):
+    root, log = tmp_path / "root", tmp_path / "calls.txt"
+    started, release = tmp_path / "started", tmp_path / "release"
+    args = [sys.executable, "-c", RUN_SCRIPT, str(root), str(log), str(started), str(release)]
+    first = subprocess.Popen(args, cwd=REPO, stdout=subprocess.PIPE, text=True)
+    second = None
+    try:
+        _wait_for_file(started, first)  # the first run is inside sum_numbers, holding its lock
+        second = subprocess.Popen(args, cwd=REPO, stdout=subprocess.PIPE, text=True)
+        lines = []
+        for line in second.stdout:  # blocks until the second run reports it is waiting
+            lines.append(line.strip())
+            if "waiting for run" in line:
+                break
+        assert lines[-1].startswith("sum_numbers waiting for run "), lines
+        assert f"pid {first.pid}" in lines[-1]
+        # The first run's temporary is intact while the second run waits.
+        temporaries = list((root / "sum_numbers" / "model").glob(".tmp-*"))
+        assert len(temporaries) == 1 and (temporaries[0] / "partial.txt").exists()
+        release.write_text("go")
+        assert first.wait(timeout=60) == 0
+        rest = second.stdout.read().split("\n")
+        assert second.wait(timeout=60) == 0
+    finally:
+        for proc in (first, second):
+            if proc is not None and proc.poll() is None:
+                proc.kill()
+    assert "sum_numbers CACHED" in rest
+    assert log.read_text().split() == ["write_numbers", "sum_numbers"]  # each executed once
+    store = MetadataStore(default_metadata_url(str(root)))
+    assert [r["status"] for r in store.runs()] == ["SUCCEEDED", "SUCCEEDED"]
+
+
+def test_only_temporaries_of_dead_owners_are_removed(tmp_path):
+    fingerprint = "f" * 20
+    exited = subprocess.Popen([sys.executable, "-c", "pass"])
+    exited.wait()
+    host = socket.gethostname()
+    names = {
+        "live": f".tmp-{fingerprint}-0000000a-{os.getpid()}@{host}",
+        "dead": f".tmp-{fingerprint}-0000000b-{exited.pid}@{host}",
+        "other_host": f".tmp-{fingerprint}-0000000c-1@another-host.example",
+        "unowned": f".tmp-{fingerprint}-0000000d",
+        "other_fingerprint": f".tmp-{'e' * 20}-0000000e-{exited.pid}@{host}",
+    }
+    for name in names.values():
+        (tmp_path / name).mkdir()
+    removed = remove_dead_temporaries(str(tmp_path), fingerprint)
+    assert sorted(removed) == sorted([names["dead"], names["unowned"]])
+    assert sorted(os.listdir(tmp_path)) == sorted(
+        [names["live"], names["other_host"], names["other_fingerprint"]]
+    )
+
+
+def test_a_remote_root_is_leased_to_one_run_at_a_time(tmp_path):
+    url = "sqlite:///" + str(tmp_path / "metadata.sqlite")
+    root = "gs://bucket/pipelines/toy"
+    holder, other = MetadataStore(url), MetadataStore(url)
+    holder.acquire_root(root, "run-a")
+    with pytest.raises(RootBusyError) as err:
+        other.acquire_root(root, "run-b")
+    host = socket.gethostname()
+    assert str(err.value).startswith(f"another run (run-a, pid {os.getpid()}, host {host}) holds")
+    assert root in str(err.value)
+    # The runner fails at once, before touching the root.
+    pipeline = make_pipeline(root)
+    with pytest.raises(RootBusyError, match="another run \\(run-a"):
+        run_pipeline(dataclasses.replace(pipeline, metadata_url=url))
+    assert holder.release_root(root, "run-a")
+    other.acquire_root(root, "run-b")
+    other.release_root(root)
+
+    # A lease left by a dead process of this host is taken over.
+    exited = subprocess.Popen([sys.executable, "-c", "pass"])
+    exited.wait()
+    from seqline.pipeline import metadata
+
+    with holder._engine.begin() as conn:
+        conn.execute(
+            metadata.ROOT_LEASES.insert().values(
+                root=root, run_id="dead", pid=exited.pid, host=host, acquired_at=0.0
+            )
+        )
+    other.acquire_root(root, "run-c")
+    assert other.release_root(root, "run-c")

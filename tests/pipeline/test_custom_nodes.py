@@ -1,0 +1,181 @@
+"""Components from outside seqline: wired by import path from YAML or Python, cached, and rerun
+when their code changes."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from seqline.pipeline.config_file import load_pipeline
+from seqline.pipeline.custom_nodes import add_node
+from seqline.pipeline.dag import OutputRef
+from seqline.pipeline.errors import ConfigError, WiringError
+from tests.pipeline.test_runner import make_pipeline
+
+REPO = Path(__file__).resolve().parents[2]
+
+DOUBLE = textwrap.dedent(
+    """
+    import json
+    import os
+    from dataclasses import dataclass
+
+    from seqline.pipeline.component import Component
+
+    from steps.arith import FACTOR
+
+
+    @dataclass(frozen=True)
+    class DoubleConfig:
+        offset: int = 0
+
+
+    def run(ctx):
+        with open(os.path.join(ctx.inputs["examples"].uri, "numbers.json")) as f:
+            numbers = json.load(f)
+        out = ctx.outputs["examples"]
+        with open(os.path.join(out.uri, "numbers.json"), "w") as f:
+            json.dump([n * FACTOR + ctx.config.offset for n in numbers], f)
+        out.properties["count"] = len(numbers)
+        return {"count": len(numbers)}
+
+
+    COMPONENT = Component(
+        name="double",
+        inputs={"examples": "Examples"},
+        outputs={"examples": "Examples"},
+        config_type=DoubleConfig,
+        executor=run,
+    )
+    """
+)
+
+RUN = """
+import json, sys
+from seqline.pipeline.custom_nodes import add_node
+from seqline.pipeline.runner import run_pipeline
+from tests.pipeline.test_runner import make_pipeline
+
+pipeline = add_node(make_pipeline(sys.argv[1]), "double", "steps.double:COMPONENT",
+                    inputs={"examples": "write_numbers.examples"}, config={"offset": 0},
+                    replaces={"examples": "write_numbers.examples"})
+result = run_pipeline(pipeline)
+print(json.dumps({"statuses": {n.node_id: n.status for n in result.nodes},
+                  "total": result.node("sum_numbers").outputs["model"].properties["total"]}))
+"""
+
+
+@pytest.fixture
+def steps(tmp_path):
+    """A package `steps` in a temporary folder, outside seqline."""
+    folder = tmp_path / "outside" / "steps"
+    folder.mkdir(parents=True)
+    (folder / "__init__.py").write_text("")
+    (folder / "arith.py").write_text("FACTOR = 2\n")
+    (folder / "double.py").write_text(DOUBLE)
+    return folder
+
+
+def run_outside(steps_folder: Path, root: Path) -> dict:
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(steps_folder.parent), str(REPO)])}
+    done = subprocess.run(
+        [sys.executable, "-c", RUN, str(root)], env=env, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    return json.loads(done.stdout.splitlines()[-1])
+
+
+def test_an_outside_component_runs_is_cached_and_reruns_when_its_code_changes(steps, tmp_path):
+    root = tmp_path / "root"
+    first = run_outside(steps, root)
+    assert first["statuses"] == {
+        "write_numbers": "COMPLETE",
+        "double": "COMPLETE",
+        "sum_numbers": "COMPLETE",
+    }
+    assert first["total"] == 20  # sum_numbers reads the doubled numbers (replaces)
+    second = run_outside(steps, root)
+    assert set(second["statuses"].values()) == {"CACHED"}
+
+    # A module of the component's own package that it imports is part of its code.
+    (steps / "arith.py").write_text("FACTOR = 3  # tripled now\n")
+    third = run_outside(steps, root)
+    assert third["statuses"] == {
+        "write_numbers": "CACHED",
+        "double": "COMPLETE",
+        "sum_numbers": "COMPLETE",
+    }
+    assert third["total"] == 30
+
+
+TEXT_YAML = """
+name: scrubbed
+kind: text
+root: out
+components:
+  ingest_text: {source: data.csv, labels: [neg, pos]}
+  scrub:
+    component: steps.double:COMPONENT
+    inputs: {examples: ingest_text.examples}
+    replaces: {examples: ingest_text.examples}
+    config: {offset: 1}
+  evaluate:
+    inputs: {examples: ingest_text.examples}
+    beat_baseline: [accuracy]
+  push: {serving_root: serving, model_name: m}
+"""
+
+
+def test_yaml_places_a_custom_node_and_rewires_downstream_readers(steps, tmp_path, monkeypatch):
+    monkeypatch.syspath_prepend(str(steps.parent))
+    config = tmp_path / "p.yaml"
+    config.write_text(TEXT_YAML)
+    pipeline = load_pipeline(config)
+    order = [n.node_id for n in pipeline.nodes]
+    assert order.index("ingest_text") < order.index("scrub") < order.index("statistics")
+    scrubbed = OutputRef("scrub", "examples")
+    assert pipeline.node("statistics").inputs["examples"] == scrubbed
+    assert pipeline.node("transform").inputs["examples"] == scrubbed
+    assert pipeline.node("infra_validate").inputs["examples"] == scrubbed
+    # An explicit `inputs:` on a node wins over `replaces`.
+    assert pipeline.node("evaluate").inputs["examples"] == OutputRef("ingest_text", "examples")
+    assert pipeline.node("scrub").config.offset == 1
+
+
+@pytest.mark.parametrize(
+    ("reference", "message"),
+    [
+        ("steps.double", "expected 'importable.module:ATTRIBUTE'"),
+        ("steps.nowhere:COMPONENT", "cannot import module 'steps.nowhere'"),
+        ("steps.double:DoubleConfig", "to be a seqline.pipeline.component.Component, got type"),
+    ],
+)
+def test_bad_component_references_are_config_errors(steps, monkeypatch, reference, message):
+    monkeypatch.syspath_prepend(str(steps.parent))
+    with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        add_node(
+            make_pipeline("root"), "x", reference, inputs={"examples": "write_numbers.examples"}
+        )
+
+
+def test_wiring_mistakes_name_the_node(steps, monkeypatch):
+    monkeypatch.syspath_prepend(str(steps.parent))
+    base = make_pipeline("root")
+    with pytest.raises(WiringError, match="node 'x' input 'examples' refers to unknown node"):
+        add_node(base, "x", "steps.double:COMPONENT", inputs={"examples": "nope.examples"})
+    with pytest.raises(ConfigError, match="components.x.config: unknown field"):
+        add_node(
+            base,
+            "x",
+            "steps.double:COMPONENT",
+            inputs={"examples": "write_numbers.examples"},
+            config={"factor": 2},
+        )
+    with pytest.raises(ConfigError, match="a node 'write_numbers' already exists"):
+        add_node(base, "write_numbers", "steps.double:COMPONENT")
