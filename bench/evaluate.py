@@ -110,11 +110,11 @@ def _export_gru(export_dir: str, vocabulary: list[str], seed: int) -> None:
 def _write_examples(directory: str, rows: list[tuple[str, str]], shards: int = 2) -> None:
     import tensorflow as tf
 
-    os.makedirs(os.path.join(directory, "eval"), exist_ok=True)
+    os.makedirs(os.path.join(directory, "test"), exist_ok=True)
     options = tf.io.TFRecordOptions(compression_type="GZIP")
     writers = [
         tf.io.TFRecordWriter(
-            os.path.join(directory, "eval", f"data-{i:05d}-of-{shards:05d}.tfrecord.gz"), options
+            os.path.join(directory, "test", f"data-{i:05d}-of-{shards:05d}.tfrecord.gz"), options
         )
         for i in range(shards)
     ]
@@ -179,7 +179,7 @@ def run_once(root: str, n: int, models: dict, vocabulary: list[str], store) -> d
     data = os.path.join(root, f"examples-{n}")
     _write_examples(data, _reviews(n, vocabulary, seed=n))
     examples = Artifact(
-        ArtifactType.EXAMPLES, data, f"e{n}", properties={"splits": ["eval"], "counts": {"eval": n}}
+        ArtifactType.EXAMPLES, data, f"e{n}", properties={"splits": ["test"], "counts": {"test": n}}
     )
     config = EvaluateTextConfig(
         thresholds={"accuracy": {"lower": 0.0}},

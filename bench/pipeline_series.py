@@ -11,7 +11,8 @@ exits 0). For each example config (default: examples/series/univariate.yaml, sun
 multivariate.yaml, taylor) it writes the CSV the config reads (examples/series/prepare.py) and a
 copy of the config into a temp dir, with `root` and push's `serving_root` pointing there too,
 runs the whole pipeline through the Python API, and prints the evaluate node's metrics on the
-eval split: candidate MAE / RMSE / MASE, seasonal naive MAE / MASE, persistence MAE, candidate
+test split (the last in time, never seen by train): candidate MAE / RMSE / MASE, seasonal naive
+MAE / MASE, persistence MAE, candidate
 MASE / seasonal naive MASE (< 1: better than seasonal naive), blessed or not, and wall time.
 
 Each size runs in a fresh Python process (so its peak RSS is its own): the CSV is generated
@@ -58,7 +59,7 @@ config = IngestSeriesConfig(
     source=source, frequency="1h", timestamp_format="iso",
     series_id_column="series" if int(n_series) > 1 else None,
     lookback=int(lookback), horizon=int(horizon), stride=int(stride),
-    splits=("train", "eval"), split_fractions=(0.8, 0.2),
+    splits=("train", "eval", "test"), split_fractions=(0.8, 0.1, 0.1),
 )
 root = os.path.join(workdir, "root")
 t1 = time.perf_counter()
@@ -157,7 +158,7 @@ def _write_dataset_csv(name: str, path: Path) -> None:
 
 
 def run_quality(config_path: Path, workdir: Path) -> dict:
-    """Runs one example pipeline in `workdir` and returns its eval-split figures."""
+    """Runs one example pipeline in `workdir` and returns its test-split figures."""
     import yaml
 
     from seqline.pipeline.config_file import load_pipeline
@@ -235,7 +236,7 @@ def quality_main(args: argparse.Namespace) -> None:
             run_dir.mkdir(parents=True)
             r = run_quality(config_path, run_dir)
             print(
-                f"{r['name']} ({config_path.name}, target {r['target']}, {r['windows']:,} eval "
+                f"{r['name']} ({config_path.name}, target {r['target']}, {r['windows']:,} test "
                 f"windows x {r['steps']} steps, season {r['season']}): "
                 f"{'BLESSED' if r['blessed'] else 'NOT BLESSED'}, wall {r['wall']:.1f} s "
                 f"(train {r['train_seconds']:.1f} s)"

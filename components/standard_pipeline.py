@@ -17,6 +17,7 @@ import dataclasses
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from seqline.components.evaluate.split_policy import check_evaluation_split
 from seqline.components.infra_validate.component import COMPONENT as INFRA_VALIDATE
 from seqline.components.push.component import COMPONENT as PUSH
 from seqline.components.schema.component import COMPONENT as SCHEMA
@@ -117,6 +118,10 @@ def build_standard_pipeline(settings: PipelineSettings, kind: PipelineKind) -> P
         )
         for node_id, component in nodes_spec.items()
     }
+    # Before anything runs: the blessing is never decided on a split the trainer used.
+    check_evaluation_split(
+        configs[kind.ingest_id], configs["transform"], configs["train"], configs["evaluate"]
+    )
     examples = OutputRef(kind.ingest_id, "examples")
     statistics = OutputRef("statistics", "statistics")
     model = OutputRef("train", "model")

@@ -19,6 +19,7 @@ LABEL_KEY = "label"
 # Transformed (model-ready) feature keys written by the transform component.
 TOKENS_KEY = "tokens"  # int64 [max_tokens], right-padded with 0
 LABEL_ID_KEY = "label_id"  # int64 [], index into the configured label list
+NGRAMS_KEY = "ngrams"  # int64 [max_ngrams], n-gram ids right-padded with 0 (transform.ngrams)
 
 
 # The curated schema of the built-in text examples (`builtin:text_classification` in configs).

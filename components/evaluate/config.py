@@ -53,7 +53,15 @@ class EvaluateTextConfig:
         model_name: which earlier blessings count as baselines: those evaluate recorded with
             the same model_name in the same pipeline. Default "" = the node id that produced
             the Model (e.g. "train").
-        eval_split: split of the Examples artifact to score. Default "eval".
+        eval_split: split of the Examples artifact to score, and so the split every figure of
+            metrics.json, the report and the blessing is on. Default "test": ingest makes
+            train/eval/test, train fits on train and early-stops (and picks its best weights)
+            on eval, so test is the only split the trainer never saw. A pipeline whose
+            eval_split is a split the trainer used is refused before it runs
+            (split_policy.py) unless allow_trainer_split is set.
+        allow_trainer_split: accept an eval_split the trainer used (train, the early-stopping
+            split, or the split the transform fitted on); its figures are then optimistic and
+            the blessing is decided on data the model was selected on. Default False.
         baseline_split: split whose label counts fit the majority baseline. Default "train";
             if the artifact has no such split (or None), the eval split's counts are used and
             metrics.json says so.
@@ -71,7 +79,8 @@ class EvaluateTextConfig:
     slicing: Slicing = field(default_factory=Slicing)
     slice_thresholds: dict[str, SliceRules] = field(default_factory=dict)
     model_name: str = ""
-    eval_split: str = "eval"
+    eval_split: str = "test"
+    allow_trainer_split: bool = False
     baseline_split: str | None = "train"
     batch_size: int = 1024
     report: bool = True
@@ -118,6 +127,6 @@ class EvaluateTextConfig:
                 f"baseline_margin: expected a number >= 0, got {self.baseline_margin!r}"
             )
         if not self.eval_split:
-            raise ConfigError("eval_split: expected a split name such as 'eval', got ''")
+            raise ConfigError("eval_split: expected a split name such as 'test', got ''")
         if self.batch_size < 1:
             raise ConfigError(f"batch_size: expected an integer >= 1, got {self.batch_size}")

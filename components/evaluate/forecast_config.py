@@ -13,7 +13,7 @@ YAML:
       change_thresholds:                # against the last blessed forecaster (skipped on a
         mae: {relative: 0.05}           #   first run): mae may rise by at most 5%
       plot_windows: 3                   # eval windows drawn in forecast_vs_actual.png
-      eval_split: eval
+      eval_split: test
 """
 
 from __future__ import annotations
@@ -51,7 +51,12 @@ class EvaluateSeriesConfig:
             Skipped, and recorded as skipped, when there is none yet. Default {}.
         model_name: which earlier blessings count as baselines; default "" = the node id that
             produced the Model (e.g. "train").
-        eval_split: split of the windows to score. Default "eval".
+        eval_split: split of the windows to score, and so the split every figure is on.
+            Default "test": ingest_series splits in time order (train, eval, test), train
+            early-stops on eval, so test is the only split the trainer never saw. An eval_split
+            the trainer used is refused before the run (split_policy.py) unless
+            allow_trainer_split is set.
+        allow_trainer_split: accept an eval_split the trainer used. Default False.
         batch_size: windows per serving-signature call. Default 1024.
 
     At least one threshold or beat_baselines entry is required: nothing blesses by default.
@@ -66,7 +71,8 @@ class EvaluateSeriesConfig:
     plot_windows: int = 3
     change_thresholds: dict[str, ChangeThreshold] = field(default_factory=dict)
     model_name: str = ""
-    eval_split: str = "eval"
+    eval_split: str = "test"
+    allow_trainer_split: bool = False
     batch_size: int = 1024
 
     def __post_init__(self) -> None:
@@ -86,7 +92,7 @@ class EvaluateSeriesConfig:
         lower = {k: dataclasses.replace(c, direction="lower") for k, c in changes.items()}
         object.__setattr__(self, "change_thresholds", lower)
         if not self.eval_split:
-            raise ConfigError("eval_split: expected a split name such as 'eval', got ''")
+            raise ConfigError("eval_split: expected a split name such as 'test', got ''")
         if self.batch_size < 1:
             raise ConfigError(f"batch_size: expected an integer >= 1, got {self.batch_size}")
         for name in ("season", "moving_average", "mase_season", "plot_windows"):

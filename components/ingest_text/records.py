@@ -31,7 +31,7 @@ from __future__ import annotations
 from typing import Any, NamedTuple
 
 from seqline.components.ingest_text.config import IngestTextConfig
-from seqline.components.ingest_text.splitting import assign_split, split_boundaries
+from seqline.components.ingest_text.splitting import assign_split, carve_eval, split_boundaries
 from seqline.pipeline.quarantine import Rejection, has_surrogates, record_text
 from seqline.pipeline.record_size import (
     RECORD_TOO_LARGE,
@@ -92,6 +92,7 @@ class RecordRules:
         self.source_splits = dict(config.source_splits)
         self.boundaries = split_boundaries(config.split_ratios) if config.split_by == "hash" else []
         self.use_id = config.id_column is not None
+        self.eval_from_train = config.eval_from_train if config.carves_eval() else 0.0
 
 
 def raw_for_rejection(raw: str | bytes) -> str:
@@ -188,6 +189,7 @@ def make_record(
                 UNKNOWN_SPLIT,
                 f"split {split_str!r} is not a key of source_splits {sorted(rules.source_splits)}",
             )
+        split = carve_eval(split, text.strip(), rules.eval_from_train)
     else:
         key = text.strip()
         if rules.use_id:

@@ -40,3 +40,16 @@ def assign_split(key: str, boundaries: list[tuple[float, str]]) -> str:
         if point < upper:
             return name
     return boundaries[-1][1]
+
+
+def carve_eval(split: str, key: str, eval_from_train: float) -> str:
+    """The split of a record the source put in `split`, after moving `eval_from_train` of the
+    source's train records to eval (split_by "source" on data with only train and test, such
+    as aclImdb: early stopping needs a split that is neither).
+
+    The same key always makes the same choice; the hash point is the one `assign_split` uses,
+    so a record's fate does not depend on the order records arrive in.
+    """
+    if split == "train" and eval_from_train > 0 and hash_fraction(key) < eval_from_train:
+        return "eval"
+    return split

@@ -13,6 +13,16 @@ YAML shape (every key optional; `model` for text, `forecaster` for series):
       recurrent_dropout: 0.0 # > 0 disables cuDNN
       mask_zero: true
       head: auto             # auto (sigmoid for 2 labels, softmax otherwise) | sigmoid | softmax
+      pooling: last          # last | max | mean | attention (over the RNN's outputs, masked)
+      spatial_dropout: 0.0   # SpatialDropout1D on the embeddings (drops whole channels)
+      conv_filters: 0        # > 0: Conv1D front end (CNN-RNN), kernel conv_kernel_size
+      ngram_branch: none     # none | beside (fastText bag of n-grams next to the RNN) | only
+      ngram_dim: 32
+      l2: 0.0                # L2 on the head, conv and recurrent kernels
+      label_smoothing: 0.0
+      class_weights: {}      # label -> weight, or {balanced: 1} for n / (k * count)
+      pretrained: null       # {path: vectors.txt, trainable: false} (word2vec/GloVe text)
+      mixed_precision: false # true: mixed_float16 on GPU; always off on CPU (reason logged)
     epochs: 10
     batch_size: 32
     learning_rate: 0.001
@@ -46,6 +56,8 @@ Distribution = Literal["auto", "default", "mirrored", "multi_worker"]
 Monitor = Literal["val_loss", "val_accuracy", "loss", "accuracy"]
 Activation = Literal["tanh", "sigmoid", "relu", "hard_sigmoid", "linear", "elu", "selu", "gelu"]
 
+Pooling = Literal["last", "max", "mean", "attention"]
+NgramBranch = Literal["none", "beside", "only"]
 ForecastOutput = Literal["last", "direct", "seq2seq", "sequence"]
 ForecastLoss = Literal["mse", "mae", "huber"]
 
@@ -53,6 +65,10 @@ LAYER_KINDS: tuple[str, ...] = ("simple_rnn", "lstm", "gru")
 FORECAST_OUTPUTS: tuple[str, ...] = ("last", "direct", "seq2seq", "sequence")
 FORECAST_LOSSES: tuple[str, ...] = ("mse", "mae", "huber")
 HEADS: tuple[str, ...] = ("auto", "sigmoid", "softmax")
+POOLINGS: tuple[str, ...] = ("last", "max", "mean", "attention")
+NGRAM_BRANCHES: tuple[str, ...] = ("none", "beside", "only")
+# class_weights: {BALANCED: 1} asks for weights n / (k * count_of_class) on the train split.
+BALANCED = "balanced"
 DISTRIBUTIONS: tuple[str, ...] = ("auto", "default", "mirrored", "multi_worker")
 MONITORS: tuple[str, ...] = ("val_loss", "val_accuracy", "loss", "accuracy")
 ACTIVATIONS: tuple[str, ...] = (
@@ -103,6 +119,33 @@ def _choice(value: Any, choices: tuple[str, ...], field_path: str) -> None:
 
 
 @dataclass(frozen=True)
+class PretrainedEmbeddings:
+    """Pretrained word vectors for the token embedding (see embeddings.py).
+
+    Attributes:
+        path: a word2vec or GloVe text file ("word v1 v2 ... vD" per line; a word2vec
+            "count dim" header line is skipped), plain or .gz. Tokens of the TFT vocabulary
+            found in it start from its vector; the others (and the OOV ids) start random,
+            padding (id 0) at zero. Its dimension must equal model.embedding_dim.
+        trainable: fine-tune the vectors (True) or keep them frozen (default False).
+        lowercase: look words up lowercased, as the transform standardizes (default True).
+    """
+
+    path: str = ""
+    trainable: bool = False
+    lowercase: bool = True
+
+    def __post_init__(self) -> None:
+        _require(
+            isinstance(self.path, str) and bool(self.path),
+            "pretrained.path",
+            "the path of a word2vec/GloVe text file",
+            self.path,
+            "e.g. pretrained: {path: /data/glove.6B.100d.txt}",
+        )
+
+
+@dataclass(frozen=True)
 class ModelConfig:
     """The recurrent text classifier's architecture (see models.build_text_model).
 
@@ -121,6 +164,27 @@ class ModelConfig:
         activation / recurrent_activation / use_bias / unroll / reset_after: passed to the
             recurrent layers; the defaults (tanh, sigmoid, True, False, True) are the only
             values cuDNN kernels accept (see cudnn.py).
+        pooling: how the last recurrent layer's outputs become one vector (pooling.py):
+            "last" (its final state, default), "max" / "mean" over the time steps, or
+            "attention" (a learned, softmax-weighted sum); all ignore padded steps.
+        spatial_dropout: SpatialDropout1D rate on the embeddings, in [0, 1) (default 0.0).
+        conv_filters: > 0 adds a Conv1D front end (CNN-RNN) of that many filters between the
+            embedding and the RNN: "same" padding, ReLU, padded steps zeroed first so results
+            do not depend on how much padding follows (default 0 = none).
+        conv_kernel_size: the Conv1D kernel width (default 5).
+        ngram_branch: a fastText-style bag of n-grams: the transform's "ngrams" ids
+            (transform.ngrams) embedded and mean-pooled. "none" (default), "beside" (concatenated
+            with the RNN's pooled vector before the head) or "only" (no RNN at all).
+        ngram_dim: width of the n-gram embedding (default 32).
+        l2: L2 penalty on the head, conv and recurrent kernels (default 0.0; embeddings are
+            left out: a penalty there makes every step touch the whole table).
+        label_smoothing: in [0, 1) (default 0.0).
+        class_weights: label name -> loss weight (absent labels weigh 1), or {"balanced": 1}
+            for n / (k * count) from the train split's label counts (default {} = none).
+        pretrained: PretrainedEmbeddings for the token embedding, or None (default).
+        mixed_precision: True: mixed_float16 when training on GPUs (the head stays float32);
+            always off on CPU, where it is slower; the choice and its reason are logged
+            (precision.py). Default False.
     """
 
     embedding_dim: int = 64
@@ -137,8 +201,25 @@ class ModelConfig:
     use_bias: bool = True
     unroll: bool = False
     reset_after: bool = True
+    pooling: Pooling = "last"
+    spatial_dropout: float = 0.0
+    conv_filters: int = 0
+    conv_kernel_size: int = 5
+    ngram_branch: NgramBranch = "none"
+    ngram_dim: int = 32
+    l2: float = 0.0
+    label_smoothing: float = 0.0
+    class_weights: dict[str, float] = field(default_factory=dict)
+    pretrained: PretrainedEmbeddings | None = None
+    mixed_precision: bool = False
+
+    @property
+    def uses_rnn(self) -> bool:
+        """False when the n-gram branch is the whole model."""
+        return self.ngram_branch != "only"
 
     def __post_init__(self) -> None:
+        self._check_zoo()
         _positive_int(self.embedding_dim, "embedding_dim", "e.g. 64")
         _choice(self.layer, LAYER_KINDS, "layer")
         _positive_int(self.units, "units", "e.g. 64")
@@ -148,6 +229,43 @@ class ModelConfig:
         _choice(self.head, HEADS, "head")
         _choice(self.activation, ACTIVATIONS, "activation")
         _choice(self.recurrent_activation, ACTIVATIONS, "recurrent_activation")
+
+    def _check_zoo(self) -> None:
+        _choice(self.pooling, POOLINGS, "pooling")
+        _fraction(self.spatial_dropout, "spatial_dropout", "use 0.0 to disable it")
+        _require(
+            isinstance(self.conv_filters, int) and self.conv_filters >= 0,
+            "conv_filters",
+            "an integer >= 0",
+            self.conv_filters,
+            "0 disables the Conv1D front end, e.g. 64 enables it",
+        )
+        _positive_int(self.conv_kernel_size, "conv_kernel_size", "e.g. 5")
+        _choice(self.ngram_branch, NGRAM_BRANCHES, "ngram_branch")
+        _positive_int(self.ngram_dim, "ngram_dim", "e.g. 32")
+        _require(
+            isinstance(self.l2, int | float) and self.l2 >= 0,
+            "l2",
+            "a number >= 0",
+            self.l2,
+            "e.g. 1e-5, or 0 for none",
+        )
+        _fraction(self.label_smoothing, "label_smoothing", "e.g. 0.1, or 0.0 for none")
+        for name, weight in self.class_weights.items():
+            _require(
+                isinstance(weight, int | float) and weight > 0,
+                f"class_weights.{name}",
+                "a weight > 0",
+                weight,
+                "e.g. class_weights: {pos: 2.0}, or {balanced: 1} for inverse frequencies",
+            )
+        if BALANCED in self.class_weights and len(self.class_weights) > 1:
+            raise ConfigError(
+                f"class_weights: expected either {{balanced: 1}} or label -> weight entries, "
+                f"got both: {self.class_weights}; keep one"
+            )
+        if isinstance(self.pretrained, dict):
+            object.__setattr__(self, "pretrained", PretrainedEmbeddings(**self.pretrained))
 
 
 @dataclass(frozen=True)
@@ -307,8 +425,9 @@ class TrainingConfig:
         steps_per_epoch: batches per epoch; None = ceil(train count / batch_size).
         shuffle_buffer: records held by the shuffle buffer (default 10,000).
         train_split: split trained on (default "train").
-        eval_split: split used for validation; None = the first of "eval", "validation",
-            "test" that the TransformedExamples have.
+        eval_split: split used for validation (early stopping, best weights, LR reduction);
+            None = the first of "eval", "validation" that the TransformedExamples have (never
+            "test", which evaluate keeps for the blessing).
         distribution: "auto" (default), "default" (one device), "mirrored" (all local GPUs,
             or all logical CPUs when there is no GPU) or "multi_worker" (TF_CONFIG cluster).
             See strategy.py.
@@ -409,7 +528,8 @@ class TrainSeriesConfig(TrainingConfig):
 
 C = TypeVar("C", bound=TrainingConfig)
 
-EVAL_SPLIT_CANDIDATES: tuple[str, ...] = ("eval", "validation", "test")
+# Never "test": that split is kept for evaluate, which blesses on data training never saw.
+EVAL_SPLIT_CANDIDATES: tuple[str, ...] = ("eval", "validation")
 
 
 def to_json(config: TrainingConfig) -> str:

@@ -28,8 +28,10 @@ def make_dataset(
     repeat: bool = False,
     shard_by_data: bool = False,
     trim_padding: bool = False,
+    features: tuple[str, ...] = (TOKENS_KEY,),
 ) -> tf.data.Dataset:
-    """Batches of ({"tokens": int64 [B, T]}, label) for Model.fit.
+    """Batches of ({"tokens": int64 [B, T]}, label) for Model.fit (with "ngrams" int64 [B, G]
+    too, or instead, when `features` says so: models.model_inputs).
 
     Args:
         files: gzip TFRecord files of transformed tf.Example.
@@ -45,26 +47,30 @@ def make_dataset(
         trim_padding: cut each batch's trailing all-padding columns (T becomes the batch's
             longest sequence rounded up to a multiple of PADDING_BUCKET). Only for a model with
             mask_zero: masked steps change nothing, so the results are the same while the RNN
-            runs fewer steps. Default False.
+            runs fewer steps. Default False. "ngrams" rows are always trimmed (the n-gram
+            branch always masks padding).
+        features: the transformed features the model takes (default ("tokens",)).
     """
-    missing = {TOKENS_KEY, LABEL_ID_KEY} - set(feature_spec)
+    missing = {*features, LABEL_ID_KEY} - set(feature_spec)
     if missing:
         raise DataError(
-            f"transformed feature spec: expected features {TOKENS_KEY!r} and {LABEL_ID_KEY!r}, "
-            f"missing {sorted(missing)} (have {sorted(feature_spec)}); the transform graph "
-            "does not match the TransformedExamples contract"
+            f"transformed feature spec: expected features {sorted(features)} and "
+            f"{LABEL_ID_KEY!r}, missing {sorted(missing)} (have {sorted(feature_spec)}); the "
+            "transform graph does not match the TransformedExamples contract (the n-gram "
+            "branch needs transform.ngrams)"
         )
-    spec = {TOKENS_KEY: feature_spec[TOKENS_KEY], LABEL_ID_KEY: feature_spec[LABEL_ID_KEY]}
+    spec = {key: feature_spec[key] for key in (*features, LABEL_ID_KEY)}
 
     def parse(serialized: tf.Tensor) -> tuple[dict[str, tf.Tensor], tf.Tensor]:
         parsed = tf.io.parse_example(serialized, spec)
         label = parsed[LABEL_ID_KEY]
         if sigmoid_head:
             label = tf.cast(tf.reshape(label, [-1, 1]), tf.float32)
-        tokens = parsed[TOKENS_KEY]
-        if trim_padding:
-            tokens = trim_right_padding(tokens)
-        return {TOKENS_KEY: tokens}, label
+        inputs = {key: parsed[key] for key in features}
+        for key in inputs:
+            if trim_padding or key != TOKENS_KEY:
+                inputs[key] = trim_right_padding(inputs[key])
+        return inputs, label
 
     return batched_records(
         files, batch_size, parse, shuffle_buffer, seed, repeat=repeat, shard_by_data=shard_by_data

@@ -64,11 +64,17 @@ class TextClassifierExport(tf.Module):
                 f"transform graph raw schema has no {TEXT_KEY!r} feature (has {sorted(raw_spec)})"
             )
         label_table = tf.constant(list(labels), dtype=tf.string)
+        input_names = [tensor.name for tensor in model.inputs]
 
         def predict(features: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
             transformed = self.tft_layer(features)
             tokens = tf.ensure_shape(tf.cast(transformed[TOKENS_KEY], tf.int64), [None, max_tokens])
-            scores = tf.cast(self.model({TOKENS_KEY: tokens}, training=False), tf.float32)
+            # The model's inputs by name: "tokens" and/or "ngrams" (models.model_inputs).
+            inputs = {
+                name: tokens if name == TOKENS_KEY else tf.cast(transformed[name], tf.int64)
+                for name in input_names
+            }
+            scores = tf.cast(self.model(inputs, training=False), tf.float32)
             if sigmoid_head:
                 p = scores[:, 0]
                 probabilities = tf.stack([1.0 - p, p], axis=1)

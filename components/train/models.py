@@ -1,4 +1,14 @@
-"""The recurrent text classifier, built from a ModelConfig.
+"""The text classifier, built from a ModelConfig: the model zoo.
+
+    tokens -> Embedding(mask_zero; optionally pretrained, frozen or not) -> [SpatialDropout1D]
+           -> [MaskedConv1D front end] -> num_layers recurrent layers (optionally
+              Bidirectional) -> pooling (last state | max | mean | attention, masked)  --+
+    ngrams -> Embedding(mask_zero) -> masked mean (fastText bag of n-grams)  ---------------+
+                                                                -> Concatenate -> Dropout -> head
+
+Either branch may be alone: ngram_branch "none" (default: the RNN alone, as before) or "only"
+(no RNN). Every layer respects the right-padding mask, so cuDNN's rules (cudnn.py) still hold
+and a prediction does not depend on how much padding follows a text.
 
 Pure builder: it takes the Keras module as an argument so the same code builds a Keras 3 model
 (the default and everywhere seqline can) or a tf_keras model (multi-worker training, see
@@ -12,10 +22,13 @@ from types import ModuleType
 from typing import Any, Literal
 
 import keras
+import numpy as np
 
 from seqline.components.train.config import ModelConfig
+from seqline.components.train.losses import classifier_loss
+from seqline.components.train.pooling import zoo_layers
 from seqline.pipeline.errors import ConfigError
-from seqline.schemas.text import TOKENS_KEY
+from seqline.schemas.text import NGRAMS_KEY, TOKENS_KEY
 
 HeadKind = Literal["sigmoid", "softmax"]
 
@@ -53,6 +66,8 @@ def _recurrent_layer(
         "unroll": config.unroll,
         "return_sequences": return_sequences,
     }
+    if config.l2:
+        kwargs["kernel_regularizer"] = km.regularizers.L2(config.l2)
     if config.layer != "simple_rnn":
         kwargs["recurrent_activation"] = config.recurrent_activation
     if config.layer == "gru":
@@ -63,17 +78,22 @@ def _recurrent_layer(
     return layer_class(name=f"{config.layer}_{index}", **kwargs)
 
 
+def model_inputs(config: ModelConfig) -> tuple[str, ...]:
+    """The transformed features the model takes: "tokens" and/or "ngrams"."""
+    names = (TOKENS_KEY,) if config.uses_rnn else ()
+    return names + ((NGRAMS_KEY,) if config.ngram_branch != "none" else ())
+
+
 def build_text_model(
     config: ModelConfig,
     vocab_size: int,
     max_tokens: int,
     num_classes: int,
     keras_module: ModuleType = keras,
+    ngram_vocab_size: int = 0,
+    embedding_matrix: np.ndarray | None = None,
 ) -> Any:
-    """Builds (does not compile) the classifier.
-
-    Embedding(mask_zero) -> num_layers recurrent layers (return_sequences on all but the last,
-    each optionally Bidirectional) -> Dropout -> Dense head.
+    """Builds (does not compile) the classifier (see the module docstring for the layers).
 
     Args:
         config: the architecture.
@@ -81,44 +101,125 @@ def build_text_model(
         max_tokens: sequence length of the "tokens" feature.
         num_classes: number of labels (>= 2).
         keras_module: `keras` (Keras 3, default) or `tf_keras`.
+        ngram_vocab_size: n-gram ids in use including 0 (padding), from the TransformGraph's
+            properties; required (>= 2) when config.ngram_branch is not "none".
+        embedding_matrix: float [vocab_size, embedding_dim] initial token embeddings
+            (embeddings.py), or None for random ones.
 
     Returns:
-        A functional model taking {"tokens": int64 [batch, max_tokens]} and returning
-        float32 [batch, 1] (sigmoid head: P(label 1)) or [batch, num_classes] (softmax head).
+        A functional model taking {"tokens": int64 [batch, T]} and/or {"ngrams": int64
+        [batch, G]} (model_inputs) and returning float32 [batch, 1] (sigmoid head:
+        P(label 1)) or [batch, num_classes] (softmax head).
     """
     if vocab_size < 2 or max_tokens < 1:
         raise ConfigError(
             f"transform graph: expected vocab_size >= 2 and max_tokens >= 1, got "
             f"vocab_size={vocab_size}, max_tokens={max_tokens}; rerun the transform component"
         )
+    if config.ngram_branch != "none" and ngram_vocab_size < 2:
+        raise ConfigError(
+            f"model.ngram_branch: {config.ngram_branch!r} needs the transform's n-gram ids, got "
+            "a transform graph without them; set transform.ngrams (e.g. ngrams: {orders: 2}) "
+            "or model.ngram_branch: none"
+        )
     head = resolve_head(config.head, num_classes)
     km = keras_module
+    zoo = zoo_layers(km)
+    inputs: dict[str, Any] = {}
+    features: list[Any] = []
+    if config.uses_rnn:
+        features.append(_recurrent_branch(km, zoo, config, vocab_size, embedding_matrix, inputs))
+    if config.ngram_branch != "none":
+        # Sequence length None: batches are trimmed to their longest row (data.py).
+        ngrams = km.Input(shape=(None,), dtype="int64", name=NGRAMS_KEY)
+        inputs[NGRAMS_KEY] = ngrams
+        bag = km.layers.Embedding(
+            ngram_vocab_size, config.ngram_dim, mask_zero=True, name="ngram_embedding"
+        )(ngrams)
+        features.append(zoo.MaskedPooling("mean", name="ngram_mean")(bag))
+    x = features[0] if len(features) == 1 else km.layers.Concatenate(name="features")(features)
+    x = km.layers.Dropout(config.dropout, name="dropout")(x)
+    units, activation = (1, "sigmoid") if head == "sigmoid" else (num_classes, "softmax")
+    outputs = km.layers.Dense(
+        units,
+        activation=activation,
+        kernel_regularizer=km.regularizers.L2(config.l2) if config.l2 else None,
+        # float32 even under a mixed_float16 policy: probabilities and the loss need the range.
+        dtype="float32",
+        name="head",
+    )(x)
+    model = km.Model(inputs=inputs, outputs=outputs, name="text_classifier")
+    if embedding_matrix is not None:
+        model.get_layer("embedding").set_weights([np.asarray(embedding_matrix, np.float32)])
+    return model
+
+
+def _recurrent_branch(
+    km: ModuleType,
+    zoo: Any,
+    config: ModelConfig,
+    vocab_size: int,
+    embedding_matrix: np.ndarray | None,
+    inputs: dict[str, Any],
+) -> Any:
+    """tokens -> embedding -> [spatial dropout] -> [conv] -> RNN stack -> pooling: [B, D]."""
     # Sequence length None: training batches are trimmed to their longest sequence
     # (data.trim_right_padding); serving passes the full max_tokens.
     tokens = km.Input(shape=(None,), dtype="int64", name=TOKENS_KEY)
+    inputs[TOKENS_KEY] = tokens
+    if embedding_matrix is not None and tuple(embedding_matrix.shape) != (
+        vocab_size,
+        config.embedding_dim,
+    ):
+        raise ConfigError(
+            f"model.pretrained: expected vectors of shape ({vocab_size}, "
+            f"{config.embedding_dim}) (vocab_size, embedding_dim), got "
+            f"{tuple(embedding_matrix.shape)}; set model.embedding_dim to the file's dimension"
+        )
+    trainable = config.pretrained.trainable if config.pretrained is not None else True
     x = km.layers.Embedding(
-        vocab_size, config.embedding_dim, mask_zero=config.mask_zero, name="embedding"
+        vocab_size,
+        config.embedding_dim,
+        mask_zero=config.mask_zero,
+        trainable=trainable,
+        name="embedding",
     )(tokens)
+    if config.spatial_dropout:
+        x = km.layers.SpatialDropout1D(config.spatial_dropout, name="spatial_dropout")(x)
+    if config.conv_filters:
+        x = zoo.MaskedConv1D(config.conv_filters, config.conv_kernel_size, config.l2, name="conv")(
+            x
+        )
+    pooled = config.pooling != "last"
     for i in range(config.num_layers):
-        x = _recurrent_layer(km, config, return_sequences=i < config.num_layers - 1, index=i)(x)
-    x = km.layers.Dropout(config.dropout, name="dropout")(x)
-    units, activation = (1, "sigmoid") if head == "sigmoid" else (num_classes, "softmax")
-    outputs = km.layers.Dense(units, activation=activation, name="head")(x)
-    return km.Model(inputs={TOKENS_KEY: tokens}, outputs=outputs, name="text_classifier")
+        last = i == config.num_layers - 1
+        x = _recurrent_layer(km, config, return_sequences=pooled or not last, index=i)(x)
+    if config.pooling in ("max", "mean"):
+        x = zoo.MaskedPooling(config.pooling, name=f"{config.pooling}_pool")(x)
+    elif config.pooling == "attention":
+        x = zoo.AttentionPooling(config.units, name="attention_pool")(x)
+    return x
 
 
-def compile_text_model(model: Any, head: HeadKind, learning_rate: float, keras_module: Any) -> None:
-    """Compiles with Adam, the head's cross-entropy and accuracy.
+def compile_text_model(
+    model: Any,
+    head: HeadKind,
+    learning_rate: float,
+    keras_module: Any,
+    label_smoothing: float = 0.0,
+) -> None:
+    """Compiles with Adam, the head's cross-entropy (label_smoothing, see losses.py) and
+    accuracy.
 
     Labels are float32 [batch, 1] for the sigmoid head and int64 [batch] for softmax
     (data.make_dataset produces them so).
     """
     km = keras_module
+    num_classes = int(model.outputs[0].shape[-1]) if head == "softmax" else 2
+    loss = classifier_loss(km, head, num_classes, label_smoothing)
     if head == "sigmoid":
-        loss = km.losses.BinaryCrossentropy()
         metrics = [km.metrics.BinaryAccuracy(name="accuracy")]
     else:
-        loss = km.losses.SparseCategoricalCrossentropy()
         metrics = [km.metrics.SparseCategoricalAccuracy(name="accuracy")]
     model.compile(
         optimizer=km.optimizers.Adam(learning_rate=learning_rate), loss=loss, metrics=metrics

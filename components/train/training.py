@@ -60,6 +60,7 @@ class ModelTask:
     recurrent: Any
     head: str = ""
     monitors: tuple[str, ...] = ("val_loss", "val_accuracy", "loss", "accuracy")
+    class_weight: dict[int, float] | None = None  # Model.fit's class_weight
 
 
 def resolve_splits(config: TrainingConfig, splits: list[str]) -> tuple[str, str]:
@@ -148,12 +149,22 @@ def train_text_classifier(
     """
 
     def make_task() -> ModelTask:
+        from seqline.components.train.zoo_inputs import text_model_extras
+
         head = models.resolve_head(config.model.head, len(graph.labels))
         feature_spec = tft.TFTransformOutput(transform_graph_uri).transformed_feature_spec()
+        # Pretrained vectors, class weights and the dtype policy (zoo_inputs.py).
+        extras = text_model_extras(config, transform_graph_uri, graph, examples)
 
         def build(km: Any) -> Any:
             return models.build_text_model(
-                config.model, graph.vocab_size, graph.max_tokens, len(graph.labels), km
+                config.model,
+                graph.vocab_size,
+                graph.max_tokens,
+                len(graph.labels),
+                km,
+                ngram_vocab_size=graph.ngram_vocab_size,
+                embedding_matrix=extras.embedding_matrix,
             )
 
         def dataset(files: list[str], batch_size: int, **kwargs: Any) -> Any:
@@ -163,17 +174,19 @@ def train_text_classifier(
                 batch_size,
                 head == "sigmoid",
                 trim_padding=config.model.mask_zero,
+                features=models.model_inputs(config.model),
                 **kwargs,
             )
 
         return ModelTask(
             build=build,
             compile=lambda model, km: models.compile_text_model(
-                model, head, config.learning_rate, km
+                model, head, config.learning_rate, km, config.model.label_smoothing
             ),
             dataset=dataset,
             recurrent=config.model,
             head=head,
+            class_weight=extras.class_weight,
         )
 
     return train_model(config, make_task, examples, paths, tf_config, progress)
@@ -331,6 +344,7 @@ def train_model(
             epochs=config.epochs,
             steps_per_epoch=steps_per_epoch,
             validation_steps=validation_steps,
+            class_weight=task.class_weight,
             callbacks=callbacks,
             shuffle=False,  # the tf.data pipeline shuffles; Keras cannot shuffle a dataset
             verbose=0,

@@ -9,9 +9,10 @@ YAML, series pipeline (transform_series):
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
+from seqline.components.transform.text_features import NgramConfig, Truncation, check_truncation
 from seqline.pipeline.errors import ConfigError
 
 
@@ -73,6 +74,9 @@ class TransformTextConfig:
         strip_html: replace HTML tags such as <br /> with a space before stripping punctuation.
             Default True.
         train_split: the split the vocabulary is computed on. Default "train".
+        truncation: which end of a text longer than max_tokens is kept: "keep_start" (default)
+            or "keep_end". Rows stay right-padded either way (cuDNN's rule).
+        ngrams: NgramConfig, the bag-of-n-grams feature (default none; text_features.py).
     """
 
     vocab_size: int = 10000
@@ -81,8 +85,11 @@ class TransformTextConfig:
     num_oov_buckets: int = 1
     strip_html: bool = True
     train_split: str = "train"
+    truncation: Truncation = "keep_start"
+    ngrams: NgramConfig = field(default_factory=NgramConfig)
 
     def __post_init__(self) -> None:
+        check_truncation(self.truncation)
         if self.num_oov_buckets < 1:
             raise ConfigError(
                 f"num_oov_buckets: expected an integer >= 1, got {self.num_oov_buckets}; "

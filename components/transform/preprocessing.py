@@ -2,7 +2,15 @@
 
 Raw inputs (see seqline.schemas.text): "text" tf.string [batch], and at training time "label"
 tf.string [batch]. Outputs:
-    tokens   int64 [batch, max_tokens]  right-padded / truncated; 0 = padding
+    tokens   int64 [batch, max_tokens]  right-padded / truncated; 0 = padding. A longer text
+                                        keeps its first max_tokens tokens, or its last with
+                                        truncation "keep_end"; padding stays on the right.
+    ngrams   int64 [batch, max_ngrams]  only with transform.ngrams (orders > 0): ids of the
+                                        text's 1..orders-grams (all its tokens, in order: "a b c"
+                                        with orders 2 -> a, b, c, "a b", "b c") in a TFT
+                                        vocabulary of the train split's most frequent n-grams
+                                        (id = index + 1; 0 = padding); n-grams outside it are
+                                        dropped; truncated like tokens, right-padded
     label_id int64 [batch]              index of the label name in the ordered label list;
                                         only when "label" is among the inputs
 
@@ -72,7 +80,8 @@ from typing import TYPE_CHECKING
 import tensorflow as tf
 import tensorflow_transform as tft
 
-from seqline.schemas.text import LABEL_ID_KEY, LABEL_KEY, TEXT_KEY, TOKENS_KEY
+from seqline.components.transform.text_features import NGRAM_VOCAB_NAME, NgramConfig
+from seqline.schemas.text import LABEL_ID_KEY, LABEL_KEY, NGRAMS_KEY, TEXT_KEY, TOKENS_KEY
 
 if TYPE_CHECKING:
     from seqline.components.transform.config import TransformTextConfig as TransformConfig
@@ -143,17 +152,54 @@ def to_keras_ids(
     return vocab_ids.with_flat_values(ids)
 
 
-def pad_or_truncate(ids: tf.RaggedTensor, max_tokens: int) -> tf.Tensor:
+def pad_or_truncate(ids: tf.RaggedTensor, max_tokens: int, keep: str = "keep_start") -> tf.Tensor:
     """Right-pads with PADDING_ID (0) or truncates each row to exactly `max_tokens` ids.
 
     Args:
         ids: int64 RaggedTensor [batch, (n)].
         max_tokens: output length T >= 1.
+        keep: rows longer than T keep their first T ids ("keep_start", default) or their
+            last T ("keep_end"). Shorter rows are right-padded either way, so masks stay
+            right-padded (cuDNN's rule).
 
     Returns:
-        int64 Tensor [batch, T]; rows longer than T keep their first T ids.
+        int64 Tensor [batch, T].
     """
+    if keep == "keep_end":
+        ids = ids[:, -max_tokens:]
     return ids.to_tensor(default_value=PADDING_ID, shape=[None, max_tokens])
+
+
+def ngrams_of(tokens: tf.RaggedTensor, orders: int) -> tf.RaggedTensor:
+    """The 1..`orders`-grams of each row, unigrams first, then bigrams, ...
+
+    Args:
+        tokens: tf.string RaggedTensor [batch, (n)].
+        orders: longest n-gram, >= 1.
+
+    Returns:
+        tf.string RaggedTensor [batch, (m)], n-grams joined by one space: for ["a", "b", "c"]
+        and orders 2: ["a", "b", "c", "a b", "b c"].
+    """
+    grams = [tokens] + [tf.strings.ngrams(tokens, n, separator=" ") for n in range(2, orders + 1)]
+    return tf.concat(grams, axis=1) if len(grams) > 1 else tokens
+
+
+def ngram_ids(tokens: tf.RaggedTensor, config: NgramConfig, keep: str) -> tf.Tensor:
+    """The "ngrams" feature: int64 [batch, max_ngrams] (see the module docstring). Computes the
+    n-gram vocabulary (a TFT analyzer) on the data it is analyzed on."""
+    grams = ngrams_of(tokens, config.orders)
+    flat = grams.flat_values
+    vocabulary = tft.vocabulary(
+        flat,
+        weights=tf.ones_like(flat, dtype=tf.float64),  # see make_preprocessing_fn
+        top_k=config.vocab_size - 1,
+        frequency_threshold=config.frequency_threshold if config.frequency_threshold > 1 else None,
+        vocab_filename=NGRAM_VOCAB_NAME,
+    )
+    ids = tft.apply_vocabulary(grams, vocabulary, default_value=-1)
+    known = tf.ragged.boolean_mask(ids, ids >= 0)  # drop n-grams outside the vocabulary
+    return pad_or_truncate(known + 1, config.max_ngrams, keep)
 
 
 def label_to_id(labels: tf.Tensor, label_names: Sequence[str]) -> tf.Tensor:
@@ -213,7 +259,9 @@ def make_preprocessing_fn(
         # OOV -> -1 here; to_keras_ids hashes OOV tokens itself so ids match Keras exactly.
         vocab_ids = tft.apply_vocabulary(tokens, vocabulary, default_value=-1)
         ids = to_keras_ids(tokens, vocab_ids, config.num_oov_buckets)
-        outputs = {TOKENS_KEY: pad_or_truncate(ids, config.max_tokens)}
+        outputs = {TOKENS_KEY: pad_or_truncate(ids, config.max_tokens, config.truncation)}
+        if config.ngrams.enabled:
+            outputs[NGRAMS_KEY] = ngram_ids(tokens, config.ngrams, config.truncation)
         # Absent at serving time: the graph is then pruned to "tokens" (module docstring).
         if LABEL_KEY in inputs:
             outputs[LABEL_ID_KEY] = label_to_id(inputs[LABEL_KEY], label_names)

@@ -135,6 +135,13 @@ def run(
             "num_oov_buckets": config.num_oov_buckets,
         }
     )
+    if config.ngrams.enabled:  # the model's bag-of-n-grams branch reads these (train)
+        from seqline.components.transform.text_features import NGRAM_VOCAB_NAME
+
+        learned_ngrams = beam_pipeline.vocabulary_size(transform_graph.uri, NGRAM_VOCAB_NAME)
+        transform_graph.properties.update(
+            {"ngram_vocab_size": 1 + learned_ngrams, "max_ngrams": config.ngrams.max_ngrams}
+        )
     transformed_examples.properties.update({"splits": splits, "counts": result.counts})
     return {"vocab_size": vocab_size, "splits": result.counts}
 

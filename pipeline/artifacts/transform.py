@@ -19,6 +19,7 @@ class TextVocabulary:
     max_tokens: int
     labels: tuple[str, ...]
     num_oov_buckets: int = 1
+    ngram_vocab_size: int = 0  # 0: the transform made no "ngrams" feature
 
 
 @dataclass(frozen=True)
@@ -41,7 +42,8 @@ class TransformGraph(Artifact):
         {uri}/metadata/                the raw schema (written separately: WriteTransformFn
                                        does not, and TFTransformOutput needs it)
 
-    Properties, text (kind "text"): vocab_size, max_tokens, labels, num_oov_buckets.
+    Properties, text (kind "text"): vocab_size, max_tokens, labels, num_oov_buckets, and
+    with n-grams ngram_vocab_size, max_ngrams.
     Properties, series (kind "series"): the WindowSpec (lookback, horizon, targets, covariates,
     series_ids, stride, frequency) plus scaling, log1p, per_series.
     Read them through `text()` or `series()`, which check them once.
@@ -70,6 +72,7 @@ class TransformGraph(Artifact):
             int(p["max_tokens"]),
             tuple(str_list(p["labels"])),
             int(p.get("num_oov_buckets") or 1),
+            int(p.get("ngram_vocab_size") or 0),
         )
 
     def series(self) -> SeriesScaling:

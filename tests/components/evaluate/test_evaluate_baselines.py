@@ -60,7 +60,7 @@ def models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Artifact]:
 def rows() -> dict[str, list[tuple[str, str]]]:
     return {
         "train": make_corpus(100, BINARY_LABELS, BINARY_KEYWORDS, [0.5, 0.5], seed=11),
-        "eval": make_corpus(160, BINARY_LABELS, BINARY_KEYWORDS, [0.5, 0.5], seed=12),
+        "test": make_corpus(160, BINARY_LABELS, BINARY_KEYWORDS, [0.5, 0.5], seed=12),
     }
 
 
@@ -177,8 +177,8 @@ def test_degraded_candidate_is_not_blessed_against_the_last_blessed_model_and_no
     summary, blessing = _evaluate(tmp_path, examples, models["degraded"], config, store)
     assert summary["blessed"] is False
 
-    good = _reference(rows["eval"], BINARY_KEYWORDS)
-    degraded = _reference(rows["eval"], BINARY_KEYWORDS[::-1])
+    good = _reference(rows["test"], BINARY_KEYWORDS)
+    degraded = _reference(rows["test"], BINARY_KEYWORDS[::-1])
     metrics = json.loads((Path(blessing.uri) / "metrics.json").read_text())
     assert metrics["baseline_model"]["uri"] == models["good"].uri
     for name, value in good.items():  # the baseline model was scored in the same pass
@@ -253,10 +253,10 @@ def _sliced_examples(directory: Path, rows: list[tuple[str, str]]) -> tuple[Arti
     import tensorflow as tf
 
     sources = ["rare" if i < 3 else ("web" if i % 2 else "app") for i in range(len(rows))]
-    (directory / "eval").mkdir(parents=True)
+    (directory / "test").mkdir(parents=True)
     options = tf.io.TFRecordOptions(compression_type="GZIP")
     with tf.io.TFRecordWriter(
-        str(directory / "eval" / "data-00000-of-00001.tfrecord.gz"), options
+        str(directory / "test" / "data-00000-of-00001.tfrecord.gz"), options
     ) as writer:
         for (text, label), source in zip(rows, sources, strict=True):
             feature = {
@@ -270,7 +270,7 @@ def _sliced_examples(directory: Path, rows: list[tuple[str, str]]) -> tuple[Arti
         ArtifactType.EXAMPLES,
         str(directory),
         "sliced",
-        properties={"splits": ["eval"], "counts": {"eval": len(rows)}},
+        properties={"splits": ["test"], "counts": {"test": len(rows)}},
     )
     return artifact, sources
 
@@ -278,7 +278,7 @@ def _sliced_examples(directory: Path, rows: list[tuple[str, str]]) -> tuple[Arti
 def test_slices_have_reference_metrics_their_own_thresholds_and_a_report(
     tmp_path, models, rows
 ) -> None:
-    eval_rows = rows["eval"]
+    eval_rows = rows["test"]
     examples, sources = _sliced_examples(tmp_path / "sliced", eval_rows)
     config = _config(
         thresholds={"accuracy": {"lower": 0.5}},

@@ -59,7 +59,7 @@ def binary_splits() -> dict[str, list[tuple[str, str]]]:
     # Train is mostly "pos", eval mostly "neg": the baseline must follow train, not eval.
     return {
         "train": make_corpus(200, BINARY_LABELS, BINARY_KEYWORDS, [0.3, 0.7], seed=1),
-        "eval": make_corpus(300, BINARY_LABELS, BINARY_KEYWORDS, [0.6, 0.4], seed=2),
+        "test": make_corpus(300, BINARY_LABELS, BINARY_KEYWORDS, [0.6, 0.4], seed=2),
     }
 
 
@@ -75,7 +75,7 @@ def test_binary_metrics_equal_reference_and_model_is_blessed(
     summary, blessing = _run(tmp_path, examples, binary_model, config)
 
     metrics = json.loads((Path(blessing.uri) / "metrics.json").read_text())
-    want = _expected(binary_splits["eval"], BINARY_LABELS, BINARY_KEYWORDS)
+    want = _expected(binary_splits["test"], BINARY_LABELS, BINARY_KEYWORDS)
     for name, value in want.items():
         assert metrics["model"][name] == pytest.approx(value, abs=TOL), name
 
@@ -85,7 +85,7 @@ def test_binary_metrics_equal_reference_and_model_is_blessed(
     assert baseline["fitted_on"] == "train"
     assert baseline["majority_class"] == "pos"
     assert baseline["label_counts"] == dict(train_counts)
-    eval_labels = [label for _, label in binary_splits["eval"]]
+    eval_labels = [label for _, label in binary_splits["test"]]
     assert baseline["metrics"]["accuracy"] == pytest.approx(eval_labels.count("pos") / 300)
     assert baseline["metrics"]["auc"] == pytest.approx(0.5)
 
@@ -112,7 +112,7 @@ def test_failed_threshold_is_a_not_blessed_artifact_not_an_exception(
     reasons = blessing.properties["reasons"]
     accuracy_line, auc_line = reasons
     assert accuracy_line.startswith("accuracy (overall) = ") and ">= 0.99" in accuracy_line
-    baseline_accuracy = [label for _, label in binary_splits["eval"]].count("pos") / 300
+    baseline_accuracy = [label for _, label in binary_splits["test"]].count("pos") / 300
     assert accuracy_line.endswith(f"FAIL (majority baseline {baseline_accuracy:.6g})")
     assert "auc" in auc_line and "PASS" in auc_line
 
@@ -122,7 +122,7 @@ def test_multiclass_macro_metrics_equal_reference(
 ) -> None:
     rows = make_corpus(240, MULTI_LABELS, MULTI_KEYWORDS, [0.5, 0.3, 0.2], seed=3)
     # No train split: the baseline falls back to the eval split, and says so.
-    examples = write_examples(str(tmp_path / "examples"), {"eval": rows})
+    examples = write_examples(str(tmp_path / "examples"), {"test": rows})
     config = EvaluateTextConfig(thresholds={"f1": Bound(lower=0.1)})
     summary, blessing = _run(tmp_path, examples, multiclass_model, config)
 
@@ -131,7 +131,7 @@ def test_multiclass_macro_metrics_equal_reference(
     for name, value in want.items():
         assert metrics["model"][name] == pytest.approx(value, abs=TOL), name
     assert metrics["task"] == "multiclass"
-    assert metrics["baseline"]["fitted_on"] == "eval"
+    assert metrics["baseline"]["fitted_on"] == "test"
     assert "no training split" in metrics["baseline"]["fitted_on_note"]
     eval_majority = Counter(label for _, label in rows).most_common(1)[0][0]
     assert metrics["baseline"]["majority_class"] == eval_majority
@@ -140,7 +140,7 @@ def test_multiclass_macro_metrics_equal_reference(
 
 def test_eval_label_unknown_to_the_model_is_named(tmp_path: Path, binary_model: Artifact) -> None:
     rows = [("good good", "pos"), ("bad", "neg"), ("meh", "neutral"), ("fine", "neutral")]
-    examples = write_examples(str(tmp_path / "examples"), {"eval": rows}, shards=1)
+    examples = write_examples(str(tmp_path / "examples"), {"test": rows}, shards=1)
     config = EvaluateTextConfig(thresholds={"accuracy": Bound(lower=0.5)})
     with pytest.raises(DataError, match=r"'neutral': 2"):
         _run(tmp_path, examples, binary_model, config)
@@ -151,5 +151,5 @@ def test_missing_eval_split_names_the_available_splits(
 ) -> None:
     examples = write_examples(str(tmp_path / "examples"), {"train": [("good", "pos")]}, shards=1)
     config = EvaluateTextConfig(thresholds={"accuracy": Bound(lower=0.5)})
-    with pytest.raises(DataError, match=r"splits \['train'\].*got 'eval'"):
+    with pytest.raises(DataError, match=r"splits \[.train.\].*got .test."):
         _run(tmp_path, examples, binary_model, config)

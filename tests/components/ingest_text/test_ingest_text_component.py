@@ -51,12 +51,12 @@ def test_csv_with_quoted_newlines_and_bad_records(
     assert summary["rejected"] == 5
     assert summary["accepted"] == sum(summary["splits"].values()) == 121
     props = examples.properties
-    assert props["splits"] == ["train", "eval"]
+    assert props["splits"] == ["train", "eval", "test"]
     assert props["counts"] == summary["splits"]
     assert (props["labels"], props["rejected"], props["input"]) == (["neg", "pos"], 5, 126)
     assert props["skipped"] == {"blank_line": 1}
 
-    written = read_examples(examples.uri, "train") + read_examples(examples.uri, "eval")
+    written = [r for s in ("train", "eval", "test") for r in read_examples(examples.uri, s)]
     expected = [(r[0], r[1]) for r in data_rows[:120]]
     expected.append(('a review that spans\nthree lines, with "quotes"\nand commas', "pos"))
     assert collections.Counter(written) == collections.Counter(expected)
@@ -117,20 +117,18 @@ def test_aclimdb_layout_uses_folders_as_labels_and_splits(
     summary, examples, rejected = run_ingest(config)
 
     # unsup/, urls_*.txt, imdb.vocab... are not records: 2 splits x 2 labels x 5, + 1 bad file.
-    assert summary == {
-        "input": 21,
-        "accepted": 20,
-        "rejected": 1,
-        "splits": {"train": 10, "eval": 10},
-    }
-    train = read_examples(examples.uri, "train")
+    # test/ stays test; a hashed tenth of train/ (eval_from_train) is moved to eval.
+    splits = summary.pop("splits")
+    assert summary == {"input": 21, "accepted": 20, "rejected": 1}
+    assert splits["test"] == 10 and splits["train"] + splits.get("eval", 0) == 10
+    train = read_examples(examples.uri, "train") + read_examples(examples.uri, "eval")
     expected = {
         ((tmp_path / "aclImdb" / "train" / label / f).read_text(), label)
         for label in LABELS
         for f in os.listdir(Path(root) / "train" / label)
     }
     assert set(train) == expected
-    assert collections.Counter(label for _, label in read_examples(examples.uri, "eval")) == {
+    assert collections.Counter(label for _, label in read_examples(examples.uri, "test")) == {
         "neg": 5,
         "pos": 5,
     }

@@ -78,7 +78,20 @@ def test_config_ratios_within_tolerance_and_output_split_order() -> None:
     config = cfg(split_ratios={"train": 0.7, "eval": 0.2, "test": 0.1 + 5e-7})
     assert config.output_splits() == ["train", "eval", "test"]
     source = cfg(split_by="source", split_column="part")
-    assert source.output_splits() == ["train", "eval"]  # test/eval both map to eval
+    assert source.output_splits() == ["train", "test", "eval"]  # eval carved from train
+    own_eval = cfg(split_by="source", split_column="part", source_splits={"dev": "eval"} | {
+        "train": "train", "test": "test"})  # fmt: skip
+    assert own_eval.output_splits() == ["eval", "train", "test"] and not own_eval.carves_eval()
+    assert cfg(split_by="source", split_column="p", eval_from_train=0).output_splits() == [
+        "train", "test"]  # fmt: skip
+
+
+def test_default_split_is_train_eval_test() -> None:
+    # train fits, eval early-stops, test decides the blessing: three splits by default.
+    assert cfg().split_ratios == {"train": 0.8, "eval": 0.1, "test": 0.1}
+    assert cfg().output_splits() == ["train", "eval", "test"]
+    with pytest.raises(ConfigError, match=r"^eval_from_train: expected a fraction in \[0, 1\)"):
+        cfg(split_by="source", split_column="part", eval_from_train=1.0)
 
 
 # --- record rules -----------------------------------------------------------------------------
@@ -124,11 +137,24 @@ def test_make_record_accepts_stripped_mapped_and_numeric_labels() -> None:
 
 
 def test_make_record_source_split_mapping() -> None:
-    config = cfg(split_by="source", split_column="part")
-    assert make(config, text="t", label="pos", split_value="test").split == "eval"
+    config = cfg(split_by="source", split_column="part", eval_from_train=0)
+    assert make(config, text="t", label="pos", split_value="test").split == "test"
     assert make(config, text="t", label="pos", split_value=" train ").split == "train"
     assert make(config, text="t", label="pos", split_value="dev").reason == rec.UNKNOWN_SPLIT
     assert make(config, text="t", label="pos", split_value="").reason == rec.MISSING_SPLIT
+
+
+def test_source_split_carves_eval_from_train_only() -> None:
+    # aclImdb has train/ and test/ only: a tenth of train moves to eval (for early stopping),
+    # by hash, so reruns agree; test records never move.
+    config = cfg(split_by="source", split_column="part", eval_from_train=0.1)
+    texts = [f"review {i}" for i in range(3000)]
+    train = [make(config, text=t, label="pos", split_value="train").split for t in texts]
+    again = [make(config, text=t, label="pos", split_value="train").split for t in texts]
+    assert train == again and set(train) == {"train", "eval"}
+    assert abs(train.count("eval") / len(texts) - 0.1) < 0.02
+    test = {make(config, text=t, label="pos", split_value="test").split for t in texts}
+    assert test == {"test"}
 
 
 def test_make_record_id_column_drives_the_split() -> None:
@@ -228,7 +254,7 @@ def test_csv_split_column() -> None:
         split_column="part",
     )
     outcome = [i.split if isinstance(i, Record) else i.reason for i in items]
-    assert outcome == ["train", "eval", rec.UNKNOWN_SPLIT]
+    assert outcome == ["train", "test", rec.UNKNOWN_SPLIT]
 
 
 # --- JSONL ------------------------------------------------------------------------------------
@@ -287,7 +313,7 @@ def test_aclimdb_file_label_and_source_split() -> None:
     config = cfg(format="aclimdb", split_by="source")
     out = parsing.parse_aclimdb_file(b"A fine film.", "/d/aclImdb/test/pos/3_8.txt", config)
     assert isinstance(out, Record)
-    assert (out.label, out.split, out.position) == ("pos", "eval", 1)
+    assert (out.label, out.split, out.position) == ("pos", "test", 1)
     bad = parsing.parse_aclimdb_file(b"\xff\xfe", "/d/aclImdb/train/neg/1_2.txt", config)
     assert bad.reason == rec.UNDECODABLE_BYTES
     empty = parsing.parse_aclimdb_file(b"  ", "/d/aclImdb/train/neg/1_2.txt", config)

@@ -77,6 +77,7 @@ def text_artifacts(tmp_path_factory: pytest.TempPathFactory) -> TextArtifacts:
     """Runs ingest-shaped raw Examples through the transform component (FnApiRunner)."""
     from seqline.components.transform.config import TransformTextConfig
     from seqline.components.transform.text_component import COMPONENT as TRANSFORM
+    from seqline.components.transform.text_features import NgramConfig
 
     root = tmp_path_factory.mktemp("train_inputs")
     examples_uri = root / "examples"
@@ -102,7 +103,12 @@ def text_artifacts(tmp_path_factory: pytest.TempPathFactory) -> TextArtifacts:
     for artifact in (graph, transformed):
         os.makedirs(artifact.uri)
     ctx = make_context(
-        config=TransformTextConfig(vocab_size=40, max_tokens=MAX_TOKENS),
+        # With the n-gram feature too: models that do not use it must ignore it (issue 11).
+        config=TransformTextConfig(
+            vocab_size=40,
+            max_tokens=MAX_TOKENS,
+            ngrams=NgramConfig(orders=2, vocab_size=300, frequency_threshold=1, max_ngrams=24),
+        ),
         inputs={"examples": examples},
         outputs={"transform_graph": graph, "transformed_examples": transformed},
         temp_dir=str(root / "tmp"),

@@ -6,7 +6,7 @@ import re
 from pathlib import Path
 
 from seqline.components.train.callbacks import StepProgress, WorkPaths, make_callbacks
-from seqline.components.train.config import TrainConfig
+from seqline.components.train.config import TrainTextConfig
 
 
 class FakeClock:
@@ -49,7 +49,7 @@ def test_a_tiny_model_reports_step_counts_through_the_progress_callback(tmp_path
     model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)])
     model.compile(optimizer="sgd", loss="mse")
     messages: list[str] = []
-    config = TrainConfig(epochs=2)
+    config = TrainTextConfig(epochs=2)
     callbacks, _recorder = make_callbacks(
         keras,
         config,

@@ -21,8 +21,8 @@ training = pytest.importorskip("seqline.components.train.training")
     ("splits", "eval_split", "expected"),
     [
         (["train", "eval"], None, "eval"),
-        (["train", "test"], None, "test"),
         (["train", "validation", "test"], None, "validation"),
+        (["train", "eval", "test"], None, "eval"),
         (["train", "holdout"], "holdout", "holdout"),
     ],
 )
@@ -34,6 +34,9 @@ def test_eval_split_choice(splits: list[str], eval_split: str | None, expected: 
 def test_missing_splits_name_what_exists() -> None:
     with pytest.raises(ConfigError, match=r"none of .* among the TransformedExamples splits"):
         training.resolve_splits(TrainTextConfig(), ["train", "other"])
+    # test is kept for evaluate: early stopping never picks it on its own.
+    with pytest.raises(ConfigError, match=r"none of .* among the TransformedExamples splits"):
+        training.resolve_splits(TrainTextConfig(), ["train", "test"])
     with pytest.raises(ConfigError, match=r"train_split: expected one of .*\['all'\]"):
         training.resolve_splits(TrainTextConfig(), ["all"])
     with pytest.raises(ConfigError, match="eval_split: expected one of"):
