@@ -24,7 +24,7 @@ def _smoothed_sparse_class(km: ModuleType) -> Any:
     )
 
     @register
-    class SparseSmoothedCrossentropy(km.losses.Loss):
+    class SparseSmoothedCrossentropy(km.losses.Loss):  # type: ignore[name-defined]
         """Categorical cross-entropy of one_hot(y_true) smoothed by label_smoothing.
 
         y_true int [B] (or [B, 1]) class ids, y_pred float [B, num_classes] probabilities.

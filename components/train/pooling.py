@@ -66,7 +66,7 @@ def zoo_layers(km: ModuleType) -> SimpleNamespace:
     )
 
     @register
-    class MaskedPooling(km.layers.Layer):
+    class MaskedPooling(km.layers.Layer):  # type: ignore[name-defined]
         """[B, T, D] with a padding mask -> [B, D]: "max" or "mean" over the unmasked steps."""
 
         def __init__(self, mode: str, **kwargs: Any) -> None:
@@ -89,7 +89,7 @@ def zoo_layers(km: ModuleType) -> SimpleNamespace:
             return {**super().get_config(), "mode": self.mode}
 
     @register
-    class AttentionPooling(km.layers.Layer):
+    class AttentionPooling(km.layers.Layer):  # type: ignore[name-defined]
         """[B, T, D] -> [B, D]: sum of the steps weighted by softmax(v . tanh(W h_t + b)) over
         the unmasked steps (additive attention with one learned query)."""
 
@@ -118,7 +118,7 @@ def zoo_layers(km: ModuleType) -> SimpleNamespace:
             return {**super().get_config(), "units": self.units}
 
     @register
-    class MaskedConv1D(km.layers.Layer):
+    class MaskedConv1D(km.layers.Layer):  # type: ignore[name-defined]
         """Conv1D ("same" padding, ReLU) that zeroes padded steps first and passes the mask on,
         so the RNN after it still skips padding and cuDNN still sees right-padded masks."""
 
