@@ -50,5 +50,9 @@ def test_unknown_label_stops_the_pipeline_before_transform(tmp_path) -> None:
         "schema": "COMPLETE",
         "validate": "FAILED",
     }
-    assert (tmp_path / "root" / "_anomalies" / run_id / "validate" / "report.txt").exists()
+    # The runner keeps the failed node's outputs, and the error says where.
+    kept = tmp_path / "root" / "_failed" / run_id / "validate" / "anomalies" / "report.txt"
+    assert kept.exists()
+    assert "ENUM_TYPE_UNEXPECTED_STRING_VALUES" in kept.read_text()
+    assert str(kept.parent.parent) in message
     assert not (tmp_path / "root" / "transform").exists()
