@@ -106,6 +106,7 @@ def _cmd_kfp_compile(args: argparse.Namespace) -> int:
         output=args.output,
         params=_params(args.param),
         pipeline_root=args.pipeline_root,
+        container_config=args.container_config,
     )
     print(f"wrote {written}")
     return 0
@@ -202,6 +203,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     compile_.add_argument(
         "--pipeline-root", help="KFP pipeline root (gs://... or s3://...), default: none"
+    )
+    compile_.add_argument(
+        "--container-config", help="the config's path inside the image (default: CONFIG)"
     )
     compile_.set_defaults(func=_cmd_kfp_compile)
 

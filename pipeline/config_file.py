@@ -240,10 +240,12 @@ def substitute_parameters(
 
 
 def read_config(
-    path: str | os.PathLike[str], params: Mapping[str, str] | None = None
+    path: str | os.PathLike[str],
+    params: Mapping[str, str] | None = None,
+    environ: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
     """The raw config mapping of a YAML file with its run parameters substituted (see the
-    module docstring). ConfigErrors name the file."""
+    module docstring; `environ` defaults to os.environ). ConfigErrors name the file."""
     config_path = Path(path)
     if not config_path.is_file():
         raise ConfigError(f"pipeline config {str(path)!r} does not exist or is not a file")
@@ -252,7 +254,7 @@ def read_config(
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
     try:
-        return substitute_parameters(data, params or {})
+        return substitute_parameters(data, params or {}, environ)
     except ConfigError as exc:
         raise ConfigError(f"{path}: {exc}") from None
 
@@ -261,12 +263,14 @@ def load_pipeline(
     path: str | os.PathLike[str],
     overrides: dict[str, Any] | None = None,
     params: Mapping[str, str] | None = None,
+    environ: Mapping[str, str] | None = None,
 ) -> Pipeline:
     """Reads, validates and builds the pipeline described by a YAML file.
 
     `overrides` replaces top-level keys (e.g. {"root": "/tmp/x"}) after reading; `params` are
-    the run parameters (`--param KEY=VALUE`) its `${KEY}` references take."""
-    data = read_config(path, params)
+    the run parameters (`--param KEY=VALUE`) its `${KEY}` references take; `environ` is what
+    `${ENV:NAME}` reads (default os.environ)."""
+    data = read_config(path, params, environ)
     if isinstance(data, dict):
         data = {k: v for k, v in data.items() if k != ORCHESTRATION_KEY}
         if overrides:
