@@ -70,7 +70,7 @@ def run_node_task(
     run_id = seqline_run_id(context["dag"].dag_id, context["run_id"])
     try:
         pipeline = load_pipeline(config, params=values)
-        result = run_node(pipeline, node_id, run_id, progress=_LogProgress(), config_hint=config)
+        result = run_node(pipeline, node_id, run_id, progress=_log_progress(), config_hint=config)
     except ComponentFailed:
         raise  # the component raised: a retry may help (a lost worker, a flaky store)
     except SeqlineError as exc:
@@ -88,17 +88,21 @@ def _plain(value: Any) -> bool:
     return isinstance(value, str | int | float | bool) or value is None
 
 
-class _LogProgress:
-    """Progress lines into the task log."""
+def _log_progress() -> Any:
+    """A runner Progress that writes into the task log."""
+    from seqline.pipeline.runner import Progress
 
-    def node_started(self, index: int, total: int, node: Any, cached: bool) -> None:
-        log.info("%s (%s)", node.node_id, "cached" if cached else "running")
+    class LogProgress(Progress):
+        def node_started(self, index: int, total: int, node: Any, cached: bool) -> None:
+            log.info("%s (%s)", node.node_id, "cached" if cached else "running")
 
-    def node_message(self, node: Any, message: str) -> None:
-        log.info("%s: %s", node.node_id, message)
+        def node_message(self, node: Any, message: str) -> None:
+            log.info("%s: %s", node.node_id, message)
 
-    def node_finished(self, index: int, total: int, result: Any) -> None:
-        log.info("%s %s after %.1fs", result.node_id, result.status, result.seconds)
+        def node_finished(self, index: int, total: int, result: Any) -> None:
+            log.info("%s %s after %.1fs", result.node_id, result.status, result.seconds)
+
+    return LogProgress()
 
 
 def node_argv(

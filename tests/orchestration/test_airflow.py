@@ -23,24 +23,31 @@ pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parents[2]
 DAY = "2026-01-01"
 
-# Runs one DAG once with dag.test() (tasks in this process, no scheduler) and prints the final
-# state of every task, as JSON, on the last line.
+# Runs DAGs one after the other with dag.test() (tasks in this process, no scheduler: a
+# python-mode task imports TensorFlow once for all runs) and prints, as JSON on the last line,
+# each run's Airflow run id and the final state of every task.
 DRIVER = """
-import importlib.util, json, sys, datetime
-spec = importlib.util.spec_from_file_location("dag_file", sys.argv[1])
-module = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(module)
-dag = getattr(module, sys.argv[2])
-day = datetime.datetime.fromisoformat(sys.argv[3]).replace(tzinfo=datetime.timezone.utc)
-run = dag.test(logical_date=day)
-print(json.dumps({"run_id": run.run_id,
-                  "states": {ti.task_id: str(ti.state) for ti in run.get_task_instances()}}))
+import datetime, importlib.util, json, sys
+day = datetime.datetime.fromisoformat(sys.argv[1]).replace(tzinfo=datetime.timezone.utc)
+results = []
+for path, dag_id in (arg.split("::") for arg in sys.argv[2:]):
+    spec = importlib.util.spec_from_file_location(dag_id, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    run = getattr(module, dag_id).test(logical_date=day)
+    results.append({"run_id": run.run_id,
+                    "states": {ti.task_id: str(ti.state) for ti in run.get_task_instances()}})
+print(json.dumps(results))
 """
 
-BROKEN_DAG = """
+# The test's own DAGs, built with the public API: the nightly config again, and a copy with a
+# failing custom node run as commands (mode="bash").
+MORE_DAGS = """
 from pathlib import Path
 from seqline.orchestration.airflow import build_dag
-broken = build_dag(Path(__file__).with_name("broken.yaml"), dag_id="reviews_broken")
+here = Path(__file__).parent
+reviews_again = build_dag(here / "nightly.yaml", dag_id="reviews_again")
+reviews_broken = build_dag(here / "broken.yaml", dag_id="reviews_broken", mode="bash")
 """
 
 
@@ -58,18 +65,22 @@ def _env(home: Path, dags: Path) -> dict[str, str]:
     }
 
 
-def _dag_test(env: dict[str, str], dag_file: Path, dag_id: str) -> dict:
+def _dag_tests(env: dict[str, str], *dags: tuple[Path, str]) -> list[dict]:
     started = time.perf_counter()
     done = subprocess.run(
-        [sys.executable, "-c", DRIVER, str(dag_file), dag_id, DAY],
+        [sys.executable, "-c", DRIVER, DAY, *(f"{path}::{dag_id}" for path, dag_id in dags)],
         env=env,
         capture_output=True,
         text=True,
-        timeout=600,
+        timeout=900,
     )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-5000:]
-    print(f"{dag_id}: dag.test() took {time.perf_counter() - started:.1f}s")
+    print(f"dag.test() of {len(dags)} DAGs took {time.perf_counter() - started:.1f}s")
     return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def _seqline_run(dag_id: str, airflow_run_id: str) -> str:
+    return f"{dag_id}-" + airflow_run_id.replace(":", "").replace("+", "_")
 
 
 def _statuses(root: Path, run_id: str) -> dict[str, str]:
@@ -106,33 +117,54 @@ def test_example_dag_runs_caches_and_stops_downstream_of_a_failure(tmp_path):
         "infra_validate", "push",
     }  # fmt: skip
 
-    # 1. Every node runs in the worker's process, as one seqline run named after the DAG run.
-    first = _dag_test(env, dags / "reviews_nightly.py", "reviews_nightly")
-    assert first["states"] == dict.fromkeys(nodes, "success")
-    seqline_run = "reviews_nightly-" + first["run_id"].replace(":", "").replace("+", "_")
-    assert _statuses(root, seqline_run) == dict.fromkeys(nodes, "COMPLETE")
-    assert (tmp_path / "demo-output" / "nightly" / "serving" / "reviews" / "1").is_dir()
-
-    # 2. The same day again, each node as a `seqline run --node` command: all cached.
-    second = _dag_test(env, dags / "reviews_nightly.py", "reviews_nightly_bash")
-    assert second["states"] == dict.fromkeys(nodes, "success")
-    bash_run = "reviews_nightly_bash-" + second["run_id"].replace(":", "").replace("+", "_")
-    assert _statuses(root, bash_run) == dict.fromkeys(nodes, "CACHED")
-    assert not (tmp_path / "demo-output" / "nightly" / "serving" / "reviews" / "2").exists()
-
-    # 3. A custom node after ingest that fails: its task fails, everything after it is
-    # upstream_failed, and ingest (cached) still succeeds.
-    config["components"]["break_examples"] = {
-        "component": "tests.orchestration.failing_node:COMPONENT",
-        "inputs": {"examples": "ingest_text.examples"},
-        "replaces": {"scrubbed": "ingest_text.examples"},
+    broken = dict(config)
+    broken["components"] = {
+        **config["components"],
+        "break_examples": {
+            "component": "tests.orchestration.failing_node:COMPONENT",
+            "inputs": {"examples": "ingest_text.examples"},
+            "replaces": {"scrubbed": "ingest_text.examples"},
+        },
     }
-    config["orchestration"]["nodes"]["break_examples"] = {"retries": 0}
-    (dags / "broken.yaml").write_text(yaml.safe_dump(config))
-    (dags / "broken_dag.py").write_text(BROKEN_DAG)
-    third = _dag_test(env, dags / "broken_dag.py", "reviews_broken")
-    assert third["states"] == {
+    # No retries for it: the defaults retry after 5 minutes.
+    broken["orchestration"] = {
+        **config["orchestration"],
+        "nodes": {"break_examples": {"retries": 0}},
+    }
+    (dags / "broken.yaml").write_text(yaml.safe_dump(broken))
+    (dags / "more_dags.py").write_text(MORE_DAGS)
+
+    first, again, failing = _dag_tests(
+        env,
+        (dags / "reviews_nightly.py", "reviews_nightly"),
+        (dags / "more_dags.py", "reviews_again"),
+        (dags / "more_dags.py", "reviews_broken"),
+    )
+    serving = tmp_path / "demo-output" / "nightly" / "serving" / "reviews"
+
+    # 1. Every node runs in the worker's process, as one seqline run named after the DAG run.
+    assert first["states"] == dict.fromkeys(nodes, "success")
+    assert _statuses(root, _seqline_run("reviews_nightly", first["run_id"])) == dict.fromkeys(
+        nodes, "COMPLETE"
+    )
+    assert (serving / "1" / "saved_model.pb").is_file()
+
+    # 2. The same day again: every task succeeds and every node is CACHED; nothing re-pushed.
+    assert again["states"] == dict.fromkeys(nodes, "success")
+    assert _statuses(root, _seqline_run("reviews_again", again["run_id"])) == dict.fromkeys(
+        nodes, "CACHED"
+    )
+    assert not (serving / "2").exists()
+
+    # 3. As `seqline run --node` commands, with a custom node after ingest that fails: ingest
+    # (cached) succeeds, the failing node's task fails, and every task after it ends
+    # upstream_failed without running.
+    assert failing["states"] == {
         "ingest_text": "success",
         "break_examples": "failed",
         **{node: "upstream_failed" for node in nodes - {"ingest_text"}},
+    }
+    assert _statuses(root, _seqline_run("reviews_broken", failing["run_id"])) == {
+        "ingest_text": "CACHED",
+        "break_examples": "FAILED",
     }
