@@ -78,6 +78,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
         pipeline = replace(pipeline, beam_args=tuple(pipeline.beam_args) + tuple(args.beam_arg))
     if args.node:
+        import shlex
         import time
         import uuid
 
@@ -85,9 +86,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
         run_id = args.run_id or time.strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]
         print(f"pipeline '{pipeline.name}' node '{args.node}' run {run_id} -> {pipeline.root}")
-        node = run_node(
-            pipeline, args.node, run_id, progress=PrintProgress(), config_hint=args.config
-        )
+        # What the user would type to run another node of this run (for error messages).
+        hint = " ".join([args.config, *(f"--param {shlex.quote(p)}" for p in args.param)])
+        node = run_node(pipeline, args.node, run_id, progress=PrintProgress(), config_hint=hint)
         print(f"{node.node_id} {node.status} {node.fingerprint} {brief(node.summary)}".rstrip())
         return 0
     print(f"pipeline '{pipeline.name}' -> {pipeline.root}")

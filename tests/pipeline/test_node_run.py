@@ -117,3 +117,9 @@ def test_cli_parameters_are_substituted_and_checked_before_anything_runs(tmp_pat
     # With both given, the values reach the config (the source path names the span).
     assert main([*args, "--node", "ingest_text", "--run-id", "r1"]) == 2
     assert "data/2026-01-01.csv" in capsys.readouterr().err
+    # A missing upstream's hint repeats the parameters.
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "2026-01-01.csv").write_text("text,label\ngood film,pos\n")
+    assert main([*args, "--node", "transform", "--run-id", "r1"]) == 2
+    err = capsys.readouterr().err
+    assert "--param span=2026-01-01 --param ratio=0.1 --node ingest_text --run-id r1" in err
