@@ -99,7 +99,14 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def _cmd_kfp_compile(args: argparse.Namespace) -> int:
-    from seqline.orchestration.kfp import compile_pipeline
+    try:
+        from seqline.orchestration.kfp import compile_pipeline
+    except ModuleNotFoundError as exc:
+        if exc.name != "kfp" and not (exc.name or "").startswith("kfp."):
+            raise
+        raise SeqlineError(
+            "seqline kfp compile needs kfp 2.17: pip install -c constraints.txt 'seqline[kfp]'"
+        ) from None
 
     written = compile_pipeline(
         args.config,
