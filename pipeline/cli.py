@@ -43,10 +43,12 @@ def _open_store(args: argparse.Namespace):  # noqa: ANN202 — MetadataStore, im
     if args.root:
         return MetadataStore(default_metadata_url(args.root))
     if args.config:
-        from seqline.pipeline.config_file import load_pipeline
+        # Read like an orchestrator reads a graph: a config whose values take run parameters
+        # (`${span}`) still names its store without them.
+        from seqline.orchestration.commands import pipeline_graph
 
-        pipeline = load_pipeline(args.config)
-        return MetadataStore(pipeline.metadata_url or default_metadata_url(pipeline.root))
+        graph = pipeline_graph(args.config)
+        return MetadataStore(graph.metadata_url or default_metadata_url(graph.root))
     raise SeqlineError(
         "say where the metadata store is: --config FILE, --root DIR or --metadata-url URL"
     )

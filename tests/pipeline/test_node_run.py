@@ -123,3 +123,15 @@ def test_cli_parameters_are_substituted_and_checked_before_anything_runs(tmp_pat
     assert main([*args, "--node", "transform", "--run-id", "r1"]) == 2
     err = capsys.readouterr().err
     assert "--param span=2026-01-01 --param ratio=0.1 --node ingest_text --run-id r1" in err
+
+
+def test_runs_reads_a_parameterised_config_without_its_parameters(tmp_path, capsys):
+    config = tmp_path / "p.yaml"
+    config.write_text(
+        "name: toy\nkind: text\nroot: out\n"
+        "components:\n  ingest_text:\n    source: data/${span}.csv\n    labels: [neg, pos]\n"
+        "  evaluate: {beat_baseline: [accuracy]}\n  push: {serving_root: serving}\n"
+    )
+    run_node(make_pipeline(tmp_path / "out"), "write_numbers", "r1")
+    assert main(["runs", "--config", str(config)]) == 0
+    assert "r1" in capsys.readouterr().out
