@@ -1,6 +1,9 @@
 """The `seqline` command line.
 
     seqline run CONFIG            run a pipeline (progress per component, summary table)
+    seqline run CONFIG --node N --run-id ID
+                                  run one node as a task of an orchestrated run
+    seqline kfp compile CONFIG    write a Kubeflow Pipelines v2 PipelineSpec (seqline[kfp])
     seqline runs                  run history from the metadata store
     seqline show RUN              executions, artifacts, metrics of one run ('latest' works)
     seqline lineage MODEL N       data, transform and run behind served version N of MODEL
@@ -40,32 +43,82 @@ def _open_store(args: argparse.Namespace):  # noqa: ANN202 — MetadataStore, im
     if args.root:
         return MetadataStore(default_metadata_url(args.root))
     if args.config:
-        from seqline.pipeline.config_file import load_pipeline
+        # Read like an orchestrator reads a graph: a config whose values take run parameters
+        # (`${span}`) still names its store without them.
+        from seqline.orchestration.commands import pipeline_graph
 
-        pipeline = load_pipeline(args.config)
-        return MetadataStore(pipeline.metadata_url or default_metadata_url(pipeline.root))
+        graph = pipeline_graph(args.config)
+        return MetadataStore(graph.metadata_url or default_metadata_url(graph.root))
     raise SeqlineError(
         "say where the metadata store is: --config FILE, --root DIR or --metadata-url URL"
     )
 
 
+def _params(pairs: Sequence[str]) -> dict[str, str]:
+    from seqline.pipeline.config_file import parse_param
+
+    params: dict[str, str] = {}
+    for text in pairs:
+        key, value = parse_param(text)
+        if key in params and params[key] != value:
+            raise SeqlineError(f"--param {key} is given twice ({params[key]!r} and {value!r})")
+        params[key] = value
+    return params
+
+
 def _cmd_run(args: argparse.Namespace) -> int:
     from seqline.pipeline.config_file import load_pipeline
-    from seqline.pipeline.report import PrintProgress, run_summary
+    from seqline.pipeline.report import PrintProgress, brief, run_summary
     from seqline.pipeline.runner import run_pipeline
 
     overrides = {}
     if args.root:
         overrides["root"] = args.root
-    pipeline = load_pipeline(args.config, overrides)
+    pipeline = load_pipeline(args.config, overrides, _params(args.param))
     if args.beam_arg:
         from dataclasses import replace
 
         pipeline = replace(pipeline, beam_args=tuple(pipeline.beam_args) + tuple(args.beam_arg))
+    if args.node:
+        import shlex
+        import time
+        import uuid
+
+        from seqline.pipeline.node_run import run_node
+
+        run_id = args.run_id or time.strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]
+        print(f"pipeline '{pipeline.name}' node '{args.node}' run {run_id} -> {pipeline.root}")
+        # What the user would type to run another node of this run (for error messages).
+        hint = " ".join([args.config, *(f"--param {shlex.quote(p)}" for p in args.param)])
+        node = run_node(pipeline, args.node, run_id, progress=PrintProgress(), config_hint=hint)
+        print(f"{node.node_id} {node.status} {node.fingerprint} {brief(node.summary)}".rstrip())
+        return 0
     print(f"pipeline '{pipeline.name}' -> {pipeline.root}")
-    result = run_pipeline(pipeline, progress=PrintProgress())
+    result = run_pipeline(pipeline, progress=PrintProgress(), run_id=args.run_id)
     print()
     print(run_summary(result))
+    return 0
+
+
+def _cmd_kfp_compile(args: argparse.Namespace) -> int:
+    try:
+        from seqline.orchestration.kfp import compile_pipeline
+    except ModuleNotFoundError as exc:
+        if exc.name != "kfp" and not (exc.name or "").startswith("kfp."):
+            raise
+        raise SeqlineError(
+            "seqline kfp compile needs kfp 2.17: pip install -c constraints.txt 'seqline[kfp]'"
+        ) from None
+
+    written = compile_pipeline(
+        args.config,
+        image=args.image,
+        output=args.output,
+        params=_params(args.param),
+        pipeline_root=args.pipeline_root,
+        container_config=args.container_config,
+    )
+    print(f"wrote {written}")
     return 0
 
 
@@ -123,6 +176,17 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="run a pipeline from a YAML config")
     run.add_argument("config", help="pipeline YAML file")
     run.add_argument("--root", help="override the config's pipeline root")
+    run.add_argument("--node", help="run only this node (its upstream outputs must exist)")
+    run.add_argument(
+        "--run-id", help="run id grouping the node runs of one orchestrated run (default: new)"
+    )
+    run.add_argument(
+        "--param",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="run parameter the config references as ${KEY}, repeatable",
+    )
     run.add_argument(
         "--beam-arg",
         action="append",
@@ -131,6 +195,29 @@ def build_parser() -> argparse.ArgumentParser:
         help="extra Beam argument, repeatable (e.g. --beam-arg=--direct_num_workers=2)",
     )
     run.set_defaults(func=_cmd_run)
+
+    kfp = sub.add_parser("kfp", help="Kubeflow Pipelines v2 (needs seqline[kfp])")
+    kfp_sub = kfp.add_subparsers(dest="kfp_command", required=True, metavar="COMMAND")
+    compile_ = kfp_sub.add_parser(
+        "compile", help="write a PipelineSpec YAML: one container task per node"
+    )
+    compile_.add_argument("config", help="pipeline YAML file, as the containers will see it")
+    compile_.add_argument("--image", required=True, help="container image with seqline installed")
+    compile_.add_argument("-o", "--output", required=True, help="PipelineSpec YAML to write")
+    compile_.add_argument(
+        "--param",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="default of a pipeline parameter the config references as ${KEY}, repeatable",
+    )
+    compile_.add_argument(
+        "--pipeline-root", help="KFP pipeline root (gs://... or s3://...), default: none"
+    )
+    compile_.add_argument(
+        "--container-config", help="the config's path inside the image (default: CONFIG)"
+    )
+    compile_.set_defaults(func=_cmd_kfp_compile)
 
     runs = sub.add_parser("runs", help="list past runs from the metadata store")
     _add_store_arguments(runs)

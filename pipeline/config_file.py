@@ -13,6 +13,16 @@
         replaces: {examples: ingest_text.examples}   # downstream nodes read scrub's output
         config: {...}
       statistics: {inputs: {examples: scrub.examples}}   # or rewire one node explicitly
+    parameters: {span: "2026-01-01"}   # optional defaults for run parameters (below)
+    orchestration: {...}         # retries, timeouts, resources per node (seqline.orchestration)
+
+Run parameters: a string value may reference `${KEY}` (given with `--param KEY=VALUE`, or a
+default under `parameters:`) and `${ENV:NAME}` (an environment variable); `$${` is a literal
+`${`. A value that is exactly one reference takes the parameter's YAML type (`epochs: ${E}`
+with E=2 is the integer 2); inside a longer string it is text. A reference to a parameter that
+is neither given nor defaulted, an unset environment variable, and a given parameter the config
+never uses are ConfigErrors naming the parameter and where it is (or is not) used, raised
+before anything runs.
 
 A pipeline kind is a function `build(settings: PipelineSettings) -> Pipeline`, registered as an
 entry point in the `seqline.pipelines` group (see pyproject.toml), so this module never imports
@@ -23,7 +33,8 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from collections.abc import Callable
+import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from importlib.metadata import EntryPoint, entry_points
 from pathlib import Path
@@ -37,6 +48,12 @@ from seqline.pipeline.dag import Pipeline
 from seqline.pipeline.errors import ConfigError
 
 ENTRY_POINT_GROUP = "seqline.pipelines"
+# Top-level keys read by other layers, not by the pipeline builder.
+PARAMETERS_KEY = "parameters"
+ORCHESTRATION_KEY = "orchestration"
+# ${KEY} or ${ENV:NAME}; `$${` escapes. Keys are identifiers (letters, digits, _ . -).
+_REFERENCE = re.compile(r"\$(\$?)\{([^}]*)\}")
+_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*$")
 
 
 @dataclass(frozen=True)
@@ -104,12 +121,131 @@ def build_pipeline(settings: PipelineSettings) -> Pipeline:
     return apply_custom(pipeline, custom, rewiring)
 
 
-def load_pipeline(
-    path: str | os.PathLike[str], overrides: dict[str, Any] | None = None
-) -> Pipeline:
-    """Reads, validates and builds the pipeline described by a YAML file.
+def parse_param(text: str) -> tuple[str, str]:
+    """`KEY=VALUE` (from `--param`) -> (KEY, VALUE); ConfigError for anything else."""
+    key, sep, value = text.partition("=")
+    key = key.strip()
+    if not sep or not _NAME.match(key):
+        raise ConfigError(
+            f"--param {text!r}: expected KEY=VALUE with KEY a name such as span or model.units"
+        )
+    return key, value
 
-    `overrides` replaces top-level keys (e.g. {"root": "/tmp/x"}) after reading."""
+
+def _references(value: Any, where: str) -> list[tuple[str, str]]:
+    """(reference, path) for every ${...} in the string values of `value`."""
+    found: list[tuple[str, str]] = []
+    if isinstance(value, str):
+        found.extend((m.group(2), where) for m in _REFERENCE.finditer(value) if not m.group(1))
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            found.extend(_references(item, f"{where}.{key}" if where else str(key)))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            found.extend(_references(item, f"{where}[{index}]"))
+    return found
+
+
+def config_parameters(data: Any) -> dict[str, list[str]]:
+    """Parameter name -> the config paths that reference it as `${NAME}` (`${ENV:...}`
+    excluded). An orchestrator uses it to pass only the parameters a config uses."""
+    used: dict[str, list[str]] = {}
+    for reference, where in _references(data, ""):
+        if not reference.startswith("ENV:"):
+            used.setdefault(reference, []).append(where)
+    return used
+
+
+def _typed(text: str) -> Any:
+    """The YAML scalar type of a parameter's text (int, float, bool), else the text itself: a
+    date stays a string, so `source: data/${span}.csv` and `span: ${span}` read the same."""
+    try:
+        value = yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text
+    return value if isinstance(value, bool | int | float) else text
+
+
+def substitute_parameters(
+    data: Any, params: Mapping[str, str], environ: Mapping[str, str] | None = None
+) -> Any:
+    """A copy of the raw config `data` with every `${KEY}` / `${ENV:NAME}` replaced.
+
+    `params` are the run's parameters (--param), on top of the config's `parameters:`
+    defaults. Raises ConfigError, before anything runs, for: a malformed reference, a parameter
+    neither given nor defaulted, an unset environment variable, and a given parameter that the
+    config never references (a typo would otherwise be ignored silently)."""
+    environ = os.environ if environ is None else environ
+    if not isinstance(data, dict):
+        return data
+    defaults = data.get(PARAMETERS_KEY) or {}
+    if not isinstance(defaults, dict) or not all(isinstance(k, str) for k in defaults):
+        raise ConfigError(
+            f"{PARAMETERS_KEY}: expected a mapping of parameter name -> default value, "
+            f"got {defaults!r}"
+        )
+    values = {key: str(value) for key, value in defaults.items()}
+    values.update(params)
+    body = {key: value for key, value in data.items() if key != PARAMETERS_KEY}
+    used = config_parameters(body)
+    for reference, where in _references(body, ""):
+        name = reference[4:] if reference.startswith("ENV:") else reference
+        if not _NAME.match(name):
+            raise ConfigError(
+                f"{where}: '${{{reference}}}' is not a parameter reference; expected ${{KEY}} or "
+                "${ENV:NAME} (write $${ for a literal ${)"
+            )
+        if reference.startswith("ENV:") and name not in environ:
+            raise ConfigError(
+                f"{where}: environment variable {name} is not set (referenced as "
+                f"${{ENV:{name}}}); export it before the run"
+            )
+    missing = sorted(name for name in used if name not in values)
+    if missing:
+        places = "; ".join(f"${{{name}}} in {', '.join(used[name])}" for name in missing)
+        flags = " ".join(f"--param {name}=VALUE" for name in missing)
+        raise ConfigError(
+            f"missing run parameter(s) {missing}: {places}. Give them with {flags}, or a "
+            f"default under `{PARAMETERS_KEY}:`"
+        )
+    unknown = sorted(set(params) - set(used))
+    if unknown:
+        raise ConfigError(
+            f"unknown run parameter(s) {unknown}: the config references "
+            f"{sorted(used) or 'no parameters'} (as ${{NAME}}); remove the --param or use it"
+        )
+
+    def replace(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {key: replace(item) for key, item in value.items()}
+        if isinstance(value, list):
+            return [replace(item) for item in value]
+        if not isinstance(value, str):
+            return value
+        whole = _REFERENCE.fullmatch(value)
+        if whole and not whole.group(1) and not whole.group(2).startswith("ENV:"):
+            return _typed(values[whole.group(2)])
+
+        def one(match: re.Match[str]) -> str:
+            if match.group(1):
+                return "${" + match.group(2) + "}"
+            reference = match.group(2)
+            if reference.startswith("ENV:"):
+                return environ[reference[4:]]
+            return values[reference]
+
+        return _REFERENCE.sub(one, value)
+
+    return replace(body)
+
+
+def read_config(
+    path: str | os.PathLike[str],
+    params: Mapping[str, str] | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
+    """The raw config mapping of a YAML file with its run parameters substituted (see the
+    module docstring; `environ` defaults to os.environ). ConfigErrors name the file."""
     config_path = Path(path)
     if not config_path.is_file():
         raise ConfigError(f"pipeline config {str(path)!r} does not exist or is not a file")
@@ -117,10 +253,30 @@ def load_pipeline(
         data = yaml.safe_load(config_path.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
-    if isinstance(data, dict) and overrides:
-        data.update(overrides)
     try:
-        settings = settings_from_mapping(data, base_dir=str(config_path.resolve().parent))
+        return substitute_parameters(data, params or {}, environ)
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
+
+
+def load_pipeline(
+    path: str | os.PathLike[str],
+    overrides: dict[str, Any] | None = None,
+    params: Mapping[str, str] | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> Pipeline:
+    """Reads, validates and builds the pipeline described by a YAML file.
+
+    `overrides` replaces top-level keys (e.g. {"root": "/tmp/x"}) after reading; `params` are
+    the run parameters (`--param KEY=VALUE`) its `${KEY}` references take; `environ` is what
+    `${ENV:NAME}` reads (default os.environ)."""
+    data = read_config(path, params, environ)
+    if isinstance(data, dict):
+        data = {k: v for k, v in data.items() if k != ORCHESTRATION_KEY}
+        if overrides:
+            data.update(overrides)
+    try:
+        settings = settings_from_mapping(data, base_dir=str(Path(path).resolve().parent))
         return build_pipeline(settings)
     except ConfigError as exc:
         raise ConfigError(f"{path}: {exc}") from None

@@ -1,4 +1,4 @@
-"""The four code folders install as seqline.*; nothing installs a bare top-level package."""
+"""The code folders install as seqline.*; nothing installs a bare top-level package."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-CODE_FOLDERS = {"pipeline", "components", "schemas", "serving"}
+CODE_FOLDERS = {"pipeline", "components", "schemas", "serving", "orchestration"}
 
 
 def _pyproject() -> dict:

@@ -1,0 +1,265 @@
+"""Runs one node of a pipeline on its own, as one task of an orchestrated run.
+
+`seqline run CONFIG --node NODE --run-id ID` (what an Airflow task or a KFP container runs):
+
+  1. the node's wired inputs are its upstream nodes' published outputs: those this run id
+     already recorded (COMPLETE or CACHED) are taken from the metadata store; otherwise the
+     upstream's fingerprint is computed from the DAG above it as the local runner would (its
+     inputs' fingerprints + what its resolvers find now) and its outputs are read from the
+     cache, `{root}/{node}/{output}/{fingerprint}/`;
+  2. a missing upstream output is an UpstreamMissing error naming the node and output, the
+     first ancestor that has to run, and the command that runs it;
+  3. its resolved inputs (the last blessed model...) come from the metadata store, as in a
+     local run, then the node is fingerprinted, found CACHED or executed under its lock
+     (pipeline/locking.py) and recorded in the metadata store under the run id.
+
+Every node execution of one orchestrated run shares the run id, so `seqline show ID` lists
+them together. The run record is created by the first node that runs; its status says how
+the nodes run so far went (SUCCEEDED, or FAILED once one failed).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+
+from seqline.pipeline.artifact import Artifact, read_artifact
+from seqline.pipeline.dag import Node, Pipeline
+from seqline.pipeline.errors import ConfigError, SeqlineError
+from seqline.pipeline.locking import Holder, node_lock
+from seqline.pipeline.metadata import MetadataStore, default_metadata_url
+from seqline.pipeline.resolvers import ResolverQuery, resolve_inputs
+from seqline.pipeline.runner import (
+    NodeResult,
+    Progress,
+    _execute_recorded,
+    _published_outputs,
+    _record_outputs,
+    _resolved_ids,
+    fingerprint_of,
+)
+
+# Statuses of an execution whose outputs a later node of the same run may read.
+_DONE = ("COMPLETE", "CACHED")
+
+
+class UpstreamMissing(SeqlineError):
+    """A node's upstream output is not published for this run's inputs."""
+
+
+@dataclass(frozen=True)
+class Upstream:
+    """An ancestor's published outputs and fingerprint, and where they were found."""
+
+    fingerprint: str
+    outputs: Mapping[str, Artifact]
+    source: str  # "run" (recorded under this run id) or "cache"
+
+
+def ancestors(pipeline: Pipeline, node_id: str) -> list[Node]:
+    """The nodes `node_id` depends on, directly or not, in topological order."""
+    needed: set[str] = set()
+    frontier = [pipeline.node(node_id)]
+    while frontier:
+        node = frontier.pop()
+        for ref in node.inputs.values():
+            if ref.node_id not in needed:
+                needed.add(ref.node_id)
+                frontier.append(pipeline.node(ref.node_id))
+    return [n for n in pipeline.nodes if n.node_id in needed]
+
+
+def _recorded_in_run(store: MetadataStore, run_id: str, node: Node) -> Upstream | None:
+    """The outputs this run already recorded for `node` (newest execution), if all are on disk."""
+    done = [e for e in store.executions(run_id) if e.node_id == node.node_id and e.status in _DONE]
+    if not done:
+        return None
+    execution = done[-1]
+    outputs: dict[str, Artifact] = {}
+    for name, record in store.artifacts_of(execution.id, "output"):
+        artifact = read_artifact(record.uri)
+        if artifact is None:
+            return None
+        outputs[name] = artifact
+    if set(outputs) != set(node.component.outputs):
+        return None
+    return Upstream(execution.fingerprint, outputs, "run")
+
+
+def _how_to_run(config_hint: str, node_id: str, run_id: str) -> str:
+    return f"`seqline run {config_hint} --node {node_id} --run-id {run_id}`"
+
+
+def find_upstreams(
+    pipeline: Pipeline,
+    node_id: str,
+    run_id: str,
+    store: MetadataStore,
+    config_hint: str = "CONFIG",
+) -> dict[str, Upstream]:
+    """Upstream node id -> its published outputs, for the wired inputs of `node_id` in run
+    `run_id`. An upstream this run recorded is taken as is; otherwise its fingerprint is
+    computed from its own upstreams (recursively) and its outputs read from the cache.
+
+    Raises UpstreamMissing naming the earliest ancestor whose outputs are not published, the
+    input of `node_id` that waits for it, and the command that produces it.
+    """
+    found: dict[str, Upstream] = {}
+    target = pipeline.node(node_id)
+
+    def published(node: Node) -> Upstream:
+        if node.node_id in found:
+            return found[node.node_id]
+        upstream = _recorded_in_run(store, run_id, node)
+        if upstream is None:
+            inputs = {
+                name: published(pipeline.node(ref.node_id)).outputs[ref.output]
+                for name, ref in node.inputs.items()
+            }
+            query = ResolverQuery(
+                store, pipeline.name, pipeline.root, node.node_id, node.config, inputs
+            )
+            resolved = resolve_inputs(node.component.resolved, query)
+            fingerprint = fingerprint_of(
+                node, {name: a.fingerprint for name, a in inputs.items()}, resolved
+            )
+            outputs = _published_outputs(pipeline, node, fingerprint)
+            if not outputs:
+                raise _missing(pipeline, target, node, fingerprint, run_id, config_hint)
+            upstream = Upstream(fingerprint, outputs, "cache")
+        found[node.node_id] = upstream
+        return upstream
+
+    for ref in target.inputs.values():
+        published(pipeline.node(ref.node_id))
+    return found
+
+
+def _missing(
+    pipeline: Pipeline, target: Node, absent: Node, fingerprint: str, run_id: str, hint: str
+) -> UpstreamMissing:
+    waiting = [
+        f"{name} <- {ref.node_id}.{ref.output}"
+        for name, ref in target.inputs.items()
+        if ref.node_id == absent.node_id
+        or absent.node_id in {n.node_id for n in ancestors(pipeline, ref.node_id)}
+    ]
+    outputs = ", ".join(f"{absent.node_id}.{o}" for o in absent.component.outputs)
+    return UpstreamMissing(
+        f"node '{target.node_id}' cannot run: upstream output(s) {outputs} are not published "
+        f"for this run's inputs (run {run_id} recorded none, and nothing is cached at "
+        f"{pipeline.root}/{absent.node_id}/*/{fingerprint}); its input(s) "
+        f"{', '.join(waiting)} wait for them. Run {_how_to_run(hint, absent.node_id, run_id)} "
+        f"first (and the nodes after it), or the whole pipeline with `seqline run {hint}`"
+    )
+
+
+def join_run(store: MetadataStore, run_id: str, pipeline_name: str) -> None:
+    """Creates run `run_id` unless a node of it already did (tasks may start at once)."""
+    try:
+        existing = store.run(run_id)
+    except SeqlineError:
+        try:
+            store.start_run(run_id, pipeline_name)
+        except sa.exc.IntegrityError:
+            return  # another task of the same run created it meanwhile
+        return
+    if existing["pipeline_name"] != pipeline_name:
+        raise ConfigError(
+            f"--run-id {run_id}: that run belongs to pipeline '{existing['pipeline_name']}', "
+            f"not '{pipeline_name}'; give each orchestrated run of each pipeline its own id"
+        )
+
+
+def run_node(
+    pipeline: Pipeline,
+    node_id: str,
+    run_id: str,
+    *,
+    progress: Progress | None = None,
+    metadata: MetadataStore | None = None,
+    config_hint: str = "CONFIG",
+) -> NodeResult:
+    """Runs node `node_id` of `pipeline` as part of run `run_id` and returns what happened
+    (status CACHED or COMPLETE). Raises ConfigError for an unknown node or a failed pre-run
+    check, UpstreamMissing before anything runs, and ComponentFailed (after recording it) if
+    the component raises. `config_hint` is the config path used in error messages."""
+    try:
+        node = pipeline.node(node_id)
+    except KeyError:
+        raise ConfigError(
+            f"--node {node_id}: no such node in pipeline '{pipeline.name}'; its nodes are "
+            f"{[n.node_id for n in pipeline.nodes]}"
+        ) from None
+    if not run_id.strip() or "/" in run_id:
+        raise ConfigError(f"--run-id: expected a non-empty id without '/', got {run_id!r}")
+    if node.component.check is not None:
+        node.component.check(node.config)
+    progress = progress or Progress()
+    own_store = metadata is None
+    store = metadata or MetadataStore(pipeline.metadata_url or default_metadata_url(pipeline.root))
+    result = NodeResult(node.node_id, node.component.name, "")
+    try:
+        upstreams = find_upstreams(pipeline, node_id, run_id, store, config_hint)
+        join_run(store, run_id, pipeline.name)
+        try:
+            _run(pipeline, node, run_id, upstreams, store, progress, result)
+        except BaseException as exc:
+            store.finish_run(run_id, "FAILED", error=f"{node_id}: {type(exc).__name__}: {exc}")
+            raise
+        if store.run(run_id)["status"] != "FAILED":
+            store.finish_run(run_id, "SUCCEEDED")
+    finally:
+        if own_store:
+            store.close()
+    return result
+
+
+def _run(
+    pipeline: Pipeline,
+    node: Node,
+    run_id: str,
+    upstreams: Mapping[str, Upstream],
+    store: MetadataStore,
+    progress: Progress,
+    result: NodeResult,
+) -> None:
+    inputs = {name: upstreams[ref.node_id].outputs[ref.output] for name, ref in node.inputs.items()}
+    input_ids: dict[str, int] = {}
+    for name, artifact in inputs.items():
+        record = store.artifact_by_uri(artifact.uri)
+        if record is not None:  # published by a run recorded in this store
+            input_ids[name] = record.id
+    query = ResolverQuery(store, pipeline.name, pipeline.root, node.node_id, node.config, inputs)
+    resolved = resolve_inputs(node.component.resolved, query)
+    input_ids.update(_resolved_ids(store, resolved))
+    result.fingerprint = fingerprint_of(
+        node, {name: a.fingerprint for name, a in inputs.items()}, resolved
+    )
+    t0 = time.perf_counter()
+    cached = _published_outputs(pipeline, node, result.fingerprint)
+    progress.node_started(1, 1, node, bool(cached))
+    if not cached:
+
+        def say_waiting(holder: Holder | None) -> None:
+            who = holder.describe() if holder else "another run"
+            progress.node_message(node, f"waiting for {who}, which is executing it")
+
+        with node_lock(pipeline.root, node.node_id, result.fingerprint, run_id, say_waiting):
+            cached = _published_outputs(pipeline, node, result.fingerprint)
+            if not cached:
+                execution_id = _execute_recorded(
+                    pipeline, node, result, inputs, resolved, input_ids, run_id, progress, store,
+                    1, t0,
+                )  # fmt: skip
+                _record_outputs(store, execution_id, node, result, t0, {})
+    if cached:
+        result.status, result.outputs, result.summary = "CACHED", cached, {"cached": True}
+        store.record_cached_execution(
+            run_id, node.node_id, node.component.name, result.fingerprint, input_ids, cached
+        )
+        result.seconds = time.perf_counter() - t0
+    progress.node_finished(1, 1, result)
