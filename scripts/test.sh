@@ -4,6 +4,8 @@
 # Extra arguments go to pytest, e.g. `bash scripts/test.sh -k runner -x`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# The whole suite, orchestrator tests included, needs the airflow and kfp extras.
+export SEQLINE_EXTRAS="${SEQLINE_EXTRAS:-dev,airflow,kfp}"
 bash scripts/setup.sh
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
