@@ -10,7 +10,7 @@ runs on any host that can reach `seqline serve` or a real tensorflow_model_serve
     python examples/imdb/predict_sentiment.py --url http://127.0.0.1:8501 --model imdb \
         "A moving, beautifully shot film." "Two hours I will never get back."
 
-prints one line per text: ``positive  0.973  A moving, beautifully shot film.``
+prints one line per text: the label, its probability (3 decimals) and the text.
 """
 
 from __future__ import annotations
