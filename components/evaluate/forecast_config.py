@@ -5,7 +5,8 @@ YAML:
     evaluate:
       season: 48                        # seasonal naive: the value one season earlier
       moving_average: 48                # moving-average baseline: mean of the last k values
-      mase_season: 1                    # MASE's in-sample naive error: lag m (1 = persistence)
+      mase_season: 336                  # MASE's in-sample naive error: lag m (1 = persistence;
+                                        #   left out: the cadence's longest cycle < lookback)
       thresholds: {mase: {upper: 0.8}}  # bounds on mae, rmse, mape, smape, mase
       beat_baselines:                   # baseline -> required relative improvement of
         seasonal_naive: 0.1             #   compare_metric (0.1: at least 10% lower)
@@ -38,7 +39,10 @@ class EvaluateSeriesConfig:
         season: season length in steps for the seasonal-naive baseline (e.g. 48 half-hours,
             336 for a week); must be <= the windows' lookback. Default 1.
         moving_average: k of the moving-average baseline (<= lookback). Default 3.
-        mase_season: lag of MASE's in-sample naive error. Default 1.
+        mase_season: lag of MASE's in-sample naive error. Default None: the detected
+            seasonal period, the longest natural cycle of the windows' frequency shorter than
+            the lookback (half-hourly: 336 a week, else 48 a day; daily: 7; monthly: 12),
+            else 1 (see seasonality.py); the lag used is in metrics.json.
         thresholds: metric -> Bound(lower, upper) on the candidate's overall metrics; metrics:
             mae, rmse, mape, smape, mase. Default {}.
         beat_baselines: baseline (persistence, seasonal_naive, moving_average) -> margin m >= 0:
@@ -64,7 +68,7 @@ class EvaluateSeriesConfig:
 
     season: int = 1
     moving_average: int = 3
-    mase_season: int = 1
+    mase_season: int | None = None
     thresholds: dict[str, Bound] = field(default_factory=dict)
     beat_baselines: dict[str, float] = field(default_factory=dict)
     compare_metric: Literal["mae", "rmse", "smape", "mase"] = "mae"
@@ -97,6 +101,8 @@ class EvaluateSeriesConfig:
             raise ConfigError(f"batch_size: expected an integer >= 1, got {self.batch_size}")
         for name in ("season", "moving_average", "mase_season", "plot_windows"):
             value = getattr(self, name)
+            if name == "mase_season" and value is None:  # detected at run time
+                continue
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ConfigError(f"{name}: expected an integer >= 1, got {value!r}")
         unknown = sorted(set(self.thresholds) - set(FORECAST_METRICS))

@@ -158,6 +158,8 @@ def score_target(
     """Metrics of one target: candidate, naive baselines and (given its forecast) the baseline
     model, overall, by step and per series."""
     steps = actual.shape[1]
+    # None only when score_target is called without the run's resolution: persistence.
+    mase_season = fc.mase_season or 1
     forecasts = {
         CANDIDATE: forecast,
         **naive_forecasts(history, steps, fc.season, fc.moving_average),
@@ -168,12 +170,12 @@ def score_target(
     out: dict[str, Any] = {}
     for name, values in forecasts.items():
         entry = {
-            "overall": forecast_metrics(actual, values, history, fc.mase_season),
-            "by_step": metrics_by_step(actual, values, history, fc.mase_season),
+            "overall": forecast_metrics(actual, values, history, mase_season),
+            "by_step": metrics_by_step(actual, values, history, mase_season),
         }
         if several:
             entry["per_series"] = metrics_per_series(
-                series_ids, actual, values, history, fc.mase_season
+                series_ids, actual, values, history, mase_season
             )
         out[name] = entry
     return out

@@ -19,6 +19,7 @@ forecast_config.py.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from typing import Any
 
@@ -81,6 +82,13 @@ def run(
                 "from"
             )
     check_config(config, facts)
+    if config.mase_season is None:  # the detected seasonal period of the windows' cadence
+        from seqline.components.evaluate.seasonality import (  # noqa: PLC0415
+            detected_mase_season,
+        )
+
+        season = detected_mase_season(windows_spec.frequency, facts.lookback)
+        config = dataclasses.replace(config, mase_season=season)
     model_name = model_name_of(config.model_name, model)
     info = baseline_model_info(baseline_model, model_name)
     windows = read_windows(examples.split_files(config.eval_split), facts)

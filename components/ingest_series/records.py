@@ -13,7 +13,8 @@ Reason codes (the `reason` of rejected records and the keys of `by_reason`):
     missing_timestamp    the timestamp cell is empty / null
     bad_timestamp        the timestamp does not parse in the configured notation
     missing_value        a target or covariate cell is empty / null
-    non_numeric          a target or covariate cell is not a number
+    non_numeric          a target or covariate cell is not a number nor a boolean (booleans:
+                         true/false in any letter case, or a Parquet bool, read as 1.0/0.0)
     non_finite           a target or covariate is NaN or +-Inf
     off_grid_timestamp   the timestamp is not on the series' step grid (off_grid "reject";
                          regularize.py)
@@ -58,6 +59,10 @@ MISSING_SERIES_ID = "missing_series_id"
 MISSING_TIMESTAMP = "missing_timestamp"
 BAD_TIMESTAMP = "bad_timestamp"
 MISSING_VALUE = "missing_value"
+
+# Boolean spellings accepted as a number (a holiday flag, an on/off sensor): the text is
+# lower-cased and stripped first, so True/TRUE/ true all count; 0/1 already parse as numbers.
+BOOLEAN_TEXT: dict[str, float] = {"true": 1.0, "false": 0.0}
 NON_NUMERIC = "non_numeric"
 NON_FINITE = "non_finite"
 OFF_GRID_TIMESTAMP = "off_grid_timestamp"
@@ -157,16 +162,18 @@ class RowRules:
         for column, cell in zip(self.columns, cells, strict=True):
             if cell is None or (isinstance(cell, str) and not cell.strip()):
                 return RowProblem(MISSING_VALUE, f"column {column!r} is empty")
-            if isinstance(cell, bool) or not isinstance(cell, str | int | float):
-                return RowProblem(
-                    NON_NUMERIC, f"column {column!r}: expected a number, got {cell!r}"
-                )
+            if isinstance(cell, bool | np.bool_):  # a Parquet boolean column
+                out.append(1.0 if cell else 0.0)
+                continue
+            if not isinstance(cell, str | int | float):
+                return RowProblem(NON_NUMERIC, _non_numeric(column, cell))
+            if isinstance(cell, str) and cell.strip().lower() in BOOLEAN_TEXT:
+                out.append(BOOLEAN_TEXT[cell.strip().lower()])
+                continue
             try:
                 value = float(cell)
             except ValueError:
-                return RowProblem(
-                    NON_NUMERIC, f"column {column!r}: expected a number, got {cell!r}"
-                )
+                return RowProblem(NON_NUMERIC, _non_numeric(column, cell))
             if not math.isfinite(value):
                 return RowProblem(NON_FINITE, f"column {column!r} is {cell!r} (NaN or infinite)")
             out.append(value)
@@ -186,6 +193,14 @@ class RowRules:
         if isinstance(values, RowProblem):
             return values
         return series_id, micros, values
+
+
+def _non_numeric(column: str, cell: Any) -> str:
+    """The message of a non_numeric rejection: what was expected, what came, how to fix."""
+    return (
+        f"column {column!r}: expected a number or a boolean (true/false, 0/1), got {cell!r}; "
+        "fix the source or leave the column out of targets/covariates"
+    )
 
 
 class PointBuffer:

@@ -249,3 +249,27 @@ def test_component_rejects_a_season_longer_than_the_lookback(tmp_path, forecast_
             forecast_inputs,
             EvaluateSeriesConfig(season=48, thresholds={"mae": {"upper": 1}}),
         )
+
+
+def test_mase_season_defaults_to_the_detected_period(tmp_path, forecast_inputs):
+    """Left out, mase_season is the cadence's longest cycle shorter than the lookback: 3-hourly
+    windows of 12 steps hold a day (8 steps), so MASE scales by the lag-8 naive error."""
+    examples, model, windows = forecast_inputs
+    three_hourly = dataclasses.replace(
+        examples, properties={**examples.properties, "frequency": "3h"}
+    )
+    _evaluate(
+        tmp_path,
+        (three_hourly, model, windows),
+        EvaluateSeriesConfig(season=6, thresholds={"mae": {"upper": 100.0}}),
+    )
+    metrics = json.loads((tmp_path / "blessing" / "metrics.json").read_text())
+    assert metrics["mase_season"] == 8
+    rows = windows["eval"]
+    history = np.stack([w["history"][:, 0] for w in rows])
+    actual = np.stack([w["future"][:, 0] for w in rows])
+    forecast = history[:, -1:] + SHIFT + 0 * actual
+    want = reference(actual, forecast, history, m=8)
+    candidate = metrics["targets"]["y"]["candidate"]["overall"]
+    assert candidate["mase"] == pytest.approx(want["mase"], abs=1e-6)
+    assert want["mase"] != pytest.approx(reference(actual, forecast, history)["mase"])

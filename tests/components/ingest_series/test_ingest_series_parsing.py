@@ -101,3 +101,34 @@ def test_parquet_rows_with_text_cells_over_the_limit_are_rejected(tmp_path: Path
     assert accepted == [1, 3]
     assert [(r.reason, r.position) for r in rejected] == [(RECORD_TOO_LARGE, 2)]
     assert "record is 319 bytes" in rejected[0].message  # 19 + 300 bytes of text cells
+
+
+def test_boolean_columns_are_read_as_zero_or_one_from_csv_and_parquet(tmp_path: Path) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    config = cfg(covariates=("holiday",))
+    content = (
+        b"timestamp,value,holiday\n"
+        b"2000-01-01T00:00:00,1.5,true\n"
+        b"2000-01-01T01:00:00,2.5,False\n"
+        b"2000-01-01T02:00:00,3.5,1\n"
+        b"2000-01-01T03:00:00,4.5,maybe\n"
+    )
+    items = list(parsing.parse_csv(io.BytesIO(content), "f.csv", 0, config))
+    batches = [i[1] for i in items if not isinstance(i, Rejection)]
+    rejected = [i for i in items if isinstance(i, Rejection)]
+    assert [b.values.tolist() for b in batches] == [[[1.5, 1.0], [2.5, 0.0], [3.5, 1.0]]]
+    assert [(r.reason, r.position) for r in rejected] == [(rec.NON_NUMERIC, 5)]
+    assert "true/false" in rejected[0].message
+
+    path = tmp_path / "s.parquet"
+    stamps = ["2000-01-01T00:00:00", "2000-01-01T01:00:00"]
+    pq.write_table(
+        pa.table({"timestamp": stamps, "value": [1.0, 2.0], "holiday": [False, True]}), path
+    )
+    with open(path, "rb") as handle:
+        items = list(parsing.parse_parquet(handle, str(path), 0, config))
+    assert [i[1].values.tolist() for i in items if not isinstance(i, Rejection)] == [
+        [[1.0, 0.0], [2.0, 1.0]]
+    ]

@@ -132,12 +132,28 @@ def test_row_rules_reasons() -> None:
         ("a", "2000-01-01", ["NaN", "2"], rec.NON_FINITE),
         ("a", "2000-01-01", ["1", "-inf"], rec.NON_FINITE),
         ("a", dt.date(2000, 1, 1), [None, 2.0], rec.MISSING_VALUE),
-        ("a", dt.datetime(2000, 1, 1), [True, 2.0], rec.NON_NUMERIC),
+        ("a", dt.datetime(2000, 1, 1), [[1.0], 2.0], rec.NON_NUMERIC),
+        ("a", "2000-01-01", ["yes", "2"], rec.NON_NUMERIC),
         ("a", None, [1.0, 2.0], rec.MISSING_TIMESTAMP),
     ]
     for sid, stamp, values, reason in cases:
         problem = row_rules.point(sid, stamp, values)
         assert isinstance(problem, RowProblem) and problem.reason == reason, (stamp, values)
+
+
+@pytest.mark.parametrize(
+    ("cells", "values"),
+    [
+        (["true", "false"], (1.0, 0.0)),
+        (["True", " FALSE "], (1.0, 0.0)),
+        (["1", "0"], (1.0, 0.0)),
+        ([True, False], (1.0, 0.0)),
+        ([np.bool_(True), 3.5], (1.0, 3.5)),
+    ],
+)
+def test_boolean_cells_are_read_as_zero_or_one(cells: list, values: tuple) -> None:
+    config = IngestSeriesConfig(source="x", frequency="1h", covariates=("holiday",))
+    assert RowRules(config).values(cells) == values
 
 
 def test_point_buffer_batches_per_series_and_bounds_memory() -> None:
