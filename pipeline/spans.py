@@ -29,6 +29,28 @@ SpanValue = int | str
 
 
 @dataclass(frozen=True)
+class SpansConfig:
+    """Which spans of a span-pattern source a run reads (the `spans:` key of an ingest node).
+
+    Attributes:
+        span: the span to read: an int for `{span}` patterns, "YYYY-MM-DD" for date patterns;
+            usually a run parameter, `span: ${span}`. Default None (the latest span).
+        latest: read a rolling window of the latest N spans (ending at `span` when set).
+            Default None (one span).
+    """
+
+    span: int | str | None = None
+    latest: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.latest is not None and (isinstance(self.latest, bool) or self.latest < 1):
+            raise ConfigError(
+                f"spans.latest: expected an integer >= 1 (the window size), got "
+                f"{self.latest!r}; set spans: {{latest: 3}}, or drop it to read one span"
+            )
+
+
+@dataclass(frozen=True)
 class Span:
     """One span that exists: its value and the source path with the tokens filled in.
 
@@ -202,6 +224,14 @@ def select_spans(source: str, span: object = None, latest: int | None = None) ->
         end = existing.index(wanted) + 1
     count = 1 if latest is None else int(latest)
     return spans[max(0, end - count) : end]
+
+
+def span_properties(spans: tuple[SpanValue, ...]) -> dict[str, object]:
+    """Examples artifact properties for the spans read: {"span": the latest one, "spans": all,
+    oldest first}; {} for a source without a span pattern (so such artifacts are unchanged)."""
+    if not spans:
+        return {}
+    return {"span": spans[-1], "spans": list(spans)}
 
 
 def _looked_for(source: str) -> str:
