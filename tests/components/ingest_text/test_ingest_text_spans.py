@@ -11,6 +11,8 @@ from seqline.components.ingest_text.component import COMPONENT
 from seqline.components.ingest_text.config import IngestTextConfig
 from seqline.components.ingest_text.sources import resolve_source
 from seqline.components.ingest_text.synthetic import write_synthetic_reviews
+from seqline.pipeline.artifacts import Examples
+from seqline.pipeline.config_file import load_pipeline
 from seqline.pipeline.errors import ConfigError
 from seqline.pipeline.spans import SpansConfig
 
@@ -73,3 +75,24 @@ def test_window_is_ingested_and_recorded_in_the_artifact(tmp_path: Path, run_ing
     assert summary["input"] == 21 + 22  # the rows of the last two days only
     assert examples.properties["span"] == "2026-12-05"
     assert examples.properties["spans"] == ["2026-12-04", "2026-12-05"]
+    # What `seqline show` (describe) and `seqline lineage` (facts) print for this artifact.
+    typed = Examples(Examples.TYPE_NAME, examples.uri, "fp", properties=dict(examples.properties))
+    assert typed.describe() == ["spans: 2026-12-04, 2026-12-05"]
+    assert typed.facts()["spans"] == ["2026-12-04", "2026-12-05"]
+
+
+def test_nightly_spans_example_reads_the_run_date_and_the_day_before(tmp_path: Path) -> None:
+    # examples/airflow/nightly_spans.yaml, placed so its ../../demo-output paths land in tmp_path.
+    example = Path(__file__).parents[3] / "examples" / "airflow" / "nightly_spans.yaml"
+    config_dir = tmp_path / "examples" / "airflow"
+    config_dir.mkdir(parents=True)
+    (config_dir / "nightly_spans.yaml").write_text(example.read_text())
+    _days(tmp_path / "demo-output" / "nightly" / "days")
+
+    def ingest_config(span: str) -> IngestTextConfig:
+        pipeline = load_pipeline(config_dir / "nightly_spans.yaml", params={"span": span})
+        return next(n for n in pipeline.nodes if n.id == "ingest_text").config
+
+    assert resolve_source(ingest_config("2026-12-04")).spans == ("2026-12-03", "2026-12-04")
+    with pytest.raises(ConfigError, match="existing spans"):
+        COMPONENT.check(ingest_config("2026-12-09"))
