@@ -24,6 +24,7 @@ from seqline.components.ingest_text.config import IngestTextConfig
 from seqline.components.ingest_text.sources import check_source, resolve_source, source_fingerprint
 from seqline.pipeline.artifacts import Examples, RejectedRecords
 from seqline.pipeline.component import ExecutionContext, Out, component
+from seqline.pipeline.spans import span_properties
 
 log = logging.getLogger(__name__)
 
@@ -41,10 +42,15 @@ def run(
     found = resolve_source(config)
     for folder in found.ignored:
         log.info("ingest_text: skipping folder %s (not one of the labels)", folder)
+    if found.spans:
+        ctx.progress(f"spans {', '.join(map(str, found.spans))}")
     ctx.progress(f"reading {len(found.files)} {config.format} file(s)")
     accounting = IngestAccounting(
         check_conservation=counts_lib.check_conservation,
-        examples_properties=lambda counts: counts_lib.examples_properties(counts, config),
+        examples_properties=lambda counts: {
+            **counts_lib.examples_properties(counts, config),
+            **span_properties(found.spans),
+        },
         rejected_properties=counts_lib.rejected_properties,
         summary=counts_lib.summary,
         done_message=lambda s: (

@@ -9,6 +9,7 @@ from typing import Literal
 
 from seqline.pipeline.errors import ConfigError
 from seqline.pipeline.record_size import DEFAULT_MAX_RECORD_BYTES, check_max_record_bytes
+from seqline.pipeline.spans import SpansConfig, has_span_pattern
 
 SourceFormat = Literal["csv", "jsonl", "aclimdb", "movie_reviews"]
 TRAIN_SPLIT = "train"
@@ -74,6 +75,10 @@ class IngestTextConfig:
             the same in every ingest component; docs/ingest.md).
         num_shards: TFRecord shards per split; 0 lets the runner decide (best locally: a fixed
             count forces a shuffle that holds every record in memory on FnApiRunner).
+        spans: with a csv/jsonl source holding a span pattern (`data/{span}/*.csv`,
+            `data/{YYYY}-{MM}-{DD}/*.csv`), which spans to read: `{span: 7}`, `{span: ${span}}`
+            (a run parameter), `{latest: 3}` (rolling window). Default: the latest span.
+            See docs/scheduled-runs.md.
     """
 
     source: str = ""
@@ -92,6 +97,7 @@ class IngestTextConfig:
     max_reject_ratio: float = 0.05
     max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES
     num_shards: int = 0
+    spans: SpansConfig = field(default_factory=SpansConfig)
 
     def __post_init__(self) -> None:
         if self.format not in ("csv", "jsonl", "aclimdb", "movie_reviews"):
@@ -103,6 +109,12 @@ class IngestTextConfig:
             raise ConfigError(
                 "source: expected a file, glob or directory, got an empty value; set source "
                 "to where the data is, e.g. source: data/reviews.csv"
+            )
+        if has_span_pattern(self.source) and self.format not in ("csv", "jsonl"):
+            raise ConfigError(
+                f"source: span patterns ({{span}}, {{YYYY}}-{{MM}}-{{DD}}) work with csv and "
+                f"jsonl sources, got {self.source!r} with format {self.format!r}; use a "
+                "csv/jsonl source or a plain path"
             )
         labels = tuple(self.labels)
         if len(labels) < 2:

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from seqline.components.ingest_text.config import IngestTextConfig
 from seqline.pipeline import data_sources, filesystem
 from seqline.pipeline.errors import ConfigError
+from seqline.pipeline.spans import has_span_pattern, select_spans
 
 log = logging.getLogger(__name__)
 
@@ -30,10 +31,13 @@ class SourceFiles:
         files: record files, sorted (CSV/JSONL files, or aclImdb review .txt files).
         ignored: aclImdb folders skipped by design (unsup/, folders that are no label), for the
             log; empty for other formats.
+        spans: the spans read, oldest first (int or "YYYY-MM-DD"), when `source` holds a span
+            pattern; empty otherwise.
     """
 
     files: tuple[str, ...]
     ignored: tuple[str, ...] = ()
+    spans: tuple[int | str, ...] = ()
 
 
 def _not_found(config: IngestTextConfig, detail: str) -> ConfigError:
@@ -100,12 +104,31 @@ def resolve_source(config: IngestTextConfig) -> SourceFiles:
     if config.format == "aclimdb":
         return _aclimdb_files(config)
     extensions = EXTENSIONS[config.format]
+    if has_span_pattern(config.source):
+        return _span_files(config, extensions)
     files = data_sources.match_files(config.source, extensions)
     if not files:
         raise _not_found(
             config, f"a {config.format} file, a glob, or a folder of {'/'.join(extensions)} files"
         )
     return SourceFiles(tuple(sorted(files)))
+
+
+def _span_files(config: IngestTextConfig, extensions: tuple[str, ...]) -> SourceFiles:
+    # The chosen spans' files; their paths hold the span folder, so the source fingerprint (and
+    # the cache) changes with the span: a new span reruns, the same span rerun is cached.
+    chosen = select_spans(config.source, config.spans.span, config.spans.latest)
+    files: list[str] = []
+    for span in chosen:
+        matched = data_sources.match_files(span.source, extensions)
+        if not matched:
+            raise ConfigError(
+                f"source: span {span.value!r} exists but {span.source!r} matches no "
+                f"{config.format} file ({'/'.join(extensions)}); check the part after the span "
+                "in the pattern, or that the span folder is fully written"
+            )
+        files.extend(matched)
+    return SourceFiles(tuple(sorted(files)), spans=tuple(s.value for s in chosen))
 
 
 def source_fingerprint(config: IngestTextConfig) -> str:

@@ -119,11 +119,18 @@ class Examples(SplitRecords):
 
     Properties: splits, counts (split -> examples), labels (the label names, in label-id
     order), label_counts (split -> label -> n, optional), input (records read), rejected,
-    skipped (non-records by reason).
+    skipped (non-records by reason), span and spans (the latest span read and every span read,
+    oldest first; only for a span-pattern source, docs/scheduled-runs.md).
     """
 
     TYPE_NAME: ClassVar[str] = "Examples"
-    SUMMARY_FACTS: ClassVar[tuple[str, ...]] = ("counts", "rejected")
+    # spans first: for a scheduled run, which data it is matters more than how much.
+    SUMMARY_FACTS: ClassVar[tuple[str, ...]] = ("spans", "counts", "rejected")
+
+    def describe(self) -> list[str]:
+        """`seqline show`: the spans read, when the source had a span pattern."""
+        spans = self.properties.get("spans")
+        return [f"spans: {', '.join(map(str, spans))}"] if spans else []
 
     @property
     def labels(self) -> list[str]:

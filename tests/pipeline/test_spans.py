@@ -1,0 +1,111 @@
+"""Span patterns: listing the spans that exist and choosing the ones a run reads."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from seqline.pipeline.errors import ConfigError
+from seqline.pipeline.spans import find_spans, has_span_pattern, parse_span, select_spans
+
+
+def _make(root: Path, folders: list[str]) -> None:
+    for name in folders:
+        (root / name).mkdir(parents=True)
+        (root / name / "part.csv").write_text("text,label\nhi,1\n")
+
+
+@pytest.fixture
+def numbered(tmp_path: Path) -> str:
+    _make(tmp_path, ["1", "2", "10", "notes"])  # "notes" is not a span; 10 sorts after 2
+    return f"{tmp_path}/{{span}}/*.csv"
+
+
+@pytest.fixture
+def dated(tmp_path: Path) -> str:
+    _make(tmp_path, ["2026-12-03", "2026-12-04", "2026-12-05", "2026-13-01", "latest"])
+    return f"{tmp_path}/{{YYYY}}-{{MM}}-{{DD}}/*.csv"
+
+
+def test_has_span_pattern() -> None:
+    assert has_span_pattern("data/{span}/*.csv")
+    assert has_span_pattern("gs://b/{YYYY}/{MM}/{DD}")
+    assert not has_span_pattern("data/*.csv")
+
+
+def test_find_numbered_spans_sorted_numerically(numbered: str) -> None:
+    spans = find_spans(numbered)
+    assert [s.value for s in spans] == [1, 2, 10]
+    assert spans[-1].source == numbered.replace("{span}", "10")
+
+
+def test_find_dated_spans_skips_impossible_dates(dated: str) -> None:
+    assert [s.value for s in find_spans(dated)] == ["2026-12-03", "2026-12-04", "2026-12-05"]
+
+
+def test_latest_by_default(numbered: str, dated: str) -> None:
+    assert [s.value for s in select_spans(numbered)] == [10]
+    assert [s.value for s in select_spans(dated)] == ["2026-12-05"]
+
+
+def test_explicit_span(numbered: str, dated: str) -> None:
+    assert [s.value for s in select_spans(numbered, span="2")] == [2]
+    assert [s.value for s in select_spans(dated, span="20261204")] == ["2026-12-04"]
+
+
+def test_window_of_two(numbered: str, dated: str) -> None:
+    assert [s.value for s in select_spans(numbered, latest=2)] == [2, 10]
+    # A window ending at an explicit span (a backfill run for an older date).
+    assert [s.value for s in select_spans(dated, span="2026-12-04", latest=2)] == [
+        "2026-12-03",
+        "2026-12-04",
+    ]
+    # A window wider than what exists reads what exists.
+    assert len(select_spans(numbered, latest=5)) == 3
+
+
+def test_new_span_becomes_latest(tmp_path: Path) -> None:
+    _make(tmp_path, ["1", "2"])
+    pattern = f"{tmp_path}/{{span}}"
+    assert select_spans(pattern)[0].value == 2
+    _make(tmp_path, ["3"])
+    assert select_spans(pattern)[0].value == 3
+
+
+def test_nested_date_components(tmp_path: Path) -> None:
+    _make(tmp_path, ["2026/12/04", "2026/12/05", "2025/01/31"])
+    spans = find_spans(f"{tmp_path}/{{YYYY}}/{{MM}}/{{DD}}/part.csv")
+    assert [s.value for s in spans] == ["2025-01-31", "2026-12-04", "2026-12-05"]
+    assert spans[0].source == f"{tmp_path}/2025/01/31/part.csv"
+
+
+def test_missing_span_lists_existing(numbered: str) -> None:
+    with pytest.raises(ConfigError, match=r"span 7 .*does not exist; existing spans: 1, 2, 10"):
+        select_spans(numbered, span=7)
+
+
+def test_no_span_matches_says_what_was_looked_for(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"matches no span: looked for folders matching"):
+        select_spans(f"{tmp_path}/{{span}}/*.csv")
+    with pytest.raises(ConfigError, match="matches no span"):
+        select_spans(f"{tmp_path}/absent/{{span}}")
+
+
+def test_bad_requests_are_config_errors(numbered: str, dated: str) -> None:
+    with pytest.raises(ConfigError, match="not a span number"):
+        parse_span(numbered, "2026-12-05")
+    with pytest.raises(ConfigError, match="not a date"):
+        parse_span(dated, "yesterday")
+    with pytest.raises(ConfigError, match="expected an integer >= 1"):
+        select_spans(numbered, latest=0)
+    with pytest.raises(ConfigError, match="partial date pattern"):
+        find_spans("data/{YYYY}-{MM}/x.csv")
+    with pytest.raises(ConfigError, match="mixes"):
+        find_spans("data/{span}/{YYYY}-{MM}-{DD}")
+
+
+def test_same_span_in_two_folders_is_an_error(tmp_path: Path) -> None:
+    _make(tmp_path, ["7", "007"])
+    with pytest.raises(ConfigError, match="in two places"):
+        find_spans(f"{tmp_path}/{{span}}")
