@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Sets up .venv (see setup.sh), checks lint, formatting and types (mypy over pipeline/,
 # components/ and serving/, scripts/typecheck.sh), runs the whole test suite.
-# Extra arguments go to pytest, e.g. `bash scripts/test.sh -k runner -x`.
+# Extra arguments go to pytest, e.g. `bash scripts/test.sh -k runner -x`. pytest-xdist runs the
+# suite in SEQLINE_TEST_WORKERS processes (default 2: much of it waits on subprocesses, servers
+# and I/O, so two workers fill the idle time); each test file stays on one worker so its
+# module-scoped fixtures (servers, trained models) are built once. `-n 0` runs it serially.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # The whole suite, orchestrator tests included, needs the airflow and kfp extras.
@@ -10,4 +13,4 @@ bash scripts/setup.sh
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
 bash scripts/typecheck.sh
-exec .venv/bin/python -m pytest -q -p no:cacheprovider "$@"
+exec .venv/bin/python -m pytest -q -p no:cacheprovider -n "${SEQLINE_TEST_WORKERS:-2}" --dist loadfile "$@"
