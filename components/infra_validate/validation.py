@@ -27,7 +27,7 @@ from seqline.components.infra_validate.server_process import (
     ServerStartFailed,
     start_server_process,
 )
-from seqline.pipeline import filesystem
+from seqline.storage import filesystem
 
 SERVED_NAME = "candidate"
 # The two signatures of the seqline Model contract and their input names.

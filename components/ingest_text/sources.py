@@ -10,8 +10,9 @@ import logging
 from dataclasses import dataclass
 
 from seqline.components.ingest_text.config import IngestTextConfig
-from seqline.pipeline import data_sources, filesystem
+from seqline.pipeline import data_sources
 from seqline.pipeline.errors import ConfigError
+from seqline.storage import filesystem
 
 log = logging.getLogger(__name__)
 

@@ -10,8 +10,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from seqline.components.push.publish import apply_retention, delete_version, publish_version
-from seqline.pipeline import filesystem
 from seqline.pipeline.errors import DataError
+from seqline.storage import filesystem
 
 log = logging.getLogger(__name__)
 

@@ -35,7 +35,7 @@ import uuid
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
-from seqline.pipeline import filesystem
+from seqline.storage import filesystem
 
 log = logging.getLogger(__name__)
 

@@ -165,7 +165,7 @@ def test_push_to_a_running_server_waits_for_available_and_takes_back_a_model_it_
 # writing the new models.config to a temporary file but before renaming it into place.
 _BLOCKING_DEPLOY = """
 import os, sys
-from seqline.pipeline import filesystem
+from seqline.storage import filesystem
 from seqline.serving import config_file
 from seqline.components.push.component import PushConfig
 from seqline.components.push.deploy import deploy
