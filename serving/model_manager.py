@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -31,6 +30,7 @@ from seqline.serving.errors import Code, ServingError, invalid_argument, not_fou
 from seqline.serving.metrics import ServerMetrics
 from seqline.serving.model_config import ModelConfig, read_model_config_file
 from seqline.serving.servable import Servable, load_servable, read_saved_model_proto
+from seqline.serving.version_dirs import version_entries
 from seqline.serving.warmup_replay import read_warmup_records, replay_warmup, warmup_path
 
 log = logging.getLogger(__name__)
@@ -40,7 +40,6 @@ START, LOADING, AVAILABLE, UNLOADING, END = 10, 20, 30, 40, 50
 STATE_NAMES = {START: "START", LOADING: "LOADING", AVAILABLE: "AVAILABLE",
                UNLOADING: "UNLOADING", END: "END"}  # fmt: skip
 
-_VERSION_DIR_RE = re.compile(r"^[0-9]{1,18}$")
 # How long an unloading version waits for its in-flight requests before it is dropped anyway.
 _UNLOAD_DRAIN_SECONDS = 30.0
 
@@ -308,10 +307,8 @@ class ModelManager:
         local = "://" not in base
         real_base = os.path.realpath(base) if local else base
         found: dict[int, str] = {}
-        for entry in entries:
-            entry = entry.rstrip("/")
-            if not _VERSION_DIR_RE.match(entry):
-                continue  # temp dirs, partial copies, stray files
+        # Temp dirs, partial copies and stray files are dropped by the shared scanner.
+        for version, entry in version_entries(entries).items():
             path = os.path.join(base, entry)
             if local:
                 real = os.path.realpath(path)
@@ -321,7 +318,7 @@ class ModelManager:
                     continue
                 if not os.path.isdir(real):
                     continue
-            found[int(entry)] = path
+            found[version] = path
         return found
 
     def _poll_model(self, model: _Model) -> None:

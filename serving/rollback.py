@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 import sys
 from dataclasses import dataclass, replace
 from typing import Any
@@ -30,8 +29,8 @@ from seqline.serving.config_file import (
 )
 from seqline.serving.errors import ServerConfigError, ServingError
 from seqline.serving.model_config import ModelConfig, VersionPolicy
+from seqline.serving.version_dirs import scan_versions
 
-_VERSION_RE = re.compile(r"^[0-9]{1,18}$")
 LATEST = "latest"
 
 
@@ -57,25 +56,7 @@ class RollbackResult:
 def versions_on_disk(base_path: str) -> list[int]:
     """Sorted versions under ``base_path`` that a server would load (integer directories with
     a saved_model.pb)."""
-    if "://" in base_path:
-        import tensorflow as tf
-
-        gfile = tf.io.gfile
-        if not gfile.exists(base_path):
-            return []
-        names = [n.rstrip("/") for n in gfile.listdir(base_path)]
-        return sorted(
-            int(n)
-            for n in names
-            if _VERSION_RE.match(n) and gfile.exists(f"{base_path}/{n}/saved_model.pb")
-        )
-    if not os.path.isdir(base_path):
-        return []
-    return sorted(
-        int(n)
-        for n in os.listdir(base_path)
-        if _VERSION_RE.match(n) and os.path.isfile(os.path.join(base_path, n, "saved_model.pb"))
-    )
+    return scan_versions(base_path, complete_only=True)
 
 
 def served_version(config: ModelConfig, on_disk: list[int]) -> int | None:
