@@ -33,3 +33,15 @@ def test_serving_imports_nothing_from_the_pipeline_packages():
 def test_the_scan_sees_serving_modules():
     # Guards the test above against passing on an empty or mistyped folder.
     assert len(list(SERVING.rglob("*.py"))) > 10
+
+
+def test_client_and_deploy_import_no_server_module():
+    # A client host (or a push worker) installs the client and deploy code without the server.
+    offenders = [
+        f"{path.relative_to(SERVING.parent)}:{line} imports {module}"
+        for folder in ("client", "deploy")
+        for path in sorted((SERVING / folder).rglob("*.py"))
+        for line, module in _imported_modules(path)
+        if module == "seqline.serving.server" or module.startswith("seqline.serving.server.")
+    ]
+    assert not offenders, "client/ and deploy/ must not import the server:\n" + "\n".join(offenders)
