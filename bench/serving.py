@@ -111,7 +111,7 @@ class ServerProcess:
         return f"http://127.0.0.1:{self.rest_port}"
 
     def wait_ready(self) -> None:
-        from seqline.serving.client import PredictionClient
+        from seqline.serving.client.client import PredictionClient
 
         with PredictionClient(self.target, self.model_name) as client:
             client.wait_until_available(timeout=180.0)
@@ -203,9 +203,9 @@ def main(argv: list[str] | None = None) -> int:
 
     import tensorflow as tf
 
-    from seqline.serving.client import PredictionClient
+    from seqline.serving.client.client import PredictionClient
+    from seqline.serving.client.rest_client import RestClient
     from seqline.serving.request_inputs import as_input_array
-    from seqline.serving.rest_client import RestClient
 
     workdir = tempfile.mkdtemp(prefix="seqline-bench-serving-")
     try:

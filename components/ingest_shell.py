@@ -14,9 +14,10 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from seqline.pipeline import filesystem, quarantine
+from seqline.pipeline import quarantine
 from seqline.pipeline.artifacts import Examples, RejectedRecords
 from seqline.pipeline.component import ExecutionContext
+from seqline.storage import filesystem
 
 Counts = Mapping[str, Any]
 

@@ -11,7 +11,7 @@
 4. Series: writes two generated hourly series (trend + season + noise, one covariate) to
    demo-output/data/series.csv, runs examples/demo/series.yaml (ingest_series -> ... -> push,
    the forecaster judged against naive baselines) and prints a 12-step forecast of the pushed
-   model, recursive beyond its 3-step horizon (seqline.serving.forecasting).
+   model, recursive beyond its 3-step horizon (seqline.serving.client.forecasting).
 """
 
 from __future__ import annotations
@@ -110,7 +110,7 @@ def forecast_with_pushed_model(version_dir: str, csv_path: Path, steps: int = 12
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import numpy as np
 
-    from seqline.serving.forecasting import SavedModelForecaster, recursive_forecast
+    from seqline.serving.client.forecasting import SavedModelForecaster, recursive_forecast
 
     rows = [line.split(",") for line in csv_path.read_text().splitlines()[1:]]
     history = np.array([[float(r[2]), float(r[3])] for r in rows if r[1] == "s0"], np.float32)

@@ -31,8 +31,8 @@ from typing import Any
 from kfp import compiler, dsl
 
 from seqline.orchestration.commands import NodeTask, PipelineGraph, pipeline_graph
-from seqline.pipeline import filesystem
 from seqline.pipeline.errors import ConfigError
+from seqline.storage import filesystem
 
 log = logging.getLogger(__name__)
 

@@ -13,8 +13,8 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from seqline.pipeline import filesystem
 from seqline.pipeline.artifacts import Artifact, artifact_class
+from seqline.storage import filesystem
 
 DESCRIPTOR = "artifact.json"
 

@@ -25,7 +25,7 @@ from apache_beam.io import fileio
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.transforms.window import GlobalWindows
 
-from seqline.pipeline import filesystem
+from seqline.storage import filesystem
 
 if TYPE_CHECKING:
     from seqline.pipeline.component import ExecutionContext

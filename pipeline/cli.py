@@ -9,7 +9,7 @@
     seqline lineage MODEL N       data, transform and run behind served version N of MODEL
     seqline new-component NAME    write a working skeleton of an out-of-tree component
     seqline unlock ROOT           release a dead run's lease on a remote pipeline root
-    seqline rollback MODEL        serve an earlier pushed version (see serving/rollback.py)
+    seqline rollback MODEL        serve an earlier pushed version (see serving/deploy/rollback.py)
     seqline serve ...             TF-Serving-compatible model server (see serving/)
     seqline predict ...           query a model server
 

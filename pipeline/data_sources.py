@@ -14,10 +14,10 @@ import os
 from collections.abc import Iterable, Sequence
 from typing import IO, Any, cast
 
-from seqline.pipeline import filesystem
 from seqline.pipeline.csv_stream import csv_text, read_records
 from seqline.pipeline.errors import ConfigError
 from seqline.pipeline.record_size import DEFAULT_MAX_RECORD_BYTES
+from seqline.storage import filesystem
 
 # The pre-run header checks read the header of every local file (one small read each) but of at
 # most this many remote ones (one round trip each); the parsers reject every row of any other

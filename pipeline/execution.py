@@ -23,11 +23,11 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from seqline.pipeline import filesystem
 from seqline.pipeline.artifact import Artifact, artifact_uri, write_descriptor
 from seqline.pipeline.component import Component, ExecutionContext
 from seqline.pipeline.errors import SeqlineError
 from seqline.pipeline.locking import remove_dead_temporaries, temporary_name
+from seqline.storage import filesystem
 
 FAILED_DIR = "_failed"
 SCRATCH_DIR = "_tmp"

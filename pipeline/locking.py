@@ -25,8 +25,8 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
-from seqline.pipeline import filesystem
 from seqline.pipeline.errors import SeqlineError
+from seqline.storage import filesystem
 
 TEMP_PREFIX = ".tmp-"
 LOCKS_DIR = "_locks"

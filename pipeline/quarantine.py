@@ -9,7 +9,7 @@ RejectedRecords properties and the verdict's messages. Keeping the rejected file
 run is the runner's job (`{root}/_failed/{run}/{node}/rejected/`), not this module's.
 
 Each component passes its own name and noun ("record", "row") so its messages read as before.
-Pure Python plus pipeline.filesystem; no Beam, no TensorFlow at import.
+Pure Python plus seqline.storage.filesystem; no Beam, no TensorFlow at import.
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from seqline.pipeline import filesystem
 from seqline.pipeline.errors import DataError
+from seqline.storage import filesystem
 
 if TYPE_CHECKING:
     from seqline.pipeline.component import ExecutionContext

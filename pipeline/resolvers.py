@@ -28,8 +28,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
-from seqline.pipeline import filesystem
 from seqline.pipeline.artifact import Artifact, ArtifactType, read_artifact
+from seqline.storage import filesystem
 
 if TYPE_CHECKING:
     from seqline.pipeline.metadata import ArtifactRecord, MetadataStore

@@ -26,7 +26,6 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from seqline.pipeline import filesystem
 from seqline.pipeline.artifact import Artifact, artifact_uri, read_artifact
 from seqline.pipeline.dag import Node, Pipeline
 from seqline.pipeline.errors import ComponentFailed, SeqlineError
@@ -35,6 +34,7 @@ from seqline.pipeline.fingerprint import node_fingerprint
 from seqline.pipeline.locking import Holder, node_lock
 from seqline.pipeline.metadata import MetadataStore, default_metadata_url
 from seqline.pipeline.resolvers import ResolverQuery, resolve_inputs, resolved_fingerprint
+from seqline.storage import filesystem
 
 log = logging.getLogger(__name__)
 

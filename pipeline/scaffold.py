@@ -104,7 +104,7 @@ from {name}.logic import kept_splits, output_properties
 
 def run(ctx: ExecutionContext) -> dict[str, Any]:
     """Executor: copies the kept splits; returns {{"splits": [...]}}."""
-    from seqline.pipeline import filesystem
+    from seqline.storage import filesystem
 
     config: {title}Config = ctx.config
     examples, out = ctx.inputs["examples"], ctx.outputs["examples"]

@@ -16,8 +16,8 @@ import datetime
 import re
 from dataclasses import dataclass
 
-from seqline.pipeline import filesystem
 from seqline.pipeline.errors import ConfigError
+from seqline.storage import filesystem
 
 # token -> regex for its digits. {span} is any run of digits; the date parts have fixed widths so
 # `{YYYY}{MM}{DD}` (no separators) is unambiguous.

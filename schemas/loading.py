@@ -2,7 +2,7 @@
 
 A schema file is text format (`schema.pbtxt`, what a person curates and commits) or binary
 (`*.pb`). Both load with `load_schema`; `write_schema` always writes text format. Local paths
-use the standard library; gs:// / s3:// paths go through seqline.pipeline.filesystem.
+use the standard library; gs:// / s3:// paths go through seqline.storage.filesystem.
 """
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ import os
 from importlib import resources
 from typing import TYPE_CHECKING
 
-from seqline.pipeline import filesystem
 from seqline.pipeline.errors import ConfigError
+from seqline.storage import filesystem
 
 if TYPE_CHECKING:
     from tensorflow_metadata.proto.v0 import schema_pb2

@@ -5,7 +5,7 @@
 Nothing heavy is imported here at module level (no TensorFlow, grpc or tensorflow_serving):
 they load inside the handlers, so `seqline --help` stays fast, and `seqline predict --rest`
 never loads TensorFlow at all. `seqline serve` takes tensorflow_model_server's own flags (from
-seqline.serving.server_flags).
+seqline.serving.server.server_flags).
 
 Examples:
     seqline serve --model_name imdb --model_base_path /models/imdb --rest_api_port 8501
@@ -46,8 +46,8 @@ class UsageError(Exception):
 
 def register(subparsers: Any) -> None:
     """Adds `serve`, `predict`, `rollback` and `forecast` to an argparse subparsers object."""
-    # seqline.serving.server_flags imports neither grpc nor TensorFlow at module level.
-    from seqline.serving.server_flags import add_server_arguments
+    # seqline.serving.server.server_flags imports neither grpc nor TensorFlow at module level.
+    from seqline.serving.server.server_flags import add_server_arguments
 
     serve = subparsers.add_parser(
         "serve",
@@ -68,12 +68,12 @@ def register(subparsers: Any) -> None:
     predict.set_defaults(func=run_predict)
 
     # `seqline rollback`: a TF Serving config operation, so it lives in serving/ (cheap import).
-    from seqline.serving.rollback import register as register_rollback
+    from seqline.serving.deploy.rollback import register as register_rollback
 
     register_rollback(subparsers)
 
     # `seqline forecast`: N-step (recursive) forecasts from a series model; cheap import too.
-    from seqline.serving.forecast_cli import register as register_forecast
+    from seqline.serving.client.forecast_cli import register as register_forecast
 
     register_forecast(subparsers)
 
@@ -232,13 +232,13 @@ def decode_b64(value: Any) -> Any:
 def _send(args: argparse.Namespace, inputs: dict[str, Any], signature: str) -> dict[str, Any]:
     common = {"version": args.version, "version_label": args.label, "timeout": args.timeout}
     if args.rest:
-        from seqline.serving.rest_client import RestClient
+        from seqline.serving.client.rest_client import RestClient
 
         client = RestClient(args.rest, args.model, signature_name=signature, **common)
         outputs = client.predict(inputs)
         version = args.version  # TF Serving's REST :predict does not say which version answered
     else:
-        from seqline.serving.client import PredictionClient, decode_outputs
+        from seqline.serving.client.client import PredictionClient, decode_outputs
 
         with PredictionClient(args.target, args.model, signature_name=signature, **common) as c:
             response = c.predict_response(inputs)
@@ -292,8 +292,8 @@ def run_serve(args: argparse.Namespace, *, stop: threading.Event | None = None) 
     in-flight requests for up to --shutdown_grace_seconds. Returns an exit code (2 for an
     invalid server config)."""
     from seqline.serving.errors import ServerConfigError
-    from seqline.serving.server import start_server
-    from seqline.serving.server_flags import options_from_args
+    from seqline.serving.server.server import start_server
+    from seqline.serving.server.server_flags import options_from_args
 
     if not logging.getLogger().handlers:  # a serving host: loads, warnings, drain on stderr
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")

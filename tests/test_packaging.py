@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-CODE_FOLDERS = {"pipeline", "components", "schemas", "serving", "orchestration"}
+CODE_FOLDERS = {"pipeline", "components", "schemas", "serving", "orchestration", "storage"}
 
 
 def _pyproject() -> dict:

@@ -25,8 +25,8 @@ from seqline.components.evaluate.thresholds import (
     check_changes,
     json_number,
 )
-from seqline.pipeline import filesystem
 from seqline.pipeline.artifacts import Blessing, Model
+from seqline.storage import filesystem
 
 CHECKS_FILE = Blessing.CHECKS_FILE
 METRICS_FILE = Blessing.METRICS_FILE

@@ -4,7 +4,7 @@ One pass over the eval split's raw windows (seqline.schemas.series): the candida
 forecasts each window through its serving_default signature (serialized raw tf.Example, exactly
 what a model server receives), and persistence, seasonal naive and moving average forecast the
 same windows from their history. A model whose forecast covers fewer steps than the windows'
-horizon ("last" / "sequence" output) is rolled forward with seqline.serving.forecasting's
+horizon ("last" / "sequence" output) is rolled forward with seqline.serving.client.forecasting's
 recursion when it has no covariates (their future is not in the window), else scored on the
 steps it forecasts.
 
@@ -110,7 +110,7 @@ def candidate_forecasts(
     loaded = tf.saved_model.load(saved_model_dir)
     targets = len(facts.targets)
     if facts.steps < facts.horizon and not facts.covariates:
-        from seqline.serving.forecasting import SavedModelForecaster, recursive_forecast
+        from seqline.serving.client.forecasting import SavedModelForecaster, recursive_forecast
 
         forecaster = SavedModelForecaster(saved_model_dir)
         history = np.stack([windows.history[c] for c in facts.targets], axis=2)

@@ -25,11 +25,11 @@ from typing import Any
 
 from seqline.components.evaluate.forecast_config import EvaluateSeriesConfig
 from seqline.components.evaluate.text_component import model_name_of
-from seqline.pipeline import filesystem
 from seqline.pipeline.artifacts import Blessing, Model, SeriesWindows
 from seqline.pipeline.component import ExecutionContext, Out, component
 from seqline.pipeline.errors import DataError
 from seqline.pipeline.resolvers import LatestBlessedModel
+from seqline.storage import filesystem
 
 __all__ = ["COMPONENT", "EvaluateSeriesConfig", "run"]
 

@@ -140,7 +140,7 @@ def run(
             classification_plots,
             render_report,
         )
-        from seqline.pipeline import filesystem  # noqa: PLC0415
+        from seqline.storage import filesystem  # noqa: PLC0415
 
         ctx.progress("writing report.html")
         figures = classification_plots(evaluation, scored.label_ids, predictions)

@@ -20,10 +20,10 @@ import json
 from typing import Any
 
 from seqline.components.infra_validate.config import InfraValidateConfig
-from seqline.pipeline import filesystem
 from seqline.pipeline.artifacts import Examples, InfraBlessing, Model
 from seqline.pipeline.component import ExecutionContext, Out, component
 from seqline.pipeline.errors import DataError
+from seqline.storage import filesystem
 
 __all__ = ["COMPONENT", "InfraValidateConfig", "run"]
 

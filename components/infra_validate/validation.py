@@ -27,7 +27,7 @@ from seqline.components.infra_validate.server_process import (
     ServerStartFailed,
     start_server_process,
 )
-from seqline.pipeline import filesystem
+from seqline.storage import filesystem
 
 SERVED_NAME = "candidate"
 # The two signatures of the seqline Model contract and their input names.
@@ -83,7 +83,7 @@ def write_warmup(
 ) -> int:
     """Writes assets.extra/tf_serving_warmup_requests: per signature a request of 1 example and
     one of `batch` examples. Returns the number of records."""
-    from seqline.serving.warmup import write_warmup_requests
+    from seqline.serving.deploy.warmup import write_warmup_requests
 
     items = []
     for signature in signatures:
@@ -177,7 +177,7 @@ def _check_served(
     started: float,
     forecast_steps: int | None = None,
 ) -> InfraResult:
-    from seqline.serving.client import PredictionClient
+    from seqline.serving.client.client import PredictionClient
     from seqline.serving.errors import ServingError
 
     reasons: list[str] = []

@@ -10,9 +10,10 @@ import logging
 from dataclasses import dataclass
 
 from seqline.components.ingest_text.config import IngestTextConfig
-from seqline.pipeline import data_sources, filesystem
+from seqline.pipeline import data_sources
 from seqline.pipeline.errors import ConfigError
 from seqline.pipeline.spans import has_span_pattern, select_spans
+from seqline.storage import filesystem
 
 log = logging.getLogger(__name__)
 

@@ -31,10 +31,10 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from seqline.pipeline import filesystem
 from seqline.pipeline.artifacts import Blessing, InfraBlessing, Model, PushedModel, Verdict
 from seqline.pipeline.component import ExecutionContext, Out, component
 from seqline.pipeline.errors import ConfigError, DataError
+from seqline.storage import filesystem
 
 PUSH_FILE = PushedModel.PUSH_FILE
 MODEL_CONFIG_FILE = "models.config"

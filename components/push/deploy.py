@@ -10,8 +10,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from seqline.components.push.publish import apply_retention, delete_version, publish_version
-from seqline.pipeline import filesystem
 from seqline.pipeline.errors import DataError
+from seqline.storage import filesystem
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +45,7 @@ def deploy(source: str, config, progress: Callable[[str], None] = lambda _m: Non
         DataError: the configured server could not load the new version (its message is
             included); the version has been deleted again and models.config restored.
     """
-    from seqline.serving.config_file import update_configs, with_model
+    from seqline.serving.deploy.config_file import update_configs, with_model
     from seqline.serving.model_config import ModelConfig, VersionPolicy
 
     model_dir = _absolute(filesystem.join(config.serving_root, config.model_name))
@@ -98,10 +98,10 @@ def deploy(source: str, config, progress: Callable[[str], None] = lambda _m: Non
 
 def _confirm_with_server(config, configs, version: int, model_dir: str, previous) -> bool:  # noqa: ANN001
     """Reloads the server and waits for AVAILABLE; on failure takes the version back."""
-    from seqline.serving.config_file import update_configs, with_model
+    from seqline.serving.deploy.config_file import update_configs, with_model
+    from seqline.serving.deploy.reload import reload_and_wait, reload_config
     from seqline.serving.errors import ServingError
     from seqline.serving.model_config import ModelConfig, VersionPolicy
-    from seqline.serving.reload import reload_and_wait, reload_config
 
     if not configs:  # no models.config maintained: tell the server about this model alone
         configs = [ModelConfig(name=config.model_name, base_path=model_dir, policy=VersionPolicy())]

@@ -35,7 +35,8 @@ import uuid
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
-from seqline.pipeline import filesystem
+from seqline.serving.version_dirs import scan_versions
+from seqline.storage import filesystem
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +45,6 @@ LOCK_FILE = ".seqline-push.lock"
 # Highest version number ever deleted (ignored by TF Serving: not an integer name).
 HIGH_WATER_FILE = ".seqline-deleted-max"
 TEMP_PREFIX = ".tmp-"
-_VERSION_RE = re.compile(r"^[0-9]+$")
 # A temporary sibling created by publish_version: `.tmp-{version}-{32 hex}`. Only names matching
 # this exactly are ever deleted, so nothing else in a serving directory is touched.
 _TEMP_RE = re.compile(r"^\.tmp-([0-9]+)-([0-9a-f]{32})$")
@@ -71,9 +71,7 @@ def integer_versions(model_dir: str) -> list[int]:
 
     Every integer-named entry counts, complete or not, so a number is never reused.
     """
-    if not filesystem.exists(model_dir):
-        return []
-    return sorted(int(name) for name in filesystem.listdir(model_dir) if _VERSION_RE.match(name))
+    return scan_versions(model_dir)
 
 
 def _deleted_high_water(model_dir: str) -> int:

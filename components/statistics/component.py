@@ -18,10 +18,10 @@ import tempfile
 from typing import Any
 
 from seqline.components.statistics.config import StatisticsConfig
-from seqline.pipeline import filesystem
 from seqline.pipeline.artifacts import Examples, ExampleStatistics
 from seqline.pipeline.component import ExecutionContext, Out, component
 from seqline.pipeline.errors import DataError
+from seqline.storage import filesystem
 
 
 def run(

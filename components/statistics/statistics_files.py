@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from seqline.pipeline import filesystem
 from seqline.pipeline.artifacts import ExampleStatistics
+from seqline.storage import filesystem
 
 if TYPE_CHECKING:
     from tensorflow_metadata.proto.v0 import statistics_pb2

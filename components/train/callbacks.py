@@ -26,7 +26,7 @@ from typing import Any
 
 from seqline.components.train.config import TrainingConfig
 from seqline.components.train.tensorboard_logs import EpochScalarWriter
-from seqline.pipeline import filesystem
+from seqline.storage import filesystem
 
 
 @dataclass(frozen=True)

@@ -283,7 +283,7 @@ class ForecasterConfig:
             cuDNN off).
         output: how the forecast is produced (default "direct"):
             "last"      many-to-one: Dense(T) on the last state -> the next step only;
-                        longer horizons by recursion (seqline.serving.forecasting)
+                        longer horizons by recursion (seqline.serving.client.forecasting)
             "direct"    Dense(H * T) on the last state -> all H steps at once
             "seq2seq"   encoder -> RepeatVector(H) -> decoder -> TimeDistributed(Dense(T))
             "sequence"  every layer returns sequences, TimeDistributed(Dense(T)) predicts the

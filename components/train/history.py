@@ -6,7 +6,7 @@ import csv
 import io
 import math
 
-from seqline.pipeline import filesystem
+from seqline.storage import filesystem
 
 
 def read_history(path: str) -> dict[str, list[float]]:

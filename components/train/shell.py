@@ -16,9 +16,9 @@ from collections.abc import Callable
 from typing import Any
 
 from seqline.components.train.config import TrainingConfig
-from seqline.pipeline import filesystem
 from seqline.pipeline.artifacts import Model, ModelRun
 from seqline.pipeline.component import ExecutionContext
+from seqline.storage import filesystem
 
 
 def _write_bytes(path: str, payload: bytes) -> None:

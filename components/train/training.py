@@ -35,9 +35,9 @@ from seqline.components.train.strategy import (
     make_strategy,
     num_physical_gpus,
 )
-from seqline.pipeline import filesystem
 from seqline.pipeline.artifacts import SeriesScaling, TextVocabulary, TransformedExamples
 from seqline.pipeline.errors import ConfigError, DataError
+from seqline.storage import filesystem
 
 
 @dataclass(frozen=True)

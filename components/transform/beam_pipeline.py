@@ -31,9 +31,9 @@ from tensorflow_transform.tf_metadata import dataset_metadata, metadata_io, sche
 from tfx_bsl.coders import example_coder
 from tfx_bsl.public import tfxio
 
-from seqline.pipeline import filesystem
 from seqline.pipeline.artifacts.examples import SHARD_SUFFIX, split_pattern, split_prefix
 from seqline.schemas.text import LABEL_ID_KEY, raw_feature_spec
+from seqline.storage import filesystem
 
 METRICS_NAMESPACE = "seqline.transform"
 TELEMETRY = ["seqline", "transform"]

@@ -24,10 +24,10 @@ from collections.abc import Mapping
 from typing import Any
 
 from seqline.components.transform.config import TransformSeriesConfig
-from seqline.pipeline import filesystem
 from seqline.pipeline.artifacts import Schema, SeriesWindows, TransformedExamples, TransformGraph
 from seqline.pipeline.component import ExecutionContext, Out, component
 from seqline.pipeline.errors import ConfigError, DataError
+from seqline.storage import filesystem
 
 
 def tft_feature_spec(spec: Mapping[str, Any]) -> dict[str, Any]:

@@ -25,10 +25,10 @@ import logging
 from typing import Any
 
 from seqline.components.transform.config import TransformTextConfig
-from seqline.pipeline import filesystem
 from seqline.pipeline.artifacts import Examples, Schema, TransformedExamples, TransformGraph
 from seqline.pipeline.component import ExecutionContext, Out, component
 from seqline.pipeline.errors import ConfigError, DataError
+from seqline.storage import filesystem
 
 logger = logging.getLogger(__name__)
 

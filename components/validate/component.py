@@ -30,12 +30,12 @@ import glob
 from typing import Any
 
 from seqline.components.validate.config import ValidateConfig
-from seqline.pipeline import filesystem
 from seqline.pipeline.artifacts import ExampleAnomalies, ExampleStatistics, Schema
 from seqline.pipeline.component import ExecutionContext, Out, component
 from seqline.pipeline.errors import ConfigError, DataError
 from seqline.pipeline.execution import failed_outputs_dir
 from seqline.pipeline.resolvers import PreviousStatistics
+from seqline.storage import filesystem
 
 ANOMALIES_PBTXT = ExampleAnomalies.ANOMALIES_PBTXT
 ANOMALIES_PB = ExampleAnomalies.ANOMALIES_PB

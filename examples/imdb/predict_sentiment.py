@@ -20,7 +20,7 @@ import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from seqline.serving.rest_client import RestClient
+from seqline.serving.client.rest_client import RestClient
 
 PREDICT_TEXT_SIGNATURE = "predict_text"
 

@@ -13,8 +13,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from seqline.pipeline import filesystem
 from seqline.pipeline.errors import DataError
+from seqline.storage import filesystem
 
 
 @dataclass

@@ -14,9 +14,9 @@ import glob
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from seqline.pipeline import filesystem
 from seqline.pipeline.artifacts.base import Artifact, int_map, str_list
 from seqline.pipeline.errors import DataError
+from seqline.storage import filesystem
 
 SHARD_PREFIX = "data"
 SHARD_SUFFIX = ".tfrecord.gz"

@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
-from seqline.pipeline import filesystem
 from seqline.pipeline.artifacts.base import Artifact, str_list
 from seqline.pipeline.errors import DataError
+from seqline.storage import filesystem
 
 
 @dataclass(frozen=True)

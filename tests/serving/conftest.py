@@ -30,7 +30,7 @@ Reusable by every tests/serving/ module (server and client tests alike):
 - ``model_base_path(tmp_path)``: factory ``(source_model, name="model", versions=(1,)) -> str``
   that copies a built SavedModel into ``{tmp}/{name}/{version}/`` and returns the base path.
 - ``start_server``: factory ``(**ServerOptions fields) -> handle`` starting
-  ``seqline.serving.server.start_server`` on 127.0.0.1 with free ports (port=0 and
+  ``seqline.serving.server.server.start_server`` on 127.0.0.1 with free ports (port=0 and
   rest_api_port=FREE_PORT unless given; rest_api_port=0 turns REST off as in TF Serving) and
   stopping it at teardown. The handle has ``.grpc_port``,
   ``.rest_port``, ``.grpc_target`` ("127.0.0.1:PORT"), ``.wait_until_available(name, version,
@@ -359,8 +359,8 @@ def start_server() -> Iterator[Callable[..., Any]]:
     default the call waits until every configured model has an AVAILABLE version
     (``wait=False`` to skip).
     """
-    from seqline.serving.server import FREE_PORT, ServerOptions
-    from seqline.serving.server import start_server as start
+    from seqline.serving.server.server import FREE_PORT, ServerOptions
+    from seqline.serving.server.server import start_server as start
 
     handles = []
 

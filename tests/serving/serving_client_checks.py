@@ -1,6 +1,6 @@
 """Client checks against a server serving a half_plus_two model (y = 0.5 * x + 2).
 
-The same functions run against the in-process `seqline serve` (tests/serving/test_client.py)
+The same functions run against the in-process `seqline serve` (tests/serving/client/test_client.py)
 and against a real tensorflow_model_server (tests/serving/test_compat_real_server.py), so both
 servers are held to one behaviour. They only rely on what TF Serving's own
 saved_model_half_plus_two test model has: signature "serving_default" (Predict, float input
@@ -13,8 +13,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from seqline.serving.client import Code, PredictionClient, RequestFailed
-from seqline.serving.rest_client import RestClient
+from seqline.serving.client.client import Code, PredictionClient, RequestFailed
+from seqline.serving.client.rest_client import RestClient
 
 X = [1.0, 2.0, 5.0]
 Y = [2.5, 3.0, 4.5]

@@ -18,8 +18,8 @@ import os
 
 import pytest
 
-from seqline.serving.client import PredictionClient
-from seqline.serving.rest_client import RestClient
+from seqline.serving.client.client import PredictionClient
+from seqline.serving.client.rest_client import RestClient
 from tests.serving.serving_client_checks import run_all
 
 ADDRESS = os.environ.get("SEQLINE_TF_SERVING_ADDRESS", "")

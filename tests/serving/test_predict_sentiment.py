@@ -11,7 +11,7 @@ from types import ModuleType
 
 import pytest
 
-from seqline.serving.rest_client import RestClient
+from seqline.serving.client.rest_client import RestClient
 
 _SCRIPT = Path(__file__).resolve().parents[2] / "examples" / "imdb" / "predict_sentiment.py"
 

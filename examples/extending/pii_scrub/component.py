@@ -29,8 +29,9 @@ COUNTS_FILE = "pii_scrub_counts.json"
 def run(ctx: ExecutionContext) -> dict[str, Any]:
     """Executor: scrubs every split in one Beam pipeline; returns kept/rejected/masked counts."""
     from pii_scrub.transforms import ScrubExamples
-    from seqline.pipeline import filesystem, quarantine
+    from seqline.pipeline import quarantine
     from seqline.pipeline.beam_io import run_for_json
+    from seqline.storage import filesystem
 
     config: ScrubConfig = ctx.config
     examples = ctx.inputs["examples"]

@@ -11,7 +11,7 @@ import pytest
 
 from seqline.components.infra_validate.component import COMPONENT, InfraValidateConfig
 from seqline.pipeline.artifact import Artifact, ArtifactType
-from seqline.serving.warmup import read_warmup_requests
+from seqline.serving.deploy.warmup import read_warmup_requests
 from tests.components.context import make_context
 from tests.components.evaluate.keyword_model import (
     BINARY_KEYWORDS,

@@ -21,7 +21,7 @@ from seqline.components.push.deploy import deploy
 from seqline.components.push.publish import integer_versions
 from seqline.pipeline.artifact import Artifact, ArtifactType
 from seqline.pipeline.errors import DataError
-from seqline.serving.config_file import read_configs, write_configs
+from seqline.serving.deploy.config_file import read_configs, write_configs
 from seqline.serving.model_config import ModelConfig, VersionPolicy
 from tests.components.context import make_context
 from tests.components.push.push_inputs import (
@@ -115,8 +115,8 @@ def test_retention_keeps_versions_a_label_or_pin_still_needs(tmp_path: Path) -> 
 def test_push_to_a_running_server_waits_for_available_and_takes_back_a_model_it_cannot_load(
     tmp_path: Path, times_models: dict[float, Path]
 ) -> None:
-    from seqline.serving.client import PredictionClient
-    from seqline.serving.server import ServerOptions, start_server
+    from seqline.serving.client.client import PredictionClient
+    from seqline.serving.server.server import ServerOptions, start_server
 
     serving = tmp_path / "serving"
     config_file = serving / "models.config"
@@ -165,8 +165,8 @@ def test_push_to_a_running_server_waits_for_available_and_takes_back_a_model_it_
 # writing the new models.config to a temporary file but before renaming it into place.
 _BLOCKING_DEPLOY = """
 import os, sys
-from seqline.pipeline import filesystem
-from seqline.serving import config_file
+from seqline.storage import filesystem
+from seqline.serving.deploy import config_file
 from seqline.components.push.component import PushConfig
 from seqline.components.push.deploy import deploy
 

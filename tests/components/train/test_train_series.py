@@ -101,7 +101,7 @@ def test_model_properties_and_training_outputs(series_run):
 
 
 def test_recursive_forecast_beyond_the_horizon_feeds_predictions_back(series_run):
-    from seqline.serving.forecasting import SavedModelForecaster, recursive_forecast
+    from seqline.serving.client.forecasting import SavedModelForecaster, recursive_forecast
 
     forecaster = SavedModelForecaster(series_run.model.path("saved_model"))
     assert (forecaster.lookback, forecaster.num_features, forecaster.steps) == (
@@ -130,7 +130,7 @@ def test_forecast_cli_prints_the_recursive_forecast_of_a_saved_model(series_run,
     import json
 
     from seqline.pipeline.cli import main
-    from seqline.serving.forecasting import SavedModelForecaster, recursive_forecast
+    from seqline.serving.client.forecasting import SavedModelForecaster, recursive_forecast
 
     _, history, ids = _eval_arrays(series_run)
     csv = tmp_path / "last.csv"

@@ -1,0 +1,183 @@
+"""`seqline forecast`: N-step forecasts from a seqline forecaster, loaded or served.
+
+    seqline forecast --saved-model runs/x/train/model/FP/saved_model --history @last.csv --steps 24
+    seqline forecast --model demand --target 127.0.0.1:8500 --history '[3.1, 2.9, ...]' --steps 48
+    seqline forecast --model demand --rest http://127.0.0.1:8501 --history @h.json --steps 6 \\
+        --series-id meter-7 --future-covariates @cov.json
+
+--history is the last L (or more) raw values, oldest first: a JSON list of numbers (one column)
+or of rows [target, covariate, ...], inline or @file; a @file ending in .csv holds one row per
+line (a non-numeric first line is taken as a header). Forecasts beyond the model's horizon are
+recursive (seqline.serving.client.forecasting.recursive_forecast). Prints
+{"steps", "series_id", "forecast": [...]} as JSON.
+
+Exit codes: 0 success, 1 the server failed or could not be reached, 2 a usage error (bad flags,
+unreadable or mis-shaped history). Nothing heavy is imported until the handler runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any, TextIO
+
+EXIT_OK = 0
+EXIT_REQUEST_FAILED = 1
+EXIT_USAGE = 2
+DEFAULT_TARGET = "127.0.0.1:8500"
+
+
+def register(subparsers: Any) -> None:
+    """Adds `forecast` to an argparse subparsers object."""
+    parser = subparsers.add_parser(
+        "forecast",
+        help="forecast N steps with a seqline forecaster (loaded SavedModel or model server)",
+        description="Forecast N steps ahead from the last raw values, recursively beyond the "
+        "model's horizon; prints JSON.",
+    )
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--saved-model", metavar="DIR", help="load this SavedModel in-process")
+    source.add_argument("--model", help="model name on a server (gRPC --target or --rest)")
+    parser.add_argument(
+        "--target", default=DEFAULT_TARGET, help=f"gRPC host:port (default {DEFAULT_TARGET})"
+    )
+    parser.add_argument("--rest", metavar="URL", help="use the REST API at this base URL")
+    parser.add_argument(
+        "--history",
+        required=True,
+        metavar="JSON|@FILE",
+        help="last raw values, oldest first: [v, ...] or [[target, covariate...], ...]; "
+        "@file.json or @file.csv",
+    )
+    parser.add_argument("--steps", type=int, required=True, help="steps to forecast (N >= 1)")
+    parser.add_argument("--series-id", help="the series (for per-series models)")
+    parser.add_argument(
+        "--future-covariates",
+        metavar="JSON|@FILE",
+        help="covariate rows over the forecast period [[c1, ...], ...] (N rows)",
+    )
+    parser.add_argument(
+        "--hold-covariates",
+        action="store_true",
+        help="repeat the last observed covariates instead of --future-covariates",
+    )
+    parser.add_argument(
+        "--timeout", type=float, default=10.0, help="per-request deadline in seconds (server)"
+    )
+    parser.set_defaults(func=run_forecast)
+
+
+class UsageError(Exception):
+    """A command-line value is unusable; exit code 2."""
+
+
+def load_rows(value: str, flag: str) -> list[Any]:
+    """JSON inline / @file.json, or @file.csv -> a list of numbers or rows of numbers."""
+    if value.startswith("@"):
+        path = value[1:]
+        try:
+            with open(path, encoding="utf-8") as f:
+                text = f.read()
+        except OSError as exc:
+            raise UsageError(f"{flag}: cannot read {path}: {exc.strerror}") from exc
+        if path.endswith(".csv"):
+            return _csv_rows(text, f"{flag} {path}")
+    else:
+        text = value
+    try:
+        rows = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise UsageError(
+            f"{flag}: expected a JSON list such as [1.0, 2.0] or [[1.0, 0.5], ...], got invalid "
+            f"JSON ({exc.msg} at line {exc.lineno} column {exc.colno})"
+        ) from exc
+    if not isinstance(rows, list) or not rows:
+        raise UsageError(f"{flag}: expected a non-empty JSON list, got {type(rows).__name__}")
+    return rows
+
+
+def _csv_rows(text: str, source: str) -> list[list[float]]:
+    rows: list[list[float]] = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        cells = [c.strip() for c in line.split(",")]
+        try:
+            rows.append([float(c) for c in cells])
+        except ValueError as exc:
+            if number == 1 and not rows:
+                continue  # a header
+            raise UsageError(f"{source}: line {number}: expected numbers, got {line!r}") from exc
+    if not rows:
+        raise UsageError(f"{source}: expected at least one row of numbers, found none")
+    return rows
+
+
+def run_forecast(args: argparse.Namespace, *, out: TextIO | None = None) -> int:
+    """Handler of `seqline forecast`; returns an exit code (errors go to stderr, one line)."""
+    out = out or sys.stdout
+    import numpy as np
+
+    from seqline.serving.client.forecasting import ForecastInputError, recursive_forecast
+    from seqline.serving.errors import ServingError
+
+    try:
+        if args.steps < 1:
+            raise UsageError(f"--steps: expected an integer >= 1, got {args.steps}")
+        history = load_rows(args.history, "--history")
+        covariates = (
+            load_rows(args.future_covariates, "--future-covariates")
+            if args.future_covariates
+            else None
+        )
+        forecaster = _forecaster(args)
+        ids = None if args.series_id is None else [args.series_id]
+        forecast = recursive_forecast(
+            forecaster,
+            history,
+            args.steps,
+            series_id=ids,
+            future_covariates=covariates,
+            hold_covariates=args.hold_covariates,
+        )
+    except (UsageError, ForecastInputError) as exc:
+        print(f"seqline forecast: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except ServingError as exc:
+        print(f"seqline forecast: error: {exc}", file=sys.stderr)
+        return EXIT_REQUEST_FAILED
+    values = np.asarray(forecast)[0]
+    json.dump(
+        {
+            "steps": args.steps,
+            "series_id": args.series_id,
+            "forecast": [float(str(np.float32(v))) for v in values.reshape(-1)]
+            if values.ndim == 1
+            else values.tolist(),
+        },
+        out,
+        indent=2,
+    )
+    out.write("\n")
+    return EXIT_OK
+
+
+def _forecaster(args: argparse.Namespace) -> Any:
+    from seqline.serving.client.forecasting import SavedModelForecaster, ServedForecaster
+
+    if args.saved_model:
+        import os
+
+        if not os.path.isdir(args.saved_model):
+            raise UsageError(f"--saved-model: {args.saved_model} is not a directory")
+        return SavedModelForecaster(args.saved_model)
+    if args.rest:
+        from seqline.serving.client.rest_client import RestClient
+
+        client: Any = RestClient(args.rest, args.model, timeout=args.timeout)
+    else:
+        from seqline.serving.client.client import PredictionClient
+
+        client = PredictionClient(args.target, args.model, timeout=args.timeout)
+    return ServedForecaster(client)

@@ -1,0 +1,353 @@
+"""Forecasting with an exported seqline forecaster: beyond its horizon, and one point at a time.
+
+A seqline forecaster's SavedModel has a "forecast" signature (components/train/series_export.py):
+
+    forecast(history: float32 [B, L, F] [, series_id: string [B]]) -> forecast: float32 [B, S]
+                                                                     (or [B, S, T] for T targets)
+
+raw values in and out (the scaling is inside). Two backends give it one interface (`Forecaster`):
+    SavedModelForecaster(path)          loads the SavedModel in this process (TensorFlow only)
+    ServedForecaster(PredictionClient)  calls a model server (seqline serve or TF Serving)
+Both read L, F, S and T from the signature itself, so nothing else needs to be known.
+
+recursive_forecast(forecaster, history, steps) forecasts N steps for any N by feeding the
+predictions back, S at a time, as the seed tutorials' predictSteps does: the window slides by S,
+its newest S rows get the predicted targets, and the covariate columns get the future covariates
+the caller supplies (or the last observed ones, held, when hold_covariates=True). Errors compound
+with every round trip; beyond a few horizons prefer a model trained with a longer H.
+
+RollingForecaster is the streaming helper (the seeds' stateful-RNN use): it keeps the last L
+points client-side and asks for the next forecast as each new point arrives; the server stays
+stateless, so any replica can answer and a restart loses nothing.
+
+Imports numpy only; TensorFlow loads in SavedModelForecaster, grpc in the client.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Sequence
+from typing import Any, Protocol
+
+import numpy as np
+
+FORECAST_SIGNATURE = "forecast"
+HISTORY_INPUT = "history"
+SERIES_ID_INPUT = "series_id"
+FORECAST_OUTPUT = "forecast"
+
+
+class ForecastInputError(ValueError):
+    """The history, steps or covariates given cannot be forecast from (the message says what
+    was expected, what was received and how to fix it)."""
+
+
+class Forecaster(Protocol):
+    """One call of a forecaster's "forecast" signature.
+
+    Attributes:
+        lookback: L, history steps per request.
+        num_features: F, columns per step (targets first, then covariates).
+        num_targets: T.
+        steps: S, forecast steps per call.
+        takes_series_id: the signature has a series_id input (per-series scaling).
+    """
+
+    lookback: int
+    num_features: int
+    num_targets: int
+    steps: int
+    takes_series_id: bool
+
+    def predict(self, history: np.ndarray, series_id: np.ndarray | None = None) -> np.ndarray:
+        """history float32 [B, L, F] -> forecast float32 [B, S, T] (original units)."""
+        ...
+
+
+def _layout(
+    history_shape: Sequence[int | None] | None,
+    forecast_shape: Sequence[int | None] | None,
+    source: str,
+) -> tuple[int, int, int, int]:
+    """(L, F, S, T) from the signature's history and forecast shapes."""
+    ok = (
+        history_shape is not None
+        and len(history_shape) == 3
+        and all(d is not None and d > 0 for d in history_shape[1:])
+        and forecast_shape is not None
+        and len(forecast_shape) in (2, 3)
+        and all(d is not None and d > 0 for d in forecast_shape[1:])
+    )
+    if not ok:
+        raise ForecastInputError(
+            f"{source}: expected a seqline forecaster's '{FORECAST_SIGNATURE}' signature "
+            f"(history [None, L, F] -> forecast [None, S] or [None, S, T]), got history "
+            f"{history_shape} and forecast {forecast_shape}; export the model with the series "
+            "pipeline's train component"
+        )
+    # `ok` above checked both shapes have the dimensions read here.
+    assert history_shape is not None and forecast_shape is not None
+    lookback, features = int(history_shape[1] or 0), int(history_shape[2] or 0)
+    steps = int(forecast_shape[1] or 0)
+    targets = int(forecast_shape[2] or 0) if len(forecast_shape) == 3 else 1
+    return lookback, features, steps, targets
+
+
+def _as_steps_targets(forecast: np.ndarray, steps: int, targets: int) -> np.ndarray:
+    return np.asarray(forecast, dtype=np.float32).reshape(-1, steps, targets)
+
+
+class SavedModelForecaster:
+    """The "forecast" signature of a SavedModel loaded in this process.
+
+    Args:
+        path: SavedModel directory (a Model artifact's saved_model/, or a pushed version dir).
+        signature: signature name (default "forecast").
+    """
+
+    def __init__(self, path: str, signature: str = FORECAST_SIGNATURE) -> None:
+        import tensorflow as tf
+
+        loaded = tf.saved_model.load(path)
+        if signature not in loaded.signatures:
+            raise ForecastInputError(
+                f"{path}: expected a signature {signature!r}, the SavedModel has "
+                f"{sorted(loaded.signatures)}; is it a seqline forecaster?"
+            )
+        self._loaded = loaded  # keeps the function's variables alive
+        self._fn = loaded.signatures[signature]
+        _args, inputs = self._fn.structured_input_signature
+        history = inputs.get(HISTORY_INPUT)
+        forecast = self._fn.structured_outputs.get(FORECAST_OUTPUT)
+        self.lookback, self.num_features, self.steps, self.num_targets = _layout(
+            None if history is None else history.shape.as_list(),
+            None if forecast is None else forecast.shape.as_list(),
+            path,
+        )
+        self.takes_series_id = SERIES_ID_INPUT in inputs
+
+    def predict(self, history: np.ndarray, series_id: np.ndarray | None = None) -> np.ndarray:
+        import tensorflow as tf
+
+        kwargs: dict[str, Any] = {HISTORY_INPUT: tf.constant(history, tf.float32)}
+        if self.takes_series_id:
+            kwargs[SERIES_ID_INPUT] = tf.constant(_series_ids(series_id, len(history)))
+        out = self._fn(**kwargs)[FORECAST_OUTPUT].numpy()
+        return _as_steps_targets(out, self.steps, self.num_targets)
+
+
+class ServedForecaster:
+    """The "forecast" signature of a model on a server, through a PredictionClient (gRPC) or
+    a RestClient: anything with `predict(inputs, signature_name=...)`.
+
+    Args:
+        client: seqline.serving.client.client.PredictionClient (or RestClient).
+        lookback, num_features, steps, num_targets, takes_series_id: the signature's layout;
+            None (default) reads it from the server's metadata (PredictionClient only).
+        signature: signature name (default "forecast").
+    """
+
+    def __init__(
+        self,
+        client: Any,
+        signature: str = FORECAST_SIGNATURE,
+        *,
+        lookback: int | None = None,
+        num_features: int | None = None,
+        steps: int | None = None,
+        num_targets: int = 1,
+        takes_series_id: bool | None = None,
+    ) -> None:
+        self._client = client
+        self._signature = signature
+        if None in (lookback, num_features, steps, takes_series_id):
+            info = client.metadata().signatures.get(signature)
+            if info is None:
+                raise ForecastInputError(
+                    f"the served model has no signature {signature!r}; is it a seqline forecaster?"
+                )
+            history = info.inputs.get(HISTORY_INPUT)
+            forecast = info.outputs.get(FORECAST_OUTPUT)
+            lookback, num_features, steps, num_targets = _layout(
+                None if history is None else history.shape,
+                None if forecast is None else forecast.shape,
+                f"served signature {signature!r}",
+            )
+            takes_series_id = SERIES_ID_INPUT in info.inputs
+        self.lookback, self.num_features = int(lookback), int(num_features)  # type: ignore[arg-type]
+        self.steps, self.num_targets = int(steps), int(num_targets)  # type: ignore[arg-type]
+        self.takes_series_id = bool(takes_series_id)
+
+    def predict(self, history: np.ndarray, series_id: np.ndarray | None = None) -> np.ndarray:
+        inputs: dict[str, Any] = {HISTORY_INPUT: np.asarray(history, dtype=np.float32)}
+        if self.takes_series_id:
+            inputs[SERIES_ID_INPUT] = np.array(_series_ids(series_id, len(history)), dtype=object)
+        out = self._client.predict(inputs, signature_name=self._signature)[FORECAST_OUTPUT]
+        return _as_steps_targets(out, self.steps, self.num_targets)
+
+
+def _series_ids(series_id: Any, batch: int) -> list[bytes]:
+    if series_id is None:
+        return [b""] * batch
+    ids = [s if isinstance(s, bytes) else str(s).encode() for s in np.ravel(series_id)]
+    if len(ids) != batch:
+        raise ForecastInputError(
+            f"series_id: expected one id per history row ({batch}), got {len(ids)}"
+        )
+    return ids
+
+
+def _check_history(forecaster: Forecaster, history: Any) -> np.ndarray:
+    """history [L, F] / [B, L, F] (or [L] / [B, L] when F == 1) -> float32 [B, L, F]."""
+    array = np.asarray(history, dtype=np.float32)
+    lookback, features = forecaster.lookback, forecaster.num_features
+    if features == 1 and array.ndim in (1, 2) and array.shape[-1] != 1:
+        array = array[..., None]
+    if array.ndim == 2:
+        array = array[None]
+    if array.ndim != 3 or array.shape[2] != features or array.shape[1] < lookback:
+        raise ForecastInputError(
+            f"history: expected [{lookback}, {features}] or [batch, {lookback}, {features}] "
+            f"(at least the last {lookback} steps of {features} column(s), targets first), got "
+            f"shape {np.asarray(history).shape}; pass the most recent values of every column"
+        )
+    if not np.isfinite(array).all():
+        raise ForecastInputError(
+            "history: expected finite values, got NaN or infinity; fill gaps before forecasting"
+        )
+    return array[:, -lookback:, :]
+
+
+def recursive_forecast(
+    forecaster: Forecaster,
+    history: Any,
+    steps: int,
+    *,
+    series_id: Any = None,
+    future_covariates: Any = None,
+    hold_covariates: bool = False,
+) -> np.ndarray:
+    """Forecasts `steps` steps by feeding the model's own predictions back.
+
+    Args:
+        forecaster: SavedModelForecaster, ServedForecaster or anything like them.
+        history: float [L, F] or [B, L, F] (original units; longer histories are cut to the
+            last L steps; [L] / [B, L] when there is one column).
+        steps: N >= 1 steps to forecast.
+        series_id: one id per history row (needed when the model scales per series).
+        future_covariates: float [B, N, F - T] (or [N, F - T]): the covariates' values over
+            the forecast period, required when the model has covariates, unless
+        hold_covariates: repeat the last observed covariate values instead (default False).
+
+    Returns:
+        float32 [B, N] for one target, [B, N, T] for several; a batch dimension is always
+        present.
+    """
+    if not isinstance(steps, int) or isinstance(steps, bool) or steps < 1:
+        raise ForecastInputError(f"steps: expected an integer >= 1, got {steps!r}")
+    window = _check_history(forecaster, history)
+    batch = window.shape[0]
+    targets = forecaster.num_targets
+    num_covariates = forecaster.num_features - targets
+    covariates = _future_covariates(
+        window, steps, num_covariates, future_covariates, hold_covariates
+    )
+    # Past N the last covariate row is held, so the final window can always be built.
+    covariates = np.concatenate(
+        [covariates, np.repeat(covariates[:, -1:], forecaster.steps, axis=1)], axis=1
+    )
+    ids = None if series_id is None else _series_ids(series_id, batch)
+    produced: list[np.ndarray] = []
+    done = 0
+    while done < steps:
+        predicted = forecaster.predict(window, None if ids is None else np.asarray(ids))
+        take = min(forecaster.steps, steps - done)
+        produced.append(predicted[:, :take, :])
+        if done + take >= steps:
+            break
+        # The window slides by S; its newest rows are the predictions and their covariates.
+        new_rows = np.concatenate(
+            [predicted, covariates[:, done : done + forecaster.steps]], axis=2
+        )
+        window = np.concatenate([window, new_rows], axis=1)[:, -forecaster.lookback :, :]
+        done += take
+    forecast = np.concatenate(produced, axis=1)[:, :steps, :]
+    return forecast[:, :, 0] if targets == 1 else forecast
+
+
+def _future_covariates(
+    window: np.ndarray, steps: int, count: int, given: Any, hold: bool
+) -> np.ndarray:
+    """float32 [B, N, count]: the covariates over the forecast period."""
+    batch = window.shape[0]
+    if count == 0:
+        return np.zeros((batch, steps, 0), np.float32)
+    if given is None:
+        if not hold:
+            raise ForecastInputError(
+                f"future_covariates: the model has {count} covariate column(s), so feeding "
+                "predictions back needs their future values: pass future_covariates "
+                f"[batch, {steps}, {count}], or hold_covariates=True to repeat the last "
+                "observed values"
+            )
+        return np.repeat(window[:, -1:, -count:], steps, axis=1)
+    array = np.asarray(given, dtype=np.float32)
+    if array.ndim == 2:
+        array = np.broadcast_to(array[None], (batch, *array.shape))
+    if array.shape[0] != batch or array.shape[1] < steps or array.shape[2] != count:
+        raise ForecastInputError(
+            f"future_covariates: expected [{batch}, {steps}, {count}] (batch, steps, "
+            f"covariates), got {np.asarray(given).shape}"
+        )
+    return array[:, :steps, :]
+
+
+class RollingForecaster:
+    """Client-side rolling window for streaming forecasts (the server stays stateless).
+
+        stream = RollingForecaster(forecaster, series_id="meter-7")
+        for value in readings:             # one row of F values (or a number when F == 1)
+            forecast = stream.update(value)  # None until L points have arrived
+            if forecast is not None: ...     # float32 [S] (or [S, T])
+
+    Args:
+        forecaster: SavedModelForecaster / ServedForecaster.
+        series_id: the stream's series (for per-series models).
+        initial_history: optional earlier rows [n, F] to start from.
+    """
+
+    def __init__(
+        self, forecaster: Forecaster, series_id: str | None = None, initial_history: Any = None
+    ) -> None:
+        self._forecaster = forecaster
+        self._series_id = series_id
+        self._rows: deque[np.ndarray] = deque(maxlen=forecaster.lookback)
+        if initial_history is not None:
+            for row in np.asarray(initial_history, dtype=np.float32).reshape(
+                -1, forecaster.num_features
+            ):
+                self._append(row)
+
+    def _append(self, row: Any) -> None:
+        array = np.asarray(row, dtype=np.float32).reshape(-1)
+        if array.shape != (self._forecaster.num_features,) or not np.isfinite(array).all():
+            raise ForecastInputError(
+                f"point: expected {self._forecaster.num_features} finite value(s) (targets "
+                f"first, then covariates), got {np.asarray(row).tolist()}"
+            )
+        self._rows.append(array)
+
+    @property
+    def ready(self) -> bool:
+        """True once L points are held."""
+        return len(self._rows) == self._forecaster.lookback
+
+    def update(self, point: Any) -> np.ndarray | None:
+        """Adds one point; returns the forecast from the last L points, or None before that."""
+        self._append(point)
+        if not self.ready:
+            return None
+        window = np.stack(self._rows)[None]
+        ids = None if self._series_id is None else np.array([self._series_id], dtype=object)
+        forecast = self._forecaster.predict(window, ids)[0]
+        return forecast[:, 0] if self._forecaster.num_targets == 1 else forecast

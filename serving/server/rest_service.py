@@ -1,0 +1,446 @@
+"""TF Serving's REST API on a ThreadingHTTPServer (HTTP/1.1 keep-alive, Nagle disabled).
+
+Routes (``{spec}`` = ``{name}``, ``{name}/versions/{v}`` or ``{name}/labels/{l}``):
+
+- ``GET  /v1/models/{spec}``            model status   {"model_version_status": [...]}
+- ``GET  /v1/models/{spec}/metadata``   signature defs {"model_spec": ..., "metadata": ...}
+- ``POST /v1/models/{spec}:predict``    {"instances"|"inputs", "signature_name"?, "output_filter"?}
+- ``POST /v1/models/{spec}:classify``   {"examples", "context"?, "signature_name"?}
+- ``POST /v1/models/{spec}:regress``    same body as classify
+- ``GET  /monitoring/prometheus/metrics``
+
+Errors answer ``{"error": "<message>"}`` with the HTTP status TF Serving maps the code to.
+Without TCP_NODELAY, a response written in two segments waits for the client's delayed ACK
+(~40 ms per request); each response is also written with a single send.
+
+Connections: one thread per connection (HTTP/1.1 keep-alive), at most ``num_threads``
+requests processed at once (``--rest_api_num_threads``; a request waits for a free slot up to
+``timeout_seconds`` and then answers UNAVAILABLE), and ``timeout_seconds``
+(``--rest_api_timeout_in_ms``) for a client to send a request or stay idle. With an
+``ssl_context`` every connection is TLS (handshake in the connection's thread, bounded by
+the same timeout). ``drain(deadline)`` stops accepting, closes idle keep-alive connections,
+lets in-flight requests finish (their responses say ``Connection: close``) and waits for them
+until ``deadline``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import re
+import socket
+import ssl
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import unquote
+
+from google.protobuf import json_format
+from tensorflow_serving.apis import (
+    classification_pb2,
+    get_model_metadata_pb2,
+    get_model_status_pb2,
+    model_pb2,
+    regression_pb2,
+)
+
+from seqline.serving.errors import HTTP_STATUS, Code, ServingError, invalid_argument
+from seqline.serving.server.grpc_service import fill_model_status
+from seqline.serving.server.inference import UNKNOWN_LABEL, InferenceService
+from seqline.serving.server.json_codec import (
+    decode_predict_body,
+    encode_predict_outputs,
+    fill_input_from_json,
+    parse_json_request,
+)
+from seqline.serving.server.metrics import ServerMetrics
+from seqline.serving.server.model_manager import STATE_NAMES, ModelManager
+
+log = logging.getLogger(__name__)
+
+_MODEL_PATH = re.compile(
+    r"^/v1/models/(?P<name>[^/:]+)"
+    r"(?:/versions/(?P<version>[0-9]+)|/labels/(?P<label>[^/:]+))?"
+    r"(?P<suffix>/metadata|:predict|:classify|:regress)?/?$"
+)
+METRICS_PATH = "/monitoring/prometheus/metrics"  # TF Serving's default Prometheus path
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # keep-alive: a client reuses its connection
+    disable_nagle_algorithm = True  # TCP_NODELAY on every accepted socket
+    server: RestServer
+
+    def setup(self) -> None:
+        # Seconds a connection may sit idle (or trickle a request) before it is closed
+        # (--rest_api_timeout_in_ms): a slow client cannot hold a thread forever.
+        self.timeout = self.server.timeout_seconds  # type: ignore[misc]
+        super().setup()
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+        log.debug("%s %s", self.address_string(), format % args)
+
+    # ---------------------------------------------------------------- responses
+
+    def _send(self, status: int, body: bytes, content_type: str = "application/json") -> None:
+        if self.server.draining:
+            self.close_connection = True  # shutting down: no further request on this one
+        head = (
+            f"HTTP/1.1 {status} {self.responses.get(status, ('',))[0]}\r\n"
+            f"Content-Type: {content_type}\r\n"
+            f"Content-Length: {len(body)}\r\n"
+            f"{'Connection: close' if self.close_connection else 'Connection: keep-alive'}\r\n"
+            "\r\n"
+        ).encode("latin-1")
+        self.wfile.write(head + body)  # one send: with NODELAY, no partial-segment stall
+        self.log_request(status, len(body))
+
+    def _send_json(self, status: int, obj: Any) -> None:
+        self._send(status, json.dumps(obj, separators=(",", ":")).encode("utf-8"))
+
+    def _send_error(self, code: Code, message: str) -> None:
+        self._send_json(HTTP_STATUS.get(code, 500), {"error": message})
+
+    # ---------------------------------------------------------------- dispatch
+
+    def do_GET(self) -> None:
+        self._dispatch_in_slot("GET")
+
+    def do_POST(self) -> None:
+        self._dispatch_in_slot("POST")
+
+    def _dispatch_in_slot(self, method: str) -> None:
+        server = self.server
+        server.request_started(self.connection)
+        try:
+            if not server.slots.acquire(timeout=server.timeout_seconds):
+                self.close_connection = True
+                self._send_error(
+                    Code.UNAVAILABLE,
+                    f"all {server.num_threads} REST threads stayed busy for "
+                    f"{server.timeout_seconds:g} s (--rest_api_num_threads); retry with backoff",
+                )
+                return
+            try:
+                self._dispatch(method)
+            finally:
+                server.slots.release()
+        finally:
+            server.request_finished(self.connection)
+
+    def _dispatch(self, method: str) -> None:
+        try:
+            body = self._read_body() if method == "POST" else b""
+            path = self.path.split("?", 1)[0]
+            if method == "GET" and path == self.server.metrics_path:
+                text, content_type = self.server.metrics.render()
+                self._send(200, text, content_type)
+                return
+            match = _MODEL_PATH.match(path)
+            if match is None:
+                raise ServingError(Code.NOT_FOUND, f"Malformed request: {method} {path}")
+            spec = model_pb2.ModelSpec(name=unquote(match["name"]))
+            if match["version"] is not None:
+                spec.version.value = _parse_version(match["version"])
+            elif match["label"] is not None:
+                spec.version_label = unquote(match["label"])
+            suffix = match["suffix"]
+            if method == "GET" and suffix is None:
+                self._send_json(200, self._counted(spec, self._status))
+            elif method == "GET" and suffix == "/metadata":
+                self._send_json(200, self._metadata(spec))
+            elif method == "POST" and suffix in (":predict", ":classify", ":regress"):
+                request = parse_json_request(body, self.server.service.limits.max_json_depth)
+                if suffix == ":predict":
+                    self._send_json(200, self._predict(spec, request))
+                else:
+                    self._send_json(200, self._classify_or_regress(spec, request, suffix[1:]))
+            else:
+                raise ServingError(Code.NOT_FOUND, f"Malformed request: {method} {path}")
+        except ServingError as e:
+            self._send_error(e.code, e.message)
+        except (ConnectionError, TimeoutError):
+            self.close_connection = True
+        except Exception as e:
+            log.exception("REST %s %s failed unexpectedly", method, self.path)
+            self._send_error(Code.INTERNAL, f"{type(e).__name__}: {e}")
+
+    def _read_body(self) -> bytes:
+        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
+            self.close_connection = True
+            raise invalid_argument("chunked request bodies are not supported; send Content-Length")
+        try:
+            length = int(self.headers.get("Content-Length", "0"))
+        except ValueError as e:
+            self.close_connection = True
+            raise invalid_argument("Content-Length must be an integer") from e
+        if length < 0:
+            self.close_connection = True
+            raise invalid_argument("Content-Length must be >= 0")
+        if length > self.server.max_body_bytes:
+            # The body is not read, so the connection cannot be reused.
+            self.close_connection = True
+            raise ServingError(
+                Code.RESOURCE_EXHAUSTED,
+                f"request body of {length} bytes exceeds the limit of "
+                f"{self.server.max_body_bytes} bytes (max_message_size_bytes)",
+            )
+        return self.rfile.read(length)
+
+    # ---------------------------------------------------------------- endpoints
+
+    def _counted(self, spec, answer) -> dict[str, Any]:
+        """``answer(spec)``, counted in TF Serving's request_count / request_latency as its
+        REST handler counts model status requests (API label "")."""
+        start = time.perf_counter()
+        code = Code.INTERNAL
+        try:
+            result = answer(spec)
+            code = Code.OK
+            return result
+        except ServingError as e:
+            code = e.code
+            raise
+        finally:
+            manager = self.server.manager
+            model = spec.name if manager.is_configured(spec.name) else UNKNOWN_LABEL
+            tf_metrics = self.server.metrics.tf
+            tf_metrics.request_count.increment(model, code.name)
+            if code == Code.OK:
+                micros = (time.perf_counter() - start) * 1e6
+                tf_metrics.request_latency.add(micros, model, "", "REST")
+
+    def _status(self, spec) -> dict[str, Any]:
+        response = get_model_status_pb2.GetModelStatusResponse()
+        fill_model_status(self.server.manager, spec, response)
+        return {
+            "model_version_status": [
+                {
+                    "version": str(entry.version),
+                    "state": STATE_NAMES.get(entry.state, "UNKNOWN"),
+                    "status": {
+                        "error_code": Code(entry.status.error_code).name,
+                        "error_message": entry.status.error_message,
+                    },
+                }
+                for entry in response.model_version_status
+            ]
+        }
+
+    def _metadata(self, spec) -> dict[str, Any]:
+        request = get_model_metadata_pb2.GetModelMetadataRequest(metadata_field=["signature_def"])
+        request.model_spec.CopyFrom(spec)
+        response = self.server.service.get_model_metadata(request, api="rest")
+        signature_defs = get_model_metadata_pb2.SignatureDefMap()
+        response.metadata["signature_def"].Unpack(signature_defs)
+        return {
+            "model_spec": {
+                "name": response.model_spec.name,
+                "signature_name": "",
+                "version": str(response.model_spec.version.value),
+            },
+            "metadata": {
+                "signature_def": json_format.MessageToDict(
+                    signature_defs, preserving_proto_field_name=True
+                )
+            },
+        }
+
+    def _predict(self, spec, request: dict[str, Any]) -> dict[str, Any]:
+        _set_signature_name(spec, request)
+        output_filter = request.get("output_filter", [])
+        if not isinstance(output_filter, list) or not all(
+            isinstance(a, str) for a in output_filter
+        ):
+            raise invalid_argument("'output_filter' must be a list of output alias strings")
+        row_format: list[bool] = []
+
+        def decode(runner):
+            dtypes = {alias: s.np_dtype for alias, s in runner.inputs.items()}
+            budget = self.server.service.limits.budget()
+            inputs, rows = decode_predict_body(request, dtypes, budget)
+            row_format.append(rows)
+            return inputs
+
+        _servable, outputs = self.server.service.predict_json(spec, decode, output_filter)
+        return encode_predict_outputs(outputs, row_format[0])
+
+    def _classify_or_regress(self, spec, request: dict[str, Any], kind: str) -> dict[str, Any]:
+        _set_signature_name(spec, request)
+        if kind == "classify":
+            proto = classification_pb2.ClassificationRequest(model_spec=spec)
+            fill_input_from_json(request, proto.input)
+            result = self.server.service.classify(proto, api="rest").result
+            return {
+                "result": [
+                    [[c.label, c.score] for c in row.classes] for row in result.classifications
+                ]
+            }
+        proto = regression_pb2.RegressionRequest(model_spec=spec)
+        fill_input_from_json(request, proto.input)
+        result = self.server.service.regress(proto, api="rest").result
+        return {"result": [r.value for r in result.regressions]}
+
+
+_INT64_MAX = (1 << 63) - 1
+
+
+def _parse_version(text: str) -> int:
+    """A version path segment as an int64; INVALID_ARGUMENT (TF Serving's message) if over."""
+    version = int(text)
+    if version > _INT64_MAX:
+        raise invalid_argument(f"Failed to convert version: {text} to numeric.")
+    return version
+
+
+def _set_signature_name(spec: Any, request: dict[str, Any]) -> None:
+    """Copies a request body's optional "signature_name" ("" = serving_default) into ``spec``;
+    INVALID_ARGUMENT (with TF Serving's message) when it is not a string."""
+    signature_name = request.get("signature_name", "")
+    if not isinstance(signature_name, str):
+        raise invalid_argument("'signature_name' key must be a string value.")
+    spec.signature_name = signature_name
+
+
+class RestServer(ThreadingHTTPServer):
+    """The REST endpoint; ``port`` is the bound port (useful when started on port 0).
+
+    Args:
+        metrics_path: where Prometheus metrics are served (None: not served).
+        num_threads: requests processed at once (default 4 x CPUs, as TF Serving).
+        timeout_seconds: idle/read timeout of a connection and the longest wait for a slot.
+        ssl_context: serve HTTPS with it (None: plain HTTP).
+    """
+
+    daemon_threads = True  # drain() waits for requests; a stuck one must not block exit
+    block_on_close = False
+    allow_reuse_address = True
+
+    def __init__(
+        self,
+        address: tuple[str, int],
+        manager: ModelManager,
+        service: InferenceService,
+        metrics: ServerMetrics,
+        max_body_bytes: int,
+        *,
+        metrics_path: str | None = METRICS_PATH,
+        num_threads: int = 0,
+        timeout_seconds: float = 30.0,
+        ssl_context: ssl.SSLContext | None = None,
+    ) -> None:
+        family = socket.AF_INET6 if ":" in address[0] else socket.AF_INET
+        self.address_family = family
+        super().__init__(address, _Handler)
+        self.manager = manager
+        self.service = service
+        self.metrics = metrics
+        self.max_body_bytes = max_body_bytes
+        self.metrics_path = metrics_path
+        self.num_threads = num_threads or 4 * (os.cpu_count() or 1)
+        self.slots = threading.BoundedSemaphore(self.num_threads)
+        self.timeout_seconds = timeout_seconds
+        self.ssl_context = ssl_context
+        self.draining = False
+        self._state = threading.Condition()
+        self._connections: set[socket.socket] = set()
+        self._busy: set[socket.socket] = set()  # connections inside a request
+        self._read_closed: set[socket.socket] = set()
+        self._thread: threading.Thread | None = None
+
+    @property
+    def port(self) -> int:
+        return self.server_address[1]
+
+    @property
+    def scheme(self) -> str:
+        return "https" if self.ssl_context is not None else "http"
+
+    # ---------------------------------------------------------------- connections
+
+    def finish_request(self, request: Any, client_address: Any) -> None:
+        """Runs in the connection's thread: TLS handshake, then the keep-alive loop."""
+        connection = request
+        if self.ssl_context is not None:
+            request.settimeout(self.timeout_seconds)
+            try:
+                connection = self.ssl_context.wrap_socket(request, server_side=True)
+            except (OSError, ssl.SSLError) as e:  # a plain-HTTP or untrusted client
+                log.debug("REST TLS handshake with %s failed: %s", client_address, e)
+                return
+        with self._state:
+            if self.draining:  # accepted just before the listener closed: refuse it
+                connection.close()
+                return
+            self._connections.add(connection)
+        try:
+            self.RequestHandlerClass(connection, client_address, self)  # type: ignore[arg-type]
+        finally:
+            with self._state:
+                self._connections.discard(connection)
+                self._read_closed.discard(connection)
+                self._state.notify_all()
+            if connection is not request:
+                connection.close()
+
+    def request_started(self, connection: socket.socket) -> None:
+        with self._state:
+            self._busy.add(connection)
+
+    def request_finished(self, connection: socket.socket) -> None:
+        with self._state:
+            self._busy.discard(connection)
+            self._state.notify_all()
+
+    def in_flight(self) -> int:
+        """Requests being processed right now."""
+        with self._state:
+            return len(self._busy)
+
+    # ---------------------------------------------------------------- lifecycle
+
+    def start(self) -> None:
+        self._thread = threading.Thread(
+            target=self.serve_forever,
+            name="seqline-rest",
+            kwargs={"poll_interval": 0.2},
+            daemon=True,
+        )
+        self._thread.start()
+
+    def stop_accepting(self) -> None:
+        """Closes the listening socket; connections already open are served until drained."""
+        with self._state:
+            self.draining = True
+        self.shutdown()  # the accept loop ends; no new connection is taken
+        self.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+
+    def drain(self, deadline: float) -> bool:
+        """Stops accepting, closes idle connections, waits for in-flight requests until
+        ``deadline`` (time.monotonic()); True if none was left running."""
+        if not self.draining:
+            self.stop_accepting()
+        with self._state:
+            return self._state.wait_for(
+                lambda: self._close_idle() and not self._busy,
+                timeout=max(0.0, deadline - time.monotonic()),
+            )
+
+    def _close_idle(self) -> bool:
+        """Unblocks idle keep-alive connections: their handler reads EOF and ends. Busy ones
+        close themselves after their response (Connection: close). Called with _state held;
+        always True (a step of drain's wait_for predicate)."""
+        for connection in self._connections - self._busy - self._read_closed:
+            with contextlib.suppress(OSError):
+                connection.shutdown(socket.SHUT_RD)
+            self._read_closed.add(connection)
+        return True
+
+    def stop(self) -> None:
+        """Stops at once (no grace): drain with a deadline of now."""
+        self.drain(time.monotonic())

@@ -1,0 +1,136 @@
+"""Recursive multi-step forecasting and the streaming helper, on a fake forecaster whose
+forecast is known exactly (no TensorFlow): the served and loaded backends are exercised by
+tests/components/train/test_train_series.py and the series e2e test."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from seqline.serving.client.forecasting import (
+    ForecastInputError,
+    RollingForecaster,
+    ServedForecaster,
+    recursive_forecast,
+)
+from seqline.serving.client.model_info import SignatureInfo, TensorSpecInfo
+
+
+class LinearForecaster:
+    """Forecasts y[t+k] = last y + k * (mean covariate of the window) for k = 1..S; records the
+    windows it was asked about."""
+
+    def __init__(self, lookback: int, features: int, steps: int) -> None:
+        self.lookback, self.num_features, self.steps = lookback, features, steps
+        self.num_targets, self.takes_series_id = 1, True
+        self.calls: list[tuple[np.ndarray, list]] = []
+
+    def predict(self, history, series_id=None):
+        history = np.asarray(history, np.float32)
+        assert history.shape[1:] == (self.lookback, self.num_features)
+        self.calls.append((history.copy(), list(series_id or [])))
+        slope = history[:, :, 1:].mean(axis=(1, 2)) if self.num_features > 1 else 1.0
+        k = np.arange(1, self.steps + 1, dtype=np.float32)
+        last = history[:, -1, 0]
+        return (last[:, None] + np.multiply.outer(np.ones_like(last) * slope, k))[:, :, None]
+
+
+def test_recursion_feeds_predictions_back_with_the_future_covariates():
+    model = LinearForecaster(lookback=4, features=2, steps=2)
+    history = np.stack([np.arange(6.0), np.zeros(6)], axis=1)  # last y = 5, covariate 0
+    future = np.ones((5, 1))  # covariates over the forecast period
+    out = recursive_forecast(model, history, 5, series_id=["s"], future_covariates=future)
+    # Call 1: covariate 0 -> [5, 5]. Call 2: window y [4, 5, 5, 5], covariates [0, 0, 1, 1]
+    # -> slope 0.5 -> [5.5, 6]. Call 3: y [5, 5, 5.5, 6], covariates all 1 -> [7] (of [7, 8]).
+    assert out.shape == (1, 5)
+    assert [len(c[0][0]) for c in model.calls] == [4, 4, 4]
+    second_window = model.calls[1][0][0]
+    np.testing.assert_array_equal(second_window[:, 0], [4, 5, 5, 5])
+    np.testing.assert_array_equal(second_window[:, 1], [0, 0, 1, 1])
+    np.testing.assert_allclose(out[0], [5, 5, 5.5, 6, 7], rtol=1e-6)
+    assert all(ids == [b"s"] for _, ids in model.calls)
+
+
+def test_covariates_must_be_given_or_held():
+    model = LinearForecaster(lookback=3, features=2, steps=1)
+    history = np.stack([np.arange(3.0), np.full(3, 2.0)], axis=1)
+    with pytest.raises(ForecastInputError, match="future_covariates: the model has 1 covariate"):
+        recursive_forecast(model, history, 2)
+    held = recursive_forecast(model, history, 3, hold_covariates=True)
+    np.testing.assert_allclose(held[0], [4, 6, 8])  # slope stays the held covariate, 2
+
+
+def test_univariate_history_shapes_and_errors():
+    model = LinearForecaster(lookback=3, features=1, steps=3)
+    np.testing.assert_allclose(recursive_forecast(model, [1, 2, 3, 4], 4)[0], [5, 6, 7, 8])
+    with pytest.raises(ForecastInputError, match=r"history: expected \[3, 1\]"):
+        recursive_forecast(model, [1.0, 2.0], 2)
+    with pytest.raises(ForecastInputError, match="finite"):
+        recursive_forecast(model, [1.0, np.nan, 3.0], 2)
+    with pytest.raises(ForecastInputError, match="steps: expected an integer >= 1"):
+        recursive_forecast(model, [1.0, 2.0, 3.0], 0)
+
+
+def test_rolling_forecaster_waits_for_a_full_window_then_slides():
+    model = LinearForecaster(lookback=3, features=1, steps=2)
+    stream = RollingForecaster(model, series_id="m1", initial_history=[10.0])
+    assert stream.update(11.0) is None and not stream.ready
+    np.testing.assert_allclose(stream.update(12.0), [13.0, 14.0])
+    np.testing.assert_allclose(stream.update(20.0), [21.0, 22.0])
+    np.testing.assert_array_equal(model.calls[-1][0][0, :, 0], [11.0, 12.0, 20.0])
+    with pytest.raises(ForecastInputError, match="point: expected 1 finite value"):
+        stream.update([1.0, 2.0])
+
+
+class FakeClient:
+    """What ServedForecaster needs of a PredictionClient: metadata() and predict()."""
+
+    def __init__(self) -> None:
+        self.requests = []
+
+    def metadata(self):
+        from seqline.serving.client.model_info import ModelMetadata
+
+        signature = SignatureInfo(
+            "tensorflow/serving/predict",
+            inputs={
+                "history": TensorSpecInfo("DT_FLOAT", (-1, 4, 1)),
+                "series_id": TensorSpecInfo("DT_STRING", (-1,)),
+            },
+            outputs={"forecast": TensorSpecInfo("DT_FLOAT", (-1, 2))},
+        )
+        return ModelMetadata("m", 1, {"forecast": signature})
+
+    def predict(self, inputs, signature_name=None):
+        self.requests.append((signature_name, inputs))
+        last = inputs["history"][:, -1, 0]
+        return {"forecast": np.stack([last + 1, last + 2], axis=1).astype(np.float32)}
+
+
+def test_served_forecaster_reads_the_layout_from_metadata():
+    client = FakeClient()
+    served = ServedForecaster(client)
+    assert (served.lookback, served.num_features, served.steps) == (4, 1, 2)
+    assert served.takes_series_id
+    out = recursive_forecast(served, [[1], [2], [3], [4]], 3, series_id=["a"])
+    np.testing.assert_allclose(out[0], [5, 6, 7])  # 2nd call: window [3, 4, 5, 6]
+    signature, inputs = client.requests[0]
+    assert signature == "forecast" and inputs["series_id"].tolist() == [b"a"]
+    assert inputs["history"].dtype == np.float32
+
+
+def test_forecast_cli_usage_errors_exit_2(tmp_path, capsys):
+    from seqline.serving.cli import main
+
+    model_dir = str(tmp_path)
+    assert main(["forecast", "--saved-model", model_dir, "--history", "[1, 2", "--steps", "3"]) == 2
+    assert "expected a JSON list" in capsys.readouterr().err
+    history = tmp_path / "h.csv"
+    history.write_text("value\n1.0\nabc\n")
+    assert (
+        main(["forecast", "--saved-model", model_dir, "--history", f"@{history}", "--steps", "3"])
+        == 2
+    )
+    assert "line 3: expected numbers" in capsys.readouterr().err
+    assert main(["forecast", "--saved-model", model_dir, "--history", "[1]", "--steps", "0"]) == 2
+    assert "--steps: expected an integer >= 1" in capsys.readouterr().err

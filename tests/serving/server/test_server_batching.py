@@ -1,0 +1,237 @@
+"""Server-side batching: merging, splitting, queue limits; then through gRPC on a real model.
+
+The scheduler tests use a fake signature (a counter and, where needed, a gate the test opens)
+so every interleaving is forced, not timed. Batch timeouts are long (the batch closes because
+it is full), so a test never depends on how fast threads start.
+"""
+
+from __future__ import annotations
+
+import threading
+from concurrent import futures
+
+import grpc
+import numpy as np
+import pytest
+import tensorflow as tf
+from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
+
+from seqline.serving.errors import Code, ServingError
+from seqline.serving.server.batching import BatchingOptions, BatchScheduler
+
+LONG_TIMEOUT_MICROS = 30_000_000
+WAIT = 30.0
+
+
+class FakeRunner:
+    """Doubles "x"; records each call's row count; optionally blocks until ``gate`` opens."""
+
+    name = "serving_default"
+    batchable = True
+
+    def __init__(self, gate: threading.Event | None = None, fail: bool = False) -> None:
+        self.batches: list[int] = []
+        self.started = threading.Event()
+        self.gate = gate
+        self.fail = fail
+
+    def __call__(self, inputs):
+        self.batches.append(len(inputs["x"]))
+        self.started.set()
+        if self.gate is not None:
+            assert self.gate.wait(WAIT)
+        if self.fail:
+            raise ServingError(Code.INVALID_ARGUMENT, "bad batch")
+        return {"y": inputs["x"] * 2, "n": np.arange(len(inputs["x"]))}
+
+
+class FakeServable:
+    name = "fake"
+    version = 1
+
+
+SERVABLE = FakeServable()  # one version: requests for it share queues
+
+
+def submit_all(scheduler, runner, values: list[np.ndarray]):
+    with futures.ThreadPoolExecutor(len(values)) as pool:
+        jobs = [pool.submit(scheduler.run, SERVABLE, runner, {"x": v}) for v in values]
+        return [job.result(timeout=WAIT) for job in jobs]
+
+
+def test_concurrent_calls_merge_into_one_signature_call_and_split_back():
+    scheduler = BatchScheduler(
+        BatchingOptions(max_batch_size=6, batch_timeout_micros=LONG_TIMEOUT_MICROS)
+    )
+    runner = FakeRunner()
+    try:
+        values = [np.array([1.0, 2.0]), np.array([3.0]), np.array([4.0, 5.0, 6.0])]
+        results = submit_all(scheduler, runner, values)
+    finally:
+        scheduler.close()
+    assert runner.batches == [6]  # 3 requests, 1 call
+    for value, result in zip(values, results, strict=True):
+        np.testing.assert_array_equal(result["y"], value * 2)
+        assert len(result["n"]) == len(value)
+
+
+def test_full_queue_is_unavailable_and_recovers():
+    gate = threading.Event()
+    runner = FakeRunner(gate=gate)
+    scheduler = BatchScheduler(
+        BatchingOptions(
+            max_batch_size=1,
+            batch_timeout_micros=0,
+            num_batch_threads=1,
+            max_enqueued_batches=1,
+        )
+    )
+    pool = futures.ThreadPoolExecutor(2)
+    try:
+        running = pool.submit(scheduler.run, SERVABLE, runner, {"x": np.array([1.0])})
+        assert runner.started.wait(WAIT)  # the only batch thread is busy
+        queued = pool.submit(scheduler.run, SERVABLE, runner, {"x": np.array([2.0])})
+        waited = threading.Event()
+        for _ in range(3000):  # bounded wait for the state "one batch queued"
+            if scheduler.pending_batches() == 1:
+                break
+            waited.wait(0.01)
+        assert scheduler.pending_batches() == 1
+        with pytest.raises(ServingError) as error:
+            scheduler.run(SERVABLE, runner, {"x": np.array([3.0])})
+        assert error.value.code == Code.UNAVAILABLE  # TF Serving's code: clients retry
+        gate.set()
+        assert running.result(WAIT)["y"].tolist() == [2.0]
+        assert queued.result(WAIT)["y"].tolist() == [4.0]
+        assert scheduler.run(SERVABLE, runner, {"x": np.array([5.0])})["y"].tolist() == [10.0]
+    finally:
+        gate.set()
+        pool.shutdown()
+        scheduler.close()
+
+
+def test_task_larger_than_max_batch_and_unequal_rows_are_invalid():
+    scheduler = BatchScheduler(BatchingOptions(max_batch_size=2))
+    runner = FakeRunner()
+    try:
+        with pytest.raises(ServingError) as error:
+            scheduler.run(SERVABLE, runner, {"x": np.zeros(3)})
+        assert error.value.code == Code.INVALID_ARGUMENT
+        with pytest.raises(ServingError) as error:
+            scheduler.run(SERVABLE, runner, {"x": np.zeros(1), "z": np.zeros(2)})
+        assert error.value.code == Code.INVALID_ARGUMENT
+        assert runner.batches == []
+    finally:
+        scheduler.close()
+
+
+def test_a_failing_batch_fails_every_request_in_it():
+    scheduler = BatchScheduler(
+        BatchingOptions(max_batch_size=2, batch_timeout_micros=LONG_TIMEOUT_MICROS)
+    )
+    runner = FakeRunner(fail=True)
+    try:
+        with futures.ThreadPoolExecutor(2) as pool:
+            jobs = [
+                pool.submit(scheduler.run, SERVABLE, runner, {"x": np.array([float(i)])})
+                for i in range(2)
+            ]
+            for job in jobs:
+                with pytest.raises(ServingError) as error:
+                    job.result(WAIT)
+                assert error.value.code == Code.INVALID_ARGUMENT
+        assert runner.batches == [2]
+    finally:
+        scheduler.close()
+
+
+def test_batching_through_grpc_merges_concurrent_predicts(
+    model_base_path, start_server, counting_model
+):
+    base = model_base_path(counting_model, name="counting")
+    server = start_server(
+        model_name="counting",
+        model_base_path=base,
+        enable_batching=True,
+        max_batch_size=8,
+        batch_timeout_micros=LONG_TIMEOUT_MICROS,
+        num_batch_threads=1,
+        grpc_max_threads=16,
+    )
+    runner = server.manager.resolve("counting").signatures["serving_default"]
+    calls_before = runner.calls
+    channel = grpc.insecure_channel(server.grpc_target)
+    stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
+
+    def predict(x: float):
+        request = predict_pb2.PredictRequest()
+        request.model_spec.name = "counting"
+        request.inputs["x"].CopyFrom(tf.make_tensor_proto(np.array([x], np.float32)))
+        response = stub.Predict(request, timeout=WAIT)
+        return (
+            tf.make_ndarray(response.outputs["y"]).tolist(),
+            tf.make_ndarray(response.outputs["calls"]).tolist()[0],
+        )
+
+    try:
+        with futures.ThreadPoolExecutor(8) as pool:
+            results = list(pool.map(predict, [float(i) for i in range(8)]))
+    finally:
+        channel.close()
+    assert [y for y, _ in results] == [[2.0 * i] for i in range(8)]
+    # Fewer graph runs than requests: the model's own counter and the runner's agree.
+    distinct_runs = {calls for _, calls in results}
+    assert runner.calls - calls_before == len(distinct_runs) < 8
+
+
+class RecordingRunner(FakeRunner):
+    """FakeRunner keeping every merged input it ran."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.inputs: list[np.ndarray] = []
+
+    def __call__(self, inputs):
+        self.inputs.append(inputs["x"].copy())
+        return super().__call__(inputs)
+
+
+def test_allowed_batch_sizes_pad_with_the_first_row_and_drop_padded_outputs():
+    scheduler = BatchScheduler(
+        BatchingOptions(max_batch_size=8, batch_timeout_micros=1000, allowed_batch_sizes=(2, 4, 8))
+    )
+    runner = RecordingRunner()
+    try:
+        (result,) = submit_all(scheduler, runner, [np.array([5.0, 6.0, 7.0])])
+    finally:
+        scheduler.close()
+    np.testing.assert_array_equal(runner.inputs[0], [5.0, 6.0, 7.0, 5.0])  # 3 rows -> 4
+    np.testing.assert_array_equal(result["y"], [10.0, 12.0, 14.0])
+
+
+def test_variable_length_inputs_share_a_batch_padded_with_their_first_element():
+    scheduler = BatchScheduler(
+        BatchingOptions(
+            max_batch_size=2,
+            batch_timeout_micros=LONG_TIMEOUT_MICROS,
+            pad_variable_length_inputs=True,
+        )
+    )
+    runner = RecordingRunner()
+    try:
+        short, long = np.array([[7, 1]]), np.array([[3, 4, 5]])
+        results = submit_all(scheduler, runner, [short, long])
+    finally:
+        scheduler.close()
+    assert runner.batches == [2]  # one call for both lengths
+    merged = runner.inputs[0].tolist()
+    assert sorted(merged) == [[3, 4, 5], [7, 1, 7]]
+    assert sorted(r["y"].tolist() for r in results) == [[[6, 8, 10]], [[14, 2, 14]]]
+
+
+@pytest.mark.parametrize("sizes", [(4, 2, 8), (2, 4), (0, 8), (2, 2, 8)])
+def test_allowed_batch_sizes_must_increase_to_max_batch_size(sizes):
+    from seqline.serving.errors import ServerConfigError
+
+    with pytest.raises(ServerConfigError, match="allowed_batch_sizes"):
+        BatchingOptions(max_batch_size=8, allowed_batch_sizes=sizes)

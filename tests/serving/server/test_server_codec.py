@@ -1,0 +1,139 @@
+"""TensorProto <-> numpy and REST JSON <-> numpy agree with TensorFlow's own conversions."""
+
+from __future__ import annotations
+
+import base64
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from seqline.serving.errors import Code, ServingError
+from seqline.serving.server.json_codec import (
+    decode_predict_body,
+    encode_predict_outputs,
+    json_to_example,
+    json_to_ndarray,
+)
+from seqline.serving.tensor_codec import from_ndarray, to_ndarray
+
+ARRAYS = [
+    np.array([[1.5, -2.0], [0.1, 3.0]], np.float32),
+    np.array([1.0, 2.0], np.float64),
+    np.array([[1, -2, 3]], np.int32),
+    np.array([2**40, -1], np.int64),
+    np.array([0, 255], np.uint8),
+    np.array([True, False]),
+    np.array([1.5, -0.25], np.float16),
+    np.array([2**33], np.uint64),
+    np.array([[b"a", b"\xff\x00"], [b"", b"long text"]], dtype=object),
+    np.zeros((0, 3), np.float32),
+    np.float32(4.0).reshape(()),
+]
+
+
+@pytest.mark.parametrize("array", ARRAYS, ids=lambda a: f"{a.dtype}{list(a.shape)}")
+def test_decode_matches_tf_make_ndarray(array):
+    proto = tf.make_tensor_proto(array)
+    decoded = to_ndarray(proto)
+    expected = tf.make_ndarray(proto)
+    assert decoded.dtype == expected.dtype and decoded.shape == expected.shape
+    np.testing.assert_array_equal(decoded, expected)
+
+
+@pytest.mark.parametrize("array", ARRAYS, ids=lambda a: f"{a.dtype}{list(a.shape)}")
+def test_encode_is_readable_by_tf_make_ndarray(array):
+    proto = from_ndarray(array)
+    assert not proto.tensor_content  # typed *_val fields, as TF Serving answers
+    decoded = tf.make_ndarray(proto)
+    assert decoded.shape == array.shape
+    np.testing.assert_array_equal(decoded, array)
+
+
+def test_typed_fields_follow_tensorflow_fill_rules():
+    proto = tf.make_tensor_proto(np.zeros(4, np.float32))
+    proto.ClearField("tensor_content")
+    proto.float_val.extend([7.0])  # one value: broadcast
+    np.testing.assert_array_equal(to_ndarray(proto), tf.make_ndarray(proto))
+    proto.ClearField("float_val")
+    proto.float_val.extend([1.0, 2.0])  # fewer: last repeats
+    np.testing.assert_array_equal(to_ndarray(proto), tf.make_ndarray(proto))
+    proto.ClearField("float_val")  # none: zeros
+    np.testing.assert_array_equal(to_ndarray(proto), np.zeros(4, np.float32))
+
+
+def test_bad_protos_are_invalid_argument():
+    proto = tf.make_tensor_proto(np.zeros(2, np.float32))
+    proto.tensor_content = b"123"
+    with pytest.raises(ServingError) as error:
+        to_ndarray(proto, "x")
+    assert error.value.code == Code.INVALID_ARGUMENT and "'x'" in error.value.message
+    proto = tf.make_tensor_proto(np.zeros(2, np.float32))
+    proto.tensor_shape.dim[0].size = -3
+    with pytest.raises(ServingError):
+        to_ndarray(proto)
+    # One value broadcast to 2**40 elements: refused before anything is allocated.
+    proto = tf.make_tensor_proto(np.zeros(1, np.float32))
+    proto.ClearField("tensor_content")
+    proto.float_val.append(1.0)
+    proto.tensor_shape.dim[0].size = 2**40
+    with pytest.raises(ServingError) as error:
+        to_ndarray(proto, "x")
+    assert error.value.code == Code.INVALID_ARGUMENT
+
+
+def test_json_rows_and_columns():
+    dtypes = {"x": np.dtype(np.float32), "t": np.dtype(object)}
+    b64 = base64.b64encode(b"\xff\x01").decode()
+    inputs, rows = decode_predict_body(
+        {"instances": [{"x": [1, 2], "t": "a"}, {"x": [3, 4], "t": {"b64": b64}}]}, dtypes
+    )
+    assert rows is True
+    np.testing.assert_array_equal(inputs["x"], np.array([[1, 2], [3, 4]], np.float32))
+    assert inputs["t"].tolist() == [b"a", b"\xff\x01"]
+    inputs, rows = decode_predict_body({"inputs": {"x": [[1.5]], "t": ["z"]}}, dtypes)
+    assert rows is False and inputs["x"].dtype == np.float32
+
+    outputs = {
+        "scores": np.array([[0.1, 0.9]], np.float32),
+        "label": np.array([b"pos"], dtype=object),
+        "raw_bytes": np.array([b"\xff"], dtype=object),
+    }
+    assert encode_predict_outputs(outputs, row_format=True) == {
+        "predictions": [{"scores": [0.1, 0.9], "label": "pos", "raw_bytes": {"b64": "/w=="}}]
+    }
+    assert encode_predict_outputs({"y": np.array([2.5], np.float32)}, row_format=False) == {
+        "outputs": [2.5]
+    }
+
+
+@pytest.mark.parametrize(
+    ("value", "dtype"),
+    [
+        ([[1.0], [1.0, 2.0]], np.float32),
+        (["a"], np.float32),
+        ([1.5], np.int32),
+        ([2**40], np.int32),
+        ([1.0], object),
+        ([{"b64": "***"}], object),
+        ([1, 0], np.bool_),
+    ],
+)
+def test_bad_json_values_are_invalid_argument(value, dtype):
+    with pytest.raises(ServingError) as error:
+        json_to_ndarray(value, np.dtype(dtype), "input 'x'")
+    assert error.value.code == Code.INVALID_ARGUMENT
+
+
+def test_json_example_feature_kinds():
+    example = json_to_example(
+        {"i": 3, "f": [1.5, 2], "s": "text", "b": {"b64": "AAE="}, "l": ["a", "b"]}, "example 0"
+    )
+    feature = example.features.feature
+    assert list(feature["i"].int64_list.value) == [3]
+    assert list(feature["f"].float_list.value) == [1.5, 2.0]
+    assert list(feature["s"].bytes_list.value) == [b"text"]
+    assert list(feature["b"].bytes_list.value) == [b"\x00\x01"]
+    assert list(feature["l"].bytes_list.value) == [b"a", b"b"]
+    with pytest.raises(ServingError):
+        json_to_example({"mixed": [1, "a"]}, "example 0")

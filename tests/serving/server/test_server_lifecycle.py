@@ -1,0 +1,173 @@
+"""Startup and shutdown: ports open only after the first load of every model; SIGTERM stops
+accepting, drains in-flight gRPC and REST requests, then exits."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from concurrent import futures
+
+import grpc
+import numpy as np
+import pytest
+import tensorflow as tf
+from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
+
+from tests.serving.conftest import build_gated_model, copy_version
+
+WAIT = 60.0
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def grpc_predict(target: str, x: float, model: str = "hpt", timeout: float = 30) -> float:
+    request = predict_pb2.PredictRequest()
+    request.model_spec.name = model
+    request.inputs["x"].CopyFrom(tf.make_tensor_proto(np.array([x], np.float32)))
+    with grpc.insecure_channel(target) as channel:
+        stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
+        return float(tf.make_ndarray(stub.Predict(request, timeout=timeout).outputs["y"])[0])
+
+
+def rest_predict(url: str, x: float, model: str = "hpt") -> tuple[int, dict]:
+    body = json.dumps({"instances": [x]}).encode()
+    request = urllib.request.Request(f"{url}/v1/models/{model}:predict", data=body)
+    try:
+        with urllib.request.urlopen(request, timeout=60) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read())
+
+
+def wait_until(predicate, what: str, timeout: float = WAIT) -> None:
+    """Polls a condition the test cannot be notified of (a file, a child's output)."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.05)
+
+
+def test_ports_open_only_after_the_first_load(monkeypatch, model_base_path, half_plus_two_model):
+    import seqline.serving.server.model_manager as model_manager
+    from seqline.serving.client.client import PredictionClient
+    from seqline.serving.server.server import ServerOptions, start_server
+
+    loading, release = threading.Event(), threading.Event()
+    real_load = model_manager.load_servable
+
+    def gated_load(*args, **kwargs):
+        loading.set()
+        assert release.wait(WAIT)
+        return real_load(*args, **kwargs)
+
+    monkeypatch.setattr(model_manager, "load_servable", gated_load)
+    grpc_port, rest_port = free_port(), free_port()
+    options = ServerOptions(
+        model_name="hpt",
+        model_base_path=model_base_path(half_plus_two_model, name="hpt"),
+        port=grpc_port,
+        rest_api_port=rest_port,
+    )
+    with futures.ThreadPoolExecutor(2) as pool:
+        starting = pool.submit(start_server, options)
+        assert loading.wait(WAIT)
+        # The model is loading: neither port is open, so clients get a retryable refusal.
+        with pytest.raises(grpc.RpcError) as e:
+            grpc_predict(f"127.0.0.1:{grpc_port}", 1.0, timeout=10)
+        assert e.value.code() == grpc.StatusCode.UNAVAILABLE
+        with pytest.raises(urllib.error.URLError):
+            rest_predict(f"http://127.0.0.1:{rest_port}", 1.0)
+        # A client retrying UNAVAILABLE rides through the restart.
+        client = PredictionClient(
+            f"127.0.0.1:{grpc_port}", "hpt", timeout=WAIT, retries=1000, backoff=0.02
+        )
+        retrying = pool.submit(client.predict, {"x": np.array([1.0], np.float32)})
+        release.set()
+        handle = starting.result(WAIT)
+        try:
+            assert retrying.result(WAIT)["y"].tolist() == [2.5]
+            assert rest_predict(handle.rest_url, 2.0) == (200, {"predictions": [3.0]})
+        finally:
+            client.close()
+            handle.stop()
+
+
+def _serve(args: list[str], log_path) -> subprocess.Popen:
+    env = dict(os.environ, PYTHONUNBUFFERED="1", TF_CPP_MIN_LOG_LEVEL="2")
+    with open(log_path, "w") as log:
+        return subprocess.Popen(
+            [sys.executable, "-m", "seqline.serving.cli", "serve", *args],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env=env,
+        )
+
+
+def _ready_line(log_path, process: subprocess.Popen) -> str:
+    def ready() -> bool:
+        if process.poll() is not None:
+            raise AssertionError(f"server exited early:\n{log_path.read_text()}")
+        return "seqline serve: gRPC at" in log_path.read_text()
+
+    wait_until(ready, "the server's ready line", timeout=120)
+    return next(line for line in log_path.read_text().splitlines() if "gRPC at" in line)
+
+
+def test_sigterm_drains_in_flight_grpc_and_rest_requests(tmp_path):
+    gate = tmp_path / "gate"
+    gate.mkdir()
+    base = tmp_path / "gated"
+    base.mkdir()
+    copy_version(build_gated_model(str(tmp_path / "build"), str(gate)), str(base), 1)
+    log_path = tmp_path / "server.log"
+    process = _serve(
+        ["--model_name=gated", f"--model_base_path={base}", "--port=0", "--rest_api_port=-1",
+         "--shutdown_grace_seconds=60"],
+        log_path,
+    )  # fmt: skip
+    try:
+        line = _ready_line(log_path, process)
+        target = line.split("gRPC at ")[1].split(",")[0]
+        rest_url = line.split("REST at ")[1].split(";")[0]
+        with futures.ThreadPoolExecutor(2) as pool:
+            in_flight_grpc = pool.submit(grpc_predict, target, 1.0, "gated", WAIT)
+            in_flight_rest = pool.submit(rest_predict, rest_url, 2.0, "gated")
+            wait_until(
+                lambda: (gate / "entered-1").exists() and (gate / "entered-2").exists(),
+                "both requests inside the model",
+            )
+            process.send_signal(signal.SIGTERM)
+            wait_until(
+                lambda: "no longer accepting requests" in log_path.read_text(),
+                "the listeners to close",
+            )
+            # No new work is accepted...
+            with pytest.raises(grpc.RpcError) as e:
+                grpc_predict(target, 3.0, "gated", timeout=10)
+            assert e.value.code() == grpc.StatusCode.UNAVAILABLE
+            with pytest.raises((urllib.error.URLError, ConnectionError)):
+                rest_predict(rest_url, 3.0, "gated")
+            assert not (gate / "entered-3").exists()
+            # ...and what was in flight completes.
+            (gate / "release").write_text("")
+            assert in_flight_grpc.result(WAIT) == 2.0
+            assert in_flight_rest.result(WAIT) == (200, {"predictions": [4.0]})
+        assert process.wait(WAIT) == 0
+        assert "seqline serve: stopped\n" in log_path.read_text()
+    finally:
+        if process.poll() is None:
+            process.kill()

@@ -1,0 +1,111 @@
+"""Per-request limits are configurable and checked before any allocation; a refused request
+never hurts the next one."""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.request
+
+import grpc
+import numpy as np
+import pytest
+import tensorflow as tf
+from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
+
+from seqline.serving.errors import Code, ServingError
+from seqline.serving.request_limits import RequestLimits
+from seqline.serving.server.json_codec import json_depth, json_to_ndarray, parse_json_request
+from seqline.serving.tensor_codec import to_ndarray
+
+
+def _post(url: str, body: bytes) -> tuple[int, dict]:
+    try:
+        with urllib.request.urlopen(urllib.request.Request(url, data=body), timeout=30) as r:
+            return r.status, json.loads(r.read())
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read())
+
+
+def test_json_depth_ignores_brackets_in_strings():
+    assert json_depth(b'{"a": [[1, 2], [3]], "s": "[[[[\\"[{"}') == 3
+    assert json_depth(b"[]") == 1 and json_depth(b"1") == 0
+    assert json_depth(b"[" * 100_000 + b"]" * 100_000) == 100_000
+
+
+def test_parse_json_request_limits_depth_and_float_range():
+    assert parse_json_request(b'{"x": [[1]]}', max_depth=3) == {"x": [[1]]}
+    with pytest.raises(ServingError, match="nesting depth 4 exceeds the limit of 3") as e:
+        parse_json_request(b'{"x": [[[1]]]}', max_depth=3)
+    assert e.value.code == Code.INVALID_ARGUMENT
+    with pytest.raises(ServingError, match="too big to be stored in double"):
+        parse_json_request(b'{"x": 1.7976931348623159e308}')
+    # TF Serving's parser takes NaN / Infinity literals; so does this one.
+    body = parse_json_request(b'{"x": [NaN, -Infinity, 1.7976931348623157e308]}')
+    assert np.isnan(body["x"][0]) and body["x"][1] == -np.inf
+
+
+def test_budget_is_charged_from_the_shape_before_decoding():
+    limits = RequestLimits(max_elements=10, max_bytes=1000)
+    proto = tf.make_tensor_proto(np.zeros(10, np.float32))
+    assert to_ndarray(proto, "x", limits.budget()).shape == (10,)
+    budget = limits.budget()
+    to_ndarray(proto, "x", budget)
+    with pytest.raises(ServingError, match="at most 10 elements") as e:  # the request's total
+        to_ndarray(tf.make_tensor_proto(np.zeros(1, np.float32)), "y", budget)
+    assert e.value.code == Code.RESOURCE_EXHAUSTED
+    # Strings cost their payload too: 5 elements x (32 + 200 bytes) > 1000 bytes.
+    strings = tf.make_tensor_proto([b"a" * 200] * 5)
+    with pytest.raises(ServingError, match="bytes"):
+        to_ndarray(strings, "s", limits.budget())
+    with pytest.raises(ServingError, match="at most 10 elements"):
+        json_to_ndarray([[1.0] * 4] * 3, np.dtype(np.float32), "x", limits.budget())
+
+
+@pytest.fixture(scope="module")
+def small_limits_server(tmp_path_factory, half_plus_two_model):
+    import shutil
+
+    from seqline.serving.server.server import FREE_PORT, ServerOptions, start_server
+
+    root = tmp_path_factory.mktemp("limits")
+    shutil.copytree(half_plus_two_model, root / "hpt" / "1")
+    handle = start_server(
+        ServerOptions(
+            model_name="hpt",
+            model_base_path=str(root / "hpt"),
+            port=0,
+            rest_api_port=FREE_PORT,
+            max_request_elements=8,
+            max_request_bytes=1 << 20,
+            max_json_depth=4,
+        )
+    )
+    handle.wait_until_ready(60)
+    yield handle
+    handle.stop()
+
+
+def test_configured_limits_apply_to_grpc_and_rest(small_limits_server):
+    server = small_limits_server
+    with grpc.insecure_channel(server.grpc_target) as channel:
+        stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
+
+        def predict(n: int) -> np.ndarray:
+            request = predict_pb2.PredictRequest()
+            request.model_spec.name = "hpt"
+            request.inputs["x"].CopyFrom(tf.make_tensor_proto(np.ones(n, np.float32)))
+            return tf.make_ndarray(stub.Predict(request, timeout=30).outputs["y"])
+
+        with pytest.raises(grpc.RpcError) as e:
+            predict(9)
+        assert e.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+        assert "--max_request_elements" in e.value.details()
+        assert predict(8).tolist() == [2.5] * 8
+
+    url = f"{server.rest_url}/v1/models/hpt:predict"
+    status, body = _post(url, json.dumps({"instances": [1.0] * 9}).encode())
+    assert status == 429 and "at most 8 elements" in body["error"]
+    status, body = _post(url, b'{"inputs": [[[[1.0]]]]}')  # depth 5 > 4
+    assert status == 400 and "nesting depth 5" in body["error"]
+    assert _post(url, b'{"instances": [2.0]}') == (200, {"predictions": [3.0]})

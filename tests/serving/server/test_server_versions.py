@@ -1,0 +1,273 @@
+"""Version lifecycle: hot swap under load, partial copies, failed loads, status, warmup.
+
+Waits are bounded waits for a state (never sleeps); the file-system poll runs every 0.1 s.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import threading
+
+import grpc
+import numpy as np
+import pytest
+import tensorflow as tf
+from tensorflow_serving.apis import (
+    get_model_status_pb2,
+    model_service_pb2_grpc,
+    predict_pb2,
+    prediction_log_pb2,
+    prediction_service_pb2_grpc,
+)
+
+from seqline.serving.server.model_manager import AVAILABLE, END, LOADING, UNLOADING
+
+POLL = 0.1
+WAIT = 60.0
+
+
+def predict(stub, model: str, x: float, version: int | None = None) -> predict_pb2.PredictResponse:
+    request = predict_pb2.PredictRequest()
+    request.model_spec.name = model
+    if version is not None:
+        request.model_spec.version.value = version
+    request.inputs["x"].CopyFrom(tf.make_tensor_proto(np.array([x], np.float32)))
+    return stub.Predict(request, timeout=30)
+
+
+def model_status(channel, model: str, version: int | None = None) -> dict[int, int]:
+    """{version: state} as GetModelStatus reports it."""
+    request = get_model_status_pb2.GetModelStatusRequest()
+    request.model_spec.name = model
+    if version is not None:
+        request.model_spec.version.value = version
+    response = model_service_pb2_grpc.ModelServiceStub(channel).GetModelStatus(request, timeout=30)
+    return {s.version: s.state for s in response.model_version_status}
+
+
+def wait_for(server, predicate) -> None:
+    assert server.manager.wait_for(predicate, timeout=WAIT), "state not reached in time"
+
+
+def test_new_version_swaps_in_under_load_without_failures(
+    model_base_path, start_server, half_plus_two_model, half_plus_three_model, copy_version
+):
+    base = model_base_path(half_plus_two_model, name="hpt", versions=(1,))
+    server = start_server(
+        model_name="hpt", model_base_path=base, file_system_poll_wait_seconds=POLL
+    )
+    channel = grpc.insecure_channel(server.grpc_target)
+    stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
+    stop = threading.Event()
+    seen: list[list[tuple[int, float]]] = [[] for _ in range(4)]
+    failures: list[BaseException] = []
+    progress = threading.Condition()  # clients notify after every response
+
+    def client(i: int) -> None:
+        while not stop.is_set():
+            try:
+                response = predict(stub, "hpt", 1.0)
+                y = float(tf.make_ndarray(response.outputs["y"])[0])
+                with progress:
+                    seen[i].append((response.model_spec.version.value, y))
+                    progress.notify_all()
+            except BaseException as e:  # any failed request fails the test
+                with progress:
+                    failures.append(e)
+                    progress.notify_all()
+                return
+
+    threads = [threading.Thread(target=client, args=(i,)) for i in range(4)]
+    for thread in threads:
+        thread.start()
+    try:
+        # Partial copy of version 3 first (no saved_model.pb): never a candidate.
+        os.makedirs(os.path.join(base, "3", "variables"))
+        # A complete model under a temp name: ignored until renamed.
+        shutil.copytree(half_plus_three_model, os.path.join(base, ".tmp-4"))
+        copy_version(half_plus_three_model, base, 2)
+        wait_for(server, lambda: server.manager.status("hpt", 1)[0].state == END)
+        with progress:
+            assert progress.wait_for(
+                lambda: failures or all(s and s[-1][0] == 2 for s in seen), timeout=WAIT
+            )
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join(timeout=WAIT)
+    assert failures == []
+    for responses in seen:
+        assert {(v, y) for v, y in responses} <= {(1, 2.5), (2, 3.5)}  # no mixed answers
+        versions = [v for v, _ in responses]
+        assert versions == sorted(versions)  # switched once, never back
+        assert versions[-1] == 2
+    assert model_status(channel, "hpt") == {2: AVAILABLE, 1: END}
+    with pytest.raises(grpc.RpcError) as error:
+        predict(stub, "hpt", 1.0, version=1)
+    assert error.value.code() == grpc.StatusCode.NOT_FOUND
+
+    # Completing the partial copy of version 3 makes it load: it was skipped, not broken.
+    shutil.rmtree(os.path.join(base, "3"))
+    copy_version(half_plus_two_model, base, 3)
+    wait_for(server, lambda: server.manager.is_available("hpt", 3))
+    assert 4 not in model_status(channel, "hpt")  # ".tmp-4" never loaded
+    channel.close()
+
+
+def test_removing_the_newest_version_reverts_to_the_previous(
+    model_base_path, start_server, half_plus_two_model, half_plus_three_model, copy_version
+):
+    base = model_base_path(half_plus_two_model, name="hpt", versions=(1,))
+    server = start_server(
+        model_name="hpt", model_base_path=base, file_system_poll_wait_seconds=POLL
+    )
+    copy_version(half_plus_three_model, base, 2)
+    wait_for(server, lambda: server.manager.status("hpt", 1)[0].state == END)
+    shutil.rmtree(os.path.join(base, "2"))
+    wait_for(server, lambda: server.manager.status("hpt", 2)[0].state == END)
+    with grpc.insecure_channel(server.grpc_target) as channel:
+        stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
+        response = predict(stub, "hpt", 1.0)
+        assert response.model_spec.version.value == 1
+        assert tf.make_ndarray(response.outputs["y"]).tolist() == [2.5]
+
+
+def test_failed_load_keeps_serving_and_is_retried(
+    model_base_path, start_server, half_plus_two_model, half_plus_three_model, copy_version
+):
+    base = model_base_path(half_plus_two_model, name="hpt", versions=(1,))
+    server = start_server(
+        model_name="hpt", model_base_path=base, file_system_poll_wait_seconds=POLL
+    )
+    # Version 2 has its saved_model.pb but not its variables yet: loading fails.
+    os.makedirs(os.path.join(base, "2"))
+    shutil.copy(os.path.join(half_plus_three_model, "saved_model.pb"), os.path.join(base, "2"))
+    wait_for(
+        server,
+        lambda: (
+            server.manager.status("hpt").__len__() == 2
+            and server.manager.status("hpt", 2)[0].state == END
+        ),
+    )
+    failed = server.manager.status("hpt", 2)[0]
+    assert failed.error_message.startswith("Loading failed")
+    with grpc.insecure_channel(server.grpc_target) as channel:
+        stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
+        assert predict(stub, "hpt", 1.0).model_spec.version.value == 1
+        # The copy completes: the next poll sees a changed directory and loads it.
+        shutil.copytree(
+            os.path.join(half_plus_three_model, "variables"), os.path.join(base, "2", "variables")
+        )
+        wait_for(server, lambda: server.manager.is_available("hpt", 2))
+        response = predict(stub, "hpt", 1.0)
+        assert (response.model_spec.version.value, tf.make_ndarray(response.outputs["y"])[0]) == (
+            2,
+            3.5,
+        )
+
+
+def test_get_model_status_reports_loading_available_end(
+    model_base_path, start_server, half_plus_two_model, half_plus_three_model, copy_version
+):
+    base = model_base_path(half_plus_two_model, name="hpt", versions=(1,))
+    server = start_server(
+        model_name="hpt", model_base_path=base, file_system_poll_wait_seconds=POLL
+    )
+    loading_seen = threading.Event()
+    observed = threading.Event()
+    transitions: list[tuple[int, int]] = []
+
+    def listener(model: str, version: int, state: int) -> None:
+        transitions.append((version, state))
+        if version == 2 and state == LOADING:
+            loading_seen.set()
+            observed.wait(WAIT)  # hold the load here until the test has looked
+
+    server.manager.add_listener(listener)
+    channel = grpc.insecure_channel(server.grpc_target)
+    try:
+        copy_version(half_plus_three_model, base, 2)
+        assert loading_seen.wait(WAIT)
+        assert model_status(channel, "hpt") == {2: LOADING, 1: AVAILABLE}
+        observed.set()
+        wait_for(server, lambda: server.manager.status("hpt", 1)[0].state == END)
+        assert model_status(channel, "hpt") == {2: AVAILABLE, 1: END}
+        assert model_status(channel, "hpt", version=2) == {2: AVAILABLE}
+        # The old version is withdrawn only after the new one is AVAILABLE.
+        assert transitions == [(2, LOADING), (2, AVAILABLE), (1, UNLOADING), (1, END)]
+        request = get_model_status_pb2.GetModelStatusRequest()
+        request.model_spec.name = "nope"
+        with pytest.raises(grpc.RpcError) as error:
+            model_service_pb2_grpc.ModelServiceStub(channel).GetModelStatus(request, timeout=30)
+        assert error.value.code() == grpc.StatusCode.NOT_FOUND
+    finally:
+        observed.set()
+        channel.close()
+
+
+def write_warmup(version_dir: str, records: list[prediction_log_pb2.PredictionLog]) -> None:
+    directory = os.path.join(version_dir, "assets.extra")
+    os.makedirs(directory, exist_ok=True)
+    with tf.io.TFRecordWriter(os.path.join(directory, "tf_serving_warmup_requests")) as writer:
+        for record in records:
+            writer.write(record.SerializeToString())
+
+
+def warmup_record(x: float, input_name: str = "x") -> prediction_log_pb2.PredictionLog:
+    record = prediction_log_pb2.PredictionLog()
+    request = record.predict_log.request
+    request.model_spec.name = "anything"  # warmup ignores the model_spec, as TF Serving does
+    request.inputs[input_name].CopyFrom(tf.make_tensor_proto(np.array([x], np.float32)))
+    return record
+
+
+def test_warmup_runs_before_available_and_bad_warmup_fails_the_load(
+    tmp_path, start_server, counting_model
+):
+    base = str(tmp_path / "counting")
+    os.makedirs(base)
+    staging = str(tmp_path / "staging-1")
+    shutil.copytree(counting_model, staging)
+    write_warmup(staging, [warmup_record(float(i)) for i in range(3)])
+    os.rename(staging, os.path.join(base, "1"))
+    server = start_server(
+        model_name="counting", model_base_path=base, file_system_poll_wait_seconds=POLL
+    )
+    with grpc.insecure_channel(server.grpc_target) as channel:
+        stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
+        # The graph ran 3 times before the first client request could reach it.
+        assert tf.make_ndarray(predict(stub, "counting", 1.0).outputs["calls"]).tolist() == [4]
+
+        # Version 2's warmup asks for an input the model does not have: the load fails and
+        # version 1 keeps serving.
+        staging = str(tmp_path / "staging-2")
+        shutil.copytree(counting_model, staging)
+        write_warmup(staging, [warmup_record(1.0), warmup_record(1.0, input_name="nope")])
+        os.rename(staging, os.path.join(base, "2"))
+        wait_for(server, lambda: len(server.manager.status("counting")) == 2
+                 and server.manager.status("counting", 2)[0].state == END)  # fmt: skip
+        assert "warmup record 1" in server.manager.status("counting", 2)[0].error_message
+        response = predict(stub, "counting", 1.0)
+        assert response.model_spec.version.value == 1
+        assert tf.make_ndarray(response.outputs["calls"]).tolist() == [5]
+
+
+def test_warmup_file_limits(tmp_path):
+    from seqline.serving.server.warmup_replay import (
+        MAX_WARMUP_RECORDS,
+        WarmupError,
+        read_warmup_records,
+    )
+
+    write_warmup(str(tmp_path / "ok"), [warmup_record(1.0)] * MAX_WARMUP_RECORDS)
+    path = str(tmp_path / "ok" / "assets.extra" / "tf_serving_warmup_requests")
+    assert len(read_warmup_records(path)) == MAX_WARMUP_RECORDS
+    write_warmup(str(tmp_path / "long"), [warmup_record(1.0)] * (MAX_WARMUP_RECORDS + 1))
+    with pytest.raises(WarmupError, match="more than 1000"):
+        read_warmup_records(str(tmp_path / "long" / "assets.extra" / "tf_serving_warmup_requests"))
+    garbage = tmp_path / "garbage"
+    garbage.write_bytes(b"not a tfrecord at all" * 5)
+    with pytest.raises(WarmupError):
+        read_warmup_records(str(garbage))
+    assert read_warmup_records(str(tmp_path / "absent")) == []
