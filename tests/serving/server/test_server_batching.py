@@ -7,7 +7,11 @@ it is full), so a test never depends on how fast threads start.
 
 from __future__ import annotations
 
+import base64
+import json
 import threading
+import urllib.error
+import urllib.request
 from concurrent import futures
 
 import grpc
@@ -284,6 +288,45 @@ def test_batched_results_equal_unbatched_and_a_bad_example_fails_alone(
         answers = list(pool.map(lambda t: predict(batched.grpc_target, t), good))
     assert runner.calls - calls_before == 1  # 4 requests, one signature run
     assert answers == [predict(plain.grpc_target, t) for t in good]
+
+
+def test_batching_over_rest_merges_and_isolates_a_bad_example(
+    model_base_path, start_server, text_model
+):
+    """REST requests share the scheduler with gRPC ones: merged into one run, a bad Example
+    failing alone with TF Serving's REST error body, the rest answered as without batching."""
+    base = model_base_path(text_model, name="text")
+    plain = start_server(model_name="text", model_base_path=base)
+    batched = start_server(
+        model_name="text",
+        model_base_path=base,
+        enable_batching=True,
+        max_batch_size=3,
+        batch_timeout_micros=LONG_TIMEOUT_MICROS,
+        num_batch_threads=1,
+    )
+    runner = batched.manager.resolve("text").signatures["serving_default"]
+
+    def predict(url: str, text: str | None):
+        body = json.dumps({"instances": [{"b64": base64.b64encode(example(text)).decode()}]})
+        request = urllib.request.Request(
+            f"{url}/v1/models/text:predict", data=body.encode(), method="POST"
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=WAIT) as response:
+                return response.status, json.loads(response.read())
+        except urllib.error.HTTPError as e:
+            return e.code, json.loads(e.read())
+
+    texts = ["good film", None, "bad bad film"]
+    calls_before = runner.calls
+    with futures.ThreadPoolExecutor(len(texts)) as pool:
+        answers = list(pool.map(lambda t: predict(batched.rest_url, t), texts))
+    assert runner.calls - calls_before == 1 + len(texts)  # the merged run, then one each
+    status, body = answers[1]
+    assert status == 400 and "error" in body
+    assert answers[0] == predict(plain.rest_url, texts[0])
+    assert answers[2] == predict(plain.rest_url, texts[2])
 
 
 class RecordingRunner(FakeRunner):
