@@ -51,7 +51,11 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class BatchingOptions:
-    """Batching parameters (TF Serving's names). Defaults suit small CPU models.
+    """Batching parameters (TF Serving's names).
+
+    The defaults are a cautious start; for a CPU model whose run costs far more than the
+    transport, timeout 0 and one thread on 2 cores formed the largest batches (measured in
+    docs/operations.md, "When to turn batching on").
 
     max_batch_size: rows per merged call (default 32). batch_timeout_micros: how long the
     first request of a batch waits for company (default 1000). num_batch_threads: threads
