@@ -1,17 +1,24 @@
 """Benchmark: serving latency and throughput of `seqline serve`, against the in-process call.
 
-    python bench/serving.py [--calls 2000] [--throughput-calls 2000] [--concurrency 1,8,32]
+    python bench/serving.py [--model text|gru] [--calls N] [--throughput-calls N]
+                            [--concurrency 1,8,32] [--max-batch-size 32]
+                            [--batch-timeout-micros 1000] [--num-batch-threads 2]
                             [--saved-model DIR --signature S --input-json JSON]
 
-By default it builds a small text classifier (string split, hashed embedding 32, dense softmax
-over 2 classes, signature "predict_text" taking `text` tf.string [None]). Then it measures:
+`--model text` (default) builds a small text classifier (string split, hashed embedding 32,
+dense softmax over 2 classes); `--model gru` a compute-heavy one (hashed embedding 64,
+GRU(256) over 128 tokens, dense softmax), the kind of model batching is for. Both are built
+locally with seeded random weights and have the signature "predict_text" taking `text`
+tf.string [None]. Then it measures:
 
 - batch-1 latency p50/p99 over --calls sequential calls: the SavedModel signature called
-  in-process, PredictionClient over gRPC, RestClient over REST;
+  in-process, a bare gRPC stub (a prebuilt PredictRequest, no client wrapper),
+  PredictionClient over gRPC, RestClient over REST;
 - throughput (calls/s) with client concurrency 1, 8, 32 (threads sharing one gRPC channel),
-  with server-side batching off and on (--max-batch-size, --batch-timeout-micros);
-- error counts, and the ratios against issue 3's aims: gRPC p50 <= in-process p50 + 0.5 ms,
-  batching >= 3x the unbatched throughput at concurrency 32, 0 errors.
+  with server-side batching off and on (--max-batch-size, --batch-timeout-micros,
+  --num-batch-threads), and the batched/unbatched ratio at each level;
+- error counts, and the ratios against the aims (issues 3 and 13): gRPC p50 <= in-process
+  p50 + 0.5 ms, batching >= 3x the unbatched throughput at concurrency 32, 0 errors.
 
 Each server runs in its own process (`python -m seqline.serving.cli serve ...`) so that the
 client's and the server's Python threads do not share one GIL. Figures, not assertions; the
@@ -71,6 +78,66 @@ def build_text_model(export_dir: str) -> str:
             }
 
     module = TextModel()
+    tf.saved_model.save(
+        module, export_dir, signatures={"predict_text": module.predict_text.get_concrete_function()}
+    )
+    return export_dir
+
+
+def build_gru_model(export_dir: str, units: int = 256, steps: int = 128) -> str:
+    """A compute-heavy text classifier: hashed embedding 64, GRU(``units``) over ``steps``
+    tokens (texts padded/truncated to ``steps``), dense softmax over 2 classes.
+
+    Same signature as build_text_model ("predict_text": ``text`` tf.string [None] ->
+    probabilities [None, 2], class_ids [None], classes [None]). Weights are seeded random:
+    the figures measure compute, not accuracy. One batch-1 call runs 128 small steps, so most
+    of its time is per-op overhead that a merged batch shares.
+    """
+    import tensorflow as tf
+
+    buckets, dim = 10_000, 64
+
+    class GruModel(tf.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            rng = tf.random.Generator.from_seed(0)
+            scale = 0.1
+            self.embedding = tf.Variable(rng.normal([buckets, dim]) * scale)
+            self.kernel = tf.Variable(rng.normal([dim, 3 * units]) * scale)
+            self.recurrent = tf.Variable(rng.normal([units, 3 * units]) * scale)
+            self.bias = tf.Variable(tf.zeros([3 * units]))
+            self.dense = tf.Variable(rng.normal([units, 2]) * scale)
+            self.labels = tf.constant(["negative", "positive"])
+
+        @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="text")])
+        def predict_text(self, text: tf.Tensor) -> dict[str, tf.Tensor]:
+            tokens = tf.strings.split(tf.strings.lower(text))
+            ids = tf.strings.to_hash_bucket_fast(tokens, buckets).to_tensor(
+                default_value=0, shape=[None, steps]
+            )
+            embedded = tf.nn.embedding_lookup(self.embedding, ids)  # [batch, steps, dim]
+            # The input projection of every step in one matmul; the loop does the recurrence.
+            projected = tf.einsum("bsd,dk->sbk", embedded, self.kernel) + self.bias
+            state = tf.zeros([tf.shape(text)[0], units])
+
+            def step(h: tf.Tensor, x: tf.Tensor) -> tf.Tensor:
+                x_z, x_r, x_h = tf.split(x, 3, axis=-1)
+                r_z, r_r, r_h = tf.split(tf.matmul(h, self.recurrent), 3, axis=-1)
+                z = tf.sigmoid(x_z + r_z)
+                r = tf.sigmoid(x_r + r_r)
+                candidate = tf.tanh(x_h + r * r_h)
+                return z * h + (1.0 - z) * candidate
+
+            final = tf.foldl(step, projected, initializer=state)
+            probabilities = tf.nn.softmax(tf.matmul(final, self.dense))
+            class_ids = tf.argmax(probabilities, axis=-1)
+            return {
+                "probabilities": probabilities,
+                "class_ids": class_ids,
+                "classes": tf.gather(self.labels, class_ids),
+            }
+
+    module = GruModel()
     tf.saved_model.save(
         module, export_dir, signatures={"predict_text": module.predict_text.get_concrete_function()}
     )
@@ -182,9 +249,19 @@ def throughput(
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--calls", type=int, default=2000, help="sequential calls per latency")
     parser.add_argument(
-        "--throughput-calls", type=int, default=2000, help="calls per throughput measurement"
+        "--model",
+        choices=sorted(MODELS),
+        default="text",
+        help="model to build: text (small, default) or gru (GRU(256) over 128 tokens)",
+    )
+    parser.add_argument(
+        "--calls", type=int, help="sequential calls per latency (default 2000; gru 200)"
+    )
+    parser.add_argument(
+        "--throughput-calls",
+        type=int,
+        help="calls per throughput measurement (default 2000; gru 640)",
     )
     parser.add_argument("--concurrency", default="1,8,32", help="client threads, comma-separated")
     parser.add_argument("--max-batch-size", type=int, default=32)
@@ -199,6 +276,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--json", action="store_true", help="also print the figures as JSON")
     args = parser.parse_args(argv)
+    heavy = args.model == "gru" and not args.saved_model
+    args.calls = args.calls or (200 if heavy else 2000)
+    args.throughput_calls = args.throughput_calls or (640 if heavy else 2000)
     levels = [int(c) for c in args.concurrency.split(",")]
 
     import tensorflow as tf
@@ -214,7 +294,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.saved_model:
             shutil.copytree(args.saved_model, model_dir)
         else:
-            build_text_model(model_dir)
+            MODELS[args.model](model_dir)
         raw_inputs = json.loads(args.input_json)
         loaded = tf.saved_model.load(model_dir)
         signature = loaded.signatures[args.signature]
@@ -240,18 +320,33 @@ def main(argv: list[str] | None = None) -> int:
             def grpc_call() -> None:
                 grpc_client.predict(np_inputs)
 
+            raw_stub_call = raw_stub(plain.target, args.signature, np_inputs)
+
             def rest_call() -> None:
                 rest_client.predict(np_inputs)
 
             print(f"batch-1 latency over {args.calls} sequential calls each, interleaved (ms):")
             measured = latencies(
-                {"in-process": in_process, "gRPC": grpc_call, "REST": rest_call}, args.calls
+                {
+                    "in-process": in_process,
+                    "raw stub": raw_stub_call,
+                    "gRPC": grpc_call,
+                    "REST": rest_call,
+                },
+                args.calls,
             )
             for name, (ms, errors) in measured.items():
                 record_latency(results, name, ms, errors)
             print(f"\nthroughput over {args.throughput_calls} calls (calls/s):")
             for level in levels:
-                record_throughput(results, "unbatched", level, grpc_call, args.throughput_calls)
+                record_throughput(
+                    results,
+                    "unbatched",
+                    level,
+                    grpc_call,
+                    args.throughput_calls,
+                    plain.process.pid,
+                )
             results["hostile_refusal_ms"] = hostile_refusal_ms(plain.target, args.signature)
             grpc_call()  # the server still answers
             grpc_client.close()
@@ -272,8 +367,28 @@ def main(argv: list[str] | None = None) -> int:
             def batched_call() -> None:
                 batch_client.predict(np_inputs)
 
+            print(f"\nbatch-1 latency with batching on, {args.calls} sequential calls (ms):")
+            measured = latencies(
+                {"in-process again": in_process, "gRPC batched": batched_call}, args.calls
+            )
+            for name, (ms, errors) in measured.items():
+                record_latency(results, name, ms, errors)
+            print(f"\nthroughput over {args.throughput_calls} calls (calls/s):")
+            before = batch_counts(batched.rest_url)
             for level in levels:
-                record_throughput(results, "batched", level, batched_call, args.throughput_calls)
+                record_throughput(
+                    results,
+                    "batched",
+                    level,
+                    batched_call,
+                    args.throughput_calls,
+                    batched.process.pid,
+                )
+                after = batch_counts(batched.rest_url)
+                batches, rows = after[0] - before[0], after[1] - before[1]
+                before = after
+                if batches:
+                    print(f"{'':>14}{batches:.0f} signature runs, {rows / batches:.1f} rows each")
             batch_client.close()
         finally:
             batched.stop()
@@ -284,6 +399,42 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     return 0
+
+
+def batch_counts(rest_url: str) -> tuple[float, float]:
+    """(merged signature runs, rows in them) so far, from the server's Prometheus page."""
+    import urllib.request
+
+    with urllib.request.urlopen(f"{rest_url}/monitoring/prometheus/metrics", timeout=30) as page:
+        text = page.read().decode()
+    runs = rows = 0.0
+    for line in text.splitlines():
+        if line.startswith("seqline_serving_batch_size_count"):
+            runs += float(line.rsplit(" ", 1)[1])
+        elif line.startswith("seqline_serving_batch_size_sum"):
+            rows += float(line.rsplit(" ", 1)[1])
+    return runs, rows
+
+
+def raw_stub(target: str, signature: str, inputs: dict[str, np.ndarray]) -> Callable[[], Any]:
+    """A bare PredictionService stub call with a request built once: the transport's floor,
+    to tell the server's and the client wrapper's costs apart."""
+    import grpc
+    from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
+
+    from seqline.serving.tensor_codec import from_ndarray
+
+    request = predict_pb2.PredictRequest()
+    request.model_spec.name = "bench"
+    request.model_spec.signature_name = signature
+    for alias, array in inputs.items():
+        from_ndarray(array, request.inputs[alias])
+    stub = prediction_service_pb2_grpc.PredictionServiceStub(grpc.insecure_channel(target))
+
+    def call() -> None:
+        stub.Predict(request, timeout=60)
+
+    return call
 
 
 def hostile_refusal_ms(target: str, signature: str) -> float:
@@ -323,30 +474,74 @@ def record_latency(results: dict[str, Any], name: str, ms: np.ndarray, errors: i
     print(f"  {name:<11} p50 {p50:7.3f}   p99 {p99:7.3f}   errors {errors}")
 
 
+def process_cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of process ``pid`` so far (Linux /proc)."""
+    with open(f"/proc/{pid}/stat") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def record_throughput(
-    results: dict[str, Any], mode: str, level: int, call: Callable[[], Any], total: int
+    results: dict[str, Any],
+    mode: str,
+    level: int,
+    call: Callable[[], Any],
+    total: int,
+    server_pid: int,
 ) -> None:
+    """Measures and prints calls/s at ``level``, with the client's and the server's CPU
+    milliseconds per call: on a shared machine the server's CPU per call is the steadier
+    figure of what a call costs (throughput also depends on what else runs)."""
+    server_cpu = process_cpu_seconds(server_pid)
     rate, errors, client_cpu_ms = throughput(call, level, total)
+    per_thread = max(1, total // level)
+    server_cpu_ms = (process_cpu_seconds(server_pid) - server_cpu) * 1000 / (per_thread * level)
     results["throughput"].setdefault(mode, {})[str(level)] = round(rate, 1)
+    results.setdefault("server_cpu_ms_per_call", {}).setdefault(mode, {})[str(level)] = round(
+        server_cpu_ms, 3
+    )
     results["errors"][f"{mode} c={level}"] = errors
     print(
         f"  {mode:<10} concurrency {level:>3}: {rate:8.1f}   errors {errors}   "
-        f"client CPU {client_cpu_ms:.3f} ms/call"
+        f"client CPU {client_cpu_ms:.3f} ms/call   server CPU {server_cpu_ms:.3f} ms/call"
     )
 
 
 def print_aims(results: dict[str, Any], levels: list[int]) -> None:
     latency = results["latency_ms"]
     overhead = latency["gRPC"]["p50"] - latency["in-process"]["p50"]
-    print("\naims (issue 3):")
+    print("\naims (issues 3 and 13):")
     met = "met" if overhead <= AIM_GRPC_OVERHEAD_MS else "NOT met"
     print(
         f"  gRPC p50 - in-process p50 = {overhead:.3f} ms (aim <= {AIM_GRPC_OVERHEAD_MS} ms): {met}"
     )
-    top = str(max(levels))
-    unbatched = results["throughput"]["unbatched"][top]
-    batched = results["throughput"]["batched"][top]
-    speedup = batched / unbatched if unbatched else float("inf")
+    print(
+        f"  gRPC p50 - raw stub p50 = {latency['gRPC']['p50'] - latency['raw stub']['p50']:.3f} "
+        "ms (the client wrapper's share)"
+    )
+    # Measured interleaved with its own in-process run: the load may have changed meanwhile.
+    batched_overhead = latency["gRPC batched"]["p50"] - latency["in-process again"]["p50"]
+    met = "met" if batched_overhead <= AIM_GRPC_OVERHEAD_MS else "NOT met"
+    print(
+        f"  gRPC p50 with batching on - in-process p50 = {batched_overhead:.3f} ms "
+        f"(aim <= {AIM_GRPC_OVERHEAD_MS} ms): {met}"
+    )
+    ratios = {}
+    for level in levels:
+        unbatched = results["throughput"]["unbatched"][str(level)]
+        batched = results["throughput"]["batched"][str(level)]
+        ratios[level] = batched / unbatched if unbatched else float("inf")
+        cpu = results["server_cpu_ms_per_call"]
+        cpu_unbatched, cpu_batched = cpu["unbatched"][str(level)], cpu["batched"][str(level)]
+        cpu_ratio = cpu_unbatched / cpu_batched if cpu_batched else float("inf")
+        print(
+            f"  concurrency {level:>3}: batched {batched:8.1f} / unbatched {unbatched:8.1f} "
+            f"calls/s = {ratios[level]:.2f}x; server CPU per call {cpu_unbatched:.2f} / "
+            f"{cpu_batched:.2f} ms = {cpu_ratio:.2f}x less"
+        )
+    results["batching_ratio"] = {str(level): round(r, 2) for level, r in ratios.items()}
+    top = max(levels)
+    speedup = ratios[top]
     met = "met" if speedup >= AIM_BATCHING_SPEEDUP else "NOT met"
     print(
         f"  batched / unbatched throughput at concurrency {top} = {speedup:.2f}x "
@@ -354,6 +549,9 @@ def print_aims(results: dict[str, Any], levels: list[int]) -> None:
     )
     total_errors = sum(results["errors"].values())
     print(f"  errors: {total_errors} (aim 0): {'met' if total_errors == 0 else 'NOT met'}")
+
+
+MODELS: dict[str, Callable[[str], str]] = {"text": build_text_model, "gru": build_gru_model}
 
 
 if __name__ == "__main__":

@@ -14,11 +14,21 @@ smallest allowed size with copies of the first row of its last request (a real i
 always valid) and the padded rows' outputs are dropped; with ``pad_variable_length_inputs``
 requests whose inputs differ in non-batch dimensions share a batch, each input padded to the
 batch's largest size in every dimension with its own first element.
+
+A batch that is due keeps taking requests until a batch thread is free to run it, so while
+the threads are busy the next batch fills up: under load batches grow towards
+``max_batch_size`` without a longer timeout.
+
+Unlike TF Serving, one request cannot fail the others it was merged with: when a merged run
+fails (a graph error on some request's data, e.g. an unparsable Example), each of its
+requests is run alone and only the failing ones get the error. That costs one run per request
+for such a batch, and nothing for a batch that succeeds.
 """
 
 from __future__ import annotations
 
 import collections
+import logging
 import threading
 import time
 from collections.abc import Mapping
@@ -36,10 +46,16 @@ from seqline.serving.errors import (
 from seqline.serving.server.servable import Servable
 from seqline.serving.server.signature_runner import SignatureRunner
 
+log = logging.getLogger(__name__)
+
 
 @dataclass(frozen=True)
 class BatchingOptions:
-    """Batching parameters (TF Serving's names). Defaults suit small CPU models.
+    """Batching parameters (TF Serving's names).
+
+    The defaults are a cautious start; for a CPU model whose run costs far more than the
+    transport, timeout 0 and one thread on 2 cores formed the largest batches (measured in
+    docs/operations.md, "When to turn batching on").
 
     max_batch_size: rows per merged call (default 32). batch_timeout_micros: how long the
     first request of a batch waits for company (default 1000). num_batch_threads: threads
@@ -64,6 +80,15 @@ class BatchingOptions:
                 f"allowed_batch_sizes: expected increasing sizes ending with max_batch_size "
                 f"({self.max_batch_size}), as TF Serving requires; got {list(sizes)}"
             )
+
+
+class _RunFailed(Exception):
+    """A signature run failed with ``error``: the batch may hold a request the others can
+    run without."""
+
+    def __init__(self, error: ServingError) -> None:
+        super().__init__(str(error))
+        self.error = error
 
 
 @dataclass
@@ -209,18 +234,24 @@ class BatchScheduler:
     def _execute(self, queue: _Queue, batch: _Batch) -> None:
         tasks = batch.tasks
         try:
-            size = _padded_size(self.options.allowed_batch_sizes, batch.rows)
-            if len(tasks) == 1 and size == batch.rows:
-                outputs_per_task = [queue.runner(tasks[0].inputs)]
-            else:
-                merged = {
-                    alias: _merge([t.inputs[alias] for t in tasks], size - batch.rows)
-                    for alias in tasks[0].inputs
-                }
-                outputs = queue.runner(merged)
-                outputs_per_task = _split(outputs, [t.rows for t in tasks], size)
-            if self._metrics is not None:
-                self._metrics.observe_batch(queue.servable.name, queue.runner.name, size)
+            try:
+                outputs_per_task = self._run(queue, tasks, batch.rows)
+            except _RunFailed as failed:
+                if len(tasks) == 1:
+                    raise failed.error from None
+                # The merged run failed on some request's data (a graph error such as an
+                # unparsable Example): run each request alone so only the bad ones fail.
+                log.debug("a batch of %d requests failed (%s); running them one by one",
+                          len(tasks), failed.error)  # fmt: skip
+                for task in tasks:
+                    try:
+                        (task.outputs,) = self._run(queue, [task], task.rows)
+                    except _RunFailed as alone:
+                        task.error = alone.error
+                    except BaseException as e:
+                        task.error = e
+                    task.done.set()
+                return
         except BaseException as e:  # every waiting request must hear about the failure
             for task in tasks:
                 task.error = e
@@ -229,6 +260,27 @@ class BatchScheduler:
         for task, outputs in zip(tasks, outputs_per_task, strict=True):
             task.outputs = outputs
             task.done.set()
+
+    def _run(self, queue: _Queue, tasks: list[_Task], rows: int) -> list[dict[str, np.ndarray]]:
+        """One signature run over ``tasks`` (``rows`` in all, padded to an allowed batch size);
+        returns each task's outputs. _RunFailed when the run itself fails; FAILED_PRECONDITION
+        when its outputs are not batch-major."""
+        size = _padded_size(self.options.allowed_batch_sizes, rows)
+        single = len(tasks) == 1 and size == rows
+        if single:
+            inputs = tasks[0].inputs
+        else:
+            inputs = {
+                alias: _merge([t.inputs[alias] for t in tasks], size - rows)
+                for alias in tasks[0].inputs
+            }
+        try:
+            outputs = queue.runner(inputs)
+        except ServingError as e:
+            raise _RunFailed(e) from e
+        if self._metrics is not None:
+            self._metrics.observe_batch(queue.servable.name, queue.runner.name, size)
+        return [outputs] if single else _split(outputs, [t.rows for t in tasks], size)
 
     def pending_batches(self) -> int:
         """Batches waiting to run, over all queues (not counting running ones)."""
