@@ -53,20 +53,21 @@ log = logging.getLogger(__name__)
 class BatchingOptions:
     """Batching parameters (TF Serving's names).
 
-    The defaults are a cautious start; for a CPU model whose run costs far more than the
-    transport, timeout 0 and one thread on 2 cores formed the largest batches (measured in
-    docs/operations.md, "When to turn batching on").
+    The defaults are the settings that made batching pay on a compute-heavy model (GRU(256),
+    docs/operations.md, "When to turn batching on"): timeout 0, as in TF Serving's batch
+    scheduler, because under load a due batch keeps filling until a thread is free, and one
+    batch thread, because model runs share the interpreter and two threads halve batch sizes.
 
     max_batch_size: rows per merged call (default 32). batch_timeout_micros: how long the
-    first request of a batch waits for company (default 1000). num_batch_threads: threads
-    running batches (default 2). max_enqueued_batches: batches a queue may hold (default 100).
+    first request of a batch waits for company (default 0). num_batch_threads: threads
+    running batches (default 1). max_enqueued_batches: batches a queue may hold (default 100).
     allowed_batch_sizes: sizes a batch is padded up to (default none: run as formed).
     pad_variable_length_inputs: pad non-batch dimensions so such requests batch together.
     """
 
     max_batch_size: int = 32
-    batch_timeout_micros: int = 1000
-    num_batch_threads: int = 2
+    batch_timeout_micros: int = 0
+    num_batch_threads: int = 1
     max_enqueued_batches: int = 100
     allowed_batch_sizes: tuple[int, ...] = ()
     pad_variable_length_inputs: bool = False

@@ -109,8 +109,8 @@ class ServerOptions:
     enable_batching: bool = False
     batching_parameters_file: str | None = None
     max_batch_size: int = 32
-    batch_timeout_micros: int = 1000
-    num_batch_threads: int = 2
+    batch_timeout_micros: int = 0
+    num_batch_threads: int = 1
     max_enqueued_batches: int = 100
     allowed_batch_sizes: tuple[int, ...] = ()
     pad_variable_length_inputs: bool = False
