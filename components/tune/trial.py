@@ -52,12 +52,17 @@ def fit_trial(
         repeat=True,
     )
     eval_ds = task.dataset(examples.split_files(eval_split), config.batch_size)
+    # With the count known, validate on exactly one pass (Keras warns when a dataset of unknown
+    # length runs out), as training.train_model does.
+    eval_count = examples.counts.get(eval_split)
+    validation_steps = training.steps_for(eval_count, config.batch_size) if eval_count else None
     model = task.build(keras)
     task.compile(model, keras)
     stopping = config.early_stopping
     history = model.fit(
         train_ds,
         validation_data=eval_ds,
+        validation_steps=validation_steps,
         epochs=epochs,
         steps_per_epoch=config.steps_per_epoch
         or training.steps_for(train_count, config.batch_size),

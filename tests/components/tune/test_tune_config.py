@@ -130,3 +130,36 @@ def test_series_pipelines_have_no_tune_node(tmp_path) -> None:
     settings = python_settings("s", str(tmp_path), "series", {"tune": {"space": SPACE}})
     with pytest.raises(ConfigError, match=r"components: unknown node\(s\) \['tune'\]"):
         build_series_pipeline(settings)
+
+
+def test_the_fingerprint_covers_space_base_config_data_and_keras_tuner(monkeypatch) -> None:
+    from seqline.components.train.text_component import COMPONENT as TRAIN_TEXT
+    from seqline.components.tune.component import COMPONENT as TUNE_TEXT
+    from seqline.pipeline import fingerprint
+
+    inputs = {"transform_graph": "tg1", "transformed_examples": "te1"}
+
+    def fp(config: TuneTextConfig, inputs: dict = inputs) -> str:
+        return fingerprint.node_fingerprint(TUNE_TEXT, config, inputs)
+
+    base = TuneTextConfig(space=SPACE)
+    before = fp(base)
+    assert before == fp(TuneTextConfig(space=dict(SPACE)))
+    others = [
+        fp(TuneTextConfig(space={**SPACE, "units": {"choice": [8, 32]}})),
+        fp(dataclasses.replace(base, train=TrainTextConfig(batch_size=64))),
+        fp(dataclasses.replace(base, max_trials=3)),
+        fp(base, {**inputs, "transformed_examples": "te2"}),
+    ]
+    assert before not in others and len(set(others)) == len(others)
+
+    train_before = fingerprint.node_fingerprint(TRAIN_TEXT, TrainTextConfig(), inputs)
+    real = fingerprint.versions_of
+
+    def newer_keras_tuner(names: tuple[str, ...]) -> dict[str, str]:
+        return {n: "9.9" if n == "keras-tuner" else v for n, v in real(names).items()}
+
+    monkeypatch.setattr(fingerprint, "versions_of", newer_keras_tuner)
+    assert fp(base) != before
+    # keras-tuner is tune_text's library only: train's fingerprint does not depend on it.
+    assert fingerprint.node_fingerprint(TRAIN_TEXT, TrainTextConfig(), inputs) == train_before
