@@ -163,3 +163,16 @@ def test_the_fingerprint_covers_space_base_config_data_and_keras_tuner(monkeypat
     assert fp(base) != before
     # keras-tuner is tune_text's library only: train's fingerprint does not depend on it.
     assert fingerprint.node_fingerprint(TRAIN_TEXT, TrainTextConfig(), inputs) == train_before
+
+
+def test_the_tuned_demo_example_builds() -> None:
+    from pathlib import Path
+
+    from seqline.pipeline.config_file import load_pipeline
+
+    example = Path(__file__).resolve().parents[3] / "examples" / "demo" / "tuned.yaml"
+    nodes = {n.id: n for n in load_pipeline(example).nodes}
+    dims = nodes["tune"].config.dimensions()
+    assert [d.name for d in dims] == ["layer", "units", "pooling", "dropout", "learning_rate"]
+    assert nodes["tune"].config.train == nodes["train"].config
+    assert "hyperparameters" in nodes["train"].inputs
