@@ -139,7 +139,8 @@ def run_search(
         trials.append(
             TrialRecord(trial.trial_id, values, epochs, tuple(history), score, clock() - began)
         )
-        progress(f"trial {len(trials)}: {config.objective} {score}")
+        shown = f"{score:.4f}" if score is not None else "not finite (diverged)"
+        progress(f"trial {len(trials)}: {config.objective} {shown} in {clock() - began:.1f} s")
     scored = [t for t in trials if t.score is not None]
     if not scored:
         raise DataError(
