@@ -1,7 +1,11 @@
 """The wiring every seqline pipeline kind shares:
 
-    {ingest} -> statistics -> schema -> validate -> transform -> train -> evaluate
+    {ingest} -> statistics -> schema -> validate -> transform -> [tune] -> train -> evaluate
              -> infra_validate -> push
+
+`tune` is optional: a kind that has a tune component (text) adds the node when the YAML has a
+`components.tune` section; its config gets a copy of the train node's config as the base the
+trials override, and train takes its best hyperparameters.
 
 A pipeline kind (text_pipeline.py, series_pipeline.py) names the components that differ by
 behaviour (its ingest, transform, train and evaluate components, e.g. transform_text or
@@ -15,7 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, cast
 
 from seqline.components.evaluate.split_policy import check_evaluation_split
 from seqline.components.infra_validate.component import COMPONENT as INFRA_VALIDATE
@@ -29,6 +33,7 @@ from seqline.pipeline.config_parsing import build_dataclass
 from seqline.pipeline.dag import Node, OutputRef, Pipeline
 from seqline.pipeline.errors import ConfigError
 
+TUNE_NODE = "tune"
 # Config fields that are paths, resolved against the config file's folder, per node id.
 PATH_FIELDS: dict[str, tuple[str, ...]] = {
     "schema": ("curated_schema",),
@@ -45,6 +50,8 @@ class PipelineKind:
         ingest_id: the ingest node's id, e.g. "ingest_text".
         ingest: its Component (outputs "examples" and "rejected").
         transform, train, evaluate: the kind's components behind the nodes of those ids.
+        tune: the kind's tune component (None: the kind cannot be tuned); its node exists only
+            when the config has a `tune` section.
         ingest_path_fields: ingest config fields that are paths (resolved against the config
             file's folder).
         defaults: node id -> config fields a kind sets when the YAML leaves them out.
@@ -55,17 +62,21 @@ class PipelineKind:
     transform: Component
     train: Component
     evaluate: Component
+    tune: Component | None = None
     ingest_path_fields: tuple[str, ...] = ("source",)
     defaults: Mapping[str, Mapping[str, Any]] = dataclasses.field(default_factory=dict)
 
-    def components(self) -> dict[str, Component]:
-        """Node id -> component, in pipeline order."""
+    def components(self, tuned: bool = False) -> dict[str, Component]:
+        """Node id -> component, in pipeline order (with `tune` when `tuned` and the kind has
+        one)."""
+        tune = {TUNE_NODE: self.tune} if tuned and self.tune is not None else {}
         return {
             self.ingest_id: self.ingest,
             "statistics": STATISTICS,
             "schema": SCHEMA,
             "validate": VALIDATE,
             "transform": self.transform,
+            **tune,
             "train": self.train,
             "evaluate": self.evaluate,
             "infra_validate": INFRA_VALIDATE,
@@ -97,10 +108,26 @@ def _config(
     return dataclasses.replace(value, **resolved) if resolved else value
 
 
+def _tune_config(component: Component, settings: PipelineSettings, train: Any) -> Any:
+    """The tune node's config: the YAML's `tune` section plus the train node's config as the
+    base its trials override (so the fingerprint follows the train config too)."""
+    given: Any = settings.components.get(TUNE_NODE)
+    if isinstance(given, component.config_type):
+        return dataclasses.replace(cast(Any, given), train=train)
+    value = dict(given or {})
+    if "train" in value:
+        raise ConfigError(
+            "components.tune.train: expected no `train` key (the pipeline copies "
+            "components.train there), got one; move those settings to components.train"
+        )
+    value["train"] = dataclasses.asdict(train)
+    return build_dataclass(component.config_type, value, f"components.{TUNE_NODE}")
+
+
 def build_standard_pipeline(settings: PipelineSettings, kind: PipelineKind) -> Pipeline:
     """Validates every node's config (ConfigError names `components.<node>.<field>`) and wires
     the kind's components with the shared ones."""
-    nodes_spec = kind.components()
+    nodes_spec = kind.components(tuned=TUNE_NODE in settings.components)
     unknown = sorted(set(settings.components) - set(nodes_spec))
     if unknown:
         raise ConfigError(
@@ -117,7 +144,10 @@ def build_standard_pipeline(settings: PipelineSettings, kind: PipelineKind) -> P
             settings,
         )
         for node_id, component in nodes_spec.items()
+        if node_id != TUNE_NODE
     }
+    if TUNE_NODE in nodes_spec:
+        configs[TUNE_NODE] = _tune_config(nodes_spec[TUNE_NODE], settings, configs["train"])
     # Before anything runs: the blessing is never decided on a split the trainer used.
     check_evaluation_split(
         configs[kind.ingest_id], configs["transform"], configs["train"], configs["evaluate"]
@@ -125,6 +155,16 @@ def build_standard_pipeline(settings: PipelineSettings, kind: PipelineKind) -> P
     examples = OutputRef(kind.ingest_id, "examples")
     statistics = OutputRef("statistics", "statistics")
     model = OutputRef("train", "model")
+    transform_outputs = {
+        "transform_graph": OutputRef("transform", "transform_graph"),
+        "transformed_examples": OutputRef("transform", "transformed_examples"),
+    }
+    tuning = (
+        [Node(nodes_spec[TUNE_NODE], configs[TUNE_NODE], transform_outputs, id=TUNE_NODE)]
+        if TUNE_NODE in nodes_spec
+        else []
+    )
+    tuned = {"hyperparameters": OutputRef(TUNE_NODE, "best_hyperparameters")} if tuning else {}
     nodes = [
         Node(kind.ingest, configs[kind.ingest_id], id=kind.ingest_id),
         Node(STATISTICS, configs["statistics"], {"examples": examples}),
@@ -140,15 +180,8 @@ def build_standard_pipeline(settings: PipelineSettings, kind: PipelineKind) -> P
             {"examples": examples, "schema": OutputRef("validate", "validated_schema")},
             id="transform",
         ),
-        Node(
-            kind.train,
-            configs["train"],
-            {
-                "transform_graph": OutputRef("transform", "transform_graph"),
-                "transformed_examples": OutputRef("transform", "transformed_examples"),
-            },
-            id="train",
-        ),
+        *tuning,
+        Node(kind.train, configs["train"], {**transform_outputs, **tuned}, id="train"),
         Node(
             kind.evaluate,
             configs["evaluate"],

@@ -1,6 +1,7 @@
 """The text-classification pipeline: ingest_text -> statistics -> schema -> validate ->
-transform (transform_text) -> train (train_text) -> evaluate (evaluate_text) ->
-infra_validate -> push (wired in standard_pipeline.py).
+transform (transform_text) -> [tune (tune_text)] -> train (train_text) -> evaluate
+(evaluate_text) -> infra_validate -> push (wired in standard_pipeline.py). The tune node exists
+when the config has a `tune` section (docs/models.md, "Tuning").
 
 transform takes its raw feature spec from validate's "schema" output (the schema the span
 passed), so it runs only after validation succeeded and parses exactly what was validated.
@@ -33,6 +34,7 @@ from seqline.components.standard_pipeline import (
 )
 from seqline.components.train.text_component import COMPONENT as TRAIN_TEXT
 from seqline.components.transform.text_component import COMPONENT as TRANSFORM_TEXT
+from seqline.components.tune.component import COMPONENT as TUNE_TEXT
 from seqline.pipeline.config_file import PipelineSettings
 from seqline.pipeline.dag import Pipeline
 
@@ -42,6 +44,7 @@ KIND = PipelineKind(
     transform=TRANSFORM_TEXT,
     train=TRAIN_TEXT,
     evaluate=EVALUATE_TEXT,
+    tune=TUNE_TEXT,
 )
 
 
@@ -62,12 +65,14 @@ def text_pipeline(
     validate: Any = None,
     transform: Any = None,
     train: Any = None,
+    tune: Any = None,
     infra_validate: Any = None,
     metadata_url: str | None = None,
     beam_args: Sequence[str] = (),
     base_dir: str = ".",
 ) -> Pipeline:
-    """Builds the text pipeline from Python (configs as dataclasses or mappings)."""
+    """Builds the text pipeline from Python (configs as dataclasses or mappings; `tune` adds
+    the tune node)."""
     components = {
         "ingest_text": ingest_text,
         "statistics": statistics,
@@ -75,6 +80,7 @@ def text_pipeline(
         "validate": validate,
         "transform": transform,
         "train": train,
+        "tune": tune,
         "evaluate": evaluate,
         "infra_validate": infra_validate,
         "push": push,

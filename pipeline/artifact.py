@@ -46,6 +46,7 @@ class ArtifactType:
     STATISTICS = "ExampleStatistics"
     SCHEMA = "Schema"
     ANOMALIES = "ExampleAnomalies"
+    HYPERPARAMETERS = "HyperParameters"
 
 
 def artifact_uri(pipeline_root: str, node_id: str, output: str, fingerprint: str) -> str:

@@ -119,6 +119,9 @@ class Component:
             components); its module is the component's code.
         code_dir: the folder hashed into the fingerprint by today's runner (defaults to the
             executor module's folder; the runner moves to the module-closure hash).
+        libraries: distributions beyond fingerprint.LIBRARIES whose installed version can
+            change this component's result (e.g. ("keras-tuner",)); hashed into its
+            fingerprint only, so other components' caches do not depend on them.
     """
 
     name: str
@@ -133,6 +136,7 @@ class Component:
     check: Callable[[Any], None] | None = None
     function: Callable[..., Mapping[str, Any]] | None = None
     code_dir: Path = field(default_factory=Path)
+    libraries: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if not dataclasses.is_dataclass(self.config_type):
@@ -195,6 +199,7 @@ def component(
     resolved: Mapping[str, Resolver] | None = None,
     source_fingerprint: Callable[[Any], str] | None = None,
     check: Callable[[Any], None] | None = None,
+    libraries: tuple[str, ...] = (),
 ) -> Component:
     """Builds a Component from `function`'s annotated signature (see the module docstring).
 
@@ -273,4 +278,5 @@ def component(
         source_fingerprint=source_fingerprint,
         check=check,
         function=function,
+        libraries=tuple(libraries),
     )

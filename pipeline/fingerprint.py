@@ -11,7 +11,8 @@ A node's fingerprint is 20 hex characters of sha256 over:
     (`python -m seqline.serving.cli` in a child process); imports under `if TYPE_CHECKING:`
     do not (they only serve annotations). Nothing is imported to find them;
   - the installed versions of TensorFlow, TensorFlow Transform, Apache Beam and Keras, read
-    from package metadata (importing TensorFlow would cost seconds on a fully cached run);
+    from package metadata (importing TensorFlow would cost seconds on a fully cached run),
+    and of the component's own `libraries` (e.g. keras-tuner for tune_text);
   - its config (canonical JSON), its inputs' fingerprints, its resolved inputs' fingerprints,
     and for components that read outside data, that data's identity.
 
@@ -43,11 +44,16 @@ LIBRARIES = ("tensorflow", "tensorflow-transform", "apache-beam", "keras")
 FRAMEWORK_PACKAGE = "seqline"
 
 
-@functools.cache
 def library_versions() -> dict[str, str]:
-    """Distribution name -> installed version ("absent" when not installed)."""
+    """Distribution name -> installed version ("absent" when not installed) of LIBRARIES."""
+    return versions_of(LIBRARIES)
+
+
+@functools.cache
+def versions_of(names: tuple[str, ...]) -> dict[str, str]:
+    """Distribution name -> installed version ("absent" when not installed), for `names`."""
     versions = {}
-    for name in LIBRARIES:
+    for name in names:
         try:
             versions[name] = importlib.metadata.version(name)
         except importlib.metadata.PackageNotFoundError:
@@ -275,6 +281,9 @@ def node_fingerprint(
 ) -> str:
     """Fingerprint of one execution (see the module docstring for what it covers)."""
     digest = hashlib.sha256()
+    # Only components that declare libraries hash them, so every other fingerprint is unchanged.
+    libraries = tuple(getattr(component, "libraries", ()))
+    extra = [json.dumps(versions_of(libraries), sort_keys=True)] if libraries else []
     for part in (
         component.name,
         str(getattr(component, "version", 1)),
@@ -284,6 +293,7 @@ def node_fingerprint(
         json.dumps(dict(sorted(input_fingerprints.items()))),
         source,
         json.dumps(dict(sorted((resolved_fingerprints or {}).items()))),
+        *extra,
     ):
         digest.update(part.encode())
         digest.update(b"\0")

@@ -19,7 +19,9 @@ def render() -> str:
     from seqline.components.text_pipeline import KIND as TEXT
     from seqline.pipeline.reference import component_reference
 
-    return component_reference([("text", TEXT.components()), ("series", SERIES.components())])
+    # The text kind with its optional tune node, so tune_text is documented too.
+    kinds = [("text", TEXT.components(tuned=True)), ("series", SERIES.components())]
+    return component_reference(kinds)
 
 
 def main() -> int:

@@ -17,4 +17,5 @@ the pure core they wire):
     export.py            the classifier's SavedModel (serving_default, predict_text)
     forecasters.py, series_export.py  the forecaster and its SavedModel (forecast)
     worker.py            `python -m seqline.components.train.worker` for multi-worker tasks
+    overrides.py         apply_overrides(config, values): tuned values (tune_text) onto the config
 """

@@ -4,13 +4,15 @@ graph.
 Inputs:
     transform_graph (TransformGraph, kind "text"): vocab_size, max_tokens, labels.
     transformed_examples (TransformedExamples): "tokens" and "label_id" per split.
+    hyperparameters (HyperParameters, optional): tune_text's best values; they override the
+        config's fields of the same names (overrides.py) and are recorded in the Model.
 Outputs:
     model (Model): saved_model/ (signatures serving_default(examples) and predict_text(text) ->
         probabilities, class_ids, classes; see export.py) and keras/model.keras (the best
         epoch's weights). Properties: labels, task ("binary" | "multiclass"), head, signatures,
         epochs_run, best_val_loss, best_epoch (0-based), best_metrics, monitor, strategy,
         trained_with ("keras" | "tf_keras"), replicas, cudnn_incompatibilities,
-        diverged_at_epoch.
+        diverged_at_epoch, hyperparameters (the tuned values applied, or None untuned).
     model_run (ModelRun): TensorBoard logs, history.csv, training_curves.png, best checkpoint;
         properties epochs_run, resumed_from_epoch (0 for an uninterrupted run), final.
 
@@ -21,17 +23,25 @@ automatically (strategy.py).
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from typing import Any
 
 from seqline.components.train.config import TrainTextConfig
+from seqline.components.train.overrides import apply_overrides
 from seqline.components.train.shell import (
     is_multi_worker,
     not_chief_summary,
     publish_training,
     work_paths,
 )
-from seqline.pipeline.artifacts import Model, ModelRun, TransformedExamples, TransformGraph
+from seqline.pipeline.artifacts import (
+    HyperParameters,
+    Model,
+    ModelRun,
+    TransformedExamples,
+    TransformGraph,
+)
 from seqline.pipeline.component import ExecutionContext, Out, component
 
 
@@ -42,14 +52,29 @@ def run(
     transformed_examples: TransformedExamples,
     model: Out[Model],
     model_run: Out[ModelRun],
+    hyperparameters: HyperParameters | None,
 ) -> dict[str, Any]:
     """Trains and exports the classifier, fills both outputs; returns {"epochs_run",
-    "best_val_loss", "val_accuracy", "strategy"[, "resumed_from_epoch"]}."""
+    "best_val_loss", "val_accuracy", "strategy"[, "resumed_from_epoch", "tuned"]}."""
+    tuned = hyperparameters.values if hyperparameters is not None else None
+    if tuned is not None:
+        config = apply_overrides(config, tuned, "hyperparameters")
+        ctx.progress(f"tuned hyperparameters override the config: {tuned}")
     if is_multi_worker(config):
         from seqline.components.train.worker import run_in_fresh_process  # noqa: PLC0415
 
-        return run_in_fresh_process(ctx, "train_text", transform_graph, transformed_examples)
-    return execute(ctx, config, transform_graph, transformed_examples, model, model_run)
+        # The child reads its config from the context: hand it the tuned one.
+        child_ctx = dataclasses.replace(ctx, config=config)
+        summary = run_in_fresh_process(
+            child_ctx, "train_text", transform_graph, transformed_examples
+        )
+    else:
+        summary = execute(ctx, config, transform_graph, transformed_examples, model, model_run)
+    if summary.get("chief") is not False:
+        model.properties["hyperparameters"] = tuned
+        if tuned is not None:
+            summary["tuned"] = tuned
+    return summary
 
 
 def execute(

@@ -133,6 +133,55 @@ def _keras_module(name: str) -> Any:
     return keras
 
 
+def text_task(
+    config: TrainTextConfig,
+    transform_graph_uri: str,
+    graph: TextVocabulary,
+    examples: TransformedExamples,
+) -> ModelTask:
+    """The text classifier's ModelTask (builder, compile step, datasets, class weights), also
+    used by tune's trials so that a trial trains exactly the model train_text would."""
+    from seqline.components.train.zoo_inputs import text_model_extras
+
+    head = models.resolve_head(config.model.head, len(graph.labels))
+    feature_spec = tft.TFTransformOutput(transform_graph_uri).transformed_feature_spec()
+    # Pretrained vectors, class weights and the dtype policy (zoo_inputs.py).
+    extras = text_model_extras(config, transform_graph_uri, graph, examples)
+
+    def build(km: Any) -> Any:
+        return models.build_text_model(
+            config.model,
+            graph.vocab_size,
+            graph.max_tokens,
+            len(graph.labels),
+            km,
+            ngram_vocab_size=graph.ngram_vocab_size,
+            embedding_matrix=extras.embedding_matrix,
+        )
+
+    def dataset(files: list[str], batch_size: int, **kwargs: Any) -> Any:
+        return data.make_dataset(
+            files,
+            feature_spec,
+            batch_size,
+            head == "sigmoid",
+            trim_padding=config.model.mask_zero,
+            features=models.model_inputs(config.model),
+            **kwargs,
+        )
+
+    return ModelTask(
+        build=build,
+        compile=lambda model, km: models.compile_text_model(
+            model, head, config.learning_rate, km, config.model.label_smoothing
+        ),
+        dataset=dataset,
+        recurrent=config.model,
+        head=head,
+        class_weight=extras.class_weight,
+    )
+
+
 def train_text_classifier(
     config: TrainTextConfig,
     transform_graph_uri: str,
@@ -149,45 +198,7 @@ def train_text_classifier(
     """
 
     def make_task() -> ModelTask:
-        from seqline.components.train.zoo_inputs import text_model_extras
-
-        head = models.resolve_head(config.model.head, len(graph.labels))
-        feature_spec = tft.TFTransformOutput(transform_graph_uri).transformed_feature_spec()
-        # Pretrained vectors, class weights and the dtype policy (zoo_inputs.py).
-        extras = text_model_extras(config, transform_graph_uri, graph, examples)
-
-        def build(km: Any) -> Any:
-            return models.build_text_model(
-                config.model,
-                graph.vocab_size,
-                graph.max_tokens,
-                len(graph.labels),
-                km,
-                ngram_vocab_size=graph.ngram_vocab_size,
-                embedding_matrix=extras.embedding_matrix,
-            )
-
-        def dataset(files: list[str], batch_size: int, **kwargs: Any) -> Any:
-            return data.make_dataset(
-                files,
-                feature_spec,
-                batch_size,
-                head == "sigmoid",
-                trim_padding=config.model.mask_zero,
-                features=models.model_inputs(config.model),
-                **kwargs,
-            )
-
-        return ModelTask(
-            build=build,
-            compile=lambda model, km: models.compile_text_model(
-                model, head, config.learning_rate, km, config.model.label_smoothing
-            ),
-            dataset=dataset,
-            recurrent=config.model,
-            head=head,
-            class_weight=extras.class_weight,
-        )
+        return text_task(config, transform_graph_uri, graph, examples)
 
     return train_model(config, make_task, examples, paths, tf_config, progress)
 

@@ -16,6 +16,7 @@ from seqline.pipeline.artifacts.examples import (
 )
 from seqline.pipeline.artifacts.model import ForecastOutput, Model, ModelRun
 from seqline.pipeline.artifacts.transform import SeriesScaling, TextVocabulary, TransformGraph
+from seqline.pipeline.artifacts.tuning import HyperParameters
 from seqline.pipeline.artifacts.verdicts import Blessing, InfraBlessing, PushedModel, Verdict
 
 ARTIFACT_CLASSES: dict[str, type[Artifact]] = {
@@ -29,6 +30,7 @@ ARTIFACT_CLASSES: dict[str, type[Artifact]] = {
         ExampleAnomalies,
         TransformGraph,
         TransformedExamples,
+        HyperParameters,
         Model,
         ModelRun,
         Blessing,
@@ -61,6 +63,7 @@ __all__ = [
     "ExampleStatistics",
     "Examples",
     "ForecastOutput",
+    "HyperParameters",
     "InfraBlessing",
     "Model",
     "ModelRun",

@@ -1,0 +1,80 @@
+"""tune_text for real on a tiny corpus: a 2-trial search whose best values train_text then
+trains with; the time budget; the cache. Everything as the runner runs it (run_component)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from seqline.components.train.text_component import COMPONENT as TRAIN_TEXT
+from seqline.components.tune.component import COMPONENT as TUNE_TEXT
+from seqline.pipeline.harness import run_component
+from tests.components.train.conftest import TextArtifacts
+
+pytestmark = pytest.mark.slow
+
+TRAIN = {"epochs": 1, "batch_size": 16, "model": {"embedding_dim": 8, "units": 4}}
+CONFIG = {
+    "space": {"units": {"choice": [4, 12]}, "learning_rate": {"choice": [0.003, 0.03]}},
+    "max_trials": 2,
+    "epochs": 1,
+    "seed": 3,
+    "train": TRAIN,
+}
+
+
+def _inputs(artifacts: TextArtifacts) -> dict:
+    return {
+        "transform_graph": artifacts.transform_graph,
+        "transformed_examples": artifacts.transformed_examples,
+    }
+
+
+def test_a_tiny_search_finds_values_that_train_then_uses(
+    text_artifacts: TextArtifacts, tmp_path: Path
+) -> None:
+    import keras
+
+    root = tmp_path / "root"
+    run = run_component(TUNE_TEXT, CONFIG, _inputs(text_artifacts), root=root, node_id="tune")
+    best = run.outputs["best_hyperparameters"]
+    p = best.properties
+    assert (p["trials_run"], p["stopped_by"], p["search"]) == (2, "max_trials", "random")
+    trials = json.loads((Path(best.uri) / "trials.json").read_text())
+    assert len(trials) == 2 and all(len(t["history"]) == 1 for t in trials)
+    winner = max(trials, key=lambda t: t["score"])
+    assert p["values"] == winner["values"] and p["best_score"] == winner["score"]
+    assert set(p["values"]) == {"units", "learning_rate"}
+    assert 0.0 <= p["best_score"] <= 1.0  # an accuracy on the eval split
+
+    # The same search again is a cache hit: same fingerprint, same artifact, nothing runs.
+    again = run_component(TUNE_TEXT, CONFIG, _inputs(text_artifacts), root=root, node_id="tune")
+    assert again.cached and again.outputs["best_hyperparameters"].uri == best.uri
+
+    # train_text takes the artifact: its values override the config and are recorded.
+    trained = run_component(
+        TRAIN_TEXT,
+        TRAIN,
+        {**_inputs(text_artifacts), "hyperparameters": best},
+        root=root,
+        node_id="train",
+    )
+    model = trained.outputs["model"]
+    assert model.properties["hyperparameters"] == p["values"]
+    keras_model = keras.models.load_model(Path(model.uri) / "keras" / "model.keras")
+    recurrent = [layer for layer in keras_model.layers if isinstance(layer, keras.layers.LSTM)]
+    assert [layer.units for layer in recurrent] == [p["values"]["units"]]
+    learning_rate = float(keras.ops.convert_to_numpy(keras_model.optimizer.learning_rate))
+    assert learning_rate == pytest.approx(p["values"]["learning_rate"])
+
+
+def test_no_trial_starts_once_the_time_budget_is_spent(
+    text_artifacts: TextArtifacts, tmp_path: Path
+) -> None:
+    config = {**CONFIG, "max_trials": 5, "time_budget_seconds": 0.001}
+    run = run_component(TUNE_TEXT, config, _inputs(text_artifacts), root=tmp_path, node_id="tune")
+    p = run.outputs["best_hyperparameters"].properties
+    # The first trial starts at once and outlasts the budget; the other four never start.
+    assert (p["trials_run"], p["stopped_by"]) == (1, "time_budget")
