@@ -4,7 +4,7 @@ against the rolling window (the whole last L points sent to "forecast" for every
     python bench/streaming.py [--lookbacks 60,336] [--units 50,50,50,50] [--layer lstm]
         [--points 300] [--workdir DIR]
 
-For each lookback L: a generated hourly series (2,000 points) goes through the real
+For each lookback L: a generated hourly series (2,000 points, or 12 (L + 2)) goes through the real
 ingest_series and transform_series components (the scaler the signatures apply), a forecaster of
 the given architecture is built (default: the loans example's 4 x LSTM(50); untrained, since the
 cost does not depend on the weights) and exported with series_export + series_step, and the
@@ -37,7 +37,9 @@ def _transform_graph(workdir: Path, lookback: int) -> Any:
     from seqline.components.transform.series_component import COMPONENT as TRANSFORM
     from seqline.pipeline.harness import run_component
 
-    source = write_synthetic_series(workdir / "series.csv", 2000, seed=7, season_length=24)
+    # Eval and test get 10% each and need at least one window of L + 1 points.
+    points = max(2000, 12 * (lookback + 2))
+    source = write_synthetic_series(workdir / "series.csv", points, seed=7, season_length=24)
     config = IngestSeriesConfig(
         source=source,
         frequency="1h",
