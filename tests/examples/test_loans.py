@@ -68,13 +68,14 @@ def test_generated_book_has_a_weekly_cycle_and_a_month_end_rush(tmp_path):
 
 @pytest.mark.slow
 def test_the_pipeline_runs_on_a_small_book_and_exports_a_streaming_forecaster(tmp_path):
-    """240 days and one epoch: everything the example does, on data small enough for CI."""
+    """700 days (eval and test need 61 each) and one epoch: everything the example does, on
+    data small enough for CI."""
     import keras
 
     from seqline.pipeline.config_file import build_pipeline
     from seqline.pipeline.runner import run_pipeline
 
-    _prepare().write_loans(tmp_path / "data" / "loans.csv", 240)
+    _prepare().write_loans(tmp_path / "data" / "loans.csv", 700)
     data = read_config(EXAMPLE / "pipeline.yaml")
     data["root"] = str(tmp_path / "root")
     components = data["components"]
