@@ -51,9 +51,9 @@ def _subset_csv(fraction: float, path: Path) -> None:
 def _read_split(examples_uri: str, split: str) -> tuple[list[str], list[str], list[bytes]]:
     import tensorflow as tf
 
-    from seqline.components.evaluate.splits import FILE_PATTERN
+    from seqline.pipeline.artifacts.examples import split_pattern
 
-    files = sorted(tf.io.gfile.glob(f"{examples_uri}/{split}/{FILE_PATTERN}"))
+    files = sorted(tf.io.gfile.glob(split_pattern(examples_uri, split)))
     texts, labels, serialized = [], [], []
     for raw in tf.data.TFRecordDataset(files, compression_type="GZIP").as_numpy_iterator():
         feature = tf.train.Example.FromString(raw).features.feature

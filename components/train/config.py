@@ -279,6 +279,9 @@ class ForecasterConfig:
             bidirectional); all but the last return sequences (default (64,)).
         bidirectional: wrap every encoder layer in keras.layers.Bidirectional (default False).
         dropout: dropout rate after the encoder, in [0, 1) (default 0.0).
+        stacked_dropout: dropout rate after every encoder layer but the last, in [0, 1)
+            (default 0.0). With `dropout` it gives the classic stacked "LSTM + Dropout" per
+            layer: units [50, 50, 50, 50], stacked_dropout 0.2, dropout 0.2.
         recurrent_dropout: dropout on the recurrent state, in [0, 1) (default 0.0; > 0 turns
             cuDNN off).
         output: how the forecast is produced (default "direct"):
@@ -299,6 +302,7 @@ class ForecasterConfig:
     units: tuple[int, ...] = (64,)
     bidirectional: bool = False
     dropout: float = 0.0
+    stacked_dropout: float = 0.0
     recurrent_dropout: float = 0.0
     output: ForecastOutput = "direct"
     loss: ForecastLoss = "mse"
@@ -326,6 +330,7 @@ class ForecasterConfig:
         for i, units in enumerate(self.units):
             _positive_int(units, f"units[{i}]", "e.g. 64")
         _fraction(self.dropout, "dropout", "use 0.0 to disable dropout")
+        _fraction(self.stacked_dropout, "stacked_dropout", "use 0.0 to disable dropout")
         _fraction(self.recurrent_dropout, "recurrent_dropout", "use 0.0 to keep cuDNN")
         _choice(self.output, FORECAST_OUTPUTS, "output")
         _choice(self.loss, FORECAST_LOSSES, "loss")

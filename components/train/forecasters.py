@@ -16,7 +16,8 @@ covariates) and returns float32 [batch, S, T] (scaled targets), S depending on `
                       forecast is the last step's prediction, so 1 step ahead
 
 The encoder is len(units) stacked recurrent layers (all but the last return sequences; with
-"sequence" all do), each optionally Bidirectional, then Dropout. Parameter counts are Keras's
+"sequence" all do), each optionally Bidirectional, each but the last followed by
+Dropout(stacked_dropout) when that is > 0, then Dropout(dropout). Parameter counts are Keras's
 own (tests/components/train/test_train_forecasters.py reproduces the seed tutorials' figures:
 on (10 steps, 5 features) SimpleRNN(64) 4,480, LSTM(64) 17,920, GRU(64) 13,632, ...).
 """
@@ -81,8 +82,8 @@ def build_forecaster(
 
     Returns:
         A functional model {"history": float32 [batch, L, F]} -> float32 [batch, S, T]. Layer
-        names: "{layer}_{i}" (or "bi_{layer}_{i}") for encoder layer i, "decoder" (seq2seq),
-        "dropout", "head".
+        names: "{layer}_{i}" (or "bi_{layer}_{i}") for encoder layer i, "dropout_{i}" after it
+        (stacked_dropout), "decoder" (seq2seq), "dropout", "head".
     """
     if lookback < 1 or num_features < 1 or horizon < 1 or not 1 <= num_targets <= num_features:
         raise ConfigError(
@@ -97,6 +98,8 @@ def build_forecaster(
     for i, units in enumerate(config.units):
         return_sequences = i < last or config.output == "sequence"
         x = _recurrent_layer(km, config, units, return_sequences, f"{config.layer}_{i}")(x)
+        if i < last and config.stacked_dropout > 0:
+            x = km.layers.Dropout(config.stacked_dropout, name=f"dropout_{i}")(x)
     x = km.layers.Dropout(config.dropout, name="dropout")(x)
     if config.output == "last":
         y = km.layers.Dense(num_targets, name="head")(x)

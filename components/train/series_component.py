@@ -6,11 +6,14 @@ Inputs:
     transformed_examples (TransformedExamples): "history" and "target" per split.
 Outputs:
     model (Model): saved_model/ (signatures serving_default(examples) and forecast(history
-        [, series_id]) -> forecast in original units; series_export.py) and keras/model.keras.
+        [, series_id]) -> forecast in original units, series_export.py; and, unless the encoder
+        is bidirectional, the streaming step_start(series_id) -> state and step(value, state) ->
+        forecast, state, series_step.py) and keras/model.keras.
         Properties: task "forecast", targets, covariates, lookback, horizon (the data's H),
-        forecast_steps (S), output, per_series, plus the training facts train_text records
-        (signatures, epochs_run, best_val_loss, best_epoch, best_metrics, monitor, strategy,
-        trained_with, replicas, cudnn_incompatibilities, diverged_at_epoch).
+        forecast_steps (S), output, per_series, streaming (step signatures exported), plus the
+        training facts train_text records (signatures, epochs_run, best_val_loss, best_epoch,
+        best_metrics, monitor, strategy, trained_with, replicas, cudnn_incompatibilities,
+        diverged_at_epoch).
     model_run (ModelRun): as train_text's.
 
 The forecaster is configured by `forecaster` (forecasters.py) and trained by the same loop,
@@ -66,6 +69,10 @@ def execute(
         ForecasterExport,
         export_forecaster,
     )
+    from seqline.components.train.series_step import (  # noqa: PLC0415
+        attach_step_signatures,
+        streamable,
+    )
 
     scaling = transform_graph.series()
     windows = scaling.windows
@@ -95,6 +102,17 @@ def execute(
             scaling.log1p,
             scaling.per_series,
         )
+        not_streamable = streamable(config.forecaster)
+        if not_streamable is None:
+            attach_step_signatures(
+                module,
+                config.forecaster,
+                windows.targets,
+                windows.covariates,
+                windows.lookback,
+                windows.horizon,
+                scaling.log1p,
+            )
         return export_forecaster(module, export_dir), {
             "task": "forecast",
             "targets": list(windows.targets),
@@ -104,6 +122,7 @@ def execute(
             "forecast_steps": output_steps(output, windows.horizon),
             "output": output,
             "per_series": scaling.per_series,
+            "streaming": not_streamable is None,
         }
 
     # val_mae is in scaled units.

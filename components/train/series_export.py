@@ -19,6 +19,9 @@ both returning
 The inverse: the transform graph also outputs target_offset / target_scale per example (from
 the same analyzers that scaled the history), so forecast = model_output * scale + offset, then
 expm1 when the transform applied log1p (series_preprocessing.invert_target_scaling).
+
+Streaming (one point per request, state in and out) is series_step.py's "step_start" / "step",
+saved beside these when series_step.attach_step_signatures has added them to the module.
 """
 
 from __future__ import annotations
@@ -126,10 +129,19 @@ class ForecasterExport(tf.Module):
         self.serve_forecast = serve_forecast
 
 
+def _signature_functions(module: ForecasterExport) -> dict[str, Any]:
+    """{signature name: tf.function}: the window signatures, plus the streaming ones when
+    series_step.attach_step_signatures added them."""
+    functions = {SERVING_DEFAULT: module.serve_examples, FORECAST: module.serve_forecast}
+    functions.update(getattr(module, "step_functions", {}))
+    return functions
+
+
 def signature_summary(module: ForecasterExport) -> dict[str, dict[str, dict[str, str]]]:
-    """{"serving_default": {"inputs": {...}, "outputs": {...}}, "forecast": {...}} as traced."""
+    """{"serving_default": {"inputs": {...}, "outputs": {...}}, "forecast": {...}} as traced
+    (and "step_start" / "step" when exported)."""
     summary: dict[str, dict[str, dict[str, str]]] = {}
-    for name, fn in ((SERVING_DEFAULT, module.serve_examples), (FORECAST, module.serve_forecast)):
+    for name, fn in _signature_functions(module).items():
         concrete = fn.get_concrete_function()
         args, kwargs = concrete.structured_input_signature
         inputs = dict(kwargs) or {s.name: s for s in args}
@@ -143,8 +155,7 @@ def signature_summary(module: ForecasterExport) -> dict[str, dict[str, dict[str,
 def export_forecaster(module: ForecasterExport, export_dir: str) -> dict[str, Any]:
     """Saves the serving SavedModel to `export_dir`; returns its signature summary."""
     signatures = {
-        SERVING_DEFAULT: module.serve_examples.get_concrete_function(),
-        FORECAST: module.serve_forecast.get_concrete_function(),
+        name: fn.get_concrete_function() for name, fn in _signature_functions(module).items()
     }
     tf.saved_model.save(module, export_dir, signatures=signatures)
     return signature_summary(module)

@@ -16,9 +16,12 @@ its newest S rows get the predicted targets, and the covariate columns get the f
 the caller supplies (or the last observed ones, held, when hold_covariates=True). Errors compound
 with every round trip; beyond a few horizons prefer a model trained with a longer H.
 
-RollingForecaster is the streaming helper (the seeds' stateful-RNN use): it keeps the last L
-points client-side and asks for the next forecast as each new point arrives; the server stays
-stateless, so any replica can answer and a restart loses nothing.
+Streaming (the seeds' stateful-RNN use), two ways; the server stays stateless in both, so any
+replica can answer and a restart loses nothing:
+    StepForecaster     the "step" signature: sends one point and the state the previous call
+                       returned; O(1) server work per point (components/train/series_step.py)
+    RollingForecaster  keeps the last L points client-side and sends the whole window to
+                       "forecast" as each new point arrives; O(L) per point, any forecaster
 
 Imports numpy only; TensorFlow loads in SavedModelForecaster, grpc in the client.
 """
@@ -351,3 +354,113 @@ class RollingForecaster:
         ids = None if self._series_id is None else np.array([self._series_id], dtype=object)
         forecast = self._forecaster.predict(window, ids)[0]
         return forecast[:, 0] if self._forecaster.num_targets == 1 else forecast
+
+
+STEP_START_SIGNATURE = "step_start"
+STEP_SIGNATURE = "step"
+VALUE_INPUT = "value"
+STATE = "state"
+
+
+class StepForecaster:
+    """Streaming through a forecaster's "step" signature: one point per call, O(1) server work.
+
+    The server stays stateless: the state (the encoder's recurrent state and the series'
+    scaler, components/train/series_step.py) comes back with every forecast and this object
+    sends it with the next point, so any replica can answer. Keep `state` (e.g. beside the
+    stream's offset in a queue) to resume after a restart.
+
+        stream = StepForecaster.from_client(PredictionClient("host:8500", "demand"), "meter-7")
+        for value in readings:               # one row of F values (or a number when F == 1)
+            forecast = stream.update(value)  # float32 [S] (or [S, T]) after every point
+
+    The forecast equals the window signature's once `points` == L (the model's lookback) when
+    the stream started at the window's first point; past L the state remembers more than the
+    window (series_step.py). `restart()` returns to the start state.
+
+    Args:
+        call: (signature name, {input: array}) -> {output: array}; from_client / from_saved_model
+            build it.
+        num_features: F, values per point.
+        series_id: the stream's series ("" for a single series; default).
+        state: a state [D] saved from an earlier `state` to resume from (default: step_start's).
+    """
+
+    def __init__(
+        self,
+        call: Any,
+        num_features: int,
+        series_id: str = "",
+        state: np.ndarray | None = None,
+    ) -> None:
+        self._call = call
+        self.num_features = num_features
+        self.series_id = series_id
+        self.points = 0
+        self.state = self._start_state() if state is None else np.asarray(state, np.float32)
+
+    @classmethod
+    def from_client(cls, client: Any, series_id: str = "", **kwargs: Any) -> StepForecaster:
+        """Through a PredictionClient (gRPC Predict with named inputs); F from the metadata."""
+        info = client.metadata().signatures.get(STEP_SIGNATURE)
+        value = None if info is None else info.inputs.get(VALUE_INPUT)
+        features = _step_features(None if value is None else value.shape, "the served model")
+
+        def call(signature: str, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+            return client.predict(inputs, signature_name=signature)
+
+        return cls(call, features, series_id, **kwargs)
+
+    @classmethod
+    def from_saved_model(cls, path: str, series_id: str = "", **kwargs: Any) -> StepForecaster:
+        """Loads the SavedModel in this process (TensorFlow only)."""
+        import tensorflow as tf
+
+        loaded = tf.saved_model.load(path)
+        signature = loaded.signatures.get(STEP_SIGNATURE)
+        value = (
+            None if signature is None else signature.structured_input_signature[1].get(VALUE_INPUT)
+        )
+        features = _step_features(None if value is None else value.shape.as_list(), path)
+
+        def call(name: str, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+            fn = loaded.signatures[name]  # `loaded` stays referenced: its variables live on
+            return {
+                k: v.numpy()
+                for k, v in fn(**{k: tf.constant(v) for k, v in inputs.items()}).items()
+            }
+
+        return cls(call, features, series_id, **kwargs)
+
+    def _start_state(self) -> np.ndarray:
+        ids = np.array([self.series_id.encode()], dtype=object)
+        state = self._call(STEP_START_SIGNATURE, {SERIES_ID_INPUT: ids})[STATE]
+        return np.asarray(state, np.float32)[0]
+
+    def restart(self) -> None:
+        """Back to step_start's state (zero recurrent state, the series' scaler)."""
+        self.state, self.points = self._start_state(), 0
+
+    def update(self, value: Any) -> np.ndarray:
+        """Sends one point; returns the forecast float32 [S] (one target) or [S, T]."""
+        row = np.asarray(value, dtype=np.float32).reshape(-1)
+        if row.shape != (self.num_features,) or not np.isfinite(row).all():
+            raise ForecastInputError(
+                f"point: expected {self.num_features} finite value(s) (targets first, then "
+                f"covariates), got {np.asarray(value).tolist()}"
+            )
+        out = self._call(STEP_SIGNATURE, {VALUE_INPUT: row[None], STATE: self.state[None]})
+        self.state = np.asarray(out[STATE], np.float32)[0]
+        self.points += 1
+        return np.asarray(out[FORECAST_OUTPUT], np.float32)[0]
+
+
+def _step_features(value_shape: Sequence[int | None] | None, source: str) -> int:
+    """F from the step signature's value shape [None, F]."""
+    if value_shape is None or len(value_shape) != 2 or not (value_shape[1] or 0) > 0:
+        raise ForecastInputError(
+            f"{source}: expected a '{STEP_SIGNATURE}' signature with input '{VALUE_INPUT}' "
+            f"[None, F], got {value_shape}; forecasters exported by train_series have it unless "
+            "their encoder is bidirectional (the Model's 'streaming' property)"
+        )
+    return int(value_shape[1] or 0)

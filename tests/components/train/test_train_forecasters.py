@@ -36,6 +36,24 @@ def test_stacked_bidirectional_and_time_distributed_counts_match_the_seed():
     assert per_step == {"lstm_0": 17_920, "head": 65}
 
 
+def test_stacked_dropout_follows_every_layer_but_the_last_and_acts_only_in_training():
+    from seqline.components.train.forecasters import build_forecaster
+
+    config = ForecasterConfig(units=(6, 5, 4), stacked_dropout=0.5, dropout=0.5, output="last")
+    model = build_forecaster(config, STEPS, FEATURES, 1)
+    names = [layer.name for layer in model.layers[1:]]
+    assert names == ["lstm_0", "dropout_0", "lstm_1", "dropout_1", "lstm_2", "dropout", "head",
+                     "steps"]  # fmt: skip
+    assert [model.get_layer(f"dropout_{i}").rate for i in (0, 1)] == [0.5, 0.5]
+    x = {"history": np.random.default_rng(0).normal(size=(4, STEPS, FEATURES)).astype("float32")}
+    np.testing.assert_array_equal(model(x, training=False), model(x, training=False))
+    assert not np.allclose(model(x, training=True), model(x, training=False))
+    # Dropout adds no parameters: the count is the LSTMs' and the head's.
+    assert _counts(config) == _counts(ForecasterConfig(units=(6, 5, 4), output="last"))
+    with pytest.raises(ConfigError, match="stacked_dropout"):
+        ForecasterConfig(stacked_dropout=1.0)
+
+
 @pytest.mark.parametrize(
     ("output", "steps"), [("last", 1), ("direct", 3), ("seq2seq", 3), ("sequence", STEPS)]
 )

@@ -1,0 +1,233 @@
+"""Streaming signatures for a forecaster: one new point in, the forecast and the next state out.
+
+The window signature ("forecast", series_export.py) re-runs the recurrent encoder over all L
+steps for every request. A recurrent encoder only ever needs its last hidden state, so a client
+that keeps that state can send one point at a time and the server does O(1) work per point
+(independent of L) while staying stateless: the state travels with the request.
+
+    step_start(series_id: tf.string [B])            -> state float32 [B, D]
+    step(value: float32 [B, F], state: float32 [B, D])
+                                                     -> forecast float32 [B, S] (or [B, S, T])
+                                                        state    float32 [B, D]
+
+`value` is one raw time step (original units; targets first, then covariates, as the window
+signature's history columns). For a single series, pass series_id "" (one per stream).
+
+The state is one opaque vector per stream, laid out as
+
+    [ h_0 (, c_0) | h_1 (, c_1) | ... | offset [F] | scale [F] ]
+
+the recurrent state of every encoder layer (LSTM has h and c, GRU and SimpleRNN only h), then
+the scaler of the stream's series. step_start fills the scaler from the TFT graph once per
+stream (a per-series model looks series_id up there; an unknown id gets the global statistics,
+as with the window signature) and zeroes the recurrent part: the state a Keras RNN starts a
+window from. Applying `step` to the L points of a window, starting from `step_start`, gives the
+window signature's forecast for that window (tests/components/train/test_train_series_step.py).
+Past L points the state remembers more than the last L: the model was trained on windows of L
+steps from a zero state, so a long-running stream is no longer identical to the window forecast.
+Clients that need exactly the window semantics restart from step_start every L points or use the
+window signature (serving/client/forecasting.py's StepForecaster counts points for that).
+
+Not streamable (no step signatures are exported, `streamable` says why): bidirectional encoders,
+whose backward direction needs the whole window.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import tensorflow as tf
+
+from seqline.components.train.config import ForecasterConfig
+from seqline.components.transform.series_preprocessing import (
+    HISTORY_KEY,
+    TARGET_OFFSET_KEY,
+    TARGET_SCALE_KEY,
+    invert_target_scaling,
+)
+from seqline.schemas.series import SERIES_ID_KEY, history_key
+
+STEP_START = "step_start"
+STEP = "step"
+VALUE_INPUT = "value"
+SERIES_ID_INPUT = "series_id"
+STATE = "state"
+FORECAST_OUTPUT = "forecast"
+_STATES_PER_LAYER = {"lstm": 2, "gru": 1, "simple_rnn": 1}
+
+
+def streamable(config: ForecasterConfig) -> str | None:
+    """None when step signatures can be built for `config`, else the reason they cannot."""
+    if config.bidirectional:
+        return "a bidirectional encoder reads the window backwards, so it cannot run point by point"
+    return None
+
+
+@dataclass(frozen=True)
+class StateLayout:
+    """Where each part of the packed state lives.
+
+    Attributes:
+        layers: per encoder layer, (units, number of state tensors: 2 for LSTM, 1 otherwise).
+        num_features: F (the scaler holds an offset and a scale per column).
+    """
+
+    layers: tuple[tuple[int, int], ...]
+    num_features: int
+
+    @property
+    def recurrent_size(self) -> int:
+        return sum(units * count for units, count in self.layers)
+
+    @property
+    def size(self) -> int:
+        """D, the state's width."""
+        return self.recurrent_size + 2 * self.num_features
+
+    def unpack(self, state: tf.Tensor) -> tuple[list[list[tf.Tensor]], tf.Tensor, tf.Tensor]:
+        """state [B, D] -> (per layer, its state tensors [B, units]; offset [B, F]; scale)."""
+        layers, at = [], 0
+        for units, count in self.layers:
+            layers.append([state[:, at + k * units : at + (k + 1) * units] for k in range(count)])
+            at += units * count
+        features = self.num_features
+        return layers, state[:, at : at + features], state[:, at + features : at + 2 * features]
+
+    @staticmethod
+    def pack(layers: Sequence[Sequence[tf.Tensor]], offset: tf.Tensor, scale: tf.Tensor) -> Any:
+        return tf.concat([t for states in layers for t in states] + [offset, scale], axis=1)
+
+
+def state_layout(config: ForecasterConfig, num_features: int) -> StateLayout:
+    """The packed state's layout for a forecaster built from `config` over F features."""
+    count = _STATES_PER_LAYER[config.layer]
+    return StateLayout(tuple((units, count) for units in config.units), num_features)
+
+
+class StepFunctions:
+    """The two streaming tf.functions of one exported forecaster (module docstring).
+
+    Args:
+        model: the Keras 3 forecaster (forecasters.build_forecaster; layer names are read).
+        tft_layer: the TFT transform_features_layer() the window signatures use.
+        config: the forecaster's architecture (must be streamable).
+        targets, covariates: column names in the windows' order.
+        lookback, horizon: L and the data's H.
+        log1p: the transform applied log1p to the targets.
+    """
+
+    def __init__(
+        self,
+        model: Any,
+        tft_layer: Any,
+        config: ForecasterConfig,
+        targets: Sequence[str],
+        covariates: Sequence[str],
+        lookback: int,
+        horizon: int,
+        log1p: bool,
+    ) -> None:
+        reason = streamable(config)
+        if reason is not None:
+            raise ValueError(f"no step signatures: {reason}")
+        columns = (*targets, *covariates)
+        num_features, num_targets = len(columns), len(targets)
+        layout = state_layout(config, num_features)
+        cells = [model.get_layer(f"{config.layer}_{i}").cell for i in range(len(config.units))]
+        head = model.get_layer("head")
+        decoder = model.get_layer("decoder") if config.output == "seq2seq" else None
+        is_log = tf.constant([log1p and c in targets for c in columns])
+
+        def scaled_history(values: tf.Tensor, series_id: tf.Tensor) -> dict[str, tf.Tensor]:
+            """Runs the TFT graph on a window repeating `values` [B, F] (raw) at every step."""
+            features = {SERIES_ID_KEY: series_id}
+            for i, column in enumerate(columns):
+                features[history_key(column)] = tf.tile(values[:, i : i + 1], [1, lookback])
+            out = tft_layer(features)
+            history = tf.reshape(
+                tf.cast(out[HISTORY_KEY], tf.float32), [-1, lookback, num_features]
+            )
+            out = dict(out)
+            out[HISTORY_KEY] = history[:, 0, :]
+            return out
+
+        def affine_probe(x0: tf.Tensor, x1: tf.Tensor, series_id: tf.Tensor) -> Any:
+            """(offset, scale) [B, F] of every column from its scaled values at x0 and x1."""
+            s0 = scaled_history(x0, series_id)
+            s1 = scaled_history(x1, series_id)
+            scale = (x1 - x0) / (s1[HISTORY_KEY] - s0[HISTORY_KEY])
+            return x0 - s0[HISTORY_KEY] * scale, scale, s0
+
+        @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name=SERIES_ID_INPUT)])
+        def step_start(series_id: tf.Tensor) -> dict[str, tf.Tensor]:
+            batch = tf.shape(series_id)[0]
+            zeros, ones = tf.zeros([batch, num_features]), tf.ones([batch, num_features])
+            # Covariates are scaled affinely: probing at 0 and 1 gives (offset, scale), probing
+            # again at offset and offset + scale (scaled values near 0 and 1) makes it exact to
+            # float32 precision even when the column's values are large.
+            rough_offset, rough_scale, _ = affine_probe(zeros, ones, series_id)
+            offset, scale, probe = affine_probe(rough_offset, rough_offset + rough_scale, series_id)
+            # Targets (possibly after log1p): the graph's own target_offset / target_scale.
+            offset = tf.concat([probe[TARGET_OFFSET_KEY], offset[:, num_targets:]], axis=1)
+            scale = tf.concat([probe[TARGET_SCALE_KEY], scale[:, num_targets:]], axis=1)
+            recurrent = [
+                [tf.zeros([batch, units]) for _ in range(count)] for units, count in layout.layers
+            ]
+            return {STATE: layout.pack(recurrent, offset, scale)}
+
+        value_spec = tf.TensorSpec([None, num_features], tf.float32, name=VALUE_INPUT)
+        state_spec = tf.TensorSpec([None, layout.size], tf.float32, name=STATE)
+
+        @tf.function(input_signature=[value_spec, state_spec])
+        def step(value: tf.Tensor, state: tf.Tensor) -> dict[str, tf.Tensor]:
+            layers, offset, scale = layout.unpack(state)
+            x = tf.where(is_log[None, :], tf.math.log1p(value), value)
+            x = (x - offset) / scale
+            new_layers = []
+            for cell, states in zip(cells, layers, strict=True):
+                x, new_states = cell(x, list(states), training=False)
+                new_states = new_states if isinstance(new_states, list | tuple) else [new_states]
+                new_layers.append([tf.cast(s, tf.float32) for s in new_states])
+            last = tf.cast(x, tf.float32)
+            # Dropout is the identity at inference; the head sees the last step's output.
+            if config.output in ("last", "direct"):
+                scaled = tf.reshape(
+                    head(last), [-1, 1 if config.output == "last" else horizon, num_targets]
+                )
+            elif config.output == "sequence":
+                scaled = head.layer(last)[:, None, :]
+            else:  # seq2seq: the decoder reads the encoder's last output H times.
+                assert decoder is not None
+                repeated = tf.repeat(last[:, None, :], horizon, axis=1)
+                scaled = head(decoder(repeated, training=False))
+            forecast = invert_target_scaling(
+                tf.cast(scaled, tf.float32), offset[:, :num_targets], scale[:, :num_targets], log1p
+            )
+            if num_targets == 1:
+                forecast = forecast[:, :, 0]
+            return {FORECAST_OUTPUT: forecast, STATE: layout.pack(new_layers, offset, scale)}
+
+        self.layout = layout
+        self.step_start = step_start
+        self.step = step
+
+
+def attach_step_signatures(
+    module: Any,
+    config: ForecasterConfig,
+    targets: Sequence[str],
+    covariates: Sequence[str],
+    lookback: int,
+    horizon: int,
+    log1p: bool,
+) -> StepFunctions:
+    """Adds "step_start" and "step" to a series_export.ForecasterExport: its `step_functions`
+    ({signature name: tf.function}) are saved beside the window signatures."""
+    functions = StepFunctions(
+        module.model, module.tft_layer, config, targets, covariates, lookback, horizon, log1p
+    )
+    module.step_start, module.step = functions.step_start, functions.step
+    module.step_functions = {STEP_START: functions.step_start, STEP: functions.step}
+    return functions

@@ -1,0 +1,207 @@
+"""The streaming step signatures (series_step.py): feeding a window's points one by one through
+`step`, from `step_start`, gives the window signature's forecast, for every recurrent layer and
+output mode, per-series and log1p scaling, and from a saved and reloaded SavedModel.
+
+The forecasters are built untrained (random weights exercise every gate); the scaling comes from
+the real transform component on two series of very different levels."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from seqline.components.train.config import ForecasterConfig
+from seqline.components.transform.config import TransformSeriesConfig
+from tests.components.train.series_inputs import HORIZON, LOOKBACK, raw_series
+from tests.components.transform.series_fixtures import run_component, write_series_examples
+
+pytestmark = pytest.mark.slow
+
+CONFIGS = {
+    "lstm-stacked-direct": ForecasterConfig(layer="lstm", units=(6, 5), output="direct"),
+    "gru-last": ForecasterConfig(layer="gru", units=(7,), output="last"),
+    "simple_rnn-sequence": ForecasterConfig(layer="simple_rnn", units=(5, 4), output="sequence"),
+    "lstm-seq2seq": ForecasterConfig(layer="lstm", units=(6,), output="seq2seq"),
+}
+
+
+def _transform(base, config):
+    from seqline.components.transform.series_component import COMPONENT as TRANSFORM
+
+    # Levels 5 and 5000 (x 1000): the scaler must be exact for large values too.
+    series = raw_series()
+    series["b"] = series["b"] * 100.0
+    examples, windows = write_series_examples(
+        base / "examples", series, ("y",), ("x",), LOOKBACK, HORIZON
+    )
+    _, outputs = run_component(TRANSFORM, config, {"examples": examples}, base / "tf")
+    return outputs["transform_graph"], windows
+
+
+@pytest.fixture(scope="module")
+def minmax_graph(tmp_path_factory):
+    return _transform(tmp_path_factory.mktemp("step_minmax"), TransformSeriesConfig())
+
+
+@pytest.fixture(scope="module")
+def log_zscore_graph(tmp_path_factory):
+    return _transform(
+        tmp_path_factory.mktemp("step_zscore"), TransformSeriesConfig(scaling="zscore", log1p=True)
+    )
+
+
+def _export(graph, config, log1p, seed=3):
+    import keras
+
+    from seqline.components.train.forecasters import build_forecaster
+    from seqline.components.train.series_export import ForecasterExport
+    from seqline.components.train.series_step import attach_step_signatures
+
+    keras.utils.set_random_seed(seed)
+    model = build_forecaster(config, LOOKBACK, 2, HORIZON)
+    module = ForecasterExport(
+        model, graph.uri, ("y",), ("x",), LOOKBACK, HORIZON, config.output, log1p, True
+    )
+    attach_step_signatures(module, config, ("y",), ("x",), LOOKBACK, HORIZON, log1p)
+    return module
+
+
+def _windows(windows):
+    """Six windows: three of series "a" (eval) and three of "b" (test); history [B, L, 2] and
+    ids [B]."""
+    rows = windows["eval"][:3] + windows["test"][-3:]
+    history = np.stack([w["history"] for w in rows]).astype(np.float32)
+    ids = np.array([w["series_id"] for w in rows]).astype(bytes)
+    return history, ids
+
+
+def _stream(step_start, step, history, ids):
+    """Feeds history [B, L, F] one step at a time; returns the forecast after each point."""
+    import tensorflow as tf
+
+    state = step_start(series_id=tf.constant(ids))["state"]
+    forecasts = []
+    for t in range(history.shape[1]):
+        out = step(value=tf.constant(history[:, t, :]), state=state)
+        state = out["state"]
+        forecasts.append(out["forecast"].numpy())
+    return forecasts, state.numpy()
+
+
+def _window_forecast(forecast_fn, history, ids):
+    import tensorflow as tf
+
+    return forecast_fn(history=tf.constant(history), series_id=tf.constant(ids))["forecast"].numpy()
+
+
+@pytest.mark.parametrize("name", sorted(CONFIGS))
+def test_stepping_through_a_window_gives_the_window_forecast(minmax_graph, name):
+    graph, windows = minmax_graph
+    module = _export(graph, CONFIGS[name], log1p=False)
+    history, ids = _windows(windows)
+    expected = _window_forecast(module.serve_forecast, history, ids)
+    forecasts, state = _stream(module.step_start, module.step, history, ids)
+    assert forecasts[-1].shape == expected.shape
+    np.testing.assert_allclose(forecasts[-1], expected, rtol=1e-4, atol=1e-3)
+    assert state.shape == (len(ids), module.step_functions["step"].input_signature[1].shape[1])
+    # Before the last point the forecast differs: the state really carries the stream.
+    assert not np.allclose(forecasts[-2], expected, rtol=1e-4, atol=1e-3)
+
+
+def test_log1p_zscore_scaling_and_an_unknown_series(log_zscore_graph):
+    graph, windows = log_zscore_graph
+    module = _export(graph, CONFIGS["lstm-stacked-direct"], log1p=True)
+    history, ids = _windows(windows)
+    ids[:2] = b"never-seen"  # the global statistics, as the window signature uses
+    expected = _window_forecast(module.serve_forecast, history, ids)
+    forecasts, _ = _stream(module.step_start, module.step, history, ids)
+    np.testing.assert_allclose(forecasts[-1], expected, rtol=1e-4, atol=1e-3)
+
+
+def test_saved_model_serves_the_step_signatures(minmax_graph, tmp_path):
+    import tensorflow as tf
+
+    from seqline.components.train.series_export import export_forecaster
+
+    graph, windows = minmax_graph
+    config = CONFIGS["lstm-stacked-direct"]
+    module = _export(graph, config, log1p=False)
+    summary = export_forecaster(module, str(tmp_path / "saved"))
+    assert set(summary) == {"serving_default", "forecast", "step_start", "step"}
+    state_width = 2 * (6 + 5) + 2 * 2  # LSTM h and c per layer, then offset and scale per column
+    assert summary["step"]["inputs"] == {
+        "state": f"float32 [None, {state_width}]",
+        "value": "float32 [None, 2]",
+    }
+    assert set(summary["step"]["outputs"]) == {"forecast", "state"}
+
+    loaded = tf.saved_model.load(str(tmp_path / "saved"))
+    history, ids = _windows(windows)
+    forecasts, _ = _stream(loaded.signatures["step_start"], loaded.signatures["step"], history, ids)
+    expected = _window_forecast(loaded.signatures["forecast"], history, ids)
+    np.testing.assert_allclose(forecasts[-1], expected, rtol=1e-4, atol=1e-3)
+
+
+def test_bidirectional_encoders_are_not_streamable(minmax_graph):
+    from seqline.components.train.series_step import StepFunctions, streamable
+
+    config = ForecasterConfig(layer="gru", units=(4,), bidirectional=True)
+    assert "bidirectional" in (streamable(config) or "")
+    with pytest.raises(ValueError, match="no step signatures: a bidirectional"):
+        StepFunctions(None, None, config, ("y",), (), LOOKBACK, HORIZON, False)
+
+
+def test_a_model_server_streams_through_step_with_a_stateless_client_state(minmax_graph, tmp_path):
+    """The real gRPC Predict API (tensorflow_serving.apis stubs, named inputs and outputs): the
+    StepForecaster client gets the window forecast after L points, and a second client resuming
+    from the first one's saved state continues the same stream."""
+    from seqline.components.train.series_export import export_forecaster
+    from seqline.serving.client.client import PredictionClient
+    from seqline.serving.client.forecasting import (
+        ForecastInputError,
+        SavedModelForecaster,
+        StepForecaster,
+    )
+    from seqline.serving.server.server import FREE_PORT, ServerOptions, start_server
+
+    graph, windows = minmax_graph
+    module = _export(graph, CONFIGS["gru-last"], log1p=False)
+    export_forecaster(module, str(tmp_path / "demand" / "1"))
+    history, ids = _windows(windows)
+    window, series_id = history[4], ids[4].decode()
+    expected = SavedModelForecaster(str(tmp_path / "demand" / "1")).predict(
+        window[None], np.array([series_id], dtype=object)
+    )[0, :, 0]
+
+    handle = start_server(
+        ServerOptions(
+            port=0,
+            rest_api_port=FREE_PORT,
+            model_name="demand",
+            model_base_path=str(tmp_path / "demand"),
+            file_system_poll_wait_seconds=0.2,
+        )
+    )
+    try:
+        handle.wait_until_ready(timeout=60.0)
+        client = PredictionClient(handle.grpc_target, "demand")
+        stream = StepForecaster.from_client(client, series_id)
+        assert stream.num_features == 2
+        for row in window[:5]:
+            stream.update(row)
+        # A new client (another replica, or after a restart) resumes from the saved state.
+        resumed = StepForecaster.from_client(client, series_id, state=stream.state)
+        for row in window[5:]:
+            forecast = resumed.update(row)
+        np.testing.assert_allclose(forecast, expected, rtol=1e-4, atol=1e-3)
+        with pytest.raises(ForecastInputError, match="point: expected 2 finite value"):
+            resumed.update([1.0])
+        client.close()
+    finally:
+        handle.stop()
+
+    local = StepForecaster.from_saved_model(str(tmp_path / "demand" / "1"), series_id)
+    for row in window:
+        forecast = local.update(row)
+    assert local.points == LOOKBACK
+    np.testing.assert_allclose(forecast, expected, rtol=1e-4, atol=1e-3)
