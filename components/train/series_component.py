@@ -6,8 +6,10 @@ Inputs:
     transformed_examples (TransformedExamples): "history" and "target" per split.
 Outputs:
     model (Model): saved_model/ (signatures serving_default(examples) and forecast(history
-        [, series_id]) -> forecast in original units; series_export.py) and keras/model.keras.
-        Properties: task "forecast", targets, covariates, lookback, horizon (the data's H),
+        [, series_id][, window_end][, future_covariates]) -> forecast in original units;
+        series_export.py) and keras/model.keras.
+        Properties: task "forecast", targets, covariates, future_covariates, calendar,
+        lookback, horizon (the data's H),
         forecast_steps (S), output, per_series, plus the training facts train_text records
         (signatures, epochs_run, best_val_loss, best_epoch, best_metrics, monitor, strategy,
         trained_with, replicas, cudnn_incompatibilities, diverged_at_epoch).
@@ -94,11 +96,15 @@ def execute(
             output,
             scaling.log1p,
             scaling.per_series,
+            future_covariates=windows.future_covariates,
+            calendar=bool(scaling.calendar),
         )
         return export_forecaster(module, export_dir), {
             "task": "forecast",
             "targets": list(windows.targets),
             "covariates": list(windows.covariates),
+            "future_covariates": list(windows.future_covariates),
+            "calendar": list(scaling.calendar),
             "lookback": windows.lookback,
             "horizon": windows.horizon,
             "forecast_steps": output_steps(output, windows.horizon),
