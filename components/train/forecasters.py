@@ -23,6 +23,10 @@ state before Dense(T); "direct" concatenates all H * G (flattened); "seq2seq" co
 step's G values to the repeated state, so the decoder reads step h's covariates at step h.
 "sequence" predicts inside the history and cannot use them (ConfigError).
 
+With `residual_lag` k the forecast is the history's targets k steps earlier (seasonal naive,
+cropped out of the input by layers, no Lambda) plus the network's output, whose head starts at
+zero: the network learns only what seasonal naive gets wrong.
+
 The encoder is len(units) stacked recurrent layers (all but the last return sequences; with
 "sequence" all do), each optionally Bidirectional, then Dropout. Parameter counts are Keras's
 own (tests/components/train/test_train_forecasters.py reproduces the seed tutorials' figures:
@@ -108,7 +112,16 @@ def build_forecaster(
             f"{num_future} known-future column(s) (future covariates / calendar features); use "
             "output: direct or seq2seq"
         )
+    steps = output_steps(config.output, horizon)
+    lag = config.residual_lag
+    if lag and not steps <= lag <= lookback:
+        raise ConfigError(
+            f"forecaster.residual_lag: expected {steps} <= residual_lag <= lookback {lookback} "
+            f"(each forecast step needs the value residual_lag steps earlier inside the "
+            f"history), got {lag}; lengthen ingest_series.lookback or use a longer lag"
+        )
     km = keras_module
+    head_init = "zeros" if lag else "glorot_uniform"
     history = km.Input(shape=(lookback, num_features), dtype="float32", name=HISTORY_INPUT)
     inputs = {HISTORY_INPUT: history}
     future = None
@@ -126,23 +139,38 @@ def build_forecaster(
             first = km.layers.Cropping1D((0, horizon - 1), name="future_first")(future)
             first = km.layers.Reshape((num_future,), name="future_flat")(first)
             x = km.layers.Concatenate(name="future_join")([x, first])
-        y = km.layers.Dense(num_targets, name="head")(x)
+        y = km.layers.Dense(num_targets, kernel_initializer=head_init, name="head")(x)
         y = km.layers.Reshape((1, num_targets), name="steps")(y)
     elif config.output == "direct":
         if future is not None:
             flat = km.layers.Reshape((horizon * num_future,), name="future_flat")(future)
             x = km.layers.Concatenate(name="future_join")([x, flat])
-        y = km.layers.Dense(horizon * num_targets, name="head")(x)
+        y = km.layers.Dense(horizon * num_targets, kernel_initializer=head_init, name="head")(x)
         y = km.layers.Reshape((horizon, num_targets), name="steps")(y)
     elif config.output == "seq2seq":
         x = km.layers.RepeatVector(horizon, name="repeat")(x)
         if future is not None:
             x = km.layers.Concatenate(name="future_join")([x, future])
         x = _recurrent_layer(km, config, config.units[-1], True, "decoder")(x)
-        y = km.layers.TimeDistributed(km.layers.Dense(num_targets), name="head")(x)
+        head = km.layers.Dense(num_targets, kernel_initializer=head_init)
+        y = km.layers.TimeDistributed(head, name="head")(x)
     else:  # "sequence"
         y = km.layers.TimeDistributed(km.layers.Dense(num_targets), name="head")(x)
+    if lag:
+        y = km.layers.Add(name="residual")(
+            [y, _lagged_targets(km, history, lag, steps, num_targets)]
+        )
     return km.Model(inputs=inputs, outputs=y, name="forecaster")
+
+
+def _lagged_targets(km: ModuleType, history: Any, lag: int, steps: int, num_targets: int) -> Any:
+    """[batch, S, T]: the target columns at history steps L - lag .. L - lag + S - 1 (the
+    seasonal naive forecast of the S steps ahead), from cropping layers only."""
+    lookback, features = int(history.shape[1]), int(history.shape[2])
+    x = km.layers.Cropping1D((lookback - lag, lag - steps), name="lag_steps")(history)
+    x = km.layers.Permute((2, 1), name="lag_columns")(x)  # [batch, F, S]
+    x = km.layers.Cropping1D((0, features - num_targets), name="lag_targets")(x)
+    return km.layers.Permute((2, 1), name="lag_naive")(x)  # [batch, S, T]
 
 
 def make_loss(config: ForecasterConfig, keras_module: ModuleType = keras) -> Any:
