@@ -25,7 +25,13 @@ ORDER = [
 
 
 @pytest.mark.parametrize(
-    "config", ["series/univariate.yaml", "series/multivariate.yaml", "demo/series.yaml"]
+    "config",
+    [
+        "series/univariate.yaml",
+        "series/multivariate.yaml",
+        "series/day_ahead.yaml",
+        "demo/series.yaml",
+    ],
 )
 def test_example_configs_build(config):
     pipeline = load_pipeline(REPO / "examples" / config)

@@ -186,3 +186,33 @@ def test_missing_or_short_known_future_inputs_are_clear_errors(run):
     np.testing.assert_allclose(out[0, :HORIZON], direct[0, :, 0], rtol=1e-5)
     with pytest.raises(ForecastInputError, match="step_seconds"):
         recursive_forecast(model, history, steps, window_end=end, future_covariates=temps)
+
+
+def test_forecast_cli_passes_the_window_end_and_the_future_covariates(run, tmp_path, capsys):
+    import json
+
+    from seqline.pipeline.cli import main
+    from seqline.serving.client.forecasting import SavedModelForecaster, recursive_forecast
+
+    w = run["windows"]["eval"][0]
+    csv = tmp_path / "last.csv"
+    csv.write_text("load,temp\n" + "\n".join(f"{y},{t}" for y, t in w["history"]) + "\n")
+    temps = tmp_path / "temps.json"
+    temps.write_text(json.dumps([[t] for t in [*w["future"][:, 1], 11.0, 12.0]]))
+    path = run["model"].path("saved_model")
+    args = ["forecast", "--saved-model", path, "--history", f"@{csv}", "--steps", "6"]
+    args += ["--future-covariates", f"@{temps}"]
+    assert main(args) == 2  # no --window-end: the calendar needs it
+    assert "window_end" in capsys.readouterr().err
+    code = main([*args, "--window-end", str(w["window_end"]), "--step-seconds", "3600"])
+    printed = json.loads(capsys.readouterr().out)
+    assert code == 0
+    expected = recursive_forecast(
+        SavedModelForecaster(path),
+        w["history"],
+        6,
+        window_end=[w["window_end"]],
+        step_seconds=3600,
+        future_covariates=[[t] for t in [*w["future"][:, 1], 11.0, 12.0]],
+    )
+    np.testing.assert_allclose(printed["forecast"], expected[0], rtol=1e-5)
