@@ -293,6 +293,10 @@ class ForecasterConfig:
             value k steps earlier (the seasonal naive forecast, e.g. 336 half-hours = last
             week), added inside the model, and its head starts at zero, so training starts
             from seasonal naive. Needs S <= k <= lookback and output last, direct or seq2seq.
+        linear_skip: add a linear autoregressive path, Dense(S * T) on the flattened target
+            history, to the network's output (LSTNet's "highway"): the recurrent part then
+            models what a linear forecaster from the last L steps cannot. Default False; not
+            with output "sequence".
         loss: "mse" | "mae" | "huber" (default "mse").
         huber_delta: the Huber loss's delta, > 0 (default 1.0; in scaled units).
         activation / recurrent_activation / use_bias / unroll / reset_after: passed to the
@@ -306,6 +310,7 @@ class ForecasterConfig:
     recurrent_dropout: float = 0.0
     output: ForecastOutput = "direct"
     residual_lag: int = 0
+    linear_skip: bool = False
     loss: ForecastLoss = "mse"
     huber_delta: float = 1.0
     activation: Activation = "tanh"
@@ -345,6 +350,13 @@ class ForecasterConfig:
             "residual_lag",
             "0 with output 'sequence' (it predicts inside the history)",
             self.residual_lag,
+            "use output: direct or seq2seq",
+        )
+        _require(
+            not (self.linear_skip and self.output == "sequence"),
+            "linear_skip",
+            "false with output 'sequence' (it predicts inside the history)",
+            self.linear_skip,
             "use output: direct or seq2seq",
         )
         _choice(self.loss, FORECAST_LOSSES, "loss")

@@ -27,6 +27,10 @@ With `residual_lag` k the forecast is the history's targets k steps earlier (sea
 cropped out of the input by layers, no Lambda) plus the network's output, whose head starts at
 zero: the network learns only what seasonal naive gets wrong.
 
+With `linear_skip` a Dense(S * T) on the flattened target history (a linear autoregressive
+forecaster, LSTNet's highway) is added to the output, so the network only has to model what a
+linear forecaster from the last L steps misses.
+
 The encoder is len(units) stacked recurrent layers (all but the last return sequences; with
 "sequence" all do), each optionally Bidirectional, then Dropout. Parameter counts are Keras's
 own (tests/components/train/test_train_forecasters.py reproduces the seed tutorials' figures:
@@ -157,10 +161,21 @@ def build_forecaster(
     else:  # "sequence"
         y = km.layers.TimeDistributed(km.layers.Dense(num_targets), name="head")(x)
     if lag:
-        y = km.layers.Add(name="residual")(
-            [y, _lagged_targets(km, history, lag, steps, num_targets)]
-        )
+        naive = _lagged_targets(km, history, lag, steps, num_targets)
+        y = km.layers.Add(name="residual")([y, naive])
+    if config.linear_skip:
+        y = km.layers.Add(name="linear_skip")([y, _linear_skip(km, history, steps, num_targets)])
     return km.Model(inputs=inputs, outputs=y, name="forecaster")
+
+
+def _linear_skip(km: ModuleType, history: Any, steps: int, num_targets: int) -> Any:
+    """[batch, S, T]: Dense(S * T) over the L * T target values of the history."""
+    lookback, features = int(history.shape[1]), int(history.shape[2])
+    x = km.layers.Permute((2, 1), name="skip_columns")(history)  # [batch, F, L]
+    x = km.layers.Cropping1D((0, features - num_targets), name="skip_targets")(x)
+    x = km.layers.Reshape((num_targets * lookback,), name="skip_flat")(x)
+    x = km.layers.Dense(steps * num_targets, name="skip_dense")(x)
+    return km.layers.Reshape((steps, num_targets), name="skip_steps")(x)
 
 
 def _lagged_targets(km: ModuleType, history: Any, lag: int, steps: int, num_targets: int) -> Any:

@@ -122,3 +122,22 @@ def test_residual_lag_must_fit_in_the_history():
         build_forecaster(ForecasterConfig(output="direct", residual_lag=7), 6, 2, 3)
     with pytest.raises(ConfigError, match="residual_lag"):
         ForecasterConfig(output="sequence", residual_lag=4)
+
+
+def test_linear_skip_adds_a_linear_forecaster_of_the_target_history():
+    from seqline.components.train.forecasters import build_forecaster
+
+    config = ForecasterConfig(layer="gru", units=(4,), output="direct", linear_skip=True)
+    model = build_forecaster(config, 6, 3, 5, num_targets=2)
+    counts = {layer.name: layer.count_params() for layer in model.layers}
+    assert counts["skip_dense"] == (6 * 2 + 1) * 5 * 2  # the L * T target values -> S * T
+    # With the recurrent head zeroed, the output is exactly that linear map of the targets.
+    head = model.get_layer("head")
+    head.set_weights([np.zeros_like(w) for w in head.get_weights()])
+    history = np.random.default_rng(0).normal(size=(3, 6, 3)).astype("float32")
+    kernel, bias = model.get_layer("skip_dense").get_weights()
+    flat = history[:, :, :2].transpose(0, 2, 1).reshape(3, 12)  # column-major, as the layer
+    expected = (flat @ kernel + bias).reshape(3, 5, 2)
+    np.testing.assert_allclose(model.predict({"history": history}, verbose=0), expected, atol=1e-5)
+    with pytest.raises(ConfigError, match="linear_skip"):
+        ForecasterConfig(output="sequence", linear_skip=True)
