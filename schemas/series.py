@@ -10,10 +10,14 @@ ingest_series writes one tf.Example per sliding window (lookback L, horizon H) t
                                     covariates), oldest first, original units
     future/{target}    float  [H]   raw values of each target column for the H steps after
                                     window_end (absent at serving time)
+    future/{covariate} float  [H]   for each declared future covariate (known in advance,
+                                    e.g. a temperature forecast): its values over the same
+                                    H steps (required at serving time too)
 
 The Examples artifact's properties for series add:
     {"kind": "series", "lookback": L, "horizon": H, "stride": S, "frequency": "30min",
-     "targets": [...], "covariates": [...], "series_ids": [...] (or [] for one series),
+     "targets": [...], "covariates": [...] (future covariates included),
+     "future_covariates": [...], "series_ids": [...] (or [] for one series),
      "splits": [...], "counts": {...} (windows per split), "points": {split: n},
      "gaps": {...}, "rejected": n, "input": n}
 """
@@ -43,8 +47,12 @@ def raw_series_feature_spec(
     lookback: int,
     horizon: int,
     with_future: bool = True,
+    future_covariates: Sequence[str] = (),
 ) -> dict[str, Any]:
-    """tf.io feature spec of a raw window example (see the module docstring)."""
+    """tf.io feature spec of a raw window example (see the module docstring).
+
+    `with_future` covers the targets' future (absent at serving time); the future covariates'
+    `future/{column}` [H] are always in the spec, as serving needs them too."""
     import tensorflow as tf
 
     spec: dict[str, Any] = {
@@ -56,4 +64,6 @@ def raw_series_feature_spec(
     if with_future:
         for column in targets:
             spec[future_key(column)] = tf.io.FixedLenFeature([horizon], tf.float32)
+    for column in future_covariates:
+        spec[future_key(column)] = tf.io.FixedLenFeature([horizon], tf.float32)
     return spec

@@ -103,16 +103,21 @@ def candidate_forecasts(
     saved_model_dir: str, windows: EvalWindows, facts: ForecastOutput, batch_size: int
 ) -> tuple[np.ndarray, int]:
     """(forecast float [n, steps, T], steps scored). Uses serving_default on the serialized
-    windows; a model forecasting fewer steps than H without covariates is rolled forward by
-    recursion to H."""
+    windows; a model forecasting fewer steps than H without covariates or calendar features is
+    rolled forward by recursion to H."""
     import tensorflow as tf
 
     loaded = tf.saved_model.load(saved_model_dir)
     targets = len(facts.targets)
-    if facts.steps < facts.horizon and not facts.covariates:
-        from seqline.serving.client.forecasting import SavedModelForecaster, recursive_forecast
+    # Recursion needs each later window's timestamp, which a model with calendar features
+    # takes (window_end): such a model is scored on its own S steps, like one with covariates.
+    from seqline.serving.client.forecasting import SavedModelForecaster, recursive_forecast
 
-        forecaster = SavedModelForecaster(saved_model_dir)
+    forecaster = None
+    if facts.steps < facts.horizon and not facts.covariates:
+        candidate = SavedModelForecaster(saved_model_dir)
+        forecaster = None if candidate.takes_window_end else candidate
+    if forecaster is not None:
         history = np.stack([windows.history[c] for c in facts.targets], axis=2)
         ids = windows.series_ids if forecaster.takes_series_id else None
         parts = []

@@ -40,6 +40,10 @@ class IngestSeriesConfig:
         targets: the column(s) to forecast, in order; required (at least one). Default
             ("value",).
         covariates: further numeric input columns (history only). Default ().
+        future_covariates: known-future columns (a temperature forecast, a holiday flag):
+            inputs over the history like covariates, and also written over the horizon
+            (`future/{column}` [H]) so the forecaster sees their values for the steps it
+            forecasts; serving then needs them for the H steps ahead. Default ().
         series_id_column: column naming the series of each row, for many series in one file;
             None (default) = the whole source is one series (series_id "").
         frequency: the declared step, e.g. "30min", "1h", "1d", "MS" (calendar month start);
@@ -79,6 +83,7 @@ class IngestSeriesConfig:
     epoch_unit: EpochUnit = "s"
     targets: tuple[str, ...] = ("value",)
     covariates: tuple[str, ...] = ()
+    future_covariates: tuple[str, ...] = ()
     series_id_column: str | None = None
     frequency: str = ""
     off_grid: OffGridPolicy = "reject"
@@ -140,6 +145,7 @@ class IngestSeriesConfig:
             "timestamp_column": [self.timestamp_column],
             "targets": list(self.targets),
             "covariates": list(self.covariates),
+            "future_covariates": list(self.future_covariates),
             "series_id_column": [self.series_id_column] if self.series_id_column else [],
         }
         seen: dict[str, str] = {}
@@ -153,7 +159,8 @@ class IngestSeriesConfig:
                 if column in seen:
                     raise ConfigError(
                         f"{field_name}: column {column!r} is also used by {seen[column]}; each "
-                        "column can play one role (timestamp, target, covariate or series id)"
+                        "column can play one role (timestamp, target, covariate, future "
+                        "covariate or series id)"
                     )
                 seen[column] = field_name
 
@@ -251,8 +258,17 @@ class IngestSeriesConfig:
         return out
 
     def columns(self) -> list[str]:
-        """The value columns, targets first then covariates (the order of history features)."""
-        return [*self.targets, *self.covariates]
+        """The value columns, targets first, then covariates, then future covariates (the
+        order of history features)."""
+        return [*self.targets, *self.covariates, *self.future_covariates]
+
+    def history_covariates(self) -> list[str]:
+        """Every non-target input column: covariates, then future covariates."""
+        return [*self.covariates, *self.future_covariates]
+
+    def future_columns(self) -> list[str]:
+        """The columns written over the horizon: targets, then future covariates."""
+        return [*self.targets, *self.future_covariates]
 
     def required_columns(self) -> list[str]:
         """Every column a source file must have."""

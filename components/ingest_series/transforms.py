@@ -251,14 +251,16 @@ class MakeWindowsFn(beam.DoFn):
         self._counter.maximum(MAX_PREFIX + "largest_gap_steps", report.largest_gap_steps)
 
         L, H, S = config.lookback, config.horizon, config.stride
-        encoder = WindowEncoder(series_id, config.columns(), config.targets, L, H)
+        encoder = WindowEncoder(series_id, config.columns(), config.future_columns(), L, H)
+        columns = config.columns()
+        future_index = [columns.index(c) for c in config.future_columns()]
         for segment in segments:
             n_windows = window_count(len(segment.timestamps), L, H, S)
             if n_windows == 0:
                 counts[STAT_PREFIX + "short_segments"] += 1
                 continue
             counts[WINDOWS_PREFIX + segment.split] += n_windows
-            for window in iter_windows(segment, L, H, S, len(config.targets)):
+            for window in iter_windows(segment, L, H, S, future_index):
                 yield beam.pvalue.TaggedOutput(split_tag(segment.split), encoder.encode(*window))
 
     def finish_bundle(self) -> Iterator[Any]:

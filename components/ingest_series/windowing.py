@@ -1,11 +1,11 @@
 """Sliding windows over a regular segment, generated lazily, and their tf.Example encoding.
 
 A window starting at step i of a segment of m steps holds history steps [i, i + L) of every
-input column and future steps [i + L, i + L + H) of every target; window_end is the timestamp
-of step i + L - 1. Starts are 0, S, 2S, ... while i + L + H <= m. `iter_windows` is a
-generator: it slices one window at a time out of the segment's arrays, so a million-point
-series never has more than one window (and one chunk of rows as lists) in memory; Beam writes
-each window as soon as it is yielded.
+input column and future steps [i + L, i + L + H) of every target and future covariate;
+window_end is the timestamp of step i + L - 1. Starts are 0, S, 2S, ... while i + L + H <= m.
+`iter_windows` is a generator: it slices one window at a time out of the segment's arrays,
+so a million-point series never has more than one window (and one chunk of rows as lists) in
+memory; Beam writes each window as soon as it is yielded.
 
 The feature layout is schemas/series.py's contract. The encoder fills one reusable
 tf.train.Example in place (about 15x faster than building a new message per window, which
@@ -33,11 +33,12 @@ def iter_windows(
     lookback: int,
     horizon: int,
     stride: int,
-    n_targets: int,
+    future_columns: Sequence[int],
     chunk_windows: int = 4096,
 ) -> Iterator[tuple[int, list[list[float]], list[list[float]]]]:
-    """Yields (window_end epoch seconds, history per column [k][L], future per target [t][H])
-    for each window of `segment` (targets are its first n_targets columns).
+    """Yields (window_end epoch seconds, history per column [k][L], future per future column
+    [len(future_columns)][H]) for each window of `segment`; `future_columns` are the indices
+    of the columns written over the horizon (the targets, then any future covariates).
 
     Works through the segment `chunk_windows` windows at a time: each chunk's rows become
     Python lists once (slicing lists is much cheaper per window than slicing numpy), so the
@@ -57,7 +58,7 @@ def iter_windows(
             yield (
                 ends[mid - 1],
                 [column[start:mid] for column in columns],
-                [column[mid : mid + horizon] for column in columns[:n_targets]],
+                [columns[c][mid : mid + horizon] for c in future_columns],
             )
 
 
@@ -67,7 +68,8 @@ class WindowEncoder:
     Args:
         series_id: the series key ("" for a single series).
         columns: input column names, targets first then covariates.
-        targets: the target column names (a prefix of columns).
+        targets: the columns written over the horizon (`future/{column}`): the targets, then
+            any future covariates.
         lookback, horizon: L and H (the float list lengths).
     """
 

@@ -292,6 +292,14 @@ class ForecasterConfig:
             "sequence"  every layer returns sequences, TimeDistributed(Dense(T)) predicts the
                         next value at every input step (trained on the history shifted by
                         one); the forecast is the last step's prediction
+        residual_lag: 0 (default) or a lag k: the network forecasts the correction to the
+            value k steps earlier (the seasonal naive forecast, e.g. 336 half-hours = last
+            week), added inside the model, and its head starts at zero, so training starts
+            from seasonal naive. Needs S <= k <= lookback and output last, direct or seq2seq.
+        linear_skip: add a linear autoregressive path, Dense(S * T) on the flattened target
+            history, to the network's output (LSTNet's "highway"): the recurrent part then
+            models what a linear forecaster from the last L steps cannot. Default False; not
+            with output "sequence".
         loss: "mse" | "mae" | "huber" (default "mse").
         huber_delta: the Huber loss's delta, > 0 (default 1.0; in scaled units).
         activation / recurrent_activation / use_bias / unroll / reset_after: passed to the
@@ -305,6 +313,8 @@ class ForecasterConfig:
     stacked_dropout: float = 0.0
     recurrent_dropout: float = 0.0
     output: ForecastOutput = "direct"
+    residual_lag: int = 0
+    linear_skip: bool = False
     loss: ForecastLoss = "mse"
     huber_delta: float = 1.0
     activation: Activation = "tanh"
@@ -333,6 +343,27 @@ class ForecasterConfig:
         _fraction(self.stacked_dropout, "stacked_dropout", "use 0.0 to disable dropout")
         _fraction(self.recurrent_dropout, "recurrent_dropout", "use 0.0 to keep cuDNN")
         _choice(self.output, FORECAST_OUTPUTS, "output")
+        _require(
+            isinstance(self.residual_lag, int) and self.residual_lag >= 0,
+            "residual_lag",
+            "an integer >= 0",
+            self.residual_lag,
+            "0 for none, or the season, e.g. 336 for last week on half-hourly data",
+        )
+        _require(
+            not (self.residual_lag and self.output == "sequence"),
+            "residual_lag",
+            "0 with output 'sequence' (it predicts inside the history)",
+            self.residual_lag,
+            "use output: direct or seq2seq",
+        )
+        _require(
+            not (self.linear_skip and self.output == "sequence"),
+            "linear_skip",
+            "false with output 'sequence' (it predicts inside the history)",
+            self.linear_skip,
+            "use output: direct or seq2seq",
+        )
         _choice(self.loss, FORECAST_LOSSES, "loss")
         _require(
             isinstance(self.huber_delta, int | float) and self.huber_delta > 0,

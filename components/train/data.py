@@ -134,28 +134,35 @@ def make_series_dataset(
     seed: int | None = None,
     repeat: bool = False,
     shard_by_data: bool = False,
+    num_future: int = 0,
 ) -> tf.data.Dataset:
-    """Batches of ({"history": float32 [B, L, F]}, target float32 [B, S, T]) for Model.fit.
+    """Batches of ({"history": float32 [B, L, F][, "future": float32 [B, H, G]]}, target
+    float32 [B, S, T]) for Model.fit.
 
     The target is forecasters.training_target(output, ...): the next step, all H steps, or the
-    shifted history. Other args as make_dataset.
+    shifted history. num_future: G, the known-future columns per horizon step (0: none).
+    Other args as make_dataset.
     """
-    from seqline.components.train.forecasters import HISTORY_INPUT, training_target
+    from seqline.components.train.forecasters import FUTURE_INPUT, HISTORY_INPUT, training_target
 
-    missing = {HISTORY_INPUT, "target"} - set(feature_spec)
+    needed = {HISTORY_INPUT, "target"} | ({FUTURE_INPUT} if num_future else set())
+    missing = needed - set(feature_spec)
     if missing:
         raise DataError(
-            f"transformed feature spec: expected series features 'history' and 'target', "
+            f"transformed feature spec: expected series features {sorted(needed)}, "
             f"missing {sorted(missing)} (have {sorted(feature_spec)}); the transform graph "
             "does not match the series TransformedExamples contract, rerun transform"
         )
-    spec = {HISTORY_INPUT: feature_spec[HISTORY_INPUT], "target": feature_spec["target"]}
+    spec = {name: feature_spec[name] for name in needed}
 
     def parse(serialized: tf.Tensor) -> tuple[dict[str, tf.Tensor], tf.Tensor]:
         parsed = tf.io.parse_example(serialized, spec)
         history = tf.reshape(parsed[HISTORY_INPUT], [-1, lookback, num_features])
         target = tf.reshape(parsed["target"], [-1, horizon, num_targets])
-        return {HISTORY_INPUT: history}, training_target(output, history, target, num_targets)
+        features = {HISTORY_INPUT: history}
+        if num_future:
+            features[FUTURE_INPUT] = tf.reshape(parsed[FUTURE_INPUT], [-1, horizon, num_future])
+        return features, training_target(output, history, target, num_targets)
 
     return batched_records(
         files, batch_size, parse, shuffle_buffer, seed, repeat=repeat, shard_by_data=shard_by_data

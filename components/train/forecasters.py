@@ -5,7 +5,10 @@ same code builds a Keras 3 model (everywhere seqline can) or a tf_keras model (m
 training, strategy.py) with identical layers in identical order.
 
 Every forecaster takes {"history": float32 [batch, L, F]} (scaled, targets first then
-covariates) and returns float32 [batch, S, T] (scaled targets), S depending on `output`:
+covariates, then calendar features) and returns float32 [batch, S, T] (scaled targets), S
+depending on `output`. With known-future inputs (future covariates and/or calendar features
+over the horizon, G columns) it also takes {"future": float32 [batch, H, G]}, which joins
+after the encoder (`future_join`, below):
 
     last      S = 1   encoder -> Dense(T)                   many-to-one, the next step
     direct    S = H   encoder -> Dense(H * T) -> Reshape    direct multi-step
@@ -14,6 +17,19 @@ covariates) and returns float32 [batch, S, T] (scaled targets), S depending on `
     sequence  S = L   encoder(return_sequences) -> TimeDistributed(Dense(T)): at every input
                       step, the next value (trained on the history shifted by one); the
                       forecast is the last step's prediction, so 1 step ahead
+
+Where the future joins: "last" concatenates the first horizon step's G values to the encoder
+state before Dense(T); "direct" concatenates all H * G (flattened); "seq2seq" concatenates each
+step's G values to the repeated state, so the decoder reads step h's covariates at step h.
+"sequence" predicts inside the history and cannot use them (ConfigError).
+
+With `residual_lag` k the forecast is the history's targets k steps earlier (seasonal naive,
+cropped out of the input by layers, no Lambda) plus the network's output, whose head starts at
+zero: the network learns only what seasonal naive gets wrong.
+
+With `linear_skip` a Dense(S * T) on the flattened target history (a linear autoregressive
+forecaster, LSTNet's highway) is added to the output, so the network only has to model what a
+linear forecaster from the last L steps misses.
 
 The encoder is len(units) stacked recurrent layers (all but the last return sequences; with
 "sequence" all do), each optionally Bidirectional, each but the last followed by
@@ -33,6 +49,7 @@ from seqline.components.train.config import ForecasterConfig
 from seqline.pipeline.errors import ConfigError
 
 HISTORY_INPUT = "history"
+FUTURE_INPUT = "future"
 _LAYER_CLASS = {"simple_rnn": "SimpleRNN", "lstm": "LSTM", "gru": "GRU"}
 
 
@@ -69,6 +86,8 @@ def build_forecaster(
     horizon: int,
     num_targets: int = 1,
     keras_module: ModuleType = keras,
+    *,
+    num_future: int = 0,
 ) -> Any:
     """Builds (does not compile) the forecaster; see the module docstring.
 
@@ -79,11 +98,13 @@ def build_forecaster(
         horizon: H, the steps the data's windows hold after the history.
         num_targets: T (default 1).
         keras_module: `keras` (Keras 3, default) or `tf_keras`.
+        num_future: G, known-future columns per horizon step (default 0: no "future" input).
 
     Returns:
-        A functional model {"history": float32 [batch, L, F]} -> float32 [batch, S, T]. Layer
-        names: "{layer}_{i}" (or "bi_{layer}_{i}") for encoder layer i, "dropout_{i}" after it
-        (stacked_dropout), "decoder" (seq2seq), "dropout", "head".
+        A functional model {"history": float32 [batch, L, F][, "future": float32 [batch, H,
+        G]]} -> float32 [batch, S, T]. Layer names: "{layer}_{i}" (or "bi_{layer}_{i}") for
+        encoder layer i, "dropout_{i}" after it (stacked_dropout), "decoder" (seq2seq),
+        "dropout", "head".
     """
     if lookback < 1 or num_features < 1 or horizon < 1 or not 1 <= num_targets <= num_features:
         raise ConfigError(
@@ -91,8 +112,28 @@ def build_forecaster(
             f"features, got lookback={lookback}, features={num_features}, horizon={horizon}, "
             f"targets={num_targets}; rerun ingest_series / transform"
         )
+    if num_future and config.output == "sequence":
+        raise ConfigError(
+            f"forecaster.output: 'sequence' predicts inside the history and cannot use the "
+            f"{num_future} known-future column(s) (future covariates / calendar features); use "
+            "output: direct or seq2seq"
+        )
+    steps = output_steps(config.output, horizon)
+    lag = config.residual_lag
+    if lag and not steps <= lag <= lookback:
+        raise ConfigError(
+            f"forecaster.residual_lag: expected {steps} <= residual_lag <= lookback {lookback} "
+            f"(each forecast step needs the value residual_lag steps earlier inside the "
+            f"history), got {lag}; lengthen ingest_series.lookback or use a longer lag"
+        )
     km = keras_module
+    head_init = "zeros" if lag else "glorot_uniform"
     history = km.Input(shape=(lookback, num_features), dtype="float32", name=HISTORY_INPUT)
+    inputs = {HISTORY_INPUT: history}
+    future = None
+    if num_future:
+        future = km.Input(shape=(horizon, num_future), dtype="float32", name=FUTURE_INPUT)
+        inputs[FUTURE_INPUT] = future
     x = history
     last = len(config.units) - 1
     for i, units in enumerate(config.units):
@@ -102,18 +143,53 @@ def build_forecaster(
             x = km.layers.Dropout(config.stacked_dropout, name=f"dropout_{i}")(x)
     x = km.layers.Dropout(config.dropout, name="dropout")(x)
     if config.output == "last":
-        y = km.layers.Dense(num_targets, name="head")(x)
+        if future is not None:
+            first = km.layers.Cropping1D((0, horizon - 1), name="future_first")(future)
+            first = km.layers.Reshape((num_future,), name="future_flat")(first)
+            x = km.layers.Concatenate(name="future_join")([x, first])
+        y = km.layers.Dense(num_targets, kernel_initializer=head_init, name="head")(x)
         y = km.layers.Reshape((1, num_targets), name="steps")(y)
     elif config.output == "direct":
-        y = km.layers.Dense(horizon * num_targets, name="head")(x)
+        if future is not None:
+            flat = km.layers.Reshape((horizon * num_future,), name="future_flat")(future)
+            x = km.layers.Concatenate(name="future_join")([x, flat])
+        y = km.layers.Dense(horizon * num_targets, kernel_initializer=head_init, name="head")(x)
         y = km.layers.Reshape((horizon, num_targets), name="steps")(y)
     elif config.output == "seq2seq":
         x = km.layers.RepeatVector(horizon, name="repeat")(x)
+        if future is not None:
+            x = km.layers.Concatenate(name="future_join")([x, future])
         x = _recurrent_layer(km, config, config.units[-1], True, "decoder")(x)
-        y = km.layers.TimeDistributed(km.layers.Dense(num_targets), name="head")(x)
+        head = km.layers.Dense(num_targets, kernel_initializer=head_init)
+        y = km.layers.TimeDistributed(head, name="head")(x)
     else:  # "sequence"
         y = km.layers.TimeDistributed(km.layers.Dense(num_targets), name="head")(x)
-    return km.Model(inputs={HISTORY_INPUT: history}, outputs=y, name="forecaster")
+    if lag:
+        naive = _lagged_targets(km, history, lag, steps, num_targets)
+        y = km.layers.Add(name="residual")([y, naive])
+    if config.linear_skip:
+        y = km.layers.Add(name="linear_skip")([y, _linear_skip(km, history, steps, num_targets)])
+    return km.Model(inputs=inputs, outputs=y, name="forecaster")
+
+
+def _linear_skip(km: ModuleType, history: Any, steps: int, num_targets: int) -> Any:
+    """[batch, S, T]: Dense(S * T) over the L * T target values of the history."""
+    lookback, features = int(history.shape[1]), int(history.shape[2])
+    x = km.layers.Permute((2, 1), name="skip_columns")(history)  # [batch, F, L]
+    x = km.layers.Cropping1D((0, features - num_targets), name="skip_targets")(x)
+    x = km.layers.Reshape((num_targets * lookback,), name="skip_flat")(x)
+    x = km.layers.Dense(steps * num_targets, name="skip_dense")(x)
+    return km.layers.Reshape((steps, num_targets), name="skip_steps")(x)
+
+
+def _lagged_targets(km: ModuleType, history: Any, lag: int, steps: int, num_targets: int) -> Any:
+    """[batch, S, T]: the target columns at history steps L - lag .. L - lag + S - 1 (the
+    seasonal naive forecast of the S steps ahead), from cropping layers only."""
+    lookback, features = int(history.shape[1]), int(history.shape[2])
+    x = km.layers.Cropping1D((lookback - lag, lag - steps), name="lag_steps")(history)
+    x = km.layers.Permute((2, 1), name="lag_columns")(x)  # [batch, F, S]
+    x = km.layers.Cropping1D((0, features - num_targets), name="lag_targets")(x)
+    return km.layers.Permute((2, 1), name="lag_naive")(x)  # [batch, S, T]
 
 
 def make_loss(config: ForecasterConfig, keras_module: ModuleType = keras) -> Any:

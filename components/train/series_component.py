@@ -6,14 +6,15 @@ Inputs:
     transformed_examples (TransformedExamples): "history" and "target" per split.
 Outputs:
     model (Model): saved_model/ (signatures serving_default(examples) and forecast(history
-        [, series_id]) -> forecast in original units, series_export.py; and, unless the encoder
-        is bidirectional, the streaming step_start(series_id) -> state and step(value, state) ->
-        forecast, state, series_step.py) and keras/model.keras.
-        Properties: task "forecast", targets, covariates, lookback, horizon (the data's H),
-        forecast_steps (S), output, per_series, streaming (step signatures exported), plus the
-        training facts train_text records (signatures, epochs_run, best_val_loss, best_epoch,
-        best_metrics, monitor, strategy, trained_with, replicas, cudnn_incompatibilities,
-        diverged_at_epoch).
+        [, series_id][, window_end][, future_covariates]) -> forecast in original units,
+        series_export.py; and, when the model can run point by point (series_step.streamable),
+        the streaming step_start(series_id) -> state and step(value, state) -> forecast, state,
+        series_step.py) and keras/model.keras.
+        Properties: task "forecast", targets, covariates, future_covariates, calendar,
+        lookback, horizon (the data's H), forecast_steps (S), output, per_series, streaming
+        (step signatures exported), plus the training facts train_text records (signatures,
+        epochs_run, best_val_loss, best_epoch, best_metrics, monitor, strategy, trained_with,
+        replicas, cudnn_incompatibilities, diverged_at_epoch).
     model_run (ModelRun): as train_text's.
 
 The forecaster is configured by `forecaster` (forecasters.py) and trained by the same loop,
@@ -101,8 +102,14 @@ def execute(
             output,
             scaling.log1p,
             scaling.per_series,
+            future_covariates=windows.future_covariates,
+            calendar=bool(scaling.calendar),
         )
-        not_streamable = streamable(config.forecaster)
+        not_streamable = streamable(
+            config.forecaster,
+            calendar=bool(scaling.calendar),
+            future_covariates=bool(windows.future_covariates),
+        )
         if not_streamable is None:
             attach_step_signatures(
                 module,
@@ -117,6 +124,8 @@ def execute(
             "task": "forecast",
             "targets": list(windows.targets),
             "covariates": list(windows.covariates),
+            "future_covariates": list(windows.future_covariates),
+            "calendar": list(scaling.calendar),
             "lookback": windows.lookback,
             "horizon": windows.horizon,
             "forecast_steps": output_steps(output, windows.horizon),

@@ -8,9 +8,13 @@ but TensorFlow to load. Signatures:
     serving_default(examples: tf.string [None])
         serialized raw window tf.Example (seqline.schemas.series without the future/ features;
         series_id may be omitted for a single series)
-    forecast(history: float32 [None, L, F] [, series_id: tf.string [None]])
+    forecast(history: float32 [None, L, F] [, series_id: tf.string [None]]
+             [, window_end: int64 [None]] [, future_covariates: float32 [None, H, K]])
         the last L raw values of each column (targets first, then covariates; original units);
-        series_id only when the scaling is per series (an unknown id uses the global scaling)
+        series_id only when the scaling is per series (an unknown id uses the global scaling);
+        window_end (epoch seconds of the last history step) only when the transform derives
+        calendar features, which the graph then computes from it; future_covariates only
+        when the windows have K future covariates: their raw values over the H steps ahead
 
 both returning
     forecast  float32 [None, S]      (one target) or [None, S, T] (several), original units;
@@ -33,17 +37,32 @@ import tensorflow as tf
 import tensorflow_transform as tft
 
 from seqline.components.train.export import _describe
-from seqline.components.train.forecasters import HISTORY_INPUT, forecast_from_output
+from seqline.components.train.forecasters import (
+    FUTURE_INPUT,
+    HISTORY_INPUT,
+    forecast_from_output,
+)
 from seqline.components.transform.series_preprocessing import (
+    FUTURE_KEY,
     TARGET_OFFSET_KEY,
     TARGET_SCALE_KEY,
     invert_target_scaling,
 )
-from seqline.schemas.series import SERIES_ID_KEY, history_key, raw_series_feature_spec
+from seqline.schemas.series import (
+    SERIES_ID_KEY,
+    WINDOW_END_KEY,
+    future_key,
+    history_key,
+    raw_series_feature_spec,
+)
 
 SERVING_DEFAULT = "serving_default"
 FORECAST = "forecast"
 FORECAST_OUTPUT = "forecast"
+# The forecast signature's optional inputs (serving/client/forecasting.py uses the same names).
+SERIES_ID_INPUT = "series_id"
+WINDOW_END_INPUT = "window_end"
+FUTURE_COVARIATES_INPUT = "future_covariates"
 
 
 class ForecasterExport(tf.Module):
@@ -58,6 +77,10 @@ class ForecasterExport(tf.Module):
         output: ForecasterConfig.output ("sequence" keeps only the last step).
         log1p: the transform applied log1p to the targets.
         per_series: the scaling is per series_id (the forecast signature then takes it).
+        future_covariates: the K covariates whose values over the horizon are inputs (default
+            none); the forecast signature then takes them as future_covariates [None, H, K].
+        calendar: the transform derives calendar features from window_end (default False);
+            both signatures then require the timestamp.
     """
 
     def __init__(
@@ -71,25 +94,35 @@ class ForecasterExport(tf.Module):
         output: str,
         log1p: bool,
         per_series: bool,
+        future_covariates: Sequence[str] = (),
+        calendar: bool = False,
     ) -> None:
         super().__init__(name="forecaster_export")
         self.model = model
         self.tft_layer = tft.TFTransformOutput(transform_graph_uri).transform_features_layer()
         columns = (*targets, *covariates)
-        num_features, num_targets = len(columns), len(targets)
-        # Serving requests carry no future; series_id keeps its "" default (single series).
-        raw_spec = raw_series_feature_spec(
-            targets, covariates, lookback, horizon, with_future=False
+        num_targets = len(targets)
+        # Serving requests carry no targets' future; series_id keeps its "" default.
+        raw_spec = serving_raw_spec(
+            targets, covariates, lookback, horizon, future_covariates, calendar
         )
-        raw_spec = {k: v for k, v in raw_spec.items() if k != "window_end"}
 
         def predict(features: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
             transformed = self.tft_layer(features)
-            history = tf.reshape(
-                tf.cast(transformed[HISTORY_INPUT], tf.float32), [-1, lookback, num_features]
-            )
+            # Columns per step: F plus any calendar features (static in the TFT output).
+            width = int(transformed[HISTORY_INPUT].shape[-1]) // lookback
+            model_inputs = {
+                HISTORY_INPUT: tf.reshape(
+                    tf.cast(transformed[HISTORY_INPUT], tf.float32), [-1, lookback, width]
+                )
+            }
+            if FUTURE_KEY in transformed:
+                g = int(transformed[FUTURE_KEY].shape[-1]) // horizon
+                model_inputs[FUTURE_INPUT] = tf.reshape(
+                    tf.cast(transformed[FUTURE_KEY], tf.float32), [-1, horizon, g]
+                )
             scaled = forecast_from_output(
-                output, tf.cast(self.model({HISTORY_INPUT: history}, training=False), tf.float32)
+                output, tf.cast(self.model(model_inputs, training=False), tf.float32)
             )
             offset = tf.reshape(transformed[TARGET_OFFSET_KEY], [-1, num_targets])
             scale = tf.reshape(transformed[TARGET_SCALE_KEY], [-1, num_targets])
@@ -103,30 +136,87 @@ class ForecasterExport(tf.Module):
             parsed = tf.io.parse_example(examples, raw_spec)
             return predict(parsed)
 
-        def from_history(history: tf.Tensor, series_id: tf.Tensor) -> dict[str, tf.Tensor]:
-            history = tf.ensure_shape(history, [None, lookback, num_features])
-            features = {SERIES_ID_KEY: series_id}
-            for i, column in enumerate(columns):
-                features[history_key(column)] = history[:, :, i]
-            return predict(features)
-
-        history_spec = tf.TensorSpec([None, lookback, num_features], tf.float32, name="history")
-        if per_series:
-
-            @tf.function(
-                input_signature=[history_spec, tf.TensorSpec([None], tf.string, name="series_id")]
-            )
-            def serve_forecast(history: tf.Tensor, series_id: tf.Tensor) -> dict[str, tf.Tensor]:
-                return from_history(history, series_id)
-
-        else:
-
-            @tf.function(input_signature=[history_spec])
-            def serve_forecast(history: tf.Tensor) -> dict[str, tf.Tensor]:
-                return from_history(history, tf.fill([tf.shape(history)[0]], ""))
-
+        self.serve_forecast = forecast_signature(
+            predict,
+            columns,
+            lookback,
+            horizon,
+            per_series=per_series,
+            future_covariates=future_covariates,
+            calendar=calendar,
+        )
         self.serve_examples = serve_examples
-        self.serve_forecast = serve_forecast
+
+
+def serving_raw_spec(
+    targets: Sequence[str],
+    covariates: Sequence[str],
+    lookback: int,
+    horizon: int,
+    future_covariates: Sequence[str],
+    calendar: bool,
+) -> dict[str, Any]:
+    """The raw feature spec serving_default parses: no targets' future; window_end only (and
+    without a default, so a request without it fails naming it) when calendar features are
+    derived from it; the future covariates' `future/{column}` [H] (required)."""
+    spec = raw_series_feature_spec(
+        targets, covariates, lookback, horizon, with_future=False,
+        future_covariates=future_covariates,
+    )  # fmt: skip
+    if calendar:
+        spec[WINDOW_END_KEY] = tf.io.FixedLenFeature([], tf.int64)
+    else:
+        del spec[WINDOW_END_KEY]
+    return spec
+
+
+def forecast_signature(
+    predict: Any,
+    columns: Sequence[str],
+    lookback: int,
+    horizon: int,
+    *,
+    per_series: bool,
+    future_covariates: Sequence[str],
+    calendar: bool,
+) -> Any:
+    """The `forecast` tf.function: arrays in (see the module docstring), `predict(raw
+    features)` out. Its input signature holds exactly the inputs this model needs, so a
+    request missing one (or with a future_covariates tensor shorter than H) is refused by the
+    server naming the input."""
+    num_features = len(columns)
+    future_covariates = tuple(future_covariates)
+    specs = [tf.TensorSpec([None, lookback, num_features], tf.float32, name=HISTORY_INPUT)]
+    names = [HISTORY_INPUT]
+    if per_series:
+        specs.append(tf.TensorSpec([None], tf.string, name=SERIES_ID_INPUT))
+        names.append(SERIES_ID_INPUT)
+    if calendar:
+        specs.append(tf.TensorSpec([None], tf.int64, name=WINDOW_END_INPUT))
+        names.append(WINDOW_END_INPUT)
+    if future_covariates:
+        k = len(future_covariates)
+        specs.append(tf.TensorSpec([None, horizon, k], tf.float32, name=FUTURE_COVARIATES_INPUT))
+        names.append(FUTURE_COVARIATES_INPUT)
+
+    def from_arrays(*args: tf.Tensor) -> dict[str, tf.Tensor]:
+        given = dict(zip(names, args, strict=True))
+        history = tf.ensure_shape(given[HISTORY_INPUT], [None, lookback, num_features])
+        batch = tf.shape(history)[0]
+        features = {SERIES_ID_KEY: given.get(SERIES_ID_INPUT, tf.fill([batch], ""))}
+        for i, column in enumerate(columns):
+            features[history_key(column)] = history[:, :, i]
+        if calendar:
+            features[WINDOW_END_KEY] = given[WINDOW_END_INPUT]
+        if future_covariates:
+            future = tf.ensure_shape(
+                given[FUTURE_COVARIATES_INPUT], [None, horizon, len(future_covariates)]
+            )
+            for i, column in enumerate(future_covariates):
+                features[future_key(column)] = future[:, :, i]
+        return predict(features)
+
+    return tf.function(from_arrays, input_signature=specs)
 
 
 def _signature_functions(module: ForecasterExport) -> dict[str, Any]:

@@ -58,10 +58,26 @@ FORECAST_OUTPUT = "forecast"
 _STATES_PER_LAYER = {"lstm": 2, "gru": 1, "simple_rnn": 1}
 
 
-def streamable(config: ForecasterConfig) -> str | None:
-    """None when step signatures can be built for `config`, else the reason they cannot."""
+def streamable(
+    config: ForecasterConfig, *, calendar: bool = False, future_covariates: bool = False
+) -> str | None:
+    """None when step signatures can be built for `config`, else the reason they cannot.
+
+    A step carries only the recurrent state and the scaler, so anything that reads the whole
+    window (a backwards pass, the value k steps back, a linear map of the history) or inputs a
+    single raw value does not hold (timestamps for calendar features, values over the horizon)
+    rules the step form out.
+    """
     if config.bidirectional:
         return "a bidirectional encoder reads the window backwards, so it cannot run point by point"
+    if config.residual_lag:
+        return "residual_lag adds the value k steps back, which a step's state does not hold"
+    if config.linear_skip:
+        return "linear_skip maps the whole target history, which a step's state does not hold"
+    if calendar:
+        return "calendar features need each step's timestamp, which step does not take"
+    if future_covariates:
+        return "future covariates are inputs over the horizon, which step does not take"
     return None
 
 

@@ -228,7 +228,13 @@ def train_forecaster(
 
         def build(km: Any) -> Any:
             return forecasters.build_forecaster(
-                fc, series.lookback, series.num_features, series.horizon, targets, km
+                fc,
+                series.lookback,
+                scaling.history_features,
+                series.horizon,
+                targets,
+                km,
+                num_future=scaling.future_features,
             )
 
         def dataset(files: list[str], batch_size: int, **kwargs: Any) -> Any:
@@ -237,10 +243,11 @@ def train_forecaster(
                 feature_spec,
                 batch_size,
                 series.lookback,
-                series.num_features,
+                scaling.history_features,
                 series.horizon,
                 targets,
                 fc.output,
+                num_future=scaling.future_features,
                 **kwargs,
             )
 

@@ -4,7 +4,8 @@ YAML, text pipeline (transform_text):
     transform: {vocab_size: 10000, max_tokens: 128, frequency_threshold: 1,
                 num_oov_buckets: 1, strip_html: true, train_split: train}
 YAML, series pipeline (transform_series):
-    transform: {scaling: minmax, log1p: false, per_series: true, train_split: train}
+    transform: {scaling: minmax, log1p: false, per_series: true, train_split: train,
+                calendar: [hour_of_day, day_of_week]}
 """
 
 from __future__ import annotations
@@ -25,6 +26,14 @@ def _check_train_split(train_split: str) -> None:
 
 
 SCALINGS: tuple[str, ...] = ("minmax", "zscore", "none")
+# Calendar features transform_series can derive from timestamps -> columns per step
+# (calendar.py computes them).
+CALENDAR_FEATURES: dict[str, int] = {"hour_of_day": 2, "day_of_week": 7}
+
+
+def calendar_width(calendar: tuple[str, ...] | list[str]) -> int:
+    """Columns per step the calendar features make (hour_of_day 2, day_of_week 7)."""
+    return sum(CALENDAR_FEATURES[name] for name in calendar)
 
 
 @dataclass(frozen=True)
@@ -41,15 +50,28 @@ class TransformSeriesConfig:
             (TFT per-key analyzers); unseen series fall back to the global statistics.
             Default True.
         train_split: the split the scaling statistics are fitted on. Default "train".
+        calendar: calendar features computed inside the transform graph from each step's
+            timestamp, for the history and the horizon steps: "hour_of_day" (sin/cos of the
+            time of day, 2 columns) and/or "day_of_week" (one-hot Monday..Sunday, 7 columns);
+            UTC. Needs a fixed-step frequency (not "MS"). Serving computes them from the
+            `window_end` timestamp it is given. Default () (none).
     """
 
     scaling: Literal["minmax", "zscore", "none"] = "minmax"
     log1p: bool = False
     per_series: bool = True
     train_split: str = "train"
+    calendar: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         _check_train_split(self.train_split)
+        calendar = tuple(self.calendar)
+        unknown = [c for c in calendar if c not in CALENDAR_FEATURES]
+        if unknown or len(set(calendar)) != len(calendar):
+            raise ConfigError(
+                f"calendar: expected distinct names among {list(CALENDAR_FEATURES)}, got "
+                f"{list(calendar)}; e.g. calendar: [hour_of_day, day_of_week]"
+            )
         if self.scaling not in SCALINGS:
             raise ConfigError(
                 f"scaling: expected one of {list(SCALINGS)}, got {self.scaling!r}; "

@@ -9,9 +9,13 @@ Inputs:
 Outputs:
     transform_graph (TransformGraph, kind "series"): TFT output + the contract's raw schema
         (future included) in metadata/; properties the WindowSpec plus scaling, log1p,
-        per_series.
-    transformed_examples (TransformedExamples): history [L * F], target [H * T],
+        per_series, calendar, calendar_features (C, columns per step).
+    transformed_examples (TransformedExamples): history [L * (F + C)], future [H * G] (with
+        future covariates or calendar features, G = their count + C), target [H * T],
         target_offset [T], target_scale [T]; properties splits, counts.
+
+Calendar features (`calendar`) are computed inside the graph from window_end (calendar.py), so
+the exported model derives them from the timestamp a serving request gives.
 
 The scaling statistics are fitted on `train_split` only (TFT analyzes that split) and applied
 to every split; see series_preprocessing.py. The Beam pipeline is shared with transform_text
@@ -23,7 +27,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from seqline.components.transform.config import TransformSeriesConfig
+from seqline.components.transform.config import TransformSeriesConfig, calendar_width
 from seqline.pipeline.artifacts import Schema, SeriesWindows, TransformedExamples, TransformGraph
 from seqline.pipeline.component import ExecutionContext, Out, component
 from seqline.pipeline.errors import ConfigError, DataError
@@ -40,6 +44,23 @@ def tft_feature_spec(spec: Mapping[str, Any]) -> dict[str, Any]:
         name: tf.io.FixedLenFeature(f.shape, f.dtype) if isinstance(f, tf.io.FixedLenFeature) else f
         for name, f in spec.items()
     }
+
+
+def calendar_step_seconds(config: TransformSeriesConfig, frequency: str | None) -> int:
+    """The windows' step in seconds when calendar features are configured (else 0); a
+    ConfigError when the frequency has no fixed step (months) or is unknown."""
+    if not config.calendar:
+        return 0
+    from seqline.components.ingest_series.frequency import parse_frequency  # noqa: PLC0415
+
+    parsed = parse_frequency(frequency) if frequency else None
+    if parsed is None or parsed.is_monthly or parsed.step_micros % 1_000_000:
+        raise ConfigError(
+            f"calendar: {list(config.calendar)} needs a fixed step of whole seconds to date "
+            f"every step from window_end, got frequency {frequency!r}; drop transform.calendar "
+            "for monthly series, or use covariate columns"
+        )
+    return parsed.step_micros // 1_000_000
 
 
 def run(
@@ -72,6 +93,7 @@ def run(
         )
     examples.all_split_files()  # every listed split exists, or a DataError says which not
     per_series = config.per_series and len(windows.series_ids) > 1
+    step_seconds = calendar_step_seconds(config, windows.frequency)
     ctx.progress(
         f"fitting {config.scaling} scaling on '{config.train_split}' "
         f"({'per series' if per_series else 'global'}), transforming {len(splits)} split(s)"
@@ -81,7 +103,13 @@ def run(
         splits=splits,
         train_split=config.train_split,
         preprocessing_fn=make_series_preprocessing_fn(
-            config, windows.targets, windows.covariates, per_series
+            config,
+            windows.targets,
+            windows.covariates,
+            per_series,
+            future_covariates=windows.future_covariates,
+            step_seconds=step_seconds,
+            horizon=windows.horizon,
         ),
         transform_graph_uri=transform_graph.uri,
         transformed_uri=transformed_examples.uri,
@@ -90,7 +118,11 @@ def run(
         # The contract's spec (fixed shapes [L] and [H]) rather than an inferred schema's.
         feature_spec=tft_feature_spec(
             raw_series_feature_spec(
-                windows.targets, windows.covariates, windows.lookback, windows.horizon
+                windows.targets,
+                windows.covariates,
+                windows.lookback,
+                windows.horizon,
+                future_covariates=windows.future_covariates,
             )
         ),
     )
@@ -113,6 +145,8 @@ def run(
             "scaling": config.scaling,
             "log1p": config.log1p,
             "per_series": per_series,
+            "calendar": list(config.calendar),
+            "calendar_features": calendar_width(config.calendar),
         }
     )
     transformed_examples.properties.update({"splits": splits, "counts": result.counts})

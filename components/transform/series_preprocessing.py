@@ -2,12 +2,21 @@
 
 Raw inputs (one window per example, see seqline.schemas.series):
     series_id          tf.string [batch]        "" for a single series
+    window_end         int64     [batch]        epoch seconds of the last history step (read
+                                                only when calendar features are configured)
     history/{column}   float32   [batch, L]     targets first, then covariates; original units
     future/{target}    float32   [batch, H]     training only (absent at serving time)
+    future/{covariate} float32   [batch, H]     each future covariate (training and serving)
 
-Outputs (F = number of targets + covariates, T = number of targets):
-    history        float32 [batch, L * F]  scaled; time-major, value of column f at step t is
-                                           at index t * F + f (reshape to [L, F])
+Outputs (F = number of targets + covariates, T = number of targets, C = calendar columns
+(calendar.py), K = number of future covariates, G = K + C):
+    history        float32 [batch, L * (F + C)]  scaled columns, then the calendar features of
+                                           each history step; time-major, value of column f at
+                                           step t is at index t * (F + C) + f
+    future         float32 [batch, H * G]  only when G > 0: the future covariates over the
+                                           horizon (scaled with their history's statistics),
+                                           then the horizon steps' calendar features;
+                                           step-major (h * G + g)
     target         float32 [batch, H * T]  scaled future of the targets, step-major (h * T + t);
                                            only when the future features are among the inputs
     target_offset  float32 [batch, T]      with target_scale, inverts the targets' scaling:
@@ -46,12 +55,13 @@ import tensorflow_transform as tft
 # pinned with tensorflow-transform (pyproject: >=1.21,<1.22).
 from tensorflow_transform import analyzers as tft_analyzers
 
-from seqline.schemas.series import SERIES_ID_KEY, future_key, history_key
+from seqline.schemas.series import SERIES_ID_KEY, WINDOW_END_KEY, future_key, history_key
 
 if TYPE_CHECKING:
     from seqline.components.transform.config import TransformSeriesConfig
 
 HISTORY_KEY = "history"
+FUTURE_KEY = "future"
 TARGET_KEY = "target"
 TARGET_OFFSET_KEY = "target_offset"
 TARGET_SCALE_KEY = "target_scale"
@@ -138,20 +148,38 @@ def make_series_preprocessing_fn(
     targets: Sequence[str],
     covariates: Sequence[str],
     per_series: bool,
+    future_covariates: Sequence[str] = (),
+    step_seconds: int = 0,
+    horizon: int = 0,
 ) -> Callable[[dict[str, tf.Tensor]], dict[str, tf.Tensor]]:
     """The preprocessing_fn for windowed series (see the module docstring).
 
     Args:
-        scaling: method ("minmax" | "zscore" | "none") and log1p (targets only).
+        scaling: method ("minmax" | "zscore" | "none"), log1p (targets only) and the calendar
+            features to derive.
         targets: target column names (T >= 1), in the Examples artifact's order.
-        covariates: covariate column names (may be empty).
+        covariates: covariate column names (may be empty; future covariates included).
         per_series: statistics per series_id (the caller passes False for a single series).
+        future_covariates: the covariates whose horizon values are inputs too (default none).
+        step_seconds: the series' step, needed (> 0) when scaling.calendar is not empty.
+        horizon: H, needed (> 0) with calendar features (serving inputs have no future to
+            read it from).
 
     Returns:
-        preprocessing_fn(raw inputs) -> {"history", "target"?, "target_offset", "target_scale"}.
+        preprocessing_fn(raw inputs) -> {"history", "future"?, "target"?, "target_offset",
+        "target_scale"}.
     """
+    from seqline.components.transform.calendar import window_calendar  # noqa: PLC0415
+
     targets = tuple(targets)
     columns = (*targets, *covariates)
+    future_covariates = tuple(future_covariates)
+    calendar = tuple(scaling.calendar)
+    if calendar and (step_seconds <= 0 or horizon <= 0):
+        raise ValueError(
+            f"calendar features {list(calendar)} need step_seconds > 0 and horizon > 0, got "
+            f"{step_seconds} and {horizon}"
+        )
 
     def preprocessing_fn(inputs: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
         key = _flat_rows(inputs[SERIES_ID_KEY]) if per_series else None
@@ -168,11 +196,29 @@ def make_series_preprocessing_fn(
         # [batch, L, F] -> [batch, L * F], time-major.
         stacked = tf.stack(scaled_history, axis=2)
         lookback = stacked.shape[1]
+        future_parts = [
+            (tf.cast(inputs[future_key(c)], tf.float32) - offsets[c][:, None]) / scales[c][:, None]
+            for c in future_covariates
+        ]
+        width = len(columns)
+        if calendar:
+            past, ahead = window_calendar(
+                inputs[WINDOW_END_KEY], calendar, step_seconds, lookback, horizon
+            )
+            stacked = tf.concat([stacked, past], axis=2)
+            width += past.shape[2]
         outputs = {
-            HISTORY_KEY: tf.reshape(stacked, [-1, lookback * len(columns)]),
+            HISTORY_KEY: tf.reshape(stacked, [-1, lookback * width]),
             TARGET_OFFSET_KEY: tf.stack([offsets[t] for t in targets], axis=1),
             TARGET_SCALE_KEY: tf.stack([scales[t] for t in targets], axis=1),
         }
+        future_columns = [tf.stack(future_parts, axis=2)] if future_parts else []
+        if calendar:
+            future_columns.append(ahead)
+        if future_columns:
+            future_stack = tf.concat(future_columns, axis=2)  # [batch, H, G]
+            steps, g = future_stack.shape[1], future_stack.shape[2]
+            outputs[FUTURE_KEY] = tf.reshape(future_stack, [-1, steps * g])
         # Absent at serving time: TFT then prunes the graph to the outputs above.
         if all(future_key(t) in inputs for t in targets):
             future = []
@@ -182,8 +228,8 @@ def make_series_preprocessing_fn(
                     y = tf.math.log1p(y)
                 future.append((y - offsets[t][:, None]) / scales[t][:, None])
             stacked_future = tf.stack(future, axis=2)  # [batch, H, T]
-            horizon = stacked_future.shape[1]
-            outputs[TARGET_KEY] = tf.reshape(stacked_future, [-1, horizon * len(targets)])
+            future_steps = stacked_future.shape[1]
+            outputs[TARGET_KEY] = tf.reshape(stacked_future, [-1, future_steps * len(targets)])
         return outputs
 
     return preprocessing_fn

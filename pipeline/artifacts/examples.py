@@ -149,7 +149,10 @@ class WindowSpec:
 
     Attributes:
         lookback: L history steps per window; horizon: H future steps.
-        targets, covariates: the forecast columns and the extra input columns.
+        targets, covariates: the forecast columns and the extra input columns (all of them,
+            future covariates included: the history's columns are targets + covariates).
+        future_covariates: the covariates whose values over the horizon the windows also hold
+            (`future/{column}` [H]); a subset of covariates, in their order.
         series_ids: the series seen (empty for one unnamed series).
         stride: steps between window starts; frequency: the grid ("30min", "MS"...).
     """
@@ -161,6 +164,7 @@ class WindowSpec:
     series_ids: tuple[str, ...] = ()
     stride: int = 1
     frequency: str | None = None
+    future_covariates: tuple[str, ...] = ()
 
     @property
     def num_features(self) -> int:
@@ -172,6 +176,7 @@ class WindowSpec:
             "horizon": self.horizon,
             "targets": list(self.targets),
             "covariates": list(self.covariates),
+            "future_covariates": list(self.future_covariates),
             "series_ids": list(self.series_ids),
             "stride": self.stride,
             "frequency": self.frequency,
@@ -190,6 +195,7 @@ class WindowSpec:
             series_ids=tuple(str_list(p.get("series_ids"))),
             stride=int(p.get("stride") or 1),
             frequency=p.get("frequency"),
+            future_covariates=tuple(str_list(p.get("future_covariates"))),
         )
         if spec.lookback < 1 or spec.horizon < 1 or not spec.targets:
             raise DataError(
@@ -203,6 +209,12 @@ class WindowSpec:
                 f"{artifact.type_name} at {artifact.uri}: expected distinct target and "
                 f"covariate columns, got targets={list(spec.targets)}, "
                 f"covariates={list(spec.covariates)}"
+            )
+        if not set(spec.future_covariates) <= set(spec.covariates):
+            raise DataError(
+                f"{artifact.type_name} at {artifact.uri}: expected future_covariates among the "
+                f"covariates, got future_covariates={list(spec.future_covariates)}, "
+                f"covariates={list(spec.covariates)}; re-run ingest_series"
             )
         return spec
 

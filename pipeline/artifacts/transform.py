@@ -24,12 +24,26 @@ class TextVocabulary:
 
 @dataclass(frozen=True)
 class SeriesScaling:
-    """What a series TransformGraph fixed: the windows it scales and how."""
+    """What a series TransformGraph fixed: the windows it scales and how, and the calendar
+    features it derives from the timestamps (names, and how many columns they make)."""
 
     windows: WindowSpec
     scaling: str
     log1p: bool
     per_series: bool
+    calendar: tuple[str, ...] = ()
+    calendar_features: int = 0
+
+    @property
+    def history_features(self) -> int:
+        """Columns per history step the model sees: the windows' F plus the calendar's."""
+        return self.windows.num_features + self.calendar_features
+
+    @property
+    def future_features(self) -> int:
+        """Columns per horizon step the model sees (0: no "future" input): the future
+        covariates, then the calendar's."""
+        return len(self.windows.future_covariates) + self.calendar_features
 
 
 @dataclass
@@ -45,7 +59,8 @@ class TransformGraph(Artifact):
     Properties, text (kind "text"): vocab_size, max_tokens, labels, num_oov_buckets, and
     with n-grams ngram_vocab_size, max_ngrams.
     Properties, series (kind "series"): the WindowSpec (lookback, horizon, targets, covariates,
-    series_ids, stride, frequency) plus scaling, log1p, per_series.
+    series_ids, stride, frequency, future_covariates) plus scaling, log1p, per_series,
+    calendar, calendar_features.
     Read them through `text()` or `series()`, which check them once.
     """
 
@@ -84,4 +99,6 @@ class TransformGraph(Artifact):
             str(p["scaling"]),
             bool(p.get("log1p", False)),
             bool(p.get("per_series", False)),
+            tuple(str_list(p.get("calendar"))),
+            int(p.get("calendar_features") or 0),
         )

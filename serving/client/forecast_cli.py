@@ -4,6 +4,8 @@
     seqline forecast --model demand --target 127.0.0.1:8500 --history '[3.1, 2.9, ...]' --steps 48
     seqline forecast --model demand --rest http://127.0.0.1:8501 --history @h.json --steps 6 \\
         --series-id meter-7 --future-covariates @cov.json
+    seqline forecast --saved-model DIR --history @last.csv --steps 96 \\
+        --window-end 1717542000 --step-seconds 1800      # a model with calendar features
 
 --history is the last L (or more) raw values, oldest first: a JSON list of numbers (one column)
 or of rows [target, covariate, ...], inline or @file; a @file ending in .csv holds one row per
@@ -52,6 +54,18 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument("--steps", type=int, required=True, help="steps to forecast (N >= 1)")
     parser.add_argument("--series-id", help="the series (for per-series models)")
+    parser.add_argument(
+        "--window-end",
+        type=int,
+        metavar="EPOCH_S",
+        help="epoch seconds of the history's last step (models with calendar features)",
+    )
+    parser.add_argument(
+        "--step-seconds",
+        type=int,
+        metavar="S",
+        help="the series' step in seconds, with --window-end beyond one model call (1800: 30min)",
+    )
     parser.add_argument(
         "--future-covariates",
         metavar="JSON|@FILE",
@@ -140,6 +154,8 @@ def run_forecast(args: argparse.Namespace, *, out: TextIO | None = None) -> int:
             series_id=ids,
             future_covariates=covariates,
             hold_covariates=args.hold_covariates,
+            window_end=None if args.window_end is None else [args.window_end],
+            step_seconds=args.step_seconds,
         )
     except (UsageError, ForecastInputError) as exc:
         print(f"seqline forecast: error: {exc}", file=sys.stderr)

@@ -2,10 +2,15 @@
 
 A seqline forecaster's SavedModel has a "forecast" signature (components/train/series_export.py):
 
-    forecast(history: float32 [B, L, F] [, series_id: string [B]]) -> forecast: float32 [B, S]
-                                                                     (or [B, S, T] for T targets)
+    forecast(history: float32 [B, L, F] [, series_id: string [B]] [, window_end: int64 [B]]
+             [, future_covariates: float32 [B, H, K]]) -> forecast: float32 [B, S]
+                                                         (or [B, S, T] for T targets)
 
-raw values in and out (the scaling is inside). Two backends give it one interface (`Forecaster`):
+raw values in and out (the scaling is inside). window_end (epoch seconds of the history's last
+step) is an input when the model derives calendar features from timestamps; future_covariates
+when it was trained with K known-future covariates (the last K covariate columns): their values
+over the H steps after window_end. `predict` checks both before anything is sent.
+Two backends give it one interface (`Forecaster`):
     SavedModelForecaster(path)          loads the SavedModel in this process (TensorFlow only)
     ServedForecaster(PredictionClient)  calls a model server (seqline serve or TF Serving)
 Both read L, F, S and T from the signature itself, so nothing else needs to be known.
@@ -37,6 +42,8 @@ import numpy as np
 FORECAST_SIGNATURE = "forecast"
 HISTORY_INPUT = "history"
 SERIES_ID_INPUT = "series_id"
+WINDOW_END_INPUT = "window_end"
+FUTURE_COVARIATES_INPUT = "future_covariates"
 FORECAST_OUTPUT = "forecast"
 
 
@@ -54,6 +61,9 @@ class Forecaster(Protocol):
         num_targets: T.
         steps: S, forecast steps per call.
         takes_series_id: the signature has a series_id input (per-series scaling).
+
+    Forecasters with known-future inputs (KnownFuture) also have takes_window_end,
+    num_future_covariates and horizon, and predict takes window_end / future_covariates.
     """
 
     lookback: int
@@ -65,6 +75,77 @@ class Forecaster(Protocol):
     def predict(self, history: np.ndarray, series_id: np.ndarray | None = None) -> np.ndarray:
         """history float32 [B, L, F] -> forecast float32 [B, S, T] (original units)."""
         ...
+
+
+class KnownFuture:
+    """The known-future part of a forecast signature, read from its inputs.
+
+    Attributes:
+        takes_window_end: the model derives calendar features from window_end (int64 [B]).
+        num_future_covariates: K, the future covariates it takes over the horizon (0: none).
+        horizon: H, the steps of future covariates per request (0 when K == 0).
+    """
+
+    takes_window_end: bool = False
+    num_future_covariates: int = 0
+    horizon: int = 0
+
+    def _read_known_future(self, inputs: dict[str, Any], shape_of: Any) -> None:
+        self.takes_window_end = WINDOW_END_INPUT in inputs
+        future = inputs.get(FUTURE_COVARIATES_INPUT)
+        if future is not None:
+            shape = list(shape_of(future))
+            self.horizon, self.num_future_covariates = int(shape[1]), int(shape[2])
+
+    def known_future_inputs(
+        self, batch: int, window_end: Any = None, future_covariates: Any = None
+    ) -> dict[str, np.ndarray]:
+        """The checked window_end / future_covariates inputs this model needs ({} if none).
+        Raises ForecastInputError when one is missing or has the wrong shape."""
+        inputs: dict[str, np.ndarray] = {}
+        if self.takes_window_end:
+            if window_end is None:
+                raise ForecastInputError(
+                    "window_end: the model derives calendar features from timestamps, so it "
+                    f"needs window_end, int64 [{batch}] epoch seconds of each history's last "
+                    "step; got none. Pass window_end= (seqline forecast: --window-end)"
+                )
+            ends = np.asarray(window_end, dtype=np.int64).reshape(-1)
+            if ends.shape != (batch,):
+                raise ForecastInputError(
+                    f"window_end: expected one timestamp per history row ({batch}), got "
+                    f"{np.asarray(window_end).shape}"
+                )
+            inputs[WINDOW_END_INPUT] = ends
+        k, h = self.num_future_covariates, self.horizon
+        if k:
+            if future_covariates is None:
+                raise ForecastInputError(
+                    f"future_covariates: the model was trained with {k} known-future "
+                    f"covariate(s), so it needs their values over the next {h} steps, float "
+                    f"[{batch}, {h}, {k}]; got none. Pass future_covariates= (seqline "
+                    "forecast: --future-covariates)"
+                )
+            array = np.asarray(future_covariates, dtype=np.float32)
+            if array.ndim == 2:
+                array = np.broadcast_to(array[None], (batch, *array.shape))
+            if array.ndim != 3 or array.shape[0] != batch or array.shape[2] != k:
+                raise ForecastInputError(
+                    f"future_covariates: expected [{batch}, {h}, {k}] (batch, steps ahead, "
+                    f"future covariates), got {np.asarray(future_covariates).shape}"
+                )
+            if array.shape[1] < h:
+                raise ForecastInputError(
+                    f"future_covariates: expected values for all {h} steps ahead, got "
+                    f"{array.shape[1]}; the model forecasts {h} steps from them, so supply the "
+                    "full horizon (e.g. the whole temperature forecast)"
+                )
+            if not np.isfinite(array).all():
+                raise ForecastInputError(
+                    "future_covariates: expected finite values, got NaN or infinity"
+                )
+            inputs[FUTURE_COVARIATES_INPUT] = np.ascontiguousarray(array[:, :h, :])
+        return inputs
 
 
 def _layout(
@@ -100,7 +181,7 @@ def _as_steps_targets(forecast: np.ndarray, steps: int, targets: int) -> np.ndar
     return np.asarray(forecast, dtype=np.float32).reshape(-1, steps, targets)
 
 
-class SavedModelForecaster:
+class SavedModelForecaster(KnownFuture):
     """The "forecast" signature of a SavedModel loaded in this process.
 
     Args:
@@ -128,18 +209,30 @@ class SavedModelForecaster:
             path,
         )
         self.takes_series_id = SERIES_ID_INPUT in inputs
+        self._read_known_future(inputs, lambda spec: spec.shape.as_list())
 
-    def predict(self, history: np.ndarray, series_id: np.ndarray | None = None) -> np.ndarray:
+    def predict(
+        self,
+        history: np.ndarray,
+        series_id: np.ndarray | None = None,
+        *,
+        window_end: Any = None,
+        future_covariates: Any = None,
+    ) -> np.ndarray:
         import tensorflow as tf
 
         kwargs: dict[str, Any] = {HISTORY_INPUT: tf.constant(history, tf.float32)}
         if self.takes_series_id:
             kwargs[SERIES_ID_INPUT] = tf.constant(_series_ids(series_id, len(history)))
+        for name, value in self.known_future_inputs(
+            len(history), window_end, future_covariates
+        ).items():
+            kwargs[name] = tf.constant(value)
         out = self._fn(**kwargs)[FORECAST_OUTPUT].numpy()
         return _as_steps_targets(out, self.steps, self.num_targets)
 
 
-class ServedForecaster:
+class ServedForecaster(KnownFuture):
     """The "forecast" signature of a model on a server, through a PredictionClient (gRPC) or
     a RestClient: anything with `predict(inputs, signature_name=...)`.
 
@@ -177,14 +270,23 @@ class ServedForecaster:
                 f"served signature {signature!r}",
             )
             takes_series_id = SERIES_ID_INPUT in info.inputs
+            self._read_known_future(info.inputs, lambda spec: spec.shape)
         self.lookback, self.num_features = int(lookback), int(num_features)  # type: ignore[arg-type]
         self.steps, self.num_targets = int(steps), int(num_targets)  # type: ignore[arg-type]
         self.takes_series_id = bool(takes_series_id)
 
-    def predict(self, history: np.ndarray, series_id: np.ndarray | None = None) -> np.ndarray:
+    def predict(
+        self,
+        history: np.ndarray,
+        series_id: np.ndarray | None = None,
+        *,
+        window_end: Any = None,
+        future_covariates: Any = None,
+    ) -> np.ndarray:
         inputs: dict[str, Any] = {HISTORY_INPUT: np.asarray(history, dtype=np.float32)}
         if self.takes_series_id:
             inputs[SERIES_ID_INPUT] = np.array(_series_ids(series_id, len(history)), dtype=object)
+        inputs.update(self.known_future_inputs(len(history), window_end, future_covariates))
         out = self._client.predict(inputs, signature_name=self._signature)[FORECAST_OUTPUT]
         return _as_steps_targets(out, self.steps, self.num_targets)
 
@@ -229,6 +331,8 @@ def recursive_forecast(
     series_id: Any = None,
     future_covariates: Any = None,
     hold_covariates: bool = False,
+    window_end: Any = None,
+    step_seconds: int | None = None,
 ) -> np.ndarray:
     """Forecasts `steps` steps by feeding the model's own predictions back.
 
@@ -241,6 +345,13 @@ def recursive_forecast(
         future_covariates: float [B, N, F - T] (or [N, F - T]): the covariates' values over
             the forecast period, required when the model has covariates, unless
         hold_covariates: repeat the last observed covariate values instead (default False).
+        window_end: int [B] epoch seconds of each history's last step; required when the model
+            derives calendar features (takes_window_end).
+        step_seconds: the series' step; required with window_end when steps > S (each round's
+            window ends S steps later).
+
+    A model with K known-future covariates gets, each round, the last K columns of
+    future_covariates over its H steps ahead (past N, the last row is held).
 
     Returns:
         float32 [B, N] for one target, [B, N, T] for several; a batch dimension is always
@@ -259,11 +370,19 @@ def recursive_forecast(
     covariates = np.concatenate(
         [covariates, np.repeat(covariates[:, -1:], forecaster.steps, axis=1)], axis=1
     )
+    # Past N the last covariate row is held for the known-future inputs too (H may exceed S).
+    horizon = int(getattr(forecaster, "horizon", 0) or 0)
+    if horizon > forecaster.steps:
+        covariates = np.concatenate(
+            [covariates, np.repeat(covariates[:, -1:], horizon, axis=1)], axis=1
+        )
+    ends = _window_ends(forecaster, window_end, batch, steps, step_seconds)
     ids = None if series_id is None else _series_ids(series_id, batch)
     produced: list[np.ndarray] = []
     done = 0
     while done < steps:
-        predicted = forecaster.predict(window, None if ids is None else np.asarray(ids))
+        known = _known_future(forecaster, covariates, ends, done, step_seconds)
+        predicted = forecaster.predict(window, None if ids is None else np.asarray(ids), **known)
         take = min(forecaster.steps, steps - done)
         produced.append(predicted[:, :take, :])
         if done + take >= steps:
@@ -276,6 +395,50 @@ def recursive_forecast(
         done += take
     forecast = np.concatenate(produced, axis=1)[:, :steps, :]
     return forecast[:, :, 0] if targets == 1 else forecast
+
+
+def _window_ends(
+    forecaster: Forecaster, window_end: Any, batch: int, steps: int, step_seconds: int | None
+) -> np.ndarray | None:
+    """int64 [B] window ends for a model that takes them (else None), checked."""
+    if not getattr(forecaster, "takes_window_end", False):
+        return None
+    if window_end is None:
+        raise ForecastInputError(
+            "window_end: the model derives calendar features from timestamps: pass window_end "
+            f"(int64 [{batch}], epoch seconds of each history's last step)"
+        )
+    if steps > forecaster.steps and not (isinstance(step_seconds, int) and step_seconds > 0):
+        raise ForecastInputError(
+            f"step_seconds: forecasting {steps} steps takes more than one call of "
+            f"{forecaster.steps} step(s), and each later window ends later: pass the series' "
+            f"step in seconds (e.g. 1800 for 30min), got {step_seconds!r}"
+        )
+    ends = np.asarray(window_end, dtype=np.int64).reshape(-1)
+    if ends.shape != (batch,):
+        raise ForecastInputError(
+            f"window_end: expected one timestamp per history row ({batch}), got "
+            f"{np.asarray(window_end).shape}"
+        )
+    return ends
+
+
+def _known_future(
+    forecaster: Forecaster,
+    covariates: np.ndarray,
+    ends: np.ndarray | None,
+    done: int,
+    step_seconds: int | None,
+) -> dict[str, Any]:
+    """The predict() keyword arguments for the round starting `done` steps ahead."""
+    known: dict[str, Any] = {}
+    if ends is not None:
+        known["window_end"] = ends + done * int(step_seconds or 0)
+    k = int(getattr(forecaster, "num_future_covariates", 0) or 0)
+    if k:
+        h = int(forecaster.horizon)  # type: ignore[attr-defined]
+        known["future_covariates"] = covariates[:, done : done + h, -k:]
+    return known
 
 
 def _future_covariates(
@@ -345,14 +508,26 @@ class RollingForecaster:
         """True once L points are held."""
         return len(self._rows) == self._forecaster.lookback
 
-    def update(self, point: Any) -> np.ndarray | None:
-        """Adds one point; returns the forecast from the last L points, or None before that."""
+    def update(
+        self, point: Any, *, timestamp: int | None = None, future_covariates: Any = None
+    ) -> np.ndarray | None:
+        """Adds one point; returns the forecast from the last L points, or None before that.
+
+        timestamp (epoch seconds of this point) and future_covariates ([H, K], the next H
+        steps' known-future values) are passed on when the model takes them (calendar
+        features, future covariates); a model that needs one refuses a forecast without it.
+        """
         self._append(point)
         if not self.ready:
             return None
         window = np.stack(self._rows)[None]
         ids = None if self._series_id is None else np.array([self._series_id], dtype=object)
-        forecast = self._forecaster.predict(window, ids)[0]
+        known: dict[str, Any] = {}
+        if getattr(self._forecaster, "takes_window_end", False):
+            known["window_end"] = None if timestamp is None else [timestamp]
+        if getattr(self._forecaster, "num_future_covariates", 0):
+            known["future_covariates"] = future_covariates
+        forecast = self._forecaster.predict(window, ids, **known)[0]
         return forecast[:, 0] if self._forecaster.num_targets == 1 else forecast
 
 

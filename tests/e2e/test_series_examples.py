@@ -29,6 +29,7 @@ ORDER = [
     [
         "series/univariate.yaml",
         "series/multivariate.yaml",
+        "series/day_ahead.yaml",
         "demo/series.yaml",
         "loans/pipeline.yaml",
     ],

@@ -44,7 +44,11 @@ def read_windows(uri: str, split: str, config: IngestSeriesConfig) -> list[dict[
     files = sorted(glob.glob(f"{uri}/{split}/data-*-of-*.tfrecord.gz"))
     assert files, f"no TFRecord shards for split {split!r} in {uri}"
     spec = raw_series_feature_spec(
-        config.targets, config.covariates, config.lookback, config.horizon
+        config.targets,
+        config.history_covariates(),
+        config.lookback,
+        config.horizon,
+        future_covariates=config.future_covariates,
     )
     out = []
     for raw in tf.data.TFRecordDataset(files, compression_type="GZIP").as_numpy_iterator():

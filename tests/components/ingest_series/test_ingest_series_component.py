@@ -219,6 +219,40 @@ def test_a_split_without_windows_fails_with_the_reason(tmp_path: Path) -> None:
         run_component(tmp_path, config)
 
 
+def test_future_covariates_are_written_over_the_horizon(tmp_path: Path) -> None:
+    start = dt.datetime(2024, 1, 1, tzinfo=dt.UTC)
+    rows = []
+    for i in range(40):
+        stamp = (start + dt.timedelta(hours=i)).strftime("%Y-%m-%dT%H:%M:%S")
+        holiday = "TRUE" if 24 <= i < 30 else "false"  # a boolean flag column, as 0/1
+        rows.append(f"{stamp},{100 + i},{-5 + 0.5 * i},{holiday}")
+    source = tmp_path / "load.csv"
+    source.write_text("timestamp,load,temp,holiday\n" + "\n".join(rows) + "\n")
+    config = IngestSeriesConfig(
+        source=str(source), frequency="1h", targets=("load",),
+        future_covariates=("temp", "holiday"), lookback=6, horizon=3,
+        splits=("train", "eval"), split_fractions=(0.5, 0.5),
+    )  # fmt: skip
+    _summary, examples, _rejected = run_component(tmp_path, config)
+    props = examples.properties
+    assert props["covariates"] == ["temp", "holiday"]
+    assert props["future_covariates"] == ["temp", "holiday"]
+    windows = read_windows(examples.uri, "eval", config)
+    assert windows
+    for w in windows:
+        step = int((w["window_end"] - start.timestamp()) // 3600)  # row index of window_end
+        ahead = np.arange(step + 1, step + 4)
+        np.testing.assert_allclose(w["future/load"], 100 + ahead)
+        np.testing.assert_allclose(w["future/temp"], -5 + 0.5 * ahead)
+        np.testing.assert_array_equal(w["future/holiday"], ((ahead >= 24) & (ahead < 30)) * 1.0)
+        np.testing.assert_allclose(w["history/temp"], -5 + 0.5 * np.arange(step - 5, step + 1))
+    with pytest.raises(ConfigError, match="also used by"):
+        IngestSeriesConfig(
+            source=str(source), frequency="1h", targets=("load",), covariates=("temp",),
+            future_covariates=("temp",),
+        )  # fmt: skip
+
+
 def test_check_source_reads_headers_and_fingerprint_tracks_files(tmp_path: Path) -> None:
     csv_path = write_synthetic_series(tmp_path / "a" / "x.csv", 5, covariates=1)
     pq_path = write_synthetic_series(tmp_path / "b" / "x.parquet", 5, fmt="parquet")

@@ -293,7 +293,7 @@ def test_time_cuts_split_every_series_at_the_same_instant() -> None:
 def test_windows_slide_with_stride_and_hold_history_then_future() -> None:
     values = np.stack([np.arange(10.0), 100 + np.arange(10.0)], axis=1)  # target, covariate
     segment = Segment("train", T0 + np.arange(10) * HOUR, values)
-    windows = list(iter_windows(segment, lookback=3, horizon=2, stride=2, n_targets=1))
+    windows = list(iter_windows(segment, lookback=3, horizon=2, stride=2, future_columns=[0]))
     assert len(windows) == window_count(10, 3, 2, 2) == 3
     end, history, future = windows[1]
     assert end == (T0 + 4 * HOUR) // 10**6  # last history step 4
@@ -301,7 +301,7 @@ def test_windows_slide_with_stride_and_hold_history_then_future() -> None:
     assert future == [[5.0, 6.0]]  # targets only
     assert windows[-1][1][0] == [4.0, 5.0, 6.0] and windows[-1][2] == [[7.0, 8.0]]
     short = Segment("train", segment.timestamps[:4], values[:4])  # 4 < L + H
-    assert window_count(4, 3, 2, 1) == 0 and list(iter_windows(short, 3, 2, 1, 1)) == []
+    assert window_count(4, 3, 2, 1) == 0 and list(iter_windows(short, 3, 2, 1, [0])) == []
 
 
 def test_windows_are_generated_lazily() -> None:
@@ -311,7 +311,7 @@ def test_windows_are_generated_lazily() -> None:
     segment = Segment("train", T0 + np.arange(n, dtype=np.int64) * HOUR, np.random.rand(n, 1))
     tracemalloc.start()
     try:
-        windows = iter_windows(segment, lookback=lookback, horizon=1, stride=1, n_targets=1)
+        windows = iter_windows(segment, lookback=lookback, horizon=1, stride=1, future_columns=[0])
         first = [next(windows) for _ in range(5)]
         _current, peak = tracemalloc.get_traced_memory()
     finally:

@@ -105,3 +105,57 @@ def test_forecaster_config_errors_and_json_round_trip():
         ForecasterConfig(output="recursive")  # type: ignore[arg-type]
     config = TrainSeriesConfig(forecaster=ForecasterConfig(units=(16, 8), output="seq2seq"))
     assert from_json(to_json(config), type(config)) == config
+
+
+@pytest.mark.parametrize(("output", "horizon"), [("direct", 3), ("seq2seq", 3), ("last", 3)])
+def test_residual_lag_starts_from_seasonal_naive_and_learns_the_correction(output, horizon):
+    import keras
+
+    from seqline.components.train.forecasters import build_forecaster, compile_forecaster
+
+    config = ForecasterConfig(layer="gru", units=(4,), output=output, residual_lag=4)
+    model = build_forecaster(config, 6, 2, horizon, num_future=1)
+    rng = np.random.default_rng(0)
+    history = rng.normal(size=(64, 6, 2)).astype("float32")
+    future = rng.normal(size=(64, horizon, 1)).astype("float32")
+    steps = 1 if output == "last" else horizon
+    naive = history[:, 2 : 2 + steps, :1]  # 4 steps before each of the S steps ahead
+    untrained = model.predict({"history": history, "future": future}, verbose=0)
+    np.testing.assert_allclose(untrained, naive, atol=1e-6)  # the head starts at zero
+    # The correction is learnt: naive + 0.5 * the future covariate.
+    target = naive + 0.5 * future[:, :steps]
+    compile_forecaster(model, config, 0.05)
+    keras.utils.set_random_seed(1)
+    model.fit({"history": history, "future": future}, target, epochs=40, verbose=0)
+    trained = model.predict({"history": history, "future": future}, verbose=0)
+    assert np.abs(trained - target).mean() < 0.5 * np.abs(naive - target).mean()
+
+
+def test_residual_lag_must_fit_in_the_history():
+    from seqline.components.train.forecasters import build_forecaster
+
+    with pytest.raises(ConfigError, match=r"3 <= residual_lag <= lookback 6.*got 2"):
+        build_forecaster(ForecasterConfig(output="direct", residual_lag=2), 6, 2, 3)
+    with pytest.raises(ConfigError, match=r"3 <= residual_lag <= lookback 6.*got 7"):
+        build_forecaster(ForecasterConfig(output="direct", residual_lag=7), 6, 2, 3)
+    with pytest.raises(ConfigError, match="residual_lag"):
+        ForecasterConfig(output="sequence", residual_lag=4)
+
+
+def test_linear_skip_adds_a_linear_forecaster_of_the_target_history():
+    from seqline.components.train.forecasters import build_forecaster
+
+    config = ForecasterConfig(layer="gru", units=(4,), output="direct", linear_skip=True)
+    model = build_forecaster(config, 6, 3, 5, num_targets=2)
+    counts = {layer.name: layer.count_params() for layer in model.layers}
+    assert counts["skip_dense"] == (6 * 2 + 1) * 5 * 2  # the L * T target values -> S * T
+    # With the recurrent head zeroed, the output is exactly that linear map of the targets.
+    head = model.get_layer("head")
+    head.set_weights([np.zeros_like(w) for w in head.get_weights()])
+    history = np.random.default_rng(0).normal(size=(3, 6, 3)).astype("float32")
+    kernel, bias = model.get_layer("skip_dense").get_weights()
+    flat = history[:, :, :2].transpose(0, 2, 1).reshape(3, 12)  # column-major, as the layer
+    expected = (flat @ kernel + bias).reshape(3, 5, 2)
+    np.testing.assert_allclose(model.predict({"history": history}, verbose=0), expected, atol=1e-5)
+    with pytest.raises(ConfigError, match="linear_skip"):
+        ForecasterConfig(output="sequence", linear_skip=True)

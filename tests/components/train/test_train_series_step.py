@@ -205,3 +205,21 @@ def test_a_model_server_streams_through_step_with_a_stateless_client_state(minma
         forecast = local.update(row)
     assert local.points == LOOKBACK
     np.testing.assert_allclose(forecast, expected, rtol=1e-4, atol=1e-3)
+
+
+@pytest.mark.parametrize(
+    ("config", "inputs", "reason"),
+    [
+        (ForecasterConfig(layer="gru", units=(4,), residual_lag=3), {}, "residual_lag"),
+        (ForecasterConfig(layer="gru", units=(4,), linear_skip=True), {}, "linear_skip"),
+        (ForecasterConfig(layer="gru", units=(4,)), {"calendar": True}, "timestamp"),
+        (ForecasterConfig(layer="gru", units=(4,)), {"future_covariates": True}, "horizon"),
+    ],
+)
+def test_models_that_read_the_whole_window_or_its_timestamps_get_no_step(config, inputs, reason):
+    """A step holds only the recurrent state and the scaler: the lagged value, a linear map of
+    the history, timestamps and horizon inputs are all out of its reach, so export skips it."""
+    from seqline.components.train.series_step import streamable
+
+    assert streamable(ForecasterConfig(layer="gru", units=(4,))) is None
+    assert reason in (streamable(config, **inputs) or "")

@@ -9,7 +9,8 @@
 - ``run_component(component, ctx inputs, outputs dir)``: runs an executor like the runner does.
 
 A window is a dict {"series_id": str, "window_end": int, "history": float [L, F],
-"future": float [H, T]}; F = targets + covariates (targets first), T = targets.
+"future": float [H, T + K]}; F = targets + covariates (targets first), T = targets, K = future
+covariates (the last K covariates, whose horizon values the window also holds).
 """
 
 from __future__ import annotations
@@ -44,8 +45,10 @@ def split_windows(
     stride: int = 1,
     fractions: Sequence[float] = (0.7, 0.15, 0.15),
     num_targets: int = 1,
+    num_future_covariates: int = 0,
 ) -> dict[str, list[tuple[int, np.ndarray, np.ndarray]]]:
-    """values float [n, F] -> {split: [(end index, history [L, F], future [H, T])]}.
+    """values float [n, F] -> {split: [(end index, history [L, F], future [H, T + K])]}, K =
+    num_future_covariates (the last K columns).
 
     Splits are contiguous time ranges (train first); windows never cross a split boundary.
     """
@@ -57,7 +60,10 @@ def split_windows(
         rows = []
         for first in range(start, stop - lookback - horizon + 1, stride):
             end = first + lookback
-            rows.append((end - 1, values[first:end], values[end : end + horizon, :num_targets]))
+            ahead = values[end : end + horizon]
+            future_columns = [*range(num_targets)]
+            future_columns += [*range(values.shape[1] - num_future_covariates, values.shape[1])]
+            rows.append((end - 1, values[first:end], ahead[:, future_columns]))
         out[split] = rows
     return out
 
@@ -75,8 +81,10 @@ def serialize_window(
     future: np.ndarray | None,
     targets: Sequence[str],
     covariates: Sequence[str],
+    future_covariates: Sequence[str] = (),
 ) -> bytes:
-    """One raw window tf.Example (seqline.schemas.series), serialized."""
+    """One raw window tf.Example (seqline.schemas.series), serialized. `future` holds the
+    targets' then the future covariates' columns [H, T + K] (None: no future features)."""
     import tensorflow as tf
 
     from seqline.schemas.series import SERIES_ID_KEY, WINDOW_END_KEY, future_key, history_key
@@ -88,7 +96,7 @@ def serialize_window(
     for i, column in enumerate((*targets, *covariates)):
         feature[history_key(column)] = _float_feature(history[:, i])
     if future is not None:
-        for i, column in enumerate(targets):
+        for i, column in enumerate((*targets, *future_covariates)):
             feature[future_key(column)] = _float_feature(future[:, i])
     return tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString()
 
@@ -102,13 +110,21 @@ def write_series_examples(
     horizon: int = 2,
     stride: int = 1,
     fractions: Sequence[float] = (0.7, 0.15, 0.15),
+    future_covariates: Sequence[str] = (),
+    frequency: str = "1h",
 ) -> tuple[Artifact, dict[str, list[dict[str, Any]]]]:
     """Writes a series Examples artifact; returns it and the windows written, per split.
 
     Args:
         series: series id -> float [n] (one column) or [n, F] values; use {"": values} for a
             single series (its series_ids property is then []).
+        future_covariates: the last K of `covariates` also written over the horizon.
+        frequency: the step the window_end timestamps advance by (STEP_SECONDS for "1h").
     """
+    assert tuple(covariates[len(covariates) - len(future_covariates) :]) == tuple(
+        future_covariates
+    ), "future_covariates must be the last covariates"
+    step = {"1h": STEP_SECONDS, "30min": STEP_SECONDS // 2}[frequency]
     import tensorflow as tf
 
     windows: dict[str, list[dict[str, Any]]] = {split: [] for split in SPLITS}
@@ -117,13 +133,13 @@ def write_series_examples(
         if values.ndim == 1:
             values = values[:, None]
         for split, rows in split_windows(
-            values, lookback, horizon, stride, fractions, len(targets)
+            values, lookback, horizon, stride, fractions, len(targets), len(future_covariates)
         ).items():
             for end, history, future in rows:
                 windows[split].append(
                     {
                         "series_id": series_id,
-                        "window_end": end * STEP_SECONDS,
+                        "window_end": end * step,
                         "history": history,
                         "future": future,
                     }
@@ -141,6 +157,7 @@ def write_series_examples(
                         w["future"],
                         targets,
                         covariates,
+                        future_covariates,
                     )
                 )
     ids = [s for s in series if s]
@@ -153,9 +170,10 @@ def write_series_examples(
             "lookback": lookback,
             "horizon": horizon,
             "stride": stride,
-            "frequency": "1h",
+            "frequency": frequency,
             "targets": list(targets),
             "covariates": list(covariates),
+            "future_covariates": list(future_covariates),
             "series_ids": ids,
             "splits": list(SPLITS),
             "counts": {split: len(rows) for split, rows in windows.items()},
