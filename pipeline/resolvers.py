@@ -15,8 +15,9 @@ The three resolvers seqline's components use (TFX's Resolver idea, written for t
 
     LatestBlessedModel   the newest model evaluate BLESSED under the same model name in this
                          pipeline, other than the candidate, still on disk, same labels
-    PreviousStatistics   the newest statistics of an earlier span that this validate node
-                         accepted (published anomalies for)
+    PreviousStatistics   the statistics of the latest span before the current one that this
+                         validate node accepted (published anomalies for); without spans, the
+                         newest accepted statistics created before the current ones
     PreviousSchema       the newest schema this node published for other statistics
 
 Pure Python over the metadata store and the filesystem: no TensorFlow.
@@ -123,28 +124,62 @@ class LatestBlessedModel:
     artifact's properties gain `pushed_version` (the serving version it went out as, or None)
     so the blessing can name it.
 
+    For train's warm start (no candidate yet), `skip_same_inputs` keeps the answer stable: a
+    model that this node trained from the same uris of those inputs is skipped, so after the
+    new model is blessed, rerunning the same data still resolves the model it started from.
+
     Attributes:
         candidate_input: the input holding the model being evaluated.
-        model_name: how the query's model name is derived (default_model_name).
+        model_name: how the query's model name is derived (default_model_name); a name of ""
+            matches blessings of any model name.
+        same_node: only models that the querying node trained (train's warm start: whatever
+            name evaluate blesses them under). Default False.
+        enabled: config -> whether to resolve at all (default always).
+        skip_same_inputs: input names; see above. Default ().
     """
 
     candidate_input: str = "model"
     model_name: Callable[[ResolverQuery], str] = default_model_name
+    same_node: bool = False
+    enabled: Callable[[Any], bool] = lambda config: True
+    skip_same_inputs: tuple[str, ...] = ()
     type_name: str = ArtifactType.MODEL
 
+    def _trained_here(self, query: ResolverQuery, uri: str) -> bool:
+        if not self.skip_same_inputs:
+            return False
+        record = query.store.artifact_by_uri(uri)
+        if record is None or record.node_id != query.node_id:
+            return False
+        return all(
+            name in query.inputs
+            and query.inputs[name].uri
+            in _input_uris(query.store, record.producer_execution_id, name)
+            for name in self.skip_same_inputs
+        )
+
     def resolve(self, query: ResolverQuery) -> Artifact | None:
+        if not self.enabled(query.config):
+            return None
         candidate = query.inputs.get(self.candidate_input)
         labels = candidate.properties.get("labels") if candidate is not None else None
+        name = self.model_name(query)
         blessings = query.store.find_artifacts(
             ArtifactType.BLESSING,
             pipeline_name=query.pipeline_name,
-            properties={"blessed": True, "model_name": self.model_name(query)},
+            properties={"blessed": True, **({"model_name": name} if name else {})},
         )
         for blessing in blessings:
             uri = blessing.properties.get("model_uri")
             fingerprint = blessing.properties.get("model_fingerprint")
             if not uri or (candidate is not None and fingerprint == candidate.fingerprint):
                 continue
+            if self._trained_here(query, uri):
+                continue
+            if self.same_node:
+                record = query.store.artifact_by_uri(uri)
+                if record is None or record.node_id != query.node_id:
+                    continue
             model = read_artifact(uri)
             if model is None or not filesystem.exists(
                 filesystem.join(uri, "saved_model", "saved_model.pb")
@@ -169,12 +204,46 @@ def accepted_statistics(store: MetadataStore, validate_node: str) -> set[str]:
     return accepted
 
 
+def statistics_span(store: MetadataStore, record: ArtifactRecord) -> object:
+    """The span of a statistics artifact: its `span` property, else (statistics published
+    before they carried it) the `span` of the Examples its execution read; None without."""
+    if "span" in record.properties:
+        return record.properties["span"]
+    if record.producer_execution_id is None:
+        return None
+    for name, upstream in store.artifacts_of(record.producer_execution_id, "input"):
+        if name == "examples":
+            return upstream.properties.get("span")
+    return None
+
+
+def earlier_span(span: object, than: object) -> bool:
+    """True if `span` comes before `than`: both span numbers (int) or both ISO dates (str;
+    "YYYY-MM-DD" sorts as text). Spans of different kinds are never ordered."""
+    if isinstance(span, bool) or isinstance(than, bool):
+        return False
+    if isinstance(span, int) and isinstance(than, int):
+        return span < than
+    if isinstance(span, str) and isinstance(than, str):
+        return span < than
+    return False
+
+
 @dataclass(frozen=True)
 class PreviousStatistics:
-    """The previous accepted span's statistics, for drift: the newest other ExampleStatistics of
-    the node that produced the current `statistics` input, created before it, still on disk,
-    that this validate node accepted. After a bad span, the next one is still compared with the
-    last good one. None when `enabled(config)` is false (e.g. drift checks turned off).
+    """The previous accepted span's statistics, for drift. Among the other ExampleStatistics of
+    the node that produced the current `statistics` input, still on disk, under this root,
+    that this validate node accepted:
+
+    - with spans (the current statistics have a span, see statistics_span): the one of the
+      latest span before the current span (newest first among equals). A backfill of an old
+      span is compared with the span before it, not with whatever ran last; the first span
+      has no baseline;
+    - without spans: the newest one created before the current statistics.
+
+    After a bad span, the next one is still compared with the last good one. The returned
+    artifact's properties gain `span` (its span, or None) so validate can name it. None when
+    `enabled(config)` is false (e.g. drift checks turned off).
 
     Attributes:
         current_input: the input holding this span's statistics.
@@ -191,17 +260,32 @@ class PreviousStatistics:
             return None
         stats_node = current.producer.get("node_id") or "statistics"
         accepted = accepted_statistics(query.store, query.node_id)
+        current_record = query.store.artifact_by_uri(current.uri)
+        current_span = current.properties.get("span")
+        if current_span is None and current_record is not None:
+            current_span = statistics_span(query.store, current_record)
+        best: tuple[Artifact, object] | None = None
         for record in query.store.artifacts(type_name=ArtifactType.STATISTICS, node_id=stats_node):
             if record.uri == current.uri or record.uri not in accepted:
                 continue
             if not query.under_root(record.uri):
                 continue
-            if current.created and record.created_at > current.created:
+            span = statistics_span(query.store, record)
+            if current_span is None:
+                if current.created and record.created_at > current.created:
+                    continue
+            elif not earlier_span(span, current_span):
                 continue
+            elif best is not None and not earlier_span(best[1], span):
+                continue  # newest first: keep the newest of the latest earlier span
             found = _readable(record)
-            if found is not None:
+            if found is None:
+                continue
+            found.properties.setdefault("span", span)
+            if current_span is None:
                 return found
-        return None
+            best = (found, span)
+        return best[0] if best is not None else None
 
 
 # -- the previous schema ------------------------------------------------------------------------

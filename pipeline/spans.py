@@ -8,6 +8,10 @@ tokens filled in) that the ingest components read as before.
 
 Span values: `{span}` gives an int (folder `7` -> 7, `007` -> 7); `{YYYY}`/`{MM}`/`{DD}` give the
 ISO date string "YYYY-MM-DD" (the format the Airflow DAG passes as the `span` run parameter).
+
+`span_files` is what an ingest component calls: the chosen spans' files and their values. Both
+ingest_text and ingest_series use it, so a pattern, `spans:` and their errors mean the same in
+each.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import datetime
 import re
 from dataclasses import dataclass
 
+from seqline.pipeline import data_sources
 from seqline.pipeline.errors import ConfigError
 from seqline.storage import filesystem
 
@@ -39,13 +44,23 @@ class SpansConfig:
             Default None (one span).
     """
 
-    span: int | str | None = None
+    span: int | str | datetime.date | None = None
     latest: int | None = None
 
     def __post_init__(self) -> None:
+        # YAML reads a bare `span: 2026-12-01` as a date: accept it as the ISO string it means.
+        if isinstance(self.span, datetime.datetime):
+            raise ConfigError(
+                f"span: expected a span number or a date YYYY-MM-DD, got the timestamp "
+                f"{self.span.isoformat()!r} (YAML read an unquoted date and time); quote the "
+                'day alone, e.g. spans: {span: "2026-12-01"}'
+            )
+        if isinstance(self.span, datetime.date):
+            object.__setattr__(self, "span", self.span.isoformat())
         if self.latest is not None and (isinstance(self.latest, bool) or self.latest < 1):
             raise ConfigError(
-                f"spans.latest: expected an integer >= 1 (the window size), got "
+                # build_dataclass prefixes the field path (components.NODE.spans.)
+                f"latest: expected an integer >= 1 (the window size), got "
                 f"{self.latest!r}; set spans: {{latest: 3}}, or drop it to read one span"
             )
 
@@ -224,6 +239,44 @@ def select_spans(source: str, span: object = None, latest: int | None = None) ->
         end = existing.index(wanted) + 1
     count = 1 if latest is None else int(latest)
     return spans[max(0, end - count) : end]
+
+
+@dataclass(frozen=True)
+class SpanFiles:
+    """The files a span-pattern source reads.
+
+    files: the chosen spans' files, sorted (their paths hold the span folder, so a source
+        fingerprint over them changes with the span: a new span reruns, the same span rerun
+        is cached).
+    spans: the span values read, oldest first.
+    """
+
+    files: tuple[str, ...]
+    spans: tuple[SpanValue, ...]
+
+
+def span_files(
+    source: str, spans: SpansConfig, extensions: tuple[str, ...], format_name: str
+) -> SpanFiles:
+    """The files of the spans `spans` selects from the pattern `source` (see select_spans).
+
+    Inside each span folder, the part of `source` after the last token follows the plain
+    source rules (a glob, a file, or a folder of files ending in `extensions`). Raises
+    ConfigError when no span or the requested one does not exist, or a chosen span holds no
+    `format_name` file yet (an export still being written).
+    """
+    chosen = select_spans(source, spans.span, spans.latest)
+    files: list[str] = []
+    for span in chosen:
+        matched = data_sources.match_files(span.source, extensions)
+        if not matched:
+            raise ConfigError(
+                f"source: span {span.value!r} exists but {span.source!r} matches no "
+                f"{format_name} file ({'/'.join(extensions)}); check the part after the span "
+                "in the pattern, or that the span folder is fully written"
+            )
+        files.extend(matched)
+    return SpanFiles(tuple(sorted(files)), tuple(s.value for s in chosen))
 
 
 def span_properties(spans: tuple[SpanValue, ...]) -> dict[str, object]:

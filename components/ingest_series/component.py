@@ -5,7 +5,8 @@ Outputs:
         schemas/series.py (series_id, window_end, history/{column}, future/{target}) in the
         Examples split layout; properties: the WindowSpec (lookback, horizon, stride,
         frequency, targets, covariates, series_ids), splits, counts = windows per split,
-        points, gaps, rejected, input, duplicates, out_of_order, off_grid.
+        points, gaps, rejected, input, duplicates, out_of_order, off_grid; with a span-pattern
+        source also span and spans (docs/scheduled-runs.md).
     rejected (RejectedRecords): one {"source", "position", "reason", "message", "record"} per
         rejected row; properties count, by_reason.
 Fails with DataError when no row is accepted, rejected / input > max_reject_ratio, or a split
@@ -31,6 +32,7 @@ from seqline.components.ingest_series.sources import (
 from seqline.components.ingest_shell import IngestAccounting, run_ingest
 from seqline.pipeline.artifacts import RejectedRecords, SeriesWindows
 from seqline.pipeline.component import ExecutionContext, Out, component
+from seqline.pipeline.spans import span_properties
 
 
 def run(
@@ -43,11 +45,17 @@ def run(
     both outputs' properties; returns {"input", "accepted", "rejected", "series", "windows"}."""
     from seqline.components.ingest_series.transforms import IngestSeries  # noqa: PLC0415
 
-    files = resolve_source(config)
+    found = resolve_source(config)
+    files = list(found.files)
+    if found.spans:
+        ctx.progress(f"spans {', '.join(map(str, found.spans))}")
     ctx.progress(f"reading {len(files)} {config.format} file(s), windowing per series")
     accounting = IngestAccounting(
         check_conservation=counts_lib.check_conservation,
-        examples_properties=lambda counts: counts_lib.examples_properties(counts, config),
+        examples_properties=lambda counts: {
+            **counts_lib.examples_properties(counts, config),
+            **span_properties(found.spans),
+        },
         rejected_properties=counts_lib.rejected_properties,
         summary=counts_lib.summary,
         done_message=lambda s: (

@@ -5,7 +5,7 @@ validates it before any run."""
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 from seqline.components.ingest_series.frequency import Frequency, parse_frequency
@@ -17,6 +17,7 @@ from seqline.components.ingest_series.timestamps import (
 )
 from seqline.pipeline.errors import ConfigError
 from seqline.pipeline.record_size import DEFAULT_MAX_RECORD_BYTES, check_max_record_bytes
+from seqline.pipeline.spans import SpansConfig
 
 SourceFormat = Literal["csv", "parquet"]
 GapPolicy = Literal["interpolate", "ffill", "drop"]
@@ -30,7 +31,8 @@ class IngestSeriesConfig:
 
     Attributes:
         source: a file, a glob (`data/*.csv`) or a directory (its .csv / .csv.gz, resp.
-            .parquet / .pq files, not recursive). Required.
+            .parquet / .pq files, not recursive); or a span pattern (`data/{span}/*.csv`,
+            `data/{YYYY}-{MM}-{DD}/*.parquet`) whose spans `spans` picks. Required.
         format: "csv" (header row, RFC 4180 quoting) or "parquet". Default "csv".
         timestamp_column: column holding each row's time. Default "timestamp".
         timestamp_format: "iso" (ISO-8601 strings; no offset = UTC), "epoch" (numbers in
@@ -71,6 +73,9 @@ class IngestSeriesConfig:
             many bytes is rejected as record_too_large. Default 1 MiB
             (DEFAULT_MAX_RECORD_BYTES, the same in every ingest component; docs/ingest.md).
         num_shards: TFRecord shards per split; 0 lets the runner decide.
+        spans: with a span-pattern source, which spans to read: `{span: 7}`, `{span: ${span}}`
+            (a run parameter), `{latest: 3}` (rolling window; the spans' rows are one series
+            history). Default: the latest span. See docs/scheduled-runs.md.
 
     Splits are tuples, not a mapping, because their order is time order and the pipeline's
     fingerprint sorts mapping keys (two orders would share a cache entry).
@@ -99,6 +104,7 @@ class IngestSeriesConfig:
     max_reject_ratio: float = 0.05
     max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES
     num_shards: int = 0
+    spans: SpansConfig = field(default_factory=SpansConfig)
 
     def __post_init__(self) -> None:
         self._check_source()

@@ -11,6 +11,7 @@ from seqline.components.ingest_series.config import IngestSeriesConfig
 from seqline.pipeline import data_sources
 from seqline.pipeline.errors import ConfigError
 from seqline.pipeline.record_size import DEFAULT_MAX_RECORD_BYTES
+from seqline.pipeline.spans import SpanFiles, has_span_pattern, span_files
 
 EXTENSIONS: dict[str, tuple[str, ...]] = {
     "csv": (".csv", ".csv.gz"),
@@ -18,12 +19,15 @@ EXTENSIONS: dict[str, tuple[str, ...]] = {
 }
 
 
-def resolve_source(config: IngestSeriesConfig) -> list[str]:
-    """The files `config` reads, sorted: `source` is a file, a glob, or a directory (its files
-    with the format's extensions, see EXTENSIONS; not recursive, hidden files skipped).
-    Raises ConfigError when there are none."""
+def resolve_source(config: IngestSeriesConfig) -> SpanFiles:
+    """The files `config` reads, sorted, and the spans they come from: `source` is a file, a
+    glob, or a directory (its files with the format's extensions, see EXTENSIONS; not
+    recursive, hidden files skipped), or a span pattern (pipeline/spans.py; `spans` empty
+    otherwise). Raises ConfigError when there are none."""
     source = config.source
     extensions = EXTENSIONS[config.format]
+    if has_span_pattern(source):
+        return span_files(source, config.spans, extensions, config.format)
     files = data_sources.match_files(source, extensions)
     if not files:
         raise ConfigError(
@@ -31,13 +35,13 @@ def resolve_source(config: IngestSeriesConfig) -> list[str]:
             f"{'/'.join(extensions)} files, got {source!r} which matches no file; check the "
             "path (relative paths are resolved against the pipeline config's folder) and format"
         )
-    return files
+    return SpanFiles(tuple(files), ())
 
 
 def source_fingerprint(config: IngestSeriesConfig) -> str:
     """Identity of the data: sha256 over each matched file's path, size and mtime. New,
     removed, resized or touched files give a new fingerprint."""
-    return data_sources.files_fingerprint(resolve_source(config))
+    return data_sources.files_fingerprint(resolve_source(config).files)
 
 
 def read_header(path: str, fmt: str, max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES) -> list[str]:
@@ -62,7 +66,7 @@ def check_source(config: IngestSeriesConfig) -> None:
     (a cheap read of the first record / the Parquet footer of every local file; see
     data_sources.header_check_files). Raises ConfigError naming the file."""
     needed = config.required_columns()
-    for path in data_sources.header_check_files(resolve_source(config)):
+    for path in data_sources.header_check_files(resolve_source(config).files):
         header = read_header(path, config.format, config.max_record_bytes)
         if not header and config.format == "csv":
             continue  # an empty file holds no row

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from seqline.components.ingest_text.config import IngestTextConfig
 from seqline.pipeline import data_sources
 from seqline.pipeline.errors import ConfigError
-from seqline.pipeline.spans import has_span_pattern, select_spans
+from seqline.pipeline.spans import has_span_pattern, span_files
 from seqline.storage import filesystem
 
 log = logging.getLogger(__name__)
@@ -106,30 +106,14 @@ def resolve_source(config: IngestTextConfig) -> SourceFiles:
         return _aclimdb_files(config)
     extensions = EXTENSIONS[config.format]
     if has_span_pattern(config.source):
-        return _span_files(config, extensions)
+        found = span_files(config.source, config.spans, extensions, config.format)
+        return SourceFiles(found.files, spans=found.spans)
     files = data_sources.match_files(config.source, extensions)
     if not files:
         raise _not_found(
             config, f"a {config.format} file, a glob, or a folder of {'/'.join(extensions)} files"
         )
     return SourceFiles(tuple(sorted(files)))
-
-
-def _span_files(config: IngestTextConfig, extensions: tuple[str, ...]) -> SourceFiles:
-    # The chosen spans' files; their paths hold the span folder, so the source fingerprint (and
-    # the cache) changes with the span: a new span reruns, the same span rerun is cached.
-    chosen = select_spans(config.source, config.spans.span, config.spans.latest)
-    files: list[str] = []
-    for span in chosen:
-        matched = data_sources.match_files(span.source, extensions)
-        if not matched:
-            raise ConfigError(
-                f"source: span {span.value!r} exists but {span.source!r} matches no "
-                f"{config.format} file ({'/'.join(extensions)}); check the part after the span "
-                "in the pattern, or that the span folder is fully written"
-            )
-        files.extend(matched)
-    return SourceFiles(tuple(sorted(files)), spans=tuple(s.value for s in chosen))
 
 
 def source_fingerprint(config: IngestTextConfig) -> str:

@@ -5,7 +5,9 @@ Input:
 Output:
     statistics (ExampleStatistics): the proto files and HTML report of its file structure.
         Properties: splits, counts, and the feature roles the config named (label_feature,
-        text_features, timestamp_feature, series_id_feature).
+        text_features, timestamp_feature, series_id_feature); span and spans, copied from
+        examples when its source had a span pattern (validate's drift baseline is the
+        statistics of the previous span, pipeline/resolvers.py PreviousStatistics).
 
 A thin shell over transforms.py (Beam), feature_stats.py / series_stats.py (the combiners'
 logic), statistics_proto.py (layout) and report.py (HTML). Heavy imports live inside `run`.
@@ -21,6 +23,7 @@ from seqline.components.statistics.config import StatisticsConfig
 from seqline.pipeline.artifacts import Examples, ExampleStatistics
 from seqline.pipeline.component import ExecutionContext, Out, component
 from seqline.pipeline.errors import DataError
+from seqline.pipeline.spans import span_properties
 from seqline.storage import filesystem
 
 
@@ -72,6 +75,8 @@ def run(
             "text_features": list(config.text_features),
             "timestamp_feature": config.timestamp_feature,
             "series_id_feature": config.series_id_feature,
+            # Which span these statistics describe: what drift is ordered by.
+            **span_properties(tuple(examples.properties.get("spans") or ())),
         }
     )
     features = sorted({len(d.features) for d in stats.datasets})

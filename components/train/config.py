@@ -529,9 +529,22 @@ class TrainingConfig:
 @dataclass(frozen=True)
 class TrainTextConfig(TrainingConfig):
     """train_text's config: the training loop (TrainingConfig) plus `model`, the text
-    classifier's architecture (ModelConfig)."""
+    classifier's architecture (ModelConfig), and `warm_start`.
+
+    Attributes:
+        model: the architecture (ModelConfig).
+        warm_start: initialise the model from the last blessed model of this pipeline (the
+            same model name; a resolved input, so a new blessed model reruns train): true
+            (refuse with a ConfigError naming what differs when the vocabulary hash or size,
+            the layer shapes, the labels or the model kind differ), "if_compatible" (log the
+            reason and train from scratch), or false. With no blessed model yet, training
+            starts from scratch. The Model records `warm_started_from` (uri, fingerprint,
+            pushed version) or `warm_start_skipped` (the reason). Default false.
+            See docs/scheduled-runs.md.
+    """
 
     model: ModelConfig = field(default_factory=ModelConfig)
+    warm_start: bool | Literal["if_compatible"] = False
 
     def __post_init__(self) -> None:
         super().__post_init__()

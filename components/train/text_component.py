@@ -6,13 +6,19 @@ Inputs:
     transformed_examples (TransformedExamples): "tokens" and "label_id" per split.
     hyperparameters (HyperParameters, optional): tune_text's best values; they override the
         config's fields of the same names (overrides.py) and are recorded in the Model.
+    warm_start_model (Model, resolved): with `warm_start` on, the last model evaluate blessed
+        under this node's name (LatestBlessedModel; one trained by this node from the same
+        transformed examples is skipped, so a rerun stays cached). warm_start.py checks it.
 Outputs:
     model (Model): saved_model/ (signatures serving_default(examples) and predict_text(text) ->
         probabilities, class_ids, classes; see export.py) and keras/model.keras (the best
         epoch's weights). Properties: labels, task ("binary" | "multiclass"), head, signatures,
         epochs_run, best_val_loss, best_epoch (0-based), best_metrics, monitor, strategy,
         trained_with ("keras" | "tf_keras"), replicas, cudnn_incompatibilities,
-        diverged_at_epoch, hyperparameters (the tuned values applied, or None untuned).
+        diverged_at_epoch, hyperparameters (the tuned values applied, or None untuned),
+        vocabulary ({sha256, size}: what its token ids mean), warm_started_from ({uri,
+        fingerprint, pushed_version} or None) and warm_start_skipped (why an incompatible
+        baseline was not used, or None).
     model_run (ModelRun): TensorBoard logs, history.csv, training_curves.png, best checkpoint;
         properties epochs_run, resumed_from_epoch (0 for an uninterrupted run), final.
 
@@ -43,6 +49,8 @@ from seqline.pipeline.artifacts import (
     TransformGraph,
 )
 from seqline.pipeline.component import ExecutionContext, Out, component
+from seqline.pipeline.errors import ConfigError
+from seqline.pipeline.resolvers import LatestBlessedModel
 
 
 def run(
@@ -50,17 +58,24 @@ def run(
     config: TrainTextConfig,
     transform_graph: TransformGraph,
     transformed_examples: TransformedExamples,
+    warm_start_model: Model | None,
     model: Out[Model],
     model_run: Out[ModelRun],
     hyperparameters: HyperParameters | None,
 ) -> dict[str, Any]:
     """Trains and exports the classifier, fills both outputs; returns {"epochs_run",
-    "best_val_loss", "val_accuracy", "strategy"[, "resumed_from_epoch", "tuned"]}."""
+    "best_val_loss", "val_accuracy", "strategy"[, "resumed_from_epoch", "warm_started",
+    "tuned"]}."""
     tuned = hyperparameters.values if hyperparameters is not None else None
     if tuned is not None:
         config = apply_overrides(config, tuned, "hyperparameters")
         ctx.progress(f"tuned hyperparameters override the config: {tuned}")
     if is_multi_worker(config):
+        if config.warm_start and warm_start_model is not None:
+            raise ConfigError(
+                "train.warm_start: not supported with multi-worker training yet; set "
+                "warm_start: false, or train on one worker"
+            )
         from seqline.components.train.worker import run_in_fresh_process  # noqa: PLC0415
 
         # The child reads its config from the context: hand it the tuned one.
@@ -69,7 +84,9 @@ def run(
             child_ctx, "train_text", transform_graph, transformed_examples
         )
     else:
-        summary = execute(ctx, config, transform_graph, transformed_examples, model, model_run)
+        summary = execute(
+            ctx, config, transform_graph, transformed_examples, model, model_run, warm_start_model
+        )
     if summary.get("chief") is not False:
         model.properties["hyperparameters"] = tuned
         if tuned is not None:
@@ -84,14 +101,42 @@ def execute(
     transformed_examples: TransformedExamples,
     model: Model,
     model_run: ModelRun,
+    warm_start_model: Model | None = None,
 ) -> dict[str, Any]:
     """Trains in this process (on every task of a multi-worker run: worker.py calls it); only
     the chief fills the outputs."""
-    from seqline.components.train import training  # noqa: PLC0415
+    from seqline.components.train import models, training  # noqa: PLC0415
+    from seqline.components.train import warm_start as ws  # noqa: PLC0415
     from seqline.components.train.export import export_saved_model  # noqa: PLC0415
 
     graph = transform_graph.text()
     paths = work_paths(ctx, model)
+    vocabulary = ws.vocabulary_identity(transform_graph.uri, graph.vocab_size)
+    skipped: list[str] = []  # why the baseline was not used (if_compatible)
+    start_from = None
+    if config.warm_start and warm_start_model is None:
+        ctx.progress("warm start: no blessed model yet, training from scratch")
+    elif config.warm_start and warm_start_model is not None:
+        differences = ws.static_differences(
+            warm_start_model,
+            component=COMPONENT.name,
+            vocabulary=vocabulary,
+            labels=graph.labels,
+            head=models.resolve_head(config.model.head, len(graph.labels)),
+        )
+        if differences:
+            skipped.append(ws.refuse_or_skip(config.warm_start, warm_start_model, differences))
+        else:
+            start_from = warm_start_model
+
+    def initial_weights(built: Any) -> None:
+        assert start_from is not None
+        reason = ws.load_baseline_weights(config.warm_start, start_from, built, ctx.progress)
+        if reason is not None:
+            skipped.append(reason)
+
+    for reason in skipped:
+        ctx.progress(f"warm start: {reason}; training from scratch")
     result = training.train_text_classifier(
         config,
         transform_graph.uri,
@@ -100,7 +145,10 @@ def execute(
         paths,
         tf_config=os.environ.get("TF_CONFIG"),
         progress=ctx.progress,
+        initial_weights=initial_weights if start_from is not None else None,
     )
+    if start_from is not None and skipped:  # layer shapes differed (if_compatible)
+        ctx.progress(f"warm start: {skipped[-1]}; trained from scratch")
     if not result.is_chief:
         return not_chief_summary(result)
 
@@ -116,9 +164,38 @@ def execute(
         task = "binary" if len(graph.labels) == 2 else "multiclass"
         return signatures, {"labels": list(graph.labels), "task": task, "head": result.head}
 
-    return publish_training(
+    summary = publish_training(
         ctx, config, result, paths, model, model_run, export, summary_metric="val_accuracy"
     )
+    started = start_from is not None and not skipped
+    model.properties.update(
+        {
+            "vocabulary": vocabulary,
+            "warm_started_from": {
+                "uri": start_from.uri,
+                "fingerprint": start_from.fingerprint,
+                "pushed_version": start_from.properties.get("pushed_version"),
+            }
+            if started and start_from is not None
+            else None,
+            "warm_start_skipped": skipped[-1] if skipped else None,
+        }
+    )
+    if config.warm_start:
+        summary["warm_started"] = started
+    return summary
 
 
-COMPONENT = component(run, name="train_text")
+COMPONENT = component(
+    run,
+    name="train_text",
+    resolved={
+        "warm_start_model": LatestBlessedModel(
+            candidate_input="",
+            model_name=lambda query: "",  # any name evaluate blessed it under...
+            same_node=True,  # ...of a model this train node trained
+            enabled=lambda config: bool(getattr(config, "warm_start", False)),
+            skip_same_inputs=("transformed_examples",),
+        )
+    },
+)

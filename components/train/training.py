@@ -190,6 +190,7 @@ def train_text_classifier(
     paths: WorkPaths,
     tf_config: str | None = None,
     progress: Callable[[str], None] = lambda _msg: None,
+    initial_weights: Callable[[Any], None] | None = None,
 ) -> TrainResult:
     """Trains the configured text classifier (see train_model for the arguments).
 
@@ -200,7 +201,7 @@ def train_text_classifier(
     def make_task() -> ModelTask:
         return text_task(config, transform_graph_uri, graph, examples)
 
-    return train_model(config, make_task, examples, paths, tf_config, progress)
+    return train_model(config, make_task, examples, paths, tf_config, progress, initial_weights)
 
 
 def train_forecaster(
@@ -271,6 +272,7 @@ def train_model(
     paths: WorkPaths,
     tf_config: str | None = None,
     progress: Callable[[str], None] = lambda _msg: None,
+    initial_weights: Callable[[Any], None] | None = None,
 ) -> TrainResult:
     """Trains a model; resumes from `paths.backup_dir` if a killed run left one.
 
@@ -282,6 +284,8 @@ def train_model(
         paths: the stable work directory (shared by all workers of a multi-worker run).
         tf_config: the TF_CONFIG environment variable (None = single process).
         progress: one-line progress messages.
+        initial_weights: called with the built, compiled model before fit (warm start);
+            a resumed run's backup still wins, since fit restores it afterwards.
     """
     # First: MultiWorkerMirroredStrategy must exist before TensorFlow's runtime starts.
     choice = choose_strategy(config.distribution, tf_config, num_physical_gpus())
@@ -343,6 +347,8 @@ def train_model(
     with strategy.scope():
         model = task.build(km)
         task.compile(model, km)
+        if initial_weights is not None:
+            initial_weights(model)
 
     filesystem.makedirs(paths.root)
     # Non-chief workers log their CSV privately; tf_keras redirects their other writes itself.

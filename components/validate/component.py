@@ -7,14 +7,17 @@ Outputs:
     anomalies (ExampleAnomalies): `{uri}/anomalies.pbtxt` + `anomalies.pb` (tensorflow_metadata
         Anomalies, TFDV's format), `{uri}/report.txt` (readable), and with serving data
         `{uri}/serving_statistics.pb(txt)`. Properties: blocking, warnings, anomalies
-        (["TYPE feature (data)", ...]), baseline (previous statistics uri or None), serving.
+        (["TYPE feature (data)", ...]), baseline (previous statistics uri or None), span and
+        baseline_span (the span validated and the span it was compared with, when the source
+        has span patterns), serving.
     validated_schema (Schema): `{uri}/schema.pbtxt`, the schema this span passed. Downstream nodes
         (transform) take their raw feature spec from it, which also makes them depend on
         validation passing.
 
 Checks (schema_checks.py, comparators.py): every selected split against the schema
 (TRAINING environment), drift of each split against the previous accepted span of the same
-pipeline (the resolved input `baseline_statistics`, PreviousStatistics), and, with
+pipeline (the resolved input `baseline_statistics`, PreviousStatistics: the latest accepted
+span before this one, so a backfill compares with its own predecessor), and, with
 `serving_examples`, the serving data against the schema (SERVING environment) and skew
 against `skew_split`.
 
@@ -159,8 +162,14 @@ def run(
         )
 
     baseline = baseline_statistics.uri if config.drift and baseline_statistics else None
+    span = statistics.span
+    baseline_span = baseline_statistics.span if baseline and baseline_statistics else None
+    # "span 2026-12-04", or "the previous statistics" when no span pattern is in play.
+    baseline_name = f"span {baseline_span}" if baseline_span is not None else "previous span"
+    if span is not None:
+        ctx.progress(f"validating span {span}")
     if baseline is not None:
-        ctx.progress(f"comparing with the previous span {baseline}")
+        ctx.progress(f"comparing with {baseline_name} ({baseline})")
         previous = read_statistics(baseline)
         for split in splits:
             other = split_statistics(previous, split)
@@ -171,7 +180,7 @@ def run(
                         split_statistics(stats, split),
                         other,
                         "drift",
-                        f"{split} vs previous span",
+                        f"{split} vs {baseline_name}",
                     )
                 )
 
@@ -194,7 +203,8 @@ def run(
         f"statistics: {statistics.uri}",
         f"schema:     {schema.uri}",
         f"splits:     {', '.join(splits)}",
-        f"baseline:   {baseline or 'none (first span, or drift disabled)'}",
+        *([f"span:       {span}"] if span is not None else []),
+        f"baseline:   {_baseline_line(baseline, baseline_span)}",
         f"serving:    {config.serving_examples or 'none'}",
     ]
     filesystem.write_text(filesystem.join(out.uri, REPORT), anomaly_lib.report_text(found, context))
@@ -206,6 +216,8 @@ def run(
             "warnings": len(found) - len(errors),
             "anomalies": listed,
             "baseline": baseline,
+            "span": span,
+            "baseline_span": baseline_span,
             "serving": bool(config.serving_examples),
         }
     )
@@ -231,12 +243,21 @@ def run(
             + f"\nFull report: {kept}. Fix the data, or, if the change is intended, update the "
             "schema (curated_schema) or list the anomaly in validate.warning_types."
         )
-    return {
+    summary: dict[str, Any] = {
         "anomalies": len(found),
         "blocking": 0,
         "warnings": len(found),
         "drift_baseline": baseline is not None,
     }
+    if span is not None:  # scheduled runs: which span passed, against which one
+        summary.update({"span": span, "baseline_span": baseline_span})
+    return summary
+
+
+def _baseline_line(baseline: str | None, baseline_span: Any) -> str:
+    if baseline is None:
+        return "none (first span, or drift disabled)"
+    return f"{baseline} (span {baseline_span})" if baseline_span is not None else baseline
 
 
 def _write_bytes(path: str, data: bytes) -> None:

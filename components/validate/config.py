@@ -40,9 +40,10 @@ class ValidateConfig:
 
     Attributes:
         splits: the splits checked against the schema and for drift; () = every split.
-        drift: compare each split with the same split of the previous span (the newest
-            statistics of this pipeline's statistics node that passed this validate node),
-            using each feature's drift_comparator. Default True.
+        drift: compare each split with the same split of the previous span, using each
+            feature's drift_comparator: the statistics of the latest span before this one
+            that passed this validate node (a backfill compares with its own predecessor);
+            without span patterns, the newest statistics that passed. Default True.
         serving_examples: gzip/plain TFRecord files of serving-time tf.Examples (a glob, e.g.
             request logs); when set, their statistics are checked against the schema's SERVING
             environment and compared with `skew_split` using each skew_comparator. Default None.

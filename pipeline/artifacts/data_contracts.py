@@ -19,7 +19,8 @@ class ExampleStatistics(Artifact):
         {uri}/report/index.html    summary with PNG histograms
 
     Properties: splits, counts (split -> examples), and the feature roles the statistics were
-    computed with: label_feature, text_features, timestamp_feature, series_id_feature.
+    computed with: label_feature, text_features, timestamp_feature, series_id_feature; span and
+    spans (the Examples' span properties, when its source had a span pattern).
     """
 
     TYPE_NAME: ClassVar[str] = "ExampleStatistics"
@@ -51,6 +52,11 @@ class ExampleStatistics(Artifact):
     @property
     def series_id_feature(self) -> str | None:
         return self.properties.get("series_id_feature")
+
+    @property
+    def span(self) -> int | str | None:
+        """The (latest) span the statistics describe; None without a span-pattern source."""
+        return self.properties.get("span")
 
 
 @dataclass
@@ -87,7 +93,9 @@ class ExampleAnomalies(Artifact):
         {uri}/serving_statistics/             statistics of the serving data (with skew checks)
 
     Properties: blocking, warnings (counts), anomalies (["TYPE feature (split)", ...]),
-    baseline (the previous span's statistics uri or None), serving (bool).
+    baseline (the previous span's statistics uri or None), span and baseline_span (the span
+    validated and the span it was compared with; None without spans or without a baseline),
+    serving (bool).
     """
 
     TYPE_NAME: ClassVar[str] = "ExampleAnomalies"

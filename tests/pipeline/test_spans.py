@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+import datetime
 from pathlib import Path
 
 import pytest
+import yaml
 
+from seqline.pipeline.config_parsing import build_dataclass
 from seqline.pipeline.errors import ConfigError
-from seqline.pipeline.spans import find_spans, has_span_pattern, parse_span, select_spans
+from seqline.pipeline.spans import (
+    SpansConfig,
+    find_spans,
+    has_span_pattern,
+    parse_span,
+    select_spans,
+)
 
 
 def _make(root: Path, folders: list[str]) -> None:
@@ -109,3 +118,20 @@ def test_same_span_in_two_folders_is_an_error(tmp_path: Path) -> None:
     _make(tmp_path, ["7", "007"])
     with pytest.raises(ConfigError, match="in two places"):
         find_spans(f"{tmp_path}/{{span}}")
+
+
+def test_bare_yaml_date_is_read_as_the_iso_span(dated: str) -> None:
+    # `span: 2026-12-04` unquoted: YAML gives a datetime.date, which means the ISO day.
+    data = yaml.safe_load("span: 2026-12-04\nlatest: 2\n")
+    assert isinstance(data["span"], datetime.date)
+    spans = build_dataclass(SpansConfig, data, "components.ingest_text.spans")
+    assert spans.span == "2026-12-04"
+    chosen = select_spans(dated, spans.span, spans.latest)
+    assert [s.value for s in chosen] == ["2026-12-03", "2026-12-04"]
+
+
+def test_bare_yaml_timestamp_says_to_quote_the_day() -> None:
+    data = yaml.safe_load("span: 2026-12-04 10:30:00\n")
+    expected = r"components\.ingest_text\.spans\.span: .*timestamp .* quote the day alone"
+    with pytest.raises(ConfigError, match=expected):
+        build_dataclass(SpansConfig, data, "components.ingest_text.spans")

@@ -13,6 +13,7 @@ from seqline.components.ingest_text.sources import resolve_source
 from seqline.components.ingest_text.synthetic import write_synthetic_reviews
 from seqline.pipeline.artifacts import Examples
 from seqline.pipeline.config_file import load_pipeline
+from seqline.pipeline.config_parsing import build_dataclass
 from seqline.pipeline.errors import ConfigError
 from seqline.pipeline.spans import SpansConfig
 
@@ -64,8 +65,11 @@ def test_check_names_the_missing_span_and_what_exists(tmp_path: Path) -> None:
 def test_span_patterns_need_a_file_format(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="span patterns .* work with csv and jsonl"):
         IngestTextConfig(source=f"{tmp_path}/{{span}}", format="aclimdb", labels=LABELS)
-    with pytest.raises(ConfigError, match="spans.latest: expected an integer >= 1"):
-        SpansConfig(latest=0)
+    raw = {"source": f"{tmp_path}/{{span}}/*.csv", "labels": list(LABELS), "spans": {"latest": 0}}
+    with pytest.raises(
+        ConfigError, match=r"^components\.ingest_text\.spans\.latest: expected an integer >= 1"
+    ):
+        build_dataclass(IngestTextConfig, raw, "components.ingest_text")
 
 
 @pytest.mark.slow  # one Beam run
