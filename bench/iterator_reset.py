@@ -16,6 +16,15 @@ Variants (train pipeline; validation is always the file-ordered split):
     1k, 10k  record-level shuffle(buffer, reshuffle_each_iteration) before repeat(), the
              pipeline seqline used before issue 13 (10k was TrainConfig.shuffle_buffer's default)
     seqline  components/train/data.make_dataset with TrainConfig's default shuffle_buffer
+    10k+seq  10k, validation read without background threads (no parallel reads, no parallel
+             map, no prefetch): tests whether tearing down the validation iterator's threads
+             is what waits
+    10k-cont repeat() before shuffle(10k): one shuffle iterator for the whole fit, its buffer
+             never refilled at a pass boundary
+
+Read the idle column together with /proc/pressure/cpu: on a machine whose CPU pressure is near
+100%, a starved process also shows as idle (< 10% of a core), so compare variants run back to
+back and repeat them (docs/benchmarks.md, "The validation-reset stall").
 """
 
 from __future__ import annotations
@@ -79,9 +88,18 @@ if variant == "seqline":
                               seed=42, repeat=True)
     val = data.make_dataset(files("eval"), feature_spec, 64, True)
 else:
-    buffer = {"none": 0, "1k": 1000, "10k": 10000}[variant]
-    train = bare(files("train"), buffer, True)
-    val = bare(files("eval"), 0, False)
+    name, _, eval_kind = variant.partition("+")
+    buffer = {"none": 0, "1k": 1000, "10k": 10000, "10k-cont": 10000}[name]
+    if name == "10k-cont":  # one shuffle iterator for the whole fit: repeat() before shuffle()
+        ds = tf.data.TFRecordDataset(files("train"), compression_type="GZIP", num_parallel_reads=2)
+        ds = ds.repeat().shuffle(buffer, seed=42)
+        train = ds.batch(64).map(parse, num_parallel_calls=tf.data.AUTOTUNE).prefetch(-1)
+    else:
+        train = bare(files("train"), buffer, True)
+    if eval_kind == "seq":  # validation without background threads: nothing to cancel on reset
+        val = tf.data.TFRecordDataset(files("eval"), compression_type="GZIP").batch(64).map(parse)
+    else:
+        val = bare(files("eval"), 0, False)
 
 keras.utils.set_random_seed(42)
 model = keras.Sequential([
@@ -157,7 +175,7 @@ def main() -> None:
     parser.add_argument("--train", type=int, default=3200)
     parser.add_argument("--eval", type=int, default=800)
     parser.add_argument("--epochs", type=int, default=3)
-    parser.add_argument("--variants", default="none,1k,10k,seqline")
+    parser.add_argument("--variants", default="none,1k,10k,10k+seq,10k-cont,seqline")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="seqline-iter-") as workdir:
         write_data(workdir, args.train, args.eval)
