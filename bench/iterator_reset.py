@@ -100,6 +100,10 @@ else:
         val = tf.data.TFRecordDataset(files("eval"), compression_type="GZIP").batch(64).map(parse)
     else:
         val = bare(files("eval"), 0, False)
+    if eval_kind == "noauto":  # no autotuning model thread in the validation iterator
+        options = tf.data.Options()
+        options.autotune.enabled = False
+        val = val.with_options(options)
 
 keras.utils.set_random_seed(42)
 model = keras.Sequential([
