@@ -12,6 +12,15 @@ Output InfraBlessing: `{uri}/infra_blessing.json` {"reasons", "details"}, `{uri}
 model_fingerprint, p99_ms, warmup_records. A model that fails is a recorded result, not a
 pipeline failure. The contract checked (classifier or forecaster signatures) is the Model
 artifact's: served_contract.
+
+Start-up cost: the child is launched first, on an empty base path, so that its interpreter,
+TensorFlow and gRPC imports (most of its ~4-7 s start) overlap the in-process predictions and
+the copy; the candidate is then published into that base path as version 1 by renaming a
+finished copy. The guarantees are those of a server started after the copy: the model is
+loaded in a separate, fresh process, only from the files of its version directory (never from
+this process's objects), a crash or hang on load takes down the child and is a recorded
+failure (a child that exits while loading is reported at once), and every check goes through
+real gRPC Predict and GetModelStatus requests. load_timeout_seconds now counts from the launch.
 """
 
 from __future__ import annotations

@@ -61,19 +61,19 @@ class ServerProcess:
         self.stop()
 
 
-def start_server_process(
+def launch_server_process(
     model_name: str,
     model_base_path: str,
     log_path: str,
     *,
-    timeout: float = 60.0,
     extra_flags: tuple[str, ...] = (),
 ) -> ServerProcess:
-    """Starts the server child and waits until it prints its gRPC address (the model may still
-    be loading; poll GetModelStatus for that).
+    """Starts the server child and returns at once (no address yet: call wait_for_address).
 
-    Raises:
-        ServerStartFailed: the child exited or said nothing within `timeout` (it is stopped).
+    The child spends its first seconds importing TensorFlow and gRPC; a caller that launches it
+    before preparing the model overlaps that start-up with its own work. `model_base_path` may
+    still be empty: the child serves whatever version directory appears there (it skips
+    `.tmp-*` directories, so publish a version by renaming a finished copy).
     """
     command = [
         sys.executable,
@@ -92,18 +92,44 @@ def start_server_process(
     process = subprocess.Popen(
         command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env
     )
-    server = ServerProcess(process=process, log_path=log_path, _log=log)
+    return ServerProcess(process=process, log_path=log_path, _log=log)
+
+
+def wait_for_address(server: ServerProcess, timeout: float) -> ServerProcess:
+    """Waits until the child prints its gRPC address and sets `server.target`.
+
+    Raises:
+        ServerStartFailed: the child exited or said nothing within `timeout` (it is stopped).
+    """
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        with open(log_path, encoding="utf-8", errors="replace") as f:
+        with open(server.log_path, encoding="utf-8", errors="replace") as f:
             match = _READY_LINE.search(f.read())
         if match:
             server.target = f"{match.group(1)}:{match.group(2)}"
             return server
-        if process.poll() is not None:
+        if server.process.poll() is not None:
             break
-        time.sleep(0.1)
-    code = process.poll()
+        time.sleep(0.05)
+    code = server.process.poll()
     server.stop()
     state = f"exited with code {code}" if code is not None else f"silent for {timeout:g} s"
     raise ServerStartFailed(f"model server {state}; its log ends with:\n{server.log_tail()}")
+
+
+def start_server_process(
+    model_name: str,
+    model_base_path: str,
+    log_path: str,
+    *,
+    timeout: float = 60.0,
+    extra_flags: tuple[str, ...] = (),
+) -> ServerProcess:
+    """launch_server_process + wait_for_address: starts the child and waits until it prints its
+    gRPC address (the model may still be loading; poll GetModelStatus for that).
+
+    Raises:
+        ServerStartFailed: the child exited or said nothing within `timeout` (it is stopped).
+    """
+    server = launch_server_process(model_name, model_base_path, log_path, extra_flags=extra_flags)
+    return wait_for_address(server, timeout)

@@ -24,8 +24,10 @@ from seqline.components.infra_validate.checks import (
 )
 from seqline.components.infra_validate.config import InfraValidateConfig
 from seqline.components.infra_validate.server_process import (
+    ServerProcess,
     ServerStartFailed,
-    start_server_process,
+    launch_server_process,
+    wait_for_address,
 )
 from seqline.storage import filesystem
 
@@ -137,29 +139,41 @@ def validate_in_server(
     """
     details: dict[str, Any] = {"canary_examples": len(serialized)}
     batch = config.canary_batch_size
-    try:
-        local = local_predictions(
-            saved_model_dir, serialized, texts, batch, _signatures(forecast_steps)
-        )
-    except Exception as exc:  # any load/call failure of the candidate is a verdict
-        return InfraResult(False, [f"SavedModel cannot run in-process: {_brief(exc)}"], details)
-
+    # The child starts first, on an empty base path: its interpreter and TensorFlow import
+    # (most of its start-up) overlap the in-process predictions and the copy below. It still
+    # loads the candidate only from the version directory published into that base path.
     base = filesystem.join(work_dir, "serving", SERVED_NAME)
-    filesystem.copytree(saved_model_dir, filesystem.join(base, "1"))
+    filesystem.makedirs(base)
     log_path = os.path.join(work_dir, "server.log")
     details["server_log"] = log_path
     started = time.monotonic()
     progress("starting the model server in a child process")
-    try:
-        server = start_server_process(
-            SERVED_NAME, base, log_path, timeout=config.load_timeout_seconds
-        )
-    except ServerStartFailed as exc:
-        return InfraResult(False, [f"server did not start: {exc}"], details)
+    server = launch_server_process(
+        SERVED_NAME, base, log_path, extra_flags=(f"--file_system_poll_wait_seconds={POLL_S}",)
+    )
     with server:
+        try:
+            local = local_predictions(
+                saved_model_dir, serialized, texts, batch, _signatures(forecast_steps)
+            )
+        except Exception as exc:  # any load/call failure of the candidate is a verdict
+            return InfraResult(False, [f"SavedModel cannot run in-process: {_brief(exc)}"], details)
+        # Published whole: the server skips ".tmp-*" directories, so it never sees a partial copy.
+        staging = filesystem.join(base, ".tmp-1")
+        filesystem.copytree(saved_model_dir, staging)
+        filesystem.rename(staging, filesystem.join(base, "1"))
+        remaining = config.load_timeout_seconds - (time.monotonic() - started)
+        try:
+            wait_for_address(server, max(remaining, 1.0))
+        except ServerStartFailed as exc:
+            return InfraResult(False, [f"server did not start: {exc}"], details)
         return _check_served(
             server, local, labels, serialized, texts, config, details, started, forecast_steps
         )
+
+
+# How often the child scans its base path for the published version (its default is 1 s).
+POLL_S = 0.1
 
 
 def _signatures(forecast_steps: int | None) -> Mapping[str, str]:
@@ -184,7 +198,7 @@ def _check_served(
     remaining = max(config.load_timeout_seconds - (time.monotonic() - started), 1.0)
     with PredictionClient(server.target, SERVED_NAME, timeout=30.0, retries=0) as client:
         try:
-            client.wait_until_available(1, timeout=remaining)
+            _wait_available(client, server, remaining)
         except ServingError as exc:
             tail = server.log_tail(5)
             return InfraResult(
@@ -249,6 +263,34 @@ def _check_served(
         f"{config.p99_latency_ms:g} ms"
     )
     return InfraResult(True, [summary], details)
+
+
+def _wait_available(client: Any, server: ServerProcess, timeout: float) -> None:
+    """Waits until version 1 is AVAILABLE, in short slices so that a child that died while
+    loading (a model that crashes TensorFlow) is reported at once instead of after `timeout`.
+
+    Raises:
+        ServingError: the load failed, the child exited, or `timeout` passed.
+    """
+    from seqline.serving.client.retry import RequestFailed
+    from seqline.serving.errors import Code
+
+    deadline = time.monotonic() + timeout
+    while True:
+        remaining = deadline - time.monotonic()
+        try:
+            client.wait_until_available(1, timeout=max(min(remaining, 1.0), 0.05))
+            return
+        except RequestFailed as exc:
+            if exc.code != Code.DEADLINE_EXCEEDED or remaining <= 1.0:
+                raise
+            code = server.process.poll()
+            if code is not None:
+                raise RequestFailed(
+                    Code.UNAVAILABLE,
+                    f"the model server exited with code {code} while loading the model",
+                    method="wait_until_available",
+                ) from exc
 
 
 def _dedupe(reasons: list[str], limit: int = 20) -> list[str]:

@@ -459,7 +459,9 @@ class TrainingConfig:
         reduce_lr: ReduceLRConfig.
         seed: seeds Python, NumPy, TensorFlow and the shuffle (default 42).
         steps_per_epoch: batches per epoch; None = ceil(train count / batch_size).
-        shuffle_buffer: records held by the shuffle buffer (default 10,000).
+        shuffle_buffer: records held by the shuffle buffer (default 10,000). Not the cause
+            of issue 13's idle gap at each validation (it came with and without a shuffle;
+            data.without_autotune_thread removes it), so the default stays.
         train_split: split trained on (default "train").
         eval_split: split used for validation (early stopping, best weights, LR reduction);
             None = the first of "eval", "validation" that the TransformedExamples have (never

@@ -121,6 +121,24 @@ def batched_records(
     return ds.prefetch(tf.data.AUTOTUNE)
 
 
+def without_autotune_thread(dataset: tf.data.Dataset) -> tf.data.Dataset:
+    """`dataset` with tf.data autotuning off, for the validation pass of Model.fit.
+
+    Why: Keras drops the validation iterator at the start of every validation pass (the eval
+    `epoch_iterator.reset()`; it built that iterator at the end of the previous pass). With
+    autotuning on, that teardown measured 0.8-8 s of idle wall time (process near 0% CPU) per
+    epoch, with or without a train shuffle and even for a validation pipeline without worker
+    threads; with autotuning off it measured 0.00-0.03 s, accuracy unchanged
+    (bench/iterator_reset.py, docs/benchmarks.md). Our reading: destroying the iterator joins
+    its autotuning thread, which sleeps between optimization rounds for ever longer periods.
+    AUTOTUNE parallelism and prefetch sizes then fall back to fixed defaults, plenty for one
+    pass over the eval split.
+    """
+    options = tf.data.Options()
+    options.autotune.enabled = False
+    return dataset.with_options(options)
+
+
 def make_series_dataset(
     files: list[str],
     feature_spec: Mapping[str, Any],

@@ -20,7 +20,8 @@ imports only TensorFlow (the TFT vocabulary files travel as SavedModel assets).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import tensorflow as tf
@@ -133,5 +134,25 @@ def export_saved_model(
         SERVING_DEFAULT: module.serve_examples.get_concrete_function(),
         PREDICT_TEXT: module.serve_text.get_concrete_function(),
     }
-    tf.saved_model.save(module, export_dir, signatures=signatures)
+    with _without_tf_keras_traces():
+        tf.saved_model.save(module, export_dir, signatures=signatures)
     return signature_summary(module)
+
+
+@contextlib.contextmanager
+def _without_tf_keras_traces() -> Iterator[None]:
+    """tf.saved_model.save without tf_keras's per-layer function traces.
+
+    The TFT layer is a tf_keras layer; by default saving it retraces its call functions
+    (call_and_return_conditional_losses and friends) so that tf_keras could revive it as a Keras
+    layer. Nothing loads the export that way: servers and evaluate use the two signatures,
+    traced once above, and the TFT tables and vocabulary assets are still saved as tracked
+    objects. Without tf_keras (or this private switch), saving keeps its default.
+    """
+    try:
+        from tf_keras.src.saving.legacy.saved_model.utils import keras_option_scope
+    except ImportError:  # pragma: no cover - a TFT without tf_keras
+        yield
+        return
+    with keras_option_scope(save_traces=False, in_tf_saved_model_scope=True):
+        yield

@@ -320,11 +320,13 @@ def train_model(
     # run, and every worker must run the same number of steps, so the eval split repeats and
     # validation runs a fixed number of steps (the last batch is topped up from the start).
     distributed = choice.kind != "default"
-    eval_ds = task.dataset(
-        examples.split_files(eval_split),
-        config.batch_size,
-        repeat=distributed,
-        shard_by_data=multi_worker,
+    eval_ds = data.without_autotune_thread(
+        task.dataset(
+            examples.split_files(eval_split),
+            config.batch_size,
+            repeat=distributed,
+            shard_by_data=multi_worker,
+        )
     )
     train_count = counts.get(train_split)
     if config.steps_per_epoch is None and train_count is None:

@@ -76,6 +76,28 @@ def test_dataset_batches_tokens_and_labels(text_artifacts: TextArtifacts) -> Non
         assert zeros.size == 0 or (row[zeros[0] :] == 0).all()
 
 
+def test_validation_dataset_has_no_autotuning_and_the_same_batches(
+    text_artifacts: TextArtifacts,
+) -> None:
+    """The validation pass's dataset runs without tf.data autotuning (whose teardown at each
+    Keras validation reset cost seconds of idle time, issue 13) and yields the same batches."""
+    import tensorflow_transform as tft
+
+    from seqline.components.train import data
+
+    examples = retype(text_artifacts.transformed_examples, TransformedExamples)
+    assert examples is not None
+    spec = tft.TFTransformOutput(text_artifacts.transform_graph.uri).transformed_feature_spec()
+    files = examples.split_files("eval")
+    tuned = data.make_dataset(files, spec, 5, sigmoid_head=True)
+    plain = data.without_autotune_thread(tuned)
+    assert tuned.options().autotune.enabled is not False
+    assert plain.options().autotune.enabled is False
+    for (a_features, a_labels), (b_features, b_labels) in zip(tuned, plain, strict=True):
+        np.testing.assert_array_equal(a_features["tokens"], b_features["tokens"])
+        np.testing.assert_array_equal(a_labels, b_labels)
+
+
 def test_missing_split_files_are_a_data_error(tmp_path: Path) -> None:
     examples = TransformedExamples(
         "TransformedExamples", str(tmp_path), "fp", properties={"splits": ["train", "eval"]}
