@@ -258,8 +258,10 @@ class LinearBaseline:
         """float32 [n, k]: softmax of X @ kernel + bias (a document with no known n-gram gets
         the bias alone, i.e. the training prior the model learned)."""
         logits = np.tile(self.bias.astype(np.float64), (features.n, 1))
-        contributions = features.values[:, None].astype(np.float64) * self.kernel[features.cols]
-        np.add.at(logits, features.rows, contributions)
+        values = features.values.astype(np.float64)
+        for k in range(logits.shape[1]):  # bincount sums per row far faster than np.add.at
+            weights = values * self.kernel[features.cols, k]
+            logits[:, k] += np.bincount(features.rows, weights=weights, minlength=features.n)
         logits -= logits.max(axis=1, keepdims=True)
         exp = np.exp(logits)
         return (exp / exp.sum(axis=1, keepdims=True)).astype(np.float32)
