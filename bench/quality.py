@@ -48,12 +48,10 @@ def _subset_csv(fraction: float, path: Path) -> None:
                 writer.writerow([row["text"], LABEL_MAP[row["label"]]])
 
 
-def _read_split(examples_uri: str, split: str) -> tuple[list[str], list[str], list[bytes]]:
+def _read_split(examples, split: str) -> tuple[list[str], list[str], list[bytes]]:  # noqa: ANN001
     import tensorflow as tf
 
-    from seqline.pipeline.artifacts.examples import split_pattern
-
-    files = sorted(tf.io.gfile.glob(split_pattern(examples_uri, split)))
+    files = examples.split_files(split)
     texts, labels, serialized = [], [], []
     for raw in tf.data.TFRecordDataset(files, compression_type="GZIP").as_numpy_iterator():
         feature = tf.train.Example.FromString(raw).features.feature
@@ -74,12 +72,12 @@ def _saved_model_accuracy(saved_model: str, serialized: list[bytes], labels: lis
     return sum(p == y for p, y in zip(predicted, labels, strict=True)) / len(labels)
 
 
-def tfidf_lr(examples_uri: str) -> dict:
+def tfidf_lr(examples) -> dict:  # noqa: ANN001 — the Examples artifact
     """TF-IDF(1-2-grams) + logistic regression: fit on train, C chosen on eval, scored on test."""
     from sklearn.feature_extraction.text import TfidfVectorizer
     from sklearn.linear_model import LogisticRegression
 
-    data = {s: _read_split(examples_uri, s)[:2] for s in ("train", "eval", "test")}
+    data = {s: _read_split(examples, s)[:2] for s in ("train", "eval", "test")}
     start = time.perf_counter()
     vectorizer = TfidfVectorizer(ngram_range=(1, 2), min_df=2, sublinear_tf=True)
     x_train = vectorizer.fit_transform(data["train"][0])
@@ -116,6 +114,9 @@ def run(config_path: Path, workdir: Path, subset: float | None) -> dict:
     elif ingest.get("source") and not Path(ingest["source"]).is_absolute():
         ingest["source"] = str((config_path.parent / ingest["source"]).resolve())
     components["push"]["serving_root"] = str(workdir / "serving")
+    evaluate = components.setdefault("evaluate", {})
+    if evaluate.get("linear_baseline") is None:
+        evaluate["linear_baseline"] = {}  # the defaults
     copy = workdir / config_path.name
     copy.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
     pipeline = load_pipeline(copy, overrides={"root": str(workdir / "root")})
@@ -127,7 +128,7 @@ def run(config_path: Path, workdir: Path, subset: float | None) -> dict:
     model = result.node("train").outputs["model"]
     blessing = result.node("evaluate").outputs["blessing"]
     metrics = json.loads(Path(blessing.path("metrics.json")).read_text(encoding="utf-8"))
-    _, eval_labels, eval_serialized = _read_split(examples.uri, "eval")
+    _, eval_labels, eval_serialized = _read_split(examples, "eval")
     eval_accuracy = _saved_model_accuracy(model.path("saved_model"), eval_serialized, eval_labels)
     best = model.properties.get("best_metrics") or {}
     return {
@@ -144,7 +145,13 @@ def run(config_path: Path, workdir: Path, subset: float | None) -> dict:
             "wall_seconds": wall,
             "node_seconds": {n.node_id: round(n.seconds, 1) for n in result.nodes},
         },
-        "tfidf_lr": tfidf_lr(examples.uri),
+        "linear_baseline": {
+            "trained_on": metrics["linear_baseline"]["trained_on"],
+            "test": metrics["linear_baseline"]["metrics"]["accuracy"],
+            "test_auc": metrics["linear_baseline"]["metrics"]["auc"],
+            "seconds": metrics["linear_baseline"]["seconds"],
+        },
+        "tfidf_lr": tfidf_lr(examples),
     }
 
 
@@ -164,6 +171,10 @@ def main() -> None:
           f"{s['test']:>9.4f} {s['wall_seconds']:>8.1f}")  # fmt: skip
     print(f"{'TF-IDF(1-2)+LR C=' + str(b['C']):<28} {b['eval']:>9.4f} {b['test']:>9.4f} "
           f"{b['seconds']:>8.1f}")  # fmt: skip
+    lin = r["linear_baseline"]
+    print(f"{'in-pipeline linear baseline':<28} {'-':>9} {lin['test']:>9.4f} "
+          f"{lin['seconds']:>8.1f}  (trained on '{lin['trained_on']}', evaluate's metrics.json; "
+          f"test accuracy {lin['test'] - b['test']:+.4f} vs scikit-learn)")  # fmt: skip
     print(f"seqline node seconds: {s['node_seconds']}")
     print(json.dumps(r, default=float))
 

@@ -6,7 +6,9 @@ YAML:
       thresholds:                       # value bounds on the overall metrics
         accuracy: {lower: 0.7}
         loss: {upper: 0.6}
-      beat_baseline: [accuracy]         # must beat the majority-class baseline
+      beat_baseline: [accuracy]         # must beat the majority-class baseline, or per baseline:
+      # beat_baseline: {majority: [accuracy], linear: [accuracy]}
+      linear_baseline: {epochs: 5}      # train the linear baseline even if no rule names it
       change_thresholds:                # against the last blessed model (skipped on a first run)
         accuracy: {absolute: -0.01}     #   may drop by at most 0.01
         loss: {relative: 0.05}          #   may rise by at most 5%
@@ -33,6 +35,94 @@ from seqline.components.evaluate.thresholds import (
 )
 from seqline.pipeline.errors import ConfigError
 
+MAJORITY = "majority"
+LINEAR = "linear"
+# The baselines a `beat_baseline` rule can name.
+BASELINES = (MAJORITY, LINEAR)
+
+
+def _beat_rules(value: object) -> dict[str, tuple[str, ...]]:
+    """beat_baseline as {baseline: metrics}: a list means the majority baseline. Raises
+    ConfigError for unknown baselines or metrics."""
+    if isinstance(value, str):
+        raise ConfigError(f"beat_baseline: expected a list of metrics or a mapping, got {value!r}")
+    if isinstance(value, Mapping):
+        rules = {str(name): metrics for name, metrics in value.items()}
+    else:
+        rules = {MAJORITY: value}
+    unknown = sorted(set(rules) - set(BASELINES))
+    if unknown:
+        raise ConfigError(
+            f"beat_baseline: unknown baseline(s) {unknown}; expected a list of metrics (beat "
+            f"the majority class) or a mapping from {list(BASELINES)} to metrics, e.g. "
+            "{majority: [accuracy], linear: [accuracy]}"
+        )
+    out: dict[str, tuple[str, ...]] = {}
+    for name, metrics in rules.items():
+        if isinstance(metrics, str) or not isinstance(metrics, list | tuple):
+            raise ConfigError(
+                f"beat_baseline.{name}: expected a list of metric names, got {metrics!r}"
+            )
+        check_metric_names(metrics, f"beat_baseline.{name}")
+        if metrics:
+            out[name] = tuple(str(m) for m in metrics)
+    return out
+
+
+@dataclass(frozen=True)
+class LinearBaselineConfig:
+    """The linear baseline's settings (linear_baseline.py): TF-IDF-weighted hashed word n-grams
+    and a softmax regression, trained on the split the candidate was trained on.
+
+    Attributes:
+        ngrams: largest word n-gram (1 = words, 2 = words and word pairs). Default 2.
+        buckets: hash buckets of the n-grams (the weight matrix is [buckets, labels]).
+            Default 2**18.
+        min_df: buckets seen in fewer training documents are dropped. Default 2.
+        epochs: passes over the training split. Default 5.
+        batch_size: examples per Adam step. Default 256.
+        learning_rate: Adam's step size. Default 0.02.
+        l2: L2 penalty on the weights, per example (scikit-learn's 1 / (2 C n)). Default 1e-6.
+        seed: shuffles the mini-batches; same data, settings and seed give the same weights.
+            Default 0.
+    """
+
+    ngrams: int = 2
+    buckets: int = 2**18
+    min_df: int = 2
+    epochs: int = 5
+    batch_size: int = 256
+    learning_rate: float = 0.02
+    l2: float = 1e-6
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        for name, low in (("ngrams", 1), ("buckets", 2), ("min_df", 1), ("epochs", 1)):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < low:
+                raise ConfigError(
+                    f"linear_baseline.{name}: expected an integer >= {low}, got {value!r}"
+                )
+        if (
+            isinstance(self.batch_size, bool)
+            or not isinstance(self.batch_size, int)
+            or (self.batch_size < 1)
+        ):
+            raise ConfigError(
+                f"linear_baseline.batch_size: expected an integer >= 1, got {self.batch_size!r}"
+            )
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int):
+            raise ConfigError(f"linear_baseline.seed: expected an integer, got {self.seed!r}")
+        number = (int, float)
+        if isinstance(self.learning_rate, bool) or not (
+            isinstance(self.learning_rate, number) and self.learning_rate > 0
+        ):
+            raise ConfigError(
+                f"linear_baseline.learning_rate: expected a number > 0, got {self.learning_rate!r}"
+            )
+        if isinstance(self.l2, bool) or not (isinstance(self.l2, number) and self.l2 >= 0):
+            raise ConfigError(f"linear_baseline.l2: expected a number >= 0, got {self.l2!r}")
+
 
 @dataclass(frozen=True)
 class EvaluateTextConfig:
@@ -41,9 +131,16 @@ class EvaluateTextConfig:
     Attributes:
         thresholds: metric name -> Bound(lower, upper) on the overall metrics; names from
             metrics.METRIC_NAMES (loss, accuracy, auc, precision, recall, f1, example_count).
-        beat_baseline: metrics on which the candidate must beat the majority-class baseline
-            (strictly, by more than baseline_margin). Default ().
-        baseline_margin: required lead over the majority baseline, in the metric's units.
+        beat_baseline: metrics on which the candidate must beat a baseline (strictly, by more
+            than baseline_margin). A list names metrics to beat the majority-class baseline on;
+            a mapping names them per baseline: {majority: [accuracy], linear: [accuracy, auc]}
+            ("linear" is the TF-IDF n-gram logistic regression of linear_baseline). Stored as
+            the mapping. Default {} (no such rule).
+        baseline_margin: required lead over each named baseline, in the metric's units.
+        linear_baseline: settings of the linear baseline (LinearBaselineConfig), trained in
+            evaluate on the split the candidate was trained on and scored on eval_split beside
+            it; `{}` trains it with the defaults. Default None: trained only when beat_baseline
+            names "linear" (then with the defaults), since it adds seconds to every run.
         change_thresholds: metric -> ChangeThreshold against the last blessed model of the same
             pipeline and model_name (see thresholds.ChangeThreshold). Skipped, and recorded as
             skipped, when there is no such model yet. Default {}.
@@ -73,8 +170,9 @@ class EvaluateTextConfig:
     """
 
     thresholds: dict[str, Bound] = field(default_factory=dict)
-    beat_baseline: tuple[str, ...] = ()
+    beat_baseline: tuple[str, ...] | dict[str, tuple[str, ...]] = field(default_factory=dict)
     baseline_margin: float = 0.0
+    linear_baseline: LinearBaselineConfig | None = None
     change_thresholds: dict[str, ChangeThreshold] = field(default_factory=dict)
     slicing: Slicing = field(default_factory=Slicing)
     slice_thresholds: dict[str, SliceRules] = field(default_factory=dict)
@@ -84,6 +182,11 @@ class EvaluateTextConfig:
     baseline_split: str | None = "train"
     batch_size: int = 1024
     report: bool = True
+
+    @property
+    def beat_rules(self) -> dict[str, tuple[str, ...]]:
+        """beat_baseline as stored: baseline ("majority" | "linear") -> metrics to beat it on."""
+        return _beat_rules(self.beat_baseline)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "thresholds", coerce_rules(self.thresholds, Bound, "thresholds"))
@@ -99,9 +202,15 @@ class EvaluateTextConfig:
             "slice_thresholds",
             coerce_rules(self.slice_thresholds, SliceRules, "slice_thresholds"),
         )
-        object.__setattr__(self, "beat_baseline", tuple(self.beat_baseline))
+        beat = _beat_rules(self.beat_baseline)
+        object.__setattr__(self, "beat_baseline", beat)
+        linear = self.linear_baseline
+        if isinstance(linear, Mapping):  # Python callers may pass a plain mapping, as YAML does
+            linear = LinearBaselineConfig(**linear)
+        if linear is None and LINEAR in beat:
+            linear = LinearBaselineConfig()
+        object.__setattr__(self, "linear_baseline", linear)
         check_metric_names(self.thresholds, "thresholds")
-        check_metric_names(self.beat_baseline, "beat_baseline")
         check_metric_names(self.change_thresholds, "change_thresholds")
         check_rule_keys(list(self.slice_thresholds), self.slicing)
         has_value_rule = (

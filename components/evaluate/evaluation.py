@@ -5,6 +5,7 @@ and JSON); the component shell supplies the predictions.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from collections.abc import Mapping, Sequence
@@ -14,7 +15,12 @@ from typing import Any
 import numpy as np
 
 from seqline.components.evaluate.baseline import MajorityBaseline, score_baseline
-from seqline.components.evaluate.config import EvaluateTextConfig
+from seqline.components.evaluate.config import (
+    LINEAR,
+    MAJORITY,
+    EvaluateTextConfig,
+    LinearBaselineConfig,
+)
 from seqline.components.evaluate.metrics import Task, compute_metrics
 from seqline.components.evaluate.slicing import rules_for, slice_indices
 from seqline.components.evaluate.thresholds import (
@@ -32,6 +38,7 @@ CHECKS_FILE = Blessing.CHECKS_FILE
 METRICS_FILE = Blessing.METRICS_FILE
 CANDIDATE = "candidate"
 BASELINE_MODEL = "baseline_model"
+LINEAR_BASELINE = "linear_baseline"
 
 
 @dataclass(frozen=True)
@@ -44,6 +51,7 @@ class SliceResult:
         metrics: the candidate's metrics (NaN where undefined, e.g. an empty slice).
         naive_metrics: the majority-class baseline's metrics on the same examples.
         model_baseline_metrics: the last blessed model's metrics, None without one.
+        linear_metrics: the linear baseline's metrics, None when it was not trained.
     """
 
     key: str
@@ -51,6 +59,24 @@ class SliceResult:
     metrics: Mapping[str, float]
     naive_metrics: Mapping[str, float]
     model_baseline_metrics: Mapping[str, float] | None
+    linear_metrics: Mapping[str, float] | None = None
+
+
+@dataclass(frozen=True)
+class LinearBaselineInfo:
+    """How the linear baseline was trained (linear_baseline.py).
+
+    Attributes:
+        trained_on: the split it was trained on (the candidate's training split).
+        train_examples: examples in that split.
+        seconds: wall time of featurising and training it.
+        config: its settings.
+    """
+
+    trained_on: str
+    train_examples: int
+    seconds: float
+    config: LinearBaselineConfig
 
 
 @dataclass(frozen=True)
@@ -99,6 +125,7 @@ class Evaluation:
         checks: one Check per rule and slice: overall bounds, baseline comparisons, change
             thresholds, then per-slice rules.
         baseline_model: which blessed model was the comparison point (or why none).
+        linear: how the linear baseline was trained; None when it was not.
     """
 
     labels: tuple[str, ...]
@@ -107,6 +134,7 @@ class Evaluation:
     slices: tuple[SliceResult, ...]
     checks: tuple[Check, ...]
     baseline_model: BaselineModelInfo
+    linear: LinearBaselineInfo | None = None
 
     @property
     def overall(self) -> SliceResult:
@@ -121,6 +149,11 @@ class Evaluation:
     def baseline_metrics(self) -> Mapping[str, float]:
         """The majority baseline's overall metrics."""
         return self.overall.naive_metrics
+
+    @property
+    def linear_metrics(self) -> Mapping[str, float] | None:
+        """The linear baseline's overall metrics (None when it was not trained)."""
+        return self.overall.linear_metrics
 
     @property
     def applied_checks(self) -> list[Check]:
@@ -157,25 +190,34 @@ def evaluate_scored(
     features: Mapping[str, np.ndarray] | None = None,
     lengths: np.ndarray | None = None,
     baseline_model: BaselineModelInfo | None = None,
+    linear: LinearBaselineInfo | None = None,
 ) -> Evaluation:
-    """Scores candidate, baseline model and naive baseline per slice and applies the rules.
+    """Scores candidate, baseline model, linear and naive baselines per slice and applies the
+    rules.
 
     Args:
         label_ids: int [n] true classes.
-        predictions: "candidate" (required) and optionally "baseline_model" ->
-            (probabilities float [n, k], class_ids int [n]).
+        predictions: "candidate" (required) and optionally "baseline_model" and
+            "linear_baseline" -> (probabilities float [n, k], class_ids int [n]).
         labels: the k label names; task: "binary" | "multiclass".
         naive: the majority baseline (baseline.fit_majority_baseline).
         config: thresholds, change thresholds, slicing and per-slice rules.
         features: slice feature -> object [n] of str (required for configured features).
         lengths: int [n] words per text (required for length buckets).
         baseline_model: which model "baseline_model" predictions come from, or why none.
+        linear: how the "linear_baseline" predictions' model was trained.
+
+    Raises:
+        ValueError: config.beat_baseline names "linear" but there are no linear predictions.
     """
     label_ids = np.asarray(label_ids, dtype=np.int64)
     n = len(label_ids)
     lengths = np.zeros(n, dtype=np.int64) if lengths is None else np.asarray(lengths)
     groups = slice_indices(features or {}, lengths, config.slicing)
     has_baseline_model = BASELINE_MODEL in predictions
+    has_linear = LINEAR_BASELINE in predictions
+    if LINEAR in config.beat_rules and not has_linear:
+        raise ValueError("beat_baseline names 'linear' but no linear_baseline predictions given")
     info = baseline_model or BaselineModelInfo(None, None, "no baseline model given")
     slices: list[SliceResult] = []
     checks: list[Check] = []
@@ -188,7 +230,13 @@ def evaluate_scored(
         if has_baseline_model:
             base_probabilities, base_ids = predictions[BASELINE_MODEL]
             base_metrics = compute_metrics(y, base_probabilities[index], base_ids[index], task=task)
-        result = SliceResult(key, len(index), metrics, naive_metrics, base_metrics)
+        linear_metrics = None
+        if has_linear:
+            linear_probabilities, linear_ids = predictions[LINEAR_BASELINE]
+            linear_metrics = compute_metrics(
+                y, linear_probabilities[index], linear_ids[index], task=task
+            )
+        result = SliceResult(key, len(index), metrics, naive_metrics, base_metrics, linear_metrics)
         slices.append(result)
         checks.extend(_slice_checks(result, config, info.note))
     return Evaluation(
@@ -198,6 +246,7 @@ def evaluate_scored(
         slices=tuple(slices),
         checks=tuple(checks),
         baseline_model=info,
+        linear=linear if has_linear else None,
     )
 
 
@@ -206,12 +255,12 @@ def _slice_checks(result: SliceResult, config: EvaluateTextConfig, no_baseline: 
     key = result.key
     bounds: dict = {}
     changes: dict = {}
-    beat: tuple[str, ...] = ()
+    beat: Mapping[str, tuple[str, ...]] = {}
     if key == OVERALL:
         bounds, changes, beat = (
             dict(config.thresholds),
             dict(config.change_thresholds),
-            (config.beat_baseline),
+            config.beat_rules,
         )
     rules = rules_for(key, config.slice_thresholds)
     if rules is not None:
@@ -242,9 +291,17 @@ def _slice_checks(result: SliceResult, config: EvaluateTextConfig, no_baseline: 
         slice_key=key,
         model_baseline=result.model_baseline_metrics,
     )
-    checks += check_beat_baseline(
-        result.metrics, result.naive_metrics, beat, config.baseline_margin, slice_key=key
-    )
+    for against, names in beat.items():
+        reference = result.naive_metrics if against == MAJORITY else result.linear_metrics
+        assert reference is not None  # evaluate_scored checked the linear predictions exist
+        checks += check_beat_baseline(
+            result.metrics,
+            reference,
+            names,
+            config.baseline_margin,
+            slice_key=key,
+            against=against,
+        )
     note = no_baseline
     if result.model_baseline_metrics is not None and result.count == 0:
         note = "slice is empty"
@@ -292,15 +349,37 @@ def metrics_document(evaluation: Evaluation, eval_split: str) -> dict[str, Any]:
             "note": info.note,
             "metrics": _json_metrics(evaluation.overall.model_baseline_metrics),
         },
+        "linear_baseline": _linear_document(evaluation, eval_split),
         "slices": {
             s.key: {
                 "count": s.count,
                 "model": _json_metrics(s.metrics),
                 "majority_baseline": _json_metrics(s.naive_metrics),
                 "baseline_model": _json_metrics(s.model_baseline_metrics),
+                "linear_baseline": _json_metrics(s.linear_metrics),
             }
             for s in evaluation.slices
         },
+    }
+
+
+def _linear_document(evaluation: Evaluation, eval_split: str) -> dict[str, Any] | None:
+    """metrics.json's "linear_baseline": how it was trained (on which split) and its metrics
+    on the eval split; None when it was not trained."""
+    linear = evaluation.linear
+    if linear is None:
+        return None
+    return {
+        "kind": "tfidf_ngram_logistic_regression",
+        "trained_on": linear.trained_on,
+        "trained_on_note": (
+            f"trained on the '{linear.trained_on}' split ({linear.train_examples} examples), "
+            f"the candidate's training split; scored on '{eval_split}'"
+        ),
+        "train_examples": linear.train_examples,
+        "seconds": round(linear.seconds, 3),
+        "settings": dataclasses.asdict(linear.config),
+        "metrics": _json_metrics(evaluation.linear_metrics),
     }
 
 

@@ -21,6 +21,7 @@ COLORS = {
     "candidate": "#1f77b4",
     "baseline model": "#ff7f0e",
     "majority baseline": "#7f7f7f",
+    "linear baseline": "#8c564b",
     # the naive forecasts a forecaster is compared with (forecast_evaluation.py)
     "persistence": "#2ca02c",
     "seasonal_naive": "#d62728",

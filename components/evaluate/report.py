@@ -1,6 +1,7 @@
 """report.html: one self-contained page (PNG plots embedded as base64) that opens from disk in
 any browser, no server: the decision and its reasons, metrics of the candidate, the baseline
-model and the majority baseline overall and per slice, and the plots.
+model, the linear baseline and the majority baseline overall and per slice, and the plots.
+Every table and figure names the split it is on.
 """
 
 from __future__ import annotations
@@ -13,7 +14,12 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 
 from seqline.components.evaluate import plots
-from seqline.components.evaluate.evaluation import BASELINE_MODEL, CANDIDATE, Evaluation
+from seqline.components.evaluate.evaluation import (
+    BASELINE_MODEL,
+    CANDIDATE,
+    LINEAR_BASELINE,
+    Evaluation,
+)
 from seqline.components.evaluate.metrics import METRIC_NAMES, confusion_matrix
 from seqline.pipeline.artifacts import Blessing
 
@@ -51,12 +57,15 @@ def _verdict(reason: str) -> str:
     return ""
 
 
-def _metrics_table(evaluation: Evaluation) -> str:
+def _metrics_table(evaluation: Evaluation, split: str) -> str:
     overall = evaluation.overall
-    columns = [("candidate", overall.metrics), ("majority baseline", overall.naive_metrics)]
+    columns = [("candidate", overall.metrics)]
     if overall.model_baseline_metrics is not None:
-        columns.insert(1, ("baseline model", overall.model_baseline_metrics))
-    head = "".join(f"<th>{html.escape(name)}</th>" for name, _ in columns)
+        columns.append(("baseline model", overall.model_baseline_metrics))
+    if overall.linear_metrics is not None:
+        columns.append(("linear baseline", overall.linear_metrics))
+    columns.append(("majority baseline", overall.naive_metrics))
+    head = "".join(f"<th>{html.escape(name)} on '{html.escape(split)}'</th>" for name, _ in columns)
     rows = "".join(
         f"<tr><td>{name}</td>"
         + "".join(f"<td>{_cell(values[name])}</td>" for _, values in columns)
@@ -68,8 +77,12 @@ def _metrics_table(evaluation: Evaluation) -> str:
 
 def _slices_table(evaluation: Evaluation, metrics: Sequence[str]) -> str:
     has_base = evaluation.overall.model_baseline_metrics is not None
+    has_linear = evaluation.overall.linear_metrics is not None
     head = "<tr><th>slice</th><th>examples</th>" + "".join(
-        f"<th>{m}</th>" + (f"<th>{m} (baseline model)</th>" if has_base else "") for m in metrics
+        f"<th>{m}</th>"
+        + (f"<th>{m} (baseline model)</th>" if has_base else "")
+        + (f"<th>{m} (linear baseline)</th>" if has_linear else "")
+        for m in metrics
     ) + "</tr>"  # fmt: skip
     rows = []
     for s in evaluation.slices:
@@ -79,6 +92,9 @@ def _slices_table(evaluation: Evaluation, metrics: Sequence[str]) -> str:
             if has_base:
                 base = s.model_baseline_metrics[m] if s.model_baseline_metrics else None
                 cells.append(f"<td>{_cell(base)}</td>")
+            if has_linear:
+                linear = s.linear_metrics[m] if s.linear_metrics else None
+                cells.append(f"<td>{_cell(linear)}</td>")
         rows.append(f"<tr><td>{html.escape(s.key)}</td><td>{s.count}</td>{''.join(cells)}</tr>")
     return f"<table>{head}{''.join(rows)}</table>"
 
@@ -87,41 +103,59 @@ def classification_plots(
     evaluation: Evaluation,
     label_ids: np.ndarray,
     predictions: Mapping[str, tuple[np.ndarray, np.ndarray]],
+    split: str,
 ) -> list[tuple[str, bytes]]:
-    """(title, PNG) of the confusion matrix, ROC, PR and calibration plots.
+    """(title, PNG) of the confusion matrix, ROC, PR and calibration plots; every title names
+    `split`, the split the predictions are on.
 
-    Binary: curves of the positive class for the candidate and the baseline model.
-    Multi-class: one-vs-rest curves of the candidate per class; calibration of the top class.
+    Binary: curves of the positive class for the candidate, the baseline model and the linear
+    baseline. Multi-class: one-vs-rest curves of the candidate per class; calibration of the
+    top class for each model.
     """
     labels = list(evaluation.labels)
     probabilities, class_ids = predictions[CANDIDATE]
     label_ids = np.asarray(label_ids)
+    on = f"on '{split}'"
+    others = [(key, name) for key, name in _OTHERS if key in predictions]
     out = [
         (
-            "confusion matrix (candidate)",
+            f"confusion matrix (candidate) {on}",
             plots.confusion_matrix_png(
-                confusion_matrix(label_ids, class_ids, len(labels)), labels, "candidate"
+                confusion_matrix(label_ids, class_ids, len(labels)), labels, f"candidate {on}"
             ),
         )
     ]
     if evaluation.task == "binary":
         curves = {"candidate": (label_ids == 1, probabilities[:, 1])}
-        if BASELINE_MODEL in predictions:
-            curves["baseline model"] = (label_ids == 1, predictions[BASELINE_MODEL][0][:, 1])
+        for key, name in others:
+            curves[name] = (label_ids == 1, predictions[key][0][:, 1])
         positive = labels[1]
-        out.append(("ROC", plots.roc_png(curves, f"ROC (positive: {positive})")))
-        out.append(("PR", plots.pr_png(curves, f"precision-recall (positive: {positive})")))
-        out.append(("calibration", plots.calibration_png(curves, "calibration")))
+        out.append((f"ROC {on}", plots.roc_png(curves, f"ROC {on} (positive: {positive})")))
+        out.append(
+            (f"PR {on}", plots.pr_png(curves, f"precision-recall {on} (positive: {positive})"))
+        )
+        out.append((f"calibration {on}", plots.calibration_png(curves, f"calibration {on}")))
         return out
     per_class = {label: (label_ids == k, probabilities[:, k]) for k, label in enumerate(labels)}
-    out.append(("ROC", plots.roc_png(per_class, "ROC one-vs-rest (candidate)")))
-    out.append(("PR", plots.pr_png(per_class, "precision-recall one-vs-rest (candidate)")))
+    out.append((f"ROC {on}", plots.roc_png(per_class, f"ROC one-vs-rest (candidate) {on}")))
+    out.append(
+        (f"PR {on}", plots.pr_png(per_class, f"precision-recall one-vs-rest (candidate) {on}"))
+    )
     top = {"candidate": (class_ids == label_ids, probabilities.max(axis=1))}
-    if BASELINE_MODEL in predictions:
-        base_probabilities, base_ids = predictions[BASELINE_MODEL]
-        top["baseline model"] = (base_ids == label_ids, base_probabilities.max(axis=1))
-    out.append(("calibration", plots.calibration_png(top, "calibration of the top class")))
+    for key, name in others:
+        other_probabilities, other_ids = predictions[key]
+        top[name] = (other_ids == label_ids, other_probabilities.max(axis=1))
+    out.append(
+        (
+            f"calibration {on}",
+            plots.calibration_png(top, f"calibration of the top class {on}"),
+        )
+    )
     return out
+
+
+# Models drawn beside the candidate when their predictions are there (key, legend name).
+_OTHERS = ((BASELINE_MODEL, "baseline model"), (LINEAR_BASELINE, "linear baseline"))
 
 
 def render_report(
@@ -148,6 +182,14 @@ def render_report(
         else f"baseline model: none ({html.escape(info.note)})"
     )
     images = "".join(_img(png, title) for title, png in figures)
+    linear = evaluation.linear
+    linear_line = (
+        f"<br>linear baseline: TF-IDF word 1-{linear.config.ngrams}-grams + logistic "
+        f"regression, trained on '{html.escape(linear.trained_on)}' "
+        f"({linear.train_examples} examples, {linear.seconds:.1f} s)"
+        if linear is not None
+        else ""
+    )
     slice_metrics = [m for m in ("accuracy", "auc", "loss", "f1")]
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>seqline evaluation</title>
@@ -157,10 +199,10 @@ def render_report(
 '{html.escape(eval_split)}' ({evaluation.overall.count} examples, {evaluation.task};
 {html.escape(evaluation.averaging)})<br>{baseline_line}<br>
 majority baseline: always '{html.escape(evaluation.labels[evaluation.baseline.majority_id])}'
-(fitted on '{html.escape(evaluation.baseline.source)}')</p>
+(fitted on '{html.escape(evaluation.baseline.source)}'){linear_line}</p>
 <h2>Reasons</h2><ul>{reasons}</ul>
-<h2>Overall metrics</h2>{_metrics_table(evaluation)}
-<h2>Slices</h2>{_slices_table(evaluation, slice_metrics)}
-<h2>Plots</h2><div class="plots">{images}</div>
+<h2>Overall metrics on '{html.escape(eval_split)}'</h2>{_metrics_table(evaluation, eval_split)}
+<h2>Slices of '{html.escape(eval_split)}'</h2>{_slices_table(evaluation, slice_metrics)}
+<h2>Plots on '{html.escape(eval_split)}'</h2><div class="plots">{images}</div>
 </body></html>
 """

@@ -111,6 +111,7 @@ def score_models(
     batch_size: int = BATCH_SIZE,
     slice_features: Sequence[str] = (),
     progress: Callable[[str], None] | None = None,
+    functions: Mapping[str, Callable[..., Mapping[str, Any]]] | None = None,
 ) -> ScoredSet:
     """Runs every model's serving signature over the examples in `files`, in one pass.
 
@@ -126,13 +127,19 @@ def score_models(
         batch_size: examples per signature call (default 1024).
         slice_features: bytes features to collect for slicing.
         progress: called with a short message every few batches.
+        functions: more models as plain functions with the serving contract (model key ->
+            f(examples=serialized [b]) -> {"probabilities": [b, k], "class_ids": [b]}, values
+            with .numpy()), e.g. the linear baseline; scored on the same batches.
 
     Raises:
         DataError: unknown or missing labels (all named, with counts), outputs that do not
             match the contract (missing key, wrong number of classes), a slice feature that is
             not a single bytes value, or an empty split.
     """
-    models = {key: load_serving_model(path) for key, path in saved_model_dirs.items()}
+    models: dict[str, tuple[object, Callable[..., Any]]] = {
+        key: load_serving_model(path) for key, path in saved_model_dirs.items()
+    }
+    models.update({key: (None, function) for key, function in (functions or {}).items()})
     num_classes = len(label_names)
     # Several models run concurrently on each batch: TensorFlow releases the GIL, and one
     # small RNN step does not keep every core busy on its own.

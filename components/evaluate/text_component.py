@@ -1,6 +1,11 @@
-"""evaluate_text: score the candidate classifier, the last blessed model of the same name and a
-majority-class baseline on the eval split in one pass, overall and per slice; apply value,
-beat-the-baseline and change thresholds; write the Blessing.
+"""evaluate_text: score the candidate classifier, the last blessed model of the same name, a
+majority-class baseline and (when configured) a linear baseline on the eval split in one pass,
+overall and per slice; apply value, beat-the-baseline and change thresholds; write the Blessing.
+
+The linear baseline (TF-IDF-weighted hashed word 1-2-grams + softmax regression, see
+linear_baseline.py) is trained here, on the split the candidate was trained on (the Model's
+train_split), never on eval_split. It depends only on this node's config and its `examples`
+input, both in the fingerprint, so it is cached with the Blessing.
 
 Inputs:
     examples (Examples): the raw eval split (what a model server receives).
@@ -64,6 +69,36 @@ def baseline_counts(
     return {label: int(n) for label, n in zip(labels, eval_counts, strict=True)}, config.eval_split
 
 
+def linear_training_split(config: EvaluateTextConfig, examples: Examples, model: Model) -> str:
+    """The split the linear baseline is trained on: the candidate's own training split (the
+    Model's train_split property), else config.baseline_split for models that do not record it.
+
+    Raises:
+        DataError: the split is the one the blessing is scored on, or the Examples lack it.
+    """
+    split = model.train_split or config.baseline_split
+    where = "the Model's train_split" if model.train_split else "evaluate.baseline_split"
+    if not split:
+        raise DataError(
+            "linear baseline: expected the split the candidate was trained on, got none (the "
+            "Model does not record train_split and evaluate.baseline_split is null); set "
+            "evaluate.baseline_split to the training split, e.g. 'train'"
+        )
+    if split == config.eval_split:
+        raise DataError(
+            f"linear baseline: expected a training split other than eval_split "
+            f"{config.eval_split!r}, got {split!r} ({where}); a baseline trained on the split "
+            "it is scored on is not a baseline. Evaluate on a held-out split (e.g. 'test'), or "
+            "drop 'linear' from beat_baseline and linear_baseline"
+        )
+    if split not in examples.splits:
+        raise DataError(
+            f"linear baseline: expected the Examples to have the split {split!r} ({where}), "
+            f"got splits {examples.splits}; wire the Examples the candidate was trained from"
+        )
+    return split
+
+
 def model_name_of(model_name: str, model: Model) -> str:
     """The name baselines are matched by: the config's, else the node that trained the model."""
     return model_name or model.producer.get("node_id") or "model"
@@ -79,11 +114,13 @@ def run(
 ) -> dict[str, Any]:
     """Scores the candidate (and the baseline model) on the eval split, writes the Blessing;
     returns {"blessed", "accuracy", "auc", "loss", "baseline_model_accuracy",
-    "majority_accuracy", "examples", "slices", "inference_seconds"}."""
+    "majority_accuracy", "linear_accuracy", "examples", "slices", "inference_seconds"}."""
     from seqline.components.evaluate.baseline import fit_majority_baseline  # noqa: PLC0415
     from seqline.components.evaluate.evaluation import (  # noqa: PLC0415
         BASELINE_MODEL,
         CANDIDATE,
+        LINEAR_BASELINE,
+        LinearBaselineInfo,
         baseline_model_info,
         checks_document,
         evaluate_scored,
@@ -106,6 +143,23 @@ def run(
     if baseline_model is not None:
         saved_models[BASELINE_MODEL] = baseline_model.saved_model_dir
 
+    functions = {}
+    linear = None
+    if config.linear_baseline is not None:
+        from seqline.components.evaluate.linear_baseline import (  # noqa: PLC0415
+            train_linear_baseline,
+        )
+
+        split = linear_training_split(config, examples, model)
+        ctx.progress(f"training the linear baseline on the '{split}' split")
+        trained = train_linear_baseline(
+            examples.split_files(split), labels, config.linear_baseline, split, ctx.progress
+        )
+        functions[LINEAR_BASELINE] = trained.serving_function()
+        linear = LinearBaselineInfo(
+            split, trained.train_examples, trained.seconds, config.linear_baseline
+        )
+
     files = examples.split_files(config.eval_split)
     ctx.progress(
         f"scoring {len(saved_models)} model(s) on the '{config.eval_split}' split "
@@ -118,6 +172,7 @@ def run(
         config.batch_size,
         slice_features=config.slicing.features,
         progress=ctx.progress,
+        functions=functions,
     )
     counts, source = baseline_counts(config, examples, scored.label_ids, labels)
     naive = fit_majority_baseline(counts, labels, source)
@@ -132,6 +187,7 @@ def run(
         features=scored.features,
         lengths=scored.lengths,
         baseline_model=info,
+        linear=linear,
     )
     metrics_doc = metrics_document(evaluation, config.eval_split)
     write_evidence(blessing, metrics_doc, checks_document(evaluation, model.uri, model.fingerprint))
@@ -143,7 +199,7 @@ def run(
         from seqline.storage import filesystem  # noqa: PLC0415
 
         ctx.progress("writing report.html")
-        figures = classification_plots(evaluation, scored.label_ids, predictions)
+        figures = classification_plots(evaluation, scored.label_ids, predictions, config.eval_split)
         page = render_report(evaluation, figures, model_uri=model.uri, eval_split=config.eval_split)
         filesystem.write_text(blessing.path(Blessing.REPORT_FILE), page)
     blessing.record(evaluation.blessed, evaluation.reasons, model)
@@ -157,6 +213,7 @@ def run(
         }
     )
     base = evaluation.overall.model_baseline_metrics
+    linear_metrics = evaluation.linear_metrics
     return {
         "blessed": evaluation.blessed,
         "accuracy": rounded(evaluation.metrics["accuracy"]),
@@ -164,6 +221,7 @@ def run(
         "loss": rounded(evaluation.metrics["loss"]),
         "baseline_model_accuracy": rounded(base["accuracy"]) if base else None,
         "majority_accuracy": rounded(evaluation.baseline_metrics["accuracy"]),
+        "linear_accuracy": rounded(linear_metrics["accuracy"]) if linear_metrics else None,
         "examples": len(scored),
         "slices": len(evaluation.slices) - 1,
         "inference_seconds": round(max(scored.inference_seconds.values(), default=0.0), 3),

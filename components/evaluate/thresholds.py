@@ -146,12 +146,14 @@ class Check:
         passed: whether the rule holds (a skipped rule passes).
         lower, upper: for "bound" the bound; for "beat_baseline" the value the candidate had
             to exceed (lower) or stay under (upper); for "change" the bound on the delta.
-        baseline: the naive (majority) baseline's value of the same metric, for context.
+        baseline: for "beat_baseline" the value of the baseline named by `against`; otherwise
+            the naive (majority) baseline's value of the same metric, for context.
         slice: "overall" or a slice key such as "length=[0,50)" or "source=web".
         model_baseline: the last blessed model's value (None when there is none).
         relative: for "change": True when lower/upper bound the relative change.
         skipped: the rule could not apply (first run: no baseline model); recorded, passes.
         note: why it was skipped.
+        against: for "beat_baseline": which baseline ("majority" or "linear").
     """
 
     metric: str
@@ -166,6 +168,7 @@ class Check:
     relative: bool = False
     skipped: bool = False
     note: str = ""
+    against: str = ""
 
     @property
     def reason(self) -> str:
@@ -175,7 +178,7 @@ class Check:
         value = _fmt(self.value)
         if self.skipped:
             rule = {"change": "change vs baseline model", "bound": "threshold"}.get(
-                self.kind, "beat majority baseline"
+                self.kind, f"beat {self.against or 'majority'} baseline"
             )
             return f"{subject} {rule}: SKIPPED ({self.note})"
         if self.kind == "change":
@@ -203,9 +206,9 @@ class Check:
             )
             relation = ">" if self.lower is not None else "<"
             return (
-                f"{subject} = {value}, required {relation} {_fmt(target)} (majority baseline "
-                f"{_fmt(self.baseline)} {'+' if relation == '>' else '-'} margin {_fmt(margin)})"
-                f": {verdict}"
+                f"{subject} = {value}, required {relation} {_fmt(target)} "
+                f"({self.against or 'majority'} baseline {_fmt(self.baseline)} "
+                f"{'+' if relation == '>' else '-'} margin {_fmt(margin)}): {verdict}"
             )
         parts = []
         if self.lower is not None:
@@ -285,10 +288,12 @@ def check_beat_baseline(
     margin: float = 0.0,
     *,
     slice_key: str = OVERALL,
+    against: str = "majority",
 ) -> list[Check]:
-    """One Check per name: the candidate must be strictly better than the baseline by more than
-    `margin` (higher-is-better metrics: value > baseline + margin; loss: value < baseline -
-    margin). Undefined values on either side fail: an unmeasurable win is not a win."""
+    """One Check per name: the candidate must be strictly better than the baseline (`against`
+    names it: "majority" or "linear") by more than `margin` (higher-is-better metrics: value >
+    baseline + margin; loss: value < baseline - margin). Undefined values on either side fail:
+    an unmeasurable win is not a win."""
     checks = []
     for name in names:
         value = float(metrics[name])
@@ -313,6 +318,7 @@ def check_beat_baseline(
                 upper=upper,
                 baseline=base,
                 slice=slice_key,
+                against=against,
             )
         )
     return checks

@@ -114,6 +114,9 @@ def publish_training(
         {
             **task_properties,
             "signatures": signatures,
+            # Which split the weights were fitted on: evaluate trains its linear baseline on
+            # the same one, and never scores a blessing on it.
+            "train_split": config.train_split,
             "epochs_run": epochs_run,
             "best_val_loss": best_val_loss,
             "best_epoch": best,

@@ -13,8 +13,8 @@ Outputs:
     model (Model): saved_model/ (signatures serving_default(examples) and predict_text(text) ->
         probabilities, class_ids, classes; see export.py) and keras/model.keras (the best
         epoch's weights). Properties: labels, task ("binary" | "multiclass"), head, signatures,
-        epochs_run, best_val_loss, best_epoch (0-based), best_metrics, monitor, strategy,
-        trained_with ("keras" | "tf_keras"), replicas, cudnn_incompatibilities,
+        train_split, epochs_run, best_val_loss, best_epoch (0-based), best_metrics, monitor,
+        strategy, trained_with ("keras" | "tf_keras"), replicas, cudnn_incompatibilities,
         diverged_at_epoch, hyperparameters (the tuned values applied, or None untuned),
         vocabulary ({sha256, size}: what its token ids mean), warm_started_from ({uri,
         fingerprint, pushed_version} or None) and warm_start_skipped (why an incompatible

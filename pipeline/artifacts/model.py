@@ -32,7 +32,7 @@ class Model(Artifact):
                                     serving_default(examples), forecast(history[, series_id]))
         {uri}/keras/model.keras     the Keras 3 model (best epoch's weights)
 
-    Properties: task ("binary" | "multiclass" | "forecast"), signatures, epochs_run,
+    Properties: task ("binary" | "multiclass" | "forecast"), signatures, train_split, epochs_run,
     best_val_loss, best_epoch, best_metrics, monitor, strategy, trained_with, replicas,
     cudnn_incompatibilities, diverged_at_epoch; classifiers: labels, head; forecasters:
     targets, covariates, lookback, horizon, forecast_steps, output, per_series.
@@ -48,6 +48,13 @@ class Model(Artifact):
     @property
     def keras_file(self) -> str:
         return self.path("keras", "model.keras")
+
+    @property
+    def train_split(self) -> str | None:
+        """The split the weights were fitted on (None for models trained before it was
+        recorded)."""
+        value = self.properties.get("train_split")
+        return str(value) if value else None
 
     def has_saved_model(self) -> bool:
         return filesystem.exists(filesystem.join(self.saved_model_dir, "saved_model.pb"))

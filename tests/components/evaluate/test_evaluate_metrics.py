@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from seqline.components.evaluate.baseline import fit_majority_baseline, score_baseline
-from seqline.components.evaluate.config import EvaluateTextConfig
+from seqline.components.evaluate.config import EvaluateTextConfig, LinearBaselineConfig
 from seqline.components.evaluate.metrics import (
     METRIC_NAMES,
     compute_metrics,
@@ -156,7 +156,26 @@ def test_config_from_yaml_mapping_builds_bounds() -> None:
         "components.evaluate",
     )
     assert config.thresholds == {"accuracy": Bound(lower=0.7), "loss": Bound(upper=0.6)}
-    assert config.beat_baseline == ("auc",)
+    # A list names metrics to beat the majority baseline on; the linear one is not trained.
+    assert config.beat_baseline == {"majority": ("auc",)}
+    assert config.linear_baseline is None
+
+
+def test_config_beat_baseline_per_baseline_trains_the_linear_one() -> None:
+    config = build_dataclass(
+        EvaluateTextConfig,
+        {"beat_baseline": {"majority": ["accuracy"], "linear": ["accuracy", "loss"]}},
+        "components.evaluate",
+    )
+    assert config.beat_rules == {"majority": ("accuracy",), "linear": ("accuracy", "loss")}
+    assert config.linear_baseline == LinearBaselineConfig()  # named, so trained (defaults)
+    custom = build_dataclass(
+        EvaluateTextConfig,
+        {"thresholds": {"accuracy": {"lower": 0.5}}, "linear_baseline": {"epochs": 2}},
+        "components.evaluate",
+    )
+    assert custom.beat_rules == {}
+    assert custom.linear_baseline == LinearBaselineConfig(epochs=2)  # shown, not a rule
 
 
 @pytest.mark.parametrize(
@@ -164,7 +183,11 @@ def test_config_from_yaml_mapping_builds_bounds() -> None:
     [
         ({}, "at least one threshold"),
         ({"thresholds": {"acuracy": Bound(lower=0.5)}}, "unknown metric(s) ['acuracy']"),
-        ({"beat_baseline": ("rmse",)}, "beat_baseline: unknown metric"),
+        ({"beat_baseline": ("rmse",)}, "beat_baseline.majority: unknown metric"),
+        ({"beat_baseline": {"svm": ["accuracy"]}}, "unknown baseline(s) ['svm']"),
+        ({"beat_baseline": {"linear": "accuracy"}}, "expected a list of metric names"),
+        ({"beat_baseline": ("accuracy",), "linear_baseline": {"epochs": 0}}, "epochs"),
+        ({"beat_baseline": ("accuracy",), "linear_baseline": {"l2": -1.0}}, "linear_baseline.l2"),
         ({"thresholds": {"accuracy": {"lower": 0.9, "upper": 0.1}}}, "lower <= upper"),
         ({"thresholds": {"accuracy": {}}}, "got neither"),
         ({"thresholds": {"accuracy": {"min": 0.5}}}, "expected keys lower and/or upper"),

@@ -52,6 +52,8 @@ def test_summary_and_model_properties(trained: Trained) -> None:
     assert trained.summary["epochs_run"] == 2 == props["epochs_run"]
     assert props["labels"] == ["neg", "pos"]
     assert (props["task"], props["head"], props["strategy"]) == ("binary", "sigmoid", "default")
+    # evaluate trains its linear baseline on the same split
+    assert props["train_split"] == "train"
     for name, input_name in (("serving_default", "examples"), ("predict_text", "text")):
         signature = props["signatures"][name]
         assert signature["inputs"] == {input_name: "string [None]"}

@@ -1,0 +1,213 @@
+"""The linear baseline inside evaluate_text: it learns, it is trained on the training split
+only, it blocks a candidate that does not beat it when beat_baseline names it, and everything
+that changes it is in the node's fingerprint."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import random
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from seqline.components.evaluate.config import EvaluateTextConfig, LinearBaselineConfig
+from seqline.components.evaluate.linear_baseline import ngram_buckets, train_linear_baseline
+from seqline.components.evaluate.text_component import COMPONENT, linear_training_split
+from seqline.pipeline.artifact import Artifact, ArtifactType, new_artifact
+from seqline.pipeline.errors import DataError
+from seqline.pipeline.fingerprint import module_closure, node_fingerprint
+from tests.components.context import make_context
+from tests.components.evaluate.keyword_model import (
+    BINARY_KEYWORDS,
+    BINARY_LABELS,
+    make_corpus,
+    write_examples,
+)
+
+# Small and fast, but enough steps for a linear model to fit a few dozen words.
+FAST = LinearBaselineConfig(epochs=8, batch_size=32, learning_rate=0.05, min_df=1, seed=3)
+
+
+def _with_cue(rows: list[tuple[str, str]], cues: dict[str, str], seed: int) -> list:
+    """Rows with a cue word for their label appended 90% of the time: a signal the keyword
+    model (which only counts bad/good) ignores and a linear model can learn."""
+    rng = random.Random(seed)
+    return [
+        (f"{text} {cues[label]}" if rng.random() < 0.9 else text, label) for text, label in rows
+    ]
+
+
+CUES = {"neg": "awful", "pos": "great"}
+FLIPPED = {"neg": "great", "pos": "awful"}
+
+
+@pytest.fixture(scope="module")
+def splits() -> dict[str, list[tuple[str, str]]]:
+    corpus = {
+        "train": make_corpus(240, BINARY_LABELS, BINARY_KEYWORDS, [0.5, 0.5], seed=21),
+        "eval": make_corpus(60, BINARY_LABELS, BINARY_KEYWORDS, [0.5, 0.5], seed=22),
+        "test": make_corpus(200, BINARY_LABELS, BINARY_KEYWORDS, [0.5, 0.5], seed=23),
+    }
+    return {name: _with_cue(rows, CUES, seed=i) for i, (name, rows) in enumerate(corpus.items())}
+
+
+def _majority_accuracy(train: list, test: list) -> float:
+    majority = Counter(label for _, label in train).most_common(1)[0][0]
+    return sum(label == majority for _, label in test) / len(test)
+
+
+def _accuracy(model, rows: list[tuple[str, str]]) -> float:
+    probabilities = model.probabilities(model.features([text for text, _ in rows]))
+    predicted = np.array(BINARY_LABELS)[np.argmax(probabilities, axis=1)]
+    return float(np.mean(predicted == np.array([label for _, label in rows])))
+
+
+def _typed(artifact: Artifact):  # noqa: ANN202 — the typed class of its type_name
+    return new_artifact(
+        artifact.type_name,
+        artifact.uri,
+        artifact.fingerprint,
+        artifact.producer,
+        artifact.properties,
+    )
+
+
+def _files(examples: Artifact, split: str) -> list[str]:
+    return _typed(examples).split_files(split)
+
+
+def test_ngrams_stay_inside_one_text_and_repeat_exactly() -> None:
+    rows, buckets = ngram_buckets(["Good film", "film good!", "x"], ngrams=2, buckets=1 << 20)
+    # 2 words + 1 pair, 2 words + 1 pair, 1 word: no pair across texts 1 and 2.
+    assert Counter(rows.tolist()) == {0: 3, 1: 3, 2: 1}
+    words = {b for r, b in zip(rows, buckets, strict=True) if r == 0}
+    # Case and punctuation do not matter; word order does for the pair.
+    assert set(buckets[rows == 1].tolist()) & words == set(buckets[:2].tolist())
+    again = ngram_buckets(["Good film", "film good!", "x"], ngrams=2, buckets=1 << 20)
+    assert np.array_equal(buckets, again[1])
+
+
+def test_linear_baseline_learns_and_beats_the_majority_class(tmp_path: Path, splits: dict) -> None:
+    examples = write_examples(str(tmp_path / "examples"), splits)
+    model = train_linear_baseline(_files(examples, "train"), BINARY_LABELS, FAST, "train")
+    accuracy = _accuracy(model, splits["test"])
+    assert model.train_examples == len(splits["train"])
+    assert accuracy > 0.85  # the cue words alone give ~0.9
+    assert accuracy > _majority_accuracy(splits["train"], splits["test"]) + 0.25
+
+
+def test_same_data_settings_and_seed_give_the_same_weights(tmp_path: Path, splits: dict) -> None:
+    examples = write_examples(str(tmp_path / "examples"), splits)
+    files = _files(examples, "train")
+    first = train_linear_baseline(files, BINARY_LABELS, FAST, "train")
+    second = train_linear_baseline(files, BINARY_LABELS, FAST, "train")
+    assert np.array_equal(first.kernel, second.kernel) and np.array_equal(first.bias, second.bias)
+    other = train_linear_baseline(files, BINARY_LABELS, dataclasses.replace(FAST, seed=4), "train")
+    assert not np.array_equal(first.kernel, other.kernel)
+
+
+def _model_artifact(binary_model: Artifact, train_split: str | None) -> Artifact:
+    properties = dict(binary_model.properties)
+    if train_split:
+        properties["train_split"] = train_split
+    return dataclasses.replace(binary_model, properties=properties)
+
+
+def _run(tmp_path: Path, examples: Artifact, model: Artifact, config: EvaluateTextConfig) -> tuple:
+    out = tmp_path / "blessing"
+    out.mkdir(parents=True)
+    blessing = Artifact(type_name=ArtifactType.BLESSING, uri=str(out), fingerprint="b1")
+    ctx = make_context(
+        config=config,
+        inputs={"examples": examples, "model": model},
+        outputs={"blessing": blessing},
+    )
+    summary = COMPONENT.executor(ctx)
+    metrics = json.loads((out / "metrics.json").read_text())
+    return summary, blessing, metrics
+
+
+def test_candidate_worse_than_the_linear_baseline_is_not_blessed_when_named(
+    tmp_path: Path, binary_model: Artifact, splits: dict
+) -> None:
+    examples = write_examples(str(tmp_path / "examples"), splits)
+    model = _model_artifact(binary_model, "train")
+    majority_only = EvaluateTextConfig(beat_baseline=("accuracy",), linear_baseline=FAST)
+    summary, blessing, metrics = _run(tmp_path / "a", examples, model, majority_only)
+    # The keyword model beats the majority class but not the linear baseline, which is shown.
+    assert summary["blessed"] is True
+    assert metrics["linear_baseline"]["metrics"]["accuracy"] > metrics["model"]["accuracy"]
+    assert summary["linear_accuracy"] == pytest.approx(
+        metrics["linear_baseline"]["metrics"]["accuracy"], abs=1e-4
+    )
+
+    both = EvaluateTextConfig(
+        beat_baseline={"majority": ["accuracy"], "linear": ["accuracy"]}, linear_baseline=FAST
+    )
+    summary, blessing, metrics = _run(tmp_path / "b", examples, model, both)
+    assert summary["blessed"] is False
+    majority_line, linear_line = blessing.properties["reasons"]
+    assert "majority baseline" in majority_line and majority_line.endswith("PASS")
+    assert "linear baseline" in linear_line and linear_line.endswith("FAIL")
+    report = (Path(blessing.uri) / "report.html").read_text()
+    assert "<th>linear baseline on 'test'</th>" in report
+    assert "trained on 'train'" in report
+
+
+def test_linear_baseline_is_trained_on_the_training_split_only(
+    tmp_path: Path, binary_model: Artifact, splits: dict
+) -> None:
+    # The cue words mean the opposite in train: a baseline fitted on train is confidently
+    # wrong on test, one that saw test (or eval) would be right.
+    flipped = dict(splits)
+    flipped["train"] = _with_cue(
+        [(text.rsplit(" ", 1)[0] if text.endswith(("awful", "great")) else text, label)
+         for text, label in splits["train"]],
+        FLIPPED,
+        seed=0,
+    )  # fmt: skip
+    examples = write_examples(str(tmp_path / "examples"), flipped)
+    model = _model_artifact(binary_model, "train")
+    config = EvaluateTextConfig(beat_baseline={"linear": ["accuracy"]}, linear_baseline=FAST)
+    _, _, metrics = _run(tmp_path, examples, model, config)
+    linear = metrics["linear_baseline"]
+    assert linear["trained_on"] == "train"
+    assert linear["train_examples"] == len(splits["train"])  # not eval's 60, not test's 200
+    assert metrics["eval_split"] == "test"
+    assert linear["metrics"]["accuracy"] < 0.5
+    assert metrics["slices"]["overall"]["linear_baseline"] == linear["metrics"]
+
+
+def test_training_split_follows_the_model_and_never_the_eval_split(
+    tmp_path: Path, binary_model: Artifact
+) -> None:
+    examples = _typed(
+        write_examples(str(tmp_path / "examples"), {"train": [("good", "pos")], "own": [], "test": [("bad", "neg")]})  # noqa: E501
+    )  # fmt: skip
+    config = EvaluateTextConfig(beat_baseline={"linear": ["accuracy"]})
+    own = _typed(_model_artifact(binary_model, "own"))
+    assert linear_training_split(config, examples, own) == "own"
+    legacy = _typed(_model_artifact(binary_model, None))
+    assert linear_training_split(config, examples, legacy) == "train"  # baseline_split
+    on_test = _typed(_model_artifact(binary_model, "test"))
+    with pytest.raises(DataError, match="other than eval_split 'test'"):
+        linear_training_split(config, examples, on_test)
+    missing = _typed(_model_artifact(binary_model, "fit"))
+    with pytest.raises(DataError, match=r"split 'fit'.*got splits"):
+        linear_training_split(config, examples, missing)
+
+
+def test_linear_settings_data_and_code_are_in_the_fingerprint() -> None:
+    config = EvaluateTextConfig(beat_baseline={"linear": ["accuracy"]})
+    inputs = {"examples": "e1", "model": "m1"}
+    base = node_fingerprint(COMPONENT, config, inputs)
+    assert node_fingerprint(COMPONENT, config, inputs) == base
+    reseeded = dataclasses.replace(config, linear_baseline=LinearBaselineConfig(seed=1))
+    assert node_fingerprint(COMPONENT, reseeded, inputs) != base
+    # New training data is a new Examples fingerprint.
+    assert node_fingerprint(COMPONENT, config, {**inputs, "examples": "e2"}) != base
+    closure = module_closure(["seqline.components.evaluate.text_component"])
+    assert "seqline.components.evaluate.linear_baseline" in closure
