@@ -3,9 +3,11 @@ runner's cache, metadata and failure semantics (pipeline/scheduling.py)."""
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import os
+import re
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +21,7 @@ from seqline.pipeline.config_file import load_pipeline
 from seqline.pipeline.dag import Node, OutputRef, Pipeline
 from seqline.pipeline.errors import ComponentFailed, ConfigError
 from seqline.pipeline.metadata import MetadataStore
+from seqline.pipeline.report import PrintProgress
 from seqline.pipeline.runner import Progress, run_pipeline
 from seqline.pipeline.scheduling import schedule
 from tests.pipeline import toy_components as toy
@@ -242,3 +245,28 @@ def test_log_lines_of_a_node_thread_name_the_node():
     assert formatter.format(record) == "[evaluate] INFO seqline.x: hello"
     record.threadName = "MainThread"
     assert formatter.format(record) == "INFO seqline.x: hello"
+
+
+def test_progress_lines_stay_whole_and_name_their_node(tmp_path, barrier):
+    stream = io.StringIO()
+    run_pipeline(
+        diamond(tmp_path / "root", tmp_path / "log", barrier),
+        max_parallel=2,
+        progress=PrintProgress(stream),
+    )
+    lines = stream.getvalue().splitlines()
+    ids = [n.node_id for n in diamond(tmp_path, tmp_path / "log").nodes]
+    pattern = re.compile(
+        r"^(\[(?P<i>\d)/5\] (?P<started>\w+) \(running\)"
+        r"|\[(?P<j>\d)/5\] (?P<done>\w+) done in \d+\.\ds"
+        r"|      (?P<said>\w+): (wrote|passed on) \d+ numbers)$"
+    )
+    matches = [pattern.match(line) for line in lines]
+    assert all(matches), lines
+    started = [m["started"] for m in matches if m and m["started"]]
+    done = [m["done"] for m in matches if m and m["done"]]
+    assert sorted(started) == sorted(done) == sorted(ids)
+    # [i/5] is the node's place in the pipeline, whenever it starts.
+    for m in matches:
+        if m and m["started"]:
+            assert ids[int(m["i"]) - 1] == m["started"]
