@@ -3,6 +3,7 @@ runner's cache, metadata and failure semantics (pipeline/scheduling.py)."""
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import logging
@@ -23,7 +24,7 @@ from seqline.pipeline.errors import ComponentFailed, ConfigError
 from seqline.pipeline.metadata import MetadataStore
 from seqline.pipeline.report import PrintProgress
 from seqline.pipeline.runner import Progress, run_pipeline
-from seqline.pipeline.scheduling import schedule
+from seqline.pipeline.scheduling import default_max_parallel, schedule
 from tests.pipeline import toy_components as toy
 
 REPO = Path(__file__).resolve().parents[2]
@@ -270,3 +271,19 @@ def test_progress_lines_stay_whole_and_name_their_node(tmp_path, barrier):
     for m in matches:
         if m and m["started"]:
             assert ids[int(m["i"]) - 1] == m["started"]
+
+
+def test_the_pipelines_setting_wins_over_the_environment_default(tmp_path, barrier, monkeypatch):
+    monkeypatch.setenv("SEQLINE_MAX_PARALLEL", "1")
+    assert default_max_parallel() == 1
+    # With one node at a time left and right could never meet at their barrier.
+    pipeline = dataclasses.replace(
+        diamond(tmp_path / "root", tmp_path / "log", barrier), max_parallel=2
+    )
+    assert run_pipeline(pipeline).status == "SUCCEEDED"
+    monkeypatch.setenv("SEQLINE_MAX_PARALLEL", "two")
+    with pytest.raises(ConfigError, match=r"SEQLINE_MAX_PARALLEL: expected a whole number"):
+        default_max_parallel()
+    monkeypatch.setenv("SEQLINE_MAX_PARALLEL", "0")
+    with pytest.raises(ConfigError, match=r"SEQLINE_MAX_PARALLEL: expected .* got 0"):
+        default_max_parallel()
