@@ -2,6 +2,7 @@
 
     python bench/pipeline_text.py [--reviews 20000 | --csv FILE] [--epochs 2] [--floor]
                                   [--workdir DIR] [--dump-stalls DIR] [--tfx-seconds 137.7]
+                                  [--max-parallel N]
 
 Model: Embedding 64 + LSTM 64, 128 tokens, vocabulary 10,000, batch 64 (the job TFX 1.16 was
 measured on). Data: N generated reviews, or `--csv FILE` with a header `text,label` (any other
@@ -13,6 +14,8 @@ Runs, in order:
   2. against a blessed baseline: train's seed changes, so train, evaluate (now comparing against
      run 1's blessed model), infra_validate and push execute; ingest and transform are cached;
   3. fully cached.
+With `--max-parallel N` (N > 1) these run with at most N independent nodes at once, and one
+more from-scratch run with N = 1 comes first, so both from-scratch walls are printed.
 
 For run 1 it prints a per-node timeline: wall seconds, CPU seconds of the process tree, CPU/wall
 (busy ratio; 1.0 = one core busy the whole time) and the longest idle gap (process tree below
@@ -47,6 +50,7 @@ import json, os, resource, sys, threading, time, traceback
 t0 = time.perf_counter()
 workdir, epochs, seed, labels, dump_dir = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), \
     sys.argv[4].split(","), sys.argv[5]
+max_parallel = int(sys.argv[6]) if sys.argv[6] else None
 
 TICK = os.sysconf("SC_CLK_TCK")
 
@@ -121,7 +125,7 @@ pipeline = text_pipeline(
     push={"serving_root": f"{workdir}/serving", "model_name": "bench"},
 )
 setup = time.perf_counter() - t0
-result = run_pipeline(pipeline, progress=Timeline())
+result = run_pipeline(pipeline, progress=Timeline(), max_parallel=max_parallel)
 stop.set()
 wall = time.perf_counter() - t0
 print(json.dumps({
@@ -218,9 +222,13 @@ def _python(code: str, *args: str) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def run_pipeline_once(workdir: Path, epochs: int, seed: int, labels: list[str], dump: str) -> dict:
+def run_pipeline_once(
+    workdir: Path, epochs: int, seed: int, labels: list[str], dump: str, parallel: int | None = None
+) -> dict:
     start = time.perf_counter()
-    figures = _python(RUN_ONCE, str(workdir), str(epochs), str(seed), ",".join(labels), dump)
+    figures = _python(
+        RUN_ONCE, str(workdir), str(epochs), str(seed), ",".join(labels), dump, str(parallel or "")
+    )
     figures["process_wall"] = time.perf_counter() - start
     return figures
 
@@ -277,6 +285,11 @@ def main() -> None:
         "--tfx-seconds", type=float, default=137.7, help="TFX 1.16's from-scratch wall time"
     )
     parser.add_argument("--train-fraction", type=float, default=0.8, help="for the floors")
+    parser.add_argument(
+        "--max-parallel",
+        type=int,
+        help="nodes at once (default: the runner's); N > 1 also times a from-scratch run with 1",
+    )
     args = parser.parse_args()
 
     workdir = Path(args.workdir or tempfile.mkdtemp(prefix="seqline-bench-"))
@@ -302,9 +315,15 @@ def main() -> None:
         f"128 tokens, vocab 10,000; cores: {os.cpu_count()}"
     )
 
-    scratch = run_pipeline_once(workdir, args.epochs, 42, labels, dump)
-    baseline = run_pipeline_once(workdir, args.epochs, 43, labels, "")
-    cached = run_pipeline_once(workdir, args.epochs, 43, labels, "")
+    parallel = args.max_parallel
+    sequential = None
+    if parallel and parallel > 1:
+        sequential = run_pipeline_once(workdir, args.epochs, 42, labels, "", 1)
+        shutil.rmtree(workdir / "root")
+        shutil.rmtree(workdir / "serving")
+    scratch = run_pipeline_once(workdir, args.epochs, 42, labels, dump, parallel)
+    baseline = run_pipeline_once(workdir, args.epochs, 43, labels, "", parallel)
+    cached = run_pipeline_once(workdir, args.epochs, 43, labels, "", parallel)
     print_timeline(scratch)
 
     print(f"\n{'node':<16}{'scratch':>10}{'baseline':>10}{'cached':>10}")
@@ -320,6 +339,13 @@ def main() -> None:
         f"\nfrom scratch: {scratch['process_wall']:.1f} s wall (process incl. imports), "
         f"CPU {total_cpu:.1f} s, peak RSS {peak:.0f} MB"
     )
+    if sequential is not None:
+        print(
+            f"from scratch, --max-parallel 1: {sequential['process_wall']:.1f} s wall, peak RSS "
+            f"{max(sequential['peak_rss_mb'], sequential['children_peak_rss_mb']):.0f} MB; "
+            f"--max-parallel {parallel}: {scratch['process_wall']:.1f} s wall, "
+            f"peak RSS {peak:.0f} MB"
+        )
     print(f"against a blessed baseline: {baseline['process_wall']:.1f} s wall")
     print(
         f"fully cached: {cached['process_wall']:.2f} s wall, TensorFlow imported: "

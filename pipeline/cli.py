@@ -1,6 +1,8 @@
 """The `seqline` command line.
 
     seqline run CONFIG            run a pipeline (progress per component, summary table)
+    seqline run CONFIG --max-parallel N
+                                  at most N independent nodes at once (default min(2, cores))
     seqline run CONFIG --node N --run-id ID
                                   run one node as a task of an orchestrated run
     seqline kfp compile CONFIG    write a Kubeflow Pipelines v2 PipelineSpec (seqline[kfp])
@@ -79,6 +81,11 @@ def _cmd_run(args: argparse.Namespace) -> int:
         from dataclasses import replace
 
         pipeline = replace(pipeline, beam_args=tuple(pipeline.beam_args) + tuple(args.beam_arg))
+    if args.node and args.max_parallel is not None:
+        raise SeqlineError(
+            "--max-parallel applies to a whole run; --node runs one node (its orchestrator "
+            "decides which tasks run at once): drop one of the two"
+        )
     if args.node:
         import shlex
         import time
@@ -94,7 +101,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
         print(f"{node.node_id} {node.status} {node.fingerprint} {brief(node.summary)}".rstrip())
         return 0
     print(f"pipeline '{pipeline.name}' -> {pipeline.root}")
-    result = run_pipeline(pipeline, progress=PrintProgress(), run_id=args.run_id)
+    result = run_pipeline(
+        pipeline, progress=PrintProgress(), run_id=args.run_id, max_parallel=args.max_parallel
+    )
     print()
     print(run_summary(result))
     return 0
@@ -164,6 +173,16 @@ def _cmd_unlock(args: argparse.Namespace) -> int:
     return 0
 
 
+class _NodeFormatter(logging.Formatter):
+    """Starts a log line with `[node]` when a node running in its own thread (`seqline:NODE`,
+    see pipeline/scheduling.py) logs it, so parallel nodes' lines stay readable."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        text = super().format(record)
+        thread = record.threadName or ""
+        return f"[{thread[8:]}] {text}" if thread.startswith("seqline:") else text
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="seqline",
@@ -179,6 +198,13 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--node", help="run only this node (its upstream outputs must exist)")
     run.add_argument(
         "--run-id", help="run id grouping the node runs of one orchestrated run (default: new)"
+    )
+    run.add_argument(
+        "--max-parallel",
+        type=int,
+        metavar="N",
+        help="run at most N independent nodes at once (default: the config's max_parallel, "
+        "else $SEQLINE_MAX_PARALLEL, else min(2, cores)); 1 runs one node at a time",
     )
     run.add_argument(
         "--param",
@@ -266,10 +292,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     quiet_tensorflow_logs()  # before anything imports TensorFlow (SEQLINE_LOG_LEVEL=debug: off)
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=logging.INFO if args.verbose else logging.WARNING,
-        format="%(levelname)s %(name)s: %(message)s",
-    )
+    handler = logging.StreamHandler()
+    handler.setFormatter(_NodeFormatter("%(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, handlers=[handler])
     try:
         return int(args.func(args) or 0)
     except SeqlineError as exc:

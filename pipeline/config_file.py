@@ -5,6 +5,7 @@
     root: runs/demo              # artifacts + metadata; relative to this file; gs://... allowed
     metadata_url: null           # SQLAlchemy URL; default sqlite file under root
     beam_args: []                # e.g. ["--direct_num_workers=2"] or a Dataflow runner
+    max_parallel: 2              # independent nodes run at once (default min(2, cores))
     components:                  # one mapping per node, fields of that component's config
       ingest_text: {...}
       scrub:                     # a node whose component lives in any importable module
@@ -46,6 +47,7 @@ from seqline.pipeline.config_parsing import build_dataclass
 from seqline.pipeline.custom_nodes import apply_custom, split_components
 from seqline.pipeline.dag import Pipeline
 from seqline.pipeline.errors import ConfigError
+from seqline.pipeline.scheduling import check_max_parallel
 
 ENTRY_POINT_GROUP = "seqline.pipelines"
 # Top-level keys read by other layers, not by the pipeline builder.
@@ -66,6 +68,7 @@ class PipelineSettings:
     root: str
     metadata_url: str | None = None
     beam_args: tuple[str, ...] = ()
+    max_parallel: int | None = None
     components: dict[str, Any] = field(default_factory=dict)
     base_dir: str = "."  # directory relative paths in the config are resolved against
 
@@ -100,6 +103,9 @@ def settings_from_mapping(data: Any, base_dir: str = ".") -> PipelineSettings:
         root=settings.resolve_path(settings.root),
         metadata_url=settings.metadata_url,
         beam_args=settings.beam_args,
+        max_parallel=(
+            None if settings.max_parallel is None else check_max_parallel(settings.max_parallel)
+        ),
         components=settings.components,
         base_dir=os.path.abspath(settings.base_dir),
     )
@@ -118,6 +124,8 @@ def build_pipeline(settings: PipelineSettings) -> Pipeline:
     # own nodes' configs, then custom_nodes adds the rest (see pipeline/custom_nodes.py).
     standard, custom, rewiring = split_components(settings.components)
     pipeline = builder(dataclasses.replace(settings, components=standard))
+    if settings.max_parallel is not None:  # a runner option: every kind gets it the same way
+        pipeline = dataclasses.replace(pipeline, max_parallel=settings.max_parallel)
     return apply_custom(pipeline, custom, rewiring)
 
 

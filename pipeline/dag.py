@@ -54,6 +54,9 @@ class Pipeline:
         nodes: the nodes, in any order (they are topologically sorted).
         metadata_url: SQLAlchemy database URL; None = sqlite file `{root}/metadata.sqlite`.
         beam_args: extra Beam arguments, e.g. ("--runner=DataflowRunner", "--project=p").
+        max_parallel: how many independent nodes `run_pipeline` may run at once; None = the
+            runner's default (pipeline/scheduling.py). Not part of any fingerprint: it never
+            changes what a node computes.
     """
 
     name: str
@@ -61,6 +64,7 @@ class Pipeline:
     nodes: Sequence[Node]
     metadata_url: str | None = None
     beam_args: tuple[str, ...] = ()
+    max_parallel: int | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "nodes", tuple(topological_order(self.nodes)))

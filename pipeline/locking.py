@@ -7,8 +7,10 @@
   exclusive flock on `{root}/_locks/{N}-{F}.lock`. A second run that needs the same execution
   waits for the first, then finds the published outputs and reuses them (CACHED). Runs that
   need different executions never wait for each other. The kernel releases a flock when its
-  process dies, so a killed run never blocks the next one. Each run holds at most one node
-  lock at a time, so two runs cannot deadlock.
+  process dies, so a killed run never blocks the next one. A run executing nodes in parallel
+  (pipeline/scheduling.py) holds one lock per node thread, each on its own file descriptor
+  (flocks of separate opens exclude each other even within one process); a thread holds a lock
+  only while executing and never waits for another lock meanwhile, so runs cannot deadlock.
 - Remote roots (gs://, s3://) have no flock: a run takes a lease on the whole root in the
   metadata database instead (RootLease), and a second run fails at once with
   `another run (id, pid, host) holds ROOT`.

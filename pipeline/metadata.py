@@ -135,14 +135,21 @@ class ArtifactRecord:
 
 
 class MetadataStore:
-    """Thin typed access to the metadata database. Create with `MetadataStore(url)`."""
+    """Thin typed access to the metadata database. Create with `MetadataStore(url)`.
+
+    Safe to share between threads: every method checks a connection out of SQLAlchemy's pool
+    for its own transaction (file SQLite and PostgreSQL alike)."""
 
     def __init__(self, url: str) -> None:
         self.url = url
         if url.startswith("sqlite:///"):
             os.makedirs(os.path.dirname(url[len("sqlite:///") :]) or ".", exist_ok=True)
         try:
-            self._engine = sa.create_engine(url, future=True)
+            # Nodes of one run write from their own threads (pipeline/scheduling.py), and other
+            # runs from their processes: SQLite makes a writer wait for the lock, up to this
+            # long (Python's default is 5 s, short on a loaded machine).
+            connect_args = {"timeout": 60} if url.startswith("sqlite") else {}
+            self._engine = sa.create_engine(url, future=True, connect_args=connect_args)
             _create_tables(self._engine)
         except (sa.exc.ArgumentError, sa.exc.NoSuchModuleError, ModuleNotFoundError) as exc:
             raise MetadataError(

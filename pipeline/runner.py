@@ -1,6 +1,8 @@
 """Runs a Pipeline: pre-run checks, fingerprints, cache, atomic publish, metadata, progress.
 
-For each node in topological order:
+Nodes start in topological order once their upstreams succeeded, up to `max_parallel` at once
+(pipeline/scheduling.py: threads; a failed node's downstream nodes are skipped, independent
+ones still run). For each node:
   0. resolve its resolved inputs (the last blessed model...) from the metadata store
      (pipeline/resolvers.py);
   1. fingerprint = hash(component name and version, its code's import closure, library
@@ -19,6 +21,7 @@ For each node in topological order:
 from __future__ import annotations
 
 import logging
+import threading
 import time
 import traceback
 import uuid
@@ -34,6 +37,12 @@ from seqline.pipeline.fingerprint import node_fingerprint
 from seqline.pipeline.locking import Holder, node_lock
 from seqline.pipeline.metadata import MetadataStore, default_metadata_url
 from seqline.pipeline.resolvers import ResolverQuery, resolve_inputs, resolved_fingerprint
+from seqline.pipeline.scheduling import (
+    check_max_parallel,
+    default_max_parallel,
+    effective_max_parallel,
+    schedule,
+)
 from seqline.storage import filesystem
 
 log = logging.getLogger(__name__)
@@ -127,15 +136,25 @@ def run_pipeline(
     progress: Progress | None = None,
     run_id: str | None = None,
     metadata: MetadataStore | None = None,
+    max_parallel: int | None = None,
 ) -> RunResult:
     """Runs `pipeline` and returns what happened. Raises ConfigError before anything runs if a
     pre-run check fails, RootBusyError at once if another run holds a remote root, and
-    ComponentFailed (after recording it) if a component raises."""
-    progress = progress or Progress()
+    ComponentFailed (after recording it) if a component raises.
+
+    `max_parallel`: how many independent nodes may run at once (pipeline/scheduling.py);
+    None takes `pipeline.max_parallel`, else the default (min(2, cores), or
+    $SEQLINE_MAX_PARALLEL). A failed node's downstream nodes are skipped while independent
+    nodes still run; then the first failure is raised. With more than one node at a time the
+    `progress` methods are called from the nodes' threads, one call at a time."""
+    requested = max_parallel if max_parallel is not None else pipeline.max_parallel
+    limit = check_max_parallel(requested) if requested is not None else default_max_parallel()
+    progress = _Serialized(progress or Progress())
     check_pipeline(pipeline)
     run_id = run_id or time.strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]
     own_store = metadata is None
     store = metadata or MetadataStore(pipeline.metadata_url or default_metadata_url(pipeline.root))
+    limit = effective_max_parallel(limit, store.url)
     # Local roots: per-node locks let concurrent runs share work. Remote roots cannot flock,
     # so a run leases the whole root (a second run fails at once, naming the holder).
     lease = filesystem.is_remote(pipeline.root)
@@ -147,70 +166,44 @@ def run_pipeline(
                 store.close()
             raise
     started = time.perf_counter()
-    results = [NodeResult(n.node_id, n.component.name, "") for n in pipeline.nodes]
+    results = {n.node_id: NodeResult(n.node_id, n.component.name, "") for n in pipeline.nodes}
+    positions = {n.node_id: index for index, n in enumerate(pipeline.nodes, start=1)}
     published: dict[str, dict[str, Artifact]] = {}
     artifact_ids: dict[str, int] = {}  # uri -> metadata id
+    lock = threading.Lock()  # guards published and artifact_ids across node threads
+
+    def run_one(node: Node) -> None:
+        with lock:
+            inputs = {name: published[ref.node_id][ref.output] for name, ref in node.inputs.items()}
+            input_ids = {name: artifact_ids[a.uri] for name, a in inputs.items()}
+        ids: dict[str, int] = {}
+        result = results[node.node_id]
+        try:
+            _run_node(
+                pipeline, node, result, inputs, input_ids, run_id, progress, store,
+                positions[node.node_id], ids,
+            )  # fmt: skip
+        except BaseException as exc:
+            if result.status != "FAILED":  # failed before its executor ran (resolver, lock...)
+                result.status, result.error = "FAILED", f"{type(exc).__name__}: {exc}"
+            raise
+        with lock:
+            artifact_ids.update(ids)
+            published[node.node_id] = result.outputs
+
+    def skipped(node: Node, upstream: str) -> None:
+        results[node.node_id].error = f"not run: upstream node '{upstream}' did not succeed"
+        progress.node_message(node, f"skipped: upstream node '{upstream}' did not succeed")
+
     store.start_run(run_id, pipeline.name)
     status = "SUCCEEDED"
     try:
-        for index, (node, result) in enumerate(zip(pipeline.nodes, results, strict=True), start=1):
-            inputs = {name: published[ref.node_id][ref.output] for name, ref in node.inputs.items()}
-            input_ids = {name: artifact_ids[a.uri] for name, a in inputs.items()}
-            query = ResolverQuery(
-                store, pipeline.name, pipeline.root, node.node_id, node.config, inputs
-            )
-            resolved = resolve_inputs(node.component.resolved, query)
-            input_ids.update(_resolved_ids(store, resolved))
-            result.fingerprint = fingerprint_of(
-                node, {name: a.fingerprint for name, a in inputs.items()}, resolved
-            )
-            cached = _published_outputs(pipeline, node, result.fingerprint)
-            progress.node_started(index, len(pipeline.nodes), node, bool(cached))
-            t0 = time.perf_counter()
-            if not cached:
-
-                def say_waiting(holder: Holder | None, node: Node = node) -> None:
-                    who = holder.describe() if holder else "another run"
-                    progress.node_message(node, f"waiting for {who}, which is executing it")
-
-                with node_lock(
-                    pipeline.root, node.node_id, result.fingerprint, run_id, say_waiting
-                ):
-                    # Another run may have published it while we resolved or waited.
-                    cached = _published_outputs(pipeline, node, result.fingerprint)
-                    if not cached:
-                        execution_id = _execute_recorded(
-                            pipeline,
-                            node,
-                            result,
-                            inputs,
-                            resolved,
-                            input_ids,
-                            run_id,
-                            progress,
-                            store,
-                            index,
-                            t0,
-                        )
-                        # Recorded while holding the lock, so a run waiting for this node
-                        # finds the artifacts in the metadata store when it reuses them.
-                        _record_outputs(store, execution_id, node, result, t0, artifact_ids)
-            if cached:
-                result.status, result.outputs = "CACHED", cached
-                result.summary = {"cached": True}
-                artifact_ids.update(
-                    store.record_cached_execution(
-                        run_id,
-                        node.node_id,
-                        node.component.name,
-                        result.fingerprint,
-                        input_ids,
-                        cached,
-                    )
-                )
-                result.seconds = time.perf_counter() - t0
-            published[node.node_id] = result.outputs
-            progress.node_finished(index, len(pipeline.nodes), result)
+        failures = schedule(pipeline.nodes, run_one, limit, skipped)
+        if failures:
+            first = next(iter(failures.values()))
+            for node_id, other in list(failures.items())[1:]:
+                first.add_note(f"node '{node_id}' failed too: {type(other).__name__}: {other}")
+            raise first
     except BaseException as exc:
         status = "FAILED"
         store.finish_run(run_id, status, error=f"{type(exc).__name__}: {exc}")
@@ -226,10 +219,84 @@ def run_pipeline(
         run_id=run_id,
         pipeline_name=pipeline.name,
         status=status,
-        nodes=results,
+        nodes=list(results.values()),
         seconds=time.perf_counter() - started,
         metadata_url=store.url,
     )
+
+
+def _run_node(
+    pipeline: Pipeline,
+    node: Node,
+    result: NodeResult,
+    inputs: dict[str, Artifact],
+    input_ids: dict[str, int],
+    run_id: str,
+    progress: Progress,
+    store: MetadataStore,
+    index: int,
+    artifact_ids: dict[str, int],
+) -> None:
+    """One node of a run: resolve, fingerprint, reuse the cache or execute under the node's
+    lock, record. Fills `result` and `artifact_ids` (uri -> metadata id of its outputs)."""
+    query = ResolverQuery(store, pipeline.name, pipeline.root, node.node_id, node.config, inputs)
+    resolved = resolve_inputs(node.component.resolved, query)
+    input_ids = {**input_ids, **_resolved_ids(store, resolved)}
+    result.fingerprint = fingerprint_of(
+        node, {name: a.fingerprint for name, a in inputs.items()}, resolved
+    )
+    cached = _published_outputs(pipeline, node, result.fingerprint)
+    total = len(pipeline.nodes)
+    progress.node_started(index, total, node, bool(cached))
+    t0 = time.perf_counter()
+    if not cached:
+
+        def say_waiting(holder: Holder | None) -> None:
+            who = holder.describe() if holder else "another run"
+            progress.node_message(node, f"waiting for {who}, which is executing it")
+
+        with node_lock(pipeline.root, node.node_id, result.fingerprint, run_id, say_waiting):
+            # Another run may have published it while we resolved or waited.
+            cached = _published_outputs(pipeline, node, result.fingerprint)
+            if not cached:
+                execution_id = _execute_recorded(
+                    pipeline, node, result, inputs, resolved, input_ids, run_id, progress,
+                    store, index, t0,
+                )  # fmt: skip
+                # Recorded while holding the lock, so a run waiting for this node finds the
+                # artifacts in the metadata store when it reuses them.
+                _record_outputs(store, execution_id, node, result, t0, artifact_ids)
+    if cached:
+        result.status, result.outputs = "CACHED", cached
+        result.summary = {"cached": True}
+        artifact_ids.update(
+            store.record_cached_execution(
+                run_id, node.node_id, node.component.name, result.fingerprint, input_ids, cached
+            )
+        )
+        result.seconds = time.perf_counter() - t0
+    progress.node_finished(index, total, result)
+
+
+class _Serialized(Progress):
+    """Forwards to a Progress one call at a time: nodes running in parallel report from their
+    own threads, and neither PrintProgress nor a user's Progress has to be thread-safe."""
+
+    def __init__(self, inner: Progress) -> None:
+        self.inner = inner
+        self._lock = threading.RLock()
+
+    def node_started(self, index: int, total: int, node: Node, cached: bool) -> None:
+        with self._lock:
+            self.inner.node_started(index, total, node, cached)
+
+    def node_message(self, node: Node, message: str) -> None:
+        with self._lock:
+            self.inner.node_message(node, message)
+
+    def node_finished(self, index: int, total: int, result: NodeResult) -> None:
+        with self._lock:
+            self.inner.node_finished(index, total, result)
 
 
 def _record_outputs(
