@@ -89,9 +89,15 @@ def _stream(step_start, step, history, ids):
 
 
 def _window_forecast(forecast_fn, history, ids):
+    """The window signature's forecast; the module's tf.function takes its inputs by position
+    (in its input signature's order), a loaded signature by name."""
     import tensorflow as tf
 
-    return forecast_fn(history=tf.constant(history), series_id=tf.constant(ids))["forecast"].numpy()
+    given = {"history": tf.constant(history), "series_id": tf.constant(ids)}
+    specs = getattr(forecast_fn, "input_signature", None)
+    if specs:
+        return forecast_fn(*[given[spec.name] for spec in specs])["forecast"].numpy()
+    return forecast_fn(**given)["forecast"].numpy()
 
 
 @pytest.mark.parametrize("name", sorted(CONFIGS))
