@@ -17,6 +17,8 @@ names and labels (seqline.serving.server.tf_metrics), then seqline's:
 
 from __future__ import annotations
 
+from typing import Any
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
@@ -68,6 +70,10 @@ class ServerMetrics:
             registry=self.registry,
         )
         self.tf = TfServingMetrics()
+        # (labels + status) -> (requests child, latency child): prometheus_client's labels()
+        # validates and locks on every call; the label values are bounded (unknown names are
+        # folded into "<unknown>"), so the children are looked up once per series.
+        self._request_children: dict[tuple[str, ...], tuple[Any, Any]] = {}
         self.batch_size = Histogram(
             "seqline_serving_batch_size",
             "Rows per merged signature call when server-side batching is on.",
@@ -87,8 +93,13 @@ class ServerMetrics:
         status: str,
         seconds: float,
     ) -> None:
-        self.requests.labels(model, version, signature, method, api, status).inc()
-        self.latency.labels(model, version, signature, method, api).observe(seconds)
+        key = (model, version, signature, method, api, status)
+        children = self._request_children.get(key)
+        if children is None:
+            children = (self.requests.labels(*key), self.latency.labels(*key[:5]))
+            self._request_children[key] = children  # a racing duplicate is the same pair
+        children[0].inc()
+        children[1].observe(seconds)
 
     def load_event(self, model: str, version: int, event: str) -> None:
         self.load_events.labels(model, str(version), event).inc()
