@@ -10,9 +10,10 @@ against Beam's job service with an EXTERNAL worker pool. Then compares:
   records themselves (as a set: the JSONL shards and their order may differ);
 - statistics: the parsed DatasetFeatureStatisticsList, compared field by field through its
   text form (not the file bytes: equal protos need not serialise to equal bytes), and its
-  artifact properties. Exact equality, floats included, is expected here: the features are
-  integer-valued token counts and labels, whose float64 sums do not depend on the order
-  workers combine them in, and the sketches are exact below their sizes;
+  artifact properties. Exact equality, floats included, is expected here: every float in the
+  statistics of a text and a label feature is an average or histogram bound of integers
+  (lengths, token counts), whose sums do not depend on the order workers combine them in, and
+  the sketches are exact at this size (docs/beam-runners.md);
 - transform: byte-equal vocabulary files, and the transformed tf.Examples as sorted sets.
 Shard count and record order may differ between runners; the contents may not.
 """
