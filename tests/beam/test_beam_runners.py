@@ -42,6 +42,7 @@ from tests.components.context import make_context
 pytestmark = pytest.mark.slow  # the reference chain plus one chain per runner test
 
 LABELS = ("neg", "pos")
+GOOD_REVIEWS = 60
 MULTI_PROCESSING = (
     "--runner=DirectRunner",
     "--direct_running_mode=multi_processing",
@@ -66,9 +67,9 @@ EXPECTED_REASONS = {
 
 @pytest.fixture(scope="module")
 def source(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A CSV folder: 60 generated reviews, then the 5 bad rows above."""
+    """A CSV folder: GOOD_REVIEWS generated reviews, then the bad rows above."""
     folder = tmp_path_factory.mktemp("raw")
-    path = write_synthetic_reviews(folder / "reviews.csv", 60, seed=3)
+    path = write_synthetic_reviews(folder / "reviews.csv", GOOD_REVIEWS, seed=3)
     with open(path, "ab") as f:
         f.write(BAD_CSV_ROWS)
     return folder
@@ -275,12 +276,13 @@ def reference(source: Path, tmp_path_factory: pytest.TempPathFactory) -> ChainOu
     """The FnApiRunner chain every other runner is compared with, checked to be a real one:
     every bad record rejected with its reason, every accepted record transformed."""
     ref = _chain(source, tmp_path_factory.mktemp("fnapi"), ("--runner=FnApiRunner",))
-    assert ref.ingest_summary["input"] == 65
-    assert ref.ingest_summary["rejected"] == len(BAD_CSV_ROWS.splitlines())
+    n_bad = len(BAD_CSV_ROWS.splitlines())
+    assert ref.ingest_summary["input"] == GOOD_REVIEWS + n_bad
+    assert ref.ingest_summary["rejected"] == n_bad
     assert set(ref.rejected_properties["by_reason"]) == EXPECTED_REASONS
     assert len(ref.rejected_records) == ref.ingest_summary["rejected"]
     counts = ref.examples_properties["counts"]
-    assert sum(counts.values()) == ref.ingest_summary["accepted"] == 60
+    assert sum(counts.values()) == ref.ingest_summary["accepted"] == GOOD_REVIEWS
     assert ref.statistics_properties["counts"] == counts
     assert ref.statistics.count("features {") == 2 * len(counts)  # text and label, per split
     assert ref.vocabularies, "no vocabulary assets in the transform graph"
