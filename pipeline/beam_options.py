@@ -4,6 +4,9 @@ Default runner: FnApiRunner, in memory. Beam 2.77's default local runner (Prism)
 download a binary from the internet with no timeout; FnApiRunner never downloads anything and
 honours --direct_num_workers. Any other Beam argument passes through unchanged, so
 `--runner=DataflowRunner --project=...` or `--runner=PortableRunner --job_endpoint=...` work.
+
+The options object caches its views (pipeline/beam_view_cache.py): Beam otherwise re-builds
+its whole argument parser on every `view_as`, thousands of times per pipeline.
 """
 
 from __future__ import annotations
@@ -25,7 +28,8 @@ def beam_argv(beam_args: Sequence[str], temp_location: str | None = None) -> lis
 
 
 def make_pipeline_options(beam_args: Sequence[str] = (), temp_location: str | None = None) -> Any:
-    """apache_beam PipelineOptions from `beam_args` (see beam_argv for the defaults)."""
-    from apache_beam.options.pipeline_options import PipelineOptions
+    """apache_beam PipelineOptions from `beam_args` (see beam_argv for the defaults), with
+    cached views (beam_view_cache.CachedViewOptions: same values, cheaper `view_as`)."""
+    from seqline.pipeline.beam_view_cache import CachedViewOptions
 
-    return PipelineOptions(beam_argv(beam_args, temp_location))
+    return CachedViewOptions(beam_argv(beam_args, temp_location))
