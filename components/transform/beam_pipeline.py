@@ -1,10 +1,12 @@
 """The transform Beam pipeline: analyze the train split with TFT, transform every split, write.
 
-Reading uses tfx_bsl's TFExampleRecord TFXIO (Arrow record batches straight from the gzip
-TFRecords, TFT's fast path); TFT runs with output_record_batches=True and the transformed record
-batches are encoded back to tf.Example with tfx_bsl's RecordBatchToExamplesEncoder, so no
-per-instance Python dicts are built anywhere. All splits go through one TransformDataset (see
-AnalyzeAndTransformSplits). Measured on 2 shared cores: ~6 CPU-seconds of fixed cost (TFT traces,
+The analysis reads the train split with tfx_bsl's TFExampleRecord TFXIO (Arrow record batches
+straight from the gzip TFRecords, TFT's fast path); the transform reads every split in one
+ReadAllFromTFRecord and decodes with the same tfx_bsl decoder, so FnApiRunner streams the data
+instead of holding it (see AnalyzeAndTransformSplits). TFT runs with output_record_batches=True
+and the transformed record batches are encoded back to tf.Example with tfx_bsl's
+RecordBatchToExamplesEncoder, so no per-instance Python dicts are built anywhere. All splits go
+through one TransformDataset. Measured on 2 shared cores: ~6 CPU-seconds of fixed cost (TFT traces,
 saves and loads SavedModels; Beam plans ~40 stages), then ~20k reviews/s of ~50 words.
 
 Layout written (see the artifact contract in the component):
@@ -15,6 +17,7 @@ Layout written (see the artifact contract in the component):
 
 from __future__ import annotations
 
+import fnmatch
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -27,6 +30,7 @@ import tensorflow_transform as tft
 import tensorflow_transform.beam as tft_beam
 from apache_beam.metrics import Metrics
 from apache_beam.metrics.metric import MetricsFilter
+from apache_beam.transforms.window import GlobalWindows
 from tensorflow_transform.tf_metadata import dataset_metadata, metadata_io, schema_utils
 from tfx_bsl.coders import example_coder
 from tfx_bsl.public import tfxio
@@ -84,11 +88,52 @@ def _by_split(transformed: tuple[pa.RecordBatch, dict]) -> Iterator[tuple[str, p
         yield split.decode(), data.filter(pa.array(splits == split))
 
 
+class _DecodeTagged(beam.DoFn):
+    """(split, serialized tf.Example) -> raw RecordBatch of one split with SPLIT_COLUMN.
+
+    Batches each split's records separately (at most `batch_size` rows, the rest flushed at
+    the end of the bundle) and decodes them with tfx_bsl's ExamplesToRecordBatchDecoder, the
+    decoder TFXIO's TFExampleRecord uses, so the batches have the same Arrow schema as its.
+    """
+
+    def __init__(self, serialized_schema: bytes, batch_size: int) -> None:
+        super().__init__()
+        self._serialized_schema = serialized_schema
+        self._batch_size = batch_size
+
+    def setup(self) -> None:
+        self._decoder = example_coder.ExamplesToRecordBatchDecoder(self._serialized_schema)
+
+    def start_bundle(self) -> None:
+        self._pending: dict[str, list[bytes]] = {}
+
+    def _decode(self, split: str) -> pa.RecordBatch:
+        return _tag_split(self._decoder.DecodeBatch(self._pending.pop(split)), split)
+
+    def process(self, element: tuple[str, bytes]) -> Iterator[pa.RecordBatch]:
+        split, record = element
+        self._pending.setdefault(split, []).append(record)
+        if len(self._pending[split]) >= self._batch_size:
+            yield self._decode(split)
+
+    def finish_bundle(self) -> Iterator[Any]:
+        for split in sorted(self._pending):
+            yield GlobalWindows.windowed_value(self._decode(split))
+
+
+def _split_of(path: str, file_patterns: Mapping[str, str]) -> str:
+    """The split whose file pattern `path` matches (patterns are disjoint: one folder each)."""
+    for split, pattern in file_patterns.items():
+        if fnmatch.fnmatchcase(path, pattern):
+            return split
+    raise ValueError(f"read {path}, which matches none of the split patterns {file_patterns}")
+
+
 class AnalyzeAndTransformSplits(beam.PTransform):
     """PBegin -> (transform_fn, {split: PCollection[pa.RecordBatch] of transformed data}).
 
-    Reads every split's gzip TFRecords of raw tf.Example, analyzes `train_split` with TFT
-    (tft_beam.AnalyzeDataset) and applies the transform_fn to all splits, train included, in ONE
+    Analyzes `train_split` with TFT (tft_beam.AnalyzeDataset over tfx_bsl's TFExampleRecord
+    TFXIO) and applies the transform_fn to all splits, train included, in ONE
     tft_beam.TransformDataset: each split's record batches carry the split name in a
     passthrough column (hidden from the preprocessing_fn) and are routed back by it afterwards.
     The same result as AnalyzeAndTransformDataset on train plus TransformDataset per other
@@ -96,11 +141,22 @@ class AnalyzeAndTransformSplits(beam.PTransform):
     saves ~1-2 CPU-seconds per split. Must be applied inside
     tft_beam.Context(temp_dir=..., passthrough_keys={SPLIT_COLUMN}) (see `tft_context`).
 
+    Memory stays flat as data grows (docs/benchmarks.md, bench/beam_memory.py): the records
+    to transform come from ONE read of every split's files (ReadAllFromTFRecord with file
+    names, the split told by the path), separate from the analysis read of the train split.
+    Beam's FnApiRunner materialises in memory every PCollection that crosses a stage boundary;
+    a Flatten of per-split reads, or a read shared with the analysis (whose result the
+    transform waits for as a side input), is such a boundary, and held the whole dataset.
+    One read feeding the transform fuses read -> transform -> encode -> write into one
+    streaming stage, at the cost of reading the train split twice.
+
     Args:
-        file_patterns: split name -> file pattern of that split's raw examples.
+        file_patterns: split name -> file pattern of that split's raw examples (gzip
+            TFRecords of tf.Example; the patterns must match disjoint files).
         train_split: the split the vocabulary is computed on (a key of file_patterns).
         preprocessing_fn: see preprocessing.make_preprocessing_fn.
         feature_spec: raw feature spec to parse examples with (None = schemas.text's default).
+        batch_size: rows per decoded record batch fed to the transform (default 1,000).
     """
 
     def __init__(
@@ -109,6 +165,7 @@ class AnalyzeAndTransformSplits(beam.PTransform):
         train_split: str,
         preprocessing_fn: Callable[[dict[str, Any]], dict[str, Any]],
         feature_spec: Mapping[str, Any] | None = None,
+        batch_size: int = 1000,
     ) -> None:
         super().__init__()
         if train_split not in file_patterns:
@@ -117,29 +174,30 @@ class AnalyzeAndTransformSplits(beam.PTransform):
         self._train_split = train_split
         self._preprocessing_fn = preprocessing_fn
         self._feature_spec = feature_spec
+        self._batch_size = batch_size
 
     def expand(self, pbegin: beam.pvalue.PBegin) -> tuple[Any, dict[str, beam.PCollection]]:
         schema = raw_schema(self._feature_spec)
-        sources = {
-            split: tfxio.TFExampleRecord(pattern, schema=schema, telemetry_descriptors=TELEMETRY)
-            for split, pattern in self._file_patterns.items()
-        }
-        raw_config = sources[self._train_split].TensorAdapterConfig()
+        train = tfxio.TFExampleRecord(
+            self._file_patterns[self._train_split], schema=schema, telemetry_descriptors=TELEMETRY
+        )
+        raw_config = train.TensorAdapterConfig()
         tagged_config = tfxio.TensorAdapterConfig(
             arrow_schema=raw_config.arrow_schema.append(pa.field(SPLIT_COLUMN, _SPLIT_TYPE)),
             tensor_representations=raw_config.tensor_representations,
         )
-        raw = {
-            split: pbegin
-            | f"Read[{split}]" >> source.BeamSource()
-            | f"Tag[{split}]" >> beam.Map(_tag_split, split)
-            for split, source in sources.items()
-        }
         transform_fn = (
-            raw[self._train_split],
-            tagged_config,
+            pbegin | "ReadTrainForAnalysis" >> train.BeamSource(),
+            raw_config,
         ) | "Analyze" >> tft_beam.AnalyzeDataset(self._preprocessing_fn)
-        everything = tuple(raw.values()) | "AllSplits" >> beam.Flatten()
+        patterns = self._file_patterns
+        everything = (
+            pbegin
+            | "Patterns" >> beam.Create(sorted(set(patterns.values())))
+            | "ReadAllSplits" >> beam.io.ReadAllFromTFRecord(with_filename=True)
+            | "SplitOf" >> beam.MapTuple(lambda path, record: (_split_of(path, patterns), record))
+            | "Decode" >> beam.ParDo(_DecodeTagged(schema.SerializeToString(), self._batch_size))
+        )
         transformed, _ = ((everything, tagged_config), transform_fn) | "Transform" >> (
             tft_beam.TransformDataset(output_record_batches=True)
         )
