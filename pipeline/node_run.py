@@ -20,7 +20,6 @@ the nodes run so far went (SUCCEEDED, or FAILED once one failed).
 
 from __future__ import annotations
 
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -29,16 +28,13 @@ import sqlalchemy as sa
 from seqline.pipeline.artifact import Artifact, read_artifact
 from seqline.pipeline.dag import Node, Pipeline
 from seqline.pipeline.errors import ConfigError, SeqlineError
-from seqline.pipeline.locking import Holder, node_lock
 from seqline.pipeline.metadata import MetadataStore, default_metadata_url
 from seqline.pipeline.resolvers import ResolverQuery, resolve_inputs
 from seqline.pipeline.runner import (
     NodeResult,
     Progress,
-    _execute_recorded,
     _published_outputs,
-    _record_outputs,
-    _resolved_ids,
+    _run_node,
     fingerprint_of,
 )
 
@@ -233,33 +229,4 @@ def _run(
         record = store.artifact_by_uri(artifact.uri)
         if record is not None:  # published by a run recorded in this store
             input_ids[name] = record.id
-    query = ResolverQuery(store, pipeline.name, pipeline.root, node.node_id, node.config, inputs)
-    resolved = resolve_inputs(node.component.resolved, query)
-    input_ids.update(_resolved_ids(store, resolved))
-    result.fingerprint = fingerprint_of(
-        node, {name: a.fingerprint for name, a in inputs.items()}, resolved
-    )
-    t0 = time.perf_counter()
-    cached = _published_outputs(pipeline, node, result.fingerprint)
-    progress.node_started(1, 1, node, bool(cached))
-    if not cached:
-
-        def say_waiting(holder: Holder | None) -> None:
-            who = holder.describe() if holder else "another run"
-            progress.node_message(node, f"waiting for {who}, which is executing it")
-
-        with node_lock(pipeline.root, node.node_id, result.fingerprint, run_id, say_waiting):
-            cached = _published_outputs(pipeline, node, result.fingerprint)
-            if not cached:
-                execution_id = _execute_recorded(
-                    pipeline, node, result, inputs, resolved, input_ids, run_id, progress, store,
-                    1, t0,
-                )  # fmt: skip
-                _record_outputs(store, execution_id, node, result, t0, {})
-    if cached:
-        result.status, result.outputs, result.summary = "CACHED", cached, {"cached": True}
-        store.record_cached_execution(
-            run_id, node.node_id, node.component.name, result.fingerprint, input_ids, cached
-        )
-        result.seconds = time.perf_counter() - t0
-    progress.node_finished(1, 1, result)
+    _run_node(pipeline, node, result, inputs, input_ids, run_id, progress, store, 1, {}, total=1)

@@ -236,9 +236,12 @@ def _run_node(
     store: MetadataStore,
     index: int,
     artifact_ids: dict[str, int],
+    total: int | None = None,
 ) -> None:
     """One node of a run: resolve, fingerprint, reuse the cache or execute under the node's
-    lock, record. Fills `result` and `artifact_ids` (uri -> metadata id of its outputs)."""
+    lock, record. Fills `result` and `artifact_ids` (uri -> metadata id of its outputs).
+    `index` of `total` is what progress shows (default: the node's place in the pipeline; a
+    node run alone by node_run.py is 1 of 1)."""
     query = ResolverQuery(store, pipeline.name, pipeline.root, node.node_id, node.config, inputs)
     resolved = resolve_inputs(node.component.resolved, query)
     input_ids = {**input_ids, **_resolved_ids(store, resolved)}
@@ -246,7 +249,7 @@ def _run_node(
         node, {name: a.fingerprint for name, a in inputs.items()}, resolved
     )
     cached = _published_outputs(pipeline, node, result.fingerprint)
-    total = len(pipeline.nodes)
+    total = len(pipeline.nodes) if total is None else total
     progress.node_started(index, total, node, bool(cached))
     t0 = time.perf_counter()
     if not cached:
