@@ -97,6 +97,23 @@ class KnownFuture:
             shape = list(shape_of(future))
             self.horizon, self.num_future_covariates = int(shape[1]), int(shape[2])
 
+    takes_series_id: bool = False
+
+    def request_inputs(
+        self,
+        history: np.ndarray,
+        series_id: np.ndarray | None,
+        window_end: Any = None,
+        future_covariates: Any = None,
+    ) -> dict[str, np.ndarray]:
+        """The forecast signature's inputs as arrays: history float32 [B, L, F], series_id
+        (when the signature takes it) and the checked known-future inputs."""
+        inputs: dict[str, np.ndarray] = {HISTORY_INPUT: np.asarray(history, dtype=np.float32)}
+        if self.takes_series_id:
+            inputs[SERIES_ID_INPUT] = np.array(_series_ids(series_id, len(history)), dtype=object)
+        inputs.update(self.known_future_inputs(len(history), window_end, future_covariates))
+        return inputs
+
     def known_future_inputs(
         self, batch: int, window_end: Any = None, future_covariates: Any = None
     ) -> dict[str, np.ndarray]:
@@ -221,13 +238,8 @@ class SavedModelForecaster(KnownFuture):
     ) -> np.ndarray:
         import tensorflow as tf
 
-        kwargs: dict[str, Any] = {HISTORY_INPUT: tf.constant(history, tf.float32)}
-        if self.takes_series_id:
-            kwargs[SERIES_ID_INPUT] = tf.constant(_series_ids(series_id, len(history)))
-        for name, value in self.known_future_inputs(
-            len(history), window_end, future_covariates
-        ).items():
-            kwargs[name] = tf.constant(value)
+        inputs = self.request_inputs(history, series_id, window_end, future_covariates)
+        kwargs = {name: tf.constant(value) for name, value in inputs.items()}
         out = self._fn(**kwargs)[FORECAST_OUTPUT].numpy()
         return _as_steps_targets(out, self.steps, self.num_targets)
 
@@ -283,10 +295,7 @@ class ServedForecaster(KnownFuture):
         window_end: Any = None,
         future_covariates: Any = None,
     ) -> np.ndarray:
-        inputs: dict[str, Any] = {HISTORY_INPUT: np.asarray(history, dtype=np.float32)}
-        if self.takes_series_id:
-            inputs[SERIES_ID_INPUT] = np.array(_series_ids(series_id, len(history)), dtype=object)
-        inputs.update(self.known_future_inputs(len(history), window_end, future_covariates))
+        inputs = self.request_inputs(history, series_id, window_end, future_covariates)
         out = self._client.predict(inputs, signature_name=self._signature)[FORECAST_OUTPUT]
         return _as_steps_targets(out, self.steps, self.num_targets)
 
