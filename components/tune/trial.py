@@ -7,7 +7,7 @@ import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
-from seqline.components.train import training
+from seqline.components.train import data, training
 from seqline.components.train.config import TrainTextConfig
 from seqline.components.train.overrides import apply_overrides
 from seqline.pipeline.artifacts import TextVocabulary, TransformedExamples
@@ -41,9 +41,7 @@ def fit_trial(
     task = training.text_task(config, transform_graph_uri, graph, examples)
     train_count = examples.counts.get(train_split)
     if train_count is None and config.steps_per_epoch is None:
-        from seqline.components.train.data import count_records  # noqa: PLC0415
-
-        train_count = count_records(examples.split_files(train_split))
+        train_count = data.count_records(examples.split_files(train_split))
     train_ds = task.dataset(
         examples.split_files(train_split),
         config.batch_size,
@@ -51,7 +49,11 @@ def fit_trial(
         seed=config.seed,
         repeat=True,
     )
-    eval_ds = task.dataset(examples.split_files(eval_split), config.batch_size)
+    # The same validation input as train's (training.train_model): without the autotuning
+    # thread whose teardown stalls Keras's validation reset every epoch.
+    eval_ds = data.without_autotune_thread(
+        task.dataset(examples.split_files(eval_split), config.batch_size)
+    )
     # With the count known, validate on exactly one pass (Keras warns when a dataset of unknown
     # length runs out), as training.train_model does.
     eval_count = examples.counts.get(eval_split)
