@@ -144,7 +144,9 @@ def test_load_retries_stop_after_max_num_load_retries(tmp_path, start_server):
                           file_system_poll_wait_seconds=3600)  # fmt: skip
     attempts = server.metrics.tf.load_attempt_count
     path = str(base / "1")
-    assert attempts.value(path, "fail") == 1  # the first attempt, before the ports opened
+    # The first attempt ran before the ports opened; the file-system poller's own first poll
+    # may already have retried once (it starts with the server), so 1 or 2 here.
+    assert attempts.value(path, "fail") in (1, 2)
     for _ in range(5):
         server.manager.poll()
     assert attempts.value(path, "fail") == 3  # 1 + max_num_load_retries, then no more
