@@ -36,6 +36,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 RUN_ONCE = r"""
 import json, os, resource, sys, time
@@ -188,6 +189,8 @@ def run_quality(config_path: Path, workdir: Path) -> dict:
     scores = metrics["targets"][target]
     candidate = scores["candidate"]["overall"]
     naive = scores["seasonal_naive"]["overall"]
+    split = components.get("evaluate", {}).get("eval_split", "test")
+    horizon_naive = _horizon_naive_mae(result, split, target, metrics["steps"])
     ratio = None
     if candidate["mase"] is not None and naive["mase"]:
         ratio = candidate["mase"] / naive["mase"]
@@ -204,6 +207,7 @@ def run_quality(config_path: Path, workdir: Path) -> dict:
         "seasonal_naive_mae": naive["mae"],
         "seasonal_naive_mase": naive["mase"],
         "persistence_mae": scores["persistence"]["overall"]["mae"],
+        "horizon_naive_mae": horizon_naive,
         "ratio": ratio,
         "mae_ratio": (
             candidate["mae"] / naive["mae"]
@@ -216,6 +220,24 @@ def run_quality(config_path: Path, workdir: Path) -> dict:
         "train_seconds": result.node("train").seconds,
         "epochs": result.node("train").summary.get("epochs"),
     }
+
+
+def _horizon_naive_mae(result: Any, split: str, target: str, steps: int) -> float | None:
+    """MAE of the naive forecast one horizon back (lag H: for 48 half-hours ahead, the same
+    half-hour yesterday) on the windows evaluate scored, or None when H > lookback. Evaluate
+    scores one seasonal naive (its `season`); this is the other natural cycle beside it."""
+    import numpy as np
+
+    from seqline.components.evaluate.forecast import seasonal_naive_forecast
+    from seqline.components.evaluate.forecast_evaluation import read_windows
+
+    examples = result.node("ingest_series").outputs["examples"]
+    facts = result.node("train").outputs["model"].forecast_output()
+    if steps > facts.lookback:
+        return None
+    windows = read_windows(examples.split_files(split), facts)
+    forecast = seasonal_naive_forecast(windows.history[target], steps, steps)
+    return float(np.abs(forecast - windows.future[target][:, :steps]).mean())
 
 
 def _figure(value: float | None, digits: int = 3) -> str:
@@ -257,6 +279,9 @@ def quality_main(args: argparse.Namespace) -> None:
                 f"MASE {_figure(r['seasonal_naive_mase'])}"
             )
             print(f"  persistence    MAE {_figure(r['persistence_mae'])}")
+            print(
+                f"  naive lag {r['steps']} (one horizon back) MAE {_figure(r['horizon_naive_mae'])}"
+            )
             print(f"  candidate MASE / seasonal naive MASE: {_figure(r['ratio'])}")
             print(
                 f"  candidate MAE / seasonal naive (lag {r['season']}) MAE: "

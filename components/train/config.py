@@ -296,6 +296,12 @@ class ForecasterConfig:
             value k steps earlier (the seasonal naive forecast, e.g. 336 half-hours = last
             week), added inside the model, and its head starts at zero, so training starts
             from seasonal naive. Needs S <= k <= lookback and output last, direct or seq2seq.
+        level_window: 0 (default) or w steps, with residual_lag k: seasonal naive is
+            level-corrected by the mean error it made over the last w steps of the history
+            (y[t-i] - y[t-i-k], i < w), times a weight per forecast step learned without a bias
+            and starting at 1. Seasonal naive repeats last week's level; this carries today's
+            shift (a holiday fortnight, a cold spell) forward. Needs residual_lag > 0 and
+            k + w <= lookback (e.g. lookback 384 = 336 + 48 on half-hourly data).
         linear_skip: add a linear autoregressive path, Dense(S * T) on the flattened target
             history, to the network's output (LSTNet's "highway"): the recurrent part then
             models what a linear forecaster from the last L steps cannot. Default False; not
@@ -314,6 +320,7 @@ class ForecasterConfig:
     recurrent_dropout: float = 0.0
     output: ForecastOutput = "direct"
     residual_lag: int = 0
+    level_window: int = 0
     linear_skip: bool = False
     loss: ForecastLoss = "mse"
     huber_delta: float = 1.0
@@ -356,6 +363,21 @@ class ForecasterConfig:
             "0 with output 'sequence' (it predicts inside the history)",
             self.residual_lag,
             "use output: direct or seq2seq",
+        )
+        _require(
+            isinstance(self.level_window, int) and self.level_window >= 0,
+            "level_window",
+            "an integer >= 0",
+            self.level_window,
+            "0 for none, or the steps to measure seasonal naive's recent error over, e.g. 48",
+        )
+        _require(
+            not (self.level_window and not self.residual_lag),
+            "level_window",
+            "0 unless residual_lag > 0 (it corrects the seasonal naive forecast residual_lag "
+            "gives)",
+            self.level_window,
+            "set residual_lag to the season, e.g. 336, or drop level_window",
         )
         _require(
             not (self.linear_skip and self.output == "sequence"),

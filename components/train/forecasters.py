@@ -27,6 +27,12 @@ With `residual_lag` k the forecast is the history's targets k steps earlier (sea
 cropped out of the input by layers, no Lambda) plus the network's output, whose head starts at
 zero: the network learns only what seasonal naive gets wrong.
 
+With `level_window` w as well, seasonal naive is level-corrected: the mean of its errors over
+the last w history steps, e = mean_i(y[t-i] - y[t-i-k]) for i < w (per target), is added to
+every step ahead with a weight per step (Dense(S) without bias, starting at 1), so training
+starts at "last week's values shifted by today's change since last week" and learns how far
+ahead that shift carries. Cropping / Subtract / pooling layers only, no Lambda.
+
 With `linear_skip` a Dense(S * T) on the flattened target history (a linear autoregressive
 forecaster, LSTNet's highway) is added to the output, so the network only has to model what a
 linear forecaster from the last L steps misses.
@@ -126,6 +132,14 @@ def build_forecaster(
             f"(each forecast step needs the value residual_lag steps earlier inside the "
             f"history), got {lag}; lengthen ingest_series.lookback or use a longer lag"
         )
+    level = config.level_window
+    if level and lag + level > lookback:
+        raise ConfigError(
+            f"forecaster.level_window: expected residual_lag + level_window <= lookback "
+            f"{lookback} (each of the last level_window steps is compared with the value "
+            f"residual_lag steps before it), got {lag} + {level} = {lag + level}; set "
+            f"ingest_series.lookback to at least {lag + level} or shorten level_window"
+        )
     km = keras_module
     head_init = "zeros" if lag else "glorot_uniform"
     history = km.Input(shape=(lookback, num_features), dtype="float32", name=HISTORY_INPUT)
@@ -166,7 +180,10 @@ def build_forecaster(
         y = km.layers.TimeDistributed(km.layers.Dense(num_targets), name="head")(x)
     if lag:
         naive = _lagged_targets(km, history, lag, steps, num_targets)
-        y = km.layers.Add(name="residual")([y, naive])
+        parts = [y, naive]
+        if level:
+            parts.append(_level_shift(km, history, lag, level, steps, num_targets))
+        y = km.layers.Add(name="residual")(parts)
     if config.linear_skip:
         y = km.layers.Add(name="linear_skip")([y, _linear_skip(km, history, steps, num_targets)])
     return km.Model(inputs=inputs, outputs=y, name="forecaster")
@@ -190,6 +207,25 @@ def _lagged_targets(km: ModuleType, history: Any, lag: int, steps: int, num_targ
     x = km.layers.Permute((2, 1), name="lag_columns")(x)  # [batch, F, S]
     x = km.layers.Cropping1D((0, features - num_targets), name="lag_targets")(x)
     return km.layers.Permute((2, 1), name="lag_naive")(x)  # [batch, S, T]
+
+
+def _level_shift(
+    km: ModuleType, history: Any, lag: int, window: int, steps: int, num_targets: int
+) -> Any:
+    """[batch, S, T]: seasonal naive's mean error over the last `window` history steps (the
+    target columns minus their values `lag` steps earlier), times a per-step weight that
+    starts at 1 ("level_steps", Dense(S) without bias, shared by the targets)."""
+    lookback, features = int(history.shape[1]), int(history.shape[2])
+    recent = km.layers.Cropping1D((lookback - window, 0), name="level_recent")(history)
+    before = km.layers.Cropping1D((lookback - window - lag, lag), name="level_before")(history)
+    error = km.layers.Subtract(name="level_error")([recent, before])  # [batch, w, F]
+    mean = km.layers.GlobalAveragePooling1D(name="level_mean")(error)  # [batch, F]
+    mean = km.layers.Reshape((features, 1), name="level_columns")(mean)
+    mean = km.layers.Cropping1D((0, features - num_targets), name="level_targets")(mean)
+    shift = km.layers.Dense(steps, use_bias=False, kernel_initializer="ones", name="level_steps")(
+        mean
+    )  # [batch, T, S]
+    return km.layers.Permute((2, 1), name="level_shift")(shift)  # [batch, S, T]
 
 
 def make_loss(config: ForecasterConfig, keras_module: ModuleType = keras) -> Any:

@@ -70,6 +70,8 @@ def streamable(
     """
     if config.bidirectional:
         return "a bidirectional encoder reads the window backwards, so it cannot run point by point"
+    if config.level_window:
+        return "level_window compares the last steps with a season before, which a state lacks"
     if config.residual_lag:
         return "residual_lag adds the value k steps back, which a step's state does not hold"
     if config.linear_skip:

@@ -159,3 +159,74 @@ def test_linear_skip_adds_a_linear_forecaster_of_the_target_history():
     np.testing.assert_allclose(model.predict({"history": history}, verbose=0), expected, atol=1e-5)
     with pytest.raises(ConfigError, match="linear_skip"):
         ForecasterConfig(output="sequence", linear_skip=True)
+
+
+@pytest.mark.parametrize(("output", "horizon"), [("direct", 3), ("seq2seq", 3), ("last", 3)])
+def test_level_window_starts_from_seasonal_naive_shifted_by_its_recent_error(output, horizon):
+    from seqline.components.train.forecasters import build_forecaster
+
+    config = ForecasterConfig(
+        layer="gru", units=(4,), output=output, residual_lag=4, level_window=2
+    )
+    model = build_forecaster(config, 7, 3, horizon, num_targets=2)
+    history = np.random.default_rng(0).normal(size=(5, 7, 3)).astype("float32")
+    steps = 1 if output == "last" else horizon
+    naive = history[:, 3 : 3 + steps, :2]
+    # Seasonal naive's error on the last 2 steps (5, 6) against 4 steps before (1, 2).
+    shift = (history[:, 5:7, :2] - history[:, 1:3, :2]).mean(axis=1, keepdims=True)
+    untrained = model.predict({"history": history}, verbose=0)
+    np.testing.assert_allclose(untrained, naive + shift, atol=1e-5)
+    assert model.get_layer("level_steps").count_params() == steps  # one weight per step
+
+
+def test_level_window_follows_level_shifts_that_seasonal_naive_misses():
+    """A season-8 pattern on a level that jumps every 24 steps: seasonal naive repeats the old
+    level for a season after each jump; the level-corrected model carries the jump forward.
+    (The shift is measured on the last 2 steps and the horizon is 2, so 2 + 2 <= 8: the jump
+    it measures happened after the values seasonal naive repeats, as with a day's shift
+    against last week on half-hourly data.)"""
+    import keras
+
+    from seqline.components.train.forecasters import build_forecaster, compile_forecaster
+
+    rng = np.random.default_rng(3)
+    season, window, horizon = 8, 2, 2
+    t = np.arange(1200)
+    level = np.repeat(rng.normal(scale=2.0, size=len(t) // 24 + 1), 24)[: len(t)]
+    noise = rng.normal(scale=0.05, size=len(t))
+    series = rng.normal(size=season)[t % season] + level + noise
+    lookback = season + window
+    starts = np.arange(len(t) - lookback - horizon + 1)
+    history = np.stack([series[s : s + lookback] for s in starts])[:, :, None].astype("float32")
+    future = np.stack([series[s + lookback : s + lookback + horizon] for s in starts])[:, :, None]
+    train, test = slice(0, 900), slice(900, None)
+    config = ForecasterConfig(
+        layer="gru",
+        units=(4,),
+        output="direct",
+        loss="mae",
+        residual_lag=season,
+        level_window=window,
+    )
+    keras.utils.set_random_seed(0)
+    model = build_forecaster(config, lookback, 1, horizon)
+    compile_forecaster(model, config, 0.01)
+    model.fit({"history": history[train]}, future[train], epochs=3, batch_size=64, verbose=0)
+    forecast = model.predict({"history": history[test]}, verbose=0)
+    naive = history[test, window : window + horizon]
+    model_mae = np.abs(forecast - future[test]).mean()
+    naive_mae = np.abs(naive - future[test]).mean()
+    assert model_mae < 0.7 * naive_mae
+
+
+def test_level_window_needs_residual_lag_and_room_in_the_history():
+    from seqline.components.train.forecasters import build_forecaster
+
+    with pytest.raises(ConfigError, match="level_window: expected 0 unless residual_lag > 0"):
+        ForecasterConfig(output="direct", level_window=4)
+    with pytest.raises(ConfigError, match="level_window: expected an integer >= 0"):
+        ForecasterConfig(output="direct", residual_lag=4, level_window=-1)
+    config = ForecasterConfig(output="direct", residual_lag=4, level_window=3)
+    with pytest.raises(ConfigError, match=r"residual_lag \+ level_window <= lookback 6.*4 \+ 3"):
+        build_forecaster(config, 6, 1, 3)
+    assert from_json(to_json(config), type(config)) == config

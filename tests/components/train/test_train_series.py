@@ -147,3 +147,35 @@ def test_forecast_cli_prints_the_recursive_forecast_of_a_saved_model(series_run,
     # Covariates are needed to go past the horizon: a usage error (exit 2) says so.
     assert main([*args, "--series-id", str(ids[0])]) == 2
     assert "future_covariates" in capsys.readouterr().err
+
+
+def test_level_window_model_serves_raw_history_and_has_no_step(tmp_path):
+    """The level-corrected seasonal naive is built from layers only, so the exported model
+    still maps raw history to forecasts in original units (per-series min-max scaling inside),
+    and the streaming step is not exported (it needs values a season back)."""
+    import keras
+    import tensorflow as tf
+
+    config = TrainSeriesConfig(
+        forecaster=ForecasterConfig(
+            layer="gru", units=(4,), output="direct", residual_lag=4, level_window=4
+        ),
+        epochs=1,
+        batch_size=16,
+    )
+    run = transform_and_train(tmp_path, config)
+    assert run.model.properties["streaming"] is False
+    assert "step" not in run.model.properties["signatures"]
+    saved = tf.saved_model.load(run.model.path("saved_model"))
+    model = keras.saving.load_model(run.model.path("keras", "model.keras"))
+    rows, history, ids = _eval_arrays(run)
+    expected = np.zeros((len(rows), HORIZON))
+    for sid in set(ids):
+        low, span = _minmax(run.windows, sid)
+        mask = ids == sid
+        scaled = model.predict({"history": (history[mask] - low) / span}, verbose=0)
+        expected[mask] = scaled[:, :, 0] * span[0] + low[0]
+    got = saved.signatures["forecast"](
+        history=tf.constant(history), series_id=tf.constant(ids.astype(bytes))
+    )["forecast"].numpy()
+    np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-3)

@@ -218,6 +218,11 @@ def test_a_model_server_streams_through_step_with_a_stateless_client_state(minma
     [
         (ForecasterConfig(layer="gru", units=(4,), residual_lag=3), {}, "residual_lag"),
         (ForecasterConfig(layer="gru", units=(4,), linear_skip=True), {}, "linear_skip"),
+        (
+            ForecasterConfig(layer="gru", units=(4,), residual_lag=3, level_window=2),
+            {},
+            "level_window",
+        ),
         (ForecasterConfig(layer="gru", units=(4,)), {"calendar": True}, "timestamp"),
         (ForecasterConfig(layer="gru", units=(4,)), {"future_covariates": True}, "horizon"),
     ],
