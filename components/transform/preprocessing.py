@@ -255,8 +255,9 @@ def inverse_document_frequency(distinct: tf.RaggedTensor, size: int) -> tf.Tenso
     present = tf.math.unsorted_segment_sum(
         tf.ones_like(distinct.flat_values, dtype=tf.float32), distinct.flat_values, size
     )
-    df = tft.sum(present[None, :], reduce_instance_dims=False)  # [size]
-    n = tft.sum(tf.ones_like(distinct.row_lengths(), dtype=tf.float32))
+    # Named: TFT's analyzer cache keys then do not depend on tracing order.
+    df = tft.sum(present[None, :], reduce_instance_dims=False, name="ngram_df")  # [size]
+    n = tft.sum(tf.ones_like(distinct.row_lengths(), dtype=tf.float32), name="ngram_docs")
     return 1.0 + tf.math.log((1.0 + n) / (1.0 + df))
 
 

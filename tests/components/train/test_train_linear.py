@@ -1,0 +1,120 @@
+"""The TF-IDF linear n-gram branch (issue 11): a logistic regression inside the model, alone
+("only") or with its logits added to the deep part's ("beside", wide & deep)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from seqline.components.train.config import EarlyStoppingConfig, ModelConfig, TrainTextConfig
+from seqline.components.train.models import build_text_model, model_inputs
+from seqline.pipeline.errors import ConfigError
+
+from .conftest import TextArtifacts, train_context
+
+keras = pytest.importorskip("keras")
+
+VOCAB, NGRAM_VOCAB, CLASSES = 40, 60, 3
+IDS = [[5, 9, 3, 7], [2, 8], [11, 4, 6, 12, 13, 14]]
+
+
+def feed(model, width: int) -> dict[str, np.ndarray]:  # type: ignore[no-untyped-def]
+    """The three features, right-padded to `width` (weights 0 on padding)."""
+    ids = np.zeros((len(IDS), width), dtype="int64")
+    weights = np.zeros((len(IDS), width), dtype="float32")
+    for i, row in enumerate(IDS):
+        ids[i, : len(row)] = row
+        weights[i, : len(row)] = np.linspace(0.2, 0.9, len(row))
+    features = {"tokens": ids, "ngrams": ids, "ngram_weights": weights}
+    return {t.name: features[t.name] for t in model.inputs}
+
+
+def test_linear_only_is_a_weighted_sum_of_its_rows() -> None:
+    config = ModelConfig(linear_branch="only")
+    model = build_text_model(config, VOCAB, 8, CLASSES, ngram_vocab_size=NGRAM_VOCAB,
+                             ngram_weights="tfidf")  # fmt: skip
+    assert model_inputs(config) == ("ngrams", "ngram_weights")
+    assert {layer.name for layer in model.layers} == {"ngrams", "ngram_weights", "linear",
+                                                      "probabilities"}  # fmt: skip
+    # Zero-initialised: every class equally likely before training.
+    np.testing.assert_allclose(np.asarray(model(feed(model, 6))), 1 / CLASSES, rtol=1e-6)
+    rng = np.random.default_rng(0)
+    kernel = rng.normal(size=(NGRAM_VOCAB, CLASSES)).astype("float32")
+    bias = rng.normal(size=CLASSES).astype("float32")
+    model.get_layer("linear").set_weights([kernel, bias])
+    inputs = feed(model, 6)
+    logits = (inputs["ngram_weights"][..., None] * kernel[inputs["ngrams"]]).sum(1) + bias
+    expected = np.exp(logits) / np.exp(logits).sum(1, keepdims=True)
+    np.testing.assert_allclose(np.asarray(model(inputs)), expected, rtol=1e-5)
+    # Padding (id 0, weight 0) changes nothing, even where kernel row 0 is not zero.
+    np.testing.assert_allclose(np.asarray(model(feed(model, 11))), expected, rtol=1e-5)
+
+
+@pytest.mark.parametrize("deep", ["rnn", "ngrams"])
+def test_beside_starts_as_the_linear_model(deep: str) -> None:
+    config = ModelConfig(units=4, embedding_dim=6, linear_branch="beside",
+                         ngram_branch="only" if deep == "ngrams" else "none")  # fmt: skip
+    model = build_text_model(config, VOCAB, 8, 2, ngram_vocab_size=NGRAM_VOCAB,
+                             ngram_weights="tfidf")  # fmt: skip
+    linear = model.get_layer("linear")
+    linear.set_weights([np.full((NGRAM_VOCAB, 1), 0.5, "float32"), np.array([0.1], "float32")])
+    inputs = feed(model, 8)
+    logits = 0.5 * inputs["ngram_weights"].sum(1) + 0.1
+    # The head's kernel starts at zero, so the deep part adds nothing yet: sigmoid of the
+    # linear logits alone.
+    p = np.asarray(model(inputs, training=False))[:, 0]
+    np.testing.assert_allclose(p, 1 / (1 + np.exp(-logits)), rtol=1e-5)
+    assert model.get_layer("logits") is not None
+
+
+def test_linear_branch_needs_the_tfidf_weights_and_valid_config() -> None:
+    with pytest.raises(ConfigError, match=r"model.linear_branch: 'only' needs the transform's"):
+        build_text_model(ModelConfig(linear_branch="only"), VOCAB, 8, 2)
+    with pytest.raises(ConfigError, match=r"set transform.ngrams.weights: tfidf"):
+        build_text_model(ModelConfig(linear_branch="beside"), VOCAB, 8, 2,
+                         ngram_vocab_size=NGRAM_VOCAB)  # fmt: skip
+    with pytest.raises(ConfigError, match=r"^linear_branch: expected one of"):
+        ModelConfig(linear_branch="wide")
+    with pytest.raises(ConfigError, match=r"^ngram_branch: expected 'none' with linear_branch"):
+        ModelConfig(linear_branch="only", ngram_branch="beside")
+    with pytest.raises(ConfigError, match=r"^linear_l2: expected a number >= 0"):
+        ModelConfig(linear_l2=-1.0)
+
+
+@pytest.mark.slow
+def test_linear_model_trains_and_serves_raw_text(
+    text_artifacts: TextArtifacts, tmp_path: Path
+) -> None:
+    import tensorflow as tf
+    import tensorflow_transform as tft
+
+    from seqline.components.train.text_component import COMPONENT
+
+    config = TrainTextConfig(
+        model=ModelConfig(linear_branch="only", linear_l2=1e-6),
+        epochs=3,
+        batch_size=16,
+        learning_rate=0.1,
+        early_stopping=EarlyStoppingConfig(patience=5),
+    )
+    ctx = train_context(config, text_artifacts, tmp_path / "root")
+    COMPONENT.executor(ctx)
+    model_dir = Path(ctx.outputs["model"].uri)
+    model = keras.models.load_model(model_dir / "keras" / "model.keras")
+    assert {t.name for t in model.inputs} == {"ngrams", "ngram_weights"}
+    texts = list(text_artifacts.raw_eval_texts)
+    features = tft.TFTransformOutput(text_artifacts.transform_graph.uri).transform_raw_features(
+        {"text": tf.constant(texts)}
+    )
+    p = np.asarray(model({k: features[k] for k in ("ngrams", "ngram_weights")}))[:, 0]
+    served = tf.saved_model.load(str(model_dir / "saved_model")).signatures["predict_text"](
+        text=tf.constant(texts)
+    )
+    np.testing.assert_allclose(served["probabilities"].numpy(), np.stack([1 - p, p], 1),
+                               rtol=1e-5, atol=1e-6)  # fmt: skip
+    # It learned the corpus (two well-separated classes), from raw text in the SavedModel.
+    labels = ctx.outputs["model"].properties["labels"]
+    accuracy = ctx.outputs["model"].properties["best_metrics"]["accuracy"]
+    assert len(labels) == 2 and accuracy > 0.9
