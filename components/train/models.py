@@ -86,7 +86,7 @@ def _recurrent_layer(
 def model_inputs(config: ModelConfig) -> tuple[str, ...]:
     """The transformed features the model takes: "tokens" and/or "ngrams" (and
     "ngram_weights" with the linear branch)."""
-    names = (TOKENS_KEY,) if config.uses_rnn else ()
+    names: tuple[str, ...] = (TOKENS_KEY,) if config.uses_rnn else ()
     if config.ngram_branch != "none" or config.linear_branch != "none":
         names += (NGRAMS_KEY,)
     return names + ((NGRAM_WEIGHTS_KEY,) if config.linear_branch != "none" else ())

@@ -118,3 +118,20 @@ def test_linear_model_trains_and_serves_raw_text(
     labels = ctx.outputs["model"].properties["labels"]
     accuracy = ctx.outputs["model"].properties["best_metrics"]["accuracy"]
     assert len(labels) == 2 and accuracy > 0.9
+
+
+def test_tf_keras_builds_the_same_wide_and_deep_model() -> None:
+    """Multi-worker training builds it with tf_keras and transplants the weights (strategy.py)."""
+    tf_keras = pytest.importorskip("tf_keras")
+    from seqline.components.train.models import transplant_weights
+
+    config = ModelConfig(units=3, embedding_dim=4, layer="gru", linear_branch="beside")
+    source = build_text_model(config, VOCAB, 8, CLASSES, tf_keras, ngram_vocab_size=NGRAM_VOCAB,
+                              ngram_weights="tfidf")  # fmt: skip
+    target = build_text_model(config, VOCAB, 8, CLASSES, ngram_vocab_size=NGRAM_VOCAB,
+                              ngram_weights="tfidf")  # fmt: skip
+    rng = np.random.default_rng(1)
+    source.set_weights([rng.normal(size=w.shape).astype("float32") for w in source.get_weights()])
+    transplant_weights(source, target)
+    inputs = feed(target, 8)
+    np.testing.assert_allclose(np.asarray(target(inputs)), source(inputs).numpy(), rtol=1e-5)
