@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -12,7 +13,7 @@ from seqline.components.train.config import EarlyStoppingConfig, ModelConfig, Tr
 from seqline.components.train.models import build_text_model, model_inputs
 from seqline.pipeline.errors import ConfigError
 
-from .conftest import TextArtifacts, train_context
+from .conftest import TextArtifacts, make_corpus, train_context
 
 keras = pytest.importorskip("keras")
 
@@ -81,6 +82,42 @@ def test_linear_branch_needs_the_tfidf_weights_and_valid_config() -> None:
         ModelConfig(linear_branch="only", ngram_branch="beside")
     with pytest.raises(ConfigError, match=r"^linear_l2: expected a number >= 0"):
         ModelConfig(linear_l2=-1.0)
+
+
+def _grams(text: str) -> list[str]:
+    """The transform's standardization and 1-2-grams, written independently in Python."""
+    text = re.sub(r"</?[a-z][^<>]*>", " ", text.lower())
+    words = re.sub(r"[^a-z0-9\s]", "", text).split()
+    return words + [f"{a} {b}" for a, b in zip(words, words[1:], strict=False)]
+
+
+@pytest.mark.slow
+def test_transform_tfidf_weights_match_scikit_learn(text_artifacts: TextArtifacts) -> None:
+    """The graph's "ngram_weights" are TfidfVectorizer(sublinear_tf=True)'s values, idf from the
+    train split, over the same n-gram vocabulary (the shared fixture's transform)."""
+    sklearn_text = pytest.importorskip("sklearn.feature_extraction.text")
+    import tensorflow as tf
+    import tensorflow_transform as tft
+
+    output = tft.TFTransformOutput(text_artifacts.transform_graph.uri)
+    vocab = [g.decode() for g in output.vocabulary_by_name("ngrams")]
+    vectorizer = sklearn_text.TfidfVectorizer(analyzer=_grams, sublinear_tf=True, vocabulary=vocab)
+    vectorizer.fit([text for text, _ in make_corpus(64, seed=1)])  # the fixture's train split
+    texts = list(text_artifacts.raw_eval_texts)
+    served = output.transform_raw_features({"text": tf.constant(texts)})
+    expected = vectorizer.transform(texts).toarray()
+    max_ngrams = served["ngrams"].shape[1]
+    pairs = zip(served["ngrams"].numpy(), served["ngram_weights"].numpy(), strict=True)
+    truncated = 0
+    for text, row, (ids, weights) in zip(texts, expected, pairs, strict=True):
+        kept = ids > 0
+        assert not weights[~kept].any()  # padding weighs 0
+        known = list(dict.fromkeys(g for g in _grams(text) if g in vocab))  # distinct, in order
+        assert [vocab[i - 1] for i in ids[kept]] == known[:max_ngrams]
+        # Normalised over all the text's known n-grams, then cut to max_ngrams.
+        np.testing.assert_allclose(weights[kept], row[ids[kept] - 1], rtol=1e-5, atol=1e-6)
+        truncated += len(known) > max_ngrams
+    assert truncated < len(texts)  # most texts are compared whole
 
 
 @pytest.mark.slow

@@ -120,39 +120,5 @@ def test_tfidf_weights_are_sublinear_and_unit_norm() -> None:
     norm = float(np.hypot(*raw))
     np.testing.assert_allclose(got[0], [raw[0] / norm, raw[1] / norm], rtol=1e-6)
     assert got[1] == [] and got[2] == pytest.approx([1.0])
-
-
-@pytest.mark.slow
-def test_tfidf_weights_match_scikit_learn(tmp_path) -> None:
-    sklearn_text = pytest.importorskip("sklearn.feature_extraction.text")
-    examples = write_examples(tmp_path / "examples", {"train": TRAIN, "eval": EVAL}, LABELS)
-    config = TransformConfig(
-        vocab_size=50,
-        max_tokens=MAX_TOKENS,
-        ngrams=NgramConfig(orders=2, vocab_size=100, frequency_threshold=1, max_ngrams=64,
-                           weights="tfidf"),
-    )  # fmt: skip
-    _, graph, out = run_transform(tmp_path, examples, config)
-    assert graph.properties["ngram_weights"] == "tfidf"
-    output = tft.TFTransformOutput(graph.uri)
-    vocab = [g.decode() for g in output.vocabulary_by_name("ngrams")]
-
-    def grams(text: str) -> list[str]:
-        words = _words(text)
-        return words + [f"{a} {b}" for a, b in zip(words, words[1:], strict=False)]
-
-    # idf from the train split only, over the same vocabulary: what the graph must reproduce.
-    vectorizer = sklearn_text.TfidfVectorizer(analyzer=grams, sublinear_tf=True, vocabulary=vocab)
-    vectorizer.fit([t for t, _ in TRAIN])
-    texts = [t for t, _ in TRAIN + EVAL]
-    served = output.transform_raw_features({"text": tf.constant(texts)})
-    assert set(served) == {"tokens", "ngrams", "ngram_weights"}
-    expected = vectorizer.transform(texts).toarray()
-    ids_and_weights = zip(served["ngrams"].numpy(), served["ngram_weights"].numpy(), strict=True)
-    for row, (ids, weights) in zip(expected, ids_and_weights, strict=True):
-        got = np.zeros(len(vocab))
-        kept = ids > 0
-        assert len(set(ids[kept])) == kept.sum()  # distinct ids
-        assert not weights[~kept].any()  # padding weighs 0
-        got[ids[kept] - 1] = weights[kept]
-        np.testing.assert_allclose(got, row, rtol=1e-5, atol=1e-6)
+    # The whole transform's weights are checked against scikit-learn on the train tests'
+    # corpus (tests/components/train/test_train_linear.py), whose graph emits them anyway.
