@@ -18,6 +18,8 @@ YAML shape (every key optional; `model` for text, `forecaster` for series):
       conv_filters: 0        # > 0: Conv1D front end (CNN-RNN), kernel conv_kernel_size
       ngram_branch: none     # none | beside (fastText bag of n-grams next to the RNN) | only
       ngram_dim: 32
+      linear_branch: none    # none | beside (TF-IDF logistic regression added to the logits) | only
+      linear_l2: 0.0         # L2 on the linear branch's weights
       l2: 0.0                # L2 on the head, conv and recurrent kernels
       label_smoothing: 0.0
       class_weights: {}      # label -> weight, or {balanced: 1} for n / (k * count)
@@ -67,6 +69,8 @@ FORECAST_LOSSES: tuple[str, ...] = ("mse", "mae", "huber")
 HEADS: tuple[str, ...] = ("auto", "sigmoid", "softmax")
 POOLINGS: tuple[str, ...] = ("last", "max", "mean", "attention")
 NGRAM_BRANCHES: tuple[str, ...] = ("none", "beside", "only")
+LinearBranch = Literal["none", "beside", "only"]
+LINEAR_BRANCHES: tuple[str, ...] = ("none", "beside", "only")
 # class_weights: {BALANCED: 1} asks for weights n / (k * count_of_class) on the train split.
 BALANCED = "balanced"
 DISTRIBUTIONS: tuple[str, ...] = ("auto", "default", "mirrored", "multi_worker")
@@ -176,6 +180,14 @@ class ModelConfig:
             (transform.ngrams) embedded and mean-pooled. "none" (default), "beside" (concatenated
             with the RNN's pooled vector before the head) or "only" (no RNN at all).
         ngram_dim: width of the n-gram embedding (default 32).
+        linear_branch: a logistic regression on the transform's TF-IDF weighted n-grams
+            (transform.ngrams.weights: tfidf): logits = sum_j weight_j * W[ngram_j] + b, W
+            [ngram ids, classes] starting at zero. "none" (default), "beside" (wide & deep: its
+            logits are ADDED to those of the rest of the model, whose head kernel starts at
+            zero, so training starts from the linear model) or "only" (the whole model is the
+            linear one; ngram_branch must then be "none").
+        linear_l2: L2 penalty on the linear branch's weights W (default 0.0; the table is
+            [ngram ids, classes], small enough for a dense penalty at every step).
         l2: L2 penalty on the head, conv and recurrent kernels (default 0.0; embeddings are
             left out: a penalty there makes every step touch the whole table).
         label_smoothing: in [0, 1) (default 0.0).
@@ -207,6 +219,8 @@ class ModelConfig:
     conv_kernel_size: int = 5
     ngram_branch: NgramBranch = "none"
     ngram_dim: int = 32
+    linear_branch: LinearBranch = "none"
+    linear_l2: float = 0.0
     l2: float = 0.0
     label_smoothing: float = 0.0
     class_weights: dict[str, float] = field(default_factory=dict)
@@ -215,8 +229,8 @@ class ModelConfig:
 
     @property
     def uses_rnn(self) -> bool:
-        """False when the n-gram branch is the whole model."""
-        return self.ngram_branch != "only"
+        """False when the n-gram or the linear branch is the whole model."""
+        return self.ngram_branch != "only" and self.linear_branch != "only"
 
     def __post_init__(self) -> None:
         self._check_zoo()
@@ -243,6 +257,21 @@ class ModelConfig:
         _positive_int(self.conv_kernel_size, "conv_kernel_size", "e.g. 5")
         _choice(self.ngram_branch, NGRAM_BRANCHES, "ngram_branch")
         _positive_int(self.ngram_dim, "ngram_dim", "e.g. 32")
+        _choice(self.linear_branch, LINEAR_BRANCHES, "linear_branch")
+        _require(
+            not (self.linear_branch == "only" and self.ngram_branch != "none"),
+            "ngram_branch",
+            "'none' with linear_branch 'only' (the linear model is then the whole model)",
+            self.ngram_branch,
+            "use linear_branch: beside to add the linear logits to the n-gram branch's",
+        )
+        _require(
+            isinstance(self.linear_l2, int | float) and self.linear_l2 >= 0,
+            "linear_l2",
+            "a number >= 0",
+            self.linear_l2,
+            "e.g. 1e-6, or 0 for none",
+        )
         _require(
             isinstance(self.l2, int | float) and self.l2 >= 0,
             "l2",

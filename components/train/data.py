@@ -15,7 +15,7 @@ from typing import Any
 import tensorflow as tf
 
 from seqline.pipeline.errors import DataError
-from seqline.schemas.text import LABEL_ID_KEY, TOKENS_KEY
+from seqline.schemas.text import LABEL_ID_KEY, NGRAM_WEIGHTS_KEY, NGRAMS_KEY, TOKENS_KEY
 
 
 def make_dataset(
@@ -48,7 +48,7 @@ def make_dataset(
             longest sequence rounded up to a multiple of PADDING_BUCKET). Only for a model with
             mask_zero: masked steps change nothing, so the results are the same while the RNN
             runs fewer steps. Default False. "ngrams" rows are always trimmed (the n-gram
-            branch always masks padding).
+            branch always masks padding), and "ngram_weights" to the same width.
         features: the transformed features the model takes (default ("tokens",)).
     """
     missing = {*features, LABEL_ID_KEY} - set(feature_spec)
@@ -68,8 +68,11 @@ def make_dataset(
             label = tf.cast(tf.reshape(label, [-1, 1]), tf.float32)
         inputs = {key: parsed[key] for key in features}
         for key in inputs:
-            if trim_padding or key != TOKENS_KEY:
+            if key != NGRAM_WEIGHTS_KEY and (trim_padding or key != TOKENS_KEY):
                 inputs[key] = trim_right_padding(inputs[key])
+        if NGRAM_WEIGHTS_KEY in inputs:  # stays aligned with its ids
+            width = tf.shape(inputs[NGRAMS_KEY])[1]
+            inputs[NGRAM_WEIGHTS_KEY] = inputs[NGRAM_WEIGHTS_KEY][:, :width]
         return inputs, label
 
     return batched_records(

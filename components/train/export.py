@@ -27,7 +27,7 @@ from typing import Any
 import tensorflow as tf
 import tensorflow_transform as tft
 
-from seqline.schemas.text import LABEL_KEY, TEXT_KEY, TOKENS_KEY
+from seqline.schemas.text import LABEL_KEY, NGRAM_WEIGHTS_KEY, TEXT_KEY, TOKENS_KEY
 
 SERVING_DEFAULT = "serving_default"
 PREDICT_TEXT = "predict_text"
@@ -70,9 +70,14 @@ class TextClassifierExport(tf.Module):
         def predict(features: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
             transformed = self.tft_layer(features)
             tokens = tf.ensure_shape(tf.cast(transformed[TOKENS_KEY], tf.int64), [None, max_tokens])
-            # The model's inputs by name: "tokens" and/or "ngrams" (models.model_inputs).
+            # The model's inputs by name: "tokens", "ngrams", "ngram_weights"
+            # (models.model_inputs); the TF-IDF weights are the one float feature.
             inputs = {
-                name: tokens if name == TOKENS_KEY else tf.cast(transformed[name], tf.int64)
+                name: tokens
+                if name == TOKENS_KEY
+                else tf.cast(
+                    transformed[name], tf.float32 if name == NGRAM_WEIGHTS_KEY else tf.int64
+                )
                 for name in input_names
             }
             scores = tf.cast(self.model(inputs, training=False), tf.float32)

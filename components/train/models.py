@@ -5,10 +5,15 @@
               Bidirectional) -> pooling (last state | max | mean | attention, masked)  --+
     ngrams -> Embedding(mask_zero) -> masked mean (fastText bag of n-grams)  ---------------+
                                                                 -> Concatenate -> Dropout -> head
+    ngrams, ngram_weights (TF-IDF) -> NgramLogits: sum_j w_j * W[ngram_j] + b  (linear branch)
 
 Either branch may be alone: ngram_branch "none" (default: the RNN alone, as before) or "only"
-(no RNN). Every layer respects the right-padding mask, so cuDNN's rules (cudnn.py) still hold
-and a prediction does not depend on how much padding follows a text.
+(no RNN). The linear branch (model.linear_branch) is a logistic regression on the transform's
+TF-IDF weighted n-grams: "beside" adds its logits to the head's (wide & deep; the head's kernel
+then starts at zero, so the untrained model IS the linear one and the deep part learns what it
+misses), "only" makes it the whole model. Every layer respects the right-padding mask, so
+cuDNN's rules (cudnn.py) still hold and a prediction does not depend on how much padding follows
+a text.
 
 Pure builder: it takes the Keras module as an argument so the same code builds a Keras 3 model
 (the default and everywhere seqline can) or a tf_keras model (multi-worker training, see
@@ -28,7 +33,7 @@ from seqline.components.train.config import ModelConfig
 from seqline.components.train.losses import classifier_loss
 from seqline.components.train.pooling import zoo_layers
 from seqline.pipeline.errors import ConfigError
-from seqline.schemas.text import NGRAMS_KEY, TOKENS_KEY
+from seqline.schemas.text import NGRAM_WEIGHTS_KEY, NGRAMS_KEY, TOKENS_KEY
 
 HeadKind = Literal["sigmoid", "softmax"]
 
@@ -79,9 +84,12 @@ def _recurrent_layer(
 
 
 def model_inputs(config: ModelConfig) -> tuple[str, ...]:
-    """The transformed features the model takes: "tokens" and/or "ngrams"."""
-    names = (TOKENS_KEY,) if config.uses_rnn else ()
-    return names + ((NGRAMS_KEY,) if config.ngram_branch != "none" else ())
+    """The transformed features the model takes: "tokens" and/or "ngrams" (and
+    "ngram_weights" with the linear branch)."""
+    names: tuple[str, ...] = (TOKENS_KEY,) if config.uses_rnn else ()
+    if config.ngram_branch != "none" or config.linear_branch != "none":
+        names += (NGRAMS_KEY,)
+    return names + ((NGRAM_WEIGHTS_KEY,) if config.linear_branch != "none" else ())
 
 
 def build_text_model(
@@ -92,6 +100,7 @@ def build_text_model(
     keras_module: ModuleType = keras,
     ngram_vocab_size: int = 0,
     embedding_matrix: np.ndarray | None = None,
+    ngram_weights: str = "none",
 ) -> Any:
     """Builds (does not compile) the classifier (see the module docstring for the layers).
 
@@ -105,22 +114,32 @@ def build_text_model(
             properties; required (>= 2) when config.ngram_branch is not "none".
         embedding_matrix: float [vocab_size, embedding_dim] initial token embeddings
             (embeddings.py), or None for random ones.
+        ngram_weights: the TransformGraph's "ngram_weights" property; must be "tfidf" when
+            config.linear_branch is not "none".
 
     Returns:
         A functional model taking {"tokens": int64 [batch, T]} and/or {"ngrams": int64
-        [batch, G]} (model_inputs) and returning float32 [batch, 1] (sigmoid head:
-        P(label 1)) or [batch, num_classes] (softmax head).
+        [batch, G]} and/or {"ngram_weights": float32 [batch, G]} (model_inputs) and returning
+        float32 [batch, 1] (sigmoid head: P(label 1)) or [batch, num_classes] (softmax head).
     """
     if vocab_size < 2 or max_tokens < 1:
         raise ConfigError(
             f"transform graph: expected vocab_size >= 2 and max_tokens >= 1, got "
             f"vocab_size={vocab_size}, max_tokens={max_tokens}; rerun the transform component"
         )
-    if config.ngram_branch != "none" and ngram_vocab_size < 2:
+    uses_ngrams = config.ngram_branch != "none" or config.linear_branch != "none"
+    if uses_ngrams and ngram_vocab_size < 2:
+        branch = "ngram_branch" if config.ngram_branch != "none" else "linear_branch"
         raise ConfigError(
-            f"model.ngram_branch: {config.ngram_branch!r} needs the transform's n-gram ids, got "
+            f"model.{branch}: {getattr(config, branch)!r} needs the transform's n-gram ids, got "
             "a transform graph without them; set transform.ngrams (e.g. ngrams: {orders: 2}) "
-            "or model.ngram_branch: none"
+            f"or model.{branch}: none"
+        )
+    if config.linear_branch != "none" and ngram_weights != "tfidf":
+        raise ConfigError(
+            f"model.linear_branch: {config.linear_branch!r} needs the transform's TF-IDF n-gram "
+            f"weights, got a transform graph with ngrams.weights {ngram_weights!r}; set "
+            "transform.ngrams.weights: tfidf, or model.linear_branch: none"
         )
     head = resolve_head(config.head, num_classes)
     km = keras_module
@@ -129,25 +148,42 @@ def build_text_model(
     features: list[Any] = []
     if config.uses_rnn:
         features.append(_recurrent_branch(km, zoo, config, vocab_size, embedding_matrix, inputs))
-    if config.ngram_branch != "none":
+    if uses_ngrams:
         # Sequence length None: batches are trimmed to their longest row (data.py).
-        ngrams = km.Input(shape=(None,), dtype="int64", name=NGRAMS_KEY)
-        inputs[NGRAMS_KEY] = ngrams
+        inputs[NGRAMS_KEY] = km.Input(shape=(None,), dtype="int64", name=NGRAMS_KEY)
+    if config.ngram_branch != "none":
         bag = km.layers.Embedding(
             ngram_vocab_size, config.ngram_dim, mask_zero=True, name="ngram_embedding"
-        )(ngrams)
+        )(inputs[NGRAMS_KEY])
         features.append(zoo.MaskedPooling("mean", name="ngram_mean")(bag))
-    x = features[0] if len(features) == 1 else km.layers.Concatenate(name="features")(features)
-    x = km.layers.Dropout(config.dropout, name="dropout")(x)
     units, activation = (1, "sigmoid") if head == "sigmoid" else (num_classes, "softmax")
-    outputs = km.layers.Dense(
-        units,
-        activation=activation,
-        kernel_regularizer=km.regularizers.L2(config.l2) if config.l2 else None,
-        # float32 even under a mixed_float16 policy: probabilities and the loss need the range.
-        dtype="float32",
-        name="head",
-    )(x)
+    linear = None
+    if config.linear_branch != "none":
+        weights = km.Input(shape=(None,), dtype="float32", name=NGRAM_WEIGHTS_KEY)
+        inputs[NGRAM_WEIGHTS_KEY] = weights
+        linear = zoo.NgramLogits(ngram_vocab_size, units, config.linear_l2, name="linear")(
+            [inputs[NGRAMS_KEY], weights]
+        )
+    deep = None
+    if features:
+        x = features[0] if len(features) == 1 else km.layers.Concatenate(name="features")(features)
+        x = km.layers.Dropout(config.dropout, name="dropout")(x)
+        deep = km.layers.Dense(
+            units,
+            # Beside the linear branch the head outputs logits, from zero: the untrained model
+            # is then exactly the linear one.
+            activation=activation if linear is None else None,
+            kernel_initializer="glorot_uniform" if linear is None else "zeros",
+            kernel_regularizer=km.regularizers.L2(config.l2) if config.l2 else None,
+            # float32 even under a mixed_float16 policy: probabilities and the loss need the range.
+            dtype="float32",
+            name="head",
+        )(x)
+    if linear is None:
+        outputs = deep
+    else:
+        logits = linear if deep is None else km.layers.Add(name="logits")([deep, linear])
+        outputs = km.layers.Activation(activation, dtype="float32", name="probabilities")(logits)
     model = km.Model(inputs=inputs, outputs=outputs, name="text_classifier")
     if embedding_matrix is not None:
         model.get_layer("embedding").set_weights([np.asarray(embedding_matrix, np.float32)])

@@ -1,5 +1,5 @@
-"""Mask-aware layers of the text model zoo: pooling over time, attention pooling, and a Conv1D
-front end that keeps the padding mask.
+"""Mask-aware layers of the text model zoo: pooling over time, attention pooling, a Conv1D
+front end that keeps the padding mask, and the linear branch's weighted n-gram logits.
 
 Every layer here gives the same outputs for a sequence whatever padding follows it (the mask
 marks right padding, id 0), which is what lets training trim a batch's padding and serving
@@ -58,7 +58,8 @@ def attention_pool(x: tf.Tensor, scores: tf.Tensor, mask: tf.Tensor | None) -> t
 
 @functools.cache
 def zoo_layers(km: ModuleType) -> SimpleNamespace:
-    """The layer classes for Keras module `km`: MaskedPooling, AttentionPooling, MaskedConv1D."""
+    """The layer classes for Keras module `km`: MaskedPooling, AttentionPooling, MaskedConv1D,
+    NgramLogits."""
     register = (
         km.saving.register_keras_serializable(package="seqline")
         if hasattr(km, "saving") and hasattr(km.saving, "register_keras_serializable")
@@ -159,6 +160,45 @@ def zoo_layers(km: ModuleType) -> SimpleNamespace:
                 "l2": self.l2,
             }
 
+    @register
+    class NgramLogits(km.layers.Layer):  # type: ignore[name-defined]
+        """Sparse logistic regression logits: ids int64 [B, G] (0 = padding) and their weights
+        float [B, G] (the transform's TF-IDF, 0 on padding) -> float32 [B, units]:
+        sum_j weights_j * kernel[ids_j] + bias. Kernel [vocab_size, units] and bias start at
+        zero; padding weighs 0, so trailing padding changes nothing."""
+
+        def __init__(self, vocab_size: int, units: int, l2: float = 0.0, **kwargs: Any) -> None:
+            # float32 even under mixed precision: these are logits, summed over many terms.
+            kwargs["dtype"] = "float32"
+            super().__init__(**kwargs)
+            self.vocab_size, self.units, self.l2 = vocab_size, units, l2
+
+        def build(self, input_shape: Any) -> None:
+            self.kernel = self.add_weight(
+                name="kernel",
+                shape=(self.vocab_size, self.units),
+                initializer="zeros",
+                regularizer=km.regularizers.L2(self.l2) if self.l2 else None,
+            )
+            self.bias = self.add_weight(name="bias", shape=(self.units,), initializer="zeros")
+            self.built = True
+
+        def call(self, inputs: Any) -> Any:
+            ids, weights = inputs
+            rows = tf.gather(tf.convert_to_tensor(self.kernel), ids)  # [B, G, units]
+            weights = tf.cast(weights, rows.dtype)[..., None]
+            return tf.reduce_sum(rows * weights, axis=1) + self.bias
+
+        def compute_output_shape(self, input_shape: Any) -> Any:
+            return (input_shape[0][0], self.units)
+
+        def get_config(self) -> dict[str, Any]:
+            config = {**super().get_config(), "vocab_size": self.vocab_size}
+            return {**config, "units": self.units, "l2": self.l2}
+
     return SimpleNamespace(
-        MaskedPooling=MaskedPooling, AttentionPooling=AttentionPooling, MaskedConv1D=MaskedConv1D
+        MaskedPooling=MaskedPooling,
+        AttentionPooling=AttentionPooling,
+        MaskedConv1D=MaskedConv1D,
+        NgramLogits=NgramLogits,
     )

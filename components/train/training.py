@@ -157,6 +157,7 @@ def text_task(
             km,
             ngram_vocab_size=graph.ngram_vocab_size,
             embedding_matrix=extras.embedding_matrix,
+            ngram_weights=graph.ngram_weights,
         )
 
     def dataset(files: list[str], batch_size: int, **kwargs: Any) -> Any:

@@ -81,7 +81,14 @@ import tensorflow as tf
 import tensorflow_transform as tft
 
 from seqline.components.transform.text_features import NGRAM_VOCAB_NAME, NgramConfig
-from seqline.schemas.text import LABEL_ID_KEY, LABEL_KEY, NGRAMS_KEY, TEXT_KEY, TOKENS_KEY
+from seqline.schemas.text import (
+    LABEL_ID_KEY,
+    LABEL_KEY,
+    NGRAM_WEIGHTS_KEY,
+    NGRAMS_KEY,
+    TEXT_KEY,
+    TOKENS_KEY,
+)
 
 if TYPE_CHECKING:
     from seqline.components.transform.config import TransformTextConfig as TransformConfig
@@ -156,18 +163,20 @@ def pad_or_truncate(ids: tf.RaggedTensor, max_tokens: int, keep: str = "keep_sta
     """Right-pads with PADDING_ID (0) or truncates each row to exactly `max_tokens` ids.
 
     Args:
-        ids: int64 RaggedTensor [batch, (n)].
+        ids: int64 (or float) RaggedTensor [batch, (n)].
         max_tokens: output length T >= 1.
         keep: rows longer than T keep their first T ids ("keep_start", default) or their
             last T ("keep_end"). Shorter rows are right-padded either way, so masks stay
             right-padded (cuDNN's rule).
 
     Returns:
-        int64 Tensor [batch, T].
+        Tensor [batch, T] of ids' dtype.
     """
     if keep == "keep_end":
         ids = ids[:, -max_tokens:]
-    return ids.to_tensor(default_value=PADDING_ID, shape=[None, max_tokens])
+    # The cast lets the same padding serve float rows (the n-gram TF-IDF weights).
+    padding = tf.constant(PADDING_ID, dtype=ids.dtype)
+    return ids.to_tensor(default_value=padding, shape=[None, max_tokens])
 
 
 def ngrams_of(tokens: tf.RaggedTensor, orders: int) -> tf.RaggedTensor:
@@ -185,9 +194,11 @@ def ngrams_of(tokens: tf.RaggedTensor, orders: int) -> tf.RaggedTensor:
     return tf.concat(grams, axis=1) if len(grams) > 1 else tokens
 
 
-def ngram_ids(tokens: tf.RaggedTensor, config: NgramConfig, keep: str) -> tf.Tensor:
-    """The "ngrams" feature: int64 [batch, max_ngrams] (see the module docstring). Computes the
-    n-gram vocabulary (a TFT analyzer) on the data it is analyzed on."""
+def ngram_ids(tokens: tf.RaggedTensor, config: NgramConfig, keep: str) -> dict[str, tf.Tensor]:
+    """The n-gram features (see the module docstring): {"ngrams": int64 [batch, max_ngrams]},
+    plus "ngram_weights" float32 [batch, max_ngrams] with config.weights "tfidf" (the ids are
+    then each text's distinct n-grams: tfidf_weights). Computes the n-gram vocabulary (and the
+    document frequencies) with TFT analyzers on the data it is analyzed on."""
     grams = ngrams_of(tokens, config.orders)
     flat = grams.flat_values
     vocabulary = tft.vocabulary(
@@ -199,7 +210,76 @@ def ngram_ids(tokens: tf.RaggedTensor, config: NgramConfig, keep: str) -> tf.Ten
     )
     ids = tft.apply_vocabulary(grams, vocabulary, default_value=-1)
     known = tf.ragged.boolean_mask(ids, ids >= 0)  # drop n-grams outside the vocabulary
-    return pad_or_truncate(known + 1, config.max_ngrams, keep)
+    if not config.tfidf:
+        return {NGRAMS_KEY: pad_or_truncate(known + 1, config.max_ngrams, keep)}
+    distinct, counts = distinct_per_row(known)
+    idf = inverse_document_frequency(distinct, config.vocab_size - 1)
+    weights = tfidf_weights(counts, distinct.with_flat_values(tf.gather(idf, distinct.flat_values)))
+    return {
+        NGRAMS_KEY: pad_or_truncate(distinct + 1, config.max_ngrams, keep),
+        NGRAM_WEIGHTS_KEY: pad_or_truncate(weights, config.max_ngrams, keep),
+    }
+
+
+def distinct_per_row(ids: tf.RaggedTensor) -> tuple[tf.RaggedTensor, tf.RaggedTensor]:
+    """Each row's distinct ids in order of first occurrence, and how often each occurs.
+
+    Args:
+        ids: int64 RaggedTensor [batch, (n)] of ids >= 0.
+
+    Returns:
+        (distinct int64 [batch, (u)], counts int64 [batch, (u)]): for [[5, 3, 5], [], [3]] ->
+        ([[5, 3], [], [3]], [[2, 1], [], [1]]).
+    """
+    rows = ids.value_rowids()
+    # One key per (row, id): unique_with_counts keeps first-occurrence order, and flat values
+    # are row-major, so the distinct keys come out grouped by row.
+    width = tf.reduce_max(tf.concat([ids.flat_values, [0]], axis=0)) + 1
+    keys, _, counts = tf.unique_with_counts(rows * width + ids.flat_values, out_idx=tf.int64)
+    key_rows = keys // width
+    distinct = tf.RaggedTensor.from_value_rowids(keys % width, key_rows, nrows=ids.nrows())
+    return distinct, distinct.with_flat_values(counts)
+
+
+def inverse_document_frequency(distinct: tf.RaggedTensor, size: int) -> tf.Tensor:
+    """float32 [size]: 1 + log((1 + n) / (1 + df)) per id (scikit-learn's smoothed idf), n the
+    documents and df those containing the id, both counted by TFT analyzers over the data the
+    graph is analyzed on (the train split).
+
+    Args:
+        distinct: int64 RaggedTensor [batch, (u)], each row's distinct ids, all < size.
+        size: number of ids.
+    """
+    # Each batch reduces to one dense [size] count vector (for 200,000 ids, 800 KB a batch),
+    # which tft.sum adds up; tft.experimental.idf failed TFT's analysis phase here.
+    present = tf.math.unsorted_segment_sum(
+        tf.ones_like(distinct.flat_values, dtype=tf.float32), distinct.flat_values, size
+    )
+    # Named: TFT's analyzer cache keys then do not depend on tracing order.
+    df = tft.sum(present[None, :], reduce_instance_dims=False, name="ngram_df")  # [size]
+    n = tft.sum(tf.ones_like(distinct.row_lengths(), dtype=tf.float32), name="ngram_docs")
+    return 1.0 + tf.math.log((1.0 + n) / (1.0 + df))
+
+
+def tfidf_weights(counts: tf.RaggedTensor, idf: tf.RaggedTensor) -> tf.RaggedTensor:
+    """Sublinear TF-IDF, L2-normalised per row (scikit-learn's TfidfVectorizer(sublinear_tf=True,
+    norm="l2")).
+
+    Args:
+        counts: int64 RaggedTensor [batch, (u)], occurrences (>= 1) of each distinct term.
+        idf: float RaggedTensor [batch, (u)], each term's inverse document frequency (> 0).
+
+    Returns:
+        float32 RaggedTensor [batch, (u)]: (1 + log count) * idf / the row's L2 norm; a row of
+        one term weighs 1.0, an empty row stays empty.
+    """
+    raw = (1.0 + tf.math.log(tf.cast(counts.flat_values, tf.float32))) * tf.cast(
+        idf.flat_values, tf.float32
+    )
+    weighted = counts.with_flat_values(raw)
+    norms = tf.sqrt(tf.reduce_sum(weighted * weighted, axis=1))  # [batch]
+    safe = tf.where(norms > 0, norms, tf.ones_like(norms))
+    return weighted / safe[:, None]
 
 
 def label_to_id(labels: tf.Tensor, label_names: Sequence[str]) -> tf.Tensor:
@@ -261,7 +341,7 @@ def make_preprocessing_fn(
         ids = to_keras_ids(tokens, vocab_ids, config.num_oov_buckets)
         outputs = {TOKENS_KEY: pad_or_truncate(ids, config.max_tokens, config.truncation)}
         if config.ngrams.enabled:
-            outputs[NGRAMS_KEY] = ngram_ids(tokens, config.ngrams, config.truncation)
+            outputs.update(ngram_ids(tokens, config.ngrams, config.truncation))
         # Absent at serving time: the graph is then pruned to "tokens" (module docstring).
         if LABEL_KEY in inputs:
             outputs[LABEL_ID_KEY] = label_to_id(inputs[LABEL_KEY], label_names)

@@ -140,7 +140,11 @@ def run(
 
         learned_ngrams = beam_pipeline.vocabulary_size(transform_graph.uri, NGRAM_VOCAB_NAME)
         transform_graph.properties.update(
-            {"ngram_vocab_size": 1 + learned_ngrams, "max_ngrams": config.ngrams.max_ngrams}
+            {
+                "ngram_vocab_size": 1 + learned_ngrams,
+                "max_ngrams": config.ngrams.max_ngrams,
+                "ngram_weights": config.ngrams.weights,  # "tfidf": the linear branch's input
+            }
         )
     transformed_examples.properties.update({"splits": splits, "counts": result.counts})
     return {"vocab_size": vocab_size, "splits": result.counts}

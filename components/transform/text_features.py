@@ -10,6 +10,8 @@ from seqline.pipeline.errors import ConfigError
 
 Truncation = Literal["keep_start", "keep_end"]
 TRUNCATIONS: tuple[str, ...] = ("keep_start", "keep_end")
+NgramWeights = Literal["none", "tfidf"]
+NGRAM_WEIGHTS: tuple[str, ...] = ("none", "tfidf")
 # Name of the n-gram vocabulary in the TFT output: tft_output.vocabulary_by_name(...).
 NGRAM_VOCAB_NAME = "ngrams"
 
@@ -30,12 +32,21 @@ class NgramConfig:
         max_ngrams: length G of every "ngrams" row (right-padded with 0; truncated on the
             same side as the tokens, transform.truncation). n-grams outside the vocabulary
             are dropped, not given an OOV id. Default 1024.
+        weights: "none" (default) or "tfidf": each row then lists its DISTINCT n-gram ids
+            (first occurrence order) and a second feature, "ngram_weights" float32
+            [max_ngrams], gives each its TF-IDF weight as scikit-learn's
+            TfidfVectorizer(sublinear_tf=True) computes it: (1 + log count in the text) x
+            (1 + log((1 + n) / (1 + df))), n and df counted on the train split by TFT analyzers,
+            the text's weights L2-normalised (over all its known n-grams, before truncation).
+            The model's linear branch (train.model.linear_branch) reads them: a logistic
+            regression inside the model, computed from raw text by the exported graph.
     """
 
     orders: int = 0
     vocab_size: int = 200_000
     frequency_threshold: int = 2
     max_ngrams: int = 1024
+    weights: NgramWeights = "none"
 
     @property
     def enabled(self) -> bool:
@@ -53,6 +64,16 @@ class NgramConfig:
                 raise ConfigError(
                     f"ngrams.{name}: expected an integer >= {minimum}, got {value!r}; {fix}"
                 )
+        if self.weights not in NGRAM_WEIGHTS:
+            raise ConfigError(
+                f"ngrams.weights: expected one of {list(NGRAM_WEIGHTS)}, got {self.weights!r}; "
+                "tfidf adds the TF-IDF weights the model's linear branch needs"
+            )
+
+    @property
+    def tfidf(self) -> bool:
+        """The transform also emits "ngram_weights" (TF-IDF) beside distinct n-gram ids."""
+        return self.enabled and self.weights == "tfidf"
 
 
 def check_truncation(value: str) -> None:

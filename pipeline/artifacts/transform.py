@@ -20,6 +20,7 @@ class TextVocabulary:
     labels: tuple[str, ...]
     num_oov_buckets: int = 1
     ngram_vocab_size: int = 0  # 0: the transform made no "ngrams" feature
+    ngram_weights: str = "none"  # "tfidf": it made "ngram_weights" too (transform.ngrams)
 
 
 @dataclass(frozen=True)
@@ -57,7 +58,7 @@ class TransformGraph(Artifact):
                                        does not, and TFTransformOutput needs it)
 
     Properties, text (kind "text"): vocab_size, max_tokens, labels, num_oov_buckets, and
-    with n-grams ngram_vocab_size, max_ngrams.
+    with n-grams ngram_vocab_size, max_ngrams, ngram_weights ("none" | "tfidf").
     Properties, series (kind "series"): the WindowSpec (lookback, horizon, targets, covariates,
     series_ids, stride, frequency, future_covariates) plus scaling, log1p, per_series,
     calendar, calendar_features.
@@ -88,6 +89,7 @@ class TransformGraph(Artifact):
             tuple(str_list(p["labels"])),
             int(p.get("num_oov_buckets") or 1),
             int(p.get("ngram_vocab_size") or 0),
+            str(p.get("ngram_weights") or "none"),
         )
 
     def series(self) -> SeriesScaling:

@@ -103,11 +103,14 @@ def text_artifacts(tmp_path_factory: pytest.TempPathFactory) -> TextArtifacts:
     for artifact in (graph, transformed):
         os.makedirs(artifact.uri)
     ctx = make_context(
-        # With the n-gram feature too: models that do not use it must ignore it (issue 11).
+        # With the n-gram features too (ids and TF-IDF weights): models that do not use them
+        # must ignore them (issue 11).
         config=TransformTextConfig(
             vocab_size=40,
             max_tokens=MAX_TOKENS,
-            ngrams=NgramConfig(orders=2, vocab_size=300, frequency_threshold=1, max_ngrams=24),
+            ngrams=NgramConfig(
+                orders=2, vocab_size=300, frequency_threshold=1, max_ngrams=24, weights="tfidf"
+            ),
         ),
         inputs={"examples": examples},
         outputs={"transform_graph": graph, "transformed_examples": transformed},

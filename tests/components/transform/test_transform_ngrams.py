@@ -6,6 +6,7 @@ from __future__ import annotations
 import glob
 import re
 
+import numpy as np
 import pytest
 
 from seqline.components.transform.config import TransformTextConfig as TransformConfig
@@ -102,3 +103,22 @@ def test_transform_writes_ngram_ids_and_keeps_the_end(tmp_path) -> None:
     served = output.transform_raw_features({"text": tf.constant([EVAL[0][0]])})
     assert set(served) == {"tokens", "ngrams"}
     assert served["ngrams"].numpy().tolist() == [expected(EVAL[0][0])["ngrams"]]
+
+
+def test_distinct_per_row_counts_in_first_occurrence_order() -> None:
+    ids = tf.ragged.constant([[5, 3, 5], [], [3], [0, 0]], dtype=tf.int64)
+    distinct, counts = preprocessing.distinct_per_row(ids)
+    assert distinct.to_list() == [[5, 3], [], [3], [0]]
+    assert counts.to_list() == [[2, 1], [], [1], [2]]
+
+
+def test_tfidf_weights_are_sublinear_and_unit_norm() -> None:
+    counts = tf.ragged.constant([[2, 1], [], [4]], dtype=tf.int64)
+    idf = tf.ragged.constant([[1.0, 2.0], [], [3.0]])
+    got = preprocessing.tfidf_weights(counts, idf).to_list()
+    raw = [1.0 + np.log(2.0), 2.0]
+    norm = float(np.hypot(*raw))
+    np.testing.assert_allclose(got[0], [raw[0] / norm, raw[1] / norm], rtol=1e-6)
+    assert got[1] == [] and got[2] == pytest.approx([1.0])
+    # The whole transform's weights are checked against scikit-learn on the train tests'
+    # corpus (tests/components/train/test_train_linear.py), whose graph emits them anyway.
