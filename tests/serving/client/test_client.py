@@ -24,6 +24,8 @@ import pytest
 
 from seqline.serving import cli
 from seqline.serving.client.client import (
+    GRPC_EXPERIMENTS_VARIABLE,
+    LOW_LATENCY_GRPC_EXPERIMENTS,
     Code,
     PredictionClient,
     RequestFailed,
@@ -33,6 +35,7 @@ from seqline.serving.client.client import (
     VersionStatus,
     decode_outputs,
     make_example,
+    prefer_low_latency_grpc_client,
 )
 from seqline.serving.client.model_info import wait_for_version
 from seqline.serving.client.rest_client import RestClient, from_json_value, to_json_value
@@ -587,3 +590,40 @@ def test_cli_serve_serves_until_stopped(half_plus_two_model: str, tmp_path: Any)
         stop.set()
         thread.join(timeout=60.0)
     assert codes == [cli.EXIT_OK]
+
+
+def test_low_latency_grpc_client_is_chosen_only_before_grpc_loads(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import sys
+
+    monkeypatch.delenv(GRPC_EXPERIMENTS_VARIABLE, raising=False)
+    monkeypatch.delitem(sys.modules, "grpc", raising=False)
+    assert prefer_low_latency_grpc_client()
+    assert os.environ[GRPC_EXPERIMENTS_VARIABLE] == LOW_LATENCY_GRPC_EXPERIMENTS
+    monkeypatch.setenv(GRPC_EXPERIMENTS_VARIABLE, "")  # the caller's choice, even empty, stays
+    assert not prefer_low_latency_grpc_client()
+    assert os.environ[GRPC_EXPERIMENTS_VARIABLE] == ""
+    monkeypatch.delenv(GRPC_EXPERIMENTS_VARIABLE)
+    monkeypatch.setitem(sys.modules, "grpc", object())  # too late: gRPC read it already
+    assert not prefer_low_latency_grpc_client()
+    assert GRPC_EXPERIMENTS_VARIABLE not in os.environ
+
+
+def test_a_fresh_process_predicts_with_the_low_latency_grpc_client(server: Served) -> None:
+    import subprocess
+    import sys
+
+    script = (
+        "import os, numpy as np\n"
+        "from seqline.serving.client.client import PredictionClient\n"
+        f"with PredictionClient({server.grpc_target!r}, 'half_plus_two') as client:\n"
+        "    y = client.predict({'x': np.array([1.0, 3.0], np.float32)})['y']\n"
+        "print(os.environ['GRPC_EXPERIMENTS'], y.tolist())\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != GRPC_EXPERIMENTS_VARIABLE}
+    done = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == [LOW_LATENCY_GRPC_EXPERIMENTS, "[2.5,", "3.5]"]
