@@ -22,8 +22,6 @@ Example:
 from __future__ import annotations
 
 import logging
-import os
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -46,6 +44,7 @@ from seqline.serving.client.retry import (
     RetryPolicy,
 )
 from seqline.serving.errors import Code, ServingError
+from seqline.serving.grpc_experiments import LOW_LATENCY_GRPC_EXPERIMENTS, prefer_low_latency_grpc
 from seqline.serving.request_inputs import as_input_array, examples_input, make_example
 
 logger = logging.getLogger(__name__)
@@ -66,7 +65,6 @@ __all__ = [
     "VersionStatus",
     "decode_outputs",
     "make_example",
-    "prefer_low_latency_grpc_client",
 ]
 
 # Message size limits: gRPC's default 4 MB receive limit is too small for batched predictions.
@@ -80,30 +78,6 @@ DEFAULT_CHANNEL_OPTIONS: tuple[tuple[str, Any], ...] = (
     ("grpc.initial_reconnect_backoff_ms", 100),
     ("grpc.max_reconnect_backoff_ms", 2000),
 )
-
-
-# grpcio's default client ("event_engine_client" experiment, on since grpcio 1.6x) reads the
-# socket on EventEngine threads and hands each answer to the blocking caller through a
-# completion queue: an extra thread wake-up per call, ~75 us of client CPU. With it off, the
-# thread blocked in the call polls the socket itself. Measured on the project's 2-core machine
-# (bench/serving_path.py): the round trip to a server answering at once falls by ~50-90 us.
-LOW_LATENCY_GRPC_EXPERIMENTS = "-event_engine_client"
-GRPC_EXPERIMENTS_VARIABLE = "GRPC_EXPERIMENTS"
-
-
-def prefer_low_latency_grpc_client() -> bool:
-    """Turns grpcio's EventEngine client off for this process, if that is still possible.
-
-    gRPC reads GRPC_EXPERIMENTS once, when grpc is imported, and for every channel of the
-    process; so this only acts when grpc is not imported yet and the caller has not set
-    GRPC_EXPERIMENTS (any value, even empty, is left alone: that is how to opt out). Called by
-    PredictionClient before it imports grpc. Returns True when it set the variable. Child
-    processes inherit it.
-    """
-    if "grpc" in sys.modules or GRPC_EXPERIMENTS_VARIABLE in os.environ:
-        return False
-    os.environ[GRPC_EXPERIMENTS_VARIABLE] = LOW_LATENCY_GRPC_EXPERIMENTS
-    return True
 
 
 class PredictionClient(ModelClientBase):
@@ -133,8 +107,9 @@ class PredictionClient(ModelClientBase):
     Thread-safe: one client (one channel) can serve many threads, which is the efficient way.
 
     The first client built before anything imports grpc sets GRPC_EXPERIMENTS to
-    "-event_engine_client" for the process (see prefer_low_latency_grpc_client); set
-    GRPC_EXPERIMENTS yourself (e.g. to "") to keep grpcio's default client.
+    "-event_engine_client,-event_engine_listener" for the process (seqline.serving.
+    grpc_experiments): calls poll their socket in the calling thread instead of being woken by
+    an EventEngine thread. Set GRPC_EXPERIMENTS yourself (e.g. to "") to keep grpcio's default.
     """
 
     def __init__(
@@ -157,7 +132,7 @@ class PredictionClient(ModelClientBase):
         max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
         metadata: Sequence[tuple[str, str]] = (),
     ) -> None:
-        if prefer_low_latency_grpc_client():
+        if prefer_low_latency_grpc():
             logger.debug(
                 "GRPC_EXPERIMENTS=%s (lower latency per call)", LOW_LATENCY_GRPC_EXPERIMENTS
             )

@@ -24,8 +24,6 @@ import pytest
 
 from seqline.serving import cli
 from seqline.serving.client.client import (
-    GRPC_EXPERIMENTS_VARIABLE,
-    LOW_LATENCY_GRPC_EXPERIMENTS,
     Code,
     PredictionClient,
     RequestFailed,
@@ -35,11 +33,15 @@ from seqline.serving.client.client import (
     VersionStatus,
     decode_outputs,
     make_example,
-    prefer_low_latency_grpc_client,
 )
 from seqline.serving.client.model_info import wait_for_version
 from seqline.serving.client.rest_client import RestClient, from_json_value, to_json_value
 from seqline.serving.client.retry import call_with_retries
+from seqline.serving.grpc_experiments import (
+    GRPC_EXPERIMENTS_VARIABLE,
+    LOW_LATENCY_GRPC_EXPERIMENTS,
+    prefer_low_latency_grpc,
+)
 from seqline.serving.request_inputs import as_input_array
 from tests.serving.serving_client_checks import Y, run_all
 
@@ -599,14 +601,14 @@ def test_low_latency_grpc_client_is_chosen_only_before_grpc_loads(
 
     monkeypatch.delenv(GRPC_EXPERIMENTS_VARIABLE, raising=False)
     monkeypatch.delitem(sys.modules, "grpc", raising=False)
-    assert prefer_low_latency_grpc_client()
+    assert prefer_low_latency_grpc()
     assert os.environ[GRPC_EXPERIMENTS_VARIABLE] == LOW_LATENCY_GRPC_EXPERIMENTS
     monkeypatch.setenv(GRPC_EXPERIMENTS_VARIABLE, "")  # the caller's choice, even empty, stays
-    assert not prefer_low_latency_grpc_client()
+    assert not prefer_low_latency_grpc()
     assert os.environ[GRPC_EXPERIMENTS_VARIABLE] == ""
     monkeypatch.delenv(GRPC_EXPERIMENTS_VARIABLE)
     monkeypatch.setitem(sys.modules, "grpc", object())  # too late: gRPC read it already
-    assert not prefer_low_latency_grpc_client()
+    assert not prefer_low_latency_grpc()
     assert GRPC_EXPERIMENTS_VARIABLE not in os.environ
 
 
@@ -627,3 +629,22 @@ def test_a_fresh_process_predicts_with_the_low_latency_grpc_client(server: Serve
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == [LOW_LATENCY_GRPC_EXPERIMENTS, "[2.5,", "3.5]"]
+
+
+def test_seqline_serve_chooses_the_low_latency_grpc_server(monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    seen = []
+    monkeypatch.delenv(GRPC_EXPERIMENTS_VARIABLE, raising=False)
+    monkeypatch.delitem(sys.modules, "grpc", raising=False)
+
+    def start_server(options):  # stands in for the server: records what grpc would read
+        seen.append(os.environ.get(GRPC_EXPERIMENTS_VARIABLE))
+        raise KeyboardInterrupt
+
+    import seqline.serving.server.server as server_module
+
+    monkeypatch.setattr(server_module, "start_server", start_server)
+    with pytest.raises(KeyboardInterrupt):
+        cli.main(["serve", "--model_base_path=/nonexistent", "--port=0"])
+    assert seen == [LOW_LATENCY_GRPC_EXPERIMENTS]
