@@ -8,8 +8,8 @@ rounds (p50 of single calls, microseconds): the signature's public call (bench/s
 outputs (decode, checks, encode), InferenceService.predict, and PredictionServicer.Predict
 from wire bytes to wire bytes; then a gRPC round trip over 127.0.0.1 to a sync Python server in
 another process whose Predict returns a canned response (the transport floor: grpcio's client
-and server doing no work), timed from a client process with PredictionClient's
-GRPC_EXPERIMENTS setting (the floor) and from one with grpcio's default EventEngine client.
+and server doing no work), client and server with the GRPC_EXPERIMENTS value PredictionClient
+and `seqline serve` choose (the floor), then with grpcio's EventEngine defaults.
 gRPC p50 minus in-process p50 is roughly (servicer - in-process) + the floor. ``--profile``
 adds a cProfile of the servicer loop. Figures, not assertions.
 """
@@ -48,8 +48,10 @@ def p50_us(calls: dict[str, Callable[[], Any]], total: int, rounds: int = 10) ->
     return {name: float(np.percentile(t, 50)) * 1e6 for name, t in times.items()}
 
 
-def _canned_server(response_bytes: bytes, ports: Any) -> None:
-    """Child process: a sync gRPC server whose Predict returns ``response_bytes`` at once."""
+def _canned_server(response_bytes: bytes, ports: Any, experiments: str) -> None:
+    """Child process: a sync gRPC server whose Predict returns ``response_bytes`` at once, with
+    GRPC_EXPERIMENTS=``experiments``."""
+    os.environ["GRPC_EXPERIMENTS"] = experiments
     import grpc
     from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
 
@@ -82,33 +84,33 @@ def _floor_client(port: int, request_bytes: bytes, total: int, experiments: str,
 
 
 def transport_floor_us(
-    response: Any, request: Any, total: int, client_experiments: dict[str, str]
+    response: Any, request: Any, total: int, experiments: dict[str, str]
 ) -> dict[str, tuple[float, float]]:
-    """{name: (p50 us, client CPU us per call)} of gRPC Predicts to a server in another process
-    whose servicer returns ``response`` at once: the transport's share of the gRPC line. One
-    client process per GRPC_EXPERIMENTS value in ``client_experiments`` ({name: value}), run one
-    after another."""
+    """{name: (p50 us, client CPU us per call)} of gRPC Predicts from a client process to a
+    server process whose servicer returns ``response`` at once (the transport's share of the
+    gRPC line), both with GRPC_EXPERIMENTS=value, for each (name, value) of ``experiments``,
+    one pair of processes after another."""
     import multiprocessing
 
     spawn = multiprocessing.get_context("spawn")
-    ports = spawn.Queue()
-    child = spawn.Process(target=_canned_server, args=(response.SerializeToString(), ports))
-    child.start()
     figures = {}
-    try:
-        port = ports.get(timeout=120)
-        for name, experiments in client_experiments.items():
-            out = spawn.Queue()
+    for name, value in experiments.items():
+        ports, out = spawn.Queue(), spawn.Queue()
+        server = spawn.Process(
+            target=_canned_server, args=(response.SerializeToString(), ports, value)
+        )
+        server.start()
+        try:
+            port = ports.get(timeout=120)
             client = spawn.Process(
-                target=_floor_client,
-                args=(port, request.SerializeToString(), total, experiments, out),
+                target=_floor_client, args=(port, request.SerializeToString(), total, value, out)
             )
             client.start()
             figures[name] = out.get(timeout=600)
             client.join(30)
-    finally:
-        child.terminate()
-        child.join(30)
+        finally:
+            server.terminate()
+            server.join(30)
     return figures
 
 
@@ -121,7 +123,7 @@ def main(argv: list[str] | None = None) -> int:
     import tensorflow as tf
     from tensorflow_serving.apis import predict_pb2
 
-    from seqline.serving.client.client import LOW_LATENCY_GRPC_EXPERIMENTS
+    from seqline.serving.grpc_experiments import LOW_LATENCY_GRPC_EXPERIMENTS
     from seqline.serving.model_config import single_model_config
     from seqline.serving.server.grpc_service import PredictionServicer
     from seqline.serving.server.inference import InferenceService, predict_on
@@ -177,7 +179,7 @@ def main(argv: list[str] | None = None) -> int:
         args.calls,
         {
             "gRPC round trip, canned response": LOW_LATENCY_GRPC_EXPERIMENTS,
-            "  same, grpcio's EventEngine client": "",
+            "  same, grpcio's EventEngine default": "",
         },
     )
     print(f"{os.cpu_count()} CPUs; load average {os.getloadavg()[0]:.2f}")
