@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from seqline.serving import cli
+from seqline.serving import cli, grpc_experiments
 from seqline.serving.client.client import (
     Code,
     PredictionClient,
@@ -608,6 +608,11 @@ def test_low_latency_grpc_client_is_chosen_only_before_grpc_loads(
     assert os.environ[GRPC_EXPERIMENTS_VARIABLE] == ""
     monkeypatch.delenv(GRPC_EXPERIMENTS_VARIABLE)
     monkeypatch.setitem(sys.modules, "grpc", object())  # too late: gRPC read it already
+    assert not prefer_low_latency_grpc()
+    assert GRPC_EXPERIMENTS_VARIABLE not in os.environ
+    monkeypatch.delitem(sys.modules, "grpc")
+    # A grpcio release whose experiment names were not checked keeps its defaults.
+    monkeypatch.setattr(grpc_experiments, "_grpcio_release", lambda: (1, 999))
     assert not prefer_low_latency_grpc()
     assert GRPC_EXPERIMENTS_VARIABLE not in os.environ
 
