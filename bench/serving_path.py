@@ -8,9 +8,10 @@ rounds (p50 of single calls, microseconds): the signature's public call (bench/s
 outputs (decode, checks, encode), InferenceService.predict, and PredictionServicer.Predict
 from wire bytes to wire bytes; then a gRPC round trip over 127.0.0.1 to a sync Python server in
 another process whose Predict returns a canned response (the transport floor: grpcio's client
-and server doing no work). gRPC p50 minus
-in-process p50 is roughly (servicer - in-process) + the floor. ``--profile`` adds a cProfile
-of the servicer loop. Figures, not assertions.
+and server doing no work), client and server with the GRPC_EXPERIMENTS value PredictionClient
+and `seqline serve` choose (the floor), then with grpcio's EventEngine defaults.
+gRPC p50 minus in-process p50 is roughly (servicer - in-process) + the floor. ``--profile``
+adds a cProfile of the servicer loop. Figures, not assertions.
 """
 
 from __future__ import annotations
@@ -47,8 +48,10 @@ def p50_us(calls: dict[str, Callable[[], Any]], total: int, rounds: int = 10) ->
     return {name: float(np.percentile(t, 50)) * 1e6 for name, t in times.items()}
 
 
-def _canned_server(response_bytes: bytes, ports: Any) -> None:
-    """Child process: a sync gRPC server whose Predict returns ``response_bytes`` at once."""
+def _canned_server(response_bytes: bytes, ports: Any, experiments: str) -> None:
+    """Child process: a sync gRPC server whose Predict returns ``response_bytes`` at once, with
+    GRPC_EXPERIMENTS=``experiments``."""
+    os.environ["GRPC_EXPERIMENTS"] = experiments
     import grpc
     from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
 
@@ -65,26 +68,50 @@ def _canned_server(response_bytes: bytes, ports: Any) -> None:
     server.wait_for_termination()
 
 
-def transport_floor_us(response: Any, request: Any, total: int) -> float:
-    """p50 of a gRPC Predict to a server in another process (as bench/serving.py runs it)
-    whose servicer returns ``response`` at once: the transport's share of the gRPC line."""
+def _floor_client(port: int, request_bytes: bytes, total: int, experiments: str, out: Any) -> None:
+    """Child process: times canned Predicts with GRPC_EXPERIMENTS=``experiments`` (set before
+    grpc loads, the only time gRPC reads it); puts (p50 us, client CPU us per call)."""
+    os.environ["GRPC_EXPERIMENTS"] = experiments
+    import grpc
+    from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
+
+    request = predict_pb2.PredictRequest.FromString(request_bytes)
+    with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+        stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
+        cpu = time.process_time()
+        p50 = p50_us({"floor": lambda: stub.Predict(request, timeout=60)}, total)["floor"]
+        out.put((p50, (time.process_time() - cpu) / (total + 100) * 1e6))
+
+
+def transport_floor_us(
+    response: Any, request: Any, total: int, experiments: dict[str, str]
+) -> dict[str, tuple[float, float]]:
+    """{name: (p50 us, client CPU us per call)} of gRPC Predicts from a client process to a
+    server process whose servicer returns ``response`` at once (the transport's share of the
+    gRPC line), both with GRPC_EXPERIMENTS=value, for each (name, value) of ``experiments``,
+    one pair of processes after another."""
     import multiprocessing
 
-    import grpc
-    from tensorflow_serving.apis import prediction_service_pb2_grpc
-
     spawn = multiprocessing.get_context("spawn")
-    ports = spawn.Queue()
-    child = spawn.Process(target=_canned_server, args=(response.SerializeToString(), ports))
-    child.start()
-    try:
-        port = ports.get(timeout=120)
-        with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
-            stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
-            return p50_us({"floor": lambda: stub.Predict(request, timeout=60)}, total)["floor"]
-    finally:
-        child.terminate()
-        child.join(30)
+    figures = {}
+    for name, value in experiments.items():
+        ports, out = spawn.Queue(), spawn.Queue()
+        server = spawn.Process(
+            target=_canned_server, args=(response.SerializeToString(), ports, value)
+        )
+        server.start()
+        try:
+            port = ports.get(timeout=120)
+            client = spawn.Process(
+                target=_floor_client, args=(port, request.SerializeToString(), total, value, out)
+            )
+            client.start()
+            figures[name] = out.get(timeout=600)
+            client.join(30)
+        finally:
+            server.terminate()
+            server.join(30)
+    return figures
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -96,6 +123,7 @@ def main(argv: list[str] | None = None) -> int:
     import tensorflow as tf
     from tensorflow_serving.apis import predict_pb2
 
+    from seqline.serving.grpc_experiments import LOW_LATENCY_GRPC_EXPERIMENTS
     from seqline.serving.model_config import single_model_config
     from seqline.serving.server.grpc_service import PredictionServicer
     from seqline.serving.server.inference import InferenceService, predict_on
@@ -145,12 +173,22 @@ def main(argv: list[str] | None = None) -> int:
         args.calls,
     )
     response = predict_pb2.PredictResponse.FromString(servicer_call())
-    figures["gRPC round trip, canned response"] = transport_floor_us(response, request, args.calls)
+    floors = transport_floor_us(
+        response,
+        request,
+        args.calls,
+        {
+            "gRPC round trip, canned response": LOW_LATENCY_GRPC_EXPERIMENTS,
+            "  same, grpcio's EventEngine default": "",
+        },
+    )
     print(f"{os.cpu_count()} CPUs; load average {os.getloadavg()[0]:.2f}")
     for name, us in figures.items():
-        print(f"  {name:<34} p50 {us:8.1f} us")
+        print(f"  {name:<36} p50 {us:8.1f} us")
+    for name, (us, cpu) in floors.items():
+        print(f"  {name:<36} p50 {us:8.1f} us   client CPU {cpu:6.1f} us/call")
     python_share = figures["servicer, wire to wire"] - figures["in-process (public signature call)"]
-    floor = figures["gRPC round trip, canned response"]
+    floor = floors["gRPC round trip, canned response"][0]
     print(f"  expected gRPC - in-process ~ {python_share:.0f} + {floor:.0f} = "
           f"{python_share + floor:.0f} us (aim <= 500)")  # fmt: skip
     if args.profile:

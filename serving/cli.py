@@ -291,6 +291,10 @@ def run_serve(args: argparse.Namespace, *, stop: threading.Event | None = None) 
     SIGINT/SIGTERM (or until `stop` is set, for callers running it in a thread), then drains
     in-flight requests for up to --shutdown_grace_seconds. Returns an exit code (2 for an
     invalid server config)."""
+    from seqline.serving.grpc_experiments import prefer_low_latency_grpc
+
+    # Before grpc loads: accepted connections are then polled by gRPC's own Python thread.
+    prefer_low_latency_grpc()
     from seqline.serving.errors import ServerConfigError
     from seqline.serving.server.server import start_server
     from seqline.serving.server.server_flags import options_from_args

@@ -15,7 +15,12 @@ import numpy as np
 from tensorflow.core.framework import tensor_pb2, types_pb2
 
 from seqline.serving.errors import invalid_argument
-from seqline.serving.request_limits import STRING_ELEMENT_BYTES, RequestBudget, check_rank
+from seqline.serving.request_limits import (
+    MAX_TENSOR_RANK,
+    STRING_ELEMENT_BYTES,
+    RequestBudget,
+    check_rank,
+)
 
 # DataType enum -> (numpy dtype, TensorProto value field). Order mirrors types.proto.
 _FAST_DTYPES: dict[int, tuple[np.dtype, str]] = {
@@ -73,14 +78,16 @@ def to_ndarray(
     ``budget``, the declared shape is charged against it before anything is allocated
     (RESOURCE_EXHAUSTED when over).
     """
-    where = f" for input '{name}'" if name else ""
+    # Error texts are built only on the error paths: this runs for every tensor of every
+    # request and response, and its cost shows in the batch-1 latency.
     shape_proto = proto.tensor_shape
     if shape_proto.unknown_rank:
-        raise invalid_argument(f"tensor parsing error{where}: the shape has unknown rank")
-    shape = tuple(d.size for d in shape_proto.dim)
-    if any(d < 0 for d in shape):
-        raise invalid_argument(f"tensor parsing error{where}: negative dimension in {shape}")
-    check_rank(f"tensor parsing error{where}", len(shape))
+        raise invalid_argument(f"tensor parsing error{_where(name)}: the shape has unknown rank")
+    shape = tuple([d.size for d in shape_proto.dim])
+    if shape and min(shape) < 0:
+        raise invalid_argument(f"tensor parsing error{_where(name)}: negative dimension in {shape}")
+    if len(shape) > MAX_TENSOR_RANK:
+        check_rank(f"tensor parsing error{_where(name)}", len(shape))
     num_elements = math.prod(shape)
     entry = _FAST_DTYPES.get(proto.dtype)
     if budget is not None:
@@ -88,15 +95,17 @@ def to_ndarray(
             f"input '{name}'", shape, num_elements, _declared_bytes(proto, entry, num_elements)
         )
     if entry is None:
-        return _slow_to_ndarray(proto, where)
+        return _slow_to_ndarray(proto, _where(name))
     np_dtype, field = entry
     if proto.tensor_content:
         if np_dtype.kind == "O":
-            raise invalid_argument(f"tensor parsing error{where}: DT_STRING in tensor_content")
+            raise invalid_argument(
+                f"tensor parsing error{_where(name)}: DT_STRING in tensor_content"
+            )
         content = proto.tensor_content
         if len(content) != num_elements * np_dtype.itemsize:
             raise invalid_argument(
-                f"tensor parsing error{where}: tensor_content holds {len(content)} bytes, "
+                f"tensor parsing error{_where(name)}: tensor_content holds {len(content)} bytes, "
                 f"shape {list(shape)} of {dtype_name(proto.dtype)} needs "
                 f"{num_elements * np_dtype.itemsize}"
             )
@@ -114,12 +123,12 @@ def to_ndarray(
         return flat.reshape(shape)
     if count > num_elements:
         raise invalid_argument(
-            f"tensor parsing error{where}: {count} values for shape {list(shape)} "
+            f"tensor parsing error{_where(name)}: {count} values for shape {list(shape)} "
             f"({num_elements} elements)"
         )
     if _declared_bytes(proto, entry, num_elements) > MAX_EXPANDED_BYTES:
         raise invalid_argument(
-            f"tensor parsing error{where}: shape {list(shape)} from {count} values would "
+            f"tensor parsing error{_where(name)}: shape {list(shape)} from {count} values would "
             f"expand to more than {MAX_EXPANDED_BYTES} bytes; send the values explicitly"
         )
     if count == 0:
@@ -132,6 +141,11 @@ def to_ndarray(
     out[:count] = flat
     out[count:] = flat[-1]
     return out.reshape(shape)
+
+
+def _where(name: str) -> str:
+    """ " for input 'x'" for error messages ("" without a name)."""
+    return f" for input '{name}'" if name else ""
 
 
 def _declared_bytes(

@@ -44,6 +44,7 @@ from seqline.serving.client.retry import (
     RetryPolicy,
 )
 from seqline.serving.errors import Code, ServingError
+from seqline.serving.grpc_experiments import LOW_LATENCY_GRPC_EXPERIMENTS, prefer_low_latency_grpc
 from seqline.serving.request_inputs import as_input_array, examples_input, make_example
 
 logger = logging.getLogger(__name__)
@@ -104,6 +105,11 @@ class PredictionClient(ModelClientBase):
         metadata: extra gRPC metadata (e.g. auth headers) sent with every call.
 
     Thread-safe: one client (one channel) can serve many threads, which is the efficient way.
+
+    The first client built before anything imports grpc sets GRPC_EXPERIMENTS to
+    "-event_engine_client,-event_engine_listener" for the process (seqline.serving.
+    grpc_experiments): calls poll their socket in the calling thread instead of being woken by
+    an EventEngine thread. Set GRPC_EXPERIMENTS yourself (e.g. to "") to keep grpcio's default.
     """
 
     def __init__(
@@ -126,6 +132,10 @@ class PredictionClient(ModelClientBase):
         max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
         metadata: Sequence[tuple[str, str]] = (),
     ) -> None:
+        if prefer_low_latency_grpc():
+            logger.debug(
+                "GRPC_EXPERIMENTS=%s (lower latency per call)", LOW_LATENCY_GRPC_EXPERIMENTS
+            )
         import grpc
         from tensorflow_serving.apis import model_service_pb2_grpc, prediction_service_pb2_grpc
 

@@ -8,19 +8,28 @@ of the public call (~125 us instead of ~255 us for half_plus_two on this machine
 TensorFlow internals (checked at load time): when a function lacks them (an unusual SavedModel,
 another TF version) the runner falls back to AtomicFunction.call_flat, then to the public
 keyword call.
+
+On a host without GPUs the direct call asks for TensorFlow's single-threaded executor, which
+runs the graph's kernels one after another on one thread instead of handing them between
+inter-op pool threads: for the small graphs batch-1 serving runs, the hand-offs (and the pool
+threads spinning for work afterwards, which steal a core from gRPC on a small machine) cost more
+than the parallelism gains (runner p50 ~204 -> ~166 us in-process for bench/serving.py's model).
+That executor refuses some graphs (TF1 control flow: Switch/Merge, reference-typed edges)
+with an error naming itself, raised when the function is instantiated for it, before any
+kernel runs; the runner then switches to the default executor for good and repeats the call.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import tensorflow as tf
-from tensorflow.python.eager import context
+from tensorflow.python.eager import context, execute
 from tensorflow.python.framework.ops import EagerTensor
 
 from seqline.serving.errors import Code, ServingError, invalid_argument
@@ -29,7 +38,7 @@ from seqline.serving.tensor_codec import dtype_name
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True)
 class InputSpec:
     """A signature input: alias, TF dtype enum, numpy dtype and shape (None = any size)."""
 
@@ -60,7 +69,7 @@ class InputSpec:
             )
 
 
-@dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True)
 class _FlatPlan:
     order: tuple[str, ...]  # input aliases in the graph function's argument order
     dtype_enums: tuple[int, ...]
@@ -69,6 +78,13 @@ class _FlatPlan:
     inference: Any  # AtomicFunction (TensorFlow internals: untyped)
     name: bytes
     context: Any | None  # eager Context when the direct context call is safe
+    attrs: tuple  # function-call attributes of the direct call (executor type, config)
+
+
+# The executor TensorFlow's function runtime uses for the direct call on CPU-only hosts, and
+# the start of the message with which it refuses a graph it cannot run.
+SINGLE_THREADED_EXECUTOR = "SINGLE_THREADED_EXECUTOR"
+_REFUSED_BY_SINGLE_THREADED = "Single-threaded executor does not support"
 
 
 class SignatureRunner:
@@ -132,6 +148,11 @@ class SignatureRunner:
         direct = not control_captures and all(
             t.dtype not in (tf.resource, tf.variant) for t in output_types
         )
+        # The config_proto attribute is what a public call passes: the context's own config.
+        config = ctx.function_call_options.config_proto_serialized
+        # On GPU hosts functions may be partitioned across devices, which the single-threaded
+        # executor does not run; keep TensorFlow's default executor there.
+        executor = "" if ctx.list_physical_devices("GPU") else SINGLE_THREADED_EXECUTOR
         return _FlatPlan(
             order=order,
             dtype_enums=tuple(self.inputs[a].dtype for a in order),
@@ -140,7 +161,29 @@ class SignatureRunner:
             inference=inference,
             name=name,
             context=ctx if direct else None,
+            attrs=("executor_type", executor, "config_proto", config),
         )
+
+    def _execute(self, plan: _FlatPlan, tensors: list) -> list:
+        """Runs the graph function on flat eager tensors with the plan's executor."""
+        name = plan.name.decode()
+        try:
+            return execute.execute(name, len(plan.output_order), tensors, plan.attrs, plan.context)
+        except tf.errors.OpError as e:
+            if plan.attrs[1] != SINGLE_THREADED_EXECUTOR or _REFUSED_BY_SINGLE_THREADED not in (
+                e.message
+            ):
+                raise
+        # Refused when the function was instantiated, before any kernel ran: repeating the
+        # call on the default executor cannot apply a side effect twice.
+        log.info(
+            "signature '%s' needs TensorFlow's default executor (the single-threaded one "
+            "refused its graph); using it from now on",
+            self.name,
+        )
+        attrs = ("executor_type", "", *plan.attrs[2:])
+        self._flat = plan = dataclasses.replace(plan, attrs=attrs)
+        return execute.execute(name, len(plan.output_order), tensors, attrs, plan.context)
 
     def check_inputs(self, inputs: Mapping[str, np.ndarray]) -> None:
         """INVALID_ARGUMENT unless ``inputs`` has exactly the signature's aliases and types."""
@@ -180,9 +223,7 @@ class SignatureRunner:
                         EagerTensor(inputs[a], device, d)
                         for a, d in zip(plan.order, plan.dtype_enums, strict=True)
                     ]
-                    flat = ctx.call_function(
-                        plan.name, [*args, *plan.captures], len(plan.output_order)
-                    )
+                    flat = self._execute(plan, [*args, *plan.captures])
                 else:
                     args = [tf.constant(inputs[a], dtype=self._tf_dtypes[a]) for a in plan.order]
                     flat = plan.inference.call_flat(*args, *plan.captures)

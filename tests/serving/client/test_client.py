@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from seqline.serving import cli
+from seqline.serving import cli, grpc_experiments
 from seqline.serving.client.client import (
     Code,
     PredictionClient,
@@ -37,6 +37,11 @@ from seqline.serving.client.client import (
 from seqline.serving.client.model_info import wait_for_version
 from seqline.serving.client.rest_client import RestClient, from_json_value, to_json_value
 from seqline.serving.client.retry import call_with_retries
+from seqline.serving.grpc_experiments import (
+    GRPC_EXPERIMENTS_VARIABLE,
+    LOW_LATENCY_GRPC_EXPERIMENTS,
+    prefer_low_latency_grpc,
+)
 from seqline.serving.request_inputs import as_input_array
 from tests.serving.serving_client_checks import Y, run_all
 
@@ -587,3 +592,64 @@ def test_cli_serve_serves_until_stopped(half_plus_two_model: str, tmp_path: Any)
         stop.set()
         thread.join(timeout=60.0)
     assert codes == [cli.EXIT_OK]
+
+
+def test_low_latency_grpc_client_is_chosen_only_before_grpc_loads(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import sys
+
+    monkeypatch.delenv(GRPC_EXPERIMENTS_VARIABLE, raising=False)
+    monkeypatch.delitem(sys.modules, "grpc", raising=False)
+    assert prefer_low_latency_grpc()
+    assert os.environ[GRPC_EXPERIMENTS_VARIABLE] == LOW_LATENCY_GRPC_EXPERIMENTS
+    monkeypatch.setenv(GRPC_EXPERIMENTS_VARIABLE, "")  # the caller's choice, even empty, stays
+    assert not prefer_low_latency_grpc()
+    assert os.environ[GRPC_EXPERIMENTS_VARIABLE] == ""
+    monkeypatch.delenv(GRPC_EXPERIMENTS_VARIABLE)
+    monkeypatch.setitem(sys.modules, "grpc", object())  # too late: gRPC read it already
+    assert not prefer_low_latency_grpc()
+    assert GRPC_EXPERIMENTS_VARIABLE not in os.environ
+    monkeypatch.delitem(sys.modules, "grpc")
+    # A grpcio release whose experiment names were not checked keeps its defaults.
+    monkeypatch.setattr(grpc_experiments, "_grpcio_release", lambda: (1, 999))
+    assert not prefer_low_latency_grpc()
+    assert GRPC_EXPERIMENTS_VARIABLE not in os.environ
+
+
+def test_a_fresh_process_predicts_with_the_low_latency_grpc_client(server: Served) -> None:
+    import subprocess
+    import sys
+
+    script = (
+        "import os, numpy as np\n"
+        "from seqline.serving.client.client import PredictionClient\n"
+        f"with PredictionClient({server.grpc_target!r}, 'half_plus_two') as client:\n"
+        "    y = client.predict({'x': np.array([1.0, 3.0], np.float32)})['y']\n"
+        "print(os.environ['GRPC_EXPERIMENTS'], y.tolist())\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != GRPC_EXPERIMENTS_VARIABLE}
+    done = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == [LOW_LATENCY_GRPC_EXPERIMENTS, "[2.5,", "3.5]"]
+
+
+def test_seqline_serve_chooses_the_low_latency_grpc_server(monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    seen = []
+    monkeypatch.delenv(GRPC_EXPERIMENTS_VARIABLE, raising=False)
+    monkeypatch.delitem(sys.modules, "grpc", raising=False)
+
+    def start_server(options):  # stands in for the server: records what grpc would read
+        seen.append(os.environ.get(GRPC_EXPERIMENTS_VARIABLE))
+        raise KeyboardInterrupt
+
+    import seqline.serving.server.server as server_module
+
+    monkeypatch.setattr(server_module, "start_server", start_server)
+    with pytest.raises(KeyboardInterrupt):
+        cli.main(["serve", "--model_base_path=/nonexistent", "--port=0"])
+    assert seen == [LOW_LATENCY_GRPC_EXPERIMENTS]

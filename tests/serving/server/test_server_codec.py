@@ -7,6 +7,7 @@ import base64
 import numpy as np
 import pytest
 import tensorflow as tf
+from tensorflow.core.framework import types_pb2
 
 from seqline.serving.errors import Code, ServingError
 from seqline.serving.server.json_codec import (
@@ -15,7 +16,7 @@ from seqline.serving.server.json_codec import (
     json_to_example,
     json_to_ndarray,
 )
-from seqline.serving.tensor_codec import from_ndarray, to_ndarray
+from seqline.serving.tensor_codec import _FAST_DTYPES, from_ndarray, to_ndarray
 
 ARRAYS = [
     np.array([[1.5, -2.0], [0.1, 3.0]], np.float32),
@@ -137,3 +138,70 @@ def test_json_example_feature_kinds():
     assert list(feature["l"].bytes_list.value) == [b"a", b"b"]
     with pytest.raises(ServingError):
         json_to_example({"mixed": [1, "a"]}, "example 0")
+
+
+# -- the fast conversions pinned against TensorFlow's, on every dtype with a fast path ---------
+
+SHAPES = [(), (0,), (3,), (2, 3), (0, 2), (2, 0, 1), (1, 1, 4)]
+
+
+def _values(dtype: np.dtype, shape: tuple[int, ...]) -> np.ndarray:
+    """An array of ``shape`` cycling through ``dtype``'s awkward values (extremes, -0.0, NaN,
+    infinities, non-UTF-8 and NUL bytes, empty strings)."""
+    if dtype.kind == "O":
+        pool = [b"\xff\xfe", b"", b"a\x00b", "é".encode(), b"\x80", b"plain text"]
+    elif dtype.kind == "b":
+        pool = [True, False]
+    elif dtype.kind in "iu":
+        info = np.iinfo(dtype)
+        pool = [info.min, info.max, 0, 1, info.max // 3]
+    else:
+        info = np.finfo(dtype)
+        pool = [-0.0, np.nan, np.inf, -np.inf, info.max, info.tiny, 1.5]
+    size = int(np.prod(shape))
+    flat = np.empty(size, dtype=dtype)
+    for i in range(size):
+        flat[i] = pool[i % len(pool)]
+    return flat.reshape(shape)
+
+
+def _same(decoded: np.ndarray, expected: np.ndarray) -> None:
+    """Same dtype, shape and elements; numbers bit for bit (-0.0 and NaN payloads too)."""
+    assert decoded.dtype == expected.dtype and decoded.shape == expected.shape
+    if expected.dtype == object:
+        assert decoded.tolist() == expected.tolist()
+        assert all(type(v) is bytes for v in decoded.ravel())
+    else:
+        assert decoded.tobytes() == expected.tobytes()
+
+
+FAST_CASES = [
+    (types_pb2.DataType.Name(enum), np_dtype, shape)
+    for enum, (np_dtype, _) in _FAST_DTYPES.items()
+    for shape in SHAPES
+]
+
+
+@pytest.mark.parametrize(
+    ("dtype_name", "np_dtype", "shape"), FAST_CASES, ids=[f"{c[0]}{list(c[2])}" for c in FAST_CASES]
+)
+def test_fast_conversions_match_tensorflow(dtype_name, np_dtype, shape):
+    array = _values(np_dtype, shape)
+    # Decoding what tf.make_tensor_proto writes (tensor_content for numbers, string_val).
+    tf_proto = tf.make_tensor_proto(array, dtype=tf.as_dtype(types_pb2.DataType.Value(dtype_name)))
+    _same(to_ndarray(tf_proto), tf.make_ndarray(tf_proto))
+    # Encoding: the same dtype, shape and values as tf.make_tensor_proto, in typed fields.
+    ours = from_ndarray(array)
+    assert ours.dtype == tf_proto.dtype and ours.tensor_shape == tf_proto.tensor_shape
+    assert not ours.tensor_content
+    _same(tf.make_ndarray(ours), tf.make_ndarray(tf_proto))
+    # Decoding typed fields (what clients and TF Serving send) round-trips.
+    _same(to_ndarray(ours), tf.make_ndarray(ours))
+    _same(to_ndarray(ours), array)
+
+
+def test_str_elements_are_sent_as_utf8_like_tensorflow():
+    array = np.array([["é", "plain"], ["", "\x00x"]], dtype=object)
+    ours = from_ndarray(array)
+    _same(to_ndarray(ours), tf.make_ndarray(tf.make_tensor_proto(array)))
+    _same(to_ndarray(from_ndarray(array.astype(str))), to_ndarray(ours))

@@ -9,7 +9,7 @@ import pytest
 import tensorflow as tf
 
 from seqline.serving.errors import Code, ServingError
-from seqline.serving.server.signature_runner import SignatureRunner
+from seqline.serving.server.signature_runner import SINGLE_THREADED_EXECUTOR, SignatureRunner
 
 
 @pytest.fixture(scope="module")
@@ -80,3 +80,39 @@ def test_runner_checks_and_graph_errors(two_input_model):
     with pytest.raises(ServingError) as error:
         runner({"zeta": np.zeros(3, np.float32), "alpha": np.zeros((2, 2), np.int64)})
     assert error.value.code == Code.INVALID_ARGUMENT
+
+
+def test_direct_call_uses_the_single_threaded_executor_on_cpu(two_input_model):
+    function = tf.saved_model.load(two_input_model).signatures["serving_default"]
+    runner = SignatureRunner("serving_default", function, "tensorflow/serving/predict")
+    assert runner._flat is not None
+    assert runner._flat.attrs[:2] == ("executor_type", SINGLE_THREADED_EXECUTOR)
+
+
+@pytest.fixture(scope="module")
+def switch_merge_model(tmp_path_factory) -> str:
+    """A graph with TF1 control flow (Switch/Merge), which the single-threaded executor
+    refuses; the default executor runs it."""
+
+    class SwitchMerge(tf.Module):
+        @tf.function(input_signature=[tf.TensorSpec([None], tf.float32, name="x")])
+        def serve(self, x: tf.Tensor) -> dict[str, tf.Tensor]:
+            when_false, when_true = tf.raw_ops.Switch(data=x, pred=tf.reduce_sum(x) > 0.0)
+            merged, _ = tf.raw_ops.Merge(inputs=[when_false * -1.0, when_true * 2.0])
+            return {"y": merged}
+
+    module = SwitchMerge()
+    path = str(tmp_path_factory.mktemp("switch_merge") / "model")
+    tf.saved_model.save(module, path, signatures={"serving_default": module.serve})
+    return path
+
+
+def test_graph_refused_by_single_threaded_executor_falls_back_for_good(switch_merge_model):
+    function = tf.saved_model.load(switch_merge_model).signatures["serving_default"]
+    runner = SignatureRunner("serving_default", function, "tensorflow/serving/predict")
+    assert runner._flat is not None and runner._flat.context is not None
+    for x in (np.array([1.0, 2.0], np.float32), np.array([-3.0], np.float32)):
+        outputs = runner({"x": x})
+        np.testing.assert_array_equal(outputs["y"], function(x=tf.constant(x))["y"].numpy())
+        assert runner._flat.attrs[:2] == ("executor_type", "")  # the default, from now on
+    assert runner.calls == 2
