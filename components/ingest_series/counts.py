@@ -2,8 +2,9 @@
 
 The counts document (written by transforms.IngestSeries) is
     {"input": n, "rejected": n, "by_reason": {code: n}, "points": {split: n},
-     "windows": {split: n}, "borrowed_steps": {split: n}, "series_ids": [...], "stats": {out_of_order, off_grid, duplicates,
-     gaps, missing_steps, largest_gap_steps, filled_steps, breaks, segments, short_segments}}
+     "windows": {split: n}, "borrowed_steps": {split: n}, "series_ids": [...],
+     "stats": {out_of_order, off_grid, duplicates, gaps, missing_steps, largest_gap_steps,
+     filled_steps, breaks, segments, short_segments}}
 Pure functions (no numpy, no Beam); the executor in component.py calls them.
 """
 
@@ -71,9 +72,7 @@ def examples_properties(counts: Mapping[str, Any], config: IngestSeriesConfig) -
         # Rolling-origin history: steps each split's windows took from the splits before it
         # (summed over series; all 0 when history_from_previous_split is off).
         "history_from_previous_split": config.history_from_previous_split,
-        "borrowed_steps": {
-            s: int(counts.get("borrowed_steps", {}).get(s, 0)) for s in splits
-        },
+        "borrowed_steps": {s: int(counts.get("borrowed_steps", {}).get(s, 0)) for s in splits},
         "gaps": gap_properties(counts, config),
         "duplicates": int(stats.get("duplicates", 0)),
         "out_of_order": int(stats.get("out_of_order", 0)),

@@ -253,7 +253,8 @@ def test_history_from_previous_split_keeps_targets_in_their_split(tmp_path: Path
         for w in windows[split]:
             end = (w["window_end"] - T0_S) // HOUR_S
             # history is the L steps up to window_end, whatever split they are in
-            np.testing.assert_array_equal(w["history/value"], np.arange(end - lookback + 1, end + 1))
+            history = np.arange(end - lookback + 1, end + 1)
+            np.testing.assert_array_equal(w["history/value"], history)
             np.testing.assert_array_equal(w["history/cov"], -w["history/value"])
             np.testing.assert_array_equal(w["future/value"], np.arange(end + 1, end + 1 + horizon))
     first_test = windows["test"][0]["history/value"]
