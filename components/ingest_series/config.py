@@ -69,7 +69,8 @@ class IngestSeriesConfig:
         horizon: future steps per window (H). Default 1.
         stride: steps between the starts of consecutive windows (S). Default 1.
         history_from_previous_split: False (default): every window lies inside one split, so
-            a split of n points forecasts only its last n - L - H + 1 origins. True: rolling-
+            a split of n points gives n - L - H + 1 windows (stride 1) and its first L points
+            are never forecast. True: rolling-
             origin backtesting: a window of a later split may take its L history steps from
             the data just before the split (up to L steps of the previous splits), while its H
             targets stay in its own split; train's windows are unchanged (they never take
