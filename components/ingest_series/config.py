@@ -70,14 +70,13 @@ class IngestSeriesConfig:
         stride: steps between the starts of consecutive windows (S). Default 1.
         history_from_previous_split: False (default): every window lies inside one split, so
             a split of n points gives n - L - H + 1 windows (stride 1) and its first L points
-            are never forecast. True: rolling-
-            origin backtesting: a window of a later split may take its L history steps from
-            the data just before the split (up to L steps of the previous splits), while its H
-            targets stay in its own split; train's windows are unchanged (they never take
-            anything from a later split), and no target is in two splits. Each later split
-            then forecasts from its first point on (n - H + 1 windows at stride 1). Needs the
-            splits to meet without missing steps; a gap at the boundary keeps that split's
-            windows inside it.
+            are never forecast. True: rolling-origin backtesting. A window of a later split
+            may take its L history steps from the data just before the split (up to L steps
+            of the previous splits), while its H targets stay in its own split. Train's
+            windows are unchanged (they never take anything from a later split), and no
+            target is in two splits. Each later split then forecasts from its first point on
+            (n - H + 1 windows at stride 1). Needs the splits to meet without missing steps:
+            a gap at the boundary keeps that split's windows inside it.
         max_reject_ratio: fail (DataError) when rejected / input exceeds it. Default 0.05.
         max_record_bytes: a row (CSV record, or the text cells of a Parquet row) over this
             many bytes is rejected as record_too_large. Default 1 MiB

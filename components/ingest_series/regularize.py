@@ -13,8 +13,8 @@ Given every accepted point of one series (from any number of files, in any order
 4. gaps: missing steps between consecutive points are counted over the whole series.
 5. splits: points are cut into time-ordered splits (by fractions of the series' points, or at
    the cut timestamps). Everything after this happens inside one split, so a split never sees
-   another split's values: no window crosses a boundary and filling never interpolates towards
-   a value of the next split.
+   another split's values: no window crosses a boundary (except history, under step 7) and
+   filling never interpolates towards a value of the next split.
 6. segments: inside a split, gaps of at most max_gap_steps missing steps are filled (linear
    interpolation or forward fill); longer gaps, and every gap under "drop", end a segment.
    Windows are made inside segments only (windowing.py).
