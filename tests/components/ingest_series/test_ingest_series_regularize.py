@@ -307,6 +307,8 @@ def test_borrowed_history_stops_at_a_gap_and_reaches_back_over_a_short_split() -
     )
     assert report.gaps == 1 and [s.borrowed for s in segments] == [0, 20, 0]
     assert segments[2].values[0, 0] == 46
+    with pytest.raises(ConfigError, match="history_from_previous_split: expected true or false"):
+        IngestSeriesConfig(source="s.csv", frequency="1h", history_from_previous_split="yes")
 
 
 # --- windowing -------------------------------------------------------------------------------
