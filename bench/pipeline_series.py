@@ -197,6 +197,7 @@ def run_quality(config_path: Path, workdir: Path) -> dict:
     return {
         "name": data["name"],
         "config": str(config_path),
+        "split": split,
         "target": target,
         "windows": metrics["windows"],
         "steps": metrics["steps"],
@@ -265,8 +266,9 @@ def quality_main(args: argparse.Namespace) -> None:
             run_dir.mkdir(parents=True)
             r = run_quality(config_path, run_dir)
             print(
-                f"{r['name']} ({config_path.name}, target {r['target']}, {r['windows']:,} test "
-                f"windows x {r['steps']} steps, season {r['season']}): "
+                f"{r['name']} ({config_path.name}, target {r['target']}, "
+                f"{r['windows']:,} {r['split']} windows x {r['steps']} steps, "
+                f"season {r['season']}): "
                 f"{'BLESSED' if r['blessed'] else 'NOT BLESSED'}, wall {r['wall']:.1f} s "
                 f"(train {r['train_seconds']:.1f} s)"
             )

@@ -68,6 +68,15 @@ class IngestSeriesConfig:
         lookback: history steps per window (L). Default 24.
         horizon: future steps per window (H). Default 1.
         stride: steps between the starts of consecutive windows (S). Default 1.
+        history_from_previous_split: False (default): every window lies inside one split, so
+            a split of n points gives n - L - H + 1 windows (stride 1) and its first L points
+            are never forecast. True: rolling-origin backtesting. A window of a later split
+            may take its L history steps from the data just before the split (up to L steps
+            of the previous splits), while its H targets stay in its own split. Train's
+            windows are unchanged (they never take anything from a later split), and no
+            target is in two splits. Each later split then forecasts from its first point on
+            (n - H + 1 windows at stride 1). Needs the splits to meet without missing steps:
+            a gap at the boundary keeps that split's windows inside it.
         max_reject_ratio: fail (DataError) when rejected / input exceeds it. Default 0.05.
         max_record_bytes: a row (CSV record, or the text cells of a Parquet row) over this
             many bytes is rejected as record_too_large. Default 1 MiB
@@ -101,6 +110,7 @@ class IngestSeriesConfig:
     lookback: int = 24
     horizon: int = 1
     stride: int = 1
+    history_from_previous_split: bool = False
     max_reject_ratio: float = 0.05
     max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES
     num_shards: int = 0
@@ -119,6 +129,11 @@ class IngestSeriesConfig:
                     f"{name}: expected an integer >= 1, got {value!r}; e.g. lookback: 48, "
                     "horizon: 1, stride: 1"
                 )
+        if not isinstance(self.history_from_previous_split, bool):
+            raise ConfigError(
+                "history_from_previous_split: expected true or false, got "
+                f"{self.history_from_previous_split!r}"
+            )
         if not (0.0 <= self.max_reject_ratio <= 1.0) or math.isnan(self.max_reject_ratio):
             raise ConfigError(
                 f"max_reject_ratio: expected a fraction in [0, 1], got {self.max_reject_ratio!r}"

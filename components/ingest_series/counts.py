@@ -2,8 +2,9 @@
 
 The counts document (written by transforms.IngestSeries) is
     {"input": n, "rejected": n, "by_reason": {code: n}, "points": {split: n},
-     "windows": {split: n}, "series_ids": [...], "stats": {out_of_order, off_grid, duplicates,
-     gaps, missing_steps, largest_gap_steps, filled_steps, breaks, segments, short_segments}}
+     "windows": {split: n}, "borrowed_steps": {split: n}, "series_ids": [...],
+     "stats": {out_of_order, off_grid, duplicates, gaps, missing_steps, largest_gap_steps,
+     filled_steps, breaks, segments, short_segments}}
 Pure functions (no numpy, no Beam); the executor in component.py calls them.
 """
 
@@ -68,6 +69,10 @@ def examples_properties(counts: Mapping[str, Any], config: IngestSeriesConfig) -
         "splits": splits,
         "counts": {s: int(counts["windows"].get(s, 0)) for s in splits},
         "points": {s: int(counts["points"].get(s, 0)) for s in splits},
+        # Rolling-origin history: steps each split's windows took from the splits before it
+        # (summed over series; all 0 when history_from_previous_split is off).
+        "history_from_previous_split": config.history_from_previous_split,
+        "borrowed_steps": {s: int(counts.get("borrowed_steps", {}).get(s, 0)) for s in splits},
         "gaps": gap_properties(counts, config),
         "duplicates": int(stats.get("duplicates", 0)),
         "out_of_order": int(stats.get("out_of_order", 0)),
@@ -132,5 +137,6 @@ def enforce_quality(
             f"{stats.get('segments', 0)} of which {stats.get('short_segments', 0)} shorter "
             f"than lookback + horizon = {config.lookback + config.horizon}); give those "
             "splits more of the series (split_fractions / split_cuts), shorten lookback / "
-            "horizon, fill more gaps (max_gap_steps), or drop the split"
+            "horizon, fill more gaps (max_gap_steps), set history_from_previous_split: "
+            "true (later splits then need only horizon points), or drop the split"
         )

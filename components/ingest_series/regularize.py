@@ -13,11 +13,20 @@ Given every accepted point of one series (from any number of files, in any order
 4. gaps: missing steps between consecutive points are counted over the whole series.
 5. splits: points are cut into time-ordered splits (by fractions of the series' points, or at
    the cut timestamps). Everything after this happens inside one split, so a split never sees
-   another split's values: no window crosses a boundary and filling never interpolates towards
-   a value of the next split.
+   another split's values: no window crosses a boundary (except history, under step 7) and
+   filling never interpolates towards a value of the next split.
 6. segments: inside a split, gaps of at most max_gap_steps missing steps are filled (linear
    interpolation or forward fill); longer gaps, and every gap under "drop", end a segment.
    Windows are made inside segments only (windowing.py).
+7. borrowed history (only with `borrow_steps` > 0, ingest_series'
+   history_from_previous_split): a segment that starts right where the previous split's data
+   ends (no missing step between them) is prefixed with up to `borrow_steps` (= lookback)
+   steps of that earlier data, as it was filled for its own split. With at most L borrowed
+   steps, every window's H targets still lie in the segment's own split (its targets start
+   at step L of the extended segment or later), so only history crosses the boundary and
+   only backwards in time: the first split never takes anything from a later one (rolling-
+   origin backtesting). A gap at the boundary stops it (filling it would interpolate towards
+   the next split's first value, a target).
 
 Memory: a few int64/float64 arrays of the series' length; the windows are never materialised.
 """
@@ -74,11 +83,14 @@ class Segment:
         split: the split name.
         timestamps: int64 [m] epoch microseconds of each step (on the grid).
         values: float64 [m, k], the config's columns (targets first).
+        borrowed: how many leading steps were taken from the splits before this one (history
+            only, step 7 of the module docstring); 0 by default.
     """
 
     split: str
     timestamps: np.ndarray
     values: np.ndarray
+    borrowed: int = 0
 
 
 @dataclass
@@ -241,6 +253,32 @@ class RegularizeRules:
     off_grid: str = "reject"
     gap_policy: str = "interpolate"
     max_gap_steps: int = 3
+    borrow_steps: int = 0  # history steps a split's segment may take from the data before it
+
+
+def borrowed_tail(
+    earlier: Sequence[tuple[int, np.ndarray]], first_step: int, limit: int
+) -> np.ndarray | None:
+    """The last `limit` (or fewer) steps of the gap-free run of `earlier` segments that ends
+    right before grid step `first_step`, float64 [<= limit, k]; None when no earlier segment
+    ends there (a gap, or nothing before).
+
+    earlier: (first grid step, filled values [m, k]) of each earlier segment, in time order,
+    as made for its own split (never extended by borrowing).
+    """
+    parts: list[np.ndarray] = []
+    need = limit
+    end = first_step
+    for start, values in reversed(earlier):
+        if need == 0 or start + len(values) != end:
+            break
+        take = values[-need:] if need < len(values) else values
+        parts.append(take)
+        need -= len(take)
+        end = start
+    if not parts:
+        return None
+    return np.concatenate(parts[::-1], axis=0)
 
 
 def regularize(points: SeriesPoints, rules: RegularizeRules) -> tuple[list[Segment], SeriesReport]:
@@ -294,6 +332,7 @@ def regularize(points: SeriesPoints, rules: RegularizeRules) -> tuple[list[Segme
     bounds = split_bounds(n, stamps, rules.fractions, rules.cut_micros)
     limit = 0 if rules.gap_policy == "drop" else rules.max_gap_steps
     segments: list[Segment] = []
+    earlier: list[tuple[int, np.ndarray]] = []  # (first step, filled values), unextended
     for split, lo, hi in zip(rules.splits, bounds[:-1], bounds[1:], strict=True):
         report.points[split] += hi - lo
         if hi <= lo:
@@ -307,7 +346,16 @@ def regularize(points: SeriesPoints, rules: RegularizeRules) -> tuple[list[Segme
             relative = step[a:b] - step[a]
             filled = fill_segment(relative, values[a:b], rules.gap_policy)
             report.filled_steps += len(filled) - (b - a)
-            segment_steps = step[a] + np.arange(len(filled), dtype=np.int64)
-            segments.append(Segment(split, grid.timestamps(segment_steps), filled))
+            first = int(step[a])
+            prefix = (
+                borrowed_tail(earlier, first, rules.borrow_steps) if rules.borrow_steps else None
+            )
+            if rules.borrow_steps:
+                earlier.append((first, filled))
+            borrowed = 0 if prefix is None else len(prefix)
+            if borrowed:
+                filled = np.concatenate([prefix, filled], axis=0)
+            segment_steps = first - borrowed + np.arange(len(filled), dtype=np.int64)
+            segments.append(Segment(split, grid.timestamps(segment_steps), filled, borrowed))
     report.segments = len(segments)
     return segments, report

@@ -64,6 +64,7 @@ INPUT = "input"
 REASON_PREFIX = "reason:"
 POINTS_PREFIX = "points:"
 WINDOWS_PREFIX = "windows:"
+BORROWED_PREFIX = "borrowed:"  # history steps a split's windows took from earlier splits
 SERIES_PREFIX = "series:"
 STAT_PREFIX = "stat:"  # summed
 MAX_PREFIX = "max:"  # maximum over series
@@ -152,13 +153,14 @@ def regularize_rules(config: IngestSeriesConfig) -> RegularizeRules:
         off_grid=config.off_grid,
         gap_policy=config.gap_policy,
         max_gap_steps=config.max_gap_steps,
+        borrow_steps=config.lookback if config.history_from_previous_split else 0,
     )
 
 
 class MakeWindowsFn(beam.DoFn):
     """(series id, [PointBatch]) -> serialized window tf.Examples on tag split_tag(split),
     Rejections (off_grid_timestamp, duplicate_timestamp) on tag REJECTED, and counts on tag
-    COUNTS ("points:<split>", "windows:<split>", "series:<id>", "stat:<name>",
+    COUNTS ("points:<split>", "windows:<split>", "borrowed:<split>", "series:<id>", "stat:<name>",
     "max:largest_gap_steps", "reason:<code>").
 
     A generator: windows are yielded one at a time as they are encoded.
@@ -260,6 +262,8 @@ class MakeWindowsFn(beam.DoFn):
                 counts[STAT_PREFIX + "short_segments"] += 1
                 continue
             counts[WINDOWS_PREFIX + segment.split] += n_windows
+            if segment.borrowed:
+                counts[BORROWED_PREFIX + segment.split] += segment.borrowed
             for window in iter_windows(segment, L, H, S, future_index):
                 yield beam.pvalue.TaggedOutput(split_tag(segment.split), encoder.encode(*window))
 
@@ -274,10 +278,10 @@ def _combine(key: str, values: Iterable[int]) -> tuple[str, int]:
 
 def counts_document(pairs: Sequence[tuple[str, int]]) -> dict[str, Any]:
     """[(key, n)] (combined per key) -> {"input", "rejected", "by_reason", "points",
-    "windows", "series_ids", "stats"}."""
+    "windows", "borrowed_steps", "series_ids", "stats"}."""
     doc: dict[str, Any] = {
         "input": 0, "rejected": 0, "by_reason": {}, "points": {}, "windows": {},
-        "series_ids": [], "stats": {name: 0 for name in SERIES_STATS},
+        "borrowed_steps": {}, "series_ids": [], "stats": {name: 0 for name in SERIES_STATS},
     }  # fmt: skip
     doc["stats"]["largest_gap_steps"] = 0
     for key, n in pairs:
@@ -291,6 +295,8 @@ def counts_document(pairs: Sequence[tuple[str, int]]) -> dict[str, Any]:
             doc["points"][key[len(POINTS_PREFIX) :]] = int(n)
         elif key.startswith(WINDOWS_PREFIX):
             doc["windows"][key[len(WINDOWS_PREFIX) :]] = int(n)
+        elif key.startswith(BORROWED_PREFIX):
+            doc["borrowed_steps"][key[len(BORROWED_PREFIX) :]] = int(n)
         elif key.startswith(SERIES_PREFIX):
             doc["series_ids"].append(key[len(SERIES_PREFIX) :])
         elif key.startswith(STAT_PREFIX):

@@ -219,6 +219,48 @@ def test_a_split_without_windows_fails_with_the_reason(tmp_path: Path) -> None:
         run_component(tmp_path, config)
 
 
+def test_history_from_previous_split_keeps_targets_in_their_split(tmp_path: Path) -> None:
+    # Each row's value is its step, so a window's values say which split they came from.
+    n, lookback, horizon = 60, 20, 3
+    rows = [
+        f"{dt.datetime.fromtimestamp(T0_S + i * HOUR_S, dt.UTC):%Y-%m-%dT%H:%M:%S},{i},{-i}"
+        for i in range(n)
+    ]
+    source = tmp_path / "s.csv"
+    source.write_text("timestamp,value,cov\n" + "\n".join(rows) + "\n")
+    train_end, eval_end = 30, 45  # train steps 0..29, eval 30..44, test 45..59
+    config = IngestSeriesConfig(
+        source=str(source), frequency="1h", covariates=("cov",), lookback=lookback,
+        horizon=horizon, split_fractions=(0.5, 0.25, 0.25), history_from_previous_split=True,
+    )  # fmt: skip
+    summary, examples, _rejected = run_component(tmp_path, config)
+
+    # (c) counts: train as without the option; eval and test (15 points each, fewer than
+    # L + H = 23, so no window without it) forecast from their first point on.
+    assert summary["windows"] == {"train": 30 - 23 + 1, "eval": 15 - 3 + 1, "test": 15 - 3 + 1}
+    props = examples.properties
+    assert props["counts"] == summary["windows"]
+    assert props["history_from_previous_split"] is True
+    assert props["borrowed_steps"] == {"train": 0, "eval": lookback, "test": lookback}
+    windows = {s: read_windows(examples.uri, s, config) for s in config.splits}
+    # (b) no train window holds an eval or test value, in its history or its targets.
+    for w in windows["train"]:
+        assert max(w["history/value"]) < train_end and max(w["future/value"]) < train_end
+    # (a) every target is in the window's own split, and each target step is forecast once.
+    for split, lo, hi in (("eval", train_end, eval_end), ("test", eval_end, n)):
+        targets = np.stack([w["future/value"] for w in windows[split]])
+        assert targets.min() == lo and targets.max() == hi - 1
+        for w in windows[split]:
+            end = (w["window_end"] - T0_S) // HOUR_S
+            # history is the L steps up to window_end, whatever split they are in
+            history = np.arange(end - lookback + 1, end + 1)
+            np.testing.assert_array_equal(w["history/value"], history)
+            np.testing.assert_array_equal(w["history/cov"], -w["history/value"])
+            np.testing.assert_array_equal(w["future/value"], np.arange(end + 1, end + 1 + horizon))
+    first_test = windows["test"][0]["history/value"]
+    assert first_test[0] < train_end and first_test[-1] == eval_end - 1  # from train and eval
+
+
 def test_future_covariates_are_written_over_the_horizon(tmp_path: Path) -> None:
     start = dt.datetime(2024, 1, 1, tzinfo=dt.UTC)
     rows = []

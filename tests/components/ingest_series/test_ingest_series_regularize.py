@@ -287,6 +287,30 @@ def test_time_cuts_split_every_series_at_the_same_instant() -> None:
     assert max(segments[0].timestamps) < T0 + 4 * HOUR <= min(segments[1].timestamps)
 
 
+def test_borrowed_history_stops_at_a_gap_and_reaches_back_over_a_short_split() -> None:
+    # 60 hourly points valued by their step, steps 0..29 train, 30..44 eval, 45..59 test.
+    three = dict(splits=("train", "eval", "test"), fractions=(0.5, 0.25, 0.25))
+    segments, _ = regularize(points(T0 + np.arange(60) * HOUR), rules(**three, borrow_steps=20))
+    by_split = {s.split: s for s in segments}
+    assert [s.borrowed for s in segments] == [0, 20, 20]
+    # eval borrows train's last 20 steps; test borrows all 15 of eval and 5 of train.
+    np.testing.assert_array_equal(by_split["eval"].values[:, 0], np.arange(10, 45))
+    np.testing.assert_array_equal(by_split["test"].values[:, 0], np.arange(25, 60))
+    np.testing.assert_array_equal(
+        by_split["test"].timestamps, T0 + np.arange(25, 60, dtype=np.int64) * HOUR
+    )
+    # A missing step at the eval/test boundary (step 45, the first test point is 46): filling
+    # it would use a test value, so test borrows nothing; eval (no gap before it) still does.
+    stamps = np.delete(np.arange(61), 45)
+    segments, report = regularize(
+        points(T0 + stamps * HOUR, values=stamps), rules(**three, borrow_steps=20)
+    )
+    assert report.gaps == 1 and [s.borrowed for s in segments] == [0, 20, 0]
+    assert segments[2].values[0, 0] == 46
+    with pytest.raises(ConfigError, match="history_from_previous_split: expected true or false"):
+        IngestSeriesConfig(source="s.csv", frequency="1h", history_from_previous_split="yes")
+
+
 # --- windowing -------------------------------------------------------------------------------
 
 
