@@ -125,7 +125,7 @@ def batched_records(
 
 
 def without_autotune_thread(dataset: tf.data.Dataset) -> tf.data.Dataset:
-    """`dataset` with tf.data autotuning off, for the validation pass of Model.fit.
+    """`dataset` with tf.data autotuning off, for Model.fit's validation and train inputs.
 
     Why: Keras drops the validation iterator at the start of every validation pass (the eval
     `epoch_iterator.reset()`; it built that iterator at the end of the previous pass). With
@@ -136,6 +136,11 @@ def without_autotune_thread(dataset: tf.data.Dataset) -> tf.data.Dataset:
     its autotuning thread, which sleeps between optimization rounds for ever longer periods.
     AUTOTUNE parallelism and prefetch sizes then fall back to fixed defaults, plenty for one
     pass over the eval split.
+
+    The train input uses it too: Keras drops the train iterator when fit returns, and that
+    teardown stalled likewise (2.2-9.9 s idle between the last callback and fit's return in
+    4 of 14 fits with autotuning, 0.00-0.05 s in 8 of 8 without; per-fit CPU unchanged; the
+    LSTM, not the parse, bounds the step).
     """
     options = tf.data.Options()
     options.autotune.enabled = False

@@ -308,13 +308,17 @@ def train_model(
     counts = examples.counts
     multi_worker = choice.kind == "multi_worker"
 
-    train_ds = task.dataset(
-        examples.split_files(train_split),
-        config.batch_size,
-        shuffle_buffer=config.shuffle_buffer,
-        seed=config.seed,
-        repeat=True,
-        shard_by_data=multi_worker,
+    # Without the autotuning thread too: Keras drops the train iterator as fit returns, and that
+    # teardown stalled the same way as validation's reset (up to ~10 s idle per fit).
+    train_ds = data.without_autotune_thread(
+        task.dataset(
+            examples.split_files(train_split),
+            config.batch_size,
+            shuffle_buffer=config.shuffle_buffer,
+            seed=config.seed,
+            repeat=True,
+            shard_by_data=multi_worker,
+        )
     )
     # One device: exact validation metrics from one finite pass. Several replicas: Keras's
     # distributed iterator raises StopIteration when a finite dataset ends inside a validation

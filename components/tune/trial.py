@@ -42,15 +42,17 @@ def fit_trial(
     train_count = examples.counts.get(train_split)
     if train_count is None and config.steps_per_epoch is None:
         train_count = data.count_records(examples.split_files(train_split))
-    train_ds = task.dataset(
-        examples.split_files(train_split),
-        config.batch_size,
-        shuffle_buffer=config.shuffle_buffer,
-        seed=config.seed,
-        repeat=True,
+    # The same inputs as train's (training.train_model): without the autotuning thread whose
+    # teardown stalls Keras's validation reset every epoch, and the train iterator's end.
+    train_ds = data.without_autotune_thread(
+        task.dataset(
+            examples.split_files(train_split),
+            config.batch_size,
+            shuffle_buffer=config.shuffle_buffer,
+            seed=config.seed,
+            repeat=True,
+        )
     )
-    # The same validation input as train's (training.train_model): without the autotuning
-    # thread whose teardown stalls Keras's validation reset every epoch.
     eval_ds = data.without_autotune_thread(
         task.dataset(examples.split_files(eval_split), config.batch_size)
     )

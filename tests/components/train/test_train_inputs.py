@@ -98,6 +98,42 @@ def test_validation_dataset_has_no_autotuning_and_the_same_batches(
         np.testing.assert_array_equal(a_labels, b_labels)
 
 
+class _FitCalled(Exception):
+    pass
+
+
+def test_fit_gets_train_and_validation_inputs_without_autotuning(
+    text_artifacts: TextArtifacts, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Both of fit's inputs run without tf.data autotuning: Keras drops the validation iterator
+    every epoch and the train iterator when fit returns, and with autotuning either teardown
+    could idle for seconds (issue 13)."""
+    import keras
+
+    from seqline.components.train.callbacks import WorkPaths
+
+    seen: dict[str, object] = {}
+
+    def fit(self: object, x: object, validation_data: object = None, **kwargs: object) -> None:
+        seen.update(train=x, validation=validation_data)
+        raise _FitCalled
+
+    monkeypatch.setattr(keras.Model, "fit", fit)
+    graph = retype(text_artifacts.transform_graph, TransformGraph)
+    examples = retype(text_artifacts.transformed_examples, TransformedExamples)
+    assert graph is not None and examples is not None
+    with pytest.raises(_FitCalled):
+        training.train_text_classifier(
+            TrainTextConfig(epochs=1),
+            graph.uri,
+            graph.text(),
+            examples,
+            WorkPaths(str(tmp_path / "work")),
+        )
+    assert seen["train"].options().autotune.enabled is False  # type: ignore[attr-defined]
+    assert seen["validation"].options().autotune.enabled is False  # type: ignore[attr-defined]
+
+
 def test_missing_split_files_are_a_data_error(tmp_path: Path) -> None:
     examples = TransformedExamples(
         "TransformedExamples", str(tmp_path), "fp", properties={"splits": ["train", "eval"]}
