@@ -73,6 +73,9 @@ class _Model:
     # version -> (directory fingerprint, failed attempts with it, time.monotonic() of the last)
     failures: dict[int, tuple[tuple, int, float]] = field(default_factory=dict)
     warned_missing: bool = False
+    # "no versions found" was logged; said once until a version appears (a server started on an
+    # empty base path scans it at every poll, e.g. every 0.1 s, and the log would fill).
+    said_empty: bool = False
 
 
 class ModelManager:
@@ -343,8 +346,11 @@ class ModelManager:
         if stale and (not aspired or aspired & set(model.loaded)):
             for version in sorted(stale):
                 self._unload(model, version)
-        if not on_disk and not model.loaded and not self._statuses.get(name):
+        if on_disk:
+            model.said_empty = False
+        elif not model.loaded and not self._statuses.get(name) and not model.said_empty:
             log.info("model %s: no versions found under %s yet", name, model.config.base_path)
+            model.said_empty = True
 
     def _may_load(self, model: _Model, version: int, path: str) -> bool:
         failure = model.failures.get(version)
