@@ -6,8 +6,10 @@
 
 Model: Embedding 64 + LSTM 64, 128 tokens, vocabulary 10,000, batch 64 (the job TFX 1.16 was
 measured on). Data: N generated reviews, or `--csv FILE` with a header `text,label` (any other
-columns are ignored). Each run is a fresh Python process, so imports count and peak RSS is that
-run's own.
+columns are ignored). Each run is a fresh Python process, so imports count. Peak RSS is the
+process tree's (the run's process plus its live children, e.g. infra_validate's server, summed
+and sampled every 0.25 s), as the issue measured it; the largest single process is printed
+beside it.
 
 Runs, in order:
   1. from scratch (empty pipeline root);
@@ -54,30 +56,56 @@ max_parallel = int(sys.argv[6]) if sys.argv[6] else None
 
 TICK = os.sysconf("SC_CLK_TCK")
 
-def live_children_cpu():
-    # CPU of descendants still running (e.g. infra_validate's server): RUSAGE_CHILDREN counts a
-    # child only once it has been waited for.
-    parents, cpu = {}, {}
+PAGE = os.sysconf("SC_PAGE_SIZE")
+tree_peak = {"rss": 0}
+
+def descendants():
+    # Pids of this process's live descendants (e.g. infra_validate's server, Beam workers).
+    parents = {}
     for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                parents[int(pid)] = int(f.read().rsplit(")", 1)[1].split()[1])
+        except OSError:
+            continue
+    me, found = os.getpid(), []
+    for pid in parents:
+        p = parents.get(pid)
+        while p and p != me:
+            p = parents.get(p)
+        if p == me and pid != me:
+            found.append(pid)
+    return found
+
+def live_children_cpu(pids):
+    # CPU of descendants still running: RUSAGE_CHILDREN counts a child only once it has been
+    # waited for.
+    total = 0.0
+    for pid in pids:
         try:
             with open(f"/proc/{pid}/stat") as f:
                 fields = f.read().rsplit(")", 1)[1].split()
         except OSError:
             continue
-        parents[int(pid)] = int(fields[1])
-        cpu[int(pid)] = (int(fields[11]) + int(fields[12])) / TICK
-    me, total = os.getpid(), 0.0
-    for pid in cpu:
-        p = parents.get(pid)
-        while p and p != me:
-            p = parents.get(p)
-        if p == me and pid != me:
-            total += cpu[pid]
+        total += (int(fields[11]) + int(fields[12])) / TICK
     return total
 
-def cpu_seconds():
+def tree_rss_bytes(pids):
+    # Resident memory of this process and its live descendants together, as a process-tree
+    # monitor sees it (shared pages are counted once per process, as RSS does).
+    total = 0
+    for pid in [os.getpid(), *pids]:
+        try:
+            with open(f"/proc/{pid}/statm") as f:
+                total += int(f.read().split()[1]) * PAGE
+        except OSError:
+            continue
+    return total
+
+def cpu_seconds(pids=None):
+    pids = descendants() if pids is None else pids
     s, c = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
-    return s.ru_utime + s.ru_stime + c.ru_utime + c.ru_stime + live_children_cpu()
+    return s.ru_utime + s.ru_stime + c.ru_utime + c.ru_stime + live_children_cpu(pids)
 
 current = {"node": "(startup)"}
 samples = []  # (wall, cpu, node)
@@ -85,7 +113,9 @@ stop = threading.Event()
 
 def sample():
     while not stop.wait(0.25):
-        now, cpu = time.perf_counter() - t0, cpu_seconds()
+        pids = descendants()
+        now, cpu = time.perf_counter() - t0, cpu_seconds(pids)
+        tree_peak["rss"] = max(tree_peak["rss"], tree_rss_bytes(pids))
         if dump_dir and samples and (cpu - samples[-1][1]) / (now - samples[-1][0]) < 0.1:
             frames = sys._current_frames()
             names = {t.ident: t.name for t in threading.enumerate()}
@@ -135,6 +165,7 @@ print(json.dumps({
     "samples": samples,
     "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
     "children_peak_rss_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024,
+    "tree_peak_rss_mb": tree_peak["rss"] / 2**20,
     "tensorflow_imported": "tensorflow" in sys.modules,
 }))
 """
@@ -333,16 +364,20 @@ def main() -> None:
             e = run["timeline"][node]
             cells.append(f"{e['end'] - e['start']:>9.2f}{'c' if e['status'] == 'CACHED' else ' '}")
         print(f"{node:<16}{''.join(cells)}")
-    peak = max(scratch["peak_rss_mb"], scratch["children_peak_rss_mb"])
+    # The target is the process tree's: the pipeline process and its live children together
+    # (infra_validate's server runs beside evaluate), sampled every 0.25 s.
+    peak = scratch["tree_peak_rss_mb"]
+    largest = max(scratch["peak_rss_mb"], scratch["children_peak_rss_mb"])
     total_cpu = scratch["samples"][-1][1] if scratch["samples"] else float("nan")
     print(
         f"\nfrom scratch: {scratch['process_wall']:.1f} s wall (process incl. imports), "
-        f"CPU {total_cpu:.1f} s, peak RSS {peak:.0f} MB"
+        f"CPU {total_cpu:.1f} s, peak RSS of the process tree {peak:.0f} MB (largest single "
+        f"process {largest:.0f} MB)"
     )
     if sequential is not None:
         print(
             f"from scratch, --max-parallel 1: {sequential['process_wall']:.1f} s wall, peak RSS "
-            f"{max(sequential['peak_rss_mb'], sequential['children_peak_rss_mb']):.0f} MB; "
+            f"{sequential['tree_peak_rss_mb']:.0f} MB; "
             f"--max-parallel {parallel}: {scratch['process_wall']:.1f} s wall, "
             f"peak RSS {peak:.0f} MB"
         )
@@ -362,7 +397,7 @@ def main() -> None:
         f"{scratch['process_wall'] / (0.25 * args.tfx_seconds):.2f}"
     )
     print(f"  lowest busy ratio (node > 1 s): {worst[0]:.2f} in {worst[1]} (target >= 0.9)")
-    print(f"  peak RSS / 1 GB: {peak / 1024:.2f}")
+    print(f"  peak RSS of the process tree / 1 GB: {peak / 1024:.2f}")
 
     if args.floor:
         fit = _python(
