@@ -92,7 +92,7 @@ class LinearBaselineConfig:
             neither the training split nor the split evaluate scores; else the whole budget
             is trained. Default "eval"; null: never.
         patience_steps: steps without a better validation loss before stopping (rounded up
-            to whole passes, at least one). Default 300.
+            to whole passes, at least one). Default 150.
         batch_size: examples per Adam step. Default 256.
         learning_rate: Adam's step size. Default 0.02.
         l2: L2 penalty on the weights, per example (scikit-learn's 1 / (2 C n)). Default 1e-6.
@@ -107,7 +107,7 @@ class LinearBaselineConfig:
     min_steps: int = 1500
     max_epochs: int = 300
     validation_split: str | None = "eval"
-    patience_steps: int = 300
+    patience_steps: int = 150
     batch_size: int = 256
     learning_rate: float = 0.02
     l2: float = 1e-6
