@@ -83,7 +83,7 @@ class LinearBaselineConfig:
         min_steps: the step budget: passes are added until at least this many Adam steps
             are taken (at most max_epochs passes), so a small split (a few batches per pass)
             is trained as long as a large one instead of stopping far from convergence.
-            Default 1500.
+            Default 600.
         max_epochs: the most passes over the training split. Default 300.
         validation_split: a held-out split of the same Examples to stop on: after each pass,
             its loss is measured and training stops once it has not improved for
@@ -104,7 +104,7 @@ class LinearBaselineConfig:
     buckets: int = 2**18
     min_df: int = 2
     epochs: int = 5
-    min_steps: int = 1500
+    min_steps: int = 600
     max_epochs: int = 300
     validation_split: str | None = "eval"
     patience_steps: int = 150
