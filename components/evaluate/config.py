@@ -8,7 +8,7 @@ YAML:
         loss: {upper: 0.6}
       beat_baseline: [accuracy]         # must beat the majority-class baseline, or per baseline:
       # beat_baseline: {majority: [accuracy], linear: [accuracy]}
-      linear_baseline: {epochs: 5}      # train the linear baseline even if no rule names it
+      linear_baseline: {}               # train the linear baseline even if no rule names it
       change_thresholds:                # against the last blessed model (skipped on a first run)
         accuracy: {absolute: -0.01}     #   may drop by at most 0.01
         loss: {relative: 0.05}          #   may rise by at most 5%
@@ -79,7 +79,20 @@ class LinearBaselineConfig:
         buckets: hash buckets of the n-grams (the weight matrix is [buckets, labels]).
             Default 2**18.
         min_df: buckets seen in fewer training documents are dropped. Default 2.
-        epochs: passes over the training split. Default 5.
+        epochs: the fewest passes over the training split. Default 5.
+        min_steps: the step budget: passes are added until at least this many Adam steps
+            are taken (at most max_epochs passes), so a small split (a few batches per pass)
+            is trained as long as a large one instead of stopping far from convergence.
+            Default 600.
+        max_epochs: the most passes over the training split. Default 300.
+        validation_split: a held-out split of the same Examples to stop on: after each pass,
+            its loss is measured and training stops once it has not improved for
+            patience_steps steps; the weights of the best pass are kept (the candidate's own
+            early stopping, on the same split). Used only when the Examples have it and it is
+            neither the training split nor the split evaluate scores; else the whole budget
+            is trained. Default "eval"; null: never.
+        patience_steps: steps without a better validation loss before stopping (rounded up
+            to whole passes, at least one). Default 150.
         batch_size: examples per Adam step. Default 256.
         learning_rate: Adam's step size. Default 0.02.
         l2: L2 penalty on the weights, per example (scikit-learn's 1 / (2 C n)). Default 1e-6.
@@ -91,13 +104,26 @@ class LinearBaselineConfig:
     buckets: int = 2**18
     min_df: int = 2
     epochs: int = 5
+    min_steps: int = 600
+    max_epochs: int = 300
+    validation_split: str | None = "eval"
+    patience_steps: int = 150
     batch_size: int = 256
     learning_rate: float = 0.02
     l2: float = 1e-6
     seed: int = 0
 
     def __post_init__(self) -> None:
-        for name, low in (("ngrams", 1), ("buckets", 2), ("min_df", 1), ("epochs", 1)):
+        integers = (
+            ("ngrams", 1),
+            ("buckets", 2),
+            ("min_df", 1),
+            ("epochs", 1),
+            ("min_steps", 0),
+            ("max_epochs", 1),
+            ("patience_steps", 1),
+        )
+        for name, low in integers:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < low:
                 raise ConfigError(
@@ -110,6 +136,18 @@ class LinearBaselineConfig:
         ):
             raise ConfigError(
                 f"linear_baseline.batch_size: expected an integer >= 1, got {self.batch_size!r}"
+            )
+        if self.max_epochs < self.epochs:
+            raise ConfigError(
+                f"linear_baseline.max_epochs: expected at least epochs ({self.epochs}), got "
+                f"{self.max_epochs}; raise max_epochs or lower epochs"
+            )
+        if self.validation_split is not None and not (
+            isinstance(self.validation_split, str) and self.validation_split
+        ):
+            raise ConfigError(
+                "linear_baseline.validation_split: expected a split name or null, got "
+                f"{self.validation_split!r}"
             )
         if isinstance(self.seed, bool) or not isinstance(self.seed, int):
             raise ConfigError(f"linear_baseline.seed: expected an integer, got {self.seed!r}")

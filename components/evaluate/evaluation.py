@@ -71,12 +71,17 @@ class LinearBaselineInfo:
         train_examples: examples in that split.
         seconds: wall time of featurising and training it.
         config: its settings.
+        validated_on: the split it early-stopped on, or None (its whole step budget ran).
+        epochs: passes run; best_epoch: the pass whose weights were kept (0: not recorded).
     """
 
     trained_on: str
     train_examples: int
     seconds: float
     config: LinearBaselineConfig
+    validated_on: str | None = None
+    epochs: int = 0
+    best_epoch: int = 0
 
 
 @dataclass(frozen=True)
@@ -378,6 +383,9 @@ def _linear_document(evaluation: Evaluation, eval_split: str) -> dict[str, Any] 
         ),
         "train_examples": linear.train_examples,
         "seconds": round(linear.seconds, 3),
+        "validated_on": linear.validated_on,
+        "epochs": linear.epochs,
+        "best_epoch": linear.best_epoch,
         "settings": dataclasses.asdict(linear.config),
         "metrics": _json_metrics(evaluation.linear_metrics),
     }

@@ -15,7 +15,13 @@ and Keras parts, so no scikit-learn is needed at run time:
   L2-normalised (scikit-learn's TfidfVectorizer(sublinear_tf=True) defaults);
 - model: one Dense layer (logits [k]) over the sparse [n, buckets] matrix, zero-initialised,
   softmax cross-entropy with an L2 penalty, Adam, mini-batches shuffled with `seed`. With
-  zero initial weights and a seeded shuffle, the same data and settings give the same weights.
+  zero initial weights and a seeded shuffle, the same data and settings give the same weights;
+- how long: at least `epochs` passes and at least `min_steps` Adam steps (at most
+  `max_epochs` passes), because a fixed number of passes is a few dozen steps on a small
+  split (intent: 6 batches a pass) and leaves the model far from the optimum; when a held-out
+  validation split is given, training stops once its loss has not improved for
+  `patience_steps` steps and keeps the best pass's weights (so a large split stops as soon
+  as it has converged, and a small one is not overfit by the long budget).
 
 Shapes: texts str [n]; LinearFeatures holds a sparse [n, buckets] matrix as sorted COO arrays;
 probabilities float32 [n, k]. Imported only while evaluate executes (TensorFlow, Keras).
@@ -160,16 +166,70 @@ def _counts_of_texts(
     return (*(np.concatenate([p[i] for p in parts]) for i in range(3)), offset)  # type: ignore[return-value]
 
 
+def softmax_probabilities(
+    features: LinearFeatures, kernel: np.ndarray, bias: np.ndarray
+) -> np.ndarray:
+    """float32 [n, k]: softmax of X @ kernel + bias (a document with no known n-gram gets the
+    bias alone, i.e. the training prior the model learned)."""
+    logits = np.tile(bias.astype(np.float64), (features.n, 1))
+    values = features.values.astype(np.float64)
+    for k in range(logits.shape[1]):  # bincount sums per row far faster than np.add.at
+        weights = values * kernel[features.cols, k]
+        logits[:, k] += np.bincount(features.rows, weights=weights, minlength=features.n)
+    logits -= logits.max(axis=1, keepdims=True)
+    exp = np.exp(logits)
+    return (exp / exp.sum(axis=1, keepdims=True)).astype(np.float32)
+
+
+def log_loss(probabilities: np.ndarray, y: np.ndarray) -> float:
+    """Mean cross-entropy of probabilities [n, k] at the true class ids y [n]."""
+    picked = probabilities[np.arange(len(y)), y].astype(np.float64)
+    return float(-np.mean(np.log(np.maximum(picked, 1e-12))))
+
+
+@dataclass(frozen=True)
+class FitReport:
+    """How a fit went: passes run, the pass whose weights were kept (1-based), Adam steps run,
+    and the validation loss of the kept weights (None without a validation split)."""
+
+    epochs: int
+    best_epoch: int
+    steps: int
+    validation_loss: float | None
+
+
+def training_epochs(n: int, config: LinearBaselineConfig) -> tuple[int, int, int]:
+    """(passes budgeted, patience in passes, passes between validations) for n training
+    examples: at least config.epochs passes and config.min_steps steps, at most
+    config.max_epochs passes; patience_steps rounded up to whole passes; the validation loss
+    is measured about 10 times per patience (every pass on large data), because each
+    measurement that improves copies the [buckets, k] table, which costs more than a pass of a
+    few batches."""
+    steps_per_epoch = max(1, -(-n // config.batch_size))
+    budget = max(config.epochs, -(-config.min_steps // steps_per_epoch))
+    patience = max(1, -(-config.patience_steps // steps_per_epoch))
+    every = max(1, patience // 10)
+    return min(config.max_epochs, budget), patience, every
+
+
 def fit_softmax_regression(
-    x: LinearFeatures, y: np.ndarray, classes: int, config: LinearBaselineConfig
-) -> tuple[np.ndarray, np.ndarray]:
-    """(kernel float32 [buckets, k], bias float32 [k]) of a softmax regression on x.
+    x: LinearFeatures,
+    y: np.ndarray,
+    classes: int,
+    config: LinearBaselineConfig,
+    validation: tuple[LinearFeatures, np.ndarray] | None = None,
+) -> tuple[np.ndarray, np.ndarray, FitReport]:
+    """(kernel float32 [buckets, k], bias float32 [k], report) of a softmax regression on x.
 
     Mini-batch Adagrad with an L2 penalty on the rows of the kernel a batch touches ("lazy"
     updates, as sparse linear learners do): each step reads and writes only the buckets present
     in its batch, so a step costs O(non-zeros of the batch x k), not O(buckets x k). Batches
     are cut from x's row-sorted arrays in an order drawn from config.seed; zero initial weights
     and order-preserving ops make the result a function of data, settings and seed.
+
+    Passes: training_epochs(x.n, config). With validation (features, class ids), its loss is
+    measured every `every` passes and after the last; training stops after `patience` passes
+    without a lower loss and the weights of the best measured pass are returned.
     """
     c = config
     starts = np.searchsorted(x.rows, np.arange(x.n + 1))
@@ -217,11 +277,51 @@ def fit_softmax_regression(
         bias_state.assign(tf.stack(adam(bias_state[0], grad_bias[0], bias_state[1], bias_state[2])))
 
     order_rng = np.random.default_rng(c.seed)
-    for _epoch in range(c.epochs):
+    epochs, patience, every = training_epochs(x.n, c)
+    if validation is None:
+        for _epoch in range(epochs):
+            order = order_rng.permutation(x.n)
+            for first in range(0, x.n, c.batch_size):
+                step(tf.constant(order[first : first + c.batch_size], dtype=tf.int64))
+        report = FitReport(epochs, epochs, int(steps.numpy()), None)
+        return state.numpy()[:, :k], bias_state.numpy()[0], report
+
+    # The validation loss is computed in the graph from the rows its n-grams touch, and the
+    # best weights are kept in a variable: copying the whole [buckets, k] table out after every
+    # pass would cost more than a pass on small data.
+    v = validation[0]
+    v_rows = tf.constant(v.rows)
+    v_cols, v_values = tf.constant(v.cols), tf.constant(v.values)
+    v_labels = tf.constant(validation[1], dtype=tf.int64)
+    best_kernel = tf.Variable(tf.zeros([c.buckets, k]))
+    best_bias = tf.Variable(tf.zeros([k]))
+
+    @tf.function
+    def validation_loss() -> tf.Tensor:
+        terms = v_values[:, None] * tf.gather(state, v_cols)[:, :k]
+        logits = tf.math.unsorted_segment_sum(terms, v_rows, v.n) + bias_state[0]
+        return tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(v_labels, logits))
+
+    @tf.function
+    def keep_best() -> None:
+        best_kernel.assign(state[:, :k])
+        best_bias.assign(bias_state[0])
+
+    best_loss, best_epoch, epoch = np.inf, 0, 0
+    for epoch in range(1, epochs + 1):
         order = order_rng.permutation(x.n)
         for first in range(0, x.n, c.batch_size):
             step(tf.constant(order[first : first + c.batch_size], dtype=tf.int64))
-    return state.numpy()[:, :k], bias_state.numpy()[0]
+        if epoch % every and epoch < epochs:
+            continue
+        loss = float(validation_loss().numpy())
+        if loss < best_loss:  # strictly lower: ties keep the earlier (simpler) weights
+            keep_best()
+            best_loss, best_epoch = loss, epoch
+        elif epoch - best_epoch >= patience:
+            break
+    report = FitReport(epoch, best_epoch, int(steps.numpy()), best_loss)
+    return best_kernel.numpy(), best_bias.numpy(), report
 
 
 @dataclass(frozen=True)
@@ -235,6 +335,8 @@ class LinearBaseline:
         kernel: float32 [buckets, k]; bias: float32 [k].
         trained_on: the split it was trained on; train_examples: its number of examples.
         seconds: wall time of reading, featurising and training.
+        fit: passes and steps run, the pass kept and its validation loss (FitReport).
+        validated_on: the split it early-stopped on, or None (the whole budget was trained).
     """
 
     labels: tuple[str, ...]
@@ -245,6 +347,8 @@ class LinearBaseline:
     trained_on: str
     train_examples: int
     seconds: float
+    fit: FitReport
+    validated_on: str | None = None
 
     def features(self, texts: Any) -> LinearFeatures:
         """The TF-IDF matrix of texts (tf.string [b] or a list of str)."""
@@ -255,16 +359,8 @@ class LinearBaseline:
         return tfidf(rows, cols, counts, self.idf, n)
 
     def probabilities(self, features: LinearFeatures) -> np.ndarray:
-        """float32 [n, k]: softmax of X @ kernel + bias (a document with no known n-gram gets
-        the bias alone, i.e. the training prior the model learned)."""
-        logits = np.tile(self.bias.astype(np.float64), (features.n, 1))
-        values = features.values.astype(np.float64)
-        for k in range(logits.shape[1]):  # bincount sums per row far faster than np.add.at
-            weights = values * self.kernel[features.cols, k]
-            logits[:, k] += np.bincount(features.rows, weights=weights, minlength=features.n)
-        logits -= logits.max(axis=1, keepdims=True)
-        exp = np.exp(logits)
-        return (exp / exp.sum(axis=1, keepdims=True)).astype(np.float32)
+        """float32 [n, k]: softmax_probabilities with this model's kernel and bias."""
+        return softmax_probabilities(features, self.kernel, self.bias)
 
     def serving_function(self) -> Callable[..., dict[str, Any]]:
         """A function with the serving contract (examples=serialized tf.Example [b] ->
@@ -283,12 +379,30 @@ class LinearBaseline:
         return serve
 
 
+def _read_split(
+    files: Sequence[str], labels: Sequence[str], where: str
+) -> tuple[list[Any], np.ndarray]:
+    """(text batches tf.string [b], class ids int [n]) of one split's raw examples."""
+    texts_and_labels = list(_text_label_batches(files))
+    label_strings = (
+        np.concatenate([batch[1].numpy() for batch in texts_and_labels])
+        if texts_and_labels
+        else np.zeros(0, dtype=object)
+    )
+    if len(label_strings) == 0:
+        return [], np.zeros(0, dtype=np.int64)
+    return [batch[0] for batch in texts_and_labels], label_ids_for(
+        label_strings, labels, where=where
+    )
+
+
 def train_linear_baseline(
     files: Sequence[str],
     labels: Sequence[str],
     config: LinearBaselineConfig,
     split: str,
     progress: Callable[[str], None] | None = None,
+    validation: tuple[str, Sequence[str]] | None = None,
 ) -> LinearBaseline:
     """Reads the raw examples of one split, fits the IDF weights and the softmax regression.
 
@@ -297,36 +411,48 @@ def train_linear_baseline(
         labels: the candidate's label names; every example's label must be one of them.
         config: featurisation and training settings (config.LinearBaselineConfig).
         split: the split's name, recorded as `trained_on`.
+        validation: (split name, its files): a held-out split to early-stop on (its features
+            use the training split's IDF); None or an empty split: the whole step budget is
+            trained.
 
     Raises:
         DataError: an empty split, or labels outside `labels` (named, with counts).
     """
     start = time.perf_counter()
     c = config
-    texts_and_labels = list(_text_label_batches(files))
-    label_strings = (
-        np.concatenate([batch[1].numpy() for batch in texts_and_labels])
-        if texts_and_labels
-        else np.zeros(0, dtype=object)
-    )
-    if len(label_strings) == 0:
+    text_batches, y = _read_split(files, labels, f"linear baseline's '{split}' split")
+    if len(y) == 0:
         raise DataError(
             f"linear baseline: expected training examples in the '{split}' split, got none "
             f"({len(files)} file(s)); check the ingest split ratios, or drop 'linear' from "
             "evaluate.beat_baseline and evaluate.linear_baseline"
         )
-    y = label_ids_for(label_strings, labels, where=f"linear baseline's '{split}' split")
-    rows, cols, counts, n = _counts_of_texts(
-        (batch[0] for batch in texts_and_labels), c.ngrams, c.buckets
-    )
+    rows, cols, counts, n = _counts_of_texts(text_batches, c.ngrams, c.buckets)
     idf = idf_weights(np.bincount(cols, minlength=c.buckets), n, c.min_df)
     x = tfidf(rows, cols, counts, idf, n)
+    held_out, validated_on = None, None
+    if validation is not None:
+        name, validation_files = validation
+        batches, y_validation = _read_split(
+            validation_files, labels, f"linear baseline's validation split '{name}'"
+        )
+        if len(y_validation) > 0:
+            v_rows, v_cols, v_counts, v_n = _counts_of_texts(batches, c.ngrams, c.buckets)
+            held_out = (tfidf(v_rows, v_cols, v_counts, idf, v_n), y_validation)
+            validated_on = name
+    epochs, _, _ = training_epochs(n, c)
     if progress is not None:
+        stopping = f"early stopping on '{validated_on}'" if validated_on else "no validation split"
         progress(
             f"linear baseline: {n} '{split}' examples, {int((idf > 0).sum())} n-gram buckets "
-            f"in use, {len(x.values)} non-zeros; training {c.epochs} epoch(s)"
+            f"in use, {len(x.values)} non-zeros; training up to {epochs} epoch(s), {stopping}"
         )
-    kernel, bias = fit_softmax_regression(x, y, len(labels), c)
+    kernel, bias, report = fit_softmax_regression(x, y, len(labels), c, held_out)
+    if progress is not None:
+        progress(
+            f"linear baseline: {report.epochs} epoch(s), {report.steps} steps; kept epoch "
+            f"{report.best_epoch} (validation loss {report.validation_loss})"
+        )
     return LinearBaseline(
         labels=tuple(labels),
         config=c,
@@ -336,4 +462,6 @@ def train_linear_baseline(
         trained_on=split,
         train_examples=n,
         seconds=time.perf_counter() - start,
+        fit=report,
+        validated_on=validated_on,
     )

@@ -99,6 +99,19 @@ def linear_training_split(config: EvaluateTextConfig, examples: Examples, model:
     return split
 
 
+def linear_validation_split(
+    config: EvaluateTextConfig, examples: Examples, train_split: str
+) -> str | None:
+    """The split the linear baseline early-stops on: linear_baseline.validation_split when the
+    Examples have it and it is neither its training split nor the split evaluate scores (a
+    baseline stopped on the split it is judged on would be tuned on it); else None."""
+    linear = config.linear_baseline
+    name = linear.validation_split if linear is not None else None
+    if not name or name in (train_split, config.eval_split) or name not in examples.splits:
+        return None
+    return name
+
+
 def model_name_of(model_name: str, model: Model) -> str:
     """The name baselines are matched by: the config's, else the node that trained the model."""
     return model_name or model.producer.get("node_id") or "model"
@@ -152,12 +165,24 @@ def run(
 
         split = linear_training_split(config, examples, model)
         ctx.progress(f"training the linear baseline on the '{split}' split")
+        validation = linear_validation_split(config, examples, split)
         trained = train_linear_baseline(
-            examples.split_files(split), labels, config.linear_baseline, split, ctx.progress
+            examples.split_files(split),
+            labels,
+            config.linear_baseline,
+            split,
+            ctx.progress,
+            validation=(validation, examples.split_files(validation)) if validation else None,
         )
         functions[LINEAR_BASELINE] = trained.serving_function()
         linear = LinearBaselineInfo(
-            split, trained.train_examples, trained.seconds, config.linear_baseline
+            split,
+            trained.train_examples,
+            trained.seconds,
+            config.linear_baseline,
+            validated_on=trained.validated_on,
+            epochs=trained.fit.epochs,
+            best_epoch=trained.fit.best_epoch,
         )
 
     files = examples.split_files(config.eval_split)

@@ -14,8 +14,22 @@ import numpy as np
 import pytest
 
 from seqline.components.evaluate.config import EvaluateTextConfig, LinearBaselineConfig
-from seqline.components.evaluate.linear_baseline import ngram_buckets, train_linear_baseline
-from seqline.components.evaluate.text_component import COMPONENT, linear_training_split
+from seqline.components.evaluate.linear_baseline import (
+    fit_softmax_regression,
+    idf_weights,
+    log_loss,
+    ngram_buckets,
+    softmax_probabilities,
+    term_counts,
+    tfidf,
+    train_linear_baseline,
+    training_epochs,
+)
+from seqline.components.evaluate.text_component import (
+    COMPONENT,
+    linear_training_split,
+    linear_validation_split,
+)
 from seqline.pipeline.artifact import Artifact, ArtifactType, new_artifact
 from seqline.pipeline.errors import DataError
 from seqline.pipeline.fingerprint import module_closure, node_fingerprint
@@ -28,7 +42,15 @@ from tests.components.evaluate.keyword_model import (
 )
 
 # Small and fast, but enough steps for a linear model to fit a few dozen words.
-FAST = LinearBaselineConfig(epochs=8, batch_size=32, learning_rate=0.05, min_df=1, seed=3)
+FAST = LinearBaselineConfig(
+    epochs=8,
+    batch_size=32,
+    learning_rate=0.05,
+    min_df=1,
+    seed=3,
+    min_steps=0,
+    validation_split=None,
+)
 
 
 def _with_cue(rows: list[tuple[str, str]], cues: dict[str, str], seed: int) -> list:
@@ -211,3 +233,75 @@ def test_linear_settings_data_and_code_are_in_the_fingerprint() -> None:
     assert node_fingerprint(COMPONENT, config, {**inputs, "examples": "e2"}) != base
     closure = module_closure(["seqline.components.evaluate.text_component"])
     assert "seqline.components.evaluate.linear_baseline" in closure
+
+
+def _topic_corpus(seed: int, per_class: int, classes: int = 20) -> tuple[list[str], np.ndarray]:
+    """Short multi-class texts, separable: each has one of its class's 3 words among 8 words
+    drawn from a pool shared by all classes (intent-like: many classes, few words each)."""
+    rng = random.Random(seed)
+    pool = [f"w{i}" for i in range(40)]
+    texts, labels = [], []
+    for label in range(classes):
+        for _ in range(per_class):
+            words = [f"c{label}x{rng.randrange(3)}", *rng.sample(pool, 8)]
+            rng.shuffle(words)
+            texts.append(" ".join(words))
+            labels.append(label)
+    return texts, np.array(labels)
+
+
+def _tfidf_of(texts: list[str], config: LinearBaselineConfig, idf: np.ndarray | None = None):  # noqa: ANN202
+    rows, buckets = ngram_buckets(texts, config.ngrams, config.buckets)
+    rows, cols, counts = term_counts(rows, buckets, config.buckets)
+    if idf is None:
+        idf = idf_weights(np.bincount(cols, minlength=config.buckets), len(texts), config.min_df)
+    return tfidf(rows, cols, counts, idf, len(texts)), idf
+
+
+SMALL = LinearBaselineConfig(buckets=2**14, patience_steps=60)
+
+
+def test_a_small_multi_class_set_is_trained_to_convergence() -> None:
+    # 240 texts are one batch a pass: a fixed 5 passes are 5 Adam steps. The step budget
+    # trains it until it separates the training set, as scikit-learn's LR does.
+    texts, y = _topic_corpus(seed=1, per_class=12)
+    x, _ = _tfidf_of(texts, SMALL)
+    kernel, bias, report = fit_softmax_regression(x, y, 20, SMALL)
+    assert report.steps >= min(SMALL.min_steps, SMALL.max_epochs)
+    accuracy = np.mean(np.argmax(softmax_probabilities(x, kernel, bias), axis=1) == y)
+    assert accuracy == 1.0
+
+
+def test_early_stopping_keeps_the_best_validation_weights_deterministically() -> None:
+    texts, y = _topic_corpus(seed=1, per_class=12)
+    x, idf = _tfidf_of(texts, SMALL)
+    # Held-out texts whose labels are shuffled: fitting train only makes their loss worse.
+    held_texts, held_y = _topic_corpus(seed=2, per_class=3)
+    held = (_tfidf_of(held_texts, SMALL, idf)[0], np.random.default_rng(0).permutation(held_y))
+    kernel, bias, report = fit_softmax_regression(x, y, 20, SMALL, held)
+    budget, patience, _ = training_epochs(x.n, SMALL)
+    assert report.epochs < budget  # stopped early
+    assert report.epochs - report.best_epoch >= patience
+    kept = log_loss(softmax_probabilities(held[0], kernel, bias), held[1])
+    assert kept == pytest.approx(report.validation_loss, rel=1e-4)  # the best weights, returned
+    again = fit_softmax_regression(x, y, 20, SMALL, held)
+    assert np.array_equal(kernel, again[0]) and np.array_equal(bias, again[1])
+    assert again[2] == report
+
+
+def test_the_validation_split_is_never_the_training_or_the_scored_split(tmp_path: Path) -> None:
+    rows = [("good", "pos"), ("bad", "neg")]
+    examples = _typed(
+        write_examples(str(tmp_path / "e"), {"train": rows, "eval": rows, "test": rows})
+    )
+    linear = EvaluateTextConfig(beat_baseline={"linear": ["accuracy"]})
+    assert linear_validation_split(linear, examples, "train") == "eval"
+    assert linear_validation_split(linear, examples, "eval") is None
+    on_eval = dataclasses.replace(linear, eval_split="eval")
+    assert linear_validation_split(on_eval, examples, "train") is None
+    never = dataclasses.replace(linear, linear_baseline=LinearBaselineConfig(validation_split=None))
+    assert linear_validation_split(never, examples, "train") is None
+    other = dataclasses.replace(
+        linear, linear_baseline=LinearBaselineConfig(validation_split="dev")
+    )
+    assert linear_validation_split(other, examples, "train") is None  # the Examples lack it
