@@ -266,6 +266,40 @@ def train_forecaster(
     return train_model(config, make_task, examples, paths, tf_config, progress)
 
 
+def fit_inputs(
+    task: ModelTask,
+    config: TrainingConfig,
+    examples: TransformedExamples,
+    splits: tuple[str, str],
+    repeat_eval: bool = False,
+    shard_by_data: bool = False,
+) -> tuple[Any, Any]:
+    """(train dataset, validation dataset) for Model.fit, used by train and by tune's trials.
+
+    The train split is shuffled (config.shuffle_buffer, config.seed) and repeated; the eval
+    split is one finite pass unless `repeat_eval` (several replicas). Both run without tf.data's
+    autotuning thread: Keras drops the validation iterator at every validation reset and the
+    train iterator as fit returns, and that teardown idled up to ~10 s each time with
+    autotuning on (data.without_autotune_thread).
+    """
+    train_split, eval_split = splits
+    train_ds = task.dataset(
+        examples.split_files(train_split),
+        config.batch_size,
+        shuffle_buffer=config.shuffle_buffer,
+        seed=config.seed,
+        repeat=True,
+        shard_by_data=shard_by_data,
+    )
+    eval_ds = task.dataset(
+        examples.split_files(eval_split),
+        config.batch_size,
+        repeat=repeat_eval,
+        shard_by_data=shard_by_data,
+    )
+    return data.without_autotune_thread(train_ds), data.without_autotune_thread(eval_ds)
+
+
 def train_model(
     config: TrainingConfig,
     make_task: Callable[[], ModelTask],
@@ -308,30 +342,13 @@ def train_model(
     counts = examples.counts
     multi_worker = choice.kind == "multi_worker"
 
-    # Without the autotuning thread too: Keras drops the train iterator as fit returns, and that
-    # teardown stalled the same way as validation's reset (up to ~10 s idle per fit).
-    train_ds = data.without_autotune_thread(
-        task.dataset(
-            examples.split_files(train_split),
-            config.batch_size,
-            shuffle_buffer=config.shuffle_buffer,
-            seed=config.seed,
-            repeat=True,
-            shard_by_data=multi_worker,
-        )
-    )
     # One device: exact validation metrics from one finite pass. Several replicas: Keras's
     # distributed iterator raises StopIteration when a finite dataset ends inside a validation
     # run, and every worker must run the same number of steps, so the eval split repeats and
     # validation runs a fixed number of steps (the last batch is topped up from the start).
     distributed = choice.kind != "default"
-    eval_ds = data.without_autotune_thread(
-        task.dataset(
-            examples.split_files(eval_split),
-            config.batch_size,
-            repeat=distributed,
-            shard_by_data=multi_worker,
-        )
+    train_ds, eval_ds = fit_inputs(
+        task, config, examples, (train_split, eval_split), distributed, multi_worker
     )
     train_count = counts.get(train_split)
     if config.steps_per_epoch is None and train_count is None:

@@ -42,20 +42,9 @@ def fit_trial(
     train_count = examples.counts.get(train_split)
     if train_count is None and config.steps_per_epoch is None:
         train_count = data.count_records(examples.split_files(train_split))
-    # The same inputs as train's (training.train_model): without the autotuning thread whose
-    # teardown stalls Keras's validation reset every epoch, and the train iterator's end.
-    train_ds = data.without_autotune_thread(
-        task.dataset(
-            examples.split_files(train_split),
-            config.batch_size,
-            shuffle_buffer=config.shuffle_buffer,
-            seed=config.seed,
-            repeat=True,
-        )
-    )
-    eval_ds = data.without_autotune_thread(
-        task.dataset(examples.split_files(eval_split), config.batch_size)
-    )
+    # The same inputs as train's: shuffled, and without the autotuning thread whose teardown
+    # stalls Keras's validation reset every epoch and the train iterator's end.
+    train_ds, eval_ds = training.fit_inputs(task, config, examples, (train_split, eval_split))
     # With the count known, validate on exactly one pass (Keras warns when a dataset of unknown
     # length runs out), as training.train_model does.
     eval_count = examples.counts.get(eval_split)
