@@ -594,12 +594,22 @@ def test_cli_serve_serves_until_stopped(half_plus_two_model: str, tmp_path: Any)
     assert codes == [cli.EXIT_OK]
 
 
+@pytest.fixture
+def grpc_experiments_unset(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
+    """GRPC_EXPERIMENTS unset for the test and restored after it. prefer_low_latency_grpc
+    writes os.environ itself, and monkeypatch.delenv of an unset variable records nothing, so
+    without the setenv first its value would leak into every later test and subprocess."""
+    monkeypatch.setenv(GRPC_EXPERIMENTS_VARIABLE, "recorded")
+    monkeypatch.delenv(GRPC_EXPERIMENTS_VARIABLE)
+    return monkeypatch
+
+
 def test_low_latency_grpc_client_is_chosen_only_before_grpc_loads(
-    monkeypatch: pytest.MonkeyPatch,
+    grpc_experiments_unset: pytest.MonkeyPatch,
 ) -> None:
     import sys
 
-    monkeypatch.delenv(GRPC_EXPERIMENTS_VARIABLE, raising=False)
+    monkeypatch = grpc_experiments_unset
     monkeypatch.delitem(sys.modules, "grpc", raising=False)
     assert prefer_low_latency_grpc()
     assert os.environ[GRPC_EXPERIMENTS_VARIABLE] == LOW_LATENCY_GRPC_EXPERIMENTS
@@ -636,11 +646,13 @@ def test_a_fresh_process_predicts_with_the_low_latency_grpc_client(server: Serve
     assert done.stdout.split() == [LOW_LATENCY_GRPC_EXPERIMENTS, "[2.5,", "3.5]"]
 
 
-def test_seqline_serve_chooses_the_low_latency_grpc_server(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_seqline_serve_chooses_the_low_latency_grpc_server(
+    grpc_experiments_unset: pytest.MonkeyPatch,
+) -> None:
     import sys
 
+    monkeypatch = grpc_experiments_unset
     seen = []
-    monkeypatch.delenv(GRPC_EXPERIMENTS_VARIABLE, raising=False)
     monkeypatch.delitem(sys.modules, "grpc", raising=False)
 
     def start_server(options):  # stands in for the server: records what grpc would read
