@@ -76,6 +76,10 @@ class ServerOptions:
         ssl_config_file: SSLConfig text proto: TLS on gRPC and REST.
         tensorflow_session_parallelism: TensorFlow intra- and inter-op threads (0 = auto);
             tensorflow_intra_op_parallelism / tensorflow_inter_op_parallelism override each.
+        tensorflow_executor: "auto" (default: TensorFlow's single-threaded executor for the
+            signature call on hosts without GPUs, lowest batch-1 latency) or "default"
+            (TensorFlow's own executor, whose inter-op pool runs a big graph's independent
+            branches in parallel); process-wide, like the thread pools.
         saved_model_tags: comma-separated tags of the MetaGraph to load (default "serve").
         enable_model_warmup: replay assets.extra/tf_serving_warmup_requests (default on).
         max_num_load_retries: retries of a failed load of an unchanged directory (default 5).
@@ -119,6 +123,7 @@ class ServerOptions:
     tensorflow_session_parallelism: int = 0
     tensorflow_intra_op_parallelism: int = 0
     tensorflow_inter_op_parallelism: int = 0
+    tensorflow_executor: str = "auto"
     saved_model_tags: str = "serve"
     enable_model_warmup: bool = True
     max_num_load_retries: int = 5
@@ -170,6 +175,11 @@ class ServerOptions:
                      "tensorflow_inter_op_parallelism"):  # fmt: skip
             if getattr(self, name) < 0:
                 raise ServerConfigError(f"{name}: expected >= 0, got {getattr(self, name)}")
+        if self.tensorflow_executor not in ("auto", "default"):
+            raise ServerConfigError(
+                "tensorflow_executor: expected auto (the single-threaded executor on hosts "
+                f"without GPUs) or default, got {self.tensorflow_executor!r}"
+            )
         if not self.tags:
             raise ServerConfigError(
                 f"saved_model_tags: expected comma-separated tags such as 'serve', got "
@@ -413,6 +423,9 @@ def start_server(options: ServerOptions) -> ServerHandle:
     )
     intra, inter = configure_tensorflow_threads(options)
     log.info("TensorFlow threads: intra-op %d, inter-op %d (0 = automatic)", intra, inter)
+    from seqline.serving.server.signature_runner import choose_executor
+
+    choose_executor(options.tensorflow_executor)
 
     metrics = ServerMetrics()
     manager = ModelManager(

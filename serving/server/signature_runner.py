@@ -85,6 +85,24 @@ class _FlatPlan:
 # the start of the message with which it refuses a graph it cannot run.
 SINGLE_THREADED_EXECUTOR = "SINGLE_THREADED_EXECUTOR"
 _REFUSED_BY_SINGLE_THREADED = "Single-threaded executor does not support"
+# `seqline serve --tensorflow_executor`: "auto" (the single-threaded executor on CPU-only
+# hosts) or "default" (TensorFlow's own everywhere). Process-wide, as the thread pools are.
+EXECUTOR_CHOICES = ("auto", "default")
+_executor_choice = "auto"
+
+
+def choose_executor(choice: str) -> None:
+    """Sets the executor of the direct call for signatures loaded from now on.
+
+    "auto" (the default): TensorFlow's single-threaded executor on hosts without GPUs, which
+    runs a small graph's kernels on the calling thread (batch-1 latency); "default":
+    TensorFlow's default executor, whose inter-op pool runs independent branches of a big
+    graph (or a big merged batch) in parallel.
+    """
+    if choice not in EXECUTOR_CHOICES:
+        raise ValueError(f"tensorflow_executor: expected one of {EXECUTOR_CHOICES}, got {choice!r}")
+    global _executor_choice
+    _executor_choice = choice
 
 
 class SignatureRunner:
@@ -152,7 +170,8 @@ class SignatureRunner:
         config = ctx.function_call_options.config_proto_serialized
         # On GPU hosts functions may be partitioned across devices, which the single-threaded
         # executor does not run; keep TensorFlow's default executor there.
-        executor = "" if ctx.list_physical_devices("GPU") else SINGLE_THREADED_EXECUTOR
+        single = _executor_choice == "auto" and not ctx.list_physical_devices("GPU")
+        executor = SINGLE_THREADED_EXECUTOR if single else ""
         return _FlatPlan(
             order=order,
             dtype_enums=tuple(self.inputs[a].dtype for a in order),

@@ -9,6 +9,7 @@ import pytest
 import tensorflow as tf
 
 from seqline.serving.errors import Code, ServingError
+from seqline.serving.server import signature_runner
 from seqline.serving.server.signature_runner import SINGLE_THREADED_EXECUTOR, SignatureRunner
 
 
@@ -87,6 +88,25 @@ def test_direct_call_uses_the_single_threaded_executor_on_cpu(two_input_model):
     runner = SignatureRunner("serving_default", function, "tensorflow/serving/predict")
     assert runner._flat is not None
     assert runner._flat.attrs[:2] == ("executor_type", SINGLE_THREADED_EXECUTOR)
+
+
+def test_tensorflow_executor_default_keeps_tensorflows_executor(two_input_model, monkeypatch):
+    """`--tensorflow_executor=default`: signatures loaded afterwards run on TensorFlow's own
+    executor (its inter-op pool), and give the same outputs."""
+    function = tf.saved_model.load(two_input_model).signatures["serving_default"]
+    inputs = {
+        "zeta": np.array([1.0, 2.0], np.float32),
+        "alpha": np.array([[3, 4], [5, 6]], np.int64),
+    }
+    fast = SignatureRunner("serving_default", function, "tensorflow/serving/predict")(inputs)
+    monkeypatch.setattr(signature_runner, "_executor_choice", "auto")  # restored afterwards
+    signature_runner.choose_executor("default")
+    runner = SignatureRunner("serving_default", function, "tensorflow/serving/predict")
+    assert runner._flat is not None and runner._flat.attrs[:2] == ("executor_type", "")
+    for name, value in runner(inputs).items():
+        np.testing.assert_array_equal(value, fast[name])
+    with pytest.raises(ValueError, match="expected one of"):
+        signature_runner.choose_executor("fast")
 
 
 @pytest.fixture(scope="module")
