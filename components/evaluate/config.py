@@ -79,7 +79,8 @@ class LinearBaselineConfig:
         buckets: hash buckets of the n-grams (the weight matrix is [buckets, labels]).
             Default 2**18.
         min_df: buckets seen in fewer training documents are dropped. Default 2.
-        epochs: the fewest passes over the training split. Default 5.
+        epochs: the fewest passes over the training split when early stopping does not end
+            training sooner (without a validation split, always). Default 5.
         min_steps: the step budget: passes are added until at least this many Adam steps
             are taken (at most max_epochs passes), so a small split (a few batches per pass)
             is trained as long as a large one instead of stopping far from convergence.

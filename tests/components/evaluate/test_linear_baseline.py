@@ -267,7 +267,16 @@ def test_a_small_multi_class_set_is_trained_to_convergence() -> None:
     texts, y = _topic_corpus(seed=1, per_class=12)
     x, _ = _tfidf_of(texts, SMALL)
     kernel, bias, report = fit_softmax_regression(x, y, 20, SMALL)
-    assert report.steps >= min(SMALL.min_steps, SMALL.max_epochs)
+    # Without a validation split the whole budget runs: at least min_steps steps (capped by
+    # max_epochs passes), far more than the 5 passes the old fixed schedule took.
+    budget, _, _ = training_epochs(x.n, SMALL)
+    steps_per_pass = -(-x.n // SMALL.batch_size)
+    assert report.epochs == budget > SMALL.epochs
+    assert (
+        report.steps
+        == budget * steps_per_pass
+        >= min(SMALL.min_steps, SMALL.max_epochs * steps_per_pass)
+    )
     accuracy = np.mean(np.argmax(softmax_probabilities(x, kernel, bias), axis=1) == y)
     assert accuracy == 1.0
 
