@@ -394,7 +394,9 @@ class ForecasterConfig:
             "use output: direct or seq2seq",
         )
         _require(
-            isinstance(self.level_window, int) and self.level_window >= 0,
+            isinstance(self.level_window, int)
+            and not isinstance(self.level_window, bool)
+            and self.level_window >= 0,
             "level_window",
             "an integer >= 0",
             self.level_window,
