@@ -98,6 +98,24 @@ class KnownFuture:
             self.horizon, self.num_future_covariates = int(shape[1]), int(shape[2])
 
     takes_series_id: bool = False
+    steps: int
+    num_targets: int
+
+    def predict(
+        self,
+        history: np.ndarray,
+        series_id: np.ndarray | None = None,
+        *,
+        window_end: Any = None,
+        future_covariates: Any = None,
+    ) -> np.ndarray:
+        """Forecast float32 [B, S] (one target) or [B, S, T] for history float32 [B, L, F]."""
+        inputs = self.request_inputs(history, series_id, window_end, future_covariates)
+        return _as_steps_targets(self._forecast(inputs), self.steps, self.num_targets)
+
+    def _forecast(self, inputs: dict[str, np.ndarray]) -> np.ndarray:
+        """The signature's raw "forecast" output for request_inputs' arrays: the transport."""
+        raise NotImplementedError
 
     def request_inputs(
         self,
@@ -228,20 +246,11 @@ class SavedModelForecaster(KnownFuture):
         self.takes_series_id = SERIES_ID_INPUT in inputs
         self._read_known_future(inputs, lambda spec: spec.shape.as_list())
 
-    def predict(
-        self,
-        history: np.ndarray,
-        series_id: np.ndarray | None = None,
-        *,
-        window_end: Any = None,
-        future_covariates: Any = None,
-    ) -> np.ndarray:
+    def _forecast(self, inputs: dict[str, np.ndarray]) -> np.ndarray:
         import tensorflow as tf
 
-        inputs = self.request_inputs(history, series_id, window_end, future_covariates)
         kwargs = {name: tf.constant(value) for name, value in inputs.items()}
-        out = self._fn(**kwargs)[FORECAST_OUTPUT].numpy()
-        return _as_steps_targets(out, self.steps, self.num_targets)
+        return self._fn(**kwargs)[FORECAST_OUTPUT].numpy()
 
 
 class ServedForecaster(KnownFuture):
@@ -287,17 +296,8 @@ class ServedForecaster(KnownFuture):
         self.steps, self.num_targets = int(steps), int(num_targets)  # type: ignore[arg-type]
         self.takes_series_id = bool(takes_series_id)
 
-    def predict(
-        self,
-        history: np.ndarray,
-        series_id: np.ndarray | None = None,
-        *,
-        window_end: Any = None,
-        future_covariates: Any = None,
-    ) -> np.ndarray:
-        inputs = self.request_inputs(history, series_id, window_end, future_covariates)
-        out = self._client.predict(inputs, signature_name=self._signature)[FORECAST_OUTPUT]
-        return _as_steps_targets(out, self.steps, self.num_targets)
+    def _forecast(self, inputs: dict[str, np.ndarray]) -> np.ndarray:
+        return self._client.predict(inputs, signature_name=self._signature)[FORECAST_OUTPUT]
 
 
 def _series_ids(series_id: Any, batch: int) -> list[bytes]:
