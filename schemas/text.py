@@ -20,7 +20,8 @@ LABEL_KEY = "label"
 TOKENS_KEY = "tokens"  # int64 [max_tokens], right-padded with 0
 LABEL_ID_KEY = "label_id"  # int64 [], index into the configured label list
 NGRAMS_KEY = "ngrams"  # int64 [max_ngrams], n-gram ids right-padded with 0 (transform.ngrams)
-# float32 [max_ngrams], the TF-IDF weight of each "ngrams" id, 0 on padding (ngrams.weights tfidf)
+# float32 [max_ngrams], the TF-IDF (ngrams.weights tfidf) or NB-scaled TF-IDF (nb) weight of each
+# "ngrams" id, 0 on padding
 NGRAM_WEIGHTS_KEY = "ngram_weights"
 
 

@@ -180,12 +180,12 @@ class ModelConfig:
             (transform.ngrams) embedded and mean-pooled. "none" (default), "beside" (concatenated
             with the RNN's pooled vector before the head) or "only" (no RNN at all).
         ngram_dim: width of the n-gram embedding (default 32).
-        linear_branch: a logistic regression on the transform's TF-IDF weighted n-grams
-            (transform.ngrams.weights: tfidf): logits = sum_j weight_j * W[ngram_j] + b, W
-            [ngram ids, classes] starting at zero. "none" (default), "beside" (wide & deep: its
-            logits are ADDED to those of the rest of the model, whose head kernel starts at
-            zero, so training starts from the linear model) or "only" (the whole model is the
-            linear one; ngram_branch must then be "none").
+        linear_branch: a logistic regression on the transform's TF-IDF (or NB) weighted
+            n-grams (transform.ngrams.weights: tfidf or nb): logits = sum_j weight_j *
+            W[ngram_j] + b, W [ngram ids, classes] starting at zero. "none" (default),
+            "beside" (wide & deep: its logits are ADDED to those of the rest of the model,
+            whose head kernel starts at zero, so training starts from the linear model) or
+            "only" (the whole model is the linear one; ngram_branch must then be "none").
         linear_l2: L2 penalty on the linear branch's weights W (default 0.0; the table is
             [ngram ids, classes], small enough for a dense penalty at every step).
         l2: L2 penalty on the head, conv and recurrent kernels (default 0.0; embeddings are

@@ -114,8 +114,8 @@ def build_text_model(
             properties; required (>= 2) when config.ngram_branch is not "none".
         embedding_matrix: float [vocab_size, embedding_dim] initial token embeddings
             (embeddings.py), or None for random ones.
-        ngram_weights: the TransformGraph's "ngram_weights" property; must be "tfidf" when
-            config.linear_branch is not "none".
+        ngram_weights: the TransformGraph's "ngram_weights" property; must be "tfidf" or "nb"
+            when config.linear_branch is not "none".
 
     Returns:
         A functional model taking {"tokens": int64 [batch, T]} and/or {"ngrams": int64
@@ -135,10 +135,10 @@ def build_text_model(
             "a transform graph without them; set transform.ngrams (e.g. ngrams: {orders: 2}) "
             f"or model.{branch}: none"
         )
-    if config.linear_branch != "none" and ngram_weights != "tfidf":
+    if config.linear_branch != "none" and ngram_weights not in ("tfidf", "nb"):
         raise ConfigError(
-            f"model.linear_branch: {config.linear_branch!r} needs the transform's TF-IDF n-gram "
-            f"weights, got a transform graph with ngrams.weights {ngram_weights!r}; set "
+            f"model.linear_branch: {config.linear_branch!r} needs the transform's TF-IDF (or NB) "
+            f"n-gram weights, got a transform graph with ngrams.weights {ngram_weights!r}; set "
             "transform.ngrams.weights: tfidf, or model.linear_branch: none"
         )
     head = resolve_head(config.head, num_classes)

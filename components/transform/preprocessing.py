@@ -80,7 +80,12 @@ from typing import TYPE_CHECKING
 import tensorflow as tf
 import tensorflow_transform as tft
 
-from seqline.components.transform.text_features import NGRAM_VOCAB_NAME, NgramConfig
+from seqline.components.transform.text_features import (
+    NGRAM_VOCAB_NAME,
+    NgramConfig,
+    check_nb_labels,
+)
+from seqline.pipeline.errors import ConfigError
 from seqline.schemas.text import (
     LABEL_ID_KEY,
     LABEL_KEY,
@@ -194,11 +199,23 @@ def ngrams_of(tokens: tf.RaggedTensor, orders: int) -> tf.RaggedTensor:
     return tf.concat(grams, axis=1) if len(grams) > 1 else tokens
 
 
-def ngram_ids(tokens: tf.RaggedTensor, config: NgramConfig, keep: str) -> dict[str, tf.Tensor]:
+def ngram_ids(
+    tokens: tf.RaggedTensor,
+    config: NgramConfig,
+    keep: str,
+    label_ids: tf.Tensor | None = None,
+) -> dict[str, tf.Tensor]:
     """The n-gram features (see the module docstring): {"ngrams": int64 [batch, max_ngrams]},
-    plus "ngram_weights" float32 [batch, max_ngrams] with config.weights "tfidf" (the ids are
-    then each text's distinct n-grams: tfidf_weights). Computes the n-gram vocabulary (and the
-    document frequencies) with TFT analyzers on the data it is analyzed on."""
+    plus "ngram_weights" float32 [batch, max_ngrams] with config.weights "tfidf" or "nb" (the
+    ids are then each text's distinct n-grams: tfidf_weights, for "nb" times
+    log_count_ratio). Computes the n-gram vocabulary (and the document frequencies, per class
+    for "nb") with TFT analyzers on the data it is analyzed on.
+
+    Args:
+        label_ids: int64 [batch], 0 or 1, needed to analyze "nb" weights (rows of other ids
+            are not counted); unused otherwise. Serving feeds no label: the analyzers are
+            constants by then and the graph is pruned to what the text alone computes.
+    """
     grams = ngrams_of(tokens, config.orders)
     flat = grams.flat_values
     vocabulary = tft.vocabulary(
@@ -210,11 +227,22 @@ def ngram_ids(tokens: tf.RaggedTensor, config: NgramConfig, keep: str) -> dict[s
     )
     ids = tft.apply_vocabulary(grams, vocabulary, default_value=-1)
     known = tf.ragged.boolean_mask(ids, ids >= 0)  # drop n-grams outside the vocabulary
-    if not config.tfidf:
+    if not config.weighted:
         return {NGRAMS_KEY: pad_or_truncate(known + 1, config.max_ngrams, keep)}
     distinct, counts = distinct_per_row(known)
-    idf = inverse_document_frequency(distinct, config.vocab_size - 1)
+    size = config.vocab_size - 1
+    idf = inverse_document_frequency(distinct, size)
     weights = tfidf_weights(counts, distinct.with_flat_values(tf.gather(idf, distinct.flat_values)))
+    if config.weights == "nb":
+        if label_ids is None:
+            raise ConfigError(
+                "ngrams.weights 'nb': expected a 'label' input to count n-grams per class on, "
+                "got none; analyze the transform on labelled data (the Examples' train split)"
+            )
+        ratio = log_count_ratio(*class_document_frequency(distinct, label_ids, size))
+        weights = l2_normalize_rows(
+            weights * distinct.with_flat_values(tf.gather(ratio, distinct.flat_values))
+        )
     return {
         NGRAMS_KEY: pad_or_truncate(distinct + 1, config.max_ngrams, keep),
         NGRAM_WEIGHTS_KEY: pad_or_truncate(weights, config.max_ngrams, keep),
@@ -276,10 +304,64 @@ def tfidf_weights(counts: tf.RaggedTensor, idf: tf.RaggedTensor) -> tf.RaggedTen
     raw = (1.0 + tf.math.log(tf.cast(counts.flat_values, tf.float32))) * tf.cast(
         idf.flat_values, tf.float32
     )
-    weighted = counts.with_flat_values(raw)
-    norms = tf.sqrt(tf.reduce_sum(weighted * weighted, axis=1))  # [batch]
+    return l2_normalize_rows(counts.with_flat_values(raw))
+
+
+def l2_normalize_rows(weights: tf.RaggedTensor) -> tf.RaggedTensor:
+    """float32 RaggedTensor [batch, (u)] divided by each row's L2 norm; all-zero and empty rows
+    are left as they are."""
+    norms = tf.sqrt(tf.reduce_sum(weights * weights, axis=1))  # [batch]
     safe = tf.where(norms > 0, norms, tf.ones_like(norms))
-    return weighted / safe[:, None]
+    return weights / safe[:, None]
+
+
+def class_document_frequency(
+    distinct: tf.RaggedTensor, label_ids: tf.Tensor, size: int
+) -> tuple[tf.Tensor, tf.Tensor]:
+    """(positive, negative): float32 [size] each, the number of texts of label id 1 (positive)
+    and of label id 0 (negative) containing each id, counted by a TFT analyzer over the data the
+    graph is analyzed on (the train split). Rows of any other label id are not counted.
+
+    Args:
+        distinct: int64 RaggedTensor [batch, (u)], each row's distinct ids, all < size.
+        label_ids: int64 [batch].
+        size: number of ids.
+    """
+    row_labels = tf.gather(tf.reshape(label_ids, [-1]), distinct.value_rowids())
+    # Segment (label * size + id) counts both classes in one pass: [2 * size] per batch.
+    in_class = (row_labels == 0) | (row_labels == 1)
+    segments = tf.boolean_mask(row_labels * size + distinct.flat_values, in_class)
+    present = tf.math.unsorted_segment_sum(
+        tf.ones_like(segments, dtype=tf.float32), segments, 2 * size
+    )
+    # Named, as ngram_df: analyzer cache keys then do not depend on tracing order.
+    counts = tft.sum(present[None, :], reduce_instance_dims=False, name="ngram_class_df")
+    return counts[size:], counts[:size]
+
+
+def log_count_ratio(positive: tf.Tensor, negative: tf.Tensor, alpha: float = 1.0) -> tf.Tensor:
+    """Naive Bayes log-count ratio per id (Wang & Manning 2012): r = log((p / |p|_1) /
+    (q / |q|_1)), p = alpha + positive, q = alpha + negative.
+
+    Args:
+        positive, negative: float [size] per-class document frequencies (class_document_frequency).
+            Ids counted in neither class (vocabulary slots the train split left empty) are
+            outside the vocabulary: they are left out of |p|_1 and |q|_1 and get r = 0.
+        alpha: additive smoothing (1, as the paper).
+
+    Returns:
+        float32 [size]; > 0 where the id is relatively more frequent in the positive class.
+    """
+    positive, negative = tf.cast(positive, tf.float64), tf.cast(negative, tf.float64)
+    seen = (positive + negative) > 0
+    zero = tf.zeros_like(positive)
+    p = tf.where(seen, alpha + positive, zero)
+    q = tf.where(seen, alpha + negative, zero)
+    # log of 1 where unseen, so no log(0) is evaluated even in the branch tf.where discards.
+    ratio = tf.math.log(tf.where(seen, p, 1.0) / tf.reduce_sum(p)) - tf.math.log(
+        tf.where(seen, q, 1.0) / tf.reduce_sum(q)
+    )
+    return tf.cast(tf.where(seen, ratio, zero), tf.float32)
 
 
 def label_to_id(labels: tf.Tensor, label_names: Sequence[str]) -> tf.Tensor:
@@ -317,6 +399,7 @@ def make_preprocessing_fn(
         {"tokens": int64 [batch, T], "label_id"?: int64 [batch]} (see the module docstring).
     """
     label_names = tuple(labels)
+    check_nb_labels(config.ngrams.weights, label_names)
     top_k = config.vocab_size - 1 - config.num_oov_buckets
 
     def preprocessing_fn(inputs: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
@@ -340,11 +423,13 @@ def make_preprocessing_fn(
         vocab_ids = tft.apply_vocabulary(tokens, vocabulary, default_value=-1)
         ids = to_keras_ids(tokens, vocab_ids, config.num_oov_buckets)
         outputs = {TOKENS_KEY: pad_or_truncate(ids, config.max_tokens, config.truncation)}
-        if config.ngrams.enabled:
-            outputs.update(ngram_ids(tokens, config.ngrams, config.truncation))
         # Absent at serving time: the graph is then pruned to "tokens" (module docstring).
         if LABEL_KEY in inputs:
             outputs[LABEL_ID_KEY] = label_to_id(inputs[LABEL_KEY], label_names)
+        if config.ngrams.enabled:
+            outputs.update(
+                ngram_ids(tokens, config.ngrams, config.truncation, outputs.get(LABEL_ID_KEY))
+            )
         return outputs
 
     return preprocessing_fn

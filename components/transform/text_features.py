@@ -3,6 +3,7 @@ n-grams and which end of a long text is kept. The graph itself is in preprocessi
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -10,8 +11,8 @@ from seqline.pipeline.errors import ConfigError
 
 Truncation = Literal["keep_start", "keep_end"]
 TRUNCATIONS: tuple[str, ...] = ("keep_start", "keep_end")
-NgramWeights = Literal["none", "tfidf"]
-NGRAM_WEIGHTS: tuple[str, ...] = ("none", "tfidf")
+NgramWeights = Literal["none", "tfidf", "nb"]
+NGRAM_WEIGHTS: tuple[str, ...] = ("none", "tfidf", "nb")
 # Name of the n-gram vocabulary in the TFT output: tft_output.vocabulary_by_name(...).
 NGRAM_VOCAB_NAME = "ngrams"
 
@@ -40,6 +41,11 @@ class NgramConfig:
             the text's weights L2-normalised (over all its known n-grams, before truncation).
             The model's linear branch (train.model.linear_branch) reads them: a logistic
             regression inside the model, computed from raw text by the exported graph.
+            "nb" (binary labels only): the TF-IDF weight times the n-gram's Naive Bayes
+            log-count ratio r = log((p / |p|_1) / (q / |q|_1)) (Wang & Manning 2012, "NBSVM"),
+            p = 1 + the number of train texts of the second label (label id 1) containing it,
+            q the same for the first label, |.|_1 summed over the n-gram vocabulary; the row is
+            L2-normalised again. r > 0: the n-gram leans to label id 1.
     """
 
     orders: int = 0
@@ -67,13 +73,26 @@ class NgramConfig:
         if self.weights not in NGRAM_WEIGHTS:
             raise ConfigError(
                 f"ngrams.weights: expected one of {list(NGRAM_WEIGHTS)}, got {self.weights!r}; "
-                "tfidf adds the TF-IDF weights the model's linear branch needs"
+                "tfidf adds the TF-IDF weights the model's linear branch needs, nb scales them "
+                "by Naive Bayes log-count ratios (binary labels)"
             )
 
     @property
-    def tfidf(self) -> bool:
-        """The transform also emits "ngram_weights" (TF-IDF) beside distinct n-gram ids."""
-        return self.enabled and self.weights == "tfidf"
+    def weighted(self) -> bool:
+        """The transform also emits "ngram_weights" (TF-IDF, or NB-scaled TF-IDF) beside
+        distinct n-gram ids."""
+        return self.enabled and self.weights != "none"
+
+
+def check_nb_labels(weights: str, labels: Sequence[str]) -> None:
+    """ConfigError when ngrams.weights "nb" meets other than exactly 2 labels: the log-count
+    ratio contrasts one class with the other, and the "ngram_weights" feature holds one
+    weight per n-gram, not one per class."""
+    if weights == "nb" and len(labels) != 2:
+        raise ConfigError(
+            f"ngrams.weights: 'nb' expected binary labels, got {len(labels)} labels "
+            f"{list(labels)}; use ngrams.weights: tfidf for more than 2 classes"
+        )
 
 
 def check_truncation(value: str) -> None:

@@ -20,7 +20,7 @@ class TextVocabulary:
     labels: tuple[str, ...]
     num_oov_buckets: int = 1
     ngram_vocab_size: int = 0  # 0: the transform made no "ngrams" feature
-    ngram_weights: str = "none"  # "tfidf": it made "ngram_weights" too (transform.ngrams)
+    ngram_weights: str = "none"  # "tfidf"/"nb": it made "ngram_weights" too (transform.ngrams)
 
 
 @dataclass(frozen=True)
@@ -58,7 +58,7 @@ class TransformGraph(Artifact):
                                        does not, and TFTransformOutput needs it)
 
     Properties, text (kind "text"): vocab_size, max_tokens, labels, num_oov_buckets, and
-    with n-grams ngram_vocab_size, max_ngrams, ngram_weights ("none" | "tfidf").
+    with n-grams ngram_vocab_size, max_ngrams, ngram_weights ("none" | "tfidf" | "nb").
     Properties, series (kind "series"): the WindowSpec (lookback, horizon, targets, covariates,
     series_ids, stride, frequency, future_covariates) plus scaling, log1p, per_series,
     calendar, calendar_features.

@@ -75,11 +75,22 @@ class TextArtifacts:
 @pytest.fixture(scope="session")
 def text_artifacts(tmp_path_factory: pytest.TempPathFactory) -> TextArtifacts:
     """Runs ingest-shaped raw Examples through the transform component (FnApiRunner)."""
+    return build_text_artifacts(tmp_path_factory.mktemp("train_inputs"), "tfidf")
+
+
+@pytest.fixture(scope="session")
+def nb_text_artifacts(tmp_path_factory: pytest.TempPathFactory) -> TextArtifacts:
+    """The same corpus transformed with ngrams.weights "nb" (NB-scaled TF-IDF weights)."""
+    return build_text_artifacts(tmp_path_factory.mktemp("train_inputs_nb"), "nb")
+
+
+def build_text_artifacts(root: Path, ngram_weights: str) -> TextArtifacts:
+    """The transform component's outputs for make_corpus(64, seed=1) (train) and
+    make_corpus(24, seed=2) (eval), n-grams weighted `ngram_weights`, under `root`."""
     from seqline.components.transform.config import TransformTextConfig
     from seqline.components.transform.text_component import COMPONENT as TRANSFORM
     from seqline.components.transform.text_features import NgramConfig
 
-    root = tmp_path_factory.mktemp("train_inputs")
     examples_uri = root / "examples"
     splits = {"train": make_corpus(64, seed=1), "eval": make_corpus(24, seed=2)}
     for split, rows in splits.items():
@@ -109,7 +120,11 @@ def text_artifacts(tmp_path_factory: pytest.TempPathFactory) -> TextArtifacts:
             vocab_size=40,
             max_tokens=MAX_TOKENS,
             ngrams=NgramConfig(
-                orders=2, vocab_size=300, frequency_threshold=1, max_ngrams=24, weights="tfidf"
+                orders=2,
+                vocab_size=300,
+                frequency_threshold=1,
+                max_ngrams=24,
+                weights=ngram_weights,
             ),
         ),
         inputs={"examples": examples},

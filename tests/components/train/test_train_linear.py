@@ -73,7 +73,7 @@ def test_beside_starts_as_the_linear_model(deep: str) -> None:
 def test_linear_branch_needs_the_tfidf_weights_and_valid_config() -> None:
     with pytest.raises(ConfigError, match=r"model.linear_branch: 'only' needs the transform's"):
         build_text_model(ModelConfig(linear_branch="only"), VOCAB, 8, 2)
-    with pytest.raises(ConfigError, match=r"set transform.ngrams.weights: tfidf"):
+    with pytest.raises(ConfigError, match=r"TF-IDF \(or NB\).*set transform.ngrams.weights: tfidf"):
         build_text_model(ModelConfig(linear_branch="beside"), VOCAB, 8, 2,
                          ngram_vocab_size=NGRAM_VOCAB)  # fmt: skip
     with pytest.raises(ConfigError, match=r"^linear_branch: expected one of"):
@@ -121,8 +121,42 @@ def test_transform_tfidf_weights_match_scikit_learn(text_artifacts: TextArtifact
 
 
 @pytest.mark.slow
+def test_transform_nb_weights_match_numpy(nb_text_artifacts: TextArtifacts) -> None:
+    """ngrams.weights "nb": the TF-IDF row times each n-gram's log-count ratio, computed here
+    with numpy from the train split's per-class document frequencies, L2-normalised again."""
+    sklearn_text = pytest.importorskip("sklearn.feature_extraction.text")
+    import tensorflow as tf
+    import tensorflow_transform as tft
+
+    output = tft.TFTransformOutput(nb_text_artifacts.transform_graph.uri)
+    vocab = [g.decode() for g in output.vocabulary_by_name("ngrams")]
+    train = make_corpus(64, seed=1)  # the fixture's train split
+    tfidf = sklearn_text.TfidfVectorizer(analyzer=_grams, sublinear_tf=True, vocabulary=vocab)
+    tfidf.fit([text for text, _ in train])
+    binary = sklearn_text.CountVectorizer(analyzer=_grams, binary=True, vocabulary=vocab)
+    present = binary.transform([text for text, _ in train]).toarray()
+    is_pos = np.array([label == "pos" for _, label in train])  # label id 1: the second label
+    p = 1.0 + present[is_pos].sum(0)
+    q = 1.0 + present[~is_pos].sum(0)
+    r = np.log((p / p.sum()) / (q / q.sum()))
+    assert (r > 0).any() and (r < 0).any()
+    texts = list(nb_text_artifacts.raw_eval_texts)
+    expected = tfidf.transform(texts).toarray() * r
+    expected /= np.maximum(np.linalg.norm(expected, axis=1, keepdims=True), 1e-12)
+    served = output.transform_raw_features({"text": tf.constant(texts)})
+    pairs = zip(served["ngrams"].numpy(), served["ngram_weights"].numpy(), strict=True)
+    for row, (ids, weights) in zip(expected, pairs, strict=True):
+        kept = ids > 0
+        assert not weights[~kept].any()  # padding weighs 0
+        np.testing.assert_allclose(weights[kept], row[ids[kept] - 1], rtol=1e-4, atol=1e-6)
+    # A positive word leans to "pos" (label id 1), a negative one to "neg".
+    assert r[vocab.index("great")] > 0 > r[vocab.index("awful")]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("artifacts", ["text_artifacts", "nb_text_artifacts"])
 def test_linear_model_trains_and_serves_raw_text(
-    text_artifacts: TextArtifacts, tmp_path: Path
+    artifacts: str, request: pytest.FixtureRequest, tmp_path: Path
 ) -> None:
     import tensorflow as tf
     import tensorflow_transform as tft
@@ -136,6 +170,7 @@ def test_linear_model_trains_and_serves_raw_text(
         learning_rate=0.1,
         early_stopping=EarlyStoppingConfig(patience=5),
     )
+    text_artifacts: TextArtifacts = request.getfixturevalue(artifacts)
     ctx = train_context(config, text_artifacts, tmp_path / "root")
     COMPONENT.executor(ctx)
     model_dir = Path(ctx.outputs["model"].uri)

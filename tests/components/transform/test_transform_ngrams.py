@@ -122,3 +122,20 @@ def test_tfidf_weights_are_sublinear_and_unit_norm() -> None:
     assert got[1] == [] and got[2] == pytest.approx([1.0])
     # The whole transform's weights are checked against scikit-learn on the train tests'
     # corpus (tests/components/train/test_train_linear.py), whose graph emits them anyway.
+
+
+def test_log_count_ratio_matches_numpy_and_skips_unseen_ids() -> None:
+    positive = np.array([3.0, 0.0, 1.0, 0.0, 5.0])
+    negative = np.array([1.0, 2.0, 1.0, 0.0, 0.0])  # id 3: in neither class (empty slot)
+    got = preprocessing.log_count_ratio(tf.constant(positive), tf.constant(negative)).numpy()
+    seen = np.array([True, True, True, False, True])
+    p, q = 1.0 + positive[seen], 1.0 + negative[seen]
+    np.testing.assert_allclose(got[seen], np.log((p / p.sum()) / (q / q.sum())), rtol=1e-6)
+    assert got[3] == 0.0 and got[0] > 0 > got[1]
+
+
+def test_nb_weights_need_binary_labels() -> None:
+    config = TransformConfig(ngrams=NgramConfig(orders=2, weights="nb"))
+    preprocessing.make_preprocessing_fn(config, ["neg", "pos"])  # binary: accepted
+    with pytest.raises(ConfigError, match=r"'nb' expected binary labels, got 3 .*use ngrams"):
+        preprocessing.make_preprocessing_fn(config, ["a", "b", "c"])
