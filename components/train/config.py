@@ -331,6 +331,14 @@ class ForecasterConfig:
             and starting at 1. Seasonal naive repeats last week's level; this carries today's
             shift (a holiday fortnight, a cold spell) forward. Needs residual_lag > 0 and
             k + w <= lookback (e.g. lookback 384 = 336 + 48 on half-hourly data).
+        lag_context: with residual_lag k, also give the network the whole input rows at the
+            steps seasonal naive copies (history steps L - k .. L - k + H - 1: the target then
+            and every covariate then, e.g. last week's temperature at each half-hour being
+            forecast), beside the known-future inputs of the steps ahead: seq2seq's decoder gets
+            step h's row at step h, direct and last take them like the future input. The network
+            forecasts naive's error, which depends on how the conditions ahead differ from the
+            ones naive's values were measured under; without this it sees only the ahead half.
+            Needs residual_lag >= horizon (default False).
         linear_skip: add a linear autoregressive path, Dense(S * T) on the flattened target
             history, to the network's output (LSTNet's "highway"): the recurrent part then
             models what a linear forecaster from the last L steps cannot. Default False; not
@@ -350,6 +358,7 @@ class ForecasterConfig:
     output: ForecastOutput = "direct"
     residual_lag: int = 0
     level_window: int = 0
+    lag_context: bool = False
     linear_skip: bool = False
     loss: ForecastLoss = "mse"
     huber_delta: float = 1.0
@@ -409,6 +418,13 @@ class ForecasterConfig:
             "gives)",
             self.level_window,
             "set residual_lag to the season, e.g. 336, or drop level_window",
+        )
+        _require(
+            isinstance(self.lag_context, bool) and not (self.lag_context and not self.residual_lag),
+            "lag_context",
+            "false unless residual_lag > 0 (it reads the steps seasonal naive copies)",
+            self.lag_context,
+            "set residual_lag to the season, e.g. 336, or drop lag_context",
         )
         _require(
             not (self.linear_skip and self.output == "sequence"),

@@ -140,6 +140,12 @@ def build_forecaster(
             f"residual_lag steps before it), got {lag} + {level} = {lag + level}; set "
             f"ingest_series.lookback to at least {lag + level} or shorten level_window"
         )
+    if config.lag_context and lag < horizon:
+        raise ConfigError(
+            f"forecaster.lag_context: expected residual_lag >= horizon {horizon} (the rows "
+            f"naive copies for every step ahead must lie inside the history), got "
+            f"residual_lag {lag}; use a longer residual_lag or drop lag_context"
+        )
     km = keras_module
     head_init = "zeros" if lag else "glorot_uniform"
     history = km.Input(shape=(lookback, num_features), dtype="float32", name=HISTORY_INPUT)
@@ -148,6 +154,15 @@ def build_forecaster(
     if num_future:
         future = km.Input(shape=(horizon, num_future), dtype="float32", name=FUTURE_INPUT)
         inputs[FUTURE_INPUT] = future
+    # What the head or decoder sees per step ahead: the known-future rows, and with lag_context
+    # the history rows naive's values come from ([batch, H, G (+ F)]).
+    known = future
+    if config.lag_context:
+        lagged = km.layers.Cropping1D((lookback - lag, lag - horizon), name="lag_context")(history)
+        known = (
+            lagged if known is None else km.layers.Concatenate(name="known_join")([known, lagged])
+        )
+    known_width = int(known.shape[-1]) if known is not None else 0
     x = history
     last = len(config.units) - 1
     for i, units in enumerate(config.units):
@@ -157,22 +172,22 @@ def build_forecaster(
             x = km.layers.Dropout(config.stacked_dropout, name=f"dropout_{i}")(x)
     x = km.layers.Dropout(config.dropout, name="dropout")(x)
     if config.output == "last":
-        if future is not None:
-            first = km.layers.Cropping1D((0, horizon - 1), name="future_first")(future)
-            first = km.layers.Reshape((num_future,), name="future_flat")(first)
+        if known is not None:
+            first = km.layers.Cropping1D((0, horizon - 1), name="future_first")(known)
+            first = km.layers.Reshape((known_width,), name="future_flat")(first)
             x = km.layers.Concatenate(name="future_join")([x, first])
         y = km.layers.Dense(num_targets, kernel_initializer=head_init, name="head")(x)
         y = km.layers.Reshape((1, num_targets), name="steps")(y)
     elif config.output == "direct":
-        if future is not None:
-            flat = km.layers.Reshape((horizon * num_future,), name="future_flat")(future)
+        if known is not None:
+            flat = km.layers.Reshape((horizon * known_width,), name="future_flat")(known)
             x = km.layers.Concatenate(name="future_join")([x, flat])
         y = km.layers.Dense(horizon * num_targets, kernel_initializer=head_init, name="head")(x)
         y = km.layers.Reshape((horizon, num_targets), name="steps")(y)
     elif config.output == "seq2seq":
         x = km.layers.RepeatVector(horizon, name="repeat")(x)
-        if future is not None:
-            x = km.layers.Concatenate(name="future_join")([x, future])
+        if known is not None:
+            x = km.layers.Concatenate(name="future_join")([x, known])
         x = _recurrent_layer(km, config, config.units[-1], True, "decoder")(x)
         head = km.layers.Dense(num_targets, kernel_initializer=head_init)
         y = km.layers.TimeDistributed(head, name="head")(x)

@@ -230,3 +230,78 @@ def test_level_window_needs_residual_lag_and_room_in_the_history():
     with pytest.raises(ConfigError, match=r"residual_lag \+ level_window <= lookback 6.*4 \+ 3"):
         build_forecaster(config, 6, 1, 3)
     assert from_json(to_json(config), type(config)) == config
+
+
+@pytest.mark.parametrize(("output", "horizon"), [("direct", 3), ("seq2seq", 3), ("last", 3)])
+def test_lag_context_feeds_the_rows_naive_copies_and_still_starts_at_naive(output, horizon):
+    from seqline.components.train.forecasters import build_forecaster
+
+    config = ForecasterConfig(
+        layer="gru", units=(4,), output=output, residual_lag=4, lag_context=True
+    )
+    model = build_forecaster(config, 6, 2, horizon, num_future=1)
+    # The rows 4 steps before each step ahead: history steps 2..4 of 6, every column.
+    assert model.get_layer("lag_context").output.shape[1:] == (horizon, 2)
+    history = np.random.default_rng(0).normal(size=(5, 6, 2)).astype("float32")
+    future = np.random.default_rng(1).normal(size=(5, horizon, 1)).astype("float32")
+    steps = 1 if output == "last" else horizon
+    untrained = model.predict({"history": history, "future": future}, verbose=0)
+    np.testing.assert_allclose(untrained, history[:, 2 : 2 + steps, :1], atol=1e-6)
+    # Without a future input the lagged rows are the known inputs on their own.
+    assert build_forecaster(config, 6, 2, horizon).get_layer("lag_context") is not None
+
+
+def test_lag_context_learns_a_correction_that_depends_on_the_conditions_then():
+    """target = a season-6 pattern + c**2, c a known covariate drawn afresh every step: naive's
+    error at step s is c[s]**2 - c[s-6]**2. The future input gives c[s]; only lag_context puts
+    c[s-6] beside it, so only then can the decoder learn the error step by step."""
+    import keras
+
+    from seqline.components.train.forecasters import build_forecaster, compile_forecaster
+
+    rng = np.random.default_rng(5)
+    season, horizon, lookback = 6, 3, 8
+    t = np.arange(1500)
+    c = rng.normal(size=len(t))
+    series = rng.normal(size=season)[t % season] + c**2
+    rows = np.stack([series, c], axis=1).astype("float32")
+    starts = np.arange(len(t) - lookback - horizon + 1)
+    history = np.stack([rows[s : s + lookback] for s in starts])
+    ahead = np.stack([rows[s + lookback : s + lookback + horizon] for s in starts])
+    inputs = {"history": history, "future": ahead[:, :, 1:]}
+    target = ahead[:, :, :1]
+    train, test = slice(0, 1200), slice(1200, None)
+    mae = {}
+    for lag_context in (False, True):
+        config = ForecasterConfig(
+            layer="gru", units=(16,), output="seq2seq", residual_lag=season, lag_context=lag_context
+        )
+        keras.utils.set_random_seed(0)
+        model = build_forecaster(config, lookback, 2, horizon, num_future=1)
+        compile_forecaster(model, config, 0.01)
+        model.fit(
+            {k: v[train] for k, v in inputs.items()},
+            target[train],
+            epochs=15,
+            batch_size=32,
+            verbose=0,
+        )
+        forecast = model.predict({k: v[test] for k, v in inputs.items()}, verbose=0)
+        mae[lag_context] = float(np.abs(forecast - target[test]).mean())
+    naive = float(
+        np.abs(
+            history[test, lookback - season : lookback - season + horizon, :1] - target[test]
+        ).mean()
+    )
+    assert mae[True] < 0.5 * mae[False] and mae[True] < 0.3 * naive, (mae, naive)
+
+
+def test_lag_context_needs_residual_lag_covering_the_horizon():
+    from seqline.components.train.forecasters import build_forecaster
+
+    with pytest.raises(ConfigError, match="lag_context: expected false unless residual_lag > 0"):
+        ForecasterConfig(output="seq2seq", lag_context=True)
+    config = ForecasterConfig(output="last", residual_lag=2, lag_context=True)
+    with pytest.raises(ConfigError, match=r"lag_context: expected residual_lag >= horizon 3"):
+        build_forecaster(config, 6, 1, 3)
+    assert from_json(to_json(config), type(config)) == config
