@@ -150,10 +150,12 @@ def _prepare_module():
 
 
 def _write_dataset_csv(name: str, path: Path) -> None:
-    """The CSV prepare.py writes for the pipeline called `name` (sunspots or taylor)."""
+    """The CSV prepare.py writes for the pipeline called `name` (sunspots, taylor, victoria)."""
     prepare = _prepare_module()
     if name.startswith("taylor"):  # taylor and taylor_day_ahead read the same CSV
         prepare.write_taylor_with_covariates(path)
+    elif name.startswith("victoria"):
+        prepare.write_victoria_demand(path)
     else:
         from seqline.components.ingest_series.pmdarima_datasets import write_pmdarima_series
 
@@ -219,7 +221,10 @@ def run_quality(config_path: Path, workdir: Path) -> dict:
         "reasons": blessing.properties.get("reasons", []),
         "wall": wall,
         "train_seconds": result.node("train").seconds,
-        "epochs": result.node("train").summary.get("epochs"),
+        "epochs": result.node("train").summary.get("epochs_run"),
+        # Early stopping's figure on the eval split (scaled units): what to pick configs by,
+        # since the test figures above must not choose between them.
+        "best_val_loss": result.node("train").summary.get("best_val_loss"),
     }
 
 
@@ -281,6 +286,10 @@ def quality_main(args: argparse.Namespace) -> None:
                 f"MASE {_figure(r['seasonal_naive_mase'])}"
             )
             print(f"  persistence    MAE {_figure(r['persistence_mae'])}")
+            print(
+                f"  train's best val_loss (eval split, scaled; pick configs by this): "
+                f"{_figure(r['best_val_loss'], 4)} after {r['epochs']} epochs"
+            )
             print(
                 f"  naive lag {r['steps']} (one horizon back) MAE {_figure(r['horizon_naive_mae'])}"
             )

@@ -30,6 +30,7 @@ ORDER = [
         "series/univariate.yaml",
         "series/multivariate.yaml",
         "series/day_ahead.yaml",
+        "series/day_ahead_temperature.yaml",
         "demo/series.yaml",
         "loans/pipeline.yaml",
     ],
