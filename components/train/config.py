@@ -331,14 +331,16 @@ class ForecasterConfig:
             and starting at 1. Seasonal naive repeats last week's level; this carries today's
             shift (a holiday fortnight, a cold spell) forward. Needs residual_lag > 0 and
             k + w <= lookback (e.g. lookback 384 = 336 + 48 on half-hourly data).
-        lag_context: with residual_lag k, also give the network the whole input rows at the
-            steps seasonal naive copies (history steps L - k .. L - k + H - 1: the target then
-            and every covariate then, e.g. last week's temperature at each half-hour being
-            forecast), beside the known-future inputs of the steps ahead: seq2seq's decoder gets
-            step h's row at step h, direct and last take them like the future input. The network
-            forecasts naive's error, which depends on how the conditions ahead differ from the
-            ones naive's values were measured under; without this it sees only the ahead half.
-            Needs residual_lag >= horizon (default False).
+        lag_context: give the network the whole input rows at the steps a seasonal naive
+            forecast copies, beside the known-future inputs of the steps ahead: for a lag k,
+            history steps L - k .. L - k + H - 1 (the target then and every covariate then,
+            e.g. last week's temperature at each half-hour being forecast). seq2seq's decoder
+            gets step h's rows at step h; direct and last take them like the future input.
+            true means [residual_lag]: the network forecasts naive's error, which depends on
+            how the conditions ahead differ from the ones naive's values were measured under,
+            and without this it sees only the ahead half. A list of lags names the seasons
+            itself, e.g. [48, 336] on half-hourly data (yesterday's and last week's rows);
+            every lag needs horizon <= k <= lookback (default False: none).
         linear_skip: add a linear autoregressive path, Dense(S * T) on the flattened target
             history, to the network's output (LSTNet's "highway"): the recurrent part then
             models what a linear forecaster from the last L steps cannot. Default False; not
@@ -358,7 +360,7 @@ class ForecasterConfig:
     output: ForecastOutput = "direct"
     residual_lag: int = 0
     level_window: int = 0
-    lag_context: bool = False
+    lag_context: bool | tuple[int, ...] = False
     linear_skip: bool = False
     loss: ForecastLoss = "mse"
     huber_delta: float = 1.0
@@ -372,6 +374,14 @@ class ForecasterConfig:
     @property
     def mask_zero(self) -> bool:
         return False
+
+    @property
+    def context_lags(self) -> tuple[int, ...]:
+        """The lags whose history rows join the known-future inputs (lag_context resolved:
+        true -> (residual_lag,), false -> ())."""
+        if isinstance(self.lag_context, bool):
+            return (self.residual_lag,) if self.lag_context else ()
+        return self.lag_context
 
     def __post_init__(self) -> None:
         _choice(self.layer, LAYER_KINDS, "layer")
@@ -419,13 +429,27 @@ class ForecasterConfig:
             self.level_window,
             "set residual_lag to the season, e.g. 336, or drop level_window",
         )
-        _require(
-            isinstance(self.lag_context, bool) and not (self.lag_context and not self.residual_lag),
-            "lag_context",
-            "false unless residual_lag > 0 (it reads the steps seasonal naive copies)",
-            self.lag_context,
-            "set residual_lag to the season, e.g. 336, or drop lag_context",
-        )
+        if isinstance(self.lag_context, bool):
+            _require(
+                not (self.lag_context and not self.residual_lag),
+                "lag_context",
+                "false unless residual_lag > 0 (true reads the steps seasonal naive copies)",
+                self.lag_context,
+                "set residual_lag to the season, e.g. 336, list the lags, e.g. [48, 336], or "
+                "drop lag_context",
+            )
+        else:
+            _require(
+                isinstance(self.lag_context, tuple)
+                and len(self.lag_context) >= 1
+                and len(set(self.lag_context)) == len(self.lag_context),
+                "lag_context",
+                "true, false or a non-empty list of distinct lags",
+                self.lag_context,
+                "e.g. [48, 336] for yesterday's and last week's rows on half-hourly data",
+            )
+            for i, lag in enumerate(self.lag_context):
+                _positive_int(lag, f"lag_context[{i}]", "e.g. 48 or 336")
         _require(
             not (self.linear_skip and self.output == "sequence"),
             "linear_skip",

@@ -140,12 +140,15 @@ def build_forecaster(
             f"residual_lag steps before it), got {lag} + {level} = {lag + level}; set "
             f"ingest_series.lookback to at least {lag + level} or shorten level_window"
         )
-    if config.lag_context and lag < horizon:
-        raise ConfigError(
-            f"forecaster.lag_context: expected residual_lag >= horizon {horizon} (the rows "
-            f"naive copies for every step ahead must lie inside the history), got "
-            f"residual_lag {lag}; use a longer residual_lag or drop lag_context"
-        )
+    for k in config.context_lags:
+        if not horizon <= k <= lookback:
+            raise ConfigError(
+                f"forecaster.lag_context: expected every lag in horizon {horizon} .. lookback "
+                f"{lookback} (the rows a lag copies for every step ahead must lie inside the "
+                f"history), got {k}"
+                + (" (residual_lag, which lag_context: true reads)" if k == lag else "")
+                + "; use longer lags, a longer ingest_series.lookback, or drop lag_context"
+            )
     km = keras_module
     head_init = "zeros" if lag else "glorot_uniform"
     history = km.Input(shape=(lookback, num_features), dtype="float32", name=HISTORY_INPUT)
@@ -155,10 +158,22 @@ def build_forecaster(
         future = km.Input(shape=(horizon, num_future), dtype="float32", name=FUTURE_INPUT)
         inputs[FUTURE_INPUT] = future
     # What the head or decoder sees per step ahead: the known-future rows, and with lag_context
-    # the history rows naive's values come from ([batch, H, G (+ F)]).
+    # the history rows each lag's naive values come from ([batch, H, G (+ F * lags)]).
     known = future
-    if config.lag_context:
-        lagged = km.layers.Cropping1D((lookback - lag, lag - horizon), name="lag_context")(history)
+    lags = config.context_lags
+    if lags:
+        crops = [
+            km.layers.Cropping1D(
+                (lookback - k, k - horizon),
+                name="lag_context" if len(lags) == 1 else f"lag_context_{k}",
+            )(history)
+            for k in lags
+        ]
+        lagged = (
+            crops[0]
+            if len(crops) == 1
+            else km.layers.Concatenate(name="lag_context")(crops)  # [batch, H, F * lags]
+        )
         known = (
             lagged if known is None else km.layers.Concatenate(name="known_join")([known, lagged])
         )

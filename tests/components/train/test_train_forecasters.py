@@ -302,6 +302,36 @@ def test_lag_context_needs_residual_lag_covering_the_horizon():
     with pytest.raises(ConfigError, match="lag_context: expected false unless residual_lag > 0"):
         ForecasterConfig(output="seq2seq", lag_context=True)
     config = ForecasterConfig(output="last", residual_lag=2, lag_context=True)
-    with pytest.raises(ConfigError, match=r"lag_context: expected residual_lag >= horizon 3"):
+    with pytest.raises(ConfigError, match=r"lag_context: expected every lag in horizon 3 .. "):
         build_forecaster(config, 6, 1, 3)
     assert from_json(to_json(config), type(config)) == config
+
+
+def test_lag_context_lists_its_own_lags_each_inside_the_history():
+    import keras
+
+    from seqline.components.train.forecasters import build_forecaster
+
+    config = ForecasterConfig(layer="gru", units=(4,), output="seq2seq", lag_context=(3, 5))
+    assert config.context_lags == (3, 5)
+    model = build_forecaster(config, 6, 2, 3, num_future=1)
+    # Both lags' rows (2 columns each) join per step ahead: [batch, H, 2 * 2].
+    assert model.get_layer("lag_context").output.shape[1:] == (3, 4)
+    assert model.get_layer("lag_context_3").output.shape[1:] == (3, 2)
+    history = np.arange(2 * 6 * 2, dtype="float32").reshape(2, 6, 2)
+    for k in (3, 5):
+        probe = keras.Model(model.input, model.get_layer(f"lag_context_{k}").output)
+        rows = probe.predict({"history": history, "future": np.zeros((2, 3, 1))}, verbose=0)
+        # Step h (0-based) ahead is history step L + h; k steps before it is L + h - k.
+        np.testing.assert_array_equal(rows, history[:, 6 - k : 9 - k])
+    assert from_json(to_json(config), type(config)) == config
+    with pytest.raises(ConfigError, match=r"every lag in horizon 3 .. lookback 6.*got 7"):
+        build_forecaster(ForecasterConfig(output="direct", lag_context=(3, 7)), 6, 1, 3)
+    with pytest.raises(ConfigError, match=r"got 2;"):
+        build_forecaster(ForecasterConfig(output="direct", lag_context=(2,)), 6, 1, 3)
+    with pytest.raises(ConfigError, match="non-empty list of distinct lags"):
+        ForecasterConfig(output="direct", lag_context=(3, 3))
+    with pytest.raises(ConfigError, match="lag_context"):
+        ForecasterConfig(output="direct", lag_context=())
+    with pytest.raises(ConfigError, match=r"lag_context\[0\]"):
+        ForecasterConfig(output="direct", lag_context=(0,))
