@@ -168,6 +168,10 @@ print(json.dumps({
     "tree_peak_rss_mb": tree_peak["rss"] / 2**20,
     "tensorflow_imported": "tensorflow" in sys.modules,
 }))
+# End as the `seqline` console script does (no interpreter teardown, ~1.4 s with TensorFlow
+# loaded; seqline.pipeline.process_exit), so the process wall is what `seqline run` costs.
+from seqline.pipeline.process_exit import leave
+leave(0)
 """
 
 # A bare Keras 3 fit of the same model on in-memory tensors (vectorization not timed).

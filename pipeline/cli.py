@@ -16,7 +16,8 @@
     seqline predict ...           query a model server
 
 Startup is fast: TensorFlow, Beam and TFT are imported only by the commands that need them
-(`seqline --help`, `runs`, `show` and a fully cached `run` never import TensorFlow).
+(`seqline --help`, `runs`, `show` and a fully cached `run` never import TensorFlow). So is the
+exit: the console script skips the interpreter's teardown (pipeline/process_exit.py).
 """
 
 from __future__ import annotations
@@ -302,5 +303,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
 
 
+def entry() -> None:
+    """The `seqline` console script: main(), then leave the process without the interpreter's
+    teardown (seqline.pipeline.process_exit: ~1.4 s once TensorFlow is loaded). main() itself
+    returns, so callers in Python keep their process."""
+    from seqline.pipeline.process_exit import leave
+
+    leave(main())
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    entry()

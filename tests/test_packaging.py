@@ -71,7 +71,7 @@ def test_regular_wheel_contains_only_the_seqline_namespace(tmp_path):
     assert "seqline/components/text_pipeline.py" in names
     entry_points = next(n for n in names if n.endswith("entry_points.txt"))
     text = zipfile.ZipFile(wheel).read(entry_points).decode()
-    assert "seqline = seqline.pipeline.cli:main" in text
+    assert "seqline = seqline.pipeline.cli:entry" in text
     assert "text = seqline.components.text_pipeline:build_text_pipeline" in text
 
 
