@@ -429,6 +429,8 @@ class ForecasterConfig:
             self.level_window,
             "set residual_lag to the season, e.g. 336, or drop level_window",
         )
+        if isinstance(self.lag_context, list):  # from Python; YAML's lists arrive as tuples
+            object.__setattr__(self, "lag_context", tuple(self.lag_context))
         if isinstance(self.lag_context, bool):
             _require(
                 not (self.lag_context and not self.residual_lag),
@@ -450,6 +452,13 @@ class ForecasterConfig:
             )
             for i, lag in enumerate(self.lag_context):
                 _positive_int(lag, f"lag_context[{i}]", "e.g. 48 or 336")
+        _require(
+            not (self.lag_context and self.output == "sequence"),
+            "lag_context",
+            "false with output 'sequence' (it predicts inside the history, not steps ahead)",
+            self.lag_context,
+            "use output: direct, seq2seq or last",
+        )
         _require(
             not (self.linear_skip and self.output == "sequence"),
             "linear_skip",

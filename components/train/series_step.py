@@ -76,6 +76,8 @@ def streamable(
         return "residual_lag adds the value k steps back, which a step's state does not hold"
     if config.linear_skip:
         return "linear_skip maps the whole target history, which a step's state does not hold"
+    if config.context_lags:
+        return "lag_context reads history rows k steps back, which a step's state does not hold"
     if calendar:
         return "calendar features need each step's timestamp, which step does not take"
     if future_covariates:

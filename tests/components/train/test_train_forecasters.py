@@ -335,3 +335,7 @@ def test_lag_context_lists_its_own_lags_each_inside_the_history():
         ForecasterConfig(output="direct", lag_context=())
     with pytest.raises(ConfigError, match=r"lag_context\[0\]"):
         ForecasterConfig(output="direct", lag_context=(0,))
+    with pytest.raises(ConfigError, match="lag_context: expected false with output 'sequence'"):
+        ForecasterConfig(output="sequence", lag_context=(3,))
+    # A list from Python is taken as the tuple YAML gives.
+    assert ForecasterConfig(output="direct", lag_context=[3, 5]).lag_context == (3, 5)

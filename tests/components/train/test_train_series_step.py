@@ -218,6 +218,7 @@ def test_a_model_server_streams_through_step_with_a_stateless_client_state(minma
     [
         (ForecasterConfig(layer="gru", units=(4,), residual_lag=3), {}, "residual_lag"),
         (ForecasterConfig(layer="gru", units=(4,), linear_skip=True), {}, "linear_skip"),
+        (ForecasterConfig(layer="gru", units=(4,), lag_context=(3,)), {}, "lag_context"),
         (
             ForecasterConfig(layer="gru", units=(4,), residual_lag=3, level_window=2),
             {},
