@@ -102,6 +102,23 @@ def _positive_int(value: Any, field_path: str, fix: str) -> None:
     )
 
 
+def _positive_ints(
+    values: Any, field_path: str, expected: str, fix: str, item_fix: str, distinct: bool = False
+) -> None:
+    """A non-empty tuple (YAML list) of positive integers, distinct ones when `distinct`."""
+    _require(
+        isinstance(values, tuple)
+        and len(values) >= 1
+        and (not distinct or len(set(values)) == len(values)),
+        field_path,
+        expected,
+        values,
+        fix,
+    )
+    for i, value in enumerate(values):
+        _positive_int(value, f"{field_path}[{i}]", item_fix)
+
+
 def _fraction(value: Any, field_path: str, fix: str) -> None:
     _require(
         isinstance(value, int | float) and 0.0 <= float(value) < 1.0,
@@ -385,15 +402,13 @@ class ForecasterConfig:
 
     def __post_init__(self) -> None:
         _choice(self.layer, LAYER_KINDS, "layer")
-        _require(
-            isinstance(self.units, tuple) and len(self.units) >= 1,
+        _positive_ints(
+            self.units,
             "units",
             "a non-empty list of positive integers",
-            self.units,
             "e.g. [64] or [64, 32] for two stacked layers",
+            "e.g. 64",
         )
-        for i, units in enumerate(self.units):
-            _positive_int(units, f"units[{i}]", "e.g. 64")
         _fraction(self.dropout, "dropout", "use 0.0 to disable dropout")
         _fraction(self.stacked_dropout, "stacked_dropout", "use 0.0 to disable dropout")
         _fraction(self.recurrent_dropout, "recurrent_dropout", "use 0.0 to keep cuDNN")
@@ -441,17 +456,14 @@ class ForecasterConfig:
                 "drop lag_context",
             )
         else:
-            _require(
-                isinstance(self.lag_context, tuple)
-                and len(self.lag_context) >= 1
-                and len(set(self.lag_context)) == len(self.lag_context),
+            _positive_ints(
+                self.lag_context,
                 "lag_context",
                 "true, false or a non-empty list of distinct lags",
-                self.lag_context,
                 "e.g. [48, 336] for yesterday's and last week's rows on half-hourly data",
+                "e.g. 48 or 336",
+                distinct=True,
             )
-            for i, lag in enumerate(self.lag_context):
-                _positive_int(lag, f"lag_context[{i}]", "e.g. 48 or 336")
         _require(
             not (self.lag_context and self.output == "sequence"),
             "lag_context",
