@@ -59,6 +59,12 @@ class ExecutionContext:
         progress: call with a short message to show progress on long work.
         resolved: resolved input name -> the Artifact the runner resolved for it (see
             pipeline/resolvers.py), or None when there is none (first run).
+        finishing: call once when what is left of this execution is light (train: before
+            exporting), so the runner can warm up downstream nodes (Component.prestart) on the
+            cores this node no longer needs. Optional to call; a no-op outside the runner.
+        prestarted: what this node's Component.prestart returned when the runner warmed it up
+            (e.g. infra_validate's model server child, already importing TensorFlow), else
+            None. The executor owns it from here (the runner closes unclaimed ones).
     """
 
     config: Any
@@ -72,6 +78,8 @@ class ExecutionContext:
     temp_dir: str
     progress: Callable[[str], None]
     resolved: Mapping[str, Artifact | None]
+    finishing: Callable[[], None] = field(default=lambda: None)
+    prestarted: Any = None
 
     def beam_options(self) -> Any:
         """Beam PipelineOptions for this execution (see pipeline/beam_options.py)."""
@@ -122,6 +130,12 @@ class Component:
         libraries: distributions beyond fingerprint.LIBRARIES whose installed version can
             change this component's result (e.g. ("keras-tuner",)); hashed into its
             fingerprint only, so other components' caches do not depend on them.
+        prestart: optional warm-up, called with the node's config by the runner when the last
+            upstream still running calls ExecutionContext.finishing(); returns a handle with
+            close() that the execution receives as ExecutionContext.prestarted. It must not
+            depend on the upstream's outputs (they do not exist yet) and must be cheap to
+            throw away: the runner closes the handle when the node is cached, skipped or
+            fails before using it. Never called in orchestrated runs (one node per process).
     """
 
     name: str
@@ -137,6 +151,7 @@ class Component:
     function: Callable[..., Mapping[str, Any]] | None = None
     code_dir: Path = field(default_factory=Path)
     libraries: tuple[str, ...] = ()
+    prestart: Callable[[Any], Any] | None = None
 
     def __post_init__(self) -> None:
         if not dataclasses.is_dataclass(self.config_type):
@@ -200,6 +215,7 @@ def component(
     source_fingerprint: Callable[[Any], str] | None = None,
     check: Callable[[Any], None] | None = None,
     libraries: tuple[str, ...] = (),
+    prestart: Callable[[Any], Any] | None = None,
 ) -> Component:
     """Builds a Component from `function`'s annotated signature (see the module docstring).
 
@@ -279,4 +295,5 @@ def component(
         check=check,
         function=function,
         libraries=tuple(libraries),
+        prestart=prestart,
     )

@@ -20,7 +20,7 @@ import dataclasses
 import traceback
 import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from seqline.pipeline.artifact import Artifact, artifact_uri, write_descriptor
@@ -58,6 +58,7 @@ class NodeExecution:
         progress: receives the executor's progress messages.
         metadata: the metadata store, passed to executors while ExecutionContext still has a
             `metadata` field.
+        finishing, prestarted: passed to the ExecutionContext (see there).
     """
 
     component: Component
@@ -72,6 +73,8 @@ class NodeExecution:
     beam_args: tuple[str, ...]
     progress: Callable[[str], None]
     metadata: Any = None
+    finishing: Callable[[], None] = field(default=lambda: None)
+    prestarted: Any = None
 
     @property
     def failed_dir(self) -> str:
@@ -98,6 +101,8 @@ def _context(run: NodeExecution, outputs: Mapping[str, Artifact], scratch: str) 
         "progress": run.progress,
         "resolved": dict(run.resolved),
         "metadata": run.metadata,
+        "finishing": run.finishing,
+        "prestarted": run.prestarted,
     }
     # Build every field the context has (all are required); `metadata` leaves the context once
     # components take baselines from resolvers, and this works on both sides of that change.

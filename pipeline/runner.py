@@ -36,6 +36,7 @@ from seqline.pipeline.execution import NodeExecution, execute, failed_outputs_di
 from seqline.pipeline.fingerprint import node_fingerprint
 from seqline.pipeline.locking import Holder, node_lock
 from seqline.pipeline.metadata import MetadataStore, default_metadata_url
+from seqline.pipeline.prestart import Warmups
 from seqline.pipeline.resolvers import ResolverQuery, resolve_inputs, resolved_fingerprint
 from seqline.pipeline.scheduling import (
     check_max_parallel,
@@ -171,6 +172,7 @@ def run_pipeline(
     published: dict[str, dict[str, Artifact]] = {}
     artifact_ids: dict[str, int] = {}  # uri -> metadata id
     lock = threading.Lock()  # guards published and artifact_ids across node threads
+    warmups = Warmups(list(pipeline.nodes), done=lambda node_id: node_id in published)
 
     def run_one(node: Node) -> None:
         with lock:
@@ -181,7 +183,7 @@ def run_pipeline(
         try:
             _run_node(
                 pipeline, node, result, inputs, input_ids, run_id, progress, store,
-                positions[node.node_id], ids,
+                positions[node.node_id], ids, warmups=warmups,
             )  # fmt: skip
         except BaseException as exc:
             if result.status != "FAILED":  # failed before its executor ran (resolver, lock...)
@@ -211,6 +213,7 @@ def run_pipeline(
     else:
         store.finish_run(run_id, status)
     finally:
+        warmups.close_all()
         if lease:
             store.release_root(pipeline.root, run_id)
         if own_store:
@@ -237,11 +240,13 @@ def _run_node(
     index: int,
     artifact_ids: dict[str, int],
     total: int | None = None,
+    warmups: Warmups | None = None,
 ) -> None:
     """One node of a run: resolve, fingerprint, reuse the cache or execute under the node's
     lock, record. Fills `result` and `artifact_ids` (uri -> metadata id of its outputs).
     `index` of `total` is what progress shows (default: the node's place in the pipeline; a
-    node run alone by node_run.py is 1 of 1)."""
+    node run alone by node_run.py is 1 of 1). `warmups`: the run's prestarted nodes
+    (pipeline/prestart.py); None runs without (node_run.py)."""
     query = ResolverQuery(store, pipeline.name, pipeline.root, node.node_id, node.config, inputs)
     resolved = resolve_inputs(node.component.resolved, query)
     input_ids = {**input_ids, **_resolved_ids(store, resolved)}
@@ -264,12 +269,14 @@ def _run_node(
             if not cached:
                 execution_id = _execute_recorded(
                     pipeline, node, result, inputs, resolved, input_ids, run_id, progress,
-                    store, index, t0,
+                    store, index, t0, warmups,
                 )  # fmt: skip
                 # Recorded while holding the lock, so a run waiting for this node finds the
                 # artifacts in the metadata store when it reuses them.
                 _record_outputs(store, execution_id, node, result, t0, artifact_ids)
     if cached:
+        if warmups is not None:
+            warmups.discard(node.node_id)
         result.status, result.outputs = "CACHED", cached
         result.summary = {"cached": True}
         artifact_ids.update(
@@ -348,6 +355,7 @@ def _execute_recorded(
     store: MetadataStore,
     index: int,
     t0: float,
+    warmups: Warmups | None = None,
 ) -> int:
     """Executes `node` (pipeline/execution.py), recording the execution; fills `result`.
     On failure records it, reports it, and raises (ComponentFailed for non-seqline errors)."""
@@ -367,6 +375,8 @@ def _execute_recorded(
         beam_args=tuple(pipeline.beam_args),
         progress=_message_sink(progress, node),
         metadata=store,
+        finishing=(lambda: warmups.finishing(node)) if warmups is not None else lambda: None,
+        prestarted=warmups.claim(node.node_id) if warmups is not None else None,
     )
     try:
         result.outputs, result.summary = execute(run)

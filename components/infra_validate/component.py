@@ -21,6 +21,14 @@ loaded in a separate, fresh process, only from the files of its version director
 this process's objects), a crash or hang on load takes down the child and is a recorded
 failure (a child that exits while loading is reported at once), and every check goes through
 real gRPC Predict and GetModelStatus requests. load_timeout_seconds now counts from the launch.
+
+Earlier still, in a pipeline run: the runner prestarts this node (Component.prestart,
+pipeline/prestart.py) when train calls ExecutionContext.finishing() before it exports, so
+the child's ~2 s of start-up runs on the core the exporting train leaves idle. It is the same
+fresh child on an empty base path in a directory of its own, handed over as
+ExecutionContext.prestarted and closed when this node ends (or by the runner when the node is
+cached or skipped); a spare that died is replaced by a fresh launch. load_timeout_seconds
+then counts from when this node starts.
 """
 
 from __future__ import annotations
@@ -59,6 +67,22 @@ def run(
 ) -> dict[str, Any]:
     """Validates the model in a served setting; writes the InfraBlessing; returns
     {"blessed", "p99_ms", "canary_requests", "problems"}."""
+    spare = ctx.prestarted  # a SpareServer when the runner warmed this node up, else None
+    try:
+        return _validate(ctx, config, model, examples, infra_blessing, spare)
+    finally:
+        if spare is not None:
+            spare.close()
+
+
+def _validate(
+    ctx: ExecutionContext,
+    config: InfraValidateConfig,
+    model: Model,
+    examples: Examples,
+    out: InfraBlessing,
+    spare: Any,
+) -> dict[str, Any]:
     from seqline.components.infra_validate.validation import (  # noqa: PLC0415
         InfraResult,
         read_canaries,
@@ -66,7 +90,6 @@ def run(
         write_warmup,
     )
 
-    out = infra_blessing
     signatures, labels, steps = served_contract(model)
     source = model.saved_model_dir
     if not model.has_saved_model():
@@ -100,6 +123,7 @@ def run(
             ctx.temp_dir,
             ctx.progress,
             forecast_steps=steps,
+            spare=spare,
         )
         log_path = result.details.pop("server_log", None)
         if log_path and filesystem.exists(log_path):
@@ -120,4 +144,11 @@ def run(
     }
 
 
-COMPONENT = component(run, name="infra_validate")
+def prestart(config: InfraValidateConfig) -> Any:
+    """Component.prestart: launch the child server while train exports (see the docstring)."""
+    from seqline.components.infra_validate.validation import prestart_server  # noqa: PLC0415
+
+    return prestart_server(config)
+
+
+COMPONENT = component(run, name="infra_validate", prestart=prestart)

@@ -12,9 +12,11 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass, field
 
@@ -138,3 +140,33 @@ def start_server_process(
     """
     server = launch_server_process(model_name, model_base_path, log_path, extra_flags=extra_flags)
     return wait_for_address(server, timeout)
+
+
+@dataclass
+class SpareServer:
+    """A child server launched ahead of its use (infra_validate's Component.prestart, while
+    train exports) on an empty base path in a directory of its own. The user publishes a
+    version into `base_path` and takes `server`; close() kills the child and removes the
+    directory (safe to call twice, and after the server was stopped)."""
+
+    server: ServerProcess
+    work_dir: str
+    base_path: str
+
+    @property
+    def alive(self) -> bool:
+        return self.server.process.poll() is None
+
+    def close(self) -> None:
+        self.server.stop(grace=0.0)
+        shutil.rmtree(self.work_dir, ignore_errors=True)
+
+
+def launch_spare_server(model_name: str, *, extra_flags: tuple[str, ...] = ()) -> SpareServer:
+    """launch_server_process on a fresh, empty local base path (a temporary directory)."""
+    work_dir = tempfile.mkdtemp(prefix="seqline-infra-validate-")
+    base = os.path.join(work_dir, "serving", model_name)
+    os.makedirs(base)
+    log_path = os.path.join(work_dir, "server.log")
+    server = launch_server_process(model_name, base, log_path, extra_flags=extra_flags)
+    return SpareServer(server=server, work_dir=work_dir, base_path=base)

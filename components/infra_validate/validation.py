@@ -26,7 +26,9 @@ from seqline.components.infra_validate.config import InfraValidateConfig
 from seqline.components.infra_validate.server_process import (
     ServerProcess,
     ServerStartFailed,
+    SpareServer,
     launch_server_process,
+    launch_spare_server,
     wait_for_address,
 )
 from seqline.storage import filesystem
@@ -125,6 +127,7 @@ def validate_in_server(
     work_dir: str,
     progress: Callable[[str], None] = lambda _m: None,
     forecast_steps: int | None = None,
+    spare: SpareServer | None = None,
 ) -> InfraResult:
     """Serves `saved_model_dir` from a child server and checks it (see module docstring).
 
@@ -136,21 +139,27 @@ def validate_in_server(
         work_dir: scratch space (a version directory for the child, its log).
         forecast_steps: for a forecaster (Model task "forecast"): its S; then serving_default
             is checked against the forecast contract instead of the classifier's.
+        spare: a child already started on an empty base path (prestart, launch_spare_server);
+            used when still alive, else a child is launched here. The caller closes it.
     """
     details: dict[str, Any] = {"canary_examples": len(serialized)}
     batch = config.canary_batch_size
     # The child starts first, on an empty base path: its interpreter and TensorFlow import
     # (most of its start-up) overlap the in-process predictions and the copy below. It still
     # loads the candidate only from the version directory published into that base path.
-    base = filesystem.join(work_dir, "serving", SERVED_NAME)
-    filesystem.makedirs(base)
-    log_path = os.path.join(work_dir, "server.log")
-    details["server_log"] = log_path
     started = time.monotonic()
-    progress("starting the model server in a child process")
-    server = launch_server_process(
-        SERVED_NAME, base, log_path, extra_flags=(f"--file_system_poll_wait_seconds={POLL_S}",)
-    )
+    if spare is not None and spare.alive:
+        # Started while train exported: the same fresh, empty child, only earlier.
+        base, server = spare.base_path, spare.server
+        progress("using the model server child started while train exported")
+    else:
+        base = filesystem.join(work_dir, "serving", SERVED_NAME)
+        filesystem.makedirs(base)
+        progress("starting the model server in a child process")
+        server = launch_server_process(
+            SERVED_NAME, base, os.path.join(work_dir, "server.log"), extra_flags=SERVER_FLAGS
+        )
+    details["server_log"] = server.log_path
     with server:
         try:
             local = local_predictions(
@@ -174,6 +183,13 @@ def validate_in_server(
 
 # How often the child scans its base path for the published version (its default is 1 s).
 POLL_S = 0.1
+SERVER_FLAGS = (f"--file_system_poll_wait_seconds={POLL_S}",)
+
+
+def prestart_server(config: InfraValidateConfig) -> SpareServer:
+    """infra_validate's Component.prestart: the child server, launched before the candidate
+    exists so that its interpreter and TensorFlow import overlap train's export."""
+    return launch_spare_server(SERVED_NAME, extra_flags=SERVER_FLAGS)
 
 
 def _signatures(forecast_steps: int | None) -> Mapping[str, str]:

@@ -77,6 +77,9 @@ def publish_training(
     from seqline.components.train.curves import plot_training_curves  # noqa: PLC0415
     from seqline.components.train.history import best_epoch  # noqa: PLC0415
 
+    # What is left (export, saving, plots) runs on one core: let the runner warm up the nodes
+    # waiting for this one (infra_validate's server child) on the other.
+    ctx.finishing()
     ctx.progress("exporting the SavedModel with the transform graph")
     signatures, task_properties = export(model.saved_model_dir)
     filesystem.makedirs(model.path("keras"))

@@ -28,6 +28,7 @@ def make_context(
     temp_dir: str = "",
     progress: Callable[[str], None] = lambda _message: None,
     resolved: Mapping[str, Artifact | None] | None = None,
+    prestarted: Any = None,
 ) -> ExecutionContext:
     return ExecutionContext(
         config=config,
@@ -41,4 +42,5 @@ def make_context(
         temp_dir=temp_dir or tempfile.mkdtemp(prefix="seqline-test-"),
         progress=progress,
         resolved=dict(resolved or {}),
+        prestarted=prestarted,
     )

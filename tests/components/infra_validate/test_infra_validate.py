@@ -28,7 +28,9 @@ def examples(tmp_path_factory: pytest.TempPathFactory) -> Artifact:
     return write_examples(str(tmp_path_factory.mktemp("examples")), {"eval": rows}, shards=1)
 
 
-def _run(tmp_path: Path, model: Artifact, examples: Artifact, **config) -> tuple[dict, Artifact]:
+def _run(
+    tmp_path: Path, model: Artifact, examples: Artifact, ctx_extra: dict | None = None, **config
+) -> tuple[dict, Artifact]:
     out = tmp_path / "infra"
     out.mkdir()
     scratch = tmp_path / "scratch"
@@ -39,6 +41,7 @@ def _run(tmp_path: Path, model: Artifact, examples: Artifact, **config) -> tuple
         inputs={"model": model, "examples": examples},
         outputs={"infra_blessing": infra},
         temp_dir=str(scratch),
+        **(ctx_extra or {}),
     )
     summary = dict(COMPONENT.executor(ctx))
     json.dumps(summary)
@@ -101,6 +104,34 @@ def test_good_model_is_infra_blessed_and_its_copy_carries_warmup_records(
         "serving_default",
     ]
     assert (Path(infra.uri) / "server.log").exists()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("spare_dies", [False, True])
+def test_a_prestarted_server_is_used_or_replaced_and_always_removed(
+    tmp_path: Path, examples: Artifact, spare_dies: bool
+) -> None:
+    """The runner hands infra_validate a child started while train exported
+    (ExecutionContext.prestarted). It serves the candidate when alive; a dead one is replaced by
+    a fresh launch. Either way the verdict is the same and the spare's directory is gone."""
+    from seqline.components.infra_validate.component import prestart
+
+    model = make_model_artifact(str(tmp_path / "model"), BINARY_LABELS, BINARY_KEYWORDS)
+    spare = prestart(InfraValidateConfig())
+    if spare_dies:
+        spare.server.process.kill()
+        spare.server.process.wait()
+    messages: list[str] = []
+    summary, infra = _run(
+        tmp_path, model, examples, {"prestarted": spare, "progress": messages.append}
+    )
+
+    assert summary["blessed"] is True, infra.properties["reasons"]
+    used = any("started while train exported" in m for m in messages)
+    launched = any(m == "starting the model server in a child process" for m in messages)
+    assert (used, launched) == (not spare_dies, spare_dies), messages
+    assert not spare.alive and not Path(spare.work_dir).exists()
+    assert "candidate" in (Path(infra.uri) / "server.log").read_text()
 
 
 @pytest.mark.slow
