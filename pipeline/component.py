@@ -43,8 +43,8 @@ if TYPE_CHECKING:
 
 @dataclass
 class ExecutionContext:
-    """What an executor receives. Every field is required: the runner and the test harness
-    build it the same way.
+    """What an executor receives. Every field but the last two is required: the runner and
+    the test harness build it the same way.
 
     Attributes:
         config: the component's frozen config dataclass instance.
@@ -134,8 +134,9 @@ class Component:
             upstream still running calls ExecutionContext.finishing(); returns a handle with
             close() that the execution receives as ExecutionContext.prestarted. It must not
             depend on the upstream's outputs (they do not exist yet) and must be cheap to
-            throw away: the runner closes the handle when the node is cached, skipped or
-            fails before using it. Never called in orchestrated runs (one node per process).
+            throw away: the runner closes the handle when the node is cached or skipped, and
+            again after the node's execution (so close() must be safe to call twice). Never
+            called in orchestrated runs (one node per process) or with --max-parallel 1.
     """
 
     name: str

@@ -8,9 +8,11 @@ ExecutionContext.prestarted. infra_validate uses it to start its model server ch
 idle instead of at the start of the run's tail.
 
 A warm-up is an optimisation only: it never sees the upstream's outputs, a failing prestart
-is logged and the node runs cold, and a handle nobody claims (the node was cached, skipped or
-the run failed) is closed. SEQLINE_PRESTART=0 turns warm-ups off (e.g. where the ~0.5 GB a
-server child holds a little earlier matters more than the ~2 s).
+is logged and the node runs cold, a handle nobody claims (the node was cached, skipped or the
+run failed) is closed, and the runner closes a claimed one after the node's execution too
+(closing twice is harmless), so a node that fails before using it leaks nothing. With one
+node at a time (--max-parallel 1) there are no warm-ups. SEQLINE_PRESTART=0 turns them off
+(e.g. where the ~0.5 GB a server child holds a little earlier matters more than the ~2 s).
 """
 
 from __future__ import annotations
@@ -33,9 +35,12 @@ class Warmups:
     Args:
         nodes: the pipeline's nodes.
         done: node id -> True once that node has published its outputs in this run.
+        enabled: False makes every call a no-op (the runner passes max_parallel > 1).
     """
 
-    def __init__(self, nodes: list[Node], done: Callable[[str], bool]) -> None:
+    def __init__(
+        self, nodes: list[Node], done: Callable[[str], bool], enabled: bool = True
+    ) -> None:
         self._downstream: dict[str, list[Node]] = {n.node_id: [] for n in nodes}
         for node in nodes:
             for upstream in {ref.node_id for ref in node.inputs.values()}:
@@ -44,6 +49,9 @@ class Warmups:
         self._lock = threading.Lock()
         self._handles: dict[str, Any] = {}
         self._offered: set[str] = set()
+        # Off with one node at a time: the spare would wait through the nodes run before its
+        # own (evaluate), holding its memory, with no idle core to start on.
+        self._closed = not enabled
 
     def finishing(self, node: Node) -> None:
         """`node` said its remaining work is light: prestart the downstream nodes it is the
@@ -56,7 +64,7 @@ class Warmups:
             if prestart is None or not all(self._done(other) for other in others):
                 continue
             with self._lock:
-                if down.node_id in self._offered:
+                if self._closed or down.node_id in self._offered:
                     continue
                 self._offered.add(down.node_id)
             try:
@@ -66,7 +74,11 @@ class Warmups:
                 continue
             log.info("%s: prestarted while %s finishes", down.node_id, node.node_id)
             with self._lock:
-                self._handles[down.node_id] = handle
+                late = self._closed  # the run ended (or was interrupted) meanwhile
+                if not late:
+                    self._handles[down.node_id] = handle
+            if late:
+                _close(down.node_id, handle)
 
     def claim(self, node_id: str) -> Any:
         """The handle prestarted for `node_id` (now the caller's to close), or None."""
@@ -74,15 +86,22 @@ class Warmups:
             return self._handles.pop(node_id, None)
 
     def discard(self, node_id: str) -> None:
-        """Closes `node_id`'s handle if nobody claimed it (the node was a cache hit)."""
+        """Closes `node_id`'s handle if nobody claimed it (a cache hit, a skipped node)."""
         _close(node_id, self.claim(node_id))
 
     def close_all(self) -> None:
-        """Closes every unclaimed handle (end of the run)."""
+        """Closes every unclaimed handle and refuses new warm-ups (end of the run; a prestart
+        still running in a node's thread closes its handle when it returns)."""
         with self._lock:
+            self._closed = True
             handles, self._handles = self._handles, {}
         for node_id, handle in handles.items():
             _close(node_id, handle)
+
+
+def close_handle(node_id: str, handle: Any) -> None:
+    """Closes a prestart handle (None: nothing), logging instead of raising."""
+    _close(node_id, handle)
 
 
 def _close(node_id: str, handle: Any) -> None:

@@ -36,7 +36,7 @@ from seqline.pipeline.execution import NodeExecution, execute, failed_outputs_di
 from seqline.pipeline.fingerprint import node_fingerprint
 from seqline.pipeline.locking import Holder, node_lock
 from seqline.pipeline.metadata import MetadataStore, default_metadata_url
-from seqline.pipeline.prestart import Warmups
+from seqline.pipeline.prestart import Warmups, close_handle
 from seqline.pipeline.resolvers import ResolverQuery, resolve_inputs, resolved_fingerprint
 from seqline.pipeline.scheduling import (
     check_max_parallel,
@@ -172,7 +172,9 @@ def run_pipeline(
     published: dict[str, dict[str, Artifact]] = {}
     artifact_ids: dict[str, int] = {}  # uri -> metadata id
     lock = threading.Lock()  # guards published and artifact_ids across node threads
-    warmups = Warmups(list(pipeline.nodes), done=lambda node_id: node_id in published)
+    warmups = Warmups(
+        list(pipeline.nodes), done=lambda node_id: node_id in published, enabled=limit > 1
+    )
 
     def run_one(node: Node) -> None:
         with lock:
@@ -194,6 +196,7 @@ def run_pipeline(
             published[node.node_id] = result.outputs
 
     def skipped(node: Node, upstream: str) -> None:
+        warmups.discard(node.node_id)
         results[node.node_id].error = f"not run: upstream node '{upstream}' did not succeed"
         progress.node_message(node, f"skipped: upstream node '{upstream}' did not succeed")
 
@@ -395,6 +398,10 @@ def _execute_recorded(
             f"{failed.args[0]}\n(the failed node's outputs and error are kept in {kept})",
         )
         raise failed from exc
+    finally:
+        # The executor owns a prestarted handle, but may fail before it takes charge of it
+        # (output set-up, a wrong input type): close it here too; closing twice is harmless.
+        close_handle(node.node_id, run.prestarted)
     result.status = "COMPLETE"
     return execution_id
 

@@ -28,7 +28,7 @@ the child's ~2 s of start-up runs on the core the exporting train leaves idle. I
 fresh child on an empty base path in a directory of its own, handed over as
 ExecutionContext.prestarted and closed when this node ends (or by the runner when the node is
 cached or skipped); a spare that died is replaced by a fresh launch. load_timeout_seconds
-then counts from when this node starts.
+still counts from the child's launch.
 """
 
 from __future__ import annotations

@@ -152,6 +152,7 @@ class SpareServer:
     server: ServerProcess
     work_dir: str
     base_path: str
+    launched: float = field(default_factory=time.monotonic)  # when the child was started
 
     @property
     def alive(self) -> bool:
@@ -164,9 +165,10 @@ class SpareServer:
 
 def launch_spare_server(model_name: str, *, extra_flags: tuple[str, ...] = ()) -> SpareServer:
     """launch_server_process on a fresh, empty local base path (a temporary directory)."""
+    launched = time.monotonic()
     work_dir = tempfile.mkdtemp(prefix="seqline-infra-validate-")
     base = os.path.join(work_dir, "serving", model_name)
     os.makedirs(base)
     log_path = os.path.join(work_dir, "server.log")
     server = launch_server_process(model_name, base, log_path, extra_flags=extra_flags)
-    return SpareServer(server=server, work_dir=work_dir, base_path=base)
+    return SpareServer(server=server, work_dir=work_dir, base_path=base, launched=launched)

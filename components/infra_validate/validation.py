@@ -149,8 +149,10 @@ def validate_in_server(
     # loads the candidate only from the version directory published into that base path.
     started = time.monotonic()
     if spare is not None and spare.alive:
-        # Started while train exported: the same fresh, empty child, only earlier.
-        base, server = spare.base_path, spare.server
+        # Started while train exported: the same fresh, empty child, only earlier. The load
+        # budget counts from its launch, as for a child launched here, so a verdict never
+        # depends on whether the server was warm.
+        base, server, started = spare.base_path, spare.server, spare.launched
         progress("using the model server child started while train exported")
     else:
         base = filesystem.join(work_dir, "serving", SERVED_NAME)

@@ -25,9 +25,10 @@ class Handle:
     node_id: str
     closed: bool = False
 
-    def close(self) -> None:
-        self.closed = True
-        EVENTS.append(f"close {self.node_id}")
+    def close(self) -> None:  # safe to call twice, as Component.prestart requires
+        if not self.closed:
+            self.closed = True
+            EVENTS.append(f"close {self.node_id}")
 
 
 HANDLES: list[Handle] = []
@@ -37,12 +38,15 @@ HANDLES: list[Handle] = []
 class StepConfig:
     name: str = ""
     fail_prestart: bool = False
+    fail: bool = False  # produce: after finishing(); consume: before touching its warm-up
 
 
 def produce(ctx: ExecutionContext) -> dict:
     EVENTS.append(f"{ctx.node_id} working")
     ctx.finishing()
     EVENTS.append(f"{ctx.node_id} exporting")
+    if ctx.config.fail:
+        raise RuntimeError("export failed")
     with open(os.path.join(ctx.outputs["examples"].uri, "numbers.json"), "w") as f:
         json.dump([1, 2, 3], f)
     return {}
@@ -50,6 +54,8 @@ def produce(ctx: ExecutionContext) -> dict:
 
 def consume(ctx: ExecutionContext) -> dict:
     EVENTS.append(f"{ctx.node_id} runs with {'a warm-up' if ctx.prestarted else 'nothing'}")
+    if ctx.config.fail:
+        raise RuntimeError("failed before using its warm-up")
     if ctx.prestarted is not None:
         ctx.prestarted.close()
     with open(os.path.join(ctx.outputs["examples"].uri, "numbers.json"), "w") as f:
@@ -83,12 +89,12 @@ CONSUME = Component(
 )
 
 
-def _pipeline(root: Path, **consume_config: object) -> Pipeline:
+def _pipeline(root: Path, fail_produce: bool = False, **consume_config: object) -> Pipeline:
     return Pipeline(
         "warm",
         str(root),
         [
-            Node(PRODUCE, StepConfig("produce"), {}, id="produce"),
+            Node(PRODUCE, StepConfig("produce", fail=fail_produce), {}, id="produce"),
             Node(
                 CONSUME,
                 StepConfig("consume", **consume_config),  # type: ignore[arg-type]
@@ -108,9 +114,8 @@ def _events():
     HANDLES.clear()
 
 
-@pytest.mark.parametrize("max_parallel", [1, 2])
-def test_finishing_prestarts_the_downstream_node_which_receives_it(tmp_path, max_parallel):
-    run_pipeline(_pipeline(tmp_path), max_parallel=max_parallel)
+def test_finishing_prestarts_the_downstream_node_which_receives_it(tmp_path):
+    run_pipeline(_pipeline(tmp_path), max_parallel=2)
     assert EVENTS == [
         "produce working",
         "prestart consume",  # while produce still had its export to do
@@ -124,14 +129,30 @@ def test_finishing_prestarts_the_downstream_node_which_receives_it(tmp_path, max
     assert EVENTS == [] and len(HANDLES) == 1 and HANDLES[0].closed
 
 
-def test_seqline_prestart_0_turns_warm_ups_off(tmp_path, monkeypatch):
-    monkeypatch.setenv("SEQLINE_PRESTART", "0")
-    run_pipeline(_pipeline(tmp_path))
+@pytest.mark.parametrize("off", ["SEQLINE_PRESTART=0", "max_parallel=1"])
+def test_warm_ups_are_off_by_environment_or_with_one_node_at_a_time(tmp_path, monkeypatch, off):
+    # One at a time, the spare would idle (holding its memory) while evaluate ran first.
+    if off.startswith("SEQLINE"):
+        monkeypatch.setenv("SEQLINE_PRESTART", "0")
+    run_pipeline(_pipeline(tmp_path), max_parallel=1 if off.startswith("max") else 2)
     assert EVENTS == ["produce working", "produce exporting", "consume runs with nothing"]
 
 
+def test_an_upstream_failing_after_finishing_leaves_no_warm_up_behind(tmp_path):
+    with pytest.raises(Exception, match="export failed"):
+        run_pipeline(_pipeline(tmp_path, fail_produce=True), max_parallel=2)
+    assert EVENTS == ["produce working", "prestart consume", "produce exporting", "close consume"]
+
+
+def test_a_node_failing_before_it_uses_its_warm_up_still_has_it_closed(tmp_path):
+    with pytest.raises(Exception, match="failed before using its warm-up"):
+        run_pipeline(_pipeline(tmp_path, fail=True), max_parallel=2)
+    assert EVENTS[-2:] == ["consume runs with a warm-up", "close consume"]
+    assert len(HANDLES) == 1 and HANDLES[0].closed
+
+
 def test_a_failing_prestart_leaves_the_node_to_start_cold(tmp_path, caplog):
-    run_pipeline(_pipeline(tmp_path, fail_prestart=True))
+    run_pipeline(_pipeline(tmp_path, fail_prestart=True), max_parallel=2)
     assert EVENTS == ["produce working", "produce exporting", "consume runs with nothing"]
     assert "prestart failed, it will start cold: no room for a spare" in caplog.text
 
@@ -174,3 +195,7 @@ def test_unclaimed_warm_ups_are_closed_when_cached_or_at_the_end_of_the_run():
     warmups.close_all()  # skipped or the run failed: nobody claimed it
     warmups.close_all()
     assert EVENTS == ["prestart both", "close both"]
+    # Once the run has ended no warm-up starts (a node thread still finishing after Ctrl-C).
+    EVENTS.clear()
+    warmups.finishing(second)
+    assert EVENTS == [] and warmups.claim("both") is None
