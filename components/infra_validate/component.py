@@ -13,7 +13,8 @@ model_fingerprint, p99_ms, warmup_records. A model that fails is a recorded resu
 pipeline failure. The contract checked (classifier or forecaster signatures) is the Model
 artifact's: served_contract.
 
-Start-up cost: the child is launched first, on an empty base path, so that its interpreter,
+Start-up cost: the child is launched first, on an empty base path in a local temporary
+directory of its own (also when the pipeline root is remote), so that its interpreter,
 TensorFlow and gRPC imports (most of its ~4-7 s start) overlap the in-process predictions and
 the copy; the candidate is then published into that base path as version 1 by renaming a
 finished copy. The guarantees are those of a server started after the copy: the model is
@@ -67,12 +68,14 @@ def run(
 ) -> dict[str, Any]:
     """Validates the model in a served setting; writes the InfraBlessing; returns
     {"blessed", "p99_ms", "canary_requests", "problems"}."""
-    spare = ctx.prestarted  # a SpareServer when the runner warmed this node up, else None
+    # The SpareServer the runner started while train exported, if any; every server this
+    # node holds is closed (stopped, its directory removed) once its log is kept.
+    servers = [ctx.prestarted] if ctx.prestarted is not None else []
     try:
-        return _validate(ctx, config, model, examples, infra_blessing, spare)
+        return _validate(ctx, config, model, examples, infra_blessing, servers)
     finally:
-        if spare is not None:
-            spare.close()
+        for server in servers:
+            server.close()
 
 
 def _validate(
@@ -81,11 +84,12 @@ def _validate(
     model: Model,
     examples: Examples,
     out: InfraBlessing,
-    spare: Any,
+    servers: list[Any],
 ) -> dict[str, Any]:
     from seqline.components.infra_validate.validation import (  # noqa: PLC0415
         InfraResult,
         read_canaries,
+        start_server,
         validate_in_server,
         write_warmup,
     )
@@ -114,16 +118,13 @@ def _validate(
         except ValueError as exc:  # InvalidWarmupRequests: the signatures break the contract
             result = InfraResult(False, [f"cannot write warmup requests: {exc}"])
     if result is None:
+        if servers and servers[0].alive:
+            ctx.progress("using the model server child started while train exported")
+        else:  # no warm-up, or the spare died: a fresh child, the same guarantees
+            ctx.progress("starting the model server in a child process")
+            servers.append(start_server(config))
         result = validate_in_server(
-            copy,
-            labels,
-            serialized,
-            texts,
-            config,
-            ctx.temp_dir,
-            ctx.progress,
-            forecast_steps=steps,
-            spare=spare,
+            copy, labels, serialized, texts, config, servers[-1], forecast_steps=steps
         )
         log_path = result.details.pop("server_log", None)
         if log_path and filesystem.exists(log_path):
@@ -146,9 +147,9 @@ def _validate(
 
 def prestart(config: InfraValidateConfig) -> Any:
     """Component.prestart: launch the child server while train exports (see the docstring)."""
-    from seqline.components.infra_validate.validation import prestart_server  # noqa: PLC0415
+    from seqline.components.infra_validate.validation import start_server  # noqa: PLC0415
 
-    return prestart_server(config)
+    return start_server(config)
 
 
 COMPONENT = component(run, name="infra_validate", prestart=prestart)

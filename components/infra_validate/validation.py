@@ -8,9 +8,8 @@ executes.
 
 from __future__ import annotations
 
-import os
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,7 +26,6 @@ from seqline.components.infra_validate.server_process import (
     ServerProcess,
     ServerStartFailed,
     SpareServer,
-    launch_server_process,
     launch_spare_server,
     wait_for_address,
 )
@@ -124,10 +122,8 @@ def validate_in_server(
     serialized: list[bytes],
     texts: list[str],
     config: InfraValidateConfig,
-    work_dir: str,
-    progress: Callable[[str], None] = lambda _m: None,
+    spare: SpareServer,
     forecast_steps: int | None = None,
-    spare: SpareServer | None = None,
 ) -> InfraResult:
     """Serves `saved_model_dir` from a child server and checks it (see module docstring).
 
@@ -136,31 +132,20 @@ def validate_in_server(
         labels: the model's label names (k = len(labels)).
         serialized, texts: canary examples and their texts.
         config: budgets and sizes.
-        work_dir: scratch space (a version directory for the child, its log).
+        spare: the child, launched on an empty local base path (launch_spare_server: by the
+            caller, or by the runner while train exported); it is stopped here, and the caller
+            closes it (removing its directory) once its log is kept.
         forecast_steps: for a forecaster (Model task "forecast"): its S; then serving_default
             is checked against the forecast contract instead of the classifier's.
-        spare: a child already started on an empty base path (prestart, launch_spare_server);
-            used when still alive, else a child is launched here. The caller closes it.
     """
     details: dict[str, Any] = {"canary_examples": len(serialized)}
     batch = config.canary_batch_size
-    # The child starts first, on an empty base path: its interpreter and TensorFlow import
-    # (most of its start-up) overlap the in-process predictions and the copy below. It still
-    # loads the candidate only from the version directory published into that base path.
-    started = time.monotonic()
-    if spare is not None and spare.alive:
-        # Started while train exported: the same fresh, empty child, only earlier. The load
-        # budget counts from its launch, as for a child launched here, so a verdict never
-        # depends on whether the server was warm.
-        base, server, started = spare.base_path, spare.server, spare.launched
-        progress("using the model server child started while train exported")
-    else:
-        base = filesystem.join(work_dir, "serving", SERVED_NAME)
-        filesystem.makedirs(base)
-        progress("starting the model server in a child process")
-        server = launch_server_process(
-            SERVED_NAME, base, os.path.join(work_dir, "server.log"), extra_flags=SERVER_FLAGS
-        )
+    # The child was started first, on an empty base path: its interpreter and TensorFlow
+    # import (most of its start-up) overlap the in-process predictions and the copy below. It
+    # still loads the candidate only from the version directory published into that base path.
+    # The load budget counts from its launch, whenever that was, so a verdict never depends on
+    # whether the server was warm.
+    base, server, started = spare.base_path, spare.server, spare.launched
     details["server_log"] = server.log_path
     with server:
         try:
@@ -188,9 +173,9 @@ POLL_S = 0.1
 SERVER_FLAGS = (f"--file_system_poll_wait_seconds={POLL_S}",)
 
 
-def prestart_server(config: InfraValidateConfig) -> SpareServer:
-    """infra_validate's Component.prestart: the child server, launched before the candidate
-    exists so that its interpreter and TensorFlow import overlap train's export."""
+def start_server(config: InfraValidateConfig) -> SpareServer:
+    """The child server on a fresh, empty local base path (infra_validate's Component.prestart,
+    run while train exports, and its cold start when there was no warm-up)."""
     return launch_spare_server(SERVED_NAME, extra_flags=SERVER_FLAGS)
 
 

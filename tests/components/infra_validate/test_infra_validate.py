@@ -40,8 +40,7 @@ def _run(
         config=InfraValidateConfig(canary_examples=12, canary_batch_size=5, **config),
         inputs={"model": model, "examples": examples},
         outputs={"infra_blessing": infra},
-        temp_dir=str(scratch),
-        **(ctx_extra or {}),
+        **{"temp_dir": str(scratch), **(ctx_extra or {})},
     )
     summary = dict(COMPONENT.executor(ctx))
     json.dumps(summary)
@@ -131,6 +130,19 @@ def test_a_prestarted_server_is_used_or_replaced_and_always_removed(
     launched = any(m == "starting the model server in a child process" for m in messages)
     assert (used, launched) == (not spare_dies, spare_dies), messages
     assert not spare.alive and not Path(spare.work_dir).exists()
+    assert "candidate" in (Path(infra.uri) / "server.log").read_text()
+
+
+@pytest.mark.slow
+def test_a_remote_scratch_directory_is_not_where_the_server_runs(
+    tmp_path: Path, examples: Artifact
+) -> None:
+    """With a gs:// or s3:// pipeline root the node's scratch directory is remote; the child
+    server (which opens its log and scans its base path locally) lives in a local temporary
+    directory either way. TensorFlow's ram:// file system stands in for the remote one."""
+    model = make_model_artifact(str(tmp_path / "model"), BINARY_LABELS, BINARY_KEYWORDS)
+    summary, infra = _run(tmp_path, model, examples, {"temp_dir": "ram://infra-scratch"})
+    assert summary["blessed"] is True, infra.properties["reasons"]
     assert "candidate" in (Path(infra.uri) / "server.log").read_text()
 
 
