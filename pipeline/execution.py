@@ -104,8 +104,9 @@ def _context(run: NodeExecution, outputs: Mapping[str, Artifact], scratch: str) 
         "finishing": run.finishing,
         "prestarted": run.prestarted,
     }
-    # Build every field the context has (all are required); `metadata` leaves the context once
-    # components take baselines from resolvers, and this works on both sides of that change.
+    # Build every field the context has (all but finishing and prestarted are required, and
+    # those are passed too); `metadata` leaves the context once components take baselines
+    # from resolvers, and this works on both sides of that change.
     fields = {f.name for f in dataclasses.fields(ExecutionContext)}
     return ExecutionContext(**{k: v for k, v in values.items() if k in fields})
 

@@ -28,6 +28,11 @@ from seqline.pipeline.dag import Node
 log = logging.getLogger(__name__)
 
 
+def no_warmups() -> Warmups:
+    """A Warmups that does nothing (a node run alone: orchestrated runs, node_run.py)."""
+    return Warmups([], done=lambda _node_id: False, enabled=False)
+
+
 class Warmups:
     """The prestarted handles of one run, by node id. Thread-safe: nodes finish and start
     from their own threads.
@@ -78,7 +83,7 @@ class Warmups:
                 if not late:
                     self._handles[down.node_id] = handle
             if late:
-                _close(down.node_id, handle)
+                close_handle(down.node_id, handle)
 
     def claim(self, node_id: str) -> Any:
         """The handle prestarted for `node_id` (now the caller's to close), or None."""
@@ -87,7 +92,7 @@ class Warmups:
 
     def discard(self, node_id: str) -> None:
         """Closes `node_id`'s handle if nobody claimed it (a cache hit, a skipped node)."""
-        _close(node_id, self.claim(node_id))
+        close_handle(node_id, self.claim(node_id))
 
     def close_all(self) -> None:
         """Closes every unclaimed handle and refuses new warm-ups (end of the run; a prestart
@@ -96,15 +101,11 @@ class Warmups:
             self._closed = True
             handles, self._handles = self._handles, {}
         for node_id, handle in handles.items():
-            _close(node_id, handle)
+            close_handle(node_id, handle)
 
 
 def close_handle(node_id: str, handle: Any) -> None:
     """Closes a prestart handle (None: nothing), logging instead of raising."""
-    _close(node_id, handle)
-
-
-def _close(node_id: str, handle: Any) -> None:
     if handle is None:
         return
     try:

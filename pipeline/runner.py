@@ -36,7 +36,7 @@ from seqline.pipeline.execution import NodeExecution, execute, failed_outputs_di
 from seqline.pipeline.fingerprint import node_fingerprint
 from seqline.pipeline.locking import Holder, node_lock
 from seqline.pipeline.metadata import MetadataStore, default_metadata_url
-from seqline.pipeline.prestart import Warmups, close_handle
+from seqline.pipeline.prestart import Warmups, close_handle, no_warmups
 from seqline.pipeline.resolvers import ResolverQuery, resolve_inputs, resolved_fingerprint
 from seqline.pipeline.scheduling import (
     check_max_parallel,
@@ -250,6 +250,7 @@ def _run_node(
     `index` of `total` is what progress shows (default: the node's place in the pipeline; a
     node run alone by node_run.py is 1 of 1). `warmups`: the run's prestarted nodes
     (pipeline/prestart.py); None runs without (node_run.py)."""
+    warmups = warmups or no_warmups()
     query = ResolverQuery(store, pipeline.name, pipeline.root, node.node_id, node.config, inputs)
     resolved = resolve_inputs(node.component.resolved, query)
     input_ids = {**input_ids, **_resolved_ids(store, resolved)}
@@ -278,8 +279,7 @@ def _run_node(
                 # artifacts in the metadata store when it reuses them.
                 _record_outputs(store, execution_id, node, result, t0, artifact_ids)
     if cached:
-        if warmups is not None:
-            warmups.discard(node.node_id)
+        warmups.discard(node.node_id)
         result.status, result.outputs = "CACHED", cached
         result.summary = {"cached": True}
         artifact_ids.update(
@@ -358,7 +358,7 @@ def _execute_recorded(
     store: MetadataStore,
     index: int,
     t0: float,
-    warmups: Warmups | None = None,
+    warmups: Warmups,
 ) -> int:
     """Executes `node` (pipeline/execution.py), recording the execution; fills `result`.
     On failure records it, reports it, and raises (ComponentFailed for non-seqline errors)."""
@@ -378,8 +378,8 @@ def _execute_recorded(
         beam_args=tuple(pipeline.beam_args),
         progress=_message_sink(progress, node),
         metadata=store,
-        finishing=(lambda: warmups.finishing(node)) if warmups is not None else lambda: None,
-        prestarted=warmups.claim(node.node_id) if warmups is not None else None,
+        finishing=lambda: warmups.finishing(node),
+        prestarted=warmups.claim(node.node_id),
     )
     try:
         result.outputs, result.summary = execute(run)

@@ -144,15 +144,16 @@ def start_server_process(
 
 @dataclass
 class SpareServer:
-    """A child server launched ahead of its use (infra_validate's Component.prestart, while
-    train exports) on an empty base path in a directory of its own. The user publishes a
+    """A child server launched on an empty base path in a local directory of its own, before
+    there is a model to serve (infra_validate's Component.prestart while train exports, or
+    its own cold start just before the in-process checks). The user publishes a
     version into `base_path` and takes `server`; close() kills the child and removes the
     directory (safe to call twice, and after the server was stopped)."""
 
     server: ServerProcess
     work_dir: str
     base_path: str
-    launched: float = field(default_factory=time.monotonic)  # when the child was started
+    launched: float  # time.monotonic() when the child was started
 
     @property
     def alive(self) -> bool:
