@@ -199,3 +199,7 @@ def test_unclaimed_warm_ups_are_closed_when_cached_or_at_the_end_of_the_run():
     EVENTS.clear()
     warmups.finishing(second)
     assert EVENTS == [] and warmups.claim("both") is None
+    ended = Warmups([first, second, both], done={"first"}.__contains__)
+    ended.close_all()  # before any node said it was finishing
+    ended.finishing(second)
+    assert EVENTS == [] and ended.claim("both") is None
