@@ -274,6 +274,13 @@ def main(argv: list[str] | None = None) -> int:
         default=json.dumps({"text": [TEXT]}),
         help="batch-1 request inputs as JSON (strings become tf.string)",
     )
+    parser.add_argument(
+        "--server-flag",
+        action="append",
+        default=[],
+        help="extra `seqline serve` flag for both servers, repeatable, e.g. "
+        "--server-flag=--tensorflow_runtime=function",
+    )
     parser.add_argument("--json", action="store_true", help="also print the figures as JSON")
     args = parser.parse_args(argv)
     heavy = args.model == "gru" and not args.saved_model
@@ -311,7 +318,7 @@ def main(argv: list[str] | None = None) -> int:
 
         results: dict[str, Any] = {"latency_ms": {}, "throughput": {}, "errors": {}}
         print(f"{os.cpu_count()} CPUs; load average {os.getloadavg()[0]:.2f} (others' work too)")
-        plain = ServerProcess(base, "bench", [])
+        plain = ServerProcess(base, "bench", args.server_flag)
         try:
             plain.wait_ready()
             grpc_client = PredictionClient(plain.target, "bench", signature_name=args.signature)
@@ -359,7 +366,7 @@ def main(argv: list[str] | None = None) -> int:
             f"--batch_timeout_micros={args.batch_timeout_micros}",
             f"--num_batch_threads={args.num_batch_threads}",
         ]
-        batched = ServerProcess(base, "bench", batching_flags)
+        batched = ServerProcess(base, "bench", [*batching_flags, *args.server_flag])
         try:
             batched.wait_ready()
             batch_client = PredictionClient(batched.target, "bench", signature_name=args.signature)

@@ -29,7 +29,12 @@ from types import MappingProxyType
 from seqline.serving.errors import Code, ServingError, invalid_argument, not_found
 from seqline.serving.model_config import ModelConfig, read_model_config_file
 from seqline.serving.server.metrics import ServerMetrics
-from seqline.serving.server.servable import Servable, load_servable, read_saved_model_proto
+from seqline.serving.server.servable import (
+    SESSION_RUNTIME,
+    Servable,
+    load_servable,
+    read_saved_model_proto,
+)
 from seqline.serving.server.warmup_replay import read_warmup_records, replay_warmup, warmup_path
 from seqline.serving.version_dirs import version_entries
 
@@ -90,6 +95,8 @@ class ModelManager:
         load_retry_interval_seconds: least time between two attempts on an unchanged directory
             (default 60, TF Serving's --load_retry_interval_micros default).
         saved_model_tags: the MetaGraph to load (default ("serve",)).
+        tensorflow_runtime: how signatures run, "session" (default) or "function" (see
+            servable.load_servable).
         metrics: where load events go (optional).
         model_config_file: re-read every ``model_config_file_poll_wait_seconds`` (> 0).
         allow_version_labels_for_unavailable_models: accept, on reload, labels pointing at
@@ -105,6 +112,7 @@ class ModelManager:
         max_num_load_retries: int = 5,
         load_retry_interval_seconds: float = 60.0,
         saved_model_tags: tuple[str, ...] = ("serve",),
+        tensorflow_runtime: str = SESSION_RUNTIME,
         metrics: ServerMetrics | None = None,
         model_config_file: str | None = None,
         model_config_file_poll_wait_seconds: float = 0.0,
@@ -115,6 +123,7 @@ class ModelManager:
         self._max_retries = max_num_load_retries
         self._retry_interval = load_retry_interval_seconds
         self._tags = tuple(saved_model_tags)
+        self._runtime = tensorflow_runtime
         self._metrics = metrics
         self._config_file = model_config_file
         self._config_poll = model_config_file_poll_wait_seconds
@@ -370,7 +379,7 @@ class ModelManager:
         log.info("model %s: loading version %d from %s", name, version, path)
         start = time.perf_counter()
         try:
-            servable = load_servable(name, version, path, self._tags)
+            servable = load_servable(name, version, path, self._tags, self._runtime)
             load_seconds = time.perf_counter() - start
             if self._enable_warmup:
                 records = read_warmup_records(warmup_path(path))

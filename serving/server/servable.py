@@ -7,6 +7,7 @@ not a load candidate (not a failure either).
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 from dataclasses import dataclass, field
@@ -14,13 +15,20 @@ from dataclasses import dataclass, field
 import tensorflow as tf
 from google.protobuf import any_pb2
 from tensorflow.core.protobuf import meta_graph_pb2, saved_model_pb2
+from tensorflow.python.util import deprecation
 from tensorflow_serving.apis import get_model_metadata_pb2
 
+from seqline.serving.server import signature_runner
 from seqline.serving.server.signature_runner import SignatureRunner
+
+log = logging.getLogger(__name__)
 
 SAVED_MODEL_PB = "saved_model.pb"
 SAVED_MODEL_PBTXT = "saved_model.pbtxt"
 SERVE_TAG = "serve"
+# `seqline serve --tensorflow_runtime`: how signatures run (see load_servable).
+SESSION_RUNTIME, FUNCTION_RUNTIME = "session", "function"
+RUNTIME_CHOICES = (SESSION_RUNTIME, FUNCTION_RUNTIME)
 
 
 def read_saved_model_proto(version_dir: str) -> saved_model_pb2.SavedModel | None:
@@ -81,7 +89,9 @@ class Servable:
     signatures: dict[str, SignatureRunner]
     signature_def_map: get_model_metadata_pb2.SignatureDefMap
     metadata_any: any_pb2.Any
-    loaded: object  # keeps the tf.saved_model.load result (variables, resources) alive
+    # keeps what runs the signatures alive: the tf.saved_model.load result (variables,
+    # resources), or the tf.compat.v1.Session of the session runtime
+    loaded: object
     in_flight: int = 0
     _lock: threading.Condition = field(default_factory=threading.Condition, repr=False)
 
@@ -101,30 +111,103 @@ class Servable:
             return self._lock.wait_for(lambda: self.in_flight == 0, timeout=timeout)
 
 
+def _session_config() -> tf.compat.v1.ConfigProto:
+    """The Session's ConfigProto: the process's TensorFlow thread-pool sizes (0 = automatic;
+    a Session does not read tf.config.threading by itself) and soft placement, as eager
+    placement has."""
+    threading_config = tf.config.threading
+    return tf.compat.v1.ConfigProto(
+        intra_op_parallelism_threads=threading_config.get_intra_op_parallelism_threads(),
+        inter_op_parallelism_threads=threading_config.get_inter_op_parallelism_threads(),
+        allow_soft_placement=True,
+    )
+
+
+def _session_signatures(
+    path: str, tags: tuple[str, ...], keys: list[str]
+) -> tuple[object, dict[str, SignatureRunner]]:
+    """(session, runners of ``keys``): the MetaGraph loaded into a tf.compat.v1.Session."""
+    graph = tf.Graph()
+    session = tf.compat.v1.Session(graph=graph, config=_session_config())
+    try:
+        # The TF1 loader logs a deprecation warning on first use; it is the supported way to
+        # run a MetaGraph in a Session (what tensorflow_model_server does), so keep logs quiet.
+        with graph.as_default(), deprecation.silence():
+            meta_graph = tf.compat.v1.saved_model.load(session, list(tags), path)
+        inline = signature_runner.runs_inline()
+        runners = {
+            key: SignatureRunner.from_session(
+                key,
+                session,
+                meta_graph.signature_def[key],
+                meta_graph.signature_def[key].method_name,
+                inline=inline,
+            )
+            for key in keys
+        }
+    except BaseException:
+        session.close()
+        raise
+    return session, runners
+
+
 def load_servable(
-    name: str, version: int, path: str, tags: tuple[str, ...] = (SERVE_TAG,)
+    name: str,
+    version: int,
+    path: str,
+    tags: tuple[str, ...] = (SERVE_TAG,),
+    runtime: str = SESSION_RUNTIME,
 ) -> Servable:
     """Loads the MetaGraph tagged ``tags`` of the SavedModel at ``path`` as version
     ``version`` of model ``name``.
 
+    ``runtime`` (`seqline serve --tensorflow_runtime`): "session" (default) loads the
+    MetaGraph into a tf.compat.v1.Session, as tensorflow_model_server does, and runs each
+    signature through a Session callable, on the request's own thread unless
+    ``--tensorflow_executor=default`` or a GPU is present (the lowest batch-1 latency: no
+    inter-op pool hand-off); a model it cannot load or run that way (sparse or composite
+    signature tensors, a graph the TF1 loader refuses) falls back to "function", logged.
+    "function" loads with tf.saved_model.load and calls the restored signature functions
+    eagerly (signature_runner.SignatureRunner's direct call).
+
     Raises ValueError when the directory is incomplete or has no such MetaGraph, and
     whatever tf.saved_model.load raises for a broken model (the manager records it).
     """
+    if runtime not in RUNTIME_CHOICES:
+        raise ValueError(f"tensorflow_runtime: expected one of {RUNTIME_CHOICES}, got {runtime!r}")
     proto = read_saved_model_proto(path)
     if proto is None:
         raise ValueError(f"{path} has no complete {SAVED_MODEL_PB}")
     meta_graph = serve_meta_graph(proto, tags)
-    loaded = tf.saved_model.load(path, tags=list(tags))
-    signatures: dict[str, SignatureRunner] = {}
     signature_def_map = get_model_metadata_pb2.SignatureDefMap()
     for key, signature_def in meta_graph.signature_def.items():
         if key.startswith("__"):  # e.g. __saved_model_init_op: not a serving signature
             continue
         signature_def_map.signature_def[key].CopyFrom(signature_def)
-        if key in loaded.signatures:
-            signatures[key] = SignatureRunner(
-                key, loaded.signatures[key], signature_def.method_name
+    signatures: dict[str, SignatureRunner] = {}
+    loaded: object = None
+    if runtime == SESSION_RUNTIME:
+        try:
+            loaded, signatures = _session_signatures(
+                path, tags, list(signature_def_map.signature_def)
             )
+        except Exception as e:
+            log.warning(
+                "model %s version %d: cannot run its signatures in a TF1 Session (%s: %s); "
+                "using the function runtime",
+                name,
+                version,
+                type(e).__name__,
+                e,
+            )
+    if loaded is None:
+        restored = tf.saved_model.load(path, tags=list(tags))
+        for key, signature_def in signature_def_map.signature_def.items():
+            if key in restored.signatures:
+                signatures[key] = SignatureRunner(
+                    key, restored.signatures[key], signature_def.method_name
+                )
+        loaded = restored
     metadata_any = any_pb2.Any()
     metadata_any.Pack(signature_def_map)
     return Servable(

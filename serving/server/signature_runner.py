@@ -17,6 +17,15 @@ than the parallelism gains (runner p50 ~204 -> ~166 us in-process for bench/serv
 That executor refuses some graphs (TF1 control flow: Switch/Merge, reference-typed edges)
 with an error naming itself, raised when the function is instantiated for it, before any
 kernel runs; the runner then switches to the default executor for good and repeats the call.
+
+Even so, an eager function call hands its graph run to a thread of TensorFlow's inter-op pool
+and waits for it (the single-threaded executor's RunAsync goes through the call's runner): a
+wake-up and a hand-back per request, and that thread spinning afterwards. ``from_session``
+builds the runner on a TF1 Session callable of the SignatureDef instead (the way
+tensorflow_model_server runs a SavedModel); with ``inline`` the run executes on the calling
+thread (RunOptions.inter_op_thread_pool = -1), no pool thread involved: ~75-130 us instead of
+~230-340 us per bench/serving.py batch-1 run on the project's 2-core machine, in-process and
+inside the server. servable.load_servable chooses between the two (``tensorflow_runtime``).
 """
 
 from __future__ import annotations
@@ -105,6 +114,33 @@ def choose_executor(choice: str) -> None:
     _executor_choice = choice
 
 
+def _numpy_dtype(dtype: tf.dtypes.DType) -> np.dtype:
+    """The numpy dtype requests of ``dtype`` decode to (object for strings)."""
+    return np.dtype(object) if dtype == tf.string else np.dtype(dtype.as_numpy_dtype)
+
+
+def _spec_from_tensor_info(alias: str, info: Any) -> InputSpec:
+    """The InputSpec of a SignatureDef input (a dense TensorInfo)."""
+    dtype = tf.dtypes.as_dtype(info.dtype)
+    shape_proto = info.tensor_shape
+    shape = (
+        None
+        if shape_proto.unknown_rank
+        else tuple(None if d.size < 0 else d.size for d in shape_proto.dim)
+    )
+    return InputSpec(
+        alias=alias, dtype=dtype.as_datatype_enum, np_dtype=_numpy_dtype(dtype), shape=shape
+    )
+
+
+def runs_inline() -> bool:
+    """Whether session-runtime signatures run on the calling thread: with the "auto"
+    executor on hosts without GPUs (with GPUs, or "default", TensorFlow's inter-op pool)."""
+    if _executor_choice != "auto":
+        return False
+    return not context.context().list_physical_devices("GPU")
+
+
 class SignatureRunner:
     """Runs one signature: ``runner(inputs: {alias: ndarray}) -> {alias: ndarray}``.
 
@@ -113,33 +149,91 @@ class SignatureRunner:
     any-size dimension, so requests can be concatenated), ``calls`` (graph runs so far).
     """
 
+    _function: Any  # the restored signature function (function runtime), else None
+    _flat: _FlatPlan | None  # its flat-call plan
+
     def __init__(
         self, name: str, function: tf.types.experimental.ConcreteFunction, method_name: str
     ):
-        self.name = name
-        self.method_name = method_name
-        self._function = function
         specs = function.structured_input_signature[1]
-        self.inputs: dict[str, InputSpec] = {}
-        for alias, spec in specs.items():
-            shape = None if spec.shape.rank is None else tuple(spec.shape.as_list())
-            self.inputs[alias] = InputSpec(
+        inputs = {
+            alias: InputSpec(
                 alias=alias,
                 dtype=spec.dtype.as_datatype_enum,
-                np_dtype=np.dtype(object)
-                if spec.dtype == tf.string
-                else np.dtype(spec.dtype.as_numpy_dtype),
-                shape=shape,
+                np_dtype=_numpy_dtype(spec.dtype),
+                shape=None if spec.shape.rank is None else tuple(spec.shape.as_list()),
             )
-        self._structured_outputs = function.structured_outputs
-        self.output_aliases: tuple[str, ...] = tuple(sorted(self._structured_outputs))
-        self.batchable = all(
-            s.shape is not None and s.shape and s.shape[0] is None for s in self.inputs.values()
-        )
-        self._tf_dtypes = {alias: tf.dtypes.as_dtype(s.dtype) for alias, s in self.inputs.items()}
+            for alias, spec in specs.items()
+        }
+        self._describe(name, method_name, inputs, function.structured_outputs)
+        self._function = function
         self._flat = self._flat_call_plan(function)
+
+    def _describe(
+        self,
+        name: str,
+        method_name: str,
+        inputs: dict[str, InputSpec],
+        structured_outputs: Mapping[str, Any],
+    ) -> None:
+        """What both runtimes share: the signature's name, method, inputs and outputs."""
+        self.name = name
+        self.method_name = method_name
+        self.inputs = inputs
+        self._structured_outputs = structured_outputs
+        self.output_aliases: tuple[str, ...] = tuple(sorted(structured_outputs))
+        self.batchable = all(
+            s.shape is not None and s.shape and s.shape[0] is None for s in inputs.values()
+        )
+        self._tf_dtypes = {alias: tf.dtypes.as_dtype(s.dtype) for alias, s in inputs.items()}
+        self._function = None
+        self._flat = None
+        # The session runtime (from_session): the Session callable, its Session (kept open
+        # while the runner lives: an in-flight request may still hold the runner after its
+        # version unloaded, so the Session closes when the last reference goes) and feed order.
+        self._session_call: Any = None
+        self._session: Any = None
+        self._feed_order: tuple[str, ...] = ()
         self._calls_lock = threading.Lock()
         self.calls = 0
+
+    @classmethod
+    def from_session(
+        cls, name: str, session: Any, signature_def: Any, method_name: str, *, inline: bool
+    ) -> SignatureRunner:
+        """A runner calling ``signature_def`` through a callable of ``session`` (a
+        tf.compat.v1.Session holding the loaded MetaGraph).
+
+        ``inline``: run the graph on the calling thread (RunOptions.inter_op_thread_pool =
+        -1; TensorFlow uses its inter-op pool anyway when the graph is split over several
+        devices). Raises ValueError for a signature with sparse or composite tensors (the
+        caller then uses the function runtime).
+        """
+        from tensorflow.core.protobuf import config_pb2
+
+        for kind, infos in (("input", signature_def.inputs), ("output", signature_def.outputs)):
+            for alias, info in infos.items():
+                if info.WhichOneof("encoding") != "name":
+                    raise ValueError(f"signature '{name}': {kind} '{alias}' is not a dense tensor")
+        self = cls.__new__(cls)
+        inputs = {
+            alias: _spec_from_tensor_info(alias, info)
+            for alias, info in signature_def.inputs.items()
+        }
+        self._describe(name, method_name, inputs, dict.fromkeys(signature_def.outputs))
+        self._session = session
+        self._feed_order = tuple(sorted(inputs))
+        options = config_pb2.CallableOptions()
+        options.feed.extend(signature_def.inputs[a].name for a in self._feed_order)
+        options.fetch.extend(signature_def.outputs[a].name for a in self.output_aliases)
+        if inline:
+            options.run_options.inter_op_thread_pool = -1
+        # BaseSession._make_callable_from_options (Session::MakeCallable) is what the public
+        # make_callable uses underneath, without its per-call fetch-structure handling and
+        # with the run options fixed once; a TensorFlow without it raises AttributeError,
+        # and servable.load_servable falls back to the function runtime.
+        self._session_call = session._make_callable_from_options(options)
+        return self
 
     def _flat_call_plan(self, function) -> _FlatPlan | None:
         """How to call the graph function with flat tensors, or None (public call only)."""
@@ -233,6 +327,9 @@ class SignatureRunner:
         with self._calls_lock:
             self.calls += 1
         try:
+            if self._session_call is not None:
+                flat = self._session_call(*[inputs[a] for a in self._feed_order])
+                return dict(zip(self.output_aliases, flat, strict=True))
             plan = self._flat
             if plan is not None:
                 ctx = plan.context

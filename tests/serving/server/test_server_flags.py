@@ -79,9 +79,14 @@ def test_implemented_flags_reach_the_options():
             ["--model_base_path=/m", "--rest_api_num_threads=3", "--rest_api_timeout_in_ms=500",
              "--tensorflow_intra_op_parallelism=2", "--saved_model_tags=serve,gpu",
              "--load_retry_interval_micros=5", "--grpc_channel_arguments=a=1,b=x",
-             "--enable_batching=false", "--shutdown_grace_seconds=3"]
+             "--enable_batching=false", "--shutdown_grace_seconds=3",
+             "--tensorflow_runtime=function"]
         )
     )  # fmt: skip
+    assert options.tensorflow_runtime == "function"
+    assert ServerOptions(model_base_path="/m").tensorflow_runtime == "session"
+    with pytest.raises(ServerConfigError, match="tensorflow_runtime: expected session"):
+        ServerOptions(model_base_path="/m", tensorflow_runtime="eager")
     assert options.rest_api_num_threads == 3 and options.rest_api_timeout_in_ms == 500
     assert options.tensorflow_intra_op_parallelism == 2 and options.tags == ("serve", "gpu")
     assert options.load_retry_interval_micros == 5 and options.shutdown_grace_seconds == 3.0

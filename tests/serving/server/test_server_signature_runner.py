@@ -136,3 +136,86 @@ def test_graph_refused_by_single_threaded_executor_falls_back_for_good(switch_me
         np.testing.assert_array_equal(outputs["y"], function(x=tf.constant(x))["y"].numpy())
         assert runner._flat.attrs[:2] == ("executor_type", "")  # the default, from now on
     assert runner.calls == 2
+
+
+@pytest.mark.parametrize("inline", [True, False])
+def test_session_runner_matches_the_public_call_and_keeps_the_checks(two_input_model, inline):
+    """The session runtime (a TF1 Session callable of the SignatureDef, on the calling thread
+    or TensorFlow's pool) gives the restored function's outputs, and the same errors."""
+    from seqline.serving.server.servable import _session_signatures
+
+    function = tf.saved_model.load(two_input_model).signatures["serving_default"]
+    eager = SignatureRunner("serving_default", function, "tensorflow/serving/predict")
+    session, runners = _session_signatures(two_input_model, ("serve",), ["serving_default"])
+    with session:
+        runner = runners["serving_default"]
+        if not inline:
+            runner = SignatureRunner.from_session(
+                "serving_default",
+                session,
+                _signature_def(two_input_model),
+                "tensorflow/serving/predict",
+                inline=False,
+            )
+        assert runner._session_call is not None and runner._flat is None
+        assert (runner.inputs, runner.output_aliases, runner.batchable) == (
+            eager.inputs,
+            eager.output_aliases,
+            eager.batchable,
+        )
+        inputs = {
+            "zeta": np.array([1.0, -2.0, 0.5], np.float32),
+            "alpha": np.array([[1, 2], [30, 40], [5, 6]], np.int64),
+        }
+        outputs, expected = runner(inputs), eager(inputs)
+        assert set(outputs) == set(expected)
+        for alias, value in expected.items():
+            np.testing.assert_array_equal(outputs[alias], value)
+        with pytest.raises(ServingError) as error:
+            runner.check_inputs({**inputs, "alpha": np.zeros((3, 2), np.int32)})
+        assert error.value.code == Code.INVALID_ARGUMENT
+        with pytest.raises(ServingError) as error:  # the graph's own error keeps its code
+            runner({"zeta": np.zeros(3, np.float32), "alpha": np.zeros((2, 2), np.int64)})
+        assert error.value.code == Code.INVALID_ARGUMENT
+        assert runner.calls == 2
+
+
+def _signature_def(path: str, key: str = "serving_default"):
+    from seqline.serving.server.servable import read_saved_model_proto, serve_meta_graph
+
+    return serve_meta_graph(read_saved_model_proto(path)).signature_def[key]
+
+
+def test_session_runtime_runs_tf1_control_flow(switch_merge_model):
+    from seqline.serving.server.servable import load_servable
+
+    servable = load_servable("m", 1, switch_merge_model)
+    runner = servable.signatures["serving_default"]
+    assert runner._session_call is not None
+    np.testing.assert_array_equal(runner({"x": np.array([1.0, 2.0], np.float32)})["y"], [2, 4])
+    np.testing.assert_array_equal(runner({"x": np.array([-3.0], np.float32)})["y"], [3])
+
+
+def test_load_servable_runtimes_and_the_fallback(two_input_model, monkeypatch, caplog):
+    from seqline.serving.server import servable as servable_module
+
+    inputs = {"zeta": np.array([2.0], np.float32), "alpha": np.array([[1, 2]], np.int64)}
+    session = servable_module.load_servable("m", 1, two_input_model)
+    function = servable_module.load_servable("m", 1, two_input_model, runtime="function")
+    assert isinstance(session.loaded, tf.compat.v1.Session)
+    assert function.signatures["serving_default"]._flat is not None
+    assert session.metadata_any == function.metadata_any
+    for alias, value in function.signatures["serving_default"](inputs).items():
+        np.testing.assert_array_equal(session.signatures["serving_default"](inputs)[alias], value)
+    with pytest.raises(ValueError, match="tensorflow_runtime: expected one of"):
+        servable_module.load_servable("m", 1, two_input_model, runtime="xla")
+
+    def refuse(*_args, **_kwargs):
+        raise ValueError("signature 'serving_default': input 'x' is not a dense tensor")
+
+    monkeypatch.setattr(servable_module, "_session_signatures", refuse)
+    with caplog.at_level("WARNING"):
+        fallback = servable_module.load_servable("m", 2, two_input_model)
+    assert "using the function runtime" in caplog.text and "not a dense tensor" in caplog.text
+    assert fallback.signatures["serving_default"]._flat is not None
+    np.testing.assert_array_equal(fallback.signatures["serving_default"](inputs)["z_scaled"], [6.0])
