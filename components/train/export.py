@@ -27,6 +27,7 @@ from typing import Any
 import tensorflow as tf
 import tensorflow_transform as tft
 
+from seqline.components.train.session_restorable import hold_keras_model
 from seqline.schemas.text import LABEL_KEY, NGRAM_WEIGHTS_KEY, TEXT_KEY, TOKENS_KEY
 
 SERVING_DEFAULT = "serving_default"
@@ -55,9 +56,10 @@ class TextClassifierExport(tf.Module):
     ) -> None:
         super().__init__(name="text_classifier_export")
         tft_output = tft.TFTransformOutput(transform_graph_uri)
-        # Attributes of a tf.Module are tracked: the Keras variables and the TFT layer's
-        # tables and vocabulary assets are saved with the SavedModel.
-        self.model = model
+        # Attributes of a tf.Module are tracked: the Keras variables (held so that TF Serving's
+        # session loader restores them, session_restorable.py) and the TFT layer's tables and
+        # vocabulary assets are saved with the SavedModel.
+        hold_keras_model(self, model)
         self.tft_layer = tft_output.transform_features_layer()
         raw_spec = {k: v for k, v in tft_output.raw_feature_spec().items() if k != LABEL_KEY}
         if TEXT_KEY not in raw_spec:
@@ -80,7 +82,7 @@ class TextClassifierExport(tf.Module):
                 )
                 for name in input_names
             }
-            scores = tf.cast(self.model(inputs, training=False), tf.float32)
+            scores = tf.cast(model(inputs, training=False), tf.float32)
             if sigmoid_head:
                 p = scores[:, 0]
                 probabilities = tf.stack([1.0 - p, p], axis=1)

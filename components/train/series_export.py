@@ -42,6 +42,7 @@ from seqline.components.train.forecasters import (
     HISTORY_INPUT,
     forecast_from_output,
 )
+from seqline.components.train.session_restorable import hold_keras_model
 from seqline.components.transform.series_preprocessing import (
     FUTURE_KEY,
     TARGET_OFFSET_KEY,
@@ -98,7 +99,7 @@ class ForecasterExport(tf.Module):
         calendar: bool = False,
     ) -> None:
         super().__init__(name="forecaster_export")
-        self.model = model
+        hold_keras_model(self, model)  # restorable by TF Serving's loader: session_restorable.py
         self.tft_layer = tft.TFTransformOutput(transform_graph_uri).transform_features_layer()
         columns = (*targets, *covariates)
         num_targets = len(targets)
@@ -122,7 +123,7 @@ class ForecasterExport(tf.Module):
                     tf.cast(transformed[FUTURE_KEY], tf.float32), [-1, horizon, g]
                 )
             scaled = forecast_from_output(
-                output, tf.cast(self.model(model_inputs, training=False), tf.float32)
+                output, tf.cast(model(model_inputs, training=False), tf.float32)
             )
             offset = tf.reshape(transformed[TARGET_OFFSET_KEY], [-1, num_targets])
             scale = tf.reshape(transformed[TARGET_SCALE_KEY], [-1, num_targets])

@@ -246,7 +246,7 @@ def attach_step_signatures(
     """Adds "step_start" and "step" to a series_export.ForecasterExport: its `step_functions`
     ({signature name: tf.function}) are saved beside the window signatures."""
     functions = StepFunctions(
-        module.model, module.tft_layer, config, targets, covariates, lookback, horizon, log1p
+        module.keras_model, module.tft_layer, config, targets, covariates, lookback, horizon, log1p
     )
     module.step_start, module.step = functions.step_start, functions.step
     module.step_functions = {STEP_START: functions.step_start, STEP: functions.step}

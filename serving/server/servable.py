@@ -123,6 +123,28 @@ def _session_config() -> tf.compat.v1.ConfigProto:
     )
 
 
+def _check_variables_restored(session: tf.compat.v1.Session, graph: tf.Graph) -> None:
+    """ValueError unless the TF1 loader initialised every resource variable of the graph.
+
+    A TF2 SavedModel can hold variables the TF1 loader does not restore: Keras 3 layers that a
+    second tf.function reads directly (seqline's streaming `step` signature) get a handle of
+    their own, which no restore op assigns, and the Session fails only when a request reads
+    them. Checked at load, so such a model runs with the function runtime instead.
+    """
+    handles = [op.outputs[0] for op in graph.get_operations() if op.type == "VarHandleOp"]
+    if not handles:
+        return
+    initialized = session.run([tf.raw_ops.VarIsInitializedOp(resource=h) for h in handles])
+    missing = [h.op.name for h, ok in zip(handles, initialized, strict=True) if not ok]
+    if missing:
+        raise ValueError(
+            f"the TF1 loader left {len(missing)} of {len(handles)} variables unrestored "
+            f"(e.g. {missing[:3]}), so tensorflow_model_server would fail on every request that "
+            "reads them; a Keras 3 model held by a tf.Module exports so: track the tf.Variables "
+            "under its variables instead (seqline's exports do since 2026-12-06)"
+        )
+
+
 def _session_signatures(
     path: str, tags: tuple[str, ...], keys: list[str]
 ) -> tuple[object, dict[str, SignatureRunner]]:
@@ -134,6 +156,7 @@ def _session_signatures(
         # run a MetaGraph in a Session (what tensorflow_model_server does), so keep logs quiet.
         with graph.as_default(), deprecation.silence():
             meta_graph = tf.compat.v1.saved_model.load(session, list(tags), path)
+            _check_variables_restored(session, graph)
         inline = signature_runner.runs_inline()
         runners = {
             key: SignatureRunner.from_session(
@@ -166,7 +189,8 @@ def load_servable(
     signature through a Session callable, on the request's own thread unless
     ``--tensorflow_executor=default`` or a GPU is present (the lowest batch-1 latency: no
     inter-op pool hand-off); a model it cannot load or run that way (sparse or composite
-    signature tensors, a graph the TF1 loader refuses) falls back to "function", logged.
+    signature tensors, a graph the TF1 loader refuses or leaves variables of unrestored) falls
+    back to "function", with a warning.
     "function" loads with tf.saved_model.load and calls the restored signature functions
     eagerly (signature_runner.SignatureRunner's direct call).
 

@@ -154,6 +154,17 @@ def test_export_predicts_in_a_process_with_only_tensorflow(
     assert out["classes"] == [["neg", "pos"][i] for i in out["text"]["class_ids"]]
 
 
+def test_export_loads_as_tf_serving_loads_it(trained: Trained) -> None:
+    """In a TF1 Session, as tensorflow_model_server loads it: no Keras variable left
+    unrestored (session_restorable.py), same outputs as the TF2 signatures."""
+    from .session_loading import assert_serves_from_a_session
+
+    texts = np.array([t.encode() for t in TEXTS], dtype=object)
+    assert_serves_from_a_session(
+        str(Path(trained.model.uri) / "saved_model"), {"predict_text": {"text": texts}}
+    )
+
+
 def test_component_module_imports_without_tensorflow() -> None:
     code = (
         "import sys; import seqline.components.train.text_component as c; "

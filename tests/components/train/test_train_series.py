@@ -78,6 +78,16 @@ def test_forecast_signature_returns_the_keras_model_in_original_units(series_run
     np.testing.assert_allclose(unseen, scaled[:, :, 0] * span[0] + low[0], rtol=1e-4, atol=1e-3)
 
 
+def test_export_loads_as_tf_serving_loads_it(series_run):
+    from tests.components.train.session_loading import assert_serves_from_a_session
+
+    _, history, ids = _eval_arrays(series_run)
+    assert_serves_from_a_session(
+        series_run.model.path("saved_model"),
+        {"forecast": {"history": history, "series_id": ids.astype(bytes).astype(object)}},
+    )
+
+
 def test_model_properties_and_training_outputs(series_run):
     props = series_run.model.properties
     assert props["task"] == "forecast"

@@ -147,6 +147,20 @@ def test_saved_model_serves_the_step_signatures(minmax_graph, tmp_path):
     expected = _window_forecast(loaded.signatures["forecast"], history, ids)
     np.testing.assert_allclose(forecasts[-1], expected, rtol=1e-4, atol=1e-3)
 
+    # As TF Serving loads it (a TF1 Session): the step signatures read the Keras cells'
+    # variables directly, and those are restored too.
+    from tests.components.train.session_loading import assert_serves_from_a_session
+
+    ids_bytes = ids.astype(object)
+    start = loaded.signatures["step_start"](series_id=tf.constant(ids))
+    assert_serves_from_a_session(
+        str(tmp_path / "saved"),
+        {
+            "step_start": {"series_id": ids_bytes},
+            "step": {"value": history[:, 0, :], "state": start["state"].numpy()},
+        },
+    )
+
 
 def test_bidirectional_encoders_are_not_streamable(minmax_graph):
     from seqline.components.train.series_step import StepFunctions, streamable

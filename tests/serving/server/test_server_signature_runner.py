@@ -219,3 +219,36 @@ def test_load_servable_runtimes_and_the_fallback(two_input_model, monkeypatch, c
     assert "using the function runtime" in caplog.text and "not a dense tensor" in caplog.text
     assert fallback.signatures["serving_default"]._flat is not None
     np.testing.assert_array_equal(fallback.signatures["serving_default"](inputs)["z_scaled"], [6.0])
+
+
+def test_a_keras_model_the_tf1_loader_cannot_restore_is_served_by_the_function_runtime(
+    tmp_path, caplog
+):
+    """A Keras 3 model held by a tf.Module the usual way: tensorflow_model_server would fail
+    on every request (its variables are not restored in a Session). The session runtime
+    notices at load, says why, and the version serves through the function runtime."""
+    import keras
+
+    from seqline.serving.server.servable import load_servable
+
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1, name="head")])
+
+    class Held(tf.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.model = model
+
+        @tf.function(input_signature=[tf.TensorSpec([None, 2], tf.float32, name="x")])
+        def serve(self, x: tf.Tensor) -> dict[str, tf.Tensor]:
+            return {"y": self.model(x)}
+
+    module = Held()
+    path = str(tmp_path / "held")
+    tf.saved_model.save(module, path, signatures={"serving_default": module.serve})
+    with caplog.at_level("WARNING"):
+        servable = load_servable("m", 1, path)
+    assert "unrestored" in caplog.text and "tensorflow_model_server" in caplog.text
+    runner = servable.signatures["serving_default"]
+    assert runner._session_call is None and runner._flat is not None
+    x = np.array([[1.0, 2.0]], np.float32)
+    np.testing.assert_allclose(runner({"x": x})["y"], model(x).numpy(), rtol=1e-6)
