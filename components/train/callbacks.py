@@ -26,6 +26,7 @@ from typing import Any
 
 from seqline.components.train.config import TrainingConfig
 from seqline.components.train.tensorboard_logs import EpochScalarWriter
+from seqline.components.train.weight_averaging import averaging_callbacks
 from seqline.storage import filesystem
 
 
@@ -223,4 +224,10 @@ def make_callbacks(
         # Stop at the first non-finite batch loss instead of training on NaN weights.
         km.callbacks.TerminateOnNaN(),
     ]
+    if config.ema:
+        # Validation, the epoch-end judges and best.weights.h5 see the averaged weights; the
+        # backup sees the training weights (weight_averaging.py).
+        on_test, swap_in, swap_out = averaging_callbacks(km)
+        backup = len(callbacks) - 2
+        callbacks = [on_test, swap_in, *callbacks[:backup], swap_out, *callbacks[backup:]]
     return callbacks, recorder

@@ -569,6 +569,11 @@ class TrainingConfig:
         epochs: maximum number of epochs (default 10); early stopping may end sooner.
         batch_size: global batch size, split across replicas (default 32).
         learning_rate: Adam's initial learning rate (default 1e-3).
+        ema: 0.0 (default: off), or a momentum in (0, 1), e.g. 0.99: validation, early
+            stopping, the best checkpoint and so the exported model use an exponential moving
+            average of the weights over roughly the last 1 / (1 - ema) steps (Polyak
+            averaging) instead of the last step's weights, which makes the result depend less
+            on the seed (weight_averaging.py). Keras 3 only (not multi_worker).
         early_stopping: EarlyStoppingConfig.
         reduce_lr: ReduceLRConfig.
         seed: seeds Python, NumPy, TensorFlow and the shuffle (default 42).
@@ -588,6 +593,7 @@ class TrainingConfig:
     epochs: int = 10
     batch_size: int = 32
     learning_rate: float = 1e-3
+    ema: float = 0.0
     early_stopping: EarlyStoppingConfig = field(default_factory=EarlyStoppingConfig)
     reduce_lr: ReduceLRConfig = field(default_factory=ReduceLRConfig)
     seed: int = 42
@@ -606,6 +612,15 @@ class TrainingConfig:
             "a number > 0",
             self.learning_rate,
             "e.g. 0.001",
+        )
+        _require(
+            isinstance(self.ema, int | float)
+            and not isinstance(self.ema, bool)
+            and (self.ema == 0 or 0 < self.ema < 1),
+            "ema",
+            "0.0 (off) or a momentum strictly between 0 and 1",
+            self.ema,
+            "e.g. 0.99 (averages over ~100 steps), or 0.0",
         )
         _require(
             isinstance(self.seed, int) and not isinstance(self.seed, bool) and self.seed >= 0,

@@ -52,6 +52,7 @@ from typing import Any
 import keras
 
 from seqline.components.train.config import ForecasterConfig
+from seqline.components.train.weight_averaging import adam
 from seqline.pipeline.errors import ConfigError
 
 HISTORY_INPUT = "history"
@@ -269,12 +270,17 @@ def make_loss(config: ForecasterConfig, keras_module: ModuleType = keras) -> Any
 
 
 def compile_forecaster(
-    model: Any, config: ForecasterConfig, learning_rate: float, keras_module: ModuleType = keras
+    model: Any,
+    config: ForecasterConfig,
+    learning_rate: float,
+    keras_module: ModuleType = keras,
+    ema: float = 0.0,
 ) -> None:
-    """Compiles with Adam, the configured loss, and MAE / RMSE metrics (in scaled units)."""
+    """Compiles with Adam (averaging the weights with momentum `ema` when > 0, see
+    weight_averaging.py), the configured loss, and MAE / RMSE metrics (in scaled units)."""
     km = keras_module
     model.compile(
-        optimizer=km.optimizers.Adam(learning_rate=learning_rate),
+        optimizer=adam(km, learning_rate, ema),
         loss=make_loss(config, km),
         metrics=[
             km.metrics.MeanAbsoluteError(name="mae"),

@@ -32,6 +32,7 @@ import numpy as np
 from seqline.components.train.config import ModelConfig
 from seqline.components.train.losses import classifier_loss
 from seqline.components.train.pooling import zoo_layers
+from seqline.components.train.weight_averaging import adam
 from seqline.pipeline.errors import ConfigError
 from seqline.schemas.text import NGRAM_WEIGHTS_KEY, NGRAMS_KEY, TOKENS_KEY
 
@@ -243,8 +244,10 @@ def compile_text_model(
     learning_rate: float,
     keras_module: Any,
     label_smoothing: float = 0.0,
+    ema: float = 0.0,
 ) -> None:
-    """Compiles with Adam, the head's cross-entropy (label_smoothing, see losses.py) and
+    """Compiles with Adam (averaging the weights with momentum `ema` when > 0, see
+    weight_averaging.py), the head's cross-entropy (label_smoothing, see losses.py) and
     accuracy.
 
     Labels are float32 [batch, 1] for the sigmoid head and int64 [batch] for softmax
@@ -257,9 +260,7 @@ def compile_text_model(
         metrics = [km.metrics.BinaryAccuracy(name="accuracy")]
     else:
         metrics = [km.metrics.SparseCategoricalAccuracy(name="accuracy")]
-    model.compile(
-        optimizer=km.optimizers.Adam(learning_rate=learning_rate), loss=loss, metrics=metrics
-    )
+    model.compile(optimizer=adam(km, learning_rate, ema), loss=loss, metrics=metrics)
 
 
 def transplant_weights(source: Any, target: Any) -> None:

@@ -19,7 +19,7 @@ from typing import Any
 
 import tensorflow_transform as tft
 
-from seqline.components.train import data, forecasters, models
+from seqline.components.train import data, forecasters, models, weight_averaging
 from seqline.components.train.callbacks import WorkPaths, make_callbacks
 from seqline.components.train.config import (
     EVAL_SPLIT_CANDIDATES,
@@ -174,7 +174,7 @@ def text_task(
     return ModelTask(
         build=build,
         compile=lambda model, km: models.compile_text_model(
-            model, head, config.learning_rate, km, config.model.label_smoothing
+            model, head, config.learning_rate, km, config.model.label_smoothing, config.ema
         ),
         dataset=dataset,
         recurrent=config.model,
@@ -256,7 +256,7 @@ def train_forecaster(
         return ModelTask(
             build=build,
             compile=lambda model, km: forecasters.compile_forecaster(
-                model, fc, config.learning_rate, km
+                model, fc, config.learning_rate, km, config.ema
             ),
             dataset=dataset,
             recurrent=fc,
@@ -326,6 +326,7 @@ def train_model(
     choice = choose_strategy(config.distribution, tf_config, num_physical_gpus())
     strategy = make_strategy(choice)
     km = _keras_module(choice.keras_module)
+    weight_averaging.check_supported(km, config.ema)
     is_chief = choice.role.is_chief
     progress(f"strategy {choice.kind} ({choice.reason}), {strategy.num_replicas_in_sync} replicas")
 
