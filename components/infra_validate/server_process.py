@@ -92,6 +92,9 @@ def launch_server_process(
         "--port=0",
         "--grpc_bind_address=127.0.0.1",
         "--rest_api_port=0",
+        # Load as tensorflow_model_server does (a Session) with no fallback, so a model that
+        # server could not run is not blessed.
+        "--tensorflow_runtime=session_strict",
         *extra_flags,
     ]
     log = open(log_path, "w", encoding="utf-8")  # noqa: SIM115 — closed by ServerProcess.stop

@@ -228,6 +228,8 @@ def make_callbacks(
         # Validation, the epoch-end judges and best.weights.h5 see the averaged weights; the
         # backup sees the training weights (weight_averaging.py).
         on_test, swap_in, swap_out = averaging_callbacks(km)
-        backup = len(callbacks) - 2
+        backup = next(
+            i for i, c in enumerate(callbacks) if isinstance(c, km.callbacks.BackupAndRestore)
+        )
         callbacks = [on_test, swap_in, *callbacks[:backup], swap_out, *callbacks[backup:]]
     return callbacks, recorder

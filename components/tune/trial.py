@@ -61,6 +61,8 @@ def fit_trial(
         or training.steps_for(train_count, config.batch_size),
         class_weight=task.class_weight,
         callbacks=[
+            # With train.ema the objective is the averaged weights' figure, as in train.
+            *([keras.callbacks.SwapEMAWeights()] if config.ema else []),
             keras.callbacks.TerminateOnNaN(),
             keras.callbacks.EarlyStopping(
                 monitor=objective, patience=stopping.patience, min_delta=stopping.min_delta

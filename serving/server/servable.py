@@ -28,7 +28,10 @@ SAVED_MODEL_PBTXT = "saved_model.pbtxt"
 SERVE_TAG = "serve"
 # `seqline serve --tensorflow_runtime`: how signatures run (see load_servable).
 SESSION_RUNTIME, FUNCTION_RUNTIME = "session", "function"
-RUNTIME_CHOICES = (SESSION_RUNTIME, FUNCTION_RUNTIME)
+# "session" without the fallback: a model the Session cannot run fails to load, as it would in
+# tensorflow_model_server (infra_validate's server uses it).
+STRICT_SESSION_RUNTIME = "session_strict"
+RUNTIME_CHOICES = (SESSION_RUNTIME, STRICT_SESSION_RUNTIME, FUNCTION_RUNTIME)
 
 
 def read_saved_model_proto(version_dir: str) -> saved_model_pb2.SavedModel | None:
@@ -123,15 +126,33 @@ def _session_config() -> tf.compat.v1.ConfigProto:
     )
 
 
-def _check_variables_restored(session: tf.compat.v1.Session, graph: tf.Graph) -> None:
-    """ValueError unless the TF1 loader initialised every resource variable of the graph.
+def _ops_feeding(graph: tf.Graph, fetches: list[str]) -> list[tf.Operation]:
+    """The operations the tensors named `fetches` depend on (inputs and control inputs): a
+    function call's captured variables are inputs of its call op, so they are found."""
+    seen: dict[str, tf.Operation] = {}
+    stack = [graph.get_tensor_by_name(name).op for name in fetches]
+    while stack:
+        op = stack.pop()
+        if op.name in seen:
+            continue
+        seen[op.name] = op
+        stack.extend(t.op for t in op.inputs)
+        stack.extend(op.control_inputs)
+    return list(seen.values())
+
+
+def _check_variables_restored(
+    session: tf.compat.v1.Session, graph: tf.Graph, fetches: list[str]
+) -> None:
+    """ValueError unless the TF1 loader initialised every resource variable the tensors named
+    `fetches` (the signatures' outputs) read.
 
     A TF2 SavedModel can hold variables the TF1 loader does not restore: Keras 3 layers that a
     second tf.function reads directly (seqline's streaming `step` signature) get a handle of
     their own, which no restore op assigns, and the Session fails only when a request reads
     them. Checked at load, so such a model runs with the function runtime instead.
     """
-    handles = [op.outputs[0] for op in graph.get_operations() if op.type == "VarHandleOp"]
+    handles = [op.outputs[0] for op in _ops_feeding(graph, fetches) if op.type == "VarHandleOp"]
     if not handles:
         return
     initialized = session.run([tf.raw_ops.VarIsInitializedOp(resource=h) for h in handles])
@@ -156,7 +177,13 @@ def _session_signatures(
         # run a MetaGraph in a Session (what tensorflow_model_server does), so keep logs quiet.
         with graph.as_default(), deprecation.silence():
             meta_graph = tf.compat.v1.saved_model.load(session, list(tags), path)
-            _check_variables_restored(session, graph)
+            outputs = [
+                info.name
+                for key in keys
+                for info in meta_graph.signature_def[key].outputs.values()
+                if info.WhichOneof("encoding") == "name"
+            ]
+            _check_variables_restored(session, graph, outputs)
         inline = signature_runner.runs_inline()
         runners = {
             key: SignatureRunner.from_session(
@@ -191,8 +218,9 @@ def load_servable(
     inter-op pool hand-off); a model it cannot load or run that way (sparse or composite
     signature tensors, a graph the TF1 loader refuses or leaves variables of unrestored) falls
     back to "function", with a warning.
-    "function" loads with tf.saved_model.load and calls the restored signature functions
-    eagerly (signature_runner.SignatureRunner's direct call).
+    "session_strict" is "session" without the fallback: such a model fails to load (ValueError),
+    as it would in tensorflow_model_server. "function" loads with tf.saved_model.load and calls
+    the restored signature functions eagerly (signature_runner.SignatureRunner's direct call).
 
     Raises ValueError when the directory is incomplete or has no such MetaGraph, and
     whatever tf.saved_model.load raises for a broken model (the manager records it).
@@ -210,6 +238,16 @@ def load_servable(
         signature_def_map.signature_def[key].CopyFrom(signature_def)
     signatures: dict[str, SignatureRunner] = {}
     loaded: object = None
+    if runtime == STRICT_SESSION_RUNTIME:
+        try:
+            loaded, signatures = _session_signatures(
+                path, tags, list(signature_def_map.signature_def)
+            )
+        except Exception as e:
+            raise ValueError(
+                f"{path}: tensorflow_model_server could not run this model ({type(e).__name__}: "
+                f"{e}); --tensorflow_runtime={STRICT_SESSION_RUNTIME} refuses it"
+            ) from e
     if runtime == SESSION_RUNTIME:
         try:
             loaded, signatures = _session_signatures(

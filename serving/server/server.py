@@ -85,7 +85,9 @@ class ServerOptions:
             Session callables, on the request's thread with tensorflow_executor "auto" on
             hosts without GPUs: ~0.1-0.25 ms less per batch-1 Predict than "function"
             for bench/serving.py's model, as no inter-op pool thread is woken; a model the
-            Session cannot run falls back to "function", logged) or "function" (the SavedModel
+            Session cannot run falls back to "function", logged), "session_strict" (no
+            fallback: such a model fails to load, as in tensorflow_model_server; infra_validate
+            uses it) or "function" (the SavedModel
             loaded with tf.saved_model.load, signatures called as eager functions).
         saved_model_tags: comma-separated tags of the MetaGraph to load (default "serve").
         enable_model_warmup: replay assets.extra/tf_serving_warmup_requests (default on).
@@ -188,10 +190,11 @@ class ServerOptions:
                 "tensorflow_executor: expected auto (the single-threaded executor on hosts "
                 f"without GPUs) or default, got {self.tensorflow_executor!r}"
             )
-        if self.tensorflow_runtime not in ("session", "function"):
+        if self.tensorflow_runtime not in ("session", "session_strict", "function"):
             raise ServerConfigError(
                 "tensorflow_runtime: expected session (signatures run as TF1 Session callables, "
-                f"as in TF Serving) or function (eager calls), got {self.tensorflow_runtime!r}"
+                "as in TF Serving), session_strict (the same, and a model that cannot run so "
+                f"fails to load) or function (eager calls), got {self.tensorflow_runtime!r}"
             )
         if not self.tags:
             raise ServerConfigError(

@@ -90,7 +90,8 @@ _HELP = {
     "tensorflow_intra_op_parallelism": "threads inside one op (0 = auto)",
     "tensorflow_inter_op_parallelism": "ops run at once (0 = auto)",
     "tensorflow_executor": "auto: single-threaded executor on CPU-only hosts; default: TF's own",
-    "tensorflow_runtime": "session: TF1 Session callables, as TF Serving (default); function",
+    "tensorflow_runtime": "session: TF1 Session callables, as TF Serving (default); "
+    "session_strict: no fallback to function",
     "saved_model_tags": "comma-separated tags of the MetaGraph to load (default serve)",
     "enable_model_warmup": "replay assets.extra/tf_serving_warmup_requests before serving",
     "max_num_load_retries": "retries of a failed load while the version directory is unchanged",

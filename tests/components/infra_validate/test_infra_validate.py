@@ -174,3 +174,57 @@ def test_model_that_cannot_load_is_a_recorded_failure_not_a_crash(
     (reason,) = infra.properties["reasons"]
     assert reason.startswith("SavedModel cannot run in-process:")
     assert json.loads((Path(infra.uri) / "infra_blessing.json").read_text())["reasons"] == [reason]
+
+
+def _keras_held_the_old_way(export_dir: str) -> None:
+    """The keyword model's contract through a Keras 3 layer held by a tf.Module as an
+    attribute: the export TF2 loaders run and tensorflow_model_server cannot (its Session
+    restore leaves the Keras variables unrestored; components/train/session_restorable.py)."""
+    import keras
+    import tensorflow as tf
+
+    head = keras.Sequential([keras.Input((len(BINARY_KEYWORDS),)), keras.layers.Dense(2)])
+
+    class Held(tf.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.head = head
+
+        def _predict(self, text: tf.Tensor) -> dict[str, tf.Tensor]:
+            words = tf.strings.split(tf.strings.lower(text))
+            counts = tf.stack(
+                [tf.reduce_sum(tf.cast(tf.equal(words, k), tf.float32), axis=1)
+                 for k in BINARY_KEYWORDS], axis=1)  # fmt: skip
+            probabilities = tf.nn.softmax(self.head(counts))
+            class_ids = tf.argmax(probabilities, axis=1, output_type=tf.int64)
+            classes = tf.gather(tf.constant(list(BINARY_LABELS)), class_ids)
+            return {"probabilities": probabilities, "class_ids": class_ids, "classes": classes}
+
+        @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="examples")])
+        def serve_examples(self, examples: tf.Tensor) -> dict[str, tf.Tensor]:
+            text = tf.io.parse_example(examples, {"text": tf.io.FixedLenFeature([], tf.string)})
+            return self._predict(text["text"])
+
+        @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="text")])
+        def serve_text(self, text: tf.Tensor) -> dict[str, tf.Tensor]:
+            return self._predict(text)
+
+    module = Held()
+    tf.saved_model.save(
+        module,
+        export_dir,
+        signatures={"serving_default": module.serve_examples, "predict_text": module.serve_text},
+    )
+
+
+@pytest.mark.slow
+def test_a_model_tensorflow_model_server_could_not_run_is_not_blessed(
+    tmp_path: Path, examples: Artifact
+) -> None:
+    model = make_model_artifact(str(tmp_path / "model"), BINARY_LABELS, BINARY_KEYWORDS)
+    shutil.rmtree(Path(model.uri) / "saved_model")
+    _keras_held_the_old_way(str(Path(model.uri) / "saved_model"))
+    summary, infra = _run(tmp_path, model, examples, load_timeout_seconds=60)
+    assert summary["blessed"] is False
+    reasons = " ".join(infra.properties["reasons"])
+    assert "unrestored" in reasons or "tensorflow_model_server could not run" in reasons, reasons

@@ -252,3 +252,53 @@ def test_a_keras_model_the_tf1_loader_cannot_restore_is_served_by_the_function_r
     assert runner._session_call is None and runner._flat is not None
     x = np.array([[1.0, 2.0]], np.float32)
     np.testing.assert_allclose(runner({"x": x})["y"], model(x).numpy(), rtol=1e-6)
+
+
+def test_session_strict_refuses_what_tensorflow_model_server_could_not_run(tmp_path):
+    import keras
+
+    from seqline.serving.server.servable import load_servable
+
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1, name="head")])
+
+    class Held(tf.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.model = model
+
+        @tf.function(input_signature=[tf.TensorSpec([None, 2], tf.float32, name="x")])
+        def serve(self, x: tf.Tensor) -> dict[str, tf.Tensor]:
+            return {"y": self.model(x)}
+
+    module = Held()
+    path = str(tmp_path / "held")
+    tf.saved_model.save(module, path, signatures={"serving_default": module.serve})
+    with pytest.raises(ValueError, match="tensorflow_model_server could not run.*unrestored"):
+        load_servable("m", 1, path, runtime="session_strict")
+
+
+def test_unrestored_variables_no_signature_reads_do_not_matter(tmp_path):
+    """Only the variables behind the signatures' outputs are checked: a TF1 graph with a
+    variable nothing restores (left-over training state) and no signature reads still runs in
+    the Session, as it would in tensorflow_model_server."""
+    from seqline.serving.server.servable import load_servable
+
+    path = str(tmp_path / "tf1")
+    graph = tf.Graph()
+    with graph.as_default(), tf.compat.v1.Session(graph=graph) as session:
+        x = tf.compat.v1.placeholder(tf.float32, [None], name="x")
+        scale = tf.compat.v1.get_variable("scale", initializer=3.0, use_resource=True)
+        tf.compat.v1.get_variable(
+            "unused_step", initializer=0.0, use_resource=True, collections=[]
+        )  # in no collection: neither saved nor initialised
+        session.run(scale.initializer)
+        builder = tf.compat.v1.saved_model.Builder(path)
+        signature = tf.compat.v1.saved_model.predict_signature_def({"x": x}, {"y": x * scale})
+        builder.add_meta_graph_and_variables(
+            session, ["serve"], signature_def_map={"serving_default": signature}
+        )
+        builder.save()
+    servable = load_servable("m", 1, path, runtime="session_strict")
+    runner = servable.signatures["serving_default"]
+    assert runner._session_call is not None
+    np.testing.assert_allclose(runner({"x": np.array([1.0, 2.0], np.float32)})["y"], [3.0, 6.0])
