@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -47,19 +48,27 @@ def _run(
     return summary, infra
 
 
-def _nan_model(export_dir: str) -> None:
-    """Loads and serves, but breaks the contract: probabilities divided by zero (inf, or NaN
-    for texts without a keyword) and int32 class ids."""
+def _save_keyword_module(
+    export_dir: str, probabilities_of: Any, class_dtype: Any, held: Any = None
+) -> None:
+    """Saves a tf.Module with the keyword model's two signatures whose probabilities are
+    `probabilities_of(keyword counts [B, K])` and class ids `class_dtype`; `held` (e.g. a Keras
+    model) is kept as an attribute of the module."""
     import tensorflow as tf
 
-    class NanModel(tf.Module):
+    class KeywordModule(tf.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            if held is not None:
+                self.held = held
+
         def _predict(self, text: tf.Tensor) -> dict[str, tf.Tensor]:
             words = tf.strings.split(tf.strings.lower(text))
             counts = tf.stack(
                 [tf.reduce_sum(tf.cast(tf.equal(words, k), tf.float32), axis=1)
                  for k in BINARY_KEYWORDS], axis=1)  # fmt: skip
-            probabilities = counts / tf.reduce_sum(counts * 0.0, axis=1, keepdims=True)
-            class_ids = tf.argmax(probabilities, axis=1, output_type=tf.int32)
+            probabilities = probabilities_of(counts)
+            class_ids = tf.argmax(probabilities, axis=1, output_type=class_dtype)
             classes = tf.gather(tf.constant(list(BINARY_LABELS)), class_ids)
             return {"probabilities": probabilities, "class_ids": class_ids, "classes": classes}
 
@@ -72,11 +81,23 @@ def _nan_model(export_dir: str) -> None:
         def serve_text(self, text: tf.Tensor) -> dict[str, tf.Tensor]:
             return self._predict(text)
 
-    module = NanModel()
+    module = KeywordModule()
     tf.saved_model.save(
         module,
         export_dir,
         signatures={"serving_default": module.serve_examples, "predict_text": module.serve_text},
+    )
+
+
+def _nan_model(export_dir: str) -> None:
+    """Loads and serves, but breaks the contract: probabilities divided by zero (inf, or NaN
+    for texts without a keyword) and int32 class ids."""
+    import tensorflow as tf
+
+    _save_keyword_module(
+        export_dir,
+        lambda counts: counts / tf.reduce_sum(counts * 0.0, axis=1, keepdims=True),
+        tf.int32,
     )
 
 
@@ -184,36 +205,8 @@ def _keras_held_the_old_way(export_dir: str) -> None:
     import tensorflow as tf
 
     head = keras.Sequential([keras.Input((len(BINARY_KEYWORDS),)), keras.layers.Dense(2)])
-
-    class Held(tf.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            self.head = head
-
-        def _predict(self, text: tf.Tensor) -> dict[str, tf.Tensor]:
-            words = tf.strings.split(tf.strings.lower(text))
-            counts = tf.stack(
-                [tf.reduce_sum(tf.cast(tf.equal(words, k), tf.float32), axis=1)
-                 for k in BINARY_KEYWORDS], axis=1)  # fmt: skip
-            probabilities = tf.nn.softmax(self.head(counts))
-            class_ids = tf.argmax(probabilities, axis=1, output_type=tf.int64)
-            classes = tf.gather(tf.constant(list(BINARY_LABELS)), class_ids)
-            return {"probabilities": probabilities, "class_ids": class_ids, "classes": classes}
-
-        @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="examples")])
-        def serve_examples(self, examples: tf.Tensor) -> dict[str, tf.Tensor]:
-            text = tf.io.parse_example(examples, {"text": tf.io.FixedLenFeature([], tf.string)})
-            return self._predict(text["text"])
-
-        @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="text")])
-        def serve_text(self, text: tf.Tensor) -> dict[str, tf.Tensor]:
-            return self._predict(text)
-
-    module = Held()
-    tf.saved_model.save(
-        module,
-        export_dir,
-        signatures={"serving_default": module.serve_examples, "predict_text": module.serve_text},
+    _save_keyword_module(
+        export_dir, lambda counts: tf.nn.softmax(head(counts)), tf.int64, held=head
     )
 
 

@@ -221,15 +221,12 @@ def test_load_servable_runtimes_and_the_fallback(two_input_model, monkeypatch, c
     np.testing.assert_array_equal(fallback.signatures["serving_default"](inputs)["z_scaled"], [6.0])
 
 
-def test_a_keras_model_the_tf1_loader_cannot_restore_is_served_by_the_function_runtime(
-    tmp_path, caplog
-):
-    """A Keras 3 model held by a tf.Module the usual way: tensorflow_model_server would fail
-    on every request (its variables are not restored in a Session). The session runtime
-    notices at load, says why, and the version serves through the function runtime."""
+@pytest.fixture(scope="module")
+def keras_held_the_usual_way(tmp_path_factory):
+    """(path, model): a Keras 3 model held by a tf.Module as an attribute, saved; the TF1
+    loader leaves its variables unrestored, so tensorflow_model_server would fail on every
+    request (components/train/session_restorable.py)."""
     import keras
-
-    from seqline.serving.server.servable import load_servable
 
     model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1, name="head")])
 
@@ -243,8 +240,19 @@ def test_a_keras_model_the_tf1_loader_cannot_restore_is_served_by_the_function_r
             return {"y": self.model(x)}
 
     module = Held()
-    path = str(tmp_path / "held")
+    path = str(tmp_path_factory.mktemp("held") / "model")
     tf.saved_model.save(module, path, signatures={"serving_default": module.serve})
+    return path, model
+
+
+def test_a_keras_model_the_tf1_loader_cannot_restore_is_served_by_the_function_runtime(
+    keras_held_the_usual_way, caplog
+):
+    """The session runtime notices at load, says why, and the version serves through the
+    function runtime."""
+    from seqline.serving.server.servable import load_servable
+
+    path, model = keras_held_the_usual_way
     with caplog.at_level("WARNING"):
         servable = load_servable("m", 1, path)
     assert "unrestored" in caplog.text and "tensorflow_model_server" in caplog.text
@@ -254,25 +262,12 @@ def test_a_keras_model_the_tf1_loader_cannot_restore_is_served_by_the_function_r
     np.testing.assert_allclose(runner({"x": x})["y"], model(x).numpy(), rtol=1e-6)
 
 
-def test_session_strict_refuses_what_tensorflow_model_server_could_not_run(tmp_path):
-    import keras
-
+def test_session_strict_refuses_what_tensorflow_model_server_could_not_run(
+    keras_held_the_usual_way,
+):
     from seqline.serving.server.servable import load_servable
 
-    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1, name="head")])
-
-    class Held(tf.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            self.model = model
-
-        @tf.function(input_signature=[tf.TensorSpec([None, 2], tf.float32, name="x")])
-        def serve(self, x: tf.Tensor) -> dict[str, tf.Tensor]:
-            return {"y": self.model(x)}
-
-    module = Held()
-    path = str(tmp_path / "held")
-    tf.saved_model.save(module, path, signatures={"serving_default": module.serve})
+    path, _ = keras_held_the_usual_way
     with pytest.raises(ValueError, match="tensorflow_model_server could not run.*unrestored"):
         load_servable("m", 1, path, runtime="session_strict")
 
