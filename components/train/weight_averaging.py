@@ -48,6 +48,12 @@ def check_supported(km: ModuleType, ema: float) -> None:
         )
 
 
+def validation_callbacks(km: ModuleType, ema: float) -> list[Any]:
+    """What a fit needs so its validation scores the averaged weights (tune's trials): the
+    swap around validation, or nothing when ema is 0."""
+    return [km.callbacks.SwapEMAWeights(swap_on_epoch=False)] if ema else []
+
+
 def averaging_callbacks(km: ModuleType) -> tuple[Any, Any, Any]:
     """(for validation, first at epoch end, last before the backup at epoch end); see the
     module docstring for where each goes in the callback list."""

@@ -7,7 +7,7 @@ import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
-from seqline.components.train import data, training
+from seqline.components.train import data, training, weight_averaging
 from seqline.components.train.config import TrainTextConfig
 from seqline.components.train.overrides import apply_overrides
 from seqline.pipeline.artifacts import TextVocabulary, TransformedExamples
@@ -62,7 +62,7 @@ def fit_trial(
         class_weight=task.class_weight,
         callbacks=[
             # With train.ema the objective is the averaged weights' figure, as in train.
-            *([keras.callbacks.SwapEMAWeights()] if config.ema else []),
+            *weight_averaging.validation_callbacks(keras, config.ema),
             keras.callbacks.TerminateOnNaN(),
             keras.callbacks.EarlyStopping(
                 monitor=objective, patience=stopping.patience, min_delta=stopping.min_delta

@@ -147,10 +147,10 @@ def _check_variables_restored(
     """ValueError unless the TF1 loader initialised every resource variable the tensors named
     `fetches` (the signatures' outputs) read.
 
-    A TF2 SavedModel can hold variables the TF1 loader does not restore: Keras 3 layers that a
-    second tf.function reads directly (seqline's streaming `step` signature) get a handle of
-    their own, which no restore op assigns, and the Session fails only when a request reads
-    them. Checked at load, so such a model runs with the function runtime instead.
+    A TF2 SavedModel can hold variables the TF1 loader does not restore: a Keras 3 model held
+    by a tf.Module exports a copy of each variable for the restore op while its functions read
+    the original (components/train/session_restorable.py), and the Session fails only when a
+    request reads one. Checked at load, so "session" falls back and "session_strict" refuses.
     """
     handles = [op.outputs[0] for op in _ops_feeding(graph, fetches) if op.type == "VarHandleOp"]
     if not handles:
@@ -238,22 +238,17 @@ def load_servable(
         signature_def_map.signature_def[key].CopyFrom(signature_def)
     signatures: dict[str, SignatureRunner] = {}
     loaded: object = None
-    if runtime == STRICT_SESSION_RUNTIME:
+    if runtime in (SESSION_RUNTIME, STRICT_SESSION_RUNTIME):
         try:
             loaded, signatures = _session_signatures(
                 path, tags, list(signature_def_map.signature_def)
             )
         except Exception as e:
-            raise ValueError(
-                f"{path}: tensorflow_model_server could not run this model ({type(e).__name__}: "
-                f"{e}); --tensorflow_runtime={STRICT_SESSION_RUNTIME} refuses it"
-            ) from e
-    if runtime == SESSION_RUNTIME:
-        try:
-            loaded, signatures = _session_signatures(
-                path, tags, list(signature_def_map.signature_def)
-            )
-        except Exception as e:
+            if runtime == STRICT_SESSION_RUNTIME:
+                raise ValueError(
+                    f"{path}: tensorflow_model_server could not run this model "
+                    f"({type(e).__name__}: {e}); --tensorflow_runtime={runtime} refuses it"
+                ) from e
             log.warning(
                 "model %s version %d: cannot run its signatures in a TF1 Session (%s: %s); "
                 "using the function runtime",

@@ -38,6 +38,7 @@ from typing import Any
 
 import numpy as np
 import tensorflow as tf
+from tensorflow.core.protobuf import config_pb2
 from tensorflow.python.eager import context, execute
 from tensorflow.python.framework.ops import EagerTensor
 
@@ -209,8 +210,6 @@ class SignatureRunner:
         devices). Raises ValueError for a signature with sparse or composite tensors (the
         caller then uses the function runtime).
         """
-        from tensorflow.core.protobuf import config_pb2
-
         for kind, infos in (("input", signature_def.inputs), ("output", signature_def.outputs)):
             for alias, info in infos.items():
                 if info.WhichOneof("encoding") != "name":
