@@ -20,8 +20,9 @@ With `--max-parallel N` (N > 1) these run with at most N independent nodes at on
 more from-scratch run with N = 1 comes first, so both from-scratch walls are printed.
 
 For run 1 it prints a per-node timeline: wall seconds, CPU seconds of the process tree, CPU/wall
-(busy ratio; 1.0 = one core busy the whole time) and the longest idle gap (process tree below
-10% of one core). `--dump-stalls DIR` writes every thread's stack each second the run is idle,
+(busy ratio; 1.0 = one core busy the whole time), the longest idle gap (process tree below
+10% of one core), and the highest sampled RSS of the run's own process and of the process tree
+inside the node (a node that overlaps another, e.g. evaluate beside infra_validate, shows 0). `--dump-stalls DIR` writes every thread's stack each second the run is idle,
 which names whatever the process is waiting on.
 
 `--floor` also times, on the same data and split sizes, what the work costs without seqline: a
@@ -108,14 +109,15 @@ def cpu_seconds(pids=None):
     return s.ru_utime + s.ru_stime + c.ru_utime + c.ru_stime + live_children_cpu(pids)
 
 current = {"node": "(startup)"}
-samples = []  # (wall, cpu, node)
+samples = []  # (wall, cpu, node, this process's RSS MB, the tree's RSS MB)
 stop = threading.Event()
 
 def sample():
     while not stop.wait(0.25):
         pids = descendants()
         now, cpu = time.perf_counter() - t0, cpu_seconds(pids)
-        tree_peak["rss"] = max(tree_peak["rss"], tree_rss_bytes(pids))
+        own, tree = tree_rss_bytes([]), tree_rss_bytes(pids)
+        tree_peak["rss"] = max(tree_peak["rss"], tree)
         if dump_dir and samples and (cpu - samples[-1][1]) / (now - samples[-1][0]) < 0.1:
             frames = sys._current_frames()
             names = {t.ident: t.name for t in threading.enumerate()}
@@ -124,7 +126,7 @@ def sample():
                 for ident, frame in frames.items():
                     f.write(f"\n--- thread {names.get(ident, ident)}\n")
                     f.write("".join(traceback.format_stack(frame)))
-        samples.append((now, cpu, current["node"]))
+        samples.append((now, cpu, current["node"], own / 2**20, tree / 2**20))
 
 threading.Thread(target=sample, daemon=True, name="bench-sampler").start()
 
@@ -271,7 +273,7 @@ def run_pipeline_once(
 def idle_gaps(samples: list[list], node: str, threshold: float = 0.1) -> float:
     """Longest stretch (seconds) inside `node` where the process tree used < threshold cores."""
     longest = current = 0.0
-    for (w0, c0, _), (w1, c1, name) in zip(samples, samples[1:], strict=False):
+    for (w0, c0, *_), (w1, c1, name, *_) in zip(samples, samples[1:], strict=False):
         if name != node or w1 <= w0:
             current = 0.0
             continue
@@ -294,15 +296,25 @@ def csv_labels(path: Path) -> list[str]:
         return sorted({row["label"] for row in reader})
 
 
+def peak_rss(samples: list[list], node: str) -> tuple[float, float]:
+    """Highest sampled RSS (MB) inside `node`: the run's own process, and the process tree."""
+    inside = [(own, tree) for _, _, name, own, tree in samples if name == node]
+    return max((o for o, _ in inside), default=0.0), max((t for _, t in inside), default=0.0)
+
+
 def print_timeline(run: dict) -> None:
-    print(f"\n{'node':<16}{'start':>8}{'wall':>9}{'cpu':>9}{'cpu/wall':>10}{'idle gap':>10}")
+    print(
+        f"\n{'node':<16}{'start':>8}{'wall':>9}{'cpu':>9}{'cpu/wall':>10}{'idle gap':>10}"
+        f"{'RSS MB':>9}{'tree MB':>9}"
+    )
     for node, entry in run["timeline"].items():
         wall = entry["end"] - entry["start"]
         ratio = entry["cpu"] / wall if wall > 0 else float("nan")
         gap = idle_gaps(run["samples"], node)
+        own, tree = peak_rss(run["samples"], node)
         print(
             f"{node:<16}{entry['start']:>7.1f}s{wall:>8.2f}s{entry['cpu']:>8.2f}s"
-            f"{ratio:>10.2f}{gap:>9.1f}s"
+            f"{ratio:>10.2f}{gap:>9.1f}s{own:>9.0f}{tree:>9.0f}"
         )
     print(f"{'(imports+build)':<16}{0:>7.1f}s{run['setup']:>8.2f}s")
 

@@ -78,3 +78,33 @@ def test_no_trial_starts_once_the_time_budget_is_spent(
     p = run.outputs["best_hyperparameters"].properties
     # The first trial starts at once and outlasts the budget; the other four never start.
     assert (p["trials_run"], p["stopped_by"]) == (1, "time_budget")
+
+
+def test_with_ema_a_trial_scores_the_averaged_weights(text_artifacts: TextArtifacts) -> None:
+    """train.ema does not change the updates, only which weights validation sees: a trial's
+    objective must be the average's, as train selects on it. With momentum near 1 the average
+    barely leaves the initial weights, so its val_loss sits near the untrained model's, not
+    near the trained weights' (without the swap both trials would report the same figure)."""
+    from seqline.components.train.config import ModelConfig, TrainTextConfig
+    from seqline.components.tune.trial import fit_trial
+
+    def val_loss(ema: float, learning_rate: float) -> float:
+        base = TrainTextConfig(
+            epochs=1, batch_size=16, seed=3, ema=ema, model=ModelConfig(embedding_dim=8, units=4)
+        )
+        graph = text_artifacts.transform_graph
+        history = fit_trial(
+            base,
+            {"learning_rate": learning_rate},
+            1,
+            "val_loss",
+            graph.uri,
+            graph.text(),
+            text_artifacts.transformed_examples,
+        )
+        assert len(history) == 1
+        return history[0]
+
+    untrained = val_loss(0.0, 1e-9)  # the same seed: the initial weights' figure
+    trained, averaged = val_loss(0.0, 0.05), val_loss(0.999, 0.05)
+    assert abs(averaged - untrained) < abs(trained - untrained) / 4
