@@ -6,8 +6,11 @@ negative ones, both with shared filler words, so a tiny model learns it in a few
 
 from __future__ import annotations
 
+import fcntl
+import json
 import os
 import random
+import shutil
 import sys
 import uuid
 from dataclasses import dataclass
@@ -16,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from seqline.pipeline.artifact import Artifact, ArtifactType, write_descriptor
+from seqline.pipeline.artifact import Artifact, ArtifactType, read_artifact, write_descriptor
 from seqline.pipeline.component import ExecutionContext
 from tests.components.context import make_context
 
@@ -75,13 +78,37 @@ class TextArtifacts:
 @pytest.fixture(scope="session")
 def text_artifacts(tmp_path_factory: pytest.TempPathFactory) -> TextArtifacts:
     """Runs ingest-shaped raw Examples through the transform component (FnApiRunner)."""
-    return build_text_artifacts(tmp_path_factory.mktemp("train_inputs"), "tfidf")
+    return built_once(tmp_path_factory, "train_inputs", "tfidf")
 
 
 @pytest.fixture(scope="session")
 def nb_text_artifacts(tmp_path_factory: pytest.TempPathFactory) -> TextArtifacts:
     """The same corpus transformed with ngrams.weights "nb" (NB-scaled TF-IDF weights)."""
-    return build_text_artifacts(tmp_path_factory.mktemp("train_inputs_nb"), "nb")
+    return built_once(tmp_path_factory, "train_inputs_nb", "nb")
+
+
+def built_once(
+    tmp_path_factory: pytest.TempPathFactory, name: str, ngram_weights: str
+) -> TextArtifacts:
+    """build_text_artifacts(..., ngram_weights), once per test session even with pytest-xdist:
+    the transform costs ~15 s, and a dozen files on every worker read the same artifacts
+    (read-only). Under xdist the first worker to get here builds into a directory all workers
+    share while holding a lock; the others wait and read the artifact descriptors it wrote."""
+    if os.environ.get("PYTEST_XDIST_WORKER") is None:
+        return build_text_artifacts(tmp_path_factory.mktemp(name), ngram_weights)
+    shared = tmp_path_factory.getbasetemp().parent / name
+    with open(f"{shared}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        done = shared / "eval_texts.json"
+        if done.exists():
+            graph = read_artifact(str(shared / "transform_graph"))
+            transformed = read_artifact(str(shared / "transformed_examples"))
+            assert graph is not None and transformed is not None, f"{shared}: half written"
+            return TextArtifacts(graph, transformed, tuple(json.loads(done.read_text())))
+        shutil.rmtree(shared, ignore_errors=True)  # what a worker that failed here left
+        artifacts = build_text_artifacts(shared, ngram_weights)
+        done.write_text(json.dumps(list(artifacts.raw_eval_texts)))
+        return artifacts
 
 
 def build_text_artifacts(root: Path, ngram_weights: str) -> TextArtifacts:
