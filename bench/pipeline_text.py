@@ -22,8 +22,9 @@ more from-scratch run with N = 1 comes first, so both from-scratch walls are pri
 For run 1 it prints a per-node timeline: wall seconds, CPU seconds of the process tree, CPU/wall
 (busy ratio; 1.0 = one core busy the whole time), the longest idle gap (process tree below
 10% of one core), and the highest sampled RSS of the run's own process and of the process tree
-inside the node (a node that overlaps another, e.g. evaluate beside infra_validate, shows 0). `--dump-stalls DIR` writes every thread's stack each second the run is idle,
-which names whatever the process is waiting on.
+inside the node (a node that overlaps another, e.g. evaluate beside infra_validate, shows 0).
+`--dump-stalls DIR` writes every thread's stack each second the run is idle, which names
+whatever the process is waiting on.
 
 `--floor` also times, on the same data and split sizes, what the work costs without seqline: a
 bare Keras 3 fit of the same model on in-memory tensors (TextVectorization outside the timing)

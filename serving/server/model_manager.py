@@ -30,12 +30,18 @@ from seqline.serving.errors import Code, ServingError, invalid_argument, not_fou
 from seqline.serving.model_config import ModelConfig, read_model_config_file
 from seqline.serving.server.metrics import ServerMetrics
 from seqline.serving.server.servable import (
+    FUNCTION_RUNTIME,
     SESSION_RUNTIME,
     Servable,
     load_servable,
     read_saved_model_proto,
 )
-from seqline.serving.server.warmup_replay import read_warmup_records, replay_warmup, warmup_path
+from seqline.serving.server.warmup_replay import (
+    WarmupError,
+    read_warmup_records,
+    replay_warmup,
+    warmup_path,
+)
 from seqline.serving.version_dirs import version_entries
 
 log = logging.getLogger(__name__)
@@ -382,12 +388,7 @@ class ModelManager:
             servable = load_servable(name, version, path, self._tags, self._runtime)
             load_seconds = time.perf_counter() - start
             if self._enable_warmup:
-                records = read_warmup_records(warmup_path(path))
-                if records:
-                    count = replay_warmup(servable, records)
-                    log.info(
-                        "model %s version %d: replayed %d warmup records", name, version, count
-                    )
+                servable = self._warm_up(servable)
         except Exception as e:
             code = Code(e.error_code) if hasattr(e, "error_code") else Code.UNKNOWN
             message = getattr(e, "message", None) or str(e) or type(e).__name__
@@ -410,6 +411,31 @@ class ModelManager:
         self._set_status(name, VersionStatus(version, AVAILABLE))
         self._event(name, version, "available")
         log.info("model %s: version %d is available", name, version)
+
+    def _warm_up(self, servable: Servable) -> Servable:
+        """Replays the version's warmup records (if any) and returns the servable to publish.
+
+        With --tensorflow_runtime=session, a warmup that fails in the TF1 Session is replayed
+        once more on the version loaded with the function runtime, as a model the Session
+        cannot load falls back (its first run is where a Session-only failure shows); if that
+        fails too, the load fails with the function runtime's error. session_strict and
+        function fail at once. Raises WarmupError, or what loading raises."""
+        name, version, path = servable.name, servable.version, servable.path
+        records = read_warmup_records(warmup_path(path))
+        if not records:
+            return servable
+        try:
+            count = replay_warmup(servable, records)
+        except WarmupError as e:
+            if self._runtime != SESSION_RUNTIME or servable.runtime != SESSION_RUNTIME:
+                raise
+            log.warning("model %s version %d: warmup failed in a TF1 Session (%s); loading it "
+                        "with the function runtime", name, version, e)  # fmt: skip
+            # No request has reached the Session version: dropping it frees it, as unloading does.
+            servable = load_servable(name, version, path, self._tags, FUNCTION_RUNTIME)
+            count = replay_warmup(servable, records)
+        log.info("model %s version %d: replayed %d warmup records", name, version, count)
+        return servable
 
     def _unload(
         self, model: _Model, version: int, drain_seconds: float = _UNLOAD_DRAIN_SECONDS

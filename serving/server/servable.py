@@ -95,6 +95,8 @@ class Servable:
     # keeps what runs the signatures alive: the tf.saved_model.load result (variables,
     # resources), or the tf.compat.v1.Session of the session runtime
     loaded: object
+    # how the signatures run: SESSION_RUNTIME (a Session, strict or not) or FUNCTION_RUNTIME
+    runtime: str = FUNCTION_RUNTIME
     in_flight: int = 0
     _lock: threading.Condition = field(default_factory=threading.Condition, repr=False)
 
@@ -217,7 +219,8 @@ def load_servable(
     ``--tensorflow_executor=default`` or a GPU is present (the lowest batch-1 latency: no
     inter-op pool hand-off); a model it cannot load or run that way (sparse or composite
     signature tensors, a graph the TF1 loader refuses or leaves variables of unrestored) falls
-    back to "function", with a warning.
+    back to "function", with a warning (the returned Servable's ``runtime`` says which ran;
+    the model manager also falls back when the version's warmup fails in the Session).
     "session_strict" is "session" without the fallback: such a model fails to load (ValueError),
     as it would in tensorflow_model_server. "function" loads with tf.saved_model.load and calls
     the restored signature functions eagerly (signature_runner.SignatureRunner's direct call).
@@ -238,11 +241,13 @@ def load_servable(
         signature_def_map.signature_def[key].CopyFrom(signature_def)
     signatures: dict[str, SignatureRunner] = {}
     loaded: object = None
+    ran_with = FUNCTION_RUNTIME
     if runtime in (SESSION_RUNTIME, STRICT_SESSION_RUNTIME):
         try:
             loaded, signatures = _session_signatures(
                 path, tags, list(signature_def_map.signature_def)
             )
+            ran_with = SESSION_RUNTIME
         except Exception as e:
             if runtime == STRICT_SESSION_RUNTIME:
                 raise ValueError(
@@ -275,4 +280,5 @@ def load_servable(
         signature_def_map=signature_def_map,
         metadata_any=metadata_any,
         loaded=loaded,
+        runtime=ran_with,
     )

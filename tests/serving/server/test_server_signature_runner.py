@@ -203,6 +203,7 @@ def test_load_servable_runtimes_and_the_fallback(two_input_model, monkeypatch, c
     session = servable_module.load_servable("m", 1, two_input_model)
     function = servable_module.load_servable("m", 1, two_input_model, runtime="function")
     assert isinstance(session.loaded, tf.compat.v1.Session)
+    assert (session.runtime, function.runtime) == ("session", "function")
     assert function.signatures["serving_default"]._flat is not None
     assert session.metadata_any == function.metadata_any
     for alias, value in function.signatures["serving_default"](inputs).items():
@@ -217,7 +218,9 @@ def test_load_servable_runtimes_and_the_fallback(two_input_model, monkeypatch, c
     with caplog.at_level("WARNING"):
         fallback = servable_module.load_servable("m", 2, two_input_model)
     assert "using the function runtime" in caplog.text and "not a dense tensor" in caplog.text
-    assert fallback.signatures["serving_default"]._flat is not None
+    assert (
+        fallback.signatures["serving_default"]._flat is not None and fallback.runtime == "function"
+    )
     np.testing.assert_array_equal(fallback.signatures["serving_default"](inputs)["z_scaled"], [6.0])
 
 

@@ -253,6 +253,48 @@ def test_warmup_runs_before_available_and_bad_warmup_fails_the_load(
         assert tf.make_ndarray(response.outputs["calls"]).tolist() == [5]
 
 
+@pytest.mark.parametrize("runtime", ["session", "session_strict"])
+def test_a_warmup_that_fails_only_in_a_session(
+    tmp_path, start_server, counting_model, monkeypatch, runtime
+):
+    """--tensorflow_runtime=session falls back to the function runtime when the warmup fails
+    in the TF1 Session (as it does for a model the Session cannot load); session_strict, as
+    tensorflow_model_server would, fails the load."""
+    from seqline.serving.server.signature_runner import SignatureRunner
+
+    made = SignatureRunner.from_session
+
+    def failing_in_the_session(*args, **kwargs):
+        runner = made(*args, **kwargs)
+
+        def unimplemented(*_inputs):
+            raise tf.errors.UnimplementedError(None, None, "an op this Session cannot run")
+
+        runner._session_call = unimplemented
+        return runner
+
+    monkeypatch.setattr(SignatureRunner, "from_session", staticmethod(failing_in_the_session))
+    base = str(tmp_path / "counting")
+    shutil.copytree(counting_model, os.path.join(base, "1"))
+    write_warmup(os.path.join(base, "1"), [warmup_record(float(i)) for i in range(3)])
+    server = start_server(
+        model_name="counting",
+        model_base_path=base,
+        tensorflow_runtime=runtime,
+        wait=runtime == "session",
+    )
+    if runtime == "session_strict":
+        wait_for(server, lambda: server.manager.status("counting")
+                 and server.manager.status("counting", 1)[0].state == END)  # fmt: skip
+        message = server.manager.status("counting", 1)[0].error_message
+        assert "warmup record 0" in message and "an op this Session cannot run" in message
+        return
+    with grpc.insecure_channel(server.grpc_target) as channel:
+        stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
+        # The three warmup requests ran on the function runtime's copy, then this one.
+        assert tf.make_ndarray(predict(stub, "counting", 1.0).outputs["calls"]).tolist() == [4]
+
+
 def test_warmup_file_limits(tmp_path):
     from seqline.serving.server.warmup_replay import (
         MAX_WARMUP_RECORDS,
