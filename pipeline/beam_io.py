@@ -25,6 +25,7 @@ from apache_beam.io import fileio
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.transforms.window import GlobalWindows
 
+from seqline.pipeline.compressed_input import decompressed
 from seqline.storage import filesystem
 
 if TYPE_CHECKING:
@@ -34,8 +35,8 @@ COUNTS = "counts"
 
 
 class _RawStream(io.RawIOBase):
-    """Adapts Beam's CompressedFile (read() only: no readinto, not iterable) to io, so it can be
-    wrapped in BufferedReader / TextIOWrapper and streamed line by line."""
+    """Adapts a Beam file handle with read() only (no readinto, not iterable) to io, so it can
+    be wrapped in BufferedReader / TextIOWrapper and streamed line by line."""
 
     def __init__(self, handle: Any) -> None:
         self._handle = handle
@@ -55,13 +56,15 @@ class _RawStream(io.RawIOBase):
 
 
 def open_stream(readable_file: fileio.ReadableFile) -> IO[bytes]:
-    """A buffered binary stream over a matched file, decompressing .gz/.bz2/... by extension."""
+    """A buffered binary stream over a matched file, decompressing .gz/.bz2/... by suffix
+    (pipeline/compressed_input.py: a truncated or corrupt compressed file raises DataError
+    naming it, where Beam's own decompression would stop early without a word)."""
     handle = readable_file.open(
-        mime_type="application/octet-stream", compression_type=CompressionTypes.AUTO
+        mime_type="application/octet-stream", compression_type=CompressionTypes.UNCOMPRESSED
     )
-    if isinstance(handle, io.BufferedIOBase):
-        return cast(IO[bytes], handle)
-    return cast(IO[bytes], io.BufferedReader(_RawStream(handle)))
+    if not isinstance(handle, io.BufferedIOBase):
+        handle = io.BufferedReader(_RawStream(handle))
+    return decompressed(cast(IO[bytes], handle), readable_file.metadata.path)
 
 
 class BundleCounter:

@@ -26,7 +26,7 @@ import contextlib
 import csv
 import io
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Generator, Iterable, Iterator
 from typing import IO, NamedTuple
 
 from seqline.pipeline.record_size import text_bytes
@@ -168,16 +168,29 @@ def read_records(
 
     Yields every record in file order, blank lines included (fields []); the lines of all
     records together are exactly the file's lines. A quoted field still open at the end of
-    the file makes its record (the rest of the file) malformed.
+    the file is a stray quote, not a record: the line it opened on is reported malformed and
+    the lines after it are framed again as records of their own, so one stray quote costs one
+    line, not the rest of the file. (When what follows the quote is over max_record_bytes it
+    is no longer held; that one too-large record then names the lines it spans.)
     """
+    numbered: Iterator[tuple[int, str]] | None = enumerate(lines, start=1)
+    while numbered is not None:
+        numbered = yield from _frame(numbered, max_record_bytes, keep_chars)
+
+
+def _frame(
+    numbered: Iterator[tuple[int, str]], max_record_bytes: int, keep_chars: int
+) -> Generator[CsvRecord, None, Iterator[tuple[int, str]] | None]:
+    """Frames (line number, line) pairs as read_records describes; returns the lines left to
+    frame again after a stray quote, else None."""
     parts: list[str] = []
     kept = 0  # characters held in parts
     size = 0
     too_large = False
     start = 1
     in_quotes = False
-    last = ""
-    for line_number, line in enumerate(lines, start=1):
+    last, last_number = "", 0
+    for line_number, line in numbered:
         if not in_quotes:  # a new record starts on this line
             start = line_number
             parts = []
@@ -199,15 +212,27 @@ def read_records(
         else:
             parts.append(line)
             kept += len(line)
-        last = line
+        last, last_number = line, line_number
         if not in_quotes:
             yield _finish(start, parts, size - _line_break_length(line), too_large, None)
-    if in_quotes:
+    if not in_quotes:
+        return None
+    if too_large:
         yield _finish(
             start, parts, size - _line_break_length(last), too_large,
-            f"unclosed quoted field: the file ends inside a quoted field of the record "
-            f"starting on line {start}",
+            f"unclosed quoted field: the file ends inside a quoted field opened on line "
+            f"{start}, so lines {start}-{last_number} ({last_number - start + 1} lines) are "
+            f"this one record, over max_record_bytes; look for a stray quote on line {start}",
         )  # fmt: skip
+        return None
+    first = parts[0]
+    yield _finish(
+        start, [first], text_bytes(first) - _line_break_length(first), False,
+        f"unclosed quoted field: the quote opened on line {start} is never closed before the "
+        f"end of the file; this line is rejected and the {len(parts) - 1} lines after it are "
+        "read as records of their own",
+    )  # fmt: skip
+    return iter(list(enumerate(parts[1:], start=start + 1)))
 
 
 def _finish(

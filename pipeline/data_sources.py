@@ -8,14 +8,14 @@ gfile only for gs:// / s3:// paths (imported then, not at import of this module)
 from __future__ import annotations
 
 import glob
-import gzip
 import hashlib
 import os
 from collections.abc import Iterable, Sequence
-from typing import IO, Any, cast
+from typing import IO, Any
 
+from seqline.pipeline.compressed_input import decompressed
 from seqline.pipeline.csv_stream import csv_text, read_records
-from seqline.pipeline.errors import ConfigError
+from seqline.pipeline.errors import ConfigError, DataError
 from seqline.pipeline.record_size import DEFAULT_MAX_RECORD_BYTES
 from seqline.storage import filesystem
 
@@ -101,14 +101,14 @@ def files_fingerprint(paths: Iterable[str]) -> str:
 
 
 def open_binary(path: str) -> IO[bytes]:
-    """Opens a local or remote file for reading bytes, gunzipping `.gz` files."""
+    """Opens a local or remote file for reading bytes, decompressed by its suffix as the Beam
+    readers do (.gz, .bz2, .xz, ...; pipeline/compressed_input.py): reads raise DataError
+    naming the file when it is damaged."""
     if filesystem.is_remote(path):
         raw: Any = _gfile().GFile(path, "rb")
     else:
         raw = open(path, "rb")  # noqa: SIM115 — returned to the caller, who closes it
-    if path.endswith(".gz"):
-        return cast(IO[bytes], gzip.GzipFile(fileobj=raw, mode="rb"))
-    return raw
+    return decompressed(raw, path)
 
 
 def header_check_files(files: Sequence[str]) -> list[str]:
@@ -122,7 +122,15 @@ def header_check_files(files: Sequence[str]) -> list[str]:
 def read_csv_header(path: str, max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES) -> list[str]:
     """The header row of a CSV file: its first non-blank record, names stripped ([] for a file
     with no record; a UTF-8 BOM is ignored). Reads only that record. Raises ConfigError when
-    it is not parseable CSV or is over `max_record_bytes`."""
+    it is not parseable CSV, is over `max_record_bytes`, or the file is not in the compressed
+    format its suffix names."""
+    try:
+        return _csv_header(path, max_record_bytes)
+    except DataError as e:  # a damaged compressed file, found before the run
+        raise ConfigError(f"source: {e}") from e
+
+
+def _csv_header(path: str, max_record_bytes: int) -> list[str]:
     with open_binary(path) as raw:
         for record in read_records(csv_text(raw), max_record_bytes, keep_chars=200):
             if record.fields == []:

@@ -143,9 +143,13 @@ def text_csv_case(draw: st.DrawFn) -> Case:
 def test_text_csv_accounts_for_every_record(cases_blanks: list, unclosed: str | None) -> None:
     cases = [c for c, _ in cases_blanks]
     blanks = [b for _, b in cases_blanks]
-    if unclosed is not None:  # a quote left open swallows the rest: only as the last record
-        cases.append(Case(f'"{unclosed.replace(chr(34), "")}\n,pos\n'.encode(), "malformed_csv"))
-        blanks.append(False)
+    if unclosed is not None:
+        # A quote still open at the end of the file costs its own line only; what follows
+        # (no quote in it, or that quote would close the stray one) is read as records again.
+        line = "".join(c for c in unclosed if c not in '"\r\n')
+        cases.append(Case(f'"{line},pos\n'.encode(), "malformed_csv"))
+        cases.append(Case(b"read again,pos\n", None, ("read again", "pos")))
+        blanks += [False, False]
     body = b"".join(
         (b"\n" if blank else b"") + c.data for c, blank in zip(cases, blanks, strict=True)
     )

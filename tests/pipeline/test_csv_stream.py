@@ -51,11 +51,33 @@ def test_an_oversized_multiline_field_is_one_record_with_its_size_and_a_short_ex
     assert rows[2].fields == ["next", "neg"]
 
 
-def test_a_quote_left_open_swallows_the_rest_of_the_file_into_one_malformed_record() -> None:
-    rows = _records(b'a,b\n"open,1\nx,2\ny,3\n')
-    assert len(rows) == 2 and rows[1].line == 2
-    assert rows[1].fields is None and "unclosed" in rows[1].error
-    assert rows[1].raw == '"open,1\nx,2\ny,3'
+def test_a_quote_left_open_costs_its_line_and_the_lines_after_it_are_framed_again() -> None:
+    # The stray quote on line 2 would have swallowed every later row into one rejection.
+    rows = _records(b'a,b\n"open,1\nx,2\n\ny,4\n')
+    assert [(r.line, r.fields) for r in rows] == [
+        (1, ["a", "b"]),
+        (2, None),
+        (3, ["x", "2"]),
+        (4, []),
+        (5, ["y", "4"]),
+    ]
+    assert rows[1].raw == '"open,1' and rows[1].size == len('"open,1')
+    assert "quote opened on line 2 is never closed" in rows[1].error
+    assert "the 3 lines after it are read as records of their own" in rows[1].error
+    # A later quote closes the stray one instead (the lines between are one malformed record):
+    # quotes pair up, so only a quote still open at the end of the file is known to be stray.
+    rows = _records(b'a,b\n"open,1\nx,2\n"y",3\n')
+    assert [(r.line, r.raw) for r in rows] == [(1, "a,b"), (2, '"open,1\nx,2\n"y",3')]
+    assert rows[1].error is not None
+
+
+def test_a_quote_left_open_over_the_size_limit_names_the_lines_it_swallowed() -> None:
+    # Past max_record_bytes the lines are no longer held, so they cannot be framed again.
+    data = b'a,b\n"open,1\n' + b"x,2\n" * 100
+    rows = _records(data, limit=50, keep=10)
+    assert len(rows) == 2 and rows[1].too_large and rows[1].fields is None
+    assert "lines 2-102 (101 lines) are this one record" in rows[1].error
+    assert "stray quote on line 2" in rows[1].error
 
 
 def test_size_counts_utf8_bytes_without_the_final_line_break() -> None:

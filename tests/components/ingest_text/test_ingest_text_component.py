@@ -158,6 +158,27 @@ def test_reject_ratio_above_maximum_fails_and_keeps_the_rejections(
     assert reasons == ["missing_label", "unknown_label", "unknown_label"]
 
 
+def test_a_truncated_gzip_file_fails_the_run_naming_it(tmp_path: Path) -> None:
+    """A cut-off .gz copy once read as a shorter file: the rows after the cut were lost with
+    no rejection and no error. Now the run fails naming the file, and nothing is published."""
+    import gzip
+
+    rows = "".join(f"good review number {i} is fine,pos\n" for i in range(2000))
+    whole = gzip.compress(("text,label\n" + rows).encode())
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "a.csv.gz").write_bytes(whole)
+    (tmp_path / "data" / "b.csv.gz").write_bytes(whole[: len(whole) * 2 // 3])
+    config = IngestTextConfig(source=str(tmp_path / "data"), labels=LABELS)
+    COMPONENT.check(config)  # the header of the cut file still reads
+    root = tmp_path / "root"
+    with pytest.raises(DataError) as err:
+        run_node(COMPONENT, config, root=root, run_id="r1", node_id="ingest")
+    message = str(err.value)
+    assert "b.csv.gz: expected a complete gzip file" in message
+    assert "ends before its end-of-stream marker" in message
+    assert not list((root / "ingest").rglob("artifact.json"))  # no output was published
+
+
 def test_check_fails_before_running_when_nothing_matches_or_columns_are_missing(
     tmp_path: Path,
 ) -> None:

@@ -240,11 +240,12 @@ def test_csv_bom_and_configured_columns() -> None:
     assert [(i.text, i.label) for i in items] == [("nice", "1")]
 
 
-def test_csv_unclosed_quote_is_one_rejection_not_a_crash() -> None:
+def test_csv_unclosed_quote_rejects_its_line_and_the_rows_after_it_still_count() -> None:
     items = csv_items(b'text,label\ngood,pos\n"never closed,pos\nmore,neg\n')
-    assert [type(i).__name__ for i in items] == ["Record", "Rejection"]
-    assert items[1].reason == rec.MALFORMED_CSV
-    assert "never closed" in items[1].record
+    assert [type(i).__name__ for i in items] == ["Record", "Rejection", "Record"]
+    assert items[1].reason == rec.MALFORMED_CSV and items[1].position == 3
+    assert items[1].record == '"never closed,pos' and "never closed before" in items[1].message
+    assert (items[2].text, items[2].label) == ("more", "neg")
 
 
 def test_csv_split_column() -> None:
