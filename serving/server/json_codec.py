@@ -29,9 +29,13 @@ from seqline.serving.request_limits import (
     check_rank,
 )
 
-# A JSON string literal (escapes included), written as an unrolled loop so the regex engine
-# never backtracks per character; what remains outside strings holds every bracket.
-_JSON_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
+# A JSON string literal (escapes included), written as an unrolled loop with possessive
+# quantifiers so the regex engine never backtracks. A literal never closed runs to the end of
+# the body (an optional lone backslash included) in the same single match: were it left
+# unmatched, `sub` would retry from every later quote, each retry scanning to the end, which
+# made a 32 KB body of escaped quotes take seconds of CPU with the GIL held. What remains
+# outside strings holds every bracket; json.loads then refuses the unterminated string.
+_JSON_STRING = re.compile(rb'"[^"\\]*+(?:\\.[^"\\]*+)*+(?:"|\\?\Z)', re.DOTALL)
 _NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
 _OPENING = np.frombuffer(b"[{", dtype=np.uint8)
 

@@ -33,6 +33,24 @@ def test_json_depth_ignores_brackets_in_strings():
     assert json_depth(b"[" * 100_000 + b"]" * 100_000) == 100_000
 
 
+def test_a_string_never_closed_is_one_scan_to_the_end_not_one_per_quote():
+    """The depth check strips string literals with one regex. A literal left open once went
+    unmatched, so the scan restarted at every later quote (quadratic: 32 KB of escaped quotes
+    froze the server for seconds). Now it is matched to the end in one go, and json.loads
+    refuses the body."""
+    from seqline.serving.server.json_codec import _JSON_STRING
+
+    for body in (b'"' + b'\\"' * 16_000, b'"' + b'\\"' * 16_000 + b"\\", b'["a", "b'):
+        start = body.rindex(b'"') if body.startswith(b"[") else 0
+        assert _JSON_STRING.match(body, start).end() == len(body)
+        assert json_depth(body) <= 1
+        with pytest.raises(ServingError) as error:
+            parse_json_request(body)
+        assert error.value.code == Code.INVALID_ARGUMENT
+    # Closed literals still end at their closing quote, escaped quotes and backslashes inside.
+    assert _JSON_STRING.match(b'"a\\"b\\\\" ]').group() == b'"a\\"b\\\\"'
+
+
 def test_parse_json_request_limits_depth_and_float_range():
     assert parse_json_request(b'{"x": [[1]]}', max_depth=3) == {"x": [[1]]}
     with pytest.raises(ServingError, match="nesting depth 4 exceeds the limit of 3") as e:
