@@ -18,7 +18,9 @@ messages; a malformed shape stays INVALID_ARGUMENT. Limits come from the server 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from seqline.serving.errors import Code, ServingError
 
@@ -26,6 +28,7 @@ STRING_ELEMENT_BYTES = 32
 DEFAULT_MAX_REQUEST_ELEMENTS = 100_000_000
 DEFAULT_MAX_REQUEST_BYTES = 1 << 30  # 1 GiB of materialised input tensors
 DEFAULT_MAX_JSON_DEPTH = 100  # a rank-64 tensor (numpy's maximum) inside a request needs ~70
+DEFAULT_MAX_RESPONSE_BYTES = 256 * 1024 * 1024  # the server's default max_message_size_bytes
 MAX_TENSOR_RANK = 64  # numpy's NPY_MAXDIMS: no array can have more dimensions
 
 
@@ -36,6 +39,7 @@ class RequestLimits:
     max_elements: int = DEFAULT_MAX_REQUEST_ELEMENTS
     max_bytes: int = DEFAULT_MAX_REQUEST_BYTES
     max_json_depth: int = DEFAULT_MAX_JSON_DEPTH
+    max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES
 
     def budget(self) -> RequestBudget:
         return RequestBudget(self)
@@ -75,3 +79,30 @@ def check_rank(where: str, rank: int) -> None:
             Code.INVALID_ARGUMENT,
             f"{where}: a tensor of rank {rank}; at most {MAX_TENSOR_RANK} dimensions are supported",
         )
+
+
+def check_response_size(outputs: Mapping[str, Any], max_bytes: int) -> None:
+    """RESOURCE_EXHAUSTED when the outputs (alias -> ndarray) hold more than ``max_bytes``,
+    counted as inputs are (numbers: their bytes; strings: STRING_ELEMENT_BYTES each plus their
+    payload), before anything is encoded.
+
+    A request within its own budget can still ask for a huge answer (a broadcast input of
+    10^8 floats to an elementwise model); encoding that into a proto or JSON first costs
+    several times its size in Python objects, only for gRPC to refuse the message.
+    """
+    total = 0
+    for alias, array in outputs.items():
+        if array.dtype.kind in "OSU":  # strings: the count bounds the cost of summing lengths
+            total += array.size * STRING_ELEMENT_BYTES
+            if total <= max_bytes:
+                total += sum(len(v) for v in array.ravel())
+        else:
+            total += array.size * array.dtype.itemsize
+        if total > max_bytes:
+            raise ServingError(
+                Code.RESOURCE_EXHAUSTED,
+                f"the response would hold at least {total} bytes (output {alias!r} has shape "
+                f"{list(array.shape)}); at most {max_bytes} bytes may be sent "
+                "(max_message_size_bytes). Send fewer rows per request or ask for fewer "
+                "outputs (output_filter)",
+            )

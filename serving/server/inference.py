@@ -22,7 +22,7 @@ from tensorflow_serving.apis import (
 )
 
 from seqline.serving.errors import Code, ServingError, failed_precondition, invalid_argument
-from seqline.serving.request_limits import RequestBudget, RequestLimits
+from seqline.serving.request_limits import RequestBudget, RequestLimits, check_response_size
 from seqline.serving.server.servable import Servable
 from seqline.serving.server.signature_runner import SignatureRunner
 from seqline.serving.tensor_codec import from_ndarray, to_ndarray
@@ -85,14 +85,18 @@ def predict_arrays(
     inputs: Mapping[str, np.ndarray],
     output_filter: Sequence[str] = (),
     run: RunFn = direct_run,
+    max_response_bytes: int | None = None,
 ) -> dict[str, np.ndarray]:
-    """Checks ``inputs`` / ``output_filter`` and runs; returns the (filtered) outputs."""
+    """Checks ``inputs`` / ``output_filter`` and runs; returns the (filtered) outputs.
+    With ``max_response_bytes``, outputs over it are RESOURCE_EXHAUSTED before encoding."""
     runner.check_inputs(inputs)
     if output_filter:
         runner.check_output_filter(output_filter)
     outputs = run(servable, runner, inputs)
     if output_filter:
-        return {alias: outputs[alias] for alias in output_filter}
+        outputs = {alias: outputs[alias] for alias in output_filter}
+    if max_response_bytes is not None:
+        check_response_size(outputs, max_response_bytes)
     return outputs
 
 
@@ -108,7 +112,8 @@ def predict_on(
     """
     runner = find_signature(servable, request.model_spec.signature_name)
     inputs = {alias: to_ndarray(proto, alias, budget) for alias, proto in request.inputs.items()}
-    outputs = predict_arrays(servable, runner, inputs, request.output_filter, run)
+    max_response = budget.limits.max_response_bytes if budget is not None else None
+    outputs = predict_arrays(servable, runner, inputs, request.output_filter, run, max_response)
     response = predict_pb2.PredictResponse()
     spec = response.model_spec
     spec.name = servable.name
@@ -417,7 +422,14 @@ class InferenceService:
         def body(servable: Servable, run: RunFn) -> dict[str, np.ndarray]:
             runner = find_signature(servable, model_spec.signature_name)
             result.append(servable)
-            return predict_arrays(servable, runner, decode(runner), output_filter, run)
+            return predict_arrays(
+                servable,
+                runner,
+                decode(runner),
+                output_filter,
+                run,
+                self.limits.max_response_bytes,
+            )
 
         outputs = self._call("predict", api, request, body)
         return result[0], outputs

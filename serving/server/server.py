@@ -362,6 +362,13 @@ def configure_tensorflow_threads(options: ServerOptions) -> tuple[int, int]:
     )
 
 
+def _max_response_bytes(channel_options: dict[str, Any]) -> int:
+    """What gRPC would refuse to send (grpc.max_send_message_length; -1 = no limit): the
+    largest response, gRPC or REST, the service encodes at all."""
+    limit = int(channel_options["grpc.max_send_message_length"])
+    return limit if limit >= 0 else 1 << 62
+
+
 def _batching_options(options: ServerOptions) -> Any:
     from seqline.serving.server.batching import BatchingOptions
     from seqline.serving.server.server_config_files import read_batching_parameters
@@ -465,6 +472,7 @@ def start_server(options: ServerOptions) -> ServerHandle:
         max_elements=options.max_request_elements,
         max_bytes=options.max_request_bytes,
         max_json_depth=options.max_json_depth,
+        max_response_bytes=_max_response_bytes(channel_options),
     )
     service = InferenceService(manager, batcher, metrics, limits)
     grpc_server = grpc.server(

@@ -127,3 +127,68 @@ def test_configured_limits_apply_to_grpc_and_rest(small_limits_server):
     status, body = _post(url, b'{"inputs": [[[[1.0]]]]}')  # depth 5 > 4
     assert status == 400 and "nesting depth 5" in body["error"]
     assert _post(url, b'{"instances": [2.0]}') == (200, {"predictions": [3.0]})
+
+
+@pytest.fixture(scope="module")
+def small_messages_server(tmp_path_factory, half_plus_two_model):
+    import shutil
+
+    from seqline.serving.server.server import FREE_PORT, ServerOptions, start_server
+
+    root = tmp_path_factory.mktemp("messages")
+    shutil.copytree(half_plus_two_model, root / "hpt" / "1")
+    handle = start_server(
+        ServerOptions(
+            model_name="hpt",
+            model_base_path=str(root / "hpt"),
+            port=0,
+            rest_api_port=FREE_PORT,
+            max_message_size_bytes=4096,
+        )
+    )
+    handle.wait_until_ready(60)
+    yield handle
+    handle.stop()
+
+
+def test_a_response_over_the_message_size_is_refused_before_it_is_encoded(
+    small_messages_server,
+):
+    """A small request can ask for a large answer (one broadcast value filling a long shape;
+    a 31-byte request for 10^8 floats once cost ~4 GB of Python objects before gRPC refused
+    to send it). Responses are charged like inputs and refused first, over REST as well."""
+    server = small_messages_server
+    with grpc.insecure_channel(server.grpc_target) as channel:
+        stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
+        request = predict_pb2.PredictRequest()
+        request.model_spec.name = "hpt"
+        x = request.inputs["x"]
+        x.dtype = tf.float32.as_datatype_enum
+        x.tensor_shape.dim.add().size = 2048  # 8 KB of float32 out of a ~20-byte tensor
+        x.float_val.append(1.0)
+        with pytest.raises(grpc.RpcError) as e:
+            stub.Predict(request, timeout=30)
+        assert e.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+        assert "the response would hold at least 8192 bytes" in e.value.details()
+        x.tensor_shape.dim[0].size = 512  # 2 KB: sent
+        assert tf.make_ndarray(stub.Predict(request, timeout=30).outputs["y"]).shape == (512,)
+
+    url = f"{server.rest_url}/v1/models/hpt:predict"
+    # ~3 KB of JSON in (under the 4 KB body limit), 4 KB of float32 out: the second is over.
+    status, answer = _post(url, json.dumps({"instances": [1] * 1000}).encode())
+    assert status == 200 and len(answer["predictions"]) == 1000
+    status, answer = _post(url, json.dumps({"inputs": [1] * 1100}).encode())
+    assert status == 429 and "the response would hold at least 4400 bytes" in answer["error"]
+
+
+def test_response_size_counts_numbers_by_bytes_and_strings_like_inputs():
+    from seqline.serving.request_limits import STRING_ELEMENT_BYTES, check_response_size
+
+    check_response_size({"y": np.zeros(256, np.float32)}, 1024)  # exactly 1 KB
+    with pytest.raises(ServingError, match="at least 1032 bytes .output 'z'") as e:
+        check_response_size({"y": np.zeros(256, np.float32), "z": np.zeros(1)}, 1024)
+    assert e.value.code == Code.RESOURCE_EXHAUSTED
+    words = np.array([b"a" * 100] * 4, dtype=object)
+    check_response_size({"s": words}, 4 * (STRING_ELEMENT_BYTES + 100))
+    with pytest.raises(ServingError, match="output 's' has shape \\[4\\]"):
+        check_response_size({"s": words}, 4 * (STRING_ELEMENT_BYTES + 100) - 1)
