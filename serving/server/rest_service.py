@@ -112,10 +112,39 @@ class _Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         self._dispatch_in_slot("POST")
 
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        """What http.server answers by itself (unsupported method, malformed request line,
+        oversized headers) in the API's {"error": ...} JSON instead of an HTML page."""
+        self.close_connection = True
+        text = message or self.responses.get(code, ("error",))[0]
+        with contextlib.suppress(OSError):
+            self._send_json(code, {"error": text})
+
     def _dispatch_in_slot(self, method: str) -> None:
         server = self.server
         server.request_started(self.connection)
+        reserved = 0
         try:
+            # The body is read before a processing slot is taken, within one deadline for the
+            # whole body: clients trickling bodies byte by byte would otherwise hold every slot
+            # and lock all REST traffic out. Bodies being read are bounded by declared bytes.
+            try:
+                length = self._declared_length() if method == "POST" else 0
+                if length and not server.body_bytes.acquire(length, server.timeout_seconds):
+                    raise ServingError(
+                        Code.UNAVAILABLE,
+                        f"{server.body_bytes.capacity} bytes of request bodies were being read "
+                        f"for {server.timeout_seconds:g} s; retry with backoff",
+                    )
+                reserved = length
+                body = self._read_body(length) if length else b""
+            except ServingError as e:
+                self.close_connection = True
+                self._send_error(e.code, e.message)
+                return
+            except (ConnectionError, TimeoutError, OSError):
+                self.close_connection = True
+                return
             if not server.slots.acquire(timeout=server.timeout_seconds):
                 self.close_connection = True
                 self._send_error(
@@ -125,15 +154,16 @@ class _Handler(BaseHTTPRequestHandler):
                 )
                 return
             try:
-                self._dispatch(method)
+                self._dispatch(method, body)
             finally:
                 server.slots.release()
         finally:
+            if reserved:
+                server.body_bytes.release(reserved)
             server.request_finished(self.connection)
 
-    def _dispatch(self, method: str) -> None:
+    def _dispatch(self, method: str, body: bytes) -> None:
         try:
-            body = self._read_body() if method == "POST" else b""
             path = self.path.split("?", 1)[0]
             if method == "GET" and path == self.server.metrics_path:
                 text, content_type = self.server.metrics.render()
@@ -168,27 +198,55 @@ class _Handler(BaseHTTPRequestHandler):
             log.exception("REST %s %s failed unexpectedly", method, self.path)
             self._send_error(Code.INTERNAL, f"{type(e).__name__}: {e}")
 
-    def _read_body(self) -> bytes:
+    def _declared_length(self) -> int:
+        """The body's Content-Length, checked: one header of ASCII digits, within the limit.
+        Raises ServingError (the connection is then closed: its body is not read)."""
         if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
-            self.close_connection = True
             raise invalid_argument("chunked request bodies are not supported; send Content-Length")
-        try:
-            length = int(self.headers.get("Content-Length", "0"))
-        except ValueError as e:
-            self.close_connection = True
-            raise invalid_argument("Content-Length must be an integer") from e
-        if length < 0:
-            self.close_connection = True
-            raise invalid_argument("Content-Length must be >= 0")
+        values = self.headers.get_all("Content-Length") or ["0"]
+        # One plain decimal: int() would also take "1_9" or " +19", and two headers that
+        # disagree would let a proxy in front read a different request than this server.
+        if len(set(values)) != 1 or not re.fullmatch(r"[0-9]{1,19}", values[0].strip()):
+            raise invalid_argument(
+                f"Content-Length must be one non-negative decimal integer, got {values}"
+            )
+        length = int(values[0])
         if length > self.server.max_body_bytes:
-            # The body is not read, so the connection cannot be reused.
-            self.close_connection = True
             raise ServingError(
                 Code.RESOURCE_EXHAUSTED,
                 f"request body of {length} bytes exceeds the limit of "
                 f"{self.server.max_body_bytes} bytes (max_message_size_bytes)",
             )
-        return self.rfile.read(length)
+        return length
+
+    def _read_body(self, length: int) -> bytes:
+        """Reads ``length`` bytes within one deadline (--rest_api_timeout_in_ms) for the whole
+        body, not per read: a client sending a byte now and then cannot hold the connection.
+        Raises ServingError(DEADLINE_EXCEEDED) past it, ConnectionError if the client left."""
+        deadline = time.monotonic() + self.server.timeout_seconds
+        parts: list[bytes] = []
+        remaining = length
+        try:
+            while remaining:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise TimeoutError
+                self.connection.settimeout(left)
+                chunk = self.rfile.read1(min(remaining, 1 << 20))
+                if not chunk:
+                    raise ConnectionError("the client closed the connection mid-body")
+                parts.append(chunk)
+                remaining -= len(chunk)
+        except TimeoutError as e:  # socket.timeout
+            raise ServingError(
+                Code.DEADLINE_EXCEEDED,
+                f"the request body ({length} bytes) did not arrive within "
+                f"{self.server.timeout_seconds:g} s (--rest_api_timeout_in_ms); "
+                f"{length - remaining} bytes came",
+            ) from e
+        finally:
+            self.connection.settimeout(self.server.timeout_seconds)
+        return b"".join(parts)
 
     # ---------------------------------------------------------------- endpoints
 
@@ -305,6 +363,27 @@ def _set_signature_name(spec: Any, request: dict[str, Any]) -> None:
     spec.signature_name = signature_name
 
 
+class ByteBudget:
+    """A counting semaphore of bytes: ``acquire(n, timeout)`` waits until ``n`` fit."""
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
+        self._free = capacity
+        self._changed = threading.Condition()
+
+    def acquire(self, n: int, timeout: float) -> bool:
+        with self._changed:
+            if not self._changed.wait_for(lambda: self._free >= n, timeout=timeout):
+                return False
+            self._free -= n
+            return True
+
+    def release(self, n: int) -> None:
+        with self._changed:
+            self._free += n
+            self._changed.notify_all()
+
+
 class RestServer(ThreadingHTTPServer):
     """The REST endpoint; ``port`` is the bound port (useful when started on port 0).
 
@@ -342,6 +421,8 @@ class RestServer(ThreadingHTTPServer):
         self.metrics_path = metrics_path
         self.num_threads = num_threads or 4 * (os.cpu_count() or 1)
         self.slots = threading.BoundedSemaphore(self.num_threads)
+        # Request bodies being read at once, by declared bytes (outside the slots).
+        self.body_bytes = ByteBudget(2 * max_body_bytes)
         self.timeout_seconds = timeout_seconds
         self.ssl_context = ssl_context
         self.draining = False
