@@ -67,6 +67,9 @@ def numpy_dtype(dtype: int) -> np.dtype:
     return np.dtype(tf.dtypes.as_dtype(dtype).as_numpy_dtype)
 
 
+_INT64_MAX = (1 << 63) - 1
+
+
 def to_ndarray(
     proto: tensor_pb2.TensorProto, name: str = "", budget: RequestBudget | None = None
 ) -> np.ndarray:
@@ -89,6 +92,13 @@ def to_ndarray(
     if len(shape) > MAX_TENSOR_RANK:
         check_rank(f"tensor parsing error{_where(name)}", len(shape))
     num_elements = math.prod(shape)
+    if num_elements == 0 and shape and math.prod(d for d in shape if d) > _INT64_MAX:
+        # TensorFlow refuses a shape whose dimensions overflow int64 even with a 0 among them;
+        # numpy would fail later with an opaque "array is too big".
+        raise invalid_argument(
+            f"tensor parsing error{_where(name)}: shape {list(shape)} would have more than "
+            f"{_INT64_MAX} elements"
+        )
     entry = _FAST_DTYPES.get(proto.dtype)
     if budget is not None:
         budget.charge(
@@ -112,13 +122,19 @@ def to_ndarray(
         return np.frombuffer(content, dtype=np_dtype).reshape(shape)
     values = getattr(proto, field)
     count = len(values)
-    if np_dtype.kind == "O":
-        flat = np.empty(count, dtype=object)
-        flat[:] = list(values)
-    elif field == "half_val":
-        flat = np.array(values, dtype=np.uint16).view(np.float16)
-    else:
-        flat = np.array(values, dtype=np_dtype)
+    try:
+        if np_dtype.kind == "O":
+            flat = np.empty(count, dtype=object)
+            flat[:] = list(values)
+        elif field == "half_val":
+            flat = np.array(values, dtype=np.uint16).view(np.float16)
+        else:
+            flat = np.array(values, dtype=np_dtype)
+    except OverflowError as e:  # int_val 300 for DT_INT8, half_val 70000 (not a float16's bits)
+        raise invalid_argument(
+            f"tensor parsing error{_where(name)}: a value in {field} is out of range for "
+            f"{dtype_name(proto.dtype)} ({e})"
+        ) from e
     if count == num_elements:
         return flat.reshape(shape)
     if count > num_elements:

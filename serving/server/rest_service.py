@@ -194,6 +194,14 @@ class _Handler(BaseHTTPRequestHandler):
             self._send_error(e.code, e.message)
         except (ConnectionError, TimeoutError):
             self.close_connection = True
+        except UnicodeEncodeError as e:
+            # JSON may spell a lone surrogate ("\ud800"); Python parses it, but no field of a
+            # request can hold it as UTF-8. TF Serving's parser refuses such a body outright.
+            self._send_error(
+                Code.INVALID_ARGUMENT,
+                f"request strings must be valid Unicode; {e.object[e.start : e.end]!r} at "
+                f"position {e.start} of a string is a lone surrogate",
+            )
         except Exception as e:
             log.exception("REST %s %s failed unexpectedly", method, self.path)
             self._send_error(Code.INTERNAL, f"{type(e).__name__}: {e}")

@@ -7,7 +7,7 @@ import base64
 import numpy as np
 import pytest
 import tensorflow as tf
-from tensorflow.core.framework import types_pb2
+from tensorflow.core.framework import tensor_pb2, types_pb2
 
 from seqline.serving.errors import Code, ServingError
 from seqline.serving.server.json_codec import (
@@ -81,6 +81,33 @@ def test_bad_protos_are_invalid_argument():
     with pytest.raises(ServingError) as error:
         to_ndarray(proto, "x")
     assert error.value.code == Code.INVALID_ARGUMENT
+
+
+@pytest.mark.parametrize(
+    "dtype, field, value",
+    [(tf.int8, "int_val", 300), (tf.uint8, "int_val", -1), (tf.float16, "half_val", 70_000)],
+)
+def test_values_out_of_their_dtypes_range_are_invalid_argument(dtype, field, value):
+    proto = tensor_pb2.TensorProto(dtype=dtype.as_datatype_enum)
+    proto.tensor_shape.dim.add().size = 1
+    getattr(proto, field).append(value)
+    with pytest.raises(ServingError) as error:  # was an OverflowError, answered as INTERNAL
+        to_ndarray(proto, "x")
+    assert error.value.code == Code.INVALID_ARGUMENT
+    assert f"a value in {field} is out of range for DT_" in error.value.message
+
+
+@pytest.mark.parametrize("dims", [(2**62, 2**62, 0), (0, 2**62, 2**62)])
+def test_a_zero_size_shape_whose_dimensions_overflow_is_invalid_argument(dims):
+    proto = tensor_pb2.TensorProto(dtype=tf.float32.as_datatype_enum)
+    for size in dims:
+        proto.tensor_shape.dim.add().size = size
+    with pytest.raises(ServingError) as error:  # numpy: "array is too big", answered INTERNAL
+        to_ndarray(proto, "x")
+    assert error.value.code == Code.INVALID_ARGUMENT and "more than" in error.value.message
+    for dim in proto.tensor_shape.dim:  # the same zero-size shape with small dimensions
+        dim.size = min(dim.size, 3)
+    assert to_ndarray(proto, "x").shape == tuple(min(d, 3) for d in dims)
 
 
 def test_json_rows_and_columns():

@@ -8,6 +8,7 @@ import json
 import shutil
 import socket
 import threading
+import urllib.error
 import urllib.request
 
 import pytest
@@ -126,3 +127,22 @@ def test_errors_http_server_answers_itself_are_json(server):
         sock.sendall(b"GARBAGE\r\n\r\n")
         status, body = _response(sock)
     assert status == 400 and body["error"]
+
+
+@pytest.mark.parametrize(
+    "path, body",
+    [
+        (":predict", b'{"signature_name": "\\ud800", "instances": [1.0]}'),
+        (":classify", b'{"examples": [{"\\udc00x": 1.0}]}'),
+    ],
+)
+def test_a_lone_surrogate_in_a_json_string_is_a_bad_request(server, path, body):
+    """Python's JSON parser accepts "\\ud800", but no request field can hold it as UTF-8; it
+    was a 500 with the exception's text (and a logged traceback per request)."""
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{server.rest_port}/v1/models/hpt{path}", data=body, method="POST"
+    )
+    with pytest.raises(urllib.error.HTTPError) as error:
+        urllib.request.urlopen(request, timeout=30)
+    assert error.value.code == 400
+    assert "is a lone surrogate" in json.loads(error.value.read())["error"]
