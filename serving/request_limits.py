@@ -25,6 +25,9 @@ from typing import Any
 from seqline.serving.errors import Code, ServingError
 
 STRING_ELEMENT_BYTES = 32
+# Python objects per byte of a REST JSON body while it is parsed, at worst: `[],` (3 bytes)
+# becomes a 56-byte list and its 8-byte slot; floats cost ~11x, nested pairs ~16x (measured).
+JSON_PARSE_BYTES_PER_BODY_BYTE = 24
 DEFAULT_MAX_REQUEST_ELEMENTS = 100_000_000
 DEFAULT_MAX_REQUEST_BYTES = 1 << 30  # 1 GiB of materialised input tensors
 DEFAULT_MAX_JSON_DEPTH = 100  # a rank-64 tensor (numpy's maximum) inside a request needs ~70
@@ -106,3 +109,18 @@ def check_response_size(outputs: Mapping[str, Any], max_bytes: int) -> None:
                 "(max_message_size_bytes). Send fewer rows per request or ask for fewer "
                 "outputs (output_filter)",
             )
+
+
+def check_json_body_size(body_bytes: int, limits: RequestLimits) -> None:
+    """RESOURCE_EXHAUSTED when parsing a REST body of ``body_bytes`` could cost more than the
+    request budget (``max_bytes``) in Python objects, before it is parsed: json.loads builds
+    the whole document before any input can be charged."""
+    cost = body_bytes * JSON_PARSE_BYTES_PER_BODY_BYTE
+    if cost > limits.max_bytes:
+        raise ServingError(
+            Code.RESOURCE_EXHAUSTED,
+            f"a JSON body of {body_bytes} bytes can cost up to {cost} bytes to parse; a request "
+            f"may cost at most {limits.max_bytes} (--max_request_bytes), so REST bodies up to "
+            f"{limits.max_bytes // JSON_PARSE_BYTES_PER_BODY_BYTE} bytes are taken. Send fewer "
+            "rows per request, use gRPC for large tensors, or raise --max_request_bytes",
+        )

@@ -48,6 +48,7 @@ from tensorflow_serving.apis import (
 )
 
 from seqline.serving.errors import HTTP_STATUS, Code, ServingError, invalid_argument
+from seqline.serving.request_limits import check_json_body_size
 from seqline.serving.server.grpc_service import fill_model_status
 from seqline.serving.server.inference import UNKNOWN_LABEL, InferenceService
 from seqline.serving.server.json_codec import (
@@ -183,7 +184,9 @@ class _Handler(BaseHTTPRequestHandler):
             elif method == "GET" and suffix == "/metadata":
                 self._send_json(200, self._metadata(spec))
             elif method == "POST" and suffix in (":predict", ":classify", ":regress"):
-                request = parse_json_request(body, self.server.service.limits.max_json_depth)
+                limits = self.server.service.limits
+                check_json_body_size(len(body), limits)
+                request = parse_json_request(body, limits.max_json_depth)
                 if suffix == ":predict":
                     self._send_json(200, self._predict(spec, request))
                 else:

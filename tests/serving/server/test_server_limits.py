@@ -127,6 +127,12 @@ def test_configured_limits_apply_to_grpc_and_rest(small_limits_server):
     status, body = _post(url, b'{"inputs": [[[[1.0]]]]}')  # depth 5 > 4
     assert status == 400 and "nesting depth 5" in body["error"]
     assert _post(url, b'{"instances": [2.0]}') == (200, {"predictions": [3.0]})
+    # A body is charged its worst parse cost (24 bytes of Python objects per byte) before
+    # json.loads builds it: 1 MiB of budget takes bodies up to 43,690 bytes.
+    padded = b'{"instances": [2.0]' + b" " * 43_000 + b"}"
+    assert _post(url, padded) == (200, {"predictions": [3.0]})
+    status, body = _post(url, b'{"instances": [2.0]' + b" " * 44_000 + b"}")
+    assert status == 429 and "REST bodies up to 43690 bytes are taken" in body["error"]
 
 
 @pytest.fixture(scope="module")
