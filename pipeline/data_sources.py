@@ -125,9 +125,17 @@ def read_csv_header(path: str, max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES)
     it is not parseable CSV, is over `max_record_bytes`, or the file is not in the compressed
     format its suffix names."""
     try:
-        return _csv_header(path, max_record_bytes)
+        names = _csv_header(path, max_record_bytes)
     except DataError as e:  # a damaged compressed file, found before the run
         raise ConfigError(f"source: {e}") from e
+    # UTF-16 text read as UTF-8: a byte-order mark as two undecodable bytes, NULs between
+    # the ASCII letters. Every row would be rejected; say what the file is instead.
+    if names and (names[0][:2] in ("\udcff\udcfe", "\udcfe\udcff") or "\x00" in "".join(names)):
+        raise ConfigError(
+            f"source: expected UTF-8 text, but {path} looks like UTF-16 (a UTF-16 byte-order "
+            "mark or NUL bytes in its header); convert it, e.g. `iconv -f UTF-16 -t UTF-8`"
+        )
+    return names
 
 
 def _csv_header(path: str, max_record_bytes: int) -> list[str]:

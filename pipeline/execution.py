@@ -128,12 +128,17 @@ def keep_failed_outputs(run: NodeExecution, temporaries: Mapping[str, str], erro
     return target
 
 
-def _say_where_kept(exc: BaseException, kept: str) -> None:
+def _say_where_kept(exc: BaseException, kept: str, temporaries: Mapping[str, str]) -> None:
     """Adds where the failed outputs are to the error: to its message for seqline's own errors
-    (what the CLI prints), as a note otherwise."""
+    (what the CLI prints), as a note otherwise. A message that names an output's temporary
+    directory (e.g. "rejected records are in .../.tmp-...") names where it was moved instead:
+    the temporary no longer exists."""
     line = f"the failed node's outputs and error are kept in {kept}"
     if isinstance(exc, SeqlineError) and len(exc.args) == 1 and isinstance(exc.args[0], str):
-        exc.args = (f"{exc.args[0]}\n({line})",)
+        message = exc.args[0]
+        for output, temporary in temporaries.items():
+            message = message.replace(temporary, filesystem.join(kept, output))
+        exc.args = (f"{message}\n({line})",)
     else:
         exc.add_note(line)
 
@@ -165,7 +170,7 @@ def execute(run: NodeExecution) -> tuple[dict[str, Artifact], dict[str, Any]]:
         summary = dict(component.executor(_context(run, outputs, scratch)) or {})
     except BaseException as exc:
         kept = keep_failed_outputs(run, temporaries, traceback.format_exc(limit=20))
-        _say_where_kept(exc, kept)
+        _say_where_kept(exc, kept, temporaries)
         raise
     finally:
         filesystem.rmtree(scratch)

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import re
 from collections.abc import Sequence
 from typing import Any, NamedTuple
 
@@ -49,6 +50,13 @@ from seqline.pipeline.record_size import (
     excerpt,
     too_large_message,
     truncated_note,
+)
+
+# A number as a CSV value column writes it: ASCII digits, optional sign, point and exponent;
+# nan / inf spelled out (rejected as non-finite, with their own reason).
+_PLAIN_NUMBER_TEXT = re.compile(
+    r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?|[+-]?(?:nan|inf|infinity)",
+    re.IGNORECASE,
 )
 
 MALFORMED_CSV = "malformed_csv"
@@ -170,6 +178,10 @@ class RowRules:
             if isinstance(cell, str) and cell.strip().lower() in BOOLEAN_TEXT:
                 out.append(BOOLEAN_TEXT[cell.strip().lower()])
                 continue
+            # float() also reads "1_000", "١٢" (Arabic-Indic digits) and "1\u2009000"-like
+            # text; a value column holds plain ASCII numbers, anything else is not a number.
+            if isinstance(cell, str) and not _PLAIN_NUMBER_TEXT.fullmatch(cell.strip()):
+                return RowProblem(NON_NUMERIC, _non_numeric(column, cell))
             try:
                 value = float(cell)
             except ValueError:

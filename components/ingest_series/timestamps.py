@@ -85,6 +85,12 @@ def parse_timestamp(text: str, fmt: TimestampFormat, unit: EpochUnit) -> int:
     """Epoch microseconds of a timestamp cell (already stripped, non-empty).
 
     Raises TimestampError with a message fit for the rejected record's reason."""
+    if not text.isascii() or not text.isprintable() or "_" in text:
+        # fromisoformat / int / float would read "2000-01-03T03:00:00\x00", "1_000" or
+        # non-ASCII digits; a timestamp cell holds none of them.
+        raise TimestampError(
+            f"expected a timestamp of printable ASCII characters without '_', got {text!r}"
+        )
     if fmt == "iso":
         return parse_iso(text)
     if fmt == "auto" and text[4:5] == "-":

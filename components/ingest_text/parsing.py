@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from typing import IO
+from typing import IO, Any
 
 from seqline.components.ingest_text import records as rec
 from seqline.components.ingest_text.config import IngestTextConfig
@@ -142,6 +142,17 @@ def _row_item(
     )
 
 
+def _object_without_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object as a dict; ValueError when a key repeats (json.loads would silently keep
+    the last value, and which one the writer meant is unknown)."""
+    obj = dict(pairs)
+    if len(obj) != len(pairs):
+        keys = [key for key, _ in pairs]
+        repeated = next(key for i, key in enumerate(keys) if key in keys[:i])
+        raise ValueError(f"the key {repeated!r} appears more than once in one object")
+    return obj
+
+
 def parse_jsonl(stream: IO[bytes], source: str, config: IngestTextConfig) -> Iterator[Parsed]:
     """Parses JSON Lines: one JSON object per line, values under the configured keys.
 
@@ -172,10 +183,16 @@ def parse_jsonl(stream: IO[bytes], source: str, config: IngestTextConfig) -> Ite
             yield Skipped(source, number, rec.BLANK_LINE)
             continue
         try:
-            obj = json.loads(line)
+            obj = json.loads(line, object_pairs_hook=_object_without_duplicate_keys)
         except ValueError as err:
+            hint = (
+                "; the line holds a carriage return: JSON Lines records end at \\n or \\r\\n "
+                "only, so a file with \\r line endings must be converted first"
+                if "\r" in line
+                else ""
+            )
             yield Rejection(
-                source, number, rec.MALFORMED_JSON, f"invalid JSON: {err}",
+                source, number, rec.MALFORMED_JSON, f"invalid JSON: {err}{hint}",
                 rec.raw_for_rejection(line),
             )  # fmt: skip
             continue

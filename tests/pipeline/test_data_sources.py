@@ -82,3 +82,18 @@ def test_read_csv_header_says_how_to_fix_an_unreadable_first_record(
     bad.write_bytes(first + b"x,y\n")
     with pytest.raises(ConfigError, match=f"start with a CSV header row, got .*{problem}"):
         data_sources.read_csv_header(str(bad), max_record_bytes=200)
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-le", "utf-16-be"])
+def test_a_utf16_file_is_named_as_such(tmp_path, encoding: str) -> None:
+    path = tmp_path / "r.csv"
+    path.write_bytes("text,label\nhello,pos\n".encode(encoding))
+    with pytest.raises(ConfigError, match="looks like UTF-16 .*iconv -f UTF-16 -t UTF-8"):
+        data_sources.read_csv_header(str(path))
+
+
+def test_a_damaged_compressed_file_is_a_config_error_before_the_run(tmp_path) -> None:
+    path = tmp_path / "r.csv.gz"
+    path.write_bytes(b"text,label\nhello,pos\n")  # not gzip
+    with pytest.raises(ConfigError, match=r"r\.csv\.gz: expected a complete gzip file"):
+        data_sources.read_csv_header(str(path))

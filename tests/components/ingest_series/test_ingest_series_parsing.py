@@ -132,3 +132,29 @@ def test_boolean_columns_are_read_as_zero_or_one_from_csv_and_parquet(tmp_path: 
     assert [i[1].values.tolist() for i in items if not isinstance(i, Rejection)] == [
         [[1.0, 0.0], [2.0, 1.0]]
     ]
+
+
+def test_only_plain_ascii_numbers_and_timestamps_are_read() -> None:
+    """float() and fromisoformat() also take "1_000", Arabic-Indic digits or a trailing NUL;
+    those rows were accepted as 1000.0, 12.0 and a valid time. Now they are rejected."""
+    content = (
+        "timestamp,value\n"
+        "2000-01-01T00:00:00,1e3\n"
+        "2000-01-01T01:00:00,-.5\n"
+        "2000-01-01T02:00:00,+2.\n"
+        "2000-01-01T03:00:00,1_000\n"
+        "2000-01-01T04:00:00,١٢\n"
+        "2000-01-01T05:00:00,nan\n"
+        "2000-01-01T06:00:00\x00,7\n"
+        "2000-01-01T07:00:00,8\n"
+    ).encode()
+    items = list(parsing.parse_csv(io.BytesIO(content), "f.csv", 0, cfg()))
+    values = [v for i in items if not isinstance(i, Rejection) for v in i[1].values.ravel()]
+    rejected = [(r.reason, r.position) for r in items if isinstance(r, Rejection)]
+    assert values == [1000.0, -0.5, 2.0, 8.0]
+    assert rejected == [
+        (rec.NON_NUMERIC, 5),
+        (rec.NON_NUMERIC, 6),
+        (rec.NON_FINITE, 7),
+        (rec.BAD_TIMESTAMP, 8),
+    ]

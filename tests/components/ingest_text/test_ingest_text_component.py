@@ -154,6 +154,8 @@ def test_reject_ratio_above_maximum_fails_and_keeps_the_rejections(
     assert "unknown_label: 2, missing_label: 1" in message
     kept = root / "_failed" / "r1" / "ingest"  # kept by the runner, named in the error
     assert str(kept) in message
+    # The component named its output's temporary directory; the error names where it went.
+    assert f"rejected records are in {kept / 'rejected'}" in message and ".tmp-" not in message
     reasons = sorted(r["reason"] for r in read_rejections(str(kept / "rejected")))
     assert reasons == ["missing_label", "unknown_label", "unknown_label"]
 

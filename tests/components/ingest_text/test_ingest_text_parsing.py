@@ -297,6 +297,20 @@ def test_jsonl_each_rejection_reason() -> None:
     assert [i.position for i in items if isinstance(i, Skipped)] == [12]
 
 
+def test_jsonl_duplicate_keys_and_carriage_returns_are_named() -> None:
+    items = jsonl_items(
+        b'{"text": "kept?", "label": "neg", "label": "pos"}\n'
+        b'{"text": "a", "label": "pos"}\r{"text": "b", "label": "pos"}\n'
+        b'{"text": "ok", "label": "pos"}\n'
+    )
+    assert reasons(items) == [rec.MALFORMED_JSON, rec.MALFORMED_JSON]
+    # json.loads would have kept the last "label" without a word.
+    assert "the key 'label' appears more than once" in items[0].message
+    # A lone CR is not a JSON Lines record end: the two records are one malformed line.
+    assert "JSON Lines records end at \\n or \\r\\n only" in items[1].message
+    assert (items[2].text, items[2].position) == ("ok", 3)
+
+
 def test_jsonl_numeric_labels_and_keys() -> None:
     items = jsonl_items(
         b'\xef\xbb\xbf{"body": "a", "y": 0}\n{"body": "b", "y": "1"}\n',
