@@ -6,11 +6,17 @@ shipped is infra_validate's copy of the SavedModel, which carries the warmup rec
 (assets.extra/tf_serving_warmup_requests) the server replays before serving it. Then:
 
 1. models.config (`{serving_root}/models.config`, a ModelServerConfig text proto) gets or
-   updates the model's entry (latest version; a rollback pin is lifted by a new push);
+   updates the model's entry (a rollback pin is lifted by a new push and the latest version
+   served; an operator's `latest N` or `all` policy and the labels stay);
 2. if `server` is set: HandleReloadConfigRequest, then GetModelStatus until the new version is
    AVAILABLE; if it fails to load, the new version is deleted again, models.config restored, and
    the push fails with the server's message (the previous version keeps serving);
-3. retention deletes all but the newest `keep_versions` versions (never a pinned/labelled one).
+3. retention deletes all but the newest `keep_versions` versions, deciding under models.config's
+   lock (which rollback holds too): never a version the file pins or labels, nor, for this
+   push, one the entry pinned before it (a polling server may serve it until it re-reads).
+
+Version numbers are 1-18 digits (they fit int64 everywhere); a push past 999999999999999999
+fails with a clear error instead of publishing a version no server here would see.
 
 A model that is not blessed by both is recorded as not pushed, with the reasons: a value, not
 an exception.
@@ -78,12 +84,17 @@ class PushConfig:
             not isinstance(name, str)
             or not _MODEL_NAME_RE.match(name)
             or ".." in name
-            or name == "."
+            or name.startswith(".")
         ):
             raise ConfigError(
-                f"model_name: expected a plain name of letters, digits, '_', '.', '-' (no path "
-                f"separators, no '..'), got {name!r}; it becomes a directory under serving_root, "
-                "so pick e.g. 'sentiment'"
+                f"model_name: expected a plain name of letters, digits, '_', '.', '-' not "
+                f"starting with '.' (no path separators, no '..'; the model server's rule), got "
+                f"{name!r}; it becomes a directory under serving_root, so pick e.g. 'sentiment'"
+            )
+        if name.startswith(MODEL_CONFIG_FILE):
+            raise ConfigError(
+                f"model_name: {name!r} would collide with {MODEL_CONFIG_FILE} (or its lock and "
+                "temporary files) in serving_root; pick another name"
             )
         if self.keep_versions < 0:
             raise ConfigError(

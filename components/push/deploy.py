@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from seqline.components.push.publish import apply_retention, delete_version, publish_version
 from seqline.pipeline.errors import DataError
+from seqline.serving.deploy.rollback import pinned_versions
 from seqline.storage import filesystem
 
 log = logging.getLogger(__name__)
@@ -61,13 +62,15 @@ def deploy(source: str, config, progress: Callable[[str], None] = lambda _m: Non
         def set_entry(configs: list[ModelConfig]) -> list[ModelConfig]:
             nonlocal previous
             previous = next((c for c in configs if c.name == config.model_name), None)
-            # A new push serves the newest version again: any rollback pin is lifted. Labels
-            # stay (e.g. "stable" still names the version it named).
+            # A new push serves the newest version again: a rollback pin (a "specific" policy)
+            # is lifted; an operator's "latest N" or "all" stays. Labels stay too (e.g.
+            # "stable" still names the version it named).
             labels = dict(previous.labels) if previous else {}
+            keep_policy = previous is not None and previous.policy.kind != "specific"
             entry = ModelConfig(
                 name=config.model_name,
                 base_path=model_dir,
-                policy=VersionPolicy(),
+                policy=previous.policy if keep_policy and previous else VersionPolicy(),
                 labels=labels,
             )
             return with_model(configs, entry)
@@ -81,10 +84,12 @@ def deploy(source: str, config, progress: Callable[[str], None] = lambda _m: Non
         confirmed = _confirm_with_server(config, current, published.version, model_dir, previous)
         progress(f"server {config.server}: version {published.version} AVAILABLE")
 
-    # A rollback pin on the previous entry is lifted by this push; its labels still apply.
+    # The versions the previous entry pinned (a rollback) or labelled stay for this push: a
+    # server polling models.config may still serve them until it reads the new entry (deleting
+    # the pinned version at once answered 404 until then). A later push may delete them.
     if previous is not None:
-        protect |= set(previous.labels.values())
-    deleted = apply_retention(model_dir, config.keep_versions, protect)
+        protect |= pinned_versions(previous)
+    deleted = _apply_retention(model_dir, config, protect)
     if deleted:
         progress(f"retention: deleted versions {deleted}")
     return DeployOutcome(
@@ -94,6 +99,21 @@ def deploy(source: str, config, progress: Callable[[str], None] = lambda _m: Non
         server_confirmed=confirmed,
         deleted_versions=deleted,
     )
+
+
+def _apply_retention(model_dir: str, config, protect: set[int]) -> list[int]:  # noqa: ANN001
+    """Retention, deciding under models.config's lock: what the file pins or labels now
+    (re-read there) is kept too, so a rollback that pinned a version after this push read the
+    file (rollback holds the same lock) never sees its version deleted."""
+    from seqline.serving.deploy.config_file import locked, read_configs
+
+    if not config.config_file:
+        return apply_retention(model_dir, config.keep_versions, protect)
+    with locked(config.config_file):
+        for entry in read_configs(config.config_file):
+            if entry.name == config.model_name:
+                protect = protect | pinned_versions(entry)
+        return apply_retention(model_dir, config.keep_versions, protect)
 
 
 def _confirm_with_server(config, configs, version: int, model_dir: str, previous) -> bool:  # noqa: ANN001

@@ -35,6 +35,7 @@ import uuid
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
+from seqline.pipeline.errors import DataError
 from seqline.serving.version_dirs import scan_versions
 from seqline.storage import filesystem
 
@@ -42,6 +43,7 @@ log = logging.getLogger(__name__)
 
 SAVED_MODEL_PB = "saved_model.pb"
 LOCK_FILE = ".seqline-push.lock"
+MAX_VERSION = 10**18 - 1  # version directories are 1-18 digits (serving/version_dirs.py)
 # Highest version number ever deleted (ignored by TF Serving: not an integer name).
 HIGH_WATER_FILE = ".seqline-deleted-max"
 TEMP_PREFIX = ".tmp-"
@@ -89,6 +91,14 @@ def next_version(model_dir: str) -> int:
     or 1 for the first push."""
     versions = integer_versions(model_dir)
     highest = max(versions[-1] if versions else 0, _deleted_high_water(model_dir))
+    if highest + 1 > MAX_VERSION:
+        # A 19-digit directory would be published but never seen (version directories are
+        # 1-18 digits here, so they fit int64 everywhere), and every later push would fail.
+        raise DataError(
+            f"{model_dir}: the next version would be {highest + 1}, over the largest version "
+            f"number {MAX_VERSION}; move the model to a new model_name (or base path) or "
+            "renumber its versions"
+        )
     return highest + 1
 
 

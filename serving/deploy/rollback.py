@@ -23,9 +23,11 @@ from typing import Any
 from seqline.serving.deploy.config_file import (
     CONFIG_FILE_NAME,
     find_model,
+    locked,
     read_configs,
     update_configs,
     with_model,
+    write_configs,
 )
 from seqline.serving.errors import ServerConfigError, ServingError
 from seqline.serving.model_config import ModelConfig, VersionPolicy
@@ -91,18 +93,23 @@ def rollback(
         ServingError: the server could not load it; the config file is restored first, so
             the server keeps serving what it served.
     """
-    configs = read_configs(config_file)
-    current = find_model(configs, model_name, config_file)
-    on_disk = versions_on_disk(current.base_path)
-    served = served_version(current, on_disk)
-    if to == LATEST:
-        target = None
-        policy = VersionPolicy()
-    else:
-        target = _target_version(to, served, on_disk, model_name, current.base_path)
-        policy = VersionPolicy(kind="specific", versions=(target,))
-    updated = replace(current, policy=policy)
-    _before, after = update_configs(config_file, lambda cs: with_model(cs, updated))
+    # Checked and written under the file's lock, which push's retention also holds while it
+    # decides what to delete: a version seen on disk here cannot vanish before it is pinned.
+    with locked(config_file):
+        configs = read_configs(config_file)
+        current = find_model(configs, model_name, config_file)
+        on_disk = versions_on_disk(current.base_path)
+        served = served_version(current, on_disk)
+        if to == LATEST:
+            target = None
+            policy = VersionPolicy()
+        else:
+            target = _target_version(to, served, on_disk, model_name, current.base_path)
+            policy = VersionPolicy(kind="specific", versions=(target,))
+        updated = replace(current, policy=policy)
+        after = with_model(configs, updated)
+        if after != configs:
+            write_configs(config_file, after)
     confirmed = False
     if server:
         from seqline.serving.deploy.reload import reload_and_wait
