@@ -39,6 +39,7 @@ PATH_FIELDS: dict[str, tuple[str, ...]] = {
     "schema": ("curated_schema",),
     "validate": ("serving_examples",),
     "push": ("serving_root",),
+    "train": ("model.pretrained.path",),  # dotted: a field of a nested config
 }
 
 
@@ -100,12 +101,24 @@ def _config(
     if not isinstance(value, component.config_type):
         value = {**defaults, **dict(value or {})}
         value = build_dataclass(component.config_type, value, f"components.{node_id}")
-    resolved = {
-        name: settings.resolve_path(getattr(value, name))
-        for name in path_fields
-        if getattr(value, name) and not str(getattr(value, name)).startswith("builtin:")
-    }
-    return dataclasses.replace(value, **resolved) if resolved else value
+    for name in path_fields:
+        value = _with_resolved_path(value, name.split("."), settings)
+    return value
+
+
+def _with_resolved_path(value: Any, fields: list[str], settings: PipelineSettings) -> Any:
+    """`value` with the path at `fields` (e.g. ["model", "pretrained", "path"]) resolved
+    against the config file's folder; unchanged where a level is None or the path is empty
+    or builtin:."""
+    current = getattr(value, fields[0], None)
+    if current is None or (isinstance(current, str) and not current):
+        return value
+    if len(fields) > 1:
+        inner = _with_resolved_path(current, fields[1:], settings)
+        return value if inner is current else dataclasses.replace(value, **{fields[0]: inner})
+    if str(current).startswith("builtin:"):
+        return value
+    return dataclasses.replace(value, **{fields[0]: settings.resolve_path(current)})
 
 
 def _tune_config(component: Component, settings: PipelineSettings, train: Any) -> Any:

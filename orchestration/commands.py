@@ -26,6 +26,7 @@ from seqline.orchestration.settings import (
 from seqline.pipeline.config_file import (
     ORCHESTRATION_KEY,
     PARAMETERS_KEY,
+    UniqueKeySafeLoader,
     config_parameters,
     load_pipeline,
     read_config,
@@ -93,7 +94,7 @@ class PipelineGraph:
 
 def _raw(path: str | os.PathLike[str]) -> dict[str, Any]:
     try:
-        data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+        data = yaml.load(Path(path).read_text(encoding="utf-8"), Loader=UniqueKeySafeLoader)
     except OSError as exc:
         raise ConfigError(f"pipeline config {str(path)!r} cannot be read: {exc}") from None
     except yaml.YAMLError as exc:

@@ -301,6 +301,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SeqlineError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        # A node's outputs are published only when it finishes, so nothing half-written is
+        # left to clean: say how to go on instead of printing the scheduler's traceback.
+        print(
+            "interrupted: nothing half-written was published. To go on, run the same command "
+            "again: finished nodes are cached and train continues from its last finished epoch",
+            file=sys.stderr,
+        )
+        return 130
 
 
 def entry() -> None:

@@ -247,6 +247,26 @@ def substitute_parameters(
     return replace(body)
 
 
+class UniqueKeySafeLoader(yaml.SafeLoader):
+    """yaml.SafeLoader (no arbitrary objects) that refuses a key repeated in one mapping: the
+    safe loader keeps the last one silently, so a second `train:` section would drop the
+    first without a word."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: dict[Any, Any] = {}
+        for key_node, _value in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    "while reading a mapping", node.start_mark,
+                    f"found the key {key!r} twice (first on line {seen[key]}); merge the two "
+                    "or remove one: YAML would keep only the last",
+                    key_node.start_mark,
+                )  # fmt: skip
+            seen[key] = key_node.start_mark.line + 1
+        return super().construct_mapping(node, deep=deep)
+
+
 def read_config(
     path: str | os.PathLike[str],
     params: Mapping[str, str] | None = None,
@@ -258,7 +278,7 @@ def read_config(
     if not config_path.is_file():
         raise ConfigError(f"pipeline config {str(path)!r} does not exist or is not a file")
     try:
-        data = yaml.safe_load(config_path.read_text(encoding="utf-8"))
+        data = yaml.load(config_path.read_text(encoding="utf-8"), Loader=UniqueKeySafeLoader)
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
     try:

@@ -43,7 +43,8 @@ def _lines(path: str) -> Iterator[str]:
     if not tf.io.gfile.exists(path):
         raise ConfigError(
             f"model.pretrained.path: expected a word2vec/GloVe text file, got {path!r}, which "
-            "does not exist; give an absolute path or one relative to the working directory"
+            "does not exist; give an absolute path (in a YAML config, a relative path is taken "
+            "from the config file's folder)"
         )
     with tf.io.gfile.GFile(path, "rb") as raw:
         if path.endswith(".gz"):

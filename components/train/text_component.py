@@ -186,9 +186,24 @@ def execute(
     return summary
 
 
+def check(config: TrainTextConfig) -> None:
+    """Pre-run check: a local pretrained-vectors file exists (before ingest and transform run,
+    rather than at train). Remote paths are checked when train reads them."""
+    pretrained = config.model.pretrained
+    if pretrained is None or not pretrained.path or "://" in pretrained.path:
+        return
+    if not os.path.isfile(pretrained.path):
+        raise ConfigError(
+            f"model.pretrained.path: expected a word2vec/GloVe text file, got "
+            f"{pretrained.path!r}, which does not exist; a relative path is taken from the "
+            "config file's folder"
+        )
+
+
 COMPONENT = component(
     run,
     name="train_text",
+    check=check,
     resolved={
         "warm_start_model": LatestBlessedModel(
             candidate_input="",

@@ -108,3 +108,23 @@ def test_runs_show_and_a_cached_run_import_no_tensorflow(tmp_path):
         cwd=REPO,
     )
     assert done.stdout.strip().endswith("[]"), done.stdout[-500:]
+
+
+def test_ctrl_c_during_a_run_says_how_to_resume_instead_of_a_traceback(
+    tmp_path, capsys, monkeypatch
+):
+    import seqline.pipeline.config_file as config_file
+    import seqline.pipeline.runner as runner
+
+    config = tmp_path / "p.yaml"
+    config.write_text("name: x\nkind: text\nroot: r\ncomponents: {}\n")
+    monkeypatch.setattr(config_file, "load_pipeline", lambda *a, **k: make_pipeline(tmp_path))
+
+    def interrupted(*_args, **_kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(runner, "run_pipeline", interrupted)
+    assert main(["run", str(config)]) == 130  # 128 + SIGINT, as a shell reports it
+    err = capsys.readouterr().err
+    assert "interrupted: nothing half-written was published" in err
+    assert "run the same command again" in err and "Traceback" not in err

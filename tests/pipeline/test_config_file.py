@@ -1,0 +1,58 @@
+"""pipeline/config_file.py's YAML reading: a key repeated in one mapping is an error."""
+
+from __future__ import annotations
+
+import pytest
+
+from seqline.pipeline.config_file import read_config
+from seqline.pipeline.errors import ConfigError
+
+
+def test_a_key_repeated_in_one_mapping_is_refused_naming_both_lines(tmp_path) -> None:
+    path = tmp_path / "p.yaml"
+    # Two train sections: YAML keeps the last, so the first model would vanish without a word.
+    path.write_text(
+        "name: x\nroot: r\ncomponents:\n  train:\n    model: {layer: gru}\n  train:\n"
+        "    epochs: 2\n"
+    )
+    with pytest.raises(ConfigError, match="found the key 'train' twice .first on line 4.") as e:
+        read_config(path)
+    assert "line 6" in str(e.value) and str(path) in str(e.value)
+
+
+def test_the_same_key_in_different_mappings_is_fine(tmp_path) -> None:
+    path = tmp_path / "p.yaml"
+    path.write_text("a: {epochs: 1}\nb: {epochs: 2}\nc: [{epochs: 3}, {epochs: 4}]\n")
+    assert read_config(path) == {
+        "a": {"epochs": 1},
+        "b": {"epochs": 2},
+        "c": [{"epochs": 3}, {"epochs": 4}],
+    }
+
+
+def test_a_pretrained_vectors_path_is_taken_from_the_config_files_folder(
+    tmp_path, monkeypatch
+) -> None:
+    """Like every path in a config (root, source, serving_root); it was taken from the
+    working directory, so a config run from elsewhere failed, and only once train ran."""
+    from seqline.pipeline.config_file import load_pipeline
+
+    folder = tmp_path / "configs"
+    folder.mkdir()
+    (folder / "vectors.txt").write_text("good 0.1 0.2\n")
+    config = folder / "p.yaml"
+    config.write_text(
+        "name: x\nkind: text\nroot: runs\ncomponents:\n"
+        "  ingest_text: {source: data.csv, labels: [neg, pos]}\n"
+        "  train: {model: {embedding_dim: 2, pretrained: {path: vectors.txt}}}\n"
+        "  evaluate: {thresholds: {accuracy: {lower: 0.5}}}\n"
+        "  push: {serving_root: serving}\n"
+    )
+    monkeypatch.chdir(tmp_path)  # not the config's folder
+    train = load_pipeline(config).node("train")
+    assert train.config.model.pretrained.path == str(folder / "vectors.txt")
+    train.component.check(train.config)  # the pre-run check finds it
+
+    (folder / "vectors.txt").unlink()
+    with pytest.raises(ConfigError, match="pretrained.path.*does not exist.*config file's folder"):
+        train.component.check(train.config)
