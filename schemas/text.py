@@ -25,6 +25,15 @@ NGRAMS_KEY = "ngrams"  # int64 [max_ngrams], n-gram ids right-padded with 0 (tra
 NGRAM_WEIGHTS_KEY = "ngram_weights"
 
 
+# How transform standardizes text before splitting it on whitespace (RE2 syntax, read by
+# TensorFlow's regex ops in transform and by pyarrow's in statistics, so both agree on which
+# texts hold no token): lowercase, HTML tags replaced by a space, then this punctuation deleted.
+# Keras 3.15 TextVectorization's DEFAULT punctuation class; ",-\." is a range: ",", "-", ".".
+PUNCTUATION_PATTERN = r'[!"#$%&()\*\+,-\./:;<=>?@\[\\\]^_`{|}~\']'
+# An HTML tag: "<", an optional "/", a letter, then anything but angle brackets up to ">".
+HTML_TAG_PATTERN = r"</?[A-Za-z][^<>]*>"
+
+
 # The curated schema of the built-in text examples (`builtin:text_classification` in configs).
 SCHEMA_NAME = "text_classification"
 

@@ -29,6 +29,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from tfx_bsl import sketches
 
+from seqline.schemas.text import HTML_TAG_PATTERN, PUNCTUATION_PATTERN
+
 Kind = Literal["int", "float", "bytes", "unknown"]
 
 # Sized for any realistic count of values; the sketch's memory grows only with log(N).
@@ -150,6 +152,16 @@ def decode_utf8(values: pa.Array) -> tuple[pa.Array, int]:
         return pa.array(decoded, pa.large_string()), invalid
 
 
+def empty_after_standardization(strings: pa.Array) -> int:
+    """How many strings hold no token once standardized as transform does (HTML tags replaced
+    by a space, punctuation deleted; schemas/text.py): "#@!; !!!" or "<br />" is empty to the
+    model though it has whitespace tokens. Null counts as empty."""
+    text = pc.replace_substring_regex(strings, HTML_TAG_PATTERN, " ")
+    text = pc.replace_substring_regex(text, PUNCTUATION_PATTERN, "")
+    empty = pc.equal(pc.utf8_length(pc.utf8_trim_whitespace(text)), 0).fill_null(True)
+    return int(pc.sum(empty.cast(pa.int64())).as_py() or 0)
+
+
 def token_counts(strings: pa.Array) -> np.ndarray:
     """Whitespace-separated tokens per string (same as len(s.split())), as int64; null -> 0."""
     trimmed = pc.utf8_trim_whitespace(strings)
@@ -197,7 +209,7 @@ class StringAccumulator:
         if self.is_text:
             tokens = token_counts(valid)
             self.total_tokens += int(tokens.sum())
-            self.empty += int((tokens == 0).sum())
+            self.empty += empty_after_standardization(valid)
             if self.token_lengths is None:
                 self.token_lengths = _quantile_sketch(self.options)
             self.token_lengths.AddValues(pa.array(tokens.astype(np.float64)))

@@ -364,6 +364,20 @@ def run_transform_pipeline(
     )
 
 
+# What TFT writes as the only entry of a vocabulary that learned nothing (so lookup tables
+# still initialize): tensorflow_transform.analyzers.get_empy_vocabulary_dummy_value.
+EMPTY_VOCABULARY_PLACEHOLDER = "49d0cd50-04bb-48c0-bc6f-5b575dce351a"
+
+
 def vocabulary_size(transform_graph_uri: str, vocab_name: str) -> int:
-    """Number of tokens in the learned vocabulary `vocab_name` (padding and OOV not included)."""
+    """Number of entries in the learned vocabulary `vocab_name` (padding and OOV not included;
+    TFT's placeholder counts: ids are laid out over it)."""
     return int(tft.TFTransformOutput(transform_graph_uri).vocabulary_size_by_name(vocab_name))
+
+
+def vocabulary_is_empty(transform_graph_uri: str, vocab_name: str) -> bool:
+    """True when TFT learned nothing for `vocab_name` and wrote only its placeholder entry."""
+    output = tft.TFTransformOutput(transform_graph_uri)
+    if int(output.vocabulary_size_by_name(vocab_name)) != 1:
+        return False
+    return output.vocabulary_by_name(vocab_name) == [EMPTY_VOCABULARY_PLACEHOLDER.encode()]

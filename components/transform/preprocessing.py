@@ -87,10 +87,12 @@ from seqline.components.transform.text_features import (
 )
 from seqline.pipeline.errors import ConfigError
 from seqline.schemas.text import (
+    HTML_TAG_PATTERN,
     LABEL_ID_KEY,
     LABEL_KEY,
     NGRAM_WEIGHTS_KEY,
     NGRAMS_KEY,
+    PUNCTUATION_PATTERN,
     TEXT_KEY,
     TOKENS_KEY,
 )
@@ -98,11 +100,8 @@ from seqline.schemas.text import (
 if TYPE_CHECKING:
     from seqline.components.transform.config import TransformTextConfig as TransformConfig
 
-# Keras 3.15 TextVectorization's DEFAULT punctuation class (text_vectorization.py). Note ",-\."
-# is a range: ",", "-" and ".".
-PUNCTUATION_PATTERN = r'[!"#$%&()\*\+,-\./:;<=>?@\[\\\]^_`{|}~\']'
-# An HTML tag: "<", an optional "/", a letter, then anything but angle brackets up to ">".
-HTML_TAG_PATTERN = r"</?[A-Za-z][^<>]*>"
+# PUNCTUATION_PATTERN and HTML_TAG_PATTERN live in schemas/text.py: statistics counts the
+# texts with no token after standardization with the same patterns.
 # Name of the token vocabulary in the TFT output: tft_output.vocabulary_by_name(VOCAB_NAME).
 VOCAB_NAME = "tokens"
 # Ids below the learned vocabulary: the padding id.

@@ -125,6 +125,16 @@ def run(
             )
     ctx.progress(f"wrote {sum(result.counts.values())} transformed examples")
     learned = beam_pipeline.vocabulary_size(transform_graph.uri, VOCAB_NAME)
+    if beam_pipeline.vocabulary_is_empty(transform_graph.uri, VOCAB_NAME):
+        # Every training text is empty once standardized: a model would see padding only and
+        # could still be "blessed" on label frequencies. Stop here instead.
+        raise DataError(
+            f"transform: expected a token vocabulary learned from the {config.train_split!r} "
+            "split, "
+            "got none: every text there is empty after standardization (lowercased, HTML tags "
+            "and punctuation removed). Check the ingest source's text column; validate's "
+            "max_empty_text_fraction catches this earlier unless it was raised"
+        )
     vocab_size = 1 + config.num_oov_buckets + learned
     transform_graph.properties.update(
         {

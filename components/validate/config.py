@@ -52,7 +52,9 @@ class ValidateConfig:
             ("SCHEMA_NEW_COLUMN",): an extra raw column is ignored by transform. Anomalies of
             features whose lifecycle_stage is ALPHA, PLANNED or DEBUG_ONLY are warnings too.
         max_empty_text_fraction: largest allowed share of texts without any token in a
-            natural-language feature. Default 0.0 (ingest already rejects empty texts).
+            natural-language feature, once standardized as transform does (HTML tags and
+            punctuation removed: "#@!; !!!" is empty). Default 0.0 (ingest already rejects
+            blank texts).
         max_irregular_fraction: largest allowed share of a series dataset's spacings that are
             not a whole multiple of the series' step. Default 0.0.
         max_gap_fraction: largest allowed share of spacings that skip steps (gaps). Default

@@ -204,3 +204,16 @@ def test_fewer_than_two_labels_is_a_data_error(tmp_path: Path) -> None:
     examples = write_examples(tmp_path / "examples", {"train": [("x", "pos")]}, ["pos"])
     with pytest.raises(DataError, match=r"at least 2 distinct label names.*\['pos'\]"):
         run_transform(tmp_path, examples, TransformTextConfig())
+
+
+@pytest.mark.slow
+def test_a_train_split_with_no_token_is_a_data_error(tmp_path: Path) -> None:
+    """All punctuation and markup: TFT learns nothing and writes a placeholder entry, so the
+    vocabulary looked like one token and a model of padding was trained and blessed."""
+    examples = write_examples(
+        tmp_path / "examples",
+        {"train": [("#@!; !!!", "pos"), ("<br />...", "neg"), ("?!", "pos")]},
+        LABELS,
+    )
+    with pytest.raises(DataError, match="got none: every text there is empty after standard"):
+        run_transform(tmp_path, examples, TransformTextConfig(vocab_size=10, max_tokens=4))

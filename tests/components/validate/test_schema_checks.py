@@ -112,6 +112,18 @@ def test_each_anomaly_kind_is_detected_and_reported(schema, kind: str) -> None:
     assert kind in reason.short_description
 
 
+@pytest.mark.parametrize("empty_text", ["#@!; !!!", "<br /><br />", "...", "   "])
+def test_texts_with_no_token_after_standardization_count_as_empty(schema, empty_text) -> None:
+    """A corpus of punctuation once passed validation (it has whitespace tokens), and a model
+    trained on padding alone was blessed and pushed. Empty means empty to the model."""
+    found = anomalies_of(
+        mutate(lambda i, r: r.update(text=empty_text) if i % 4 == 0 else None), schema
+    )
+    assert [(a.type, a.feature) for a in found] == [("TEXT_EMPTY_FRACTION_HIGH", "text")]
+    assert anomalies_of(mutate(lambda i, r: r.update(text="a.b!") if i % 4 == 0 else None),
+                        schema) == []  # fmt: skip
+
+
 def test_messages_name_expectation_and_observation(schema) -> None:
     found = anomalies_of(mutate(CASES["ENUM_TYPE_UNEXPECTED_STRING_VALUES"]), schema)
     message = found[0].message()
