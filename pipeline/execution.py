@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from seqline.pipeline.artifact import Artifact, artifact_uri, write_descriptor
+from seqline.pipeline.artifact_manifest import write_manifest
 from seqline.pipeline.component import Component, ExecutionContext
 from seqline.pipeline.errors import SeqlineError
 from seqline.pipeline.locking import remove_dead_temporaries, temporary_name
@@ -176,6 +177,7 @@ def execute(run: NodeExecution) -> tuple[dict[str, Artifact], dict[str, Any]]:
         filesystem.rmtree(scratch)
     for name, artifact in outputs.items():
         artifact.uri = finals[name]
+        write_manifest(temporaries[name])  # before artifact.json, which marks it complete
         write_descriptor(artifact, temporaries[name])
         if filesystem.exists(finals[name]):
             # A directory without a complete descriptor from a crashed publish of this same

@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from seqline.pipeline.artifact import Artifact, artifact_uri, read_artifact
+from seqline.pipeline.artifact_manifest import damage
 from seqline.pipeline.dag import Node, Pipeline
 from seqline.pipeline.errors import ComponentFailed, SeqlineError
 from seqline.pipeline.execution import NodeExecution, execute, failed_outputs_dir
@@ -122,10 +123,24 @@ def check_pipeline(pipeline: Pipeline) -> None:
 
 
 def _published_outputs(pipeline: Pipeline, node: Node, fingerprint: str) -> dict[str, Artifact]:
+    """The node's outputs published under `fingerprint`, or {} when one is absent or was
+    damaged after publishing (a file deleted or resized: pipeline/artifact_manifest.py), so
+    the node runs again instead of handing a broken artifact downstream."""
     found: dict[str, Artifact] = {}
     for output in node.component.outputs:
         artifact = read_artifact(artifact_uri(pipeline.root, node.node_id, output, fingerprint))
         if artifact is None:
+            return {}
+        problems = damage(artifact.uri)
+        if problems:
+            log.warning(
+                "%s: its cached %s output at %s changed since it was written (%s); running "
+                "the node again",
+                node.node_id,
+                output,
+                artifact.uri,
+                "; ".join(problems),
+            )
             return {}
         found[output] = artifact
     return found

@@ -54,6 +54,29 @@ def test_artifacts_follow_the_uri_rule_and_describe_themselves(tmp_path):
     assert not list((tmp_path / "root" / "sum_numbers" / "model").glob(".tmp-*"))
 
 
+@pytest.mark.parametrize("damage", ["delete", "truncate"])
+def test_a_cached_output_damaged_after_publishing_runs_its_node_again(tmp_path, caplog, damage):
+    """A file deleted or cut in a published artifact was trusted by the cache; the failure
+    surfaced downstream, advising a re-run that the cache then skipped."""
+    log = tmp_path / "calls.txt"
+    first = run_pipeline(make_pipeline(tmp_path / "root", str(log)))
+    model = Path(first.node("sum_numbers").outputs["model"].uri)
+    total = model / "total.json"
+    if damage == "delete":
+        total.unlink()
+    else:
+        total.write_text("1")
+    with caplog.at_level("WARNING"):
+        second = run_pipeline(make_pipeline(tmp_path / "root", str(log)))
+    assert [n.status for n in second.nodes] == ["CACHED", "COMPLETE"]
+    assert calls(log) == ["write_numbers", "sum_numbers", "sum_numbers"]
+    assert json.loads(total.read_text()) == 10  # rewritten in place, same fingerprint
+    expected = "missing: total.json" if damage == "delete" else "size changed: total.json"
+    assert expected in caplog.text and "running the node again" in caplog.text
+    third = run_pipeline(make_pipeline(tmp_path / "root", str(log)))
+    assert [n.status for n in third.nodes] == ["CACHED", "CACHED"]
+
+
 def test_second_run_is_fully_cached_and_config_change_reruns_downstream_only(tmp_path):
     log = tmp_path / "calls.txt"
     first = run_pipeline(make_pipeline(tmp_path / "root", str(log)))
