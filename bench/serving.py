@@ -2,7 +2,7 @@
 
     python bench/serving.py [--model text|gru] [--calls N] [--throughput-calls N]
                             [--concurrency 1,8,32] [--max-batch-size 32]
-                            [--batch-timeout-micros 0] [--num-batch-threads 1]
+                            [--batch-timeout-micros 0] [--num-batch-threads 0]
                             [--saved-model DIR --signature S --input-json JSON]
 
 `--model text` (default) builds a small text classifier (string split, hashed embedding 32,
@@ -266,7 +266,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--concurrency", default="1,8,32", help="client threads, comma-separated")
     parser.add_argument("--max-batch-size", type=int, default=32)
     parser.add_argument("--batch-timeout-micros", type=int, default=0)
-    parser.add_argument("--num-batch-threads", type=int, default=1)
+    parser.add_argument(
+        "--num-batch-threads", type=int, default=0, help="0: the server's default, one per core"
+    )
     parser.add_argument("--saved-model", help="benchmark this SavedModel instead of the default")
     parser.add_argument("--signature", default="predict_text")
     parser.add_argument(

@@ -55,12 +55,14 @@ class BatchingOptions:
 
     The defaults are the settings that made batching pay on a compute-heavy model (GRU(256),
     docs/operations.md, "When to turn batching on"): timeout 0, as in TF Serving's batch
-    scheduler, because under load a due batch keeps filling until a thread is free, and one
-    batch thread, because model runs share the interpreter and two threads halve batch sizes.
+    scheduler, because under load a due batch keeps filling until a thread is free. The
+    server runs one batch thread per CPU core by default (ServerOptions.num_batch_threads 0):
+    Session runs release the GIL, so two threads kept both cores busy.
 
     max_batch_size: rows per merged call (default 32). batch_timeout_micros: how long the
     first request of a batch waits for company (default 0). num_batch_threads: threads
-    running batches (default 1). max_enqueued_batches: batches a queue may hold (default 100).
+    running batches (default 1 here; the server passes one per core).
+    max_enqueued_batches: batches a queue may hold (default 100).
     allowed_batch_sizes: sizes a batch is padded up to (default none: run as formed).
     pad_variable_length_inputs: pad non-batch dimensions so such requests batch together.
     """

@@ -26,6 +26,7 @@ requests finish for up to ``shutdown_grace_seconds``, then unloads the models.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from dataclasses import dataclass
@@ -71,6 +72,7 @@ class ServerOptions:
         enable_batching ... max_enqueued_batches: server-side batching (off by default);
             ``batching_parameters_file`` (BatchingParameters text proto) overrides them and
             adds ``allowed_batch_sizes`` / ``pad_variable_length_inputs``.
+            ``num_batch_threads`` 0 (the default) is one per CPU core.
         monitoring_config_file: MonitoringConfig text proto: Prometheus on/off and path
             (without it metrics are served at /monitoring/prometheus/metrics).
         ssl_config_file: SSLConfig text proto: TLS on gRPC and REST.
@@ -123,7 +125,7 @@ class ServerOptions:
     batching_parameters_file: str | None = None
     max_batch_size: int = 32
     batch_timeout_micros: int = 0
-    num_batch_threads: int = 1
+    num_batch_threads: int = 0  # one per CPU core
     max_enqueued_batches: int = 100
     allowed_batch_sizes: tuple[int, ...] = ()
     pad_variable_length_inputs: bool = False
@@ -175,12 +177,13 @@ class ServerOptions:
                      "shutdown_grace_seconds"):  # fmt: skip
             if getattr(self, name) < 0:
                 raise ServerConfigError(f"{name}: expected >= 0 seconds, got {getattr(self, name)}")
-        for name in ("max_batch_size", "num_batch_threads", "max_enqueued_batches",
-                     "grpc_max_threads", "max_message_size_bytes", "max_request_elements",
-                     "max_request_bytes", "max_json_depth", "rest_api_timeout_in_ms"):  # fmt: skip
+        for name in ("max_batch_size", "max_enqueued_batches", "grpc_max_threads",
+                     "max_message_size_bytes", "max_request_elements", "max_request_bytes",
+                     "max_json_depth", "rest_api_timeout_in_ms"):  # fmt: skip
             if getattr(self, name) < 1:
                 raise ServerConfigError(f"{name}: expected >= 1, got {getattr(self, name)}")
-        for name in ("batch_timeout_micros", "max_num_load_retries", "rest_api_num_threads",
+        for name in ("batch_timeout_micros", "num_batch_threads", "max_num_load_retries",
+                     "rest_api_num_threads",
                      "tensorflow_session_parallelism", "tensorflow_intra_op_parallelism",
                      "tensorflow_inter_op_parallelism"):  # fmt: skip
             if getattr(self, name) < 0:
@@ -392,6 +395,11 @@ def _batching_options(options: ServerOptions) -> Any:
         values["pad_variable_length_inputs"] = parameters.pad_variable_length_inputs
         for name in parameters.ignored:
             log.warning("batching_parameters_file: %s is accepted and ignored", name)
+    if values["num_batch_threads"] == 0:
+        # One batch per core at a time: Session runs release the GIL, so with fewer threads
+        # a core idles while the other runs a batch (docs/operations.md, "When to turn
+        # batching on"); TF Serving's batching guide starts CPU-only servers the same way.
+        values["num_batch_threads"] = os.cpu_count() or 1
     for name in ("max_batch_size", "num_batch_threads", "max_enqueued_batches"):
         if values[name] < 1:
             raise ServerConfigError(f"batching: {name} expected >= 1, got {values[name]}")

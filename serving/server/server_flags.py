@@ -81,7 +81,7 @@ _HELP = {
     "batching_parameters_file": "BatchingParameters text proto (overrides the batching flags)",
     "max_batch_size": "batching: rows per merged call",
     "batch_timeout_micros": "batching: how long a batch waits to fill",
-    "num_batch_threads": "batching: threads running batches",
+    "num_batch_threads": "batching: threads running batches (0 = one per CPU core)",
     "max_enqueued_batches": "batching: queued batches per signature before UNAVAILABLE",
     "pad_variable_length_inputs": "batching: pad non-batch dimensions to batch unequal shapes",
     "monitoring_config_file": "MonitoringConfig text proto (Prometheus on/off and path)",

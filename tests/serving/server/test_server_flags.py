@@ -221,3 +221,16 @@ def test_production_command_line_starts_unchanged(tmp_path, model_base_path, hal
     finally:
         if process.poll() is None:
             process.kill()
+
+
+def test_batch_threads_default_to_one_per_core(monkeypatch):
+    from seqline.serving.server import server as server_module
+
+    monkeypatch.setattr(server_module.os, "cpu_count", lambda: 6)
+    options = ServerOptions(model_base_path="/m", enable_batching=True)
+    assert options.num_batch_threads == 0  # "one per core", resolved when the server starts
+    assert server_module._batching_options(options).num_batch_threads == 6
+    chosen = ServerOptions(model_base_path="/m", enable_batching=True, num_batch_threads=1)
+    assert server_module._batching_options(chosen).num_batch_threads == 1
+    with pytest.raises(ServerConfigError, match="num_batch_threads: expected >= 0"):
+        ServerOptions(model_base_path="/m", num_batch_threads=-1)
