@@ -39,6 +39,8 @@ HIGHER_IS_BETTER: Mapping[str, bool] = {
     "example_count": True,
 }
 METRIC_NAMES: tuple[str, ...] = tuple(HIGHER_IS_BETTER)
+# Metrics that are fractions: a bound outside [0, 1] on them can never (or always) hold.
+UNIT_INTERVAL_METRICS = frozenset({"accuracy", "auc", "precision", "recall", "f1"})
 
 
 def _check_shapes(label_ids: np.ndarray, probabilities: np.ndarray) -> None:

@@ -18,7 +18,11 @@ from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
-from seqline.components.evaluate.metrics import HIGHER_IS_BETTER, METRIC_NAMES
+from seqline.components.evaluate.metrics import (
+    HIGHER_IS_BETTER,
+    METRIC_NAMES,
+    UNIT_INTERVAL_METRICS,
+)
 from seqline.pipeline.errors import ConfigError
 
 OVERALL = "overall"
@@ -123,12 +127,26 @@ def coerce_rules(mapping: Any, kind: type, field_name: str) -> dict[str, Any]:
 
 
 def check_metric_names(names: Iterable[str], field: str) -> None:
-    """Raises ConfigError if a name is not one of metrics.METRIC_NAMES."""
+    """Raises ConfigError if a name is not one of metrics.METRIC_NAMES, or a Bound on a
+    fraction metric (accuracy, auc, precision, recall, f1) lies outside [0, 1] (a lower bound
+    of 1.5 would only show as NOT_BLESSED after the whole run)."""
     unknown = sorted(set(names) - set(METRIC_NAMES))
     if unknown:
         raise ConfigError(
             f"{field}: unknown metric(s) {unknown}; expected names from {list(METRIC_NAMES)}"
         )
+    if not isinstance(names, Mapping):
+        return
+    for name, rule in names.items():
+        if name not in UNIT_INTERVAL_METRICS or not isinstance(rule, Bound):
+            continue
+        for side in ("lower", "upper"):
+            value = getattr(rule, side)
+            if value is not None and not 0.0 <= value <= 1.0:
+                raise ConfigError(
+                    f"{field}.{name}.{side}: expected a value in [0, 1] ({name} is a "
+                    f"fraction), got {value}; e.g. {{lower: 0.8}}"
+                )
 
 
 CheckKind = Literal["bound", "beat_baseline", "change"]

@@ -240,8 +240,10 @@ def run(
             "the pipeline stops before transform:\n  "
             + "\n  ".join(lines)
             + more
-            + f"\nFull report: {kept}. Fix the data, or, if the change is intended, update the "
-            "schema (curated_schema) or list the anomaly in validate.warning_types."
+            + f"\nFull report: {kept}. Fix the data, or, if the change is intended (e.g. a new "
+            "label), update the schema: edit the curated_schema, or, when the schema was "
+            "inferred and reused from an earlier run, set schema.reuse_inferred: false for "
+            "one run to infer it again; or list the anomaly in validate.warning_types."
         )
     summary: dict[str, Any] = {
         "anomalies": len(found),

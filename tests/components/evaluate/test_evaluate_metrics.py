@@ -189,6 +189,11 @@ def test_config_beat_baseline_per_baseline_trains_the_linear_one() -> None:
         ({"beat_baseline": ("accuracy",), "linear_baseline": {"epochs": 0}}, "epochs"),
         ({"beat_baseline": ("accuracy",), "linear_baseline": {"l2": -1.0}}, "linear_baseline.l2"),
         ({"thresholds": {"accuracy": {"lower": 0.9, "upper": 0.1}}}, "lower <= upper"),
+        (
+            {"thresholds": {"accuracy": {"lower": 1.5}}},
+            "accuracy.lower: expected a value in [0, 1]",
+        ),
+        ({"thresholds": {"auc": {"upper": -0.1}}}, "auc.upper: expected a value in [0, 1]"),
         ({"thresholds": {"accuracy": {}}}, "got neither"),
         ({"thresholds": {"accuracy": {"min": 0.5}}}, "expected keys lower and/or upper"),
         ({"beat_baseline": ("accuracy",), "baseline_margin": -0.1}, "baseline_margin"),

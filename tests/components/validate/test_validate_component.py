@@ -123,6 +123,7 @@ def test_label_shift_against_previous_span_blocks(tmp_path) -> None:
     message = str(raised.value)
     assert "feature 'label' (train vs previous span): COMPARATOR_L_INFTY_HIGH" in message
     assert "L-infinity distance <= 0.2" in message  # the expectation
+    assert "schema.reuse_inferred: false" in message  # how an intended change gets through
     assert "observed 0.4" in message and "pos 50.0% -> 90.0%" in message
     kept = os.path.join(span.root, "_failed", "run-2", "validate", "anomalies", "report.txt")
     assert f"Full report: {kept}" in message
