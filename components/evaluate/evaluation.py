@@ -26,6 +26,7 @@ from seqline.components.evaluate.slicing import rules_for, slice_indices
 from seqline.components.evaluate.thresholds import (
     OVERALL,
     Check,
+    CheckKind,
     check_beat_baseline,
     check_bounds,
     check_changes,
@@ -244,6 +245,7 @@ def evaluate_scored(
         result = SliceResult(key, len(index), metrics, naive_metrics, base_metrics, linear_metrics)
         slices.append(result)
         checks.extend(_slice_checks(result, config, info.note))
+    checks.extend(_rules_of_absent_slices(config, set(groups)))
     return Evaluation(
         labels=tuple(labels),
         task=task,
@@ -253,6 +255,38 @@ def evaluate_scored(
         baseline_model=info,
         linear=linear if has_linear else None,
     )
+
+
+def _rules_of_absent_slices(config: EvaluateTextConfig, present: set[str]) -> list[Check]:
+    """Skipped checks, with the reason, for rules of an exact slice ("source=web") that no eval
+    example falls in: such a rule was dropped without a trace, so a blessing looked as if it
+    had been judged on that slice."""
+    checks: list[Check] = []
+    for key, rules in config.slice_thresholds.items():
+        if key == OVERALL or key.endswith("=*") or key in present:
+            continue
+        note = (
+            f"no eval example falls in slice {key} (its feature is absent from the examples "
+            "or never takes that value)"
+        )
+        kinds: tuple[tuple[CheckKind, Mapping[str, Any]], ...] = (
+            ("bound", rules.thresholds),
+            ("change", rules.change_thresholds),
+        )
+        for kind, names in kinds:
+            checks.extend(
+                Check(
+                    metric=m,
+                    kind=kind,
+                    value=float("nan"),
+                    passed=True,
+                    slice=key,
+                    skipped=True,
+                    note=note,
+                )
+                for m in names
+            )
+    return checks
 
 
 def _slice_checks(result: SliceResult, config: EvaluateTextConfig, no_baseline: str) -> list[Check]:

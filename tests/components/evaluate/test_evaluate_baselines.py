@@ -286,9 +286,16 @@ def test_slices_have_reference_metrics_their_own_thresholds_and_a_report(
         slice_thresholds={
             "source=*": {"thresholds": {"accuracy": {"lower": 0.5}}},
             "length=[9,inf)": {"thresholds": {"accuracy": {"lower": 0.999}}},
+            # No eval example comes from "mobile": the rule is recorded as skipped, with why
+            # (it used to vanish, so the blessing read as if that slice had been judged).
+            "source=mobile": {"thresholds": {"recall": {"lower": 0.9}}},
         },
     )
     summary, blessing = _evaluate(tmp_path, examples, models["good"], config)
+    assert (
+        "recall (source=mobile) threshold: SKIPPED (no eval example falls in slice source=mobile"
+        in "\n".join(blessing.properties["reasons"])
+    )
     metrics = json.loads((Path(blessing.uri) / "metrics.json").read_text())
     slices = metrics["slices"]
     lengths = [len(text.split()) for text, _ in eval_rows]
