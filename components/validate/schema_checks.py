@@ -2,7 +2,7 @@
 
 Each check returns Anomaly values (anomaly.py) that name the feature, the expectation from the
 schema and the observed figure. Names follow TFDV's AnomalyInfo.Type where the meaning is the
-same; TEXT_EMPTY_FRACTION_HIGH and SERIES_* are seqline's own.
+same; TEXT_EMPTY_FRACTION_HIGH, LABEL_SINGLE_CLASS and SERIES_* are seqline's own.
 """
 
 from __future__ import annotations
@@ -21,6 +21,9 @@ from seqline.components.statistics.statistics_files import (
 from seqline.components.validate.anomaly import Anomaly
 from seqline.schemas.annotations import series_frequency
 from seqline.schemas.feature_spec import expected_features, in_environment, is_deprecated
+from seqline.schemas.text import LABEL_KEY
+
+TRAIN_SPLIT = "train"  # where a label seen alone means a classifier of one class
 
 if TYPE_CHECKING:
     from tensorflow_metadata.proto.v0 import schema_pb2, statistics_pb2
@@ -167,6 +170,20 @@ def check_values(
                     "Unexpected string values",
                     f"values in domain '{domain.name or name}' {sorted(allowed)}",
                     f"{len(unexpected)} value(s) outside it: {listed}",
+                )
+            )
+        present = [v for v, c in value_counts(stats).items() if v in allowed and c > 0]
+        if name == LABEL_KEY and split == TRAIN_SPLIT and len(allowed) > 1 and len(present) == 1:
+            # A classifier trained on one class predicts it always; on a test split of that
+            # class it even scores accuracy 1.0 and is blessed.
+            out.append(
+                Anomaly(
+                    name,
+                    split,
+                    "LABEL_SINGLE_CLASS",
+                    "One label only",
+                    f"examples of at least two of the labels {sorted(allowed)}",
+                    f"every example is labelled {present[0]!r}",
                 )
             )
         if stats.string_stats.invalid_utf8_count:

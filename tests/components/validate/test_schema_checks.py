@@ -124,6 +124,18 @@ def test_texts_with_no_token_after_standardization_count_as_empty(schema, empty_
                         schema) == []  # fmt: skip
 
 
+def test_a_train_split_of_one_label_blocks(schema) -> None:
+    """A classifier trained on one class was blessed with accuracy 1.0 when the test split
+    held only that class too."""
+    found = anomalies_of(mutate(lambda i, r: r.update(label="pos")), schema)
+    assert [(a.type, a.feature, a.severity) for a in found] == [
+        ("LABEL_SINGLE_CLASS", "label", ERROR)
+    ]
+    assert "every example is labelled 'pos'" in found[0].message()
+    reason = to_proto(found, schema).anomaly_info["label"].reason[0]
+    assert anomalies_pb2.AnomalyInfo.Type.Name(reason.type) == "CUSTOM_VALIDATION"
+
+
 def test_messages_name_expectation_and_observation(schema) -> None:
     found = anomalies_of(mutate(CASES["ENUM_TYPE_UNEXPECTED_STRING_VALUES"]), schema)
     message = found[0].message()
