@@ -61,6 +61,13 @@ def run(
         done_message=lambda s: (
             f"accepted {s['accepted']} of {s['input']} rows ({s['rejected']} rejected) from "
             f"{s['series']} series; windows {s['windows']}"
+            + (
+                f"; {s['short_segments']} gap-free stretch(es) shorter than lookback + horizon "
+                f"= {config.lookback + config.horizon} gave no window (a short series or the "
+                "pieces between long gaps: their rows are in no example)"
+                if s["short_segments"]
+                else ""
+            )
         ),
         enforce_quality=lambda counts, where, samples: counts_lib.enforce_quality(
             counts, config, where, samples

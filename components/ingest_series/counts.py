@@ -95,6 +95,8 @@ def summary(counts: Mapping[str, Any]) -> dict[str, Any]:
         "rejected": int(counts["rejected"]),
         "series": len(counts["series_ids"]),
         "windows": dict(counts["windows"]),
+        # Gap-free runs shorter than lookback + horizon: accepted rows that give no window.
+        "short_segments": int(counts.get("stats", {}).get("short_segments", 0)),
     }
 
 

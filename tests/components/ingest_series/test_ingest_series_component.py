@@ -341,3 +341,27 @@ def test_component_signature_and_light_imports() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          env={**os.environ, "PYTHONPATH": os.getcwd()})  # fmt: skip
     assert out.stdout.strip() == "[]"
+
+
+def test_a_series_too_short_for_any_window_is_counted_in_the_summary(tmp_path: Path) -> None:
+    """Series "b" has 5 rows, fewer than lookback + horizon: its rows are accepted but give no
+    window, and the run said only "accepted 105 of 105 rows from 2 series"."""
+    rows = ["timestamp,series,value"]
+    for h in range(100):
+        rows.append(
+            f"{dt.datetime.fromtimestamp(T0_S + h * HOUR_S, dt.UTC):%Y-%m-%dT%H:%M:%S},a,{h}"
+        )
+    for h in range(5):
+        rows.append(
+            f"{dt.datetime.fromtimestamp(T0_S + h * HOUR_S, dt.UTC):%Y-%m-%dT%H:%M:%S},b,{h}"
+        )
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "s.csv").write_text("\n".join(rows) + "\n")
+    config = IngestSeriesConfig(
+        source=str(tmp_path / "data"), frequency="1h", series_id_column="series", lookback=8,
+        horizon=2, splits=("train",), split_fractions=(1.0,),
+    )  # fmt: skip
+    summary, examples, _rejected = run_component(tmp_path, config)
+    assert summary["accepted"] == 105 and summary["series"] == 2
+    assert summary["short_segments"] == 1
+    assert summary["windows"] == {"train": 100 - 10 + 1}
