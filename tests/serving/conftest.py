@@ -330,6 +330,27 @@ def copy_version(source_model: str, base_path: str, version: int) -> str:
     return final
 
 
+def serve_hpt(root: Any, model_dir: str, **fields: Any) -> Any:
+    """A started in-process server (ServerHandle, ready) serving `model_dir` as model "hpt"
+    version 1 from `{root}/hpt`, gRPC and REST on free 127.0.0.1 ports, with the given
+    ServerOptions fields (limits, REST threads...). The caller stops it; for module-scoped
+    fixtures, where the function-scoped `start_server` does not fit."""
+    from seqline.serving.server.server import FREE_PORT, ServerOptions
+    from seqline.serving.server.server import start_server as start
+
+    shutil.copytree(model_dir, os.path.join(str(root), "hpt", "1"))
+    options = ServerOptions(
+        model_name="hpt",
+        model_base_path=os.path.join(str(root), "hpt"),
+        port=0,
+        rest_api_port=FREE_PORT,
+        **fields,
+    )
+    handle = start(options)
+    handle.wait_until_ready(60)
+    return handle
+
+
 @pytest.fixture(name="copy_version")
 def copy_version_fixture() -> Callable[[str, str, int], str]:
     """``copy_version(source_model, base_path, version) -> version_dir`` (atomic rename)."""

@@ -17,6 +17,7 @@ from seqline.serving.errors import Code, ServingError
 from seqline.serving.request_limits import RequestLimits
 from seqline.serving.server.json_codec import json_depth, json_to_ndarray, parse_json_request
 from seqline.serving.tensor_codec import to_ndarray
+from tests.serving.conftest import serve_hpt
 
 
 def _post(url: str, body: bytes) -> tuple[int, dict]:
@@ -82,24 +83,13 @@ def test_budget_is_charged_from_the_shape_before_decoding():
 
 @pytest.fixture(scope="module")
 def small_limits_server(tmp_path_factory, half_plus_two_model):
-    import shutil
-
-    from seqline.serving.server.server import FREE_PORT, ServerOptions, start_server
-
-    root = tmp_path_factory.mktemp("limits")
-    shutil.copytree(half_plus_two_model, root / "hpt" / "1")
-    handle = start_server(
-        ServerOptions(
-            model_name="hpt",
-            model_base_path=str(root / "hpt"),
-            port=0,
-            rest_api_port=FREE_PORT,
-            max_request_elements=8,
-            max_request_bytes=1 << 20,
-            max_json_depth=4,
-        )
+    handle = serve_hpt(
+        tmp_path_factory.mktemp("limits"),
+        half_plus_two_model,
+        max_request_elements=8,
+        max_request_bytes=1 << 20,
+        max_json_depth=4,
     )
-    handle.wait_until_ready(60)
     yield handle
     handle.stop()
 
@@ -137,22 +127,9 @@ def test_configured_limits_apply_to_grpc_and_rest(small_limits_server):
 
 @pytest.fixture(scope="module")
 def small_messages_server(tmp_path_factory, half_plus_two_model):
-    import shutil
-
-    from seqline.serving.server.server import FREE_PORT, ServerOptions, start_server
-
-    root = tmp_path_factory.mktemp("messages")
-    shutil.copytree(half_plus_two_model, root / "hpt" / "1")
-    handle = start_server(
-        ServerOptions(
-            model_name="hpt",
-            model_base_path=str(root / "hpt"),
-            port=0,
-            rest_api_port=FREE_PORT,
-            max_message_size_bytes=4096,
-        )
+    handle = serve_hpt(
+        tmp_path_factory.mktemp("messages"), half_plus_two_model, max_message_size_bytes=4096
     )
-    handle.wait_until_ready(60)
     yield handle
     handle.stop()
 

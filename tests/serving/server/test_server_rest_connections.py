@@ -5,7 +5,6 @@ decimal; what http.server answers by itself is JSON like every other error."""
 from __future__ import annotations
 
 import json
-import shutil
 import socket
 import threading
 import urllib.error
@@ -13,27 +12,20 @@ import urllib.request
 
 import pytest
 
+from tests.serving.conftest import serve_hpt
+
 TIMEOUT_MS = 1500
 TRICKLE_EVERY = 0.4  # seconds between bytes: under the per-read timeout, so reads never idle
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory, half_plus_two_model):
-    from seqline.serving.server.server import FREE_PORT, ServerOptions, start_server
-
-    root = tmp_path_factory.mktemp("rest_connections")
-    shutil.copytree(half_plus_two_model, root / "hpt" / "1")
-    handle = start_server(
-        ServerOptions(
-            model_name="hpt",
-            model_base_path=str(root / "hpt"),
-            port=0,
-            rest_api_port=FREE_PORT,
-            rest_api_num_threads=2,
-            rest_api_timeout_in_ms=TIMEOUT_MS,
-        )
+    handle = serve_hpt(
+        tmp_path_factory.mktemp("rest_connections"),
+        half_plus_two_model,
+        rest_api_num_threads=2,
+        rest_api_timeout_in_ms=TIMEOUT_MS,
     )
-    handle.wait_until_ready(60)
     yield handle
     handle.stop()
 
