@@ -24,7 +24,7 @@ Each component argument is either that component's config dataclass or a mapping
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from seqline.components.evaluate.series_component import COMPONENT as EVALUATE_SERIES
@@ -34,11 +34,33 @@ from seqline.components.standard_pipeline import (
     build_standard_pipeline,
     python_settings,
 )
+from seqline.components.train.forecaster_windows import check_lags_fit
 from seqline.components.train.series_component import COMPONENT as TRAIN_SERIES
 from seqline.components.transform.series_component import COMPONENT as TRANSFORM_SERIES
 from seqline.pipeline.config_file import PipelineSettings
 from seqline.pipeline.dag import Pipeline
+from seqline.pipeline.errors import ConfigError
 from seqline.schemas.series import SERIES_ID_KEY, WINDOW_END_KEY
+
+
+def check_series_configs(configs: Mapping[str, Any]) -> None:
+    """The forecaster's lags and evaluate's baselines fit the windows ingest_series cuts
+    (ConfigError naming the fields); they were found only once train or evaluate ran."""
+    ingest, train, evaluate = configs["ingest_series"], configs["train"], configs["evaluate"]
+    lookback, horizon = ingest.lookback, ingest.horizon
+    try:
+        check_lags_fit(train.forecaster, lookback, horizon)
+    except ConfigError as e:
+        raise ConfigError(f"components.train.{e}") from None
+    for name in ("season", "moving_average"):
+        value = getattr(evaluate, name)
+        if value > lookback:
+            raise ConfigError(
+                f"components.evaluate.{name}: expected <= ingest_series.lookback {lookback} "
+                f"(the baseline reads the last {name.replace('_', ' ')} steps of each window's "
+                f"history), got {value}; lengthen lookback or shorten {name}"
+            )
+
 
 # statistics over the windows' time and series features unless the YAML says otherwise.
 KIND = PipelineKind(
@@ -50,6 +72,7 @@ KIND = PipelineKind(
     defaults={
         "statistics": {"timestamp_feature": WINDOW_END_KEY, "series_id_feature": SERIES_ID_KEY}
     },
+    check_configs=check_series_configs,
 )
 
 

@@ -18,7 +18,7 @@ the wiring are written once, here.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, cast
 
 from seqline.components.evaluate.split_policy import check_evaluation_split
@@ -56,6 +56,7 @@ class PipelineKind:
         ingest_path_fields: ingest config fields that are paths (resolved against the config
             file's folder).
         defaults: node id -> config fields a kind sets when the YAML leaves them out.
+        check_configs: cross-node config checks (see below); None = none.
     """
 
     ingest_id: str
@@ -66,6 +67,10 @@ class PipelineKind:
     tune: Component | None = None
     ingest_path_fields: tuple[str, ...] = ("source",)
     defaults: Mapping[str, Mapping[str, Any]] = dataclasses.field(default_factory=dict)
+    # Checks across the nodes' configs (node id -> config), raising ConfigError before anything
+    # runs: a mistake that needs two nodes' settings to see would otherwise surface only when
+    # its node runs, after the ones before it.
+    check_configs: Callable[[Mapping[str, Any]], None] | None = None
 
     def components(self, tuned: bool = False) -> dict[str, Component]:
         """Node id -> component, in pipeline order (with `tune` when `tuned` and the kind has
@@ -165,6 +170,8 @@ def build_standard_pipeline(settings: PipelineSettings, kind: PipelineKind) -> P
     check_evaluation_split(
         configs[kind.ingest_id], configs["transform"], configs["train"], configs["evaluate"]
     )
+    if kind.check_configs is not None:
+        kind.check_configs(configs)
     examples = OutputRef(kind.ingest_id, "examples")
     statistics = OutputRef("statistics", "statistics")
     model = OutputRef("train", "model")

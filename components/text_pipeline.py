@@ -22,7 +22,7 @@ Each component argument is either that component's config dataclass or a mapping
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from seqline.components.evaluate.text_component import COMPONENT as EVALUATE_TEXT
@@ -32,11 +32,41 @@ from seqline.components.standard_pipeline import (
     build_standard_pipeline,
     python_settings,
 )
+from seqline.components.train.config import BALANCED
 from seqline.components.train.text_component import COMPONENT as TRAIN_TEXT
 from seqline.components.transform.text_component import COMPONENT as TRANSFORM_TEXT
 from seqline.components.tune.component import COMPONENT as TUNE_TEXT
 from seqline.pipeline.config_file import PipelineSettings
 from seqline.pipeline.dag import Pipeline
+from seqline.pipeline.errors import ConfigError
+
+
+def check_text_configs(configs: Mapping[str, Any]) -> None:
+    """The model's inputs and class weights match what transform and ingest produce
+    (ConfigError naming the fields); they were found only once train ran."""
+    model, ngrams = configs["train"].model, configs["transform"].ngrams
+    for branch in ("ngram_branch", "linear_branch"):
+        if getattr(model, branch) != "none" and not ngrams.enabled:
+            raise ConfigError(
+                f"components.train.model.{branch}: {getattr(model, branch)!r} reads the "
+                "transform's n-gram features, but transform.ngrams is off; set e.g. "
+                "transform.ngrams: {orders: 2" + (", weights: tfidf" if branch == "linear_branch"
+                else "") + "} or use " + f"{branch}: none"
+            )  # fmt: skip
+    if model.linear_branch != "none" and ngrams.weights == "none":
+        raise ConfigError(
+            "components.train.model.linear_branch: the linear branch weighs n-grams by the "
+            "transform's TF-IDF, but transform.ngrams.weights is 'none'; set weights: tfidf "
+            "(or nb for binary labels)"
+        )
+    labels = set(configs["ingest_text"].labels)
+    unknown = sorted(set(model.class_weights) - labels - {BALANCED})
+    if labels and unknown:
+        raise ConfigError(
+            f"components.train.model.class_weights: expected labels from ingest_text.labels "
+            f"{sorted(labels)} (or {BALANCED}: 1), got {unknown}; fix the label names"
+        )
+
 
 KIND = PipelineKind(
     ingest_id="ingest_text",
@@ -45,6 +75,7 @@ KIND = PipelineKind(
     train=TRAIN_TEXT,
     evaluate=EVALUATE_TEXT,
     tune=TUNE_TEXT,
+    check_configs=check_text_configs,
 )
 
 

@@ -52,17 +52,13 @@ from typing import Any
 import keras
 
 from seqline.components.train.config import ForecasterConfig
+from seqline.components.train.forecaster_windows import check_lags_fit, output_steps
 from seqline.components.train.weight_averaging import adam
 from seqline.pipeline.errors import ConfigError
 
 HISTORY_INPUT = "history"
 FUTURE_INPUT = "future"
 _LAYER_CLASS = {"simple_rnn": "SimpleRNN", "lstm": "LSTM", "gru": "GRU"}
-
-
-def output_steps(output: str, horizon: int) -> int:
-    """Steps S the exported forecast has: 1 for "last" and "sequence", H otherwise."""
-    return 1 if output in ("last", "sequence") else horizon
 
 
 def _recurrent_layer(
@@ -125,31 +121,9 @@ def build_forecaster(
             f"{num_future} known-future column(s) (future covariates / calendar features); use "
             "output: direct or seq2seq"
         )
+    check_lags_fit(config, lookback, horizon)
     steps = output_steps(config.output, horizon)
-    lag = config.residual_lag
-    if lag and not steps <= lag <= lookback:
-        raise ConfigError(
-            f"forecaster.residual_lag: expected {steps} <= residual_lag <= lookback {lookback} "
-            f"(each forecast step needs the value residual_lag steps earlier inside the "
-            f"history), got {lag}; lengthen ingest_series.lookback or use a longer lag"
-        )
-    level = config.level_window
-    if level and lag + level > lookback:
-        raise ConfigError(
-            f"forecaster.level_window: expected residual_lag + level_window <= lookback "
-            f"{lookback} (each of the last level_window steps is compared with the value "
-            f"residual_lag steps before it), got {lag} + {level} = {lag + level}; set "
-            f"ingest_series.lookback to at least {lag + level} or shorten level_window"
-        )
-    for k in config.context_lags:
-        if not horizon <= k <= lookback:
-            raise ConfigError(
-                f"forecaster.lag_context: expected every lag in horizon {horizon} .. lookback "
-                f"{lookback} (the rows a lag copies for every step ahead must lie inside the "
-                f"history), got {k}"
-                + (" (residual_lag, which lag_context: true reads)" if k == lag else "")
-                + "; use longer lags, a longer ingest_series.lookback, or drop lag_context"
-            )
+    lag, level = config.residual_lag, config.level_window
     km = keras_module
     head_init = "zeros" if lag else "glorot_uniform"
     history = km.Input(shape=(lookback, num_features), dtype="float32", name=HISTORY_INPUT)

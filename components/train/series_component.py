@@ -65,7 +65,7 @@ def execute(
     """Trains in this process (on every task of a multi-worker run: worker.py calls it); only
     the chief fills the outputs."""
     from seqline.components.train import training  # noqa: PLC0415
-    from seqline.components.train.forecasters import output_steps  # noqa: PLC0415
+    from seqline.components.train.forecaster_windows import output_steps  # noqa: PLC0415
     from seqline.components.train.series_export import (  # noqa: PLC0415
         ForecasterExport,
         export_forecaster,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from seqline.pipeline.config_file import read_config
@@ -56,3 +58,53 @@ def test_a_pretrained_vectors_path_is_taken_from_the_config_files_folder(
     (folder / "vectors.txt").unlink()
     with pytest.raises(ConfigError, match="pretrained.path.*does not exist.*config file's folder"):
         train.component.check(train.config)
+
+
+SERIES = """name: s
+kind: series
+root: runs
+components:
+  ingest_series: {source: data.csv, frequency: 1h, lookback: 24, horizon: 6}
+  train: {forecaster: {output: direct%s}}
+  evaluate: {season: %d, moving_average: 3, thresholds: {mase: {upper: 1.5}}}
+  push: {serving_root: serving}
+"""
+TEXT = """name: t
+kind: text
+root: runs
+components:
+  ingest_text: {source: data.csv, labels: [neg, pos]}
+  transform: {ngrams: %s}
+  train: {model: %s}
+  evaluate: {thresholds: {accuracy: {lower: 0.5}}}
+  push: {serving_root: serving}
+"""
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        (SERIES % ("", 48), "components.evaluate.season: expected <= ingest_series.lookback 24"),
+        (SERIES % (", residual_lag: 48", 24), "components.train.forecaster.residual_lag"),
+        (SERIES % (", lag_context: [2]", 24), "components.train.forecaster.lag_context"),
+        (TEXT % ("{orders: 0}", "{ngram_branch: beside}"), "ngram_branch: 'beside' reads"),
+        (TEXT % ("{orders: 2}", "{linear_branch: only}"), "weights is 'none'; set weights"),
+        (TEXT % ("{orders: 0}", "{class_weights: {neutral: 2}}"), "got ['neutral']"),
+    ],
+)
+def test_cross_node_mistakes_are_config_errors_before_anything_runs(tmp_path, text, message):
+    """Each of these was found only when train or evaluate ran, after ingest, statistics and
+    transform."""
+    from seqline.pipeline.config_file import load_pipeline
+
+    path = tmp_path / "p.yaml"
+    path.write_text(text)
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        load_pipeline(path)
+    # The same config with the mistake mended builds.
+    mended = text.replace("season: 48", "season: 24").replace(", residual_lag: 48", "")
+    mended = mended.replace(", lag_context: [2]", "").replace("neutral", "pos")
+    mended = mended.replace("{orders: 0}", "{orders: 2, weights: tfidf}")
+    mended = mended.replace("{orders: 2}", "{orders: 2, weights: tfidf}")
+    path.write_text(mended)
+    load_pipeline(path)
