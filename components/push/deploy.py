@@ -76,7 +76,6 @@ def deploy(source: str, config, progress: Callable[[str], None] = lambda _m: Non
             return with_model(configs, entry)
 
         _before, current = update_configs(config_file, set_entry)
-        protect |= {v for c in current if c.name == config.model_name for v in c.labels.values()}
         progress(f"updated {config_file}")
 
     confirmed = False

@@ -378,6 +378,4 @@ def vocabulary_size(transform_graph_uri: str, vocab_name: str) -> int:
 def vocabulary_is_empty(transform_graph_uri: str, vocab_name: str) -> bool:
     """True when TFT learned nothing for `vocab_name` and wrote only its placeholder entry."""
     output = tft.TFTransformOutput(transform_graph_uri)
-    if int(output.vocabulary_size_by_name(vocab_name)) != 1:
-        return False
     return output.vocabulary_by_name(vocab_name) == [EMPTY_VOCABULARY_PLACEHOLDER.encode()]

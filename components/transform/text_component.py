@@ -125,7 +125,7 @@ def run(
             )
     ctx.progress(f"wrote {sum(result.counts.values())} transformed examples")
     learned = beam_pipeline.vocabulary_size(transform_graph.uri, VOCAB_NAME)
-    if beam_pipeline.vocabulary_is_empty(transform_graph.uri, VOCAB_NAME):
+    if learned == 1 and beam_pipeline.vocabulary_is_empty(transform_graph.uri, VOCAB_NAME):
         # Every training text is empty once standardized: a model would see padding only and
         # could still be "blessed" on label frequencies. Stop here instead.
         raise DataError(

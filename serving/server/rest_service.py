@@ -143,7 +143,7 @@ class _Handler(BaseHTTPRequestHandler):
                 self.close_connection = True
                 self._send_error(e.code, e.message)
                 return
-            except (ConnectionError, TimeoutError, OSError):
+            except OSError:  # the client left or went silent (ConnectionError, TimeoutError)
                 self.close_connection = True
                 return
             if not server.slots.acquire(timeout=server.timeout_seconds):
