@@ -58,8 +58,9 @@ class ValidateConfig:
             blank texts).
         max_irregular_fraction: largest allowed share of a series dataset's spacings that are
             not a whole multiple of the series' step. Default 0.0.
-        max_gap_fraction: largest allowed share of spacings that skip steps (gaps). Default
-            0.05.
+        max_gap_fraction: largest allowed share of a series dataset's grid steps (from each
+            series' first to last timestamp) that are missing. Default 0.05: one gap of 10
+            steps in a series of 100 steps is 10%, not 1 spacing in 90.
     """
 
     splits: tuple[str, ...] = ()

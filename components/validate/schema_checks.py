@@ -325,16 +325,23 @@ def _check_series(
             problems.append(f"series spaced by {listed}")
     if spacings:
         irregular = custom_num(stats, sp.SERIES_IRREGULAR_SPACINGS) / spacings
-        gaps = custom_num(stats, sp.SERIES_GAPS) / spacings
+        # A gap's weight is the steps it leaves out, not the one spacing it takes: one hole
+        # of a month in an hourly series is 720 missing steps, not 1 odd spacing in 10,000.
+        missing = int(custom_num(stats, sp.SERIES_MISSING_STEPS))
+        missing_share = missing / (spacings + missing)
         expectations.append(
             f"<= {options.max_irregular_fraction:.2%} off-grid spacings and "
-            f"<= {options.max_gap_fraction:.2%} gaps"
+            f"<= {options.max_gap_fraction:.2%} of the grid's steps missing"
         )
         if irregular > options.max_irregular_fraction:
             problems.append(f"{irregular:.2%} of spacings off the series' step")
-        if gaps > options.max_gap_fraction:
-            missing = int(custom_num(stats, sp.SERIES_MISSING_STEPS))
-            problems.append(f"{gaps:.2%} of spacings are gaps ({missing} missing steps)")
+        if missing_share > options.max_gap_fraction:
+            gaps = int(custom_num(stats, sp.SERIES_GAPS))
+            problems.append(
+                f"{missing_share:.2%} of the grid's steps missing ({missing} missing steps "
+                f"in {gaps} gap(s)); raise validate.max_gap_fraction if the source is known "
+                "to have holes (ingest_series fills the short ones, see its max_gap_steps)"
+            )
     if problems:
         out.append(
             Anomaly(

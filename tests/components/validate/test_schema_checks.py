@@ -207,8 +207,9 @@ def test_series_anomalies() -> None:
     assert "series spaced by 3600 (2 series)" in hourly[0].observed
 
     gappy = [r for r in series_records() if not (r["sid"] == "a" and r["ts"] in (300, 360, 420))]
-    # One gap (3 missing steps) among 35 spacings: 2.9%.
-    strict = series_anomalies(gappy, schema, max_gap_fraction=0.02)
+    # One gap of 3 missing steps; the grid has 35 spacings + 3 missing steps: 7.9% missing.
+    strict = series_anomalies(gappy, schema, max_gap_fraction=0.05)
     assert [a.type for a in strict] == ["SERIES_IRREGULAR_TIMESTAMPS"]
-    assert "3 missing steps" in strict[0].observed
-    assert series_anomalies(gappy, schema, max_gap_fraction=0.05) == []
+    assert "7.89% of the grid's steps missing (3 missing steps in 1 gap(s))" in strict[0].observed
+    assert series_anomalies(gappy, schema, max_gap_fraction=0.08) == []
+    # Weighed by spacings, this one gap would be 1 in 35 (2.9%) and pass a 5% bound.
