@@ -190,6 +190,17 @@ def _fmt(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.4g}"
 
 
+# Why a metric can be None, for the reason a failed bound gives (forecast_metrics).
+UNDEFINED_BECAUSE = {
+    "mase": "undefined: MASE divides by the naive forecast's in-sample error at lag "
+    "mase_season, which is 0 here (the history does not change over that lag, e.g. a "
+    "constant series) or the lookback is not longer than mase_season; bound mae or rmse "
+    "instead",
+    "mape": "undefined: every actual value is 0 (within the zero tolerance); bound smape or "
+    "mae instead",
+}
+
+
 def blessing_checks(
     fc: EvaluateSeriesConfig, scores: Mapping[str, Any], no_baseline_note: str = ""
 ) -> list[dict[str, Any]]:
@@ -210,6 +221,9 @@ def blessing_checks(
                 for op, limit in ((">=", bound.lower), ("<=", bound.upper))
                 if limit is not None
             )
+            reason = f"{target}: {metric} {_fmt(value)} {'meets' if passed else 'fails'} {limits}"
+            if value is None:
+                reason += f" ({UNDEFINED_BECAUSE.get(metric, 'undefined on these windows')})"
             checks.append(
                 {
                     "target": target,
@@ -217,8 +231,7 @@ def blessing_checks(
                     "metric": metric,
                     "value": value,
                     "passed": passed,
-                    "reason": f"{target}: {metric} {_fmt(value)} "
-                    f"{'meets' if passed else 'fails'} {limits}",
+                    "reason": reason,
                 }
             )
         metric = fc.compare_metric

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from seqline.components.evaluate.forecast_config import EvaluateSeriesConfig
+from seqline.components.evaluate.forecast_evaluation import blessing_checks
 from seqline.components.evaluate.forecast_metrics import (
     forecast_metrics,
     metrics_by_step,
@@ -69,6 +70,21 @@ def test_guards_for_zero_actuals_and_constant_histories():
     assert got["mape"] is None and got["mape_excluded"] == 4
     assert got["smape"] == 0.0  # both zero: no error
     assert got["mase"] is None  # constant history: no in-sample naive error to scale by
+
+
+def test_a_failed_bound_on_an_undefined_metric_says_why():
+    # A constant zero series: no naive error to scale MASE by, no nonzero actual for MAPE.
+    metrics = forecast_metrics(np.zeros((2, 2)), np.zeros((2, 2)), np.zeros((2, 5)))
+    scores = {"y": {"candidate": {"overall": metrics}}}
+    bounds = {"mase": {"upper": 1.0}, "mape": {"upper": 5.0}, "mae": {"upper": 1.0}}
+    checks = {
+        c["metric"]: c for c in blessing_checks(EvaluateSeriesConfig(thresholds=bounds), scores)
+    }
+    assert [checks[m]["passed"] for m in ("mase", "mape", "mae")] == [False, False, True]
+    assert "constant series" in checks["mase"]["reason"]
+    assert "bound mae or rmse instead" in checks["mase"]["reason"]
+    assert "every actual value is 0" in checks["mape"]["reason"]
+    assert checks["mae"]["reason"] == "y: mae 0 meets <= 1"
 
 
 def test_naive_baselines():
