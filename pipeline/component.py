@@ -137,6 +137,10 @@ class Component:
             throw away: the runner closes the handle when the node is cached or skipped, and
             again after the node's execution (so close() must be safe to call twice). Never
             called in orchestrated runs (one node per process) or with --max-parallel 1.
+        effects_gone: optional check of a cached execution's effects outside the pipeline
+            root (push's served version): given the published outputs, returns what is no
+            longer in place ([] = all there); the runner runs the node again instead of
+            reusing the outputs when anything is listed.
     """
 
     name: str
@@ -153,6 +157,7 @@ class Component:
     code_dir: Path = field(default_factory=Path)
     libraries: tuple[str, ...] = ()
     prestart: Callable[[Any], Any] | None = None
+    effects_gone: Callable[[Mapping[str, Artifact]], list[str]] | None = None
 
     def __post_init__(self) -> None:
         if not dataclasses.is_dataclass(self.config_type):
@@ -217,6 +222,7 @@ def component(
     check: Callable[[Any], None] | None = None,
     libraries: tuple[str, ...] = (),
     prestart: Callable[[Any], Any] | None = None,
+    effects_gone: Callable[[Mapping[str, Artifact]], list[str]] | None = None,
 ) -> Component:
     """Builds a Component from `function`'s annotated signature (see the module docstring).
 
@@ -297,4 +303,5 @@ def component(
         function=function,
         libraries=tuple(libraries),
         prestart=prestart,
+        effects_gone=effects_gone,
     )

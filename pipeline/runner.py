@@ -124,7 +124,8 @@ def check_pipeline(pipeline: Pipeline) -> None:
 
 def _published_outputs(pipeline: Pipeline, node: Node, fingerprint: str) -> dict[str, Artifact]:
     """The node's outputs published under `fingerprint`, or {} when one is absent or was
-    damaged after publishing (a file deleted or resized: pipeline/artifact_manifest.py), so
+    damaged after publishing (a file deleted or resized: pipeline/artifact_manifest.py), or
+    when the component's effects_gone lists something (a pushed version deleted since), so
     the node runs again instead of handing a broken artifact downstream."""
     found: dict[str, Artifact] = {}
     for output in node.component.outputs:
@@ -143,6 +144,15 @@ def _published_outputs(pipeline: Pipeline, node: Node, fingerprint: str) -> dict
             )
             return {}
         found[output] = artifact
+    gone = node.component.effects_gone(found) if node.component.effects_gone else []
+    if gone:
+        log.warning(
+            "%s: what its cached execution did outside the pipeline root is gone (%s); "
+            "running the node again",
+            node.node_id,
+            "; ".join(gone),
+        )
+        return {}
     return found
 
 

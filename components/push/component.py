@@ -34,9 +34,11 @@ from __future__ import annotations
 import json
 import os
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from seqline.pipeline.artifact import Artifact
 from seqline.pipeline.artifacts import Blessing, InfraBlessing, Model, PushedModel, Verdict
 from seqline.pipeline.component import ExecutionContext, Out, component
 from seqline.pipeline.errors import ConfigError, DataError
@@ -210,4 +212,16 @@ def run(
     return {k: record[k] for k in ("pushed", "version", "destination")}
 
 
-COMPONENT = component(run, name="push", check=check)
+def effects_gone(outputs: Mapping[str, Artifact]) -> list[str]:
+    """A cached push whose served version was deleted since (by hand, a cleanup job) is
+    stale: the run would report a version no server can load. Lists it so the runner pushes
+    again (as a new version)."""
+    pushed = outputs.get("pushed_model")
+    if not isinstance(pushed, PushedModel) or not pushed.pushed or not pushed.destination:
+        return []
+    if filesystem.exists(filesystem.join(pushed.destination, "saved_model.pb")):
+        return []
+    return [f"pushed version {pushed.version}: no saved_model.pb at {pushed.destination}"]
+
+
+COMPONENT = component(run, name="push", check=check, effects_gone=effects_gone)

@@ -77,6 +77,29 @@ def test_a_cached_output_damaged_after_publishing_runs_its_node_again(tmp_path, 
     assert [n.status for n in third.nodes] == ["CACHED", "CACHED"]
 
 
+def test_a_cached_node_whose_outside_effects_are_gone_runs_again(tmp_path, caplog):
+    """effects_gone (push: the served version) is asked before a cache hit is trusted."""
+    import dataclasses
+
+    log, effect = tmp_path / "calls.txt", tmp_path / "served"
+    effect.write_text("v1")
+    pipeline = make_pipeline(tmp_path / "root", str(log))
+    watched = dataclasses.replace(
+        toy.SUM_NUMBERS,
+        effects_gone=lambda outputs: [] if effect.exists() else [f"{effect} deleted"],
+    )
+    nodes = [pipeline.nodes[0], dataclasses.replace(pipeline.nodes[1], component=watched)]
+    pipeline = dataclasses.replace(pipeline, nodes=nodes)
+    run_pipeline(pipeline)
+    assert [n.status for n in run_pipeline(pipeline).nodes] == ["CACHED", "CACHED"]
+    effect.unlink()
+    with caplog.at_level("WARNING"):
+        again = run_pipeline(pipeline)
+    assert [n.status for n in again.nodes] == ["CACHED", "COMPLETE"]
+    assert f"{effect} deleted" in caplog.text and "running the node again" in caplog.text
+    assert calls(log) == ["write_numbers", "sum_numbers", "sum_numbers"]
+
+
 def test_second_run_is_fully_cached_and_config_change_reruns_downstream_only(tmp_path):
     log = tmp_path / "calls.txt"
     first = run_pipeline(make_pipeline(tmp_path / "root", str(log)))

@@ -77,6 +77,29 @@ def test_blessed_model_lands_where_tf_serving_loads_it(
     assert summary["version"] == 2
 
 
+def test_a_cached_push_whose_version_was_deleted_is_stale(
+    tmp_path: Path, fake_model: Artifact
+) -> None:
+    """The runner asks effects_gone before reusing a cached push (tests/pipeline/test_runner)."""
+    from seqline.components.push.component import effects_gone
+    from seqline.pipeline.artifacts import PushedModel
+    from seqline.pipeline.component import retype
+
+    config = PushConfig(serving_root=str(tmp_path / "serving"), model_name="sentiment")
+    blessing = blessing_artifact(tmp_path / "blessing", True, PASSING)
+    _, pushed = _push(tmp_path, fake_model, blessing, config)
+    outputs = {"pushed_model": retype(pushed, PushedModel)}
+    assert effects_gone(outputs) == []
+    (tmp_path / "serving" / "sentiment" / "1" / "saved_model.pb").unlink()
+    assert effects_gone(outputs) == [
+        f"pushed version 1: no saved_model.pb at {tmp_path / 'serving' / 'sentiment' / '1'}"
+    ]
+    _, refused = _push(
+        tmp_path, fake_model, blessing_artifact(tmp_path / "no", False, FAILING), config
+    )
+    assert effects_gone({"pushed_model": retype(refused, PushedModel)}) == []  # nothing served
+
+
 def test_not_blessed_model_is_not_pushed_and_reason_is_recorded(
     tmp_path: Path, fake_model: Artifact
 ) -> None:
