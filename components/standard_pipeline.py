@@ -172,6 +172,17 @@ def build_standard_pipeline(settings: PipelineSettings, kind: PipelineKind) -> P
     )
     if kind.check_configs is not None:
         kind.check_configs(configs)
+        # Each tune candidate becomes a trial's train config: judge it the same way now, not
+        # when the trial that draws it fails mid-search.
+        if TUNE_NODE in configs:
+            for path, value, train in configs[TUNE_NODE].candidate_trains():
+                try:
+                    kind.check_configs({**configs, "train": train})
+                except ConfigError as e:
+                    raise ConfigError(
+                        f"components.tune.{path}: the candidate {value!r} does not fit the "
+                        f"other nodes: {e}"
+                    ) from None
     examples = OutputRef(kind.ingest_id, "examples")
     statistics = OutputRef("statistics", "statistics")
     model = OutputRef("train", "model")

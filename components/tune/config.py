@@ -21,10 +21,12 @@ start from the same config train uses and the fingerprint changes when it does.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from seqline.components.train.config import TrainTextConfig
+from seqline.components.train.overrides import apply_overrides
 from seqline.components.tune.space import Dimension, parse_space
 from seqline.pipeline.errors import ConfigError
 
@@ -117,6 +119,15 @@ class TuneTextConfig:
     def dimensions(self) -> tuple[Dimension, ...]:
         """The parsed search space (ConfigError naming `space.<name>` when it is wrong)."""
         return parse_space(self.space, self.train)
+
+    def candidate_trains(self) -> Iterator[tuple[str, Any, TrainTextConfig]]:
+        """(`space.<name>`, value, the train config a trial gets with it) for every choice
+        and both ends of every range, for checks that need other nodes' configs too
+        (components/standard_pipeline.py)."""
+        for dim in self.dimensions():
+            values = dim.values if dim.kind == "choice" else (dim.low, dim.high)
+            for value in values:
+                yield f"space.{dim.name}", value, apply_overrides(self.train, {dim.name: value})
 
     @property
     def trial_epochs(self) -> int:

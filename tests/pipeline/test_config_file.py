@@ -108,3 +108,20 @@ def test_cross_node_mistakes_are_config_errors_before_anything_runs(tmp_path, te
     mended = mended.replace("{orders: 2}", "{orders: 2, weights: tfidf}")
     path.write_text(mended)
     load_pipeline(path)
+
+
+def test_a_tune_candidate_that_does_not_fit_the_other_nodes_is_refused(tmp_path):
+    """A space offering the n-gram branch while transform builds no n-grams failed only in
+    the trial that drew it, mid-search."""
+    from seqline.pipeline.config_file import load_pipeline
+
+    tuned = TEXT.replace("  evaluate:", "  tune: {space: %s}\n  evaluate:")
+    path = tmp_path / "p.yaml"
+    path.write_text(tuned % ("{orders: 0}", "{}", "{ngram_branch: {choice: [none, beside]}}"))
+    with pytest.raises(
+        ConfigError,
+        match=re.escape("components.tune.space.ngram_branch: the candidate 'beside' does not fit"),
+    ):
+        load_pipeline(path)
+    path.write_text(tuned % ("{orders: 2}", "{}", "{ngram_branch: {choice: [none, beside]}}"))
+    load_pipeline(path)
