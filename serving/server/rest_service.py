@@ -13,7 +13,8 @@ Errors answer ``{"error": "<message>"}`` with the HTTP status TF Serving maps th
 Without TCP_NODELAY, a response written in two segments waits for the client's delayed ACK
 (~40 ms per request); each response is also written with a single send.
 
-Connections: one thread per connection (HTTP/1.1 keep-alive), at most ``num_threads``
+Connections: one thread per connection (HTTP/1.1 keep-alive), at most ``max_connections``
+open (``--rest_api_max_connections``; one more is answered 503 and closed), at most ``num_threads``
 requests processed at once (``--rest_api_num_threads``; a request waits for a free slot up to
 ``timeout_seconds`` and then answers UNAVAILABLE), and ``timeout_seconds``
 (``--rest_api_timeout_in_ms``) for a client to send a request or stay idle. With an
@@ -395,6 +396,40 @@ class ByteBudget:
             self._changed.notify_all()
 
 
+def default_max_connections() -> int:
+    """Half the process's file-descriptor limit (the rest is for models, gRPC and logs), at
+    most 1024: enough keep-alive clients for one host, before threads pile up."""
+    try:
+        import resource
+
+        soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    except (ImportError, OSError, ValueError):
+        return 1024
+    if soft == resource.RLIM_INFINITY:
+        return 1024
+    return max(16, min(1024, soft // 2))
+
+
+def _refuse(connection: socket.socket, limit: int) -> None:
+    """A 503 in one non-blocking send (a client that does not read cannot stall the accept
+    loop), then close. The body is TF Serving's error JSON."""
+    body = json.dumps(
+        {
+            "error": f"the server has {limit} REST connections open (--rest_api_max_connections); "
+            "reuse a keep-alive connection or retry with backoff"
+        }
+    ).encode()
+    head = (
+        "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
+    ).encode("latin-1")
+    with contextlib.suppress(OSError):
+        connection.setblocking(False)
+        connection.send(head + body)
+    with contextlib.suppress(OSError):
+        connection.close()
+
+
 class RestServer(ThreadingHTTPServer):
     """The REST endpoint; ``port`` is the bound port (useful when started on port 0).
 
@@ -403,6 +438,8 @@ class RestServer(ThreadingHTTPServer):
         num_threads: requests processed at once (default 4 x CPUs, as TF Serving).
         timeout_seconds: idle/read timeout of a connection and the longest wait for a slot.
         ssl_context: serve HTTPS with it (None: plain HTTP).
+        max_connections: connections open at once (each holds a thread); one more is
+            answered 503 and closed at once. Default 0 = default_max_connections().
     """
 
     daemon_threads = True  # drain() waits for requests; a stuck one must not block exit
@@ -421,6 +458,7 @@ class RestServer(ThreadingHTTPServer):
         num_threads: int = 0,
         timeout_seconds: float = 30.0,
         ssl_context: ssl.SSLContext | None = None,
+        max_connections: int = 0,
     ) -> None:
         family = socket.AF_INET6 if ":" in address[0] else socket.AF_INET
         self.address_family = family
@@ -442,6 +480,9 @@ class RestServer(ThreadingHTTPServer):
         self._busy: set[socket.socket] = set()  # connections inside a request
         self._read_closed: set[socket.socket] = set()
         self._thread: threading.Thread | None = None
+        self.max_connections = max_connections or default_max_connections()
+        self._open = 0  # connections accepted and not yet closed (their threads)
+        self.refused_connections = 0
 
     @property
     def port(self) -> int:
@@ -452,6 +493,35 @@ class RestServer(ThreadingHTTPServer):
         return "https" if self.ssl_context is not None else "http"
 
     # ---------------------------------------------------------------- connections
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        """Runs in the accept loop: a connection past max_connections is refused here, before
+        it costs a thread (thousands of idle connections meant thousands of threads, then
+        the process ran out of file descriptors and the accept loop spun)."""
+        with self._state:
+            admitted = self._open < self.max_connections
+            if admitted:
+                self._open += 1
+            else:
+                self.refused_connections += 1
+        if not admitted:
+            _refuse(request, self.max_connections)
+            return
+        try:
+            super().process_request(request, client_address)
+        except BaseException:  # no thread was started: nothing else will count it closed
+            self._closed()
+            raise
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self._closed()
+
+    def _closed(self) -> None:
+        with self._state:
+            self._open -= 1
 
     def finish_request(self, request: Any, client_address: Any) -> None:
         """Runs in the connection's thread: TLS handshake, then the keep-alive loop."""

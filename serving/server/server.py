@@ -67,6 +67,9 @@ class ServerOptions:
         rest_api_num_threads: REST requests processed at once (0 = 4 x CPUs, TF Serving's).
         rest_api_timeout_in_ms: REST connection idle/read timeout and longest wait for a
             processing thread (default 30000).
+        rest_api_max_connections: REST connections open at once, each holding a thread;
+            one more is answered 503 and closed (0 = half the file-descriptor limit, at most
+            1024). Not a TF Serving flag.
         model_config_file_poll_wait_seconds: re-read the config file this often (0 = never).
         file_system_poll_wait_seconds: scan base paths for versions this often (default 1).
         enable_batching ... max_enqueued_batches: server-side batching (off by default);
@@ -116,6 +119,7 @@ class ServerOptions:
     rest_api_bind_address: str = "127.0.0.1"
     rest_api_num_threads: int = 0
     rest_api_timeout_in_ms: int = 30000
+    rest_api_max_connections: int = 0
     model_name: str | None = None
     model_base_path: str | None = None
     model_config_file: str | None = None
@@ -183,7 +187,7 @@ class ServerOptions:
             if getattr(self, name) < 1:
                 raise ServerConfigError(f"{name}: expected >= 1, got {getattr(self, name)}")
         for name in ("batch_timeout_micros", "num_batch_threads", "max_num_load_retries",
-                     "rest_api_num_threads",
+                     "rest_api_num_threads", "rest_api_max_connections",
                      "tensorflow_session_parallelism", "tensorflow_intra_op_parallelism",
                      "tensorflow_inter_op_parallelism"):  # fmt: skip
             if getattr(self, name) < 0:
@@ -531,6 +535,7 @@ def start_server(options: ServerOptions) -> ServerHandle:
                 num_threads=options.rest_api_num_threads,
                 timeout_seconds=options.rest_api_timeout_in_ms / 1000,
                 ssl_context=rest_context,
+                max_connections=options.rest_api_max_connections,
             )
         except OSError as e:
             grpc_server.stop(0)

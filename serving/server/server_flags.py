@@ -72,6 +72,8 @@ _HELP = {
     "rest_api_bind_address": "interface for REST (default 127.0.0.1)",
     "rest_api_num_threads": "REST requests processed at once (default 0 = 4 x CPUs)",
     "rest_api_timeout_in_ms": "REST idle/read timeout and wait for a thread (default 30000)",
+    "rest_api_max_connections": "REST connections open at once; more are refused with 503 "
+    "(default 0 = half the file-descriptor limit, at most 1024)",
     "model_name": f"name of the model served from --model_base_path (default {DEFAULT_MODEL_NAME})",
     "model_base_path": "directory holding integer version subdirectories",
     "model_config_file": "ModelServerConfig text proto with one or more models",

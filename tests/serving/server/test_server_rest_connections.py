@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import socket
 import threading
+import time
 import urllib.error
 import urllib.request
 
@@ -138,3 +139,42 @@ def test_a_lone_surrogate_in_a_json_string_is_a_bad_request(server, path, body):
         urllib.request.urlopen(request, timeout=30)
     assert error.value.code == 400
     assert "is a lone surrogate" in json.loads(error.value.read())["error"]
+
+
+def _get_status(sock: socket.socket) -> tuple[int, dict]:
+    sock.sendall(b"GET /v1/models/hpt HTTP/1.1\r\nHost: x\r\n\r\n")
+    return _response(sock)
+
+
+def test_connections_past_the_cap_are_refused_at_once_and_admitted_again_when_one_closes(
+    tmp_path, half_plus_two_model
+):
+    """Each open connection held a thread with no cap: thousands of idle clients meant
+    thousands of threads, then no file descriptor left and an accept loop spinning."""
+    handle = serve_hpt(tmp_path, half_plus_two_model, rest_api_max_connections=2)
+    try:
+        port = handle.rest_port
+        held = [socket.create_connection(("127.0.0.1", port), timeout=10) for _ in range(2)]
+        for sock in held:  # answered, so accepted and counted
+            assert _get_status(sock)[0] == 200
+        extra = socket.create_connection(("127.0.0.1", port), timeout=10)
+        status, body = _response(extra)  # answered before the client sends anything
+        assert status == 503 and "--rest_api_max_connections" in body["error"]
+        assert extra.recv(1) == b""  # and closed
+        assert _get_status(held[0])[0] == 200  # the admitted ones are still served
+        held.pop().close()
+        deadline = time.monotonic() + 10
+        while True:  # the server notices the close on its own schedule
+            sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+            try:
+                status = _get_status(sock)[0]
+            except (OSError, json.JSONDecodeError, StopIteration):
+                status = 0
+            sock.close()
+            if status == 200 or time.monotonic() > deadline:
+                break
+        assert status == 200
+        for sock in held:
+            sock.close()
+    finally:
+        handle.stop()
