@@ -358,6 +358,13 @@ class ForecasterConfig:
             and without this it sees only the ahead half. A list of lags names the seasons
             itself, e.g. [48, 336] on half-hourly data (yesterday's and last week's rows);
             every lag needs horizon <= k <= lookback (default False: none).
+        encoder_steps: 0 (default: the whole lookback) or n: the recurrent encoder reads only
+            the last n history steps, while residual_lag, level_window, lag_context and
+            linear_skip still read the whole window. A week-long window that exists for last
+            week's values need not be run through the recurrence step by step: n = 48 on
+            half-hourly data makes each epoch several times cheaper and the recurrence short
+            enough to train well. Needs n <= lookback; not with output "sequence"; rules out
+            the streaming step signatures (a state cannot forget steps).
         linear_skip: add a linear autoregressive path, Dense(S * T) on the flattened target
             history, to the network's output (LSTNet's "highway"): the recurrent part then
             models what a linear forecaster from the last L steps cannot. Default False; not
@@ -378,6 +385,7 @@ class ForecasterConfig:
     residual_lag: int = 0
     level_window: int = 0
     lag_context: bool | tuple[int, ...] = False
+    encoder_steps: int = 0
     linear_skip: bool = False
     loss: ForecastLoss = "mse"
     huber_delta: float = 1.0
@@ -443,6 +451,22 @@ class ForecasterConfig:
             "gives)",
             self.level_window,
             "set residual_lag to the season, e.g. 336, or drop level_window",
+        )
+        _require(
+            isinstance(self.encoder_steps, int)
+            and not isinstance(self.encoder_steps, bool)
+            and self.encoder_steps >= 0,
+            "encoder_steps",
+            "an integer >= 0",
+            self.encoder_steps,
+            "0 for the whole lookback, or the last steps the encoder reads, e.g. 48",
+        )
+        _require(
+            not (self.encoder_steps and self.output == "sequence"),
+            "encoder_steps",
+            "0 with output 'sequence' (it predicts at every history step)",
+            self.encoder_steps,
+            "use output: direct or seq2seq",
         )
         if isinstance(self.lag_context, list):  # from Python; YAML's lists arrive as tuples
             object.__setattr__(self, "lag_context", tuple(self.lag_context))

@@ -17,8 +17,8 @@ def output_steps(output: str, horizon: int) -> int:
 
 
 def check_lags_fit(config: ForecasterConfig, lookback: int, horizon: int) -> None:
-    """ConfigError when residual_lag, level_window or lag_context reach outside a window of
-    `lookback` history steps and `horizon` steps ahead."""
+    """ConfigError when residual_lag, level_window, lag_context or encoder_steps reach outside
+    a window of `lookback` history steps and `horizon` steps ahead."""
     steps = output_steps(config.output, horizon)
     lag = config.residual_lag
     if lag and not steps <= lag <= lookback:
@@ -34,6 +34,12 @@ def check_lags_fit(config: ForecasterConfig, lookback: int, horizon: int) -> Non
             f"{lookback} (each of the last level_window steps is compared with the value "
             f"residual_lag steps before it), got {lag} + {level} = {lag + level}; set "
             f"ingest_series.lookback to at least {lag + level} or shorten level_window"
+        )
+    if config.encoder_steps > lookback:
+        raise ConfigError(
+            f"forecaster.encoder_steps: expected at most lookback {lookback} (the encoder reads "
+            f"the last encoder_steps history steps), got {config.encoder_steps}; use 0 for the "
+            "whole window or a smaller number"
         )
     for k in config.context_lags:
         if not horizon <= k <= lookback:

@@ -33,6 +33,9 @@ every step ahead with a weight per step (Dense(S) without bias, starting at 1), 
 starts at "last week's values shifted by today's change since last week" and learns how far
 ahead that shift carries. Cropping / Subtract / pooling layers only, no Lambda.
 
+With `encoder_steps` n the encoder reads only the last n history steps (Cropping1D
+"encoder_window"); the lags above still read the whole window.
+
 With `linear_skip` a Dense(S * T) on the flattened target history (a linear autoregressive
 forecaster, LSTNet's highway) is added to the output, so the network only has to model what a
 linear forecaster from the last L steps misses.
@@ -154,6 +157,8 @@ def build_forecaster(
         )
     known_width = int(known.shape[-1]) if known is not None else 0
     x = history
+    if 0 < config.encoder_steps < lookback:
+        x = km.layers.Cropping1D((lookback - config.encoder_steps, 0), name="encoder_window")(x)
     last = len(config.units) - 1
     for i, units in enumerate(config.units):
         return_sequences = i < last or config.output == "sequence"

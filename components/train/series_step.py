@@ -74,6 +74,8 @@ def streamable(
         return "level_window compares the last steps with a season before, which a state lacks"
     if config.residual_lag:
         return "residual_lag adds the value k steps back, which a step's state does not hold"
+    if config.encoder_steps:
+        return "encoder_steps reads only the last steps of the window, which a state cannot forget"
     if config.linear_skip:
         return "linear_skip maps the whole target history, which a step's state does not hold"
     if config.context_lags:

@@ -339,3 +339,36 @@ def test_lag_context_lists_its_own_lags_each_inside_the_history():
         ForecasterConfig(output="sequence", lag_context=(3,))
     # A list from Python is taken as the tuple YAML gives.
     assert ForecasterConfig(output="direct", lag_context=[3, 5]).lag_context == (3, 5)
+
+
+def test_encoder_steps_runs_the_recurrence_over_the_last_steps_only():
+    """L = 8, H = 2, residual_lag 6, encoder_steps 3: the encoder reads steps 5..7 and naive
+    copies steps 2 and 3; a change anywhere else changes nothing."""
+    from seqline.components.train.forecasters import build_forecaster
+    from seqline.components.train.series_step import streamable
+
+    config = ForecasterConfig(
+        layer="gru", units=(4,), output="direct", residual_lag=6, encoder_steps=3
+    )
+    model = build_forecaster(config, 8, 1, 2)
+    assert model.get_layer("encoder_window").output.shape[1:] == (3, 1)
+    rng = np.random.default_rng(0)
+    head = model.get_layer("head")  # starts at zero; random so the encoder's output shows
+    head.set_weights([rng.normal(size=w.shape) for w in head.get_weights()])
+    history = rng.normal(size=(4, 8, 1)).astype("float32")
+
+    def forecast_with(step: int) -> np.ndarray:
+        changed = history.copy()
+        changed[:, step, 0] += 5.0
+        return model.predict({"history": changed}, verbose=0)[:, :, 0]
+
+    base = model.predict({"history": history}, verbose=0)[:, :, 0]
+    np.testing.assert_allclose(forecast_with(4), base, atol=1e-6)  # neither
+    np.testing.assert_allclose(forecast_with(3) - base, [[0.0, 5.0]] * 4, atol=1e-5)  # naive
+    assert np.abs(forecast_with(6) - base).max() > 1e-3  # the encoder's window
+    assert "encoder_steps" in streamable(ForecasterConfig(encoder_steps=3))
+    with pytest.raises(ConfigError, match="encoder_steps: expected at most lookback 8"):
+        build_forecaster(ForecasterConfig(encoder_steps=9), 8, 1, 2)
+    with pytest.raises(ConfigError, match="encoder_steps: expected 0 with output 'sequence'"):
+        ForecasterConfig(output="sequence", encoder_steps=2)
+    assert from_json(to_json(config), type(config)) == config
