@@ -134,6 +134,7 @@ class ModelManager:
         self._config_file = model_config_file
         self._config_poll = model_config_file_poll_wait_seconds
         self._allow_unavailable_labels = allow_version_labels_for_unavailable_models
+        self._last_reload_error: str | None = None  # of the polled config file, logged once
         self._models: dict[str, _Model] = {
             c.name: _Model(config=c, labels=dict(c.labels)) for c in configs
         }
@@ -292,11 +293,34 @@ class ModelManager:
             return
         with self._mutate_lock:
             current = [m.config for m in self._models.values()]
-        if sorted(configs, key=lambda c: c.name) != sorted(current, key=lambda c: c.name):
-            try:
-                self.reload(configs)
-            except ServingError as e:
-                log.error("model config file %s applied with errors: %s", self._config_file, e)
+            pending = self._labels_pending()
+        unchanged = sorted(configs, key=lambda c: c.name) == sorted(current, key=lambda c: c.name)
+        if unchanged and not pending:
+            return
+        # Applied again on every poll while some configured labels are not in effect (their
+        # versions were not available yet), as TF Serving re-applies the polled config and its
+        # label map each time: a label pointing at a version pushed after the config change
+        # takes effect at the first poll after that version is AVAILABLE.
+        try:
+            self.reload(configs)
+        except ServingError as e:
+            if e.message != self._last_reload_error:  # once per distinct error, not per poll
+                log.error(
+                    "model config file %s applied with errors (retried on every poll): %s",
+                    self._config_file,
+                    e.message,
+                )
+            self._last_reload_error = e.message
+            return
+        if self._last_reload_error is not None:
+            log.info("model config file %s: every version label is now in effect",
+                     self._config_file)  # fmt: skip
+        self._last_reload_error = None
+
+    def _labels_pending(self) -> list[str]:
+        """Models whose configured version labels are not the ones in effect (a reload
+        refused them because their versions were not available). Called with _mutate_lock."""
+        return [name for name, model in self._models.items() if model.labels != model.config.labels]
 
     # ---------------------------------------------------------------- polling
 
@@ -503,7 +527,16 @@ class ModelManager:
             for model in touched:
                 self._poll_model(model)
             errors: list[str] = []
-            for model in touched:
+            # Labels are (re)applied for the changed models and for every model whose
+            # configured labels are not in effect yet: a version a label waited for may be
+            # available now (TF Serving updates the whole label map on each reload).
+            touched_ids = {id(m) for m in touched}
+            relabel = touched + [
+                m
+                for m in self._models.values()
+                if id(m) not in touched_ids and m.labels != m.config.labels
+            ]
+            for model in relabel:
                 bad = {
                     label: v
                     for label, v in model.config.labels.items()

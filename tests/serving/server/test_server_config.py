@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import shutil
 import subprocess
 import sys
+import threading
 import urllib.error
 import urllib.request
 
@@ -180,6 +182,53 @@ def test_config_file_is_polled(two_models, start_server):
         f'config {{ name: "other" base_path: "{two_models / "other"}" }} }}'
     )
     assert server.wait_until_available("other", 3, WAIT)
+
+
+def test_polled_label_waits_for_a_version_pushed_after_the_config_change(
+    tmp_path, half_plus_two_model, half_plus_three_model, copy_version, start_server
+):
+    """The operator points a label at version 3 in the polled config file, then pushes
+    version 3: the label applies once 3 is AVAILABLE (the file did not change again), as TF
+    Serving re-applies the polled config on every poll. It used to stay on version 2."""
+    base = tmp_path / "m"
+    base.mkdir()
+    copy_version(half_plus_three_model, str(base), 2)
+    config = tmp_path / "models.config"
+
+    def point_canary_at(version: int) -> None:
+        config.write_text(
+            f'model_config_list {{ config {{ name: "m" base_path: "{base}" '
+            "model_version_policy { all {} } "
+            f'version_labels {{ key: "canary" value: {version} }} }} }}'
+        )
+
+    point_canary_at(2)
+    refused = threading.Event()
+
+    class Refusals(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            if "not currently available" in record.getMessage():
+                refused.set()
+
+    handler = Refusals()
+    manager_log = logging.getLogger("seqline.serving.server.model_manager")
+    manager_log.addHandler(handler)
+    try:
+        server = start_server(
+            model_config_file=str(config), model_config_file_poll_wait_seconds=0.1
+        )
+        with grpc.insecure_channel(server.grpc_target) as channel:
+            stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
+            assert predict_y(stub, "m", label="canary") == (2, 3.5)
+            point_canary_at(3)
+            assert refused.wait(WAIT), "the config poll never tried the new label"
+            copy_version(half_plus_two_model, str(base), 3)
+            assert server.manager.wait_for(
+                lambda: server.manager.resolve("m", label="canary").version == 3, 20.0
+            ), "the label never followed version 3"
+            assert predict_y(stub, "m", label="canary") == (3, 2.5)
+    finally:
+        manager_log.removeHandler(handler)
 
 
 def test_version_directories_cannot_escape_the_base_path(
