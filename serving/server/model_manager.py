@@ -3,7 +3,9 @@
 One background thread polls every model's base path each ``file_system_poll_wait_seconds``
 (and the config file each ``model_config_file_poll_wait_seconds`` when set). A version is an
 integer directory directly under the base path whose saved_model.pb parses; anything else
-(``.tmp-3``, ``3.partial``, a half-copied directory) is not a candidate. The version policy picks
+(``.tmp-3``, ``3.partial``, a half-copied directory) is not a candidate; a saved_model.pb
+that does not parse and stays unchanged for a few seconds is broken, not half-copied, and is
+reported as END with DATA_LOSS (a later change of the file is read again). The version policy picks
 the aspired versions among the candidates; each new one is loaded and warmed up (state LOADING)
 before it is published to the request path (AVAILABLE); versions no longer aspired are
 withdrawn (UNLOADING), waited for until in-flight requests finish, then dropped (END) - but
@@ -32,9 +34,10 @@ from seqline.serving.server.metrics import ServerMetrics
 from seqline.serving.server.servable import (
     FUNCTION_RUNTIME,
     SESSION_RUNTIME,
+    SavedModelRead,
     Servable,
     load_servable,
-    read_saved_model_proto,
+    read_saved_model,
 )
 from seqline.serving.server.warmup_replay import (
     WarmupError,
@@ -53,6 +56,9 @@ STATE_NAMES = {START: "START", LOADING: "LOADING", AVAILABLE: "AVAILABLE",
 
 # How long an unloading version waits for its in-flight requests before it is dropped anyway.
 _UNLOAD_DRAIN_SECONDS = 30.0
+# How long a saved_model.pb that does not parse must keep its size and mtime, over consecutive
+# polls, before it counts as broken rather than as a copy still being written.
+_UNPARSEABLE_SETTLE_SECONDS = 3.0
 
 Listener = Callable[[str, int, int], None]
 
@@ -77,12 +83,22 @@ class ModelSnapshot:
 
 
 @dataclass
+class _Unparsed:
+    """A version whose SavedModel file exists but does not parse, as last seen by a poll."""
+
+    stamp: tuple | None  # (size, mtime) of the file: a copy in progress changes it
+    since: float  # time.monotonic() when this stamp was first seen
+    reported: bool = False  # its END status and log line were written for this stamp
+
+
+@dataclass
 class _Model:
     config: ModelConfig
     loaded: dict[int, Servable] = field(default_factory=dict)
     labels: dict[str, int] = field(default_factory=dict)
     # version -> (directory fingerprint, failed attempts with it, time.monotonic() of the last)
     failures: dict[int, tuple[tuple, int, float]] = field(default_factory=dict)
+    unparsed: dict[int, _Unparsed] = field(default_factory=dict)
     warned_missing: bool = False
     # "no versions found" was logged; said once until a version appears (a server started on an
     # empty base path scans it at every poll, e.g. every 0.1 s, and the log would fill).
@@ -367,11 +383,18 @@ class ModelManager:
         name = model.config.name
         on_disk = self._scan(model)
         # Loaded versions stay candidates without re-reading their saved_model.pb each poll.
-        candidates = {
-            v: p
-            for v, p in on_disk.items()
-            if v in model.loaded or read_saved_model_proto(p) is not None
-        }
+        candidates: dict[int, str] = {}
+        broken: dict[int, SavedModelRead] = {}
+        for version, path in on_disk.items():
+            if version in model.loaded:
+                candidates[version] = path
+                continue
+            read = read_saved_model(path)
+            if read.proto is not None:
+                candidates[version] = path
+            elif read.path is not None:  # the file exists but does not parse
+                broken[version] = read
+        self._watch_unparsed(model, candidates, broken)
         aspired = model.config.policy.select(candidates)
         for version in sorted(aspired - set(model.loaded), reverse=True):
             if self._stop.is_set():
@@ -390,6 +413,48 @@ class ModelManager:
         elif not model.loaded and not self._statuses.get(name) and not model.said_empty:
             log.info("model %s: no versions found under %s yet", name, model.config.base_path)
             model.said_empty = True
+
+    def _watch_unparsed(
+        self, model: _Model, candidates: dict[int, str], broken: dict[int, SavedModelRead]
+    ) -> None:
+        """Tells a half-written saved_model.pb from a broken one: a file that does not parse
+        and keeps its size and mtime over consecutive polls for _UNPARSEABLE_SETTLE_SECONDS
+        is reported (END with DATA_LOSS naming the parse failure, logged once) if the version
+        policy would serve it; a later change of the file starts the watch again (and a file
+        that parses then is loaded as usual). Called with _mutate_lock."""
+        name = model.config.name
+        now = time.monotonic()
+        for version in [v for v in model.unparsed if v not in broken]:
+            del model.unparsed[version]  # parses now, or the file or directory is gone
+        if not broken:
+            return
+        # What the policy would pick if the broken versions were complete: a broken older
+        # version that would never be served is not reported (TF Serving never loads it).
+        would_serve = model.config.policy.select(set(candidates) | set(broken))
+        for version, read in broken.items():
+            assert read.path is not None
+            stamp = _file_stamp(read.path)
+            seen = model.unparsed.get(version)
+            if seen is None or seen.stamp != stamp:
+                if seen is not None and seen.reported:
+                    log.info("model %s: version %d's %s changed; reading it again",
+                             name, version, read.path)  # fmt: skip
+                model.unparsed[version] = _Unparsed(stamp, now)
+                continue
+            if seen.reported or version not in would_serve:
+                continue
+            if now - seen.since < _UNPARSEABLE_SETTLE_SECONDS:
+                continue
+            seen.reported = True
+            message = (
+                f"Loading failed: {read.error}. The file has not changed for "
+                f"{now - seen.since:.0f} s, so it is not a copy in progress: replace version "
+                f"{version}'s directory with a complete SavedModel (a changed file is read again "
+                "at the next poll)"
+            )
+            log.error("model %s: version %d cannot be loaded: %s", name, version, message)
+            self._set_status(name, VersionStatus(version, END, Code.DATA_LOSS, message))
+            self._event(name, version, "load_failed")
 
     def _may_load(self, model: _Model, version: int, path: str) -> bool:
         failure = model.failures.get(version)
@@ -583,6 +648,17 @@ class ModelManager:
     def _event(self, name: str, version: int, event: str) -> None:
         if self._metrics is not None:
             self._metrics.load_event(name, version, event)
+
+
+def _file_stamp(path: str) -> tuple | None:
+    """(size, mtime in ns) of one file, None if it cannot be stat'ed: what a copy changes."""
+    import tensorflow as tf
+
+    try:
+        stat = tf.io.gfile.stat(path)
+    except tf.errors.OpError:
+        return None
+    return (stat.length, stat.mtime_nsec)
 
 
 def _fingerprint(path: str) -> tuple:

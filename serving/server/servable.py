@@ -1,8 +1,9 @@
 """A loaded model version (a "servable" in TF Serving's words) and how to load one.
 
-``read_saved_model_proto`` doubles as the completeness check of a version directory: a
-directory whose ``saved_model.pb`` is missing or does not parse is still being written and is
-not a load candidate (not a failure either).
+``read_saved_model`` doubles as the completeness check of a version directory: a directory
+whose ``saved_model.pb`` is missing is still being written and is not a load candidate (not a
+failure either); one whose file does not parse is either being written or broken, which the
+model manager tells apart by watching the file (and then reports a broken one).
 """
 
 from __future__ import annotations
@@ -34,32 +35,62 @@ STRICT_SESSION_RUNTIME = "session_strict"
 RUNTIME_CHOICES = (SESSION_RUNTIME, STRICT_SESSION_RUNTIME, FUNCTION_RUNTIME)
 
 
-def read_saved_model_proto(version_dir: str) -> saved_model_pb2.SavedModel | None:
-    """The parsed SavedModel proto of ``version_dir``, or None while it is incomplete.
+@dataclass(frozen=True)
+class SavedModelRead:
+    """What reading a version directory's SavedModel file gave.
 
-    None when neither saved_model.pb nor saved_model.pbtxt exists or the file does not parse
-    (a copy in progress). A parsed proto without a "serve" MetaGraph is returned: loading
-    it fails with a clear message and is retried like any failed load.
+    ``proto``: the parsed SavedModel (None if it is missing or broken); ``path``: the file
+    read (saved_model.pb, else saved_model.pbtxt; None when neither exists); ``error``: why a
+    file that exists gave no proto ("" otherwise).
+    """
+
+    proto: saved_model_pb2.SavedModel | None
+    path: str | None = None
+    error: str = ""
+
+
+def read_saved_model(version_dir: str) -> SavedModelRead:
+    """Reads ``version_dir``'s saved_model.pb (or .pbtxt): the proto, or why there is none.
+
+    A file that does not parse, or parses to no MetaGraph at all (an empty or truncated
+    file, or not a SavedModel), gives ``error``; the caller tells a copy in progress from a
+    broken file by watching it (model_manager). A parsed proto without a "serve" MetaGraph
+    is returned: loading it fails with a clear message and is retried like any failed load.
     """
     from google.protobuf import message, text_format
 
     proto = saved_model_pb2.SavedModel()
     pb = os.path.join(version_dir, SAVED_MODEL_PB)
     pbtxt = os.path.join(version_dir, SAVED_MODEL_PBTXT)
+    path = None
     try:
         if tf.io.gfile.exists(pb):
+            path = pb
             with tf.io.gfile.GFile(pb, "rb") as f:
                 proto.ParseFromString(f.read())
         elif tf.io.gfile.exists(pbtxt):
+            path = pbtxt
             with tf.io.gfile.GFile(pbtxt, "r") as f:
                 text_format.Parse(f.read(), proto)
         else:
-            return None
-    except (message.DecodeError, text_format.ParseError, tf.errors.OpError):
-        return None
+            return SavedModelRead(None)
+    except (message.DecodeError, text_format.ParseError) as e:
+        return SavedModelRead(None, path, f"Can't parse {path} as a SavedModel proto: {e}")
+    except tf.errors.OpError as e:
+        return SavedModelRead(None, path, f"Can't read {path}: {e.message}")
     if not proto.meta_graphs:
-        return None
-    return proto
+        why = "an empty or truncated file, or not a SavedModel"
+        return SavedModelRead(None, path, f"{path} holds no MetaGraph ({why})")
+    return SavedModelRead(proto, path)
+
+
+def read_saved_model_proto(version_dir: str) -> saved_model_pb2.SavedModel | None:
+    """The parsed SavedModel proto of ``version_dir``, or None while it is incomplete.
+
+    None when neither saved_model.pb nor saved_model.pbtxt exists or the file does not parse
+    (a copy in progress, or a broken file: read_saved_model says which file and why).
+    """
+    return read_saved_model(version_dir).proto
 
 
 def serve_meta_graph(

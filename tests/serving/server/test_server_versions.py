@@ -167,6 +167,62 @@ def test_failed_load_keeps_serving_and_is_retried(
         )
 
 
+def test_a_saved_model_pb_that_never_parses_is_reported_and_read_again_when_it_changes(
+    model_base_path, start_server, half_plus_two_model, half_plus_three_model, monkeypatch, caplog
+):
+    """A version whose saved_model.pb does not parse and stays unchanged is broken, not a copy
+    in progress: GetModelStatus says END with the parse error (logged once) while version 1
+    keeps serving, and a new file is read again. It used to be skipped silently forever."""
+    from seqline.serving.errors import Code
+    from seqline.serving.server import model_manager
+
+    monkeypatch.setattr(model_manager, "_UNPARSEABLE_SETTLE_SECONDS", 0.5, raising=False)
+    base = model_base_path(half_plus_two_model, name="hpt", versions=(1,))
+    server = start_server(
+        model_name="hpt", model_base_path=base, file_system_poll_wait_seconds=POLL
+    )
+    polls = threading.Condition()
+    count = [0]
+    scan = server.manager._scan
+
+    def counting_scan(model):
+        with polls:
+            count[0] += 1
+            polls.notify_all()
+        return scan(model)
+
+    monkeypatch.setattr(server.manager, "_scan", counting_scan)
+    version_dir = os.path.join(base, "2")
+    os.makedirs(version_dir)
+    with open(os.path.join(version_dir, "saved_model.pb"), "wb") as f:
+        f.write(b"not a protobuf\n")
+    wait_for(server, lambda: [s.version for s in server.manager.status("hpt")] == [2, 1])
+    with polls:  # a few more polls of the unchanged file: still one report, one log line
+        reported_at = count[0]
+        assert polls.wait_for(lambda: count[0] >= reported_at + 5, WAIT)
+    with grpc.insecure_channel(server.grpc_target) as channel:
+        request = get_model_status_pb2.GetModelStatusRequest()
+        request.model_spec.name = "hpt"
+        request.model_spec.version.value = 2
+        stub = model_service_pb2_grpc.ModelServiceStub(channel)
+        (status,) = stub.GetModelStatus(request, timeout=30).model_version_status
+        assert status.state == END
+        assert status.status.error_code == Code.DATA_LOSS
+        assert "saved_model.pb" in status.status.error_message
+        assert "parse" in status.status.error_message
+        stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
+        assert predict(stub, "hpt", 1.0).model_spec.version.value == 1
+    reports = [r for r in caplog.records if "version 2 cannot be loaded" in r.getMessage()]
+    assert len(reports) == 1
+    # A complete copy replaces the broken file: read again, loaded, served.
+    shutil.copytree(os.path.join(half_plus_three_model, "variables"),
+                    os.path.join(version_dir, "variables"))  # fmt: skip
+    staged = os.path.join(version_dir, ".saved_model.pb.tmp")
+    shutil.copy(os.path.join(half_plus_three_model, "saved_model.pb"), staged)
+    os.replace(staged, os.path.join(version_dir, "saved_model.pb"))
+    wait_for(server, lambda: server.manager.is_available("hpt", 2))
+
+
 def test_get_model_status_reports_loading_available_end(
     model_base_path, start_server, half_plus_two_model, half_plus_three_model, copy_version
 ):
