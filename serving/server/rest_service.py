@@ -27,6 +27,7 @@ until ``deadline``.
 from __future__ import annotations
 
 import contextlib
+import inspect
 import json
 import logging
 import os
@@ -312,11 +313,7 @@ class _Handler(BaseHTTPRequestHandler):
                 "signature_name": "",
                 "version": str(response.model_spec.version.value),
             },
-            "metadata": {
-                "signature_def": json_format.MessageToDict(
-                    signature_defs, preserving_proto_field_name=True
-                )
-            },
+            "metadata": {"signature_def": message_to_json(signature_defs)},
         }
 
     def _predict(self, spec, request: dict[str, Any]) -> dict[str, Any]:
@@ -353,6 +350,26 @@ class _Handler(BaseHTTPRequestHandler):
         fill_input_from_json(request, proto.input)
         result = self.server.service.regress(proto, api="rest").result
         return {"result": [r.value for r in result.regressions]}
+
+
+# TF Serving prints its JSON with always_print_fields_with_no_presence: a scalar's
+# tensor_shape has "dim": [], every dim its "name": "", every shape "unknown_rank": false,
+# every SignatureDef its "defaults": {}. protobuf < 5.26 called that option
+# including_default_value_fields.
+_ALWAYS_PRINT = (
+    "always_print_fields_with_no_presence"
+    if "always_print_fields_with_no_presence"
+    in inspect.signature(json_format.MessageToDict).parameters
+    else "including_default_value_fields"
+)
+
+
+def message_to_json(message: Any) -> dict[str, Any]:
+    """``message`` as TF Serving's REST API prints it: proto field names, and every field
+    without presence printed even when it holds its default (empty lists and maps, "", false,
+    0)."""
+    return json_format.MessageToDict(message, preserving_proto_field_name=True,
+                                      **{_ALWAYS_PRINT: True})  # fmt: skip
 
 
 _INT64_MAX = (1 << 63) - 1

@@ -93,6 +93,12 @@ def read_saved_model_proto(version_dir: str) -> saved_model_pb2.SavedModel | Non
     return read_saved_model(version_dir).proto
 
 
+def is_runnable_signature(key: str) -> bool:
+    """False for the SavedModel's internal SignatureDefs (``__saved_model_init_op``: names
+    starting with "__"), which GetModelMetadata lists but no request can run."""
+    return not key.startswith("__")
+
+
 def serve_meta_graph(
     proto: saved_model_pb2.SavedModel, tags: tuple[str, ...] = (SERVE_TAG,)
 ) -> meta_graph_pb2.MetaGraphDef:
@@ -112,9 +118,10 @@ def serve_meta_graph(
 class Servable:
     """One loaded version of one model.
 
-    ``signatures`` maps signature names to runners; ``metadata_any`` is the SignatureDefMap
-    packed in Any, built once for GetModelMetadata. ``in_flight`` counts requests using the
-    version, so unloading can wait for them.
+    ``signatures`` maps the runnable signature names to runners; ``signature_def_map`` holds
+    every SignatureDef (``__saved_model_init_op`` too, as TF Serving's metadata does) and
+    ``metadata_any`` is it packed in Any, built once for GetModelMetadata. ``in_flight``
+    counts requests using the version, so unloading can wait for them.
     """
 
     name: str
@@ -265,19 +272,18 @@ def load_servable(
     if proto is None:
         raise ValueError(f"{path} has no complete {SAVED_MODEL_PB}")
     meta_graph = serve_meta_graph(proto, tags)
+    # GetModelMetadata lists every SignatureDef, __saved_model_init_op included, as TF
+    # Serving does; only the others run.
     signature_def_map = get_model_metadata_pb2.SignatureDefMap()
     for key, signature_def in meta_graph.signature_def.items():
-        if key.startswith("__"):  # e.g. __saved_model_init_op: not a serving signature
-            continue
         signature_def_map.signature_def[key].CopyFrom(signature_def)
+    runnable = [key for key in signature_def_map.signature_def if is_runnable_signature(key)]
     signatures: dict[str, SignatureRunner] = {}
     loaded: object = None
     ran_with = FUNCTION_RUNTIME
     if runtime in (SESSION_RUNTIME, STRICT_SESSION_RUNTIME):
         try:
-            loaded, signatures = _session_signatures(
-                path, tags, list(signature_def_map.signature_def)
-            )
+            loaded, signatures = _session_signatures(path, tags, runnable)
             ran_with = SESSION_RUNTIME
         except Exception as e:
             if runtime == STRICT_SESSION_RUNTIME:
@@ -295,10 +301,10 @@ def load_servable(
             )
     if loaded is None:
         restored = tf.saved_model.load(path, tags=list(tags))
-        for key, signature_def in signature_def_map.signature_def.items():
+        for key in runnable:
             if key in restored.signatures:
                 signatures[key] = SignatureRunner(
-                    key, restored.signatures[key], signature_def.method_name
+                    key, restored.signatures[key], signature_def_map.signature_def[key].method_name
                 )
         loaded = restored
     metadata_any = any_pb2.Any()

@@ -19,6 +19,9 @@ Reusable by every tests/serving/ module (server and client tests alike):
 - ``half_plus_three_model`` (session): the same with y = 0.5 * x + 3 (a distinguishable v2).
 - ``counting_model`` (session): ``serving_default`` x float32 [None] -> y = 2x and ``calls``
   int64 [None] = how many times the signature ran since load (observes batching, warmup).
+- ``defaults_model`` (session): ``serving_default`` takes ``x`` float32 [None] and ``scale``
+  float32 [] (a scalar) -> ``y`` = x * scale float32 [None]; ``scale`` has a SignatureDef
+  default of 10.0 (tf.function records a default argument so), so a request may omit it.
 - ``build_gated_model(export_dir, gate_dir)``: ``serving_default`` x float32 [None] -> y = 2x
   that first writes ``{gate_dir}/entered-{int(x[0])}`` and then waits inside the graph until
   ``{gate_dir}/release`` exists: a request the test holds in flight as long as it wants, even
@@ -207,6 +210,24 @@ def build_counting_model(export_dir: str) -> str:
     return export_dir
 
 
+def build_defaults_model(export_dir: str) -> str:
+    """Saves the model with a defaulted input described in the module docstring."""
+    import tensorflow as tf
+
+    class WithDefaults(tf.Module):
+        @tf.function(
+            input_signature=[tf.TensorSpec([None], tf.float32), tf.TensorSpec([], tf.float32)]
+        )
+        # A tensor default is what tf.function records as the SignatureDef default.
+        def predict(self, x: tf.Tensor, scale: tf.Tensor = tf.constant(10.0)) -> dict:  # noqa: B008
+            return {"y": x * scale}
+
+    module = WithDefaults()
+    # The tf.function itself, not a concrete function: only it records the default.
+    tf.saved_model.save(module, export_dir, signatures={"serving_default": module.predict})
+    return export_dir
+
+
 def build_gated_model(export_dir: str, gate_dir: str) -> str:
     """Saves the gated model described in the module docstring. Returns ``export_dir``."""
     import tensorflow as tf
@@ -304,6 +325,12 @@ def text_model(tmp_path_factory: pytest.TempPathFactory) -> str:
 def counting_model(tmp_path_factory: pytest.TempPathFactory) -> str:
     """A built counting model directory (read-only; see build_counting_model)."""
     return build_counting_model(str(tmp_path_factory.mktemp("counting") / "model"))
+
+
+@pytest.fixture(scope="session")
+def defaults_model(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A built model whose ``scale`` input has a SignatureDef default (read-only)."""
+    return build_defaults_model(str(tmp_path_factory.mktemp("defaults") / "model"))
 
 
 @pytest.fixture

@@ -1,7 +1,7 @@
 """The server answers the stock TF Serving client exactly like the SavedModel in-process.
 
-One server (half_plus_two as "hpt", the text model as "text") serves the whole module; every
-test only reads from it.
+One server (half_plus_two as "hpt", the text model as "text", the model with a defaulted input
+as "defaults") serves the whole module; every test only reads from it.
 """
 
 from __future__ import annotations
@@ -29,16 +29,18 @@ from seqline.serving.server.server import FREE_PORT, ServerOptions, start_server
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory, half_plus_two_model: str, text_model: str):
+def server(tmp_path_factory, half_plus_two_model: str, text_model: str, defaults_model: str):
     root = tmp_path_factory.mktemp("predict_models")
     shutil.copytree(half_plus_two_model, root / "hpt" / "1")
     shutil.copytree(text_model, root / "text" / "1")
+    shutil.copytree(defaults_model, root / "defaults" / "1")
     config = root / "models.config"
     config.write_text(
         f"""
         model_config_list {{
           config {{ name: "hpt" base_path: "{root / "hpt"}" model_platform: "tensorflow" }}
           config {{ name: "text" base_path: "{root / "text"}" }}
+          config {{ name: "defaults" base_path: "{root / "defaults"}" }}
         }}
         """
     )
@@ -194,6 +196,7 @@ def test_get_model_metadata_packs_signature_def_map(stub):
         "predict",
         "classify_x_to_y",
         "regress_x_to_y",
+        "__saved_model_init_op",  # listed as TF Serving lists it, though no request runs it
     }
     serving = signature_defs.signature_def["serving_default"]
     assert serving.inputs["x"].dtype == tf.float32.as_datatype_enum
@@ -208,6 +211,54 @@ def test_get_model_metadata_packs_signature_def_map(stub):
     with pytest.raises(grpc.RpcError) as error:
         stub.GetModelMetadata(request, timeout=30)
     assert error.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+
+
+def test_rest_metadata_prints_every_field_as_tf_serving(server):
+    """TF Serving prints metadata JSON with always_print_fields_with_no_presence (its testdata
+    saved_model_half_plus_two_2_versions_metadata.json): every dim has its "name", every
+    shape its "unknown_rank" (a scalar's "dim" is []), every SignatureDef its "defaults", and
+    __saved_model_init_op is listed. Clients computing a rank as len(tensor_shape["dim"])
+    once got a KeyError on scalars."""
+    status, body = rest(server, "/v1/models/hpt/metadata")
+    assert status == 200
+    signatures = body["metadata"]["signature_def"]["signature_def"]
+    serving = signatures["serving_default"]
+    vector = {"dim": [{"size": "-1", "name": ""}], "unknown_rank": False}
+    assert serving == {
+        "inputs": {
+            "x": {"dtype": "DT_FLOAT", "tensor_shape": vector, "name": "serving_default_x:0"}
+        },
+        "outputs": {
+            "y": {
+                "dtype": "DT_FLOAT",
+                "tensor_shape": vector,
+                "name": serving["outputs"]["y"]["name"],
+            }
+        },
+        "method_name": "tensorflow/serving/predict",
+        "defaults": {},
+    }
+    init_op = signatures["__saved_model_init_op"]
+    assert init_op["inputs"] == {} and init_op["method_name"] == ""
+    (output,) = init_op["outputs"].values()
+    assert output["dtype"] == "DT_INVALID"
+    assert output["tensor_shape"] == {"dim": [], "unknown_rank": True}
+
+    status, body = rest(server, "/v1/models/defaults/metadata")
+    assert status == 200
+    serving = body["metadata"]["signature_def"]["signature_def"]["serving_default"]
+    assert serving["inputs"]["scale"]["tensor_shape"] == {"dim": [], "unknown_rank": False}
+    assert serving["defaults"]["scale"]["dtype"] == "DT_FLOAT"
+    assert serving["defaults"]["scale"]["float_val"] == [10.0]
+
+
+def test_the_init_op_signature_is_listed_but_not_runnable(stub):
+    request = predict_request(
+        "hpt", {"x": np.array([1.0], np.float32)}, signature_name="__saved_model_init_op"
+    )
+    with pytest.raises(grpc.RpcError) as error:
+        stub.Predict(request, timeout=30)
+    assert error.value.code() == grpc.StatusCode.FAILED_PRECONDITION
 
 
 def _raw_call(server, method: str, payload: bytes) -> grpc.RpcError | bytes:
