@@ -99,8 +99,9 @@ def write_warmup_requests(
             or a (signature name, mapping) pair to warm another signature. 1..1000 items.
         signature_name: signature for plain mappings; default "serving_default".
         model_name: written into each request's model_spec (servers ignore it); default "".
-        check_signatures: check each request's signature exists with exactly these input names
-            and dtypes (reads saved_model.pb, no TensorFlow graph loading); default True.
+        check_signatures: check each request's signature exists with these input names (those
+            with a SignatureDef default may be left out) and dtypes (reads saved_model.pb, no
+            TensorFlow graph loading); default True.
 
     The file is written to a temporary name and renamed, so a server polling the directory
     never replays a half-written file.
@@ -240,11 +241,13 @@ def _check_against_signatures(
             f"{sorted(signatures)}"
         )
     declared = signatures[name].inputs
+    defaults = set(signatures[name].defaults)  # inputs a request may leave out
     given = set(request.inputs)
-    if given != set(declared):
+    if given - set(declared) or set(declared) - given - defaults:
+        optional = f" ({sorted(defaults)} may be left out: they have defaults)" if defaults else ""
         raise InvalidWarmupRequests(
             f"warmup request {index} for signature '{name}': expected inputs "
-            f"{sorted(declared)}, got {sorted(given)}"
+            f"{sorted(declared)}{optional}, got {sorted(given)}"
         )
     for key, tensor in request.inputs.items():
         want = declared[key]

@@ -89,7 +89,7 @@ def predict_arrays(
 ) -> dict[str, np.ndarray]:
     """Checks ``inputs`` / ``output_filter`` and runs; returns the (filtered) outputs.
     With ``max_response_bytes``, outputs over it are RESOURCE_EXHAUSTED before encoding."""
-    runner.check_inputs(inputs)
+    inputs = runner.check_inputs(inputs)  # with the signature's defaults of inputs left out
     if output_filter:
         runner.check_output_filter(output_filter)
     outputs = run(servable, runner, inputs)

@@ -16,7 +16,7 @@ import binascii
 import json
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any
 
 import numpy as np
@@ -189,11 +189,15 @@ def decode_predict_body(
     body: Mapping[str, Any],
     input_dtypes: Mapping[str, np.dtype],
     budget: RequestBudget | None = None,
+    defaults: Collection[str] = (),
 ) -> tuple[dict[str, np.ndarray], bool]:
     """Decodes a :predict body into named input arrays; returns (inputs, row_format).
 
     ``input_dtypes`` maps the signature's input aliases to numpy dtypes (object for strings);
-    every input is charged against ``budget`` before its array is built.
+    every input is charged against ``budget`` before its array is built. ``defaults``: the
+    inputs the SignatureDef has a default for: a body may leave them out (the run then uses
+    the default), and an unnamed value (a plain ``instances`` list, a plain ``inputs`` value)
+    goes to the one input without a default.
     """
     has_instances = "instances" in body
     has_inputs = "inputs" in body
@@ -204,54 +208,68 @@ def decode_predict_body(
             else "Request body may contain only one of 'instances' or 'inputs', not both"
         )
     names = list(input_dtypes)
+    required = [name for name in names if name not in defaults]
+    # Where an unnamed value goes: the only input, or the only one without a default.
+    single = names[0] if len(names) == 1 else (required[0] if len(required) == 1 else None)
     if has_instances:
         instances = body["instances"]
         if not isinstance(instances, list):
             raise invalid_argument("'instances' must be a list of examples")
-        if len(names) == 1 and not (instances and _is_named(instances[0])):
-            name = names[0]
-            array = json_to_ndarray(instances, input_dtypes[name], f"input '{name}'", budget)
-            return {name: array}, True
-        columns: dict[str, list[Any]] = {name: [] for name in names}
+        if single is not None and not (instances and _is_named(instances[0])):
+            array = json_to_ndarray(instances, input_dtypes[single], f"input '{single}'", budget)
+            return {single: array}, True
+        columns: dict[str, list[Any]] = {name: [] for name in required}
         for i, instance in enumerate(instances):
             if not _is_named(instance):
                 raise invalid_argument(
                     f"instance {i}: expected an object of named inputs {sorted(names)} "
                     f"(the signature has {len(names)} inputs), got {str(instance)[:60]}"
                 )
-            _check_names(instance.keys(), names)
-            for name in names:
-                columns[name].append(instance[name])
+            _check_names(instance.keys(), names, defaults)
+            if i == 0:
+                columns = {name: [] for name in names if name in instance}
+            elif instance.keys() != columns.keys():
+                raise invalid_argument(
+                    f"instance {i} names the inputs {sorted(instance)}, instance 0 "
+                    f"{sorted(columns)}; every instance must name the same inputs"
+                )
+            for name, column in columns.items():
+                column.append(instance[name])
         return {
             name: json_to_ndarray(values, input_dtypes[name], f"input '{name}'", budget)
             for name, values in columns.items()
         }, True
     inputs = body["inputs"]
     if _is_named(inputs):
-        _check_names(inputs.keys(), names)
+        _check_names(inputs.keys(), names, defaults)
         return {
             name: json_to_ndarray(inputs[name], input_dtypes[name], f"input '{name}'", budget)
             for name in names
+            if name in inputs
         }, False
-    if len(names) != 1:
+    if single is None:
         raise invalid_argument(
             f"'inputs' must be an object of named inputs {sorted(names)} when the signature has "
             f"{len(names)} inputs"
         )
-    name = names[0]
-    return {name: json_to_ndarray(inputs, input_dtypes[name], f"input '{name}'", budget)}, False
+    return {
+        single: json_to_ndarray(inputs, input_dtypes[single], f"input '{single}'", budget)
+    }, False
 
 
 def _is_named(value: Any) -> bool:
     return isinstance(value, dict) and not _is_b64(value)
 
 
-def _check_names(given: Any, expected: list[str]) -> None:
+def _check_names(given: Any, expected: list[str], defaults: Collection[str]) -> None:
     given_set, expected_set = set(given), set(expected)
-    if given_set != expected_set:
+    missing = expected_set - given_set - set(defaults)
+    unknown = given_set - expected_set
+    if missing or unknown:
+        optional = f" ({sorted(defaults)} may be left out: they have defaults)" if defaults else ""
         raise invalid_argument(
-            f"input names do not match the signature: missing {sorted(expected_set - given_set)}, "
-            f"unknown {sorted(given_set - expected_set)}; expected {sorted(expected_set)}"
+            f"input names do not match the signature: missing {sorted(missing)}, unknown "
+            f"{sorted(unknown)}; expected {sorted(expected_set)}{optional}"
         )
 
 

@@ -328,7 +328,7 @@ class _Handler(BaseHTTPRequestHandler):
         def decode(runner):
             dtypes = {alias: s.np_dtype for alias, s in runner.inputs.items()}
             budget = self.server.service.limits.budget()
-            inputs, rows = decode_predict_body(request, dtypes, budget)
+            inputs, rows = decode_predict_body(request, dtypes, budget, runner.defaults)
             row_format.append(rows)
             return inputs
 

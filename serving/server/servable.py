@@ -303,8 +303,9 @@ def load_servable(
         restored = tf.saved_model.load(path, tags=list(tags))
         for key in runnable:
             if key in restored.signatures:
+                signature_def = signature_def_map.signature_def[key]
                 signatures[key] = SignatureRunner(
-                    key, restored.signatures[key], signature_def_map.signature_def[key].method_name
+                    key, restored.signatures[key], signature_def.method_name, signature_def.defaults
                 )
         loaded = restored
     metadata_any = any_pb2.Any()

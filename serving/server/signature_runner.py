@@ -134,6 +134,31 @@ def _spec_from_tensor_info(alias: str, info: Any) -> InputSpec:
     )
 
 
+def _default_arrays(
+    signature: str, inputs: Mapping[str, InputSpec], defaults: Mapping[str, Any]
+) -> dict[str, np.ndarray]:
+    """The SignatureDef's defaults (alias -> TensorProto) as read-only arrays of the inputs'
+    dtypes; ValueError (the version fails to load) for one that does not fit its input."""
+    arrays: dict[str, np.ndarray] = {}
+    for alias, proto in defaults.items():
+        spec = inputs.get(alias)
+        if spec is None:
+            raise ValueError(
+                f"signature '{signature}': a default is given for '{alias}', which is not one "
+                f"of its inputs {sorted(inputs)}"
+            )
+        array = tf.make_ndarray(proto)
+        if array.dtype.kind in "SU":
+            array = array.astype(object)
+        try:
+            spec.check(array)
+        except ServingError as e:
+            raise ValueError(f"signature '{signature}': bad default: {e.message}") from e
+        array.flags.writeable = False  # shared by every request that leaves the input out
+        arrays[alias] = array
+    return arrays
+
+
 def runs_inline() -> bool:
     """Whether session-runtime signatures run on the calling thread: with the "auto"
     executor on hosts without GPUs (with GPUs, or "default", TensorFlow's inter-op pool)."""
@@ -154,8 +179,13 @@ class SignatureRunner:
     _flat: _FlatPlan | None  # its flat-call plan
 
     def __init__(
-        self, name: str, function: tf.types.experimental.ConcreteFunction, method_name: str
+        self,
+        name: str,
+        function: tf.types.experimental.ConcreteFunction,
+        method_name: str,
+        defaults: Mapping[str, Any] | None = None,
     ):
+        """``defaults``: the SignatureDef's ``defaults`` map (alias -> TensorProto)."""
         specs = function.structured_input_signature[1]
         inputs = {
             alias: InputSpec(
@@ -166,7 +196,7 @@ class SignatureRunner:
             )
             for alias, spec in specs.items()
         }
-        self._describe(name, method_name, inputs, function.structured_outputs)
+        self._describe(name, method_name, inputs, function.structured_outputs, defaults or {})
         self._function = function
         self._flat = self._flat_call_plan(function)
 
@@ -176,11 +206,14 @@ class SignatureRunner:
         method_name: str,
         inputs: dict[str, InputSpec],
         structured_outputs: Mapping[str, Any],
+        defaults: Mapping[str, Any],
     ) -> None:
-        """What both runtimes share: the signature's name, method, inputs and outputs."""
+        """What both runtimes share: the signature's name, method, inputs, their defaults
+        (TensorProtos) and outputs."""
         self.name = name
         self.method_name = method_name
         self.inputs = inputs
+        self.defaults = _default_arrays(name, inputs, defaults)
         self._structured_outputs = structured_outputs
         self.output_aliases: tuple[str, ...] = tuple(sorted(structured_outputs))
         self.batchable = all(
@@ -219,7 +252,9 @@ class SignatureRunner:
             alias: _spec_from_tensor_info(alias, info)
             for alias, info in signature_def.inputs.items()
         }
-        self._describe(name, method_name, inputs, dict.fromkeys(signature_def.outputs))
+        self._describe(
+            name, method_name, inputs, dict.fromkeys(signature_def.outputs), signature_def.defaults
+        )
         self._session = session
         self._feed_order = tuple(sorted(inputs))
         options = config_pb2.CallableOptions()
@@ -297,17 +332,32 @@ class SignatureRunner:
         self._flat = plan = dataclasses.replace(plan, attrs=attrs)
         return execute.execute(name, len(plan.output_order), tensors, attrs, plan.context)
 
-    def check_inputs(self, inputs: Mapping[str, np.ndarray]) -> None:
-        """INVALID_ARGUMENT unless ``inputs`` has exactly the signature's aliases and types."""
-        if len(inputs) != len(self.inputs) or any(a not in self.inputs for a in inputs):
+    def check_inputs(self, inputs: Mapping[str, np.ndarray]) -> Mapping[str, np.ndarray]:
+        """The inputs to run: ``inputs`` plus the SignatureDef's default of every input left
+        out. INVALID_ARGUMENT for an alias the signature does not have, a left-out input
+        without a default (TF Serving's rule: fewer inputs only where the signature has
+        defaults), or a dtype or shape the signature does not take."""
+        complete = len(inputs) == len(self.inputs)
+        if not complete or any(a not in self.inputs for a in inputs):
             given, wanted = set(inputs), set(self.inputs)
-            raise invalid_argument(
-                f"input size does not match signature: {len(given)}!={len(wanted)} "
-                f"len({sorted(given)}) != len({sorted(wanted)}). Sent extra: "
-                f"{sorted(given - wanted)}. Missing but required: {sorted(wanted - given)}."
-            )
+            missing = wanted - given - set(self.defaults)
+            if given - wanted or missing:
+                hint = (
+                    f" Inputs with a default may be left out: {sorted(self.defaults)}."
+                    if self.defaults
+                    else ""
+                )
+                raise invalid_argument(
+                    f"input size does not match signature: {len(given)}!={len(wanted)} "
+                    f"len({sorted(given)}) != len({sorted(wanted)}). Sent extra: "
+                    f"{sorted(given - wanted)}. Missing but required: {sorted(missing)}.{hint}"
+                )
         for alias, array in inputs.items():
             self.inputs[alias].check(array)
+        if complete:
+            return inputs
+        filled = {a: d for a, d in self.defaults.items() if a not in inputs}
+        return {**inputs, **filled}
 
     def check_output_filter(self, output_filter: Sequence[str]) -> None:
         seen: set[str] = set()

@@ -150,3 +150,14 @@ def test_reader_checks_signatures_when_given_the_model(half_plus_two_copy: str) 
     assert len(read_warmup_requests(path)) == 1  # a bare file: structure only
     with pytest.raises(InvalidWarmupRequests, match=r"expected inputs \['x'\], got \['z'\]"):
         read_warmup_requests(path, saved_model_dir=half_plus_two_copy)
+
+
+def test_a_warmup_request_may_leave_out_inputs_with_defaults(
+    defaults_model: str, tmp_path: Any
+) -> None:
+    target = str(tmp_path / "defaults" / "1")
+    shutil.copytree(defaults_model, target)
+    write_warmup_requests(target, [{"x": np.array([1.0], np.float32)}])
+    assert len(read_warmup_requests(target)) == 1
+    with pytest.raises(InvalidWarmupRequests, match=r"\['scale'\] may be left out"):
+        write_warmup_requests(target, [{"scale": np.float32(2.0)}])

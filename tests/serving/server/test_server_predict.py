@@ -261,6 +261,34 @@ def test_the_init_op_signature_is_listed_but_not_runnable(stub):
     assert error.value.code() == grpc.StatusCode.FAILED_PRECONDITION
 
 
+def test_inputs_left_out_take_the_signature_defaults(server, stub):
+    """TF Serving lets a request leave out the inputs its SignatureDef has defaults for
+    (predict_util's VerifyRequestInputsSize) and runs with the defaults; it was
+    INVALID_ARGUMENT. An input without a default still has to be sent."""
+    x = np.array([1.0, 2.0], np.float32)
+    response = stub.Predict(predict_request("defaults", {"x": x}), timeout=30)
+    assert tf.make_ndarray(response.outputs["y"]).tolist() == [10.0, 20.0]
+    given = {"x": x, "scale": np.float32(3.0)}
+    response = stub.Predict(predict_request("defaults", given), timeout=30)
+    assert tf.make_ndarray(response.outputs["y"]).tolist() == [3.0, 6.0]
+    with pytest.raises(grpc.RpcError) as error:
+        stub.Predict(predict_request("defaults", {"scale": np.float32(3.0)}), timeout=30)
+    assert error.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "Missing but required: ['x']" in error.value.details()
+    assert "default may be left out: ['scale']" in error.value.details()
+
+    for body, answer in [
+        ({"inputs": {"x": [1.0, 2.0]}}, {"outputs": [10.0, 20.0]}),
+        ({"inputs": {"x": [1.0], "scale": 3.0}}, {"outputs": [3.0]}),
+        ({"inputs": [1.0, 2.0]}, {"outputs": [10.0, 20.0]}),  # x: the one without a default
+        ({"instances": [1.0, 2.0]}, {"predictions": [10.0, 20.0]}),
+        ({"instances": [{"x": 1.0}, {"x": 2.0}]}, {"predictions": [10.0, 20.0]}),
+    ]:
+        assert rest(server, "/v1/models/defaults:predict", body) == (200, answer), body
+    status, answer = rest(server, "/v1/models/defaults:predict", {"inputs": {"scale": 3.0}})
+    assert status == 400 and "missing ['x']" in answer["error"]
+
+
 def _raw_call(server, method: str, payload: bytes) -> grpc.RpcError | bytes:
     with grpc.insecure_channel(server.grpc_target) as channel:
         call = channel.unary_unary(

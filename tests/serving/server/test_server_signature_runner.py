@@ -300,3 +300,20 @@ def test_unrestored_variables_no_signature_reads_do_not_matter(tmp_path):
     runner = servable.signatures["serving_default"]
     assert runner._session_call is not None
     np.testing.assert_allclose(runner({"x": np.array([1.0, 2.0], np.float32)})["y"], [3.0, 6.0])
+
+
+@pytest.mark.parametrize("runtime", ["session", "function"])
+def test_inputs_left_out_take_the_signature_defaults_in_both_runtimes(defaults_model, runtime):
+    from seqline.serving.server.inference import predict_arrays
+    from seqline.serving.server.servable import load_servable
+
+    servable = load_servable("defaults", 1, defaults_model, runtime=runtime)
+    assert servable.runtime == runtime
+    runner = servable.signatures["serving_default"]
+    assert runner.defaults["scale"].tolist() == 10.0
+    x = np.array([1.0, 2.0], np.float32)
+    assert predict_arrays(servable, runner, {"x": x})["y"].tolist() == [10.0, 20.0]
+    given = {"x": x, "scale": np.array(3.0, np.float32)}
+    assert predict_arrays(servable, runner, given)["y"].tolist() == [3.0, 6.0]
+    with pytest.raises(ServingError, match=r"Missing but required: \['x'\]"):
+        predict_arrays(servable, runner, {"scale": np.array(3.0, np.float32)})
