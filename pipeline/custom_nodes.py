@@ -16,7 +16,10 @@ entry may carry `inputs:` to rewire that node:
 `replaces: {OUT: NODE.OUTPUT}` makes the custom node's output OUT stand in for NODE.OUTPUT
 everywhere downstream: every other node that read NODE.OUTPUT reads it instead (statistics,
 transform, evaluate and infra_validate then all see scrubbed examples). Explicit `inputs:` on
-a node wins over `replaces`. The DAG checks the result like any pipeline (types, cycles).
+a node wins over `replaces`: a node rewired with `inputs:`, and every custom node's own
+`inputs:`, keep what they name. The new node's own upstream nodes keep their inputs too, so
+custom nodes chain (dedupe reads ingest_text.examples, scrub reads dedupe.examples and
+replaces ingest_text.examples). The DAG checks the result like any pipeline (types, cycles).
 
 From Python, the same on any Pipeline:
 
@@ -105,7 +108,11 @@ def rewire(pipeline: Pipeline, node_id: str, inputs: Mapping[str, str | OutputRe
         raise WiringError(
             f"{where}: node '{node_id}' has inputs {sorted(node.component.inputs)}, got {unknown}"
         )
-    changed = dataclasses.replace(node, inputs={**node.inputs, **refs})
+    changed = dataclasses.replace(
+        node,
+        inputs={**node.inputs, **refs},
+        explicit_inputs=node.explicit_inputs | frozenset(refs),
+    )
     nodes = [changed if n.node_id == node_id else n for n in pipeline.nodes]
     return dataclasses.replace(pipeline, nodes=nodes)
 
@@ -135,8 +142,9 @@ def add_node(
         inputs: the node's input name -> "node.output" of an existing node.
         config: its config dataclass, or a mapping of the fields (validated like YAML), or
             None for the defaults.
-        replaces: the node's output name -> "node.output" it stands in for: every other node
-            reading that output reads this node's instead.
+        replaces: the node's output name -> "node.output" it stands in for: every node
+            downstream reading that output reads this node's instead. The node's own upstream
+            nodes and explicitly wired inputs (custom nodes' `inputs`, `rewire`) keep theirs.
     """
     where = f"components.{node_id}"
     if any(n.node_id == node_id for n in pipeline.nodes):
@@ -144,7 +152,8 @@ def add_node(
     loaded = load_component(component, f"{where}.component")
     if not isinstance(config, loaded.config_type):
         config = build_dataclass(loaded.config_type, config, f"{where}.config")
-    node = Node(loaded, config, _refs(inputs, f"{where}.inputs"), id=node_id)
+    refs = _refs(inputs, f"{where}.inputs")
+    node = Node(loaded, config, refs, id=node_id, explicit_inputs=frozenset(refs))
     substitutes = {}
     for output, target in _refs(replaces, f"{where}.replaces").items():
         if output not in loaded.outputs:
@@ -153,15 +162,41 @@ def add_node(
                 f"{output!r}"
             )
         substitutes[target] = OutputRef(node_id, output)
+    # `replaces` rewires what is downstream of the new node only: its own ancestors keep
+    # their inputs (swapping them would make it read itself, a cycle), and so does any input
+    # wired explicitly (another custom node's `inputs:`, rewire()): explicit wiring wins.
+    upstream_ids = _ancestor_ids(pipeline, {ref.node_id for ref in refs.values()})
     nodes = []
     for existing in pipeline.nodes:
-        swapped = {name: substitutes.get(ref, ref) for name, ref in existing.inputs.items()}
+        if existing.node_id in upstream_ids:
+            nodes.append(existing)
+            continue
+        swapped = {
+            name: ref if name in existing.explicit_inputs else substitutes.get(ref, ref)
+            for name, ref in existing.inputs.items()
+        }
         nodes.append(dataclasses.replace(existing, inputs=swapped))
     # Place it right after its last upstream, so it runs as early as its inputs allow.
     upstream = {ref.node_id for ref in node.inputs.values()}
     at = max((i + 1 for i, n in enumerate(nodes) if n.node_id in upstream), default=0)
     nodes.insert(at, node)
     return dataclasses.replace(pipeline, nodes=nodes)
+
+
+def _ancestor_ids(pipeline: Pipeline, node_ids: set[str]) -> set[str]:
+    """`node_ids` and every node they read from, directly or not (unknown ids kept as they
+    are: the Pipeline's own check names them)."""
+    by_id = {n.node_id: n for n in pipeline.nodes}
+    found: set[str] = set()
+    frontier = list(node_ids)
+    while frontier:
+        node_id = frontier.pop()
+        if node_id in found:
+            continue
+        found.add(node_id)
+        if node_id in by_id:
+            frontier.extend(ref.node_id for ref in by_id[node_id].inputs.values())
+    return found
 
 
 def split_components(

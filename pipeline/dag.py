@@ -32,12 +32,16 @@ class Node:
         config: an instance of component.config_type.
         inputs: input name -> OutputRef of an upstream node.
         id: unique node id (defaults to the component's name); the URI segment.
+        explicit_inputs: names of inputs the user wired explicitly (a custom node's `inputs:`,
+            pipeline/custom_nodes.py `rewire`). Another custom node's `replaces` leaves them
+            as they are; it changes what a node reads, never what it computes.
     """
 
     component: Component
     config: Any
     inputs: Mapping[str, OutputRef] = field(default_factory=dict)
     id: str = ""
+    explicit_inputs: frozenset[str] = frozenset()
 
     @property
     def node_id(self) -> str:
@@ -132,9 +136,34 @@ def topological_order(nodes: Sequence[Node]) -> list[Node]:
     while pending:
         ready = [n for n in pending if all(r.node_id in done for r in n.inputs.values())]
         if not ready:
-            raise WiringError(f"cycle among nodes {sorted(n.node_id for n in pending)}")
+            raise _cycle_error(pending, done)
         for node in ready:
             ordered.append(node)
             done.add(node.node_id)
         pending = [n for n in pending if n.node_id not in done]
     return ordered
+
+
+def _cycle_error(pending: Sequence[Node], done: set[str]) -> WiringError:
+    """A WiringError naming one cycle among `pending` (nodes none of which is ready): only the
+    nodes on it and the inputs that close it, not every node stuck downstream of it."""
+    by_id = {n.node_id: n for n in pending}
+    path: list[tuple[Node, str, OutputRef]] = []  # (node, input name, the upstream it reads)
+    seen: dict[str, int] = {}
+    node = pending[0]
+    # Each pending node reads at least one pending node (otherwise it would be ready), so
+    # following such an input from any pending node comes back to a node already visited.
+    while node.node_id not in seen:
+        seen[node.node_id] = len(path)
+        name, ref = next((k, r) for k, r in node.inputs.items() if r.node_id not in done)
+        path.append((node, name, ref))
+        node = by_id[ref.node_id]
+    cycle = path[seen[node.node_id] :]
+    edges = ", ".join(
+        f"'{n.node_id}' input '{name}' reads {ref.node_id}.{ref.output}" for n, name, ref in cycle
+    )
+    return WiringError(
+        f"cycle among nodes {sorted(n.node_id for n, _, _ in cycle)}: {edges}. A node cannot "
+        "read its own output, directly or through other nodes: change the `inputs:` (or a "
+        "custom node's `replaces:`) of one of them"
+    )

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from seqline.pipeline.config_file import load_pipeline
-from seqline.pipeline.custom_nodes import add_node
+from seqline.pipeline.custom_nodes import add_node, rewire
 from seqline.pipeline.dag import OutputRef
 from seqline.pipeline.errors import ConfigError, WiringError
 from tests.pipeline.test_runner import make_pipeline
@@ -58,7 +58,7 @@ DOUBLE = textwrap.dedent(
 
 RUN = """
 import json, sys
-from seqline.pipeline.custom_nodes import add_node
+from seqline.pipeline.custom_nodes import add_node, rewire
 from seqline.pipeline.runner import run_pipeline
 from tests.pipeline.test_runner import make_pipeline
 
@@ -179,3 +179,81 @@ def test_wiring_mistakes_name_the_node(steps, monkeypatch):
         )
     with pytest.raises(ConfigError, match="a node 'write_numbers' already exists"):
         add_node(base, "write_numbers", "steps.double:COMPONENT")
+
+
+def test_chained_custom_nodes_the_second_replacing_the_first_ones_input(steps, monkeypatch):
+    """dedupe reads write_numbers.examples; scrub reads dedupe.examples and replaces
+    write_numbers.examples. Swapping dedupe's own input too made scrub read itself (a false
+    cycle)."""
+    monkeypatch.syspath_prepend(str(steps.parent))
+    pipeline = add_node(
+        make_pipeline("root"),
+        "dedupe",
+        "steps.double:COMPONENT",
+        inputs={"examples": "write_numbers.examples"},
+    )
+    # A custom node downstream of nothing new, wired explicitly: it keeps what it names.
+    pipeline = add_node(
+        pipeline, "profile", "steps.double:COMPONENT", inputs={"examples": "write_numbers.examples"}
+    )
+    pipeline = add_node(
+        pipeline,
+        "scrub",
+        "steps.double:COMPONENT",
+        inputs={"examples": "dedupe.examples"},
+        replaces={"examples": "write_numbers.examples"},
+    )
+    raw, scrubbed = OutputRef("write_numbers", "examples"), OutputRef("scrub", "examples")
+    assert pipeline.node("dedupe").inputs["examples"] == raw
+    assert pipeline.node("profile").inputs["examples"] == raw
+    assert pipeline.node("scrub").inputs["examples"] == OutputRef("dedupe", "examples")
+    assert pipeline.node("sum_numbers").inputs["examples"] == scrubbed
+    order = [n.node_id for n in pipeline.nodes]
+    assert order.index("dedupe") < order.index("scrub") < order.index("sum_numbers")
+
+
+def test_a_rewired_input_is_kept_by_a_later_replaces(steps, monkeypatch):
+    monkeypatch.syspath_prepend(str(steps.parent))
+    pipeline = add_node(
+        make_pipeline("root"),
+        "other",
+        "steps.double:COMPONENT",
+        inputs={"examples": "write_numbers.examples"},
+    )
+    pipeline = rewire(pipeline, "sum_numbers", {"examples": "write_numbers.examples"})
+    pipeline = add_node(
+        pipeline,
+        "scrub",
+        "steps.double:COMPONENT",
+        inputs={"examples": "write_numbers.examples"},
+        replaces={"examples": "write_numbers.examples"},
+    )
+    assert pipeline.node("sum_numbers").inputs["examples"] == OutputRef("write_numbers", "examples")
+
+
+CHAIN_YAML = """
+name: chained
+kind: text
+root: out
+components:
+  ingest_text: {source: data.csv, labels: [neg, pos]}
+  scrub:
+    component: steps.double:COMPONENT
+    inputs: {examples: dedupe.examples}
+    replaces: {examples: ingest_text.examples}
+  dedupe:
+    component: steps.double:COMPONENT
+    inputs: {examples: ingest_text.examples}
+  evaluate: {beat_baseline: [accuracy]}
+  push: {serving_root: serving, model_name: m}
+"""
+
+
+def test_yaml_chains_custom_nodes_whatever_their_order(steps, tmp_path, monkeypatch):
+    monkeypatch.syspath_prepend(str(steps.parent))
+    config = tmp_path / "p.yaml"
+    config.write_text(CHAIN_YAML)
+    pipeline = load_pipeline(config)
+    assert pipeline.node("dedupe").inputs["examples"] == OutputRef("ingest_text", "examples")
+    for node_id in ("statistics", "schema", "transform", "evaluate", "infra_validate"):
+        assert pipeline.node(node_id).inputs["examples"] == OutputRef("scrub", "examples")

@@ -62,3 +62,22 @@ def test_cycle_is_detected():
     ]
     with pytest.raises(WiringError, match="cycle among nodes"):
         Pipeline("p", "/tmp/x", nodes)
+
+
+def test_a_cycle_error_names_only_the_nodes_on_the_cycle():
+    looping = dataclasses.replace(SUM_NUMBERS, outputs={"model": ArtifactType.EXAMPLES})
+    nodes = [
+        Node(WRITE_NUMBERS, WriteNumbersConfig()),
+        # c and d only wait for the cycle; they are not on it.
+        Node(looping, SumConfig(), {"examples": OutputRef("a", "model")}, id="c"),
+        Node(looping, SumConfig(), {"examples": OutputRef("c", "model")}, id="d"),
+        Node(looping, SumConfig(), {"examples": OutputRef("b", "model")}, id="a"),
+        Node(looping, SumConfig(), {"examples": OutputRef("a", "model")}, id="b"),
+    ]
+    with pytest.raises(WiringError) as caught:
+        Pipeline("p", "/tmp/x", nodes)
+    message = str(caught.value)
+    assert message.startswith("cycle among nodes ['a', 'b']: ")
+    assert "'a' input 'examples' reads b.model" in message
+    assert "'b' input 'examples' reads a.model" in message
+    assert "'c'" not in message and "'d'" not in message and "write_numbers" not in message
