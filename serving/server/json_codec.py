@@ -2,9 +2,10 @@
 
 Predict requests come in the row format (``"instances": [...]``, one element per example: a
 value when the signature has one input, else an object of named inputs) or the columnar format
-(``"inputs": value | {name: value}``). Bytes travel as ``{"b64": "<base64>"}``. Responses mirror
-the request: ``"predictions"`` (rows) or ``"outputs"`` (columns); string outputs whose alias ends
-in ``_bytes`` are base64-encoded, other strings are UTF-8 text (base64 if not valid UTF-8).
+(``"inputs": value | {name: value}``; keys that are not inputs are ignored). Bytes travel as
+``{"b64": "<base64>"}``. Responses mirror the request: ``"predictions"`` (rows) or
+``"outputs"`` (columns); string outputs whose alias ends in ``_bytes`` are base64-encoded,
+other strings are UTF-8 text (base64 if not valid UTF-8).
 Classify/Regress requests carry ``"examples"`` (list of {feature: value(s)}) and an optional
 ``"context"`` example merged into each.
 """
@@ -241,7 +242,9 @@ def decode_predict_body(
         }, True
     inputs = body["inputs"]
     if _is_named(inputs):
-        _check_names(inputs.keys(), names, defaults)
+        # Only the signature's names are read, as TF Serving's parser does: other keys (a
+        # request id, say) are ignored. Rows keep the exact-names rule, as there.
+        _check_names(inputs.keys(), names, defaults, ignore_unknown=True)
         return {
             name: json_to_ndarray(inputs[name], input_dtypes[name], f"input '{name}'", budget)
             for name in names
@@ -261,10 +264,12 @@ def _is_named(value: Any) -> bool:
     return isinstance(value, dict) and not _is_b64(value)
 
 
-def _check_names(given: Any, expected: list[str], defaults: Collection[str]) -> None:
+def _check_names(
+    given: Any, expected: list[str], defaults: Collection[str], ignore_unknown: bool = False
+) -> None:
     given_set, expected_set = set(given), set(expected)
     missing = expected_set - given_set - set(defaults)
-    unknown = given_set - expected_set
+    unknown = set() if ignore_unknown else given_set - expected_set
     if missing or unknown:
         optional = f" ({sorted(defaults)} may be left out: they have defaults)" if defaults else ""
         raise invalid_argument(

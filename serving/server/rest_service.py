@@ -9,6 +9,9 @@ Routes (``{spec}`` = ``{name}``, ``{name}/versions/{v}`` or ``{name}/labels/{l}`
 - ``POST /v1/models/{spec}:regress``    same body as classify
 - ``GET  /monitoring/prometheus/metrics``
 
+Paths are matched case-insensitively, as TF Serving's regexes are (``/V1/Models/m:predict``);
+a path under ``/v1/`` that fits no route is INVALID_ARGUMENT ("Malformed request", 400) and a
+status or metadata path without a model name "Missing model name in request." (400), as there.
 Errors answer ``{"error": "<message>"}`` with the HTTP status TF Serving maps the code to.
 Without TCP_NODELAY, a response written in two segments waits for the client's delayed ACK
 (~40 ms per request); each response is also written with a single send.
@@ -64,11 +67,24 @@ from seqline.serving.server.model_manager import STATE_NAMES, ModelManager
 
 log = logging.getLogger(__name__)
 
-_MODEL_PATH = re.compile(
-    r"^/v1/models/(?P<name>[^/:]+)"
-    r"(?:/versions/(?P<version>[0-9]+)|/labels/(?P<label>[^/:]+))?"
-    r"(?P<suffix>/metadata|:predict|:classify|:regress)?/?$"
+# TF Serving's routes (http_rest_api_util.cc), matched in full and case-insensitively as its
+# (?i) regexes are; a trailing "/" is tolerated. Every path under /v1/ is the API's: one that
+# fits neither route is a malformed request (400), not an unknown page (404).
+_API_PATH = re.compile(r"/v1/.*", re.IGNORECASE | re.DOTALL)
+_VERSION_OR_LABEL = r"(?:/versions/(?P<version>[0-9]+)|/labels/(?P<label>[^/:]+))?"
+_POST_PATH = re.compile(  # classify / regress / predict
+    r"/v1/models/(?P<name>[^/:]+)" + _VERSION_OR_LABEL + r":(?P<verb>classify|regress|predict)/?",
+    re.IGNORECASE,
 )
+_GET_PATH = re.compile(  # model status, or metadata; the name is optional to the regex
+    r"/v1/models(?:/(?P<name>[^/:]+))?" + _VERSION_OR_LABEL + r"(?:/(?P<metadata>metadata))?/?",
+    re.IGNORECASE,
+)
+_ROUTES = (
+    "POST /v1/models/NAME[/versions/N|/labels/LABEL]:predict (or :classify, :regress), "
+    "GET /v1/models/NAME[/versions/N|/labels/LABEL][/metadata]"
+)
+_VERBS = ("predict", "classify", "regress")
 METRICS_PATH = "/monitoring/prometheus/metrics"  # TF Serving's default Prometheus path
 
 
@@ -172,29 +188,39 @@ class _Handler(BaseHTTPRequestHandler):
                 text, content_type = self.server.metrics.render()
                 self._send(200, text, content_type)
                 return
-            match = _MODEL_PATH.match(path)
-            if match is None:
-                raise ServingError(Code.NOT_FOUND, f"Malformed request: {method} {path}")
+            if not _API_PATH.fullmatch(path):
+                raise ServingError(
+                    Code.NOT_FOUND, f"Not found: {method} {path}; the API's routes are {_ROUTES}"
+                )
+            match = (_POST_PATH if method == "POST" else _GET_PATH).fullmatch(path)
+            # TF Serving compares the verb as written (":PREDICT" is malformed) and takes a
+            # subresource other than "metadata" as written for a status request.
+            verb: str = match["verb"] if method == "POST" and match is not None else ""
+            if match is None or (method == "POST" and verb not in _VERBS):
+                raise invalid_argument(
+                    f"Malformed request: {method} {path}; expected one of {_ROUTES}"
+                )
+            if match["name"] is None:
+                raise invalid_argument(
+                    f"Missing model name in request. Expected GET /v1/models/NAME, got {path}"
+                )
             spec = model_pb2.ModelSpec(name=unquote(match["name"]))
             if match["version"] is not None:
                 spec.version.value = _parse_version(match["version"])
             elif match["label"] is not None:
                 spec.version_label = unquote(match["label"])
-            suffix = match["suffix"]
-            if method == "GET" and suffix is None:
-                self._send_json(200, self._counted(spec, self._status))
-            elif method == "GET" and suffix == "/metadata":
+            if method == "GET" and match["metadata"] == "metadata":
                 self._send_json(200, self._metadata(spec))
-            elif method == "POST" and suffix in (":predict", ":classify", ":regress"):
+            elif method == "GET":
+                self._send_json(200, self._counted(spec, self._status))
+            else:
                 limits = self.server.service.limits
                 check_json_body_size(len(body), limits)
                 request = parse_json_request(body, limits.max_json_depth)
-                if suffix == ":predict":
+                if verb == "predict":
                     self._send_json(200, self._predict(spec, request))
                 else:
-                    self._send_json(200, self._classify_or_regress(spec, request, suffix[1:]))
-            else:
-                raise ServingError(Code.NOT_FOUND, f"Malformed request: {method} {path}")
+                    self._send_json(200, self._classify_or_regress(spec, request, verb))
         except ServingError as e:
             self._send_error(e.code, e.message)
         except (ConnectionError, TimeoutError):

@@ -482,6 +482,44 @@ def test_rest_classify_regress_metadata_and_status(server):
     ]
 
 
+def test_rest_paths_are_routed_as_tf_serving_routes_them(server):
+    """TF Serving's path regexes are case-insensitive ((?i)) and a /v1/ request that fits no
+    route is INVALID_ARGUMENT (400); both used to be 404."""
+    assert rest(server, "/V1/Models/hpt:predict", {"instances": [2.0]}) == (
+        200,
+        {"predictions": [3.0]},
+    )
+    assert rest(server, "/v1/MODELS/hpt/Versions/1:predict", {"inputs": [2.0]}) == (
+        200,
+        {"outputs": [3.0]},
+    )
+    status, body = rest(server, "/V1/MODELS/hpt/metadata")
+    assert status == 200 and body["model_spec"]["name"] == "hpt"
+    status, body = rest(server, "/V1/Models/hpt")
+    assert status == 200 and body["model_version_status"][0]["state"] == "AVAILABLE"
+    for path, payload, message in [
+        ("/v1/models/hpt:predict", None, "Malformed request: GET /v1/models/hpt:predict"),
+        ("/v1/models/hpt", {"instances": [2.0]}, "Malformed request: POST /v1/models/hpt"),
+        ("/v1/models/hpt:PREDICT", {"instances": [2.0]}, "Malformed request"),  # verb as written
+        ("/v1/models/hpt/versions/one", None, "Malformed request"),
+        ("/v1/models", None, "Missing model name in request."),
+        ("/v1/models/", None, "Missing model name in request."),
+    ]:
+        status, body = rest(server, path, payload)
+        assert (status, body["error"].startswith(message)) == (400, True), (path, body)
+    status, body = rest(server, "/v2/models/hpt")
+    assert status == 404 and "/v1/models/NAME" in body["error"]
+
+
+def test_rest_columnar_inputs_ignore_keys_that_are_not_inputs(server):
+    """TF Serving's parser reads only the signature's names from the "inputs" object; the row
+    format keeps its exact-names rule, as there."""
+    body = {"inputs": {"x": [2.0], "request_id": [7]}}
+    assert rest(server, "/v1/models/hpt:predict", body) == (200, {"outputs": [3.0]})
+    status, answer = rest(server, "/v1/models/hpt:predict", {"instances": [{"x": 2.0, "id": 7}]})
+    assert status == 400 and "unknown ['id']" in answer["error"]
+
+
 def _nested(leaf: Any, depth: int) -> Any:
     for _ in range(depth):
         leaf = [leaf]
@@ -507,7 +545,7 @@ BAD_REST = {
         {"signature_name": "predict_text", "instances": [{"b64": "!!"}]},
         400,
     ),
-    "unknown verb": ("/v1/models/hpt:explode", {"instances": [1.0]}, 404),
+    "unknown verb": ("/v1/models/hpt:explode", {"instances": [1.0]}, 400),  # TF Serving: 400
     "oversized body": ("/v1/models/hpt:predict", {"instances": [0.0] * 40_000}, 429),
     # ~5,000 levels: Python's recursive parser would raise RecursionError (once a 500).
     "deep JSON nesting": (
