@@ -13,7 +13,9 @@
 - Retries, retry delay and timeout per node come from the config's `orchestration:` block
   (orchestration/settings.py). A user's mistake (a config error, a missing upstream output,
   rejected data over the limit) fails the task at once, without retries: retrying cannot fix
-  it. Other failures (a crashed worker, an out-of-memory kill) are retried.
+  it. Other failures (a crashed worker, an out-of-memory kill, a component that raised) are
+  retried, and so is data that has not landed yet (DataNotReady: the run's span folder is
+  missing or still empty).
 - `max_active_runs=1`: scheduled spans run in order (resolvers compare a span with the
   previous one), and a remote root is never written by two runs at once.
 
@@ -57,11 +59,12 @@ def run_node_task(
 ) -> dict[str, Any]:
     """A PythonOperator's callable: runs one node in this process. Returns (as XCom) the
     node's status, fingerprint and summary. SeqlineErrors a retry cannot fix fail the task
-    without retries (AirflowFailException)."""
+    without retries (AirflowFailException); a component failure and data that has not landed
+    yet (DataNotReady) are raised as they are, so Airflow retries them."""
     from airflow.sdk.exceptions import AirflowFailException
 
     from seqline.pipeline.config_file import load_pipeline
-    from seqline.pipeline.errors import ComponentFailed, SeqlineError
+    from seqline.pipeline.errors import ComponentFailed, DataNotReady, SeqlineError
     from seqline.pipeline.node_run import run_node
 
     values = dict(params)
@@ -73,6 +76,8 @@ def run_node_task(
         result = run_node(pipeline, node_id, run_id, progress=_log_progress(), config_hint=config)
     except ComponentFailed:
         raise  # the component raised: a retry may help (a lost worker, a flaky store)
+    except DataNotReady:
+        raise  # the span has not landed or is still being written: a later try may find it
     except SeqlineError as exc:
         raise AirflowFailException(str(exc)) from exc
     log.info("%s %s (fingerprint %s)", node_id, result.status, result.fingerprint)

@@ -27,8 +27,13 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from seqline.pipeline.errors import SeqlineError
+from seqline.pipeline.errors import DataNotReady, SeqlineError
 from seqline.serving.quiet_logs import quiet_tensorflow_logs
+
+# Exit statuses: 2 for a SeqlineError (a mistake to fix), 75 (EX_TEMPFAIL in sysexits.h) for
+# data that has not landed yet (DataNotReady: try again later), 130 when interrupted.
+EXIT_ERROR = 2
+EXIT_NOT_READY = 75
 
 
 def _add_store_arguments(parser: argparse.ArgumentParser) -> None:
@@ -298,9 +303,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, handlers=[handler])
     try:
         return int(args.func(args) or 0)
+    except DataNotReady as exc:
+        # Data not landed yet (a span folder missing or still empty): a retry may succeed,
+        # so a wrapper can tell it from a mistake (status 2) by the status alone.
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_NOT_READY
     except SeqlineError as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return EXIT_ERROR
     except KeyboardInterrupt:
         # A node's outputs are published only when it finishes, so nothing half-written is
         # left to clean: say how to go on instead of printing the scheduler's traceback.

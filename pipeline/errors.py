@@ -20,6 +20,14 @@ class WiringError(ConfigError):
     """The DAG is inconsistent: unknown upstream node, missing input, type mismatch, cycle."""
 
 
+class DataNotReady(ConfigError):
+    """Data a run asks for has not landed yet: the requested span's folder does not exist, or
+    a span folder holds no file yet (an export still being written). Waiting may fix it, so an
+    orchestrator retries it: the Airflow python-mode task raises it as a retryable failure, and
+    `seqline run` exits with status 75 (EX_TEMPFAIL) instead of 2. It is a ConfigError for
+    code that catches those, since the same pre-run checks raise it."""
+
+
 class DataError(SeqlineError):
     """Input data is unusable, e.g. the rejected-record ratio is above the configured maximum."""
 

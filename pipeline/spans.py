@@ -21,7 +21,7 @@ import re
 from dataclasses import dataclass
 
 from seqline.pipeline import data_sources
-from seqline.pipeline.errors import ConfigError
+from seqline.pipeline.errors import ConfigError, DataNotReady
 from seqline.storage import filesystem
 
 # token -> regex for its digits. {span} is any run of digits; the date parts have fixed widths so
@@ -214,25 +214,31 @@ def select_spans(source: str, span: object = None, latest: int | None = None) ->
     span: the one span to read (int or "YYYY-MM-DD", see parse_span). Default None.
     latest: read the latest N spans (a rolling window; ending at `span` when both are given).
         Default None; with neither, the single latest span is read.
-    Raises ConfigError when no span exists, the requested one does not, or N < 1.
+    Raises DataNotReady (a ConfigError an orchestrator retries) when the requested span does
+    not exist (yet), and ConfigError when no span exists and none was asked for, or N < 1.
     """
     if latest is not None and (isinstance(latest, bool) or int(latest) < 1):
         raise ConfigError(
             f"spans.latest is {latest!r}; expected an integer >= 1 (the window size). "
             "Fix: set spans: {latest: 3}, or drop it to read one span."
         )
+    wanted = None if span is None else parse_span(source, span)
     spans = find_spans(source)
     if not spans:
-        raise ConfigError(
+        # A requested span that has not landed may land before a retry; with no span asked
+        # for, nothing at all under the pattern more likely means a wrong path.
+        error = ConfigError if wanted is None else DataNotReady
+        raise error(
             f"source {source!r} matches no span: looked for folders matching "
-            f"{_looked_for(source)}, found none. Fix: check the path, or create the span folder."
+            f"{_looked_for(source)}, found none"
+            + ("" if wanted is None else f" (span {wanted!r} was asked for)")
+            + ". Fix: check the path, or create the span folder."
         )
     existing = [s.value for s in spans]
     end = len(spans)
-    if span is not None:
-        wanted = parse_span(source, span)
+    if wanted is not None:
         if wanted not in existing:
-            raise ConfigError(
+            raise DataNotReady(
                 f"span {wanted!r} of source {source!r} does not exist; existing spans: "
                 f"{_shown(existing)}. Fix: pick one of them, or wait until that span lands."
             )
@@ -262,15 +268,16 @@ def span_files(
 
     Inside each span folder, the part of `source` after the last token follows the plain
     source rules (a glob, a file, or a folder of files ending in `extensions`). Raises
-    ConfigError when no span or the requested one does not exist, or a chosen span holds no
-    `format_name` file yet (an export still being written).
+    DataNotReady (a ConfigError an orchestrator retries) when the requested span does not
+    exist, or a chosen span holds no `format_name` file yet (an export still being written),
+    and ConfigError for the other mistakes (see select_spans).
     """
     chosen = select_spans(source, spans.span, spans.latest)
     files: list[str] = []
     for span in chosen:
         matched = data_sources.match_files(span.source, extensions)
         if not matched:
-            raise ConfigError(
+            raise DataNotReady(
                 f"source: span {span.value!r} exists but {span.source!r} matches no "
                 f"{format_name} file ({'/'.join(extensions)}); check the part after the span "
                 "in the pattern, or that the span folder is fully written"

@@ -50,6 +50,36 @@ def test_run_reports_config_errors_with_field_path(tmp_path, capsys):
     assert "kind: expected one of [" in err and "'text'" in err and "got 'nope'" in err
 
 
+SPAN_YAML = """
+name: spans
+kind: text
+root: out
+components:
+  ingest_text:
+    source: days/{YYYY}-{MM}-{DD}/*.csv
+    spans: {span: "${span}"}
+    labels: [neg, pos]
+  evaluate: {beat_baseline: [accuracy]}
+  push: {serving_root: serving}
+"""
+
+
+def test_data_not_landed_yet_exits_75_with_the_same_message(tmp_path, capsys):
+    config = tmp_path / "p.yaml"
+    config.write_text(SPAN_YAML)
+    (tmp_path / "days" / "2026-01-01").mkdir(parents=True)  # the export has not written yet
+    args = ["run", str(config), "--param", "span=2026-01-01"]
+    assert main([*args, "--node", "ingest_text", "--run-id", "r1"]) == 75
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "span '2026-01-01' exists but" in err
+    assert "matches no csv file" in err
+    assert main([*args[:2], "--param", "span=2026-01-02"]) == 75  # a whole run: not there
+    assert "span '2026-01-02' of source" in capsys.readouterr().err
+    # A mistake a retry cannot fix keeps status 2.
+    assert main([*args[:2], "--param", "span=someday"]) == 2
+    assert "is not a date" in capsys.readouterr().err
+
+
 def test_new_component_writes_a_skeleton_whose_test_passes(tmp_path, capsys):
     assert main(["new-component", "keep_splits", "--dir", str(tmp_path)]) == 0
     out = capsys.readouterr().out

@@ -9,13 +9,14 @@ import pytest
 import yaml
 
 from seqline.pipeline.config_parsing import build_dataclass
-from seqline.pipeline.errors import ConfigError
+from seqline.pipeline.errors import ConfigError, DataNotReady
 from seqline.pipeline.spans import (
     SpansConfig,
     find_spans,
     has_span_pattern,
     parse_span,
     select_spans,
+    span_files,
 )
 
 
@@ -135,3 +136,25 @@ def test_bare_yaml_timestamp_says_to_quote_the_day() -> None:
     expected = r"components\.ingest_text\.spans\.span: .*timestamp .* quote the day alone"
     with pytest.raises(ConfigError, match=expected):
         build_dataclass(SpansConfig, data, "components.ingest_text.spans")
+
+
+def test_data_that_has_not_landed_is_data_not_ready(numbered: str, tmp_path: Path) -> None:
+    """What a retry can fix (the span lands, the export finishes) is DataNotReady, so an
+    orchestrator retries it; the other mistakes stay plain ConfigErrors."""
+    with pytest.raises(DataNotReady, match=r"span 7 .*does not exist; existing spans"):
+        select_spans(numbered, span=7)
+    (tmp_path / "11").mkdir()  # the export created the folder, wrote nothing yet
+    with pytest.raises(DataNotReady, match=r"span 11 exists but .* matches no csv file"):
+        span_files(numbered, SpansConfig(span=11), (".csv",), "csv")
+    with pytest.raises(DataNotReady, match=r"span 11 exists but"):
+        span_files(numbered, SpansConfig(), (".csv",), "csv")  # the latest span, still empty
+    empty = tmp_path / "none"
+    with pytest.raises(DataNotReady, match=r"matches no span: .*\(span 3 was asked for\)"):
+        select_spans(f"{empty}/{{span}}/*.csv", span=3)
+    # No span asked for and none at all: most likely a wrong path, which no retry fixes.
+    with pytest.raises(ConfigError, match="matches no span") as caught:
+        select_spans(f"{empty}/{{span}}/*.csv")
+    assert not isinstance(caught.value, DataNotReady)
+    with pytest.raises(ConfigError) as caught:
+        select_spans(numbered, latest=0)
+    assert not isinstance(caught.value, DataNotReady)
