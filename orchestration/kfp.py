@@ -7,7 +7,9 @@ Each task runs `seqline run CONFIG --node NODE --run-id {{$.pipeline_job_uuid}} 
 in `--image` (which holds seqline and the config at `--container-config`); tasks depend on
 each other as the nodes' inputs do. The config's `${NAME}` parameters become the pipeline's
 string parameters (default: the config's `parameters:` default or the `--param` given when
-compiling; the date parameter, e.g. `span`, has none unless given). From the config's
+compiling; the date parameter, e.g. `span`, has none unless given), named as Python
+identifiers (kfp_name: `a.b` -> `a_b`, `class` -> `class_`); the run id reaches each task as
+its input `seqline_run_id`. From the config's
 `orchestration:` block, per node: cpu / memory requests, a GPU count and accelerator type,
 retries with their backoff, and a timeout (run through coreutils `timeout` in the image).
 
@@ -22,6 +24,7 @@ Needs seqline[kfp] (kfp 2.17).
 from __future__ import annotations
 
 import inspect
+import keyword
 import logging
 import os
 import re
@@ -37,24 +40,53 @@ from seqline.storage import filesystem
 log = logging.getLogger(__name__)
 
 RUN_ID = dsl.PIPELINE_JOB_ID_PLACEHOLDER  # one seqline run per pipeline job
+# Each task's input that carries the run id; a config parameter may not map to this name.
+RUN_ID_INPUT = "seqline_run_id"
 DEFAULT_GPU_TYPE = "nvidia.com/gpu"
 _ARG = inspect.Parameter.POSITIONAL_OR_KEYWORD
 _ROOT_SCHEMES = ("gs://", "s3://", "minio://")
 
 
 def kfp_name(name: str) -> str:
-    """A config parameter name as a KFP parameter name (a Python identifier)."""
+    """A config parameter name as a KFP parameter name (a Python identifier that is not a
+    keyword): `.` and `-` become `_`, a name not starting with a letter gets `p_` in front, a
+    Python keyword gets `_` after it (`class` -> `class_`)."""
     text = re.sub(r"\W", "_", name)
-    return text if text[:1].isalpha() else f"p_{text}"
+    text = text if text[:1].isalpha() else f"p_{text}"
+    return f"{text}_" if keyword.iskeyword(text) else text
 
 
-def _signature(names: Sequence[str], defaults: Mapping[str, str]) -> inspect.Signature:
+def kfp_names(parameters: Sequence[str]) -> dict[str, str]:
+    """Config parameter name -> its KFP name (kfp_name). Raises ConfigError naming both
+    parameters when two map to one KFP name, and a parameter that maps to the run id's input
+    (RUN_ID_INPUT)."""
+    names: dict[str, str] = {}
+    taken: dict[str, str] = {}
+    for name in parameters:
+        mapped = kfp_name(name)
+        if mapped == RUN_ID_INPUT:
+            raise ConfigError(
+                f"parameter ${{{name}}}: its KFP name would be {mapped!r}, the input that "
+                f"carries seqline's run id to every task; rename the parameter in the config"
+            )
+        if mapped in taken:
+            raise ConfigError(
+                f"parameters ${{{taken[mapped]}}} and ${{{name}}} would both be the KFP "
+                f"pipeline parameter {mapped!r} (KFP names are Python identifiers: '.' and '-' "
+                "become '_'); rename one of them in the config"
+            )
+        taken[mapped] = name
+        names[name] = mapped
+    return names
+
+
+def _signature(names: Mapping[str, str], defaults: Mapping[str, str]) -> inspect.Signature:
     # Parameters with a default follow those without, as Python requires.
     ordered = sorted(names, key=lambda n: n in defaults)
     return inspect.Signature(
         [
             inspect.Parameter(
-                kfp_name(n), _ARG, annotation=str, default=defaults.get(n, inspect.Parameter.empty)
+                names[n], _ARG, annotation=str, default=defaults.get(n, inspect.Parameter.empty)
             )
             for n in ordered
         ]
@@ -64,15 +96,17 @@ def _signature(names: Sequence[str], defaults: Mapping[str, str]) -> inspect.Sig
 def _node_component(
     task: NodeTask, graph: PipelineGraph, image: str, config: str, seqline: Sequence[str]
 ) -> Any:
-    """The container component that runs one node; its inputs are run_id and the config's
-    parameters (KFP calls the function with placeholders, positionally)."""
-    names = ["run_id", *graph.parameters]
+    """The container component that runs one node; its inputs are RUN_ID_INPUT and the
+    config's parameters under their KFP names (KFP calls the function with placeholders,
+    positionally)."""
+    params = kfp_names(graph.parameters)
+    inputs = [RUN_ID_INPUT, *params.values()]
 
     def container(*values: Any) -> dsl.ContainerSpec:
-        given = dict(zip(names, values, strict=True))
-        args = ["run", config, "--node", task.node_id, "--run-id", given["run_id"]]
-        for name in graph.parameters:
-            args += ["--param", dsl.ConcatPlaceholder([f"{name}=", given[name]])]
+        given = dict(zip(inputs, values, strict=True))
+        args = ["run", config, "--node", task.node_id, "--run-id", given[RUN_ID_INPUT]]
+        for name, mapped in params.items():
+            args += ["--param", dsl.ConcatPlaceholder([f"{name}=", given[mapped]])]
         command = list(seqline)
         if task.settings.timeout_seconds:
             command = ["timeout", str(task.settings.timeout_seconds), *command]
@@ -81,9 +115,9 @@ def _node_component(
     container.__name__ = kfp_name(task.node_id)
     container.__doc__ = f"seqline node '{task.node_id}' of pipeline '{graph.name}'."
     container.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
-        [inspect.Parameter(kfp_name(n), _ARG, annotation=str) for n in names]
+        [inspect.Parameter(n, _ARG, annotation=str) for n in inputs]
     )
-    container.__annotations__ = {kfp_name(n): str for n in names}
+    container.__annotations__ = dict.fromkeys(inputs, str)
     return dsl.container_component(container)
 
 
@@ -98,15 +132,16 @@ def build_pipeline_function(
 ) -> Callable[..., Any]:
     """The `@dsl.pipeline` function of `graph` (compile it with kfp's Compiler)."""
     defaults = {**graph.defaults, **(params or {})}
+    names = kfp_names(graph.parameters)
+    signature = _signature(names, defaults)
     components = {t.node_id: _node_component(t, graph, image, config, seqline) for t in graph.tasks}
 
     def body(*values: Any) -> None:
-        order = list(_signature(graph.parameters, defaults).parameters)
-        given = dict(zip(order, values, strict=True))
+        given = dict(zip(signature.parameters, values, strict=True))
         tasks: dict[str, Any] = {}
         for task in graph.tasks:
-            arguments = {kfp_name(n): given[kfp_name(n)] for n in graph.parameters}
-            op = components[task.node_id](run_id=RUN_ID, **arguments)
+            arguments = {mapped: given[mapped] for mapped in names.values()}
+            op = components[task.node_id](**{RUN_ID_INPUT: RUN_ID}, **arguments)
             op.set_display_name(task.node_id)
             op.set_caching_options(False)
             for upstream in task.upstream:
@@ -115,8 +150,8 @@ def build_pipeline_function(
             tasks[task.node_id] = op
 
     body.__name__ = kfp_name(graph.name)
-    body.__signature__ = _signature(graph.parameters, defaults)  # type: ignore[attr-defined]
-    body.__annotations__ = {kfp_name(n): str for n in graph.parameters}
+    body.__signature__ = signature  # type: ignore[attr-defined]
+    body.__annotations__ = dict.fromkeys(names.values(), str)
     name = re.sub(r"[^a-z0-9-]+", "-", graph.name.lower()).strip("-") or "seqline"
     return dsl.pipeline(
         name=name,
@@ -195,5 +230,25 @@ def compile_pipeline(
         pipeline_root=pipeline_root,
         seqline=seqline,
     )
+    _prepare_output(str(output))
     compiler.Compiler().compile(function, str(output))
     return str(output)
+
+
+def _prepare_output(output: str) -> None:
+    """Creates the folder of `output` (the spec file to write); ConfigError when `output` is
+    a folder or its folder cannot be created."""
+    if os.path.isdir(output):
+        raise ConfigError(
+            f"-o {output!r}: expected the path of the YAML file to write, got a folder; "
+            f"give a file path such as {os.path.join(output, 'pipeline.kfp.yaml')}"
+        )
+    folder = os.path.dirname(os.path.abspath(output))
+    try:
+        os.makedirs(folder, exist_ok=True)
+    except OSError as exc:
+        reason = "it is a file" if os.path.isfile(folder) else exc.strerror or str(exc)
+        raise ConfigError(
+            f"-o {output!r}: expected a file path whose folder exists or can be created; "
+            f"{folder!r} cannot be created ({reason}). Choose another path"
+        ) from None

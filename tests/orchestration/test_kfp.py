@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -44,10 +45,9 @@ def test_compiled_spec_has_one_container_task_per_node_wired_as_the_pipeline(tmp
         assert container["image"] == "registry.example/seqline:0.1.0"
         args = container["args"]
         assert args[:4] == ["run", "/pipelines/pipeline.yaml", "--node", node.node_id]
-        assert args[4:6] == ["--run-id", "{{$.inputs.parameters['run_id']}}"]
-        assert task.inputs.parameters["run_id"].runtime_value.constant.string_value == (
-            "{{$.pipeline_job_uuid}}"
-        )
+        assert args[4:6] == ["--run-id", "{{$.inputs.parameters['seqline_run_id']}}"]
+        run_id = task.inputs.parameters["seqline_run_id"]
+        assert run_id.runtime_value.constant.string_value == "{{$.pipeline_job_uuid}}"
         params = [args[i + 1] for i, a in enumerate(args) if a == "--param"]
         assert [p.split('"')[3] for p in params] == ["epochs=", "span="]
     assert tasks["train"].dependent_tasks == ["transform"]
@@ -96,3 +96,64 @@ def test_compile_refuses_what_pods_cannot_share(tmp_path, capsys):
     assert main([*args, "--param", "epoch=3"]) == 2
     assert "unknown parameter(s) ['epoch']" in capsys.readouterr().err
     assert not (tmp_path / "x.yaml").exists()
+
+
+def _compile_with(tmp_path, parameters: str, source: str, output="spec.kfp.yaml"):
+    """Compiles the example with its ingest source and `parameters:` block replaced."""
+    text = (
+        EXAMPLE.read_text()
+        .replace("  epochs: 8\n", parameters)
+        .replace("reviews/${span}/*.csv", source)
+    )
+    text = text.replace("epochs: ${epochs}", "epochs: 2")
+    config = tmp_path / "p.yaml"
+    config.write_text(text)
+    out = tmp_path / output
+    code = main(["kfp", "compile", str(config), "--image", "img:1", "-o", str(out)])
+    return code, out
+
+
+def test_parameter_names_seqline_accepts_compile(tmp_path):
+    """${run_id} clashed with the run id's own input, ${class} is a Python keyword; both
+    raised a raw ValueError."""
+    code, out = _compile_with(
+        tmp_path, "  run_id: r7\n  class: pos\n  a.b-c: x\n", "${run_id}/${class}-${a.b-c}.csv"
+    )
+    assert code == 0
+    spec = components.load_component_from_file(str(out)).pipeline_spec
+    inputs = spec.root.input_definitions.parameters
+    assert set(inputs) == {"run_id", "class_", "a_b_c"}
+    assert inputs["class_"].default_value.string_value == "pos"
+    executors = json_format.MessageToDict(spec.deployment_spec)["executors"]
+    args = executors["exec-ingest-text"]["container"]["args"]
+    assert args[5] == "{{$.inputs.parameters['seqline_run_id']}}"
+    params = [args[i + 1] for i, a in enumerate(args) if a == "--param"]
+    # seqline gets each parameter under its own name, whatever KFP calls it.
+    assert [p.split('"')[3] for p in params] == ["a.b-c=", "class=", "run_id="]
+    assert "parameters['class_']" in params[1] and "parameters['run_id']" in params[2]
+
+
+@pytest.mark.parametrize(
+    ("parameters", "source", "message"),
+    [
+        ("  a.b: x\n  a_b: y\n", "${a.b}-${a_b}.csv", r"\$\{a.b\} and \$\{a_b\} would both"),
+        ("  x-y: x\n  x_y: y\n", "${x-y}-${x_y}.csv", r"\$\{x-y\} and \$\{x_y\} would both"),
+        ("  seqline_run_id: x\n", "${seqline_run_id}.csv", "carries seqline's run id"),
+    ],
+)
+def test_parameters_that_would_share_a_kfp_name_are_config_errors(
+    tmp_path, capsys, parameters, source, message
+):
+    code, out = _compile_with(tmp_path, parameters, source)
+    assert code == 2
+    err = capsys.readouterr().err
+    assert re.search(message, err), err
+    assert "rename" in err and not out.exists()
+
+
+def test_compile_creates_the_output_folder_and_refuses_a_folder_as_output(tmp_path, capsys):
+    code, out = _compile_with(tmp_path, "", "${span}/*.csv", output="specs/nightly/p.yaml")
+    assert code == 0 and out.is_file()
+    code, _ = _compile_with(tmp_path, "", "${span}/*.csv", output="specs")
+    assert code == 2
+    assert "got a folder; give a file path such as" in capsys.readouterr().err
