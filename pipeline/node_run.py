@@ -14,8 +14,10 @@
      (pipeline/locking.py) and recorded in the metadata store under the run id.
 
 Every node execution of one orchestrated run shares the run id, so `seqline show ID` lists
-them together. The run record is created by the first node that runs; its status says how
-the nodes run so far went (SUCCEEDED, or FAILED once one failed).
+them together. The run record is created by the first node that runs. Each node run that
+finishes sets the run's status from the newest execution of every node so far: FAILED while
+some node's newest execution failed, else SUCCEEDED. So an orchestrator's retry that succeeds
+under the same run id clears the failure, and the run's end time is the last node's.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ import sqlalchemy as sa
 from seqline.pipeline.artifact import Artifact, read_artifact
 from seqline.pipeline.dag import Node, Pipeline
 from seqline.pipeline.errors import ConfigError, SeqlineError
-from seqline.pipeline.metadata import MetadataStore, default_metadata_url
+from seqline.pipeline.metadata import ExecutionRecord, MetadataStore, default_metadata_url
 from seqline.pipeline.resolvers import ResolverQuery, resolve_inputs
 from seqline.pipeline.runner import (
     NodeResult,
@@ -40,6 +42,8 @@ from seqline.pipeline.runner import (
 
 # Statuses of an execution whose outputs a later node of the same run may read.
 _DONE = ("COMPLETE", "CACHED")
+# Statuses of a node's newest execution that make its run FAILED (RUNNING: still going).
+_FAILING = ("FAILED", "CRASHED")
 
 
 class UpstreamMissing(SeqlineError):
@@ -194,24 +198,94 @@ def run_node(
         raise ConfigError(f"--run-id: expected a non-empty id without '/', got {run_id!r}")
     if node.component.check is not None:
         node.component.check(node.config)
-    progress = progress or Progress()
+    progress = _OneOfOne(progress or Progress())
     own_store = metadata is None
     store = metadata or MetadataStore(pipeline.metadata_url or default_metadata_url(pipeline.root))
     result = NodeResult(node.node_id, node.component.name, "")
     try:
         upstreams = find_upstreams(pipeline, node_id, run_id, store, config_hint)
         join_run(store, run_id, pipeline.name)
+        before = _newest_id(store, run_id, node_id)
         try:
             _run(pipeline, node, run_id, upstreams, store, progress, result)
         except BaseException as exc:
-            store.finish_run(run_id, "FAILED", error=f"{node_id}: {type(exc).__name__}: {exc}")
+            try:
+                _record_failure(store, run_id, node, result.fingerprint, before, exc)
+            except Exception as also:  # the store itself failing: report the node's error
+                exc.add_note(f"(recording the failure in the metadata store failed: {also})")
             raise
-        if store.run(run_id)["status"] != "FAILED":
-            store.finish_run(run_id, "SUCCEEDED")
+        _finish_run(store, run_id)
     finally:
         if own_store:
             store.close()
     return result
+
+
+def _record_failure(
+    store: MetadataStore,
+    run_id: str,
+    node: Node,
+    fingerprint: str,
+    before: int | None,
+    exc: BaseException,
+) -> None:
+    error = f"{node.node_id}: {type(exc).__name__}: {exc}"
+    if _newest_id(store, run_id, node.node_id) == before:
+        # Failed before an execution was recorded (a resolver, the lock, an interrupt):
+        # record one, so the run's status sees this node failing until it succeeds.
+        failed = store.start_execution(
+            run_id, node.node_id, node.component.name, fingerprint, {}, "FAILED"
+        )
+        store.finish_execution(failed, "FAILED", error=error)
+    _finish_run(store, run_id, error)
+
+
+def _newest_id(store: MetadataStore, run_id: str, node_id: str) -> int | None:
+    ids = [e.id for e in store.executions(run_id) if e.node_id == node_id]
+    return max(ids, default=None)
+
+
+def run_status(store: MetadataStore, run_id: str) -> tuple[str, list[str]]:
+    """("FAILED", the failing node ids) while the newest execution of some node of run
+    `run_id` failed or crashed, else ("SUCCEEDED", []): a node whose newest execution is
+    COMPLETE or CACHED (an orchestrator's retry that succeeded) is not failing."""
+    newest: dict[str, ExecutionRecord] = {}
+    for execution in store.executions(run_id):  # oldest first
+        newest[execution.node_id] = execution
+    failing = [node_id for node_id, e in newest.items() if e.status in _FAILING]
+    return ("FAILED" if failing else "SUCCEEDED"), failing
+
+
+def _finish_run(store: MetadataStore, run_id: str, error: str | None = None) -> None:
+    """Sets run `run_id`'s status from its nodes' newest executions (run_status) and its end
+    time to now. `error`: this node's failure; a run that stays FAILED because of other
+    nodes keeps their error, or names them."""
+    status, failing = run_status(store, run_id)
+    if status == "FAILED" and error is None:
+        previous = store.run(run_id)["error"] or ""
+        error = (
+            previous
+            if any(previous.startswith(f"{node_id}: ") for node_id in failing)
+            else f"node(s) {failing} failed; `seqline show {run_id}` shows their errors"
+        )
+    store.finish_run(run_id, status, error=error if status == "FAILED" else None)
+
+
+class _OneOfOne(Progress):
+    """Reports the node as 1 of 1 however the runner counts it: a node run is the only node
+    of its process (the runner's failure report counted the whole pipeline: [1/9])."""
+
+    def __init__(self, inner: Progress) -> None:
+        self.inner = inner
+
+    def node_started(self, index: int, total: int, node: Node, cached: bool) -> None:
+        self.inner.node_started(1, 1, node, cached)
+
+    def node_message(self, node: Node, message: str) -> None:
+        self.inner.node_message(node, message)
+
+    def node_finished(self, index: int, total: int, result: NodeResult) -> None:
+        self.inner.node_finished(1, 1, result)
 
 
 def _run(

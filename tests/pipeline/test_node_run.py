@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import io
+import time
+
 import pytest
 
+from seqline.pipeline import node_run
 from seqline.pipeline.cli import main
 from seqline.pipeline.errors import ComponentFailed, ConfigError
 from seqline.pipeline.metadata import MetadataStore, default_metadata_url
 from seqline.pipeline.node_run import UpstreamMissing, run_node
+from seqline.pipeline.report import PrintProgress
 from seqline.pipeline.runner import run_pipeline
 from tests.pipeline.test_runner import calls, make_pipeline
 
@@ -76,6 +81,70 @@ def test_a_failing_node_is_recorded_and_fails_its_run(tmp_path):
     store = _store(root)
     assert [e.status for e in store.executions("r1")] == ["COMPLETE", "FAILED"]
     assert store.run("r1")["status"] == "FAILED"
+
+
+def test_a_retry_that_succeeds_under_the_same_run_id_clears_the_failure(tmp_path):
+    """What an Airflow or KFP retry does: the node runs again under the run id of its failed
+    attempt. The run stayed FAILED forever, with the end time of the failure."""
+    root = tmp_path / "root"
+    run_node(make_pipeline(root), "write_numbers", "r1")
+    with pytest.raises(ComponentFailed):
+        run_node(make_pipeline(root, fail=True), "sum_numbers", "r1")
+    store = _store(root)
+    assert store.run("r1")["status"] == "FAILED"
+    assert store.run("r1")["error"].startswith("sum_numbers: ComponentFailed: ")
+    retried_at = time.time()
+    assert run_node(make_pipeline(root), "sum_numbers", "r1").status == "COMPLETE"
+    run = store.run("r1")
+    assert (run["status"], run["error"]) == ("SUCCEEDED", None)
+    assert run["finished_at"] >= retried_at  # the end time follows the last node
+    statuses = [(e.node_id, e.status) for e in store.executions("r1")]
+    assert statuses == [
+        ("write_numbers", "COMPLETE"),
+        ("sum_numbers", "FAILED"),
+        ("sum_numbers", "COMPLETE"),
+    ]
+
+
+def test_a_run_stays_failed_while_a_node_newest_execution_failed(tmp_path, monkeypatch):
+    root = tmp_path / "root"
+    run_node(make_pipeline(root), "write_numbers", "r1")
+    with pytest.raises(ComponentFailed):
+        run_node(make_pipeline(root, fail=True), "sum_numbers", "r1")
+    # Another node finishing (here write_numbers again, cached) does not clear it.
+    before = time.time()
+    assert run_node(make_pipeline(root), "write_numbers", "r1").status == "CACHED"
+    run = _store(root).run("r1")
+    assert run["status"] == "FAILED" and run["finished_at"] >= before
+    assert run["error"].startswith("sum_numbers: ComponentFailed: ")
+
+    # A failure before any execution is recorded (a resolver, the lock, an interrupt) is
+    # recorded as a FAILED execution, so a later node cannot hide it either.
+    def broken(*args, **kwargs):
+        raise RuntimeError("lock service unreachable")
+
+    monkeypatch.setattr(node_run, "_run_node", broken)
+    with pytest.raises(RuntimeError, match="lock service unreachable"):
+        run_node(make_pipeline(root), "write_numbers", "r2")
+    monkeypatch.undo()
+    store = _store(root)
+    (failed,) = store.executions("r2")
+    assert (failed.node_id, failed.status) == ("write_numbers", "FAILED")
+    assert failed.error == "write_numbers: RuntimeError: lock service unreachable"
+    assert store.run("r2")["status"] == "FAILED"
+    assert run_node(make_pipeline(root), "write_numbers", "r2").status == "CACHED"
+    assert store.run("r2")["status"] == "SUCCEEDED"
+
+
+def test_a_node_run_counts_itself_one_of_one_when_it_fails(tmp_path):
+    root = tmp_path / "root"
+    run_node(make_pipeline(root), "write_numbers", "r1")
+    out = io.StringIO()
+    with pytest.raises(ComponentFailed):
+        run_node(make_pipeline(root, fail=True), "sum_numbers", "r1", progress=PrintProgress(out))
+    lines = out.getvalue().splitlines()
+    assert lines[0] == "[1/1] sum_numbers (running)"
+    assert lines[-1].startswith("[1/1] sum_numbers FAILED after ")  # it said [1/2]
 
 
 def test_unknown_node_and_bad_run_id_are_config_errors(tmp_path):
