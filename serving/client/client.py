@@ -67,6 +67,14 @@ __all__ = [
     "make_example",
 ]
 
+# MultiInference task methods by short and full name.
+_MULTI_INFERENCE_METHODS = {
+    "classify": "tensorflow/serving/classify",
+    "regress": "tensorflow/serving/regress",
+    "tensorflow/serving/classify": "tensorflow/serving/classify",
+    "tensorflow/serving/regress": "tensorflow/serving/regress",
+}
+
 # Message size limits: gRPC's default 4 MB receive limit is too small for batched predictions.
 DEFAULT_MAX_MESSAGE_BYTES = 256 * 1024 * 1024
 
@@ -317,6 +325,65 @@ class PredictionClient(ModelClientBase):
             timeout,
         )
         return np.array([r.value for r in response.result.regressions], dtype=np.float32)
+
+    def multi_inference(
+        self,
+        examples: Iterable[Any],
+        tasks: Sequence[tuple[str, str]],
+        *,
+        version: int | None = None,
+        version_label: str | None = None,
+        timeout: float | None = None,
+    ) -> list[list[list[tuple[str, float]]] | np.ndarray]:
+        """Calls MultiInference: several classify / regress signatures of the model run on the
+        same examples in one request.
+
+        Args:
+            examples: tf.train.Example protos or {feature name: value} dicts (see make_example).
+            tasks: (signature name, method) pairs; method "classify" or "regress" (or the full
+                "tensorflow/serving/classify" / "tensorflow/serving/regress"), and each
+                signature must have that method. A signature appears once.
+
+        Returns:
+            One result per task, in order: for a classify task, per example a list of
+            (label, score) (as classify()); for a regress task, float32 [num_examples].
+
+        Raises:
+            ValueError: no tasks, or a method other than classify / regress.
+            RequestFailed: with the server's status code and message.
+        """
+        from tensorflow_serving.apis import inference_pb2
+
+        request = inference_pb2.MultiInferenceRequest()
+        for signature, method in tasks:
+            full = _MULTI_INFERENCE_METHODS.get(method)
+            if full is None:
+                raise ValueError(
+                    f"task ({signature!r}, {method!r}): expected the method 'classify' or "
+                    f"'regress', got {method!r}"
+                )
+            task = request.tasks.add()
+            self._fill_model_spec(task.model_spec, version, version_label, signature)
+            task.method_name = full
+        if not request.tasks:
+            raise ValueError(
+                "tasks: expected at least one (signature name, 'classify' | 'regress') pair"
+            )
+        request.input.CopyFrom(examples_input(examples))
+        response = self._call("MultiInference", self._prediction.MultiInference, request, timeout)
+        results: list[list[list[tuple[str, float]]] | np.ndarray] = []
+        for result in response.results:
+            if result.WhichOneof("result") == "classification_result":
+                results.append(
+                    [
+                        [(c.label, float(c.score)) for c in row.classes]
+                        for row in result.classification_result.classifications
+                    ]
+                )
+            else:
+                values = [r.value for r in result.regression_result.regressions]
+                results.append(np.array(values, dtype=np.float32))
+        return results
 
     def metadata(
         self,

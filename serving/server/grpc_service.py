@@ -45,7 +45,7 @@ def _answer(context: grpc.ServicerContext, call: Callable[[], Any], method: str)
 
 
 class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
-    """Predict, Classify, Regress, GetModelMetadata (MultiInference: UNIMPLEMENTED)."""
+    """Predict, Classify, Regress, MultiInference, GetModelMetadata."""
 
     def __init__(self, service: InferenceService) -> None:
         self._service = service
@@ -64,6 +64,9 @@ class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
 
     def Regress(self, request, context):
         return _answer(context, lambda: self._service.regress(request), "Regress")
+
+    def MultiInference(self, request, context):
+        return _answer(context, lambda: self._service.multi_inference(request), "MultiInference")
 
     def GetModelMetadata(self, request, context):
         return _answer(

@@ -17,6 +17,7 @@ import numpy as np
 from tensorflow_serving.apis import (
     classification_pb2,
     get_model_metadata_pb2,
+    inference_pb2,
     predict_pb2,
     regression_pb2,
 )
@@ -43,9 +44,11 @@ UNKNOWN_LABEL = "<unknown>"  # metric label for names the server does not know
 # handler's lower-case verbs (empty for GET metadata) over REST.
 _TF_API_LABELS = {
     "grpc": {"predict": "Predict", "classify": "Classify", "regress": "Regress",
-             "metadata": "GetModelMetadata"},
+             "metadata": "GetModelMetadata", "multi_inference": "MultiInference"},
     "rest": {"predict": "predict", "classify": "classify", "regress": "regress", "metadata": ""},
 }  # fmt: skip
+# Methods whose requests carry a tensorflow.serving.Input (examples counted in the metrics).
+_EXAMPLE_METHODS = ("classify", "regress", "multi_inference")
 
 
 def _example_count(input_proto) -> int:
@@ -171,13 +174,10 @@ def _example_signature(
     return runner
 
 
-def classify_on(
-    servable: Servable, request: classification_pb2.ClassificationRequest
-) -> classification_pb2.ClassificationResponse:
-    """Answers a ClassificationRequest with ``servable``; TF Serving's signature checks."""
-    runner = _example_signature(
-        servable, request.model_spec.signature_name, CLASSIFY_METHOD, "classification"
-    )
+def _classify_signature(servable: Servable, signature_name: str) -> SignatureRunner:
+    """The classification runner for ``signature_name``, with TF Serving's checks of its
+    method name, input and outputs (PreProcessClassification)."""
+    runner = _example_signature(servable, signature_name, CLASSIFY_METHOD, "classification")
     outputs = set(runner.output_aliases)
     if len(outputs) not in (1, 2):
         raise invalid_argument(f"Expected one or two output Tensors, found {len(outputs)}")
@@ -186,11 +186,19 @@ def classify_on(
             'Expected classification signature outputs to contain at least one of "classes" '
             f'or "scores". Signature outputs were: {sorted(outputs)}'
         )
-    examples = serialized_examples(request.input)
-    result = runner({"inputs": examples})
+    return runner
+
+
+def _classify_into(
+    runner: SignatureRunner,
+    examples: np.ndarray,
+    result: classification_pb2.ClassificationResult,
+) -> None:
+    """Runs a classification runner on serialized ``examples`` and fills ``result``."""
+    outputs = runner({"inputs": examples})
     num = len(examples)
-    classes = result.get("classes")
-    scores = result.get("scores")
+    classes = outputs.get("classes")
+    scores = outputs.get("scores")
     if classes is not None:
         _check_matrix("classes", classes, num, lambda a: a.dtype == object, "DT_STRING")
     if scores is not None:
@@ -201,18 +209,27 @@ def classify_on(
             f"vs. {scores.shape[1]}"
         )
     present = classes if classes is not None else scores
-    assert present is not None  # the signature has classes or scores (checked above)
+    assert present is not None  # the signature has classes or scores (checked before)
     num_classes = present.shape[1]
-    response = classification_pb2.ClassificationResponse()
-    _fill_spec(response.model_spec, servable, runner)
     for i in range(num):
-        row = response.result.classifications.add()
+        row = result.classifications.add()
         for c in range(num_classes):
             entry = row.classes.add()
             if classes is not None:
                 entry.label = classes[i, c].decode("utf-8", errors="replace")
             if scores is not None:
                 entry.score = float(scores[i, c])
+
+
+def classify_on(
+    servable: Servable, request: classification_pb2.ClassificationRequest
+) -> classification_pb2.ClassificationResponse:
+    """Answers a ClassificationRequest with ``servable``; TF Serving's signature checks."""
+    runner = _classify_signature(servable, request.model_spec.signature_name)
+    examples = serialized_examples(request.input)
+    response = classification_pb2.ClassificationResponse()
+    _fill_spec(response.model_spec, servable, runner)
+    _classify_into(runner, examples, response.result)
     return response
 
 
@@ -230,13 +247,10 @@ def _check_matrix(
         raise invalid_argument(f"Expected {name} output batch size of {num}. Got: {array.shape[0]}")
 
 
-def regress_on(
-    servable: Servable, request: regression_pb2.RegressionRequest
-) -> regression_pb2.RegressionResponse:
-    """Answers a RegressionRequest with ``servable``; TF Serving's signature checks."""
-    runner = _example_signature(
-        servable, request.model_spec.signature_name, REGRESS_METHOD, "regression"
-    )
+def _regress_signature(servable: Servable, signature_name: str) -> SignatureRunner:
+    """The regression runner for ``signature_name``, with TF Serving's checks of its method
+    name, input and output (PreProcessRegression)."""
+    runner = _example_signature(servable, signature_name, REGRESS_METHOD, "regression")
     if len(runner.output_aliases) != 1:
         raise invalid_argument("Expected one output Tensor.")
     if "outputs" not in runner.output_aliases:
@@ -244,7 +258,13 @@ def regress_on(
             "No regression outputs found in SignatureDef: expected an output named 'outputs', "
             f"got {list(runner.output_aliases)}"
         )
-    examples = serialized_examples(request.input)
+    return runner
+
+
+def _regress_into(
+    runner: SignatureRunner, examples: np.ndarray, result: regression_pb2.RegressionResult
+) -> None:
+    """Runs a regression runner on serialized ``examples`` and fills ``result``."""
     values = runner({"inputs": examples})["outputs"]
     num = len(examples)
     if not (values.ndim == 1 or (values.ndim == 2 and values.shape[1] == 1)):
@@ -256,10 +276,84 @@ def regress_on(
         raise invalid_argument(f"Expected output Tensor of DT_FLOAT. Got: {values.dtype}")
     if values.shape[0] != num:
         raise invalid_argument(f"Expected output batch size of {num}. Got: {values.shape[0]}")
+    for value in values.reshape(-1).tolist():
+        result.regressions.add().value = value
+
+
+def regress_on(
+    servable: Servable, request: regression_pb2.RegressionRequest
+) -> regression_pb2.RegressionResponse:
+    """Answers a RegressionRequest with ``servable``; TF Serving's signature checks."""
+    runner = _regress_signature(servable, request.model_spec.signature_name)
+    examples = serialized_examples(request.input)
     response = regression_pb2.RegressionResponse()
     _fill_spec(response.model_spec, servable, runner)
-    for value in values.reshape(-1).tolist():
-        response.result.regressions.add().value = value
+    _regress_into(runner, examples, response.result)
+    return response
+
+
+def multi_inference_on(
+    servable: Servable, request: inference_pb2.MultiInferenceRequest
+) -> inference_pb2.MultiInferenceResponse:
+    """Answers a MultiInferenceRequest with ``servable``: each task, a classify or regress
+    signature of the one model, runs on the request's one Input; results come in task order,
+    each with its model_spec (name, signature, version).
+
+    TF Serving's checks and messages (multi_inference.cc), all before anything runs: every
+    task names the same model, no signature twice, each signature exists and passes the
+    Classify / Regress checks of its method; another method is UNIMPLEMENTED. (TF Serving
+    fetches all tasks' outputs in one Session run; here each signature runs once on the same
+    examples, which gives the same results for models without state.)
+    """
+    if not request.tasks:
+        raise invalid_argument(
+            "MultiInferenceRequest has no tasks; add one (model_spec and method_name "
+            f"{CLASSIFY_METHOD} or {REGRESS_METHOD}) per signature to run"
+        )
+    model_name = ""
+    seen: set[str] = set()
+    runs: list[tuple[str, SignatureRunner]] = []
+    for task in request.tasks:
+        name = task.model_spec.name
+        if not name:
+            raise invalid_argument("Found ModelSpec with an empty model name.")
+        if not model_name:
+            model_name = name
+        elif name != model_name:
+            raise invalid_argument(
+                "All ModelSpecs in a MultiInferenceRequest must access the same model name. "
+                f"Got '{model_name}' and '{name}'; send one request per model"
+            )
+        signature = task.model_spec.signature_name or DEFAULT_SIGNATURE
+        if signature in seen:
+            raise invalid_argument(f"Duplicate evaluation of signature: {signature}")
+        seen.add(signature)
+        if signature not in servable.signatures:
+            raise invalid_argument(
+                f"Requested signature not found in model graph: {signature}. Signatures of "
+                f"{servable.name} version {servable.version}: {sorted(servable.signatures)}"
+            )
+        if task.method_name == CLASSIFY_METHOD:
+            runs.append((CLASSIFY_METHOD, _classify_signature(servable, signature)))
+        elif task.method_name == REGRESS_METHOD:
+            runs.append((REGRESS_METHOD, _regress_signature(servable, signature)))
+        else:
+            raise ServingError(
+                Code.UNIMPLEMENTED,
+                f"Unsupported signature method_name: {task.method_name}. A task's method_name "
+                f"is {CLASSIFY_METHOD} or {REGRESS_METHOD}; call Predict for other signatures",
+            )
+    examples = serialized_examples(request.input)
+    response = inference_pb2.MultiInferenceResponse()
+    for method, runner in runs:
+        result = response.results.add()
+        if method == CLASSIFY_METHOD:
+            _classify_into(runner, examples, result.classification_result)
+        else:
+            _regress_into(runner, examples, result.regression_result)
+        result.model_spec.name = model_name
+        result.model_spec.signature_name = runner.name
+        result.model_spec.version.value = servable.version
     return response
 
 
@@ -318,6 +412,7 @@ class InferenceService:
         method: str,
         api: str,
         request,
+        spec,
         servable: Servable | None,
         status: Code,
         start: float,
@@ -325,12 +420,11 @@ class InferenceService:
     ) -> None:
         if self.metrics is None:
             return
-        spec = request.model_spec
         elapsed = time.perf_counter() - start
         # Label values come from the request only when they name something that exists, so a
         # client sending random names cannot grow the number of metric series without bound.
-        signature = ""
-        if method != "metadata":
+        signature = ""  # metadata; MultiInference runs several
+        if method not in ("metadata", "multi_inference"):
             signature = spec.signature_name or DEFAULT_SIGNATURE
             if servable is None or signature not in servable.signatures:
                 signature = UNKNOWN_LABEL
@@ -356,14 +450,24 @@ class InferenceService:
             if runtime is not None:
                 tf_metrics.runtime_latency.add(runtime * 1e6, model, _TF_API_LABELS["grpc"][method],
                                                "TF1")  # fmt: skip
-        if method in ("classify", "regress") and servable is not None:
+        if method in _EXAMPLE_METHODS and servable is not None:
             count = _example_count(request.input)
             tf_metrics.example_counts.add(count, model)
             tf_metrics.example_count_total.increment(model, by=count)
 
-    def _call(self, method: str, api: str, request, body: Callable[[Servable, RunFn], object]):
+    def _call(
+        self,
+        method: str,
+        api: str,
+        request,
+        body: Callable[[Servable, RunFn], object],
+        model_spec=None,
+    ):
         """Resolves, holds and answers ``request`` with ``body(servable, run)``; records
-        metrics. ``run`` is the signature runner (batched if configured), timed."""
+        metrics. ``run`` is the signature runner (batched if configured), timed.
+        ``model_spec``: the spec to resolve when the request has no model_spec field of its
+        own (MultiInference: its first task's)."""
+        spec = request.model_spec if model_spec is None else model_spec
         start = time.perf_counter()
         servable = None
         status = Code.INTERNAL
@@ -376,9 +480,9 @@ class InferenceService:
             return outputs
 
         try:
-            if not request.HasField("model_spec"):
+            if model_spec is None and not request.HasField("model_spec"):
                 raise invalid_argument("Missing ModelSpec")
-            servable = self._resolve(request.model_spec)
+            servable = self._resolve(spec)
             servable.acquire()
             try:
                 body_start = time.perf_counter()
@@ -393,7 +497,7 @@ class InferenceService:
             status = e.code
             raise
         finally:
-            self._observe(method, api, request, servable, status, start,
+            self._observe(method, api, request, spec, servable, status, start,
                           sum(runtime) if runtime else None)  # fmt: skip
 
     def predict(
@@ -443,6 +547,27 @@ class InferenceService:
         self, request: regression_pb2.RegressionRequest, api: str = "grpc"
     ) -> regression_pb2.RegressionResponse:
         return self._call("regress", api, request, lambda s, _run: regress_on(s, request))
+
+    def multi_inference(
+        self, request: inference_pb2.MultiInferenceRequest, api: str = "grpc"
+    ) -> inference_pb2.MultiInferenceResponse:
+        """MultiInference: the version is resolved from the first task's model_spec (name,
+        version or label), as TF Serving does; see multi_inference_on."""
+        if not request.tasks:
+            raise invalid_argument(
+                "MultiInferenceRequest has no tasks; add one (model_spec and method_name "
+                f"{CLASSIFY_METHOD} or {REGRESS_METHOD}) per signature to run"
+            )
+        spec = request.tasks[0].model_spec
+        if not spec.name:
+            raise invalid_argument("Found ModelSpec with an empty model name.")
+        return self._call(
+            "multi_inference",
+            api,
+            request,
+            lambda s, _run: multi_inference_on(s, request),
+            model_spec=spec,
+        )
 
     def get_model_metadata(
         self, request: get_model_metadata_pb2.GetModelMetadataRequest, api: str = "grpc"

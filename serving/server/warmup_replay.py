@@ -2,9 +2,10 @@
 
 The file is a TFRecord of tensorflow.serving.PredictionLog (at most 1000 records, as in TF
 Serving). Each record's request is run once against the freshly loaded version, so the first
-real request does not pay for graph initialisation. Predict, Classify and Regress logs are
-replayed; a record that fails (or an unreadable file, or too many records) fails the load,
-which TF Serving does too: a model whose own warmup requests fail is not fit to serve.
+real request does not pay for graph initialisation. Predict, Classify, Regress and
+MultiInference logs are replayed (session_run logs are skipped with a warning); a record that
+fails (or an unreadable file, or too many records) fails the load, which TF Serving does too:
+a model whose own warmup requests fail is not fit to serve.
 """
 
 from __future__ import annotations
@@ -15,7 +16,12 @@ import os
 from tensorflow_serving.apis import prediction_log_pb2
 
 from seqline.serving.errors import ServingError
-from seqline.serving.server.inference import classify_on, predict_on, regress_on
+from seqline.serving.server.inference import (
+    classify_on,
+    multi_inference_on,
+    predict_on,
+    regress_on,
+)
 from seqline.serving.server.servable import Servable
 
 log = logging.getLogger(__name__)
@@ -77,8 +83,10 @@ def replay_warmup(servable: Servable, records: list[prediction_log_pb2.Predictio
                 classify_on(servable, record.classify_log.request)
             elif kind == "regress_log":
                 regress_on(servable, record.regress_log.request)
+            elif kind == "multi_inference_log":
+                multi_inference_on(servable, record.multi_inference_log.request)
             else:
-                # MultiInference / session_run logs target APIs this server does not offer.
+                # session_run logs target an API this server does not offer.
                 log.warning(
                     "%s version %d: skipping warmup record %d of unsupported kind %s",
                     servable.name,

@@ -73,6 +73,21 @@ def check_classify_and_regress(client: PredictionClient | RestClient) -> None:
     np.testing.assert_allclose(values, [2.5, 3.5], rtol=1e-6)
 
 
+def check_multi_inference(client: PredictionClient) -> None:
+    """MultiInference (gRPC only: TF Serving's REST API has no such endpoint)."""
+    classes, values = client.multi_inference(
+        [{"x": 1.0}, {"x": 3.0}], [("classify_x_to_y", "classify"), ("regress_x_to_y", "regress")]
+    )
+    np.testing.assert_allclose([row[0][1] for row in classes], [2.5, 3.5], rtol=1e-6)
+    assert values.dtype == np.float32
+    np.testing.assert_allclose(values, [2.5, 3.5], rtol=1e-6)
+    with pytest.raises(RequestFailed) as info:
+        client.multi_inference([{"x": 1.0}], [("regress_x_to_y", "classify")])
+    assert info.value.code == Code.INVALID_ARGUMENT
+    with pytest.raises(ValueError, match="'classify' or 'regress'"):
+        client.multi_inference([{"x": 1.0}], [("regress_x_to_y", "predict")])
+
+
 def check_errors(client: PredictionClient | RestClient, version: int) -> None:
     """The server's status codes reach the caller; none of them is retried.
 
@@ -113,5 +128,7 @@ def run_all(client: PredictionClient | RestClient, unknown: PredictionClient | R
     check_metadata(client)
     check_predict(client)
     check_classify_and_regress(client)
+    if isinstance(client, PredictionClient):
+        check_multi_inference(client)
     check_errors(client, version)
     check_unknown_model(unknown)

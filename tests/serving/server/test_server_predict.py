@@ -20,6 +20,7 @@ import tensorflow as tf
 from tensorflow_serving.apis import (
     classification_pb2,
     get_model_metadata_pb2,
+    inference_pb2,
     predict_pb2,
     prediction_service_pb2_grpc,
     regression_pb2,
@@ -183,6 +184,101 @@ def test_classify_needs_a_classify_signature(stub):
     with pytest.raises(grpc.RpcError) as error:  # no examples
         stub.Regress(request, timeout=30)
     assert error.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+
+
+CLASSIFY = "tensorflow/serving/classify"
+REGRESS = "tensorflow/serving/regress"
+
+
+def multi_request(
+    *tasks: tuple[str, str, str], examples: tuple[tf.train.Example, ...] | None = None
+) -> inference_pb2.MultiInferenceRequest:
+    """A MultiInferenceRequest of (model, signature, method) tasks on examples x=1 and x=3."""
+    request = inference_pb2.MultiInferenceRequest()
+    for model, signature, method in tasks:
+        task = request.tasks.add()
+        task.model_spec.name = model
+        task.model_spec.signature_name = signature
+        task.method_name = method
+    chosen = (example(x=1.0), example(x=3.0)) if examples is None else examples
+    request.input.example_list.examples.extend(chosen)
+    return request
+
+
+def test_multi_inference_runs_each_task_on_the_one_input(stub):
+    """TF Serving's MultiInference: classify and regress signatures of one model on the same
+    examples, one result per task in order, each with its model_spec (was UNIMPLEMENTED)."""
+    request = multi_request(
+        ("hpt", "classify_x_to_y", CLASSIFY), ("hpt", "regress_x_to_y", REGRESS)
+    )
+    classification, regression = stub.MultiInference(request, timeout=30).results
+    rows = classification.classification_result.classifications
+    assert [[(c.label, c.score) for c in row.classes] for row in rows] == [
+        [("negative", 2.5)],
+        [("positive", 3.5)],
+    ]
+    assert [r.value for r in regression.regression_result.regressions] == [2.5, 3.5]
+    for result, signature in ((classification, "classify_x_to_y"), (regression, "regress_x_to_y")):
+        spec = result.model_spec
+        assert (spec.name, spec.signature_name, spec.version.value) == ("hpt", signature, 1)
+
+
+BAD_MULTI_INFERENCE = {
+    "no tasks": (lambda: multi_request(), grpc.StatusCode.INVALID_ARGUMENT, "no tasks"),
+    "two models": (
+        lambda: multi_request(
+            ("hpt", "classify_x_to_y", CLASSIFY), ("text", "regress_x_to_y", REGRESS)
+        ),
+        grpc.StatusCode.INVALID_ARGUMENT,
+        "must access the same model name",
+    ),
+    "a signature twice": (
+        lambda: multi_request(
+            ("hpt", "regress_x_to_y", REGRESS), ("hpt", "regress_x_to_y", REGRESS)
+        ),
+        grpc.StatusCode.INVALID_ARGUMENT,
+        "Duplicate evaluation of signature: regress_x_to_y",
+    ),
+    "unknown signature": (
+        lambda: multi_request(("hpt", "nope", CLASSIFY)),
+        grpc.StatusCode.INVALID_ARGUMENT,
+        "Requested signature not found in model graph: nope",
+    ),
+    "predict method": (
+        lambda: multi_request(("hpt", "serving_default", "tensorflow/serving/predict")),
+        grpc.StatusCode.UNIMPLEMENTED,
+        "Unsupported signature method_name",
+    ),
+    "classify on a regress signature": (
+        lambda: multi_request(("hpt", "regress_x_to_y", CLASSIFY)),
+        grpc.StatusCode.INVALID_ARGUMENT,
+        "Expected classification signature method_name",
+    ),
+    "empty model name": (
+        lambda: multi_request(("", "regress_x_to_y", REGRESS)),
+        grpc.StatusCode.INVALID_ARGUMENT,
+        "empty model name",
+    ),
+    "no examples": (
+        lambda: multi_request(("hpt", "regress_x_to_y", REGRESS), examples=()),
+        grpc.StatusCode.INVALID_ARGUMENT,
+        "Input is empty",
+    ),
+    "unknown model": (
+        lambda: multi_request(("nope", "regress_x_to_y", REGRESS)),
+        grpc.StatusCode.NOT_FOUND,
+        "nope",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_MULTI_INFERENCE))
+def test_bad_multi_inference_gets_tf_serving_status(stub, case):
+    make_request, code, message = BAD_MULTI_INFERENCE[case]
+    with pytest.raises(grpc.RpcError) as error:
+        stub.MultiInference(make_request(), timeout=30)
+    assert error.value.code() == code, error.value.details()
+    assert message in error.value.details()
 
 
 def test_get_model_metadata_packs_signature_def_map(stub):

@@ -309,6 +309,41 @@ def test_warmup_runs_before_available_and_bad_warmup_fails_the_load(
         assert tf.make_ndarray(response.outputs["calls"]).tolist() == [5]
 
 
+def test_multi_inference_warmup_records_are_replayed(
+    tmp_path, start_server, half_plus_two_model, half_plus_three_model
+):
+    """multi_inference_log records are replayed like the other kinds (they were skipped): a
+    good one lets the version load, one naming a signature the model lacks fails the load."""
+
+    def multi_inference_record(signature: str) -> prediction_log_pb2.PredictionLog:
+        record = prediction_log_pb2.PredictionLog()
+        request = record.multi_inference_log.request
+        task = request.tasks.add()
+        task.model_spec.name = "anything"
+        task.model_spec.signature_name = signature
+        task.method_name = "tensorflow/serving/regress"
+        example = request.input.example_list.examples.add()
+        example.features.feature["x"].float_list.value.append(1.0)
+        return record
+
+    base = str(tmp_path / "hpt")
+    shutil.copytree(half_plus_two_model, os.path.join(base, "1"))
+    write_warmup(os.path.join(base, "1"), [multi_inference_record("regress_x_to_y")])
+    server = start_server(
+        model_name="hpt", model_base_path=base, file_system_poll_wait_seconds=POLL
+    )
+    staging = str(tmp_path / "staging-2")
+    shutil.copytree(half_plus_three_model, staging)
+    write_warmup(staging, [multi_inference_record("no_such_signature")])
+    os.rename(staging, os.path.join(base, "2"))
+    wait_for(server, lambda: len(server.manager.status("hpt")) == 2
+             and server.manager.status("hpt", 2)[0].state == END)  # fmt: skip
+    message = server.manager.status("hpt", 2)[0].error_message
+    assert "warmup record 0 (multi_inference_log)" in message
+    assert "no_such_signature" in message
+    assert server.manager.is_available("hpt", 1)
+
+
 @pytest.mark.parametrize("runtime", ["session", "session_strict"])
 def test_a_warmup_that_fails_only_in_a_session(
     tmp_path, start_server, counting_model, monkeypatch, runtime
