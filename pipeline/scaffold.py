@@ -13,9 +13,12 @@ pipeline YAML by import path (see docs/extending.md).
 
 from __future__ import annotations
 
+import importlib
+import importlib.util
 import keyword
 import os
 import re
+import sys
 from pathlib import Path
 
 from seqline.pipeline.errors import ConfigError
@@ -161,23 +164,81 @@ def test_component_publishes_the_kept_split(tmp_path):
     assert (published / "eval").is_dir() and not (published / "train").exists()
 '''
 
+# `splits: []` keeps every split: with `replaces`, every node after ingest reads this node's
+# output, and evaluate reads the test split (a list without it fails evaluate after training).
 YAML_HINT = """  {name}:
     component: {name}.component:COMPONENT
     inputs: {{examples: ingest_text.examples}}
-    replaces: {{examples: ingest_text.examples}}
-    config: {{splits: [train, eval]}}"""
+    replaces: {{examples: ingest_text.examples}}   # every node after ingest reads its output
+    config: {{splits: []}}   # [] keeps every split; evaluate reads test, train train and eval"""
+
+# Folders the skeleton writes besides the package itself.
+_RESERVED = frozenset({"tests"})
+
+
+def built_in_node_ids() -> set[str]:
+    """The node ids of the installed pipeline kinds (the `seqline.pipelines` entry points whose
+    module has a `KIND` with `components()`, as components/text_pipeline.py does)."""
+    from seqline.pipeline.config_file import pipeline_kinds
+
+    ids: set[str] = set()
+    for entry_point in pipeline_kinds().values():
+        try:
+            module = importlib.import_module(entry_point.module)
+        except Exception:  # a broken extension kind: `seqline run` reports it where it is used
+            continue
+        components = getattr(getattr(module, "KIND", None), "components", None)
+        if callable(components):
+            ids.update(components(tuned=True))
+    return ids
+
+
+def _name_problem(name: str) -> str | None:
+    """Why `name` cannot be a new component's package (and node id) although it is a valid
+    identifier, or None."""
+    if name in sys.stdlib_module_names:
+        return (
+            f"'{name}' is a module of Python's standard library: a package of that name would "
+            "shadow it (or be shadowed by it) for everything on that PYTHONPATH"
+        )
+    if name in _RESERVED:
+        return f"'{name}' is the folder the skeleton writes its tests into"
+    try:
+        spec = importlib.util.find_spec(name)
+    except (ImportError, ValueError):
+        spec = None
+    if spec is not None:
+        places = [spec.origin or "", *(spec.submodule_search_locations or [])]
+        where = next((p for p in places if os.path.exists(p)), "an installed package")
+        return (
+            f"a module '{name}' is already importable ({where}): the two would shadow each "
+            "other on PYTHONPATH"
+        )
+    if name in built_in_node_ids():
+        return (
+            f"'{name}' is the id of a built-in pipeline node, and the node id in a pipeline "
+            "YAML is the component's name"
+        )
+    return None
 
 
 def new_component(name: str, directory: str | os.PathLike[str]) -> list[Path]:
     """Writes the skeleton of component `name` under `directory`; returns the files written.
 
     Raises:
-        ConfigError: `name` is not a lowercase Python identifier, or a file already exists.
+        ConfigError: `name` is not a lowercase Python identifier; it names a standard library
+            module, a module already importable, or a built-in node; or a file already exists.
     """
     if not _NAME.match(name) or keyword.iskeyword(name):
         raise ConfigError(
             f"component name: expected a lowercase Python identifier such as 'pii_scrub', "
             f"got {name!r}"
+        )
+    problem = _name_problem(name)
+    if problem is not None:
+        raise ConfigError(
+            f"component name: {problem}; got {name!r}. Choose a name of your own, e.g. "
+            f"'{name}_step' or your team's prefix such as 'acme_{name}'"
         )
     title = "".join(part.capitalize() for part in name.split("_"))
     root = Path(directory)

@@ -5,7 +5,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+import yaml
+
 from seqline.pipeline.cli import main
+from seqline.pipeline.config_file import load_pipeline
 from seqline.pipeline.runner import run_pipeline
 from tests.pipeline.test_runner import make_pipeline
 
@@ -99,6 +103,48 @@ def test_new_component_writes_a_skeleton_whose_test_passes(tmp_path, capsys):
     assert "would overwrite" in capsys.readouterr().err
     assert main(["new-component", "Keep-Splits", "--dir", str(tmp_path)]) == 2
     assert "expected a lowercase Python identifier" in capsys.readouterr().err
+
+
+def test_new_component_hint_wires_a_node_that_keeps_every_split(tmp_path, capsys, monkeypatch):
+    """The printed YAML replaces ingest's examples for every node after it, so it must keep
+    the test split evaluate reads; it suggested splits: [train, eval], which failed evaluate
+    after training."""
+    assert main(["new-component", "keep_splits", "--dir", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    hint = out[out.index("  keep_splits:") :]
+    entry = yaml.safe_load(hint)["keep_splits"]
+    assert entry["config"] == {"splits": []}
+    config = tmp_path / "p.yaml"
+    config.write_text(
+        "name: x\nkind: text\nroot: out\ncomponents:\n"
+        "  ingest_text: {source: data.csv, labels: [neg, pos]}\n"
+        + hint
+        + "\n  evaluate: {beat_baseline: [accuracy]}\n  push: {serving_root: serving}\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    pipeline = load_pipeline(config)
+    assert pipeline.node("keep_splits").config.splits == ()  # every split, test included
+    assert pipeline.node("evaluate").inputs["examples"].node_id == "keep_splits"
+
+
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [
+        ("json", "'json' is a module of Python's standard library"),
+        ("csv", "'csv' is a module of Python's standard library"),
+        ("logging", "'logging' is a module of Python's standard library"),
+        ("statistics", "'statistics' is a module of Python's standard library"),
+        ("yaml", "a module 'yaml' is already importable"),
+        ("transform", "'transform' is the id of a built-in pipeline node"),
+        ("ingest_text", "'ingest_text' is the id of a built-in pipeline node"),
+        ("tests", "the folder the skeleton writes its tests into"),
+    ],
+)
+def test_new_component_refuses_names_that_shadow_modules_or_nodes(tmp_path, capsys, name, message):
+    assert main(["new-component", name, "--dir", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert message in err and f"got {name!r}" in err and "Choose a name of your own" in err
+    assert not any(tmp_path.iterdir())  # nothing written
 
 
 NO_HEAVY_IMPORTS = """
