@@ -11,10 +11,11 @@ Examples:
     seqline serve --model_name imdb --model_base_path /models/imdb --rest_api_port 8501
     seqline predict --model imdb --text "a good film"
     seqline predict --model half_plus_two --signature serving_default --input '{"x": [1.0, 2.0]}'
+    seqline predict --model half_plus_two --input '{"instances": [1.0, 2.0]}'
     seqline predict --model imdb --rest http://127.0.0.1:8501 --text "a bad film"
 
 Exit codes: 0 success, 1 the server answered with an error or could not be reached, 2 a usage
-error (bad flags, unreadable --input).
+error (bad flags, unreadable --input, an unnamed value for a signature with several inputs).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ import signal
 import sys
 import threading
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any, TextIO
 
 from seqline.serving.quiet_logs import quiet_tensorflow_logs
@@ -42,6 +44,15 @@ TEXT_INPUT = "text"
 
 class UsageError(Exception):
     """A command-line value is unusable (e.g. --input is not JSON); exit code 2."""
+
+
+@dataclass(frozen=True)
+class Unnamed:
+    """A request value without an input name, as TF Serving's REST API takes one
+    (``{"instances": [[1, 2, 3]]}``, ``{"inputs": [[1, 2, 3]]}``): it feeds the signature's
+    one input, whose name `seqline predict` reads from the server's metadata."""
+
+    value: Any
 
 
 def register(subparsers: Any) -> None:
@@ -106,7 +117,8 @@ def add_predict_arguments(parser: argparse.ArgumentParser) -> None:
         "--input",
         metavar="JSON|@FILE",
         help='request inputs as JSON, inline or @path: {"name": value}, TF Serving\'s '
-        '{"inputs": {...}} or {"instances": [{...}, ...]}; bytes as {"b64": "..."}',
+        '{"inputs": {...}} or {"instances": [{...}, ...]}, or unnamed {"instances": [...]} / '
+        '{"inputs": [...]} for a signature with one input; bytes as {"b64": "..."}',
     )
     which = parser.add_mutually_exclusive_group()
     which.add_argument("--version", type=int, help="model version (default: latest)")
@@ -137,6 +149,9 @@ def run_predict(args: argparse.Namespace, *, out: TextIO | None = None) -> int:
 
     try:
         result = _send(args, inputs, signature)
+    except UsageError as exc:  # an unnamed value for a signature with several inputs
+        print(f"seqline predict: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     except ServingError as exc:
         print(f"seqline predict: error: {exc}", file=sys.stderr)
         return EXIT_REQUEST_FAILED
@@ -145,8 +160,12 @@ def run_predict(args: argparse.Namespace, *, out: TextIO | None = None) -> int:
     return EXIT_OK
 
 
-def build_request(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
+def build_request(args: argparse.Namespace) -> tuple[dict[str, Any] | Unnamed, str]:
     """(inputs, signature name) from --text/--input and --signature.
+
+    The inputs are {name: value}, or Unnamed(value) for TF Serving's unnamed bodies
+    ({"instances": [plain values]}, {"inputs": value}), named later from the server's
+    metadata (name_unnamed_input).
 
     Raises:
         UsageError: --input is not valid JSON, an unreadable @file, or not a request shape.
@@ -157,18 +176,54 @@ def build_request(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
     signature = args.signature or body.pop("signature_name", None) or "serving_default"
     if "inputs" in body:
         inputs = body["inputs"]
-        if not isinstance(inputs, dict):
-            raise UsageError(
-                '--input: expected "inputs" to be an object of named inputs '
-                f'({{"x": [1.0]}}), got {type(inputs).__name__}'
-            )
+        if not _is_named(inputs):
+            return Unnamed(decode_b64(inputs)), signature
     elif "instances" in body:
-        inputs = _columns_from_instances(body["instances"])
+        instances = body["instances"]
+        if not isinstance(instances, list) or not instances:
+            raise UsageError('--input: expected "instances" to be a non-empty list')
+        if not any(_is_named(row) for row in instances):
+            return Unnamed(decode_b64(instances)), signature
+        inputs = _columns_from_instances(instances)
     else:
         inputs = body
     if not inputs:
         raise UsageError("--input: expected at least one named input, got {}")
     return {name: decode_b64(value) for name, value in inputs.items()}, signature
+
+
+def _is_named(value: Any) -> bool:
+    """An object of named inputs (a {"b64": ...} object is a value)."""
+    return isinstance(value, dict) and set(value) != {"b64"}
+
+
+def name_unnamed_input(client: Any, unnamed: Unnamed, signature: str) -> dict[str, Any]:
+    """{input name: value}: the signature's one input (or its one input without a default),
+    read from ``client.metadata()`` (a PredictionClient or RestClient).
+
+    Raises:
+        UsageError: the signature is not on the server, or it has several inputs that need
+            a value.
+        ServingError: the metadata call failed.
+    """
+    meta = client.metadata()
+    info = meta.signatures.get(signature)
+    if info is None:
+        runnable = sorted(name for name in meta.signatures if not name.startswith("__"))
+        raise UsageError(
+            f"--input: signature '{signature}' is not one of model '{meta.model_name}' version "
+            f"{meta.version}'s {runnable}; pass --signature"
+        )
+    names = sorted(info.inputs)
+    required = [name for name in names if name not in info.defaults]
+    if len(names) == 1 or len(required) == 1:
+        return {(names if len(names) == 1 else required)[0]: unnamed.value}
+    example = ", ".join(f'"{name}": ...' for name in (required or names))
+    raise UsageError(
+        f"--input: an unnamed value needs a signature with one input, and signature "
+        f"'{signature}' has {len(names)}: {names}; name them: "
+        f'{{"inputs": {{{example}}}}} or {{"instances": [{{{example}}}, ...]}}'
+    )
 
 
 def _load_json(text: str) -> dict[str, Any]:
@@ -195,15 +250,12 @@ def _load_json(text: str) -> dict[str, Any]:
     return body
 
 
-def _columns_from_instances(instances: Any) -> dict[str, list[Any]]:
-    # Row format -> columns. A bare list of values would need the signature's single input
-    # name, which only the server knows; ask for named instances instead.
-    if not isinstance(instances, list) or not instances:
-        raise UsageError('--input: expected "instances" to be a non-empty list')
-    if not all(isinstance(row, dict) and "b64" not in row for row in instances):
+def _columns_from_instances(instances: list[Any]) -> dict[str, list[Any]]:
+    """Named rows -> columns."""
+    if not all(_is_named(row) for row in instances):
         raise UsageError(
-            '--input: expected "instances" to be a list of objects of named inputs '
-            '([{"x": 1.0}, {"x": 2.0}]); for unnamed values use {"inputs": {"NAME": [...]}}'
+            '--input: expected "instances" to be all objects of named inputs '
+            '([{"x": 1.0}, {"x": 2.0}]) or all values ([1.0, 2.0]), not a mix'
         )
     names = list(instances[0])
     columns: dict[str, list[Any]] = {name: [] for name in names}
@@ -229,18 +281,24 @@ def decode_b64(value: Any) -> Any:
     return value
 
 
-def _send(args: argparse.Namespace, inputs: dict[str, Any], signature: str) -> dict[str, Any]:
+def _send(
+    args: argparse.Namespace, inputs: dict[str, Any] | Unnamed, signature: str
+) -> dict[str, Any]:
     common = {"version": args.version, "version_label": args.label, "timeout": args.timeout}
     if args.rest:
         from seqline.serving.client.rest_client import RestClient
 
         client = RestClient(args.rest, args.model, signature_name=signature, **common)
+        if isinstance(inputs, Unnamed):
+            inputs = name_unnamed_input(client, inputs, signature)
         outputs = client.predict(inputs)
         version = args.version  # TF Serving's REST :predict does not say which version answered
     else:
         from seqline.serving.client.client import PredictionClient, decode_outputs
 
         with PredictionClient(args.target, args.model, signature_name=signature, **common) as c:
+            if isinstance(inputs, Unnamed):
+                inputs = name_unnamed_input(c, inputs, signature)
             response = c.predict_response(inputs)
         outputs = decode_outputs(response)
         spec = response.model_spec

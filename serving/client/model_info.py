@@ -57,11 +57,13 @@ class TensorSpecInfo:
 
 @dataclass(frozen=True)
 class SignatureInfo:
-    """A SignatureDef: method name (e.g. "tensorflow/serving/predict"), inputs and outputs."""
+    """A SignatureDef: method name (e.g. "tensorflow/serving/predict"), inputs and outputs,
+    and the names of the inputs it has defaults for (a request may leave those out)."""
 
     method_name: str
     inputs: dict[str, TensorSpecInfo] = field(default_factory=dict)
     outputs: dict[str, TensorSpecInfo] = field(default_factory=dict)
+    defaults: frozenset[str] = frozenset()
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -127,6 +129,7 @@ def signatures_from_json(signature_def_map: Mapping[str, Any]) -> dict[str, Sign
             method_name=str(sig.get("method_name", "")),
             inputs={k: _tensor_info_from_json(v) for k, v in (sig.get("inputs") or {}).items()},
             outputs={k: _tensor_info_from_json(v) for k, v in (sig.get("outputs") or {}).items()},
+            defaults=frozenset(sig.get("defaults") or {}),
         )
     return result
 

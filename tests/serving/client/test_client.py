@@ -286,6 +286,46 @@ def test_cli_builds_requests_from_text_and_json_forms(tmp_path: Any) -> None:
     columnar = predict_args("--input", '{"inputs": {"x": [3]}}', "--signature", "other")
     assert cli.build_request(columnar) == ({"x": [3]}, "other")
     assert cli.build_request(predict_args("--input", '{"x": [3]}'))[1] == "serving_default"
+    # TF Serving's unnamed bodies: named from the server's metadata when sent.
+    unnamed = cli.build_request(predict_args("--input", '{"instances": [[1, 2, 3]]}'))
+    assert unnamed == (cli.Unnamed([[1, 2, 3]]), "serving_default")
+    unnamed = cli.build_request(predict_args("--input", '{"inputs": [{"b64": "/w=="}]}'))
+    assert unnamed == (cli.Unnamed([b"\xff"]), "serving_default")
+
+
+@dataclass
+class FakeMetadataClient:
+    """What name_unnamed_input asks of a client: metadata()."""
+
+    signatures: dict[str, Any]
+    model_name: str = "m"
+
+    def metadata(self) -> Any:
+        from seqline.serving.client.model_info import ModelMetadata
+
+        return ModelMetadata(self.model_name, 1, self.signatures)
+
+
+def test_cli_names_an_unnamed_value_from_the_signature() -> None:
+    from seqline.serving.client.model_info import SignatureInfo, TensorSpecInfo
+
+    spec = TensorSpecInfo("DT_FLOAT", (-1,))
+    one = SignatureInfo("tensorflow/serving/predict", inputs={"x": spec})
+    two = SignatureInfo("tensorflow/serving/predict", inputs={"a": spec, "b": spec})
+    defaulted = SignatureInfo(
+        "tensorflow/serving/predict", inputs={"x": spec, "scale": spec}, defaults={"scale"}
+    )
+    client = FakeMetadataClient({"one": one, "two": two, "defaulted": defaulted})
+    value = cli.Unnamed([1.0])
+    assert cli.name_unnamed_input(client, value, "one") == {"x": [1.0]}
+    assert cli.name_unnamed_input(client, value, "defaulted") == {"x": [1.0]}
+    with pytest.raises(cli.UsageError) as error:
+        cli.name_unnamed_input(client, value, "two")
+    message = str(error.value)
+    assert "signature 'two' has 2: ['a', 'b']" in message
+    assert '{"inputs": {"a": ..., "b": ...}}' in message
+    with pytest.raises(cli.UsageError, match=r"'nope' is not one of model 'm' version 1's"):
+        cli.name_unnamed_input(client, value, "nope")
 
 
 @pytest.mark.parametrize(
@@ -293,8 +333,8 @@ def test_cli_builds_requests_from_text_and_json_forms(tmp_path: Any) -> None:
     [
         ("{not json", "invalid JSON"),
         ("[1, 2]", "JSON object"),
-        ('{"instances": [1, 2]}', "objects of named inputs"),
-        ('{"inputs": [1]}', "object of named inputs"),
+        ('{"instances": [{"x": 1}, 2]}', "not a mix"),
+        ('{"instances": []}', "non-empty list"),
         ("@/no/such/file.json", "cannot read"),
     ],
 )
@@ -568,6 +608,18 @@ def test_cli_predict_json_input_prints_to_stdout(
     err = capsys.readouterr().err.strip()
     assert err.startswith("seqline predict: error: NOT_FOUND (Predict): ")
     assert "\n" not in err
+
+
+def test_cli_predict_takes_tf_servings_unnamed_bodies(
+    server: Served, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """{"instances": [...]} and {"inputs": ...} without names feed the signature's one input,
+    over gRPC and REST (they were usage errors)."""
+    for transport in (["--target", server.grpc_target], ["--rest", server.rest_url]):
+        for body in ('{"instances": [1.0, 2.0, 5.0]}', '{"inputs": [1.0, 2.0, 5.0]}'):
+            argv = ["predict", "--model", "half_plus_two", *transport, "--input", body]
+            assert cli.main(argv) == cli.EXIT_OK, capsys.readouterr().err
+            assert json.loads(capsys.readouterr().out)["outputs"] == {"y": Y}
 
 
 def test_cli_serve_serves_until_stopped(half_plus_two_model: str, tmp_path: Any) -> None:
