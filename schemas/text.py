@@ -11,6 +11,8 @@ without its own schema and one validated against that file parse examples identi
 
 from __future__ import annotations
 
+import re
+import string
 from typing import Any
 
 TEXT_KEY = "text"
@@ -32,6 +34,34 @@ NGRAM_WEIGHTS_KEY = "ngram_weights"
 PUNCTUATION_PATTERN = r'[!"#$%&()\*\+,-\./:;<=>?@\[\\\]^_`{|}~\']'
 # An HTML tag: "<", an optional "/", a letter, then anything but angle brackets up to ">".
 HTML_TAG_PATTERN = r"</?[A-Za-z][^<>]*>"
+
+# The same standardization in pure Python, for code that must group texts exactly as the
+# transform graph will see them without TensorFlow (ingest_text's split key): tf.strings.lower
+# lowercases ASCII letters only ("É" stays "É"), and tf.strings.split without a separator
+# splits on ASCII whitespace only (a no-break space stays inside its token). Python's re reads
+# both patterns as RE2 does (one code point per character; `[^<>]` also matches a newline).
+_ASCII_LOWER = str.maketrans(string.ascii_uppercase, string.ascii_lowercase)
+_HTML_TAG = re.compile(HTML_TAG_PATTERN)
+_PUNCTUATION = re.compile(PUNCTUATION_PATTERN)
+_ASCII_WHITESPACE = re.compile(r"[ \t\n\v\f\r]+")
+
+
+def standardized_tokens(text: str, strip_html: bool = True) -> list[str]:
+    """The tokens transform's `standardize` + whitespace split make of `text` (tested against
+    the TensorFlow ops): ASCII letters lowercased, HTML tags replaced by a space (when
+    `strip_html`), PUNCTUATION_PATTERN deleted, split on runs of ASCII whitespace."""
+    text = text.translate(_ASCII_LOWER)
+    if strip_html:
+        text = _HTML_TAG.sub(" ", text)
+    text = _PUNCTUATION.sub("", text)
+    return [token for token in _ASCII_WHITESPACE.split(text) if token]
+
+
+def standardized_text(text: str) -> str:
+    """`text` as the model reads it (transform's default standardization, HTML stripped), its
+    tokens joined by one space: texts that differ only in case, punctuation, HTML tags or
+    whitespace give the same string. ingest_text hashes it to pick the split."""
+    return " ".join(standardized_tokens(text))
 
 
 # The curated schema of the built-in text examples (`builtin:text_classification` in configs).

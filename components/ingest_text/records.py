@@ -39,6 +39,7 @@ from seqline.pipeline.record_size import (
     too_large_message,
     truncated_note,
 )
+from seqline.schemas.text import standardized_text
 
 UNDECODABLE_BYTES = "undecodable_bytes"
 MISSING_TEXT = "missing_text"
@@ -189,9 +190,8 @@ def make_record(
                 UNKNOWN_SPLIT,
                 f"split {split_str!r} is not a key of source_splits {sorted(rules.source_splits)}",
             )
-        split = carve_eval(split, text.strip(), rules.eval_from_train)
+        split = carve_eval(split, standardized_text(text), rules.eval_from_train)
     else:
-        key = text.strip()
         if rules.use_id:
             id_str, problem = _scalar(id_value, "id")
             if problem:
@@ -201,5 +201,9 @@ def make_record(
             if has_surrogates(id_str):
                 return reject(UNDECODABLE_BYTES, "id is not valid UTF-8")
             key = id_str
+        else:
+            # What the model reads, not the raw text: variants it cannot tell apart (case,
+            # punctuation, HTML, spacing) must never straddle train and test.
+            key = standardized_text(text)
         split = assign_split(key, rules.boundaries)
     return Record(text, label_name, split, source, position)

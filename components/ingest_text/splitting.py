@@ -1,9 +1,11 @@
 """Deterministic hash split: the same key lands in the same split on every run and runner.
 
-The key (a record's text, or its id column) is hashed with SHA-256 (not Python's `hash`, which
-is salted per process) into a point in [0, 1); the splits own consecutive intervals of [0, 1)
-sized by their ratios, laid out in sorted name order so that listing the splits in another
-order (which does not change the config's fingerprint) cannot change the assignment.
+The key (a record's id column, or else its text as the model reads it: transform's
+standardization, `seqline.schemas.text.standardized_text`, so texts differing only in case,
+punctuation, HTML tags or spacing share a split) is hashed with SHA-256 (not Python's `hash`,
+which is salted per process) into a point in [0, 1); the splits own consecutive intervals of
+[0, 1) sized by their ratios, laid out in sorted name order so that listing the splits in
+another order (which does not change the config's fingerprint) cannot change the assignment.
 """
 
 from __future__ import annotations
