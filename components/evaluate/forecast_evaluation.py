@@ -64,8 +64,9 @@ class EvalWindows:
         return len(self.serialized)
 
 
-def read_windows(files: Sequence[str], facts: ForecastOutput) -> EvalWindows:
-    """Reads and parses every window of the given gzip TFRecord files."""
+def read_windows(files: Sequence[str], facts: ForecastOutput, split: str = "test") -> EvalWindows:
+    """Reads and parses every window of the given gzip TFRecord files (of split `split`, the
+    config's eval_split: errors name it)."""
     import tensorflow as tf
 
     from seqline.schemas.series import (
@@ -90,7 +91,11 @@ def read_windows(files: Sequence[str], facts: ForecastOutput) -> EvalWindows:
         for target in future:
             future[target].append(parsed[future_key(target)].numpy())
     if not serialized:
-        raise DataError(f"expected eval windows in {list(files)}, found none")
+        raise DataError(
+            f"expected windows of the {split!r} split (evaluate.eval_split) in {list(files)}, "
+            "found none; re-run ingest_series (it gives every split windows), or set "
+            "evaluate.eval_split to a split that has windows"
+        )
     return EvalWindows(
         serialized,
         np.array([s.decode("utf-8", "replace") for s in np.concatenate(ids)]),
@@ -308,7 +313,7 @@ def plots(
     files = {}
     for k, i in enumerate(chosen):
         sid = windows.series_ids[i]
-        title = f"{target}: eval window {i}" + (f" (series {sid})" if sid else "")
+        title = f"{target}: {fc.eval_split} window {i}" + (f" (series {sid})" if sid else "")
         files[f"forecast_vs_actual{'' if k == 0 else f'_{k}'}.png"] = forecast_vs_actual_png(
             actual[i],
             {CANDIDATE: forecast[i], "seasonal_naive": naive["seasonal_naive"][i]},
@@ -317,6 +322,6 @@ def plots(
         )
     files["error_by_horizon.png"] = error_by_horizon_png(
         {name: np.array(entry["by_step"]["mae"], dtype=float) for name, entry in scores.items()},
-        title=f"{target}: MAE by steps ahead",
+        title=f"{target}: MAE by steps ahead ({fc.eval_split} split, {len(actual)} windows)",
     )
     return files

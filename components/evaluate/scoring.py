@@ -112,6 +112,7 @@ def score_models(
     slice_features: Sequence[str] = (),
     progress: Callable[[str], None] | None = None,
     functions: Mapping[str, Callable[..., Mapping[str, Any]]] | None = None,
+    split: str = "",
 ) -> ScoredSet:
     """Runs every model's serving signature over the examples in `files`, in one pass.
 
@@ -130,6 +131,7 @@ def score_models(
         functions: more models as plain functions with the serving contract (model key ->
             f(examples=serialized [b]) -> {"probabilities": [b, k], "class_ids": [b]}, values
             with .numpy()), e.g. the linear baseline; scored on the same batches.
+        split: the name of the split `files` hold (the config's eval_split), for errors.
 
     Raises:
         DataError: unknown or missing labels (all named, with counts), outputs that do not
@@ -184,7 +186,11 @@ def score_models(
         if pool is not None:
             pool.shutdown()
     if seen == 0:
-        raise DataError(f"expected eval examples in {list(files)}, got none")
+        where = f"the {split!r} split (evaluate.eval_split)" if split else "the scored split"
+        raise DataError(
+            f"expected examples of {where} in {list(files)}, got none; re-run the ingest "
+            "node, or set evaluate.eval_split to a split that has examples"
+        )
     return ScoredSet(
         label_ids=label_ids_for(np.concatenate(labels), label_names, where="eval split"),
         predictions={

@@ -91,9 +91,10 @@ def run(
         config = dataclasses.replace(config, mase_season=season)
     model_name = model_name_of(config.model_name, model)
     info = baseline_model_info(baseline_model, model_name)
-    windows = read_windows(examples.split_files(config.eval_split), facts)
+    windows = read_windows(examples.split_files(config.eval_split), facts, config.eval_split)
     ctx.progress(
-        f"forecasting {len(windows)} eval windows; baselines on the same windows; baseline "
+        f"forecasting {len(windows)} '{config.eval_split}' windows; baselines on the same "
+        "windows; baseline "
         f"model: {info.uri or info.note}"
     )
     forecast, steps = candidate_forecasts(model.saved_model_dir, windows, facts, config.batch_size)

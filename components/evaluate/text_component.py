@@ -198,6 +198,7 @@ def run(
         slice_features=config.slicing.features,
         progress=ctx.progress,
         functions=functions,
+        split=config.eval_split,
     )
     counts, source = baseline_counts(config, examples, scored.label_ids, labels)
     naive = fit_majority_baseline(counts, labels, source)
