@@ -180,8 +180,9 @@ def build_standard_pipeline(settings: PipelineSettings, kind: PipelineKind) -> P
                     kind.check_configs({**configs, "train": train})
                 except ConfigError as e:
                     raise ConfigError(
-                        f"components.tune.{path}: the candidate {value!r} does not fit the "
-                        f"other nodes: {e}"
+                        f"components.tune.{path}: the "
+                        f"{'combination' if isinstance(value, dict) else 'candidate'} {value!r} "
+                        f"does not fit the other nodes: {e}"
                     ) from None
     examples = OutputRef(kind.ingest_id, "examples")
     statistics = OutputRef("statistics", "statistics")

@@ -187,6 +187,19 @@ def make_callbacks(
             if self._writer is not None:
                 self._writer.close()
 
+    ModelCheckpoint: Any = km.callbacks.ModelCheckpoint
+
+    class FiniteCheckpoint(ModelCheckpoint):
+        """ModelCheckpoint(save_best_only) that never saves an epoch whose loss or monitored
+        value is NaN/inf: Keras counts the first epoch as an improvement whatever its value, so
+        a model that diverged in epoch 1 was kept as the best and exported."""
+
+        def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+            values = [(logs or {}).get(name) for name in ("loss", monitor)]
+            if any(v is not None and not math.isfinite(float(v)) for v in values):
+                return
+            super().on_epoch_end(epoch, logs)
+
     recorder = EpochRecorder()
     summaries = EpochSummaries()
     checkpoint_kwargs: dict[str, Any] = {}
@@ -213,7 +226,7 @@ def make_callbacks(
             factor=config.reduce_lr.factor,
             min_lr=config.reduce_lr.min_lr,
         ),
-        km.callbacks.ModelCheckpoint(
+        FiniteCheckpoint(
             paths.best_weights,
             monitor=monitor,
             save_best_only=True,

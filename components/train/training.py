@@ -422,7 +422,20 @@ def train_model(
         )
     result.diverged_at_epoch = diverged
     result.model = _best_keras3_model(task, km, model, paths, choice)
+    broken = [w.path for w in result.model.weights if not _all_finite(w)]
+    if broken:  # never export a model that can only answer NaN
+        raise DataError(
+            f"training diverged: {len(broken)} weight tensor(s) hold NaN/inf (e.g. "
+            f"{broken[0]}); expected finite weights, lower learning_rate (got "
+            f"{config.learning_rate}) or check the data for extreme values"
+        )
     return result
+
+
+def _all_finite(weight: Any) -> bool:
+    import numpy as np
+
+    return bool(np.isfinite(np.asarray(weight)).all())
 
 
 def _best_keras3_model(

@@ -26,8 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from seqline.components.train.config import TrainTextConfig
-from seqline.components.train.overrides import apply_overrides
-from seqline.components.tune.space import Dimension, parse_space
+from seqline.components.tune.space import Dimension, candidate_trains, parse_space
 from seqline.pipeline.errors import ConfigError
 
 Search = Literal["random", "bayesian", "hyperband"]
@@ -114,20 +113,22 @@ class TuneTextConfig:
                 "tuning on test would make evaluate's test figures optimistic, set "
                 "train.eval_split to eval (or null)"
             )
-        self.dimensions()  # the space is checked against the base config now, not mid-run
+        # The space is checked against the base config now, not mid-run: every candidate,
+        # and every combination of them (two values fine alone can clash together).
+        for _ in self.candidate_trains():
+            pass
 
     def dimensions(self) -> tuple[Dimension, ...]:
         """The parsed search space (ConfigError naming `space.<name>` when it is wrong)."""
         return parse_space(self.space, self.train)
 
     def candidate_trains(self) -> Iterator[tuple[str, Any, TrainTextConfig]]:
-        """(`space.<name>`, value, the train config a trial gets with it) for every choice
-        and both ends of every range, for checks that need other nodes' configs too
-        (components/standard_pipeline.py)."""
-        for dim in self.dimensions():
-            values = dim.values if dim.kind == "choice" else (dim.low, dim.high)
-            for value in values:
-                yield f"space.{dim.name}", value, apply_overrides(self.train, {dim.name: value})
+        """(`space` or `space.<name>`, values, the train config a trial gets with them) for
+        every combination of the candidates (each choice, both ends of each range) when there
+        are at most MAX_CHECKED_COMBINATIONS, else for every candidate alone; for checks that
+        need other nodes' configs too (components/standard_pipeline.py). Raises ConfigError
+        for a combination train itself rejects."""
+        return candidate_trains(self.dimensions(), self.train)
 
     @property
     def trial_epochs(self) -> int:

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from seqline.components.tune.config import TuneTextConfig
-from seqline.pipeline.errors import DataError
+from seqline.pipeline.errors import ConfigError, DataError
 
 StoppedBy = Literal["max_trials", "time_budget", "search_done"]
 # Keys a hyperband oracle adds to a trial's values (its epoch budget); not config fields.
@@ -127,7 +127,11 @@ def run_search(
         epochs = int(raw.get(f"{TUNER_PREFIX}epochs", config.trial_epochs))
         progress(f"trial {len(trials) + 1}: {values} for up to {epochs} epochs")
         began = clock()
-        history = [float(v) for v in fit_trial(values, epochs)]
+        try:
+            history = [float(v) for v in fit_trial(values, epochs)]
+        except ConfigError as e:  # a clash of values not checked up front (a large space)
+            progress(f"trial {len(trials) + 1}: FAILED, train rejects these values: {e}")
+            history = []
         score = _score(history, maximize)
         for step, value in enumerate(history):
             # KerasTuner keeps the best step's value as the trial's score; a diverged epoch

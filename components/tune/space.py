@@ -16,7 +16,9 @@ anything runs, so a value train would reject is a ConfigError naming `space.<nam
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import itertools
+import math
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -138,3 +140,35 @@ def parse_space(space: Mapping[str, Any], base: TrainTextConfig) -> tuple[Dimens
         )
     check_names([str(name) for name in space], "space")
     return tuple(_dimension(str(name), spec, base, f"space.{name}") for name, spec in space.items())
+
+
+# Combinations checked before anything runs; a larger space has its candidates checked one by
+# one, and a clashing combination a trial draws is recorded as a failed trial (search.py).
+MAX_CHECKED_COMBINATIONS = 4096
+
+
+def candidate_trains(
+    dimensions: tuple[Dimension, ...], base: TrainTextConfig
+) -> Iterator[tuple[str, Any, TrainTextConfig]]:
+    """(path, values, base with them) per combination of the dimensions' candidates (each
+    choice, both ends of each range), or per candidate alone past MAX_CHECKED_COMBINATIONS.
+
+    Raises ConfigError naming the combination when train's config rejects it."""
+    candidates = [
+        [(d.name, v) for v in (d.values if d.kind == "choice" else (d.low, d.high))]
+        for d in dimensions
+    ]
+    if math.prod(len(c) for c in candidates) > MAX_CHECKED_COMBINATIONS:
+        for name, value in itertools.chain.from_iterable(candidates):
+            yield f"space.{name}", value, apply_overrides(base, {name: value}, f"space.{name}")
+        return
+    for combination in itertools.product(*candidates):
+        values = dict(combination)
+        try:
+            config = apply_overrides(base, values, "trial")
+        except ConfigError as e:
+            raise ConfigError(
+                f"space: the combination {values} is one train rejects ({e}); every "
+                "combination of the candidates can be drawn, so narrow the choices that clash"
+            ) from None
+        yield "space", values, config

@@ -4,6 +4,7 @@ on the eval split (never test), on one device. Imports TensorFlow and Keras 3.""
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -71,4 +72,15 @@ def fit_trial(
         shuffle=False,  # the tf.data pipeline shuffles
         verbose=0,
     )
-    return [float(v) for v in history.history.get(objective, [])]
+    return objective_per_epoch(history.history, objective)
+
+
+def objective_per_epoch(history: Mapping[str, list[float]], objective: str) -> list[float]:
+    """`objective` per epoch from a Keras History dict, NaN for an epoch whose training loss
+    was NaN/inf: a diverged model still gets a finite val_accuracy (the share of the label it
+    always answers), which once made a diverged trial look like a finished one."""
+    losses = history.get("loss", [])
+    return [
+        float(v) if i >= len(losses) or math.isfinite(float(losses[i])) else math.nan
+        for i, v in enumerate(history.get(objective, []))
+    ]

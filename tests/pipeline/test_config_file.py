@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import datetime
 import re
 
 import pytest
 
-from seqline.pipeline.config_file import read_config
+from seqline.pipeline.config_file import (
+    load_pipeline,
+    param_texts,
+    read_config,
+    substitute_parameters,
+)
 from seqline.pipeline.errors import ConfigError
 
 
@@ -120,8 +126,43 @@ def test_a_tune_candidate_that_does_not_fit_the_other_nodes_is_refused(tmp_path)
     path.write_text(tuned % ("{orders: 0}", "{}", "{ngram_branch: {choice: [none, beside]}}"))
     with pytest.raises(
         ConfigError,
-        match=re.escape("components.tune.space.ngram_branch: the candidate 'beside' does not fit"),
+        match=re.escape(
+            "components.tune.space: the combination {'ngram_branch': 'beside'} does not fit"
+        ),
     ):
         load_pipeline(path)
     path.write_text(tuned % ("{orders: 2}", "{}", "{ngram_branch: {choice: [none, beside]}}"))
     load_pipeline(path)
+
+
+def test_python_params_take_scalars_as_their_text_and_name_the_key_otherwise():
+    """load_pipeline(params={"epochs": 2}) failed with an AttributeError inside PyYAML."""
+    data = {
+        "parameters": {"lr": 0.00001},  # YAML reads 1e-05; str() gave "1e-05", read back as text
+        "a": "${i}", "b": "${f}", "c": "${t}", "d": "x-${i}", "e": "${small}", "g": "${day}",
+        "h": "${lr}",
+    }  # fmt: skip
+    params = {"i": 2, "f": 0.5, "t": True, "small": 1e-05, "day": datetime.date(2026, 1, 2)}
+    assert substitute_parameters(data, params, {}) == {
+        "a": 2, "b": 0.5, "c": True, "d": "x-2", "e": 1e-05, "g": "2026-01-02", "h": 1e-05,
+    }  # fmt: skip
+    assert param_texts({"t": False, "n": -3, "big": 1e20}) == {
+        "t": "false", "n": "-3", "big": "1.0e+20",
+    }  # fmt: skip
+    with pytest.raises(TypeError, match=r"params\['i'\]: expected a str, int, float, bool or date"):
+        substitute_parameters(data, {**params, "i": [2]}, {})
+    with pytest.raises(TypeError, match=r"params\['i'\]: .* got NoneType None"):
+        substitute_parameters(data, {**params, "i": None}, {})
+    with pytest.raises(TypeError, match="expected parameter names as str, got int 3"):
+        param_texts({3: "x"})
+
+
+def test_load_pipeline_takes_an_int_param(tmp_path):
+    config = tmp_path / "p.yaml"
+    config.write_text(
+        "name: x\nkind: text\nroot: out\ncomponents:\n"
+        "  ingest_text: {source: data.csv, labels: [neg, pos]}\n"
+        "  train:\n    epochs: ${epochs}\n"
+        "  evaluate: {beat_baseline: [accuracy]}\n  push: {serving_root: serving}\n"
+    )
+    assert load_pipeline(config, params={"epochs": 2}).node("train").config.epochs == 2

@@ -70,3 +70,23 @@ def test_a_tiny_model_reports_step_counts_through_the_progress_callback(tmp_path
     assert all(found), steps
     assert [(int(m[1]), int(m[2])) for m in found] == [(e, s) for e in (1, 2) for s in range(1, 5)]
     assert [m for m in messages if "step" not in m][0].startswith("epoch 1/2: loss=")
+
+
+def test_an_epoch_with_a_nan_loss_is_never_kept_as_the_best(tmp_path: Path) -> None:
+    """Keras counts the first epoch as an improvement whatever its value: a model that
+    diverged in epoch 1 was kept as best.weights.h5 and exported."""
+    import keras
+    import numpy as np
+
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)])
+    model.compile(optimizer=keras.optimizers.SGD(learning_rate=1e30), loss="mse")
+    paths = WorkPaths(str(tmp_path / "work"))
+    callbacks, _ = make_callbacks(
+        keras, TrainTextConfig(epochs=2), paths, str(tmp_path / "h.csv"), None, print,
+        write_summaries=False,
+    )  # fmt: skip
+    x = np.full((16, 3), 1e3, dtype="float32")
+    model.fit(x, x[:, :1], batch_size=4, epochs=2, validation_data=(x, x[:, :1]),
+              callbacks=callbacks, verbose=0)  # fmt: skip
+    assert not np.isfinite(model.get_weights()[0]).all()  # it did diverge
+    assert not Path(paths.best_weights).exists()

@@ -191,3 +191,16 @@ def test_level_window_model_serves_raw_history_and_has_no_step(tmp_path):
         history=tf.constant(history), series_id=tf.constant(ids.astype(bytes))
     )["forecast"].numpy()
     np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-3)
+
+
+def test_training_that_diverges_fails_instead_of_exporting_nan_weights(tmp_path):
+    from seqline.pipeline.errors import DataError
+
+    config = TrainSeriesConfig(
+        forecaster=ForecasterConfig(layer="gru", units=(4,), output="direct"),
+        epochs=2,
+        batch_size=16,
+        learning_rate=1e30,
+    )
+    with pytest.raises(DataError, match="training diverged"):
+        transform_and_train(tmp_path, config)

@@ -176,3 +176,15 @@ def test_the_tuned_demo_example_builds() -> None:
     assert [d.name for d in dims] == ["layer", "units", "pooling", "dropout", "learning_rate"]
     assert nodes["tune"].config.train == nodes["train"].config
     assert "hyperparameters" in nodes["train"].inputs
+
+
+def test_a_combination_of_valid_candidates_that_train_rejects_is_refused():
+    """Each value is fine alone; together train refuses them. The search drew the clash in
+    trial 4 and the whole tune node failed, discarding three finished trials."""
+    space = {
+        "ngram_branch": {"choice": ["none", "beside"]},
+        "linear_branch": {"choice": ["none", "only"]},
+    }
+    with pytest.raises(ConfigError, match=r"space: the combination \{'ngram_branch': 'beside', "):
+        TuneTextConfig(space=space)
+    TuneTextConfig(space={"ngram_branch": {"choice": ["none", "beside"]}})

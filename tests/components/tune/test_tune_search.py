@@ -126,3 +126,39 @@ def test_bayesian_search_runs_with_scikit_learn(tmp_path: Path) -> None:
     fit, calls = trial_runner(FakeClock())
     result = run_search(config, make_oracle(config, str(tmp_path)), fit)
     assert len(calls) == 4 and result.stopped_by == "max_trials"
+
+
+def test_a_diverged_epoch_scores_nothing_whatever_its_objective_says() -> None:
+    from seqline.components.tune.trial import objective_per_epoch
+
+    history = {"loss": [0.7, math.nan], "val_accuracy": [0.6, 0.44]}
+    got = objective_per_epoch(history, "val_accuracy")
+    assert got[0] == 0.6 and math.isnan(got[1])
+    assert objective_per_epoch({"val_loss": [0.5]}, "val_loss") == [0.5]
+
+
+def test_a_trial_whose_values_train_rejects_is_failed_and_the_search_goes_on(
+    tmp_path: Path,
+) -> None:
+    """A clash of values not checked up front (spaces past MAX_CHECKED_COMBINATIONS) failed
+    the whole tune node and discarded the finished trials."""
+    from seqline.pipeline.errors import ConfigError
+
+    config = TuneTextConfig(space=SPACE, max_trials=4, epochs=1)
+
+    drawn: list[dict] = []
+
+    def first_one_clashes(values: Mapping[str, Any], epochs: int) -> list[float]:
+        drawn.append(dict(values))
+        if len(drawn) == 1:
+            raise ConfigError("trial: these values clash")
+        return [values["units"] / 100]
+
+    lines: list[str] = []
+    result = run_search(
+        config, make_oracle(config, str(tmp_path)), first_one_clashes, progress=lines.append
+    )
+    assert len(result.trials) == 4
+    assert result.trials[0].score is None and all(t.score is not None for t in result.trials[1:])
+    assert result.best_values in drawn[1:]
+    assert any("FAILED, train rejects these values: trial: these values clash" in x for x in lines)
