@@ -40,6 +40,7 @@ from seqline.orchestration.commands import (
     pipeline_graph,
     shell_command,
 )
+from seqline.pipeline.config_file import param_texts
 
 log = logging.getLogger(__name__)
 
@@ -114,13 +115,13 @@ def node_argv(
     config: str,
     graph: PipelineGraph,
     node_id: str,
-    params: Mapping[str, str],
+    params: Mapping[str, Any],
     seqline: Sequence[str] = ("seqline",),
 ) -> list[str]:
     """The templated command of one node's task (for a BashOperator, or a
-    KubernetesPodOperator's `cmds` + `arguments`)."""
+    KubernetesPodOperator's `cmds` + `arguments`). `params` as for build_dag."""
     return node_command(
-        config, node_id, RUN_ID_TEMPLATE, graph.run_params(params, "{{ ds }}"), seqline
+        config, node_id, RUN_ID_TEMPLATE, graph.run_params(param_texts(params), "{{ ds }}"), seqline
     )
 
 
@@ -129,7 +130,7 @@ def build_dag(
     *,
     dag_id: str | None = None,
     mode: Mode = "python",
-    params: Mapping[str, str] | None = None,
+    params: Mapping[str, Any] | None = None,
     worker_config: str | None = None,
     seqline: Sequence[str] = ("seqline",),
     schedule: str | None = None,
@@ -141,7 +142,9 @@ def build_dag(
     Args:
         dag_id: default: the pipeline's name.
         mode: "python" runs each node in the task's process; "bash" runs `seqline run --node`.
-        params: values of the config's other ${NAME} parameters, fixed for every run.
+        params: values of the config's other ${NAME} parameters, fixed for every run: str,
+            int, float or bool (taken as the text `--param` would give; TypeError naming
+            the key for other types).
         worker_config: the config's path on the workers (default: `config`).
         seqline: the command that starts seqline on the workers (mode="bash"), e.g.
             ("/opt/venv/bin/seqline",) or ("python", "-m", "seqline.pipeline.cli").
@@ -151,7 +154,7 @@ def build_dag(
     """
     if mode not in ("python", "bash"):
         raise ValueError(f"mode: expected 'python' or 'bash', got {mode!r}")
-    params = dict(params or {})
+    params = param_texts(params)
     graph = pipeline_graph(config, params)
     settings = graph.orchestration
     where = str(worker_config or os.path.abspath(config))

@@ -28,7 +28,9 @@ from seqline.pipeline.config_file import (
     PARAMETERS_KEY,
     UniqueKeySafeLoader,
     config_parameters,
+    default_text,
     load_pipeline,
+    param_texts,
     read_config,
 )
 from seqline.pipeline.errors import ConfigError
@@ -105,11 +107,12 @@ def _raw(path: str | os.PathLike[str]) -> dict[str, Any]:
 
 
 def pipeline_graph(
-    config: str | os.PathLike[str], params: Mapping[str, str] | None = None
+    config: str | os.PathLike[str], params: Mapping[str, Any] | None = None
 ) -> PipelineGraph:
     """Reads `config` into a PipelineGraph (see the module docstring). ConfigError names the
-    file and field, including a parameter that has no value to read the graph with."""
-    params = dict(params or {})
+    file and field, including a parameter that has no value to read the graph with. `params`
+    may hold int, float and bool values (taken as their text; TypeError for other types)."""
+    params = param_texts(params)
     raw = _raw(config)
     body = {k: v for k, v in raw.items() if k != PARAMETERS_KEY}
     used = tuple(sorted(config_parameters(body)))
@@ -119,7 +122,7 @@ def pipeline_graph(
             f"{config}: unknown parameter(s) {unknown}: the config references "
             f"{list(used) or 'no parameters'} (as ${{NAME}})"
         )
-    defaults = {str(k): str(v) for k, v in (raw.get(PARAMETERS_KEY) or {}).items()}
+    defaults = {str(k): default_text(v) for k, v in (raw.get(PARAMETERS_KEY) or {}).items()}
     settings = orchestration_settings(
         read_config(config, _graph_params(raw, used, params, defaults), _Placeholders()).get(
             ORCHESTRATION_KEY

@@ -34,6 +34,7 @@ from typing import Any
 from kfp import compiler, dsl
 
 from seqline.orchestration.commands import NodeTask, PipelineGraph, pipeline_graph
+from seqline.pipeline.config_file import param_texts
 from seqline.pipeline.errors import ConfigError
 from seqline.storage import filesystem
 
@@ -126,12 +127,12 @@ def build_pipeline_function(
     *,
     image: str,
     config: str,
-    params: Mapping[str, str] | None = None,
+    params: Mapping[str, Any] | None = None,
     pipeline_root: str | None = None,
     seqline: Sequence[str] = ("seqline",),
 ) -> Callable[..., Any]:
     """The `@dsl.pipeline` function of `graph` (compile it with kfp's Compiler)."""
-    defaults = {**graph.defaults, **(params or {})}
+    defaults = {**graph.defaults, **param_texts(params)}
     names = kfp_names(graph.parameters)
     signature = _signature(names, defaults)
     components = {t.node_id: _node_component(t, graph, image, config, seqline) for t in graph.tasks}
@@ -201,7 +202,7 @@ def compile_pipeline(
     *,
     image: str,
     output: str | os.PathLike[str],
-    params: Mapping[str, str] | None = None,
+    params: Mapping[str, Any] | None = None,
     pipeline_root: str | None = None,
     container_config: str | None = None,
     seqline: Sequence[str] = ("seqline",),
@@ -210,7 +211,8 @@ def compile_pipeline(
 
     Args:
         image: the container image every task runs (seqline installed, config inside).
-        params: defaults for the config's ${NAME} parameters.
+        params: defaults for the config's ${NAME} parameters: str, int, float or bool
+            (taken as the text `--param` would give; TypeError naming the key otherwise).
         pipeline_root: KFP's pipeline root (gs://, s3:// or minio://).
         container_config: the config's path inside the image (default: `config` as given).
         seqline: the command that starts seqline in the image.
@@ -220,6 +222,7 @@ def compile_pipeline(
         raise ConfigError(
             f"--image: expected an image reference such as repo/seqline:1, got {image!r}"
         )
+    params = param_texts(params)
     graph = pipeline_graph(config, params)
     check_roots(graph, pipeline_root)
     function = build_pipeline_function(

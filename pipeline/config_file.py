@@ -33,6 +33,8 @@ a component and an extension package can add kinds of its own.
 from __future__ import annotations
 
 import dataclasses
+import datetime
+import math
 import os
 import re
 from collections.abc import Callable, Mapping
@@ -140,6 +142,58 @@ def parse_param(text: str) -> tuple[str, str]:
     return key, value
 
 
+def param_text(value: str | int | float | bool) -> str:
+    """A scalar run parameter as the text `--param KEY=VALUE` would give: text YAML reads back
+    as the same value (True -> "true", 1e-05 -> "1.0e-05", which YAML 1.1 needs to see a
+    float; a date -> "YYYY-MM-DD"). Raises TypeError for anything else."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        if math.isnan(value):
+            return ".nan"
+        if math.isinf(value):
+            return ".inf" if value > 0 else "-.inf"
+        mantissa, e, exponent = repr(value).partition("e")
+        return (mantissa if "." in mantissa else f"{mantissa}.0") + e + exponent
+    if isinstance(value, datetime.date) and not isinstance(value, datetime.datetime):
+        return value.isoformat()
+    raise TypeError(type(value).__name__)
+
+
+def param_texts(params: Mapping[str, Any] | None, where: str = "params") -> dict[str, str]:
+    """Run parameters given from Python (`load_pipeline(params=...)`, `build_dag(params=...)`,
+    `compile_pipeline(params=...)`) as text, like `--param KEY=VALUE`: str, int, float, bool
+    and date values are accepted (param_text). Raises TypeError naming the key for a key that
+    is not a str, or a value of another type."""
+    texts: dict[str, str] = {}
+    for key, value in (params or {}).items():
+        if not isinstance(key, str):
+            raise TypeError(
+                f"{where}: expected parameter names as str, got {type(key).__name__} {key!r}"
+            )
+        try:
+            texts[key] = param_text(value)
+        except TypeError:
+            raise TypeError(
+                f"{where}[{key!r}]: expected a str, int, float, bool or date value (a run "
+                f"parameter is text, as with --param {key}=VALUE), got "
+                f"{type(value).__name__} {value!r}; pass it as a string"
+            ) from None
+    return texts
+
+
+def default_text(value: Any) -> str:
+    """A `parameters:` default as text: scalars as param_text, anything else as str()."""
+    try:
+        return param_text(value)
+    except TypeError:
+        return str(value)
+
+
 def _references(value: Any, where: str) -> list[tuple[str, str]]:
     """(reference, path) for every ${...} in the string values of `value`."""
     found: list[tuple[str, str]] = []
@@ -175,14 +229,16 @@ def _typed(text: str) -> Any:
 
 
 def substitute_parameters(
-    data: Any, params: Mapping[str, str], environ: Mapping[str, str] | None = None
+    data: Any, params: Mapping[str, Any], environ: Mapping[str, str] | None = None
 ) -> Any:
     """A copy of the raw config `data` with every `${KEY}` / `${ENV:NAME}` replaced.
 
     `params` are the run's parameters (--param), on top of the config's `parameters:`
-    defaults. Raises ConfigError, before anything runs, for: a malformed reference, a parameter
-    neither given nor defaulted, an unset environment variable, and a given parameter that the
-    config never references (a typo would otherwise be ignored silently)."""
+    defaults; from Python, int, float, bool and date values are taken as their text
+    (param_texts: TypeError naming the key for other types). Raises ConfigError, before
+    anything runs, for: a malformed reference, a parameter neither given nor defaulted, an
+    unset environment variable, and a given parameter that the config never references (a
+    typo would otherwise be ignored silently)."""
     environ = os.environ if environ is None else environ
     if not isinstance(data, dict):
         return data
@@ -192,7 +248,8 @@ def substitute_parameters(
             f"{PARAMETERS_KEY}: expected a mapping of parameter name -> default value, "
             f"got {defaults!r}"
         )
-    values = {key: str(value) for key, value in defaults.items()}
+    params = param_texts(params)
+    values = {key: default_text(value) for key, value in defaults.items()}
     values.update(params)
     body = {key: value for key, value in data.items() if key != PARAMETERS_KEY}
     used = config_parameters(body)
@@ -269,7 +326,7 @@ class UniqueKeySafeLoader(yaml.SafeLoader):
 
 def read_config(
     path: str | os.PathLike[str],
-    params: Mapping[str, str] | None = None,
+    params: Mapping[str, Any] | None = None,
     environ: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
     """The raw config mapping of a YAML file with its run parameters substituted (see the
@@ -290,14 +347,15 @@ def read_config(
 def load_pipeline(
     path: str | os.PathLike[str],
     overrides: dict[str, Any] | None = None,
-    params: Mapping[str, str] | None = None,
+    params: Mapping[str, Any] | None = None,
     environ: Mapping[str, str] | None = None,
 ) -> Pipeline:
     """Reads, validates and builds the pipeline described by a YAML file.
 
     `overrides` replaces top-level keys (e.g. {"root": "/tmp/x"}) after reading; `params` are
-    the run parameters (`--param KEY=VALUE`) its `${KEY}` references take; `environ` is what
-    `${ENV:NAME}` reads (default os.environ)."""
+    the run parameters (`--param KEY=VALUE`; from Python, int, float and bool values work
+    too) its `${KEY}` references take; `environ` is what `${ENV:NAME}` reads (default
+    os.environ)."""
     data = read_config(path, params, environ)
     if isinstance(data, dict):
         data = {k: v for k, v in data.items() if k != ORCHESTRATION_KEY}

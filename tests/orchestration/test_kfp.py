@@ -157,3 +157,16 @@ def test_compile_creates_the_output_folder_and_refuses_a_folder_as_output(tmp_pa
     code, _ = _compile_with(tmp_path, "", "${span}/*.csv", output="specs")
     assert code == 2
     assert "got a folder; give a file path such as" in capsys.readouterr().err
+
+
+def test_compile_pipeline_takes_python_params_of_scalar_types(tmp_path):
+    """compile_pipeline(params={"epochs": 3}) failed with an AttributeError inside PyYAML."""
+    from seqline.orchestration.kfp import compile_pipeline
+
+    out = compile_pipeline(EXAMPLE, image="img:1", output=tmp_path / "p.yaml", params={"epochs": 3})
+    spec = components.load_component_from_file(out).pipeline_spec
+    assert spec.root.input_definitions.parameters["epochs"].default_value.string_value == "3"
+    with pytest.raises(TypeError, match=r"params\['epochs'\]"):
+        compile_pipeline(
+            EXAMPLE, image="img:1", output=tmp_path / "q.yaml", params={"epochs": None}
+        )

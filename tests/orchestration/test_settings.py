@@ -89,3 +89,22 @@ def test_airflow_dag_structure_follows_the_pipeline():
     assert "--param epochs=2" in train.bash_command
     assert "vocab_size" not in train.bash_command  # its default comes from the config
     assert dag.max_active_runs == 1 and not dag.catchup
+
+
+def test_orchestrators_take_python_params_of_scalar_types():
+    """build_dag(params={"epochs": 2}) failed with an AttributeError inside PyYAML."""
+    assert pipeline_graph(NIGHTLY, {"epochs": 2}).run_params({"epochs": 2}) == {"epochs": 2}
+    with pytest.raises(TypeError, match=r"params\['epochs'\]: expected a str, int, float"):
+        pipeline_graph(NIGHTLY, {"epochs": [2]})
+
+
+def test_airflow_dag_takes_an_int_param():
+    pytest.importorskip("airflow.sdk", reason="needs seqline[airflow] (apache-airflow 3.3)")
+    from seqline.orchestration.airflow import build_dag
+
+    bash = build_dag(NIGHTLY, dag_id="nightly", mode="bash", params={"epochs": 2})
+    assert "--param epochs=2" in bash.task_dict["train"].bash_command
+    python = build_dag(NIGHTLY, dag_id="nightly_py", params={"epochs": 2})
+    assert python.task_dict["train"].op_kwargs["params"] == {"epochs": "2"}
+    with pytest.raises(TypeError, match=r"params\['epochs'\]"):
+        build_dag(NIGHTLY, dag_id="nightly_bad", params={"epochs": {"n": 2}})
