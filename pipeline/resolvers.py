@@ -14,7 +14,8 @@ resolver below therefore excludes what the node itself produced from the same in
 The three resolvers seqline's components use (TFX's Resolver idea, written for this store):
 
     LatestBlessedModel   the newest model evaluate BLESSED under the same model name in this
-                         pipeline, other than the candidate, still on disk, same labels
+                         pipeline, other than the candidate, with finite recorded metrics,
+                         still on disk, same labels
     PreviousStatistics   the statistics of the latest span before the current one that this
                          validate node accepted (published anomalies for); without spans, the
                          newest accepted statistics created before the current ones
@@ -25,6 +26,8 @@ Pure Python over the metadata store and the filesystem: no TensorFlow.
 
 from __future__ import annotations
 
+import logging
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
@@ -37,6 +40,8 @@ if TYPE_CHECKING:
 
 # Stands for "nothing resolved" in a fingerprint.
 NONE_FINGERPRINT = "none"
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -113,14 +118,39 @@ def pushed_version(store: MetadataStore, model_uri: str) -> int | None:
     return None
 
 
+def nonfinite_metrics(properties: Mapping[str, Any]) -> list[str]:
+    """Why a blessing's recorded figures cannot stand for a model: the metrics in its
+    `metrics` property that are NaN or +-inf ("name=nan"; nested mappings as "a.b=nan"), plus
+    "nonfinite_forecasts=N" when evaluate counted N > 0 forecast values that were not finite.
+    [] for sound figures; None (a metric undefined on the data, e.g. MASE of a constant
+    series) does not count."""
+    bad: list[str] = []
+
+    def walk(value: Any, name: str) -> None:
+        if isinstance(value, Mapping):
+            for key, inner in value.items():
+                walk(inner, f"{name}.{key}" if name else str(key))
+        elif isinstance(value, float) and not math.isfinite(value):
+            bad.append(f"{name}={value}")
+
+    walk(properties.get("metrics") or {}, "")
+    count = properties.get("nonfinite_forecasts")
+    if isinstance(count, int | float) and not isinstance(count, bool) and count:
+        bad.append(f"nonfinite_forecasts={count:g}")
+    return bad
+
+
 @dataclass(frozen=True)
 class LatestBlessedModel:
     """The newest Model that evaluate BLESSED in this pipeline under the same model name.
 
     Blessing artifacts carry `blessed`, `model_name`, `model_uri` and `model_fingerprint`
     properties; they are read newest first. Skipped: the candidate itself (input
-    `candidate_input`, so re-evaluating it is stable), a model whose SavedModel is gone, and a
-    model whose `labels` differ from the candidate's (not comparable). The returned Model
+    `candidate_input`, so re-evaluating it is stable), a blessing whose recorded metrics are
+    not finite (NaN/inf, see nonfinite_metrics: a model that forecast NaN was blessed before
+    evaluate refused such models, and as the baseline it fails every later model's change
+    thresholds; logged), a model whose SavedModel is gone, and a model whose `labels` differ
+    from the candidate's (not comparable). The returned Model
     artifact's properties gain `pushed_version` (the serving version it went out as, or None)
     so the blessing can name it.
 
@@ -175,6 +205,14 @@ class LatestBlessedModel:
             if not uri or (candidate is not None and fingerprint == candidate.fingerprint):
                 continue
             if self._trained_here(query, uri):
+                continue
+            bad = nonfinite_metrics(blessing.properties)
+            if bad:
+                log.warning(
+                    "%s: not using the model blessed at %s (%s) as the baseline: its recorded "
+                    "metrics are not finite (%s); looking at earlier blessings",
+                    query.node_id, blessing.uri, uri, ", ".join(bad),
+                )  # fmt: skip
                 continue
             if self.same_node:
                 record = query.store.artifact_by_uri(uri)

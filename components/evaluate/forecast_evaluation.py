@@ -215,6 +215,21 @@ def blessing_checks(
     checks = []
     for target, by_model in scores.items():
         candidate = by_model[CANDIDATE]["overall"]
+        nonfinite = int(candidate.get("nonfinite") or 0)
+        if nonfinite:
+            # Never blessed, whatever the rules say: its metrics are undefined.
+            checks.append(
+                {
+                    "target": target,
+                    "kind": "finite",
+                    "metric": "forecast",
+                    "value": nonfinite,
+                    "passed": False,
+                    "reason": f"{target}: forecasts not finite: {nonfinite} of "
+                    f"{candidate['count']} values are NaN/inf (every metric is undefined; a "
+                    "diverged or broken model: check train's loss curve and learning rate)",
+                }
+            )
         for metric, bound in fc.thresholds.items():
             value = candidate.get(metric)
             passed = value is not None and (
@@ -228,7 +243,12 @@ def blessing_checks(
             )
             reason = f"{target}: {metric} {_fmt(value)} {'meets' if passed else 'fails'} {limits}"
             if value is None:
-                reason += f" ({UNDEFINED_BECAUSE.get(metric, 'undefined on these windows')})"
+                why = (
+                    "undefined: the forecasts are not finite"
+                    if nonfinite
+                    else UNDEFINED_BECAUSE.get(metric, "undefined on these windows")
+                )
+                reason += f" ({why})"
             checks.append(
                 {
                     "target": target,

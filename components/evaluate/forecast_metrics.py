@@ -18,6 +18,10 @@ Metrics (`forecast_metrics`), overall and per step ahead (`metrics_by_step`):
            the naive forecast within the history on average; None when that error is 0
            (constant histories)
 
+A forecast holding NaN or +-inf (a diverged network) has no error that can be measured: every
+metric above is None (undefined, never 0) and `nonfinite` counts the values that are not
+finite; evaluate refuses to bless such a candidate (forecast_evaluation.blessing_checks).
+
 Baselines (`naive_forecasts`), computed on the same windows: persistence (the last value),
 seasonal naive with a configured season (forecast.seasonal_naive_forecast), moving average
 (mean of the last k values, repeated).
@@ -67,7 +71,9 @@ def forecast_metrics(
     mase_season: int = 1,
     zero_tolerance: float = ZERO_TOLERANCE,
 ) -> dict[str, Any]:
-    """{"mae", "rmse", "mape", "smape", "mase", "mape_excluded", "count"} over all points.
+    """{"mae", "rmse", "mape", "smape", "mase", "mape_excluded", "count", "nonfinite"} over
+    all points. With any non-finite forecast value every metric is None (undefined) and
+    `nonfinite` counts those values.
 
     Args:
         actual, forecast: float [n, H] (or [n] for one step).
@@ -81,9 +87,19 @@ def forecast_metrics(
     _check(actual, forecast, history)
     if actual.size == 0:
         raise ValueError("expected at least one eval window, got none")
+    usable = np.abs(actual) > zero_tolerance
+    nonfinite = int(np.count_nonzero(~np.isfinite(forecast)))
+    if nonfinite:
+        # NaN compares False with everything: sMAPE's `denominator > 0` would count a NaN
+        # forecast as a perfect 0. No metric of such a forecast is defined.
+        return {
+            **dict.fromkeys(METRICS),
+            "mape_excluded": int((~usable).sum()),
+            "count": int(actual.size),
+            "nonfinite": nonfinite,
+        }
     error = forecast - actual
     mae = float(np.mean(np.abs(error)))
-    usable = np.abs(actual) > zero_tolerance
     mape = (
         float(100.0 * np.mean(np.abs(error[usable]) / np.abs(actual[usable])))
         if usable.any()
@@ -102,6 +118,7 @@ def forecast_metrics(
         "mase": mae / scale if scale is not None else None,
         "mape_excluded": int((~usable).sum()),
         "count": int(actual.size),
+        "nonfinite": 0,
     }
 
 

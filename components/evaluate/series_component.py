@@ -10,8 +10,10 @@ Inputs:
         fingerprint, so a new blessed model re-runs this node.
 Output:
     blessing (Blessing): metrics.json, checks.json, forecast plots; properties blessed,
-        reasons, metrics (first target's mae, rmse, mape, smape, mase), baselines, model_uri,
-        model_fingerprint, model_name, baseline_model_uri, baseline_model_version.
+        reasons, metrics (first target's mae, rmse, mape, smape, mase; None when undefined),
+        nonfinite_forecasts (NaN/inf forecast values over every target: > 0 is never
+        blessed), baselines, model_uri, model_fingerprint, model_name, baseline_model_uri,
+        baseline_model_version.
 
 Scoring and rules are forecast_evaluation.py and forecast_metrics.py; the config is
 forecast_config.py.
@@ -56,7 +58,7 @@ def run(
     blessing: Out[Blessing],
 ) -> dict[str, Any]:
     """Scores the forecaster, writes the Blessing; returns {"blessed", "mae", "mase", "smape",
-    "seasonal_naive_mae", "baseline_model_mae", "windows"}."""
+    "seasonal_naive_mae", "baseline_model_mae", "windows", "nonfinite_forecasts"}."""
     from seqline.components.evaluate.evaluation import (  # noqa: PLC0415
         baseline_model_info,
         rounded,
@@ -71,6 +73,7 @@ def run(
         read_windows,
         score_target,
     )
+    from seqline.components.evaluate.thresholds import json_number  # noqa: PLC0415
 
     facts = model.forecast_output()
     windows_spec = examples.windows
@@ -160,10 +163,15 @@ def run(
     filesystem.write_text(blessing.path(Blessing.CHECKS_FILE), json.dumps(checks_doc, indent=2))
 
     overall = scores[first][CANDIDATE]["overall"]
+    nonfinite = sum(int(scores[t][CANDIDATE]["overall"].get("nonfinite") or 0) for t in scores)
     blessing.record(blessed, reasons, model)
     blessing.properties.update(
         {
-            "metrics": {k: overall[k] for k in METRICS},
+            # Undefined metrics are None, never NaN: the resolver skips blessings whose
+            # recorded metrics are not finite (a model that forecast NaN must not become the
+            # baseline every later model is compared with).
+            "metrics": {k: json_number(overall[k]) for k in METRICS},
+            "nonfinite_forecasts": nonfinite,
             "baselines": {
                 name: {"mae": scores[first][name]["overall"]["mae"]}
                 for name in ("persistence", "seasonal_naive", "moving_average", BASELINE_MODEL)
@@ -184,6 +192,7 @@ def run(
         "seasonal_naive_mae": rounded(scores[first]["seasonal_naive"]["overall"]["mae"]),
         "baseline_model_mae": rounded(base["overall"]["mae"]) if base else None,
         "windows": len(windows),
+        "nonfinite_forecasts": nonfinite,
     }
 
 

@@ -5,6 +5,9 @@ title and message names. Hand-built forecaster SavedModels make every forecast k
 
 from __future__ import annotations
 
+import json
+import logging
+import math
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -14,8 +17,11 @@ import numpy as np
 import pytest
 
 from seqline.components.evaluate.forecast_config import EvaluateSeriesConfig
+from seqline.components.evaluate.forecast_metrics import forecast_metrics
 from seqline.pipeline.artifact import Artifact, ArtifactType, write_descriptor
 from seqline.pipeline.errors import DataError
+from seqline.pipeline.metadata import MetadataStore
+from seqline.pipeline.resolvers import LatestBlessedModel, ResolverQuery
 from tests.components.context import make_context
 
 HORIZON = 3
@@ -143,6 +149,93 @@ def windows_of(windows: dict[str, list[dict[str, Any]]], split: str = "test"):
         np.stack([w["history"][:, 0] for w in rows]),
         np.stack([w["future"][:, 0] for w in rows]),
     )
+
+
+# -- A: forecasts that are not finite ------------------------------------------------------
+
+
+def test_a_nan_forecast_has_no_metric_and_smape_is_not_zero():
+    history = np.arange(20.0).reshape(2, 10)
+    actual = np.ones((2, 3))
+    forecast = np.full((2, 3), np.nan)
+    forecast[0, 0] = 1.0
+    got = forecast_metrics(actual, forecast, history)
+    assert got["nonfinite"] == 5 and got["count"] == 6
+    assert all(got[m] is None for m in ("mae", "rmse", "mape", "smape", "mase"))
+    inf = forecast_metrics(actual, np.full((2, 3), np.inf), history)
+    assert inf["smape"] is None and inf["nonfinite"] == 6
+    finite = forecast_metrics(actual, actual + 1, history)
+    assert finite["nonfinite"] == 0 and finite["smape"] == pytest.approx(200 / 3)
+
+
+def test_a_candidate_forecasting_nan_is_not_blessed(tmp_path, series_examples, models):
+    examples, windows = series_examples
+    config = EvaluateSeriesConfig(season=12, thresholds={"smape": {"upper": 10}})
+    summary, blessing, _ = run_evaluate(tmp_path, examples, models["nan24"], config)
+    n = len(windows["test"]) * HORIZON
+    assert summary["blessed"] is False and blessing.properties["blessed"] is False
+    assert summary["smape"] is None and summary["nonfinite_forecasts"] == n
+    reasons = blessing.properties["reasons"]
+    assert f"y: forecasts not finite: {n} of {n} values are NaN/inf" in reasons[0]
+    assert "smape n/a fails <= 10 (undefined: the forecasts are not finite)" in reasons[1]
+    # Undefined, never 0 and never NaN: the descriptor is plain JSON.
+    descriptor = (Path(blessing.uri) / "artifact.json").read_text()
+    recorded = json.loads(descriptor, parse_constant=pytest.fail)["properties"]
+    assert recorded["metrics"] == dict.fromkeys(("mae", "rmse", "mape", "smape", "mase"))
+    assert recorded["nonfinite_forecasts"] == n
+    metrics = json.loads((Path(blessing.uri) / "metrics.json").read_text())
+    assert metrics["targets"]["y"]["candidate"]["overall"]["smape"] is None
+
+
+def _record_blessing(
+    store: MetadataStore, model: Artifact, created_at: float, metrics: dict[str, Any]
+) -> str:
+    """A past evaluate run's BLESSED record in the store; returns the blessing's uri."""
+    run_id = uuid.uuid4().hex
+    store.start_run(run_id, "series")
+    execution = store.start_execution(run_id, "evaluate", "evaluate", run_id[:16], {})
+    uri = f"/past/{run_id}"
+    store.record_output(
+        execution,
+        "blessing",
+        uri=uri,
+        type_name=ArtifactType.BLESSING,
+        fingerprint=run_id[:16],
+        node_id="evaluate",
+        properties={
+            "blessed": True,
+            "model_name": "train",
+            "model_uri": model.uri,
+            "model_fingerprint": model.fingerprint,
+            "metrics": metrics,
+        },
+        created_at=created_at,
+    )
+    store.finish_execution(execution, "COMPLETE")
+    store.finish_run(run_id, "SUCCEEDED")
+    return uri
+
+
+def test_a_resolver_skips_a_blessing_with_nonfinite_metrics(tmp_path, models, caplog):
+    store = MetadataStore(f"sqlite:///{tmp_path}/metadata.sqlite")
+    try:
+        # Older: a sound blessing (MASE undefined is fine). Newer: what evaluate recorded for
+        # a NaN forecaster before the guard (sMAPE 0, everything else NaN).
+        _record_blessing(store, models["last24"], 1000.0, {"mae": 1.5, "mase": None})
+        bad = _record_blessing(
+            store, models["last12"], 2000.0, {"mae": math.nan, "smape": 0.0, "rmse": math.nan}
+        )
+        config = EvaluateSeriesConfig(season=12, thresholds={"mae": {"upper": 9}})
+        query = ResolverQuery(
+            store, "series", str(tmp_path), "evaluate", config, {"model": models["mean24"]}
+        )
+        with caplog.at_level(logging.WARNING, logger="seqline.pipeline.resolvers"):
+            resolved = LatestBlessedModel().resolve(query)
+        assert resolved is not None and resolved.uri == models["last24"].uri
+        (line,) = [r.getMessage() for r in caplog.records]
+        assert bad in line and "metrics are not finite (mae=nan, rmse=nan)" in line
+    finally:
+        store.close()
 
 
 # -- E: the split every title and message names --------------------------------------------
