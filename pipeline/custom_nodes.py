@@ -38,6 +38,7 @@ from __future__ import annotations
 import dataclasses
 import importlib
 import re
+import traceback
 from collections.abc import Mapping
 from typing import Any
 
@@ -62,13 +63,18 @@ def load_component(reference: str | Component, where: str = "component") -> Comp
             f"{where}: expected 'importable.module:ATTRIBUTE' (e.g. my_team.scrub:COMPONENT), "
             f"got {reference!r}"
         )
+    name = match["module"]
     try:
-        module = importlib.import_module(match["module"])
-    except ImportError as exc:
-        raise ConfigError(
-            f"{where}: cannot import module {match['module']!r} ({exc}); install its package "
-            "or put its folder on PYTHONPATH"
-        ) from None
+        module = importlib.import_module(name)
+    except ModuleNotFoundError as exc:
+        if exc.name is not None and (name == exc.name or name.startswith(exc.name + ".")):
+            raise ConfigError(
+                f"{where}: cannot import module {name!r} ({exc}); install its package or put "
+                "its folder on PYTHONPATH"
+            ) from None
+        raise _import_failed(where, name, exc) from None
+    except Exception as exc:  # the module exists; its own code failed while importing
+        raise _import_failed(where, name, exc) from None
     component = getattr(module, match["attribute"], None)
     if not isinstance(component, Component):
         raise ConfigError(
@@ -76,6 +82,28 @@ def load_component(reference: str | Component, where: str = "component") -> Comp
             f"seqline.pipeline.component.Component, got {type(component).__name__}"
         )
     return component
+
+
+def _import_failed(where: str, name: str, exc: BaseException) -> ConfigError:
+    """The module `name` was found, but importing it raised `exc` (a SyntaxError, a NameError,
+    a dependency that is not installed...): say where, and that the module's code is at
+    fault, not PYTHONPATH."""
+    message = str(exc)
+    if isinstance(exc, SyntaxError):
+        message, at = str(exc.msg), f"{exc.filename}, line {exc.lineno}"
+    else:
+        frames = traceback.extract_tb(exc.__traceback__)
+        own = [f for f in frames if "importlib" not in f.filename] or frames
+        at = f"{own[-1].filename}, line {own[-1].lineno}" if own else "?"
+    fix = (
+        f"install the package it imports ({exc.name!r})"
+        if isinstance(exc, ModuleNotFoundError)
+        else "fix that module's code"
+    )
+    return ConfigError(
+        f"{where}: module {name!r} was found, but importing it failed: "
+        f"{type(exc).__name__}: {message} ({at}); {fix}"
+    )
 
 
 def output_ref(text: str | OutputRef, where: str) -> OutputRef:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -257,3 +258,31 @@ def test_yaml_chains_custom_nodes_whatever_their_order(steps, tmp_path, monkeypa
     assert pipeline.node("dedupe").inputs["examples"] == OutputRef("ingest_text", "examples")
     for node_id in ("statistics", "schema", "transform", "evaluate", "infra_validate"):
         assert pipeline.node(node_id).inputs["examples"] == OutputRef("scrub", "examples")
+
+
+@pytest.mark.parametrize(
+    ("code", "message"),
+    [
+        ("def broken(:\n", r"SyntaxError: invalid syntax \(.*broken.py, line 1\); fix that module"),
+        ("X = 1\nCOMPONENT = undefined_name\n", r"NameError: .*undefined_name.* line 2\); fix"),
+        (
+            "import not_installed_xyz\n",
+            r"ModuleNotFoundError: .*'not_installed_xyz' .*line 1\); install the package it "
+            r"imports \('not_installed_xyz'\)",
+        ),
+    ],
+)
+def test_a_component_module_that_fails_to_import_says_so(steps, monkeypatch, code, message):
+    """The module is on PYTHONPATH; its own code fails. That said "cannot import ... put its
+    folder on PYTHONPATH" with a full traceback (SyntaxError, NameError)."""
+    monkeypatch.syspath_prepend(str(steps.parent))
+    for name in [m for m in sys.modules if m == "steps" or m.startswith("steps.")]:
+        monkeypatch.delitem(sys.modules, name)  # an earlier test's `steps` is elsewhere
+    (steps / "broken.py").write_text(code)
+    with pytest.raises(ConfigError) as caught:
+        add_node(make_pipeline("root"), "x", "steps.broken:COMPONENT")
+    text = str(caught.value)
+    assert text.startswith("components.x.component: module 'steps.broken' was found, but ")
+    assert re.search(message, text), text
+    assert "PYTHONPATH" not in text
+    assert caught.value.__cause__ is None and caught.value.__suppress_context__
