@@ -89,14 +89,25 @@ def file_stat(path: str) -> tuple[int, int]:
     return st.st_size, st.st_mtime_ns
 
 
+def file_identity(path: str) -> str:
+    """What tells one version of a file from another without reading it: size and mtime, and
+    locally the inode and ctime too. `cp -p`, `rsync -t` and `tar x` restore an old mtime on
+    new content of the same size; none of them can set ctime (any write or replacement of the
+    file moves it), and a replaced file has a new inode. Object stores: size and mtime."""
+    if filesystem.is_remote(path):
+        size, mtime = file_stat(path)
+        return f"{size}\0{mtime}"
+    st = os.stat(path)
+    return f"{st.st_size}\0{st.st_mtime_ns}\0{st.st_ino}\0{st.st_ctime_ns}"
+
+
 def files_fingerprint(paths: Iterable[str]) -> str:
-    """sha256 hex over each file's path, size and mtime (not contents, so it is fast even for
-    50,000 small files). New, removed, resized or touched files give a new fingerprint; the
-    order of `paths` matters (pass them sorted)."""
+    """sha256 hex over each file's path and file_identity (not contents, so it is fast even
+    for 50,000 small files). New, removed, resized, rewritten or replaced files give a new
+    fingerprint; the order of `paths` matters (pass them sorted)."""
     digest = hashlib.sha256()
     for path in paths:
-        size, mtime = file_stat(path)
-        digest.update(f"{path}\0{size}\0{mtime}\n".encode("utf-8", "surrogateescape"))
+        digest.update(f"{path}\0{file_identity(path)}\n".encode("utf-8", "surrogateescape"))
     return digest.hexdigest()
 
 

@@ -23,6 +23,7 @@ import importlib.util
 import json
 from typing import Any
 
+from seqline.components.train.pretrained_source import pretrained_fingerprint
 from seqline.components.tune.config import TuneTextConfig
 from seqline.pipeline.artifacts import HyperParameters, TransformedExamples, TransformGraph
 from seqline.pipeline.component import ExecutionContext, Out, component
@@ -103,4 +104,15 @@ def run(
     }
 
 
-COMPONENT = component(run, name="tune_text", check=check, libraries=("keras-tuner",))
+def source_fingerprint(config: TuneTextConfig) -> str:
+    """The trials' pretrained-vectors file, as train's (train/text_component.py)."""
+    return pretrained_fingerprint(config.train)
+
+
+COMPONENT = component(
+    run,
+    name="tune_text",
+    check=check,
+    libraries=("keras-tuner",),
+    source_fingerprint=source_fingerprint,
+)

@@ -33,6 +33,7 @@ import glob
 from typing import Any
 
 from seqline.components.validate.config import ValidateConfig
+from seqline.pipeline import data_sources
 from seqline.pipeline.artifacts import ExampleAnomalies, ExampleStatistics, Schema
 from seqline.pipeline.component import ExecutionContext, Out, component
 from seqline.pipeline.errors import ConfigError, DataError
@@ -273,4 +274,20 @@ def _write_bytes(path: str, data: bytes) -> None:
         f.write(data)
 
 
-COMPONENT = component(run, name="validate", resolved={"baseline_statistics": PreviousStatistics()})
+def source_fingerprint(config: ValidateConfig) -> str:
+    """The serving logs matching `serving_examples` (data_sources.files_fingerprint), so a
+    new log file is validated; "" without serving_examples."""
+    if not config.serving_examples:
+        return ""
+    try:
+        return data_sources.files_fingerprint(serving_files(config.serving_examples))
+    except DataError:  # nothing matches (yet): the run says so
+        return "none"
+
+
+COMPONENT = component(
+    run,
+    name="validate",
+    resolved={"baseline_statistics": PreviousStatistics()},
+    source_fingerprint=source_fingerprint,
+)

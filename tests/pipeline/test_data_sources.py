@@ -53,6 +53,20 @@ def test_files_fingerprint_changes_with_size_mtime_and_the_file_list(folder) -> 
     assert touched not in (first, data_sources.files_fingerprint(files[:1]))
 
 
+def test_new_content_of_the_same_size_under_an_old_mtime_is_a_new_fingerprint(folder) -> None:
+    """rsync -t / tar x write new content and restore the old mtime: with path, size and
+    mtime only, a flipped label column was a full-pipeline cache hit."""
+    path = folder / "b.csv"
+    before = os.stat(path)
+    first = data_sources.files_fingerprint([str(path)])
+    replacement = folder / ".b.csv.tmp"
+    replacement.write_text("x\n9\n")  # same size
+    os.utime(replacement, ns=(before.st_atime_ns, before.st_mtime_ns))
+    os.replace(replacement, path)  # what rsync does: a new file renamed over the old one
+    assert data_sources.file_stat(str(path)) == (before.st_size, before.st_mtime_ns)
+    assert data_sources.files_fingerprint([str(path)]) != first
+
+
 def test_read_csv_header_strips_names_ignores_bom_and_reads_gzip(tmp_path) -> None:
     plain = tmp_path / "a.csv"
     plain.write_bytes(b"\xef\xbb\xbf text , label\nx,y\n")
