@@ -223,6 +223,15 @@ def test_multi_inference_runs_each_task_on_the_one_input(stub):
         assert (spec.name, spec.signature_name, spec.version.value) == ("hpt", signature, 1)
 
 
+def test_multi_inference_is_counted_in_the_metrics(server, stub):
+    stub.MultiInference(multi_request(("hpt", "regress_x_to_y", REGRESS)), timeout=30)
+    with urllib.request.urlopen(server.rest_url + "/monitoring/prometheus/metrics") as response:
+        text = response.read().decode()
+    assert 'request_count{model_name="hpt",status="OK"}' in text
+    assert 'request_latency_count{model_name="hpt",API="MultiInference",entrypoint="GRPC"}' in text
+    assert 'method="multi_inference",model_name="hpt",signature_name="",status="OK"' in text
+
+
 BAD_MULTI_INFERENCE = {
     "no tasks": (lambda: multi_request(), grpc.StatusCode.INVALID_ARGUMENT, "no tasks"),
     "two models": (
