@@ -5,8 +5,10 @@ A node's fingerprint is 20 hex characters of sha256 over:
   - its code: the bytes of every module in the import closure of the component's own modules
     (the executor's, the config's, the check's, the resolvers'), found statically with `ast`:
     `import` and `from ... import` statements anywhere in a module (executors import lazily
-    inside functions) are followed when they name a `seqline.*` module or a module of the
-    component's own top-level package (an out-of-tree component's package), transitively,
+    inside functions) are followed when they name a `seqline.*` module, a module of the
+    component's own top-level package (an out-of-tree component's package) or any other
+    module whose source is outside the installed libraries and the standard library (a
+    user's shared helper on PYTHONPATH), transitively,
     with each package's `__init__.py`; a string constant naming such a module counts too
     (`python -m seqline.serving.cli` in a child process); imports under `if TYPE_CHECKING:`
     do not (they only serve annotations). Nothing is imported to find them;
@@ -204,9 +206,48 @@ def _module_file(name: str) -> tuple[str, bool] | None:
     return found
 
 
+def _installed_roots() -> tuple[str, ...]:
+    """Folders whose modules are installed libraries or the standard library: their versions
+    are hashed through LIBRARIES / Component.libraries, never their source."""
+    import site
+    import sysconfig
+
+    roots = {sysconfig.get_paths()[k] for k in ("stdlib", "platstdlib", "purelib", "platlib")}
+    roots.update(site.getsitepackages())
+    roots.add(site.getusersitepackages())
+    return tuple(os.path.realpath(r) + os.sep for r in roots if r)
+
+
+@functools.cache
+def _is_user_code(top_level: str) -> bool:
+    """True if top-level module `top_level` is source outside the installed libraries and the
+    standard library: a user's helper module on PYTHONPATH or in the working directory, shared
+    by a component's code. Found from its spec without importing it (importing a top-level
+    name to locate it would cost TensorFlow's import on a cached run)."""
+    if top_level in sys.builtin_module_names or top_level in sys.stdlib_module_names:
+        return False
+    try:
+        spec = importlib.util.find_spec(top_level)
+    except (ImportError, ValueError):
+        return False
+    if spec is None:
+        return False
+    places = [spec.origin] if spec.has_location and spec.origin else []
+    places += list(spec.submodule_search_locations or [])
+    if not places or not all(str(p).endswith(".py") or os.path.isdir(p) for p in places):
+        return False  # a compiled extension or a frozen module
+    installed = _installed_roots()
+    real = [os.path.realpath(str(p)) for p in places]
+    return not any(
+        r.startswith(installed) or f"{os.sep}site-packages{os.sep}" in r or "dist-packages" in r
+        for r in real
+    )
+
+
 def module_closure(modules: Iterable[str]) -> dict[str, str]:
     """Module name -> source file for `modules` and every module they import (anywhere in their
-    body) that belongs to seqline or to one of their own top-level packages, transitively,
+    body) that belongs to seqline, to one of their own top-level packages, or to user code
+    outside the installed libraries (a shared helper module on PYTHONPATH), transitively,
     parent packages' `__init__.py` included."""
     roots = [m for m in modules if m]
     allowed = {FRAMEWORK_PACKAGE, *(m.split(".")[0] for m in roots)}
@@ -214,7 +255,8 @@ def module_closure(modules: Iterable[str]) -> dict[str, str]:
     pending = list(roots)
     while pending:
         name = pending.pop()
-        if name in found or name.split(".")[0] not in allowed:
+        top = name.split(".")[0]
+        if name in found or (top not in allowed and not _is_user_code(top)):
             continue
         located = _module_file(name)
         if located is None:

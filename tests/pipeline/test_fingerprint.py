@@ -155,6 +155,31 @@ def test_the_closure_follows_seqline_and_the_own_package_only(package):
     assert not any(m.startswith(("dataclasses", "tensorflow")) for m in closure)
 
 
+def test_the_closure_follows_user_modules_outside_the_package_but_not_installed_ones(
+    package, tmp_path
+):
+    """A component's helper imported from a top-level module of the user's (PYTHONPATH or the
+    working directory) was not in the code hash: editing it left the node cached."""
+    from seqline.pipeline.fingerprint import code_digest
+
+    name, folder = package
+    helper = f"rules_{name}"
+    (tmp_path / "src" / f"{helper}.py").write_text("import numpy\nPATTERN = 'a'\n")
+    edit(
+        folder / "comp_b.py",
+        "from .only_b import OFFSET",
+        f"from .only_b import OFFSET\nimport {helper}",
+    )
+    component = components(name)[1]
+    closure = module_closure([f"{name}.comp_b"])
+    assert helper in closure
+    assert not any(m.split(".")[0] in ("numpy", "dataclasses") for m in closure)
+    before = code_digest(component)
+    edit(tmp_path / "src" / f"{helper}.py", "PATTERN = 'a'", "PATTERN = 'b'")
+    assert code_digest(component) != before
+    sys.modules.pop(helper, None)
+
+
 def test_closure_of_seqline_components_crosses_folders_without_importing_tensorflow():
     code = textwrap.dedent(
         """
