@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from seqline.pipeline.artifact import Artifact, ArtifactType, read_artifact
+from seqline.pipeline.artifact_manifest import damage
 from seqline.storage import filesystem
 
 if TYPE_CHECKING:
@@ -92,7 +93,22 @@ def _input_uris(store: MetadataStore, execution_id: int | None, name: str) -> se
 
 
 def _readable(record: ArtifactRecord) -> Artifact | None:
-    return read_artifact(record.uri)
+    """The artifact at `record.uri`, or None when it is gone or was damaged after publishing
+    (a file deleted or resized, artifact_manifest.damage): a resolver then looks further back
+    instead of handing over, say, a schema whose schema.pbtxt was deleted."""
+    artifact = read_artifact(record.uri)
+    if artifact is None:
+        return None
+    problems = damage(artifact.uri)
+    if problems:
+        log.warning(
+            "skipping the %s at %s as a resolved input: it changed since it was published (%s)",
+            artifact.type_name,
+            artifact.uri,
+            "; ".join(problems),
+        )
+        return None
+    return artifact
 
 
 # -- the last blessed model ---------------------------------------------------------------------

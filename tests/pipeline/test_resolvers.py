@@ -110,3 +110,17 @@ def test_previous_accepted_span_and_previous_schema_are_resolved_stably(tmp_path
     # the first span's schema governs later spans
     assert third.node("schema").outputs["schema"].properties["from_span"] == 1
     assert set(statuses(run_pipeline(span_pipeline(root, 3))).values()) == {"CACHED"}
+
+
+def test_a_previous_schema_damaged_since_it_was_published_is_skipped(tmp_path, caplog):
+    """schema failed with advice about curated_schema (which the user never set) when the
+    previous span's schema.pbtxt had been deleted."""
+    import os
+
+    root = tmp_path / "root"
+    first = run_pipeline(span_pipeline(root, 1))
+    os.remove(first.node("schema").outputs["schema"].path("schema.pbtxt"))
+    with caplog.at_level("WARNING"):
+        second = run_pipeline(span_pipeline(root, 2))
+    assert second.node("schema").outputs["schema"].properties["from_span"] == 2
+    assert "skipping the Schema at" in caplog.text and "missing: schema.pbtxt" in caplog.text

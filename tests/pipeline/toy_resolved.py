@@ -158,6 +158,8 @@ def schema(ctx: ExecutionContext) -> dict:
     out = ctx.outputs["schema"]
     span = ctx.inputs["statistics"].properties["span"]
     out.properties["from_span"] = previous.properties["from_span"] if previous else span
+    with open(out.path("schema.pbtxt"), "w") as f:  # a file a damaged copy can lack
+        f.write(f"from_span: {out.properties['from_span']}\n")
     return {}
 
 
