@@ -13,6 +13,8 @@ YAML:
       compare_metric: mae
       change_thresholds:                # against the last blessed forecaster (skipped on a
         mae: {relative: 0.05}           #   first run): mae may rise by at most 5%
+      allow_incomparable_baseline: false  # true: skip change_thresholds when the last blessed
+                                        #   forecaster cannot forecast these windows
       plot_windows: 3                   # eval windows drawn in forecast_vs_actual.png
       eval_split: test
 """
@@ -52,7 +54,14 @@ class EvaluateSeriesConfig:
             Default 3.
         change_thresholds: metric -> ChangeThreshold against the last blessed forecaster of
             the same pipeline and model_name (every forecast metric is lower-is-better).
-            Skipped, and recorded as skipped, when there is none yet. Default {}.
+            Skipped, and recorded as skipped, when there is none yet. A last blessed
+            forecaster trained on a shorter lookback is scored on the last steps of each
+            window it knows; one that cannot forecast these windows at all (other targets or
+            covariates, a longer lookback, fewer steps) fails them, with the reason.
+            Default {}.
+        allow_incomparable_baseline: skip (recorded, with the reason) instead of fail the
+            change thresholds when the last blessed forecaster cannot forecast these windows,
+            e.g. once after a lookback was raised. Default False.
         model_name: which earlier blessings count as baselines; default "" = the node id that
             produced the Model (e.g. "train").
         eval_split: split of the windows to score, and so the split every figure is on.
@@ -74,6 +83,7 @@ class EvaluateSeriesConfig:
     compare_metric: Literal["mae", "rmse", "smape", "mase"] = "mae"
     plot_windows: int = 3
     change_thresholds: dict[str, ChangeThreshold] = field(default_factory=dict)
+    allow_incomparable_baseline: bool = False
     model_name: str = ""
     eval_split: str = "test"
     allow_trainer_split: bool = False
@@ -95,6 +105,11 @@ class EvaluateSeriesConfig:
             )
         lower = {k: dataclasses.replace(c, direction="lower") for k, c in changes.items()}
         object.__setattr__(self, "change_thresholds", lower)
+        if not isinstance(self.allow_incomparable_baseline, bool):
+            raise ConfigError(
+                "allow_incomparable_baseline: expected true or false, got "
+                f"{self.allow_incomparable_baseline!r}"
+            )
         if not self.eval_split:
             raise ConfigError("eval_split: expected a split name such as 'test', got ''")
         if self.batch_size < 1:

@@ -22,6 +22,7 @@ Metrics and baselines are forecast_metrics.py; plots are plots.py's regression p
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -145,6 +146,75 @@ def candidate_forecasts(
     return np.concatenate(parts).astype(np.float64), facts.steps
 
 
+def baseline_difference(
+    baseline: ForecastOutput,
+    candidate: ForecastOutput,
+    baseline_future: Sequence[str],
+    windows_future: Sequence[str],
+) -> str:
+    """Why the last blessed forecaster cannot forecast the candidate's eval windows ("" when
+    it can): other targets or covariates, a longer lookback than the windows hold, future
+    covariates the windows lack or hold over another horizon. A shorter lookback is not a
+    difference: the baseline then reads the last baseline.lookback steps of each window
+    (with_lookback).
+
+    Args:
+        baseline, candidate: the two models' output contracts.
+        baseline_future: the future covariates the baseline model reads over the horizon.
+        windows_future: the future covariates the eval windows hold (`future/{column}` [H]).
+    """
+    if baseline.targets != candidate.targets:
+        return (
+            f"it forecasts targets {list(baseline.targets)}, the candidate "
+            f"{list(candidate.targets)}"
+        )
+    if baseline.covariates != candidate.covariates:
+        return (
+            f"it reads covariates {list(baseline.covariates)}, the candidate "
+            f"{list(candidate.covariates)}"
+        )
+    if baseline.lookback > candidate.lookback:
+        return (
+            f"it reads {baseline.lookback} history steps, more than the {candidate.lookback} "
+            "each eval window holds (the candidate's lookback)"
+        )
+    missing = [c for c in baseline_future if c not in windows_future]
+    if missing:
+        return f"it reads future covariates {missing} over the horizon, which the windows lack"
+    if baseline_future and baseline.horizon != candidate.horizon:
+        return (
+            f"it reads its future covariates {list(baseline_future)} over {baseline.horizon} "
+            f"steps ahead, the windows hold {candidate.horizon}"
+        )
+    return ""
+
+
+def with_lookback(windows: EvalWindows, lookback: int) -> EvalWindows:
+    """The same windows cut to their last `lookback` history steps (every `history/` feature
+    of the serialized examples, and the parsed histories), for a model trained on a shorter
+    lookback. window_end, the series id and the future features stay as they are: the
+    forecast origin is the same."""
+    import tensorflow as tf
+
+    from seqline.schemas.series import HISTORY_PREFIX
+
+    serialized = []
+    for raw in windows.serialized:
+        example = tf.train.Example.FromString(raw)
+        for key, feature in example.features.feature.items():
+            if key.startswith(HISTORY_PREFIX):
+                values = feature.float_list.value
+                kept = list(values)[-lookback:]
+                del values[:]
+                values.extend(kept)
+        serialized.append(example.SerializeToString(deterministic=True))
+    return dataclasses.replace(
+        windows,
+        serialized=serialized,
+        history={c: h[:, -lookback:] for c, h in windows.history.items()},
+    )
+
+
 def check_config(fc: EvaluateSeriesConfig, facts: ForecastOutput) -> None:
     """ConfigError when a naive baseline needs more history than a window has."""
     for name in ("season", "moving_average"):
@@ -207,11 +277,16 @@ UNDEFINED_BECAUSE = {
 
 
 def blessing_checks(
-    fc: EvaluateSeriesConfig, scores: Mapping[str, Any], no_baseline_note: str = ""
+    fc: EvaluateSeriesConfig,
+    scores: Mapping[str, Any],
+    no_baseline_note: str = "",
+    incomparable: str = "",
 ) -> list[dict[str, Any]]:
     """One check per (target, rule): {"target", "kind", "metric", "passed", "reason", ...}.
-    Change thresholds compare with scores' "baseline_model" entry; without one they are
-    recorded as skipped with `no_baseline_note`."""
+    Change thresholds compare with scores' "baseline_model" entry. Without one they are
+    recorded as skipped with `no_baseline_note` (first run) -- unless `incomparable` says why
+    the last blessed model could not be scored on these windows: then each fails with that
+    reason, or is skipped with it under fc.allow_incomparable_baseline."""
     checks = []
     for target, by_model in scores.items():
         candidate = by_model[CANDIDATE]["overall"]
@@ -281,8 +356,46 @@ def blessing_checks(
                     f"{'' if passed else ' -- not beaten'}",
                 }
             )
-        checks.extend(change_checks(target, fc.change_thresholds, by_model, no_baseline_note))
+        if incomparable and BASELINE_MODEL not in by_model:
+            checks.extend(
+                incomparable_checks(
+                    target, fc.change_thresholds, incomparable, fc.allow_incomparable_baseline
+                )
+            )
+        else:
+            checks.extend(change_checks(target, fc.change_thresholds, by_model, no_baseline_note))
     return checks
+
+
+def incomparable_checks(
+    target: str, thresholds: Mapping[str, ChangeThreshold], why: str, allowed: bool
+) -> list[dict[str, Any]]:
+    """The change thresholds of one target when the last blessed model cannot be scored on
+    the eval windows: failed (a comparison that cannot be made is not passed), or skipped
+    when the config opts out with allow_incomparable_baseline."""
+    out = []
+    for metric in thresholds:
+        if allowed:
+            verdict = f"SKIPPED ({why}; allowed by evaluate.allow_incomparable_baseline)"
+        else:
+            verdict = (
+                f"FAIL ({why}; expected a baseline model scored on the same windows: set "
+                "evaluate.allow_incomparable_baseline: true to bless without this comparison, "
+                "e.g. once after changing the lookback, targets or covariates)"
+            )
+        out.append(
+            {
+                "target": target,
+                "kind": "change",
+                "metric": metric,
+                "passed": allowed,
+                "skipped": allowed,
+                "incomparable": True,
+                "note": why,
+                "reason": f"{target}: {metric} (overall) change vs baseline model: {verdict}",
+            }
+        )
+    return out
 
 
 def change_checks(

@@ -66,14 +66,17 @@ def run(
     from seqline.components.evaluate.forecast_evaluation import (  # noqa: PLC0415
         BASELINE_MODEL,
         CANDIDATE,
+        baseline_difference,
         blessing_checks,
         candidate_forecasts,
         check_config,
         plots,
         read_windows,
         score_target,
+        with_lookback,
     )
     from seqline.components.evaluate.thresholds import json_number  # noqa: PLC0415
+    from seqline.pipeline.artifacts.base import str_list  # noqa: PLC0415
 
     facts = model.forecast_output()
     windows_spec = examples.windows
@@ -103,22 +106,40 @@ def run(
     forecast, steps = candidate_forecasts(model.saved_model_dir, windows, facts, config.batch_size)
     previous = None
     note = info.note
+    incomparable = ""  # why the last blessed model could not be scored on these windows
+    compared: dict[str, Any] = {}
     if baseline_model is not None:
         other = baseline_model.forecast_output()
-        if (other.targets, other.covariates, other.lookback) != (
-            facts.targets,
-            facts.covariates,
-            facts.lookback,
-        ):
-            note = f"baseline model {baseline_model.uri} forecasts other columns: not compared"
-        else:
+        incomparable = baseline_difference(
+            other,
+            facts,
+            str_list(baseline_model.properties.get("future_covariates")),
+            windows_spec.future_covariates,
+        )
+        if not incomparable:
+            shown = windows
+            if other.lookback < facts.lookback:
+                # The same forecast origins; the older model reads the last steps it knows.
+                shown = with_lookback(windows, other.lookback)
+                note = (
+                    f"{info.note}; trained on lookback {other.lookback}: scored on the last "
+                    f"{other.lookback} of each window's {facts.lookback} history steps"
+                )
             previous, other_steps = candidate_forecasts(
-                baseline_model.saved_model_dir, windows, other, config.batch_size
+                baseline_model.saved_model_dir, shown, other, config.batch_size
             )
             if other_steps < steps:
-                previous, note = None, f"baseline model forecasts {other_steps} < {steps} steps"
+                previous = None
+                incomparable = (
+                    f"it forecasts {other_steps} steps ahead, fewer than the {steps} the "
+                    "candidate is scored on"
+                )
             else:
                 previous = previous[:, :steps]
+                compared = {"lookback": other.lookback, "steps": steps}
+        if incomparable:
+            note = f"baseline model {baseline_model.uri} cannot be compared: {incomparable}"
+            ctx.progress(note)
     scores: dict[str, Any] = {}
     for t, target in enumerate(facts.targets):
         scores[target] = score_target(
@@ -129,7 +150,7 @@ def run(
             windows.series_ids,
             None if previous is None else previous[:, :, t],
         )
-    checks = blessing_checks(config, scores, note)
+    checks = blessing_checks(config, scores, note, incomparable)
     blessed = all(c["passed"] for c in checks)
     reasons = [c["reason"] for c in checks]
 
@@ -157,6 +178,8 @@ def run(
             "fingerprint": info.fingerprint,
             "version": info.version,
             "note": note,
+            # {"lookback": the baseline's, "steps": scored} when it was scored; {} otherwise
+            "compared": compared,
         },
     }
     filesystem.write_text(blessing.path(Blessing.METRICS_FILE), json.dumps(metrics_doc, indent=2))

@@ -87,6 +87,10 @@ def not_a_number(history: Any) -> Any:
     return last_value(history) * float("nan")
 
 
+def last_value_plus_5(history: Any) -> Any:
+    return last_value(history) + 5.0
+
+
 @pytest.fixture(scope="module")
 def series_examples(tmp_path_factory: pytest.TempPathFactory):
     """Windows of lookback LONG over one 400-point series (test split: 34 windows)."""
@@ -107,11 +111,17 @@ def models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Artifact]:
         "last24": (LONG, last_value),
         "nan24": (LONG, not_a_number),
         "last36": (36, last_value),
+        "mean12": (SHORT, mean_of_window),
+        "worse24": (LONG, last_value_plus_5),
+        "worse12": (SHORT, last_value_plus_5),
     }
     out = {}
     for name, (lookback, body) in built.items():
         save_forecaster(root / name, lookback, body)
         out[name] = model_artifact(root / name, lookback, f"fp-{name}")
+    # A one-step ("last" output) forecaster of horizon-1 windows: forecasts 1 step of 3.
+    save_forecaster(root / "step12", SHORT, lambda history: history[:, -1:], horizon=1)
+    out["step12"] = model_artifact(root / "step12", SHORT, "fp-step12", horizon=1)
     return out
 
 
@@ -236,6 +246,119 @@ def test_a_resolver_skips_a_blessing_with_nonfinite_metrics(tmp_path, models, ca
         assert bad in line and "metrics are not finite (mae=nan, rmse=nan)" in line
     finally:
         store.close()
+
+
+# -- C: the last blessed forecaster trained on another lookback ------------------------------
+
+NOT_WORSE = {"mae": {"absolute": 0}}
+
+
+def test_c_a_shorter_lookback_baseline_is_scored_on_the_last_steps(
+    tmp_path, series_examples, models
+):
+    """The probe's case: L=12 blessed, then an L=24 candidate with `mae: {absolute: 0}`. The
+    old model reads the last 12 of each window's 24 steps; the worse candidate is refused."""
+    examples, windows = series_examples
+    history, actual = windows_of(windows)
+    config = EvaluateSeriesConfig(
+        season=12, thresholds={"mae": {"upper": 99}}, change_thresholds=NOT_WORSE
+    )
+    summary, blessing, lines = run_evaluate(
+        tmp_path, examples, models["worse24"], config, baseline_model=models["mean12"]
+    )
+    want = np.abs(history[:, -SHORT:].mean(axis=1, keepdims=True) - actual).mean()
+    metrics = json.loads((Path(blessing.uri) / "metrics.json").read_text())["targets"]["y"]
+    assert metrics["baseline_model"]["overall"]["mae"] == pytest.approx(want, abs=1e-5)
+    assert metrics["candidate"]["overall"]["mae"] == pytest.approx(
+        np.abs(history[:, -1:] + 5 - actual).mean(), abs=1e-5
+    )
+    assert summary["blessed"] is False
+    (change,) = [r for r in blessing.properties["reasons"] if "change vs baseline model" in r]
+    assert change.endswith("required change <= 0: FAIL"), change
+    checks = json.loads((Path(blessing.uri) / "checks.json").read_text())
+    assert checks["baseline_model"]["compared"] == {"lookback": SHORT, "steps": HORIZON}
+    assert (
+        "scored on the last 12 of each window's 24 history steps"
+        in (checks["baseline_model"]["note"])
+    )
+    assert not any("cannot be compared" in line for line in lines)
+
+    # A worse short-lookback baseline against a better candidate: compared, and blessed.
+    summary, blessing, _ = run_evaluate(
+        tmp_path, examples, models["last24"], config, baseline_model=models["worse12"]
+    )
+    assert summary["blessed"] is True
+    assert any(
+        "change vs baseline model" in r and r.endswith("PASS")
+        for r in blessing.properties["reasons"]
+    )
+
+
+@pytest.mark.parametrize(
+    ("baseline", "properties", "why"),
+    [
+        (
+            "last36",
+            {},
+            "it reads 36 history steps, more than the 24 each eval window holds (the "
+            "candidate's lookback)",
+        ),
+        ("last12", {"targets": ["z"]}, "it forecasts targets ['z'], the candidate ['y']"),
+        ("last12", {"covariates": ["t"]}, "it reads covariates ['t'], the candidate []"),
+        (
+            "step12",
+            {},
+            "it forecasts 1 steps ahead, fewer than the 3 the candidate is scored on",
+        ),
+    ],
+)
+def test_c_a_baseline_that_cannot_forecast_the_windows_fails_the_change_check(
+    tmp_path, series_examples, models, baseline, properties, why
+):
+    examples, _ = series_examples
+    base = models[baseline]
+    if properties:
+        base = model_artifact(
+            Path(base.uri), base.properties["lookback"], f"{base.fingerprint}-x", **properties
+        )
+    config = EvaluateSeriesConfig(
+        season=12, thresholds={"mae": {"upper": 99}}, change_thresholds=NOT_WORSE
+    )
+    summary, blessing, lines = run_evaluate(
+        tmp_path, examples, models["last24"], config, baseline_model=base
+    )
+    assert summary["blessed"] is False
+    (change,) = [r for r in blessing.properties["reasons"] if "change vs baseline" in r]
+    assert change.startswith("y: mae (overall) change vs baseline model: FAIL (" + why), change
+    assert "evaluate.allow_incomparable_baseline: true" in change
+    assert "other columns" not in change
+    checks = json.loads((Path(blessing.uri) / "checks.json").read_text())
+    assert f"cannot be compared: {why}" in checks["baseline_model"]["note"]
+    assert checks["baseline_model"]["compared"] == {}
+    assert any(why in line for line in lines)
+
+    allowed = EvaluateSeriesConfig(
+        season=12,
+        thresholds={"mae": {"upper": 99}},
+        change_thresholds=NOT_WORSE,
+        allow_incomparable_baseline=True,
+    )
+    summary, blessing, _ = run_evaluate(
+        tmp_path, examples, models["last24"], allowed, baseline_model=base
+    )
+    assert summary["blessed"] is True
+    (change,) = [r for r in blessing.properties["reasons"] if "change vs baseline" in r]
+    assert change == (
+        f"y: mae (overall) change vs baseline model: SKIPPED ({why}; allowed by "
+        "evaluate.allow_incomparable_baseline)"
+    )
+
+
+def test_c_allow_incomparable_baseline_is_a_boolean():
+    from seqline.pipeline.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="allow_incomparable_baseline: expected true or false"):
+        EvaluateSeriesConfig(thresholds={"mae": {"upper": 1}}, allow_incomparable_baseline="no")
 
 
 # -- E: the split every title and message names --------------------------------------------
