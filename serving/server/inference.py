@@ -292,6 +292,13 @@ def regress_on(
     return response
 
 
+def _no_tasks() -> ServingError:
+    return invalid_argument(
+        "MultiInferenceRequest has no tasks; add one (model_spec and method_name "
+        f"{CLASSIFY_METHOD} or {REGRESS_METHOD}) per signature to run"
+    )
+
+
 def multi_inference_on(
     servable: Servable, request: inference_pb2.MultiInferenceRequest
 ) -> inference_pb2.MultiInferenceResponse:
@@ -306,10 +313,7 @@ def multi_inference_on(
     examples, which gives the same results for models without state.)
     """
     if not request.tasks:
-        raise invalid_argument(
-            "MultiInferenceRequest has no tasks; add one (model_spec and method_name "
-            f"{CLASSIFY_METHOD} or {REGRESS_METHOD}) per signature to run"
-        )
+        raise _no_tasks()
     model_name = ""
     seen: set[str] = set()
     runs: list[tuple[str, SignatureRunner]] = []
@@ -554,10 +558,7 @@ class InferenceService:
         """MultiInference: the version is resolved from the first task's model_spec (name,
         version or label), as TF Serving does; see multi_inference_on."""
         if not request.tasks:
-            raise invalid_argument(
-                "MultiInferenceRequest has no tasks; add one (model_spec and method_name "
-                f"{CLASSIFY_METHOD} or {REGRESS_METHOD}) per signature to run"
-            )
+            raise _no_tasks()
         spec = request.tasks[0].model_spec
         if not spec.name:
             raise invalid_argument("Found ModelSpec with an empty model name.")
