@@ -6,20 +6,24 @@ component under test is run exactly as in a pipeline.
     {root}/{node}/{output}/.tmp-{fingerprint}-{owner}/   written by the executor
     {root}/{node}/{output}/{fingerprint}/                published: artifact.json written
                                                          last, then one rename
-    {root}/_tmp/{run}-{node}-{token}/                    scratch (ctx.temp_dir), always removed
+    {root}/_tmp/{run}-{node}-{owner}/                    scratch (ctx.temp_dir), always removed
     {root}/_failed/{run}/{node}/{output}/                what a failed executor had written
     {root}/_failed/{run}/{node}/error.txt                and its error, for the user to read
 
 A failed node's outputs are never published; they are moved under `_failed/` (every
 component gets this, so none copies its own files out) and the error says where they are.
+
+`{owner}` is `{token}-{pid}@{host}` (pipeline/locking.py). A process killed before its clean-up
+(kill -9, a power cut) leaves temporaries and scratch behind: every execution first removes
+those of dead owners, of any fingerprint and any run, in the output folders it writes and in
+`_tmp/`, never one a live process owns.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import traceback
-import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,7 +31,13 @@ from seqline.pipeline.artifact import Artifact, artifact_uri, write_descriptor
 from seqline.pipeline.artifact_manifest import write_manifest
 from seqline.pipeline.component import Component, ExecutionContext
 from seqline.pipeline.errors import SeqlineError
-from seqline.pipeline.locking import remove_dead_temporaries, temporary_name
+from seqline.pipeline.locking import (
+    owned_by_this_process,
+    owned_name,
+    remove_dead_owned,
+    remove_dead_temporaries,
+    temporary_name,
+)
 from seqline.storage import filesystem
 
 FAILED_DIR = "_failed"
@@ -86,6 +96,21 @@ class NodeExecution:
 def failed_outputs_dir(pipeline_root: str, run_id: str, node_id: str) -> str:
     """`{root}/_failed/{run}/{node}`: the kept outputs of a failed node."""
     return filesystem.join(pipeline_root, FAILED_DIR, run_id, node_id)
+
+
+def remove_own_scratch(pipeline_root: str, run_id: str, node_ids: Iterable[str]) -> list[str]:
+    """Removes the scratch folders this process made for `run_id`'s nodes `node_ids` (a run
+    interrupted while nodes still run in other threads); returns their names."""
+    parent = filesystem.join(pipeline_root, SCRATCH_DIR)
+    if not filesystem.exists(parent):
+        return []
+    prefixes = tuple(f"{run_id}-{node_id}-" for node_id in node_ids)
+    removed = []
+    for name in filesystem.listdir(parent):
+        if name.startswith(prefixes) and owned_by_this_process(name):
+            filesystem.rmtree(filesystem.join(parent, name))
+            removed.append(name)
+    return removed
 
 
 def _context(run: NodeExecution, outputs: Mapping[str, Artifact], scratch: str) -> Any:
@@ -155,7 +180,7 @@ def execute(run: NodeExecution) -> tuple[dict[str, Artifact], dict[str, Any]]:
     for output in component.outputs:
         final = artifact_uri(run.pipeline_root, run.node_id, output, fingerprint)
         parent = final.rsplit("/", 1)[0]
-        remove_dead_temporaries(parent, fingerprint)
+        remove_dead_temporaries(parent)  # any fingerprint: a killed run's config may not return
         temporary = filesystem.join(parent, temporary_name(fingerprint))
         filesystem.makedirs(temporary)
         temporaries[output], finals[output] = temporary, final
@@ -163,9 +188,9 @@ def execute(run: NodeExecution) -> tuple[dict[str, Artifact], dict[str, Any]]:
         name: make_artifact(type_name, temporaries[name], fingerprint, dict(producer))
         for name, type_name in component.outputs.items()
     }
-    scratch = filesystem.join(
-        run.pipeline_root, SCRATCH_DIR, f"{run.run_id}-{run.node_id}-{uuid.uuid4().hex[:8]}"
-    )
+    scratch_root = filesystem.join(run.pipeline_root, SCRATCH_DIR)
+    remove_dead_owned(scratch_root)  # scratch of killed runs, whatever their run or node
+    scratch = filesystem.join(scratch_root, owned_name(f"{run.run_id}-{run.node_id}"))
     filesystem.makedirs(scratch)
     try:
         summary = dict(component.executor(_context(run, outputs, scratch)) or {})

@@ -1,8 +1,9 @@
 """Several runs on one pipeline root: who owns a temporary, who may execute a node.
 
-- Temporaries carry their owner: `.tmp-{fingerprint}-{token}-{pid}@{host}`. A run removes
-  only temporaries whose owner is dead (same host, process gone) or unknown (an older naming),
-  never one a live run is writing.
+- Temporaries carry their owner: `.tmp-{fingerprint}-{token}-{pid}@{host}`, and so do scratch
+  directories, `_tmp/{run}-{node}-{token}-{pid}@{host}`. A run removes those whose owner is
+  dead (same host, process gone) or unknown (an older naming), whatever their fingerprint or
+  run, never one a live process is writing.
 - Node locks (local roots): before executing node N with fingerprint F, a run takes an
   exclusive flock on `{root}/_locks/{N}-{F}.lock`. A second run that needs the same execution
   waits for the first, then finds the published outputs and reuses them (CACHED). Runs that
@@ -32,8 +33,8 @@ from seqline.storage import filesystem
 
 TEMP_PREFIX = ".tmp-"
 LOCKS_DIR = "_locks"
-# `.tmp-{fingerprint}-{8 hex}-{pid}@{host}`; the fingerprint part is matched by the caller.
-_OWNED_TEMP = re.compile(r"^(?P<token>[0-9a-f]{8})-(?P<pid>[0-9]+)@(?P<host>.+)$")
+# `{base}-{8 hex}-{pid}@{host}`: a name that carries its owner (temporaries, scratch folders).
+_OWNED = re.compile(r"^(?P<base>.+)-(?P<token>[0-9a-f]{8})-(?P<pid>[0-9]+)@(?P<host>[^@/]+)$")
 
 
 class RootBusyError(SeqlineError):
@@ -55,37 +56,64 @@ def _host() -> str:
     return socket.gethostname()
 
 
+def owned_name(base: str) -> str:
+    """A fresh name `{base}-{token}-{pid}@{host}` owned by this process."""
+    return f"{base}-{uuid.uuid4().hex[:8]}-{os.getpid()}@{_host()}"
+
+
 def temporary_name(fingerprint: str) -> str:
     """A fresh temporary sibling name owned by this process."""
-    return f"{TEMP_PREFIX}{fingerprint}-{uuid.uuid4().hex[:8]}-{os.getpid()}@{_host()}"
+    return owned_name(f"{TEMP_PREFIX}{fingerprint}")
 
 
-def owner_is_dead(name: str, fingerprint: str) -> bool:
-    """True if `name` is a temporary of `fingerprint` whose owner is known to be gone: a process
-    of this host that no longer exists, or a name without an owner (written before owners were
-    recorded). A temporary of another host is never judged dead: we cannot see its processes."""
-    prefix = f"{TEMP_PREFIX}{fingerprint}-"
-    if not name.startswith(prefix):
-        return False
-    match = _OWNED_TEMP.match(name[len(prefix) :])
-    if match is None:
+def _owner(name: str) -> tuple[int, str] | None:
+    """(pid, host) of an owned name, None for a name without an owner."""
+    match = _OWNED.match(name)
+    return None if match is None else (int(match["pid"]), match["host"])
+
+
+def owned_by_dead_process(name: str) -> bool:
+    """True if the owner of `name` is known to be gone: a process of this host that no longer
+    exists, or no owner in the name (written before owners were recorded). A name owned on
+    another host is never judged dead: we cannot see its processes."""
+    owner = _owner(name)
+    if owner is None:
         return True
-    if match["host"] != _host():
-        return False
-    return not pid_alive(int(match["pid"]))
+    pid, host = owner
+    return host == _host() and not pid_alive(pid)
 
 
-def remove_dead_temporaries(parent: str, fingerprint: str) -> list[str]:
-    """Removes the temporaries of `fingerprint` in `parent` whose owner is dead; returns their
-    names. Live runs' temporaries are left alone."""
+def owned_by_this_process(name: str) -> bool:
+    """True if `name` was made by owned_name in this process."""
+    return _owner(name) == (os.getpid(), _host())
+
+
+def owner_is_dead(name: str, fingerprint: str | None = None) -> bool:
+    """True if `name` is a temporary (of `fingerprint`, when given) whose owner is known to be
+    gone (owned_by_dead_process)."""
+    prefix = f"{TEMP_PREFIX}{fingerprint}-" if fingerprint is not None else TEMP_PREFIX
+    return name.startswith(prefix) and owned_by_dead_process(name)
+
+
+def remove_dead_owned(parent: str, prefix: str = "") -> list[str]:
+    """Removes the entries of `parent` starting with `prefix` whose owner is dead
+    (owned_by_dead_process); returns their names. Live processes' entries are left alone."""
     if not filesystem.exists(parent):
         return []
     removed = []
     for name in filesystem.listdir(parent):
-        if owner_is_dead(name, fingerprint):
+        if name.startswith(prefix) and owned_by_dead_process(name):
             filesystem.rmtree(filesystem.join(parent, name))
             removed.append(name)
     return removed
+
+
+def remove_dead_temporaries(parent: str, fingerprint: str | None = None) -> list[str]:
+    """Removes the temporaries in `parent` whose owner is dead, of every fingerprint (only of
+    `fingerprint`, when given: a killed run's config may never run again); returns their names.
+    Live runs' temporaries are left alone."""
+    prefix = f"{TEMP_PREFIX}{fingerprint}-" if fingerprint is not None else TEMP_PREFIX
+    return remove_dead_owned(parent, prefix)
 
 
 @dataclass(frozen=True)
