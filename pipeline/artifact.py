@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from seqline.pipeline.artifacts import Artifact, artifact_class
+from seqline.pipeline.errors import SeqlineError
 from seqline.storage import filesystem
 
 DESCRIPTOR = "artifact.json"
@@ -22,12 +23,29 @@ __all__ = [
     "DESCRIPTOR",
     "Artifact",
     "ArtifactType",
+    "DamagedArtifact",
     "artifact_from_json",
     "artifact_uri",
     "new_artifact",
     "read_artifact",
     "write_descriptor",
 ]
+
+
+class DamagedArtifact(SeqlineError):
+    """An artifact's `artifact.json` exists but cannot be read (truncated by a full disk or a
+    bad copy, edited by hand). `uri` and `descriptor` name the folder and the file."""
+
+    def __init__(self, uri: str, descriptor: str, problem: str) -> None:
+        super().__init__(
+            f"artifact descriptor {descriptor} is damaged ({problem}): expected the complete "
+            "JSON document (type, uri, fingerprint, producer, properties) that a run writes "
+            f"last. Remove the folder {uri} (or restore it from a backup): the node that "
+            "produced it then runs again the next time its output is needed"
+        )
+        self.uri = uri
+        self.descriptor = descriptor
+        self.problem = problem
 
 
 class ArtifactType:
@@ -86,11 +104,32 @@ def artifact_from_json(data: Mapping[str, Any]) -> Artifact:
 
 
 def read_artifact(uri: str) -> Artifact | None:
-    """The typed artifact published at `uri`, or None if nothing complete is there."""
+    """The typed artifact published at `uri`, or None if nothing complete is there.
+
+    Raises:
+        DamagedArtifact: `artifact.json` is there but is not a readable descriptor.
+    """
     descriptor = filesystem.join(uri, DESCRIPTOR)
     if not filesystem.exists(descriptor):
         return None
-    return artifact_from_json(json.loads(filesystem.read_text(descriptor)))
+    try:
+        text = filesystem.read_text(descriptor)
+    except UnicodeDecodeError as exc:
+        raise DamagedArtifact(uri, descriptor, f"not UTF-8 text: {exc}") from None
+    try:
+        data = json.loads(text)
+    except ValueError as exc:
+        problem = f"not valid JSON: {exc}" if text.strip() else "empty"
+        raise DamagedArtifact(uri, descriptor, problem) from None
+    if not isinstance(data, dict):
+        raise DamagedArtifact(uri, descriptor, f"a JSON {type(data).__name__}, not an object")
+    missing = [key for key in ("type", "uri", "fingerprint") if key not in data]
+    if missing:
+        raise DamagedArtifact(uri, descriptor, f"no {', '.join(missing)}")
+    try:
+        return artifact_from_json(data)
+    except (TypeError, ValueError, AttributeError) as exc:
+        raise DamagedArtifact(uri, descriptor, f"unexpected values: {exc}") from None
 
 
 def write_descriptor(artifact: Artifact, directory: str) -> None:

@@ -29,7 +29,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from seqline.pipeline.artifact import Artifact, artifact_uri, read_artifact
+from seqline.pipeline.artifact import Artifact, DamagedArtifact, artifact_uri, read_artifact
 from seqline.pipeline.artifact_manifest import damage
 from seqline.pipeline.dag import Node, Pipeline
 from seqline.pipeline.errors import ComponentFailed, SeqlineError
@@ -122,19 +122,32 @@ def check_pipeline(pipeline: Pipeline) -> None:
             node.component.check(node.config)
 
 
-def _published_outputs(pipeline: Pipeline, node: Node, fingerprint: str) -> dict[str, Artifact]:
+def _published_outputs(
+    pipeline: Pipeline, node: Node, fingerprint: str, warn: bool = True
+) -> dict[str, Artifact]:
     """The node's outputs published under `fingerprint`, or {} when one is absent or was
-    damaged after publishing (a file deleted or resized: pipeline/artifact_manifest.py), or
-    when the component's effects_gone lists something (a pushed version deleted since), so
-    the node runs again instead of handing a broken artifact downstream."""
+    damaged after publishing (a file deleted or resized: pipeline/artifact_manifest.py; an
+    `artifact.json` that does not parse), or when the component's effects_gone lists something
+    (a pushed version deleted since), so the node runs again instead of handing a broken
+    artifact downstream. `warn`: log why a published output is not reused (the runner checks
+    twice, before and after taking the node's lock, and says it once)."""
+    say = log.warning if warn else log.debug
     found: dict[str, Artifact] = {}
     for output in node.component.outputs:
-        artifact = read_artifact(artifact_uri(pipeline.root, node.node_id, output, fingerprint))
+        uri = artifact_uri(pipeline.root, node.node_id, output, fingerprint)
+        try:
+            artifact = read_artifact(uri)
+        except DamagedArtifact as exc:
+            say(
+                "%s: its cached %s output at %s is damaged: %s is %s; running the node again",
+                node.node_id, output, uri, exc.descriptor, exc.problem,
+            )  # fmt: skip
+            return {}
         if artifact is None:
             return {}
         problems = damage(artifact.uri)
         if problems:
-            log.warning(
+            say(
                 "%s: its cached %s output at %s changed since it was written (%s); running "
                 "the node again",
                 node.node_id,
@@ -146,7 +159,7 @@ def _published_outputs(pipeline: Pipeline, node: Node, fingerprint: str) -> dict
         found[output] = artifact
     gone = node.component.effects_gone(found) if node.component.effects_gone else []
     if gone:
-        log.warning(
+        say(
             "%s: what its cached execution did outside the pipeline root is gone (%s); "
             "running the node again",
             node.node_id,
@@ -293,8 +306,9 @@ def _run_node(
             progress.node_message(node, f"waiting for {who}, which is executing it")
 
         with node_lock(pipeline.root, node.node_id, result.fingerprint, run_id, say_waiting):
-            # Another run may have published it while we resolved or waited.
-            cached = _published_outputs(pipeline, node, result.fingerprint)
+            # Another run may have published it while we resolved or waited (why the first
+            # look found nothing usable was logged then).
+            cached = _published_outputs(pipeline, node, result.fingerprint, warn=False)
             if not cached:
                 execution_id = _execute_recorded(
                     pipeline, node, result, inputs, resolved, input_ids, run_id, progress,
