@@ -4,7 +4,8 @@ The counts document (written by transforms.IngestSeries) is
     {"input": n, "rejected": n, "by_reason": {code: n}, "points": {split: n},
      "windows": {split: n}, "borrowed_steps": {split: n}, "series_ids": [...],
      "stats": {out_of_order, off_grid, duplicates, gaps, missing_steps, largest_gap_steps,
-     filled_steps, breaks, segments, short_segments}}
+     filled_steps, breaks, segments, short_segments},
+     "float32_loss": [{series, column, low, high, max_error, distinct, distinct_float32}]}
 Pure functions (no numpy, no Beam); the executor in component.py calls them.
 """
 
@@ -106,9 +107,10 @@ def enforce_quality(
     rejected_location: str,
     samples: Sequence[str] = (),
 ) -> None:
-    """Raises DataError when no row was accepted, rejected / input > max_reject_ratio, or a
-    split got no window. The message gives counts, top reasons, sample rejected lines and
-    where the rejected JSONL is."""
+    """Raises DataError when no row was accepted, rejected / input > max_reject_ratio, a
+    series has a column float32 cannot hold (float32_loss_error), or a split got no window.
+    The message gives counts, top reasons, sample rejected lines and where the rejected JSONL
+    is."""
     n_input = int(counts["input"])
     n_rejected = int(counts["rejected"])
     where = f"rejected rows are in {rejected_location}"
@@ -129,6 +131,9 @@ def enforce_quality(
     )  # fmt: skip
     if error:
         raise error
+    lossy = float32_loss_error(counts.get("float32_loss") or [])
+    if lossy:
+        raise lossy
     empty = [s for s in config.splits if not counts["windows"].get(s)]
     if empty:
         points = {s: int(counts["points"].get(s, 0)) for s in config.splits}
@@ -142,3 +147,35 @@ def enforce_quality(
             "horizon, fill more gaps (max_gap_steps), set history_from_previous_split: "
             "true (later splits then need only horizon points), or drop the split"
         )
+
+
+def float32_loss_error(losses: Sequence[Mapping[str, Any]], shown: int = 5) -> DataError | None:
+    """The DataError for series columns that float32 cannot hold (counts' "float32_loss",
+    worst first; at most `shown` named), or None when there are none."""
+    from seqline.components.ingest_series.windowing import FLOAT32_TOLERANCE  # noqa: PLC0415
+
+    if not losses:
+        return None
+    lines = []
+    for loss in losses[:shown]:
+        low, high, error = float(loss["low"]), float(loss["high"]), float(loss["max_error"])
+        series = f"series {loss['series']!r}" if loss["series"] else "the series"
+        lines.append(
+            f"{series} column {loss['column']!r} (values {low:.15g} to {high:.15g}, range "
+            f"{high - low:.6g}): float32 moves a value by up to {error:.6g} "
+            f"({error / (high - low):.1%} of the range), {loss['distinct']} distinct values "
+            f"become {loss['distinct_float32']}"
+        )
+    more = f"; and {len(losses) - shown} more" if len(losses) > shown else ""
+    first = losses[0]
+    return DataError(
+        f"ingest_series: expected every target and covariate to survive float32 (windows, "
+        f"the model and serving hold values as float32) within {FLOAT32_TOLERANCE:.1%} of "
+        f"its range in each series, got {len(losses)} column(s) that do not: "
+        + "; ".join(lines)
+        + more
+        + ". The values are large next to how much they move, so a model would see steps "
+        f"or a constant. Subtract an offset in the source (e.g. {first['column']} - "
+        f"{float(first['low']):.15g}, the level of the series) or rescale the column so "
+        "that its range is not tiny next to its magnitude"
+    )

@@ -16,6 +16,9 @@ Reason codes (the `reason` of rejected records and the keys of `by_reason`):
     non_numeric          a target or covariate cell is not a number nor a boolean (booleans:
                          true/false in any letter case, or a Parquet bool, read as 1.0/0.0)
     non_finite           a target or covariate is NaN or +-Inf
+    out_of_range         a target or covariate beyond float32's range (|x| > 3.4028235e38):
+                         windows, the model and serving hold values as float32, where it would
+                         be inf
     off_grid_timestamp   the timestamp is not on the series' step grid (off_grid "reject";
                          regularize.py)
     duplicate_timestamp  a later row with the timestamp (grid step) of an earlier row of the
@@ -73,6 +76,9 @@ MISSING_VALUE = "missing_value"
 BOOLEAN_TEXT: dict[str, float] = {"true": 1.0, "false": 0.0}
 NON_NUMERIC = "non_numeric"
 NON_FINITE = "non_finite"
+OUT_OF_RANGE = "out_of_range"
+# The largest float32: windows store values as float32 (schemas/series.py's float lists).
+FLOAT32_MAX = float(np.finfo(np.float32).max)
 OFF_GRID_TIMESTAMP = "off_grid_timestamp"
 DUPLICATE_TIMESTAMP = "duplicate_timestamp"
 
@@ -188,6 +194,8 @@ class RowRules:
                 return RowProblem(NON_NUMERIC, _non_numeric(column, cell))
             if not math.isfinite(value):
                 return RowProblem(NON_FINITE, f"column {column!r} is {cell!r} (NaN or infinite)")
+            if abs(value) > FLOAT32_MAX:
+                return RowProblem(OUT_OF_RANGE, _out_of_range(column, cell))
             out.append(value)
         return tuple(out)
 
@@ -205,6 +213,15 @@ class RowRules:
         if isinstance(values, RowProblem):
             return values
         return series_id, micros, values
+
+
+def _out_of_range(column: str, cell: Any) -> str:
+    """The message of an out_of_range rejection: what was expected, what came, how to fix."""
+    return (
+        f"column {column!r} is {cell!r}: expected |value| <= {FLOAT32_MAX:.8g}, the largest "
+        "float32 (windows, the model and serving hold values as float32, where this is "
+        "infinite); rescale the column in the source (e.g. divide by 1e30)"
+    )
 
 
 def _non_numeric(column: str, cell: Any) -> str:

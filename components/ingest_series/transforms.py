@@ -25,6 +25,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 import apache_beam as beam
+import numpy as np
 from apache_beam.io import fileio
 from apache_beam.io.filesystem import CompressionTypes
 
@@ -39,7 +40,12 @@ from seqline.components.ingest_series.regularize import (
     regularize,
 )
 from seqline.components.ingest_series.timestamps import micros_to_iso
-from seqline.components.ingest_series.windowing import WindowEncoder, iter_windows, window_count
+from seqline.components.ingest_series.windowing import (
+    WindowEncoder,
+    float32_losses,
+    iter_windows,
+    window_count,
+)
 from seqline.pipeline.artifacts.examples import SHARD_SUFFIX, split_prefix
 from seqline.pipeline.beam_io import (
     COUNTS,
@@ -68,6 +74,9 @@ BORROWED_PREFIX = "borrowed:"  # history steps a split's windows took from earli
 SERIES_PREFIX = "series:"
 STAT_PREFIX = "stat:"  # summed
 MAX_PREFIX = "max:"  # maximum over series
+# A column of a series float32 cannot hold (windowing.float32_losses); the key carries the
+# facts as JSON [series id, column, low, high, max_error, distinct, distinct_float32].
+FLOAT32_LOSS_PREFIX = "float32_loss:"
 
 SERIES_STATS = (
     "out_of_order", "off_grid", "duplicates", "gaps", "missing_steps", "filled_steps",
@@ -161,7 +170,7 @@ class MakeWindowsFn(beam.DoFn):
     """(series id, [PointBatch]) -> serialized window tf.Examples on tag split_tag(split),
     Rejections (off_grid_timestamp, duplicate_timestamp) on tag REJECTED, and counts on tag
     COUNTS ("points:<split>", "windows:<split>", "borrowed:<split>", "series:<id>", "stat:<name>",
-    "max:largest_gap_steps", "reason:<code>").
+    "max:largest_gap_steps", "reason:<code>", "float32_loss:<JSON facts>").
 
     A generator: windows are yielded one at a time as they are encoded.
     """
@@ -252,6 +261,13 @@ class MakeWindowsFn(beam.DoFn):
             counts[STAT_PREFIX + name] += value
         self._counter.maximum(MAX_PREFIX + "largest_gap_steps", report.largest_gap_steps)
 
+        if segments:
+            written = np.concatenate([segment.values for segment in segments])
+            for loss in float32_losses(config.columns(), written):
+                facts = [series_id, loss.column, loss.low, loss.high, loss.max_error,
+                         loss.distinct, loss.distinct_float32]  # fmt: skip
+                counts[FLOAT32_LOSS_PREFIX + json.dumps(facts)] += 1
+
         L, H, S = config.lookback, config.horizon, config.stride
         encoder = WindowEncoder(series_id, config.columns(), config.future_columns(), L, H)
         columns = config.columns()
@@ -278,10 +294,13 @@ def _combine(key: str, values: Iterable[int]) -> tuple[str, int]:
 
 def counts_document(pairs: Sequence[tuple[str, int]]) -> dict[str, Any]:
     """[(key, n)] (combined per key) -> {"input", "rejected", "by_reason", "points",
-    "windows", "borrowed_steps", "series_ids", "stats"}."""
+    "windows", "borrowed_steps", "series_ids", "stats", "float32_loss"} ("float32_loss": one
+    {"series", "column", "low", "high", "max_error", "distinct", "distinct_float32"} per
+    column of a series that float32 cannot hold, worst first)."""
     doc: dict[str, Any] = {
         "input": 0, "rejected": 0, "by_reason": {}, "points": {}, "windows": {},
         "borrowed_steps": {}, "series_ids": [], "stats": {name: 0 for name in SERIES_STATS},
+        "float32_loss": [],
     }  # fmt: skip
     doc["stats"]["largest_gap_steps"] = 0
     for key, n in pairs:
@@ -303,7 +322,16 @@ def counts_document(pairs: Sequence[tuple[str, int]]) -> dict[str, Any]:
             doc["stats"][key[len(STAT_PREFIX) :]] = int(n)
         elif key.startswith(MAX_PREFIX):
             doc["stats"][key[len(MAX_PREFIX) :]] = int(n)
+        elif key.startswith(FLOAT32_LOSS_PREFIX):
+            names = ("series", "column", "low", "high", "max_error", "distinct",
+                     "distinct_float32")  # fmt: skip
+            doc["float32_loss"].append(
+                dict(zip(names, json.loads(key[len(FLOAT32_LOSS_PREFIX) :]), strict=True))
+            )
     doc["series_ids"].sort()
+    doc["float32_loss"].sort(
+        key=lambda e: (-e["max_error"] / (e["high"] - e["low"]), e["series"], e["column"])
+    )
     doc["by_reason"] = dict(sorted(doc["by_reason"].items(), key=lambda kv: (-kv[1], kv[0])))
     return doc
 

@@ -10,11 +10,19 @@ memory; Beam writes each window as soon as it is yielded.
 The feature layout is schemas/series.py's contract. The encoder fills one reusable
 tf.train.Example in place (about 15x faster than building a new message per window, which
 matters at a million windows).
+
+Values are written as float32 (tf.train.FloatList), the precision transform, the model and
+serving work in. `float32_losses` finds the columns of a series that float32 cannot hold
+faithfully (a counter at 1e12 moving by +-1000: float32's step there is 65,536, so 200
+distinct values become one); ingest fails naming them rather than train a model on a constant.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+import numpy as np
 
 from seqline.components.ingest_series.regularize import Segment
 from seqline.schemas.series import SERIES_ID_KEY, WINDOW_END_KEY, future_key, history_key
@@ -109,3 +117,57 @@ class WindowEncoder:
         for target, values in zip(self._future, future, strict=True):
             target[:] = values
         return self._example.SerializeToString(deterministic=True)
+
+
+# The largest change float32 may make to a value, as a fraction of its column's range within
+# the series (max - min): 1e-3 keeps a series' shape to 0.1% of its swing.
+FLOAT32_TOLERANCE = 1e-3
+
+
+@dataclass(frozen=True)
+class Float32Loss:
+    """A column of one series that float32 does not hold faithfully.
+
+    Attributes:
+        column: the column name.
+        low, high: its smallest and largest value (float64, as read).
+        max_error: the largest |x - float32(x)| over its values.
+        distinct, distinct_float32: how many distinct values it has, before and after.
+    """
+
+    column: str
+    low: float
+    high: float
+    max_error: float
+    distinct: int
+    distinct_float32: int
+
+    @property
+    def relative_error(self) -> float:
+        """max_error as a fraction of the range (high - low > 0)."""
+        return self.max_error / (self.high - self.low)
+
+
+def float32_losses(
+    columns: Sequence[str], values: np.ndarray, tolerance: float = FLOAT32_TOLERANCE
+) -> list[Float32Loss]:
+    """The columns of `values` (float64 [n, k], one series) whose float32 round trip moves a
+    value by more than `tolerance` x the column's range. A constant column loses nothing
+    that matters (its range is 0) and is never reported."""
+    out = []
+    for index, column in enumerate(columns):
+        x = np.asarray(values[:, index], dtype=np.float64)
+        if x.size == 0:
+            continue
+        low, high = float(x.min()), float(x.max())
+        if not high > low:
+            continue
+        rounded = x.astype(np.float32).astype(np.float64)
+        error = float(np.max(np.abs(rounded - x)))
+        if error > tolerance * (high - low):
+            out.append(
+                Float32Loss(
+                    column, low, high, error, int(np.unique(x).size), int(np.unique(rounded).size)
+                )
+            )
+    return out
