@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from collections.abc import Sequence
 
@@ -44,22 +45,35 @@ def _add_store_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _open_store(args: argparse.Namespace):  # noqa: ANN202 — MetadataStore, imported lazily
-    from seqline.pipeline.metadata import MetadataStore, default_metadata_url
+    """The metadata store the command names (runs, show, lineage, unlock). Never a new one: a
+    SQLite store that does not exist is a SeqlineError saying where it was expected (a typo in
+    --root made a new, empty store and printed that no run was recorded)."""
+    from seqline.pipeline.metadata import MetadataStore, default_metadata_url, sqlite_file
 
     if args.metadata_url:
-        return MetadataStore(args.metadata_url)
-    if args.root:
-        return MetadataStore(default_metadata_url(args.root))
-    if args.config:
+        url, where = args.metadata_url, "--metadata-url"
+    elif args.root:
+        url, where = default_metadata_url(args.root), "--root"
+    elif args.config:
         # Read like an orchestrator reads a graph: a config whose values take run parameters
         # (`${span}`) still names its store without them.
         from seqline.orchestration.commands import pipeline_graph
 
         graph = pipeline_graph(args.config)
-        return MetadataStore(graph.metadata_url or default_metadata_url(graph.root))
-    raise SeqlineError(
-        "say where the metadata store is: --config FILE, --root DIR or --metadata-url URL"
-    )
+        url = graph.metadata_url or default_metadata_url(graph.root)
+        where = f"the root of {args.config}" if not graph.metadata_url else "its metadata_url"
+    else:
+        raise SeqlineError(
+            "say where the metadata store is: --config FILE, --root DIR or --metadata-url URL"
+        )
+    path = sqlite_file(url)
+    if path is not None and not os.path.isfile(path):
+        raise SeqlineError(
+            f"no metadata store at {path}; expected the pipeline root ({where}): the folder a "
+            "run writes metadata.sqlite into, `root:` in the pipeline's YAML. Check the path, "
+            "or run the pipeline first (`seqline run CONFIG`)"
+        )
+    return MetadataStore(url)
 
 
 def _params(pairs: Sequence[str]) -> dict[str, str]:

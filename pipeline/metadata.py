@@ -6,17 +6,24 @@ installed beside TF 2.21, so this is seqline's own small schema:
 
     runs(run_id, pipeline_name, status, started_at, finished_at, host, pid, error)
     executions(id, run_id, node_id, component, fingerprint, status, started_at, finished_at,
-               summary, error)                     status: RUNNING | COMPLETE | CACHED | FAILED
+               summary, error, host, pid)          status: RUNNING | COMPLETE | CACHED | FAILED
+                                                   | CRASHED; host, pid: the process running it
     artifacts(id, uri, type_name, fingerprint, node_id, output, properties, created_at,
               producer_execution_id)
     events(execution_id, artifact_id, kind, name)  kind: input | output
     root_leases(root, run_id, pid, host, acquired_at)   a run holding a remote pipeline root
 
 Lineage follows events: an artifact's producer execution, that execution's inputs, and so on.
+
+Stores written before executions had `host` and `pid` get the two columns when opened. Every
+database error but a constraint violation (IntegrityError, which callers handle) is raised as a
+MetadataError that names the store and what to do: a damaged SQLite file, a lock held by
+another process for longer than the busy timeout, a server that cannot be reached.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import os
@@ -60,7 +67,15 @@ EXECUTIONS = sa.Table(
     sa.Column("finished_at", sa.Float),
     sa.Column("summary", sa.Text),
     sa.Column("error", sa.Text),
+    # The process running it, to tell a RUNNING execution whose process died (added later:
+    # NULL in rows written before; _add_owner_columns adds the columns to older stores).
+    sa.Column("host", sa.String(200)),
+    sa.Column("pid", sa.Integer),
 )
+_OWNER_COLUMNS = {"host": "VARCHAR(200)", "pid": "INTEGER"}
+# How long a SQLite writer waits for another process's lock before giving up (Python's default
+# is 5 s, short on a loaded machine).
+SQLITE_BUSY_TIMEOUT = 60
 ARTIFACTS = sa.Table(
     "artifacts",
     _META,
@@ -95,6 +110,57 @@ ROOT_LEASES = sa.Table(
     sa.Column("host", sa.String(200), nullable=False),
     sa.Column("acquired_at", sa.Float, nullable=False),
 )
+
+
+def sqlite_file(url: str) -> str | None:
+    """The database file of a SQLite URL (`sqlite:///path`), None for other URLs and for an
+    in-memory SQLite database."""
+    if not url.startswith("sqlite:///"):
+        return None
+    path = url[len("sqlite:///") :].split("?", 1)[0]
+    return path if path and path != ":memory:" else None
+
+
+def _shown(url: str) -> str:
+    """`url` for messages: the file of a SQLite URL, else the URL without its password."""
+    path = sqlite_file(url)
+    if path is not None:
+        return path
+    try:
+        return sa.engine.make_url(url).render_as_string(hide_password=True)
+    except sa.exc.ArgumentError:
+        return url
+
+
+def store_error(url: str, exc: BaseException, opening: bool = False) -> MetadataError:
+    """A MetadataError for a database error of the store at `url`: what happened, to which
+    store, and what to do. `opening`: the error came while connecting."""
+    reason = str(getattr(exc, "orig", None) or exc).strip()
+    where = _shown(url)
+    text = reason.lower()
+    if "not a database" in text or "malformed" in text or "encrypted" in text:
+        return MetadataError(
+            f"metadata store {where} is damaged ({reason}): expected a SQLite database written "
+            f"by seqline. Restore it from a backup, or move it aside (mv {where} "
+            f"{where}.damaged): the next run creates a new, empty store there (run history and "
+            "lineage start again; the artifacts under the pipeline root are reused as cache hits)"
+        )
+    if "database is locked" in text or "database table is locked" in text:
+        return MetadataError(
+            f"metadata store {where} is locked: another process held a lock on it for longer "
+            f"than {SQLITE_BUSY_TIMEOUT} s ({reason}); expected to get it within that time. "
+            "Find and end what holds it (a sqlite3 shell or a tool with a transaction open, a "
+            "backup copying it; `fuser` lists the processes that have the file open), then run "
+            "again: finished nodes are cached"
+        )
+    if "unable to open database file" in text or "readonly database" in text:
+        return MetadataError(
+            f"cannot write metadata store {where} ({reason}): expected a SQLite file in a "
+            "folder this user can write; check the path and its permissions"
+        )
+    if opening:
+        return MetadataError(f"cannot connect to metadata store {url!r}: {reason}")
+    return MetadataError(f"metadata store {where} failed: {type(exc).__name__}: {reason}")
 
 
 def default_metadata_url(pipeline_root: str) -> str:
@@ -147,8 +213,8 @@ class MetadataStore:
         try:
             # Nodes of one run write from their own threads (pipeline/scheduling.py), and other
             # runs from their processes: SQLite makes a writer wait for the lock, up to this
-            # long (Python's default is 5 s, short on a loaded machine).
-            connect_args = {"timeout": 60} if url.startswith("sqlite") else {}
+            # long.
+            connect_args = {"timeout": SQLITE_BUSY_TIMEOUT} if url.startswith("sqlite") else {}
             self._engine = sa.create_engine(url, future=True, connect_args=connect_args)
             _create_tables(self._engine)
         except (sa.exc.ArgumentError, sa.exc.NoSuchModuleError, ModuleNotFoundError) as exc:
@@ -157,8 +223,31 @@ class MetadataStore:
                 "sqlite:////abs/path/metadata.sqlite or postgresql+pg8000://user:pw@host/db "
                 "(pip install 'seqline[postgres]')"
             ) from exc
-        except sa.exc.OperationalError as exc:
-            raise MetadataError(f"cannot connect to metadata store {url!r}: {exc.orig}") from exc
+        except sa.exc.DBAPIError as exc:  # e.g. DatabaseError: file is not a database
+            raise store_error(url, exc, opening=True) from exc
+
+    @contextlib.contextmanager
+    def _begin(self) -> Iterator[sa.Connection]:
+        """A transaction (committed when the block ends); database errors but IntegrityError
+        are raised as MetadataError (store_error)."""
+        try:
+            with self._engine.begin() as conn:
+                yield conn
+        except sa.exc.IntegrityError:
+            raise
+        except sa.exc.DBAPIError as exc:
+            raise store_error(self.url, exc) from exc
+
+    @contextlib.contextmanager
+    def _connect(self) -> Iterator[sa.Connection]:
+        """A connection for reading; database errors are raised as MetadataError."""
+        try:
+            with self._engine.connect() as conn:
+                yield conn
+        except sa.exc.IntegrityError:
+            raise
+        except sa.exc.DBAPIError as exc:
+            raise store_error(self.url, exc) from exc
 
     def close(self) -> None:
         self._engine.dispose()
@@ -166,27 +255,11 @@ class MetadataStore:
     # -- writing -------------------------------------------------------------------------------
 
     def start_run(self, run_id: str, pipeline_name: str) -> None:
-        """Records a new RUNNING run. Runs left RUNNING by a process on this host that no longer
-        exists (killed, crashed) are marked CRASHED first."""
+        """Records a new RUNNING run. First, what processes of this host left behind when they
+        ended without finishing (killed, crashed) is marked CRASHED (sweep_stale)."""
         host = socket.gethostname()
-        with self._engine.begin() as conn:
-            stale = conn.execute(
-                sa.select(RUNS.c.run_id, RUNS.c.pid).where(
-                    RUNS.c.status == "RUNNING", RUNS.c.host == host
-                )
-            ).all()
-            for stale_id, pid in stale:
-                if pid is not None and not pid_alive(pid):
-                    conn.execute(
-                        RUNS.update()
-                        .where(RUNS.c.run_id == stale_id)
-                        .values(status="CRASHED", error="process ended without finishing")
-                    )
-                    conn.execute(
-                        EXECUTIONS.update()
-                        .where(EXECUTIONS.c.run_id == stale_id, EXECUTIONS.c.status == "RUNNING")
-                        .values(status="CRASHED")
-                    )
+        with self._begin() as conn:
+            _sweep_stale(conn, host)
             conn.execute(
                 RUNS.insert().values(
                     run_id=run_id,
@@ -198,13 +271,24 @@ class MetadataStore:
                 )
             )
 
+    def sweep_stale(self) -> None:
+        """Marks CRASHED the runs left RUNNING by a process of this host that no longer exists,
+        and every execution left RUNNING whose process is gone, whatever its run's status (an
+        interrupted or failed run may be finished while an execution was never closed).
+        Whether an execution's process is gone is judged by its own host and pid (executions
+        recorded before they had them: by their run's), so one still running in another live
+        process (an orchestrator's task of the same run) is left alone; processes of other
+        hosts are never judged. start_run calls it."""
+        with self._begin() as conn:
+            _sweep_stale(conn, socket.gethostname())
+
     def acquire_root(self, root: str, run_id: str) -> None:
         """Leases `root` to `run_id`; raises RootBusyError naming the holder if another live
         run holds it. A lease left by a dead process of this host is taken over."""
         host, pid = socket.gethostname(), os.getpid()
         for _attempt in range(2):
             try:
-                with self._engine.begin() as conn:
+                with self._begin() as conn:
                     conn.execute(
                         ROOT_LEASES.insert().values(
                             root=root, run_id=run_id, pid=pid, host=host, acquired_at=time.time()
@@ -212,7 +296,7 @@ class MetadataStore:
                     )
                 return
             except sa.exc.IntegrityError:
-                with self._engine.begin() as conn:
+                with self._begin() as conn:
                     holder = conn.execute(
                         sa.select(ROOT_LEASES).where(ROOT_LEASES.c.root == root)
                     ).first()
@@ -238,16 +322,44 @@ class MetadataStore:
         query = ROOT_LEASES.delete().where(ROOT_LEASES.c.root == root)
         if run_id is not None:
             query = query.where(ROOT_LEASES.c.run_id == run_id)
-        with self._engine.begin() as conn:
+        with self._begin() as conn:
             return bool(conn.execute(query).rowcount)
 
-    def finish_run(self, run_id: str, status: str, error: str | None = None) -> None:
-        with self._engine.begin() as conn:
+    def finish_run(
+        self,
+        run_id: str,
+        status: str,
+        error: str | None = None,
+        *,
+        unfinished_error: str | None = None,
+    ) -> list[str]:
+        """Sets the run's status, error and end time. `unfinished_error`: in the same
+        transaction, the run's executions this process left RUNNING (nodes still running in
+        other threads when the run was interrupted, or whose end could not be recorded) are
+        marked FAILED with this error. Returns their node ids."""
+        with self._begin() as conn:
+            unfinished: list[str] = []
+            if unfinished_error is not None:
+                mine = sa.and_(
+                    EXECUTIONS.c.run_id == run_id,
+                    EXECUTIONS.c.status == "RUNNING",
+                    EXECUTIONS.c.pid == os.getpid(),
+                    EXECUTIONS.c.host == socket.gethostname(),
+                )
+                unfinished = list(
+                    conn.execute(sa.select(EXECUTIONS.c.node_id).where(mine)).scalars()
+                )
+                conn.execute(
+                    EXECUTIONS.update()
+                    .where(mine)
+                    .values(status="FAILED", finished_at=time.time(), error=unfinished_error)
+                )
             conn.execute(
                 RUNS.update()
                 .where(RUNS.c.run_id == run_id)
                 .values(status=status, finished_at=time.time(), error=error)
             )
+        return unfinished
 
     def start_execution(
         self,
@@ -259,7 +371,7 @@ class MetadataStore:
         status: str = "RUNNING",
     ) -> int:
         """Records an execution and its input events (input name -> artifact id)."""
-        with self._engine.begin() as conn:
+        with self._begin() as conn:
             return _insert_execution(conn, run_id, node_id, component, fingerprint, inputs, status)
 
     def finish_execution(
@@ -269,7 +381,7 @@ class MetadataStore:
         summary: Mapping[str, Any] | None = None,
         error: str | None = None,
     ) -> None:
-        with self._engine.begin() as conn:
+        with self._begin() as conn:
             conn.execute(
                 EXECUTIONS.update()
                 .where(EXECUTIONS.c.id == execution_id)
@@ -293,10 +405,14 @@ class MetadataStore:
         properties: Mapping[str, Any],
         created_at: float,
     ) -> int:
-        """Registers an output artifact (once per URI; a cached execution links to the existing
-        row, which keeps its original producer) and the output event. Returns the artifact id.
-        Two runs registering the same artifact at once (concurrent runs on one root) both get
-        the one row."""
+        """Registers an output artifact that execution `execution_id` published, and the output
+        event; returns the artifact id. One row per URI: when the URI already has one (the
+        node ran again under the same fingerprint because its cached output was damaged, or
+        what it did outside the root was gone), the row is updated to what is published now
+        (type, properties, created, producer). Earlier executions keep their events: the
+        earlier producer's output event and earlier consumers' input events still name the
+        URI, and their summaries say what they did then. Two runs registering the same artifact
+        at once (concurrent runs on one root) both get the one row."""
         row = {
             "uri": uri,
             "type_name": type_name,
@@ -308,12 +424,12 @@ class MetadataStore:
             "producer_execution_id": execution_id,
         }
         try:
-            with self._engine.begin() as conn:
-                return _link_output(conn, execution_id, name, uri, row)
+            with self._begin() as conn:
+                return _link_output(conn, execution_id, name, uri, row, replace=True)
         except sa.exc.IntegrityError:
             # Another run registered the same artifact between our select and insert.
-            with self._engine.begin() as conn:
-                return _link_output(conn, execution_id, name, uri, None)
+            with self._begin() as conn:
+                return _link_output(conn, execution_id, name, uri, row, replace=True)
 
     def record_cached_execution(
         self,
@@ -330,7 +446,7 @@ class MetadataStore:
         ids: dict[str, int] = {}
         for attempt in range(2):
             try:
-                with self._engine.begin() as conn:
+                with self._begin() as conn:
                     execution_id = _insert_execution(
                         conn, run_id, node_id, component, fingerprint, inputs, "CACHED"
                     )
@@ -358,7 +474,7 @@ class MetadataStore:
         query = sa.select(RUNS).order_by(RUNS.c.started_at.desc()).limit(limit)
         if pipeline_name:
             query = query.where(RUNS.c.pipeline_name == pipeline_name)
-        with self._engine.connect() as conn:
+        with self._connect() as conn:
             rows = [dict(r._mapping) for r in conn.execute(query)]
             for row in rows:
                 counts = conn.execute(
@@ -371,7 +487,7 @@ class MetadataStore:
 
     def resolve_run_id(self, run_ref: str) -> str:
         """A full run id from a unique prefix, or 'latest'."""
-        with self._engine.connect() as conn:
+        with self._connect() as conn:
             if run_ref == "latest":
                 row = conn.execute(
                     sa.select(RUNS.c.run_id).order_by(RUNS.c.started_at.desc()).limit(1)
@@ -390,27 +506,27 @@ class MetadataStore:
         return matches[0][0]
 
     def run(self, run_id: str) -> dict[str, Any]:
-        with self._engine.connect() as conn:
+        with self._connect() as conn:
             row = conn.execute(sa.select(RUNS).where(RUNS.c.run_id == run_id)).first()
         if row is None:
             raise MetadataError(f"no run {run_id!r} in {self.url}")
         return dict(row._mapping)
 
     def executions(self, run_id: str) -> list[ExecutionRecord]:
-        with self._engine.connect() as conn:
+        with self._connect() as conn:
             rows = conn.execute(
                 sa.select(EXECUTIONS).where(EXECUTIONS.c.run_id == run_id).order_by(EXECUTIONS.c.id)
             ).all()
         return [self._execution(r) for r in rows]
 
     def execution(self, execution_id: int) -> ExecutionRecord:
-        with self._engine.connect() as conn:
+        with self._connect() as conn:
             row = conn.execute(sa.select(EXECUTIONS).where(EXECUTIONS.c.id == execution_id)).one()
         return self._execution(row)
 
     def artifacts_of(self, execution_id: int, kind: str) -> list[tuple[str, ArtifactRecord]]:
         """(event name, artifact) pairs of an execution's inputs or outputs."""
-        with self._engine.connect() as conn:
+        with self._connect() as conn:
             rows = conn.execute(
                 sa.select(EVENTS.c.name, ARTIFACTS)
                 .join(ARTIFACTS, ARTIFACTS.c.id == EVENTS.c.artifact_id)
@@ -420,7 +536,7 @@ class MetadataStore:
         return [(r[0], self._artifact(r)) for r in rows]
 
     def artifact_by_uri(self, uri: str) -> ArtifactRecord | None:
-        with self._engine.connect() as conn:
+        with self._connect() as conn:
             row = conn.execute(sa.select(ARTIFACTS).where(ARTIFACTS.c.uri == uri)).first()
         return None if row is None else self._artifact(row)
 
@@ -433,7 +549,7 @@ class MetadataStore:
             query = query.where(ARTIFACTS.c.type_name == type_name)
         if node_id:
             query = query.where(ARTIFACTS.c.node_id == node_id)
-        with self._engine.connect() as conn:
+        with self._connect() as conn:
             return [self._artifact(r) for r in conn.execute(query).all()]
 
     def find_artifacts(
@@ -467,7 +583,7 @@ class MetadataStore:
             )
         wanted = dict(properties or {})
         found: list[ArtifactRecord] = []
-        with self._engine.connect() as conn:
+        with self._connect() as conn:
             for row in conn.execute(query):
                 record = self._artifact(row)
                 if all(record.properties.get(k, _MISSING) == v for k, v in wanted.items()):
@@ -485,7 +601,7 @@ class MetadataStore:
         seen: set[int] = set()
         while frontier:
             current, depth = frontier.pop(0)
-            with self._engine.connect() as conn:
+            with self._connect() as conn:
                 producer = conn.execute(
                     sa.select(ARTIFACTS.c.producer_execution_id).where(ARTIFACTS.c.id == current)
                 ).scalar()
@@ -523,6 +639,8 @@ def _insert_execution(
             fingerprint=fingerprint,
             status=status,
             started_at=time.time(),
+            host=socket.gethostname(),
+            pid=os.getpid(),
         )
     ).inserted_primary_key[0]
     for name, artifact_id in inputs.items():
@@ -548,13 +666,26 @@ def _artifact_row(artifact: Any, node_id: str, name: str, execution_id: int) -> 
 
 
 def _link_output(
-    conn: sa.Connection, execution_id: int, name: str, uri: str, row: Mapping[str, Any] | None
+    conn: sa.Connection,
+    execution_id: int,
+    name: str,
+    uri: str,
+    row: Mapping[str, Any] | None,
+    replace: bool = False,
 ) -> int:
-    """The artifact row of `uri` (inserted from `row` if missing; a cached execution links to
-    the existing row, which keeps its original producer) plus the output event; its id."""
+    """The artifact row of `uri` (inserted from `row` if missing) plus the output event; its
+    id. An existing row is kept as it is (a cached execution links to it, and it keeps its
+    original producer), or with `replace` updated from `row` (an execution published the URI
+    again)."""
     found = conn.execute(sa.select(ARTIFACTS.c.id).where(ARTIFACTS.c.uri == uri)).first()
     if found is not None:
         artifact_id = int(found[0])
+        if replace and row is not None:
+            conn.execute(
+                ARTIFACTS.update()
+                .where(ARTIFACTS.c.id == artifact_id)
+                .values(**{k: v for k, v in row.items() if k != "uri"})
+            )
     elif row is None:
         raise MetadataError(f"artifact {uri} vanished from the metadata store")
     else:
@@ -567,15 +698,75 @@ def _link_output(
     return artifact_id
 
 
+def _sweep_stale(conn: sa.Connection, host: str) -> None:
+    """MetadataStore.sweep_stale in the caller's transaction."""
+    stale_runs = conn.execute(
+        sa.select(RUNS.c.run_id, RUNS.c.pid).where(RUNS.c.status == "RUNNING", RUNS.c.host == host)
+    ).all()
+    for stale_id, pid in stale_runs:
+        if pid is not None and not pid_alive(pid):
+            conn.execute(
+                RUNS.update()
+                .where(RUNS.c.run_id == stale_id)
+                .values(status="CRASHED", error="process ended without finishing")
+            )
+    running = conn.execute(
+        sa.select(EXECUTIONS.c.id, EXECUTIONS.c.host, EXECUTIONS.c.pid, RUNS.c.host, RUNS.c.pid)
+        .join(RUNS, RUNS.c.run_id == EXECUTIONS.c.run_id)
+        .where(EXECUTIONS.c.status == "RUNNING")
+    ).all()
+    dead = [
+        execution_id
+        for execution_id, e_host, e_pid, r_host, r_pid in running
+        # Executions recorded before they had an owner: their run's process ran them.
+        if _gone(*((e_host, e_pid) if e_pid is not None else (r_host, r_pid)), host)
+    ]
+    if dead:
+        conn.execute(
+            EXECUTIONS.update()
+            .where(EXECUTIONS.c.id.in_(dead))
+            .values(
+                status="CRASHED",
+                finished_at=time.time(),
+                error="the process running it ended before it finished (killed or crashed); "
+                "run the pipeline again: this node runs again",
+            )
+        )
+
+
+def _gone(owner_host: str | None, pid: int | None, host: str) -> bool:
+    """True if process `pid` of `owner_host` is known not to exist (only this host's)."""
+    return owner_host == host and pid is not None and not pid_alive(pid)
+
+
 def _create_tables(engine: sa.Engine) -> None:
-    """Creates missing tables. Two processes opening a new database at once may both try to
-    create a table; the loser sees it exists and checks again."""
+    """Creates missing tables and adds the columns added since (_add_owner_columns). Two
+    processes opening a new database at once may both try to create a table; the loser sees
+    it exists and checks again."""
     for attempt in range(3):
         try:
             _META.create_all(engine)
-            return
+            break
         except sa.exc.OperationalError as exc:
             if "already exists" not in str(exc) or attempt == 2:
+                raise
+    _add_owner_columns(engine)
+
+
+def _add_owner_columns(engine: sa.Engine) -> None:
+    """Adds executions.host and executions.pid to a store written before they existed (NULL
+    in its rows). Two processes doing it at once: the loser finds the column there."""
+    with engine.connect() as conn:
+        have = {column["name"] for column in sa.inspect(conn).get_columns("executions")}
+    for column, sql_type in _OWNER_COLUMNS.items():
+        if column in have:
+            continue
+        try:
+            with engine.begin() as conn:
+                conn.execute(sa.text(f"ALTER TABLE executions ADD COLUMN {column} {sql_type}"))
+        except sa.exc.DBAPIError as exc:
+            text = str(exc).lower()
+            if "duplicate" not in text and "already exists" not in text:
                 raise
 
 

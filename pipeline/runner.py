@@ -32,8 +32,13 @@ from typing import Any
 from seqline.pipeline.artifact import Artifact, DamagedArtifact, artifact_uri, read_artifact
 from seqline.pipeline.artifact_manifest import damage
 from seqline.pipeline.dag import Node, Pipeline
-from seqline.pipeline.errors import ComponentFailed, SeqlineError
-from seqline.pipeline.execution import NodeExecution, execute, failed_outputs_dir
+from seqline.pipeline.errors import ComponentFailed, MetadataError, SeqlineError
+from seqline.pipeline.execution import (
+    NodeExecution,
+    execute,
+    failed_outputs_dir,
+    remove_own_scratch,
+)
 from seqline.pipeline.fingerprint import node_fingerprint
 from seqline.pipeline.locking import Holder, node_lock
 from seqline.pipeline.metadata import MetadataStore, default_metadata_url
@@ -188,7 +193,10 @@ def run_pipeline(
     `progress` methods are called from the nodes' threads, one call at a time."""
     requested = max_parallel if max_parallel is not None else pipeline.max_parallel
     limit = check_max_parallel(requested) if requested is not None else default_max_parallel()
-    progress = _Serialized(progress or Progress())
+    # Set when the run ends while nodes still run in threads (an interrupt): they can be
+    # neither stopped nor waited for, so from then on they report and record nothing.
+    abandoned = threading.Event()
+    progress = _Serialized(progress or Progress(), abandoned)
     check_pipeline(pipeline)
     run_id = run_id or time.strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]
     own_store = metadata is None
@@ -223,7 +231,7 @@ def run_pipeline(
         try:
             _run_node(
                 pipeline, node, result, inputs, input_ids, run_id, progress, store,
-                positions[node.node_id], ids, warmups=warmups,
+                positions[node.node_id], ids, warmups=warmups, abandoned=abandoned,
             )  # fmt: skip
         except BaseException as exc:
             if result.status != "FAILED":  # failed before its executor ran (resolver, lock...)
@@ -238,25 +246,29 @@ def run_pipeline(
         results[node.node_id].error = f"not run: upstream node '{upstream}' did not succeed"
         progress.node_message(node, f"skipped: upstream node '{upstream}' did not succeed")
 
-    store.start_run(run_id, pipeline.name)
     status = "SUCCEEDED"
     try:
-        failures = schedule(pipeline.nodes, run_one, limit, skipped)
-        if failures:
-            first = next(iter(failures.values()))
-            for node_id, other in list(failures.items())[1:]:
-                first.add_note(f"node '{node_id}' failed too: {type(other).__name__}: {other}")
-            raise first
-    except BaseException as exc:
-        status = "FAILED"
-        store.finish_run(run_id, status, error=f"{type(exc).__name__}: {exc}")
-        raise
-    else:
-        store.finish_run(run_id, status)
+        store.start_run(run_id, pipeline.name)
+        try:
+            failures = schedule(pipeline.nodes, run_one, limit, skipped)
+            if failures:
+                first = next(iter(failures.values()))
+                for node_id, other in list(failures.items())[1:]:
+                    first.add_note(f"node '{node_id}' failed too: {type(other).__name__}: {other}")
+                raise first
+        except BaseException as exc:
+            status = "FAILED"
+            _end_failed_run(store, pipeline, run_id, exc, abandoned)
+            raise
+        else:
+            store.finish_run(run_id, status)
     finally:
         warmups.close_all()
         if lease:
-            store.release_root(pipeline.root, run_id)
+            try:
+                store.release_root(pipeline.root, run_id)
+            except MetadataError as exc:  # the run's own outcome matters more
+                log.warning("could not release the lease on %s: %s", pipeline.root, exc)
         if own_store:
             store.close()
     return RunResult(
@@ -267,6 +279,49 @@ def run_pipeline(
         seconds=time.perf_counter() - started,
         metadata_url=store.url,
     )
+
+
+def _interruption(exc: BaseException) -> str:
+    """What ended a run that did not fail by itself: "interrupted (Ctrl-C)", "interrupted
+    (SIGTERM)" (seqline run's SIGTERM handler raises a KeyboardInterrupt saying so)."""
+    if isinstance(exc, KeyboardInterrupt):
+        return f"interrupted ({exc})" if str(exc) else "interrupted (Ctrl-C)"
+    return f"{type(exc).__name__}: {exc}"
+
+
+def _end_failed_run(
+    store: MetadataStore,
+    pipeline: Pipeline,
+    run_id: str,
+    exc: BaseException,
+    abandoned: threading.Event,
+) -> None:
+    """Records run `run_id` FAILED because of `exc`, with every execution it left RUNNING.
+
+    An interrupt (KeyboardInterrupt: Ctrl-C, or SIGTERM through seqline run) stops the
+    scheduling while nodes may still run in other threads, which cannot be interrupted: they
+    are abandoned (they record and report nothing more; the process normally exits now), their
+    executions are FAILED as interrupted, and their scratch folders removed. A node that still
+    finishes publishing is found cached by the next run. A failure of the store itself while
+    recording this is added to `exc` as a note: `exc` says what ended the run."""
+    interrupted = not isinstance(exc, Exception)
+    if interrupted:
+        abandoned.set()
+    reason = _interruption(exc) if interrupted else f"{type(exc).__name__}: {exc}"
+    if interrupted:
+        unfinished = (
+            f"{reason} while this node was running; run the pipeline again: the node runs "
+            "again (or is reused, if it finished publishing after all)"
+        )
+    else:
+        unfinished = f"the run ended ({reason}) before this node's end could be recorded"
+    try:
+        store.finish_run(run_id, "FAILED", error=reason, unfinished_error=unfinished)
+    except MetadataError as also:
+        if also is not exc:
+            exc.add_note(f"(recording the failed run in the metadata store failed too: {also})")
+    if interrupted:
+        remove_own_scratch(pipeline.root, run_id, [node.node_id for node in pipeline.nodes])
 
 
 def _run_node(
@@ -282,13 +337,16 @@ def _run_node(
     artifact_ids: dict[str, int],
     total: int | None = None,
     warmups: Warmups | None = None,
+    abandoned: threading.Event | None = None,
 ) -> None:
     """One node of a run: resolve, fingerprint, reuse the cache or execute under the node's
     lock, record. Fills `result` and `artifact_ids` (uri -> metadata id of its outputs).
     `index` of `total` is what progress shows (default: the node's place in the pipeline; a
     node run alone by node_run.py is 1 of 1). `warmups`: the run's prestarted nodes
-    (pipeline/prestart.py); None runs without (node_run.py)."""
+    (pipeline/prestart.py); None runs without (node_run.py). `abandoned`: set once the run
+    ended without this node (interrupted); the node then records nothing more."""
     warmups = warmups or no_warmups()
+    abandoned = abandoned or threading.Event()
     query = ResolverQuery(store, pipeline.name, pipeline.root, node.node_id, node.config, inputs)
     resolved = resolve_inputs(node.component.resolved, query)
     input_ids = {**input_ids, **_resolved_ids(store, resolved)}
@@ -312,12 +370,16 @@ def _run_node(
             if not cached:
                 execution_id = _execute_recorded(
                     pipeline, node, result, inputs, resolved, input_ids, run_id, progress,
-                    store, index, t0, warmups,
+                    store, index, t0, warmups, abandoned,
                 )  # fmt: skip
+                if abandoned.is_set():
+                    return  # its run was interrupted and recorded it FAILED
                 # Recorded while holding the lock, so a run waiting for this node finds the
                 # artifacts in the metadata store when it reuses them.
                 _record_outputs(store, execution_id, node, result, t0, artifact_ids)
     if cached:
+        if abandoned.is_set():
+            return
         warmups.discard(node.node_id)
         result.status, result.outputs = "CACHED", cached
         result.summary = {"cached": True}
@@ -334,21 +396,26 @@ class _Serialized(Progress):
     """Forwards to a Progress one call at a time: nodes running in parallel report from their
     own threads, and neither PrintProgress nor a user's Progress has to be thread-safe."""
 
-    def __init__(self, inner: Progress) -> None:
+    def __init__(self, inner: Progress, abandoned: threading.Event | None = None) -> None:
         self.inner = inner
         self._lock = threading.RLock()
+        # Set when the run was interrupted: nodes left running in threads say nothing more.
+        self._abandoned = abandoned or threading.Event()
 
     def node_started(self, index: int, total: int, node: Node, cached: bool) -> None:
         with self._lock:
-            self.inner.node_started(index, total, node, cached)
+            if not self._abandoned.is_set():
+                self.inner.node_started(index, total, node, cached)
 
     def node_message(self, node: Node, message: str) -> None:
         with self._lock:
-            self.inner.node_message(node, message)
+            if not self._abandoned.is_set():
+                self.inner.node_message(node, message)
 
     def node_finished(self, index: int, total: int, result: NodeResult) -> None:
         with self._lock:
-            self.inner.node_finished(index, total, result)
+            if not self._abandoned.is_set():
+                self.inner.node_finished(index, total, result)
 
 
 def _record_outputs(
@@ -398,9 +465,11 @@ def _execute_recorded(
     index: int,
     t0: float,
     warmups: Warmups,
+    abandoned: threading.Event | None = None,
 ) -> int:
     """Executes `node` (pipeline/execution.py), recording the execution; fills `result`.
-    On failure records it, reports it, and raises (ComponentFailed for non-seqline errors)."""
+    On failure records it, reports it, and raises (ComponentFailed for non-seqline errors);
+    once `abandoned` is set (the run was interrupted meanwhile) nothing is recorded."""
     execution_id = store.start_execution(
         run_id, node.node_id, node.component.name, result.fingerprint, input_ids
     )
@@ -426,7 +495,12 @@ def _execute_recorded(
         result.status = "FAILED"
         result.seconds = time.perf_counter() - t0
         result.error = f"{type(exc).__name__}: {exc}"
-        store.finish_execution(execution_id, "FAILED", error=traceback.format_exc(limit=20))
+        if abandoned is not None and abandoned.is_set():
+            raise  # the run recorded it as interrupted; this may be its teardown's error
+        try:
+            store.finish_execution(execution_id, "FAILED", error=traceback.format_exc(limit=20))
+        except MetadataError as also:  # the node's own error says what went wrong
+            exc.add_note(f"(recording the failure in the metadata store failed: {also})")
         progress.node_finished(index, len(pipeline.nodes), result)
         if isinstance(exc, SeqlineError | KeyboardInterrupt):
             raise
