@@ -23,18 +23,54 @@ exit: the console script skips the interpreter's teardown (pipeline/process_exit
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
+import signal
 import sys
-from collections.abc import Sequence
+import threading
+from collections.abc import Iterator, Sequence
 
 from seqline.pipeline.errors import DataNotReady, SeqlineError
 from seqline.serving.quiet_logs import quiet_tensorflow_logs
 
 # Exit statuses: 2 for a SeqlineError (a mistake to fix), 75 (EX_TEMPFAIL in sysexits.h) for
-# data that has not landed yet (DataNotReady: try again later), 130 when interrupted.
+# data that has not landed yet (DataNotReady: try again later), 130 when interrupted (Ctrl-C),
+# 143 when terminated (SIGTERM), 141 when the reader of the output went away (`| head`): 128 +
+# the signal's number, as a shell reports a process that signal ended.
 EXIT_ERROR = 2
 EXIT_NOT_READY = 75
+EXIT_INTERRUPTED = 128 + signal.SIGINT
+EXIT_TERMINATED = 128 + signal.SIGTERM
+EXIT_BROKEN_PIPE = 128 + 13  # SIGPIPE (not in the signal module on Windows)
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM arrived (an orchestrator stopping a task, `kill PID`). A KeyboardInterrupt, so
+    a run stops exactly as on Ctrl-C: the runner records what was running as interrupted and
+    removes its scratch, infra_validate's server child is stopped, and `seqline` exits 143."""
+
+
+@contextlib.contextmanager
+def _sigterm_interrupts() -> Iterator[None]:
+    """While the block runs, SIGTERM raises Terminated in the main thread, as SIGINT raises
+    KeyboardInterrupt (its default would end the process at once, with no clean-up). A second
+    SIGTERM does not cut that clean-up short (a stopping orchestrator sends SIGKILL after its
+    grace period). Only from the main thread, where Python can install handlers; the previous
+    handler is put back afterwards (main() may be called from Python)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def terminate(_signum: int, _frame: object) -> None:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        raise Terminated("SIGTERM")
+
+    previous = signal.signal(signal.SIGTERM, terminate)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _add_store_arguments(parser: argparse.ArgumentParser) -> None:
@@ -316,7 +352,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     handler.setFormatter(_NodeFormatter("%(levelname)s %(name)s: %(message)s"))
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, handlers=[handler])
     try:
-        return int(args.func(args) or 0)
+        with _sigterm_interrupts():
+            return int(args.func(args) or 0)
+    except BrokenPipeError:
+        # The reader of our output went away (`seqline runs | head`): stop quietly. Later
+        # writes and the final flush go to /dev/null instead of raising again.
+        _discard_stdout()
+        return EXIT_BROKEN_PIPE
     except DataNotReady as exc:
         # Data not landed yet (a span folder missing or still empty): a retry may succeed,
         # so a wrapper can tell it from a mistake (status 2) by the status alone.
@@ -325,15 +367,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SeqlineError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_ERROR
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
         # A node's outputs are published only when it finishes, so nothing half-written is
         # left to clean: say how to go on instead of printing the scheduler's traceback.
+        what = "terminated (SIGTERM)" if isinstance(exc, Terminated) else "interrupted"
         print(
-            "interrupted: nothing half-written was published. To go on, run the same command "
+            f"{what}: nothing half-written was published. To go on, run the same command "
             "again: finished nodes are cached and train continues from its last finished epoch",
             file=sys.stderr,
         )
-        return 130
+        return EXIT_TERMINATED if isinstance(exc, Terminated) else EXIT_INTERRUPTED
+
+
+def _discard_stdout() -> None:
+    """Points standard output at /dev/null (its reader is gone), so that flushing what is still
+    buffered, now or at exit, does not fail again."""
+    with contextlib.suppress(OSError, ValueError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
 
 
 def entry() -> None:
