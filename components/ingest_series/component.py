@@ -5,8 +5,9 @@ Outputs:
         schemas/series.py (series_id, window_end, history/{column}, future/{target}) in the
         Examples split layout; properties: the WindowSpec (lookback, horizon, stride,
         frequency, targets, covariates, series_ids), splits, counts = windows per split,
-        points, gaps, rejected, input, duplicates, out_of_order, off_grid; with a span-pattern
-        source also span and spans (docs/scheduled-runs.md).
+        points, gaps, rejected, input, duplicates, out_of_order, off_grid, split_definition
+        (`split_definition` below); with a span-pattern source also span and spans
+        (docs/scheduled-runs.md).
     rejected (RejectedRecords): one {"source", "position", "reason", "message", "record"} per
         rejected row; properties count, by_reason.
 Fails with DataError when no row is accepted, rejected / input > max_reject_ratio, or a split
@@ -35,6 +36,23 @@ from seqline.pipeline.component import ExecutionContext, Out, component
 from seqline.pipeline.spans import span_properties
 
 
+def split_definition(config: IngestSeriesConfig) -> dict[str, Any]:
+    """What decides which points of each series land in which split, recorded on the
+    SeriesWindows (`split_definition`, docs/ingest.md) and carried onto the models trained from
+    them: the split names in time order and the fractions, or the cut times (as epoch
+    microseconds, so two spellings of one instant are one definition)."""
+    if config.split_by == "time":
+        cuts: dict[str, Any] = {"cuts_us": config.cut_micros()}
+    else:
+        cuts = {"fractions": [float(f) for f in config.split_fractions]}
+    return {
+        "ingest": "ingest_series",
+        "split_by": config.split_by,
+        "splits": list(config.splits),
+        **cuts,
+    }
+
+
 def run(
     ctx: ExecutionContext,
     config: IngestSeriesConfig,
@@ -55,6 +73,7 @@ def run(
         examples_properties=lambda counts: {
             **counts_lib.examples_properties(counts, config),
             **span_properties(found.spans),
+            "split_definition": split_definition(config),
         },
         rejected_properties=counts_lib.rejected_properties,
         summary=counts_lib.summary,

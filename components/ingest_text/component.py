@@ -2,7 +2,8 @@
 
 Outputs:
     examples (Examples): tf.Example with bytes features "text" and "label" (the label name) in
-        the Examples split layout; properties splits, counts, labels, rejected, input, skipped.
+        the Examples split layout; properties splits, counts, labels, rejected, input, skipped,
+        split_definition (IngestTextConfig.split_definition: what decided each split).
     rejected (RejectedRecords): one {"source", "position", "reason", "message", "record"} per
         bad record; properties count, by_reason.
 Fails with DataError when no record is accepted or rejected / input > max_reject_ratio, and with
@@ -73,7 +74,7 @@ def run(
 
 
 # version 2: the split hashes the standardized text (schemas/text.py standardized_text), not
-# the raw stripped text; every cached split changes.
+# the raw stripped text, and the Examples record split_definition; every cached split changes.
 COMPONENT = component(
     run,
     name="ingest_text",

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 from seqline.pipeline.errors import ConfigError
 from seqline.pipeline.record_size import DEFAULT_MAX_RECORD_BYTES, check_max_record_bytes
@@ -13,6 +13,10 @@ from seqline.pipeline.spans import SpansConfig, has_span_pattern
 
 SourceFormat = Literal["csv", "jsonl", "aclimdb", "movie_reviews"]
 TRAIN_SPLIT = "train"
+# What ingest_text hashes when no id_column is set: the text as transform standardizes it
+# (seqline.schemas.text.standardized_text). Versions before it hashed the raw stripped text and
+# recorded no split definition.
+SPLIT_KEY = "standardized_text"
 EVAL_SPLIT = "eval"
 
 
@@ -186,6 +190,29 @@ class IngestTextConfig:
         if self.carves_eval():
             splits.append(EVAL_SPLIT)
         return splits
+
+    def split_definition(self) -> dict[str, Any]:
+        """What decides each record's split, recorded on the Examples (`split_definition`)
+        and carried onto every Model trained from them: two artifacts with equal definitions
+        put every record in the same split. The source path is not part of it (a span
+        pattern's next span is split the same way)."""
+        key = "id_column" if self.id_column is not None else SPLIT_KEY
+        if self.split_by == "hash":
+            return {
+                "ingest": "ingest_text",
+                "split_by": "hash",
+                "ratios": {name: float(r) for name, r in sorted(self.split_ratios.items())},
+                "key": key,
+                **({"id_column": self.id_column} if self.id_column is not None else {}),
+            }
+        return {
+            "ingest": "ingest_text",
+            "split_by": "source",
+            "split_column": self.split_column,
+            "source_splits": dict(sorted(self.source_splits.items())),
+            "eval_from_train": float(self.eval_from_train) if self.carves_eval() else 0.0,
+            "key": SPLIT_KEY,
+        }
 
     def carves_eval(self) -> bool:
         """True when split_by "source" moves eval_from_train of the train records to eval."""

@@ -31,10 +31,12 @@ def check_conservation(counts: Mapping[str, Any]) -> None:
 
 def examples_properties(counts: Mapping[str, Any], config: IngestTextConfig) -> dict[str, Any]:
     """Properties of the Examples artifact: splits, counts, labels, rejected, input (+ skipped,
-    the non-records such as blank lines, by reason)."""
+    the non-records such as blank lines, by reason) and split_definition (what decided each
+    record's split, IngestTextConfig.split_definition)."""
     splits = config.output_splits()
     return {
         "splits": splits,
+        "split_definition": config.split_definition(),
         "counts": {s: int(counts["splits"].get(s, 0)) for s in splits},
         "labels": list(config.labels),
         "rejected": int(counts["rejected"]),

@@ -11,6 +11,8 @@ and consumers read through `artifact.split_files(split)`; nobody else spells the
 from __future__ import annotations
 
 import glob
+import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -120,7 +122,8 @@ class Examples(SplitRecords):
     Properties: splits, counts (split -> examples), labels (the label names, in label-id
     order), label_counts (split -> label -> n, optional), input (records read), rejected,
     skipped (non-records by reason), span and spans (the latest span read and every span read,
-    oldest first; only for a span-pattern source, docs/scheduled-runs.md).
+    oldest first; only for a span-pattern source, docs/scheduled-runs.md), split_definition
+    (what decided each record's split, see `split_definition`).
     """
 
     TYPE_NAME: ClassVar[str] = "Examples"
@@ -141,6 +144,42 @@ class Examples(SplitRecords):
         """label -> examples of `split`, when the producer counted them; else None."""
         known = (self.properties.get("label_counts") or {}).get(split)
         return int_map(known) if known is not None else None
+
+    @property
+    def split_definition(self) -> dict[str, Any] | None:
+        """What decided each record's split (the ingest config's split_by, ratios or
+        fractions, hash key...; docs/ingest.md), a JSON object: two Examples with equal
+        definitions put every record in the same split. None when the producer did not record
+        one (Examples written before it was recorded, or an ingest that does not)."""
+        return split_definition_of(self.properties.get(SPLIT_DEFINITION))
+
+
+SPLIT_DEFINITION = "split_definition"
+
+
+def split_definition_of(value: Any) -> dict[str, Any] | None:
+    """A recorded split definition as a dict (None unless it is a non-empty mapping)."""
+    return dict(value) if isinstance(value, Mapping) and value else None
+
+
+def split_definition_changes(before: Mapping[str, Any], after: Mapping[str, Any]) -> list[str]:
+    """What differs between two split definitions, one "field: X -> Y" per field (values as
+    compact JSON; an absent field is "unset"); [] when they are equal."""
+
+    def shown(definition: Mapping[str, Any], key: str) -> str:
+        if key not in definition:
+            return "unset"
+        return json.dumps(definition[key], sort_keys=True, separators=(", ", ": "))
+
+    keys = list(dict.fromkeys([*before, *after]))
+    return [
+        f"{key}: {shown(before, key)} -> {shown(after, key)}"
+        for key in keys
+        if before.get(key, _UNSET) != after.get(key, _UNSET)
+    ]
+
+
+_UNSET = object()
 
 
 @dataclass(frozen=True)

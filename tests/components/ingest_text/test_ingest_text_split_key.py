@@ -1,5 +1,6 @@
 """The hash split keys on the text as the model reads it: texts that transform's standardize()
-makes identical (case, punctuation, HTML tags, spacing) always share a split."""
+makes identical (case, punctuation, HTML tags, spacing) always share a split, and the Examples
+record what decided the split (`split_definition`)."""
 
 from __future__ import annotations
 
@@ -100,6 +101,38 @@ def test_an_id_column_still_decides_the_split_alone() -> None:
     assert len(by_id) == 1
 
 
+def test_split_definition_names_what_decides_the_split() -> None:
+    config = IngestTextConfig(source="x.csv", labels=LABELS)
+    assert config.split_definition() == {
+        "ingest": "ingest_text",
+        "split_by": "hash",
+        "ratios": {"eval": 0.1, "test": 0.1, "train": 0.8},
+        "key": "standardized_text",
+    }
+    # Listing the ratios in another order is the same split; other ratios are not.
+    reordered = IngestTextConfig(
+        source="y.csv", labels=LABELS, split_ratios={"test": 0.1, "train": 0.8, "eval": 0.1}
+    )
+    assert reordered.split_definition() == config.split_definition()
+    other = IngestTextConfig(
+        source="x.csv", labels=LABELS, split_ratios={"train": 0.5, "eval": 0.1, "test": 0.4}
+    )
+    assert other.split_definition() != config.split_definition()
+    by_id = IngestTextConfig(source="x.csv", labels=LABELS, id_column="id").split_definition()
+    assert (by_id["key"], by_id["id_column"]) == ("id_column", "id")
+    source = IngestTextConfig(
+        source="d", format="aclimdb", labels=LABELS, split_by="source"
+    ).split_definition()
+    assert source == {
+        "ingest": "ingest_text",
+        "split_by": "source",
+        "split_column": None,
+        "source_splits": {"test": "test", "train": "train"},
+        "eval_from_train": 0.1,
+        "key": "standardized_text",
+    }
+
+
 def test_the_component_version_changed_with_the_split_key() -> None:
     """Cached Examples were split by the raw text: the fingerprint must change so no run
     reuses them (the module-closure hash sees schemas/text.py too; the version says it)."""
@@ -107,7 +140,7 @@ def test_the_component_version_changed_with_the_split_key() -> None:
 
 
 @pytest.mark.slow  # one Beam pipeline
-def test_the_component_keeps_variants_together(
+def test_examples_record_the_split_definition_and_keep_variants_together(
     tmp_path: Path,
 ) -> None:
     lines = ["text,label"]
@@ -118,6 +151,7 @@ def test_the_component_keeps_variants_together(
     source.write_text("\n".join(lines) + "\n")
     config = IngestTextConfig(source=str(source), labels=LABELS)
     _, examples, _ = run_component(tmp_path, config)
+    assert examples.properties["split_definition"] == config.split_definition()
     where: dict[str, set[str]] = collections.defaultdict(set)
     for split in examples.properties["splits"]:
         if examples.properties["counts"][split]:
