@@ -22,8 +22,10 @@ from __future__ import annotations
 
 import argparse
 import base64
+import contextlib
 import json
 import logging
+import os
 import signal
 import sys
 import threading
@@ -67,6 +69,13 @@ def register(subparsers: Any) -> None:
         "tensorflow_model_server's flags.",
     )
     add_server_arguments(serve)
+    serve.add_argument(
+        "--stop_when_stdin_closes",
+        action="store_true",
+        help="exit at once when standard input reaches its end (not a TF Serving flag): a "
+        "parent that starts the server with a pipe as its stdin and keeps the other end open "
+        "makes the server end with it, however the parent ends (infra_validate's child)",
+    )
     serve.set_defaults(func=run_serve)
 
     predict = subparsers.add_parser(
@@ -349,6 +358,8 @@ def run_serve(args: argparse.Namespace, *, stop: threading.Event | None = None) 
     SIGINT/SIGTERM (or until `stop` is set, for callers running it in a thread), then drains
     in-flight requests for up to --shutdown_grace_seconds. Returns an exit code (2 for an
     invalid server config)."""
+    if getattr(args, "stop_when_stdin_closes", False):
+        exit_when_stdin_closes()  # first: the parent may already be gone
     from seqline.serving.grpc_experiments import prefer_low_latency_grpc
 
     # Before grpc loads: accepted connections are then polled by gRPC's own Python thread.
@@ -382,6 +393,29 @@ def run_serve(args: argparse.Namespace, *, stop: threading.Event | None = None) 
         drained = handle.stop()
     print(f"seqline serve: stopped{'' if drained else ' (some requests were cut)'}", flush=True)
     return EXIT_OK
+
+
+def exit_when_stdin_closes() -> threading.Thread:
+    """Starts a daemon thread that ends the process at once (os._exit(0), no drain) when
+    standard input reaches end-of-file. A parent keeping the write end of a pipe to our stdin
+    makes us end with it however it ends, kill -9 included: the kernel closes its end then
+    (`seqline serve --stop_when_stdin_closes`; anything read is ignored)."""
+
+    def watch() -> None:
+        with contextlib.suppress(OSError):
+            while os.read(0, 65536):
+                pass
+        with contextlib.suppress(OSError, ValueError):  # stderr may be gone with the parent
+            print(
+                "seqline serve: standard input closed (the parent process ended); exiting",
+                file=sys.stderr,
+                flush=True,
+            )
+        os._exit(EXIT_OK)
+
+    watcher = threading.Thread(target=watch, name="stdin-watch", daemon=True)
+    watcher.start()
+    return watcher
 
 
 def _stop_on_signals(stop: threading.Event) -> Any:

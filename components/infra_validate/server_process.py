@@ -5,22 +5,110 @@ the child, not the pipeline, and the candidate is loaded exactly as a serving ho
 (fresh interpreter, only the files of the version directory). gRPC binds 127.0.0.1 on a port
 the kernel picks (`--port=0`, no race between choosing and binding); the child prints it, and
 its output goes to a log file that infra_validate keeps beside the result.
+
+The child dies with the pipeline process, however that ends (kill -9 included): it held
+~650 MB forever after a killed run. Two mechanisms, either one enough (start_tied_child):
+  - Linux: PR_SET_PDEATHSIG, the kernel sends the child SIGKILL when its parent ends. The
+    kernel's "parent" is the *thread* that forked it, and nodes run in threads that end when
+    their node does (infra_validate's prestart runs in train's), so children are forked by one
+    launcher thread that lives as long as the process;
+  - everywhere: the child's standard input is a pipe whose other end only this process holds,
+    and `seqline serve --stop_when_stdin_closes` exits when it reads end-of-file, which the
+    kernel delivers when the process ends (serving/ knows nothing of pipeline/ for this).
 """
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import os
+import queue
 import re
 import shutil
 import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass, field
+from typing import Any
 
 _READY_LINE = re.compile(r"gRPC at (\S+):(\d+)")
+_PR_SET_PDEATHSIG = 1  # linux/prctl.h
+# seqline serve's flag: exit when standard input reaches end-of-file (its parent ended).
+STOP_WITH_STDIN_FLAG = "--stop_when_stdin_closes"
+
+
+def _death_signal_setter() -> Callable[[], None] | None:
+    """Linux: a preexec_fn asking the kernel to SIGKILL the child when the thread that forked
+    it ends (and the child itself when that already happened). None elsewhere."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+    prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong]
+    prctl.restype = ctypes.c_int
+    parent = os.getpid()
+
+    def die_with_parent() -> None:  # runs in the child between fork and exec
+        prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        if os.getppid() != parent:  # the parent ended before the request took effect
+            os._exit(1)
+
+    return die_with_parent
+
+
+class _Launcher:
+    """Forks children from one daemon thread that lives as long as the process, so that a
+    child's PR_SET_PDEATHSIG fires when the process ends, not when the node thread that asked
+    for it ends."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._requests: queue.SimpleQueue[tuple[Sequence[str], dict[str, Any], Future[Any]]]
+        self._requests = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+
+    def popen(self, command: Sequence[str], **kwargs: Any) -> subprocess.Popen:
+        with self._lock:
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(
+                    target=self._serve, name="seqline-child-launcher", daemon=True
+                )
+                self._thread.start()
+        started: Future[subprocess.Popen] = Future()
+        self._requests.put((command, kwargs, started))
+        return started.result()
+
+    def _serve(self) -> None:
+        while True:
+            command, kwargs, started = self._requests.get()
+            try:
+                started.set_result(subprocess.Popen(command, **kwargs))
+            except BaseException as exc:  # handed to the caller
+                started.set_exception(exc)
+
+
+_LAUNCHER = _Launcher()
+
+
+def start_tied_child(
+    command: Sequence[str], *, pdeathsig: bool = True, **popen_kwargs: Any
+) -> subprocess.Popen:
+    """subprocess.Popen(command, **popen_kwargs) for a child that must not outlive this
+    process: its stdin is a pipe only this process holds (a child that stops at end-of-file
+    ends with us), and on Linux (unless `pdeathsig` is False) the kernel kills it when this
+    process ends. The caller keeps `process.stdin` open while the child should run."""
+    popen_kwargs = {**popen_kwargs, "stdin": subprocess.PIPE}
+    setter = _death_signal_setter() if pdeathsig else None
+    if setter is None:
+        return subprocess.Popen(command, **popen_kwargs)
+    return _LAUNCHER.popen(command, preexec_fn=setter, **popen_kwargs)
 
 
 class ServerStartFailed(RuntimeError):
@@ -46,6 +134,9 @@ class ServerProcess:
         if self.process.poll() is None:
             self.process.kill()
             self.process.wait()
+        if self.process.stdin is not None:  # the pipe that ties it to us (start_tied_child)
+            with contextlib.suppress(OSError):
+                self.process.stdin.close()
         if self._log is not None:
             self._log.close()  # type: ignore[attr-defined]
             self._log = None
@@ -80,7 +171,8 @@ def launch_server_process(
     The child spends its first seconds importing TensorFlow and gRPC; a caller that launches it
     before preparing the model overlaps that start-up with its own work. `model_base_path` may
     still be empty: the child serves whatever version directory appears there (it skips
-    `.tmp-*` directories, so publish a version by renaming a finished copy).
+    `.tmp-*` directories, so publish a version by renaming a finished copy). The child dies
+    with this process however it ends (start_tied_child).
     """
     command = [
         sys.executable,
@@ -95,13 +187,17 @@ def launch_server_process(
         # Load as tensorflow_model_server does (a Session) with no fallback, so a model that
         # server could not run is not blessed.
         "--tensorflow_runtime=session_strict",
+        # Exit when this process ends, even by kill -9 (start_tied_child holds the pipe).
+        STOP_WITH_STDIN_FLAG,
         *extra_flags,
     ]
     log = open(log_path, "w", encoding="utf-8")  # noqa: SIM115 — closed by ServerProcess.stop
     env = dict(os.environ, PYTHONUNBUFFERED="1", TF_CPP_MIN_LOG_LEVEL="2")
-    process = subprocess.Popen(
-        command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env
-    )
+    try:
+        process = start_tied_child(command, stdout=log, stderr=subprocess.STDOUT, env=env)
+    except BaseException:
+        log.close()
+        raise
     return ServerProcess(process=process, log_path=log_path, _log=log)
 
 

@@ -1,0 +1,135 @@
+"""infra_validate's server child dies with the pipeline process, however that ends: a killed
+`seqline run` left `seqline serve` running forever (~650 MB). Both mechanisms are tested on
+their own: the kernel's parent-death signal (Linux) and the child watching its stdin pipe."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from seqline.components.infra_validate import server_process
+from seqline.serving import cli as serving_cli
+
+REPO = Path(__file__).resolve().parents[3]
+
+# Starts CHILD through start_tied_child from a thread that ends at once (as a node's thread
+# does), prints the child's pid, then waits to be killed.
+PARENT = """
+import subprocess, sys, threading, time
+from seqline.components.infra_validate.server_process import start_tied_child
+
+child_code, pdeathsig = sys.argv[1], sys.argv[2] == "1"
+started = []
+thread = threading.Thread(target=lambda: started.append(start_tied_child(
+    [sys.executable, "-c", child_code], pdeathsig=pdeathsig, stdout=subprocess.DEVNULL)))
+thread.start()
+thread.join()
+print(started[0].pid, flush=True)
+time.sleep(120)
+"""
+SLEEPER = "import time; time.sleep(120)"
+STDIN_WATCHER = (
+    "import time; from seqline.serving.cli import exit_when_stdin_closes; "
+    "exit_when_stdin_closes(); time.sleep(120)"
+)
+
+
+def _gone(pid: int) -> bool:
+    """True once `pid` has exited (a zombie nobody reaped yet counts as exited)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] == "Z"
+    except FileNotFoundError:
+        return True
+
+
+def _wait_gone(pid: int, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if _gone(pid):
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def _kill_parent_and_check_child(child_code: str, pdeathsig: bool) -> None:
+    parent = subprocess.Popen(
+        [sys.executable, "-c", PARENT, child_code, "1" if pdeathsig else "0"],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    child = None
+    try:
+        assert parent.stdout is not None
+        child = int(parent.stdout.readline())
+        # The thread that started it has ended: the child must still be serving.
+        with pytest.raises(subprocess.TimeoutExpired):
+            parent.wait(timeout=1.0)
+        assert not _gone(child), "the child died with the thread that started it"
+        os.kill(parent.pid, signal.SIGKILL)
+        parent.wait(timeout=30)
+        assert _wait_gone(child, 30), "the child outlived its killed parent"
+    finally:
+        if parent.poll() is None:
+            parent.kill()
+        if child is not None and not _gone(child):
+            os.kill(child, signal.SIGKILL)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux's")
+def test_the_kernel_kills_the_child_when_its_parent_is_killed():
+    """A child that does not watch its stdin (a hung server, say) still dies: the kernel's
+    parent-death signal, requested from a launcher thread that lives as long as the process."""
+    _kill_parent_and_check_child(SLEEPER, pdeathsig=True)
+
+
+def test_the_child_stops_when_its_stdin_pipe_closes():
+    """The portable fallback: `seqline serve --stop_when_stdin_closes` reads its stdin and
+    exits at end-of-file, which the kernel delivers when the parent dies."""
+    _kill_parent_and_check_child(STDIN_WATCHER, pdeathsig=False)
+
+
+def test_infra_validate_starts_its_server_tied_to_the_pipeline(tmp_path, monkeypatch):
+    seen: dict = {}
+
+    class Started:
+        stdin = None
+        returncode = 0
+
+        def poll(self):
+            return 0
+
+    def fake(command, **kwargs):
+        seen.update(command=command, kwargs=kwargs)
+        return Started()
+
+    monkeypatch.setattr(server_process, "start_tied_child", fake)
+    server = server_process.launch_server_process("m", str(tmp_path), str(tmp_path / "log"))
+    server.stop(grace=0)
+    assert server_process.STOP_WITH_STDIN_FLAG in seen["command"]
+    assert "stdin" not in seen["kwargs"]  # start_tied_child makes it the pipe
+
+    # The server takes the flag (serving/ parses it without importing pipeline/).
+    parser = argparse.ArgumentParser()
+    serving_cli.register(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(
+        ["serve", "--model_name=m", f"--model_base_path={tmp_path}", "--stop_when_stdin_closes"]
+    )
+    assert args.stop_when_stdin_closes is True
+
+
+def test_stopping_the_server_closes_the_pipe(tmp_path):
+    process = server_process.start_tied_child(
+        [sys.executable, "-c", STDIN_WATCHER], cwd=REPO, stderr=subprocess.PIPE
+    )
+    server = server_process.ServerProcess(process, str(tmp_path / "server.log"))
+    assert server.stop(grace=0) == -signal.SIGKILL
+    assert process.stdin is not None and process.stdin.closed
