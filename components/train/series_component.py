@@ -4,6 +4,8 @@ graph so it forecasts in original units.
 Inputs:
     transform_graph (TransformGraph, kind "series"): the window layout and its scaling.
     transformed_examples (TransformedExamples): "history" and "target" per split.
+    examples (SeriesWindows, resolved): the windows transformed_examples were made from
+        (split_lineage.UpstreamExamples), for their split_definition; None when unknown.
 Outputs:
     model (Model): saved_model/ (signatures serving_default(examples) and forecast(history
         [, series_id][, window_end][, future_covariates]) -> forecast in original units,
@@ -14,7 +16,8 @@ Outputs:
         lookback, horizon (the data's H), forecast_steps (S), output, per_series, streaming
         (step signatures exported), plus the training facts train_text records (signatures,
         epochs_run, best_val_loss, best_epoch, best_metrics, monitor, strategy, trained_with,
-        replicas, cudnn_incompatibilities, diverged_at_epoch).
+        replicas, cudnn_incompatibilities, diverged_at_epoch) and split_lineage ([the
+        windows' split_definition], None when unknown; split_lineage.py).
     model_run (ModelRun): as train_text's.
 
 The forecaster is configured by `forecaster` (forecasters.py) and trained by the same loop,
@@ -33,7 +36,20 @@ from seqline.components.train.shell import (
     publish_training,
     work_paths,
 )
-from seqline.pipeline.artifacts import Model, ModelRun, TransformedExamples, TransformGraph
+from seqline.components.train.split_lineage import (
+    UpstreamExamples,
+    current_definition,
+    model_split_lineage,
+)
+from seqline.pipeline.artifact import ArtifactType
+from seqline.pipeline.artifacts import (
+    Model,
+    ModelRun,
+    SeriesWindows,
+    TransformedExamples,
+    TransformGraph,
+)
+from seqline.pipeline.artifacts.model import SPLIT_LINEAGE
 from seqline.pipeline.component import ExecutionContext, Out, component
 
 
@@ -42,6 +58,7 @@ def run(
     config: TrainSeriesConfig,
     transform_graph: TransformGraph,
     transformed_examples: TransformedExamples,
+    examples: SeriesWindows | None,
     model: Out[Model],
     model_run: Out[ModelRun],
 ) -> dict[str, Any]:
@@ -50,8 +67,12 @@ def run(
     if is_multi_worker(config):
         from seqline.components.train.worker import run_in_fresh_process  # noqa: PLC0415
 
-        return run_in_fresh_process(ctx, "train_series", transform_graph, transformed_examples)
-    return execute(ctx, config, transform_graph, transformed_examples, model, model_run)
+        summary = run_in_fresh_process(ctx, "train_series", transform_graph, transformed_examples)
+    else:
+        summary = execute(ctx, config, transform_graph, transformed_examples, model, model_run)
+    if summary.get("chief") is not False:
+        model.properties[SPLIT_LINEAGE] = model_split_lineage(current_definition(examples), None)
+    return summary
 
 
 def execute(
@@ -140,4 +161,8 @@ def execute(
     )
 
 
-COMPONENT = component(run, name="train_series")
+COMPONENT = component(
+    run,
+    name="train_series",
+    resolved={"examples": UpstreamExamples(type_name=ArtifactType.SERIES_WINDOWS)},
+)

@@ -9,6 +9,8 @@ Inputs:
     warm_start_model (Model, resolved): with `warm_start` on, the last model evaluate blessed
         under this node's name (LatestBlessedModel; one trained by this node from the same
         transformed examples is skipped, so a rerun stays cached). warm_start.py checks it.
+    examples (Examples, resolved): the Examples transformed_examples were made from
+        (split_lineage.UpstreamExamples), for their split_definition; None when unknown.
 Outputs:
     model (Model): saved_model/ (signatures serving_default(examples) and predict_text(text) ->
         probabilities, class_ids, classes; see export.py) and keras/model.keras (the best
@@ -17,8 +19,9 @@ Outputs:
         strategy, trained_with ("keras" | "tf_keras"), replicas, cudnn_incompatibilities,
         diverged_at_epoch, hyperparameters (the tuned values applied, or None untuned),
         vocabulary ({sha256, size}: what its token ids mean), warm_started_from ({uri,
-        fingerprint, pushed_version} or None) and warm_start_skipped (why an incompatible
-        baseline was not used, or None).
+        fingerprint, pushed_version} or None), warm_start_skipped (why an incompatible
+        baseline was not used, or None) and split_lineage (the split definitions of the
+        Examples its weights were fitted on, through warm starts; None when unknown).
     model_run (ModelRun): TensorBoard logs, history.csv, training_curves.png, best checkpoint;
         properties epochs_run, resumed_from_epoch (0 for an uninterrupted run), final.
 
@@ -31,6 +34,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+from collections.abc import Mapping
 from typing import Any
 
 from seqline.components.train.config import TrainTextConfig
@@ -41,13 +45,20 @@ from seqline.components.train.shell import (
     publish_training,
     work_paths,
 )
+from seqline.components.train.split_lineage import (
+    UpstreamExamples,
+    current_definition,
+    model_split_lineage,
+)
 from seqline.pipeline.artifacts import (
+    Examples,
     HyperParameters,
     Model,
     ModelRun,
     TransformedExamples,
     TransformGraph,
 )
+from seqline.pipeline.artifacts.model import SPLIT_LINEAGE
 from seqline.pipeline.component import ExecutionContext, Out, component
 from seqline.pipeline.errors import ConfigError
 from seqline.pipeline.resolvers import LatestBlessedModel
@@ -59,6 +70,7 @@ def run(
     transform_graph: TransformGraph,
     transformed_examples: TransformedExamples,
     warm_start_model: Model | None,
+    examples: Examples | None,
     model: Out[Model],
     model_run: Out[ModelRun],
     hyperparameters: HyperParameters | None,
@@ -85,10 +97,21 @@ def run(
         )
     else:
         summary = execute(
-            ctx, config, transform_graph, transformed_examples, model, model_run, warm_start_model
+            ctx,
+            config,
+            transform_graph,
+            transformed_examples,
+            model,
+            model_run,
+            warm_start_model,
+            split_definition=current_definition(examples),
         )
     if summary.get("chief") is not False:
         model.properties["hyperparameters"] = tuned
+        started = model.properties.get("warm_started_from") is not None
+        model.properties[SPLIT_LINEAGE] = model_split_lineage(
+            current_definition(examples), warm_start_model if started else None
+        )
         if tuned is not None:
             summary["tuned"] = tuned
     return summary
@@ -102,9 +125,11 @@ def execute(
     model: Model,
     model_run: ModelRun,
     warm_start_model: Model | None = None,
+    split_definition: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Trains in this process (on every task of a multi-worker run: worker.py calls it); only
-    the chief fills the outputs."""
+    the chief fills the outputs. `split_definition`: this run's Examples', which the warm
+    start baseline's split lineage must match."""
     from seqline.components.train import models, training  # noqa: PLC0415
     from seqline.components.train import warm_start as ws  # noqa: PLC0415
     from seqline.components.train.export import export_saved_model  # noqa: PLC0415
@@ -123,6 +148,7 @@ def execute(
             vocabulary=vocabulary,
             labels=graph.labels,
             head=models.resolve_head(config.model.head, len(graph.labels)),
+            split_definition=split_definition,
         )
         if differences:
             skipped.append(ws.refuse_or_skip(config.warm_start, warm_start_model, differences))
@@ -211,6 +237,7 @@ COMPONENT = component(
             same_node=True,  # ...of a model this train node trained
             enabled=lambda config: bool(getattr(config, "warm_start", False)),
             skip_same_inputs=("transformed_examples",),
-        )
+        ),
+        "examples": UpstreamExamples(),
     },
 )

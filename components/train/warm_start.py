@@ -7,7 +7,14 @@ new model only when both models read the same token ids and have the same variab
 - model kind: the same training component, task and head, and the same labels in order;
 - vocabulary: the same vocabulary files (sha256 over the transform graph's assets) and size;
   the Model artifact records them as its `vocabulary` property for this check;
-- layer shapes: every weight of the new model has the baseline's shape, in the same order.
+- layer shapes: every weight of the new model has the baseline's shape, in the same order;
+- split definition: every entry of the baseline's `split_lineage` (the split definitions of
+  the Examples its weights were fitted on, through its own warm starts; split_lineage.py) is
+  this run's Examples' `split_definition`. Under another split (other ratios, another key,
+  split_by...) records the baseline was fitted on may sit in this run's test split, and a
+  blessing scored there would be decided on data the trainer saw. A baseline that records no
+  lineage (trained before it was recorded), or Examples that record no definition, cannot be
+  vouched for and count as a difference too.
 
 `warm_start: true` refuses an incompatible baseline (ConfigError naming each difference);
 `if_compatible` reports the reason and trains from scratch. Without any blessed model yet
@@ -18,11 +25,12 @@ and `load_baseline_weights`, which take Keras models.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
 from seqline.pipeline import data_sources
 from seqline.pipeline.artifacts import Model
+from seqline.pipeline.artifacts.examples import split_definition_changes
 from seqline.pipeline.errors import ConfigError
 from seqline.storage import filesystem
 
@@ -43,6 +51,35 @@ def vocabulary_identity(transform_graph_uri: str, vocab_size: int) -> dict[str, 
     return {"sha256": digest.hexdigest(), "size": int(vocab_size)}
 
 
+SPLIT_DIFFERENCE = "split definition"
+
+
+def split_differences(baseline: Model, current: Mapping[str, Any] | None) -> list[str]:
+    """Why the records `baseline` was fitted on may lie in this run's eval or test split ([] if
+    its whole split lineage is `current`, this run's Examples' split definition)."""
+    if current is None:
+        return [
+            f"{SPLIT_DIFFERENCE}: this run's Examples record none (their ingest writes no "
+            "split_definition), so whether the baseline was fitted on records of this run's "
+            "test split cannot be told"
+        ]
+    lineage = baseline.split_lineage
+    if lineage is None:
+        return [
+            f"{SPLIT_DIFFERENCE}: the baseline records no split lineage (trained before "
+            "seqline recorded it, or from Examples without a split_definition), so it may have "
+            "been fitted on records of this run's test split"
+        ]
+    return [
+        f"{SPLIT_DIFFERENCE}: the baseline's weights were fitted on Examples split "
+        f"differently ({'; '.join(split_definition_changes(definition, current))}), so "
+        "records it was fitted on may be in this run's test split, where the blessing is "
+        "decided"
+        for definition in lineage
+        if definition != dict(current)
+    ]
+
+
 def static_differences(
     baseline: Model,
     *,
@@ -50,10 +87,12 @@ def static_differences(
     vocabulary: dict[str, Any],
     labels: Sequence[str],
     head: str,
+    split_definition: Mapping[str, Any] | None,
 ) -> list[str]:
     """What makes `baseline` unusable as a starting point before any model is built ([] if
-    nothing): model kind, labels, vocabulary hash and size."""
-    out: list[str] = []
+    nothing): model kind, labels, vocabulary hash and size, split definition (this run's
+    Examples' `split_definition`, None when they record none)."""
+    out: list[str] = split_differences(baseline, split_definition)
     producer = baseline.producer.get("component")
     if producer and producer != component:
         out.append(f"model kind: the baseline was trained by {producer}, this node is {component}")
@@ -99,10 +138,24 @@ def refuse_or_skip(mode: WarmStart, baseline: Model, differences: list[str]) -> 
     to record and log (training then starts from scratch)."""
     what = "; ".join(differences)
     if mode is True:
+        split = [d.startswith(SPLIT_DIFFERENCE) for d in differences]
+        if any(split):
+            also = "" if all(split) else " and the same vocabulary and architecture"
+            fix = (
+                "keep the split the baseline was trained under (ingest's split_by, "
+                f"split_ratios / split_fractions / split_cuts, id_column){also}, or set "
+                "warm_start: false to train the first model of this split from scratch "
+                "(if_compatible does so whenever the baseline differs): a blessing must not "
+                "be scored on records the model was fitted on"
+            )
+        else:
+            fix = (
+                "train with the same vocabulary and architecture, or set warm_start: "
+                "if_compatible (train from scratch when they differ) or false"
+            )
         raise ConfigError(
             f"train.warm_start: true, but the last blessed model {baseline.uri} cannot seed "
-            f"this model: {what}. Fix: train with the same vocabulary and architecture, or set "
-            "warm_start: if_compatible (train from scratch when they differ) or false"
+            f"this model: {what}. Fix: {fix}"
         )
     return f"not warm started from {baseline.uri}: {what}"
 

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from seqline.pipeline.artifacts.base import Artifact, str_list
+from seqline.pipeline.artifacts.examples import split_definition_of
 from seqline.pipeline.errors import DataError
 from seqline.storage import filesystem
+
+SPLIT_LINEAGE = "split_lineage"
 
 
 @dataclass(frozen=True)
@@ -34,8 +37,9 @@ class Model(Artifact):
 
     Properties: task ("binary" | "multiclass" | "forecast"), signatures, train_split, epochs_run,
     best_val_loss, best_epoch, best_metrics, monitor, strategy, trained_with, replicas,
-    cudnn_incompatibilities, diverged_at_epoch; classifiers: labels, head; forecasters:
-    targets, covariates, lookback, horizon, forecast_steps, output, per_series.
+    cudnn_incompatibilities, diverged_at_epoch, split_lineage (see `split_lineage`);
+    classifiers: labels, head; forecasters: targets, covariates, lookback, horizon,
+    forecast_steps, output, per_series.
     """
 
     TYPE_NAME: ClassVar[str] = "Model"
@@ -55,6 +59,19 @@ class Model(Artifact):
         recorded)."""
         value = self.properties.get("train_split")
         return str(value) if value else None
+
+    @property
+    def split_lineage(self) -> list[dict[str, Any]] | None:
+        """The split definitions (Examples.split_definition) of every Examples this model's
+        weights were fitted on: those of the models it was warm started from, oldest first,
+        then its own; each listed once. None when it records none (trained before seqline
+        recorded it, or from Examples without a split definition): then which records it was
+        fitted on cannot be told."""
+        value = self.properties.get(SPLIT_LINEAGE)
+        if not isinstance(value, list) or not value:
+            return None
+        definitions = [split_definition_of(entry) for entry in value]
+        return [d for d in definitions if d is not None] or None
 
     def has_saved_model(self) -> bool:
         return filesystem.exists(filesystem.join(self.saved_model_dir, "saved_model.pb"))

@@ -10,17 +10,32 @@ import numpy as np
 import pytest
 
 from seqline.components.train.config import EarlyStoppingConfig, ModelConfig, TrainTextConfig
-from seqline.components.train.warm_start import static_differences
+from seqline.components.train.split_lineage import model_split_lineage
+from seqline.components.train.warm_start import refuse_or_skip, static_differences
+from seqline.pipeline.artifact import Artifact, ArtifactType
 from seqline.pipeline.artifacts import Model
 from seqline.pipeline.errors import ConfigError
 
 from .conftest import TextArtifacts, train_context
 
 VOCAB = {"sha256": "a" * 64, "size": 42}
+SPLIT = {
+    "ingest": "ingest_text",
+    "split_by": "hash",
+    "ratios": {"eval": 0.1, "test": 0.1, "train": 0.8},
+    "key": "standardized_text",
+}
+OTHER_SPLIT = {**SPLIT, "ratios": {"eval": 0.1, "test": 0.4, "train": 0.5}}
 
 
 def _baseline(**properties: object) -> Model:
-    base = {"task": "binary", "head": "sigmoid", "labels": ["neg", "pos"], "vocabulary": VOCAB}
+    base = {
+        "task": "binary",
+        "head": "sigmoid",
+        "labels": ["neg", "pos"],
+        "vocabulary": VOCAB,
+        "split_lineage": [SPLIT],
+    }
     base.update(properties)
     return Model(
         Model.TYPE_NAME,
@@ -37,6 +52,7 @@ def _differences(baseline: Model, **overrides: object) -> list[str]:
         "vocabulary": VOCAB,
         "labels": ("neg", "pos"),
         "head": "sigmoid",
+        "split_definition": SPLIT,
     }
     kwargs.update(overrides)
     return static_differences(baseline, **kwargs)
@@ -67,6 +83,64 @@ def test_each_difference_is_named() -> None:
     ]
 
 
+def test_a_baseline_fitted_under_another_split_definition_is_a_difference() -> None:
+    """The probe: split_ratios 0.8/0.1/0.1 -> 0.5/0.1/0.4 with warm_start: true blessed a
+    model whose weights were fitted on 178 of the new test split's 245 records."""
+    assert _differences(_baseline(), split_definition=OTHER_SPLIT) == [
+        "split definition: the baseline's weights were fitted on Examples split differently "
+        '(ratios: {"eval": 0.1, "test": 0.1, "train": 0.8} -> {"eval": 0.1, "test": 0.4, '
+        '"train": 0.5}), so records it was fitted on may be in this run\'s test split, where '
+        "the blessing is decided"
+    ]
+    # Anywhere in its lineage: a model warm started from one trained under the other split.
+    assert len(_differences(_baseline(split_lineage=[OTHER_SPLIT, SPLIT]))) == 1
+    by_id = {**SPLIT, "key": "id_column", "id_column": "id"}
+    assert _differences(_baseline(), split_definition=by_id)[0].startswith(
+        "split definition: the baseline's weights were fitted on Examples split differently "
+        '(key: "standardized_text" -> "id_column"; id_column: unset -> "id")'
+    )
+
+
+def test_an_unknown_split_on_either_side_is_a_difference() -> None:
+    """Models trained before the lineage was recorded hashed the raw text: which of this run's
+    test records they were fitted on cannot be told."""
+    assert _differences(_baseline(split_lineage=None)) == [
+        "split definition: the baseline records no split lineage (trained before seqline "
+        "recorded it, or from Examples without a split_definition), so it may have been "
+        "fitted on records of this run's test split"
+    ]
+    assert _differences(_baseline(), split_definition=None)[0].startswith(
+        "split definition: this run's Examples record none"
+    )
+
+
+def test_refusing_another_split_says_why_and_how_to_fix_it() -> None:
+    differences = _differences(_baseline(), split_definition=OTHER_SPLIT)
+    with pytest.raises(ConfigError) as raised:
+        refuse_or_skip(True, _baseline(), differences)
+    message = str(raised.value)
+    assert "train.warm_start: true, but the last blessed model /root/train/model/fp cannot " in (
+        message
+    )
+    assert "ratios:" in message and "this run's test split" in message
+    assert "keep the split the baseline was trained under" in message
+    assert "or set warm_start: false to train the first model of this split" in message
+    assert "same vocabulary" not in message
+    skipped = refuse_or_skip("if_compatible", _baseline(), differences)
+    assert skipped.startswith("not warm started from /root/train/model/fp: split definition:")
+
+
+def test_the_lineage_carries_the_warm_start_sources_definitions() -> None:
+    assert model_split_lineage(SPLIT, None) == [SPLIT]
+    assert model_split_lineage(SPLIT, _baseline()) == [SPLIT]
+    assert model_split_lineage(SPLIT, _baseline(split_lineage=[OTHER_SPLIT])) == [
+        OTHER_SPLIT,
+        SPLIT,
+    ]
+    assert model_split_lineage(None, _baseline()) is None
+    assert _baseline(split_lineage="junk").split_lineage is None
+
+
 # -- the component ------------------------------------------------------------------------------
 
 BASE = TrainTextConfig(
@@ -92,20 +166,37 @@ def blessed(text_artifacts: TextArtifacts, tmp_path_factory: pytest.TempPathFact
     from seqline.components.train.text_component import COMPONENT
 
     ctx = train_context(BASE, text_artifacts, tmp_path_factory.mktemp("baseline"))
+    ctx = replace(ctx, resolved={"examples": _examples(SPLIT)})
     COMPONENT.executor(ctx)
     out = ctx.outputs["model"]
     # What later runs are checked against: the transform graph's vocabulary.
     vocab_size = text_artifacts.transform_graph.properties["vocab_size"]
     assert out.properties["vocabulary"]["size"] == vocab_size
     assert out.properties["warm_started_from"] is None
+    assert out.properties["split_lineage"] == [SPLIT]
     return Model(Model.TYPE_NAME, out.uri, "blessedfp", properties=dict(out.properties))
 
 
-def _train(config: TrainTextConfig, artifacts: TextArtifacts, root: Path, baseline: Model):
+def _examples(split_definition: dict | None) -> Artifact:
+    """The Examples the runner resolves upstream of transformed_examples (only their
+    properties are read)."""
+    properties = {"splits": ["train", "eval"], "split_definition": split_definition}
+    return Artifact(
+        ArtifactType.EXAMPLES, "/root/ingest/examples/fp", "exfp", properties=properties
+    )
+
+
+def _train(
+    config: TrainTextConfig,
+    artifacts: TextArtifacts,
+    root: Path,
+    baseline: Model,
+    split: dict | None = SPLIT,
+):
     from seqline.components.train.text_component import COMPONENT
 
     ctx = train_context(config, artifacts, root)
-    ctx = replace(ctx, resolved={"warm_start_model": baseline})
+    ctx = replace(ctx, resolved={"warm_start_model": baseline, "examples": _examples(split)})
     summary = COMPONENT.executor(ctx)
     return summary, ctx.outputs["model"]
 
@@ -124,6 +215,7 @@ def test_compatible_model_starts_from_the_blessed_weights(
         "pushed_version": None,
     }
     assert model.properties["warm_start_skipped"] is None
+    assert model.properties["split_lineage"] == [SPLIT]
     for new, old in zip(_keras_weights(model), _keras_weights(blessed), strict=True):
         np.testing.assert_allclose(new, old, atol=1e-5)
     # The same run without warm start starts elsewhere (another seed's random weights).
@@ -160,3 +252,29 @@ def test_other_layer_shapes_train_from_scratch_with_if_compatible(
     assert model.properties["warm_started_from"] is None
     assert "layer shapes:" in model.properties["warm_start_skipped"]
     assert summary["epochs_run"] == 1  # trained all the same
+
+
+@pytest.mark.slow  # one short training (the refusal comes before any is built)
+def test_another_split_is_refused_with_warm_start_true_and_skipped_with_if_compatible(
+    text_artifacts: TextArtifacts, blessed: Model, tmp_path: Path
+) -> None:
+    config = replace(BASE, warm_start=True)
+    with pytest.raises(ConfigError) as raised:
+        _train(config, text_artifacts, tmp_path / "a", blessed, split=OTHER_SPLIT)
+    message = str(raised.value)
+    assert "split definition: the baseline's weights were fitted on Examples split" in message
+    assert "warm_start: false" in message
+    summary, model = _train(
+        replace(config, warm_start="if_compatible"),
+        text_artifacts,
+        tmp_path / "b",
+        blessed,
+        split=OTHER_SPLIT,
+    )
+    assert summary["warm_started"] is False
+    assert model.properties["warm_started_from"] is None
+    assert model.properties["warm_start_skipped"].startswith(
+        f"not warm started from {blessed.uri}: split definition:"
+    )
+    # Trained from scratch under the new split: its lineage holds that split alone.
+    assert model.properties["split_lineage"] == [OTHER_SPLIT]
