@@ -5,14 +5,24 @@ decided on inflated figures: on a 20-class topic corpus that split read 0.876 ac
 held-out data read 0.734. So the pipeline builder calls `check_evaluation_split` before any
 node runs and refuses such a config with a ConfigError that names both fields and the fix.
 
+The config alone cannot see a model fitted under another split: a warm start from a model
+trained before the split ratios changed carries weights fitted on records that now sit in
+test (a probe: 178 of the new test split's 245 records). So evaluate also compares each
+model's `split_lineage` (the split definitions of every Examples its weights were fitted on,
+through warm starts; components/train/split_lineage.py) with the `split_definition` of the
+Examples it scores: `check_candidate_lineage` refuses the candidate, `baseline_set_aside` says
+why the last blessed model cannot be compared with it.
+
 Pure: works on the config dataclasses (duck-typed, so no component imports), no TensorFlow.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import Any
 
-from seqline.pipeline.errors import ConfigError
+from seqline.pipeline.artifacts.examples import split_definition_changes
+from seqline.pipeline.errors import ConfigError, DataError
 
 # What train validates on when its eval_split is left to it (train/config.py's candidates).
 _AUTO_EVAL_CANDIDATES: tuple[str, ...] = ("eval", "validation")
@@ -94,3 +104,76 @@ def check_evaluation_split(
             "makes train/eval/test by default), or set evaluate.allow_trainer_split: true to "
             "accept optimistic figures knowingly"
         )
+
+
+def lineage_changes(lineage: Sequence[Mapping[str, Any]], current: Mapping[str, Any]) -> list[str]:
+    """How each split definition in `lineage` that is not `current` differs from it ("field:
+    X -> Y", see split_definition_changes); [] when the whole lineage is `current`."""
+    changes: list[str] = []
+    for definition in lineage:
+        if dict(definition) != dict(current):
+            changes.extend(split_definition_changes(definition, current))
+    return list(dict.fromkeys(changes))
+
+
+def check_candidate_lineage(
+    model_uri: str,
+    lineage: Sequence[Mapping[str, Any]] | None,
+    current: Mapping[str, Any] | None,
+    eval_split: str,
+    allow_trainer_split: bool,
+) -> str | None:
+    """Raises DataError when the candidate's weights were fitted (through warm starts too)
+    under another split definition than the Examples' `current` one, so records it was fitted
+    on may be in `eval_split`; with `allow_trainer_split` returns that as a reason line to
+    record instead. None when the lineage matches, or either side records nothing (a model or
+    an ingest from outside seqline: nothing to compare)."""
+    if lineage is None or current is None:
+        return None
+    changes = lineage_changes(lineage, current)
+    if not changes:
+        return None
+    what = (
+        f"the candidate {model_uri} was fitted (through warm start) on Examples split "
+        f"differently from these ({'; '.join(changes)}), so records it was fitted on may be "
+        f"in '{eval_split}'"
+    )
+    if allow_trainer_split:
+        return (
+            f"split lineage: {what}; its figures there are optimistic (accepted: "
+            "evaluate.allow_trainer_split)"
+        )
+    raise DataError(
+        f"evaluate: expected a candidate fitted only under these Examples' split definition, "
+        f"got one whose split lineage includes another: {what}, and a blessing scored there "
+        "is not earned. Fix: train the candidate on these Examples from scratch "
+        "(train.warm_start: false), or keep the split its warm-start source was trained "
+        "under; evaluate.allow_trainer_split: true accepts optimistic figures knowingly"
+    )
+
+
+def baseline_set_aside(
+    baseline_uri: str,
+    lineage: Sequence[Mapping[str, Any]] | None,
+    current: Mapping[str, Any] | None,
+    eval_split: str,
+) -> str | None:
+    """Why the last blessed model cannot be compared with the candidate on `eval_split` of
+    Examples split by `current` (None: it can). Its figures are optimistic when it was fitted
+    under another split definition, or may be when it records none (trained before seqline
+    recorded split lineage: ingest_text's split key changed since). Without a definition on
+    the Examples nothing can be told, and the baseline is kept."""
+    if current is None:
+        return None
+    if lineage is None:
+        why = "it records no split lineage (trained before seqline recorded it)"
+    else:
+        changes = lineage_changes(lineage, current)
+        if not changes:
+            return None
+        why = f"it was fitted on Examples split differently ({'; '.join(changes)})"
+    return (
+        f"the last blessed model {baseline_uri} was set aside: {why}, so its figures on "
+        f"'{eval_split}' may include records it was fitted on; change thresholds resume with "
+        "the first model blessed under this split"
+    )

@@ -12,14 +12,18 @@ Inputs:
     model (Model): the candidate classifier.
     baseline_model (Model, resolved): the last model evaluate blessed under the same model
         name in this pipeline (LatestBlessedModel), or None on a first run; it is part of the
-        fingerprint, so a new blessed model re-runs this node.
+        fingerprint, so a new blessed model re-runs this node. It is set aside (change
+        thresholds skipped, with the reason) when its split_lineage does not match the
+        Examples' split_definition: its figures there may include records it was fitted on.
 Output:
     blessing (Blessing): metrics.json, checks.json, report.html; properties blessed, reasons,
         metrics, model_fingerprint, model_uri, model_name, baseline_model_uri,
         baseline_model_version.
 
 A model that fails its thresholds is a NOT_BLESSED artifact, not an exception; only unusable
-inputs (unknown labels, a broken export) raise. The config and its YAML form are in config.py.
+inputs (unknown labels, a broken export, a candidate fitted under another split definition
+than the Examples', split_policy.check_candidate_lineage) raise. The config and its YAML form
+are in config.py.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from typing import Any
 import numpy as np
 
 from seqline.components.evaluate.config import EvaluateTextConfig
+from seqline.components.evaluate.split_policy import baseline_set_aside, check_candidate_lineage
 from seqline.pipeline.artifacts import Blessing, Examples, Model
 from seqline.pipeline.component import ExecutionContext, Out, component
 from seqline.pipeline.errors import DataError
@@ -133,6 +138,7 @@ def run(
         BASELINE_MODEL,
         CANDIDATE,
         LINEAR_BASELINE,
+        BaselineModelInfo,
         LinearBaselineInfo,
         baseline_model_info,
         checks_document,
@@ -151,7 +157,25 @@ def run(
             f"the baseline model {baseline_model.uri} predicts labels {baseline_model.labels}, "
             f"the candidate {labels}; they cannot be compared (the resolver skips such models)"
         )
+    # A blessing is never decided on records a model was fitted on (split_policy.py).
+    definition = examples.split_definition
+    accepted = check_candidate_lineage(
+        model.uri, model.split_lineage, definition, config.eval_split, config.allow_trainer_split
+    )
+    if accepted is not None:
+        ctx.progress(accepted)
     info = baseline_model_info(baseline_model, model_name)
+    set_aside = (
+        baseline_set_aside(
+            baseline_model.uri, baseline_model.split_lineage, definition, config.eval_split
+        )
+        if baseline_model is not None
+        else None
+    )
+    if set_aside is not None:
+        ctx.progress(set_aside)
+        baseline_model = None
+        info = BaselineModelInfo(None, None, set_aside)
     saved_models = {CANDIDATE: model.saved_model_dir}
     if baseline_model is not None:
         saved_models[BASELINE_MODEL] = baseline_model.saved_model_dir
@@ -228,7 +252,8 @@ def run(
         figures = classification_plots(evaluation, scored.label_ids, predictions, config.eval_split)
         page = render_report(evaluation, figures, model_uri=model.uri, eval_split=config.eval_split)
         filesystem.write_text(blessing.path(Blessing.REPORT_FILE), page)
-    blessing.record(evaluation.blessed, evaluation.reasons, model)
+    reasons = [*evaluation.reasons, *([accepted] if accepted is not None else [])]
+    blessing.record(evaluation.blessed, reasons, model)
     blessing.properties.update(
         {
             "metrics": metrics_doc["model"],
