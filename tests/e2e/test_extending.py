@@ -3,11 +3,11 @@ import path from YAML, found on PYTHONPATH, cached, and in the fingerprint with 
 
 from __future__ import annotations
 
-import csv
 import glob
 import json
 import os
 import re
+import runpy
 import shutil
 import subprocess
 import sys
@@ -15,7 +15,6 @@ from pathlib import Path
 
 import pytest
 
-from seqline.components.ingest_text.synthetic import write_synthetic_reviews
 from seqline.pipeline.metadata import MetadataStore, default_metadata_url
 
 REPO = Path(__file__).resolve().parents[2]
@@ -49,14 +48,11 @@ print(json.dumps(compute_fingerprints(load_pipeline(sys.argv[1]))))
 
 
 def _data(path: Path) -> None:
-    write_synthetic_reviews(path, 300, seed=5)
-    with open(path, newline="", encoding="utf-8") as f:
-        rows = list(csv.reader(f))
-    for i, row in enumerate(rows[1:31], start=1):
-        row[0] += f" Write to me at reader{i}@mail.example.com or +1 555 010 {i:04d}."
-    rows += [[f"fan{i}@example.org", "pos"] for i in range(3)]  # nothing but PII
-    with open(path, "w", newline="", encoding="utf-8") as f:
-        csv.writer(f).writerows(rows)
+    """The example's own data script (examples/extending/prepare.py, the command its
+    pipeline.yaml documents), smaller: 300 reviews, 30 with an address and a phone number,
+    3 that are nothing but an address."""
+    prepare = runpy.run_path(str(REPO / "examples" / "extending" / "prepare.py"))
+    prepare["write_reviews_with_pii"](path, 300, seed=5)
 
 
 def _run(cmd: list[str], cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess:
