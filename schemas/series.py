@@ -13,6 +13,11 @@ ingest_series writes one tf.Example per sliding window (lookback L, horizon H) t
     future/{covariate} float  [H]   for each declared future covariate (known in advance,
                                     e.g. a temperature forecast): its values over the same
                                     H steps (required at serving time too)
+    future_observed    int64  [H]   1 where the step after window_end was a row of the source,
+                                    0 where ingest filled a gap there (interpolate / ffill):
+                                    evaluate scores observed targets only. Not a model input
+                                    (transform's spec leaves it out, serving never needs it);
+                                    windows written before it existed read as all observed
 
 The Examples artifact's properties for series add:
     {"kind": "series", "lookback": L, "horizon": H, "stride": S, "frequency": "30min",
@@ -31,6 +36,7 @@ SERIES_ID_KEY = "series_id"
 WINDOW_END_KEY = "window_end"
 HISTORY_PREFIX = "history/"
 FUTURE_PREFIX = "future/"
+FUTURE_OBSERVED_KEY = "future_observed"
 
 
 def history_key(column: str) -> str:
@@ -67,3 +73,13 @@ def raw_series_feature_spec(
     for column in future_covariates:
         spec[future_key(column)] = tf.io.FixedLenFeature([horizon], tf.float32)
     return spec
+
+
+def future_observed_spec(horizon: int) -> dict[str, Any]:
+    """tf.io feature spec of the `future_observed` mask [H] (int64, 1 = observed). A window
+    without it (written before ingest recorded it) parses as all observed."""
+    import tensorflow as tf
+
+    return {
+        FUTURE_OBSERVED_KEY: tf.io.FixedLenFeature([horizon], tf.int64, default_value=[1] * horizon)
+    }

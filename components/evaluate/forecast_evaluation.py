@@ -54,12 +54,15 @@ class EvalWindows:
         series_ids: str [n].
         history: column -> float [n, L].
         future: target -> float [n, H].
+        observed: bool [n, H], False where ingest filled the target step (a gap in the
+            source): such targets are left out of every metric. None = all observed.
     """
 
     serialized: list[bytes]
     series_ids: np.ndarray
     history: dict[str, np.ndarray]
     future: dict[str, np.ndarray]
+    observed: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.serialized)
@@ -71,15 +74,19 @@ def read_windows(files: Sequence[str], facts: ForecastOutput, split: str = "test
     import tensorflow as tf
 
     from seqline.schemas.series import (
+        FUTURE_OBSERVED_KEY,
         SERIES_ID_KEY,
         future_key,
+        future_observed_spec,
         history_key,
         raw_series_feature_spec,
     )
 
     spec = raw_series_feature_spec(facts.targets, facts.covariates, facts.lookback, facts.horizon)
+    spec.update(future_observed_spec(facts.horizon))  # windows without it: all observed
     serialized: list[bytes] = []
     ids: list[np.ndarray] = []
+    observed: list[np.ndarray] = []
     history: dict[str, list[np.ndarray]] = {c: [] for c in (*facts.targets, *facts.covariates)}
     future: dict[str, list[np.ndarray]] = {t: [] for t in facts.targets}
     dataset = tf.data.TFRecordDataset(list(files), compression_type="GZIP").batch(1024)
@@ -91,6 +98,7 @@ def read_windows(files: Sequence[str], facts: ForecastOutput, split: str = "test
             history[column].append(parsed[history_key(column)].numpy())
         for target in future:
             future[target].append(parsed[future_key(target)].numpy())
+        observed.append(parsed[FUTURE_OBSERVED_KEY].numpy() != 0)
     if not serialized:
         raise DataError(
             f"expected windows of the {split!r} split (evaluate.eval_split) in {list(files)}, "
@@ -102,6 +110,7 @@ def read_windows(files: Sequence[str], facts: ForecastOutput, split: str = "test
         np.array([s.decode("utf-8", "replace") for s in np.concatenate(ids)]),
         {c: np.concatenate(v).astype(np.float64) for c, v in history.items()},
         {t: np.concatenate(v).astype(np.float64) for t, v in future.items()},
+        np.concatenate(observed),
     )
 
 
@@ -234,9 +243,11 @@ def score_target(
     forecast: np.ndarray,
     series_ids: np.ndarray,
     baseline_model: np.ndarray | None = None,
+    observed: np.ndarray | None = None,
 ) -> dict[str, Any]:
     """Metrics of one target: candidate, naive baselines and (given its forecast) the baseline
-    model, overall, by step and per series."""
+    model, overall, by step and per series, each on the observed targets only (`observed`
+    bool [n, steps]: False = gap-filled, left out of every model's figures alike)."""
     steps = actual.shape[1]
     # None only when score_target is called without the run's resolution: persistence.
     mase_season = fc.mase_season or 1
@@ -250,12 +261,12 @@ def score_target(
     out: dict[str, Any] = {}
     for name, values in forecasts.items():
         entry = {
-            "overall": forecast_metrics(actual, values, history, mase_season),
-            "by_step": metrics_by_step(actual, values, history, mase_season),
+            "overall": forecast_metrics(actual, values, history, mase_season, observed=observed),
+            "by_step": metrics_by_step(actual, values, history, mase_season, observed),
         }
         if several:
             entry["per_series"] = metrics_per_series(
-                series_ids, actual, values, history, mase_season
+                series_ids, actual, values, history, mase_season, observed
             )
         out[name] = entry
     return out
@@ -301,7 +312,8 @@ def blessing_checks(
                     "value": nonfinite,
                     "passed": False,
                     "reason": f"{target}: forecasts not finite: {nonfinite} of "
-                    f"{candidate['count']} values are NaN/inf (every metric is undefined; a "
+                    f"{candidate['count'] + candidate.get('filled_excluded', 0)} values are "
+                    "NaN/inf (every metric is undefined; a "
                     "diverged or broken model: check train's loss curve and learning rate)",
                 }
             )
@@ -318,11 +330,15 @@ def blessing_checks(
             )
             reason = f"{target}: {metric} {_fmt(value)} {'meets' if passed else 'fails'} {limits}"
             if value is None:
-                why = (
-                    "undefined: the forecasts are not finite"
-                    if nonfinite
-                    else UNDEFINED_BECAUSE.get(metric, "undefined on these windows")
-                )
+                if nonfinite:
+                    why = "undefined: the forecasts are not finite"
+                elif not candidate.get("count", 1):
+                    why = (
+                        "undefined: every target of these windows was filled by ingest, none "
+                        "observed; fewer gaps in the source, or a longer eval split"
+                    )
+                else:
+                    why = UNDEFINED_BECAUSE.get(metric, "undefined on these windows")
                 reason += f" ({why})"
             checks.append(
                 {
@@ -447,6 +463,9 @@ def plots(
     for k, i in enumerate(chosen):
         sid = windows.series_ids[i]
         title = f"{target}: {fc.eval_split} window {i}" + (f" (series {sid})" if sid else "")
+        filled = 0 if windows.observed is None else int((~windows.observed[i, :steps]).sum())
+        if filled:
+            title += f", {filled} filled step(s) not scored"
         files[f"forecast_vs_actual{'' if k == 0 else f'_{k}'}.png"] = forecast_vs_actual_png(
             actual[i],
             {CANDIDATE: forecast[i], "seasonal_naive": naive["seasonal_naive"][i]},

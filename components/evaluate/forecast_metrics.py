@@ -4,6 +4,10 @@ Shapes (one target; a forecaster with several targets is scored per target):
     history   float [n, L]   the target's input window of each eval example, original units
     actual    float [n, H]   what happened next
     forecast  float [n, H]   the candidate's (or a naive) forecast, original units
+    observed  bool [n, H]    optional: True where `actual` was a row of the source, False
+                             where ingest filled a gap (schemas/series.py future_observed).
+                             Only observed targets are scored; `filled_excluded` counts the
+                             others (an interpolated value is not what happened)
 
 Metrics (`forecast_metrics`), overall and per step ahead (`metrics_by_step`):
     mae    mean |f - a|
@@ -70,16 +74,20 @@ def forecast_metrics(
     history: np.ndarray,
     mase_season: int = 1,
     zero_tolerance: float = ZERO_TOLERANCE,
+    observed: np.ndarray | None = None,
 ) -> dict[str, Any]:
-    """{"mae", "rmse", "mape", "smape", "mase", "mape_excluded", "count", "nonfinite"} over
-    all points. With any non-finite forecast value every metric is None (undefined) and
-    `nonfinite` counts those values.
+    """{"mae", "rmse", "mape", "smape", "mase", "mape_excluded", "count", "nonfinite",
+    "filled_excluded"} over the observed points (`count` of them). With any non-finite
+    forecast value (observed or not) every metric is None (undefined) and `nonfinite` counts
+    those values; with no observed point every metric is None too.
 
     Args:
         actual, forecast: float [n, H] (or [n] for one step).
         history: float [n, L], the windows the forecasts were made from (for MASE).
         mase_season: m of MASE's in-sample naive error (default 1).
         zero_tolerance: |actual| at or below this is left out of MAPE.
+        observed: bool [n, H] (or [n]); False marks a gap-filled target, left out and
+            counted in `filled_excluded`. None: every target observed.
     """
     actual = np.asarray(actual, dtype=np.float64).reshape(len(actual), -1)
     forecast = np.asarray(forecast, dtype=np.float64).reshape(len(forecast), -1)
@@ -87,17 +95,24 @@ def forecast_metrics(
     _check(actual, forecast, history)
     if actual.size == 0:
         raise ValueError("expected at least one eval window, got none")
-    usable = np.abs(actual) > zero_tolerance
     nonfinite = int(np.count_nonzero(~np.isfinite(forecast)))
-    if nonfinite:
+    mask = (
+        np.ones(actual.shape, dtype=bool)
+        if observed is None
+        else np.asarray(observed, dtype=bool).reshape(actual.shape)
+    )
+    actual, forecast = actual[mask], forecast[mask]  # 1-D: the observed points
+    usable = np.abs(actual) > zero_tolerance
+    counts = {
+        "mape_excluded": int((~usable).sum()),
+        "count": int(actual.size),
+        "nonfinite": nonfinite,
+        "filled_excluded": int((~mask).sum()),
+    }
+    if nonfinite or actual.size == 0:
         # NaN compares False with everything: sMAPE's `denominator > 0` would count a NaN
-        # forecast as a perfect 0. No metric of such a forecast is defined.
-        return {
-            **dict.fromkeys(METRICS),
-            "mape_excluded": int((~usable).sum()),
-            "count": int(actual.size),
-            "nonfinite": nonfinite,
-        }
+        # forecast as a perfect 0. No metric of such a forecast (or of no point) is defined.
+        return {**dict.fromkeys(METRICS), **counts}
     error = forecast - actual
     mae = float(np.mean(np.abs(error)))
     mape = (
@@ -116,23 +131,32 @@ def forecast_metrics(
         "mape": mape,
         "smape": float(100.0 * np.mean(ratio)),
         "mase": mae / scale if scale is not None else None,
-        "mape_excluded": int((~usable).sum()),
-        "count": int(actual.size),
-        "nonfinite": 0,
+        **counts,
     }
 
 
 def metrics_by_step(
-    actual: np.ndarray, forecast: np.ndarray, history: np.ndarray, mase_season: int = 1
+    actual: np.ndarray,
+    forecast: np.ndarray,
+    history: np.ndarray,
+    mase_season: int = 1,
+    observed: np.ndarray | None = None,
 ) -> dict[str, list[float | None]]:
-    """{metric: [value at step 1, ..., step H]} (MASE with the same in-sample scale)."""
+    """{metric: [value at step 1, ..., step H]} (MASE with the same in-sample scale), plus
+    "count": observed points per step."""
     actual = np.asarray(actual, dtype=np.float64)
     forecast = np.asarray(forecast, dtype=np.float64)
     per_step = [
-        forecast_metrics(actual[:, [h]], forecast[:, [h]], history, mase_season)
+        forecast_metrics(
+            actual[:, [h]],
+            forecast[:, [h]],
+            history,
+            mase_season,
+            observed=None if observed is None else np.asarray(observed)[:, [h]],
+        )
         for h in range(actual.shape[1])
     ]
-    return {name: [m[name] for m in per_step] for name in METRICS}
+    return {name: [m[name] for m in per_step] for name in (*METRICS, "count")}
 
 
 def moving_average_forecast(history: np.ndarray, horizon: int, window: int) -> np.ndarray:
@@ -163,12 +187,17 @@ def metrics_per_series(
     forecast: np.ndarray,
     history: np.ndarray,
     mase_season: int = 1,
+    observed: np.ndarray | None = None,
 ) -> dict[str, dict[str, Any]]:
     """{series id: forecast_metrics of its windows}, for data with several series."""
     ids = np.asarray(series_ids)
     return {
         str(sid): forecast_metrics(
-            actual[ids == sid], forecast[ids == sid], history[ids == sid], mase_season
+            actual[ids == sid],
+            forecast[ids == sid],
+            history[ids == sid],
+            mase_season,
+            observed=None if observed is None else np.asarray(observed)[ids == sid],
         )
         for sid in sorted(set(ids.tolist()))
     }

@@ -12,7 +12,8 @@ Output:
     blessing (Blessing): metrics.json, checks.json, forecast plots; properties blessed,
         reasons, metrics (first target's mae, rmse, mape, smape, mase; None when undefined),
         nonfinite_forecasts (NaN/inf forecast values over every target: > 0 is never
-        blessed), baselines, model_uri, model_fingerprint, model_name, baseline_model_uri,
+        blessed), filled_targets_excluded (target steps ingest filled, left out of every
+        metric), baselines, model_uri, model_fingerprint, model_name, baseline_model_uri,
         baseline_model_version.
 
 Scoring and rules are forecast_evaluation.py and forecast_metrics.py; the config is
@@ -58,7 +59,8 @@ def run(
     blessing: Out[Blessing],
 ) -> dict[str, Any]:
     """Scores the forecaster, writes the Blessing; returns {"blessed", "mae", "mase", "smape",
-    "seasonal_naive_mae", "baseline_model_mae", "windows", "nonfinite_forecasts"}."""
+    "seasonal_naive_mae", "baseline_model_mae", "windows", "nonfinite_forecasts",
+    "filled_excluded"}."""
     from seqline.components.evaluate.evaluation import (  # noqa: PLC0415
         baseline_model_info,
         rounded,
@@ -140,6 +142,16 @@ def run(
         if incomparable:
             note = f"baseline model {baseline_model.uri} cannot be compared: {incomparable}"
             ctx.progress(note)
+    # Targets ingest filled (a gap in the source) are not what happened: every model's
+    # figures, the naive baselines' included, are on the observed targets only.
+    observed = None if windows.observed is None else windows.observed[:, :steps]
+    filled = 0 if observed is None else int((~observed).sum())
+    scored = len(windows) * steps - filled
+    if filled:
+        ctx.progress(
+            f"left out {filled} of {len(windows) * steps} target steps that ingest filled "
+            f"(gaps in the source); scoring the {scored} observed"
+        )
     scores: dict[str, Any] = {}
     for t, target in enumerate(facts.targets):
         scores[target] = score_target(
@@ -149,6 +161,7 @@ def run(
             forecast[:, :, t],
             windows.series_ids,
             None if previous is None else previous[:, :, t],
+            observed,
         )
     checks = blessing_checks(config, scores, note, incomparable)
     blessed = all(c["passed"] for c in checks)
@@ -168,6 +181,10 @@ def run(
         "season": config.season,
         "moving_average": config.moving_average,
         "mase_season": config.mase_season,
+        # Per target, of windows x steps: the observed targets scored, and those left out
+        # because ingest filled them (future_observed = 0).
+        "scored_targets": scored,
+        "filled_targets_excluded": filled,
         "targets": scores,
     }
     checks_doc = {
@@ -195,6 +212,7 @@ def run(
             # baseline every later model is compared with).
             "metrics": {k: json_number(overall[k]) for k in METRICS},
             "nonfinite_forecasts": nonfinite,
+            "filled_targets_excluded": filled,
             "baselines": {
                 name: {"mae": scores[first][name]["overall"]["mae"]}
                 for name in ("persistence", "seasonal_naive", "moving_average", BASELINE_MODEL)
@@ -216,6 +234,7 @@ def run(
         "baseline_model_mae": rounded(base["overall"]["mae"]) if base else None,
         "windows": len(windows),
         "nonfinite_forecasts": nonfinite,
+        "filled_excluded": filled,
     }
 
 

@@ -17,7 +17,8 @@ Given every accepted point of one series (from any number of files, in any order
    filling never interpolates towards a value of the next split.
 6. segments: inside a split, gaps of at most max_gap_steps missing steps are filled (linear
    interpolation or forward fill); longer gaps, and every gap under "drop", end a segment.
-   Windows are made inside segments only (windowing.py).
+   Each segment keeps which of its steps were rows of the source (`observed`), so evaluate
+   can leave filled targets out. Windows are made inside segments only (windowing.py).
 7. borrowed history (only with `borrow_steps` > 0, ingest_series'
    history_from_previous_split): a segment that starts right where the previous split's data
    ends (no missing step between them) is prefixed with up to `borrow_steps` (= lookback)
@@ -85,12 +86,21 @@ class Segment:
         values: float64 [m, k], the config's columns (targets first).
         borrowed: how many leading steps were taken from the splits before this one (history
             only, step 7 of the module docstring); 0 by default.
+        observed: bool [m], True where the step was a row of the source, False where it was
+            filled; None (the default) = every step observed.
     """
 
     split: str
     timestamps: np.ndarray
     values: np.ndarray
     borrowed: int = 0
+    observed: np.ndarray | None = None
+
+    def observed_steps(self) -> np.ndarray:
+        """bool [m]: `observed`, or all True when it is None."""
+        if self.observed is None:
+            return np.ones(len(self.timestamps), dtype=bool)
+        return self.observed
 
 
 @dataclass
@@ -333,6 +343,7 @@ def regularize(points: SeriesPoints, rules: RegularizeRules) -> tuple[list[Segme
     limit = 0 if rules.gap_policy == "drop" else rules.max_gap_steps
     segments: list[Segment] = []
     earlier: list[tuple[int, np.ndarray]] = []  # (first step, filled values), unextended
+    earlier_observed: list[tuple[int, np.ndarray]] = []  # (first step, observed [m, 1])
     for split, lo, hi in zip(rules.splits, bounds[:-1], bounds[1:], strict=True):
         report.points[split] += hi - lo
         if hi <= lo:
@@ -346,16 +357,22 @@ def regularize(points: SeriesPoints, rules: RegularizeRules) -> tuple[list[Segme
             relative = step[a:b] - step[a]
             filled = fill_segment(relative, values[a:b], rules.gap_policy)
             report.filled_steps += len(filled) - (b - a)
+            observed = np.zeros(len(filled), dtype=bool)
+            observed[relative] = True
             first = int(step[a])
-            prefix = (
-                borrowed_tail(earlier, first, rules.borrow_steps) if rules.borrow_steps else None
-            )
+            prefix = observed_prefix = None
             if rules.borrow_steps:
+                prefix = borrowed_tail(earlier, first, rules.borrow_steps)
+                observed_prefix = borrowed_tail(earlier_observed, first, rules.borrow_steps)
                 earlier.append((first, filled))
+                earlier_observed.append((first, observed[:, None]))
             borrowed = 0 if prefix is None else len(prefix)
-            if borrowed:
+            if prefix is not None and observed_prefix is not None:
                 filled = np.concatenate([prefix, filled], axis=0)
+                observed = np.concatenate([observed_prefix[:, 0], observed])
             segment_steps = first - borrowed + np.arange(len(filled), dtype=np.int64)
-            segments.append(Segment(split, grid.timestamps(segment_steps), filled, borrowed))
+            segments.append(
+                Segment(split, grid.timestamps(segment_steps), filled, borrowed, observed)
+            )
     report.segments = len(segments)
     return segments, report

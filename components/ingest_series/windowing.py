@@ -1,7 +1,8 @@
 """Sliding windows over a regular segment, generated lazily, and their tf.Example encoding.
 
 A window starting at step i of a segment of m steps holds history steps [i, i + L) of every
-input column and future steps [i + L, i + L + H) of every target and future covariate;
+input column and future steps [i + L, i + L + H) of every target and future covariate, with
+a flag per future step saying whether it was a row of the source or filled by ingest;
 window_end is the timestamp of step i + L - 1. Starts are 0, S, 2S, ... while i + L + H <= m.
 `iter_windows` is a generator: it slices one window at a time out of the segment's arrays,
 so a million-point series never has more than one window (and one chunk of rows as lists) in
@@ -25,7 +26,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from seqline.components.ingest_series.regularize import Segment
-from seqline.schemas.series import SERIES_ID_KEY, WINDOW_END_KEY, future_key, history_key
+from seqline.schemas.series import (
+    FUTURE_OBSERVED_KEY,
+    SERIES_ID_KEY,
+    WINDOW_END_KEY,
+    future_key,
+    history_key,
+)
 
 MICROS_PER_SECOND = 1_000_000
 
@@ -43,9 +50,10 @@ def iter_windows(
     stride: int,
     future_columns: Sequence[int],
     chunk_windows: int = 4096,
-) -> Iterator[tuple[int, list[list[float]], list[list[float]]]]:
+) -> Iterator[tuple[int, list[list[float]], list[list[float]], list[int]]]:
     """Yields (window_end epoch seconds, history per column [k][L], future per future column
-    [len(future_columns)][H]) for each window of `segment`; `future_columns` are the indices
+    [len(future_columns)][H], observed [H]: 1 where the future step was a row of the source,
+    0 where it was filled) for each window of `segment`; `future_columns` are the indices
     of the columns written over the horizon (the targets, then any future covariates).
 
     Works through the segment `chunk_windows` windows at a time: each chunk's rows become
@@ -60,6 +68,7 @@ def iter_windows(
         row1 = (last - 1) * stride + lookback + horizon
         columns = segment.values[row0:row1].T.tolist()
         ends = (segment.timestamps[row0:row1] // MICROS_PER_SECOND).tolist()
+        observed = segment.observed_steps()[row0:row1].astype(int).tolist()
         for n in range(last - first):
             start = n * stride
             mid = start + lookback
@@ -67,6 +76,7 @@ def iter_windows(
                 ends[mid - 1],
                 [column[start:mid] for column in columns],
                 [columns[c][mid : mid + horizon] for c in future_columns],
+                observed[mid : mid + horizon],
             )
 
 
@@ -106,16 +116,24 @@ class WindowEncoder:
             values = feature[future_key(column)].float_list.value
             values.extend([0.0] * horizon)
             self._future.append(values)
+        self._observed = feature[FUTURE_OBSERVED_KEY].int64_list.value
+        self._observed.extend([1] * horizon)
 
     def encode(
-        self, window_end: int, history: list[list[float]], future: list[list[float]]
+        self,
+        window_end: int,
+        history: list[list[float]],
+        future: list[list[float]],
+        observed: list[int] | None = None,
     ) -> bytes:
-        """The serialized tf.Example of one window (see iter_windows for the arguments)."""
+        """The serialized tf.Example of one window (see iter_windows for the arguments;
+        `observed` None = every future step observed)."""
         self._end[0] = window_end
         for target, values in zip(self._history, history, strict=True):
             target[:] = values
         for target, values in zip(self._future, future, strict=True):
             target[:] = values
+        self._observed[:] = [1] * len(self._observed) if observed is None else observed
         return self._example.SerializeToString(deterministic=True)
 
 

@@ -70,6 +70,14 @@ def _fail(path: str, expected: str, got: Any, fix: str) -> ConfigError:
     return ConfigError(f"{path}: expected {expected}, got {got!r}; {fix}")
 
 
+def _check_finite(path: str, value: Any, fix: str) -> None:
+    """ConfigError for a NaN or infinite number (YAML's .nan / .inf): a range sampled up to
+    infinity (or from NaN) proposes nothing train can use, and comparisons with NaN are all
+    false, so the other checks would let it through."""
+    if isinstance(value, float) and not math.isfinite(value):
+        raise _fail(path, "a finite number", value, fix)
+
+
 def _dimension(name: str, spec: Any, base: TrainTextConfig, path: str) -> Dimension:
     if not isinstance(spec, Mapping) or len(spec) - ("step" in spec) != 1:
         raise _fail(
@@ -89,6 +97,7 @@ def _dimension(name: str, spec: Any, base: TrainTextConfig, path: str) -> Dimens
         if not isinstance(given, list | tuple) or not given:
             raise _fail(f"{path}.choice", "a non-empty list", given, "e.g. [32, 64]")
         for i, value in enumerate(given):
+            _check_finite(f"{path}.choice[{i}]", value, "list finite candidates only")
             apply_overrides(base, {name: value}, f"{path}.choice[{i}]")
         # As the field's type (0 -> 0.0 for a float field): KerasTuner wants one type.
         values = tuple(convert(hint, v, path) for v in given)
@@ -105,6 +114,11 @@ def _dimension(name: str, spec: Any, base: TrainTextConfig, path: str) -> Dimens
     if not isinstance(given, list | tuple) or len(given) != 2:
         raise _fail(f"{path}.{kind}", "[low, high]", given, "e.g. [1.0e-4, 1.0e-2]")
     for end, value in zip(("low", "high"), given, strict=True):
+        _check_finite(
+            f"{path}.{kind}.{end}",
+            value,
+            "a range is sampled between its ends, so both must be finite, e.g. [1.0e-4, 1.0e-2]",
+        )
         apply_overrides(base, {name: value}, f"{path}.{kind}.{end}")
     low, high = (convert(hint, v, path) for v in given)
     if not low < high:
@@ -114,6 +128,7 @@ def _dimension(name: str, spec: Any, base: TrainTextConfig, path: str) -> Dimens
     step = spec.get("step")
     integer = hint is int
     if step is not None:
+        _check_finite(f"{path}.step", step, "give a positive step <= high - low, or leave it out")
         ok = isinstance(step, int if integer else int | float) and not isinstance(step, bool)
         if not ok or step <= 0 or step > high - low:
             raise _fail(

@@ -361,6 +361,81 @@ def test_c_allow_incomparable_baseline_is_a_boolean():
         EvaluateSeriesConfig(thresholds={"mae": {"upper": 1}}, allow_incomparable_baseline="no")
 
 
+# -- D: gap-filled targets are not scored --------------------------------------------------
+
+
+def test_d_metrics_leave_filled_targets_out():
+    history = np.arange(40.0).reshape(4, 10)
+    actual = np.array([[1.0, 2, 3], [4, 5, 6], [7, 8, 9], [10, 11, 12]])
+    forecast = actual + np.array([[1.0, 100, 1], [1, 1, 1], [1, 1, 100], [1, 1, 1]])
+    observed = np.ones((4, 3), dtype=bool)
+    observed[0, 1] = observed[2, 2] = False  # the two large errors are on filled steps
+    got = forecast_metrics(actual, forecast, history, observed=observed)
+    assert got["mae"] == pytest.approx(1.0) and got["rmse"] == pytest.approx(1.0)
+    assert got["count"] == 10 and got["filled_excluded"] == 2
+    assert forecast_metrics(actual, forecast, history)["mae"] > 10  # as it was scored before
+    none = forecast_metrics(actual, forecast, history, observed=np.zeros((4, 3), dtype=bool))
+    assert none["mae"] is None and none["count"] == 0 and none["filled_excluded"] == 12
+
+
+def _with_mask(examples: Artifact, root: Path, split: str, mask: np.ndarray) -> Artifact:
+    """A copy of `examples` whose `split` windows carry `future_observed` = mask [n, H]."""
+    import shutil
+
+    import tensorflow as tf
+
+    from seqline.schemas.series import FUTURE_OBSERVED_KEY
+
+    shutil.copytree(examples.uri, root)
+    (path,) = (root / split).glob("data-*.tfrecord.gz")
+    records = list(tf.data.TFRecordDataset(str(path), compression_type="GZIP").as_numpy_iterator())
+    with tf.io.TFRecordWriter(str(path), options="GZIP") as writer:
+        for raw, flags in zip(records, mask, strict=True):
+            example = tf.train.Example.FromString(raw)
+            values = example.features.feature[FUTURE_OBSERVED_KEY].int64_list.value
+            values.extend(int(f) for f in flags)
+            writer.write(example.SerializeToString())
+    return Artifact(examples.type_name, str(root), "fp-masked", properties=examples.properties)
+
+
+def test_d_evaluate_scores_observed_targets_only(tmp_path, series_examples, models):
+    examples, windows = series_examples
+    history, actual = windows_of(windows)
+    rng = np.random.default_rng(3)
+    mask = rng.random(actual.shape) > 0.4  # about 40% of the targets were filled
+    masked = _with_mask(examples, tmp_path / "masked", "test", mask)
+    config = EvaluateSeriesConfig(season=12, thresholds={"mae": {"upper": 99}})
+    summary, blessing, lines = run_evaluate(tmp_path, masked, models["last24"], config)
+
+    metrics = json.loads((Path(blessing.uri) / "metrics.json").read_text())
+    n_filled = int((~mask).sum())
+    assert metrics["filled_targets_excluded"] == n_filled == summary["filled_excluded"]
+    assert metrics["scored_targets"] == int(mask.sum())
+    assert blessing.properties["filled_targets_excluded"] == n_filled
+    assert any(f"left out {n_filled} of {mask.size} target steps" in line for line in lines)
+    by_model = metrics["targets"]["y"]
+    persistence = np.repeat(history[:, -1:], HORIZON, axis=1)
+    seasonal = history[:, [LONG - 12 + h for h in range(HORIZON)]]
+    for name, forecast in (("candidate", persistence), ("persistence", persistence),
+                           ("seasonal_naive", seasonal)):  # fmt: skip
+        overall = by_model[name]["overall"]
+        want = np.abs(forecast - actual)[mask].mean()
+        assert overall["mae"] == pytest.approx(want, abs=1e-5), name
+        assert overall["count"] == mask.sum() and overall["filled_excluded"] == n_filled
+        assert by_model[name]["by_step"]["count"] == mask.sum(axis=0).tolist()
+        assert by_model[name]["by_step"]["mae"][0] == pytest.approx(
+            np.abs(forecast - actual)[:, 0][mask[:, 0]].mean(), abs=1e-5
+        )
+
+    # The same windows without the mask (written before ingest recorded it): all scored.
+    summary, blessing, _ = run_evaluate(tmp_path, examples, models["last24"], config)
+    metrics = json.loads((Path(blessing.uri) / "metrics.json").read_text())
+    assert metrics["filled_targets_excluded"] == 0 == summary["filled_excluded"]
+    assert metrics["targets"]["y"]["candidate"]["overall"]["mae"] == pytest.approx(
+        np.abs(persistence - actual).mean(), abs=1e-5
+    )
+
+
 # -- E: the split every title and message names --------------------------------------------
 
 

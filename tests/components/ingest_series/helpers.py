@@ -36,10 +36,11 @@ def run_component(
 
 def read_windows(uri: str, split: str, config: IngestSeriesConfig) -> list[dict[str, Any]]:
     """Every window of `{uri}/{split}/data-*-of-*.tfrecord.gz` parsed with the contract's
-    feature spec (schemas/series.py), as dicts of numpy values, sorted by (series, end)."""
+    feature spec (schemas/series.py, with the future_observed mask), as dicts of numpy
+    values, sorted by (series, end)."""
     import tensorflow as tf
 
-    from seqline.schemas.series import raw_series_feature_spec
+    from seqline.schemas.series import future_observed_spec, raw_series_feature_spec
 
     files = sorted(glob.glob(f"{uri}/{split}/data-*-of-*.tfrecord.gz"))
     assert files, f"no TFRecord shards for split {split!r} in {uri}"
@@ -50,6 +51,7 @@ def read_windows(uri: str, split: str, config: IngestSeriesConfig) -> list[dict[
         config.horizon,
         future_covariates=config.future_covariates,
     )
+    spec.update(future_observed_spec(config.horizon))
     out = []
     for raw in tf.data.TFRecordDataset(files, compression_type="GZIP").as_numpy_iterator():
         example = tf.train.Example.FromString(raw)

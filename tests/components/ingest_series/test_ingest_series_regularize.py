@@ -319,10 +319,11 @@ def test_windows_slide_with_stride_and_hold_history_then_future() -> None:
     segment = Segment("train", T0 + np.arange(10) * HOUR, values)
     windows = list(iter_windows(segment, lookback=3, horizon=2, stride=2, future_columns=[0]))
     assert len(windows) == window_count(10, 3, 2, 2) == 3
-    end, history, future = windows[1]
+    end, history, future, observed = windows[1]
     assert end == (T0 + 4 * HOUR) // 10**6  # last history step 4
     assert history == [[2.0, 3.0, 4.0], [102.0, 103.0, 104.0]]
     assert future == [[5.0, 6.0]]  # targets only
+    assert observed == [1, 1]  # a segment without `observed`: every step a source row
     assert windows[-1][1][0] == [4.0, 5.0, 6.0] and windows[-1][2] == [[7.0, 8.0]]
     short = Segment("train", segment.timestamps[:4], values[:4])  # 4 < L + H
     assert window_count(4, 3, 2, 1) == 0 and list(iter_windows(short, 3, 2, 1, [0])) == []

@@ -67,6 +67,24 @@ def test_a_bad_space_is_a_config_error_naming_the_entry(space: dict, message: st
         TuneTextConfig(space=space)
 
 
+@pytest.mark.parametrize(
+    ("space", "where"),
+    [
+        ({"learning_rate": {"log_range": [1.0e-4, float("inf")]}}, "learning_rate.log_range.high"),
+        ({"l2": {"range": [0.0, float("inf")]}}, "l2.range.high"),
+        ({"l2": {"log_range": [1.0e-6, float("nan")]}}, "l2.log_range.high"),
+        ({"learning_rate": {"range": [float("nan"), 0.1]}}, "learning_rate.range.low"),
+        ({"dropout": {"range": [0.0, 0.5], "step": float("nan")}}, "dropout.step"),
+        ({"learning_rate": {"choice": [float("inf"), 1.0e-3]}}, r"learning_rate.choice\[0\]"),
+    ],
+)
+def test_non_finite_numbers_in_the_space_are_refused(space: dict, where: str) -> None:
+    """YAML's .inf and .nan: train took an infinite learning rate or l2 as a candidate, and NaN
+    compares false with everything, so the range and step checks let it through."""
+    with pytest.raises(ConfigError, match=rf"space\.{where}: expected a finite number, got"):
+        TuneTextConfig(space=space)
+
+
 def test_trials_never_score_the_test_split() -> None:
     expected = "splits other than 'test', got train_split='train', eval_split='test'"
     with pytest.raises(ConfigError, match=f"train: expected trials to fit and score on {expected}"):
