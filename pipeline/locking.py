@@ -72,13 +72,15 @@ def _owner(name: str) -> tuple[int, str] | None:
     return None if match is None else (int(match["pid"]), match["host"])
 
 
-def owned_by_dead_process(name: str) -> bool:
+def owned_by_dead_process(name: str, unowned_dead: bool = True) -> bool:
     """True if the owner of `name` is known to be gone: a process of this host that no longer
-    exists, or no owner in the name (written before owners were recorded). A name owned on
-    another host is never judged dead: we cannot see its processes."""
+    exists, or no owner in the name (written before owners were recorded; `unowned_dead`
+    False: never judged dead, for folders such as the system's temporary one that other
+    programs share). A name owned on another host is never judged dead: we cannot see its
+    processes."""
     owner = _owner(name)
     if owner is None:
-        return True
+        return unowned_dead
     pid, host = owner
     return host == _host() and not pid_alive(pid)
 
@@ -95,14 +97,14 @@ def owner_is_dead(name: str, fingerprint: str | None = None) -> bool:
     return name.startswith(prefix) and owned_by_dead_process(name)
 
 
-def remove_dead_owned(parent: str, prefix: str = "") -> list[str]:
+def remove_dead_owned(parent: str, prefix: str = "", unowned_dead: bool = True) -> list[str]:
     """Removes the entries of `parent` starting with `prefix` whose owner is dead
     (owned_by_dead_process); returns their names. Live processes' entries are left alone."""
     if not filesystem.exists(parent):
         return []
     removed = []
     for name in filesystem.listdir(parent):
-        if name.startswith(prefix) and owned_by_dead_process(name):
+        if name.startswith(prefix) and owned_by_dead_process(name, unowned_dead):
             filesystem.rmtree(filesystem.join(parent, name))
             removed.append(name)
     return removed

@@ -19,6 +19,7 @@ The child dies with the pipeline process, however that ends (kill -9 included): 
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import ctypes
 import os
@@ -36,7 +37,11 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any
 
+from seqline.pipeline.locking import owned_name, remove_dead_owned
+
 _READY_LINE = re.compile(r"gRPC at (\S+):(\d+)")
+# SpareServer folders in the system's temporary folder: `{prefix}-{token}-{pid}@{host}`.
+WORK_DIR_PREFIX = "seqline-infra-validate"
 _PR_SET_PDEATHSIG = 1  # linux/prctl.h
 # seqline serve's flag: exit when standard input reaches end-of-file (its parent ended).
 STOP_WITH_STDIN_FLAG = "--stop_when_stdin_closes"
@@ -247,28 +252,49 @@ class SpareServer:
     there is a model to serve (infra_validate's Component.prestart while train exports, or
     its own cold start just before the in-process checks). The user publishes a
     version into `base_path` and takes `server`; close() kills the child and removes the
-    directory (safe to call twice, and after the server was stopped)."""
+    directory (safe to call twice, and after the server was stopped). A spare still open when
+    the process exits (a run interrupted while infra_validate ran in its thread) is closed
+    then; the directory of one whose process was killed is removed by the next launch."""
 
     server: ServerProcess
     work_dir: str
     base_path: str
     launched: float  # time.monotonic() when the child was started
 
+    def __post_init__(self) -> None:
+        atexit.register(self.close)
+
     @property
     def alive(self) -> bool:
         return self.server.process.poll() is None
 
     def close(self) -> None:
+        atexit.unregister(self.close)
         self.server.stop(grace=0.0)
         shutil.rmtree(self.work_dir, ignore_errors=True)
+
+
+def _new_work_dir() -> str:
+    """A fresh folder `{tmp}/seqline-infra-validate-{token}-{pid}@{host}`, after removing
+    those of processes that are gone (killed runs); folders without an owner in their name
+    are left alone (the temporary folder is shared)."""
+    parent = tempfile.gettempdir()
+    remove_dead_owned(parent, f"{WORK_DIR_PREFIX}-", unowned_dead=False)
+    path = os.path.join(parent, owned_name(WORK_DIR_PREFIX))
+    os.mkdir(path, 0o700)
+    return path
 
 
 def launch_spare_server(model_name: str, *, extra_flags: tuple[str, ...] = ()) -> SpareServer:
     """launch_server_process on a fresh, empty local base path (a temporary directory)."""
     launched = time.monotonic()
-    work_dir = tempfile.mkdtemp(prefix="seqline-infra-validate-")
+    work_dir = _new_work_dir()
     base = os.path.join(work_dir, "serving", model_name)
     os.makedirs(base)
     log_path = os.path.join(work_dir, "server.log")
-    server = launch_server_process(model_name, base, log_path, extra_flags=extra_flags)
+    try:
+        server = launch_server_process(model_name, base, log_path, extra_flags=extra_flags)
+    except BaseException:
+        shutil.rmtree(work_dir, ignore_errors=True)
+        raise
     return SpareServer(server=server, work_dir=work_dir, base_path=base, launched=launched)

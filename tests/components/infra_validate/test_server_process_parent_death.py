@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -133,3 +134,57 @@ def test_stopping_the_server_closes_the_pipe(tmp_path):
     server = server_process.ServerProcess(process, str(tmp_path / "server.log"))
     assert server.stop(grace=0) == -signal.SIGKILL
     assert process.stdin is not None and process.stdin.closed
+
+
+# Opens a SpareServer whose child is a sleeper, prints its folder and the child's pid, then
+# either returns through seqline's fast exit without closing it ("exit") or waits ("wait").
+SPARE = """
+import sys, time
+from seqline.components.infra_validate import server_process as sp
+from seqline.pipeline.process_exit import leave
+
+def sleeper(name, base, log, extra_flags=()):
+    return sp.ServerProcess(sp.start_tied_child([sys.executable, "-c", sys.argv[2]]), log)
+
+sp.launch_server_process = sleeper
+spare = sp.launch_spare_server("m")
+print(spare.work_dir, spare.server.process.pid, flush=True)
+if sys.argv[1] == "exit":
+    leave(0)
+time.sleep(120)
+"""
+
+
+def _spare(mode: str) -> tuple[subprocess.Popen, Path, int]:
+    proc = subprocess.Popen(
+        [sys.executable, "-c", SPARE, mode, SLEEPER], cwd=REPO, stdout=subprocess.PIPE, text=True
+    )
+    assert proc.stdout is not None
+    work_dir, pid = proc.stdout.readline().split()
+    return proc, Path(work_dir), int(pid)
+
+
+def test_a_spare_left_open_is_closed_when_the_process_exits():
+    """A run interrupted while infra_validate ran in its thread never closed its spare: the
+    folder (a copy of the model, the server's log) stayed in /tmp."""
+    proc, work_dir, child = _spare("exit")
+    assert proc.wait(timeout=60) == 0
+    assert not work_dir.exists()
+    assert _wait_gone(child, 30)
+
+
+def test_the_folder_of_a_killed_process_is_removed_by_the_next_launch(tmp_path, monkeypatch):
+    proc, work_dir, child = _spare("wait")
+    assert work_dir.name.startswith(f"{server_process.WORK_DIR_PREFIX}-")
+    assert work_dir.name.endswith(f"-{proc.pid}@{socket.gethostname()}")
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=30)
+    assert work_dir.exists() and _wait_gone(child, 30)
+    unowned = Path(server_process.tempfile.gettempdir()) / f"{server_process.WORK_DIR_PREFIX}-x1"
+    unowned.mkdir(exist_ok=True)  # another program's, or an older seqline's: left alone
+    try:
+        fresh = server_process._new_work_dir()
+        os.rmdir(fresh)
+        assert not work_dir.exists() and unowned.exists()
+    finally:
+        unowned.rmdir()
