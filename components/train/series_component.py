@@ -34,6 +34,7 @@ from seqline.components.train.shell import (
     is_multi_worker,
     not_chief_summary,
     publish_training,
+    report_stale_work_dirs,
     work_paths,
 )
 from seqline.components.train.split_lineage import (
@@ -64,6 +65,7 @@ def run(
 ) -> dict[str, Any]:
     """Trains and exports the forecaster, fills both outputs; returns {"epochs_run",
     "best_val_loss", "val_mae" (scaled units), "strategy"[, "resumed_from_epoch"]}."""
+    report_stale_work_dirs(ctx, model)
     if is_multi_worker(config):
         from seqline.components.train.worker import run_in_fresh_process  # noqa: PLC0415
 

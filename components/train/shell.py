@@ -4,6 +4,10 @@ state, how its outputs are filled once the model is trained, and the multi-worke
 A killed training resumes at the epoch after its last completed one when run again: the
 BackupAndRestore state, history and best checkpoint live in
 `{pipeline_root}/_work/{node_id}/{fingerprint}/` (callbacks.py), not in the temporary outputs.
+When a training of another fingerprint starts (the config or data changed since the kill), the
+killed one would never resume: `remove_stale_work_dirs` removes its work dir, but only while
+holding that execution's node lock (pipeline/locking.py) without waiting, so the work dir of a
+training another run is executing right now is never touched.
 Under a multi-worker TF_CONFIG the executor trains in a child process (worker.py) and the other
 workers run worker.py on their hosts.
 """
@@ -12,12 +16,14 @@ from __future__ import annotations
 
 import math
 import os
+import shutil
 from collections.abc import Callable
 from typing import Any
 
 from seqline.components.train.config import TrainingConfig
 from seqline.pipeline.artifacts import Model, ModelRun
 from seqline.pipeline.component import ExecutionContext
+from seqline.pipeline.locking import LOCKS_DIR
 from seqline.storage import filesystem
 
 
@@ -47,13 +53,73 @@ def is_multi_worker(config: TrainingConfig) -> bool:
     return choose_strategy(config.distribution, tf_config, num_gpus=0).kind == "multi_worker"
 
 
+def _fingerprint(model: Model) -> str:
+    return model.fingerprint or model.uri.rstrip("/").rsplit("/", 1)[-1]
+
+
 def work_paths(ctx: ExecutionContext, model: Model) -> Any:
     """The stable work directory of this execution (shared by all workers, survives a kill)."""
     from seqline.components.train.callbacks import WorkPaths, work_dir  # noqa: PLC0415
 
-    fingerprint = model.fingerprint or model.uri.rstrip("/").rsplit("/", 1)[-1]
     fallback = filesystem.join(ctx.temp_dir, "_work")
-    return WorkPaths(work_dir(ctx.pipeline_root, ctx.node_id, fingerprint, fallback=fallback))
+    return WorkPaths(work_dir(ctx.pipeline_root, ctx.node_id, _fingerprint(model), fallback))
+
+
+def _try_node_lock(root: str, node_id: str, fingerprint: str) -> int | None:
+    """The node lock of (node_id, fingerprint) as pipeline/locking.py's node_lock takes it, but
+    without waiting: its file descriptor (close it to release), or None while another process
+    holds it."""
+    import fcntl  # noqa: PLC0415
+
+    directory = os.path.join(root.removeprefix("file://"), LOCKS_DIR)
+    os.makedirs(directory, exist_ok=True)
+    fd = os.open(os.path.join(directory, f"{node_id}-{fingerprint}.lock"), os.O_RDWR | os.O_CREAT)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        return None
+    return fd
+
+
+def remove_stale_work_dirs(ctx: ExecutionContext, model: Model) -> list[str]:
+    """Removes this node's work dirs of other fingerprints (`{root}/_work/{node}/{fp}/`, the
+    backup and best weights of a training killed before its config changed), each while
+    holding its node lock taken without waiting: one that another run is training in now is
+    skipped. Returns the fingerprints removed. Only on local roots (remote roots have no
+    flock; their stale work dirs stay)."""
+    root, current = ctx.pipeline_root, _fingerprint(model)
+    if not root or not current or filesystem.is_remote(root):
+        return []
+    node_id = ctx.node_id or "train"
+    parent = filesystem.join(root, "_work", node_id)
+    if not os.path.isdir(parent):
+        return []
+    removed = []
+    for name in sorted(os.listdir(parent)):
+        path = os.path.join(parent, name)
+        if name == current or not os.path.isdir(path):
+            continue
+        fd = _try_node_lock(root, node_id, name)
+        if fd is None:
+            continue  # another run is executing that training right now
+        try:
+            shutil.rmtree(path, ignore_errors=True)
+            removed.append(name)
+        finally:
+            os.close(fd)
+    return removed
+
+
+def report_stale_work_dirs(ctx: ExecutionContext, model: Model) -> None:
+    """remove_stale_work_dirs, saying what it removed."""
+    removed = remove_stale_work_dirs(ctx, model)
+    if removed:
+        ctx.progress(
+            f"removed the resume state of {len(removed)} earlier training(s) of this node "
+            f"killed before their config changed: _work/{ctx.node_id or 'train'}/"
+            f"{{{', '.join(removed)}}}"
+        )
 
 
 def publish_training(

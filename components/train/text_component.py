@@ -20,8 +20,10 @@ Outputs:
         diverged_at_epoch, hyperparameters (the tuned values applied, or None untuned),
         vocabulary ({sha256, size}: what its token ids mean), warm_started_from ({uri,
         fingerprint, pushed_version} or None), warm_start_skipped (why an incompatible
-        baseline was not used, or None) and split_lineage (the split definitions of the
-        Examples its weights were fitted on, through warm starts; None when unknown).
+        baseline was not used, or None), split_lineage (the split definitions of the
+        Examples its weights were fitted on, through warm starts; None when unknown) and
+        precision ({policy, reason}: the dtype policy it was trained under and why, e.g.
+        float32 because mixed_precision was asked for without a GPU).
     model_run (ModelRun): TensorBoard logs, history.csv, training_curves.png, best checkpoint;
         properties epochs_run, resumed_from_epoch (0 for an uninterrupted run), final.
 
@@ -43,6 +45,7 @@ from seqline.components.train.shell import (
     is_multi_worker,
     not_chief_summary,
     publish_training,
+    report_stale_work_dirs,
     work_paths,
 )
 from seqline.components.train.split_lineage import (
@@ -82,6 +85,7 @@ def run(
     if tuned is not None:
         config = apply_overrides(config, tuned, "hyperparameters")
         ctx.progress(f"tuned hyperparameters override the config: {tuned}")
+    report_stale_work_dirs(ctx, model)
     if is_multi_worker(config):
         if config.warm_start and warm_start_model is not None:
             raise ConfigError(
@@ -133,9 +137,15 @@ def execute(
     from seqline.components.train import models, training  # noqa: PLC0415
     from seqline.components.train import warm_start as ws  # noqa: PLC0415
     from seqline.components.train.export import export_saved_model  # noqa: PLC0415
+    from seqline.components.train.precision import choose_precision  # noqa: PLC0415
+    from seqline.components.train.strategy import num_physical_gpus  # noqa: PLC0415
 
     graph = transform_graph.text()
     paths = work_paths(ctx, model)
+    # The policy training.py applies (zoo_inputs.py: the same inputs), said where it is seen.
+    precision = choose_precision(config.model.mixed_precision, num_physical_gpus())
+    if config.model.mixed_precision:
+        ctx.progress(f"precision: {precision.policy} ({precision.reason})")
     vocabulary = ws.vocabulary_identity(transform_graph.uri, graph.vocab_size)
     skipped: list[str] = []  # why the baseline was not used (if_compatible)
     start_from = None
@@ -205,6 +215,7 @@ def execute(
             if started and start_from is not None
             else None,
             "warm_start_skipped": skipped[-1] if skipped else None,
+            "precision": {"policy": precision.policy, "reason": precision.reason},
         }
     )
     if config.warm_start:

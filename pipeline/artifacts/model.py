@@ -38,8 +38,8 @@ class Model(Artifact):
     Properties: task ("binary" | "multiclass" | "forecast"), signatures, train_split, epochs_run,
     best_val_loss, best_epoch, best_metrics, monitor, strategy, trained_with, replicas,
     cudnn_incompatibilities, diverged_at_epoch, split_lineage (see `split_lineage`);
-    classifiers: labels, head; forecasters: targets, covariates, lookback, horizon,
-    forecast_steps, output, per_series.
+    classifiers: labels, head, precision (see `precision`); forecasters: targets, covariates,
+    lookback, horizon, forecast_steps, output, per_series.
     """
 
     TYPE_NAME: ClassVar[str] = "Model"
@@ -72,6 +72,16 @@ class Model(Artifact):
             return None
         definitions = [split_definition_of(entry) for entry in value]
         return [d for d in definitions if d is not None] or None
+
+    @property
+    def precision(self) -> dict[str, str] | None:
+        """{"policy", "reason"}: the dtype policy a text model was trained under (float32 or
+        mixed_float16) and why, e.g. float32 because mixed_precision was asked for without a
+        GPU. None for models that do not record it."""
+        value = self.properties.get("precision")
+        if not isinstance(value, dict) or "policy" not in value:
+            return None
+        return {"policy": str(value["policy"]), "reason": str(value.get("reason") or "")}
 
     def has_saved_model(self) -> bool:
         return filesystem.exists(filesystem.join(self.saved_model_dir, "saved_model.pb"))
