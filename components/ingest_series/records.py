@@ -16,9 +16,9 @@ Reason codes (the `reason` of rejected records and the keys of `by_reason`):
     non_numeric          a target or covariate cell is not a number nor a boolean (booleans:
                          true/false in any letter case, or a Parquet bool, read as 1.0/0.0)
     non_finite           a target or covariate is NaN or +-Inf
-    out_of_range         a target or covariate beyond float32's range (|x| > 3.4028235e38):
-                         windows, the model and serving hold values as float32, where it would
-                         be inf
+    out_of_range         a target or covariate beyond float32's range (|x| > 3.4028235e38,
+                         so far that float32 rounds it to inf): windows, the model and serving
+                         hold values as float32
     off_grid_timestamp   the timestamp is not on the series' step grid (off_grid "reject";
                          regularize.py)
     duplicate_timestamp  a later row with the timestamp (grid step) of an earlier row of the
@@ -79,6 +79,9 @@ NON_FINITE = "non_finite"
 OUT_OF_RANGE = "out_of_range"
 # The largest float32: windows store values as float32 (schemas/series.py's float lists).
 FLOAT32_MAX = float(np.finfo(np.float32).max)
+# The smallest magnitude float32 rounds to inf: FLOAT32_MAX + half its last step (2**104);
+# a value between FLOAT32_MAX and this becomes FLOAT32_MAX, within float32's precision.
+FLOAT32_OVERFLOW = 2.0**128 - 2.0**103
 OFF_GRID_TIMESTAMP = "off_grid_timestamp"
 DUPLICATE_TIMESTAMP = "duplicate_timestamp"
 
@@ -194,7 +197,7 @@ class RowRules:
                 return RowProblem(NON_NUMERIC, _non_numeric(column, cell))
             if not math.isfinite(value):
                 return RowProblem(NON_FINITE, f"column {column!r} is {cell!r} (NaN or infinite)")
-            if abs(value) > FLOAT32_MAX:
+            if abs(value) >= FLOAT32_OVERFLOW:
                 return RowProblem(OUT_OF_RANGE, _out_of_range(column, cell))
             out.append(value)
         return tuple(out)

@@ -25,6 +25,7 @@ from hypothesis import strategies as st
 
 from seqline.components.ingest_series import parsing as series_parsing
 from seqline.components.ingest_series.config import IngestSeriesConfig
+from seqline.components.ingest_series.records import FLOAT32_OVERFLOW, OUT_OF_RANGE
 from seqline.components.ingest_text import parsing as text_parsing
 from seqline.components.ingest_text.config import IngestTextConfig
 from seqline.components.ingest_text.records import Record
@@ -236,6 +237,8 @@ def series_case(draw: st.DrawFn) -> Case:
         iso = draw(st.booleans())
         if iso:
             cells[0] = dt.datetime.fromtimestamp(stamp, dt.UTC).strftime("%Y-%m-%dT%H:%M:%S")
+        if abs(value) >= FLOAT32_OVERFLOW:  # inf in the float32 windows: out_of_range
+            return Case(csv_row(cells, end).encode(), OUT_OF_RANGE)
         return Case(csv_row(cells, end).encode(), None, (stamp * 1_000_000, value))
     if kind == "bad_timestamp":
         cells[0] = draw(st.sampled_from(["yesterday", "2000-13-45", "12:00"]))

@@ -5,6 +5,7 @@ moving by +-1000) fails ingest naming it and the fix, instead of training on a c
 from __future__ import annotations
 
 import datetime as dt
+import math
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +20,7 @@ from seqline.pipeline.errors import DataError
 from tests.components.ingest_series.helpers import read_rejections, read_windows, run_component
 
 HOUR_S = 3600
+OVERFLOW = rec.FLOAT32_OVERFLOW  # the smallest magnitude float32 rounds to inf
 T0_S = int(dt.datetime(2000, 1, 1, tzinfo=dt.UTC).timestamp())
 
 
@@ -46,6 +48,15 @@ def test_values_beyond_float32_are_rejected_with_a_reason() -> None:
         assert "expected |value| <= 3.4028235e+38" in problem.message
         assert "rescale the column in the source" in problem.message
     assert rules.values(["3.4e38"]) == (3.4e38,)
+    # Just above the largest float32, but rounding to it rather than to inf: accepted.
+    for cell in (math.nextafter(rec.FLOAT32_MAX, math.inf), math.nextafter(OVERFLOW, 0.0)):
+        assert rules.values([repr(cell)]) == (cell,)
+    for cell in (OVERFLOW, -OVERFLOW):
+        problem = rules.values([repr(cell)])
+        assert isinstance(problem, RowProblem) and problem.reason == rec.OUT_OF_RANGE
+    with np.errstate(over="ignore"):
+        assert np.isinf(np.float32(OVERFLOW))
+    assert np.isfinite(np.float32(math.nextafter(OVERFLOW, 0.0)))
     assert rules.values(["-1e12"]) == (-1e12,)
 
 
