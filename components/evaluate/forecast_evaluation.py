@@ -68,9 +68,9 @@ class EvalWindows:
         return len(self.serialized)
 
 
-def read_windows(files: Sequence[str], facts: ForecastOutput, split: str = "test") -> EvalWindows:
+def read_windows(files: Sequence[str], facts: ForecastOutput, split: str = "") -> EvalWindows:
     """Reads and parses every window of the given gzip TFRecord files (of split `split`, the
-    config's eval_split: errors name it)."""
+    config's eval_split: errors name it; "" = unnamed)."""
     import tensorflow as tf
 
     from seqline.schemas.series import (
@@ -100,10 +100,11 @@ def read_windows(files: Sequence[str], facts: ForecastOutput, split: str = "test
             future[target].append(parsed[future_key(target)].numpy())
         observed.append(parsed[FUTURE_OBSERVED_KEY].numpy() != 0)
     if not serialized:
+        where = f"the {split!r} split (evaluate.eval_split)" if split else "the scored split"
         raise DataError(
-            f"expected windows of the {split!r} split (evaluate.eval_split) in {list(files)}, "
-            "found none; re-run ingest_series (it gives every split windows), or set "
-            "evaluate.eval_split to a split that has windows"
+            f"expected windows of {where} in {list(files)}, found none; re-run "
+            "ingest_series (it gives every split windows), or set evaluate.eval_split to a "
+            "split that has windows"
         )
     return EvalWindows(
         serialized,
