@@ -41,6 +41,7 @@ from typing import Any
 
 from seqline.components.train.config import TrainTextConfig
 from seqline.components.train.overrides import apply_overrides
+from seqline.components.train.pretrained_source import pretrained_fingerprint
 from seqline.components.train.shell import (
     is_multi_worker,
     not_chief_summary,
@@ -241,6 +242,7 @@ COMPONENT = component(
     run,
     name="train_text",
     check=check,
+    source_fingerprint=pretrained_fingerprint,
     resolved={
         "warm_start_model": LatestBlessedModel(
             candidate_input="",

@@ -7,6 +7,7 @@ import os
 
 from seqline.components.train.config import ModelConfig, TrainTextConfig
 from seqline.components.train.pretrained_source import pretrained_fingerprint
+from seqline.components.train.text_component import COMPONENT as TRAIN
 from seqline.components.tune.component import COMPONENT as TUNE
 from seqline.components.tune.config import TuneTextConfig
 from seqline.components.validate.component import COMPONENT as VALIDATE
@@ -27,6 +28,7 @@ def test_replacing_the_pretrained_vectors_changes_train_and_tune_fingerprints(tm
     vectors.write_text("good 0.1 0.2\nbad 0.3 0.4\n")
     train = TrainTextConfig(model=ModelConfig(pretrained={"path": str(vectors)}))
     tune = TuneTextConfig(space={"units": {"choice": [8, 16]}}, train=train)
+    assert TRAIN.source_fingerprint is pretrained_fingerprint
     assert TUNE.source_fingerprint is not None
     first = (pretrained_fingerprint(train), TUNE.source_fingerprint(tune))
     assert first[0] and first[0] == first[1]
