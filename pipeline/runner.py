@@ -376,7 +376,12 @@ def _run_node(
                     return  # its run was interrupted and recorded it FAILED
                 # Recorded while holding the lock, so a run waiting for this node finds the
                 # artifacts in the metadata store when it reuses them.
-                _record_outputs(store, execution_id, node, result, t0, artifact_ids)
+                try:
+                    _record_outputs(store, execution_id, node, result, t0, artifact_ids)
+                except MetadataError as exc:  # published, but the store failed (locked...)
+                    result.status, result.error = "FAILED", f"{type(exc).__name__}: {exc}"
+                    progress.node_finished(index, total, result)
+                    raise
     if cached:
         if abandoned.is_set():
             return

@@ -17,7 +17,7 @@ from seqline.pipeline.component import Component, ExecutionContext
 from seqline.pipeline.dag import Node, OutputRef, Pipeline
 from seqline.pipeline.errors import MetadataError
 from seqline.pipeline.metadata import MetadataStore, default_metadata_url
-from seqline.pipeline.runner import run_pipeline
+from seqline.pipeline.runner import NodeResult, Progress, run_pipeline
 from tests.pipeline import toy_components as toy
 from tests.pipeline.test_runner import make_pipeline
 
@@ -104,6 +104,14 @@ def short_busy_timeout(monkeypatch):
         HOLDERS.pop().close()
 
 
+class Finished(Progress):
+    def __init__(self) -> None:
+        self.statuses: list[tuple[str, str]] = []
+
+    def node_finished(self, index: int, total: int, result: NodeResult) -> None:
+        self.statuses.append((result.node_id, result.status))
+
+
 def _release_at_first_store_error(monkeypatch) -> None:
     original = metadata.store_error
 
@@ -123,8 +131,10 @@ def test_a_lock_held_mid_run_ends_the_run_cleanly_and_the_next_run_recovers(
     RUNNING."""
     root = tmp_path / "root"
     _release_at_first_store_error(monkeypatch)
+    finished = Finished()
     with pytest.raises(MetadataError) as err:
-        run_pipeline(_locking_pipeline(root), max_parallel=1)
+        run_pipeline(_locking_pipeline(root), max_parallel=1, progress=finished)
+    assert finished.statuses == [("write_numbers", "COMPLETE"), ("lock_the_store", "FAILED")]
     message = str(err.value)
     assert f"metadata store {root / 'metadata.sqlite'} is locked" in message
     assert "longer than 0.3 s" in message and "run again" in message
