@@ -16,7 +16,10 @@ Failures: a node that raises fails; every node downstream of it is skipped (neve
 nodes that do not depend on it still run to the end, whatever `max_parallel` is, so the set
 of nodes that ran never depends on timing. The first failure is returned for the runner to
 raise. KeyboardInterrupt and SystemExit stop the schedule at once (nodes running in other
-threads cannot be interrupted; their threads are daemons, so the process can exit).
+threads cannot be interrupted; their threads are daemons, so the process can exit). The
+runner then ends the run for them: their executions are recorded FAILED as interrupted, their
+scratch folders removed, and whatever they do afterwards is neither recorded nor reported
+(pipeline/runner.py, _end_failed_run).
 """
 
 from __future__ import annotations
