@@ -62,6 +62,7 @@ def run(
     "seasonal_naive_mae", "baseline_model_mae", "windows", "nonfinite_forecasts",
     "filled_excluded"}."""
     from seqline.components.evaluate.evaluation import (  # noqa: PLC0415
+        BaselineModelInfo,
         baseline_model_info,
         rounded,
     )
@@ -76,6 +77,10 @@ def run(
         read_windows,
         score_target,
         with_lookback,
+    )
+    from seqline.components.evaluate.split_policy import (  # noqa: PLC0415
+        baseline_set_aside,
+        check_candidate_lineage,
     )
     from seqline.components.evaluate.thresholds import json_number  # noqa: PLC0415
     from seqline.pipeline.artifacts.base import str_list  # noqa: PLC0415
@@ -98,7 +103,27 @@ def run(
         season = detected_mase_season(windows_spec.frequency, facts.lookback)
         config = dataclasses.replace(config, mase_season=season)
     model_name = model_name_of(config.model_name, model)
+    # A blessing is never decided on windows a model was fitted on (split_policy.py): after
+    # the split fractions or cuts change, the last blessed forecaster trained on what is now
+    # test, and its inflated figures would fail honest candidates' change thresholds.
+    definition = examples.split_definition
+    accepted = check_candidate_lineage(
+        model.uri, model.split_lineage, definition, config.eval_split, config.allow_trainer_split
+    )
+    if accepted is not None:
+        ctx.progress(accepted)
+    set_aside = (
+        baseline_set_aside(
+            baseline_model.uri, baseline_model.split_lineage, definition, config.eval_split
+        )
+        if baseline_model is not None
+        else None
+    )
     info = baseline_model_info(baseline_model, model_name)
+    if set_aside is not None:
+        ctx.progress(set_aside)
+        baseline_model = None
+        info = BaselineModelInfo(None, None, set_aside)
     windows = read_windows(examples.split_files(config.eval_split), facts, config.eval_split)
     ctx.progress(
         f"forecasting {len(windows)} '{config.eval_split}' windows; baselines on the same "
@@ -165,7 +190,7 @@ def run(
         )
     checks = blessing_checks(config, scores, note, incomparable)
     blessed = all(c["passed"] for c in checks)
-    reasons = [c["reason"] for c in checks]
+    reasons = [c["reason"] for c in checks] + ([accepted] if accepted is not None else [])
 
     first = facts.targets[0]
     actual = windows.future[first][:, :steps]

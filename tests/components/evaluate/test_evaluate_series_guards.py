@@ -5,6 +5,7 @@ title and message names. Hand-built forecaster SavedModels make every forecast k
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import math
@@ -491,3 +492,40 @@ def test_e_text_evaluate_empty_split_names_it(tmp_path, binary_model):
             {"candidate": binary_model.path("saved_model")}, [empty], ["neg", "pos"], split="test"
         )
     assert "eval examples" not in str(error.value)
+
+
+def test_a_baseline_forecaster_fitted_under_another_split_is_set_aside(
+    tmp_path, series_examples, models
+):
+    """After split_fractions change, the last blessed forecaster was fitted on windows now in
+    test: its inflated figures failed honest candidates' change thresholds."""
+    examples, _ = series_examples
+    now = {"ingest": "ingest_series", "fractions": [0.7, 0.15, 0.15]}
+    before = {"ingest": "ingest_series", "fractions": [0.8, 0.1, 0.1]}
+    split = dataclasses.replace(
+        examples, properties={**examples.properties, "split_definition": now}
+    )
+    old = models["mean24"]
+    baseline = dataclasses.replace(old, properties={**old.properties, "split_lineage": [before]})
+    config = EvaluateSeriesConfig(
+        season=12, thresholds={"mae": {"upper": 99}}, change_thresholds=NOT_WORSE
+    )
+    summary, blessing, lines = run_evaluate(
+        tmp_path, split, models["worse24"], config, baseline_model=baseline
+    )
+    assert any("was set aside: it was fitted on Examples split differently" in x for x in lines)
+    assert not any("change vs baseline model" in r and "FAIL" in r
+                   for r in blessing.properties["reasons"])  # fmt: skip
+    # The same baseline under this split is compared (and the worse candidate refused).
+    same = dataclasses.replace(old, properties={**old.properties, "split_lineage": [now]})
+    summary, blessing, _ = run_evaluate(
+        tmp_path, split, models["worse24"], config, baseline_model=same
+    )
+    assert summary["blessed"] is False
+    # A candidate warm started under the old split is refused outright.
+    warm = dataclasses.replace(
+        models["last24"],
+        properties={**models["last24"].properties, "split_lineage": [before, now]},
+    )
+    with pytest.raises(DataError, match="split lineage includes another"):
+        run_evaluate(tmp_path, split, warm, config)
