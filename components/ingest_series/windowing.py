@@ -62,13 +62,14 @@ def iter_windows(
     """
     m = len(segment.timestamps)
     count = window_count(m, lookback, horizon, stride)
+    observed_steps = segment.observed_steps()  # all ones when None: build them once, not per chunk
     for first in range(0, count, chunk_windows):
         last = min(count, first + chunk_windows)  # windows [first, last) of the segment
         row0 = first * stride
         row1 = (last - 1) * stride + lookback + horizon
         columns = segment.values[row0:row1].T.tolist()
         ends = (segment.timestamps[row0:row1] // MICROS_PER_SECOND).tolist()
-        observed = segment.observed_steps()[row0:row1].astype(int).tolist()
+        observed = observed_steps[row0:row1].astype(int).tolist()
         for n in range(last - first):
             start = n * stride
             mid = start + lookback
