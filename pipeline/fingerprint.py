@@ -63,8 +63,9 @@ def versions_of(names: tuple[str, ...]) -> dict[str, str]:
     return versions
 
 
-# An import statement: (level of a relative import, module or "", imported names).
-_ImportRecord = tuple[int, str, tuple[str, ...]]
+# An import statement: (level of a relative import, module or "", imported names, quoted),
+# quoted for a dotted name in a string ("seqline.serving.cli" run as `python -m`).
+_ImportRecord = tuple[int, str, tuple[str, ...], bool]
 
 
 _IMPORT_LINE = re.compile(r"^([ \t]*)(?:from[ \t]+[.\w]+[ \t]+import\b|import[ \t]+[A-Za-z_])")
@@ -80,10 +81,10 @@ def _statement_records(statement: str) -> list[_ImportRecord]:
     records: list[_ImportRecord] = []
     for node in tree.body:
         if isinstance(node, ast.Import):
-            records.extend((0, alias.name, ()) for alias in node.names)
+            records.extend((0, alias.name, (), False) for alias in node.names)
         elif isinstance(node, ast.ImportFrom):
             names = tuple(alias.name for alias in node.names if alias.name != "*")
-            records.append((node.level, node.module or "", names))
+            records.append((node.level, node.module or "", names, False))
     return records
 
 
@@ -134,7 +135,7 @@ def _file_facts(path: str, mtime_ns: int, size: int) -> tuple[str, tuple[_Import
         data = f.read()
     text = data.decode("utf-8", "replace")
     records = _scan_imports(text)
-    records.extend((0, m.group(2), ()) for m in _QUOTED_DOTTED.finditer(text))
+    records.extend((0, m.group(2), (), True) for m in _QUOTED_DOTTED.finditer(text))
     return hashlib.sha256(data).hexdigest(), tuple(records)
 
 
@@ -143,11 +144,12 @@ def _facts(path: str) -> tuple[str, tuple[_ImportRecord, ...]]:
     return _file_facts(path, stat.st_mtime_ns, stat.st_size)
 
 
-def _imported_names(records: Iterable[_ImportRecord], package: str) -> list[str]:
-    """Absolute names of the modules an import statement may load; relative imports are
-    resolved against `package`. `from pkg import x` yields pkg and pkg.x (x may be a module)."""
-    names: list[str] = []
-    for level, module, imported in records:
+def _imported_names(records: Iterable[_ImportRecord], package: str) -> list[tuple[str, bool]]:
+    """(absolute name, quoted) of the modules an import statement may load; relative imports
+    are resolved against `package`. `from pkg import x` yields pkg and pkg.x (x may be a
+    module)."""
+    names: list[tuple[str, bool]] = []
+    for level, module, imported, quoted in records:
         if level:
             parts = package.split(".") if package else []
             if level - 1 > len(parts):
@@ -157,8 +159,8 @@ def _imported_names(records: Iterable[_ImportRecord], package: str) -> list[str]
             base = module
         if not base:
             continue
-        names.append(base)
-        names.extend(f"{base}.{name}" for name in imported)
+        names.append((base, quoted))
+        names.extend((f"{base}.{name}", quoted) for name in imported)
     return names
 
 
@@ -237,11 +239,24 @@ def _is_user_code(top_level: str) -> bool:
     if not places or not all(str(p).endswith(".py") or os.path.isdir(p) for p in places):
         return False  # a compiled extension or a frozen module
     installed = _installed_roots()
-    real = [os.path.realpath(str(p)) for p in places]
+    real = [os.path.realpath(str(p)).rstrip(os.sep) for p in places]
     return not any(
-        r.startswith(installed) or f"{os.sep}site-packages{os.sep}" in r or "dist-packages" in r
+        r.startswith(installed)
+        or f"{os.sep}site-packages{os.sep}" in r
+        or "dist-packages" in r
+        or _holds_distributions(os.path.dirname(r))
         for r in real
     )
+
+
+@functools.cache
+def _holds_distributions(folder: str) -> bool:
+    """True if `folder` holds installed distributions' metadata (`*.dist-info`): a
+    `pip install --target` folder on PYTHONPATH is libraries, not the user's code."""
+    try:
+        return any(name.endswith(".dist-info") for name in os.listdir(folder))
+    except OSError:
+        return False
 
 
 def module_closure(modules: Iterable[str]) -> dict[str, str]:
@@ -252,11 +267,15 @@ def module_closure(modules: Iterable[str]) -> dict[str, str]:
     roots = [m for m in modules if m]
     allowed = {FRAMEWORK_PACKAGE, *(m.split(".")[0] for m in roots)}
     found: dict[str, str] = {}
-    pending = list(roots)
+    # (name, quoted): a quoted dotted name ("metrics.json" too) is followed only into seqline
+    # and the components' own packages; other user code only through import statements.
+    pending = [(m, False) for m in roots]
     while pending:
-        name = pending.pop()
+        name, quoted = pending.pop()
         top = name.split(".")[0]
-        if name in found or (top not in allowed and not _is_user_code(top)):
+        if name in found:
+            continue
+        if top not in allowed and (quoted or not _is_user_code(top)):
             continue
         located = _module_file(name)
         if located is None:
@@ -267,7 +286,7 @@ def module_closure(modules: Iterable[str]) -> dict[str, str]:
         pending.extend(_imported_names(_facts(path)[1], package))
         parent = name.rpartition(".")[0]
         if parent:
-            pending.append(parent)
+            pending.append((parent, False))
     return found
 
 

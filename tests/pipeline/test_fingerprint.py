@@ -180,6 +180,32 @@ def test_the_closure_follows_user_modules_outside_the_package_but_not_installed_
     sys.modules.pop(helper, None)
 
 
+def test_a_pip_target_folder_on_the_path_is_libraries_not_user_code(tmp_path, monkeypatch):
+    """`pip install --target /opt/lib` (Airflow / KFP images) puts libraries outside
+    site-packages; their whole import graph would be hashed on every run."""
+    from seqline.pipeline import fingerprint
+
+    target = tmp_path / "target"
+    (target / "vendored_lib_x").mkdir(parents=True)
+    (target / "vendored_lib_x" / "__init__.py").write_text("")
+    (target / "vendored_lib_x-1.0.dist-info").mkdir()
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "helper_mod_x.py").write_text("")
+    monkeypatch.syspath_prepend(str(target))
+    monkeypatch.syspath_prepend(str(tmp_path / "mine"))
+    assert fingerprint._is_user_code("helper_mod_x")
+    assert not fingerprint._is_user_code("vendored_lib_x")
+    # A quoted dotted name ("config.json", "metrics.mae") is not followed into user code:
+    # only seqline's and the component's own modules are run from strings (`python -m`).
+    (tmp_path / "mine" / "helper_pkg_x").mkdir()
+    (tmp_path / "mine" / "helper_pkg_x" / "__init__.py").write_text("")
+    (tmp_path / "mine" / "helper_pkg_x" / "sub.py").write_text("")
+    (tmp_path / "mine" / "uses_it.py").write_text('NAME = "helper_pkg_x.sub"\n')
+    assert not any(m.startswith("helper_pkg_x") for m in module_closure(["uses_it"]))
+    (tmp_path / "mine" / "imports_it.py").write_text("import helper_pkg_x.sub\n")
+    assert "helper_pkg_x.sub" in module_closure(["imports_it"])
+
+
 def test_closure_of_seqline_components_crosses_folders_without_importing_tensorflow():
     code = textwrap.dedent(
         """
