@@ -15,6 +15,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import logging
 import math
 import re
 from collections.abc import Collection, Mapping
@@ -39,6 +40,8 @@ from seqline.serving.request_limits import (
 _JSON_STRING = re.compile(rb'"[^"\\]*+(?:\\.[^"\\]*+)*+(?:"|\\?\Z)', re.DOTALL)
 _NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
 _OPENING = np.frombuffer(b"[{", dtype=np.uint8)
+
+log = logging.getLogger(__name__)
 
 
 def json_depth(body: bytes) -> int:
@@ -264,12 +267,33 @@ def _is_named(value: Any) -> bool:
     return isinstance(value, dict) and not _is_b64(value)
 
 
+_IGNORED_REPORTED: set[tuple[str, ...]] = set()
+_IGNORED_REPORT_LIMIT = 64  # distinct key sets warned about; bounded, so a client cannot grow it
+
+
+def _report_ignored(unknown: set[str]) -> None:
+    """Ignored as TF Serving does, but never unseen: a misspelt optional input would run with
+    its default without a trace. One warning per distinct set of keys."""
+    keys = tuple(sorted(unknown))
+    if keys in _IGNORED_REPORTED or len(_IGNORED_REPORTED) >= _IGNORED_REPORT_LIMIT:
+        return
+    _IGNORED_REPORTED.add(keys)
+    log.warning(
+        "REST 'inputs' keys that are not signature inputs were ignored: %s (a misspelt "
+        "input with a default runs with the default)",
+        list(keys),
+    )
+
+
 def _check_names(
     given: Any, expected: list[str], defaults: Collection[str], ignore_unknown: bool = False
 ) -> None:
     given_set, expected_set = set(given), set(expected)
     missing = expected_set - given_set - set(defaults)
-    unknown = set() if ignore_unknown else given_set - expected_set
+    unknown = given_set - expected_set
+    if unknown and ignore_unknown:
+        _report_ignored(unknown)
+        unknown = set()
     if missing or unknown:
         optional = f" ({sorted(defaults)} may be left out: they have defaults)" if defaults else ""
         raise invalid_argument(

@@ -453,9 +453,10 @@ def default_max_connections() -> int:
     return max(16, min(1024, soft // 2))
 
 
-def _refuse(connection: socket.socket, limit: int) -> None:
+def _refuse(connection: socket.socket, limit: int, tls: bool) -> None:
     """A 503 in one non-blocking send (a client that does not read cannot stall the accept
-    loop), then close. The body is TF Serving's error JSON."""
+    loop), then close. The body is TF Serving's error JSON. Over TLS the connection is only
+    closed (a plaintext answer before the handshake would read as an SSL error anyway)."""
     body = json.dumps(
         {
             "error": f"the server has {limit} REST connections open (--rest_api_max_connections); "
@@ -468,7 +469,12 @@ def _refuse(connection: socket.socket, limit: int) -> None:
     ).encode("latin-1")
     with contextlib.suppress(OSError):
         connection.setblocking(False)
-        connection.send(head + body)
+        if not tls:
+            connection.send(head + body)
+            connection.shutdown(socket.SHUT_WR)
+            # A request already sent and left unread would make close() send a reset, which
+            # can reach the client before the 503; read what has arrived first.
+            connection.recv(65536)
     with contextlib.suppress(OSError):
         connection.close()
 
@@ -548,7 +554,7 @@ class RestServer(ThreadingHTTPServer):
             else:
                 self.refused_connections += 1
         if not admitted:
-            _refuse(request, self.max_connections)
+            _refuse(request, self.max_connections, tls=self.ssl_context is not None)
             return
         try:
             super().process_request(request, client_address)

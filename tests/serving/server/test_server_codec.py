@@ -110,6 +110,18 @@ def test_a_zero_size_shape_whose_dimensions_overflow_is_invalid_argument(dims):
     assert to_ndarray(proto, "x").shape == tuple(min(d, 3) for d in dims)
 
 
+def test_columnar_keys_that_are_not_inputs_are_ignored_but_warned_about_once(caplog):
+    """As TF Serving, extra keys are ignored; a misspelt input with a default would run with
+    the default, so the first request with those keys is logged."""
+    dtypes = {"x": np.dtype(np.float32)}
+    with caplog.at_level("WARNING"):
+        for _ in range(3):
+            inputs, _ = decode_predict_body({"inputs": {"x": [1.0], "tempratur_q": [2]}}, dtypes)
+    assert list(inputs) == ["x"]
+    warned = [r for r in caplog.records if "tempratur_q" in r.getMessage()]
+    assert len(warned) == 1 and "were ignored" in warned[0].getMessage()
+
+
 def test_json_rows_and_columns():
     dtypes = {"x": np.dtype(np.float32), "t": np.dtype(object)}
     b64 = base64.b64encode(b"\xff\x01").decode()
