@@ -140,6 +140,27 @@ def _read_holder(fd: int) -> Holder | None:
     return Holder(str(data.get("run_id")), int(data.get("pid", 0)), str(data.get("host")))
 
 
+def _open_node_lock(root: str, node_id: str, fingerprint: str) -> int:
+    """A new file descriptor on `{root}/_locks/{node_id}-{fingerprint}.lock` (a local root)."""
+    directory = os.path.join(root.removeprefix("file://"), LOCKS_DIR)
+    os.makedirs(directory, exist_ok=True)
+    return os.open(os.path.join(directory, f"{node_id}-{fingerprint}.lock"), os.O_RDWR | os.O_CREAT)
+
+
+def try_node_lock(root: str, node_id: str, fingerprint: str) -> int | None:
+    """The lock node_lock takes for (node_id, fingerprint) on a local root, without waiting:
+    its file descriptor (close it to release), or None while another holder has it."""
+    import fcntl
+
+    fd = _open_node_lock(root, node_id, fingerprint)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        return None
+    return fd
+
+
 @contextlib.contextmanager
 def node_lock(
     root: str,
@@ -156,9 +177,7 @@ def node_lock(
         return
     import fcntl
 
-    directory = os.path.join(root.removeprefix("file://"), LOCKS_DIR)
-    os.makedirs(directory, exist_ok=True)
-    fd = os.open(os.path.join(directory, f"{node_id}-{fingerprint}.lock"), os.O_RDWR | os.O_CREAT)
+    fd = _open_node_lock(root, node_id, fingerprint)
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)

@@ -23,7 +23,7 @@ from typing import Any
 from seqline.components.train.config import TrainingConfig
 from seqline.pipeline.artifacts import Model, ModelRun
 from seqline.pipeline.component import ExecutionContext
-from seqline.pipeline.locking import LOCKS_DIR
+from seqline.pipeline.locking import try_node_lock
 from seqline.storage import filesystem
 
 
@@ -65,23 +65,6 @@ def work_paths(ctx: ExecutionContext, model: Model) -> Any:
     return WorkPaths(work_dir(ctx.pipeline_root, ctx.node_id, _fingerprint(model), fallback))
 
 
-def _try_node_lock(root: str, node_id: str, fingerprint: str) -> int | None:
-    """The node lock of (node_id, fingerprint) as pipeline/locking.py's node_lock takes it, but
-    without waiting: its file descriptor (close it to release), or None while another process
-    holds it."""
-    import fcntl  # noqa: PLC0415
-
-    directory = os.path.join(root.removeprefix("file://"), LOCKS_DIR)
-    os.makedirs(directory, exist_ok=True)
-    fd = os.open(os.path.join(directory, f"{node_id}-{fingerprint}.lock"), os.O_RDWR | os.O_CREAT)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        os.close(fd)
-        return None
-    return fd
-
-
 def remove_stale_work_dirs(ctx: ExecutionContext, model: Model) -> list[str]:
     """Removes this node's work dirs of other fingerprints (`{root}/_work/{node}/{fp}/`, the
     backup and best weights of a training killed before its config changed), each while
@@ -100,7 +83,7 @@ def remove_stale_work_dirs(ctx: ExecutionContext, model: Model) -> list[str]:
         path = os.path.join(parent, name)
         if name == current or not os.path.isdir(path):
             continue
-        fd = _try_node_lock(root, node_id, name)
+        fd = try_node_lock(root, node_id, name)
         if fd is None:
             continue  # another run is executing that training right now
         try:

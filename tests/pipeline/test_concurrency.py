@@ -12,7 +12,12 @@ from pathlib import Path
 
 import pytest
 
-from seqline.pipeline.locking import RootBusyError, remove_dead_temporaries
+from seqline.pipeline.locking import (
+    RootBusyError,
+    node_lock,
+    remove_dead_temporaries,
+    try_node_lock,
+)
 from seqline.pipeline.metadata import MetadataStore, default_metadata_url
 from seqline.pipeline.runner import run_pipeline
 from tests.pipeline.test_runner import make_pipeline
@@ -79,6 +84,18 @@ def test_a_second_run_waits_for_the_node_the_first_is_executing_and_reuses_it(tm
     assert log.read_text().split() == ["write_numbers", "sum_numbers"]  # each executed once
     store = MetadataStore(default_metadata_url(str(root)))
     assert [r["status"] for r in store.runs()] == ["SUCCEEDED", "SUCCEEDED"]
+
+
+def test_try_node_lock_takes_the_node_lock_without_waiting(tmp_path):
+    """train's sweep of stale work dirs takes the very lock a run executing that node holds."""
+    with node_lock(str(tmp_path), "train", "f" * 20, "run-1"):
+        assert try_node_lock(str(tmp_path), "train", "f" * 20) is None
+        other = try_node_lock(str(tmp_path), "train", "e" * 20)  # another fingerprint: free
+        assert other is not None
+        os.close(other)
+    fd = try_node_lock(str(tmp_path), "train", "f" * 20)
+    assert fd is not None
+    os.close(fd)
 
 
 def test_only_temporaries_of_dead_owners_are_removed(tmp_path):
