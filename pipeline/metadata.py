@@ -227,27 +227,25 @@ class MetadataStore:
             raise store_error(url, exc, opening=True) from exc
 
     @contextlib.contextmanager
-    def _begin(self) -> Iterator[sa.Connection]:
-        """A transaction (committed when the block ends); database errors but IntegrityError
-        are raised as MetadataError (store_error)."""
+    def _connection(self, transaction: bool) -> Iterator[sa.Connection]:
+        """A connection, in a transaction committed when the block ends if `transaction`;
+        database errors but IntegrityError are raised as MetadataError (store_error)."""
         try:
-            with self._engine.begin() as conn:
+            opened = self._engine.begin() if transaction else self._engine.connect()
+            with opened as conn:
                 yield conn
         except sa.exc.IntegrityError:
             raise
         except sa.exc.DBAPIError as exc:
             raise store_error(self.url, exc) from exc
 
-    @contextlib.contextmanager
-    def _connect(self) -> Iterator[sa.Connection]:
-        """A connection for reading; database errors are raised as MetadataError."""
-        try:
-            with self._engine.connect() as conn:
-                yield conn
-        except sa.exc.IntegrityError:
-            raise
-        except sa.exc.DBAPIError as exc:
-            raise store_error(self.url, exc) from exc
+    def _begin(self) -> contextlib.AbstractContextManager[sa.Connection]:
+        """A transaction for writing (_connection)."""
+        return self._connection(transaction=True)
+
+    def _connect(self) -> contextlib.AbstractContextManager[sa.Connection]:
+        """A connection for reading (_connection)."""
+        return self._connection(transaction=False)
 
     def close(self) -> None:
         self._engine.dispose()
