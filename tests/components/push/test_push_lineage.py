@@ -2,32 +2,11 @@
 
 from __future__ import annotations
 
-import time
-
 import pytest
 
 from seqline.pipeline.cli import main
 from seqline.pipeline.metadata import MetadataStore
-
-
-def _execution(store, run_id, node, inputs, outputs):
-    """Records one execution: inputs {name: artifact id}, outputs {name: (type, uri, props)}."""
-    execution = store.start_execution(run_id, node, node, f"{node}-fp", inputs)
-    ids = {
-        name: store.record_output(
-            execution,
-            name,
-            uri=uri,
-            type_name=type_name,
-            fingerprint=f"{node}-fp",
-            node_id=node,
-            properties=props,
-            created_at=time.time(),
-        )  # fmt: skip
-        for name, (type_name, uri, props) in outputs.items()
-    }
-    store.finish_execution(execution, "COMPLETE")
-    return ids
+from tests.pipeline.metadata_records import record_execution
 
 
 @pytest.fixture
@@ -36,13 +15,13 @@ def store(tmp_path):
     for run_id, version in (("run-1", 1), ("run-2", 2)):
         store.start_run(run_id, "reviews")
         examples = ("Examples", f"/root/ingest/{run_id}", {"counts": {"train": 80, "eval": 20}})
-        data = _execution(store, run_id, "ingest_text", {}, {"examples": examples})
+        data = record_execution(store, run_id, "ingest_text", {}, {"examples": examples})
         transform_graph = ("TransformGraph", f"/root/tg/{run_id}", {"vocab_size": 1000 + version})
-        graph = _execution(
+        graph = record_execution(
             store, run_id, "transform", {"examples": data["examples"]},
             {"transform_graph": transform_graph},
         )  # fmt: skip
-        model = _execution(
+        model = record_execution(
             store, run_id, "train", {"transform_graph": graph["transform_graph"]},
             {"model": ("Model", f"/root/model/{run_id}", {"epochs_run": 3})},
         )  # fmt: skip
@@ -51,7 +30,7 @@ def store(tmp_path):
             "version": version,
             "destination": f"/srv/models/sentiment/{version}",
         }
-        _execution(
+        record_execution(
             store, run_id, "push", {"model": model["model"]},
             {"pushed_model": ("PushedModel", f"/root/push/{run_id}", pushed)},
         )  # fmt: skip

@@ -5,7 +5,6 @@ ingest components record one."""
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 
 import pytest
@@ -19,6 +18,7 @@ from seqline.pipeline.artifact import Artifact, ArtifactType, write_descriptor
 from seqline.pipeline.artifacts import Examples
 from seqline.pipeline.metadata import MetadataStore
 from seqline.pipeline.resolvers import ResolverQuery
+from tests.pipeline.metadata_records import record_execution
 
 SPLIT = {"ingest": "ingest_text", "split_by": "hash", "ratios": {"train": 1.0}, "key": "k"}
 
@@ -30,25 +30,6 @@ def store(tmp_path: Path):
     store.close()
 
 
-def _execution(store: MetadataStore, node: str, inputs: dict, outputs: dict) -> dict[str, int]:
-    execution = store.start_execution("run-1", node, node, f"{node}-fp", inputs)
-    ids = {
-        name: store.record_output(
-            execution,
-            name,
-            uri=uri,
-            type_name=type_name,
-            fingerprint=f"{node}-fp",
-            node_id=node,
-            properties=properties,
-            created_at=time.time(),
-        )  # fmt: skip
-        for name, (type_name, uri, properties) in outputs.items()
-    }
-    store.finish_execution(execution, "COMPLETE")
-    return ids
-
-
 def _pipeline(store: MetadataStore, root: Path, examples_type: str) -> Artifact:
     """ingest -> schema -> transform, as the runner records them; returns the transformed
     examples train is wired to."""
@@ -58,13 +39,16 @@ def _pipeline(store: MetadataStore, root: Path, examples_type: str) -> Artifact:
     )
     (root / "ingest").mkdir()
     write_descriptor(examples, examples.uri)
-    ingest = _execution(
-        store, "ingest", {}, {"examples": (examples_type, examples.uri, examples.properties)}
+    ingest = record_execution(
+        store, "run-1", "ingest", {},
+        {"examples": (examples_type, examples.uri, examples.properties)},
+    )  # fmt: skip
+    schema = record_execution(
+        store, "run-1", "schema", {}, {"schema": ("Schema", str(root / "s"), {})}
     )
-    schema = _execution(store, "schema", {}, {"schema": ("Schema", str(root / "s"), {})})
     transformed = str(root / "transformed")
-    _execution(
-        store, "transform", {"examples": ingest["examples"], "schema": schema["schema"]},
+    record_execution(
+        store, "run-1", "transform", {"examples": ingest["examples"], "schema": schema["schema"]},
         {"transformed_examples": (ArtifactType.TRANSFORMED_EXAMPLES, transformed, {})},
     )  # fmt: skip
     return Artifact(ArtifactType.TRANSFORMED_EXAMPLES, transformed, "transform-fp")
