@@ -47,6 +47,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
 
@@ -85,6 +86,11 @@ ACTIVATIONS: tuple[str, ...] = (
     "selu",
     "gelu",
 )
+
+
+def _finite_number(value: Any) -> bool:
+    """An int or float that is not a bool, NaN or inf (YAML reads `.inf` and `.nan`)."""
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def _require(ok: bool, field_path: str, expected: str, got: Any, fix: str) -> None:
@@ -283,14 +289,14 @@ class ModelConfig:
             "use linear_branch: beside to add the linear logits to the n-gram branch's",
         )
         _require(
-            isinstance(self.linear_l2, int | float) and self.linear_l2 >= 0,
+            _finite_number(self.linear_l2) and self.linear_l2 >= 0,
             "linear_l2",
             "a number >= 0",
             self.linear_l2,
             "e.g. 1e-6, or 0 for none",
         )
         _require(
-            isinstance(self.l2, int | float) and self.l2 >= 0,
+            _finite_number(self.l2) and self.l2 >= 0,
             "l2",
             "a number >= 0",
             self.l2,
@@ -299,7 +305,7 @@ class ModelConfig:
         _fraction(self.label_smoothing, "label_smoothing", "e.g. 0.1, or 0.0 for none")
         for name, weight in self.class_weights.items():
             _require(
-                isinstance(weight, int | float) and weight > 0,
+                _finite_number(weight) and weight > 0,
                 f"class_weights.{name}",
                 "a weight > 0",
                 weight,
@@ -504,7 +510,7 @@ class ForecasterConfig:
         )
         _choice(self.loss, FORECAST_LOSSES, "loss")
         _require(
-            isinstance(self.huber_delta, int | float) and self.huber_delta > 0,
+            _finite_number(self.huber_delta) and self.huber_delta > 0,
             "huber_delta",
             "a number > 0",
             self.huber_delta,
@@ -539,7 +545,7 @@ class EarlyStoppingConfig:
             "e.g. 3",
         )
         _require(
-            isinstance(self.min_delta, int | float) and self.min_delta >= 0,
+            _finite_number(self.min_delta) and self.min_delta >= 0,
             "min_delta",
             "a number >= 0",
             self.min_delta,
@@ -577,7 +583,7 @@ class ReduceLRConfig:
             "e.g. 0.5 halves the learning rate",
         )
         _require(
-            isinstance(self.min_lr, int | float) and self.min_lr >= 0,
+            _finite_number(self.min_lr) and self.min_lr >= 0,
             "min_lr",
             "a number >= 0",
             self.min_lr,
@@ -631,7 +637,7 @@ class TrainingConfig:
         _positive_int(self.epochs, "epochs", "e.g. 10")
         _positive_int(self.batch_size, "batch_size", "e.g. 32")
         _require(
-            isinstance(self.learning_rate, int | float) and self.learning_rate > 0,
+            _finite_number(self.learning_rate) and self.learning_rate > 0,
             "learning_rate",
             "a number > 0",
             self.learning_rate,

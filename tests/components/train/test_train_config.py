@@ -37,6 +37,12 @@ def test_defaults_are_valid_and_documented_values() -> None:
         (lambda: TrainTextConfig(epochs=0), "epochs"),
         (lambda: TrainTextConfig(batch_size=True), "batch_size"),
         (lambda: TrainTextConfig(learning_rate=0), "learning_rate"),
+        # YAML's .inf and .nan: an infinite rate diverged in the first step
+        (lambda: TrainTextConfig(learning_rate=float("inf")), "learning_rate"),
+        (lambda: ModelConfig(l2=float("inf")), "l2"),
+        (lambda: ModelConfig(class_weights={"pos": float("nan")}), "class_weights.pos"),
+        (lambda: ReduceLRConfig(min_lr=float("nan")), "min_lr"),
+        (lambda: EarlyStoppingConfig(min_delta=float("inf")), "min_delta"),
         (lambda: TrainTextConfig(steps_per_epoch=0), "steps_per_epoch"),
         (lambda: TrainTextConfig(eval_split="train"), "eval_split"),
         (lambda: TrainTextConfig(distribution="tpu"), "distribution"),
