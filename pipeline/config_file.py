@@ -37,7 +37,7 @@ import datetime
 import math
 import os
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass, field
 from importlib.metadata import EntryPoint, entry_points
 from pathlib import Path
@@ -313,6 +313,13 @@ class UniqueKeySafeLoader(yaml.SafeLoader):
         seen: dict[Any, Any] = {}
         for key_node, _value in node.value:
             key = self.construct_object(key_node, deep=deep)
+            if not isinstance(key, Hashable):  # `? {a: 1}`: PyYAML would raise a TypeError
+                raise yaml.constructor.ConstructorError(
+                    "while reading a mapping", node.start_mark,
+                    f"found a {type(key).__name__} as a key; config keys are names such as "
+                    "`train`: write the key as plain text",
+                    key_node.start_mark,
+                )  # fmt: skip
             if key in seen:
                 raise yaml.constructor.ConstructorError(
                     "while reading a mapping", node.start_mark,

@@ -28,6 +28,14 @@ def test_a_key_repeated_in_one_mapping_is_refused_naming_both_lines(tmp_path) ->
     assert "line 6" in str(e.value) and str(path) in str(e.value)
 
 
+def test_a_mapping_used_as_a_key_is_a_config_error(tmp_path) -> None:
+    """`? {a: 1}` is valid YAML; it crashed the duplicate-key check with a TypeError."""
+    path = tmp_path / "p.yaml"
+    path.write_text("name: x\n? {a: 1}\n: 2\n")
+    with pytest.raises(ConfigError, match="found a dict as a key; config keys are names"):
+        read_config(path)
+
+
 def test_the_same_key_in_different_mappings_is_fine(tmp_path) -> None:
     path = tmp_path / "p.yaml"
     path.write_text("a: {epochs: 1}\nb: {epochs: 2}\nc: [{epochs: 3}, {epochs: 4}]\n")
