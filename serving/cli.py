@@ -76,6 +76,16 @@ def register(subparsers: Any) -> None:
         "parent that starts the server with a pipe as its stdin and keeps the other end open "
         "makes the server end with it, however the parent ends (infra_validate's child)",
     )
+    serve.add_argument(
+        "--parent_pid",
+        type=int,
+        default=None,
+        metavar="PID",
+        help="end with process PID, the one that started the server (not a TF Serving flag): "
+        "on Linux the kernel sends the server SIGKILL when that process ends "
+        "(PR_SET_PDEATHSIG, asked for at start-up), and the server exits at once if its "
+        "parent is no longer PID when it starts (the parent ended before the request)",
+    )
     serve.set_defaults(func=run_serve)
 
     predict = subparsers.add_parser(
@@ -358,8 +368,10 @@ def run_serve(args: argparse.Namespace, *, stop: threading.Event | None = None) 
     SIGINT/SIGTERM (or until `stop` is set, for callers running it in a thread), then drains
     in-flight requests for up to --shutdown_grace_seconds. Returns an exit code (2 for an
     invalid server config)."""
+    if getattr(args, "parent_pid", None) is not None:
+        die_with_parent(args.parent_pid)  # first: the parent may already be gone
     if getattr(args, "stop_when_stdin_closes", False):
-        exit_when_stdin_closes()  # first: the parent may already be gone
+        exit_when_stdin_closes()
     from seqline.serving.grpc_experiments import prefer_low_latency_grpc
 
     # Before grpc loads: accepted connections are then polled by gRPC's own Python thread.
@@ -393,6 +405,38 @@ def run_serve(args: argparse.Namespace, *, stop: threading.Event | None = None) 
         drained = handle.stop()
     print(f"seqline serve: stopped{'' if drained else ' (some requests were cut)'}", flush=True)
     return EXIT_OK
+
+
+_PR_SET_PDEATHSIG = 1  # linux/prctl.h
+
+
+def die_with_parent(parent_pid: int) -> None:
+    """Ends this process with its parent `parent_pid` (`seqline serve --parent_pid`). On Linux
+    asks the kernel to send SIGKILL when the parent ends (PR_SET_PDEATHSIG, which the kernel
+    ties to the parent's thread that started us: a parent with short-lived threads starts us
+    from one that lives as long as it does). Then, everywhere, exits at once (os._exit(0)) if
+    the parent is no longer `parent_pid`: it ended before the request took effect and we
+    were adopted by another process.
+
+    Done here, after exec, rather than by the parent between fork and exec (subprocess's
+    preexec_fn): that is unsafe in a parent with threads (TensorFlow's, gRPC's, Beam's) and
+    makes subprocess fork the whole parent instead of using vfork."""
+    if sys.platform.startswith("linux"):
+        import ctypes  # noqa: PLC0415
+
+        with contextlib.suppress(OSError, AttributeError):
+            prctl = ctypes.CDLL(None, use_errno=True).prctl
+            prctl.argtypes = [ctypes.c_int] + [ctypes.c_ulong] * 4
+            prctl.restype = ctypes.c_int
+            prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    if os.getppid() != parent_pid:
+        with contextlib.suppress(OSError, ValueError):  # stderr may be gone with the parent
+            print(
+                f"seqline serve: the parent process {parent_pid} has ended; exiting",
+                file=sys.stderr,
+                flush=True,
+            )
+        os._exit(EXIT_OK)
 
 
 def exit_when_stdin_closes() -> threading.Thread:

@@ -7,21 +7,25 @@ the kernel picks (`--port=0`, no race between choosing and binding); the child p
 its output goes to a log file that infra_validate keeps beside the result.
 
 The child dies with the pipeline process, however that ends (kill -9 included): it held
-~650 MB forever after a killed run. Two mechanisms, either one enough (start_tied_child):
-  - Linux: PR_SET_PDEATHSIG, the kernel sends the child SIGKILL when its parent ends. The
+~650 MB forever after a killed run. Two mechanisms, either one enough (start_tied_child), and
+serving/ knows nothing of pipeline/ for either:
+  - Linux: `seqline serve --parent_pid=PID` asks the kernel at its start-up to send it SIGKILL
+    when its parent ends (PR_SET_PDEATHSIG), and exits if the parent is already gone. The
     kernel's "parent" is the *thread* that forked it, and nodes run in threads that end when
     their node does (infra_validate's prestart runs in train's), so children are forked by one
-    launcher thread that lives as long as the process;
+    launcher thread that lives as long as the process. The request is the child's, not a
+    preexec_fn of ours: code between fork and exec is unsafe in a process with TensorFlow's,
+    gRPC's and Beam's threads, and a preexec_fn makes subprocess fork() this multi-GB process
+    instead of using vfork;
   - everywhere: the child's standard input is a pipe whose other end only this process holds,
     and `seqline serve --stop_when_stdin_closes` exits when it reads end-of-file, which the
-    kernel delivers when the process ends (serving/ knows nothing of pipeline/ for this).
+    kernel delivers when the process ends.
 """
 
 from __future__ import annotations
 
 import atexit
 import contextlib
-import ctypes
 import os
 import queue
 import re
@@ -32,7 +36,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any
@@ -42,36 +46,16 @@ from seqline.pipeline.locking import owned_name, remove_dead_owned
 _READY_LINE = re.compile(r"gRPC at (\S+):(\d+)")
 # SpareServer folders in the system's temporary folder: `{prefix}-{token}-{pid}@{host}`.
 WORK_DIR_PREFIX = "seqline-infra-validate"
-_PR_SET_PDEATHSIG = 1  # linux/prctl.h
-# seqline serve's flag: exit when standard input reaches end-of-file (its parent ended).
+# seqline serve's flags: exit when standard input reaches end-of-file (its parent ended), and
+# die with the parent process of this pid (PR_SET_PDEATHSIG on Linux).
 STOP_WITH_STDIN_FLAG = "--stop_when_stdin_closes"
-
-
-def _death_signal_setter() -> Callable[[], None] | None:
-    """Linux: a preexec_fn asking the kernel to SIGKILL the child when the thread that forked
-    it ends (and the child itself when that already happened). None elsewhere."""
-    if not sys.platform.startswith("linux"):
-        return None
-    try:
-        prctl = ctypes.CDLL(None, use_errno=True).prctl
-    except (OSError, AttributeError):
-        return None
-    prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong]
-    prctl.restype = ctypes.c_int
-    parent = os.getpid()
-
-    def die_with_parent() -> None:  # runs in the child between fork and exec
-        prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-        if os.getppid() != parent:  # the parent ended before the request took effect
-            os._exit(1)
-
-    return die_with_parent
+PARENT_PID_FLAG = "--parent_pid"
 
 
 class _Launcher:
-    """Forks children from one daemon thread that lives as long as the process, so that a
-    child's PR_SET_PDEATHSIG fires when the process ends, not when the node thread that asked
-    for it ends."""
+    """Starts children from one daemon thread that lives as long as the process, so that the
+    PR_SET_PDEATHSIG a child asks for fires when the process ends, not when the node thread
+    that wanted the child ends."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -107,13 +91,14 @@ def start_tied_child(
 ) -> subprocess.Popen:
     """subprocess.Popen(command, **popen_kwargs) for a child that must not outlive this
     process: its stdin is a pipe only this process holds (a child that stops at end-of-file
-    ends with us), and on Linux (unless `pdeathsig` is False) the kernel kills it when this
-    process ends. The caller keeps `process.stdin` open while the child should run."""
+    ends with us), and on Linux (unless `pdeathsig` is False) it is started from the launcher
+    thread, so that a child asking for PR_SET_PDEATHSIG (`seqline serve --parent_pid`, given
+    os.getpid()) is killed when this process ends. The caller keeps `process.stdin` open
+    while the child should run. Nothing runs between fork and exec (no preexec_fn)."""
     popen_kwargs = {**popen_kwargs, "stdin": subprocess.PIPE}
-    setter = _death_signal_setter() if pdeathsig else None
-    if setter is None:
+    if not (pdeathsig and sys.platform.startswith("linux")):
         return subprocess.Popen(command, **popen_kwargs)
-    return _LAUNCHER.popen(command, preexec_fn=setter, **popen_kwargs)
+    return _LAUNCHER.popen(command, **popen_kwargs)
 
 
 class ServerStartFailed(RuntimeError):
@@ -192,7 +177,9 @@ def launch_server_process(
         # Load as tensorflow_model_server does (a Session) with no fallback, so a model that
         # server could not run is not blessed.
         "--tensorflow_runtime=session_strict",
-        # Exit when this process ends, even by kill -9 (start_tied_child holds the pipe).
+        # Exit when this process ends, even by kill -9: the kernel's SIGKILL on Linux (the child
+        # asks for it), end-of-file on the pipe start_tied_child holds everywhere.
+        f"{PARENT_PID_FLAG}={os.getpid()}",
         STOP_WITH_STDIN_FLAG,
         *extra_flags,
     ]
