@@ -13,10 +13,13 @@ component under test is run exactly as in a pipeline.
 A failed node's outputs are never published; they are moved under `_failed/` (every
 component gets this, so none copies its own files out) and the error says where they are.
 
-`{owner}` is `{token}-{pid}@{host}` (pipeline/locking.py). A process killed before its clean-up
-(kill -9, a power cut) leaves temporaries and scratch behind: every execution first removes
-those of dead owners, of any fingerprint and any run, in the output folders it writes and in
-`_tmp/`, never one a live process owns.
+`{owner}` is `{token}-{pid}@{host}~{pidns}` (pipeline/locking.py). A process killed before its
+clean-up (kill -9, a power cut) leaves temporaries and scratch behind: every execution first
+removes those of dead owners, of any fingerprint and any run, in the output folders it writes
+and in `_tmp/`, never one a live process owns. Those whose owner cannot be checked (named by
+an older version, e.g. `{run}-{node}-{token}` scratch, or by another PID namespace under this
+hostname) are removed only once untouched for a day (locking.UNCHECKABLE_AGE): they may be a
+live run's of an older version sharing the root.
 """
 
 from __future__ import annotations
@@ -189,7 +192,9 @@ def execute(run: NodeExecution) -> tuple[dict[str, Artifact], dict[str, Any]]:
         for name, type_name in component.outputs.items()
     }
     scratch_root = filesystem.join(run.pipeline_root, SCRATCH_DIR)
-    remove_dead_owned(scratch_root)  # scratch of killed runs, whatever their run or node
+    # Scratch of killed runs, whatever their run or node; an older version's names only when
+    # untouched for a day (a live run of that version may share the root).
+    remove_dead_owned(scratch_root)
     scratch = filesystem.join(scratch_root, owned_name(f"{run.run_id}-{run.node_id}"))
     filesystem.makedirs(scratch)
     try:

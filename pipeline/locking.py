@@ -1,9 +1,16 @@
 """Several runs on one pipeline root: who owns a temporary, who may execute a node.
 
-- Temporaries carry their owner: `.tmp-{fingerprint}-{token}-{pid}@{host}`, and so do scratch
-  directories, `_tmp/{run}-{node}-{token}-{pid}@{host}`. A run removes those whose owner is
-  dead (same host, process gone) or unknown (an older naming), whatever their fingerprint or
-  run, never one a live process is writing.
+- Temporaries carry their owner: `.tmp-{fingerprint}-{owner}`, and so do scratch directories,
+  `_tmp/{run}-{node}-{owner}`, where `{owner}` is `{token}-{pid}@{host}~{pidns}` (`{pidns}`:
+  the inode of the process's PID namespace, which tells apart containers that share a
+  hostname, e.g. with `--network host`, but not their PIDs). A run removes, whatever their
+  fingerprint or run, those whose owner is dead (same host and PID namespace, process gone),
+  never one a live process is writing. A name whose owner cannot be checked from here (no
+  owner: an older naming; an owner without `~{pidns}`: the naming before it; another PID
+  namespace under this hostname) may belong to a live process: it is removed only once
+  nothing in it was modified for UNCHECKABLE_AGE, so a rolling upgrade of workers sharing a
+  root never removes what a run of the older version is writing. Names of other hosts are
+  never removed (their processes cannot be seen); hosts sharing a root need distinct names.
 - Node locks (local roots): before executing node N with fingerprint F, a run takes an
   exclusive flock on `{root}/_locks/{N}-{F}.lock`. A second run that needs the same execution
   waits for the first, then finds the published outputs and reuses them (CACHED). Runs that
@@ -20,10 +27,13 @@
 from __future__ import annotations
 
 import contextlib
+import enum
+import functools
 import json
 import os
 import re
 import socket
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -33,8 +43,18 @@ from seqline.storage import filesystem
 
 TEMP_PREFIX = ".tmp-"
 LOCKS_DIR = "_locks"
-# `{base}-{8 hex}-{pid}@{host}`: a name that carries its owner (temporaries, scratch folders).
-_OWNED = re.compile(r"^(?P<base>.+)-(?P<token>[0-9a-f]{8})-(?P<pid>[0-9]+)@(?P<host>[^@/]+)$")
+# How long nothing in an entry whose owner cannot be checked from here (OwnerCheck.UNCHECKABLE)
+# must have been modified before it counts as dead.
+UNCHECKABLE_AGE = 24 * 3600.0
+# `{base}-{8 hex}-{pid}@{host}~{pid namespace}`: a name that carries its owner (temporaries,
+# scratch folders).
+_OWNED = re.compile(
+    r"^(?P<base>.+)-(?P<token>[0-9a-f]{8})-(?P<pid>[0-9]+)@(?P<host>[^@/~]+)~(?P<pidns>[0-9]+)$"
+)
+# The same before the PID namespace was recorded: `{base}-{8 hex}-{pid}@{host}`.
+_OWNED_WITHOUT_PIDNS = re.compile(
+    r"^(?P<base>.+)-(?P<token>[0-9a-f]{8})-(?P<pid>[0-9]+)@(?P<host>[^@/]+)$"
+)
 
 
 class RootBusyError(SeqlineError):
@@ -56,9 +76,27 @@ def _host() -> str:
     return socket.gethostname()
 
 
+def _host_tag() -> str:
+    """This host's name as owner names carry it (characters a path cannot hold replaced)."""
+    return re.sub(r"[^A-Za-z0-9._-]", "_", _host()) or "_"
+
+
+@functools.cache
+def _pid_namespace() -> str:
+    """The inode of this process's PID namespace (Linux: /proc/self/ns/pid reads
+    `pid:[4026531836]`; a container has its own unless it shares the host's), "0" where
+    there is none to read."""
+    try:
+        link = os.readlink("/proc/self/ns/pid")
+    except OSError:
+        return "0"
+    match = re.fullmatch(r"pid:\[([0-9]+)\]", link)
+    return match[1] if match else "0"
+
+
 def owned_name(base: str) -> str:
-    """A fresh name `{base}-{token}-{pid}@{host}` owned by this process."""
-    return f"{base}-{uuid.uuid4().hex[:8]}-{os.getpid()}@{_host()}"
+    """A fresh name `{base}-{token}-{pid}@{host}~{pidns}` owned by this process."""
+    return f"{base}-{uuid.uuid4().hex[:8]}-{os.getpid()}@{_host_tag()}~{_pid_namespace()}"
 
 
 def temporary_name(fingerprint: str) -> str:
@@ -66,46 +104,90 @@ def temporary_name(fingerprint: str) -> str:
     return owned_name(f"{TEMP_PREFIX}{fingerprint}")
 
 
-def _owner(name: str) -> tuple[int, str] | None:
-    """(pid, host) of an owned name, None for a name without an owner."""
+@dataclass(frozen=True)
+class _Owner:
+    pid: int
+    host: str
+    pidns: str | None  # None: named before the PID namespace was recorded
+
+
+def _owner(name: str) -> _Owner | None:
+    """The owner of an owned name, None for a name without one."""
     match = _OWNED.match(name)
-    return None if match is None else (int(match["pid"]), match["host"])
+    if match is not None:
+        return _Owner(int(match["pid"]), match["host"], match["pidns"])
+    match = _OWNED_WITHOUT_PIDNS.match(name)
+    return None if match is None else _Owner(int(match["pid"]), match["host"], None)
 
 
-def owned_by_dead_process(name: str, unowned_dead: bool = True) -> bool:
-    """True if the owner of `name` is known to be gone: a process of this host that no longer
-    exists, or no owner in the name (written before owners were recorded; `unowned_dead`
-    False: never judged dead, for folders such as the system's temporary one that other
-    programs share). A name owned on another host is never judged dead: we cannot see its
-    processes."""
+class OwnerCheck(enum.Enum):
+    """What can be told from here about the owner of a name (owner_check)."""
+
+    DEAD = "dead"  # a process of this host and PID namespace that no longer exists
+    KEEP = "keep"  # a live process of this host and PID namespace, or one of another host
+    UNCHECKABLE = "uncheckable"  # may be alive: no owner, no PID namespace, or another one
+
+
+def owner_check(name: str) -> OwnerCheck:
+    """DEAD if the owner of `name` is known to be gone; KEEP if it is alive or owned on another
+    host (we cannot see its processes); UNCHECKABLE if its pid means nothing here: no owner in
+    the name (written before owners were recorded), an owner recorded before PID namespaces
+    were, or another PID namespace under this hostname (a container sharing the host's
+    network, or one restarted since)."""
     owner = _owner(name)
     if owner is None:
-        return unowned_dead
-    pid, host = owner
-    return host == _host() and not pid_alive(pid)
+        return OwnerCheck.UNCHECKABLE
+    if owner.host not in (_host_tag(), _host()):  # names of older versions: the host as is
+        return OwnerCheck.KEEP
+    if owner.pidns != _pid_namespace():
+        return OwnerCheck.UNCHECKABLE
+    return OwnerCheck.KEEP if pid_alive(owner.pid) else OwnerCheck.DEAD
 
 
 def owned_by_this_process(name: str) -> bool:
     """True if `name` was made by owned_name in this process."""
-    return _owner(name) == (os.getpid(), _host())
+    return _owner(name) == _Owner(os.getpid(), _host_tag(), _pid_namespace())
 
 
-def owner_is_dead(name: str, fingerprint: str | None = None) -> bool:
-    """True if `name` is a temporary (of `fingerprint`, when given) whose owner is known to be
-    gone (owned_by_dead_process)."""
-    prefix = f"{TEMP_PREFIX}{fingerprint}-" if fingerprint is not None else TEMP_PREFIX
-    return name.startswith(prefix) and owned_by_dead_process(name)
+def untouched_for(path: str, seconds: float) -> bool:
+    """True if nothing in the local folder or file `path`, itself included, was modified in the
+    last `seconds`. False on remote roots (no modification times to read there) and when
+    `path` cannot be read."""
+    if filesystem.is_remote(path):
+        return False
+    local = path.removeprefix("file://")
+    cutoff = time.time() - seconds
+    try:
+        if os.lstat(local).st_mtime > cutoff:
+            return False
+        for folder, dirs, files in os.walk(local):
+            for entry in (*dirs, *files):
+                if os.lstat(os.path.join(folder, entry)).st_mtime > cutoff:
+                    return False
+    except OSError:
+        return False
+    return True
 
 
 def remove_dead_owned(parent: str, prefix: str = "", unowned_dead: bool = True) -> list[str]:
     """Removes the entries of `parent` starting with `prefix` whose owner is dead
-    (owned_by_dead_process); returns their names. Live processes' entries are left alone."""
+    (owner_check), and those whose owner cannot be checked once nothing in them was modified
+    for UNCHECKABLE_AGE (an entry without an owner in its name only when `unowned_dead`: False
+    for folders such as the system's temporary one that other programs share); returns their
+    names. Live processes' entries are left alone."""
     if not filesystem.exists(parent):
         return []
     removed = []
     for name in filesystem.listdir(parent):
-        if name.startswith(prefix) and owned_by_dead_process(name, unowned_dead):
-            filesystem.rmtree(filesystem.join(parent, name))
+        if not name.startswith(prefix):
+            continue
+        check, path = owner_check(name), filesystem.join(parent, name)
+        if check is OwnerCheck.UNCHECKABLE and (unowned_dead or _owner(name) is not None):
+            dead = untouched_for(path, UNCHECKABLE_AGE)
+        else:
+            dead = check is OwnerCheck.DEAD
+        if dead:
+            filesystem.rmtree(path)
             removed.append(name)
     return removed
 

@@ -44,7 +44,7 @@ from typing import Any
 from seqline.pipeline.locking import owned_name, remove_dead_owned
 
 _READY_LINE = re.compile(r"gRPC at (\S+):(\d+)")
-# SpareServer folders in the system's temporary folder: `{prefix}-{token}-{pid}@{host}`.
+# SpareServer folders in the system's temporary folder: `{prefix}-{owner}` (pipeline/locking.py).
 WORK_DIR_PREFIX = "seqline-infra-validate"
 # seqline serve's flags: exit when standard input reaches end-of-file (its parent ended), and
 # die with the parent process of this pid (PR_SET_PDEATHSIG on Linux).
@@ -262,9 +262,9 @@ class SpareServer:
 
 
 def _new_work_dir() -> str:
-    """A fresh folder `{tmp}/seqline-infra-validate-{token}-{pid}@{host}`, after removing
-    those of processes that are gone (killed runs); folders without an owner in their name
-    are left alone (the temporary folder is shared)."""
+    """A fresh folder `{tmp}/seqline-infra-validate-{token}-{pid}@{host}~{pidns}`, after
+    removing those of processes that are gone (killed runs; remove_dead_owned); folders
+    without an owner in their name are left alone (the temporary folder is shared)."""
     parent = tempfile.gettempdir()
     remove_dead_owned(parent, f"{WORK_DIR_PREFIX}-", unowned_dead=False)
     path = os.path.join(parent, owned_name(WORK_DIR_PREFIX))

@@ -15,6 +15,7 @@ import pytest
 from seqline.pipeline.locking import (
     RootBusyError,
     node_lock,
+    owned_name,
     remove_dead_temporaries,
     try_node_lock,
 )
@@ -102,20 +103,20 @@ def test_only_temporaries_of_dead_owners_are_removed(tmp_path):
     fingerprint = "f" * 20
     exited = subprocess.Popen([sys.executable, "-c", "pass"])
     exited.wait()
-    host = socket.gethostname()
+    here = owned_name("x").rsplit("@", 1)[1]  # {host}~{pid namespace}
     names = {
-        "live": f".tmp-{fingerprint}-0000000a-{os.getpid()}@{host}",
-        "dead": f".tmp-{fingerprint}-0000000b-{exited.pid}@{host}",
-        "other_host": f".tmp-{fingerprint}-0000000c-1@another-host.example",
-        "unowned": f".tmp-{fingerprint}-0000000d",
-        "other_fingerprint": f".tmp-{'e' * 20}-0000000e-{exited.pid}@{host}",
+        "live": f".tmp-{fingerprint}-0000000a-{os.getpid()}@{here}",
+        "dead": f".tmp-{fingerprint}-0000000b-{exited.pid}@{here}",
+        "other_host": f".tmp-{fingerprint}-0000000c-1@another-host.example~4026531836",
+        "unowned": f".tmp-{fingerprint}-0000000d",  # an older version's: may be live, recent
+        "other_fingerprint": f".tmp-{'e' * 20}-0000000e-{exited.pid}@{here}",
     }
     for name in names.values():
         (tmp_path / name).mkdir()
     removed = remove_dead_temporaries(str(tmp_path), fingerprint)
-    assert sorted(removed) == sorted([names["dead"], names["unowned"]])
+    assert removed == [names["dead"]]
     assert sorted(os.listdir(tmp_path)) == sorted(
-        [names["live"], names["other_host"], names["other_fingerprint"]]
+        [names["live"], names["other_host"], names["unowned"], names["other_fingerprint"]]
     )
 
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 import argparse
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -17,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from seqline.components.infra_validate import server_process
+from seqline.pipeline.locking import owned_name
 from seqline.serving import cli as serving_cli
 
 REPO = Path(__file__).resolve().parents[3]
@@ -232,7 +232,8 @@ def test_a_spare_left_open_is_closed_when_the_process_exits():
 def test_the_folder_of_a_killed_process_is_removed_by_the_next_launch(tmp_path, monkeypatch):
     proc, work_dir, child = _spare("wait")
     assert work_dir.name.startswith(f"{server_process.WORK_DIR_PREFIX}-")
-    assert work_dir.name.endswith(f"-{proc.pid}@{socket.gethostname()}")
+    here = owned_name("x").rsplit("@", 1)[1]  # {host}~{pid namespace}
+    assert work_dir.name.endswith(f"-{proc.pid}@{here}")
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait(timeout=30)
     assert work_dir.exists() and _wait_gone(child, 30)
