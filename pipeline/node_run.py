@@ -234,7 +234,7 @@ def _record_failure(
         # Failed before an execution was recorded (a resolver, the lock, an interrupt):
         # record one, so the run's status sees this node failing until it succeeds.
         failed = store.start_execution(
-            run_id, node.node_id, node.component.name, fingerprint, {}, "FAILED"
+            run_id, node.node_id, node.component.name, fingerprint, {}, status="FAILED"
         )
         store.finish_execution(failed, "FAILED", error=error)
     _finish_run(store, run_id, error)
