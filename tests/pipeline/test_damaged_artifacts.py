@@ -51,7 +51,9 @@ def test_a_truncated_descriptor_runs_its_node_again_with_one_warning(tmp_path, c
     assert [n.status for n in second.nodes] == ["COMPLETE", "CACHED"]
     assert calls(log) == ["write_numbers", "sum_numbers", "write_numbers"]
     assert json.loads((examples / "artifact.json").read_text())["properties"] == {"count": 5}
-    warnings = [r.getMessage() for r in caplog.records if "running the node again" in r.getMessage()]
+    warnings = [
+        r.getMessage() for r in caplog.records if "running the node again" in r.getMessage()
+    ]
     assert len(warnings) == 1, warnings
     assert str(examples / "artifact.json") in warnings[0] and "is damaged" in warnings[0]
     third = run_pipeline(make_pipeline(root, str(log)))
