@@ -248,6 +248,13 @@ def substitute_parameters(
             f"{PARAMETERS_KEY}: expected a mapping of parameter name -> default value, "
             f"got {defaults!r}"
         )
+    empty = sorted(key for key, value in defaults.items() if value is None)
+    if empty:  # `x:` or `x: null` would otherwise substitute the text "None"
+        raise ConfigError(
+            f"{PARAMETERS_KEY}: expected a default value for {empty}, got null; give one "
+            '(e.g. an empty string "") or leave the parameter out of parameters: so that '
+            "every run must pass --param"
+        )
     params = param_texts(params)
     values = {key: default_text(value) for key, value in defaults.items()}
     values.update(params)

@@ -174,3 +174,13 @@ def test_load_pipeline_takes_an_int_param(tmp_path):
         "  evaluate: {beat_baseline: [accuracy]}\n  push: {serving_root: serving}\n"
     )
     assert load_pipeline(config, params={"epochs": 2}).node("train").config.epochs == 2
+
+
+def test_a_null_parameter_default_is_refused(tmp_path) -> None:
+    """`parameters: {pattern: null}` substituted the text "None" into the config."""
+    path = tmp_path / "p.yaml"
+    path.write_text("name: x\nparameters: {pattern: null}\nroot: ${pattern}\n")
+    with pytest.raises(ConfigError, match=r"expected a default value for \['pattern'\], got null"):
+        read_config(path)
+    path.write_text("name: x\nparameters: {pattern: a}\nroot: ${pattern}\n")
+    assert read_config(path)["root"] == "a"
