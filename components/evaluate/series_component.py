@@ -78,10 +78,7 @@ def run(
         score_target,
         with_lookback,
     )
-    from seqline.components.evaluate.split_policy import (  # noqa: PLC0415
-        baseline_set_aside,
-        check_candidate_lineage,
-    )
+    from seqline.components.evaluate.split_policy import judge_lineages  # noqa: PLC0415
     from seqline.components.evaluate.thresholds import json_number  # noqa: PLC0415
     from seqline.pipeline.artifacts.base import str_list  # noqa: PLC0415
 
@@ -106,22 +103,11 @@ def run(
     # A blessing is never decided on windows a model was fitted on (split_policy.py): after
     # the split fractions or cuts change, the last blessed forecaster trained on what is now
     # test, and its inflated figures would fail honest candidates' change thresholds.
-    definition = examples.split_definition
-    accepted = check_candidate_lineage(
-        model.uri, model.split_lineage, definition, config.eval_split, config.allow_trainer_split
-    )
-    if accepted is not None:
-        ctx.progress(accepted)
-    set_aside = (
-        baseline_set_aside(
-            baseline_model.uri, baseline_model.split_lineage, definition, config.eval_split
-        )
-        if baseline_model is not None
-        else None
+    accepted, set_aside = judge_lineages(
+        model, baseline_model, examples.split_definition, config, ctx.progress
     )
     info = baseline_model_info(baseline_model, model_name)
     if set_aside is not None:
-        ctx.progress(set_aside)
         baseline_model = None
         info = BaselineModelInfo(None, None, set_aside)
     windows = read_windows(examples.split_files(config.eval_split), facts, config.eval_split)

@@ -18,7 +18,7 @@ Pure: works on the config dataclasses (duck-typed, so no component imports), no 
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from seqline.pipeline.artifacts.examples import split_definition_changes
@@ -177,3 +177,30 @@ def baseline_set_aside(
         f"'{eval_split}' may include records it was fitted on; change thresholds resume with "
         "the first model blessed under this split"
     )
+
+
+def judge_lineages(
+    model: Any,
+    baseline_model: Any,
+    definition: Mapping[str, Any] | None,
+    config: Any,
+    progress: Callable[[str], None],
+) -> tuple[str | None, str | None]:
+    """Both lineage checks for one evaluate run (text and series alike), each reason also
+    reported through `progress`: (the candidate's accepted-lineage reason for the blessing or
+    None, why the last blessed model is set aside or None). Raises as
+    check_candidate_lineage does; `config` needs eval_split and allow_trainer_split."""
+    accepted = check_candidate_lineage(
+        model.uri, model.split_lineage, definition, config.eval_split, config.allow_trainer_split
+    )
+    set_aside = (
+        baseline_set_aside(
+            baseline_model.uri, baseline_model.split_lineage, definition, config.eval_split
+        )
+        if baseline_model is not None
+        else None
+    )
+    for line in (accepted, set_aside):
+        if line is not None:
+            progress(line)
+    return accepted, set_aside

@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 
 from seqline.components.evaluate.config import EvaluateTextConfig
-from seqline.components.evaluate.split_policy import baseline_set_aside, check_candidate_lineage
+from seqline.components.evaluate.split_policy import judge_lineages
 from seqline.pipeline.artifacts import Blessing, Examples, Model
 from seqline.pipeline.component import ExecutionContext, Out, component
 from seqline.pipeline.errors import DataError
@@ -158,22 +158,11 @@ def run(
             f"the candidate {labels}; they cannot be compared (the resolver skips such models)"
         )
     # A blessing is never decided on records a model was fitted on (split_policy.py).
-    definition = examples.split_definition
-    accepted = check_candidate_lineage(
-        model.uri, model.split_lineage, definition, config.eval_split, config.allow_trainer_split
+    accepted, set_aside = judge_lineages(
+        model, baseline_model, examples.split_definition, config, ctx.progress
     )
-    if accepted is not None:
-        ctx.progress(accepted)
     info = baseline_model_info(baseline_model, model_name)
-    set_aside = (
-        baseline_set_aside(
-            baseline_model.uri, baseline_model.split_lineage, definition, config.eval_split
-        )
-        if baseline_model is not None
-        else None
-    )
     if set_aside is not None:
-        ctx.progress(set_aside)
         baseline_model = None
         info = BaselineModelInfo(None, None, set_aside)
     saved_models = {CANDIDATE: model.saved_model_dir}
