@@ -702,7 +702,7 @@ def _sweep_stale(conn: sa.Connection, host: str) -> None:
         sa.select(RUNS.c.run_id, RUNS.c.pid).where(RUNS.c.status == "RUNNING", RUNS.c.host == host)
     ).all()
     for stale_id, pid in stale_runs:
-        if pid is not None and not pid_alive(pid):
+        if _gone(host, pid, host):  # the query kept this host's runs only
             conn.execute(
                 RUNS.update()
                 .where(RUNS.c.run_id == stale_id)

@@ -21,7 +21,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from seqline.pipeline.artifacts.examples import split_definition_changes
+from seqline.pipeline.artifacts.examples import differing_definitions, split_definition_changes
 from seqline.pipeline.errors import ConfigError, DataError
 
 # What train validates on when its eval_split is left to it (train/config.py's candidates).
@@ -110,9 +110,8 @@ def lineage_changes(lineage: Sequence[Mapping[str, Any]], current: Mapping[str, 
     """How each split definition in `lineage` that is not `current` differs from it ("field:
     X -> Y", see split_definition_changes); [] when the whole lineage is `current`."""
     changes: list[str] = []
-    for definition in lineage:
-        if dict(definition) != dict(current):
-            changes.extend(split_definition_changes(definition, current))
+    for definition in differing_definitions(lineage, current):
+        changes.extend(split_definition_changes(definition, current))
     return list(dict.fromkeys(changes))
 
 

@@ -30,7 +30,7 @@ from typing import Any, Literal
 
 from seqline.pipeline import data_sources
 from seqline.pipeline.artifacts import Model
-from seqline.pipeline.artifacts.examples import split_definition_changes
+from seqline.pipeline.artifacts.examples import differing_definitions, split_definition_changes
 from seqline.pipeline.errors import ConfigError
 from seqline.storage import filesystem
 
@@ -75,8 +75,7 @@ def split_differences(baseline: Model, current: Mapping[str, Any] | None) -> lis
         f"differently ({'; '.join(split_definition_changes(definition, current))}), so "
         "records it was fitted on may be in this run's test split, where the blessing is "
         "decided"
-        for definition in lineage
-        if definition != dict(current)
+        for definition in differing_definitions(lineage, current)
     ]
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import glob
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -160,6 +160,14 @@ SPLIT_DEFINITION = "split_definition"
 def split_definition_of(value: Any) -> dict[str, Any] | None:
     """A recorded split definition as a dict (None unless it is a non-empty mapping)."""
     return dict(value) if isinstance(value, Mapping) and value else None
+
+
+def differing_definitions(
+    lineage: Sequence[Mapping[str, Any]], current: Mapping[str, Any]
+) -> list[Mapping[str, Any]]:
+    """The split definitions of `lineage` (a Model's split_lineage) that are not `current`, in
+    order: [] when every record the model was fitted on was split as `current` splits."""
+    return [definition for definition in lineage if dict(definition) != dict(current)]
 
 
 def split_definition_changes(before: Mapping[str, Any], after: Mapping[str, Any]) -> list[str]:
