@@ -33,6 +33,7 @@ YAML shape (every key optional; `model` for text, `forecaster` for series):
     seed: 42
     steps_per_epoch: null    # null = one pass over the train split
     distribution: auto       # auto | default | mirrored | multi_worker
+    ensemble: {members: 1}   # N > 1: N seeds (seed, seed + 1, ...), one SavedModel of their mean
     forecaster:              # series pipeline (train_series) instead of `model`
       layer: lstm            # simple_rnn | lstm | gru
       units: [64]            # one entry per stacked recurrent layer
@@ -591,6 +592,37 @@ class ReduceLRConfig:
         )
 
 
+# More members than this is a mistake rather than a plan: each costs a whole training, and the
+# SavedModel and serving CPU grow with N while the seed spread narrows only as 1 / sqrt(N).
+MAX_ENSEMBLE_MEMBERS = 16
+
+
+@dataclass(frozen=True)
+class EnsembleConfig:
+    """A seed ensemble (`train.ensemble`, ensemble.py): train `members` copies of the configured
+    model, member k (0-based) with seed `seed + k` (its initial weights and its shuffle order),
+    and export one model whose output is the mean of theirs (classifiers: probabilities;
+    forecasters: the forecast).
+
+    Attributes:
+        members: N, an integer in [1, MAX_ENSEMBLE_MEMBERS] (default 1: one model, exactly
+            the training without this option).
+    """
+
+    members: int = 1
+
+    def __post_init__(self) -> None:
+        _require(
+            isinstance(self.members, int)
+            and not isinstance(self.members, bool)
+            and 1 <= self.members <= MAX_ENSEMBLE_MEMBERS,
+            "members",
+            f"an integer from 1 to {MAX_ENSEMBLE_MEMBERS}",
+            self.members,
+            "e.g. members: 3 (each member is a whole training), or 1 for a single model",
+        )
+
+
 @dataclass(frozen=True)
 class TrainingConfig:
     """The training loop's settings, shared by train_text and train_series.
@@ -618,6 +650,9 @@ class TrainingConfig:
         distribution: "auto" (default), "default" (one device), "mirrored" (all local GPUs,
             or all logical CPUs when there is no GPU) or "multi_worker" (TF_CONFIG cluster).
             See strategy.py.
+        ensemble: EnsembleConfig (default members 1: a single model). With members N > 1
+            the Model's val metrics are the mean model's on the eval split, and N times the
+            training time, SavedModel size and serving CPU are the cost (ensemble.py).
     """
 
     epochs: int = 10
@@ -632,6 +667,7 @@ class TrainingConfig:
     train_split: str = "train"
     eval_split: str | None = None
     distribution: Distribution = "auto"
+    ensemble: EnsembleConfig = field(default_factory=EnsembleConfig)
 
     def __post_init__(self) -> None:
         _positive_int(self.epochs, "epochs", "e.g. 10")
@@ -685,6 +721,15 @@ class TrainingConfig:
                 "validate on held-out data",
             )
         _choice(self.distribution, DISTRIBUTIONS, "distribution")
+        if isinstance(self.ensemble, dict):  # from Python or to_json's round trip
+            object.__setattr__(self, "ensemble", EnsembleConfig(**self.ensemble))
+        _require(
+            isinstance(self.ensemble, EnsembleConfig),
+            "ensemble",
+            "a mapping {members: N}",
+            self.ensemble,
+            "e.g. ensemble: {members: 3}",
+        )
 
 
 @dataclass(frozen=True)
@@ -715,6 +760,17 @@ class TrainTextConfig(TrainingConfig):
             "a mapping of ModelConfig fields",
             self.model,
             "see components/train/config.py",
+        )
+        # Every member would start from the one baseline's weights: the seed would then only
+        # change the data order, the diversity the mean exists for would be mostly gone, and
+        # an ensemble baseline has N times the weights a member has.
+        _require(
+            not (self.warm_start and self.ensemble.members > 1),
+            "warm_start",
+            "false with ensemble.members > 1 (members warm started from one baseline would "
+            "start identical)",
+            self.warm_start,
+            "set warm_start: false, or ensemble: {members: 1}",
         )
 
 

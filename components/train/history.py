@@ -62,3 +62,13 @@ def first_nonfinite_epoch(history: dict[str, list[float]], metric: str = "loss")
         if not math.isfinite(value):
             return int(epoch)
     return None
+
+
+def metrics_at_epoch(history: dict[str, list[float]], index: int) -> dict[str, float | None]:
+    """Every metric of the history's row `index` (not the "epoch" column); a non-finite value
+    is None (JSON has no NaN: a diverged value is recorded as null)."""
+    return {
+        k: (v[index] if math.isfinite(v[index]) else None)
+        for k, v in history.items()
+        if k != "epoch" and len(v) > index
+    }

@@ -132,8 +132,11 @@ def execute(
             config.forecaster,
             calendar=bool(scaling.calendar),
             future_covariates=bool(windows.future_covariates),
+            ensemble_members=config.ensemble.members,
         )
-        if not_streamable is None:
+        if not_streamable is not None:
+            ctx.progress(f"no streaming step signatures: {not_streamable}")
+        else:
             attach_step_signatures(
                 module,
                 config.forecaster,

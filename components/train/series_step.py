@@ -29,7 +29,8 @@ Clients that need exactly the window semantics restart from step_start every L p
 window signature (serving/client/forecasting.py's StepForecaster counts points for that).
 
 Not streamable (no step signatures are exported, `streamable` says why): bidirectional encoders,
-whose backward direction needs the whole window.
+whose backward direction needs the whole window, seed ensembles (train.ensemble), and the
+options listed in `streamable`.
 """
 
 from __future__ import annotations
@@ -59,7 +60,11 @@ _STATES_PER_LAYER = {"lstm": 2, "gru": 1, "simple_rnn": 1}
 
 
 def streamable(
-    config: ForecasterConfig, *, calendar: bool = False, future_covariates: bool = False
+    config: ForecasterConfig,
+    *,
+    calendar: bool = False,
+    future_covariates: bool = False,
+    ensemble_members: int = 1,
 ) -> str | None:
     """None when step signatures can be built for `config`, else the reason they cannot.
 
@@ -68,6 +73,13 @@ def streamable(
     single raw value does not hold (timestamps for calendar features, values over the horizon)
     rules the step form out.
     """
+    if ensemble_members > 1:
+        # Possible (N states side by side), but not built: the mean model's encoders are
+        # nested members, which the step's cells are not read from.
+        return (
+            f"a seed ensemble of {ensemble_members} members has one encoder state per member, "
+            "which the step signature does not carry"
+        )
     if config.bidirectional:
         return "a bidirectional encoder reads the window backwards, so it cannot run point by point"
     if config.level_window:

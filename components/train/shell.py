@@ -123,8 +123,7 @@ def publish_training(
         export: saved_model dir -> (signature summary, task-specific Model properties).
         summary_metric: the validation metric the summary shows (val_accuracy, val_mae).
     """
-    from seqline.components.train.curves import plot_training_curves  # noqa: PLC0415
-    from seqline.components.train.history import best_epoch  # noqa: PLC0415
+    from seqline.components.train.history import best_epoch, metrics_at_epoch  # noqa: PLC0415
 
     # What is left (export, saving, plots) runs on one core: let the runner warm up the nodes
     # waiting for this one (infra_validate's server child) on the other.
@@ -135,13 +134,11 @@ def publish_training(
     result.model.save(model.keras_file)
 
     history = result.history
-    if filesystem.exists(paths.tensorboard_dir):
-        filesystem.copytree(paths.tensorboard_dir, model_run.path("tensorboard"))
-    _copy_file(paths.history_csv, model_run.path("history.csv"))
-    if filesystem.exists(paths.best_weights):
-        filesystem.makedirs(model_run.path("checkpoints"))
-        _copy_file(paths.best_weights, model_run.path("checkpoints", "best.weights.h5"))
-    _write_bytes(model_run.path("training_curves.png"), plot_training_curves(history))
+    ensemble = result.ensemble
+    if ensemble is None:
+        _publish_run_files(paths, history, model_run, ())
+    else:
+        _publish_member_files(ensemble, model_run)
 
     epochs = history.get("epoch", [])
     epochs_run = len(epochs)
@@ -149,19 +146,19 @@ def publish_training(
     best_val_loss = min(val_losses) if val_losses else None
     monitor = config.early_stopping.monitor
     best = best_epoch(history, monitor)
-
-    def metrics_at(index: int) -> dict[str, float | None]:
-        # JSON has no NaN: a diverged value is recorded as null.
-        return {
-            k: (v[index] if math.isfinite(v[index]) else None)
-            for k, v in history.items()
-            if k != "epoch" and len(v) > index
-        }
-
     # The exported weights are the best epoch's, so its metrics describe the model.
-    best_metrics = metrics_at(epochs.index(float(best))) if best is not None else {}
-    final = metrics_at(epochs_run - 1) if epochs_run else {}
+    best_metrics = metrics_at_epoch(history, epochs.index(float(best))) if best is not None else {}
+    final = metrics_at_epoch(history, epochs_run - 1) if epochs_run else {}
     resumed_from = result.epochs_this_process[0] if result.epochs_this_process else epochs_run
+    extra: dict[str, Any] = {}
+    if ensemble is not None:
+        # The exported model is the members' mean: its own figures on the eval split describe
+        # it (no epoch of it is "best"); each member's best figures sit in `ensemble`.
+        best_metrics, best = dict(ensemble.metrics), None
+        best_val_loss = best_metrics.get("val_loss")
+        epochs_run = sum(m.epochs_run for m in ensemble.members)
+        resumed_from = max((m.resumed_from_epoch for m in ensemble.members), default=0)
+        extra = {"ensemble": ensemble.properties()}
     model.properties.update(
         {
             **task_properties,
@@ -179,10 +176,11 @@ def publish_training(
             "replicas": result.replicas,
             "cudnn_incompatibilities": result.cudnn_incompatibilities,
             "diverged_at_epoch": result.diverged_at_epoch,
+            **extra,
         }
     )
     model_run.properties.update(
-        {"epochs_run": epochs_run, "resumed_from_epoch": resumed_from, "final": final}
+        {"epochs_run": epochs_run, "resumed_from_epoch": resumed_from, "final": final, **extra}
     )
     # The outputs hold everything now; the resume state is no longer needed.
     filesystem.rmtree(paths.root)
@@ -195,7 +193,46 @@ def publish_training(
     }
     if resumed_from:
         summary["resumed_from_epoch"] = resumed_from
+    if ensemble is not None:
+        shown = extra["ensemble"]
+        summary["members"] = shown["members"]
+        summary["member_val_loss"] = [
+            round(v, 4) if v is not None else None for v in shown.get("member_val_loss", [])
+        ]
+        if ensemble.reused:
+            summary["reused_members"] = list(ensemble.reused)
     return summary
+
+
+def _publish_run_files(
+    paths: Any, history: dict[str, list[float]], model_run: ModelRun, under: tuple[str, ...]
+) -> None:
+    """One training's TensorBoard logs, history.csv, best checkpoint and curves into
+    `model_run`'s folder `under` (() = its root)."""
+    from seqline.components.train.curves import plot_training_curves  # noqa: PLC0415
+
+    if filesystem.exists(paths.tensorboard_dir):
+        filesystem.copytree(paths.tensorboard_dir, model_run.path(*under, "tensorboard"))
+    if under:
+        filesystem.makedirs(model_run.path(*under))
+    _copy_file(paths.history_csv, model_run.path(*under, "history.csv"))
+    if filesystem.exists(paths.best_weights):
+        filesystem.makedirs(model_run.path(*under, "checkpoints"))
+        _copy_file(paths.best_weights, model_run.path(*under, "checkpoints", "best.weights.h5"))
+    _write_bytes(model_run.path(*under, "training_curves.png"), plot_training_curves(history))
+
+
+def _publish_member_files(ensemble: Any, model_run: ModelRun) -> None:
+    """An ensemble's run files: every member's under members/member_{k}/, and member 1's
+    history.csv and training_curves.png at the root too, where one model's are."""
+    from seqline.components.train.ensemble import member_name  # noqa: PLC0415
+    from seqline.components.train.history import read_history  # noqa: PLC0415
+
+    for k, member_paths in enumerate(ensemble.paths):
+        under = ("members", member_name(k))
+        _publish_run_files(member_paths, read_history(member_paths.history_csv), model_run, under)
+    for name in ("history.csv", "training_curves.png"):
+        _copy_file(model_run.path("members", member_name(0), name), model_run.path(name))
 
 
 def not_chief_summary(result: Any) -> dict[str, Any]:

@@ -110,6 +110,8 @@ class TrainResult:
         cudnn_incompatibilities: why cuDNN would be off on GPU ([] = it would be on).
         diverged_at_epoch: first epoch (0-based) whose loss was not finite (TerminateOnNaN
             stopped there; the model holds the best earlier checkpoint), or None.
+        ensemble: for a seed ensemble, its ensemble.EnsembleRecord (members, their figures
+            and the mean model's val metrics); None for one model.
     """
 
     model: Any
@@ -121,6 +123,7 @@ class TrainResult:
     epochs_this_process: list[int] = field(default_factory=list)
     cudnn_incompatibilities: list[str] = field(default_factory=list)
     diverged_at_epoch: int | None = None
+    ensemble: Any = None
 
 
 def _keras_module(name: str) -> Any:
@@ -309,7 +312,8 @@ def train_model(
     progress: Callable[[str], None] = lambda _msg: None,
     initial_weights: Callable[[Any], None] | None = None,
 ) -> TrainResult:
-    """Trains a model; resumes from `paths.backup_dir` if a killed run left one.
+    """Trains a model, or with `config.ensemble.members` N > 1 a seed ensemble of N
+    (ensemble.py); resumes from `paths` if a killed run left state there.
 
     Args:
         config: the training loop's settings (epochs, batch size, callbacks, distribution...).
@@ -320,14 +324,15 @@ def train_model(
         tf_config: the TF_CONFIG environment variable (None = single process).
         progress: one-line progress messages.
         initial_weights: called with the built, compiled model before fit (warm start);
-            a resumed run's backup still wins, since fit restores it afterwards.
+            a resumed run's backup still wins, since fit restores it afterwards. Not with an
+            ensemble (the config refuses warm_start there).
     """
-    # First: MultiWorkerMirroredStrategy must exist before TensorFlow's runtime starts.
+    # First: MultiWorkerMirroredStrategy must exist before TensorFlow's runtime starts. One
+    # strategy serves every member of an ensemble: it is made once per process.
     choice = choose_strategy(config.distribution, tf_config, num_physical_gpus())
     strategy = make_strategy(choice)
     km = _keras_module(choice.keras_module)
     weight_averaging.check_supported(km, config.ema)
-    is_chief = choice.role.is_chief
     progress(f"strategy {choice.kind} ({choice.reason}), {strategy.num_replicas_in_sync} replicas")
 
     task = make_task()
@@ -337,6 +342,61 @@ def train_model(
             f"early_stopping.monitor: expected one of {list(task.monitors)} for this model, got "
             f"{monitor!r}; forecasters have no accuracy, watch val_loss"
         )
+    fitted = Fitting(task, examples, choice, strategy, km)
+    if config.ensemble.members == 1:
+        return fitted.train(config, paths, progress, initial_weights)
+    if initial_weights is not None:
+        raise ValueError("an ensemble's members start from scratch (warm_start is refused)")
+    from seqline.components.train.ensemble import train_members  # noqa: PLC0415
+
+    return train_members(config, fitted, paths, progress)
+
+
+@dataclass(frozen=True)
+class Fitting:
+    """What every model of one training shares (one member of an ensemble or the one model):
+    the task, the data and the strategy made once for the process."""
+
+    task: ModelTask
+    examples: TransformedExamples
+    choice: StrategyChoice
+    strategy: Any
+    km: Any
+
+    @property
+    def is_chief(self) -> bool:
+        return bool(self.choice.role.is_chief)
+
+    @property
+    def replicas(self) -> int:
+        return int(self.strategy.num_replicas_in_sync)
+
+    def train(
+        self,
+        config: TrainingConfig,
+        paths: WorkPaths,
+        progress: Callable[[str], None],
+        initial_weights: Callable[[Any], None] | None = None,
+    ) -> TrainResult:
+        """Trains one model with `config` (its seed) in `paths` (see train_model)."""
+        return _train_one(self, config, paths, progress, initial_weights)
+
+
+def _train_one(
+    fitting: Fitting,
+    config: TrainingConfig,
+    paths: WorkPaths,
+    progress: Callable[[str], None],
+    initial_weights: Callable[[Any], None] | None,
+) -> TrainResult:
+    task, examples, choice, strategy, km = (
+        fitting.task,
+        fitting.examples,
+        fitting.choice,
+        fitting.strategy,
+        fitting.km,
+    )
+    is_chief = choice.role.is_chief
     head = task.head
     cudnn = warn_if_cudnn_disabled(task.recurrent)
     train_split, eval_split = resolve_splits(config, examples.splits)

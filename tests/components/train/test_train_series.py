@@ -204,3 +204,48 @@ def test_training_that_diverges_fails_instead_of_exporting_nan_weights(tmp_path)
     )
     with pytest.raises(DataError, match="training diverged"):
         transform_and_train(tmp_path, config)
+
+
+def test_a_series_ensemble_serves_the_mean_forecast_without_a_step_signature(series_run, tmp_path):
+    """train.ensemble (ensemble.py) on series_run's transformed windows: the mean of two
+    members' forecasts, served by the forecast signature; no step signature (streamable)."""
+    import keras
+    import tensorflow as tf
+
+    from seqline.components.train.config import EnsembleConfig
+    from seqline.components.train.series_component import COMPONENT as TRAIN
+    from tests.components.transform.series_fixtures import run_component
+
+    config = TrainSeriesConfig(
+        forecaster=ForecasterConfig(layer="gru", units=(4,), output="direct"),
+        epochs=1,
+        batch_size=32,
+        ema=0.9,
+        ensemble=EnsembleConfig(members=2),
+    )
+    inputs = {
+        "transform_graph": series_run.transform_graph,
+        "transformed_examples": series_run.transformed_examples,
+    }
+    summary, trained = run_component(TRAIN, config, inputs, tmp_path)
+    model_artifact = trained["model"]
+    saved = tf.saved_model.load(model_artifact.path("saved_model"))
+    assert "forecast" in saved.signatures and "step" not in saved.signatures
+    assert model_artifact.properties["streaming"] is False
+    assert set(model_artifact.properties["best_metrics"]) == {"val_loss", "val_mae", "val_rmse"}
+    assert len(summary["member_val_loss"]) == 2
+
+    model = keras.saving.load_model(model_artifact.path("keras", "model.keras"))
+    rows = series_run.windows["eval"]
+    history = np.stack([w["history"] for w in rows]).astype(np.float32)
+    scaled = {"history": history / np.abs(history).max(axis=(0, 1))}
+    members = [np.asarray(model.get_layer(f"member_{k}")(scaled)) for k in (1, 2)]
+    np.testing.assert_allclose(
+        np.asarray(model(scaled)), (members[0] + members[1]) / 2, rtol=1e-6, atol=1e-7
+    )
+    assert not np.allclose(members[0], members[1], atol=1e-4)
+
+    ids = np.array([w["series_id"] for w in rows]).astype(bytes)
+    forecast = saved.signatures["forecast"](history=tf.constant(history), series_id=ids)
+    assert forecast["forecast"].shape == (len(rows), HORIZON)
+    assert np.isfinite(forecast["forecast"].numpy()).all()
