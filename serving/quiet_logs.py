@@ -128,14 +128,18 @@ class _QuietLoader(importlib.abc.Loader):
     """Runs the real loader of `tensorflow` inside filtered_stderr, then lists the devices
     there too (the CUDA platform logs its cuInit failure then, once per process)."""
 
-    def __init__(self, loader: Any, noise: re.Pattern[str]) -> None:
+    def __init__(self, loader: Any, noise: re.Pattern[str], finder: Any) -> None:
         self._loader = loader
         self._noise = noise
+        self._finder = finder
 
     def create_module(self, spec: importlib.machinery.ModuleSpec) -> ModuleType | None:
         return self._loader.create_module(spec)
 
     def exec_module(self, module: ModuleType) -> None:
+        # The hook goes once TensorFlow really loads, not when something merely looks it up:
+        # importlib.util.find_spec("tensorflow") (the code fingerprint does) also asks us.
+        sys.meta_path[:] = [f for f in sys.meta_path if f is not self._finder]
         with filtered_stderr(self._noise):
             self._loader.exec_module(module)
             with contextlib.suppress(Exception):  # never let quieting break the import
@@ -146,7 +150,8 @@ class _QuietLoader(importlib.abc.Loader):
 
 
 class _QuietImportFinder(importlib.abc.MetaPathFinder):
-    """Wraps the first import of the top-level `tensorflow` package in _QuietLoader."""
+    """Wraps the first import of the top-level `tensorflow` package in _QuietLoader; stays in
+    sys.meta_path until that import runs (lookups without an import leave it in place)."""
 
     def __init__(self, noise: re.Pattern[str]) -> None:
         self._noise = noise
@@ -156,11 +161,10 @@ class _QuietImportFinder(importlib.abc.MetaPathFinder):
     ) -> importlib.machinery.ModuleSpec | None:
         if fullname != "tensorflow":
             return None
-        sys.meta_path[:] = [f for f in sys.meta_path if f is not self]  # once per process
         spec = importlib.machinery.PathFinder.find_spec(fullname, path)
         if spec is None or spec.loader is None:
             return None
-        spec.loader = _QuietLoader(spec.loader, self._noise)
+        spec.loader = _QuietLoader(spec.loader, self._noise, self)
         return spec
 
 

@@ -101,3 +101,17 @@ def test_debug_level_and_an_explicit_tf_level_are_respected(monkeypatch) -> None
     assert quiet_logs.quiet_tensorflow_logs(env) is True
     assert env["TF_CPP_MIN_LOG_LEVEL"] == "0"  # the user's own choice wins
     assert quiet_logs.quiet_tensorflow_logs({}) is True
+
+
+@pytest.mark.skipif(not NO_DRIVER, reason="needs a machine without the NVIDIA driver")
+def test_a_lookup_of_tensorflow_before_its_import_keeps_it_quiet() -> None:
+    # The code fingerprint calls importlib.util.find_spec("tensorflow") before any executor
+    # imports it; the hook used to remove itself on that lookup, so the real import was loud.
+    quiet = run_child(
+        "from seqline.serving.quiet_logs import quiet_tensorflow_logs\n"
+        "quiet_tensorflow_logs()\n"
+        "import importlib.util\n"
+        "assert importlib.util.find_spec('tensorflow') is not None"
+    )
+    assert not [word for word in NOISE if word in quiet.stderr], quiet.stderr
+    assert "a real error after import" in quiet.stderr
