@@ -15,11 +15,24 @@ if [ ! -x .venv/bin/python ]; then
   "$PYTHON" -m venv .venv
 fi
 extras="${SEQLINE_EXTRAS:-dev}"
+# The stamp holds the hash of the pinned files (line 1) and the extras installed with them
+# (line 2). A run asking for extras already installed is instant, so demo.sh (dev) and test.sh
+# (dev,airflow,kfp) do not reinstall each other's packages; a new extra installs the union.
 stamp=.venv/.seqline-install-stamp
-want="$( (cat pyproject.toml constraints.txt; echo "$extras") | sha256sum | cut -c1-32)"
-if [ "$(cat "$stamp" 2>/dev/null || true)" != "$want" ]; then
+deps="$(cat pyproject.toml constraints.txt | sha256sum | cut -c1-32)"
+have_deps="$(sed -n 1p "$stamp" 2>/dev/null || true)"
+have_extras="$(sed -n 2p "$stamp" 2>/dev/null || true)"
+[ "$have_deps" = "$deps" ] || have_extras=""
+union="$have_extras"
+for extra in ${extras//,/ }; do
+  case ",$union," in
+    *",$extra,"*) ;;
+    *) union="${union:+$union,}$extra" ;;
+  esac
+done
+if [ "$have_deps" != "$deps" ] || [ "$union" != "$have_extras" ]; then
   echo "installing seqline and its pinned dependencies into .venv (a few minutes the first time)..."
   .venv/bin/python -m pip install --quiet --upgrade pip
-  .venv/bin/python -m pip install --quiet -c constraints.txt -e ".[$extras]"
-  echo "$want" > "$stamp"
+  .venv/bin/python -m pip install --quiet -c constraints.txt -e ".[$union]"
+  printf '%s\n%s\n' "$deps" "$union" > "$stamp"
 fi
