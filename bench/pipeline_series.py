@@ -225,6 +225,8 @@ def run_quality(config_path: Path, workdir: Path) -> dict:
         # Early stopping's figure on the eval split (scaled units): what to pick configs by,
         # since the test figures above must not choose between them.
         "best_val_loss": result.node("train").summary.get("best_val_loss"),
+        # The same model's MAE on eval (scaled): comparable across training losses.
+        "val_mae": result.node("train").summary.get("val_mae"),
     }
 
 
@@ -288,7 +290,8 @@ def quality_main(args: argparse.Namespace) -> None:
             print(f"  persistence    MAE {_figure(r['persistence_mae'])}")
             print(
                 f"  train's best val_loss (eval split, scaled; pick configs by this): "
-                f"{_figure(r['best_val_loss'], 4)} after {r['epochs']} epochs"
+                f"{_figure(r['best_val_loss'], 4)} after {r['epochs']} epochs; its val_mae "
+                f"{_figure(r['val_mae'], 4)} (compare this across losses)"
             )
             print(
                 f"  naive lag {r['steps']} (one horizon back) MAE {_figure(r['horizon_naive_mae'])}"
