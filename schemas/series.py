@@ -38,6 +38,17 @@ HISTORY_PREFIX = "history/"
 FUTURE_PREFIX = "future/"
 FUTURE_OBSERVED_KEY = "future_observed"
 
+# Boolean spellings a value column may hold (a holiday flag, an on/off sensor), read as 1/0 by
+# ingest_series and by `seqline forecast --history @file.csv`: the text is stripped and
+# lower-cased first, so True/TRUE/ true all count; 0/1 already parse as numbers.
+BOOLEAN_TEXT: dict[str, float] = {"true": 1.0, "false": 0.0}
+
+
+def boolean_value(text: str) -> float | None:
+    """1.0 / 0.0 for a boolean spelling (BOOLEAN_TEXT, any letter case, surrounding spaces
+    ignored), None for any other text."""
+    return BOOLEAN_TEXT.get(text.strip().lower())
+
 
 def history_key(column: str) -> str:
     return f"{HISTORY_PREFIX}{column}"

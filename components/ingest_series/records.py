@@ -9,16 +9,20 @@ Reason codes (the `reason` of rejected records and the keys of `by_reason`):
                          (pipeline/record_size.py)
     wrong_column_count   a CSV row with another number of fields than the header (parsing.py)
     undecodable_bytes    a CSV row holding bytes that are not UTF-8
-    missing_series_id    series_id_column configured, the cell is empty / null
+    missing_series_id    series_id_column configured, the cell is empty / null / NaN (an id
+                         column stored as float, as pandas writes integer ids with a gap;
+                         its integral values read as integers: 1.0 is series "1")
     missing_timestamp    the timestamp cell is empty / null
     bad_timestamp        the timestamp does not parse in the configured notation
     missing_value        a target or covariate cell is empty / null
     non_numeric          a target or covariate cell is not a number nor a boolean (booleans:
-                         true/false in any letter case, or a Parquet bool, read as 1.0/0.0)
-    non_finite           a target or covariate is NaN or +-Inf
+                         true/false in any letter case, or a Parquet bool, read as 1.0/0.0;
+                         Parquet DECIMAL and other real numbers read as float)
+    non_finite           a target or covariate is NaN or +-Inf (spelled nan / inf)
     out_of_range         a target or covariate beyond float32's range (|x| > 3.4028235e38,
                          so far that float32 rounds it to inf): windows, the model and serving
-                         hold values as float32
+                         hold values as float32; a number written out beyond float64 (1e400)
+                         is out of range too, not non-finite
     off_grid_timestamp   the timestamp is not on the series' step grid (off_grid "reject";
                          regularize.py)
     duplicate_timestamp  a later row with the timestamp (grid step) of an earlier row of the
@@ -32,7 +36,9 @@ the Parquet row number).
 from __future__ import annotations
 
 import datetime as dt
+import decimal
 import math
+import numbers
 import re
 from collections.abc import Sequence
 from typing import Any, NamedTuple
@@ -55,6 +61,11 @@ from seqline.pipeline.record_size import (
     truncated_note,
 )
 
+# Boolean spellings read as numbers: one definition in schemas/, which `seqline forecast
+# --history @file.csv` (serving/, no components) reads cells with too.
+from seqline.schemas.series import BOOLEAN_TEXT as BOOLEAN_TEXT
+from seqline.schemas.series import boolean_value
+
 # A number as a CSV value column writes it: ASCII digits, optional sign, point and exponent;
 # nan / inf spelled out (rejected as non-finite, with their own reason).
 _PLAIN_NUMBER_TEXT = re.compile(
@@ -71,9 +82,6 @@ MISSING_TIMESTAMP = "missing_timestamp"
 BAD_TIMESTAMP = "bad_timestamp"
 MISSING_VALUE = "missing_value"
 
-# Boolean spellings accepted as a number (a holiday flag, an on/off sensor): the text is
-# lower-cased and stripped first, so True/TRUE/ true all count; 0/1 already parse as numbers.
-BOOLEAN_TEXT: dict[str, float] = {"true": 1.0, "false": 0.0}
 NON_NUMERIC = "non_numeric"
 NON_FINITE = "non_finite"
 OUT_OF_RANGE = "out_of_range"
@@ -138,8 +146,9 @@ class RowProblem(NamedTuple):
 class RowRules:
     """Turns one row's cells into (series id, epoch micros, values) or a RowProblem.
 
-    Cells are what the source gives: str from CSV; str, int, float, bool, datetime, date or
-    None from Parquet. Checked in this order: series id, timestamp, then each value column.
+    Cells are what the source gives: str from CSV; str, int, float, Decimal, bool, datetime,
+    date or None from Parquet. Checked in this order: series id, timestamp, then each value
+    column.
     """
 
     def __init__(self, config: IngestSeriesConfig) -> None:
@@ -151,6 +160,13 @@ class RowRules:
     def series_id(self, cell: Any) -> str | RowProblem:
         if not self.has_series_id:
             return ""
+        if isinstance(cell, float | np.floating):
+            # A float id column (pandas stores integer ids with a gap as float64): NaN is a
+            # missing id, not a series "nan"; 1.0 is series "1", as the integer column would be.
+            if math.isnan(cell):
+                return RowProblem(MISSING_SERIES_ID, "the series id cell is null (NaN)")
+            if float(cell).is_integer():
+                return str(int(cell))
         text = "" if cell is None else str(cell).strip()
         if not text:
             return RowProblem(MISSING_SERIES_ID, "the series id cell is empty")
@@ -182,10 +198,13 @@ class RowRules:
             if isinstance(cell, bool | np.bool_):  # a Parquet boolean column
                 out.append(1.0 if cell else 0.0)
                 continue
-            if not isinstance(cell, str | int | float):
+            # numbers.Real: int, float, numpy numbers, Fraction; Decimal (a Parquet DECIMAL
+            # column) is not registered as Real but reads as float the same way.
+            if not isinstance(cell, str | numbers.Real | decimal.Decimal):
                 return RowProblem(NON_NUMERIC, _non_numeric(column, cell))
-            if isinstance(cell, str) and cell.strip().lower() in BOOLEAN_TEXT:
-                out.append(BOOLEAN_TEXT[cell.strip().lower()])
+            flag = boolean_value(cell) if isinstance(cell, str) else None
+            if flag is not None:
+                out.append(flag)
                 continue
             # float() also reads "1_000", "١٢" (Arabic-Indic digits) and "1\u2009000"-like
             # text; a value column holds plain ASCII numbers, anything else is not a number.
@@ -195,6 +214,11 @@ class RowRules:
                 value = float(cell)
             except ValueError:
                 return RowProblem(NON_NUMERIC, _non_numeric(column, cell))
+            except OverflowError:  # an int or Fraction beyond float64
+                return RowProblem(OUT_OF_RANGE, _out_of_range(column, cell))
+            if math.isinf(value) and _finite_number(cell):
+                # float() overflowed: "1e400" is a finite number too large, not an infinity.
+                return RowProblem(OUT_OF_RANGE, _out_of_range(column, cell))
             if not math.isfinite(value):
                 return RowProblem(NON_FINITE, f"column {column!r} is {cell!r} (NaN or infinite)")
             if abs(value) >= FLOAT32_OVERFLOW:
@@ -216,6 +240,15 @@ class RowRules:
         if isinstance(values, RowProblem):
             return values
         return series_id, micros, values
+
+
+def _finite_number(cell: Any) -> bool:
+    """The cell writes a finite number (digits, not nan/inf), whatever float() made of it."""
+    if isinstance(cell, decimal.Decimal):
+        return cell.is_finite()
+    if isinstance(cell, str):
+        return any(c.isdigit() for c in cell)
+    return False
 
 
 def _out_of_range(column: str, cell: Any) -> str:
