@@ -130,6 +130,39 @@ def header_check_files(files: Sequence[str]) -> list[str]:
     return local + remote
 
 
+def repeated_columns(header: Sequence[str], columns: Iterable[str]) -> dict[str, list[int]]:
+    """Each of `columns` that `header` names more than once -> its 1-based positions, in the
+    order of `columns` ({} when none repeats). Names of columns not in `columns` may repeat:
+    nothing reads them."""
+    found: dict[str, list[int]] = {}
+    for column in dict.fromkeys(columns):
+        positions = [i + 1 for i, name in enumerate(header) if name == column]
+        if len(positions) > 1:
+            found[column] = positions
+    return found
+
+
+def repeated_columns_problem(header: Sequence[str], columns: Iterable[str]) -> str | None:
+    """What is wrong with a CSV header naming a configured column more than once, as a
+    message fragment ("names the column 'label' 2 times (positions 2, 3) ..."), or None.
+
+    Which copy holds the data cannot be told (csv.DictReader keeps the last, pandas renames the
+    second), so the header is refused rather than one copy picked, as a JSON object repeating a
+    key is (malformed_json)."""
+    repeated = repeated_columns(header, columns)
+    if not repeated:
+        return None
+    named = "; ".join(
+        f"the column {name!r} {len(positions)} times (positions {', '.join(map(str, positions))})"
+        for name, positions in repeated.items()
+    )
+    return (
+        f"header {list(header)} names {named}, and which copy holds the data cannot be told; "
+        "rename or remove the extra column(s) in the file, or point the *_column field(s) at "
+        "a column named once"
+    )
+
+
 def read_csv_header(path: str, max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES) -> list[str]:
     """The header row of a CSV file: its first non-blank record, names stripped ([] for a file
     with no record; a UTF-8 BOM is ignored). Reads only that record. Raises ConfigError when

@@ -24,6 +24,7 @@ from seqline.components.ingest_series.records import (
     RowRules,
 )
 from seqline.pipeline.csv_stream import csv_text, read_records
+from seqline.pipeline.data_sources import repeated_columns_problem
 from seqline.pipeline.errors import DataError
 from seqline.pipeline.quarantine import has_surrogates
 
@@ -46,7 +47,8 @@ def parse_csv(
     Yields Rejections as rows fail and (series id, PointBatch) as batches fill up; position =
     the row's first line number (the header is line 1). The first non-blank record is the
     header; when it lacks a configured column (a file without a header row, or other column
-    names), it and every row of the file are rejected as header_mismatch, each keeping its
+    names) or names a configured column more than once (which copy holds the data cannot be
+    told), it and every row of the file are rejected as header_mismatch, each keeping its
     raw text (the pre-run check catches this earlier for local files).
     """
     rules = RowRules(config)
@@ -82,16 +84,20 @@ def parse_csv(
                 continue
             header = [name.strip() for name in row or ()]
             missing = [c for c in needed if c not in header]
-            if not missing:
+            repeated = None if missing else repeated_columns_problem(header, needed)
+            if not missing and not repeated:
                 indices = [header.index(c) for c in (config.timestamp_column, *config.columns())]
                 if config.series_id_column:
                     series_index = header.index(config.series_id_column)
                 width = len(header)
                 continue
             header_problem = (
-                f"expected the first row of {source} to be a header with columns {needed}, got "
-                f"{header} (missing {missing}); the file has no header row or other column "
-                "names, so none of its rows can be read: add the header or set "
+                f"expected the first row of {source} to name each configured column once, "
+                f"got: {repeated}; none of the file's rows can be read"
+                if repeated
+                else f"expected the first row of {source} to be a header with columns "
+                f"{needed}, got {header} (missing {missing}); the file has no header row or "
+                "other column names, so none of its rows can be read: add the header or set "
                 "timestamp_column/targets/covariates/series_id_column to its column names"
             )
         if unreadable is not None:
@@ -187,6 +193,11 @@ def parse_parquet(
         raise DataError(
             f"ingest_series: expected columns {needed} in {source}, got {names} (missing "
             f"{missing}); set timestamp_column/targets/covariates/series_id_column"
+        )
+    repeated = repeated_columns_problem(names, needed)
+    if repeated:
+        raise DataError(
+            f"ingest_series: expected each configured column once in {source}: {repeated}"
         )
     rules = RowRules(config)
     buffer = PointBuffer(file_index, len(rules.columns))

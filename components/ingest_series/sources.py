@@ -62,9 +62,9 @@ def read_header(path: str, fmt: str, max_record_bytes: int = DEFAULT_MAX_RECORD_
 
 
 def check_source(config: IngestSeriesConfig) -> None:
-    """Pre-run check: the source matches files and their headers have the configured columns
-    (a cheap read of the first record / the Parquet footer of every local file; see
-    data_sources.header_check_files). Raises ConfigError naming the file."""
+    """Pre-run check: the source matches files and their headers have the configured columns,
+    each named once (a cheap read of the first record / the Parquet footer of every local
+    file; see data_sources.header_check_files). Raises ConfigError naming the file."""
     needed = config.required_columns()
     for path in data_sources.header_check_files(resolve_source(config).files):
         header = read_header(path, config.format, config.max_record_bytes)
@@ -76,4 +76,10 @@ def check_source(config: IngestSeriesConfig) -> None:
                 f"timestamp_column/targets/covariates/series_id_column: expected columns "
                 f"{needed} in {path}, got {header} (missing {missing}); set these fields to "
                 "the file's column names"
+            )
+        repeated = data_sources.repeated_columns_problem(header, needed)
+        if repeated:
+            raise ConfigError(
+                f"timestamp_column/targets/covariates/series_id_column: expected each "
+                f"configured column once in {path}, got: {repeated}"
             )

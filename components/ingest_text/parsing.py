@@ -14,8 +14,9 @@ from typing import IO, Any
 from seqline.components.ingest_text import records as rec
 from seqline.components.ingest_text.config import IngestTextConfig
 from seqline.components.ingest_text.records import Record, RecordRules, Rejection, Skipped
-from seqline.components.ingest_text.sources import required_columns
+from seqline.components.ingest_text.sources import read_columns, required_columns
 from seqline.pipeline.csv_stream import csv_text, read_records
+from seqline.pipeline.data_sources import repeated_columns_problem
 
 Parsed = Record | Rejection | Skipped
 
@@ -36,11 +37,14 @@ def parse_csv(stream: IO[bytes], source: str, config: IngestTextConfig) -> Itera
     header_mismatch, wrong_column_count, or a make_record reason); blank lines are Skipped.
     The first non-blank record is the header; when it lacks a required column (a file without
     a header row, or other column names) it is itself rejected as header_mismatch, and so is
-    every record of the file, each keeping its raw text. Position = the record's first line
-    number (the header is line 1). A UTF-8 BOM is ignored.
+    every record of the file, each keeping its raw text; so is a header naming a column the
+    config reads more than once (which copy holds the data cannot be told; JSONL's repeated
+    key is malformed_json). Position = the record's first line number (the header is line 1).
+    A UTF-8 BOM is ignored.
     """
     rules = RecordRules(config)
     needed = required_columns(config)
+    used = read_columns(config)
     header: list[str] | None = None
     header_problem: str | None = None
     columns: dict[str, int] = {}
@@ -76,16 +80,20 @@ def parse_csv(stream: IO[bytes], source: str, config: IngestTextConfig) -> Itera
                 continue
             names = [name.strip() for name in item.fields or ()]
             missing = [c for c in needed if c not in names]
-            if not missing:
+            repeated = None if missing else repeated_columns_problem(names, used)
+            if not missing and not repeated:
                 header = names
                 for index, name in enumerate(header):
-                    columns.setdefault(name, index)
+                    columns.setdefault(name, index)  # a repeated name is read by no one
                 continue
             header_problem = (
-                f"expected the first row of {source} to be a header with columns {needed}, got "
-                f"{names} (missing {missing}); the file has no header row or other column "
-                "names, so none of its rows can be read: add the header or fix the *_column "
-                "fields"
+                f"expected the first row of {source} to name each configured column once, "
+                f"got: {repeated}; none of the file's rows can be read"
+                if repeated
+                else f"expected the first row of {source} to be a header with columns "
+                f"{needed}, got {names} (missing {missing}); the file has no header row or "
+                "other column names, so none of its rows can be read: add the header or fix "
+                "the *_column fields"
             )
         if unreadable is not None:
             yield unreadable

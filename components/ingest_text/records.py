@@ -17,7 +17,8 @@ Every value a parser extracts from a source (CSV cell, JSON value, aclImdb file)
     malformed_csv      CSV record that breaks RFC 4180 quoting, e.g. text after a closing
                        quote, or a quote left open up to the end of the file (parsing.py)
     header_mismatch    CSV file whose first row lacks a configured column (no header row, or
-                       other names): that row and every record of the file (parsing.py)
+                       other names) or names one more than once: that row and every record
+                       of the file (parsing.py)
     malformed_json     JSONL line that does not parse or is not an object (parsing.py)
     record_too_large   a record over max_record_bytes, in any format (pipeline/record_size.py)
 

@@ -135,10 +135,18 @@ def required_columns(config: IngestTextConfig) -> list[str]:
     return columns
 
 
+def read_columns(config: IngestTextConfig) -> list[str]:
+    """The CSV columns / JSON keys the parsers read under `config`: the required ones and the
+    optional id_column / split_column when set. A CSV header may name each at most once."""
+    columns = required_columns(config)
+    optional = [config.id_column, config.split_column]
+    return list(dict.fromkeys([*columns, *(c for c in optional if c)]))
+
+
 def check_source(config: IngestTextConfig) -> None:
     """Pre-run check: the source matches files, and (CSV) their headers have the configured
-    columns (every local file's; see data_sources.header_check_files). Raises ConfigError
-    saying which file misses what and how to fix it."""
+    columns, each named once (every local file's; see data_sources.header_check_files).
+    Raises ConfigError saying which file misses or repeats what and how to fix it."""
     found = resolve_source(config)
     for folder in found.ignored:
         log.info("ingest_text: skipping %s (not one of the labels %s)", folder, config.labels)
@@ -155,4 +163,10 @@ def check_source(config: IngestTextConfig) -> None:
                 f"text_column/label_column/split_column/id_column: expected columns "
                 f"{needed} in the header of {path}, got header {header} (missing {missing}); "
                 "set the *_column fields to the file's column names"
+            )
+        repeated = data_sources.repeated_columns_problem(header, read_columns(config))
+        if repeated:
+            raise ConfigError(
+                f"text_column/label_column/split_column/id_column: expected each configured "
+                f"column once in the header of {path}, got: {repeated}"
             )

@@ -72,6 +72,28 @@ def test_a_headerless_file_rejects_every_row_with_its_raw_text() -> None:
     assert "missing ['timestamp', 'value']" in rejected[0].message
 
 
+def test_a_header_repeating_a_configured_column_is_refused(tmp_path: Path) -> None:
+    """The old parser read the first copy of a repeated column (header.index)."""
+    content = b"timestamp,value,value\n" + b"".join(
+        line + b",9.0\n" for line in rows(3).splitlines()
+    )
+    accepted, rejected = parse(content, cfg())
+    assert accepted == []
+    assert [(r.reason, r.position) for r in rejected] == [
+        (rec.HEADER_MISMATCH, 1),
+        (rec.HEADER_MISMATCH, 2),
+        (rec.HEADER_MISMATCH, 3),
+        (rec.HEADER_MISMATCH, 4),
+    ]
+    assert "'value' 2 times (positions 2, 3)" in rejected[0].message
+    path = tmp_path / "s.csv"
+    path.write_bytes(content)
+    with pytest.raises(ConfigError, match=r"s\.csv.*'value' 2 times \(positions 2, 3\)"):
+        check_source(cfg(source=str(path)))
+    path.write_bytes(b"timestamp,note,value,note\n2000-01-01T00:00:00,a,1.0,b\n")
+    check_source(cfg(source=str(path)))  # a column the config does not read may repeat
+
+
 def test_pre_run_check_reads_the_header_of_a_late_file(tmp_path: Path) -> None:
     folder = tmp_path / "data"
     folder.mkdir()

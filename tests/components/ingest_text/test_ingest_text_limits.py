@@ -129,6 +129,21 @@ def test_pre_run_check_reads_the_header_of_a_late_file(tmp_path: Path) -> None:
     check_source(cfg(source=str(tmp_path / "fine")))  # no error when every header is right
 
 
+def test_pre_run_check_refuses_a_header_repeating_a_configured_column(tmp_path: Path) -> None:
+    write_files(tmp_path / "data", 3, headerless=-1)
+    (tmp_path / "data" / "part-01.csv").write_bytes(
+        b"text,label,label\n" + b"a good film,pos,neg\n"
+    )
+    with pytest.raises(ConfigError, match=r"part-01\.csv.*'label' 2 times \(positions 2, 3\)"):
+        check_source(cfg(source=str(tmp_path / "data")))
+    # id_column is read too (split_by hash hashes it), so it may not repeat either
+    (tmp_path / "ids.csv").write_bytes(b"id,text,label,id\n1,a good film,pos,1\n")
+    with pytest.raises(ConfigError, match=r"'id' 2 times \(positions 1, 4\)"):
+        check_source(cfg(source=str(tmp_path / "ids.csv"), id_column="id"))
+    (tmp_path / "data" / "part-01.csv").write_bytes(b"note,text,label,note\nx,good,pos,y\n")
+    check_source(cfg(source=str(tmp_path / "data")))  # an unread column may repeat
+
+
 def test_a_headerless_file_keeps_its_first_row_as_a_rejection(tmp_path: Path) -> None:
     paths = write_files(tmp_path / "data", 25, headerless=24)
     items = []

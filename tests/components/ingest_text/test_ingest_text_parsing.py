@@ -234,6 +234,40 @@ def test_csv_header_without_a_configured_column_rejects_every_row_keeping_it() -
     assert "missing ['text']" in items[0].message
 
 
+@pytest.mark.parametrize(
+    ("header", "overrides", "repeated"),
+    [
+        (b"text,label,label", {}, "'label' 2 times (positions 2, 3)"),
+        (b"text,label,text", {}, "'text' 2 times (positions 1, 3)"),
+        (b"id,text,label,id", {"id_column": "id"}, "'id' 2 times (positions 1, 4)"),
+        (
+            b"text,label,part,part",
+            {"split_by": "source", "split_column": "part"},
+            "'part' 2 times (positions 3, 4)",
+        ),
+    ],
+)
+def test_csv_header_repeating_a_configured_column_rejects_every_row(
+    header: bytes, overrides: dict, repeated: str
+) -> None:
+    """Reading the first copy (the old behaviour) silently trained on whichever column came
+    first; JSONL refuses a repeated key, so CSV refuses a repeated configured column."""
+    width = header.count(b",") + 1
+    row = b",".join([b"pos"] * width)
+    items = csv_items(header + b"\n" + row + b"\n" + row + b"\n", **overrides)
+    assert [(type(i).__name__, i.reason, i.position) for i in items] == [
+        ("Rejection", rec.HEADER_MISMATCH, 1),
+        ("Rejection", rec.HEADER_MISMATCH, 2),
+        ("Rejection", rec.HEADER_MISMATCH, 3),
+    ]
+    assert repeated in items[0].message and items[1].record == row.decode()
+
+
+def test_csv_header_may_repeat_a_column_the_config_does_not_read() -> None:
+    items = csv_items(b"note,text,note,label\nx,hello,y,pos\n")
+    assert [(i.text, i.label) for i in items] == [("hello", "pos")]
+
+
 def test_csv_bom_and_configured_columns() -> None:
     content = "\ufeffreview,sentiment\nnice,1\n".encode()
     items = csv_items(content, text_column="review", label_column="sentiment", labels=("0", "1"))
