@@ -9,7 +9,8 @@
 
 --history is the last L (or more) raw values, oldest first: a JSON list of numbers (one column)
 or of rows [target, covariate, ...], inline or @file; a @file ending in .csv holds one row per
-line (a non-numeric first line is taken as a header). Forecasts beyond the model's horizon are
+line (a non-numeric first line is taken as a header; true/false cells are 1/0, as ingest reads
+them). Forecasts beyond the model's horizon are
 recursive (seqline.serving.client.forecasting.recursive_forecast). Prints
 {"steps", "series_id", "forecast": [...]} as JSON.
 
@@ -23,6 +24,8 @@ import argparse
 import json
 import sys
 from typing import Any, TextIO
+
+from seqline.schemas.series import boolean_value
 
 EXIT_OK = 0
 EXIT_REQUEST_FAILED = 1
@@ -111,6 +114,13 @@ def load_rows(value: str, flag: str) -> list[Any]:
     return rows
 
 
+def _csv_cell(cell: str) -> float:
+    """A number, or a boolean spelled as ingest_series reads it (true/false in any letter
+    case -> 1.0/0.0; seqline.schemas.series.boolean_value); ValueError for anything else."""
+    flag = boolean_value(cell)
+    return float(cell) if flag is None else flag
+
+
 def _csv_rows(text: str, source: str) -> list[list[float]]:
     rows: list[list[float]] = []
     for number, line in enumerate(text.splitlines(), start=1):
@@ -118,11 +128,13 @@ def _csv_rows(text: str, source: str) -> list[list[float]]:
             continue
         cells = [c.strip() for c in line.split(",")]
         try:
-            rows.append([float(c) for c in cells])
+            rows.append([_csv_cell(c) for c in cells])
         except ValueError as exc:
             if number == 1 and not rows:
                 continue  # a header
-            raise UsageError(f"{source}: line {number}: expected numbers, got {line!r}") from exc
+            raise UsageError(
+                f"{source}: line {number}: expected numbers or booleans (true/false), got {line!r}"
+            ) from exc
     if not rows:
         raise UsageError(f"{source}: expected at least one row of numbers, found none")
     return rows
