@@ -72,7 +72,8 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--future-covariates",
         metavar="JSON|@FILE",
-        help="covariate rows over the forecast period [[c1, ...], ...] (N rows)",
+        help="covariate rows after the history [[c1, ...], ...]: N rows, or with known-future "
+        "covariates (ceil(N/S) - 1) * S + H rows (all used; fewer are refused)",
     )
     parser.add_argument(
         "--hold-covariates",

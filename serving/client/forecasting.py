@@ -18,8 +18,11 @@ Both read L, F, S and T from the signature itself, so nothing else needs to be k
 recursive_forecast(forecaster, history, steps) forecasts N steps for any N by feeding the
 predictions back, S at a time, as the seed tutorials' predictSteps does: the window slides by S,
 its newest S rows get the predicted targets, and the covariate columns get the future covariates
-the caller supplies (or the last observed ones, held, when hold_covariates=True). Errors compound
-with every round trip; beyond a few horizons prefer a model trained with a longer H.
+the caller supplies (or the last observed ones, held, when hold_covariates=True). Every supplied
+row is used as given and none is invented: a model with K known-future covariates reads H rows
+ahead of each of its ceil(N/S) calls, so it needs (ceil(N/S) - 1) * S + H rows
+(`future_rows_needed`) and refuses fewer. Errors compound with every round trip; beyond a few
+horizons prefer a model trained with a longer H.
 
 Streaming (the seeds' stateful-RNN use), two ways; the server stays stateless in both, so any
 replica can answer and a restart loses nothing:
@@ -351,16 +354,19 @@ def recursive_forecast(
             last L steps; [L] / [B, L] when there is one column).
         steps: N >= 1 steps to forecast.
         series_id: one id per history row (needed when the model scales per series).
-        future_covariates: float [B, N, F - T] (or [N, F - T]): the covariates' values over
-            the forecast period, required when the model has covariates, unless
+        future_covariates: float [B, R, F - T] (or [R, F - T]): the covariates' values over
+            the forecast period, from the step after the history on, required when the model
+            has covariates, unless
         hold_covariates: repeat the last observed covariate values instead (default False).
+            R >= future_rows_needed(forecaster, N): N, or with K known-future covariates
+            (ceil(N/S) - 1) * S + H; more rows are fine (the rest is unused), fewer are refused.
         window_end: int [B] epoch seconds of each history's last step; required when the model
             derives calendar features (takes_window_end).
         step_seconds: the series' step; required with window_end when steps > S (each round's
             window ends S steps later).
 
     A model with K known-future covariates gets, each round, the last K columns of
-    future_covariates over its H steps ahead (past N, the last row is held).
+    future_covariates over its H steps ahead: the supplied rows, never padded.
 
     Returns:
         float32 [B, N] for one target, [B, N, T] for several; a batch dimension is always
@@ -373,18 +379,14 @@ def recursive_forecast(
     targets = forecaster.num_targets
     num_covariates = forecaster.num_features - targets
     covariates = _future_covariates(
-        window, steps, num_covariates, future_covariates, hold_covariates
+        window,
+        steps,
+        num_covariates,
+        future_covariates,
+        hold_covariates,
+        future_rows_needed(forecaster, steps),
+        forecaster,
     )
-    # Past N the last covariate row is held, so the final window can always be built.
-    covariates = np.concatenate(
-        [covariates, np.repeat(covariates[:, -1:], forecaster.steps, axis=1)], axis=1
-    )
-    # Past N the last covariate row is held for the known-future inputs too (H may exceed S).
-    horizon = int(getattr(forecaster, "horizon", 0) or 0)
-    if horizon > forecaster.steps:
-        covariates = np.concatenate(
-            [covariates, np.repeat(covariates[:, -1:], horizon, axis=1)], axis=1
-        )
     ends = _window_ends(forecaster, window_end, batch, steps, step_seconds)
     ids = None if series_id is None else _series_ids(series_id, batch)
     produced: list[np.ndarray] = []
@@ -450,31 +452,70 @@ def _known_future(
     return known
 
 
+def future_rows_needed(forecaster: Forecaster, steps: int) -> int:
+    """Rows of future covariates recursive_forecast needs for `steps` (N) steps.
+
+    N for a model without known-future covariates (the rows after the history that the
+    predictions are fed back with; the last call's rows are not read). With K known-future
+    covariates each of the R = ceil(N/S) calls reads the H rows after its window, and the last
+    call's window ends (R - 1) * S steps after the history: (R - 1) * S + H rows (at least N).
+    """
+    step = forecaster.steps
+    rounds = -(-steps // step)
+    if int(getattr(forecaster, "num_future_covariates", 0) or 0):
+        horizon = int(getattr(forecaster, "horizon", 0) or 0)
+        return max(steps, (rounds - 1) * step + horizon)
+    return steps
+
+
 def _future_covariates(
-    window: np.ndarray, steps: int, count: int, given: Any, hold: bool
+    window: np.ndarray,
+    steps: int,
+    count: int,
+    given: Any,
+    hold: bool,
+    needed: int,
+    forecaster: Forecaster,
 ) -> np.ndarray:
-    """float32 [B, N, count]: the covariates over the forecast period."""
+    """float32 [B, R >= needed, count]: the covariates over the forecast period, as given."""
     batch = window.shape[0]
     if count == 0:
-        return np.zeros((batch, steps, 0), np.float32)
+        return np.zeros((batch, needed, 0), np.float32)
+    known = int(getattr(forecaster, "num_future_covariates", 0) or 0)
+    why = (
+        f"forecasting {steps} step(s) takes {-(-steps // forecaster.steps)} call(s) of "
+        f"{forecaster.steps}, and each call reads the {known} known-future covariate(s) over "
+        f"the {getattr(forecaster, 'horizon', 0)} steps after its window, so it needs "
+        f"{needed} rows"
+        if known
+        else f"forecasting {steps} step(s) needs {needed} rows"
+    )
     if given is None:
         if not hold:
             raise ForecastInputError(
                 f"future_covariates: the model has {count} covariate column(s), so feeding "
-                "predictions back needs their future values: pass future_covariates "
-                f"[batch, {steps}, {count}], or hold_covariates=True to repeat the last "
-                "observed values"
+                f"predictions back needs their future values; {why}: pass future_covariates "
+                f"[batch, {needed}, {count}] (seqline forecast: --future-covariates), or "
+                "hold_covariates=True to repeat the last observed values"
             )
-        return np.repeat(window[:, -1:, -count:], steps, axis=1)
+        return np.repeat(window[:, -1:, -count:], needed, axis=1)
     array = np.asarray(given, dtype=np.float32)
     if array.ndim == 2:
         array = np.broadcast_to(array[None], (batch, *array.shape))
-    if array.shape[0] != batch or array.shape[1] < steps or array.shape[2] != count:
+    if array.ndim != 3 or array.shape[0] != batch or array.shape[2] != count:
         raise ForecastInputError(
-            f"future_covariates: expected [{batch}, {steps}, {count}] (batch, steps, "
-            f"covariates), got {np.asarray(given).shape}"
+            f"future_covariates: expected [{batch}, {needed}, {count}] (batch, steps after the "
+            f"history, covariates), got {np.asarray(given).shape}"
         )
-    return array[:, :steps, :]
+    if array.shape[1] < needed:
+        raise ForecastInputError(
+            f"future_covariates: {why}, got {array.shape[1]}; supply the covariates' values "
+            f"for the {needed} steps after the history (nothing is padded or invented), or "
+            f"forecast fewer steps"
+        )
+    if not np.isfinite(array).all():
+        raise ForecastInputError("future_covariates: expected finite values, got NaN or infinity")
+    return array
 
 
 class RollingForecaster:

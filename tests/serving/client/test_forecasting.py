@@ -145,3 +145,42 @@ def test_forecast_cli_csv_history_reads_booleans_as_ingest_does(tmp_path):
     history.write_text("demand,holiday\n10.5,yes\n")
     with pytest.raises(UsageError, match=r"line 2: expected numbers or booleans \(true/false\)"):
         load_rows(f"@{history}", "--history")
+
+
+class KnownFutureForecaster(LinearForecaster):
+    """LinearForecaster whose last covariate is known ahead: predict also takes its values over
+    the H steps after the window, and adds their mean to every step (so they are visible)."""
+
+    def __init__(self, lookback: int, features: int, steps: int, horizon: int) -> None:
+        super().__init__(lookback, features, steps)
+        self.takes_series_id = False
+        self.num_future_covariates, self.horizon, self.takes_window_end = 1, horizon, False
+        self.futures: list[np.ndarray] = []
+
+    def predict(self, history, series_id=None, *, window_end=None, future_covariates=None):
+        future = np.asarray(future_covariates, np.float32)
+        assert future.shape[1:] == (self.horizon, 1)
+        self.futures.append(future.copy())
+        return super().predict(history, series_id) + future.mean(axis=(1, 2))[:, None, None]
+
+
+def test_recursion_uses_every_supplied_future_covariate_row_and_pads_none():
+    history = np.stack([np.arange(4.0), np.zeros(4)], axis=1)
+    future = np.arange(10.0, 16.0)[:, None]  # 6 real rows, all distinct
+    # N = 2 < S: the one call reads the first H real rows, not [10, 11, 11] (cut to N, padded).
+    model = KnownFutureForecaster(lookback=4, features=2, steps=2, horizon=3)
+    short = recursive_forecast(model, history, 1, future_covariates=future)
+    np.testing.assert_array_equal(model.futures[0][0, :, 0], [10, 11, 12])
+    direct = model.predict(history[None], future_covariates=future[None, :3])[0, :1, 0]
+    np.testing.assert_allclose(short[0], direct)
+    # N = 3: calls at 0 and S = 2 read rows 0-2 and 2-4; the fed-back window gets rows 0-1.
+    model = KnownFutureForecaster(lookback=4, features=2, steps=2, horizon=3)
+    recursive_forecast(model, history, 3, future_covariates=future)
+    assert [f[0, :, 0].tolist() for f in model.futures] == [[10, 11, 12], [12, 13, 14]]
+    np.testing.assert_array_equal(model.calls[1][0][0, -2:, 1], [10, 11])
+    # (ceil(3/2) - 1) * 2 + 3 = 5 rows are needed; 4 are refused, never padded.
+    with pytest.raises(ForecastInputError, match=r"so it needs 5 rows, got 4; supply"):
+        recursive_forecast(model, history, 3, future_covariates=future[:4])
+    # Without known-future covariates N rows are enough.
+    plain = LinearForecaster(lookback=4, features=2, steps=2)
+    assert recursive_forecast(plain, history, 3, future_covariates=future[:3]).shape == (1, 3)
