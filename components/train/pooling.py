@@ -7,9 +7,11 @@ pad to max_tokens without changing a prediction (tests assert it).
 
 The classes are built per Keras module (`zoo_layers(keras)` or `zoo_layers(tf_keras)`) because
 the same builder makes a Keras 3 model and, for multi-worker training, a tf_keras one (see
-models.py). Their arithmetic is plain TensorFlow ops, valid in both. The Keras 3 classes are
-registered (package "seqline") so keras/model.keras loads with `keras.models.load_model` once
-this module is imported.
+models.py). Their arithmetic is plain TensorFlow ops, valid in both. Importing this module
+builds and registers the Keras 3 classes (package "seqline"; when `keras` is importable), so
+keras/model.keras loads with `keras.models.load_model` after `import
+seqline.components.train.pooling`, in any process. Only the train component's heavy paths
+import this module (never the CLI at start-up), since it imports TensorFlow and Keras.
 """
 
 from __future__ import annotations
@@ -202,3 +204,18 @@ def zoo_layers(km: ModuleType) -> SimpleNamespace:
         MaskedConv1D=MaskedConv1D,
         NgramLogits=NgramLogits,
     )
+
+
+def _register_keras_layers() -> None:
+    """Builds (and so registers) the Keras 3 zoo classes at import: `keras.models.load_model`
+    finds a registered class only if it exists before the load, and a process that only loads
+    a saved model never calls zoo_layers itself. A TensorFlow-only process has nothing to
+    register."""
+    try:
+        import keras  # noqa: PLC0415
+    except ImportError:
+        return
+    zoo_layers(keras)
+
+
+_register_keras_layers()

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import gzip
 import logging
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -112,6 +114,40 @@ def test_each_option_builds_the_layers_it_names() -> None:
     assert len(model.losses) == 3  # L2 on the head, the conv and the recurrent kernel
     plain = build_text_model(ModelConfig(units=3, embedding_dim=4), VOCAB, 8, 2)
     assert {t.name for t in plain.inputs} == {"tokens"} and not plain.losses
+
+
+def test_saved_zoo_model_loads_in_a_fresh_process_after_importing_pooling(tmp_path: Path) -> None:
+    """keras/model.keras of a zoo model loads where nothing built a zoo model first: importing
+    pooling.py is enough (it registered the classes only inside zoo_layers(keras) before)."""
+    config = ModelConfig(units=3, embedding_dim=4, conv_filters=4, pooling="max",
+                         linear_branch="beside")  # fmt: skip
+    model = build_text_model(
+        config, VOCAB, 8, 2, ngram_vocab_size=NGRAM_VOCAB, ngram_weights="tfidf"
+    )
+    path = tmp_path / "model.keras"
+    model.save(path)
+    ngrams = padded(ROWS, 8)
+    feed = {"tokens": ngrams, "ngrams": ngrams, "ngram_weights": (ngrams > 0).astype("float32")}
+    np.savez(tmp_path / "feed.npz", **feed)
+    code = (
+        "import sys, numpy as np, keras\n"
+        "import seqline.components.train.pooling\n"
+        "m = keras.models.load_model(sys.argv[1], compile=False)\n"
+        "feed = dict(np.load(sys.argv[2]))\n"
+        "np.save(sys.argv[3], np.asarray(m(feed, training=False)))\n"
+        "print(sorted({type(l).__name__ for l in m.layers}))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code, str(path), str(tmp_path / "feed.npz"), str(tmp_path / "p")],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert {"MaskedConv1D", "MaskedPooling", "NgramLogits"} <= set(
+        eval(out.stdout.splitlines()[-1])
+    )
+    np.testing.assert_allclose(
+        np.load(tmp_path / "p.npy"), np.asarray(model(feed, training=False)), rtol=1e-5, atol=1e-6
+    )
 
 
 def test_zoo_options_keep_cudnn_rules() -> None:
