@@ -15,7 +15,9 @@ Examples:
     seqline predict --model imdb --rest http://127.0.0.1:8501 --text "a bad film"
 
 Exit codes: 0 success, 1 the server answered with an error or could not be reached, 2 a usage
-error (bad flags, unreadable --input, an unnamed value for a signature with several inputs).
+error (bad flags, unreadable --input, an unnamed value for a signature with several inputs, a
+value its input's declared type cannot take, such as a number for a string input, found before
+sending over gRPC and REST alike).
 """
 
 from __future__ import annotations
@@ -165,10 +167,13 @@ def run_predict(args: argparse.Namespace, *, out: TextIO | None = None) -> int:
         return EXIT_USAGE
 
     from seqline.serving.errors import ServingError
+    from seqline.serving.request_inputs import InputError
 
     try:
         result = _send(args, inputs, signature)
-    except UsageError as exc:  # an unnamed value for a signature with several inputs
+    except (UsageError, InputError) as exc:
+        # An unnamed value for a signature with several inputs; a value the input's declared
+        # type cannot take (a number for a string input), found before sending.
         print(f"seqline predict: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except ServingError as exc:
@@ -190,7 +195,7 @@ def build_request(args: argparse.Namespace) -> tuple[dict[str, Any] | Unnamed, s
         UsageError: --input is not valid JSON, an unreadable @file, or not a request shape.
     """
     if args.text is not None:
-        return {TEXT_INPUT: list(args.text)}, args.signature or TEXT_SIGNATURE
+        return {TEXT_INPUT: [_argv_text(t) for t in args.text]}, args.signature or TEXT_SIGNATURE
     body = _load_json(args.input)
     signature = args.signature or body.pop("signature_name", None) or "serving_default"
     if "inputs" in body:
@@ -209,6 +214,17 @@ def build_request(args: argparse.Namespace) -> tuple[dict[str, Any] | Unnamed, s
     if not inputs:
         raise UsageError("--input: expected at least one named input, got {}")
     return {name: decode_b64(value) for name, value in inputs.items()}, signature
+
+
+def _argv_text(text: str) -> str | bytes:
+    """A --text value as sent: the str, or, when it is not valid Unicode (bytes of another
+    encoding than the locale's, which Python keeps as lone surrogates), the bytes the user
+    typed (os.fsencode): the model's own standardization then meets them as any raw input."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return os.fsencode(text)
+    return text
 
 
 def _is_named(value: Any) -> bool:

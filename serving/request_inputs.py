@@ -13,6 +13,16 @@ from typing import Any
 import numpy as np
 
 
+class InputError(ValueError, TypeError):
+    """A request input the client cannot send, found before sending: a non-text element in a
+    string input, or a str that is not valid Unicode (a lone surrogate). The message names
+    the input. A ValueError; also a TypeError, which the wrong-type case raised before."""
+
+
+def _for_input(name: str | None, kind: str = "input") -> str:
+    return f"{kind} '{name}': " if name else ""
+
+
 def check_version_selector(version: int | None, version_label: str | None) -> None:
     """Raises ValueError if both a version and a version label are given."""
     if version is not None and version_label is not None:
@@ -24,14 +34,22 @@ def check_version_selector(version: int | None, version_label: str | None) -> No
         raise ValueError(f"version: expected an int, got {version!r}")
 
 
-def as_input_array(value: Any, declared: np.dtype | None = None) -> np.ndarray:
-    """Turns a request value into a numpy array ready to encode.
+def as_input_array(
+    value: Any, declared: np.dtype | None = None, name: str | None = None
+) -> np.ndarray:
+    """Turns a request value into a numpy array ready to encode (`name`, the input's name,
+    only goes into error messages).
 
     numpy arrays keep their dtype (the caller chose it). Other values (lists, scalars) take the
     signature's declared dtype when they convert to it, else TensorFlow's conventions for
     Python values: float -> float32, int -> int32 if it fits else int64, str/bytes -> string
     (object array of bytes; str UTF-8 encoded). Values that do not fit the declared dtype are
     sent as they are, so the server answers INVALID_ARGUMENT with its own message.
+
+    Raises:
+        InputError: a string input (declared DT_STRING, or text values) holds an element that
+            is neither str nor bytes, or a str that cannot be UTF-8 encoded (see
+            as_bytes_array).
     """
     if isinstance(value, np.ndarray):
         array = value
@@ -51,8 +69,22 @@ def as_input_array(value: Any, declared: np.dtype | None = None) -> np.ndarray:
         elif array.dtype == np.int64 and array.size and _fits_int32(array):
             array = array.astype(np.int32)
     if array.dtype.kind in "US" or (array.dtype == object):
-        return as_bytes_array(array)
+        return as_bytes_array(array, name)
     return array
+
+
+def check_input(name: str, value: Any, declared: np.dtype | None = None) -> None:
+    """Raises InputError for a value as_input_array would refuse as input `name`, without
+    keeping the array: for a client that sends JSON (RestClient) the same checks before
+    sending as the gRPC client makes. Numeric values are not looked at (the server judges
+    them)."""
+    textual = (
+        value.dtype.kind in "USO"
+        if isinstance(value, np.ndarray)
+        else declared == np.dtype(object) or _first_leaf_is_text(value)
+    )
+    if textual:
+        as_input_array(value, declared, name)
 
 
 def _first_leaf_is_text(value: Any) -> bool:
@@ -66,18 +98,38 @@ def _fits_int32(array: np.ndarray) -> bool:
     return bool(array.min() >= info.min and array.max() <= info.max)
 
 
-def as_bytes_array(array: np.ndarray) -> np.ndarray:
+def text_bytes(value: str, name: str | None = None, kind: str = "input") -> bytes:
+    """`value` UTF-8 encoded. Raises InputError for a str holding a lone surrogate: what
+    Python makes of bytes that are not UTF-8 read with errors="surrogateescape" (a command
+    line or file name in another encoding). Its original bytes are not guessed: the caller
+    passes them as bytes (os.fsencode(value), or value.encode("utf-8", "surrogateescape")).
+    The message names `kind` `name` ("input 'text'", "feature 'text'") when given."""
+    try:
+        return value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        bad = value[exc.start : exc.end]
+        raise InputError(
+            f"{_for_input(name, kind)}expected text that is valid Unicode, got {value[:60]!r} "
+            f"holding the lone surrogate(s) {bad!r} at {exc.start} (undecodable bytes read "
+            "with errors='surrogateescape'); pass its bytes instead, e.g. os.fsencode(text) "
+            "or text.encode('utf-8', 'surrogateescape'), or decode the source correctly"
+        ) from None
+
+
+def as_bytes_array(array: np.ndarray, name: str | None = None) -> np.ndarray:
     """An object array of bytes with `array`'s shape (str elements UTF-8 encoded).
 
     Raises:
-        TypeError: an element is neither str nor bytes.
+        InputError: an element is neither str nor bytes, or a str is not valid Unicode
+            (text_bytes); the message names input `name` when given.
     """
-    flat = [v.encode("utf-8") if isinstance(v, str) else v for v in array.reshape(-1).tolist()]
+    flat = [text_bytes(v, name) if isinstance(v, str) else v for v in array.reshape(-1).tolist()]
     for v in flat:
         if not isinstance(v, bytes):
-            raise TypeError(
-                f"expected str or bytes elements in a string input, got {type(v).__name__} "
-                f"({v!r}); pass a numeric numpy array for numeric inputs"
+            raise InputError(
+                f"{_for_input(name)}expected str or bytes elements in a string input, got "
+                f"{type(v).__name__} ({v!r}); pass text values, or a numeric numpy array "
+                "for a numeric input"
             )
     out = np.empty(len(flat), dtype=object)
     out[:] = flat
@@ -109,7 +161,7 @@ def make_example(features: Mapping[str, Any]) -> Any:
             raise TypeError(f"feature '{name}': cannot tell the kind of an empty list")
         if all(isinstance(v, str | bytes) for v in items):
             feature.bytes_list.value.extend(
-                v.encode("utf-8") if isinstance(v, str) else v for v in items
+                text_bytes(v, name, "feature") if isinstance(v, str) else v for v in items
             )
         elif all(isinstance(v, bool | int) for v in items):
             feature.int64_list.value.extend(int(v) for v in items)

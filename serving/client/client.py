@@ -224,6 +224,9 @@ class PredictionClient(ModelClientBase):
 
         Raises:
             RequestFailed: with the server's status code and message.
+            InputError (a ValueError, from seqline.serving.request_inputs): before sending,
+                naming the input: a string input holding a non-text element, or a str that
+                is not valid Unicode (a lone surrogate from undecodable bytes; pass bytes).
         """
         response = self.predict_response(
             inputs,
@@ -258,7 +261,7 @@ class PredictionClient(ModelClientBase):
         self._fill_model_spec(request.model_spec, version, version_label, signature)
         declared = self._declared_input_dtypes(inputs, version, version_label, signature, budget)
         for name, value in inputs.items():
-            array = as_input_array(value, declared.get(name))
+            array = as_input_array(value, declared.get(name), name)
             from_ndarray(array, request.inputs[name])
         request.output_filter.extend(output_filter)
         # One deadline for the whole call, including a first-time metadata lookup.

@@ -24,6 +24,7 @@ import base64
 import json
 import socket
 import threading
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -41,6 +42,7 @@ from seqline.serving.client.model_info import (
 )
 from seqline.serving.client.retry import DEFAULT_RETRY_CODES, RequestFailed, RetryEvent
 from seqline.serving.errors import Code
+from seqline.serving.request_inputs import check_input
 
 # HTTP status -> canonical code, the inverse of TF Serving's ToHTTPStatusCode table. 400 stands
 # for INVALID_ARGUMENT, FAILED_PRECONDITION and OUT_OF_RANGE alike; INVALID_ARGUMENT is the one
@@ -134,15 +136,36 @@ class RestClient(ModelClientBase):
         """POSTs :predict in the columnar ("inputs") format; returns {output: numpy array}.
 
         inputs: {name: numpy array, list or scalar}; bytes are sent as {"b64": ...}. Outputs
-        take the signature's declared dtypes; DT_STRING outputs are object arrays of bytes.
+        take the signature's declared dtypes, and an empty output (an empty batch) its
+        declared shape, (0, 5) for probabilities [-1, 5], as over gRPC; DT_STRING outputs are
+        object arrays of bytes. The signature comes from the metadata endpoint, read once per
+        version selection and cached, within the call's one deadline.
+
+        Raises:
+            RequestFailed: with the server's status code and message.
+            InputError (a ValueError, from seqline.serving.request_inputs): before sending,
+                the same checks as PredictionClient.predict: a string input holding a
+                non-text element, or a str that is not valid Unicode (pass bytes).
         """
         signature = signature_name or self.signature_name
+        deadline = time.monotonic() + (self.timeout if timeout is None else timeout)
+        try:
+            sig = self._signature(version, version_label, signature, timeout)
+        except RequestFailed:
+            sig = None  # no dtypes then: numbers as numpy infers them, strings as bytes
+        declared_inputs = sig.inputs if sig is not None else {}
+        for name, value in inputs.items():
+            spec = declared_inputs.get(name)
+            check_input(name, value, spec.numpy_dtype if spec is not None else None)
         body = {
             "signature_name": signature,
             "inputs": {name: to_json_value(value) for name, value in inputs.items()},
         }
         answer = self._request(
-            "Predict", self._model_url(version, version_label) + ":predict", body, timeout
+            "Predict",
+            self._model_url(version, version_label) + ":predict",
+            body,
+            max(deadline - time.monotonic(), 0.001),
         )
         if "outputs" not in answer:
             raise RequestFailed(
@@ -151,10 +174,6 @@ class RestClient(ModelClientBase):
                 method="Predict",
             )
         outputs = answer["outputs"]
-        try:
-            sig = self._signature(version, version_label, signature, timeout)
-        except RequestFailed:
-            sig = None  # no dtypes then: numbers as numpy infers them, strings as bytes
         declared = sig.outputs if sig is not None else {}
         if not isinstance(outputs, dict):
             # TF Serving drops the name when the signature has exactly one output.
@@ -168,7 +187,11 @@ class RestClient(ModelClientBase):
                 )
             outputs = {next(iter(declared)): outputs}
         return {
-            name: from_json_value(value, declared[name].numpy_dtype if name in declared else None)
+            name: from_json_value(
+                value,
+                declared[name].numpy_dtype if name in declared else None,
+                declared[name].shape if name in declared else None,
+            )
             for name, value in outputs.items()
         }
 
@@ -358,13 +381,23 @@ def to_json_value(value: Any) -> Any:
     return value
 
 
-def from_json_value(value: Any, dtype: np.dtype | None) -> np.ndarray:
-    """A REST output value as a numpy array of `dtype` (strings and {"b64"} -> bytes)."""
+def from_json_value(
+    value: Any, dtype: np.dtype | None, shape: tuple[int, ...] | None = None
+) -> np.ndarray:
+    """A REST output value as a numpy array of `dtype` (strings and {"b64"} -> bytes).
+
+    `shape` is the output's declared shape (-1 = any). JSON's `[]` says nothing of the inner
+    dimensions, so an empty batch becomes (0, *shape[1:]) when those are all known, the shape
+    the gRPC client returns from the TensorProto (else it stays (0,))."""
     if dtype is not None and dtype != np.dtype(object):
-        return np.asarray(value, dtype=dtype)
-    if dtype is None and not _has_strings(value):
-        return np.asarray(value)
-    return np.asarray(_decode_strings(value), dtype=object)
+        array = np.asarray(value, dtype=dtype)
+    elif dtype is None and not _has_strings(value):
+        array = np.asarray(value)
+    else:
+        array = np.asarray(_decode_strings(value), dtype=object)
+    if array.shape == (0,) and shape and all(d >= 0 for d in shape[1:]):
+        return array.reshape((0, *shape[1:]))
+    return array
 
 
 def _has_strings(value: Any) -> bool:

@@ -42,7 +42,7 @@ from seqline.serving.grpc_experiments import (
     LOW_LATENCY_GRPC_EXPERIMENTS,
     prefer_low_latency_grpc,
 )
-from seqline.serving.request_inputs import as_input_array
+from seqline.serving.request_inputs import InputError, as_input_array, check_input
 from tests.serving.serving_client_checks import Y, run_all
 
 # -- retry policy, deadlines and polling (no server) -------------------------------------------
@@ -212,6 +212,22 @@ def test_input_arrays_follow_the_declared_dtype_else_tensorflow_rules() -> None:
         as_input_array(np.array(["a", 1], dtype=object))
 
 
+def test_text_inputs_refuse_non_text_and_lone_surrogates_naming_the_input() -> None:
+    """A str holding a lone surrogate (undecodable bytes read with surrogateescape) raised a
+    raw UnicodeEncodeError; a number in a string input a TypeError without the input's name."""
+    for value in (["caf\udce9 goal"], "caf\udce9", np.array(["ok", "caf\udce9"])):
+        with pytest.raises(InputError, match=r"input 'text': .*lone surrogate.*os\.fsencode"):
+            as_input_array(value, np.dtype(object), "text")
+        with pytest.raises(ValueError, match="input 'text'"):
+            check_input("text", value)  # the REST client's check: the same refusal
+    with pytest.raises(InputError, match=r"input 'text': expected str or bytes .* got int"):
+        check_input("text", [1], np.dtype(object))
+    with pytest.raises(ValueError, match="feature 'text'"):
+        make_example({"text": "caf\udce9"})
+    check_input("x", [1.0, 2.0], np.dtype(np.float32))  # numbers are the server's to judge
+    assert as_input_array([b"caf\xe9"], np.dtype(object), "text").tolist() == [b"caf\xe9"]
+
+
 def test_make_example_infers_feature_kinds() -> None:
     example = make_example(
         {"text": "good", "raw": b"\x00", "x": 1.5, "ids": [1, 2], "flag": True, "v": np.ones(2)}
@@ -250,6 +266,10 @@ def test_rest_json_values_round_trip_bytes_and_dtypes() -> None:
     assert back.tolist() == [b"\xff", b"ok"]
     assert from_json_value([[1.5]], np.dtype(np.float32)).dtype == np.float32
     assert to_json_value(np.float32(0.5)) == 0.5
+    # An empty batch takes the declared inner dimensions, as over gRPC (it was (0,)).
+    assert from_json_value([], np.dtype(np.float32), (-1, 5)).shape == (0, 5)
+    assert from_json_value([], np.dtype(object), (-1,)).shape == (0,)
+    assert from_json_value([], np.dtype(np.float32), (-1, -1)).shape == (0,)  # unknown: as is
 
 
 def test_clients_reject_ambiguous_version_selection() -> None:
@@ -273,6 +293,9 @@ def test_cli_builds_requests_from_text_and_json_forms(tmp_path: Any) -> None:
         {"text": ["a", "b"]},
         "predict_text",
     )
+    # a --text that is not valid Unicode (non-UTF-8 argv) is sent as the bytes typed
+    typed = os.fsdecode(b"caf\xe9 \xc3\xa9")
+    assert cli.build_request(predict_args("--text", typed))[0] == {"text": [b"caf\xe9 \xc3\xa9"]}
     body = {
         "signature_name": "sig",
         "instances": [{"x": 1.0, "s": {"b64": "/w=="}}, {"x": 2.0, "s": "t"}],
@@ -465,6 +488,34 @@ def test_rest_and_grpc_return_the_same_predictions(server: Served) -> None:
             np.testing.assert_array_equal(via_rest[name], value)
 
 
+def test_rest_and_grpc_return_the_same_shapes_for_an_empty_batch(server: Served) -> None:
+    """REST returned probabilities of shape (0,) where gRPC returns (0, 2)."""
+    with PredictionClient(server.grpc_target, "text", signature_name="predict_text") as client:
+        via_grpc = client.predict({"text": []})
+    via_rest = RestClient(server.rest_url, "text", signature_name="predict_text").predict(
+        {"text": []}
+    )
+    assert via_grpc["probabilities"].shape == (0, 2)
+    assert {k: (v.shape, v.dtype) for k, v in via_rest.items()} == {
+        k: (v.shape, v.dtype) for k, v in via_grpc.items()
+    }
+
+
+def test_clients_refuse_text_that_is_not_unicode_before_sending(server: Served) -> None:
+    with PredictionClient(server.grpc_target, "text", signature_name="predict_text") as client:
+        with pytest.raises(InputError, match=r"input 'text': .*lone surrogate"):
+            client.predict({"text": ["caf\udce9 good"]})
+        as_bytes = client.predict({"text": [b"caf\xe9 good"]})  # the bytes go as they are
+    rest = RestClient(server.rest_url, "text", signature_name="predict_text")
+    with pytest.raises(InputError, match=r"input 'text': .*lone surrogate"):
+        rest.predict({"text": ["caf\udce9 good"]})
+    with pytest.raises(InputError, match=r"input 'text': expected str or bytes"):
+        rest.predict({"text": [1]})
+    np.testing.assert_allclose(
+        rest.predict({"text": [b"caf\xe9 good"]})["probabilities"], as_bytes["probabilities"]
+    )
+
+
 def test_predict_response_says_which_version_answered(grpc_client: PredictionClient) -> None:
     response = grpc_client.predict_response({"x": np.array([1.0], np.float32)}, version=1)
     assert response.model_spec.name == "half_plus_two"
@@ -620,6 +671,24 @@ def test_cli_predict_takes_tf_servings_unnamed_bodies(
             argv = ["predict", "--model", "half_plus_two", *transport, "--input", body]
             assert cli.main(argv) == cli.EXIT_OK, capsys.readouterr().err
             assert json.loads(capsys.readouterr().out)["outputs"] == {"y": Y}
+
+
+def test_cli_predict_refuses_a_bad_value_with_exit_2_over_grpc_and_rest(
+    server: Served, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A number for a string input crashed with a TypeError traceback over gRPC and exited 1
+    (the server's INVALID_ARGUMENT) over REST; --text with bytes that are not UTF-8 crashed
+    with a UnicodeEncodeError."""
+    for transport in (["--target", server.grpc_target], ["--rest", server.rest_url]):
+        argv = ["predict", "--model", "text", *transport, "--signature", "predict_text"]
+        assert cli.main([*argv, "--input", '{"text": [1]}']) == cli.EXIT_USAGE
+        err = capsys.readouterr().err
+        assert err.startswith("seqline predict: error: input 'text': expected str or bytes")
+        assert err.count("\n") == 1
+        # argv as Python holds a latin-1 byte under a UTF-8 locale: sent as the bytes typed
+        assert cli.main([*argv, "--text", "caf\udce9 good"]) == cli.EXIT_OK
+        printed = json.loads(capsys.readouterr().out)
+        assert printed["outputs"]["classes"] == ["positive"]
 
 
 def test_cli_serve_serves_until_stopped(half_plus_two_model: str, tmp_path: Any) -> None:
