@@ -177,8 +177,18 @@ def test_missing_or_short_known_future_inputs_are_clear_errors(run):
         saved.signatures["serving_default"](examples=tf.constant([example.SerializeToString()]))
 
     # Recursion: the first round is the direct forecast; each later round moves window_end on.
+    # 3 rounds of H: the last reads H rows after its window, (3 - 1) * H + H rows in all.
     steps = 2 * HORIZON + 1
-    temps = np.concatenate([w["future"][:, 1], np.full(steps - HORIZON, 12.0)])[:, None]
+    temps = np.concatenate([w["future"][:, 1], np.full(2 * HORIZON, 12.0)])[:, None]
+    with pytest.raises(ForecastInputError, match=f"needs {3 * HORIZON} rows, got {steps}"):
+        recursive_forecast(
+            model,
+            history,
+            steps,
+            window_end=end,
+            step_seconds=3600,
+            future_covariates=temps[:steps],
+        )
     out = recursive_forecast(
         model, history, steps, window_end=end, step_seconds=3600, future_covariates=temps
     )
@@ -198,7 +208,8 @@ def test_forecast_cli_passes_the_window_end_and_the_future_covariates(run, tmp_p
     csv = tmp_path / "last.csv"
     csv.write_text("load,temp\n" + "\n".join(f"{y},{t}" for y, t in w["history"]) + "\n")
     temps = tmp_path / "temps.json"
-    temps.write_text(json.dumps([[t] for t in [*w["future"][:, 1], 11.0, 12.0]]))
+    # 6 steps = 2 rounds of H = 4: (2 - 1) * 4 + 4 = 8 rows of the known-future covariate.
+    temps.write_text(json.dumps([[t] for t in [*w["future"][:, 1], 11.0, 12.0, 13.0, 14.0]]))
     path = run["model"].path("saved_model")
     args = ["forecast", "--saved-model", path, "--history", f"@{csv}", "--steps", "6"]
     args += ["--future-covariates", f"@{temps}"]
@@ -213,6 +224,6 @@ def test_forecast_cli_passes_the_window_end_and_the_future_covariates(run, tmp_p
         6,
         window_end=[w["window_end"]],
         step_seconds=3600,
-        future_covariates=[[t] for t in [*w["future"][:, 1], 11.0, 12.0]],
+        future_covariates=[[t] for t in [*w["future"][:, 1], 11.0, 12.0, 13.0, 14.0]],
     )
     np.testing.assert_allclose(printed["forecast"], expected[0], rtol=1e-5)
