@@ -41,6 +41,11 @@ those public mappers return only the scaled values, and the export needs the off
 themselves to invert the target). A series_id unseen in the train split -- e.g. a new series at
 serving time -- falls back to the global statistics instead of TFT's sigmoid/identity fallback,
 so its forecast is still in original units.
+
+Series ids are stripped of surrounding whitespace before the analyzers and the lookup, exactly
+as ingest_series strips them (Python's str.strip(): `strip_series_ids`), in this one function
+that training, evaluation and every serving signature run: "B " at serving time is series "B".
+Case is kept (ids are case-sensitive data: "b" is not "B").
 """
 
 from __future__ import annotations
@@ -70,6 +75,24 @@ TARGET_SCALE_KEY = "target_scale"
 def _flat_rows(x: tf.Tensor) -> tf.Tensor:
     """[batch] or [batch, 1] -> [batch]."""
     return tf.reshape(x, [-1])
+
+
+# The characters Python's str.strip() removes (str.isspace(): ASCII whitespace, the separators
+# \x1c-\x1f, NEL, NO-BREAK SPACE and the Unicode spaces), which ingest_series strips from ids
+# (records.py RowRules.series_id). tf.strings.strip removes ASCII whitespace only.
+_PYTHON_WHITESPACE = "".join(
+    f"\\x{{{code:x}}}"
+    for code in (
+        *range(0x09, 0x0E), *range(0x1C, 0x21), 0x85, 0xA0, 0x1680, *range(0x2000, 0x200B),
+        0x2028, 0x2029, 0x202F, 0x205F, 0x3000,
+    )
+)  # fmt: skip
+_SURROUNDING_WHITESPACE = f"^[{_PYTHON_WHITESPACE}]+|[{_PYTHON_WHITESPACE}]+$"
+
+
+def strip_series_ids(ids: tf.Tensor) -> tf.Tensor:
+    """tf.string ids with surrounding whitespace removed, as Python's str.strip() does."""
+    return tf.strings.regex_replace(ids, _SURROUNDING_WHITESPACE, "", replace_global=True)
 
 
 def _lookup_per_key(
@@ -182,7 +205,8 @@ def make_series_preprocessing_fn(
         )
 
     def preprocessing_fn(inputs: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
-        key = _flat_rows(inputs[SERIES_ID_KEY]) if per_series else None
+        # Stripped as ingest strips them, here so training and serving share the one path.
+        key = strip_series_ids(_flat_rows(inputs[SERIES_ID_KEY])) if per_series else None
         scaled_history = []
         offsets: dict[str, tf.Tensor] = {}
         scales: dict[str, tf.Tensor] = {}

@@ -12,7 +12,9 @@ or of rows [target, covariate, ...], inline or @file; a @file ending in .csv hol
 line (a non-numeric first line is taken as a header; true/false cells are 1/0, as ingest reads
 them). Forecasts beyond the model's horizon are
 recursive (seqline.serving.client.forecasting.recursive_forecast). Prints
-{"steps", "series_id", "forecast": [...]} as JSON.
+{"steps", "series_id", "forecast": [...]} as JSON. A per-series model refuses a missing or
+empty --series-id (exit 2); with --saved-model, an id it was not trained on is forecast with the
+global scaling and a warning on stderr (a served model's trained ids are not known).
 
 Exit codes: 0 success, 1 the server failed or could not be reached, 2 a usage error (bad flags,
 unreadable or mis-shaped history). Nothing heavy is imported until the handler runs.
@@ -23,6 +25,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import warnings
 from typing import Any, TextIO
 
 from seqline.schemas.series import boolean_value
@@ -56,7 +59,11 @@ def register(subparsers: Any) -> None:
         "@file.json or @file.csv",
     )
     parser.add_argument("--steps", type=int, required=True, help="steps to forecast (N >= 1)")
-    parser.add_argument("--series-id", help="the series (for per-series models)")
+    parser.add_argument(
+        "--series-id",
+        help="the series, required by per-series models (case-sensitive; surrounding spaces "
+        "ignored); an id the model was not trained on warns on stderr",
+    )
     parser.add_argument(
         "--window-end",
         type=int,
@@ -146,7 +153,11 @@ def run_forecast(args: argparse.Namespace, *, out: TextIO | None = None) -> int:
     out = out or sys.stdout
     import numpy as np
 
-    from seqline.serving.client.forecasting import ForecastInputError, recursive_forecast
+    from seqline.serving.client.forecasting import (
+        ForecastInputError,
+        UnknownSeriesWarning,
+        recursive_forecast,
+    )
     from seqline.serving.errors import ServingError
 
     try:
@@ -160,16 +171,25 @@ def run_forecast(args: argparse.Namespace, *, out: TextIO | None = None) -> int:
         )
         forecaster = _forecaster(args)
         ids = None if args.series_id is None else [args.series_id]
-        forecast = recursive_forecast(
-            forecaster,
-            history,
-            args.steps,
-            series_id=ids,
-            future_covariates=covariates,
-            hold_covariates=args.hold_covariates,
-            window_end=None if args.window_end is None else [args.window_end],
-            step_seconds=args.step_seconds,
-        )
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", UnknownSeriesWarning)
+            forecast = recursive_forecast(
+                forecaster,
+                history,
+                args.steps,
+                series_id=ids,
+                future_covariates=covariates,
+                hold_covariates=args.hold_covariates,
+                window_end=None if args.window_end is None else [args.window_end],
+                step_seconds=args.step_seconds,
+            )
+        # An id the model was not trained on still forecasts (a new series), but says so.
+        ours = [w for w in caught if issubclass(w.category, UnknownSeriesWarning)]
+        for message in dict.fromkeys(str(w.message) for w in ours):
+            print(f"seqline forecast: warning: {message}", file=sys.stderr)
+        for w in caught:  # any other warning, as it would have shown
+            if w not in ours:
+                warnings.showwarning(w.message, w.category, w.filename, w.lineno)
     except (UsageError, ForecastInputError) as exc:
         print(f"seqline forecast: error: {exc}", file=sys.stderr)
         return EXIT_USAGE

@@ -31,13 +31,21 @@ replica can answer and a restart loses nothing:
     RollingForecaster  keeps the last L points client-side and sends the whole window to
                        "forecast" as each new point arrives; O(L) per point, any forecaster
 
+Series ids (per-series scaling): ids are case-sensitive and stripped of surrounding whitespace
+(as ingest and the exported graph strip them). A model that takes series_id refuses a request
+without one, or with an empty one: the graph would scale it with the global statistics. An id
+the model was not trained on is still forecast with those global statistics (a new series), but
+SavedModelForecaster knows the trained ids (`trained_series_ids`, read from the SavedModel) and
+warns with UnknownSeriesWarning; a ServedForecaster cannot know them (None: no warning).
+
 Imports numpy only; TensorFlow loads in SavedModelForecaster, grpc in the client.
 """
 
 from __future__ import annotations
 
+import warnings
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any, Protocol
 
 import numpy as np
@@ -53,6 +61,11 @@ FORECAST_OUTPUT = "forecast"
 class ForecastInputError(ValueError):
     """The history, steps or covariates given cannot be forecast from (the message says what
     was expected, what was received and how to fix it)."""
+
+
+class UnknownSeriesWarning(UserWarning):
+    """A series id the model was not trained on: it is forecast with the global scaling
+    statistics (the fallback for new series), which is wrong for a mistyped id."""
 
 
 class Forecaster(Protocol):
@@ -92,6 +105,8 @@ class KnownFuture:
     takes_window_end: bool = False
     num_future_covariates: int = 0
     horizon: int = 0
+    # The ids per-series scaling was fitted on; None when they are not known (served models).
+    trained_series_ids: frozenset[str] | None = None
 
     def _read_known_future(self, inputs: dict[str, Any], shape_of: Any) -> None:
         self.takes_window_end = WINDOW_END_INPUT in inputs
@@ -131,7 +146,9 @@ class KnownFuture:
         (when the signature takes it) and the checked known-future inputs."""
         inputs: dict[str, np.ndarray] = {HISTORY_INPUT: np.asarray(history, dtype=np.float32)}
         if self.takes_series_id:
-            inputs[SERIES_ID_INPUT] = np.array(_series_ids(series_id, len(history)), dtype=object)
+            ids = _series_ids(series_id, len(history), required=True)
+            warn_unknown_series(ids, self.trained_series_ids)
+            inputs[SERIES_ID_INPUT] = np.array(ids, dtype=object)
         inputs.update(self.known_future_inputs(len(history), window_end, future_covariates))
         return inputs
 
@@ -248,6 +265,8 @@ class SavedModelForecaster(KnownFuture):
         )
         self.takes_series_id = SERIES_ID_INPUT in inputs
         self._read_known_future(inputs, lambda spec: spec.shape.as_list())
+        if self.takes_series_id:
+            self.trained_series_ids = captured_series_ids(self._fn)
 
     def _forecast(self, inputs: dict[str, np.ndarray]) -> np.ndarray:
         import tensorflow as tf
@@ -303,15 +322,85 @@ class ServedForecaster(KnownFuture):
         return self._client.predict(inputs, signature_name=self._signature)[FORECAST_OUTPUT]
 
 
-def _series_ids(series_id: Any, batch: int) -> list[bytes]:
+def captured_series_ids(function: Any) -> frozenset[str] | None:
+    """The series ids a per-series model's scaling was fitted on, or None if they cannot be told.
+
+    Per-series scaling looks each id up in the key vocabulary of TFT's per-key analyzers (the
+    train split's ids, components/transform/series_preprocessing.py), which the exported
+    function captures as a constant string vector [K], one per scaled column and all equal.
+    None when there is no such vector, or several that differ (then they are something else).
+    """
+    import tensorflow as tf
+
+    vocabularies = {
+        tuple(sorted(t.numpy().tolist()))
+        for t in function.captured_inputs
+        if t.dtype == tf.string and t.shape.rank == 1
+    }
+    if len(vocabularies) != 1:
+        return None
+    return frozenset(v.decode("utf-8", "surrogateescape") for v in vocabularies.pop())
+
+
+def warn_unknown_series(ids: Iterable[bytes | str], trained: frozenset[str] | None) -> list[str]:
+    """Warns (UnknownSeriesWarning) for each id not in `trained`; returns those ids.
+
+    Nothing when `trained` is None (not known). The ids are compared as given (stripped: see
+    _series_ids); case is significant.
+    """
+    if trained is None:
+        return []
+    unknown = []
+    for sid in ids:
+        text = sid.decode("utf-8", "surrogateescape") if isinstance(sid, bytes) else sid
+        if text not in trained and text not in unknown:
+            unknown.append(text)
+    for text in unknown:
+        known = sorted(trained)
+        shown = ", ".join(repr(k) for k in known[:10]) + (" ..." if len(known) > 10 else "")
+        warnings.warn(
+            f"series_id {text!r}: not among the {len(known)} series the model was trained on "
+            f"({shown}); it is scaled with the global statistics, the fallback for new series. "
+            "If it is not a new series, check the id (ids are case-sensitive)",
+            UnknownSeriesWarning,
+            stacklevel=3,
+        )
+    return unknown
+
+
+def _series_ids(series_id: Any, batch: int, required: bool = False) -> list[bytes]:
+    """One id per history row, stripped of surrounding whitespace as ingest strips ids.
+
+    required (the model scales per series): a missing or empty id is refused, since the graph
+    would scale it with the global statistics instead of the series' own.
+    """
     if series_id is None:
+        if required:
+            raise ForecastInputError(_missing_series_id(f"got none for {batch} history row(s)"))
         return [b""] * batch
-    ids = [s if isinstance(s, bytes) else str(s).encode() for s in np.ravel(series_id)]
+    ids = [
+        (s.decode("utf-8", "surrogateescape") if isinstance(s, bytes) else str(s))
+        .strip()
+        .encode("utf-8", "surrogateescape")
+        for s in np.ravel(np.asarray(series_id, dtype=object))
+    ]
     if len(ids) != batch:
         raise ForecastInputError(
             f"series_id: expected one id per history row ({batch}), got {len(ids)}"
         )
+    empty = [i for i, sid in enumerate(ids) if not sid]
+    if required and empty:
+        raise ForecastInputError(_missing_series_id(f"got an empty id at row(s) {empty[:10]}"))
     return ids
+
+
+def _missing_series_id(received: str) -> str:
+    return (
+        "series_id: the model scales each series with its own training statistics, so it needs "
+        f"the series id of every history row; {received}. Pass series_id= (seqline forecast: "
+        "--series-id; StepForecaster: series_id); ids are case-sensitive, surrounding spaces "
+        "are ignored. Without one the model would silently use the global statistics"
+    )
 
 
 def _check_history(forecaster: Forecaster, history: Any) -> np.ndarray:
@@ -353,7 +442,9 @@ def recursive_forecast(
         history: float [L, F] or [B, L, F] (original units; longer histories are cut to the
             last L steps; [L] / [B, L] when there is one column).
         steps: N >= 1 steps to forecast.
-        series_id: one id per history row (needed when the model scales per series).
+        series_id: one id per history row; required when the model scales per series
+            (takes_series_id): a missing or empty id is refused, an id it was not trained on
+            warns (UnknownSeriesWarning) when the trained ids are known.
         future_covariates: float [B, R, F - T] (or [R, F - T]): the covariates' values over
             the forecast period, from the step after the history on, required when the model
             has covariates, unless
@@ -376,6 +467,9 @@ def recursive_forecast(
         raise ForecastInputError(f"steps: expected an integer >= 1, got {steps!r}")
     window = _check_history(forecaster, history)
     batch = window.shape[0]
+    ids = None
+    if series_id is not None or forecaster.takes_series_id:  # refused before any call
+        ids = _series_ids(series_id, batch, required=forecaster.takes_series_id)
     targets = forecaster.num_targets
     num_covariates = forecaster.num_features - targets
     covariates = _future_covariates(
@@ -388,7 +482,6 @@ def recursive_forecast(
         forecaster,
     )
     ends = _window_ends(forecaster, window_end, batch, steps, step_seconds)
-    ids = None if series_id is None else _series_ids(series_id, batch)
     produced: list[np.ndarray] = []
     done = 0
     while done < steps:
@@ -536,6 +629,9 @@ class RollingForecaster:
         self, forecaster: Forecaster, series_id: str | None = None, initial_history: Any = None
     ) -> None:
         self._forecaster = forecaster
+        if forecaster.takes_series_id:  # refused now rather than at the L-th point
+            given = _series_ids(None if series_id is None else [series_id], 1, required=True)
+            series_id = given[0].decode("utf-8", "surrogateescape")
         self._series_id = series_id
         self._rows: deque[np.ndarray] = deque(maxlen=forecaster.lookback)
         if initial_history is not None:
@@ -607,8 +703,12 @@ class StepForecaster:
         call: (signature name, {input: array}) -> {output: array}; from_client / from_saved_model
             build it.
         num_features: F, values per point.
-        series_id: the stream's series ("" for a single series; default).
+        series_id: the stream's series ("" for a single series; default). Stripped of
+            surrounding whitespace; refused when empty and the model scales per series.
         state: a state [D] saved from an earlier `state` to resume from (default: step_start's).
+        takes_series_id: the model scales per series (its "forecast" signature takes
+            series_id); from_client / from_saved_model read it.
+        trained_series_ids: the ids it was trained on, to warn about others (None: unknown).
     """
 
     def __init__(
@@ -617,19 +717,29 @@ class StepForecaster:
         num_features: int,
         series_id: str = "",
         state: np.ndarray | None = None,
+        *,
+        takes_series_id: bool = False,
+        trained_series_ids: frozenset[str] | None = None,
     ) -> None:
         self._call = call
         self.num_features = num_features
-        self.series_id = series_id
+        self.takes_series_id = takes_series_id
+        self.trained_series_ids = trained_series_ids
+        self.series_id = series_id.strip()
         self.points = 0
         self.state = self._start_state() if state is None else np.asarray(state, np.float32)
 
     @classmethod
     def from_client(cls, client: Any, series_id: str = "", **kwargs: Any) -> StepForecaster:
         """Through a PredictionClient (gRPC Predict with named inputs); F from the metadata."""
-        info = client.metadata().signatures.get(STEP_SIGNATURE)
+        signatures = client.metadata().signatures
+        info = signatures.get(STEP_SIGNATURE)
         value = None if info is None else info.inputs.get(VALUE_INPUT)
         features = _step_features(None if value is None else value.shape, "the served model")
+        window = signatures.get(FORECAST_SIGNATURE)
+        kwargs.setdefault(
+            "takes_series_id", window is not None and SERIES_ID_INPUT in window.inputs
+        )
 
         def call(signature: str, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
             return client.predict(inputs, signature_name=signature)
@@ -647,6 +757,10 @@ class StepForecaster:
             None if signature is None else signature.structured_input_signature[1].get(VALUE_INPUT)
         )
         features = _step_features(None if value is None else value.shape.as_list(), path)
+        window = loaded.signatures.get(FORECAST_SIGNATURE)
+        if window is not None and SERIES_ID_INPUT in window.structured_input_signature[1]:
+            kwargs.setdefault("takes_series_id", True)
+            kwargs.setdefault("trained_series_ids", captured_series_ids(window))
 
         def call(name: str, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
             fn = loaded.signatures[name]  # `loaded` stays referenced: its variables live on
@@ -658,8 +772,11 @@ class StepForecaster:
         return cls(call, features, series_id, **kwargs)
 
     def _start_state(self) -> np.ndarray:
-        ids = np.array([self.series_id.encode()], dtype=object)
-        state = self._call(STEP_START_SIGNATURE, {SERIES_ID_INPUT: ids})[STATE]
+        ids = _series_ids([self.series_id], 1, required=self.takes_series_id)
+        if self.takes_series_id:
+            warn_unknown_series(ids, self.trained_series_ids)
+        inputs = {SERIES_ID_INPUT: np.array(ids, dtype=object)}
+        state = self._call(STEP_START_SIGNATURE, inputs)[STATE]
         return np.asarray(state, np.float32)[0]
 
     def restart(self) -> None:

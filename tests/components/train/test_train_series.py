@@ -249,3 +249,43 @@ def test_a_series_ensemble_serves_the_mean_forecast_without_a_step_signature(ser
     forecast = saved.signatures["forecast"](history=tf.constant(history), series_id=ids)
     assert forecast["forecast"].shape == (len(rows), HORIZON)
     assert np.isfinite(forecast["forecast"].numpy()).all()
+
+
+def test_series_ids_are_stripped_in_the_graph_refused_empty_and_unknown_ones_warn(
+    series_run, tmp_path, capsys
+):
+    import json
+
+    import tensorflow as tf
+
+    from seqline.pipeline.cli import main
+    from seqline.serving.client.forecasting import SavedModelForecaster, UnknownSeriesWarning
+
+    path = series_run.model.path("saved_model")
+    _, history, _ = _eval_arrays(series_run)
+    forecast = tf.saved_model.load(path).signatures["forecast"]
+    batch = tf.constant(np.repeat(history[:1], 5, axis=0))
+    ids = tf.constant([b"a", b" a\t", b"a\xc2\xa0", b"A", b"new"])  # \xc2\xa0: NO-BREAK SPACE
+    got = forecast(history=batch, series_id=ids)["forecast"].numpy()
+    # The graph strips as ingest does (Python's str.strip()); case stays significant, so "A"
+    # is an unknown series and gets the global statistics, like "new".
+    np.testing.assert_array_equal(got[1], got[0])
+    np.testing.assert_array_equal(got[2], got[0])
+    np.testing.assert_array_equal(got[3], got[4])
+    assert np.abs(got[3] - got[0]).max() > 1e-3
+
+    model = SavedModelForecaster(path)
+    assert model.trained_series_ids == {"a", "b"}
+    with pytest.warns(UnknownSeriesWarning, match="case-sensitive"):
+        model.predict(history[:1], np.array(["A"], object))
+
+    csv = tmp_path / "last.csv"
+    csv.write_text("y,x\n" + "\n".join(f"{y},{x}" for y, x in history[0]) + "\n")
+    args = ["forecast", "--saved-model", path, "--history", f"@{csv}", "--steps", "2"]
+    args.append("--hold-covariates")
+    assert main(args) == 2
+    assert "--series-id" in capsys.readouterr().err
+    assert main([*args, "--series-id", "A"]) == 0
+    captured = capsys.readouterr()
+    assert "warning: series_id 'A': not among the 2 series" in captured.err
+    assert json.loads(captured.out)["series_id"] == "A"

@@ -22,7 +22,7 @@ class LinearForecaster:
 
     def __init__(self, lookback: int, features: int, steps: int) -> None:
         self.lookback, self.num_features, self.steps = lookback, features, steps
-        self.num_targets, self.takes_series_id = 1, True
+        self.num_targets, self.takes_series_id = 1, False
         self.calls: list[tuple[np.ndarray, list]] = []
 
     def predict(self, history, series_id=None):
@@ -184,3 +184,57 @@ def test_recursion_uses_every_supplied_future_covariate_row_and_pads_none():
     # Without known-future covariates N rows are enough.
     plain = LinearForecaster(lookback=4, features=2, steps=2)
     assert recursive_forecast(plain, history, 3, future_covariates=future[:3]).shape == (1, 3)
+
+
+def test_a_per_series_model_refuses_a_missing_or_empty_series_id_and_strips_spaces():
+    model = LinearForecaster(lookback=3, features=1, steps=1)
+    model.takes_series_id = True
+    for ids in (None, [""], ["  "]):
+        with pytest.raises(ForecastInputError, match=r"series_id: the model scales each series"):
+            recursive_forecast(model, [1.0, 2.0, 3.0], 2, series_id=ids)
+    assert model.calls == []  # refused before anything is sent
+    recursive_forecast(model, [1.0, 2.0, 3.0], 2, series_id=[" s\t"])
+    assert [ids for _, ids in model.calls] == [[b"s"], [b"s"]]
+    with pytest.raises(ForecastInputError, match="--series-id"):
+        RollingForecaster(model)
+    served = ServedForecaster(FakeClient())
+    with pytest.raises(ForecastInputError, match="got none for 1 history row"):
+        served.predict(np.zeros((1, 4, 1)))
+
+
+def test_an_id_the_model_was_not_trained_on_warns_and_still_forecasts():
+    from seqline.serving.client.forecasting import UnknownSeriesWarning
+
+    client = FakeClient()
+    served = ServedForecaster(client)
+    assert served.trained_series_ids is None  # a server does not say: no warning
+    served.trained_series_ids = frozenset({"a", "b"})
+    with pytest.warns(UnknownSeriesWarning, match=r"series_id 'A': not among the 2 series"):
+        served.predict(np.zeros((1, 4, 1)), np.array(["A"], object))
+    assert client.requests[-1][1]["series_id"].tolist() == [b"A"]  # case is kept
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UnknownSeriesWarning)
+        served.predict(np.zeros((2, 4, 1)), np.array(["a", "b "], object))
+
+
+def test_step_forecaster_refuses_an_empty_series_id_for_a_per_series_model():
+    from seqline.serving.client.forecasting import StepForecaster, UnknownSeriesWarning
+
+    sent = []
+
+    def call(signature, inputs):
+        sent.append((signature, inputs))
+        return {"state": np.zeros((1, 2), np.float32)}
+
+    with pytest.raises(ForecastInputError, match="series_id: the model scales each series"):
+        StepForecaster(call, 1, "", takes_series_id=True)
+    assert sent == []
+    trained = frozenset({"m"})
+    StepForecaster(call, 1, " m ", takes_series_id=True, trained_series_ids=trained)
+    assert sent[-1][1]["series_id"].tolist() == [b"m"]
+    with pytest.warns(UnknownSeriesWarning, match="'M'"):
+        StepForecaster(call, 1, "M", takes_series_id=True, trained_series_ids=trained)
+    StepForecaster(call, 1)  # a single-series model: "" as before
+    assert sent[-1][1]["series_id"].tolist() == [b""]
