@@ -21,6 +21,8 @@ TensorFlow and Beam are imported inside `run` only.
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Mapping
 from typing import Any
 
 from seqline.components.ingest_series import counts as counts_lib
@@ -34,6 +36,8 @@ from seqline.components.ingest_shell import IngestAccounting, run_ingest
 from seqline.pipeline.artifacts import RejectedRecords, SeriesWindows
 from seqline.pipeline.component import ExecutionContext, Out, component
 from seqline.pipeline.spans import span_properties
+
+logger = logging.getLogger(__name__)
 
 
 def split_definition(config: IngestSeriesConfig) -> dict[str, Any]:
@@ -76,18 +80,8 @@ def run(
             "split_definition": split_definition(config),
         },
         rejected_properties=counts_lib.rejected_properties,
-        summary=counts_lib.summary,
-        done_message=lambda s: (
-            f"accepted {s['accepted']} of {s['input']} rows ({s['rejected']} rejected) from "
-            f"{s['series']} series; windows {s['windows']}"
-            + (
-                f"; {s['short_segments']} gap-free stretch(es) shorter than lookback + horizon "
-                f"= {config.lookback + config.horizon} gave no window (a short series or the "
-                "pieces between long gaps: their rows are in no example)"
-                if s["short_segments"]
-                else ""
-            )
-        ),
+        summary=lambda counts: summarize(counts, config),
+        done_message=lambda s: done_message(s, config),
         enforce_quality=lambda counts, where, samples: counts_lib.enforce_quality(
             counts, config, where, samples
         ),
@@ -100,6 +94,35 @@ def run(
         examples,
         rejected,
     )
+
+
+def done_message(s: Mapping[str, Any], config: IngestSeriesConfig) -> str:
+    """The progress line after the run, from the summary (counts_lib.summary)."""
+    return (
+        f"accepted {s['accepted']} of {s['input']} rows ({s['rejected']} rejected) from "
+        f"{s['series']} series; windows {s['windows']}"
+        + (
+            f"; {s['short_segments']} gap-free stretch(es) shorter than lookback + horizon "
+            f"= {config.lookback + config.horizon} gave no window (a short series or the "
+            "pieces between long gaps: their rows are in no example)"
+            if s["short_segments"]
+            else ""
+        )
+        + (
+            f"; {s['filled_steps']} steps filled, more than the {s['accepted']} real "
+            f"points: frequency {config.frequency!r} may be finer than the data"
+            if s["filled_steps"] > s["accepted"]
+            else ""
+        )
+    )
+
+
+def summarize(counts: Mapping[str, Any], config: IngestSeriesConfig) -> dict[str, Any]:
+    """counts_lib.summary, logging the filled-steps warning (counts_lib.filled_steps_warning)."""
+    warning = counts_lib.filled_steps_warning(counts, config)
+    if warning:
+        logger.warning(warning)
+    return counts_lib.summary(counts)
 
 
 COMPONENT = component(

@@ -83,13 +83,35 @@ def examples_properties(counts: Mapping[str, Any], config: IngestSeriesConfig) -
     }
 
 
+def filled_steps_warning(counts: Mapping[str, Any], config: IngestSeriesConfig) -> str | None:
+    """The warning when gap filling made more steps than the data has points, else None.
+
+    More filled steps than real points is what a declared `frequency` finer than the data's
+    step looks like (hourly rows, frequency 15min: 3 of every 4 steps filled): windows then
+    are mostly interpolation. A warning, not a failure. validate does not catch it: statistics
+    read the windows, where filled steps are not missing, so max_gap_fraction sees no gap.
+    """
+    filled = int(counts["stats"].get("filled_steps", 0))
+    points = accepted_count(counts)
+    if filled <= points:
+        return None
+    return (
+        f"ingest_series: {filled} steps were filled by gap_policy {config.gap_policy!r}, "
+        f"more than the {points} real points: is frequency {config.frequency!r} finer than "
+        "the data's step? Set frequency to the step the rows are recorded at (hourly rows: "
+        "1h). The windows are mostly interpolated values; validate cannot tell (it sees the "
+        "filled grid), so check the Examples' gaps.filled_steps"
+    )
+
+
 def rejected_properties(counts: Mapping[str, Any]) -> dict[str, Any]:
     """Properties of the RejectedRecords artifact: count and count by reason (most first)."""
     return quarantine.rejected_properties(counts["rejected"], counts["by_reason"])
 
 
 def summary(counts: Mapping[str, Any]) -> dict[str, Any]:
-    """The executor's small summary: rows in/accepted/rejected, series, windows per split."""
+    """The executor's small summary: rows in/accepted/rejected, series, windows per split,
+    short segments and filled steps."""
     return {
         "input": int(counts["input"]),
         "accepted": accepted_count(counts),
@@ -98,6 +120,8 @@ def summary(counts: Mapping[str, Any]) -> dict[str, Any]:
         "windows": dict(counts["windows"]),
         # Gap-free runs shorter than lookback + horizon: accepted rows that give no window.
         "short_segments": int(counts.get("stats", {}).get("short_segments", 0)),
+        # Steps made up by gap filling (interpolate / ffill): not data.
+        "filled_steps": int(counts.get("stats", {}).get("filled_steps", 0)),
     }
 
 
