@@ -88,8 +88,9 @@ def filled_steps_warning(counts: Mapping[str, Any], config: IngestSeriesConfig) 
 
     More filled steps than real points is what a declared `frequency` finer than the data's
     step looks like (hourly rows, frequency 15min: 3 of every 4 steps filled): windows then
-    are mostly interpolation. A warning, not a failure. validate does not catch it: statistics
-    read the windows, where filled steps are not missing, so max_gap_fraction sees no gap.
+    are mostly interpolation. A warning here, not a failure: validate blocks it (the filled
+    steps reach it as the statistics' grid_steps, checked against max_filled_fraction), since
+    its statistics read the windows, where filled steps are not missing.
     """
     filled = int(counts["stats"].get("filled_steps", 0))
     points = accepted_count(counts)
@@ -99,8 +100,8 @@ def filled_steps_warning(counts: Mapping[str, Any], config: IngestSeriesConfig) 
         f"ingest_series: {filled} steps were filled by gap_policy {config.gap_policy!r}, "
         f"more than the {points} real points: is frequency {config.frequency!r} finer than "
         "the data's step? Set frequency to the step the rows are recorded at (hourly rows: "
-        "1h). The windows are mostly interpolated values; validate cannot tell (it sees the "
-        "filled grid), so check the Examples' gaps.filled_steps"
+        "1h). The windows are mostly interpolated values; validate blocks them when filled "
+        "steps exceed validate.max_filled_fraction of the grid (default 25%)"
     )
 
 

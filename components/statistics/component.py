@@ -7,7 +7,10 @@ Output:
         Properties: splits, counts, and the feature roles the config named (label_feature,
         text_features, timestamp_feature, series_id_feature); span and spans, copied from
         examples when its source had a span pattern (validate's drift baseline is the
-        statistics of the previous span, pipeline/resolvers.py PreviousStatistics).
+        statistics of the previous span, pipeline/resolvers.py PreviousStatistics);
+        grid_steps, copied from series examples (examples.grid_steps: real and filled steps
+        in total), because a filled step looks real in the windows the statistics read and
+        validate's max_filled_fraction needs the count.
 
 A thin shell over transforms.py (Beam), feature_stats.py / series_stats.py (the combiners'
 logic), statistics_proto.py (layout) and report.py (HTML). Heavy imports live inside `run`.
@@ -79,6 +82,9 @@ def run(
             **span_properties(tuple(examples.properties.get("spans") or ())),
         }
     )
+    grid = examples.grid_steps
+    if grid is not None:  # series windows: how much of their grid is data
+        statistics.properties["grid_steps"] = grid.properties()
     features = sorted({len(d.features) for d in stats.datasets})
     return {"splits": splits, "examples": sum(counts.values()), "features": max(features or [0])}
 

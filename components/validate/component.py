@@ -15,11 +15,12 @@ Outputs:
         validation passing.
 
 Checks (schema_checks.py, comparators.py): every selected split against the schema
-(TRAINING environment), drift of each split against the previous accepted span of the same
-pipeline (the resolved input `baseline_statistics`, PreviousStatistics: the latest accepted
-span before this one, so a backfill compares with its own predecessor), and, with
-`serving_examples`, the serving data against the schema (SERVING environment) and skew
-against `skew_split`.
+(TRAINING environment), the share of a series grid ingest filled (the statistics'
+grid_steps, totals over all splits, vs max_filled_fraction), drift of each split against
+the previous accepted span of the same pipeline (the resolved input `baseline_statistics`,
+PreviousStatistics: the latest accepted span before this one, so a backfill compares with its
+own predecessor), and, with `serving_examples`, the serving data against the schema (SERVING
+environment) and skew against `skew_split`.
 
 Blocking anomalies (severity ERROR) raise DataError naming feature, expectation and observed
 value; the runner keeps the failed node's outputs, so the report the error names is under
@@ -127,7 +128,11 @@ def run(
     )
     from seqline.components.validate import anomaly as anomaly_lib  # noqa: PLC0415
     from seqline.components.validate.comparators import compare  # noqa: PLC0415
-    from seqline.components.validate.schema_checks import CheckOptions, check_split  # noqa: PLC0415
+    from seqline.components.validate.schema_checks import (  # noqa: PLC0415
+        CheckOptions,
+        check_filled_steps,
+        check_split,
+    )
     from seqline.schemas.feature_spec import SERVING, TRAINING  # noqa: PLC0415
     from seqline.schemas.loading import load_schema, write_schema  # noqa: PLC0415
 
@@ -155,12 +160,15 @@ def run(
         max_empty_text_fraction=config.max_empty_text_fraction,
         max_irregular_fraction=config.max_irregular_fraction,
         max_gap_fraction=config.max_gap_fraction,
+        max_filled_fraction=config.max_filled_fraction,
     )
     found: list[anomaly_lib.Anomaly] = []
     for split in splits:
         found.extend(
             check_split(split_statistics(stats, split), contract, TRAINING, split, options)
         )
+    # ingest's filled steps, which the windows' statistics cannot see (totals, not per split).
+    found.extend(check_filled_steps(statistics.grid_steps, options))
 
     baseline = baseline_statistics.uri if config.drift and baseline_statistics else None
     span = statistics.span

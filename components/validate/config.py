@@ -32,6 +32,7 @@ ANOMALY_TYPES: tuple[str, ...] = (
     "LABEL_SINGLE_CLASS",
     "SERIES_NON_MONOTONIC_TIMESTAMPS",
     "SERIES_IRREGULAR_TIMESTAMPS",
+    "SERIES_FILLED_FRACTION_HIGH",
 )
 
 
@@ -61,6 +62,15 @@ class ValidateConfig:
         max_gap_fraction: largest allowed share of a series dataset's grid steps (from each
             series' first to last timestamp) that are missing. Default 0.05: one gap of 10
             steps in a series of 100 steps is 10%, not 1 spacing in 90.
+        max_filled_fraction: largest allowed share of a series dataset's grid steps that
+            ingest_series filled (gap_policy interpolate / ffill) rather than read: filled /
+            (filled + real), in total over all splits (ingest counts filled steps per series,
+            not per split), whatever `splits` lists. The windows the statistics read cannot
+            tell a filled step from a real one, so this is the check that sees a `frequency`
+            finer than the data. Default 0.25: real data with a few short filled gaps stays
+            far below it (3 filled hours in 1,000 is 0.3%), while a frequency 2x finer than
+            the data fills 1 step in 2 (0.5) and hourly rows declared 15min fill 3 in 4
+            (0.75). Text datasets have no grid and are not checked.
     """
 
     splits: tuple[str, ...] = ()
@@ -71,6 +81,7 @@ class ValidateConfig:
     max_empty_text_fraction: float = 0.0
     max_irregular_fraction: float = 0.0
     max_gap_fraction: float = 0.05
+    max_filled_fraction: float = 0.25
 
     def __post_init__(self) -> None:
         unknown = sorted(set(self.warning_types) - set(ANOMALY_TYPES))
@@ -79,7 +90,9 @@ class ValidateConfig:
                 f"warning_types: expected anomaly names among {list(ANOMALY_TYPES)}, got "
                 f"{unknown}; copy the names from a validate report"
             )
-        for name in ("max_empty_text_fraction", "max_irregular_fraction", "max_gap_fraction"):
+        fractions = ("max_empty_text_fraction", "max_irregular_fraction", "max_gap_fraction",
+                     "max_filled_fraction")  # fmt: skip
+        for name in fractions:
             value = getattr(self, name)
             if math.isnan(value) or not 0.0 <= value <= 1.0:
                 raise ConfigError(f"{name}: expected a fraction in [0, 1], got {value}")

@@ -28,6 +28,8 @@ TRAIN_SPLIT = "train"  # where a label seen alone means a classifier of one clas
 if TYPE_CHECKING:
     from tensorflow_metadata.proto.v0 import schema_pb2, statistics_pb2
 
+    from seqline.pipeline.artifacts import GridSteps
+
 
 @dataclass(frozen=True)
 class CheckOptions:
@@ -36,6 +38,7 @@ class CheckOptions:
     max_empty_text_fraction: float = 0.0
     max_irregular_fraction: float = 0.0
     max_gap_fraction: float = 0.05
+    max_filled_fraction: float = 0.25
 
 
 def _fmt(value: float) -> str:
@@ -354,6 +357,34 @@ def _check_series(
             )
         )
     return out
+
+
+FILLED_SPLITS = "all splits"  # the data an anomaly of GridSteps (totals) is about
+
+
+def check_filled_steps(grid: GridSteps | None, options: CheckOptions) -> list[Anomaly]:
+    """SERIES_FILLED_FRACTION_HIGH when more than `max_filled_fraction` of a series dataset's
+    grid steps were filled by ingest_series (GridSteps, totals over all splits) rather than
+    read; nothing for data without a grid (text) or without the counts."""
+    if grid is None or grid.filled_fraction <= options.max_filled_fraction:
+        return []
+    total = grid.filled + grid.real
+    return [
+        Anomaly(
+            "",
+            FILLED_SPLITS,
+            "SERIES_FILLED_FRACTION_HIGH",
+            "Mostly filled grid",
+            f"<= {options.max_filled_fraction:.2%} of the grid's steps filled by ingest_series' "
+            "gap_policy (interpolate / ffill)",
+            f"{grid.filled_fraction:.2%} filled ({grid.filled} filled and {grid.real} real "
+            f"steps of {total}): the windows are mostly made-up values. Check "
+            "ingest_series.frequency: a frequency finer than the data's step fills the steps "
+            "between rows (hourly rows declared 15min: 75% filled); set it to the step the "
+            "rows are recorded at, or, if the source is known to be this sparse, raise "
+            "validate.max_filled_fraction (or lower ingest_series.max_gap_steps)",
+        )
+    ]
 
 
 def check_split(

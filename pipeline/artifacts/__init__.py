@@ -8,6 +8,7 @@ from seqline.pipeline.artifacts.base import Artifact
 from seqline.pipeline.artifacts.data_contracts import ExampleAnomalies, ExampleStatistics, Schema
 from seqline.pipeline.artifacts.examples import (
     Examples,
+    GridSteps,
     RejectedRecords,
     SeriesWindows,
     SplitRecords,
@@ -63,6 +64,7 @@ __all__ = [
     "ExampleStatistics",
     "Examples",
     "ForecastOutput",
+    "GridSteps",
     "HyperParameters",
     "InfraBlessing",
     "Model",

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from seqline.pipeline.artifacts.base import Artifact, int_map, str_list
+from seqline.pipeline.artifacts.examples import GridSteps
 
 
 @dataclass
@@ -20,7 +21,9 @@ class ExampleStatistics(Artifact):
 
     Properties: splits, counts (split -> examples), and the feature roles the statistics were
     computed with: label_feature, text_features, timestamp_feature, series_id_feature; span and
-    spans (the Examples' span properties, when its source had a span pattern).
+    spans (the Examples' span properties, when its source had a span pattern); grid_steps
+    ({"filled", "real"}: the Examples' GridSteps, totals over all splits, for series windows
+    whose producer counted filled steps; the windows themselves cannot tell a filled step).
     """
 
     TYPE_NAME: ClassVar[str] = "ExampleStatistics"
@@ -57,6 +60,12 @@ class ExampleStatistics(Artifact):
     def span(self) -> int | str | None:
         """The (latest) span the statistics describe; None without a span-pattern source."""
         return self.properties.get("span")
+
+    @property
+    def grid_steps(self) -> GridSteps | None:
+        """Real and filled steps of the series grid the windows were cut from (copied from
+        the Examples by the statistics node); None for text, or when not recorded."""
+        return GridSteps.from_property(self.properties.get("grid_steps"))
 
 
 @dataclass

@@ -153,8 +153,42 @@ class Examples(SplitRecords):
         one (Examples written before it was recorded, or an ingest that does not)."""
         return split_definition_of(self.properties.get(SPLIT_DEFINITION))
 
+    @property
+    def grid_steps(self) -> GridSteps | None:
+        """How many of the grid steps behind the records are real rows and how many were
+        filled; None for records without a time grid (text)."""
+        return None
+
 
 SPLIT_DEFINITION = "split_definition"
+
+
+@dataclass(frozen=True)
+class GridSteps:
+    """The steps of a series dataset's regular grid, over all splits: `real` steps are rows of
+    the source (ingest_series' accepted points), `filled` steps were made up by its gap_policy
+    (interpolate / ffill) inside segments. Totals, not per split: ingest counts filled steps
+    per series, over its splits."""
+
+    filled: int
+    real: int
+
+    @property
+    def filled_fraction(self) -> float:
+        """filled / (filled + real): the share of the windows' grid that is not data (0.0 for
+        an empty grid). Hourly rows declared 15min: 3 of every 4 steps, 0.75."""
+        total = self.filled + self.real
+        return self.filled / total if total else 0.0
+
+    def properties(self) -> dict[str, int]:
+        return {"filled": self.filled, "real": self.real}
+
+    @classmethod
+    def from_property(cls, value: Any) -> GridSteps | None:
+        """The GridSteps a `properties()` dict holds; None when unset (or not one)."""
+        if not isinstance(value, Mapping) or "filled" not in value or "real" not in value:
+            return None
+        return cls(filled=int(value["filled"]), real=int(value["real"]))
 
 
 def split_definition_of(value: Any) -> dict[str, Any] | None:
@@ -286,6 +320,16 @@ class SeriesWindows(Examples):
     @property
     def windows(self) -> WindowSpec:
         return WindowSpec.from_artifact(self)
+
+    @property
+    def grid_steps(self) -> GridSteps | None:
+        """gaps.filled_steps and the points of every split (ingest_series' counts); None when
+        the producer did not record filled steps."""
+        gaps = self.properties.get("gaps")
+        if not isinstance(gaps, Mapping) or "filled_steps" not in gaps:
+            return None
+        real = sum(int_map(self.properties.get("points")).values())
+        return GridSteps(filled=int(gaps["filled_steps"]), real=real)
 
 
 @dataclass

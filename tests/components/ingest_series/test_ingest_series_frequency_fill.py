@@ -1,6 +1,6 @@
 """A declared frequency finer than the data (hourly rows, frequency 15min) fills 3 of every 4
 steps by interpolation: ingest says so in its progress line, its summary and a logged warning
-naming `frequency` (validate does not catch it: its statistics see the filled grid). The counts
+naming `frequency` (validate blocks it: validate.max_filled_fraction). The counts
 are those ingest writes for 40 hourly rows declared 15min (117 filled steps)."""
 
 from __future__ import annotations
