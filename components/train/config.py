@@ -601,8 +601,12 @@ MAX_ENSEMBLE_MEMBERS = 16
 class EnsembleConfig:
     """A seed ensemble (`train.ensemble`, ensemble.py): train `members` copies of the configured
     model, member k (0-based) with seed `seed + k` (its initial weights and its shuffle order),
-    and export one model whose output is the mean of theirs (classifiers: probabilities;
-    forecasters: the forecast).
+    and export one model whose output is the element-wise mean of their output tensors
+    (classifiers: the probabilities; forecasters: the forecast in the model's scaled space,
+    before the export's inverse scaling: without log1p that is the mean in original units
+    too, since the inverse is affine; with log1p the mean is taken in log space, so the
+    served forecast is expm1(mean of the members' log1p-scaled forecasts), a geometric-type
+    mean, at most the arithmetic mean of their forecasts in original units).
 
     Attributes:
         members: N, an integer in [1, MAX_ENSEMBLE_MEMBERS] (default 1: one model, exactly
