@@ -8,6 +8,11 @@ temporary directories on every attempt, so they cannot hold it):
     best.weights.h5     ModelCheckpoint(save_best_only) of the monitored metric
     history.csv         CSVLogger(append=True): rows of the killed attempt are kept
     tensorboard/        TensorBoard scalars (tensorboard_logs.py)
+    fit.json            written (atomically, by the chief) as soon as fit returns with a best
+                        checkpoint: fit is finished. Keras deletes backup/ at the end of fit, so
+                        without it a kill after fit (keeping the weights, export, publish)
+                        would train again from epoch 1; with it a rerun builds the model from
+                        best.weights.h5 (training.read_fit_finished)
 
 After training the component copies what it publishes into its outputs and deletes the work dir.
 
@@ -51,6 +56,10 @@ class WorkPaths:
     @property
     def tensorboard_dir(self) -> str:
         return filesystem.join(self.root, "tensorboard")
+
+    @property
+    def fit_done(self) -> str:
+        return filesystem.join(self.root, "fit.json")
 
 
 # Inside an epoch, a progress line at most this often (seconds): a long epoch shows it is moving
@@ -145,11 +154,13 @@ def make_callbacks(
 
     class EpochRecorder(Callback):
         """Records the epochs this process ran (the first is where a resumed run restarted)
-        and reports progress."""
+        and their logs ({epoch: {"loss": ..., "val_loss": ...}}, the figures every worker of
+        a multi-worker run sees alike), and reports progress."""
 
         def __init__(self) -> None:
             super().__init__()
             self.epochs: list[int] = []
+            self.logs: dict[int, dict[str, float]] = {}
 
         def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
             self.epochs.append(epoch)
@@ -161,6 +172,7 @@ def make_callbacks(
                 progress(line)
 
         def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+            self.logs[epoch] = {k: float(v) for k, v in (logs or {}).items()}
             shown = ", ".join(f"{k}={float(v):.4f}" for k, v in sorted((logs or {}).items()))
             progress(f"epoch {epoch + 1}/{config.epochs}: {shown}")
 

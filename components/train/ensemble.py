@@ -10,9 +10,12 @@ A member is finished when its directory holds
     member.weights.h5   the Keras 3 model's weights (its best epoch), written first
     done.json           MemberRecord, written atomically last: the marker
 
-and a rerun loads a finished member instead of training it again. Which members are finished is
-read once, before anything trains, so every worker of a multi-worker run (which all see the
-shared work directory) skips the same ones.
+and a rerun loads a finished member instead of training it again. A member whose fit had
+returned (its fit.json, training.read_fit_finished) but that was killed before done.json is
+built from its best checkpoint and marked done, not trained again. Which members are finished,
+and whose fit is, is read once, before anything trains, so every worker of a multi-worker run
+(which all see the shared work directory) skips the same ones; every worker runs the divergence
+checks after each member (training.divergence_error), so all fail together.
 
 The exported model is a Keras 3 functional model over the members' inputs whose output is the
 mean of the members' outputs: the head's probabilities for a classifier (every text head ends
@@ -71,7 +74,9 @@ class MemberRecord:
         best_epoch: 0-based epoch whose weights it keeps (the monitored metric's best), or None.
         best_metrics: its history's figures at best_epoch (loss, val_loss, accuracy...).
         diverged_at_epoch: first epoch whose loss was not finite, or None.
-        resumed_from_epoch: where this member's training resumed (0: uninterrupted).
+        resumed_from_epoch: where this member's training resumed (0: uninterrupted;
+            epochs_run when its fit had finished in a killed attempt and only its model was
+            kept afterwards).
     """
 
     member: int
@@ -92,8 +97,8 @@ class EnsembleRecord:
         paths: each member's WorkPaths (history, TensorBoard, best checkpoint to publish).
         metrics: the mean model's figures on the eval split, named as fit's validation
             metrics ({"val_loss": ..., "val_accuracy": ...} or val_mae, val_rmse).
-        reused: 1-based numbers of the members a killed attempt had finished (loaded, not
-            trained again).
+        reused: 1-based numbers of the members a killed attempt had finished or fitted
+            (loaded, not trained again).
     """
 
     members: list[MemberRecord]
@@ -142,7 +147,9 @@ def record_of(result: TrainResult, config: TrainingConfig, index: int) -> Member
         best_epoch=best,
         best_metrics=at_best,
         diverged_at_epoch=result.diverged_at_epoch,
-        resumed_from_epoch=result.epochs_this_process[0] if result.epochs_this_process else 0,
+        resumed_from_epoch=(
+            result.epochs_this_process[0] if result.epochs_this_process else len(epochs)
+        ),
     )
 
 
@@ -195,18 +202,26 @@ def train_members(
     config: TrainingConfig, fitting: Fitting, paths: WorkPaths, progress: Callable[[str], None]
 ) -> TrainResult:
     """Trains config.ensemble.members members (each as training.train_model trains one model,
-    progress lines prefixed "member k/N: "), skipping the ones a killed attempt finished; on
+    progress lines prefixed "member k/N: "), skipping the ones a killed attempt finished
+    (done.json) and building the ones whose fit it finished (fit.json) from their checkpoint; on
     the chief returns a TrainResult whose model is the compiled mean model and whose
     `ensemble` is the EnsembleRecord. A member that diverges fails the run (DataError), as a
     single model does."""
-    from seqline.components.train.training import TrainResult, resolve_splits  # noqa: PLC0415
+    from seqline.components.train import data  # noqa: PLC0415
+    from seqline.components.train.cudnn import cudnn_incompatibilities  # noqa: PLC0415
+    from seqline.components.train.training import (  # noqa: PLC0415
+        TrainResult,
+        read_fit_finished,
+        resolve_splits,
+    )
 
     count = config.ensemble.members
     all_paths = [member_paths(paths, k) for k in range(count)]
     # Read once, before training: every worker decides alike from the same shared files.
     done = [read_done(p) for p in all_paths]
+    fitted = [d is None and read_fit_finished(p) for p, d in zip(all_paths, done, strict=True)]
     records: list[MemberRecord] = []
-    last: TrainResult | None = None
+    epochs_here: list[int] = []
     for k, (mpaths, finished) in enumerate(zip(all_paths, done, strict=True)):
 
         def say(message: str, k: int = k) -> None:
@@ -217,11 +232,13 @@ def train_members(
             records.append(finished)
             continue
         mconfig = member_config(config, k)
-        say(f"training with seed {mconfig.seed}")
-        last = fitting.train(mconfig, mpaths, say)
-        if last.is_chief:
-            finished = record_of(last, mconfig, k)
-            mark_done(mpaths, last.model, finished)
+        if not fitted[k]:
+            say(f"training with seed {mconfig.seed}")
+        trained = fitting.train(mconfig, mpaths, say, fit_finished=fitted[k])
+        epochs_here.extend(trained.epochs_this_process)
+        if trained.is_chief:
+            finished = record_of(trained, mconfig, k)
+            mark_done(mpaths, trained.model, finished)
             records.append(finished)
     result = TrainResult(
         model=None,
@@ -229,8 +246,9 @@ def train_members(
         choice=fitting.choice,
         replicas=fitting.replicas,
         head=fitting.task.head,
-        epochs_this_process=last.epochs_this_process if last is not None else [],
-        cudnn_incompatibilities=last.cudnn_incompatibilities if last is not None else [],
+        epochs_this_process=epochs_here,
+        # From the config, whichever members were trained here (all may have been reused).
+        cudnn_incompatibilities=cudnn_incompatibilities(fitting.task.recurrent),
     )
     if not fitting.is_chief:
         return result
@@ -243,12 +261,18 @@ def train_members(
     task.compile(model, keras)
     model.optimizer.build(model.trainable_variables)
     _, eval_split = resolve_splits(config, fitting.examples.splits)
-    eval_ds = task.dataset(fitting.examples.split_files(eval_split), config.batch_size)
+    # One finite pass, without tf.data's autotuning thread (see training.fit_inputs: its
+    # teardown idles up to ~10 s when the iterator is dropped).
+    eval_ds = data.without_autotune_thread(
+        task.dataset(fitting.examples.split_files(eval_split), config.batch_size)
+    )
     record = EnsembleRecord(
         members=records,
         paths=all_paths,
         metrics=evaluate_mean(model, eval_ds),
-        reused=[r.member for r, d in zip(records, done, strict=True) if d is not None],
+        reused=[
+            r.member for r, d, f in zip(records, done, fitted, strict=True) if d is not None or f
+        ],
     )
     progress(
         f"ensemble of {count}: "

@@ -10,6 +10,7 @@ Keras trained them (see strategy.py for why multi-worker uses tf_keras).
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import tempfile
@@ -106,8 +107,11 @@ class TrainResult:
         replicas: number of replicas in sync.
         head: "sigmoid" | "softmax" ("" for a forecaster).
         history: per-epoch metrics of the whole training, killed attempts included.
-        epochs_this_process: epochs run by this process (first = resume point).
-        cudnn_incompatibilities: why cuDNN would be off on GPU ([] = it would be on).
+        epochs_this_process: epochs run by this process (first = resume point; [] when an
+            earlier attempt's fit had finished, see read_fit_finished). For an ensemble, the
+            lists of the members this process trained, one after the other.
+        cudnn_incompatibilities: why cuDNN would be off on GPU ([] = it would be on), from
+            the config.
         diverged_at_epoch: first epoch (0-based) whose loss was not finite (TerminateOnNaN
             stopped there; the model holds the best earlier checkpoint), or None.
         ensemble: for a seed ensemble, its ensemble.EnsembleRecord (members, their figures
@@ -344,7 +348,9 @@ def train_model(
         )
     fitted = Fitting(task, examples, choice, strategy, km)
     if config.ensemble.members == 1:
-        return fitted.train(config, paths, progress, initial_weights)
+        # Read once, before anything trains: every worker decides alike.
+        finished = read_fit_finished(paths)
+        return fitted.train(config, paths, progress, initial_weights, finished)
     if initial_weights is not None:
         raise ValueError("an ensemble's members start from scratch (warm_start is refused)")
     from seqline.components.train.ensemble import train_members  # noqa: PLC0415
@@ -377,9 +383,84 @@ class Fitting:
         paths: WorkPaths,
         progress: Callable[[str], None],
         initial_weights: Callable[[Any], None] | None = None,
+        fit_finished: bool = False,
     ) -> TrainResult:
-        """Trains one model with `config` (its seed) in `paths` (see train_model)."""
-        return _train_one(self, config, paths, progress, initial_weights)
+        """Trains one model with `config` (its seed) in `paths` (see train_model); with
+        `fit_finished` (read_fit_finished, read by the caller before anything trained) builds
+        it from the best checkpoint of the fit a killed attempt finished instead."""
+        return _train_one(self, config, paths, progress, initial_weights, fit_finished)
+
+
+def read_fit_finished(paths: WorkPaths) -> bool:
+    """True when a killed attempt's fit had returned in `paths` (its fit.json marker, written
+    right after fit, and the best checkpoint it vouches for both exist): the model is then
+    built from best.weights.h5 without fitting again. Keras deletes the backup at the end of
+    fit, so without this a kill while keeping the weights, exporting or publishing restarted
+    training from epoch 1 (appending duplicate history rows). Read it once, before training:
+    every worker of a multi-worker run sees the same shared files then."""
+    return filesystem.exists(paths.fit_done) and filesystem.exists(paths.best_weights)
+
+
+def epoch_values(
+    prior: dict[str, list[float]], logs: dict[int, dict[str, float]], name: str
+) -> dict[int, float]:
+    """{epoch: value of `name`} over the whole training: the rows history.csv held before
+    this process's fit (killed attempts), overridden by the epochs this process ran (`logs`,
+    EpochRecorder.logs), as read_history keeps the last row per epoch. Every worker of a
+    multi-worker run computes the same from the same inputs (the chief's history.csv is read
+    by all before fit; the logs hold cross-replica figures)."""
+    values = {
+        int(epoch): value
+        for epoch, value in zip(prior.get("epoch", []), prior.get(name, []), strict=False)
+    }
+    values.update({epoch: row[name] for epoch, row in logs.items() if name in row})
+    return dict(sorted(values.items()))
+
+
+def checkpoint_kept(had_checkpoint: bool, logs: dict[int, dict[str, float]], monitor: str) -> bool:
+    """Whether best.weights.h5 exists once fit returns, decided from what every worker knows
+    (a non-chief worker's checkpoint writes go to a private directory): it existed before fit,
+    or an epoch of this process had a finite loss and monitored value, which FiniteCheckpoint
+    saves (the first such epoch beats ModelCheckpoint's initial inf / -inf)."""
+    return had_checkpoint or any(
+        all(name in row and math.isfinite(row[name]) for name in ("loss", monitor))
+        for row in logs.values()
+    )
+
+
+def divergence_error(
+    losses: dict[int, float], kept_checkpoint: bool, learning_rate: float
+) -> tuple[int | None, DataError | None]:
+    """(first epoch whose loss was not finite or None, the DataError to fail with or None).
+
+    A diverged training fails when no epoch left a usable checkpoint; with one, the model
+    holds it and records where it diverged. Every worker of a multi-worker run decides this
+    from the same figures (epoch_values, checkpoint_kept), so all fail together: a chief
+    failing alone would leave the others blocked in the next member's collectives.
+    """
+    diverged = first_nonfinite_epoch(
+        {"epoch": [float(e) for e in losses], "loss": [*losses.values()]}
+    )
+    if diverged is None or kept_checkpoint:
+        return diverged, None
+    return diverged, DataError(
+        f"training diverged: the loss was not finite at epoch {diverged + 1} and no "
+        "epoch produced a usable checkpoint; expected finite losses, lower "
+        f"learning_rate (got {learning_rate}) or check the data"
+    )
+
+
+def nonfinite_weights_error(weights: list[Any], learning_rate: float) -> DataError | None:
+    """The DataError for a model whose weights hold NaN/inf (it could only answer NaN), or
+    None when every weight tensor is finite."""
+    broken = [getattr(w, "path", None) or w.name for w in weights if not _all_finite(w)]
+    if not broken:
+        return None
+    return DataError(
+        f"training diverged: {len(broken)} weight tensor(s) hold NaN/inf (e.g. "
+        f"{broken[0]}); expected finite weights, lower learning_rate (got "
+        f"{learning_rate}) or check the data for extreme values"
+    )
 
 
 def _train_one(
@@ -388,6 +469,7 @@ def _train_one(
     paths: WorkPaths,
     progress: Callable[[str], None],
     initial_weights: Callable[[Any], None] | None,
+    fit_finished: bool = False,
 ) -> TrainResult:
     task, examples, choice, strategy, km = (
         fitting.task,
@@ -399,6 +481,22 @@ def _train_one(
     is_chief = choice.role.is_chief
     head = task.head
     cudnn = warn_if_cudnn_disabled(task.recurrent)
+    result = TrainResult(
+        model=None,
+        is_chief=is_chief,
+        choice=choice,
+        replicas=int(strategy.num_replicas_in_sync),
+        head=head,
+        cudnn_incompatibilities=cudnn,
+    )
+    if fit_finished:
+        progress(
+            "fit finished in an earlier attempt (killed before the model was kept); building "
+            "the model from its best checkpoint instead of training again"
+        )
+        # history.csv is complete: fit.json is written after fit returned.
+        losses = epoch_values(read_history(paths.history_csv), {}, "loss")
+        return _after_fit(fitting, config, paths, result, None, losses, True)
     train_split, eval_split = resolve_splits(config, examples.splits)
     counts = examples.counts
     multi_worker = choice.kind == "multi_worker"
@@ -461,34 +559,47 @@ def _train_one(
     finally:
         if private_dir:
             filesystem.rmtree(private_dir)
-    result = TrainResult(
-        model=None,
-        is_chief=is_chief,
-        choice=choice,
-        replicas=int(strategy.num_replicas_in_sync),
-        head=head,
-        epochs_this_process=list(recorder.epochs),
-        cudnn_incompatibilities=cudnn,
-    )
-    if not is_chief:
+    if is_chief and filesystem.exists(paths.best_weights):
+        # First thing after fit (which deleted backup/): a kill from here on rebuilds the
+        # model from best.weights.h5 instead of training again (read_fit_finished).
+        filesystem.write_text(paths.fit_done, json.dumps({"epochs": list(recorder.epochs)}))
+    result.epochs_this_process = list(recorder.epochs)
+    kept = checkpoint_kept(has_best, recorder.logs, config.early_stopping.monitor)
+    losses = epoch_values(prior, recorder.logs, "loss")
+    return _after_fit(fitting, config, paths, result, model, losses, kept)
+
+
+def _after_fit(
+    fitting: Fitting,
+    config: TrainingConfig,
+    paths: WorkPaths,
+    result: TrainResult,
+    trained: Any | None,
+    losses: dict[int, float],
+    kept_checkpoint: bool,
+) -> TrainResult:
+    """The checks after fit, on every worker alike, then (chief) the Keras 3 model of the
+    best checkpoint (or of `trained`'s weights without one; `trained` is None when fit
+    finished in an earlier attempt, which implies the checkpoint)."""
+    diverged, error = divergence_error(losses, kept_checkpoint, config.learning_rate)
+    if error is not None:
+        raise error
+    result.diverged_at_epoch = diverged
+    if not fitting.is_chief:
+        # Without a checkpoint the chief exports the trained weights, which are synced: the
+        # same check here fails every worker together. (With one, the chief checks the
+        # checkpoint's weights, saved from an epoch whose loss and val figures were finite.)
+        if not kept_checkpoint and trained is not None:
+            error = nonfinite_weights_error(trained.weights, config.learning_rate)
+            if error is not None:
+                raise error
         return result
     result.history = read_history(paths.history_csv)
-    diverged = first_nonfinite_epoch(result.history)
-    if diverged is not None and not filesystem.exists(paths.best_weights):
-        raise DataError(
-            f"training diverged: the loss was not finite at epoch {diverged + 1} and no "
-            "epoch produced a usable checkpoint; expected finite losses, lower "
-            f"learning_rate (got {config.learning_rate}) or check the data"
-        )
-    result.diverged_at_epoch = diverged
-    result.model = _best_keras3_model(task, km, model, paths, choice)
-    broken = [w.path for w in result.model.weights if not _all_finite(w)]
-    if broken:  # never export a model that can only answer NaN
-        raise DataError(
-            f"training diverged: {len(broken)} weight tensor(s) hold NaN/inf (e.g. "
-            f"{broken[0]}); expected finite weights, lower learning_rate (got "
-            f"{config.learning_rate}) or check the data for extreme values"
-        )
+    result.model = _best_keras3_model(fitting.task, fitting.km, trained, paths, fitting.choice)
+    # Never export a model that can only answer NaN.
+    error = nonfinite_weights_error(result.model.weights, config.learning_rate)
+    if error is not None:
+        raise error
     return result
 
 
@@ -499,7 +610,7 @@ def _all_finite(weight: Any) -> bool:
 
 
 def _best_keras3_model(
-    task: ModelTask, km: Any, trained: Any, paths: WorkPaths, choice: StrategyChoice
+    task: ModelTask, km: Any, trained: Any | None, paths: WorkPaths, choice: StrategyChoice
 ) -> Any:
     """A Keras 3 model, built outside any strategy scope, holding the best checkpoint's weights
     (the best epoch over the whole training, resumed attempts included) or, without one, the
@@ -508,7 +619,7 @@ def _best_keras3_model(
 
     # Same Keras as training: the checkpoint file is in that Keras's weights format.
     source = task.build(km)
-    if filesystem.exists(paths.best_weights):
+    if trained is None or filesystem.exists(paths.best_weights):
         source.load_weights(paths.best_weights)
     else:
         models.transplant_weights(trained, source)

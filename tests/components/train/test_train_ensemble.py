@@ -266,3 +266,260 @@ def test_warm_starting_one_model_from_an_ensemble_is_refused_clearly(resumed: At
     assert reason is not None and "layer shapes: the baseline has" in reason
     with pytest.raises(ConfigError, match="cannot seed this model"):
         ws.load_baseline_weights(True, baseline, one, lambda _m: None)
+
+
+# A config that disables cuDNN (recurrent_dropout), so that the Model's cudnn_incompatibilities
+# is not [] and a value copied from nowhere shows.
+REUSE_CONFIG = TrainTextConfig(
+    model=ModelConfig(units=8, embedding_dim=8, recurrent_dropout=0.1),
+    epochs=1,
+    batch_size=16,
+    early_stopping=EarlyStoppingConfig(patience=10),
+    ensemble=EnsembleConfig(members=2),
+)
+
+
+@dataclasses.dataclass
+class Reused:
+    """REUSE_CONFIG killed three times over: (1) in member 2 right after its fit returned
+    (keeping its best weights), (2) after every member was finished, while the mean model was
+    scored; (3) run to the end, every member reused."""
+
+    first: list[str]
+    second: list[str]
+    third: list[str]
+    summary: dict[str, Any]
+    model: Any
+    model_run: Any
+    member_2_history: str
+    member_2_checkpoint: bytes
+
+
+@pytest.fixture(scope="module")
+def reused(text_artifacts: TextArtifacts, tmp_path_factory: pytest.TempPathFactory) -> Reused:
+    from seqline.components.train import training
+    from seqline.components.train.text_component import COMPONENT
+
+    root = tmp_path_factory.mktemp("ensemble_reused")
+    work = root / "_work" / "train" / "trainfp"
+    keep_weights = training._best_keras3_model
+
+    def killed_in_member_2(task: Any, km: Any, trained: Any, paths: Any, choice: Any) -> Any:
+        if paths.root.endswith("member_2"):
+            raise Killed("member 2: fit returned, its best weights not kept yet")
+        return keep_weights(task, km, trained, paths, choice)
+
+    first: list[str] = []
+    ctx = dataclasses.replace(
+        train_context(REUSE_CONFIG, text_artifacts, root), progress=first.append
+    )
+    with pytest.MonkeyPatch.context() as patch, pytest.raises(Killed):
+        patch.setattr(training, "_best_keras3_model", killed_in_member_2)
+        COMPONENT.executor(ctx)
+    member_2_history = (work / "member_2" / "history.csv").read_text()
+    member_2_checkpoint = (work / "member_2" / "best.weights.h5").read_bytes()
+
+    second: list[str] = []
+
+    def kill_while_scoring(line: str) -> None:
+        second.append(line)
+        if line.startswith("ensemble of 2:"):
+            raise Killed(line)
+
+    ctx = dataclasses.replace(
+        train_context(REUSE_CONFIG, text_artifacts, root), progress=kill_while_scoring
+    )
+    with pytest.raises(Killed):
+        COMPONENT.executor(ctx)
+
+    third: list[str] = []
+    ctx = dataclasses.replace(
+        train_context(REUSE_CONFIG, text_artifacts, root), progress=third.append
+    )
+    summary = COMPONENT.executor(ctx)
+    return Reused(
+        first,
+        second,
+        third,
+        summary,
+        ctx.outputs["model"],
+        ctx.outputs["model_run"],
+        member_2_history,
+        member_2_checkpoint,
+    )
+
+
+@pytest.mark.slow
+def test_a_member_killed_after_its_fit_is_built_from_its_checkpoint_not_retrained(
+    reused: Reused, text_artifacts: TextArtifacts
+) -> None:
+    import keras
+
+    assert any(line.startswith("member 2/2: epoch 1/1") for line in reused.first)
+    assert not any(": epoch" in line for line in reused.second + reused.third)
+    assert any(line.startswith("member 2/2: fit finished in an earlier") for line in reused.second)
+    run = Path(reused.model_run.uri)
+    # No second fit: no appended rows, and the kept checkpoint is attempt 1's.
+    assert (run / "members" / "member_2" / "history.csv").read_text() == reused.member_2_history
+    checkpoint = run / "members" / "member_2" / "checkpoints" / "best.weights.h5"
+    assert checkpoint.read_bytes() == reused.member_2_checkpoint
+    model = keras.saving.load_model(reused.model.path("keras", "model.keras"))
+    from seqline.components.train import training
+    from seqline.pipeline.artifacts import TransformedExamples, TransformGraph
+    from seqline.pipeline.component import retype
+
+    graph = retype(text_artifacts.transform_graph, TransformGraph)
+    examples = retype(text_artifacts.transformed_examples, TransformedExamples)
+    task = training.text_task(REUSE_CONFIG, graph.uri, graph.text(), examples)
+    attempt_1 = task.build(keras)
+    attempt_1.load_weights(str(checkpoint))
+    batch = _eval_batch(text_artifacts)
+    np.testing.assert_allclose(
+        np.asarray(model.get_layer("member_2")(batch, training=False)),
+        np.asarray(attempt_1(batch, training=False)),
+        rtol=1e-6,
+    )
+
+
+@pytest.mark.slow
+def test_when_every_member_is_reused_the_model_records_what_the_config_implies(
+    reused: Reused,
+) -> None:
+    from seqline.components.train.cudnn import cudnn_incompatibilities
+
+    assert [line for line in reused.third if "finished by an earlier attempt" in line] == [
+        "member 1/2: finished by an earlier attempt; loading its weights instead of training it",
+        "member 2/2: finished by an earlier attempt; loading its weights instead of training it",
+    ]
+    props = reused.model.properties
+    expected = cudnn_incompatibilities(REUSE_CONFIG.model)
+    assert expected and props["cudnn_incompatibilities"] == expected
+    assert props["ensemble"]["reused_members"] == [1, 2]
+    assert props["ensemble"]["member_epochs_run"] == [1, 1]
+    assert None not in props["ensemble"]["member_val_loss"]
+    assert reused.summary["reused_members"] == [1, 2]
+    assert reused.summary["epochs_run"] == 2
+    assert set(props["best_metrics"]) == {"val_loss", "val_accuracy"}
+
+
+def test_divergence_is_decided_from_figures_every_worker_has() -> None:
+    from seqline.components.train.training import (
+        checkpoint_kept,
+        divergence_error,
+        epoch_values,
+    )
+
+    nan = float("nan")
+    prior = {"epoch": [0.0, 1.0], "loss": [0.7, nan], "val_loss": [0.6, nan]}
+    # This process resumed at epoch 1 and ran it again: its row wins, as in read_history.
+    logs = {1: {"loss": 0.5, "val_loss": 0.4}, 2: {"loss": nan, "val_loss": nan}}
+    assert epoch_values(prior, logs, "loss") == {0: 0.7, 1: 0.5, 2: pytest.approx(nan, nan_ok=True)}
+    assert checkpoint_kept(False, logs, "val_loss")
+    assert checkpoint_kept(True, {}, "val_loss")
+    assert not checkpoint_kept(False, {0: {"loss": 0.5, "val_loss": nan}}, "val_loss")
+    assert not checkpoint_kept(False, {0: {"loss": nan, "val_loss": 0.3}}, "val_loss")
+    assert not checkpoint_kept(False, {0: {"loss": 0.5}}, "val_accuracy")
+    # Diverged with a checkpoint: kept, and where it diverged recorded.
+    assert divergence_error({0: 0.7, 1: nan}, True, 0.1) == (1, None)
+    diverged, error = divergence_error({0: nan}, False, 0.1)
+    assert diverged == 0 and error is not None and "epoch 1" in str(error)
+    assert divergence_error({0: 0.7}, False, 0.1) == (None, None)
+
+
+def test_a_non_chief_worker_fails_a_diverged_training_as_the_chief_does(
+    text_artifacts: TextArtifacts, tmp_path: Path
+) -> None:
+    """A chief that failed alone would leave the other workers waiting in the next member's
+    collectives: every worker runs the checks. Played with the default strategy and a
+    non-chief role (the decision does not depend on the cluster)."""
+    import keras
+    import tensorflow as tf
+
+    from seqline.components.train import training
+    from seqline.components.train.callbacks import WorkPaths
+    from seqline.components.train.strategy import ClusterRole, StrategyChoice
+    from seqline.pipeline.artifacts import TransformedExamples, TransformGraph
+    from seqline.pipeline.component import retype
+    from seqline.pipeline.errors import DataError
+
+    config = dataclasses.replace(
+        REUSE_CONFIG,
+        model=ModelConfig(units=4, embedding_dim=4),
+        learning_rate=1e38,  # the loss is NaN in epoch 1: no usable checkpoint
+        ensemble=EnsembleConfig(),
+    )
+    graph = retype(text_artifacts.transform_graph, TransformGraph)
+    examples = retype(text_artifacts.transformed_examples, TransformedExamples)
+    task = training.text_task(config, graph.uri, graph.text(), examples)
+    worker = ClusterRole(task_type="worker", task_index=1, num_workers=2, is_chief=False)
+    choice = StrategyChoice("default", "keras", worker, "test: a non-chief worker")
+    fitting = training.Fitting(task, examples, choice, tf.distribute.get_strategy(), keras)
+    with pytest.raises(DataError, match="training diverged"):
+        fitting.train(config, WorkPaths(str(tmp_path / "work")), lambda _m: None)
+
+
+def test_the_mean_models_val_loss_holds_the_members_mean_penalty() -> None:
+    """Keras adds all N members' L2 penalties to the mean model's loss; evaluate_mean keeps
+    their mean, as one model's val_loss holds its one penalty."""
+    import keras
+    import tensorflow as tf
+
+    from seqline.components.train.ensemble import evaluate_mean, mean_model
+
+    def build(km: Any) -> Any:
+        x = km.Input(shape=(4,), name="tokens")
+        l2 = km.regularizers.L2(0.1)
+        h = km.layers.Dense(8, activation="relu", kernel_regularizer=l2)(x)
+        y = km.layers.Dense(1, activation="sigmoid", kernel_regularizer=l2)(h)
+        return km.Model({"tokens": x}, y)
+
+    members = []
+    for k in range(3):
+        keras.utils.set_random_seed(k)
+        with keras.name_scope(f"member_{k + 1}"):
+            member = build(keras)
+        member.name = f"member_{k + 1}"
+        members.append(member)
+    model = mean_model(members)
+    model.compile(optimizer="adam", loss=keras.losses.BinaryCrossentropy(), metrics=["accuracy"])
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(64, 4)).astype("float32")
+    y = (rng.random((64, 1)) > 0.5).astype("float32")
+    got = evaluate_mean(model, tf.data.Dataset.from_tensor_slices(({"tokens": x}, y)).batch(16))
+    p = np.clip(np.asarray(model({"tokens": x})), 1e-7, 1 - 1e-7)
+    cross_entropy = float(np.mean(-(y * np.log(p) + (1 - y) * np.log(1 - p))))
+    penalties = [float(sum(float(loss) for loss in m.losses)) for m in members]
+    assert min(penalties) > 0.1  # large enough that a missing or summed penalty shows
+    assert got["val_loss"] == pytest.approx(cross_entropy + float(np.mean(penalties)), rel=1e-5)
+
+
+def test_a_non_chief_worker_sums_its_members_epochs_and_records_cudnn_from_the_config() -> None:
+    from types import SimpleNamespace
+
+    from seqline.components.train.callbacks import WorkPaths
+    from seqline.components.train.cudnn import cudnn_incompatibilities
+    from seqline.components.train.ensemble import train_members
+    from seqline.components.train.shell import not_chief_summary
+    from seqline.components.train.strategy import ClusterRole, StrategyChoice
+    from seqline.components.train.training import TrainResult
+
+    worker = ClusterRole(task_type="worker", task_index=1, num_workers=2, is_chief=False)
+    choice = StrategyChoice("multi_worker", "tf_keras", worker, "test")
+    trained: list[int] = []
+
+    class Fitting(SimpleNamespace):
+        def train(self, config: Any, paths: Any, progress: Any, **_: Any) -> TrainResult:
+            trained.append(config.seed)
+            return TrainResult(None, False, choice, 2, "sigmoid", epochs_this_process=[0, 1])
+
+    fitting = Fitting(
+        is_chief=False,
+        choice=choice,
+        replicas=2,
+        task=SimpleNamespace(head="sigmoid", recurrent=REUSE_CONFIG.model),
+    )
+    config = dataclasses.replace(REUSE_CONFIG, ensemble=EnsembleConfig(members=3))
+    result = train_members(config, fitting, WorkPaths("/nonexistent/work"), lambda _m: None)  # type: ignore[arg-type]
+    assert trained == [42, 43, 44]
+    assert not_chief_summary(result) == {"chief": False, "epochs_run": 6}
+    assert result.cudnn_incompatibilities == cudnn_incompatibilities(REUSE_CONFIG.model) != []

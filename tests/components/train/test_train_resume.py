@@ -79,3 +79,45 @@ def test_killed_training_resumes_at_the_next_epoch(
     assert (Path(ctx.outputs["model"].uri) / "saved_model" / "saved_model.pb").is_file()
     assert not work.exists()
     json.dumps(summary)
+
+
+class Killed(Exception):
+    """Stands for a kill -9 in the process."""
+
+
+def test_killed_after_fit_returned_builds_the_model_from_its_checkpoint(
+    text_artifacts: TextArtifacts, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Keras deletes backup/ as fit returns: a kill while the best weights are kept, the model
+    exported or published must not train again from epoch 1 (fit.json marks fit finished)."""
+    import dataclasses
+
+    from seqline.components.train import training
+    from seqline.components.train.text_component import COMPONENT
+
+    config = dataclasses.replace(CONFIG, epochs=1, batch_size=16)
+    work = tmp_path / "_work" / "train" / "trainfp"
+
+    def killed(*_args: object) -> None:
+        raise Killed("fit returned, the model not kept yet")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(training, "_best_keras3_model", killed)
+        with pytest.raises(Killed):
+            COMPONENT.executor(train_context(config, text_artifacts, tmp_path))
+    assert not (work / "backup").exists()  # the window: fit deleted its backup
+    history = (work / "history.csv").read_text()
+    checkpoint = (work / "best.weights.h5").read_bytes()
+
+    lines: list[str] = []
+    ctx = dataclasses.replace(
+        train_context(config, text_artifacts, tmp_path), progress=lines.append
+    )
+    summary = COMPONENT.executor(ctx)
+    assert not any(line.startswith("epoch") for line in lines)
+    assert any(line.startswith("fit finished in an earlier attempt") for line in lines)
+    run = Path(ctx.outputs["model_run"].uri)
+    assert (run / "history.csv").read_text() == history  # no rows appended by a second fit
+    assert (run / "checkpoints" / "best.weights.h5").read_bytes() == checkpoint
+    assert summary["epochs_run"] == 1 and summary["resumed_from_epoch"] == 1
+    assert ctx.outputs["model"].properties["best_epoch"] == 0
