@@ -169,6 +169,14 @@ def run(
         )
     # ingest's filled steps, which the windows' statistics cannot see (totals, not per split).
     found.extend(check_filled_steps(statistics.grid_steps, options))
+    # Series examples from a producer that records no filled/real step counts: say the gate
+    # could not run rather than pass it in silence.
+    filled_unchecked = statistics.timestamp_feature is not None and statistics.grid_steps is None
+    if filled_unchecked:
+        ctx.progress(
+            "max_filled_fraction not checked: the series examples carry no filled/real step "
+            "counts (ingest_series records them as gaps.filled_steps)"
+        )
 
     baseline = baseline_statistics.uri if config.drift and baseline_statistics else None
     span = statistics.span
@@ -228,6 +236,7 @@ def run(
             "span": span,
             "baseline_span": baseline_span,
             "serving": bool(config.serving_examples),
+            "filled_fraction_checked": not filled_unchecked,
         }
     )
     validated_schema.properties.update(

@@ -128,3 +128,13 @@ def test_statistics_copy_ingest_counts_and_validate_blocks_on_them(tmp_path: Pat
     )  # fmt: skip
     assert passed.summary["blocking"] == 0
     assert "SERIES_FILLED_FRACTION_HIGH" not in str(passed.outputs["anomalies"].properties)
+    assert passed.outputs["anomalies"].properties["filled_fraction_checked"] is True
+
+    # Series examples whose producer recorded no counts: the gate says it could not run.
+    del statistics.properties["grid_steps"]
+    unchecked = run_component(
+        COMPONENT, ValidateConfig(), inputs, root=root,
+        resolved={"baseline_statistics": None}, node_id="validate", run_id="r3",
+    )  # fmt: skip
+    assert unchecked.summary["blocking"] == 0
+    assert unchecked.outputs["anomalies"].properties["filled_fraction_checked"] is False
