@@ -11,7 +11,8 @@ Reason codes (the `reason` of rejected records and the keys of `by_reason`):
     undecodable_bytes    a CSV row holding bytes that are not UTF-8
     missing_series_id    series_id_column configured, the cell is empty / null / NaN (an id
                          column stored as float, as pandas writes integer ids with a gap;
-                         its integral values read as integers: 1.0 is series "1")
+                         its integral values read as integers: 1.0 is series "1"; text ids
+                         are kept as written, stripped: schemas.series.series_id_text)
     missing_timestamp    the timestamp cell is empty / null
     bad_timestamp        the timestamp does not parse in the configured notation
     missing_value        a target or covariate cell is empty / null
@@ -36,10 +37,6 @@ the Parquet row number).
 from __future__ import annotations
 
 import datetime as dt
-import decimal
-import math
-import numbers
-import re
 from collections.abc import Sequence
 from typing import Any, NamedTuple
 
@@ -61,17 +58,16 @@ from seqline.pipeline.record_size import (
     truncated_note,
 )
 
-# Boolean spellings read as numbers: one definition in schemas/, which `seqline forecast
-# --history @file.csv` (serving/, no components) reads cells with too.
+# Boolean spellings, the plain-number rule, the float32 range and the series-id rule: one
+# definition in schemas/, which `seqline forecast` and the forecasting clients (serving/, no
+# components) read cells and ids with too.
 from seqline.schemas.series import BOOLEAN_TEXT as BOOLEAN_TEXT
-from seqline.schemas.series import boolean_value
-
-# A number as a CSV value column writes it: ASCII digits, optional sign, point and exponent;
-# nan / inf spelled out (rejected as non-finite, with their own reason).
-_PLAIN_NUMBER_TEXT = re.compile(
-    r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?|[+-]?(?:nan|inf|infinity)",
-    re.IGNORECASE,
-)
+from seqline.schemas.series import FLOAT32_MAX as FLOAT32_MAX
+from seqline.schemas.series import FLOAT32_OVERFLOW as FLOAT32_OVERFLOW
+from seqline.schemas.series import NON_FINITE as NON_FINITE
+from seqline.schemas.series import NON_NUMERIC as NON_NUMERIC
+from seqline.schemas.series import OUT_OF_RANGE as OUT_OF_RANGE
+from seqline.schemas.series import ValueRefused, number_value, series_id_text
 
 MALFORMED_CSV = "malformed_csv"
 HEADER_MISMATCH = "header_mismatch"
@@ -81,15 +77,6 @@ MISSING_SERIES_ID = "missing_series_id"
 MISSING_TIMESTAMP = "missing_timestamp"
 BAD_TIMESTAMP = "bad_timestamp"
 MISSING_VALUE = "missing_value"
-
-NON_NUMERIC = "non_numeric"
-NON_FINITE = "non_finite"
-OUT_OF_RANGE = "out_of_range"
-# The largest float32: windows store values as float32 (schemas/series.py's float lists).
-FLOAT32_MAX = float(np.finfo(np.float32).max)
-# The smallest magnitude float32 rounds to inf: FLOAT32_MAX + half its last step (2**104);
-# a value between FLOAT32_MAX and this becomes FLOAT32_MAX, within float32's precision.
-FLOAT32_OVERFLOW = 2.0**128 - 2.0**103
 OFF_GRID_TIMESTAMP = "off_grid_timestamp"
 DUPLICATE_TIMESTAMP = "duplicate_timestamp"
 
@@ -160,16 +147,14 @@ class RowRules:
     def series_id(self, cell: Any) -> str | RowProblem:
         if not self.has_series_id:
             return ""
-        if isinstance(cell, float | np.floating):
-            # A float id column (pandas stores integer ids with a gap as float64): NaN is a
-            # missing id, not a series "nan"; 1.0 is series "1", as the integer column would be.
-            if math.isnan(cell):
-                return RowProblem(MISSING_SERIES_ID, "the series id cell is null (NaN)")
-            if float(cell).is_integer():
-                return str(int(cell))
-        text = "" if cell is None else str(cell).strip()
-        if not text:
-            return RowProblem(MISSING_SERIES_ID, "the series id cell is empty")
+        # schemas.series.series_id_text: text stripped; an integral float or Decimal (pandas
+        # stores integer ids with a gap as float64) is its integer, 1.0 is series "1"; a NaN
+        # is a missing id, not a series "nan".
+        text = series_id_text(cell)
+        if text is None:
+            return RowProblem(
+                MISSING_SERIES_ID, f"the series id cell is empty, null or NaN ({cell!r})"
+            )
         return text
 
     def timestamp(self, cell: Any) -> int | RowProblem:
@@ -195,34 +180,16 @@ class RowRules:
         for column, cell in zip(self.columns, cells, strict=True):
             if cell is None or (isinstance(cell, str) and not cell.strip()):
                 return RowProblem(MISSING_VALUE, f"column {column!r} is empty")
-            if isinstance(cell, bool | np.bool_):  # a Parquet boolean column
-                out.append(1.0 if cell else 0.0)
-                continue
-            # numbers.Real: int, float, numpy numbers, Fraction; Decimal (a Parquet DECIMAL
-            # column) is not registered as Real but reads as float the same way.
-            if not isinstance(cell, str | numbers.Real | decimal.Decimal):
+            try:  # schemas.series.number_value: booleans, plain numbers, float32 range
+                value = number_value(cell)
+            except ValueRefused as refused:
+                if refused.reason == OUT_OF_RANGE:
+                    return RowProblem(OUT_OF_RANGE, _out_of_range(column, cell))
+                if refused.reason == NON_FINITE:
+                    return RowProblem(
+                        NON_FINITE, f"column {column!r} is {cell!r} (NaN or infinite)"
+                    )
                 return RowProblem(NON_NUMERIC, _non_numeric(column, cell))
-            flag = boolean_value(cell) if isinstance(cell, str) else None
-            if flag is not None:
-                out.append(flag)
-                continue
-            # float() also reads "1_000", "١٢" (Arabic-Indic digits) and "1\u2009000"-like
-            # text; a value column holds plain ASCII numbers, anything else is not a number.
-            if isinstance(cell, str) and not _PLAIN_NUMBER_TEXT.fullmatch(cell.strip()):
-                return RowProblem(NON_NUMERIC, _non_numeric(column, cell))
-            try:
-                value = float(cell)
-            except ValueError:
-                return RowProblem(NON_NUMERIC, _non_numeric(column, cell))
-            except OverflowError:  # an int or Fraction beyond float64
-                return RowProblem(OUT_OF_RANGE, _out_of_range(column, cell))
-            if math.isinf(value) and _finite_number(cell):
-                # float() overflowed: "1e400" is a finite number too large, not an infinity.
-                return RowProblem(OUT_OF_RANGE, _out_of_range(column, cell))
-            if not math.isfinite(value):
-                return RowProblem(NON_FINITE, f"column {column!r} is {cell!r} (NaN or infinite)")
-            if abs(value) >= FLOAT32_OVERFLOW:
-                return RowProblem(OUT_OF_RANGE, _out_of_range(column, cell))
             out.append(value)
         return tuple(out)
 
@@ -240,15 +207,6 @@ class RowRules:
         if isinstance(values, RowProblem):
             return values
         return series_id, micros, values
-
-
-def _finite_number(cell: Any) -> bool:
-    """The cell writes a finite number (digits, not nan/inf), whatever float() made of it."""
-    if isinstance(cell, decimal.Decimal):
-        return cell.is_finite()
-    if isinstance(cell, str):
-        return any(c.isdigit() for c in cell)
-    return False
 
 
 def _out_of_range(column: str, cell: Any) -> str:

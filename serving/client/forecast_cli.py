@@ -9,8 +9,8 @@
 
 --history is the last L (or more) raw values, oldest first: a JSON list of numbers (one column)
 or of rows [target, covariate, ...], inline or @file; a @file ending in .csv holds one row per
-line (a non-numeric first line is taken as a header; true/false cells are 1/0, as ingest reads
-them). Forecasts beyond the model's horizon are
+line (a non-numeric first line is taken as a header; cells are read as ingest reads them: plain
+ASCII numbers within float32's range, true/false as 1/0). Forecasts beyond the model's horizon are
 recursive (seqline.serving.client.forecasting.recursive_forecast). Prints
 {"steps", "series_id", "forecast": [...]} as JSON. A per-series model refuses a missing or
 empty --series-id (exit 2); with --saved-model, an id it was not trained on is forecast with the
@@ -28,7 +28,14 @@ import sys
 import warnings
 from typing import Any, TextIO
 
-from seqline.schemas.series import boolean_value
+from seqline.schemas.series import (
+    FLOAT32_MAX,
+    NON_FINITE,
+    NON_NUMERIC,
+    OUT_OF_RANGE,
+    ValueRefused,
+    number_value,
+)
 
 EXIT_OK = 0
 EXIT_REQUEST_FAILED = 1
@@ -123,10 +130,10 @@ def load_rows(value: str, flag: str) -> list[Any]:
 
 
 def _csv_cell(cell: str) -> float:
-    """A number, or a boolean spelled as ingest_series reads it (true/false in any letter
-    case -> 1.0/0.0; seqline.schemas.series.boolean_value); ValueError for anything else."""
-    flag = boolean_value(cell)
-    return float(cell) if flag is None else flag
+    """A value cell as ingest_series reads it (seqline.schemas.series.number_value): a plain
+    number (ASCII digits, sign, point, exponent) within float32's range, or a boolean (true/false
+    in any letter case -> 1.0/0.0); ValueRefused (a ValueError) for anything else."""
+    return number_value(cell)
 
 
 def _csv_rows(text: str, source: str) -> list[list[float]]:
@@ -137,15 +144,33 @@ def _csv_rows(text: str, source: str) -> list[list[float]]:
         cells = [c.strip() for c in line.split(",")]
         try:
             rows.append([_csv_cell(c) for c in cells])
-        except ValueError as exc:
-            if number == 1 and not rows:
+        except ValueRefused as exc:
+            if number == 1 and not rows and exc.reason == NON_NUMERIC:
                 continue  # a header
-            raise UsageError(
-                f"{source}: line {number}: expected numbers or booleans (true/false), got {line!r}"
-            ) from exc
+            raise UsageError(f"{source}: line {number}: {_refused_cell(exc)}") from exc
     if not rows:
         raise UsageError(f"{source}: expected at least one row of numbers, found none")
     return rows
+
+
+def _refused_cell(exc: ValueRefused) -> str:
+    """What was wrong with one cell: expected / received / fix."""
+    expected = (
+        "expected a plain number (ASCII digits, optional sign, point and exponent, e.g. -12.5 "
+        f"or 1e3) within float32's range (|x| <= {FLOAT32_MAX:.8g}) or a boolean (true/false)"
+    )
+    if exc.reason == OUT_OF_RANGE:
+        return (
+            f"cell {exc.cell!r}: {expected}, got a number beyond float32's range (the model "
+            "reads values as float32, where it is infinite); rescale the column as the training "
+            "data was"
+        )
+    if exc.reason == NON_FINITE:
+        return f"cell {exc.cell!r}: {expected}, got NaN or an infinity; fill gaps first"
+    return (
+        f"cell {exc.cell!r}: {expected}, got text ingest_series rejects as non_numeric; write "
+        "the number plainly (no digit separators such as 1_000 or 1,000, ASCII digits only)"
+    )
 
 
 def run_forecast(args: argparse.Namespace, *, out: TextIO | None = None) -> int:

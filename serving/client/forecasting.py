@@ -50,6 +50,8 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from seqline.schemas.series import FLOAT32_MAX, series_id_text
+
 FORECAST_SIGNATURE = "forecast"
 HISTORY_INPUT = "history"
 SERIES_ID_INPUT = "series_id"
@@ -369,7 +371,9 @@ def warn_unknown_series(ids: Iterable[bytes | str], trained: frozenset[str] | No
 
 
 def _series_ids(series_id: Any, batch: int, required: bool = False) -> list[bytes]:
-    """One id per history row, stripped of surrounding whitespace as ingest strips ids.
+    """One id per history row, read with ingest's rule (seqline.schemas.series.series_id_text):
+    text stripped of surrounding whitespace, an integral float (a pandas float64 id column)
+    or Decimal as its integer (1.0 -> "1"), None / NaN missing (sent as "").
 
     required (the model scales per series): a missing or empty id is refused, since the graph
     would scale it with the global statistics instead of the series' own.
@@ -379,9 +383,7 @@ def _series_ids(series_id: Any, batch: int, required: bool = False) -> list[byte
             raise ForecastInputError(_missing_series_id(f"got none for {batch} history row(s)"))
         return [b""] * batch
     ids = [
-        (s.decode("utf-8", "surrogateescape") if isinstance(s, bytes) else str(s))
-        .strip()
-        .encode("utf-8", "surrogateescape")
+        (series_id_text(s) or "").encode("utf-8", "surrogateescape")
         for s in np.ravel(np.asarray(series_id, dtype=object))
     ]
     if len(ids) != batch:
@@ -405,7 +407,8 @@ def _missing_series_id(received: str) -> str:
 
 def _check_history(forecaster: Forecaster, history: Any) -> np.ndarray:
     """history [L, F] / [B, L, F] (or [L] / [B, L] when F == 1) -> float32 [B, L, F]."""
-    array = np.asarray(history, dtype=np.float32)
+    with np.errstate(over="ignore"):  # a value beyond float32 is refused below, by name
+        array = np.asarray(history, dtype=np.float32)
     lookback, features = forecaster.lookback, forecaster.num_features
     if features == 1 and array.ndim in (1, 2) and array.shape[-1] != 1:
         array = array[..., None]
@@ -418,6 +421,12 @@ def _check_history(forecaster: Forecaster, history: Any) -> np.ndarray:
             f"shape {np.asarray(history).shape}; pass the most recent values of every column"
         )
     if not np.isfinite(array).all():
+        wide = np.asarray(history, dtype=np.float64)
+        if np.isfinite(wide).all():  # finite numbers float32 rounds to inf (|x| > 3.4e38)
+            raise ForecastInputError(
+                f"history: expected values within float32's range (|x| <= {FLOAT32_MAX:.8g}: the "
+                "model reads float32), got a value beyond it; rescale as the training data was"
+            )
         raise ForecastInputError(
             "history: expected finite values, got NaN or infinity; fill gaps before forecasting"
         )
@@ -626,7 +635,7 @@ class RollingForecaster:
     """
 
     def __init__(
-        self, forecaster: Forecaster, series_id: str | None = None, initial_history: Any = None
+        self, forecaster: Forecaster, series_id: Any = None, initial_history: Any = None
     ) -> None:
         self._forecaster = forecaster
         if forecaster.takes_series_id:  # refused now rather than at the L-th point
@@ -703,8 +712,9 @@ class StepForecaster:
         call: (signature name, {input: array}) -> {output: array}; from_client / from_saved_model
             build it.
         num_features: F, values per point.
-        series_id: the stream's series ("" for a single series; default). Stripped of
-            surrounding whitespace; refused when empty and the model scales per series.
+        series_id: the stream's series ("" for a single series; default), read as ingest reads
+            ids (seqline.schemas.series.series_id_text: text stripped, 1.0 -> "1"); refused
+            when empty and the model scales per series.
         state: a state [D] saved from an earlier `state` to resume from (default: step_start's).
         takes_series_id: the model scales per series (its "forecast" signature takes
             series_id); from_client / from_saved_model read it.
@@ -715,7 +725,7 @@ class StepForecaster:
         self,
         call: Any,
         num_features: int,
-        series_id: str = "",
+        series_id: Any = "",
         state: np.ndarray | None = None,
         *,
         takes_series_id: bool = False,
@@ -725,12 +735,12 @@ class StepForecaster:
         self.num_features = num_features
         self.takes_series_id = takes_series_id
         self.trained_series_ids = trained_series_ids
-        self.series_id = series_id.strip()
+        self.series_id = series_id_text(series_id) or ""
         self.points = 0
         self.state = self._start_state() if state is None else np.asarray(state, np.float32)
 
     @classmethod
-    def from_client(cls, client: Any, series_id: str = "", **kwargs: Any) -> StepForecaster:
+    def from_client(cls, client: Any, series_id: Any = "", **kwargs: Any) -> StepForecaster:
         """Through a PredictionClient (gRPC Predict with named inputs); F from the metadata."""
         signatures = client.metadata().signatures
         info = signatures.get(STEP_SIGNATURE)
@@ -747,7 +757,7 @@ class StepForecaster:
         return cls(call, features, series_id, **kwargs)
 
     @classmethod
-    def from_saved_model(cls, path: str, series_id: str = "", **kwargs: Any) -> StepForecaster:
+    def from_saved_model(cls, path: str, series_id: Any = "", **kwargs: Any) -> StepForecaster:
         """Loads the SavedModel in this process (TensorFlow only)."""
         import tensorflow as tf
 

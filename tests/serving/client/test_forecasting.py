@@ -131,7 +131,7 @@ def test_forecast_cli_usage_errors_exit_2(tmp_path, capsys):
         main(["forecast", "--saved-model", model_dir, "--history", f"@{history}", "--steps", "3"])
         == 2
     )
-    assert "line 3: expected numbers or booleans" in capsys.readouterr().err
+    assert "line 3: cell 'abc': expected a plain number" in capsys.readouterr().err
     assert main(["forecast", "--saved-model", model_dir, "--history", "[1]", "--steps", "0"]) == 2
     assert "--steps: expected an integer >= 1" in capsys.readouterr().err
 
@@ -143,7 +143,10 @@ def test_forecast_cli_csv_history_reads_booleans_as_ingest_does(tmp_path):
     history.write_text("demand,holiday\n10.5,true\n11,FALSE\n12, True \n13,0\n")
     assert load_rows(f"@{history}", "--history") == [[10.5, 1.0], [11.0, 0.0], [12.0, 1.0], [13, 0]]
     history.write_text("demand,holiday\n10.5,yes\n")
-    with pytest.raises(UsageError, match=r"line 2: expected numbers or booleans \(true/false\)"):
+    with pytest.raises(
+        UsageError,
+        match=r"line 2: cell 'yes': expected a plain number .* or a boolean \(true/false\)",
+    ):
         load_rows(f"@{history}", "--history")
 
 
