@@ -40,7 +40,11 @@ def as_input_array(
     """Turns a request value into a numpy array ready to encode (`name`, the input's name,
     only goes into error messages).
 
-    numpy arrays keep their dtype (the caller chose it). Other values (lists, scalars) take the
+    numpy arrays keep their dtype (the caller chose it), except object arrays (what pandas'
+    .to_numpy() gives for mixed columns): they are text for a string input, or when every
+    element is str or bytes; otherwise they are converted to the declared dtype (InputError
+    if they cannot be: a number beside a str or None), or with no declared dtype follow the
+    rules for lists below. Other values (lists, scalars) take the
     signature's declared dtype when they convert to it, else TensorFlow's conventions for
     Python values: float -> float32, int -> int32 if it fits else int64, str/bytes -> string
     (object array of bytes; str UTF-8 encoded). Values that do not fit the declared dtype are
@@ -49,8 +53,15 @@ def as_input_array(
     Raises:
         InputError: a string input (declared DT_STRING, or text values) holds an element that
             is neither str nor bytes, or a str that cannot be UTF-8 encoded (see
-            as_bytes_array).
+            as_bytes_array); an object array holding numbers does not convert to the
+            declared numeric dtype.
     """
+    if (
+        isinstance(value, np.ndarray)
+        and value.dtype == object
+        and not _is_text_array(value, declared)
+    ):
+        return _object_array_as(value, declared, name)
     if isinstance(value, np.ndarray):
         array = value
     elif declared == np.dtype(object) or _first_leaf_is_text(value):
@@ -73,18 +84,61 @@ def as_input_array(
     return array
 
 
-def check_input(name: str, value: Any, declared: np.dtype | None = None) -> None:
+def check_input(name: str, value: Any, declared: np.dtype | None = None) -> Any:
     """Raises InputError for a value as_input_array would refuse as input `name`, without
-    keeping the array: for a client that sends JSON (RestClient) the same checks before
-    sending as the gRPC client makes. Numeric values are not looked at (the server judges
-    them)."""
-    textual = (
-        value.dtype.kind in "USO"
-        if isinstance(value, np.ndarray)
-        else declared == np.dtype(object) or _first_leaf_is_text(value)
-    )
+    encoding it: for a client that sends JSON (RestClient) the same checks before sending as
+    the gRPC client makes. Returns the value to send: `value` itself, except an object array
+    that is not text (see as_input_array), converted to the declared dtype as the gRPC client
+    sends it. Numeric values are not looked at (the server judges them)."""
+    if isinstance(value, np.ndarray):
+        if value.dtype == object and not _is_text_array(value, declared):
+            return as_input_array(value, declared, name) if declared is not None else value
+        textual = value.dtype.kind in "USO"
+    else:
+        textual = declared == np.dtype(object) or _first_leaf_is_text(value)
     if textual:
         as_input_array(value, declared, name)
+    return value
+
+
+def needs_declared_dtype(value: Any) -> bool:
+    """Whether preparing or checking `value` depends on its input's declared dtype: a list or
+    scalar (numbers for a string input are refused, and are cast to the declared dtype), or an
+    object array (text or numbers, as declared). A numeric or str/bytes numpy array does not:
+    it is sent as it is, so a client needs no signature lookup before sending it."""
+    return not isinstance(value, np.ndarray) or value.dtype == object
+
+
+def _is_text_array(array: np.ndarray, declared: np.dtype | None) -> bool:
+    """Whether an object array is text: declared a string input; for a numeric input, all its
+    elements str or bytes (sent as text, as a list of them is: the server judges text for a
+    numeric input); with no declared dtype, empty or any element str or bytes (a number
+    beside text is then refused by as_bytes_array, naming the input)."""
+    if declared == np.dtype(object):
+        return True
+    elements = array.reshape(-1).tolist()
+    if declared is None:
+        return not elements or any(isinstance(v, str | bytes) for v in elements)
+    return bool(elements) and all(isinstance(v, str | bytes) for v in elements)
+
+
+def _object_array_as(array: np.ndarray, declared: np.dtype | None, name: str | None) -> np.ndarray:
+    """An object array that is not text (see _is_text_array) as a numeric array: the declared
+    dtype, else TensorFlow's rules for Python values (as a list would be)."""
+    if declared is None:
+        return as_input_array(array.tolist(), None, name)
+    try:
+        return array.astype(declared)
+    except (TypeError, ValueError, OverflowError) as exc:
+        bad = next(
+            (v for v in array.reshape(-1).tolist() if not isinstance(v, int | float | np.number)),
+            None,
+        )
+        raise InputError(
+            f"{_for_input(name)}expected values a {declared.name} input can take, got an object "
+            f"array of shape {array.shape} holding {type(bad).__name__} ({bad!r}) ({exc}); "
+            f"pass numbers (e.g. array.astype(np.{declared.name}) after cleaning the column)"
+        ) from None
 
 
 def _first_leaf_is_text(value: Any) -> bool:

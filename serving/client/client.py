@@ -22,7 +22,6 @@ Example:
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
@@ -43,9 +42,15 @@ from seqline.serving.client.retry import (
     RetryEvent,
     RetryPolicy,
 )
+from seqline.serving.client.signature_cache import PRESEND_LOOKUP_SHARE, SignatureCache
 from seqline.serving.errors import Code, ServingError
 from seqline.serving.grpc_experiments import LOW_LATENCY_GRPC_EXPERIMENTS, prefer_low_latency_grpc
-from seqline.serving.request_inputs import as_input_array, examples_input, make_example
+from seqline.serving.request_inputs import (
+    as_input_array,
+    examples_input,
+    make_example,
+    needs_declared_dtype,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -177,8 +182,7 @@ class PredictionClient(ModelClientBase):
         self._prediction = prediction_service_pb2_grpc.PredictionServiceStub(channel)
         self._models = model_service_pb2_grpc.ModelServiceStub(channel)
         # Declared input dtypes per (version, label, signature), to cast list inputs correctly.
-        self._input_dtypes: dict[tuple[Any, ...], dict[str, np.dtype]] = {}
-        self._lock = threading.Lock()
+        self._input_dtypes: SignatureCache[dict[str, np.dtype]] = SignatureCache()
 
     # -- lifecycle --------------------------------------------------------------------------
 
@@ -212,8 +216,12 @@ class PredictionClient(ModelClientBase):
 
         Args:
             inputs: {input name: numpy array, list or scalar}. numpy arrays are sent with their
-                dtype; lists and scalars are cast to the signature's declared dtype (fetched
-                once per signature with GetModelMetadata and cached). str becomes UTF-8 bytes.
+                dtype, except object arrays (pandas' .to_numpy() of a mixed column): text for a
+                string input, else cast to the declared dtype. Lists and scalars are cast to
+                the signature's declared dtype. str becomes UTF-8 bytes. The declared dtypes
+                come from GetModelMetadata, read only when an input needs them (a list, scalar
+                or object array), within at most a quarter of the call's time, and cached
+                (a failed read for 30 s; see serving.client.signature_cache).
             signature_name: default the client's (`serving_default`).
             output_filter: only these outputs; default all.
             version / version_label: override the client's version selection for this call.
@@ -225,8 +233,9 @@ class PredictionClient(ModelClientBase):
         Raises:
             RequestFailed: with the server's status code and message.
             InputError (a ValueError, from seqline.serving.request_inputs): before sending,
-                naming the input: a string input holding a non-text element, or a str that
-                is not valid Unicode (a lone surrogate from undecodable bytes; pass bytes).
+                naming the input: a string input holding a non-text element, a str that
+                is not valid Unicode (a lone surrogate from undecodable bytes; pass bytes), or
+                an object array a numeric input's dtype cannot take.
         """
         response = self.predict_response(
             inputs,
@@ -259,12 +268,14 @@ class PredictionClient(ModelClientBase):
         deadline = time.monotonic() + budget
         request = predict_pb2.PredictRequest()
         self._fill_model_spec(request.model_spec, version, version_label, signature)
-        declared = self._declared_input_dtypes(inputs, version, version_label, signature, budget)
+        declared = self._declared_input_dtypes(
+            inputs, version, version_label, signature, budget * PRESEND_LOOKUP_SHARE
+        )
         for name, value in inputs.items():
             array = as_input_array(value, declared.get(name), name)
             from_ndarray(array, request.inputs[name])
         request.output_filter.extend(output_filter)
-        # One deadline for the whole call, including a first-time metadata lookup.
+        # One deadline for the whole call, including a metadata lookup (at most its share).
         remaining = max(deadline - time.monotonic(), 0.001)
         return self._call("Predict", self._prediction.Predict, request, remaining)
 
@@ -499,28 +510,31 @@ class PredictionClient(ModelClientBase):
         signature: str,
         timeout: float | None,
     ) -> dict[str, np.dtype]:
-        # Only lists/scalars need the declared dtype; numpy arrays are sent as they are, so the
-        # common fast path never pays for a metadata call.
-        if all(isinstance(v, np.ndarray) for v in inputs.values()):
+        """The signature's declared input dtypes, looked up only when an input needs them
+        (needs_declared_dtype: lists, scalars, object arrays; numeric and str/bytes arrays are
+        sent as they are, so the common path never pays for a metadata call), within
+        `timeout` (the caller's PRESEND_LOOKUP_SHARE of the call), and remembered as
+        signature_cache says, a failed lookup included."""
+        if not any(needs_declared_dtype(v) for v in inputs.values()):
             return {}
-        key = (version, version_label, signature)
-        with self._lock:
-            cached = self._input_dtypes.get(key)
-        if cached is not None:
-            return cached
+        selected = self._select_version(version, version_label)
+        key = (*selected, signature)
+        found, cached = self._input_dtypes.get(key)
+        if found:
+            return cached or {}
         try:
             meta = self.metadata(version=version, version_label=version_label, timeout=timeout)
         except RequestFailed as exc:
             # Casting is a convenience: without metadata, fall back to TF's Python-value rules
             # and let the server judge the request.
             logger.debug("no metadata for input dtypes (%s); using default casts", exc)
+            self._input_dtypes.put_failed(key)
             return {}
         sig = meta.signatures.get(signature)
         dtypes = {}
         if sig is not None:
             dtypes = {k: v.numpy_dtype for k, v in sig.inputs.items() if v.numpy_dtype}
-        with self._lock:
-            self._input_dtypes[key] = dtypes
+        self._input_dtypes.put(key, dtypes, pinned=selected[0] is not None)
         return dtypes
 
     def _call(self, method: str, rpc: Callable[..., Any], request: Any, timeout: float | None):

@@ -14,8 +14,8 @@ Wire format (TF Serving's REST API):
 Bytes travel as {"b64": "..."}; errors come back as {"error": "message"} with an HTTP status.
 
 JSON carries no dtypes, so predict() reads the signature's declared output dtypes from the
-metadata endpoint (once per version selection, cached) to return the same numpy dtypes as the
-gRPC client.
+metadata endpoint (cached; see RestClient.predict for when and within what time) to return the
+same numpy dtypes as the gRPC client.
 """
 
 from __future__ import annotations
@@ -23,7 +23,6 @@ from __future__ import annotations
 import base64
 import json
 import socket
-import threading
 import time
 import urllib.error
 import urllib.parse
@@ -41,8 +40,9 @@ from seqline.serving.client.model_info import (
     signatures_from_json,
 )
 from seqline.serving.client.retry import DEFAULT_RETRY_CODES, RequestFailed, RetryEvent
+from seqline.serving.client.signature_cache import PRESEND_LOOKUP_SHARE, SignatureCache
 from seqline.serving.errors import Code
-from seqline.serving.request_inputs import check_input
+from seqline.serving.request_inputs import check_input, needs_declared_dtype
 
 # HTTP status -> canonical code, the inverse of TF Serving's ToHTTPStatusCode table. 400 stands
 # for INVALID_ARGUMENT, FAILED_PRECONDITION and OUT_OF_RANGE alike; INVALID_ARGUMENT is the one
@@ -116,8 +116,7 @@ class RestClient(ModelClientBase):
         )
         self.base_url = base_url.rstrip("/")
         self.headers = dict(headers or {})
-        self._signatures: dict[tuple[Any, ...], dict[str, SignatureInfo]] = {}
-        self._lock = threading.Lock()
+        self._signatures: SignatureCache[dict[str, SignatureInfo]] = SignatureCache()
 
     def __repr__(self) -> str:
         return f"RestClient(base_url={self.base_url!r}, model_name={self.model_name!r})"
@@ -138,28 +137,42 @@ class RestClient(ModelClientBase):
         inputs: {name: numpy array, list or scalar}; bytes are sent as {"b64": ...}. Outputs
         take the signature's declared dtypes, and an empty output (an empty batch) its
         declared shape, (0, 5) for probabilities [-1, 5], as over gRPC; DT_STRING outputs are
-        object arrays of bytes. The signature comes from the metadata endpoint, read once per
-        version selection and cached, within the call's one deadline.
+        object arrays of bytes. An object array (pandas' .to_numpy() of a mixed column) is
+        text for a string input and is cast to the declared dtype for a numeric one, as over
+        gRPC.
+
+        The signature comes from the metadata endpoint, within the call's one deadline:
+        before sending only when an input needs its declared dtype for the checks below (a
+        list, scalar or object array), and then with at most a quarter of the call's time, so
+        a slow or unavailable metadata endpoint leaves :predict most of it; otherwise (numeric
+        or str/bytes numpy arrays only) after the answer, for the output dtypes and shapes,
+        with what is left. A read signature is cached per version selection (for good for a
+        pinned version, 60 s for the latest or a label, so a newly loaded version is seen); a
+        failed read is remembered for 30 s, calls in that time going without declared dtypes
+        instead of retrying it (see seqline.serving.client.signature_cache).
 
         Raises:
             RequestFailed: with the server's status code and message.
             InputError (a ValueError, from seqline.serving.request_inputs): before sending,
                 the same checks as PredictionClient.predict: a string input holding a
-                non-text element, or a str that is not valid Unicode (pass bytes).
+                non-text element, a str that is not valid Unicode (pass bytes), or an object
+                array a numeric input's dtype cannot take.
         """
         signature = signature_name or self.signature_name
-        deadline = time.monotonic() + (self.timeout if timeout is None else timeout)
-        try:
-            sig = self._signature(version, version_label, signature, timeout)
-        except RequestFailed:
-            sig = None  # no dtypes then: numbers as numpy infers them, strings as bytes
+        budget = self.timeout if timeout is None else timeout
+        deadline = time.monotonic() + budget
+        presend = any(needs_declared_dtype(v) for v in inputs.values())
+        sig = None
+        if presend:
+            sig = self._signature(version, version_label, signature, budget * PRESEND_LOOKUP_SHARE)
         declared_inputs = sig.inputs if sig is not None else {}
+        to_send = {}
         for name, value in inputs.items():
             spec = declared_inputs.get(name)
-            check_input(name, value, spec.numpy_dtype if spec is not None else None)
+            to_send[name] = check_input(name, value, spec.numpy_dtype if spec is not None else None)
         body = {
             "signature_name": signature,
-            "inputs": {name: to_json_value(value) for name, value in inputs.items()},
+            "inputs": {name: to_json_value(value) for name, value in to_send.items()},
         }
         answer = self._request(
             "Predict",
@@ -174,6 +187,9 @@ class RestClient(ModelClientBase):
                 method="Predict",
             )
         outputs = answer["outputs"]
+        if not presend:
+            # Output dtypes and shapes: what is left of the deadline for a first lookup.
+            sig = self._signature(version, version_label, signature, deadline - time.monotonic())
         declared = sig.outputs if sig is not None else {}
         if not isinstance(outputs, dict):
             # TF Serving drops the name when the signature has exactly one output.
@@ -309,18 +325,26 @@ class RestClient(ModelClientBase):
         version: int | None,
         version_label: str | None,
         signature: str,
-        timeout: float | None,
+        timeout: float,
     ) -> SignatureInfo | None:
-        key = (version, version_label)
-        with self._lock:
-            signatures = self._signatures.get(key)
-        if signatures is None:
-            signatures = self.metadata(
-                version=version, version_label=version_label, timeout=timeout
-            ).signatures
-            with self._lock:
-                self._signatures[key] = signatures
-        return signatures.get(signature)
+        """The signature from the metadata endpoint, read within `timeout` and remembered as
+        signature_cache says; None when it cannot be read (a failure is remembered too) or
+        the model has no such signature."""
+        selected = self._select_version(version, version_label)
+        found, signatures = self._signatures.get(selected)
+        if not found:
+            if timeout <= 0:
+                return None  # no time left to look: not a failure of the endpoint
+            try:
+                signatures = self.metadata(
+                    version=version, version_label=version_label, timeout=timeout
+                ).signatures
+            except RequestFailed:
+                # No dtypes then: numbers as numpy infers them, strings as bytes.
+                self._signatures.put_failed(selected)
+                return None
+            self._signatures.put(selected, signatures, pinned=selected[0] is not None)
+        return signatures.get(signature) if signatures is not None else None
 
     def _request(
         self, method: str, url: str, body: Mapping[str, Any] | None, timeout: float | None

@@ -37,6 +37,11 @@ from seqline.serving.client.client import (
 from seqline.serving.client.model_info import wait_for_version
 from seqline.serving.client.rest_client import RestClient, from_json_value, to_json_value
 from seqline.serving.client.retry import call_with_retries
+from seqline.serving.client.signature_cache import (
+    FAILED_LOOKUP_TTL,
+    SIGNATURE_TTL,
+    SignatureCache,
+)
 from seqline.serving.grpc_experiments import (
     GRPC_EXPERIMENTS_VARIABLE,
     LOW_LATENCY_GRPC_EXPERIMENTS,
@@ -226,6 +231,124 @@ def test_text_inputs_refuse_non_text_and_lone_surrogates_naming_the_input() -> N
         make_example({"text": "caf\udce9"})
     check_input("x", [1.0, 2.0], np.dtype(np.float32))  # numbers are the server's to judge
     assert as_input_array([b"caf\xe9"], np.dtype(object), "text").tolist() == [b"caf\xe9"]
+
+
+def test_object_arrays_are_text_only_for_string_inputs() -> None:
+    """pandas' .to_numpy() of a mixed column is an object array of numbers: ab733cf refused it
+    for a float32 input with "expected str or bytes elements in a string input"."""
+    numbers = np.array([[1.0, 2.0]], dtype=object)
+    for prepare in (as_input_array, lambda v, d, n: check_input(n, v, d)):
+        sent = prepare(numbers, np.dtype(np.float32), "history")
+        assert sent.dtype == np.float32 and sent.tolist() == [[1.0, 2.0]]
+        with pytest.raises(InputError, match=r"input .history.: expected values a float32 .*str"):
+            prepare(np.array([1.0, "n/a"], dtype=object), np.dtype(np.float32), "history")
+    assert as_input_array(numbers, None, "x").dtype == np.float32  # unknown: TF's rules
+    assert check_input("x", numbers) is numbers  # unknown: JSON numbers, the server judges
+    with pytest.raises(InputError, match="input 'x': expected str or bytes .* got int"):
+        as_input_array(np.array([1, "a"], dtype=object), None, "x")  # unknown: text beside a number
+    text = np.array(["a", b"b"], dtype=object)
+    assert as_input_array(text, None).tolist() == [b"a", b"b"]
+    # all text for a numeric input: sent as text, as a list of it is (the server judges)
+    assert as_input_array(text, np.dtype(np.float32)).tolist() == [b"a", b"b"]
+    empty = as_input_array(np.array([], dtype=object), np.dtype(np.float32))
+    assert empty.dtype == np.float32 and empty.shape == (0,)
+    with pytest.raises(InputError, match="input 'text': expected str or bytes .* got float"):
+        check_input("text", numbers, np.dtype(object))  # a string input still wants text
+
+
+def test_signature_cache_remembers_failures_briefly_and_unpinned_reads_for_a_while() -> None:
+    now = [0.0]
+    cache: SignatureCache[str] = SignatureCache(clock=lambda: now[0])
+    assert cache.get("k") == (False, None)
+    cache.put_failed("k")
+    cache.put("pinned", "sig1", pinned=True)
+    cache.put("latest", "sig2", pinned=False)
+    assert cache.get("k") == (True, None)
+    now[0] = FAILED_LOOKUP_TTL
+    assert cache.get("k") == (False, None)  # tried again after FAILED_LOOKUP_TTL
+    assert cache.get("latest") == (True, "sig2")
+    now[0] = SIGNATURE_TTL
+    assert cache.get("latest") == (False, None)  # a newly loaded version is seen
+    now[0] = 1e9
+    assert cache.get("pinned") == (True, "sig1")
+
+
+class _StubRest:
+    """A REST endpoint whose :predict answers at once and whose metadata GET answers 503 or,
+    with `hang`, not before the test ends; records the requests in order."""
+
+    def __init__(self, *, hang: bool) -> None:
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        self.requests: list[str] = []
+        self.release = threading.Event()
+        stub = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def _answer(self, status: int, body: dict[str, Any]) -> None:
+                data = json.dumps(body).encode()
+                try:
+                    self.send_response(status)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(data)))
+                    self.end_headers()
+                    self.wfile.write(data)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass  # the client gave up
+
+            def do_GET(self) -> None:
+                stub.requests.append("GET")
+                if hang:
+                    stub.release.wait(10)
+                self._answer(503, {"error": "metadata unavailable"})
+
+            def do_POST(self) -> None:
+                stub.requests.append("POST")
+                self.rfile.read(int(self.headers["Content-Length"]))
+                self._answer(200, {"outputs": {"y": [[2.5]]}})
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.release.set()
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_rest_predict_keeps_its_time_when_the_metadata_endpoint_hangs() -> None:
+    """ab733cf read the metadata before :predict with the whole deadline: a metadata endpoint
+    slower than the timeout failed every predict with DEADLINE_EXCEEDED."""
+    stub = _StubRest(hang=True)
+    try:
+        client = RestClient(stub.url, "m", timeout=0.4)
+        # numeric arrays need no signature before sending: :predict goes first
+        assert client.predict({"x": np.array([[1.0]], np.float32)})["y"].tolist() == [[2.5]]
+        assert stub.requests == ["POST", "GET"]
+        # a list needs it first, within a share of the deadline; the failure is remembered
+        client = RestClient(stub.url, "m", timeout=0.4)
+        for _ in range(3):
+            assert client.predict({"x": [[1.0]]})["y"].tolist() == [[2.5]]
+        assert stub.requests[2:] == ["GET", "POST", "POST", "POST"]
+    finally:
+        stub.close()
+
+
+def test_rest_predict_does_not_retry_a_failed_metadata_read_on_every_call() -> None:
+    """ab733cf retried the metadata GET (with its backoff) on every predict against a 503."""
+    stub = _StubRest(hang=False)
+    try:
+        client = RestClient(stub.url, "m", retries=1, backoff=0.001)
+        for value in ([[1.0]], np.array([[1.0]], np.float32), [[2.0]]):
+            assert client.predict({"x": value})["y"].tolist() == [[2.5]]
+        assert stub.requests == ["GET", "GET", "POST", "POST", "POST"]
+    finally:
+        stub.close()
 
 
 def test_make_example_infers_feature_kinds() -> None:
@@ -514,6 +637,19 @@ def test_clients_refuse_text_that_is_not_unicode_before_sending(server: Served) 
     np.testing.assert_allclose(
         rest.predict({"text": [b"caf\xe9 good"]})["probabilities"], as_bytes["probabilities"]
     )
+
+
+def test_clients_send_an_object_array_of_numbers_to_a_numeric_input(server: Served) -> None:
+    """An object array of numbers (pandas' .to_numpy() of a mixed column) was refused as text
+    by both clients since ab733cf (and by the gRPC client before it)."""
+    x = np.array([1.0, 2.0, 5.0], dtype=object)
+    with PredictionClient(server.grpc_target, "half_plus_two") as client:
+        via_grpc = client.predict({"x": x})["y"]
+        with pytest.raises(InputError, match="input 'x': expected values a float32"):
+            client.predict({"x": np.array([1.0, None, "a"], dtype=object)})
+    via_rest = RestClient(server.rest_url, "half_plus_two").predict({"x": x})["y"]
+    assert via_grpc.dtype == via_rest.dtype == np.float32
+    assert via_grpc.tolist() == via_rest.tolist() == Y
 
 
 def test_predict_response_says_which_version_answered(grpc_client: PredictionClient) -> None:
