@@ -40,6 +40,8 @@ from seqline.serving.quiet_logs import quiet_tensorflow_logs
 EXIT_OK = 0
 EXIT_REQUEST_FAILED = 1
 EXIT_USAGE = 2
+# `seqline serve`: a version aspired at start-up failed to load (no port was opened).
+EXIT_LOAD_FAILED = 1
 
 DEFAULT_TARGET = "127.0.0.1:8500"
 TEXT_SIGNATURE = "predict_text"
@@ -383,7 +385,7 @@ def run_serve(args: argparse.Namespace, *, stop: threading.Event | None = None) 
     """Handler of `seqline serve`: loads the models, opens the ports, serves until
     SIGINT/SIGTERM (or until `stop` is set, for callers running it in a thread), then drains
     in-flight requests for up to --shutdown_grace_seconds. Returns an exit code (2 for an
-    invalid server config)."""
+    invalid server config, 1 when a version aspired at start-up fails to load)."""
     if getattr(args, "parent_pid", None) is not None:
         die_with_parent(args.parent_pid)  # first: the parent may already be gone
     if getattr(args, "stop_when_stdin_closes", False):
@@ -396,7 +398,7 @@ def run_serve(args: argparse.Namespace, *, stop: threading.Event | None = None) 
 
     # A server runs signatures, never Keras: skip TensorFlow's eager Keras import (~1.5 s).
     import_tensorflow_for_serving()
-    from seqline.serving.errors import ServerConfigError
+    from seqline.serving.errors import InitialLoadError, ServerConfigError
     from seqline.serving.server.server import start_server
     from seqline.serving.server.server_flags import options_from_args
 
@@ -404,6 +406,9 @@ def run_serve(args: argparse.Namespace, *, stop: threading.Event | None = None) 
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     try:
         handle = start_server(options_from_args(args))
+    except InitialLoadError as exc:  # a model that does not load: not a usage error
+        print(f"seqline serve: error: {exc}", file=sys.stderr)
+        return EXIT_LOAD_FAILED
     except ServerConfigError as exc:
         print(f"seqline serve: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -413,7 +418,10 @@ def run_serve(args: argparse.Namespace, *, stop: threading.Event | None = None) 
         rest = f", REST at {handle.rest_url}" if handle.rest_url else ""
         tls = " (TLS)" if handle.tls else ""
         print(f"seqline serve: gRPC at {handle.grpc_target}{rest}{tls}; Ctrl-C stops", flush=True)
-        stop.wait()
+        # In slices: Python runs a signal handler in the main thread between bytecodes, and
+        # an untimed wait may block it; a pending SIGTERM is handled within 0.5 s.
+        while not stop.wait(0.5):
+            pass
         print(f"seqline serve: stopping; draining requests for up to {handle.grace:g} s",
               flush=True)  # fmt: skip
     finally:

@@ -87,3 +87,12 @@ class ServerConfigError(ValueError):
     A ValueError so a caller without seqline.pipeline (a bare serving host) can catch it; the
     message says what was expected, what was received and how to fix it.
     """
+
+
+class InitialLoadError(ServerConfigError):
+    """A version the server aspired to at start-up failed its first load (raised by
+    start_server before any port opens; `seqline serve` exits 1). tensorflow_model_server
+    fails its start the same way ("servable(s) did not become available"), so an
+    orchestrator keeps the running instance instead of routing to a server without models.
+    A ServerConfigError so that callers catching that still stop on it.
+    """

@@ -32,7 +32,7 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from seqline.serving.errors import ServerConfigError
+from seqline.serving.errors import InitialLoadError, ServerConfigError
 from seqline.serving.request_limits import (
     DEFAULT_MAX_JSON_DEPTH,
     DEFAULT_MAX_REQUEST_BYTES,
@@ -410,12 +410,36 @@ def _batching_options(options: ServerOptions) -> Any:
     return BatchingOptions(**values)
 
 
+def _initial_load_failures(manager: Any, configs: list[Any]) -> list[str]:
+    """The versions whose first load failed ("{name: m version: 2} due to error: ..."), as
+    GetModelStatus reports them after ``manager.load_initial()``: END with an error code."""
+    from seqline.serving.errors import Code, ServingError
+    from seqline.serving.server.model_manager import END
+
+    failed = []
+    for config in configs:
+        try:
+            statuses = manager.status(config.name)
+        except ServingError:  # no version found yet: waited for, as TF Serving does
+            continue
+        for status in sorted(statuses, key=lambda s: s.version):
+            if status.state == END and status.error_code != Code.OK:
+                failed.append(
+                    f"{{name: {config.name} version: {status.version}}} due to error: "
+                    f"{status.error_message} (base path {config.base_path})"
+                )
+    return failed
+
+
 def start_server(options: ServerOptions) -> ServerHandle:
     """Loads the models (first attempt of each), then opens the gRPC (and REST) ports.
 
     Raises ServerConfigError for a bad config file (models, batching, monitoring, SSL, gRPC
-    arguments) or a port that cannot be bound. Call ``handle.wait_until_ready()`` when a
-    test needs every model AVAILABLE (a failed first load keeps being retried).
+    arguments) or a port that cannot be bound, and its subclass InitialLoadError (no port
+    opened) when a version aspired at start-up fails its first load, as tensorflow_model_server
+    fails its start. A base path with no version yet is not an error: the server starts and
+    loads the first version when it appears. Call ``handle.wait_until_ready()`` when a test
+    needs every model AVAILABLE.
     """
     from concurrent import futures
 
@@ -477,8 +501,20 @@ def start_server(options: ServerOptions) -> ServerHandle:
         allow_version_labels_for_unavailable_models=options.allow_version_labels_for_unavailable_models,
     )
     # tensorflow_model_server opens its ports only after the first load of every model: a
-    # client retrying through a restart sees UNAVAILABLE, never NOT_FOUND.
+    # client retrying through a restart sees UNAVAILABLE, never NOT_FOUND. And it fails its
+    # start when an aspired version does not load, so the orchestrator keeps the old instance
+    # (a model with no version on disk yet is waited for, not an error).
     manager.load_initial()
+    failed = _initial_load_failures(manager, configs)
+    if failed:
+        manager.stop()
+        raise InitialLoadError(
+            f"Failed to start server: {len(failed)} servable(s) did not become available: "
+            + "; ".join(failed)
+            + ". Expected every aspired version to load at start-up; fix or remove the broken "
+            "version directory (or pin a version that loads in the model config) and start "
+            "again. No port was opened, so clients keep using the running instance"
+        )
     batcher = BatchScheduler(batching, metrics=metrics) if batching is not None else None
     limits = RequestLimits(
         max_elements=options.max_request_elements,

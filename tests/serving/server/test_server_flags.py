@@ -132,32 +132,32 @@ def test_monitoring_config_moves_or_disables_metrics(tmp_path, model_base_path,
 
 
 def test_saved_model_tags_select_the_meta_graph(model_base_path, half_plus_two_model, start_server):
+    from seqline.serving.errors import InitialLoadError
+
     base = model_base_path(half_plus_two_model, name="hpt")
-    server = start_server(
-        model_name="hpt", model_base_path=base, saved_model_tags="gpu", wait=False
-    )
-    (status,) = server.manager.status("hpt")
-    assert "no MetaGraph tagged ['gpu']" in status.error_message
+    with pytest.raises(InitialLoadError, match=r"no MetaGraph tagged \['gpu'\]"):
+        start_server(model_name="hpt", model_base_path=base, saved_model_tags="gpu", wait=False)
 
 
 def test_load_retries_stop_after_max_num_load_retries(tmp_path, start_server):
+    # Started on an empty base path (a broken version there would fail the start); the
+    # broken version arrives while it serves.
     base = tmp_path / "broken"
-    (base / "1").mkdir(parents=True)
-    (base / "1" / "saved_model.pbtxt").write_text("meta_graphs { }")  # parses, cannot load
+    base.mkdir()
     server = start_server(model_name="broken", model_base_path=str(base), wait=False,
                           max_num_load_retries=2, load_retry_interval_micros=0,
                           file_system_poll_wait_seconds=3600)  # fmt: skip
-    attempts = server.metrics.tf.load_attempt_count
-    path = str(base / "1")
-    # The first attempt ran before the ports opened; the file-system poller's own first poll
-    # may already have retried once (it starts with the server), so 1 or 2 here.
-    assert attempts.value(path, "fail") in (1, 2)
-    for _ in range(5):
-        server.manager.poll()
-    assert attempts.value(path, "fail") == 3  # 1 + max_num_load_retries, then no more
     waiting = start_server(model_name="broken", model_base_path=str(base), wait=False,
                            load_retry_interval_micros=3_600_000_000,
                            file_system_poll_wait_seconds=3600)  # fmt: skip
+    (base / "1").mkdir()
+    (base / "1" / "saved_model.pbtxt").write_text("meta_graphs { }")  # parses, cannot load
+    attempts = server.metrics.tf.load_attempt_count
+    path = str(base / "1")
+    for _ in range(6):
+        server.manager.poll()
+    assert attempts.value(path, "fail") == 3  # 1 + max_num_load_retries, then no more
+    waiting.manager.poll()
     waiting.manager.poll()
     assert waiting.metrics.tf.load_attempt_count.value(path, "fail") == 1  # interval not over
 

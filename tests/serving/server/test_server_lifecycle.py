@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -103,6 +104,87 @@ def test_ports_open_only_after_the_first_load(monkeypatch, model_base_path, half
         finally:
             client.close()
             handle.stop()
+
+
+def _broken_newest(model_base_path, good_model, broken_from) -> str:
+    """A base path with version 1 complete and version 2 without its variables (a truncated
+    push): version 2 is the aspired one and its load fails."""
+    base = model_base_path(good_model, name="hpt", versions=(1,))
+    os.makedirs(os.path.join(base, "2"))
+    shutil.copy(os.path.join(broken_from, "saved_model.pb"), os.path.join(base, "2"))
+    return base
+
+
+def _port_is_free(port: int) -> bool:
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def test_a_newest_version_that_fails_to_load_fails_the_start_before_any_port_opens(
+    model_base_path, half_plus_two_model, half_plus_three_model
+):
+    """tensorflow_model_server fails its start when an aspired version does not load, so the
+    orchestrator keeps the old instance; seqline used to open its ports and answer NOT_FOUND."""
+    from seqline.serving.errors import InitialLoadError
+    from seqline.serving.server.server import ServerOptions, start_server
+
+    base = _broken_newest(model_base_path, half_plus_two_model, half_plus_three_model)
+    grpc_port, rest_port = free_port(), free_port()
+    options = ServerOptions(
+        model_name="hpt", model_base_path=base, port=grpc_port, rest_api_port=rest_port
+    )
+    with pytest.raises(InitialLoadError) as error:
+        start_server(options)
+    message = str(error.value)
+    assert "1 servable(s) did not become available" in message
+    assert "{name: hpt version: 2} due to error: Loading failed" in message
+    assert base in message
+    assert _port_is_free(grpc_port) and _port_is_free(rest_port)
+
+
+def test_serve_exits_1_naming_the_version_that_failed_to_load(
+    model_base_path, half_plus_two_model, half_plus_three_model, capsys
+):
+    import argparse
+
+    from seqline.serving import cli
+
+    base = _broken_newest(model_base_path, half_plus_two_model, half_plus_three_model)
+    parser = argparse.ArgumentParser(prog="seqline")
+    cli.register(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(
+        ["serve", "--model_name=hpt", f"--model_base_path={base}", f"--port={free_port()}"]
+    )
+    stop = threading.Event()
+    stop.set()  # were the start to succeed, serve would return at once (with 0)
+    code = cli.run_serve(args, stop=stop)
+    err = capsys.readouterr().err
+    assert code == 1, err
+    assert "seqline serve: error: Failed to start server" in err
+    assert "{name: hpt version: 2}" in err
+
+
+def test_an_empty_base_path_still_starts_and_serves_the_first_version(
+    half_plus_two_model, tmp_path
+):
+    from seqline.serving.server.server import ServerOptions, start_server
+
+    base = tmp_path / "hpt"
+    base.mkdir()
+    options = ServerOptions(
+        model_name="hpt", model_base_path=str(base), port=0, file_system_poll_wait_seconds=0.1
+    )
+    handle = start_server(options)
+    try:
+        copy_version(half_plus_two_model, str(base), 1)
+        assert handle.manager.wait_until_available("hpt", 1, timeout=WAIT)
+        assert grpc_predict(handle.grpc_target, 1.0) == 2.5
+    finally:
+        handle.stop()
 
 
 def _serve(args: list[str], log_path) -> subprocess.Popen:

@@ -368,18 +368,16 @@ def test_a_warmup_that_fails_only_in_a_session(
     base = str(tmp_path / "counting")
     shutil.copytree(counting_model, os.path.join(base, "1"))
     write_warmup(os.path.join(base, "1"), [warmup_record(float(i)) for i in range(3)])
-    server = start_server(
-        model_name="counting",
-        model_base_path=base,
-        tensorflow_runtime=runtime,
-        wait=runtime == "session",
-    )
-    if runtime == "session_strict":
-        wait_for(server, lambda: server.manager.status("counting")
-                 and server.manager.status("counting", 1)[0].state == END)  # fmt: skip
-        message = server.manager.status("counting", 1)[0].error_message
+    if runtime == "session_strict":  # the only version fails its load: the start fails
+        from seqline.serving.errors import InitialLoadError
+
+        with pytest.raises(InitialLoadError) as error:
+            start_server(model_name="counting", model_base_path=base, tensorflow_runtime=runtime)
+        message = str(error.value)
+        assert "{name: counting version: 1}" in message
         assert "warmup record 0" in message and "an op this Session cannot run" in message
         return
+    server = start_server(model_name="counting", model_base_path=base, tensorflow_runtime=runtime)
     with grpc.insecure_channel(server.grpc_target) as channel:
         stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
         # The three warmup requests ran on the function runtime's copy, then this one.
