@@ -19,6 +19,7 @@ from tensorflow.core.protobuf import meta_graph_pb2, saved_model_pb2
 from tensorflow.python.util import deprecation
 from tensorflow_serving.apis import get_model_metadata_pb2
 
+from seqline.serving.errors import Code, ServingError
 from seqline.serving.server import signature_runner
 from seqline.serving.server.signature_runner import SignatureRunner
 
@@ -121,7 +122,8 @@ class Servable:
     ``signatures`` maps the runnable signature names to runners; ``signature_def_map`` holds
     every SignatureDef (``__saved_model_init_op`` too, as TF Serving's metadata does) and
     ``metadata_any`` is it packed in Any, built once for GetModelMetadata. ``in_flight``
-    counts requests using the version, so unloading can wait for them.
+    counts requests using the version, so unloading can wait for them; ``close`` (on unload)
+    then frees what runs the signatures: the session runtime's callables and Session.
     """
 
     name: str
@@ -137,9 +139,21 @@ class Servable:
     runtime: str = FUNCTION_RUNTIME
     in_flight: int = 0
     _lock: threading.Condition = field(default_factory=threading.Condition, repr=False)
+    # close() was called: no new request may hold this version
+    closing: bool = False
+    # what runs the signatures has been freed (close() with no request in flight, or the
+    # last in-flight request's release after close())
+    closed: bool = False
 
     def acquire(self) -> None:
+        """Holds the version for one request. UNAVAILABLE once it is closing: a request that
+        resolved it just before it unloaded gets an error instead of a closed Session."""
         with self._lock:
+            if self.closing:
+                raise ServingError(
+                    Code.UNAVAILABLE,
+                    f"model {self.name} version {self.version} was unloaded; retry the request",
+                )
             self.in_flight += 1
 
     def release(self) -> None:
@@ -147,6 +161,34 @@ class Servable:
             self.in_flight -= 1
             if self.in_flight == 0:
                 self._lock.notify_all()
+                if self.closing:
+                    self._free()
+
+    def close(self) -> None:
+        """Frees what runs the signatures (called when the version unloads, after its drain):
+        with the session runtime the Session callables are released and the
+        tf.compat.v1.Session closed now, instead of whenever garbage collection gets to them
+        (native memory grew on every reload otherwise). Requests still in flight finish first:
+        the last one's release frees it. Idempotent."""
+        with self._lock:
+            self.closing = True
+            if self.in_flight == 0:
+                self._free()
+
+    def _free(self) -> None:
+        """Called with _lock held, once no request holds the version."""
+        if self.closed:
+            return
+        self.closed = True
+        for runner in self.signatures.values():
+            runner.release()
+        loaded, self.loaded = self.loaded, None
+        if isinstance(loaded, tf.compat.v1.Session):
+            try:
+                loaded.close()
+            except Exception as e:  # a failing close must not fail the unload
+                log.warning("model %s version %d: closing its Session failed: %s",
+                            self.name, self.version, e)  # fmt: skip
 
     def wait_idle(self, timeout: float) -> bool:
         """Waits until no request uses this version; False if ``timeout`` seconds passed."""

@@ -222,11 +222,12 @@ class SignatureRunner:
         self._tf_dtypes = {alias: tf.dtypes.as_dtype(s.dtype) for alias, s in inputs.items()}
         self._function = None
         self._flat = None
-        # The session runtime (from_session): the Session callable, its Session (kept open
-        # while the runner lives: an in-flight request may still hold the runner after its
-        # version unloaded, so the Session closes when the last reference goes) and feed order.
+        # The session runtime (from_session): the Session callable, its Session and feed
+        # order. The Servable closes the Session when its version unloads and no request
+        # holds it any more (Servable.close), after release() has freed the callable.
         self._session_call: Any = None
         self._session: Any = None
+        self._released = False
         self._feed_order: tuple[str, ...] = ()
         self._calls_lock = threading.Lock()
         self.calls = 0
@@ -268,6 +269,17 @@ class SignatureRunner:
         # and servable.load_servable falls back to the function runtime.
         self._session_call = session._make_callable_from_options(options)
         return self
+
+    def release(self) -> None:
+        """Frees the Session callable (its executors) while the Session is still open; a
+        later call answers UNAVAILABLE. Idempotent; a function-runtime runner keeps its
+        function (freed with the restored object). Servable.close calls it once no request
+        holds the version."""
+        call, self._session_call = self._session_call, None
+        self._session = None
+        if call is not None:
+            self._released = True
+        del call  # the last reference: BaseSession._Callable.__del__ releases the handle
 
     def _flat_call_plan(self, function) -> _FlatPlan | None:
         """How to call the graph function with flat tensors, or None (public call only)."""
@@ -376,9 +388,14 @@ class SignatureRunner:
         with self._calls_lock:
             self.calls += 1
         try:
-            if self._session_call is not None:
-                flat = self._session_call(*[inputs[a] for a in self._feed_order])
+            session_call = self._session_call
+            if session_call is not None:
+                flat = session_call(*[inputs[a] for a in self._feed_order])
                 return dict(zip(self.output_aliases, flat, strict=True))
+            if self._released:
+                raise ServingError(
+                    Code.UNAVAILABLE, f"signature '{self.name}': its model version was unloaded"
+                )
             plan = self._flat
             if plan is not None:
                 ctx = plan.context
