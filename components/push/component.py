@@ -15,6 +15,14 @@ shipped is infra_validate's copy of the SavedModel, which carries the warmup rec
    lock (which rollback holds too): never a version the file pins or labels, nor, for this
    push, one the entry pinned before it (a polling server may serve it until it re-reads).
 
+Every version push publishes carries a provenance marker, `assets.extra/seqline_push.json`
+(model fingerprint and uri, pipeline, run, node, seqline version, time), written into the copy
+before it becomes the version, so `seqline lineage` can name the model even when the push was
+killed before it was recorded. Rerunning such a push adopts that version instead of publishing
+the same model again: the newest version is adopted (record property `adopted: true`) when its
+marker names the same model fingerprint and its saved_model.pb is there; a model pushed again
+after another model's version takes a new version (see publish.py).
+
 Version numbers are 1-18 digits (they fit int64 everywhere); a push past 999999999999999999
 fails with a clear error instead of publishing a version no server here would see.
 
@@ -31,9 +39,11 @@ YAML:
 
 from __future__ import annotations
 
+import importlib.metadata
 import json
 import os
 import re
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -158,6 +168,32 @@ def _source_saved_model(model: Model, infra: InfraBlessing) -> str:
     )
 
 
+def _seqline_version() -> str:
+    try:
+        return importlib.metadata.version("seqline")
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown"
+
+
+def provenance_marker(
+    ctx: ExecutionContext, config: PushConfig, model: Model, source: str
+) -> dict[str, Any]:
+    """The marker push writes into the version it publishes (publish.MARKER_FILE): which
+    model, from where, by which pipeline run and node; a few hundred bytes of JSON."""
+    now = time.time()
+    return {
+        "model_fingerprint": model.fingerprint,
+        "model_uri": model.uri,
+        "source": source,
+        "model_name": config.model_name,
+        "pipeline_name": ctx.pipeline_name,
+        "run_id": ctx.run_id,
+        "node_id": ctx.node_id,
+        "seqline_version": _seqline_version(),
+        "published_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now)),
+    }
+
+
 def run(
     ctx: ExecutionContext,
     config: PushConfig,
@@ -177,7 +213,8 @@ def run(
 
         source = _source_saved_model(model, infra)
         ctx.progress(f"pushing {source} to {config.serving_root}/{config.model_name}")
-        outcome = deploy(source, config, progress=ctx.progress)
+        marker = provenance_marker(ctx, config, model, source)
+        outcome = deploy(source, config, progress=ctx.progress, marker=marker)
         record = {
             "pushed": True,
             "version": outcome.version,
@@ -189,6 +226,7 @@ def run(
             "model_config_file": outcome.config_file,
             "server_confirmed": outcome.server_confirmed,
             "deleted_versions": outcome.deleted_versions,
+            "adopted": outcome.adopted,
         }
     else:
         why = []

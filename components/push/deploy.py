@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from seqline.components.push.publish import apply_retention, delete_version, publish_version
 from seqline.pipeline.errors import DataError
@@ -26,6 +27,8 @@ class DeployOutcome:
         config_file: the models.config written (None if disabled).
         server_confirmed: True when the configured server reported the version AVAILABLE.
         deleted_versions: versions removed by retention.
+        adopted: True when no copy was made: the newest version already held this model (an
+            earlier push was killed after publishing it, before it was recorded).
     """
 
     version: int
@@ -33,14 +36,25 @@ class DeployOutcome:
     config_file: str | None
     server_confirmed: bool
     deleted_versions: list[int]
+    adopted: bool = False
 
 
 def _absolute(path: str) -> str:
     return path if filesystem.is_remote(path) else os.path.abspath(path.removeprefix("file://"))
 
 
-def deploy(source: str, config, progress: Callable[[str], None] = lambda _m: None) -> DeployOutcome:  # noqa: ANN001
+def deploy(
+    source: str,
+    config,  # noqa: ANN001
+    progress: Callable[[str], None] = lambda _m: None,
+    marker: Mapping[str, Any] | None = None,
+) -> DeployOutcome:
     """Pushes the SavedModel at `source` as described by a PushConfig (`config`).
+
+    `marker` (provenance, with "model_fingerprint") is written into the version (see
+    publish.publish_version); with it, a newest version that already holds the same model is
+    adopted instead of copied again, and the rest (models.config, server, retention) runs for
+    it as for a new version: a rollback pin is lifted as by any push.
 
     Raises:
         DataError: the configured server could not load the new version (its message is
@@ -50,8 +64,14 @@ def deploy(source: str, config, progress: Callable[[str], None] = lambda _m: Non
     from seqline.serving.model_config import ModelConfig, VersionPolicy
 
     model_dir = _absolute(filesystem.join(config.serving_root, config.model_name))
-    published = publish_version(source, model_dir)
-    progress(f"published version {published.version} at {published.destination}")
+    published = publish_version(source, model_dir, marker)
+    if published.adopted:
+        progress(
+            f"adopted version {published.version} at {published.destination}: it already holds "
+            "this model (an earlier push published it but was not recorded)"
+        )
+    else:
+        progress(f"published version {published.version} at {published.destination}")
 
     config_file = config.config_file
     previous: ModelConfig | None = None
@@ -97,6 +117,7 @@ def deploy(source: str, config, progress: Callable[[str], None] = lambda _m: Non
         config_file=config_file,
         server_confirmed=confirmed,
         deleted_versions=deleted,
+        adopted=published.adopted,
     )
 
 

@@ -21,6 +21,17 @@ back) is the mirror image: locally one atomic rename to `.deleting-{version}-{uu
 whole version, then its files go; on object stores saved_model.pb goes first. Leftovers of a
 killed deletion are removed by the next push.
 
+Provenance marker: a push from the pipeline (component.py) writes
+`assets.extra/seqline_push.json` into the temporary copy before it becomes `{version}/`, so every
+version it publishes names the model (fingerprint, uri), pipeline, run and node that published
+it, atomically with the version itself (TF Serving ignores unknown files in assets.extra; the
+warmup file there is `tf_serving_warmup_requests`). If the push is killed after the version
+appeared but before the pipeline recorded it, the next push of the same model finds the marker
+and adopts that version instead of publishing a duplicate (`adoptable_version`). The rule is
+"newest only": only the newest version is adopted, and only if its marker names the same model
+fingerprint and its saved_model.pb is there; a model pushed again after another model's
+version must become a new version (it is a deliberate re-push, e.g. to serve it again).
+
 Only local paths are handled without TensorFlow; remote paths import it on use.
 """
 
@@ -28,13 +39,16 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import json
 import logging
 import os
 import re
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
+from typing import Any
 
+from seqline.pipeline.artifacts import PushedModel
 from seqline.pipeline.errors import DataError
 from seqline.serving.version_dirs import scan_versions
 from seqline.storage import filesystem
@@ -42,6 +56,9 @@ from seqline.storage import filesystem
 log = logging.getLogger(__name__)
 
 SAVED_MODEL_PB = "saved_model.pb"
+# The provenance marker inside each published version (relative to the version directory). Its
+# name cannot collide with the warmup file (assets.extra/tf_serving_warmup_requests).
+MARKER_FILE = PushedModel.MARKER_FILE
 LOCK_FILE = ".seqline-push.lock"
 MAX_VERSION = 10**18 - 1  # version directories are 1-18 digits (serving/version_dirs.py)
 # Highest version number ever deleted (ignored by TF Serving: not an integer name).
@@ -62,10 +79,47 @@ _MAX_ATTEMPTS = 5
 
 @dataclass(frozen=True)
 class Published:
-    """Where a model was published: its integer `version` and the `destination` directory."""
+    """Where a model was published: its integer `version` and the `destination` directory;
+    `adopted` is True when no copy was made because the newest version already held this
+    model (a push killed before it was recorded published it; see adoptable_version)."""
 
     version: int
     destination: str
+    adopted: bool = False
+
+
+def read_marker(version_dir: str) -> dict[str, Any] | None:
+    """The provenance marker (MARKER_FILE) of a published version, or None when it has none or
+    it is not a JSON object (a version published by hand or by an older seqline)."""
+    path = filesystem.join(version_dir, MARKER_FILE)
+    try:
+        if not filesystem.exists(path):
+            return None
+        marker = json.loads(filesystem.read_text(path))
+    except (OSError, ValueError):
+        return None
+    return marker if isinstance(marker, dict) else None
+
+
+def adoptable_version(model_dir: str, model_fingerprint: str) -> Published | None:
+    """The newest version of `model_dir` if it is a complete publication of the model with
+    `model_fingerprint` (its marker names that fingerprint and saved_model.pb is there), else
+    None. Only the newest version is considered: if another model was published after it, a
+    push of this model is a deliberate re-push and takes a new version."""
+    versions = integer_versions(model_dir)
+    if not versions or not model_fingerprint:
+        return None
+    destination = filesystem.join(model_dir, str(versions[-1]))
+    if not filesystem.exists(filesystem.join(destination, SAVED_MODEL_PB)):
+        return None
+    marker = read_marker(destination)
+    if marker is None or marker.get("model_fingerprint") != model_fingerprint:
+        return None
+    return Published(version=versions[-1], destination=destination, adopted=True)
+
+
+def _marker_text(marker: Mapping[str, Any]) -> str:
+    return json.dumps(dict(marker), indent=2, sort_keys=True, default=str) + "\n"
 
 
 def integer_versions(model_dir: str) -> list[int]:
@@ -270,15 +324,32 @@ def _exclusive_lock(model_dir: str) -> Iterator[None]:
         os.close(fd)  # closing releases the lock
 
 
-def _publish_local(saved_model_dir: str, model_dir: str) -> Published:
+def _write_marker_local(temp: str, marker: Mapping[str, Any]) -> None:
+    """Writes the marker into the temporary copy, durable before the rename publishes it."""
+    path = os.path.join(temp, MARKER_FILE)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    filesystem.write_text(path, _marker_text(marker))
+    _fsync_dir(os.path.dirname(path))
+    _fsync_dir(temp)
+
+
+def _publish_local(
+    saved_model_dir: str, model_dir: str, marker: Mapping[str, Any] | None
+) -> Published:
     os.makedirs(model_dir, exist_ok=True)
     with _exclusive_lock(model_dir):
         clean_stale_temporaries(model_dir)
         clean_interrupted_deletions(model_dir)
+        if marker is not None:
+            adopted = adoptable_version(model_dir, str(marker.get("model_fingerprint") or ""))
+            if adopted is not None:
+                return adopted
         version = next_version(model_dir)
         temp = os.path.join(model_dir, f"{TEMP_PREFIX}{version}-{uuid.uuid4().hex}")
         try:
             _copy_tree_local(saved_model_dir, temp)
+            if marker is not None:
+                _write_marker_local(temp, marker)
         except BaseException:
             # A failed copy (disk full, bad source) leaves nothing behind; only a killed process
             # leaves a temporary, which the next push removes.
@@ -306,13 +377,19 @@ def _publish_local(saved_model_dir: str, model_dir: str) -> Published:
 # --- object stores -----------------------------------------------------------------------------
 
 
-def _publish_remote(saved_model_dir: str, model_dir: str) -> Published:
+def _publish_remote(
+    saved_model_dir: str, model_dir: str, marker: Mapping[str, Any] | None
+) -> Published:
     import tensorflow as tf
 
     gfile = tf.io.gfile
     gfile.makedirs(model_dir)
     clean_stale_temporaries(model_dir)
     clean_interrupted_deletions(model_dir)
+    if marker is not None:
+        adopted = adoptable_version(model_dir, str(marker.get("model_fingerprint") or ""))
+        if adopted is not None:
+            return adopted
     version = next_version(model_dir)
     temp = filesystem.join(model_dir, f"{TEMP_PREFIX}{version}-{uuid.uuid4().hex}")
     files = _relative_files(saved_model_dir)
@@ -320,6 +397,13 @@ def _publish_remote(saved_model_dir: str, model_dir: str) -> Published:
         target = filesystem.join(temp, rel)
         gfile.makedirs(target.rsplit("/", 1)[0])
         gfile.copy(filesystem.join(saved_model_dir, rel), target, overwrite=True)
+    if marker is not None:
+        target = filesystem.join(temp, MARKER_FILE)
+        gfile.makedirs(target.rsplit("/", 1)[0])
+        with gfile.GFile(target, "w") as f:
+            f.write(_marker_text(marker))
+        if MARKER_FILE not in files:
+            files.insert(len(files) - 1, MARKER_FILE)  # moved before saved_model.pb
     destination = filesystem.join(model_dir, str(version))
     if gfile.exists(destination):
         raise OSError(
@@ -335,15 +419,22 @@ def _publish_remote(saved_model_dir: str, model_dir: str) -> Published:
     return Published(version=version, destination=destination)
 
 
-def publish_version(saved_model_dir: str, model_dir: str) -> Published:
+def publish_version(
+    saved_model_dir: str, model_dir: str, marker: Mapping[str, Any] | None = None
+) -> Published:
     """Publishes the SavedModel at `saved_model_dir` as the next integer version in `model_dir`.
 
     Args:
         saved_model_dir: a directory with saved_model.pb (and usually variables/, assets/).
         model_dir: `{serving_root}/{model_name}`; created if missing. Local or gs:// / s3://.
+        marker: provenance (JSON-serialisable; must include "model_fingerprint") written to
+            `{version}/assets.extra/seqline_push.json` atomically with the version. When given
+            and the newest version's marker names the same model fingerprint (and it has
+            saved_model.pb), that version is returned with adopted=True and nothing is copied.
+            Default None: no marker, never adopts.
 
     Returns:
-        Published(version, destination) with destination `{model_dir}/{version}`.
+        Published(version, destination, adopted) with destination `{model_dir}/{version}`.
 
     Raises:
         FileNotFoundError: if `saved_model_dir` has no saved_model.pb.
@@ -353,7 +444,7 @@ def publish_version(saved_model_dir: str, model_dir: str) -> Published:
     # The destination decides: a local serving root gets the atomic rename even when the model
     # itself lives on an object store.
     if filesystem.is_remote(model_dir):
-        return _publish_remote(saved_model_dir, model_dir)
+        return _publish_remote(saved_model_dir, model_dir, marker)
     return _publish_local(
-        saved_model_dir.removeprefix("file://"), model_dir.removeprefix("file://")
+        saved_model_dir.removeprefix("file://"), model_dir.removeprefix("file://"), marker
     )

@@ -131,12 +131,19 @@ class PushedModel(Artifact):
         {uri}/push.json   the properties below, for tools that read files
 
     Properties: pushed, version, destination (`{serving_root}/{model_name}/{version}`),
-    model_name, reason, model_config_file, server_confirmed, deleted_versions.
+    model_name, reason, model_config_file, server_confirmed, deleted_versions, adopted (True
+    when the version was not copied again: an earlier push of the same model published it and
+    was killed before it was recorded).
+
+    The version itself carries MARKER_FILE, push's provenance marker (JSON: model_fingerprint,
+    model_uri, pipeline_name, run_id, node_id, seqline_version, published_at), so a version
+    whose push was never recorded can still be traced (`seqline lineage`).
     """
 
     TYPE_NAME: ClassVar[str] = "PushedModel"
     SUMMARY_FACTS: ClassVar[tuple[str, ...]] = ("pushed", "version")
     PUSH_FILE: ClassVar[str] = "push.json"
+    MARKER_FILE: ClassVar[str] = "assets.extra/seqline_push.json"
 
     @property
     def pushed(self) -> bool:
@@ -153,5 +160,10 @@ class PushedModel(Artifact):
 
     def describe(self) -> list[str]:
         if self.pushed:
-            return [f"pushed as version {self.version} to {self.destination}"]
+            adopted = (
+                " (adopted: published by an unrecorded push)"
+                if self.properties.get("adopted")
+                else ""
+            )
+            return [f"pushed as version {self.version} to {self.destination}{adopted}"]
         return [f"not pushed: {self.properties.get('reason')}"]

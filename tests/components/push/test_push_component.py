@@ -48,6 +48,15 @@ def _push(
     return dict(summary), pushed
 
 
+def _push_model(tmp_path: Path, model: Artifact, config: PushConfig, fingerprint: str) -> tuple:
+    """Pushes `model`'s files as the model with `fingerprint`, blessed and infra-blessed."""
+    tag = uuid.uuid4().hex[:6]
+    as_model = Artifact(type_name=ArtifactType.MODEL, uri=model.uri, fingerprint=fingerprint)
+    blessing = blessing_artifact(tmp_path / f"b-{tag}", True, PASSING, fingerprint)
+    infra = infra_blessing_artifact(tmp_path / f"i-{tag}", model_fingerprint=fingerprint)
+    return _push(tmp_path, as_model, blessing, config, infra)
+
+
 def test_blessed_model_lands_where_tf_serving_loads_it(
     tmp_path: Path, real_model: Artifact
 ) -> None:
@@ -61,7 +70,11 @@ def test_blessed_model_lands_where_tf_serving_loads_it(
     assert summary == {"pushed": True, "version": 1, "destination": str(destination)}
     assert (destination / "saved_model.pb").is_file()
     assert (destination / "variables" / "variables.index").is_file()
-    assert tree_bytes(destination) == tree_bytes(Path(real_model.uri) / "saved_model")
+    shipped = tree_bytes(destination)
+    marker = json.loads(shipped.pop(publish.MARKER_FILE))  # push's provenance, inside the version
+    assert shipped == tree_bytes(Path(real_model.uri) / "saved_model")
+    assert marker["model_fingerprint"] == real_model.fingerprint
+    assert marker["model_uri"] == real_model.uri
     # Loadable from the integer directory alone, as TF Serving does.
     loaded = tf.saved_model.load(str(destination))
     y = loaded.signatures["serving_default"](x=tf.constant([1.0, 2.0]))["y"]
@@ -72,8 +85,8 @@ def test_blessed_model_lands_where_tf_serving_loads_it(
     assert record["pushed"] is True and record["version"] == 1
     assert PASSING[0] in record["reason"]
 
-    # A second push of a blessed model becomes version 2.
-    summary, _ = _push(tmp_path, real_model, blessing, config)
+    # Another blessed model becomes version 2.
+    summary, _ = _push_model(tmp_path, real_model, config, "model-fp-2")
     assert summary["version"] == 2
 
 
@@ -98,6 +111,73 @@ def test_a_cached_push_whose_version_was_deleted_is_stale(
         tmp_path, fake_model, blessing_artifact(tmp_path / "no", False, FAILING), config
     )
     assert effects_gone({"pushed_model": retype(refused, PushedModel)}) == []  # nothing served
+
+
+def test_a_push_killed_after_publishing_is_adopted_when_the_pipeline_reruns(
+    tmp_path: Path, fake_model: Artifact, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """kill -9 between the rename that publishes the version and the record: the push was not
+    recorded, so the rerun pushes again; it must adopt the version, not publish a duplicate."""
+    from seqline.components.push import deploy as deploy_module
+    from seqline.serving.deploy.config_file import read_configs
+
+    serving = tmp_path / "serving"
+    model_dir = serving / "sentiment"
+    config = PushConfig(serving_root=str(serving), model_name="sentiment")
+    blessing = blessing_artifact(tmp_path / "blessing", True, PASSING)
+    real_publish = deploy_module.publish_version
+
+    def publish_then_die(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        real_publish(*args, **kwargs)
+        raise KeyboardInterrupt("killed after the rename, before anything was recorded")
+
+    monkeypatch.setattr(deploy_module, "publish_version", publish_then_die)
+    with pytest.raises(KeyboardInterrupt):
+        _push(tmp_path, fake_model, blessing, config)
+    monkeypatch.setattr(deploy_module, "publish_version", real_publish)
+    assert publish.integer_versions(str(model_dir)) == [1]
+    assert not (serving / "models.config").exists()
+    # The marker went in with the version: it names the model that version holds.
+    marker = json.loads((model_dir / "1" / publish.MARKER_FILE).read_text())
+    assert marker["model_fingerprint"] == fake_model.fingerprint
+    assert marker["model_uri"] == fake_model.uri and marker["run_id"] == "test-run"
+
+    summary, pushed = _push(tmp_path, fake_model, blessing, config)
+    assert summary == {"pushed": True, "version": 1, "destination": str(model_dir / "1")}
+    assert pushed.properties["adopted"] is True
+    assert json.loads((Path(pushed.uri) / "push.json").read_text())["adopted"] is True
+    assert publish.integer_versions(str(model_dir)) == [1]  # no duplicate
+    # The rest of the push ran for the adopted version: models.config serves the model.
+    (entry,) = read_configs(str(serving / "models.config"))
+    assert (entry.name, entry.base_path) == ("sentiment", str(model_dir))
+
+    # Another model after that is published as version 2.
+    summary, pushed = _push_model(tmp_path, fake_model, config, "model-fp-2")
+    assert (summary["version"], pushed.properties["adopted"]) == (2, False)
+
+
+def test_only_the_newest_version_is_adopted(tmp_path: Path, fake_model: Artifact) -> None:
+    """Re-pushing model a after model b is deliberate (serve a again): a new version, not a's
+    old one; pushing a again while it is the newest version adopts that version."""
+    config = PushConfig(serving_root=str(tmp_path / "serving"), model_name="sentiment")
+    records = [_push_model(tmp_path, fake_model, config, fp)[1].properties for fp in "abaa"]
+    assert [(r["version"], r["adopted"]) for r in records] == [
+        (1, False),
+        (2, False),
+        (3, False),
+        (3, True),
+    ]
+    assert publish.integer_versions(str(tmp_path / "serving" / "sentiment")) == [1, 2, 3]
+
+
+def test_a_newest_version_without_its_graph_is_not_adopted(
+    tmp_path: Path, fake_model: Artifact
+) -> None:
+    config = PushConfig(serving_root=str(tmp_path / "serving"), model_name="sentiment")
+    _push_model(tmp_path, fake_model, config, "a")
+    (tmp_path / "serving" / "sentiment" / "1" / "saved_model.pb").unlink()  # no longer servable
+    records = [_push_model(tmp_path, fake_model, config, "a")[1].properties for _ in range(2)]
+    assert [(r["version"], r["adopted"]) for r in records] == [(2, False), (2, True)]
 
 
 def test_not_blessed_model_is_not_pushed_and_reason_is_recorded(
@@ -202,3 +282,29 @@ def test_model_on_an_object_store_is_published_atomically_to_a_local_root(
     assert result.version == 1
     assert tree_bytes(Path(result.destination)) == tree_bytes(source)
     assert sorted(os.listdir(tmp_path / "serving" / "m")) == [".seqline-push.lock", "1"]
+
+
+def test_object_store_push_writes_the_marker_and_adopts_the_newest_version(
+    tmp_path: Path,
+) -> None:
+    import shutil
+
+    import tensorflow as tf
+
+    source = write_fake_saved_model(tmp_path / "src")
+    # TensorFlow's ram:// filesystem (a stand-in for gs://) matches children by name prefix, so
+    # next to assets.extra/ it lists assets/ as holding ".extra" and fails deleting the tree;
+    # real object stores list by delimiter. The marker's path is what this test is about.
+    shutil.rmtree(source / "assets")
+    model_dir = f"ram://serving-{uuid.uuid4().hex}/sentiment"
+    first = publish.publish_version(str(source), model_dir, {"model_fingerprint": "a"})
+    with tf.io.gfile.GFile(f"{model_dir}/1/{publish.MARKER_FILE}") as f:
+        assert json.loads(f.read())["model_fingerprint"] == "a"
+    again = publish.publish_version(str(source), model_dir, {"model_fingerprint": "a"})
+    other = publish.publish_version(str(source), model_dir, {"model_fingerprint": "b"})
+    assert [(p.version, p.adopted) for p in (first, again, other)] == [
+        (1, False),
+        (1, True),
+        (2, False),
+    ]
+    assert sorted(name.rstrip("/") for name in tf.io.gfile.listdir(model_dir)) == ["1", "2"]

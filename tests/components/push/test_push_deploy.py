@@ -3,6 +3,7 @@ kill -9 during retention and config updates."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -15,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from seqline.components.push import publish
 from seqline.components.push.component import COMPONENT, PushConfig
 from seqline.components.push.deploy import deploy
 from seqline.components.push.publish import integer_versions
@@ -40,7 +42,9 @@ def _push(tmp_path: Path, model: Artifact, config: PushConfig, infra: Artifact) 
     out = tmp_path / f"pushed-{uuid.uuid4().hex[:6]}"
     out.mkdir()
     pushed = Artifact(type_name=ArtifactType.PUSHED_MODEL, uri=str(out), fingerprint="p")
-    blessing = blessing_artifact(tmp_path / f"b-{uuid.uuid4().hex[:6]}", True, PASSING)
+    blessing = blessing_artifact(
+        tmp_path / f"b-{uuid.uuid4().hex[:6]}", True, PASSING, model.fingerprint
+    )
     ctx = make_context(
         config=config,
         inputs={"model": model, "blessing": blessing, "infra_blessing": infra},
@@ -68,26 +72,35 @@ def test_not_infra_blessed_model_is_not_pushed_and_says_why(
 
 def test_ships_the_infra_copy_writes_models_config_and_keeps_the_last_k(tmp_path: Path) -> None:
     source = write_fake_saved_model(tmp_path / "model" / "saved_model")
-    model = model_artifact(tmp_path / "model")
     validated = tmp_path / "validated"
     write_fake_saved_model(validated)
     (validated / "assets.extra").mkdir()
     (validated / "assets.extra" / "tf_serving_warmup_requests").write_bytes(b"warmup")
-    infra = infra_blessing_artifact(tmp_path / "infra", True, saved_model=validated)
     serving = tmp_path / "serving"
     # Another model already in models.config must survive our updates untouched.
     other = ModelConfig(name="other", base_path=str(serving / "other"), labels={"stable": 7})
     write_configs(str(serving / "models.config"), [other])
 
     config = PushConfig(serving_root=str(serving), model_name="m", keep_versions=2)
-    records = [_push(tmp_path, model, config, infra).properties for _ in range(4)]
+    records = []
+    for i in range(4):  # four models (the same model again would adopt its version)
+        model = model_artifact(tmp_path / "model", fingerprint=f"model-fp-{i}")
+        infra = infra_blessing_artifact(
+            tmp_path / f"infra-{i}", model_fingerprint=model.fingerprint, saved_model=validated
+        )
+        records.append(_push(tmp_path, model, config, infra).properties)
 
     assert [r["version"] for r in records] == [1, 2, 3, 4]
+    assert [r["adopted"] for r in records] == [False] * 4
     assert records[2]["deleted_versions"] == [1] and records[3]["deleted_versions"] == [2]
     assert integer_versions(str(serving / "m")) == [3, 4]
     # What was shipped is infra_validate's copy (with the warmup records), not the raw export.
-    assert tree_bytes(serving / "m" / "4") == tree_bytes(validated)
-    assert tree_bytes(serving / "m" / "4") != tree_bytes(source)
+    shipped = tree_bytes(serving / "m" / "4")
+    # The warmup file and push's provenance marker sit side by side in assets.extra.
+    marker = json.loads(shipped.pop(publish.MARKER_FILE))
+    assert marker["model_fingerprint"] == "model-fp-3" and marker["run_id"]
+    assert shipped == tree_bytes(validated)
+    assert shipped != tree_bytes(source)
     configs = read_configs(str(serving / "models.config"))
     assert configs == [
         other,
@@ -131,6 +144,24 @@ def test_a_push_after_a_rollback_keeps_the_rolled_back_version_for_one_more_push
     assert entry.policy == VersionPolicy()  # the pin is lifted...
     assert deploy(str(source), config).deleted_versions == [2, 3]  # ...and 2 goes next time
     assert integer_versions(str(serving / "m")) == [4, 5]
+
+
+def test_an_adopted_version_lifts_a_rollback_pin_as_a_new_version_does(tmp_path: Path) -> None:
+    """A rerun of an unrecorded push of b, after an operator rolled back to a: b's version is
+    adopted and served again, exactly as if the push had published it now."""
+    from seqline.serving.deploy.rollback import rollback
+
+    source = write_fake_saved_model(tmp_path / "src")
+    serving = tmp_path / "serving"
+    config = PushConfig(serving_root=str(serving), model_name="m", keep_versions=0)
+    deploy(str(source), config, marker={"model_fingerprint": "a"})
+    deploy(str(source), config, marker={"model_fingerprint": "b"})
+    assert rollback(str(serving / "models.config"), "m").to_version == 1
+    outcome = deploy(str(source), config, marker={"model_fingerprint": "b"})
+    assert (outcome.version, outcome.adopted) == (2, True)
+    assert integer_versions(str(serving / "m")) == [1, 2]
+    (entry,) = read_configs(str(serving / "models.config"))
+    assert entry.policy == VersionPolicy()  # the pin is lifted: the newest version serves
 
 
 def test_retention_sees_a_rollback_made_while_the_push_ran(tmp_path: Path) -> None:
