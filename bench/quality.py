@@ -131,12 +131,17 @@ def run(config_path: Path, workdir: Path, subset: float | None) -> dict:
     _, eval_labels, eval_serialized = _read_split(examples, "eval")
     eval_accuracy = _saved_model_accuracy(model.path("saved_model"), eval_serialized, eval_labels)
     best = model.properties.get("best_metrics") or {}
+    train_accuracy = best.get("accuracy")
+    member_accuracy = (model.properties.get("ensemble") or {}).get("member_accuracy")
+    if train_accuracy is None and member_accuracy and None not in member_accuracy:
+        # An ensemble's mean model has no training history: the members' mean stands in.
+        train_accuracy = sum(member_accuracy) / len(member_accuracy)
     return {
         "name": data["name"],
         "counts": examples.properties.get("counts"),
         "evaluate_split": metrics["eval_split"],
         "seqline": {
-            "train_accuracy_best_epoch": best.get("accuracy"),
+            "train_accuracy_best_epoch": train_accuracy,
             "eval": eval_accuracy,
             "test": metrics["model"]["accuracy"],
             "test_auc": metrics["model"]["auc"],

@@ -108,7 +108,9 @@ class EnsembleRecord:
 
     def properties(self) -> dict[str, Any]:
         """The Model's `ensemble` property: members, seeds, each member's best figures."""
-        names = sorted({k for m in self.members for k in m.best_metrics if k.startswith("val_")})
+        # Every figure of each member's best epoch: val_* (eval split) and the train-split
+        # figures Keras logs beside them (loss, accuracy, ...), which the mean model has none of.
+        names = sorted({k for m in self.members for k in m.best_metrics})
         return {
             "members": len(self.members),
             "seeds": [m.seed for m in self.members],

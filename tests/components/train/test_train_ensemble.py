@@ -201,6 +201,9 @@ def test_the_exported_model_is_the_mean_of_different_members(
     ensemble = props["ensemble"]
     assert ensemble["members"] == 2 and ensemble["seeds"] == [42, 43]
     assert len(ensemble["member_val_loss"]) == 2 and None not in ensemble["member_val_loss"]
+    # The members' train-split figures at their best epochs too (the mean model has none).
+    assert len(ensemble["member_accuracy"]) == 2 and None not in ensemble["member_accuracy"]
+    assert all(0.0 <= a <= 1.0 for a in ensemble["member_accuracy"])
     assert resumed.summary["member_val_loss"] == [round(v, 4) for v in ensemble["member_val_loss"]]
     assert resumed.summary["best_val_loss"] == round(props["best_metrics"]["val_loss"], 4)
     assert resumed.summary["epochs_run"] == 4  # 2 members x 2 epochs
