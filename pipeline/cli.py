@@ -317,7 +317,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     lineage.add_argument("model", help="model name (push's model_name)")
     lineage.add_argument("version", type=int, help="served version number")
-    lineage.add_argument("--serving-root", help="only pushes to this serving root")
+    lineage.add_argument(
+        "--serving-root",
+        help="only pushes to this serving root; also where to find the version's provenance "
+        "marker when no push recorded it (default: the roots of recorded pushes)",
+    )
     _add_store_arguments(lineage)
     lineage.set_defaults(func=_cmd_lineage)
 

@@ -146,6 +146,72 @@ def _destination_matches(
     return "/".join(parts[:-2]) == root.rstrip("/")
 
 
+def _read_marker(version_dir: str) -> dict[str, Any] | None:
+    """Push's provenance marker inside a version directory (PushedModel.MARKER_FILE), or None."""
+    import json
+
+    from seqline.pipeline.artifacts import PushedModel
+    from seqline.storage import filesystem
+
+    path = filesystem.join(version_dir, PushedModel.MARKER_FILE)
+    try:
+        if not filesystem.exists(path):
+            return None
+        marker = json.loads(filesystem.read_text(path))
+    except (OSError, ValueError):
+        return None
+    return marker if isinstance(marker, dict) else None
+
+
+def _version_dirs(
+    pushes: Sequence[Any], model_name: str, version: int, serving_root: str | None
+) -> list[str]:
+    """Where version `version` of `model_name` would be: under `serving_root`, or else under
+    every serving root a recorded push of `model_name` went to."""
+    if serving_root is not None:
+        roots = [serving_root if "://" in serving_root else os.path.abspath(serving_root)]
+    else:
+        roots = []
+        for pushed in pushes:
+            parts = str(pushed.properties.get("destination") or "").rstrip("/").split("/")
+            root = "/".join(parts[:-2])
+            if len(parts) >= 3 and parts[-2] == model_name and root and root not in roots:
+                roots.append(root)
+    return [f"{root.rstrip('/')}/{model_name}/{version}" for root in roots]
+
+
+def _unrecorded_push(store: Any, model_name: str, version: int, where: str, marker: dict) -> str:
+    """Lineage of a version whose push was never recorded, from its provenance marker."""
+    fingerprint = marker.get("model_fingerprint")
+    out = [
+        f"model '{model_name}' version {version} at {where}",
+        f"  push NOT recorded in {store.url}: the version's provenance marker says run "
+        f"{marker.get('run_id')} of pipeline '{marker.get('pipeline_name')}' "
+        f"({marker.get('node_id')}, {marker.get('published_at')}) published it and was stopped "
+        "before recording it; rerunning that pipeline adopts this version",
+        f"  model {marker.get('model_uri')} (fingerprint {fingerprint})",
+    ]
+    models = [a for a in store.find_artifacts("Model") if a.fingerprint == fingerprint]
+    # The same model may be recorded more than once (e.g. a re-run of train): prefer its uri.
+    models.sort(key=lambda a: a.uri != marker.get("model_uri"))
+    if not models:
+        out.append(f"  that model is not recorded in {store.url} either")
+        return "\n".join(out)
+    model = models[0]
+    if model.producer_execution_id is not None:
+        producer = store.execution(model.producer_execution_id)
+        out.append(f"  produced by run {producer.run_id} ({producer.node_id})")
+    for depth, execution, name, upstream in store.lineage(model.id):
+        made_by = "-"
+        if upstream.producer_execution_id is not None:
+            made_by = store.execution(upstream.producer_execution_id).run_id
+        facts = ", ".join(f"{k}={v}" for k, v in _typed(upstream).facts().items())
+        indent = "  " * (depth + 2)
+        out.append(f"{indent}{execution.node_id} <- {name}: {upstream.type_name} {upstream.uri}")
+        out.append(f"{indent}  produced by run {made_by}" + (f"; {facts}" if facts else ""))
+    return "\n".join(out)
+
+
 def model_lineage(
     store: Any, model_name: str, version: int, serving_root: str | None = None
 ) -> str:
@@ -153,8 +219,15 @@ def model_lineage(
     of `model_name`: the push that created that version directory, then every upstream
     artifact with the run that produced it (a cached execution names the original producer).
 
+    A version no recorded push created (its push was killed after publishing, before the
+    record) is traced through the provenance marker push writes into every version
+    (PushedModel.MARKER_FILE), found under `serving_root` or, without it, under the serving
+    roots of the recorded pushes of `model_name`: the answer names the model, run and pipeline
+    from the marker and says that the push was not recorded.
+
     Raises:
-        MetadataError: no push recorded that version (the message lists recorded pushes).
+        MetadataError: no push recorded that version and it has no marker (the message lists
+            recorded pushes).
     """
     from seqline.pipeline.errors import MetadataError
 
@@ -166,6 +239,10 @@ def model_lineage(
         and _destination_matches(a.properties.get("destination"), model_name, version, serving_root)
     ]
     if not matches:
+        for where in _version_dirs(pushes, model_name, version, serving_root):
+            marker = _read_marker(where)
+            if marker is not None:
+                return _unrecorded_push(store, model_name, version, where, marker)
         known = sorted(
             {str(a.properties.get("destination")) for a in pushes if a.properties.get("pushed")}
         )

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
+from seqline.pipeline.artifacts import PushedModel
 from seqline.pipeline.cli import main
 from seqline.pipeline.metadata import MetadataStore
 from tests.pipeline.metadata_records import record_execution
@@ -60,3 +63,68 @@ def test_unknown_version_lists_the_recorded_pushes(store, capsys):
     # A serving root filter that does not match finds nothing either.
     assert main(["lineage", "sentiment", "2", "--serving-root", "/elsewhere",
                  "--metadata-url", store.url]) == 2  # fmt: skip
+
+
+def _unrecorded_version(serving, version: int, marker: dict) -> None:
+    """A version a push published (with its marker) and was killed before recording."""
+    directory = serving / "sentiment" / str(version)
+    (directory / "assets.extra").mkdir(parents=True)
+    (directory / "saved_model.pb").write_bytes(b"graph")
+    (directory / PushedModel.MARKER_FILE).write_text(json.dumps(marker))
+
+
+def test_a_version_whose_push_was_not_recorded_is_traced_by_its_marker(store, tmp_path, capsys):
+    serving = tmp_path / "serving"
+    marker = {
+        "model_fingerprint": "train-fp",
+        "model_uri": "/root/model/run-2",
+        "pipeline_name": "reviews",
+        "run_id": "run-3",
+        "node_id": "push",
+        "seqline_version": "0.1.0",
+        "published_at": "2026-12-07T11:00:00Z",
+    }
+    _unrecorded_version(serving, 3, marker)
+    args = ["lineage", "sentiment", "3", "--serving-root", str(serving)]
+    assert main([*args, "--metadata-url", store.url]) == 0
+    text = capsys.readouterr().out
+    assert f"model 'sentiment' version 3 at {serving / 'sentiment' / '3'}" in text
+    assert "push NOT recorded" in text
+    assert "run run-3 of pipeline 'reviews' (push, 2026-12-07T11:00:00Z)" in text
+    assert "model /root/model/run-2 (fingerprint train-fp)" in text
+    # The model itself is recorded: its own lineage follows.
+    assert "produced by run run-2 (train)" in text
+    assert "train <- transform_graph: TransformGraph /root/tg/run-2" in text
+    assert "transform <- examples: Examples /root/ingest/run-2" in text
+
+    # A model the store never saw is still named, from the marker alone.
+    _unrecorded_version(serving, 4, {**marker, "model_fingerprint": "gone", "model_uri": "/x"})
+    assert main(["lineage", "sentiment", "4", "--serving-root", str(serving),
+                 "--metadata-url", store.url]) == 0  # fmt: skip
+    text = capsys.readouterr().out
+    assert "model /x (fingerprint gone)" in text and "not recorded" in text
+
+    # Without a record and without a marker (published by hand), the version stays unknown.
+    (serving / "sentiment" / "5").mkdir()
+    assert main(["lineage", "sentiment", "5", "--serving-root", str(serving),
+                 "--metadata-url", store.url]) == 2  # fmt: skip
+    assert "no push of model 'sentiment' version 5" in capsys.readouterr().err
+
+
+def test_without_serving_root_the_roots_of_recorded_pushes_are_searched(store, tmp_path, capsys):
+    serving = tmp_path / "serving"
+    store.start_run("run-9", "reviews")
+    model = record_execution(
+        store, "run-9", "train", {}, {"model": ("Model", "/root/model/run-9", {})}
+    )
+    pushed = {"pushed": True, "version": 1, "destination": f"{serving}/sentiment/1"}
+    record_execution(
+        store, "run-9", "push", {"model": model["model"]},
+        {"pushed_model": ("PushedModel", "/root/push/run-9", pushed)},
+    )  # fmt: skip
+    marker = {"model_fingerprint": "train-fp", "model_uri": "/root/model/run-9", "run_id": "r10"}
+    _unrecorded_version(serving, 5, marker)
+    assert main(["lineage", "sentiment", "5", "--metadata-url", store.url]) == 0
+    text = capsys.readouterr().out
+    assert "push NOT recorded" in text and "run r10" in text
+    assert "model /root/model/run-9 (fingerprint train-fp)" in text
