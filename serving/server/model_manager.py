@@ -273,13 +273,19 @@ class ModelManager:
 
     # ---------------------------------------------------------------- lifecycle
 
-    def load_initial(self) -> None:
+    def load_initial(self) -> Exception | None:
         """The first poll, in the calling thread: every configured model's aspired versions
-        get their first load attempt (the server opens its ports only afterwards)."""
+        get their first load attempt (the server opens its ports only afterwards).
+
+        Returns the exception that stopped the poll as a whole (None when it completed; a
+        version that fails its load is a status, not an exception), so the caller can fail
+        its start rather than open ports with models that were never looked at."""
         try:
             self.poll()
-        except Exception:
-            log.exception("initial model load failed; retrying on the next poll")
+        except Exception as e:
+            log.exception("initial model load failed")
+            return e
+        return None
 
     def start(self) -> None:
         """Starts the polling thread (its first poll runs at once)."""

@@ -504,7 +504,17 @@ def start_server(options: ServerOptions) -> ServerHandle:
     # client retrying through a restart sees UNAVAILABLE, never NOT_FOUND. And it fails its
     # start when an aspired version does not load, so the orchestrator keeps the old instance
     # (a model with no version on disk yet is waited for, not an error).
-    manager.load_initial()
+    poll_error = manager.load_initial()
+    if poll_error is not None:
+        # The scan itself failed (not one version's load): models may never have been looked
+        # at, so starting would answer NOT_FOUND for them until a later poll succeeded.
+        manager.stop()
+        raise InitialLoadError(
+            "Failed to start server: the first scan of the model base paths failed with "
+            f"{type(poll_error).__name__}: {poll_error}. Expected every configured base path "
+            "to be listable and its versions loadable; fix the cause (the log above has the "
+            "traceback) and start again. No port was opened"
+        ) from poll_error
     failed = _initial_load_failures(manager, configs)
     if failed:
         manager.stop()

@@ -146,6 +146,33 @@ def test_a_newest_version_that_fails_to_load_fails_the_start_before_any_port_ope
     assert _port_is_free(grpc_port) and _port_is_free(rest_port)
 
 
+def test_a_first_scan_that_fails_as_a_whole_fails_the_start_before_any_port_opens(
+    model_base_path, half_plus_two_model, monkeypatch
+):
+    """An exception out of the first poll itself (not one version's failed load) used to be
+    logged and the ports opened with no model looked at: NOT_FOUND until a later poll."""
+    from seqline.serving.errors import InitialLoadError
+    from seqline.serving.server.model_manager import ModelManager
+    from seqline.serving.server.server import ServerOptions, start_server
+
+    base = model_base_path(half_plus_two_model, name="hpt", versions=(1,))
+
+    def scan_fails(self, model):
+        raise PermissionError(f"cannot read {model.config.base_path}")
+
+    monkeypatch.setattr(ModelManager, "_poll_model", scan_fails)
+    grpc_port, rest_port = free_port(), free_port()
+    options = ServerOptions(
+        model_name="hpt", model_base_path=base, port=grpc_port, rest_api_port=rest_port
+    )
+    with pytest.raises(InitialLoadError) as error:
+        start_server(options)
+    message = str(error.value)
+    assert "first scan of the model base paths failed" in message
+    assert f"PermissionError: cannot read {base}" in message
+    assert _port_is_free(grpc_port) and _port_is_free(rest_port)
+
+
 def test_serve_exits_1_naming_the_version_that_failed_to_load(
     model_base_path, half_plus_two_model, half_plus_three_model, capsys
 ):
