@@ -235,7 +235,8 @@ def test_push_to_a_running_server_waits_for_available_and_takes_back_a_model_it_
             server=handle.grpc_target,
             server_timeout_seconds=60,
         )
-        outcome = deploy(str(times_models[5.0]), live)
+        # With push's provenance marker in assets.extra (next to where warmup records go).
+        outcome = deploy(str(times_models[5.0]), live, marker={"model_fingerprint": "w5"})
         assert outcome.version == 2 and outcome.server_confirmed
         with PredictionClient(handle.grpc_target, "m") as client:
             y = client.predict({"x": np.array([1.0, 2.0], np.float32)})["y"]
@@ -257,8 +258,14 @@ def test_push_to_a_running_server_waits_for_available_and_takes_back_a_model_it_
             assert y.tolist() == [5.0]  # the previous version kept serving
 
             # The next good push succeeds; the refused number 3 is not reused.
-            assert deploy(str(times_models[3.0]), live).version == 4
+            w3 = {"model_fingerprint": "w3"}
+            assert deploy(str(times_models[3.0]), live, marker=w3).version == 4
             assert client.predict({"x": np.array([1.0], np.float32)})["y"].tolist() == [3.0]
+            # A rerun of that push (as after a kill before its record) adopts version 4 and
+            # still waits for the server to report it AVAILABLE.
+            again = deploy(str(times_models[3.0]), live, marker=w3)
+            assert (again.version, again.adopted, again.server_confirmed) == (4, True, True)
+            assert integer_versions(str(serving / "m")) == [1, 2, 4]
     finally:
         handle.stop()
 
