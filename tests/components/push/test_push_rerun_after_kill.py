@@ -1,0 +1,124 @@
+"""A push killed after publishing its version but before the run recorded it, in a real run:
+the rerun adopts the version (no duplicate) and records it; lineage names the model from the
+version's provenance marker while no push is recorded."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from seqline.components.push import deploy as deploy_module
+from seqline.components.push import publish
+from seqline.components.push.component import COMPONENT as PUSH
+from seqline.components.push.component import PushConfig
+from seqline.pipeline.artifact import ArtifactType
+from seqline.pipeline.component import Component, ExecutionContext
+from seqline.pipeline.dag import Node, OutputRef, Pipeline
+from seqline.pipeline.errors import ComponentFailed
+from seqline.pipeline.metadata import MetadataStore, default_metadata_url
+from seqline.pipeline.report import model_lineage
+from seqline.pipeline.runner import run_pipeline
+from tests.components.push.push_inputs import write_fake_saved_model
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    quality: int = 1
+
+
+def _train(ctx: ExecutionContext) -> dict:
+    write_fake_saved_model(Path(ctx.outputs["model"].uri) / "saved_model")
+    return {}
+
+
+def _bless(ctx: ExecutionContext) -> dict:
+    model = ctx.inputs["model"]
+    verdict = {"blessed": True, "reasons": ["ok"], "model_fingerprint": model.fingerprint}
+    ctx.outputs["blessing"].properties.update(verdict)
+    ctx.outputs["infra_blessing"].properties.update(verdict)
+    return {}
+
+
+TRAIN = Component(
+    name="train",
+    inputs={},
+    outputs={"model": ArtifactType.MODEL},
+    config_type=TrainConfig,
+    executor=_train,
+)
+BLESS = Component(
+    name="bless",
+    inputs={"model": ArtifactType.MODEL},
+    outputs={"blessing": ArtifactType.BLESSING, "infra_blessing": ArtifactType.INFRA_BLESSING},
+    config_type=TrainConfig,
+    executor=_bless,
+)
+
+
+def _pipeline(root: Path, serving: Path, quality: int = 1) -> Pipeline:
+    model = OutputRef("train", "model")
+    return Pipeline(
+        "reviews",
+        str(root),
+        [
+            Node(TRAIN, TrainConfig(quality)),
+            Node(BLESS, TrainConfig(), {"model": model}),
+            Node(
+                PUSH,
+                PushConfig(serving_root=str(serving), model_name="sentiment"),
+                {
+                    "model": model,
+                    "blessing": OutputRef("bless", "blessing"),
+                    "infra_blessing": OutputRef("bless", "infra_blessing"),
+                },
+            ),
+        ],
+    )
+
+
+def test_a_push_killed_before_its_record_is_adopted_by_the_next_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root, serving = tmp_path / "root", tmp_path / "serving"
+    model_dir = serving / "sentiment"
+    real_publish = deploy_module.publish_version
+
+    def publish_then_die(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        real_publish(*args, **kwargs)
+        raise RuntimeError("simulated kill -9 after the rename, before the record")
+
+    monkeypatch.setattr(deploy_module, "publish_version", publish_then_die)
+    with pytest.raises(ComponentFailed):
+        run_pipeline(_pipeline(root, serving))
+    monkeypatch.setattr(deploy_module, "publish_version", real_publish)
+    assert publish.integer_versions(str(model_dir)) == [1]  # complete and servable...
+    assert (model_dir / "1" / "saved_model.pb").is_file()
+
+    store = MetadataStore(default_metadata_url(str(root)))
+    try:
+        (killed_run,) = [r["run_id"] for r in store.runs()]
+        assert not store.find_artifacts("PushedModel")  # ...but not recorded
+        text = model_lineage(store, "sentiment", 1, str(serving))
+        model_fp = store.find_artifacts("Model")[0].fingerprint
+        assert "push NOT recorded" in text
+        assert f"run {killed_run} of pipeline 'reviews' (push," in text
+        assert f"(fingerprint {model_fp})" in text
+
+        rerun = run_pipeline(_pipeline(root, serving))
+        assert [n.status for n in rerun.nodes] == ["CACHED", "CACHED", "COMPLETE"]
+        pushed = rerun.node("push").outputs["pushed_model"].properties
+        assert (pushed["version"], pushed["adopted"]) == (1, True)
+        assert publish.integer_versions(str(model_dir)) == [1]  # no duplicate version 2
+        # Recorded now: lineage finds the push that records version 1.
+        assert f"pushed by run {rerun.run_id}" in model_lineage(store, "sentiment", 1)
+
+        # A different model is a new version.
+        changed = run_pipeline(_pipeline(root, serving, quality=2))
+        pushed = changed.node("push").outputs["pushed_model"].properties
+        assert (pushed["version"], pushed["adopted"]) == (2, False)
+        assert sorted(os.listdir(model_dir)) == [".seqline-push.lock", "1", "2"]
+    finally:
+        store.close()
