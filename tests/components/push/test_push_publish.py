@@ -222,3 +222,18 @@ def test_kill_9_while_pushing_in_a_loop_never_leaves_an_incomplete_version(
     result = publish_version(str(source), str(model_dir))
     assert result.version == versions[-1] + 1
     assert not [e for e in _entries(model_dir) if e.startswith(".tmp-")]
+
+
+def test_local_marker_and_adoption_import_no_tensorflow(tmp_path: Path) -> None:
+    source = write_fake_saved_model(tmp_path / "src")
+    script = f"""
+import sys
+from seqline.components.push.publish import publish_version
+marker = {{"model_fingerprint": "a"}}
+first = publish_version({str(source)!r}, {str(tmp_path / "m")!r}, marker)
+again = publish_version({str(source)!r}, {str(tmp_path / "m")!r}, marker)
+assert (first.version, again.version, again.adopted) == (1, 1, True), (first, again)
+assert "tensorflow" not in sys.modules, "a local push imported TensorFlow"
+"""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
