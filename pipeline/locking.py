@@ -22,6 +22,10 @@
 - Remote roots (gs://, s3://) have no flock: a run takes a lease on the whole root in the
   metadata database instead (RootLease), and a second run fails at once with
   `another run (id, pid, host) holds ROOT`.
+- Processes recorded in the metadata database (the owner of a RUNNING run or execution, of a
+  root lease) are recorded as a ProcessOwner: host, pid, PID namespace and start time, and
+  judged by check_process: dead only when the same process is verifiably gone from this host
+  and PID namespace (pid gone, or reused by a process that started at another time or boot).
 """
 
 from __future__ import annotations
@@ -137,11 +141,95 @@ def owner_check(name: str) -> OwnerCheck:
     owner = _owner(name)
     if owner is None:
         return OwnerCheck.UNCHECKABLE
-    if owner.host not in (_host_tag(), _host()):  # names of older versions: the host as is
+    if not _this_host(owner.host):
         return OwnerCheck.KEEP
+    if owner.pidns is None:
+        return OwnerCheck.UNCHECKABLE
+    return check_process(ProcessOwner(owner.host, owner.pid, owner.pidns))
+
+
+def _this_host(host: str | None) -> bool:
+    """True if `host` names this host, as recorded (socket.gethostname()) or as owned names
+    carry it (_host_tag)."""
+    return host in (_host_tag(), _host())
+
+
+@functools.cache
+def _boot_id() -> str | None:
+    """This boot's id (Linux: /proc/sys/kernel/random/boot_id), None where there is none."""
+    try:
+        with open("/proc/sys/kernel/random/boot_id") as file:
+            return file.read().strip() or None
+    except OSError:
+        return None
+
+
+def process_start(pid: int) -> str | None:
+    """When process `pid` (of this PID namespace) started, as `{boot id}/{clock ticks since
+    boot}` (Linux: field 22 of /proc/{pid}/stat), which tells a process apart from a later one
+    that reuses its pid, in this boot or after a reboot. None where it cannot be read (no
+    /proc, no such process, /proc mounted with hidepid)."""
+    boot = _boot_id()
+    if boot is None:
+        return None
+    try:
+        with open(f"/proc/{pid}/stat") as file:
+            stat = file.read()
+    except OSError:
+        return None
+    # `pid (comm) state ppid ...`: comm may hold spaces and parentheses; field 3 follows the
+    # last ")", so field 22 is the 20th after it.
+    fields = stat.rpartition(")")[2].split()
+    return f"{boot}/{fields[19]}" if len(fields) > 19 else None
+
+
+@dataclass(frozen=True)
+class ProcessOwner:
+    """A process as the metadata store records the owner of a run, execution or root lease.
+
+    `pidns`: the inode of its PID namespace (_pid_namespace); `start`: process_start. Both
+    None in rows written before they were recorded, and where they cannot be read (not
+    Linux)."""
+
+    host: str | None
+    pid: int | None
+    pidns: str | None = None
+    start: str | None = None
+
+    @classmethod
+    def this_process(cls) -> ProcessOwner:
+        """The calling process, as start_run, start_execution and acquire_root record it."""
+        pidns = _pid_namespace()
+        return cls(
+            _host(), os.getpid(), None if pidns == "0" else pidns, process_start(os.getpid())
+        )
+
+
+def check_process(owner: ProcessOwner) -> OwnerCheck:
+    """What can be told from here about a recorded process: DEAD only if it is of this host
+    and PID namespace and its pid is gone or now belongs to a process that started at another
+    time (or boot) than the recorded one; KEEP (alive) if its pid is alive and the start time
+    matches or was not recorded; UNCHECKABLE for another host or another PID namespace under
+    this hostname (a container sharing the host's network, or this container restarted: its
+    pids mean nothing here).
+
+    A record without a PID namespace (written before it was recorded, or on a system without
+    one) is judged as it was before: by host and pid alone, DEAD on this host when the pid is
+    gone, so opening an older store with a newer version changes nothing about its rows."""
+    if not _this_host(owner.host) or owner.pid is None:
+        return OwnerCheck.UNCHECKABLE
+    if owner.pidns is None:
+        return OwnerCheck.KEEP if pid_alive(owner.pid) else OwnerCheck.DEAD
     if owner.pidns != _pid_namespace():
         return OwnerCheck.UNCHECKABLE
-    return OwnerCheck.KEEP if pid_alive(owner.pid) else OwnerCheck.DEAD
+    if not pid_alive(owner.pid):
+        return OwnerCheck.DEAD
+    if owner.start is None:
+        return OwnerCheck.KEEP
+    now = process_start(owner.pid)
+    if now is None:  # alive but unreadable (hidepid): it may be the same process
+        return OwnerCheck.KEEP
+    return OwnerCheck.KEEP if now == owner.start else OwnerCheck.DEAD
 
 
 def owned_by_this_process(name: str) -> bool:
