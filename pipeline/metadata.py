@@ -4,18 +4,31 @@ SQLite file `{pipeline_root}/metadata.sqlite` by default; any SQLAlchemy URL oth
 `postgresql+pg8000://user:pw@host/db` (install the `postgres` extra). ml-metadata cannot be
 installed beside TF 2.21, so this is seqline's own small schema:
 
-    runs(run_id, pipeline_name, status, started_at, finished_at, host, pid, error)
+    runs(run_id, pipeline_name, status, started_at, finished_at, host, pid, error, pidns,
+         proc_start)
     executions(id, run_id, node_id, component, fingerprint, status, started_at, finished_at,
-               summary, error, host, pid)          status: RUNNING | COMPLETE | CACHED | FAILED
-                                                   | CRASHED; host, pid: the process running it
+               summary, error, host, pid, pidns, proc_start)
+                                   status: RUNNING | COMPLETE | CACHED | FAILED | CRASHED
     artifacts(id, uri, type_name, fingerprint, node_id, output, properties, created_at,
               producer_execution_id)
     events(execution_id, artifact_id, kind, name)  kind: input | output
-    root_leases(root, run_id, pid, host, acquired_at)   a run holding a remote pipeline root
+    root_leases(root, run_id, pid, host, acquired_at, pidns, proc_start)
+                                   a run holding a remote pipeline root
+
+(host, pid, pidns, proc_start) is the process that runs, ran or holds it (a
+locking.ProcessOwner): its PID namespace's inode and `{boot id}/{start ticks}`, NULL where they
+cannot be read (not Linux) and in rows written before they were recorded. locking.check_process
+judges it: a RUNNING run or execution is swept to CRASHED, and a lease taken over, only when
+its process is verifiably gone (this host and PID namespace; pid gone or reused by a process
+started at another time). Another host or PID namespace under this hostname (containers sharing
+the host's network; a container restarted) cannot be judged: its lease holds until `seqline
+unlock`, its rows stay RUNNING. Rows without a PID namespace are judged as before, by host and
+pid.
 
 Lineage follows events: an artifact's producer execution, that execution's inputs, and so on.
 
-Stores written before executions had `host` and `pid` get the two columns when opened. Every
+Stores written before executions had `host` and `pid`, or before runs, executions and
+root_leases had `pidns` and `proc_start`, get the columns when opened (NULL in old rows). Every
 database error but a constraint violation (IntegrityError, which callers handle) is raised as a
 MetadataError that names the store and what to do: a damaged SQLite file, a lock held by
 another process for longer than the busy timeout, a server that cannot be reached.
@@ -36,7 +49,7 @@ from typing import Any, TypeVar
 import sqlalchemy as sa
 
 from seqline.pipeline.errors import MetadataError
-from seqline.pipeline.locking import RootBusyError, pid_alive
+from seqline.pipeline.locking import OwnerCheck, ProcessOwner, RootBusyError, check_process
 
 _META = sa.MetaData()
 _R = TypeVar("_R")
@@ -53,6 +66,9 @@ RUNS = sa.Table(
     sa.Column("host", sa.String(200)),
     sa.Column("pid", sa.Integer),
     sa.Column("error", sa.Text),
+    # The process's PID namespace and start time (added later: _add_owner_columns).
+    sa.Column("pidns", sa.String(32)),
+    sa.Column("proc_start", sa.String(80)),
 )
 EXECUTIONS = sa.Table(
     "executions",
@@ -71,8 +87,16 @@ EXECUTIONS = sa.Table(
     # NULL in rows written before; _add_owner_columns adds the columns to older stores).
     sa.Column("host", sa.String(200)),
     sa.Column("pid", sa.Integer),
+    sa.Column("pidns", sa.String(32)),
+    sa.Column("proc_start", sa.String(80)),
 )
-_OWNER_COLUMNS = {"host": "VARCHAR(200)", "pid": "INTEGER"}
+# The columns added to each table since it was first released (_add_owner_columns).
+_PROCESS_COLUMNS = {"pidns": "VARCHAR(32)", "proc_start": "VARCHAR(80)"}
+_OWNER_COLUMNS = {
+    "runs": _PROCESS_COLUMNS,
+    "executions": {"host": "VARCHAR(200)", "pid": "INTEGER", **_PROCESS_COLUMNS},
+    "root_leases": _PROCESS_COLUMNS,
+}
 # How long a SQLite writer waits for another process's lock before giving up (Python's default
 # is 5 s, short on a loaded machine).
 SQLITE_BUSY_TIMEOUT = 60
@@ -109,6 +133,8 @@ ROOT_LEASES = sa.Table(
     sa.Column("pid", sa.Integer, nullable=False),
     sa.Column("host", sa.String(200), nullable=False),
     sa.Column("acquired_at", sa.Float, nullable=False),
+    sa.Column("pidns", sa.String(32)),
+    sa.Column("proc_start", sa.String(80)),
 )
 
 
@@ -255,41 +281,44 @@ class MetadataStore:
     def start_run(self, run_id: str, pipeline_name: str) -> None:
         """Records a new RUNNING run. First, what processes of this host left behind when they
         ended without finishing (killed, crashed) is marked CRASHED (sweep_stale)."""
-        host = socket.gethostname()
         with self._begin() as conn:
-            _sweep_stale(conn, host)
+            _sweep_stale(conn)
             conn.execute(
                 RUNS.insert().values(
                     run_id=run_id,
                     pipeline_name=pipeline_name,
                     status="RUNNING",
                     started_at=time.time(),
-                    host=host,
-                    pid=os.getpid(),
+                    **_owner_values(ProcessOwner.this_process()),
                 )
             )
 
     def sweep_stale(self) -> None:
-        """Marks CRASHED the runs left RUNNING by a process of this host that no longer exists,
-        and every execution left RUNNING whose process is gone, whatever its run's status (an
-        interrupted or failed run may be finished while an execution was never closed).
-        Whether an execution's process is gone is judged by its own host and pid (executions
-        recorded before they had them: by their run's), so one still running in another live
-        process (an orchestrator's task of the same run) is left alone; processes of other
-        hosts are never judged. start_run calls it."""
+        """Marks CRASHED the runs left RUNNING by a process that is verifiably gone
+        (locking.check_process: of this host and PID namespace, and its pid gone or reused by
+        a process that started at another time), and every execution left RUNNING whose
+        process is gone, whatever its run's status (an interrupted or failed run may be
+        finished while an execution was never closed). An execution is judged by its own
+        process (executions recorded before they had one: by their run's), so one still
+        running in another live process (an orchestrator's task of the same run) is left
+        alone; processes of other hosts or PID namespaces are never judged. start_run calls
+        it."""
         with self._begin() as conn:
-            _sweep_stale(conn, socket.gethostname())
+            _sweep_stale(conn)
 
     def acquire_root(self, root: str, run_id: str) -> None:
-        """Leases `root` to `run_id`; raises RootBusyError naming the holder if another live
-        run holds it. A lease left by a dead process of this host is taken over."""
-        host, pid = socket.gethostname(), os.getpid()
+        """Leases `root` to `run_id`; raises RootBusyError naming the holder if another run
+        holds it whose process is not verifiably gone. A lease whose process is gone
+        (locking.check_process DEAD: this host and PID namespace, pid gone or reused by a
+        process started at another time) is taken over; one of another host or PID namespace
+        cannot be judged from here and holds until `seqline unlock`."""
+        me = _owner_values(ProcessOwner.this_process())
         for _attempt in range(2):
             try:
                 with self._begin() as conn:
                     conn.execute(
                         ROOT_LEASES.insert().values(
-                            root=root, run_id=run_id, pid=pid, host=host, acquired_at=time.time()
+                            root=root, run_id=run_id, acquired_at=time.time(), **me
                         )
                     )
                 return
@@ -300,7 +329,7 @@ class MetadataStore:
                     ).first()
                     if holder is None:
                         continue  # released meanwhile
-                    if holder.host == host and not pid_alive(holder.pid):
+                    if _check(holder) is OwnerCheck.DEAD:
                         conn.execute(
                             ROOT_LEASES.delete().where(
                                 ROOT_LEASES.c.root == root, ROOT_LEASES.c.run_id == holder.run_id
@@ -310,8 +339,10 @@ class MetadataStore:
                 raise RootBusyError(
                     f"another run ({holder.run_id}, pid {holder.pid}, host {holder.host}) holds "
                     f"{root}; wait for it to finish (a remote root runs one pipeline run at a "
-                    "time). If that process is dead on another host, release its lease with "
-                    f"`seqline unlock {root} --metadata-url ...`"
+                    "time). If that process is dead but cannot be checked from here (another "
+                    "host, or another PID namespace under this hostname: a container sharing "
+                    "the host's network, or this container restarted since), release its lease "
+                    f"with `seqline unlock {root} --metadata-url ...`"
                 ) from None
         raise RootBusyError(f"could not lease {root}: it keeps changing hands; try again")
 
@@ -637,8 +668,7 @@ def _insert_execution(
             fingerprint=fingerprint,
             status=status,
             started_at=time.time(),
-            host=socket.gethostname(),
-            pid=os.getpid(),
+            **_owner_values(ProcessOwner.this_process()),
         )
     ).inserted_primary_key[0]
     for name, artifact_id in inputs.items():
@@ -696,28 +726,33 @@ def _link_output(
     return artifact_id
 
 
-def _sweep_stale(conn: sa.Connection, host: str) -> None:
+def _sweep_stale(conn: sa.Connection) -> None:
     """MetadataStore.sweep_stale in the caller's transaction."""
+    owner = [RUNS.c.host, RUNS.c.pid, RUNS.c.pidns, RUNS.c.proc_start]
     stale_runs = conn.execute(
-        sa.select(RUNS.c.run_id, RUNS.c.pid).where(RUNS.c.status == "RUNNING", RUNS.c.host == host)
+        sa.select(RUNS.c.run_id, *owner).where(
+            RUNS.c.status == "RUNNING", RUNS.c.host == socket.gethostname()
+        )
     ).all()
-    for stale_id, pid in stale_runs:
-        if _gone(host, pid, host):  # the query kept this host's runs only
+    for stale_id, *process in stale_runs:
+        if check_process(ProcessOwner(*process)) is OwnerCheck.DEAD:
             conn.execute(
                 RUNS.update()
                 .where(RUNS.c.run_id == stale_id)
                 .values(status="CRASHED", error="process ended without finishing")
             )
+    e_owner = [EXECUTIONS.c.host, EXECUTIONS.c.pid, EXECUTIONS.c.pidns, EXECUTIONS.c.proc_start]
     running = conn.execute(
-        sa.select(EXECUTIONS.c.id, EXECUTIONS.c.host, EXECUTIONS.c.pid, RUNS.c.host, RUNS.c.pid)
+        sa.select(EXECUTIONS.c.id, *e_owner, *owner)
         .join(RUNS, RUNS.c.run_id == EXECUTIONS.c.run_id)
         .where(EXECUTIONS.c.status == "RUNNING")
     ).all()
     dead = [
         execution_id
-        for execution_id, e_host, e_pid, r_host, r_pid in running
+        for execution_id, *process in running
         # Executions recorded before they had an owner: their run's process ran them.
-        if _gone(*((e_host, e_pid) if e_pid is not None else (r_host, r_pid)), host)
+        if check_process(ProcessOwner(*(process[:4] if process[1] is not None else process[4:])))
+        is OwnerCheck.DEAD
     ]
     if dead:
         conn.execute(
@@ -732,9 +767,19 @@ def _sweep_stale(conn: sa.Connection, host: str) -> None:
         )
 
 
-def _gone(owner_host: str | None, pid: int | None, host: str) -> bool:
-    """True if process `pid` of `owner_host` is known not to exist (only this host's)."""
-    return owner_host == host and pid is not None and not pid_alive(pid)
+def _owner_values(owner: ProcessOwner) -> dict[str, Any]:
+    """The owner columns of a row recording `owner`."""
+    return {
+        "host": owner.host,
+        "pid": owner.pid,
+        "pidns": owner.pidns,
+        "proc_start": owner.start,
+    }
+
+
+def _check(row: Any) -> OwnerCheck:
+    """check_process of the process a row's owner columns record."""
+    return check_process(ProcessOwner(row.host, row.pid, row.pidns, row.proc_start))
 
 
 def _create_tables(engine: sa.Engine) -> None:
@@ -752,20 +797,27 @@ def _create_tables(engine: sa.Engine) -> None:
 
 
 def _add_owner_columns(engine: sa.Engine) -> None:
-    """Adds executions.host and executions.pid to a store written before they existed (NULL
-    in its rows). Two processes doing it at once: the loser finds the column there."""
+    """Adds the owner columns added since a table was first released (_OWNER_COLUMNS:
+    executions.host and .pid; pidns and proc_start of runs, executions and root_leases) to a
+    store written before they existed (NULL in its rows). Two processes doing it at once: the
+    loser finds the column there."""
     with engine.connect() as conn:
-        have = {column["name"] for column in sa.inspect(conn).get_columns("executions")}
-    for column, sql_type in _OWNER_COLUMNS.items():
-        if column in have:
-            continue
-        try:
-            with engine.begin() as conn:
-                conn.execute(sa.text(f"ALTER TABLE executions ADD COLUMN {column} {sql_type}"))
-        except sa.exc.DBAPIError as exc:
-            text = str(exc).lower()
-            if "duplicate" not in text and "already exists" not in text:
-                raise
+        inspector = sa.inspect(conn)
+        have = {
+            table: {column["name"] for column in inspector.get_columns(table)}
+            for table in _OWNER_COLUMNS
+        }
+    for table, columns in _OWNER_COLUMNS.items():
+        for column, sql_type in columns.items():
+            if column in have[table]:
+                continue
+            try:
+                with engine.begin() as conn:
+                    conn.execute(sa.text(f"ALTER TABLE {table} ADD COLUMN {column} {sql_type}"))
+            except sa.exc.DBAPIError as exc:
+                text = str(exc).lower()
+                if "duplicate" not in text and "already exists" not in text:
+                    raise
 
 
 def _record(cls: type[_R], row: Any, json_column: str) -> _R:

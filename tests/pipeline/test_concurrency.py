@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from seqline.pipeline.locking import (
+    ProcessOwner,
     RootBusyError,
     node_lock,
     owned_name,
@@ -151,3 +152,50 @@ def test_a_remote_root_is_leased_to_one_run_at_a_time(tmp_path):
         )
     other.acquire_root(root, "run-c")
     assert other.release_root(root, "run-c")
+
+
+_ME = ProcessOwner.this_process()
+
+
+def _lease(store: MetadataStore, root: str, **owner) -> None:
+    from seqline.pipeline import metadata
+
+    with store._engine.begin() as conn:
+        conn.execute(
+            metadata.ROOT_LEASES.insert().values(
+                root=root, run_id="holder", host=socket.gethostname(), acquired_at=0.0, **owner
+            )
+        )
+
+
+@pytest.mark.skipif(_ME.pidns is None, reason="PID namespaces are read from Linux /proc")
+def test_a_lease_of_another_pid_namespace_under_this_hostname_is_not_taken_over(tmp_path):
+    """Containers sharing a hostname (--network host, hostNetwork pods, a restarted container)
+    have their own pids: a lease whose pid is dead *here* may be held by a live run there,
+    and taking it over put two runs on one remote root."""
+    store = MetadataStore("sqlite:///" + str(tmp_path / "metadata.sqlite"))
+    root = "gs://bucket/pipelines/toy"
+    exited = subprocess.Popen([sys.executable, "-c", "pass"])
+    exited.wait()
+    _lease(store, root, pid=exited.pid, pidns="1", proc_start="another-boot/1")
+    with pytest.raises(RootBusyError) as err:
+        store.acquire_root(root, "run-b")
+    message = str(err.value)
+    assert f"another run (holder, pid {exited.pid}, host {socket.gethostname()})" in message
+    assert f"seqline unlock {root}" in message and "container restarted" in message
+
+
+@pytest.mark.skipif(_ME.start is None, reason="process start times are read from Linux /proc")
+def test_a_lease_whose_pid_a_later_process_reuses_is_taken_over(tmp_path):
+    """A lease whose pid is alive here but owned by a process that started at another time
+    (pid reused: a container's pipeline is pid 1 again after a restart) is stale; judged by
+    (host, pid) alone it blocked the root forever."""
+    store = MetadataStore("sqlite:///" + str(tmp_path / "metadata.sqlite"))
+    root = "gs://bucket/pipelines/toy"
+    _lease(store, root, pid=_ME.pid, pidns=_ME.pidns, proc_start=f"{_ME.start}0")
+    store.acquire_root(root, "run-b")
+    assert store.release_root(root, "run-b")
+    # The same process, still there, keeps its lease.
+    _lease(store, root, pid=_ME.pid, pidns=_ME.pidns, proc_start=_ME.start)
+    with pytest.raises(RootBusyError):
+        store.acquire_root(root, "run-c")

@@ -12,10 +12,13 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import pytest
+
 from seqline.pipeline import metadata
 from seqline.pipeline.artifact import ArtifactType
 from seqline.pipeline.component import Component, ExecutionContext
 from seqline.pipeline.dag import Node, OutputRef, Pipeline
+from seqline.pipeline.locking import ProcessOwner, RootBusyError
 from seqline.pipeline.metadata import MetadataStore, default_metadata_url
 from seqline.pipeline.report import model_lineage
 from seqline.pipeline.runner import run_pipeline
@@ -197,3 +200,115 @@ def test_a_store_written_before_executions_had_owners_gets_the_columns(tmp_path)
             )
         ).all()
     assert owners == [(socket.gethostname(), os.getpid())]
+
+
+_ME = ProcessOwner.this_process()
+_linux_only = pytest.mark.skipif(
+    _ME.pidns is None or _ME.start is None,
+    reason="PID namespaces and process start times are read from Linux /proc",
+)
+
+
+def _run(conn, run_id: str, status: str = "RUNNING", **owner) -> None:
+    conn.execute(
+        metadata.RUNS.insert().values(
+            run_id=run_id, pipeline_name="toy", status=status, started_at=time.time(), **owner
+        )
+    )
+
+
+@_linux_only
+def test_a_stale_run_whose_pid_was_reused_is_swept_and_another_pid_namespace_is_not(tmp_path):
+    """Judged by (host, pid) alone, a RUNNING run whose pid a later process reuses (a
+    container's pipeline is often pid 1 again after a restart) stayed RUNNING forever, and one
+    of another container sharing the hostname was judged by an unrelated pid of this one."""
+    store = MetadataStore("sqlite:///" + str(tmp_path / "metadata.sqlite"))
+    here = {"host": _ME.host, "pidns": _ME.pidns}
+    dead = _dead_pid()
+    with store._engine.begin() as conn:
+        # This pid, this namespace, but the process that owned it started at another time.
+        _run(conn, "reused", pid=_ME.pid, proc_start=f"{_ME.start}0", **here)
+        _run(conn, "me", pid=_ME.pid, proc_start=_ME.start, **here)
+        # Another container under this hostname: its pid means nothing here.
+        _run(conn, "other_ns", host=_ME.host, pid=dead, pidns="1", proc_start="x/1")
+        ids = {
+            "reused": _execution(conn, "me", "train", pid=_ME.pid, proc_start="b/1", **here),
+            "no_owner_of_reused_run": _execution(conn, "reused", "evaluate"),
+            "me": _execution(conn, "me", "push", pid=_ME.pid, proc_start=_ME.start, **here),
+            "other_ns": _execution(
+                conn, "me", "transform", host=_ME.host, pid=dead, pidns="1", proc_start="x/1"
+            ),
+        }
+    store.start_run("next", "toy")
+    assert {r: store.run(r)["status"] for r in ("reused", "me", "other_ns")} == {
+        "reused": "CRASHED",
+        "me": "RUNNING",
+        "other_ns": "RUNNING",
+    }
+    assert {name: store.execution(i).status for name, i in ids.items()} == {
+        "reused": "CRASHED",
+        "no_owner_of_reused_run": "CRASHED",
+        "me": "RUNNING",
+        "other_ns": "RUNNING",
+    }
+    # New rows record the process this way.
+    assert {k: store.run("next")[k] for k in ("host", "pid", "pidns", "proc_start")} == {
+        "host": _ME.host,
+        "pid": _ME.pid,
+        "pidns": _ME.pidns,
+        "proc_start": _ME.start,
+    }
+
+
+def test_an_old_schema_store_is_upgraded_in_place_and_its_rows_judged_by_host_and_pid(tmp_path):
+    """A store written before runs, executions and root_leases recorded the PID namespace and
+    start time gets the columns when opened; its rows (NULL there) are judged as before."""
+    path = tmp_path / "metadata.sqlite"
+    host, dead, me = socket.gethostname(), _dead_pid(), os.getpid()
+    old = sqlite3.connect(path)
+    old.executescript(
+        f"""
+        CREATE TABLE runs (run_id VARCHAR(64) PRIMARY KEY, pipeline_name VARCHAR(200) NOT NULL,
+            status VARCHAR(20) NOT NULL, started_at FLOAT NOT NULL, finished_at FLOAT,
+            host VARCHAR(200), pid INTEGER, error TEXT);
+        CREATE TABLE executions (id INTEGER PRIMARY KEY, run_id VARCHAR(64) NOT NULL,
+            node_id VARCHAR(200) NOT NULL, component VARCHAR(200) NOT NULL,
+            fingerprint VARCHAR(64) NOT NULL, status VARCHAR(20) NOT NULL,
+            started_at FLOAT NOT NULL, finished_at FLOAT, summary TEXT, error TEXT,
+            host VARCHAR(200), pid INTEGER);
+        CREATE TABLE root_leases (root VARCHAR(1000) PRIMARY KEY, run_id VARCHAR(64) NOT NULL,
+            pid INTEGER NOT NULL, host VARCHAR(200) NOT NULL, acquired_at FLOAT NOT NULL);
+        INSERT INTO runs VALUES ('dead', 'toy', 'RUNNING', 1.0, NULL, '{host}', {dead}, NULL);
+        INSERT INTO runs VALUES ('live', 'toy', 'RUNNING', 1.0, NULL, '{host}', {me}, NULL);
+        INSERT INTO executions VALUES
+            (1, 'live', 'n', 'n', 'f', 'RUNNING', 1.0, NULL, NULL, NULL, '{host}', {dead}),
+            (2, 'live', 'm', 'm', 'f', 'RUNNING', 1.0, NULL, NULL, NULL, '{host}', {me});
+        INSERT INTO root_leases VALUES ('gs://b/dead', 'dead', {dead}, '{host}', 1.0);
+        INSERT INTO root_leases VALUES ('gs://b/live', 'live', {me}, '{host}', 1.0);
+        """
+    )
+    old.close()
+    store = MetadataStore("sqlite:///" + str(path))
+    MetadataStore("sqlite:///" + str(path))  # a second opening finds them there
+    inspector = metadata.sa.inspect(store._engine)
+    for table in ("runs", "executions", "root_leases"):
+        columns = {c["name"] for c in inspector.get_columns(table)}
+        assert {"pidns", "proc_start"} <= columns, table
+    store.sweep_stale()
+    assert [store.run(r)["status"] for r in ("dead", "live")] == ["CRASHED", "RUNNING"]
+    assert [store.execution(i).status for i in (1, 2)] == ["CRASHED", "RUNNING"]
+    store.acquire_root("gs://b/dead", "next")  # a dead holder's lease is taken over
+    with pytest.raises(RootBusyError):
+        store.acquire_root("gs://b/live", "next")
+    with store._engine.connect() as conn:
+        lease = conn.execute(
+            metadata.sa.select(metadata.ROOT_LEASES).where(
+                metadata.ROOT_LEASES.c.root == "gs://b/dead"
+            )
+        ).one()
+    assert (lease.run_id, lease.pid, lease.pidns, lease.proc_start) == (
+        "next",
+        me,
+        _ME.pidns,
+        _ME.start,
+    )
