@@ -13,10 +13,13 @@ from pathlib import Path
 import pytest
 
 from seqline.pipeline.locking import (
+    OwnerCheck,
     ProcessOwner,
     RootBusyError,
+    check_process,
     node_lock,
     owned_name,
+    process_start,
     remove_dead_temporaries,
     try_node_lock,
 )
@@ -199,3 +202,32 @@ def test_a_lease_whose_pid_a_later_process_reuses_is_taken_over(tmp_path):
     _lease(store, root, pid=_ME.pid, pidns=_ME.pidns, proc_start=_ME.start)
     with pytest.raises(RootBusyError):
         store.acquire_root(root, "run-c")
+
+
+@pytest.mark.skipif(_ME.start is None, reason="process start times are read from Linux /proc")
+def test_a_recorded_process_is_alive_while_it_runs_and_dead_once_it_ended():
+    """process_start reads field 22 of /proc/PID/stat after the command name, which may hold
+    spaces and parentheses; the child's own reading and ours must agree."""
+    child = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys\n"
+            "open('/proc/self/comm', 'w').write('a) b (c')\n"
+            "from seqline.pipeline.locking import ProcessOwner\n"
+            "print(ProcessOwner.this_process().start, flush=True)\n"
+            "sys.stdin.read()\n",
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        start = child.stdout.readline().strip()
+        assert process_start(child.pid) == start
+        owner = ProcessOwner(_ME.host, child.pid, _ME.pidns, start)
+        assert check_process(owner) is OwnerCheck.KEEP
+    finally:
+        child.communicate("")
+    assert check_process(owner) is OwnerCheck.DEAD
+    assert check_process(ProcessOwner("another-host.example", child.pid)) is OwnerCheck.UNCHECKABLE
