@@ -782,42 +782,57 @@ def _check(row: Any) -> OwnerCheck:
     return check_process(ProcessOwner(row.host, row.pid, row.pidns, row.proc_start))
 
 
+# Any constant: the key of the PostgreSQL advisory lock that serialises schema creation.
+_SCHEMA_LOCK_KEY = 0x5E911E
+
+
+def _lost_creation_race(exc: sa.exc.DBAPIError) -> bool:
+    """True for the errors a process gets when another one created the same table or type
+    between its existence check and its CREATE: SQLite's "table ... already exists",
+    PostgreSQL's duplicate table (42P07) or the duplicate row in pg_type (23505) that two
+    concurrent CREATE TABLEs of one name raise."""
+    text = str(exc).lower()
+    return any(
+        sign in text for sign in ("already exists", "duplicate column", "pg_type_typname_nsp_index")
+    )
+
+
 def _create_tables(engine: sa.Engine) -> None:
-    """Creates missing tables and adds the columns added since (_add_owner_columns). Two
-    processes opening a new database at once may both try to create a table; the loser sees
-    it exists and checks again."""
+    """Creates missing tables and adds the columns added since (_add_owner_columns).
+
+    Several processes may open a new store at once (an orchestrator starting a run's first
+    tasks). On PostgreSQL they take turns under a transaction-scoped advisory lock, since two
+    concurrent CREATE TABLEs of one name fail there with a duplicate key in pg_type; elsewhere
+    (SQLite) the loser of such a race sees the table exists and checks again."""
     for attempt in range(3):
         try:
-            _META.create_all(engine)
-            break
-        except sa.exc.OperationalError as exc:
-            if "already exists" not in str(exc) or attempt == 2:
+            with engine.begin() as conn:
+                if conn.dialect.name == "postgresql":
+                    conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"),
+                                 {"key": _SCHEMA_LOCK_KEY})  # fmt: skip
+                _META.create_all(conn)
+                _add_owner_columns(conn)
+            return
+        except sa.exc.DBAPIError as exc:
+            if not _lost_creation_race(exc) or attempt == 2:
                 raise
-    _add_owner_columns(engine)
 
 
-def _add_owner_columns(engine: sa.Engine) -> None:
+def _add_owner_columns(conn: sa.Connection) -> None:
     """Adds the owner columns added since a table was first released (_OWNER_COLUMNS:
     executions.host and .pid; pidns and proc_start of runs, executions and root_leases) to a
-    store written before they existed (NULL in its rows). Two processes doing it at once: the
-    loser finds the column there."""
-    with engine.connect() as conn:
-        inspector = sa.inspect(conn)
-        have = {
-            table: {column["name"] for column in inspector.get_columns(table)}
-            for table in _OWNER_COLUMNS
-        }
+    store written before they existed (NULL in its rows), in the caller's transaction. Two
+    processes doing it at once: the loser's error is a lost race (_lost_creation_race or a
+    duplicate column), and _create_tables checks again."""
+    inspector = sa.inspect(conn)
+    have = {
+        table: {column["name"] for column in inspector.get_columns(table)}
+        for table in _OWNER_COLUMNS
+    }
     for table, columns in _OWNER_COLUMNS.items():
         for column, sql_type in columns.items():
-            if column in have[table]:
-                continue
-            try:
-                with engine.begin() as conn:
-                    conn.execute(sa.text(f"ALTER TABLE {table} ADD COLUMN {column} {sql_type}"))
-            except sa.exc.DBAPIError as exc:
-                text = str(exc).lower()
-                if "duplicate" not in text and "already exists" not in text:
-                    raise
+            if column not in have[table]:
+                conn.execute(sa.text(f"ALTER TABLE {table} ADD COLUMN {column} {sql_type}"))
 
 
 def _record(cls: type[_R], row: Any, json_column: str) -> _R:

@@ -46,3 +46,45 @@ def test_runs_executions_and_lineage_are_recorded_in_postgresql(tmp_path):
         assert not (tmp_path / "root" / "metadata.sqlite").exists()
     finally:
         store.close()
+
+
+def _open_store_when_released(barrier, results) -> None:  # runs in a spawned process
+    barrier.wait()
+    try:
+        MetadataStore(URL).close()
+        results.put("ok")
+    except Exception as exc:  # reported to the test, which names it
+        results.put(f"{type(exc).__name__}: {exc}")
+
+
+def test_processes_opening_a_new_store_at_once_all_succeed():
+    """An orchestrator starts a run's first tasks together: each opens the store, and on a new
+    database each creates the tables. Two concurrent CREATE TABLEs of one name fail on
+    PostgreSQL (a duplicate key in pg_type), which used to fail all but one task."""
+    import multiprocessing
+
+    import sqlalchemy as sa
+
+    from seqline.pipeline import metadata
+
+    engine = sa.create_engine(URL)
+    try:
+        metadata._META.drop_all(engine)  # a new database (this file's tests run in one worker)
+    finally:
+        engine.dispose()
+    spawn = multiprocessing.get_context("spawn")
+    barrier, results = spawn.Barrier(4), spawn.Queue()
+    openers = [
+        spawn.Process(target=_open_store_when_released, args=(barrier, results)) for _ in range(4)
+    ]
+    for process in openers:
+        process.start()
+    outcomes = [results.get(timeout=120) for _ in openers]
+    for process in openers:
+        process.join(30)
+    assert outcomes == ["ok"] * 4
+    store = MetadataStore(URL)
+    try:
+        assert store.runs(pipeline_name="nothing-yet") == []
+    finally:
+        store.close()
