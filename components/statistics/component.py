@@ -9,8 +9,8 @@ Output:
         examples when its source had a span pattern (validate's drift baseline is the
         statistics of the previous span, pipeline/resolvers.py PreviousStatistics);
         grid_steps, copied from series examples (examples.grid_steps: real and filled steps
-        in total), because a filled step looks real in the windows the statistics read and
-        validate's max_filled_fraction needs the count.
+        in total and per split), because a filled step looks real in the windows the
+        statistics read and validate's max_filled_fraction needs the count of each split.
 
 A thin shell over transforms.py (Beam), feature_stats.py / series_stats.py (the combiners'
 logic), statistics_proto.py (layout) and report.py (HTML). Heavy imports live inside `run`.

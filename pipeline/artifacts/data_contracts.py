@@ -22,8 +22,10 @@ class ExampleStatistics(Artifact):
     Properties: splits, counts (split -> examples), and the feature roles the statistics were
     computed with: label_feature, text_features, timestamp_feature, series_id_feature; span and
     spans (the Examples' span properties, when its source had a span pattern); grid_steps
-    ({"filled", "real"}: the Examples' GridSteps, totals over all splits, for series windows
-    whose producer counted filled steps; the windows themselves cannot tell a filled step).
+    ({"filled", "real", "splits": {split: {"filled", "real"}}}: the Examples' GridSteps,
+    totals over all splits and the same per split, for series windows whose producer counted
+    filled steps; "splits" is absent when it did not count them per split; the windows
+    themselves cannot tell a filled step).
     """
 
     TYPE_NAME: ClassVar[str] = "ExampleStatistics"

@@ -163,32 +163,67 @@ class Examples(SplitRecords):
 SPLIT_DEFINITION = "split_definition"
 
 
-@dataclass(frozen=True)
-class GridSteps:
-    """The steps of a series dataset's regular grid, over all splits: `real` steps are rows of
-    the source (ingest_series' accepted points), `filled` steps were made up by its gap_policy
-    (interpolate / ffill) inside segments. Totals, not per split: ingest counts filled steps
-    per series, over its splits."""
+def _filled_fraction(filled: int, real: int) -> float:
+    total = filled + real
+    return filled / total if total else 0.0
 
+
+@dataclass(frozen=True)
+class SplitGridSteps:
+    """The grid steps of one split of a series dataset: `real` steps are its rows (ingest's
+    points of that split), `filled` ones were made up by gap filling inside the split."""
+
+    split: str
     filled: int
     real: int
 
     @property
     def filled_fraction(self) -> float:
+        """filled / (filled + real) within the split (0.0 for an empty grid)."""
+        return _filled_fraction(self.filled, self.real)
+
+
+@dataclass(frozen=True)
+class GridSteps:
+    """The steps of a series dataset's regular grid: `real` steps are rows of the source
+    (ingest_series' accepted points), `filled` steps were made up by its gap_policy
+    (interpolate / ffill) inside segments. `filled` and `real` are totals over all splits;
+    `splits` has the same figures per split (in the Examples' split order), () when the
+    producer did not count them per split (Examples written before it did)."""
+
+    filled: int
+    real: int
+    splits: tuple[SplitGridSteps, ...] = ()
+
+    @property
+    def filled_fraction(self) -> float:
         """filled / (filled + real): the share of the windows' grid that is not data (0.0 for
         an empty grid). Hourly rows declared 15min: 3 of every 4 steps, 0.75."""
-        total = self.filled + self.real
-        return self.filled / total if total else 0.0
+        return _filled_fraction(self.filled, self.real)
 
-    def properties(self) -> dict[str, int]:
-        return {"filled": self.filled, "real": self.real}
+    def properties(self) -> dict[str, Any]:
+        """{"filled", "real"} (totals), plus "splits": {split: {"filled", "real"}} when
+        counted per split."""
+        out: dict[str, Any] = {"filled": self.filled, "real": self.real}
+        if self.splits:
+            out["splits"] = {s.split: {"filled": s.filled, "real": s.real} for s in self.splits}
+        return out
 
     @classmethod
     def from_property(cls, value: Any) -> GridSteps | None:
-        """The GridSteps a `properties()` dict holds; None when unset (or not one)."""
+        """The GridSteps a `properties()` dict holds; None when unset (or not one). A value
+        without "splits" (written before splits were counted) gives splits ()."""
         if not isinstance(value, Mapping) or "filled" not in value or "real" not in value:
             return None
-        return cls(filled=int(value["filled"]), real=int(value["real"]))
+        per_split = value.get("splits")
+        splits: tuple[SplitGridSteps, ...] = ()
+        if isinstance(per_split, Mapping):
+            splits = tuple(
+                SplitGridSteps(str(name), int(figures["filled"]), int(figures["real"]))
+                for name, figures in per_split.items()
+                if isinstance(figures, Mapping) and "filled" in figures and "real" in figures
+            )
+        return cls(filled=int(value["filled"]), real=int(value["real"]), splits=splits)
 
 
 def split_definition_of(value: Any) -> dict[str, Any] | None:
@@ -323,13 +358,23 @@ class SeriesWindows(Examples):
 
     @property
     def grid_steps(self) -> GridSteps | None:
-        """gaps.filled_steps and the points of every split (ingest_series' counts); None when
-        the producer did not record filled steps."""
+        """gaps.filled_steps and the points of every split (ingest_series' counts), with
+        gaps.filled_by_split and points per split as GridSteps.splits (() when the producer
+        did not count filled steps per split); None when it did not record filled steps."""
         gaps = self.properties.get("gaps")
         if not isinstance(gaps, Mapping) or "filled_steps" not in gaps:
             return None
-        real = sum(int_map(self.properties.get("points")).values())
-        return GridSteps(filled=int(gaps["filled_steps"]), real=real)
+        points = int_map(self.properties.get("points"))
+        by_split = gaps.get("filled_by_split")
+        splits: tuple[SplitGridSteps, ...] = ()
+        if isinstance(by_split, Mapping):
+            filled = int_map(by_split)
+            names = self.splits or list(points)
+            names += [name for name in filled if name not in names]
+            splits = tuple(
+                SplitGridSteps(name, filled.get(name, 0), points.get(name, 0)) for name in names
+            )
+        return GridSteps(filled=int(gaps["filled_steps"]), real=sum(points.values()), splits=splits)
 
 
 @dataclass
