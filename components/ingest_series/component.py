@@ -114,6 +114,19 @@ def done_message(s: Mapping[str, Any], config: IngestSeriesConfig) -> str:
             if s["filled_steps"] > s["accepted"]
             else ""
         )
+        + _worst_split_note(s.get("worst_filled_split"))
+    )
+
+
+def _worst_split_note(worst: Mapping[str, Any] | None) -> str:
+    """The note "; split 'test' mostly filled (...)" when gap filling made up more steps of
+    one split than it has real points, else ""."""
+    if not worst or int(worst["filled"]) <= int(worst["real"]):
+        return ""
+    filled, real = int(worst["filled"]), int(worst["real"])
+    return (
+        f"; split {worst['split']!r} mostly filled ({filled} filled steps, {real} real "
+        f"points, {filled / (filled + real):.0%} filled)"
     )
 
 

@@ -2,7 +2,8 @@
 
 The counts document (written by transforms.IngestSeries) is
     {"input": n, "rejected": n, "by_reason": {code: n}, "points": {split: n},
-     "windows": {split: n}, "borrowed_steps": {split: n}, "series_ids": [...],
+     "filled_by_split": {split: n}, "windows": {split: n}, "borrowed_steps": {split: n},
+     "series_ids": [...],
      "stats": {out_of_order, off_grid, duplicates, gaps, missing_steps, largest_gap_steps,
      filled_steps, breaks, segments, short_segments},
      "float32_loss": [{series, column, low, high, max_error, distinct, distinct_float32}]}
@@ -37,19 +38,41 @@ def gap_properties(counts: Mapping[str, Any], config: IngestSeriesConfig) -> dic
     """The "gaps" property: the policy and what regularisation found and did.
 
     gaps / missing_steps / largest_gap_steps: runs of missing steps over whole series;
-    filled_steps: steps filled (interpolate/ffill); breaks: gaps inside a split left unfilled
-    (they end a segment; gaps across a split boundary are neither filled nor breaks);
-    segments: gap-free runs windows were cut from; short_segments: those shorter than
-    lookback + horizon (no window).
+    filled_steps: steps filled (interpolate/ffill), in total; filled_by_split: split -> steps
+    filled inside it (every configured split; left out when the counts have no per-split
+    figures); breaks: gaps inside a split left unfilled (they end a segment; gaps across a
+    split boundary are neither filled nor breaks); segments: gap-free runs windows were cut
+    from; short_segments: those shorter than lookback + horizon (no window).
     """
     stats = counts["stats"]
     keys = ("gaps", "missing_steps", "largest_gap_steps", "filled_steps", "breaks", "segments",
             "short_segments")  # fmt: skip
-    return {
+    out = {
         "policy": config.gap_policy,
         "max_gap_steps": config.max_gap_steps,
         **{key: int(stats.get(key, 0)) for key in keys},
     }
+    by_split = counts.get("filled_by_split")
+    if by_split is not None:
+        out["filled_by_split"] = {s: int(by_split.get(s, 0)) for s in config.splits}
+    return out
+
+
+def worst_filled_split(counts: Mapping[str, Any]) -> tuple[str, int, int] | None:
+    """(split, filled, real) of the split whose grid gap filling made up the largest share
+    of (filled / (filled + real), the first split among ties), or None when the counts have
+    no per-split figures or nothing was filled."""
+    by_split = counts.get("filled_by_split") or {}
+    points = counts.get("points") or {}
+    worst: tuple[float, str, int, int] | None = None
+    for split, filled in by_split.items():
+        filled, real = int(filled), int(points.get(split, 0))
+        if filled == 0:
+            continue
+        share = filled / (filled + real)
+        if worst is None or share > worst[0]:
+            worst = (share, split, filled, real)
+    return None if worst is None else worst[1:]
 
 
 def examples_properties(counts: Mapping[str, Any], config: IngestSeriesConfig) -> dict[str, Any]:
@@ -84,24 +107,48 @@ def examples_properties(counts: Mapping[str, Any], config: IngestSeriesConfig) -
 
 
 def filled_steps_warning(counts: Mapping[str, Any], config: IngestSeriesConfig) -> str | None:
-    """The warning when gap filling made more steps than the data has points, else None.
+    """The warning when gap filling made more steps than the data has points, in total or in
+    one split, else None; it names the split with the largest filled share.
 
     More filled steps than real points is what a declared `frequency` finer than the data's
     step looks like (hourly rows, frequency 15min: 3 of every 4 steps filled): windows then
-    are mostly interpolation. A warning here, not a failure: validate blocks it (the filled
-    steps reach it as the statistics' grid_steps, checked against max_filled_fraction), since
-    its statistics read the windows, where filled steps are not missing.
+    are mostly interpolation. In one split only, it is a stretch of the source with sparse
+    rows (a test split mostly interpolated scores a model on made-up targets). A warning
+    here, not a failure: validate blocks it (the filled steps reach it as the statistics'
+    grid_steps, checked per split against max_filled_fraction), since its statistics read
+    the windows, where filled steps are not missing.
     """
     filled = int(counts["stats"].get("filled_steps", 0))
     points = accepted_count(counts)
-    if filled <= points:
+    worst = worst_filled_split(counts)
+    split_overfilled = worst is not None and worst[1] > worst[2]
+    if filled <= points and not split_overfilled:
         return None
+    where = ""
+    if worst is not None:
+        split, split_filled, split_real = worst
+        share = split_filled / (split_filled + split_real)
+        where = (
+            f"; split {split!r} is the most filled: {split_filled} filled steps and "
+            f"{split_real} real points ({share:.0%} filled)"
+        )
+    if filled > points:
+        head = (
+            f"ingest_series: {filled} steps were filled by gap_policy {config.gap_policy!r}, "
+            f"more than the {points} real points{where}: is frequency {config.frequency!r} "
+            "finer than the data's step? Set frequency to the step the rows are recorded at "
+            "(hourly rows: 1h)."
+        )
+    else:
+        head = (
+            f"ingest_series: {filled} steps were filled by gap_policy {config.gap_policy!r} "
+            f"({points} real points in total){where}: the source is sparse in that split's "
+            "time range (or frequency is finer than the data's step there); a model scored "
+            "on it is scored on interpolated targets."
+        )
     return (
-        f"ingest_series: {filled} steps were filled by gap_policy {config.gap_policy!r}, "
-        f"more than the {points} real points: is frequency {config.frequency!r} finer than "
-        "the data's step? Set frequency to the step the rows are recorded at (hourly rows: "
-        "1h). The windows are mostly interpolated values; validate blocks them when filled "
-        "steps exceed validate.max_filled_fraction of the grid (default 25%)"
+        f"{head} Those windows are mostly interpolated values; validate blocks a split whose "
+        "filled steps exceed validate.max_filled_fraction of its grid (default 25%)"
     )
 
 
@@ -112,7 +159,9 @@ def rejected_properties(counts: Mapping[str, Any]) -> dict[str, Any]:
 
 def summary(counts: Mapping[str, Any]) -> dict[str, Any]:
     """The executor's small summary: rows in/accepted/rejected, series, windows per split,
-    short segments and filled steps."""
+    short segments, filled steps (total) and the most filled split (worst_filled_split:
+    {"split", "filled", "real"}, None when nothing was filled or the counts have no
+    per-split figures)."""
     return {
         "input": int(counts["input"]),
         "accepted": accepted_count(counts),
@@ -123,7 +172,14 @@ def summary(counts: Mapping[str, Any]) -> dict[str, Any]:
         "short_segments": int(counts.get("stats", {}).get("short_segments", 0)),
         # Steps made up by gap filling (interpolate / ffill): not data.
         "filled_steps": int(counts.get("stats", {}).get("filled_steps", 0)),
+        # {"split", "filled", "real"} of the split with the largest filled share, or None.
+        "worst_filled_split": _worst_as_dict(counts),
     }
+
+
+def _worst_as_dict(counts: Mapping[str, Any]) -> dict[str, Any] | None:
+    worst = worst_filled_split(counts)
+    return None if worst is None else dict(zip(("split", "filled", "real"), worst, strict=True))
 
 
 def enforce_quality(

@@ -116,8 +116,11 @@ class SeriesReport:
         out_of_order: points earlier in time than a point before them in input order.
         gaps / missing_steps / largest_gap_steps: runs of missing steps between consecutive
             points over the whole series, their total length and the longest.
-        filled_steps: steps filled inside splits; breaks: gaps inside splits left unfilled
-            (they end a segment); segments: segments made.
+        filled_steps: steps filled inside splits, in total; filled_by_split: split -> steps
+            filled inside that split (every split listed, 0 when none; they sum to
+            filled_steps). A split's filled / (filled + points) is the share of its grid that
+            is made up, what validate's max_filled_fraction checks per split.
+        breaks: gaps inside splits left unfilled (they end a segment); segments: segments made.
     """
 
     points: dict[str, int] = field(default_factory=dict)
@@ -130,6 +133,7 @@ class SeriesReport:
     missing_steps: int = 0
     largest_gap_steps: int = 0
     filled_steps: int = 0
+    filled_by_split: dict[str, int] = field(default_factory=dict)
     breaks: int = 0
     segments: int = 0
 
@@ -294,7 +298,9 @@ def borrowed_tail(
 def regularize(points: SeriesPoints, rules: RegularizeRules) -> tuple[list[Segment], SeriesReport]:
     """Segments (in split then time order) and the report of one series; see the module
     docstring for the steps."""
-    report = SeriesReport(points={s: 0 for s in rules.splits})
+    report = SeriesReport(
+        points={s: 0 for s in rules.splits}, filled_by_split={s: 0 for s in rules.splits}
+    )
     report.out_of_order = count_out_of_order(points)
     n_all = len(points)
     if n_all == 0:
@@ -356,7 +362,9 @@ def regularize(points: SeriesPoints, rules: RegularizeRules) -> tuple[list[Segme
         for a, b in zip(starts, ends, strict=True):
             relative = step[a:b] - step[a]
             filled = fill_segment(relative, values[a:b], rules.gap_policy)
-            report.filled_steps += len(filled) - (b - a)
+            made_up = len(filled) - (b - a)
+            report.filled_steps += made_up
+            report.filled_by_split[split] += made_up
             observed = np.zeros(len(filled), dtype=bool)
             observed[relative] = True
             first = int(step[a])

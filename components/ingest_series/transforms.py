@@ -71,6 +71,7 @@ REASON_PREFIX = "reason:"
 POINTS_PREFIX = "points:"
 WINDOWS_PREFIX = "windows:"
 BORROWED_PREFIX = "borrowed:"  # history steps a split's windows took from earlier splits
+FILLED_PREFIX = "filled:"  # steps gap filling made up inside a split (summed over series)
 SERIES_PREFIX = "series:"
 STAT_PREFIX = "stat:"  # summed
 MAX_PREFIX = "max:"  # maximum over series
@@ -169,8 +170,9 @@ def regularize_rules(config: IngestSeriesConfig) -> RegularizeRules:
 class MakeWindowsFn(beam.DoFn):
     """(series id, [PointBatch]) -> serialized window tf.Examples on tag split_tag(split),
     Rejections (off_grid_timestamp, duplicate_timestamp) on tag REJECTED, and counts on tag
-    COUNTS ("points:<split>", "windows:<split>", "borrowed:<split>", "series:<id>", "stat:<name>",
-    "max:largest_gap_steps", "reason:<code>", "float32_loss:<JSON facts>").
+    COUNTS ("points:<split>", "filled:<split>", "windows:<split>", "borrowed:<split>",
+    "series:<id>", "stat:<name>", "max:largest_gap_steps", "reason:<code>",
+    "float32_loss:<JSON facts>").
 
     A generator: windows are yielded one at a time as they are encoded.
     """
@@ -247,6 +249,8 @@ class MakeWindowsFn(beam.DoFn):
         counts[SERIES_PREFIX + series_id] += 1
         for split, n in report.points.items():
             counts[POINTS_PREFIX + split] += n
+        for split, n in report.filled_by_split.items():
+            counts[FILLED_PREFIX + split] += n
         stats = {
             "out_of_order": report.out_of_order,
             "off_grid": len(report.off_grid),
@@ -294,13 +298,15 @@ def _combine(key: str, values: Iterable[int]) -> tuple[str, int]:
 
 def counts_document(pairs: Sequence[tuple[str, int]]) -> dict[str, Any]:
     """[(key, n)] (combined per key) -> {"input", "rejected", "by_reason", "points",
-    "windows", "borrowed_steps", "series_ids", "stats", "float32_loss"} ("float32_loss": one
+    "filled_by_split", "windows", "borrowed_steps", "series_ids", "stats", "float32_loss"}
+    ("filled_by_split": split -> steps filled inside it, summed over series, beside
+    stats.filled_steps, their total; "float32_loss": one
     {"series", "column", "low", "high", "max_error", "distinct", "distinct_float32"} per
     column of a series that float32 cannot hold, worst first)."""
     doc: dict[str, Any] = {
-        "input": 0, "rejected": 0, "by_reason": {}, "points": {}, "windows": {},
-        "borrowed_steps": {}, "series_ids": [], "stats": {name: 0 for name in SERIES_STATS},
-        "float32_loss": [],
+        "input": 0, "rejected": 0, "by_reason": {}, "points": {}, "filled_by_split": {},
+        "windows": {}, "borrowed_steps": {}, "series_ids": [],
+        "stats": {name: 0 for name in SERIES_STATS}, "float32_loss": [],
     }  # fmt: skip
     doc["stats"]["largest_gap_steps"] = 0
     for key, n in pairs:
@@ -312,6 +318,8 @@ def counts_document(pairs: Sequence[tuple[str, int]]) -> dict[str, Any]:
                 doc["rejected"] += int(n)
         elif key.startswith(POINTS_PREFIX):
             doc["points"][key[len(POINTS_PREFIX) :]] = int(n)
+        elif key.startswith(FILLED_PREFIX):
+            doc["filled_by_split"][key[len(FILLED_PREFIX) :]] = int(n)
         elif key.startswith(WINDOWS_PREFIX):
             doc["windows"][key[len(WINDOWS_PREFIX) :]] = int(n)
         elif key.startswith(BORROWED_PREFIX):

@@ -41,3 +41,87 @@ def test_a_few_filled_gaps_do_not_warn(caplog) -> None:
     assert not caplog.records
     assert "filled" not in done_message(summary, config)
     assert filled_steps_warning(_counts(100, 101), config) is not None
+
+
+HOUR = 3600 * 10**6
+
+
+def _series(steps: list[int]):
+    """One series' PointBatch of hourly rows at `steps` (hours after 2000-01-01)."""
+    import numpy as np
+
+    from seqline.components.ingest_series.records import PointBatch
+
+    t0 = 946684800 * 10**6
+    stamps = np.asarray([t0 + s * HOUR for s in steps], np.int64)
+    values = np.asarray(steps, np.float64).reshape(-1, 1)
+    return PointBatch(0, np.arange(1, len(steps) + 1), stamps, values)
+
+
+def _window_counts(config: IngestSeriesConfig, series: dict) -> list[tuple[str, int]]:
+    """The (key, n) COUNTS pairs MakeWindowsFn emits for `series` (id -> PointBatch), each
+    series in its own bundle, combined per key as IngestSeries' CombineCounts does."""
+    from collections import defaultdict
+
+    from seqline.components.ingest_series.transforms import COUNTS, MakeWindowsFn, _combine
+
+    fn = MakeWindowsFn(config, ["x.csv"])
+    fn.setup()
+    grouped = defaultdict(list)
+    for series_id, batch in series.items():
+        fn.start_bundle()
+        list(fn.process((series_id, [batch])))
+        for output in fn.finish_bundle():
+            assert output.tag == COUNTS
+            key, n = output.value.value
+            grouped[key].append(n)
+    return [_combine(key, values) for key, values in grouped.items()]
+
+
+def test_filled_steps_per_split_travel_from_the_windows_to_the_examples(caplog) -> None:
+    from seqline.components.ingest_series.counts import examples_properties
+    from seqline.components.ingest_series.transforms import counts_document
+    from seqline.pipeline.artifact import ArtifactType
+    from seqline.pipeline.artifacts import GridSteps, SeriesWindows, SplitGridSteps
+
+    config = IngestSeriesConfig(
+        source="x.csv", frequency="1h", lookback=2, horizon=1, series_id_column="id",
+        split_by="time", split_cuts=("2000-01-02T16:00:00Z", "2000-01-03T02:00:00Z"),
+    )  # fmt: skip
+    # Cuts at steps 40 and 50. Series a: every hour to step 49, then a row every third hour
+    # (test: 5 rows, 8 steps filled); series b: every hour to step 59 but 55 (test: 9 rows,
+    # 1 step filled). The combine sums the two series' figures per split.
+    a = _series([*range(50), *range(50, 63, 3)])
+    b = _series([s for s in range(60) if s != 55])
+    doc = counts_document(_window_counts(config, {"a": a, "b": b}))
+    doc.update(input=114, rejected=0, by_reason={})
+    assert doc["points"] == {"train": 80, "eval": 20, "test": 14}
+    assert doc["filled_by_split"] == {"train": 0, "eval": 0, "test": 9}
+    assert doc["stats"]["filled_steps"] == 9
+
+    properties = examples_properties(doc, config)
+    assert properties["gaps"]["filled_by_split"] == {"train": 0, "eval": 0, "test": 9}
+    windows = SeriesWindows(ArtifactType.SERIES_WINDOWS, "uri", "fp", properties=properties)
+    grid = windows.grid_steps
+    assert grid == GridSteps(
+        filled=9, real=114,
+        splits=(SplitGridSteps("train", 0, 80), SplitGridSteps("eval", 0, 20),
+                SplitGridSteps("test", 9, 14)),
+    )  # fmt: skip
+    assert grid.filled_fraction < 0.25 < grid.splits[2].filled_fraction  # 7.3% vs 39.1%
+
+    # Under half of test is filled here: no warning. A sparser test split warns naming it.
+    assert filled_steps_warning(doc, config) is None
+    sparse = _series([*range(50), *range(50, 75, 4)])  # test: 7 rows, 18 filled
+    doc = counts_document(_window_counts(config, {"a": sparse}))
+    doc.update(input=57, rejected=0, by_reason={})
+    with caplog.at_level(logging.WARNING, logger="seqline.components.ingest_series"):
+        summary = summarize(doc, config)
+    [warning] = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert "18 steps were filled by gap_policy 'interpolate' (57 real points in total)" in warning
+    assert "split 'test' is the most filled: 18 filled steps and 7 real points (72% filled)" in (
+        warning
+    )
+    assert summary["worst_filled_split"] == {"split": "test", "filled": 18, "real": 7}
+    line = done_message(summary, config)
+    assert "split 'test' mostly filled (18 filled steps, 7 real points, 72% filled)" in line

@@ -344,3 +344,20 @@ def test_windows_are_generated_lazily() -> None:
     assert window_count(n, lookback, 1, 1) == n - lookback
     assert len(first[4][1][0]) == lookback
     assert peak < 40 * 2**20, f"taking 5 windows allocated {peak / 2**20:.0f} MB"
+
+
+def test_filled_steps_are_counted_per_split() -> None:
+    # Train steps 0..39 and eval 40..49 are every hour; test has a row every third hour from
+    # step 50 (2 steps of each 3 interpolated): 8 filled of 13, while 8 of 63 over all splits.
+    present = [*range(50), *range(50, 63, 3)]
+    cuts = (T0 + 40 * HOUR, T0 + 50 * HOUR)
+    cut_rules = rules(splits=("train", "eval", "test"), fractions=None, cut_micros=cuts)
+    segments, report = regularize(points([T0 + s * HOUR for s in present]), cut_rules)
+    assert report.points == {"train": 40, "eval": 10, "test": 5}
+    assert report.filled_by_split == {"train": 0, "eval": 0, "test": 8}
+    assert report.filled_steps == sum(report.filled_by_split.values()) == 8
+    test_segment = [s for s in segments if s.split == "test"]
+    assert int((~test_segment[0].observed_steps()).sum()) == 8
+    # An empty series lists every split with nothing filled.
+    _segments, empty = regularize(concat_batches([], 1), cut_rules)
+    assert empty.filled_by_split == {"train": 0, "eval": 0, "test": 0}
