@@ -9,14 +9,17 @@ Outputs:
         `{uri}/serving_statistics.pb(txt)`. Properties: blocking, warnings, anomalies
         (["TYPE feature (data)", ...]), baseline (previous statistics uri or None), span and
         baseline_span (the span validated and the span it was compared with, when the source
-        has span patterns), serving.
+        has span patterns), serving, filled_fraction_checked (False: series examples without
+        filled step counts) and filled_fraction_scope ("splits", "totals" for examples
+        without per-split counts, or None).
     validated_schema (Schema): `{uri}/schema.pbtxt`, the schema this span passed. Downstream nodes
         (transform) take their raw feature spec from it, which also makes them depend on
         validation passing.
 
 Checks (schema_checks.py, comparators.py): every selected split against the schema
-(TRAINING environment), the share of a series grid ingest filled (the statistics'
-grid_steps, totals over all splits, vs max_filled_fraction), drift of each split against
+(TRAINING environment), the share of each split's series grid ingest filled (the
+statistics' grid_steps per split vs max_filled_fraction; totals over all splits for examples
+without per-split counts, and validate says so), drift of each split against
 the previous accepted span of the same pipeline (the resolved input `baseline_statistics`,
 PreviousStatistics: the latest accepted span before this one, so a backfill compares with its
 own predecessor), and, with `serving_examples`, the serving data against the schema (SERVING
@@ -167,15 +170,24 @@ def run(
         found.extend(
             check_split(split_statistics(stats, split), contract, TRAINING, split, options)
         )
-    # ingest's filled steps, which the windows' statistics cannot see (totals, not per split).
-    found.extend(check_filled_steps(statistics.grid_steps, options))
+    # ingest's filled steps, which the windows' statistics cannot see: per split (every
+    # split ingest made, whatever `splits` lists), or totals for older examples.
+    grid = statistics.grid_steps
+    found.extend(check_filled_steps(grid, options))
     # Series examples from a producer that records no filled/real step counts: say the gate
     # could not run rather than pass it in silence.
-    filled_unchecked = statistics.timestamp_feature is not None and statistics.grid_steps is None
+    filled_unchecked = statistics.timestamp_feature is not None and grid is None
+    filled_scope = None if grid is None else ("splits" if grid.splits else "totals")
     if filled_unchecked:
         ctx.progress(
             "max_filled_fraction not checked: the series examples carry no filled/real step "
             "counts (ingest_series records them as gaps.filled_steps)"
+        )
+    elif filled_scope == "totals":
+        ctx.progress(
+            "max_filled_fraction checked on totals over all splits only: the series examples "
+            "carry no per-split filled step counts (written before ingest_series recorded "
+            "gaps.filled_by_split); re-run ingest_series to check each split"
         )
 
     baseline = baseline_statistics.uri if config.drift and baseline_statistics else None
@@ -237,6 +249,9 @@ def run(
             "baseline_span": baseline_span,
             "serving": bool(config.serving_examples),
             "filled_fraction_checked": not filled_unchecked,
+            # "splits" (each split checked), "totals" (older examples: all splits together)
+            # or None (no counts, or no series grid).
+            "filled_fraction_scope": filled_scope,
         }
     )
     validated_schema.properties.update(

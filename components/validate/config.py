@@ -62,10 +62,14 @@ class ValidateConfig:
         max_gap_fraction: largest allowed share of a series dataset's grid steps (from each
             series' first to last timestamp) that are missing. Default 0.05: one gap of 10
             steps in a series of 100 steps is 10%, not 1 spacing in 90.
-        max_filled_fraction: largest allowed share of a series dataset's grid steps that
-            ingest_series filled (gap_policy interpolate / ffill) rather than read: filled /
-            (filled + real), in total over all splits (ingest counts filled steps per series,
-            not per split), whatever `splits` lists. The windows the statistics read cannot
+        max_filled_fraction: largest allowed share of each split's grid steps that
+            ingest_series filled (gap_policy interpolate / ffill) rather than read: the
+            split's filled / (filled + real), for every split ingest made, whatever `splits`
+            lists; the anomaly names the split. Per split, so a test split mostly filled is
+            blocked even when a large clean train split keeps the total low (no total check
+            is needed: it cannot exceed the limit unless a split does). Examples written
+            before ingest counted filled steps per split are checked on the totals over all
+            splits, and validate says so. The windows the statistics read cannot
             tell a filled step from a real one, so this is the check that sees a `frequency`
             finer than the data. Default 0.25: real data with a few short filled gaps stays
             far below it (3 filled hours in 1,000 is 0.3%), while a frequency 2x finer than
