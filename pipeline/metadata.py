@@ -803,8 +803,11 @@ def _create_tables(engine: sa.Engine) -> None:
     Several processes may open a new store at once (an orchestrator starting a run's first
     tasks). On PostgreSQL they take turns under a transaction-scoped advisory lock, since two
     concurrent CREATE TABLEs of one name fail there with a duplicate key in pg_type; elsewhere
-    (SQLite) the loser of such a race sees the table exists and checks again."""
-    for attempt in range(3):
+    (SQLite, whose driver runs DDL outside a transaction) the loser of such a race sees the
+    object exists and checks again. Each lost race means another process created one more of
+    the schema's objects, so one attempt per object (and one more) always suffices."""
+    objects = len(_META.tables) + sum(len(columns) for columns in _OWNER_COLUMNS.values())
+    for attempt in range(objects + 1):
         try:
             with engine.begin() as conn:
                 if conn.dialect.name == "postgresql":
@@ -814,8 +817,22 @@ def _create_tables(engine: sa.Engine) -> None:
                 _add_owner_columns(conn)
             return
         except sa.exc.DBAPIError as exc:
-            if not _lost_creation_race(exc) or attempt == 2:
+            if not _lost_creation_race(exc) or attempt == objects:
                 raise
+
+
+def _missing_owner_columns(conn: sa.Connection) -> list[str]:
+    """The ALTER TABLE statements an older store needs (columns of _OWNER_COLUMNS it lacks)."""
+    inspector = sa.inspect(conn)
+    statements = []
+    for table, columns in _OWNER_COLUMNS.items():
+        have = {column["name"] for column in inspector.get_columns(table)}
+        statements.extend(
+            f"ALTER TABLE {table} ADD COLUMN {column} {sql_type}"
+            for column, sql_type in columns.items()
+            if column not in have
+        )
+    return statements
 
 
 def _add_owner_columns(conn: sa.Connection) -> None:
@@ -823,16 +840,46 @@ def _add_owner_columns(conn: sa.Connection) -> None:
     executions.host and .pid; pidns and proc_start of runs, executions and root_leases) to a
     store written before they existed (NULL in its rows), in the caller's transaction. Two
     processes doing it at once: the loser's error is a lost race (_lost_creation_race or a
-    duplicate column), and _create_tables checks again."""
-    inspector = sa.inspect(conn)
-    have = {
-        table: {column["name"] for column in inspector.get_columns(table)}
-        for table in _OWNER_COLUMNS
-    }
-    for table, columns in _OWNER_COLUMNS.items():
-        for column, sql_type in columns.items():
-            if column not in have[table]:
-                conn.execute(sa.text(f"ALTER TABLE {table} ADD COLUMN {column} {sql_type}"))
+    duplicate column), and _create_tables checks again.
+
+    Raises:
+        MetadataError: this user may not alter the tables (a PostgreSQL role that does not own
+            them, a read-only SQLite file), naming the statements the owner must run once.
+    """
+    statements = _missing_owner_columns(conn)
+    for statement in statements:
+        try:
+            conn.execute(sa.text(statement))
+        except sa.exc.DBAPIError as exc:
+            if _lost_creation_race(exc) or not _not_permitted(exc):
+                raise
+            raise MetadataError(
+                f"metadata store {_shown(str(conn.engine.url))} was written by an older seqline "
+                f"and needs {len(statements)} column(s) added once, which this user may not do "
+                f"({_driver_message(exc)}). Expected a user that can "
+                "alter its tables: open it once as the tables' owner (e.g. `seqline runs` with "
+                "the owner's metadata URL, or a user that can write the SQLite file), or have a "
+                "DBA run: " + "; ".join(statements)
+            ) from exc
+
+
+def _driver_message(exc: sa.exc.DBAPIError) -> str:
+    """The database's own message: pg8000 carries a dict of fields ("M" is the message)."""
+    orig = getattr(exc, "orig", None)
+    first = orig.args[0] if orig is not None and orig.args else None
+    if isinstance(first, dict) and "M" in first:
+        return f"{first.get('C', '')} {first['M']}".strip()
+    return str(orig or exc).strip()
+
+
+def _not_permitted(exc: sa.exc.DBAPIError) -> bool:
+    """A permission error: PostgreSQL's insufficient privilege (42501, "must be owner"),
+    SQLite's read-only database."""
+    text = str(getattr(exc, "orig", None) or exc).lower()
+    return any(
+        sign in text
+        for sign in ("42501", "must be owner", "permission denied", "readonly database")
+    )
 
 
 def _record(cls: type[_R], row: Any, json_column: str) -> _R:

@@ -312,3 +312,21 @@ def test_an_old_schema_store_is_upgraded_in_place_and_its_rows_judged_by_host_an
         _ME.pidns,
         _ME.start,
     )
+
+
+def test_an_old_store_this_user_may_not_alter_fails_naming_the_statements_to_run(tmp_path):
+    """A store written before the owner columns, opened by a user that may not alter it (a
+    read-only SQLite file here; a PostgreSQL role that does not own the tables alike), used
+    to fail with "cannot connect"; it now says what the tables' owner must run once."""
+    path = tmp_path / "metadata.sqlite"
+    MetadataStore("sqlite:///" + str(path)).close()
+    old = sqlite3.connect(path)  # as an older seqline left it: runs without the new columns
+    old.executescript("ALTER TABLE runs DROP COLUMN pidns; ALTER TABLE runs DROP COLUMN proc_start")
+    old.close()
+    read_only = metadata.sa.create_engine(f"sqlite:///file:{path}?mode=ro&uri=true")
+    with pytest.raises(metadata.MetadataError) as error:
+        metadata._create_tables(read_only)
+    message = str(error.value)
+    assert "was written by an older seqline and needs 2 column(s) added once" in message
+    assert "ALTER TABLE runs ADD COLUMN pidns" in message
+    assert "ALTER TABLE runs ADD COLUMN proc_start" in message
