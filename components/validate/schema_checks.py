@@ -23,8 +23,6 @@ from seqline.schemas.annotations import series_frequency
 from seqline.schemas.feature_spec import expected_features, in_environment, is_deprecated
 from seqline.schemas.text import LABEL_KEY
 
-TRAIN_SPLIT = "train"  # where a label seen alone means a classifier of one class
-
 if TYPE_CHECKING:
     from tensorflow_metadata.proto.v0 import schema_pb2, statistics_pb2
 
@@ -176,9 +174,12 @@ def check_values(
                 )
             )
         present = [v for v, c in value_counts(stats).items() if v in allowed and c > 0]
-        if name == LABEL_KEY and split == TRAIN_SPLIT and len(allowed) > 1 and len(present) == 1:
-            # A classifier trained on one class predicts it always; on a test split of that
-            # class it even scores accuracy 1.0 and is blessed.
+        if name == LABEL_KEY and len(allowed) > 1 and len(present) == 1:
+            # Every split, whatever its name: validate cannot see which split train fits on
+            # (train.train_split may be "fit"), early stops on or evaluate scores. A classifier
+            # trained on one class predicts it always; on a test split of that class it even
+            # scores accuracy 1.0 and is blessed; an eval or test split of one class measures
+            # nothing about telling the classes apart.
             out.append(
                 Anomaly(
                     name,
@@ -186,7 +187,11 @@ def check_values(
                     "LABEL_SINGLE_CLASS",
                     "One label only",
                     f"examples of at least two of the labels {sorted(allowed)}",
-                    f"every example is labelled {present[0]!r}",
+                    f"every example of split {split!r} is labelled {present[0]!r} (a "
+                    "classifier fitted, early-stopped or scored on it learns or measures one "
+                    "class only); rebalance the splits (ingest split_ratios / a larger "
+                    "sample), or list LABEL_SINGLE_CLASS in validate.warning_types if a "
+                    "one-class split is intended",
                 )
             )
         if stats.string_stats.invalid_utf8_count:

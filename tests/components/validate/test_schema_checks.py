@@ -43,9 +43,11 @@ def schema() -> schema_pb2.Schema:
     return infer_schema(stats, InferenceOptions(label_feature="label", labels=("neg", "pos")))
 
 
-def anomalies_of(records: list[dict], schema, environment: str = TRAINING, **options):
-    stats = direct_statistics({"train": records}, StatisticsConfig())
-    found = check_split(stats.datasets[0], schema, environment, "train", CheckOptions(**options))
+def anomalies_of(
+    records: list[dict], schema, environment: str = TRAINING, split: str = "train", **options
+):
+    stats = direct_statistics({split: records}, StatisticsConfig())
+    found = check_split(stats.datasets[0], schema, environment, split, CheckOptions(**options))
     assign_severity(found, ("SCHEMA_NEW_COLUMN",), schema)
     return found
 
@@ -131,9 +133,19 @@ def test_a_train_split_of_one_label_blocks(schema) -> None:
     assert [(a.type, a.feature, a.severity) for a in found] == [
         ("LABEL_SINGLE_CLASS", "label", ERROR)
     ]
-    assert "every example is labelled 'pos'" in found[0].message()
+    assert "every example of split 'train' is labelled 'pos'" in found[0].message()
     reason = to_proto(found, schema).anomaly_info["label"].reason[0]
     assert anomalies_pb2.AnomalyInfo.Type.Name(reason.type) == "CUSTOM_VALIDATION"
+
+
+@pytest.mark.parametrize("split", ["fit", "eval", "test"])
+def test_a_split_of_one_label_blocks_whatever_its_name(schema, split: str) -> None:
+    """With split_ratios {fit, eval, test} and train.train_split: fit, one-label data passed
+    (only a split named "train" was checked) and a one-class classifier was pushed. Validate
+    cannot see which split train fits on, so every split is checked."""
+    found = anomalies_of(mutate(lambda i, r: r.update(label="neg")), schema, split=split)
+    assert [(a.type, a.split, a.severity) for a in found] == [("LABEL_SINGLE_CLASS", split, ERROR)]
+    assert f"every example of split {split!r} is labelled 'neg'" in found[0].message()
 
 
 def test_messages_name_expectation_and_observation(schema) -> None:
