@@ -14,7 +14,7 @@ from seqline.components.statistics.statistics_files import write_statistics
 from seqline.pipeline.artifact import Artifact, ArtifactType, write_descriptor
 from seqline.pipeline.errors import ConfigError
 from seqline.pipeline.metadata import MetadataStore
-from seqline.pipeline.resolvers import PreviousSchema, ResolverQuery
+from seqline.pipeline.resolvers import ResolverQuery
 from seqline.schemas import feature_spec
 from seqline.schemas.loading import load_schema, schema_to_text
 from seqline.schemas.text import raw_feature_spec as text_spec
@@ -87,7 +87,7 @@ def _run(tmp_path, config: SchemaConfig, name: str, metadata=None, root: str = "
     previous = None
     if metadata is not None:  # what the runner resolves for `previous_schema`
         query = ResolverQuery(metadata, "p", root, "schema", config, inputs)
-        previous = PreviousSchema().resolve(query)
+        previous = COMPONENT.resolved["previous_schema"].resolve(query)
     ctx = make_context(
         config=config, inputs=inputs, outputs={"schema": out},
         node_id="schema", pipeline_root=root, resolved={"previous_schema": previous},
@@ -111,12 +111,58 @@ def test_curated_inferred_and_reused_sources(tmp_path) -> None:
     write_descriptor(first, first.uri)
     store.start_run("r1", "p")
     execution = store.start_execution("r1", "schema", "schema", "first", {})
-    store.record_output(
+    first_id = store.record_output(
         execution, "schema", uri=first.uri, type_name=ArtifactType.SCHEMA,
         fingerprint="first", node_id="schema", properties={}, created_at=first.created,
     )  # fmt: skip
+    _validated(store, root, first_id, "first")
     summary, second = _run(tmp_path, SchemaConfig(), "second", store, root)
     assert summary == {"source": "previous", "features": 2}
     assert second.properties["origin"] == first.uri
     summary, _ = _run(tmp_path, SchemaConfig(reuse_inferred=False), "third", store, root)
     assert summary["source"] == "inferred"
+
+
+def _publish(store: MetadataStore, out: Artifact, run_id: str) -> int:
+    """Publishes the schema `out` as the runner would; returns its artifact id."""
+    out.created = time.time()
+    write_descriptor(out, out.uri)
+    store.start_run(run_id, "p")
+    execution = store.start_execution(run_id, "schema", "schema", out.fingerprint, {})
+    return store.record_output(
+        execution, "schema", uri=out.uri, type_name=ArtifactType.SCHEMA,
+        fingerprint=out.fingerprint, node_id="schema", properties={}, created_at=out.created,
+    )  # fmt: skip
+
+
+def _validated(store: MetadataStore, root: str, schema_id: int, name: str) -> None:
+    """A validate execution that took schema `schema_id` and passed (published anomalies)."""
+    execution = store.start_execution(
+        f"r-{name}", "validate", "validate", name, {"schema": schema_id}
+    )
+    uri = f"{root}/validate/anomalies/{name}"
+    store.record_output(
+        execution, "anomalies", uri=uri, type_name=ArtifactType.ANOMALIES,
+        fingerprint=f"a-{name}", node_id="validate", properties={}, created_at=time.time(),
+    )  # fmt: skip
+
+
+def test_a_schema_whose_validation_blocked_is_not_reused(tmp_path) -> None:
+    """A run with a wrong config (series frequency 15min on hourly data) inferred a schema,
+    then validate blocked; later runs reused that schema and stayed blocked even after the
+    config was fixed. Only a schema validate accepted is reused."""
+    root = str(tmp_path / "root")
+    store = MetadataStore(f"sqlite:///{tmp_path}/m.sqlite")
+    summary, blocked = _run(tmp_path, SchemaConfig(), "blocked", store, root)
+    assert summary["source"] == "inferred"
+    _publish(store, blocked, "r-blocked")  # validate then blocked: no anomalies published
+    summary, fixed = _run(tmp_path, SchemaConfig(), "fixed", store, root)
+    assert summary["source"] == "inferred"  # not the blocked run's schema
+    assert fixed.properties["origin"] is None
+    fixed_id = _publish(store, fixed, "r-fixed")
+    _validated(store, root, fixed_id, "fixed")
+    _, again = _run(tmp_path, SchemaConfig(), "blocked-again", store, root)
+    _publish(store, again, "r-blocked-again")  # newer, but blocked too
+    summary, later = _run(tmp_path, SchemaConfig(), "later", store, root)
+    assert summary["source"] == "previous"
+    assert later.properties["origin"] == fixed.uri  # the accepted one, not the newest
