@@ -1,6 +1,7 @@
 """Reading possibly compressed input files so that a damaged one is an error, never a short read.
 
     compression_of(path)        "gzip" | "bzip2" | "lzma" | "deflate" | "zstd" | None, by suffix
+    compression_by_magic(head)  the same from a file's first bytes (no magic for deflate)
     decompressed(raw, path)     a buffered binary stream of the file's decompressed bytes
 
 The suffixes are Beam's (CompressionTypes.detect_compression_type: .gz, .bz2, .xz, .lzma,
@@ -49,6 +50,28 @@ def compression_of(path: str) -> str | None:
     lowered = path.lower()
     for suffix, kind in _SUFFIXES.items():
         if lowered.endswith(suffix):
+            return kind
+    return None
+
+
+# The first bytes of each format that has them (raw deflate has none).
+_MAGIC = (
+    (b"\x1f\x8b", "gzip"),
+    (b"BZh", "bzip2"),
+    (b"\xfd7zXZ\x00", "lzma"),
+    (b"\x28\xb5\x2f\xfd", "zstd"),
+)
+MAGIC_BYTES = 6  # enough of a file's head for compression_by_magic
+
+
+def compression_by_magic(head: bytes) -> str | None:
+    """The compression a file's first bytes announce (gzip, bzip2, xz, zstd), or None.
+
+    For files whose name carries no compression suffix: readers decide by suffix only, so a
+    compressed file named without one would be read as garbage (e.g. TFRecord's "Mismatch of
+    length mask"); callers check with this and say how to fix the name."""
+    for magic, kind in _MAGIC:
+        if head.startswith(magic):
             return kind
     return None
 

@@ -188,6 +188,35 @@ def _assemble(named: list[tuple[int, bytes]], output_dir: str) -> int:
     return len(stats.datasets)
 
 
+def _refuse_unnamed_compression(files: Sequence[str]) -> None:
+    """Raises DataError for a file whose first bytes say it is compressed though its name has
+    no compression suffix: the TFRecord reader decides by suffix and would fail on it with
+    "Not a valid TFRecord. Mismatch of length mask" (serving logs are often named like
+    `requests-00000-of-00001` while gzip-compressed)."""
+    from apache_beam.io.filesystem import CompressionTypes  # noqa: PLC0415
+    from apache_beam.io.filesystems import FileSystems  # noqa: PLC0415
+
+    from seqline.pipeline.compressed_input import (  # noqa: PLC0415
+        MAGIC_BYTES,
+        compression_by_magic,
+        compression_of,
+    )
+    from seqline.pipeline.errors import DataError  # noqa: PLC0415
+
+    for path in files:
+        if compression_of(path) is not None:
+            continue
+        with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as f:
+            kind = compression_by_magic(f.read(MAGIC_BYTES))
+        if kind is not None:
+            suffix = {"gzip": ".gz", "bzip2": ".bz2", "lzma": ".xz", "zstd": ".zst"}[kind]
+            raise DataError(
+                f"{path}: expected TFRecords named by their compression, got a {kind} file "
+                f"without the {suffix} suffix (readers decide by the name); rename it to end "
+                f"in {suffix}, or decompress it"
+            )
+
+
 class GenerateStatistics(beam.PTransform):
     """Root transform: reads each split's files and writes `{output_dir}/statistics.pb(txt)`.
 
@@ -209,6 +238,7 @@ class GenerateStatistics(beam.PTransform):
     def expand(self, pipeline: beam.Pipeline) -> beam.PCollection:
         per_split = []
         for order, (split, files) in enumerate(self._split_files.items()):
+            _refuse_unnamed_compression(files)
             if files:
                 # Compression is detected from the .gz suffix; files are read in ranges, so
                 # records stream through instead of being materialised.
