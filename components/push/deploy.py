@@ -57,8 +57,9 @@ def deploy(
     it as for a new version: a rollback pin is lifted as by any push.
 
     Raises:
-        DataError: the configured server could not load the new version (its message is
-            included); the version has been deleted again and models.config restored.
+        DataError: the configured server could not load the version (its message is
+            included); models.config has been restored, and a version this push published was
+            deleted again, while an adopted one was kept (it may already be serving).
     """
     from seqline.serving.deploy.config_file import update_configs, with_model
     from seqline.serving.model_config import ModelConfig, VersionPolicy
@@ -100,7 +101,9 @@ def deploy(
 
     confirmed = False
     if config.server:
-        confirmed = _confirm_with_server(config, current, published.version, model_dir, previous)
+        confirmed = _confirm_with_server(
+            config, current, published.version, model_dir, previous, adopted=published.adopted
+        )
         progress(f"server {config.server}: version {published.version} AVAILABLE")
 
     # The versions the previous entry pinned (a rollback) or labelled stay for this push: a
@@ -136,8 +139,13 @@ def _apply_retention(model_dir: str, config, protect: set[int]) -> list[int]:  #
         return apply_retention(model_dir, config.keep_versions, protect)
 
 
-def _confirm_with_server(config, configs, version: int, model_dir: str, previous) -> bool:  # noqa: ANN001
-    """Reloads the server and waits for AVAILABLE; on failure takes the version back."""
+def _confirm_with_server(  # noqa: ANN001
+    config, configs, version: int, model_dir: str, previous, adopted: bool = False
+) -> bool:
+    """Reloads the server and waits for AVAILABLE. On failure, models.config is restored and a
+    version this push published is taken back (deleted); an `adopted` version is never
+    deleted: an earlier push published it and a server may be serving it already (a timeout
+    or an unreachable server says nothing against the version itself)."""
     from seqline.serving.deploy.config_file import update_configs, with_model
     from seqline.serving.deploy.reload import reload_and_wait, reload_config
     from seqline.serving.errors import ServingError
@@ -151,7 +159,14 @@ def _confirm_with_server(config, configs, version: int, model_dir: str, previous
         )
     except ServingError as exc:
         log.error("server %s did not load version %d: %s", config.server, version, exc)
-        delete_version(model_dir, version)
+        if adopted:
+            kept = (
+                "the version was KEPT (adopted: an earlier push published it, and a server may "
+                "already be serving it; delete it by hand only if it must not serve);"
+            )
+        else:
+            delete_version(model_dir, version)
+            kept = "the version was deleted again, so the previous version keeps serving;"
         restore = "models.config left unchanged"
         if config.config_file:
             if previous is not None:
@@ -174,7 +189,7 @@ def _confirm_with_server(config, configs, version: int, model_dir: str, previous
                     log.warning("could not restore the server's config: %s", again)
         raise DataError(
             f"push: server {config.server} did not serve '{config.model_name}' version "
-            f"{version}: {exc}; the version was deleted again and {restore}, so the previous "
-            "version keeps serving. Fix the model (see infra_validate) or the server and re-run"
+            f"{version}: {exc}; {kept} {restore}. Fix the model (see infra_validate) or the "
+            "server and re-run"
         ) from exc
     return True
