@@ -29,8 +29,12 @@ warmup file there is `tf_serving_warmup_requests`). If the push is killed after 
 appeared but before the pipeline recorded it, the next push of the same model finds the marker
 and adopts that version instead of publishing a duplicate (`adoptable_version`). The rule is
 "newest only": only the newest version is adopted, and only if its marker names the same model
-fingerprint and its saved_model.pb is there; a model pushed again after another model's
-version must become a new version (it is a deliberate re-push, e.g. to serve it again).
+fingerprint AND the same content (`content_sha256`, the digest of the files pushed: an
+infra_validate copy with warmup records added, or a retrain into a wiped root, has the same
+model fingerprint but other files), its saved_model.pb is there, and no deletion ever reached
+its number (a take-back killed midway leaves the version with the high-water mark at it); a
+model pushed again after another model's version must become a new version (it is a
+deliberate re-push, e.g. to serve it again).
 
 Only local paths are handled without TensorFlow; remote paths import it on use.
 """
@@ -39,6 +43,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import hashlib
 import json
 import logging
 import os
@@ -88,34 +93,73 @@ class Published:
     adopted: bool = False
 
 
+CONTENT_KEY = "content_sha256"  # the marker's digest of the files pushed (content_digest)
+_CHUNK = 1 << 20
+
+
 def read_marker(version_dir: str) -> dict[str, Any] | None:
     """The provenance marker (MARKER_FILE) of a published version, or None when it has none or
     it is not a JSON object (a version published by hand or by an older seqline)."""
-    path = filesystem.join(version_dir, MARKER_FILE)
-    try:
-        if not filesystem.exists(path):
-            return None
-        marker = json.loads(filesystem.read_text(path))
-    except (OSError, ValueError):
-        return None
-    return marker if isinstance(marker, dict) else None
+    return PushedModel.read_marker(version_dir)
 
 
-def adoptable_version(model_dir: str, model_fingerprint: str) -> Published | None:
-    """The newest version of `model_dir` if it is a complete publication of the model with
-    `model_fingerprint` (its marker names that fingerprint and saved_model.pb is there), else
-    None. Only the newest version is considered: if another model was published after it, a
-    push of this model is a deliberate re-push and takes a new version."""
+def _open_binary(path: str) -> Any:
+    if filesystem.is_remote(path):
+        import tensorflow as tf
+
+        return tf.io.gfile.GFile(path, "rb")
+    return open(path.removeprefix("file://"), "rb")
+
+
+def content_digest(saved_model_dir: str) -> str:
+    """Hex sha256 of a SavedModel directory's content: every file's relative path and bytes,
+    in sorted path order, MARKER_FILE excluded (so a published version digests like its
+    source). Files are streamed in 1 MiB chunks; a file's bytes enter as their own sha256
+    after its path, so no two trees share a digest by shifting bytes between files."""
+    root = saved_model_dir
+    if not filesystem.is_remote(root):
+        root = root.removeprefix("file://")
+    root = root.rstrip("/")
+    digest = hashlib.sha256()
+    for rel in sorted(_relative_files(root)):
+        if rel == MARKER_FILE:
+            continue
+        file_digest = hashlib.sha256()
+        with _open_binary(filesystem.join(root, rel)) as f:
+            while chunk := f.read(_CHUNK):
+                file_digest.update(chunk)
+        digest.update(rel.encode("utf-8") + b"\0" + file_digest.digest())
+    return digest.hexdigest()
+
+
+def adoptable_version(
+    model_dir: str, model_fingerprint: str, content_sha256: str | None = None
+) -> Published | None:
+    """The newest version of `model_dir` if it is a complete publication of exactly this
+    model, else None: its marker names `model_fingerprint` and `content_sha256` (the
+    content_digest of the source being pushed; None never adopts), saved_model.pb is there,
+    and its number is above the deleted high-water mark (a take-back or retention killed after
+    writing the mark but before removing the version must not have it served again).
+
+    Only the newest version is considered: if another model was published after it, a push of
+    this model is a deliberate re-push and takes a new version."""
     versions = integer_versions(model_dir)
-    if not versions or not model_fingerprint:
+    if not versions or not model_fingerprint or not content_sha256:
         return None
-    destination = filesystem.join(model_dir, str(versions[-1]))
+    newest = versions[-1]
+    if newest <= _deleted_high_water(model_dir):
+        return None
+    destination = filesystem.join(model_dir, str(newest))
     if not filesystem.exists(filesystem.join(destination, SAVED_MODEL_PB)):
         return None
     marker = read_marker(destination)
-    if marker is None or marker.get("model_fingerprint") != model_fingerprint:
+    if (
+        marker is None
+        or marker.get("model_fingerprint") != model_fingerprint
+        or marker.get(CONTENT_KEY) != content_sha256
+    ):
         return None
-    return Published(version=versions[-1], destination=destination, adopted=True)
+    return Published(version=newest, destination=destination, adopted=True)
 
 
 def _marker_text(marker: Mapping[str, Any]) -> str:
@@ -341,7 +385,9 @@ def _publish_local(
         clean_stale_temporaries(model_dir)
         clean_interrupted_deletions(model_dir)
         if marker is not None:
-            adopted = adoptable_version(model_dir, str(marker.get("model_fingerprint") or ""))
+            adopted = adoptable_version(
+                model_dir, str(marker.get("model_fingerprint") or ""), marker.get(CONTENT_KEY)
+            )
             if adopted is not None:
                 return adopted
         version = next_version(model_dir)
@@ -387,7 +433,9 @@ def _publish_remote(
     clean_stale_temporaries(model_dir)
     clean_interrupted_deletions(model_dir)
     if marker is not None:
-        adopted = adoptable_version(model_dir, str(marker.get("model_fingerprint") or ""))
+        adopted = adoptable_version(
+            model_dir, str(marker.get("model_fingerprint") or ""), marker.get(CONTENT_KEY)
+        )
         if adopted is not None:
             return adopted
     version = next_version(model_dir)
@@ -428,10 +476,12 @@ def publish_version(
         saved_model_dir: a directory with saved_model.pb (and usually variables/, assets/).
         model_dir: `{serving_root}/{model_name}`; created if missing. Local or gs:// / s3://.
         marker: provenance (JSON-serialisable; must include "model_fingerprint") written to
-            `{version}/assets.extra/seqline_push.json` atomically with the version. When given
-            and the newest version's marker names the same model fingerprint (and it has
-            saved_model.pb), that version is returned with adopted=True and nothing is copied.
-            Default None: no marker, never adopts.
+            `{version}/assets.extra/seqline_push.json` atomically with the version, with
+            CONTENT_KEY (content_digest of `saved_model_dir`, computed here unless given) added.
+            When given and the newest version is adoptable (its marker names the same model
+            fingerprint and content digest, it has saved_model.pb, and it is above the deleted
+            high-water mark; see adoptable_version), that version is returned with
+            adopted=True and nothing is copied. Default None: no marker, never adopts.
 
     Returns:
         Published(version, destination, adopted) with destination `{model_dir}/{version}`.
@@ -441,6 +491,9 @@ def publish_version(
     """
     if not filesystem.exists(filesystem.join(saved_model_dir, SAVED_MODEL_PB)):
         raise FileNotFoundError(f"no {SAVED_MODEL_PB} in {saved_model_dir}")
+    if marker is not None and not marker.get(CONTENT_KEY):
+        # Once per push: the marker carries it into the version, and adoption compares it.
+        marker = {**marker, CONTENT_KEY: content_digest(saved_model_dir)}
     # The destination decides: a local serving root gets the atomic rename even when the model
     # itself lives on an object store.
     if filesystem.is_remote(model_dir):

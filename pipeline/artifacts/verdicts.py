@@ -6,11 +6,13 @@ InfraBlessing) descriptor. The files beside it hold the evidence (metrics, check
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from seqline.pipeline.artifacts.base import Artifact, str_list
 from seqline.pipeline.errors import DataError
+from seqline.storage import filesystem
 
 
 @dataclass
@@ -136,8 +138,9 @@ class PushedModel(Artifact):
     was killed before it was recorded).
 
     The version itself carries MARKER_FILE, push's provenance marker (JSON: model_fingerprint,
-    model_uri, pipeline_name, run_id, node_id, seqline_version, published_at), so a version
-    whose push was never recorded can still be traced (`seqline lineage`).
+    model_uri, content_sha256 (digest of the files pushed), pipeline_name, run_id, node_id,
+    seqline_version, published_at), so a version whose push was never recorded can still be
+    traced (`seqline lineage`).
     """
 
     TYPE_NAME: ClassVar[str] = "PushedModel"
@@ -157,6 +160,21 @@ class PushedModel(Artifact):
     @property
     def destination(self) -> str | None:
         return self.properties.get("destination")
+
+    @classmethod
+    def read_marker(cls, version_dir: str) -> dict[str, Any] | None:
+        """The provenance marker (MARKER_FILE) of the version at `version_dir` (local path or
+        gs:// / s3:// URL), or None when it has none or it is not a JSON object (a version
+        published by hand or by an older seqline). push (adoption) and `seqline lineage` both
+        read it here."""
+        path = filesystem.join(version_dir, cls.MARKER_FILE)
+        try:
+            if not filesystem.exists(path):
+                return None
+            marker = json.loads(filesystem.read_text(path))
+        except (OSError, ValueError):
+            return None
+        return marker if isinstance(marker, dict) else None
 
     def describe(self) -> list[str]:
         if self.pushed:
