@@ -147,20 +147,28 @@ def _destination_matches(
 
 
 def _read_marker(version_dir: str) -> dict[str, Any] | None:
-    """Push's provenance marker inside a version directory (PushedModel.MARKER_FILE), or None."""
-    import json
-
+    """Push's provenance marker inside a version directory (PushedModel.read_marker, which
+    push's adoption reads too), or None."""
     from seqline.pipeline.artifacts import PushedModel
+
+    return PushedModel.read_marker(version_dir)
+
+
+def _is_newest(version_dir: str, version: int) -> bool:
+    """True if no integer-named version above `version` sits beside `version_dir` (version
+    directories are 1-18 digits; other names are not versions)."""
     from seqline.storage import filesystem
 
-    path = filesystem.join(version_dir, PushedModel.MARKER_FILE)
+    model_dir = version_dir.rstrip("/").rsplit("/", 1)[0]
     try:
-        if not filesystem.exists(path):
-            return None
-        marker = json.loads(filesystem.read_text(path))
-    except (OSError, ValueError):
-        return None
-    return marker if isinstance(marker, dict) else None
+        names = filesystem.listdir(model_dir)
+    except OSError:
+        return False
+    return all(
+        int(name) <= version
+        for name in (n.rstrip("/") for n in names)
+        if name.isdigit() and len(name) <= 18
+    )
 
 
 def _version_dirs(
@@ -183,12 +191,28 @@ def _version_dirs(
 def _unrecorded_push(store: Any, model_name: str, version: int, where: str, marker: dict) -> str:
     """Lineage of a version whose push was never recorded, from its provenance marker."""
     fingerprint = marker.get("model_fingerprint")
+    by = (
+        f"run {marker.get('run_id')} of pipeline '{marker.get('pipeline_name')}' "
+        f"({marker.get('node_id')}, {marker.get('published_at')})"
+    )
+    if _is_newest(where, version):
+        why = (
+            f"the version's provenance marker says {by} published it and was stopped before "
+            "recording it; rerunning that pipeline adopts this version"
+        )
+    else:
+        # Not the newest: no rerun would adopt it. A push killed before its record leaves the
+        # newest version; an older one without a record here is usually a copied or mirrored
+        # serving root (or a store other than the one that pushed).
+        why = (
+            f"no push at this path is recorded (a copied or mirrored serving root, or another "
+            f"metadata store?); the version's provenance marker says {by} published it, as "
+            f"version {version} of '{marker.get('model_name', model_name)}'; a newer version "
+            "exists, so rerunning that pipeline would not adopt this one"
+        )
     out = [
         f"model '{model_name}' version {version} at {where}",
-        f"  push NOT recorded in {store.url}: the version's provenance marker says run "
-        f"{marker.get('run_id')} of pipeline '{marker.get('pipeline_name')}' "
-        f"({marker.get('node_id')}, {marker.get('published_at')}) published it and was stopped "
-        "before recording it; rerunning that pipeline adopts this version",
+        f"  push NOT recorded in {store.url}: {why}",
         f"  model {marker.get('model_uri')} (fingerprint {fingerprint})",
     ]
     models = [a for a in store.find_artifacts("Model") if a.fingerprint == fingerprint]
@@ -210,6 +234,42 @@ def _unrecorded_push(store: Any, model_name: str, version: int, where: str, mark
         out.append(f"{indent}{execution.node_id} <- {name}: {upstream.type_name} {upstream.uri}")
         out.append(f"{indent}  produced by run {made_by}" + (f"; {facts}" if facts else ""))
     return "\n".join(out)
+
+
+def _marker_check(store: Any, pushed: Any, producer: Any) -> list[str]:
+    """Lines comparing the provenance marker inside a recorded push's version with the record:
+    a warning when the marker names another model or (for a version that was not adopted)
+    another run, as after a version directory replaced or copied over by hand."""
+    destination = pushed.properties.get("destination")
+    marker = _read_marker(str(destination)) if destination else None
+    if marker is None:
+        return []
+    lines = []
+    models = [a for name, a in store.artifacts_of(producer.id, "input") if name == "model"]
+    recorded_fp = models[0].fingerprint if models else None
+    marker_fp = marker.get("model_fingerprint")
+    if recorded_fp is not None and marker_fp != recorded_fp:
+        lines.append(
+            f"  WARNING: the version's provenance marker names model fingerprint {marker_fp} "
+            f"({marker.get('model_uri')}, run {marker.get('run_id')}), but the recorded push "
+            f"pushed {recorded_fp} ({models[0].uri}): the files at {destination} are not what "
+            "this record says was pushed (replaced or copied over by hand?); the lineage below "
+            "is the record's"
+        )
+    marker_run = marker.get("run_id")
+    if marker_run != producer.run_id:
+        if pushed.properties.get("adopted"):
+            lines.append(
+                f"  adopted: run {marker_run} published these files and was stopped before "
+                "recording them (provenance marker)"
+            )
+        else:
+            lines.append(
+                f"  WARNING: the version's provenance marker says run {marker_run} published "
+                f"it, but the record says run {producer.run_id}: the files at {destination} may "
+                "not be the ones this push published"
+            )
+    return lines
 
 
 def model_lineage(
@@ -260,6 +320,7 @@ def model_lineage(
         out.append(
             f"  pushed by run {producer.run_id} ({producer.node_id}, {_when(producer.started_at)})"
         )
+        out.extend(_marker_check(store, pushed, producer))
         for depth, execution, name, upstream in store.lineage(pushed.id):
             made_by = "-"
             if upstream.producer_execution_id is not None:

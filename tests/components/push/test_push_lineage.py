@@ -128,3 +128,61 @@ def test_without_serving_root_the_roots_of_recorded_pushes_are_searched(store, t
     text = capsys.readouterr().out
     assert "push NOT recorded" in text and "run r10" in text
     assert "model /root/model/run-9 (fingerprint train-fp)" in text
+
+
+def test_an_unrecorded_version_that_is_not_the_newest_is_not_called_adoptable(
+    store, tmp_path, capsys
+):
+    """A copied or mirrored serving root: version 3 has a marker and no record, but version 4
+    is newer, so no rerun would adopt 3; lineage says no push at this path is recorded."""
+    mirror = tmp_path / "mirror"
+    marker = {"model_fingerprint": "train-fp", "model_uri": "/root/model/run-2",
+              "pipeline_name": "reviews", "run_id": "run-3", "node_id": "push",
+              "model_name": "sentiment", "published_at": "2026-12-07T11:00:00Z"}  # fmt: skip
+    _unrecorded_version(mirror, 3, marker)
+    _unrecorded_version(mirror, 4, {**marker, "run_id": "run-4"})
+    assert main(["lineage", "sentiment", "3", "--serving-root", str(mirror),
+                 "--metadata-url", store.url]) == 0  # fmt: skip
+    text = capsys.readouterr().out
+    assert "no push at this path is recorded" in text
+    assert "run run-3 of pipeline 'reviews'" in text
+    assert "model /root/model/run-2 (fingerprint train-fp)" in text
+    assert "rerunning that pipeline adopts" not in text
+    # The newest one is what a killed push leaves: a rerun adopts it.
+    assert main(["lineage", "sentiment", "4", "--serving-root", str(mirror),
+                 "--metadata-url", store.url]) == 0  # fmt: skip
+    assert "rerunning that pipeline adopts this version" in capsys.readouterr().out
+
+
+def test_a_recorded_push_whose_marker_disagrees_with_the_record_warns(tmp_path, capsys):
+    serving = tmp_path / "serving"
+    store = MetadataStore(f"sqlite:///{tmp_path}/metadata.sqlite")
+    store.start_run("run-1", "reviews")
+    model = record_execution(
+        store, "run-1", "train", {}, {"model": ("Model", "/root/model/run-1", {})}
+    )
+    for version, adopted in ((1, False), (2, False), (3, True)):
+        pushed = {"pushed": True, "version": version, "adopted": adopted,
+                  "destination": f"{serving}/sentiment/{version}"}  # fmt: skip
+        record_execution(
+            store, "run-1", "push", {"model": model["model"]},
+            {"pushed_model": ("PushedModel", f"/root/push/{version}", pushed)},
+        )  # fmt: skip
+    matching = {"model_fingerprint": "train-fp", "model_uri": "/root/model/run-1"}
+    _unrecorded_version(serving, 1, {**matching, "run_id": "run-1"})
+    _unrecorded_version(serving, 2, {"model_fingerprint": "other-fp", "run_id": "run-7"})
+    _unrecorded_version(serving, 3, {**matching, "run_id": "run-0"})
+
+    def lineage(version: int) -> str:
+        assert main(["lineage", "sentiment", str(version), "--metadata-url", store.url]) == 0
+        return capsys.readouterr().out
+
+    assert "WARNING" not in lineage(1)
+    text = lineage(2)
+    assert "WARNING: the version's provenance marker names model fingerprint other-fp" in text
+    assert "but the recorded push pushed train-fp" in text
+    assert "marker says run run-7 published it, but the record says run run-1" in text
+    # An adopted version was published by another (killed) run: said, not warned about.
+    text = lineage(3)
+    assert "WARNING" not in text and "adopted: run run-0 published these files" in text
+    store.close()
