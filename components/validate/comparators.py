@@ -4,9 +4,15 @@
         value shares from the rank histograms (exact for features with at most
         `frequent_buckets` distinct values). 50/50 -> 90/10 is 0.4.
     Jensen-Shannon divergence (numeric; text via its length in tokens), base 2, in [0, 1]:
-        JS(P, Q) = H(M) - (H(P) + H(Q)) / 2 with M = (P + Q) / 2, on the two STANDARD
-        histograms re-binned to the union of their edges (mass spread evenly inside a bucket,
-        a zero-width bucket is a point mass).
+        JS(P, Q) = H(M) - (H(P) + H(Q)) / 2 with M = (P + Q) / 2, on SHARED cells cut at the
+        inner quantiles of both sides (QUANTILES histograms, num_quantiles equal-count
+        buckets; min and max are not cuts, the outer cells are open-ended). Each side's mass
+        per cell comes from its own CDF read off its quantiles (linear between distinct
+        quantiles, a point mass where several are equal, as with integer token counts). So
+        equal distributions give ~0, a few extreme values move no cut and barely the masses,
+        and a shift of the bulk (median 13 -> 36 tokens) gives ~0.9; disjoint distributions
+        give 1 - 1/num_quantiles. (Equal-width buckets from min to max, used before, let one
+        outlier squeeze everything else into one bucket: false alarms and missed drift.)
 
 Thresholds come from the schema: feature.drift_comparator (vs the previous span) and
 feature.skew_comparator (vs serving data), fields infinity_norm / jensen_shannon_divergence.
@@ -48,7 +54,8 @@ def l_infinity(p_counts: Mapping[str, float], q_counts: Mapping[str, float]) -> 
 
 
 def _cdf(buckets: Buckets, xs: np.ndarray) -> np.ndarray:
-    """Mass at or below each x, spreading a bucket's count evenly over [low, high]."""
+    """Mass at or below each x, spreading a bucket's count evenly over [low, high] (a
+    zero-width bucket, e.g. equal quantiles of integer data, is a point mass at its value)."""
     total = np.zeros_like(xs, dtype=np.float64)
     for low, high, count in buckets:
         if high > low:
@@ -58,24 +65,54 @@ def _cdf(buckets: Buckets, xs: np.ndarray) -> np.ndarray:
     return total
 
 
+def shared_edges(p: Buckets, q: Buckets) -> np.ndarray:
+    """The cut points JSD compares on: the inner edges of both QUANTILES histograms (their
+    quantiles strictly between min and max), deduplicated and sorted. Min and max are left out,
+    so one extreme value moves no edge; the outer cells are open-ended."""
+    inner = [e for hist in (p, q) for _, e, _ in hist[:-1]]
+    return np.unique(np.array(inner, dtype=np.float64))
+
+
+def shared_masses(p: Buckets, q: Buckets) -> tuple[np.ndarray, np.ndarray]:
+    """(p, q) probability masses in the cells (-inf, e1], (e1, e2], ..., (ek, +inf) over the
+    shared edges, each from its own CDF read off its quantiles."""
+    edges = shared_edges(p, q)
+    masses = []
+    for hist in (p, q):
+        total = sum(count for _, _, count in hist)
+        cdf = np.concatenate([[0.0], _cdf(hist, edges), [total]])
+        mass = np.clip(np.diff(np.maximum.accumulate(cdf)), 0.0, None)
+        masses.append(mass / max(mass.sum(), 1e-300))
+    return masses[0], masses[1]
+
+
 def jensen_shannon(p: Buckets, q: Buckets) -> float:
-    """JS divergence (base 2) of two histograms given as (low, high, count) buckets."""
+    """JS divergence (base 2, in [0, 1]) of two distributions given as QUANTILES histograms
+    ((low, high, count) buckets of equal counts, low/high the quantiles): 0 for equal ones,
+    1 - 1/num_quantiles for disjoint ones (the cell between them holds one bucket of each)."""
     if not p or not q:
         return 0.0
-    edges = np.unique(np.array([e for b in (*p, *q) for e in b[:2]], dtype=np.float64))
-    # Points just below the smallest edge and at each edge: every point mass lands in one cell.
-    xs = np.concatenate([[edges[0] - 1.0], edges])
-    p_mass = np.diff(_cdf(p, xs))
-    q_mass = np.diff(_cdf(q, xs))
-    p_mass = np.clip(p_mass, 0.0, None) / max(p_mass.sum(), 1e-300)
-    q_mass = np.clip(q_mass, 0.0, None) / max(q_mass.sum(), 1e-300)
+    p_mass, q_mass = shared_masses(p, q)
     m = (p_mass + q_mass) / 2
 
     def entropy(x: np.ndarray) -> float:
         nz = x[x > 0]
         return float(-(nz * np.log2(nz)).sum())
 
-    return max(0.0, entropy(m) - (entropy(p_mass) + entropy(q_mass)) / 2)
+    return min(1.0, max(0.0, entropy(m) - (entropy(p_mass) + entropy(q_mass)) / 2))
+
+
+def quantile(buckets: Buckets, rank: float) -> float:
+    """The `rank` quantile (0..1) read off a QUANTILES histogram, linear between its edges."""
+    counts = np.array([count for _, _, count in buckets], dtype=np.float64)
+    ranks = np.concatenate([[0.0], np.cumsum(counts)]) / max(counts.sum(), 1e-300)
+    values = np.array([buckets[0][0]] + [high for _, high, _ in buckets], dtype=np.float64)
+    return float(np.interp(rank, ranks, values))
+
+
+def describe_quantiles(buckets: Buckets) -> str:
+    """'p10 8, p50 13, p90 19' of a QUANTILES histogram."""
+    return ", ".join(f"p{round(r * 100)} {quantile(buckets, r):.4g}" for r in (0.1, 0.5, 0.9))
 
 
 def _buckets(hist: statistics_pb2.Histogram | None) -> Buckets:
@@ -85,12 +122,13 @@ def _buckets(hist: statistics_pb2.Histogram | None) -> Buckets:
 
 
 def distribution(feature: statistics_pb2.FeatureNameStatistics) -> Buckets:
-    """The histogram JSD uses: numeric values, or a text feature's length in tokens."""
-    tokens = custom_stat(feature, sp.TOKEN_LENGTH_HISTOGRAM)
+    """The QUANTILES histogram JSD uses: a text feature's length in tokens, or the numeric
+    values."""
+    tokens = custom_stat(feature, sp.TOKEN_LENGTH_QUANTILES)
     if tokens is not None:
         return _buckets(tokens.histogram)
     if feature.HasField("num_stats"):
-        return _buckets(histogram(feature, "STANDARD"))
+        return _buckets(histogram(feature, "QUANTILES"))
     return []
 
 
@@ -138,7 +176,7 @@ def compare(
                 )
             divergence = jensen_shannon(p, q)
             if divergence > threshold:
-                what = "token length" if custom_stat(a, sp.TOKEN_LENGTH_HISTOGRAM) else "values"
+                what = "token length" if custom_stat(a, sp.TOKEN_LENGTH_QUANTILES) else "values"
                 out.append(
                     Anomaly(
                         feature.name,
@@ -146,7 +184,8 @@ def compare(
                         "COMPARATOR_JENSEN_SHANNON_DIVERGENCE_HIGH",
                         f"High Jensen-Shannon divergence ({kind})",
                         f"Jensen-Shannon divergence of the {what} <= {threshold:g}",
-                        f"{divergence:.4g}",
+                        f"{divergence:.4g} ({what} {describe_quantiles(q)} -> "
+                        f"{describe_quantiles(p)})",
                         measurement=(kind, "JENSEN_SHANNON_DIVERGENCE", divergence, threshold),
                     )
                 )
