@@ -20,8 +20,11 @@ Every version push publishes carries a provenance marker, `assets.extra/seqline_
 before it becomes the version, so `seqline lineage` can name the model even when the push was
 killed before it was recorded. Rerunning such a push adopts that version instead of publishing
 the same model again: the newest version is adopted (record property `adopted: true`) when its
-marker names the same model fingerprint and its saved_model.pb is there; a model pushed again
-after another model's version takes a new version (see publish.py).
+marker names the same model fingerprint and content digest (`content_sha256` of the files
+pushed, added by publish_version), its saved_model.pb is there, and it is above the deleted
+high-water mark; if the server then fails on it, it is kept (it may be serving) and the push
+fails with models.config restored; a model pushed again after another model's version takes
+a new version (see publish.py).
 
 Version numbers are 1-18 digits (they fit int64 everywhere); a push past 999999999999999999
 fails with a clear error instead of publishing a version no server here would see.
