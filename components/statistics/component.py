@@ -25,8 +25,9 @@ from typing import Any
 from seqline.components.statistics.config import StatisticsConfig
 from seqline.pipeline.artifacts import Examples, ExampleStatistics
 from seqline.pipeline.component import ExecutionContext, Out, component
-from seqline.pipeline.errors import DataError
+from seqline.pipeline.errors import ConfigError, DataError
 from seqline.pipeline.spans import span_properties
+from seqline.schemas.text import LABEL_KEY, TEXT_KEY
 from seqline.storage import filesystem
 
 
@@ -55,6 +56,7 @@ def run(
     with beam.Pipeline(options=ctx.beam_options()) as pipeline:
         _ = pipeline | "GenerateStatistics" >> GenerateStatistics(files, config, statistics.uri)
     stats = read_statistics(statistics.uri)
+    _check_named_features(config, stats)
 
     ctx.progress("writing the HTML report")
     report_dir = statistics.path(ExampleStatistics.REPORT_DIR)
@@ -87,6 +89,36 @@ def run(
         statistics.properties["grid_steps"] = grid.properties()
     features = sorted({len(d.features) for d in stats.datasets})
     return {"splits": splits, "examples": sum(counts.values()), "features": max(features or [0])}
+
+
+def _check_named_features(config: StatisticsConfig, stats: Any) -> None:
+    """Raises ConfigError when a feature the config names is in no split of the Examples: a
+    typo (`text_features: [txt]`, `label_feature: lbl`) would otherwise turn off the checks
+    that role carries (empty texts, drift, skew, the label's domain and balance) without a
+    word. The defaults (`text`, `label`) are not checked: a series dataset has neither."""
+    from seqline.components.statistics.statistics_files import feature_name  # noqa: PLC0415
+
+    present = {feature_name(f) for d in stats.datasets for f in d.features}
+    if not any(d.num_examples for d in stats.datasets):
+        return  # nothing to name features by; validate reports the empty dataset
+    named = [("text_features", n) for n in config.text_features if n and n != TEXT_KEY]
+    if config.label_feature and config.label_feature != LABEL_KEY:  # "" = no label
+        named.append(("label_feature", config.label_feature))
+    named += [
+        (field, name)
+        for field, name in (
+            ("timestamp_feature", config.timestamp_feature),
+            ("series_id_feature", config.series_id_feature),
+        )
+        if name is not None
+    ]
+    missing = [(field, name) for field, name in named if name not in present]
+    if missing:
+        raise ConfigError(
+            "statistics: expected the features the config names to be in the Examples, got "
+            + ", ".join(f"{field} {name!r}" for field, name in missing)
+            + f" not among {sorted(present)}; fix the name(s) in components.statistics"
+        )
 
 
 COMPONENT = component(run, name="statistics")

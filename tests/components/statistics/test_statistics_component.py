@@ -99,3 +99,26 @@ def test_series_statistics_on_beam_match_direct(tmp_path) -> None:
     )
     assert custom_num(beam_ts, sp.SERIES_DUPLICATE_TIMESTAMPS) == 1
     assert custom_num(beam_ts, sp.SERIES_FREQUENCY) == 10
+
+
+@pytest.mark.parametrize(
+    ("config", "named"),
+    [
+        (StatisticsConfig(text_features=("txt",)), "text_features 'txt'"),
+        (StatisticsConfig(label_feature="lbl"), "label_feature 'lbl'"),
+    ],
+)
+def test_a_named_feature_the_examples_lack_is_refused_not_silently_unchecked(
+    tmp_path, config, named
+) -> None:
+    """A typo in a feature's name used to turn off that role's checks (empty texts, drift,
+    skew, the label's domain) while the run passed."""
+    from seqline.pipeline.errors import ConfigError
+
+    examples = write_examples(tmp_path / "examples", {"train": _records(20)}, ["neg", "pos"])
+    with pytest.raises(ConfigError) as error:
+        run_statistics(tmp_path, examples, config)
+    message = str(error.value)
+    assert named in message
+    assert "['label', 'score', 'text']" in message
+    assert "fix the name(s) in components.statistics" in message
