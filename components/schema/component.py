@@ -11,13 +11,15 @@ Output:
         origin (the curated path or the earlier artifact's uri; None when inferred), features.
 
 Where the schema comes from, in order:
-    1. `curated_schema` set: that file, unchanged. Its content is part of this node's
+    1. `curated_schema` set: that file, unchanged (its comparators are its own: the
+       *_drift_threshold keys do not apply). Its content is part of this node's
        fingerprint (source_fingerprint), so editing it re-runs validation.
     2. `reuse_inferred` and a previous schema was resolved: that one (the first span's schema
-       then governs later spans, as in TFDV's workflow). Only a schema that validate accepted
-       (published anomalies for, the drift baseline's rule): a schema inferred on a run that
-       validation then blocked (say from a wrong series frequency) would block every later
-       run, even after the config is fixed.
+       then governs later spans, as in TFDV's workflow), with the drift / skew thresholds of
+       this config written over it (the config is the newer intent). Only a schema that
+       validate accepted (published anomalies for, the drift baseline's rule): a schema
+       inferred on a run that validation then blocked (say from a wrong series frequency)
+       would block every later run, even after the config is fixed.
     3. otherwise inferred from the statistics (inference.py); the summary says how to curate.
 """
 
@@ -96,27 +98,37 @@ def run(
     """Executor: writes schema.pbtxt; returns {"source", "features"}."""
     from seqline.components.schema.inference import (  # noqa: PLC0415
         InferenceOptions,
+        apply_thresholds,
         infer_schema,
     )
     from seqline.components.statistics.statistics_files import read_statistics  # noqa: PLC0415
 
     origin: str | None = None
+    options = InferenceOptions(
+        label_feature=statistics.label_feature,
+        labels=tuple(examples.labels),
+        series_id_feature=statistics.series_id_feature,
+        infer_from_split=config.infer_from_split,
+        max_enum_values=config.max_enum_values,
+        label_drift_threshold=config.label_drift_threshold,
+        categorical_drift_threshold=config.categorical_drift_threshold,
+        text_drift_threshold=config.text_drift_threshold,
+        numeric_drift_threshold=config.numeric_drift_threshold,
+    )
     if config.curated_schema:
         proto, source, origin = load_schema(config.curated_schema), "curated", config.curated_schema
     elif config.reuse_inferred and previous_schema is not None:
         proto, source, origin = load_schema(previous_schema.uri), "previous", previous_schema.uri
+        # The config is the newer intent: a changed drift threshold must not be kept out by
+        # the reused schema's old one (the reused domains and types stay as they were).
+        changed = apply_thresholds(proto, options)
+        if changed:
+            ctx.progress(
+                f"reused schema {origin}: drift/skew thresholds set from the schema config ("
+                + "; ".join(changed)
+                + ")"
+            )
     else:
-        options = InferenceOptions(
-            label_feature=statistics.label_feature,
-            labels=tuple(examples.labels),
-            series_id_feature=statistics.series_id_feature,
-            infer_from_split=config.infer_from_split,
-            max_enum_values=config.max_enum_values,
-            label_drift_threshold=config.label_drift_threshold,
-            categorical_drift_threshold=config.categorical_drift_threshold,
-            text_drift_threshold=config.text_drift_threshold,
-            numeric_drift_threshold=config.numeric_drift_threshold,
-        )
         proto, source = infer_schema(read_statistics(statistics.uri), options), "inferred"
     path = write_schema(proto, schema.uri)
     names = [f.name for f in proto.feature]

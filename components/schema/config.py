@@ -18,13 +18,17 @@ class SchemaConfig:
             holding schema.pbtxt, or "builtin:<name>" for one shipped with seqline (e.g.
             "builtin:text_classification"). Default None: infer (see reuse_inferred).
         reuse_inferred: without curated_schema, reuse the schema this node produced on an
-            earlier run of this pipeline (found in the metadata store), so later spans are
-            validated against the first one's schema instead of their own. Default True;
-            False infers afresh from every span.
+            earlier run of this pipeline that validate accepted (found in the metadata store;
+            a schema whose validation blocked is never reused), so later spans are validated
+            against the first one's schema instead of their own; the *_drift_threshold keys
+            below are written over the reused schema. Default True; False infers afresh from
+            every span.
         infer_from_split: the split schemas are inferred from (falls back to the first).
             Default "train".
         max_enum_values: a non-text string feature with at most this many distinct values gets
             a string domain (an enum) listing them. Default 50.
+        The thresholds below apply to inferred and reused schemas, not to a curated one (edit
+        its drift_comparator / skew_comparator instead).
         label_drift_threshold: L-infinity threshold written to the label's drift_comparator
             (max change of any label's share between spans). Default 0.2. None: no check.
         categorical_drift_threshold: L-infinity drift / skew threshold for other enum features.

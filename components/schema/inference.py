@@ -19,7 +19,7 @@ Per feature of the chosen split:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -146,3 +146,56 @@ def infer_schema(
             _set_jsd(feature.drift_comparator, options.numeric_drift_threshold)
             _set_jsd(feature.skew_comparator, options.numeric_drift_threshold)
     return schema
+
+
+def _threshold(comparator: schema_pb2.FeatureComparator) -> float | None:
+    for kind in ("infinity_norm", "jensen_shannon_divergence"):
+        if comparator.HasField(kind):
+            return getattr(comparator, kind).threshold
+    return None
+
+
+def apply_thresholds(schema: schema_pb2.Schema, options: InferenceOptions) -> list[str]:
+    """Writes the options' drift / skew thresholds over `schema` (a schema inferred on an
+    earlier run and reused): the features get the comparators inference would give them now,
+    by the same roles (the label: L-infinity drift; text: Jensen-Shannon drift and skew on
+    token lengths; other features with a string domain: L-infinity; numbers other than the
+    series id and timestamps: Jensen-Shannon). A threshold of None removes the check. Edits
+    `schema` in place; returns what changed, one "feature: drift 0.2 -> 0.5" per change
+    ([] when the schema already holds the configured thresholds)."""
+    from tensorflow_metadata.proto.v0 import schema_pb2  # noqa: PLC0415
+
+    changes: list[str] = []
+    for feature in schema.feature:
+        pairs: list[tuple[str, float | None, Callable[..., None]]] = []
+        if feature.name == options.label_feature:
+            pairs = [("drift", options.label_drift_threshold, _set_linf)]
+        elif feature.HasField("natural_language_domain"):
+            pairs = [(k, options.text_drift_threshold, _set_jsd) for k in ("drift", "skew")]
+        elif feature.name == options.series_id_feature or feature.HasField("time_domain"):
+            continue
+        elif feature.type == schema_pb2.BYTES:
+            if feature.HasField("domain") or feature.HasField("string_domain"):
+                pairs = [
+                    (k, options.categorical_drift_threshold, _set_linf) for k in ("drift", "skew")
+                ]
+        elif feature.type in (schema_pb2.INT, schema_pb2.FLOAT):
+            pairs = [(k, options.numeric_drift_threshold, _set_jsd) for k in ("drift", "skew")]
+        for kind, threshold, setter in pairs:
+            field = f"{kind}_comparator"
+            comparator = getattr(feature, field)
+            before = _threshold(comparator) if feature.HasField(field) else None
+            fresh = schema_pb2.FeatureComparator()
+            setter(fresh, threshold)
+            if threshold is None:
+                if not feature.HasField(field):
+                    continue
+                feature.ClearField(field)
+            elif feature.HasField(field) and fresh == comparator:
+                continue
+            else:
+                comparator.CopyFrom(fresh)
+            old = "none" if before is None else f"{before:g}"
+            new = "none" if threshold is None else f"{threshold:g}"
+            changes.append(f"{feature.name}: {kind} {old} -> {new}")
+    return changes

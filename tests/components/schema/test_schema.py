@@ -166,3 +166,33 @@ def test_a_schema_whose_validation_blocked_is_not_reused(tmp_path) -> None:
     summary, later = _run(tmp_path, SchemaConfig(), "later", store, root)
     assert summary["source"] == "previous"
     assert later.properties["origin"] == fixed.uri  # the accepted one, not the newest
+
+
+def test_a_reused_schema_takes_the_configured_drift_thresholds(tmp_path) -> None:
+    """With reuse_inferred on, raising schema.label_drift_threshold did nothing: the reused
+    schema kept the first run's 0.2, and validate kept blocking the label's drift."""
+    root = str(tmp_path / "root")
+    store = MetadataStore(f"sqlite:///{tmp_path}/m.sqlite")
+    _, first = _run(tmp_path, SchemaConfig(), "first", store, root)
+    _validated(store, root, _publish(store, first, "r-first"), "first")
+    thresholds = {f.name: f.drift_comparator for f in load_schema(first.uri).feature}
+    assert thresholds["label"].infinity_norm.threshold == pytest.approx(0.2)
+    assert thresholds["text"].jensen_shannon_divergence.threshold == pytest.approx(0.2)
+
+    config = SchemaConfig(label_drift_threshold=0.5, text_drift_threshold=None)
+    summary, second = _run(tmp_path, config, "second", store, root)
+    assert summary["source"] == "previous"
+    features = {f.name: f for f in load_schema(second.uri).feature}
+    assert features["label"].drift_comparator.infinity_norm.threshold == pytest.approx(0.5)
+    assert not features["text"].HasField("drift_comparator")  # None: no check
+    assert not features["text"].HasField("skew_comparator")
+    # The rest of the reused schema is untouched (its label domain, types, presence).
+    kept = load_schema(first.uri)
+    for feature in kept.feature:
+        feature.ClearField("drift_comparator")
+        feature.ClearField("skew_comparator")
+    edited = load_schema(second.uri)
+    for feature in edited.feature:
+        feature.ClearField("drift_comparator")
+        feature.ClearField("skew_comparator")
+    assert edited == kept
