@@ -273,10 +273,8 @@ def run(
             "the pipeline stops before transform:\n  "
             + "\n  ".join(lines)
             + more
-            + f"\nFull report: {kept}. Fix the data, or, if the change is intended (e.g. a new "
-            "label), update the schema: edit the curated_schema, or, when the schema was "
-            "inferred and reused from an earlier run, set schema.reuse_inferred: false for "
-            "one run to infer it again; or list the anomaly in validate.warning_types."
+            + f"\nFull report: {kept}. "
+            + " ".join(advice(errors, schema.properties.get("source"), schema.uri))
         )
     summary: dict[str, Any] = {
         "anomalies": len(found),
@@ -287,6 +285,79 @@ def run(
     if span is not None:  # scheduled runs: which span passed, against which one
         summary.update({"span": span, "baseline_span": baseline_span})
     return summary
+
+
+# Anomalies of the data against the schema's contract (types, presence, domains, bounds):
+# intended changes get through by changing the schema.
+_CONTRACT_PREFIXES = ("SCHEMA_", "UNEXPECTED_", "FEATURE_TYPE_", "ENUM_", "INT_", "FLOAT_")
+
+
+def advice(errors: list[Any], schema_source: str | None, schema_uri: str) -> list[str]:
+    """What to do about the blocking anomalies `errors`, one sentence per kind present (the
+    schema's source, "curated" | "previous" | "inferred", decides how a contract is changed:
+    re-inferring a reused schema cannot help drift, an empty span or a one-class split).
+    Every sentence names real config keys; the last says how to let a kind through."""
+    types = {a.type for a in errors}
+    measured = {a.measurement[0] for a in errors if a.measurement is not None}
+    out: list[str] = []
+    if any(t.startswith(_CONTRACT_PREFIXES) for t in types):
+        if schema_source == "curated":
+            change = f"edit the curated schema (schema.curated_schema, here {schema_uri})"
+        elif schema_source == "previous":
+            change = (
+                "the schema was reused from an earlier run: set schema.reuse_inferred: false "
+                "for one run to infer it from this span, or curate it (schema.curated_schema)"
+            )
+        else:
+            change = (
+                "the schema was inferred from this span's infer_from_split: curate it (copy "
+                f"{schema_uri}/schema.pbtxt, edit it, set schema.curated_schema)"
+            )
+        out.append(
+            "Schema anomalies: fix the data, or, if the change is intended (e.g. a new "
+            f"label), update the schema: {change}."
+        )
+    if "drift" in measured:
+        out.append(
+            "Drift from the previous span: if the shift is real and intended, raise the "
+            "feature's threshold (schema.label_drift_threshold / text_drift_threshold / "
+            "categorical_drift_threshold / numeric_drift_threshold, or the curated schema's "
+            "drift_comparator) or set validate.drift: false; re-inferring the schema does not "
+            "change drift."
+        )
+    if "skew" in measured:
+        out.append(
+            "Skew of serving data against validate.skew_split: check the serving logs "
+            "(validate.serving_examples) for a preprocessing mismatch, or raise the "
+            "threshold (schema.*_drift_threshold, or the curated schema's skew_comparator)."
+        )
+    if "NO_DATA_IN_SPAN" in types:
+        out.append(
+            "No data: a split is empty; check the ingest source pattern and its split "
+            "ratios / cuts, or leave the split out with validate.splits."
+        )
+    if "LABEL_SINGLE_CLASS" in types:
+        out.append("One label in a split: rebalance the splits (ingest split_ratios, more data).")
+    if "TEXT_EMPTY_FRACTION_HIGH" in types:
+        out.append(
+            "Empty texts: drop them at the source, or raise validate.max_empty_text_fraction."
+        )
+    if types & {"SERIES_NON_MONOTONIC_TIMESTAMPS", "SERIES_IRREGULAR_TIMESTAMPS"}:
+        out.append(
+            "Series timestamps: check ingest_series.frequency against the data's step, or "
+            "raise validate.max_irregular_fraction / max_gap_fraction for a known-irregular "
+            "source."
+        )
+    if "SERIES_FILLED_FRACTION_HIGH" in types:
+        out.append(
+            "Filled grid: check ingest_series.frequency (see the anomaly), or raise "
+            "validate.max_filled_fraction."
+        )
+    listed = ", ".join(sorted(types))
+    out.append(
+        f"To record an anomaly kind without stopping, list it in validate.warning_types ({listed})."
+    )
+    return out
 
 
 def _baseline_line(baseline: str | None, baseline_span: Any) -> str:

@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from seqline.components.statistics.statistics_files import write_statistics
-from seqline.components.validate.component import COMPONENT
+from seqline.components.validate.anomaly import Anomaly
+from seqline.components.validate.component import COMPONENT, advice
 from seqline.components.validate.config import ValidateConfig
 from seqline.pipeline.artifact import Artifact, ArtifactType, write_descriptor
 from seqline.pipeline.errors import DataError
@@ -123,7 +124,9 @@ def test_label_shift_against_previous_span_blocks(tmp_path) -> None:
     message = str(raised.value)
     assert "feature 'label' (train vs previous span): COMPARATOR_L_INFTY_HIGH" in message
     assert "L-infinity distance <= 0.2" in message  # the expectation
-    assert "schema.reuse_inferred: false" in message  # how an intended change gets through
+    # Drift advice: thresholds or validate.drift; re-inferring the schema cannot help drift.
+    assert "schema.label_drift_threshold" in message and "validate.drift: false" in message
+    assert "reuse_inferred" not in message
     assert "observed 0.4" in message and "pos 50.0% -> 90.0%" in message
     kept = os.path.join(span.root, "_failed", "run-2", "validate", "anomalies", "report.txt")
     assert f"Full report: {kept}" in message
@@ -154,3 +157,36 @@ def test_first_span_and_warnings_do_not_stop(tmp_path) -> None:
     summary, outputs = span.validate(tmp_path, current, config)
     assert summary["drift_baseline"] is False and summary["blocking"] == 0
     assert outputs["anomalies"].properties["anomalies"] == []
+
+
+def _anomaly(kind: str, measurement=None) -> Anomaly:
+    return Anomaly("label", "train", kind, "short", "expected", "observed", measurement=measurement)
+
+
+@pytest.mark.parametrize(
+    ("kind", "measurement", "expected"),
+    [
+        ("NO_DATA_IN_SPAN", None, "ingest source pattern"),
+        ("LABEL_SINGLE_CLASS", None, "rebalance the splits"),
+        ("COMPARATOR_L_INFTY_HIGH", ("drift", "L_INFTY", 0.4, 0.2), "validate.drift: false"),
+        ("SERIES_FILLED_FRACTION_HIGH", None, "validate.max_filled_fraction"),
+    ],
+)
+def test_advice_fits_the_anomaly_kind(kind, measurement, expected) -> None:
+    """'set schema.reuse_inferred: false for one run' was printed for every blocking
+    anomaly, though re-inferring the schema cannot help drift, an empty span or a one-class
+    split."""
+    text = " ".join(advice([_anomaly(kind, measurement)], "previous", "/root/schema/x"))
+    assert expected in text
+    assert "reuse_inferred" not in text
+    assert f"validate.warning_types ({kind})" in text
+
+
+def test_contract_advice_follows_the_schema_source() -> None:
+    unexpected = [_anomaly("ENUM_TYPE_UNEXPECTED_STRING_VALUES")]
+    reused = " ".join(advice(unexpected, "previous", "/root/schema/x"))
+    assert "schema.reuse_inferred: false" in reused
+    curated = " ".join(advice(unexpected, "curated", "/repo/schema.pbtxt"))
+    assert "edit the curated schema" in curated and "reuse_inferred" not in curated
+    inferred = " ".join(advice(unexpected, "inferred", "/root/schema/x"))
+    assert "set schema.curated_schema" in inferred and "reuse_inferred" not in inferred
