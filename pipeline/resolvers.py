@@ -249,13 +249,20 @@ class LatestBlessedModel:
 # -- the previous accepted span's statistics ----------------------------------------------------
 
 
+def accepted_inputs(store: MetadataStore, input_name: str, validate_node: str | None) -> set[str]:
+    """URIs of the `input_name` inputs ("statistics", "schema") of the executions that
+    published anomalies: of the node `validate_node`, or of any node when None. A validation
+    that blocked publishes nothing, so what it read is never accepted."""
+    accepted: set[str] = set()
+    for record in store.artifacts(type_name=ArtifactType.ANOMALIES, node_id=validate_node):
+        accepted |= _input_uris(store, record.producer_execution_id, input_name)
+    return accepted
+
+
 def accepted_statistics(store: MetadataStore, validate_node: str) -> set[str]:
     """URIs of the statistics the validate node `validate_node` published anomalies for (a span
     that failed validation publishes nothing, so it is never accepted)."""
-    accepted: set[str] = set()
-    for record in store.artifacts(type_name=ArtifactType.ANOMALIES, node_id=validate_node):
-        accepted |= _input_uris(store, record.producer_execution_id, "statistics")
-    return accepted
+    return accepted_inputs(store, "statistics", validate_node)
 
 
 def statistics_span(store: MetadataStore, record: ArtifactRecord) -> object:
@@ -356,23 +363,37 @@ class PreviousSchema:
     Attributes:
         statistics_input: the input the schema is inferred from.
         enabled: config -> whether to resolve at all.
+        accepted_only: only a schema some validate node passed (published anomalies for: the
+            drift baseline's rule, accepted_inputs). A schema inferred on a run that
+            validation then blocked (say from a wrong series frequency) would otherwise block
+            every later run, even after the config that made it wrong is fixed. Default False
+            (any published schema); the schema component sets it.
     """
 
     statistics_input: str = "statistics"
     enabled: Callable[[Any], bool] = lambda config: bool(
         getattr(config, "reuse_inferred", True) and not getattr(config, "curated_schema", "")
     )
+    accepted_only: bool = False
     type_name: str = ArtifactType.SCHEMA
 
     def resolve(self, query: ResolverQuery) -> Artifact | None:
         if not self.enabled(query.config):
             return None
         current = query.inputs.get(self.statistics_input)
+        accepted = accepted_inputs(query.store, "schema", None) if self.accepted_only else None
         for record in query.store.artifacts(type_name=ArtifactType.SCHEMA, node_id=query.node_id):
             if not query.under_root(record.uri):
                 continue
             sources = _input_uris(query.store, record.producer_execution_id, self.statistics_input)
             if current is not None and current.uri in sources:
+                continue
+            if accepted is not None and record.uri not in accepted:
+                log.info(
+                    "%s: not reusing the schema at %s: no validation accepted it (the run it "
+                    "was inferred on was blocked, or never validated)",
+                    query.node_id, record.uri,
+                )  # fmt: skip
                 continue
             found = _readable(record)
             if found is not None:

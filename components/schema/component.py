@@ -4,8 +4,8 @@ Inputs:
     statistics (ExampleStatistics): from the statistics component.
     examples (Examples): the span's examples; their declared labels join the label domain.
     previous_schema (Schema, resolved): the newest schema this node published for an earlier
-        span that a validate node then accepted (AcceptedPreviousSchema; None on the first run,
-        with `reuse_inferred` off, or when curated).
+        span that a validate node then accepted (PreviousSchema with accepted_only; None on the
+        first run, with `reuse_inferred` off, or when curated).
 Output:
     schema (Schema): schema.pbtxt; properties source ("curated" | "previous" | "inferred"),
         origin (the curated path or the earlier artifact's uri; None when inferred), features.
@@ -26,65 +26,15 @@ Where the schema comes from, in order:
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from seqline.components.schema.config import SchemaConfig
-from seqline.pipeline.artifact import Artifact, ArtifactType
 from seqline.pipeline.artifacts import Examples, ExampleStatistics, Schema
 from seqline.pipeline.component import ExecutionContext, Out, component
-from seqline.pipeline.resolvers import (
-    PreviousSchema,
-    ResolverQuery,
-    _input_uris,
-    _readable,
-)
+from seqline.pipeline.resolvers import PreviousSchema
 from seqline.schemas.loading import load_schema, schema_file_digest, write_schema
 
-if TYPE_CHECKING:
-    from seqline.pipeline.metadata import MetadataStore
-
 log = logging.getLogger(__name__)
-
-
-def accepted_schemas(store: MetadataStore) -> set[str]:
-    """URIs of the schemas a validate node published anomalies for (its input "schema"): a
-    validation that blocked publishes nothing, so its schema is never accepted. The rule
-    resolvers.accepted_statistics applies to the drift baseline's statistics."""
-    accepted: set[str] = set()
-    for record in store.artifacts(type_name=ArtifactType.ANOMALIES):
-        accepted |= _input_uris(store, record.producer_execution_id, "schema")
-    return accepted
-
-
-class AcceptedPreviousSchema(PreviousSchema):
-    """PreviousSchema restricted to schemas that validation accepted (accepted_schemas): the
-    newest schema this node published for other statistics, still on disk, under this root,
-    that a validate node passed. A schema of a blocked run is skipped (and logged), so fixing
-    the config that made it wrong is enough; the next run infers afresh or reuses the last
-    accepted one."""
-
-    def resolve(self, query: ResolverQuery) -> Artifact | None:
-        if not self.enabled(query.config):
-            return None
-        current = query.inputs.get(self.statistics_input)
-        accepted = accepted_schemas(query.store)
-        for record in query.store.artifacts(type_name=ArtifactType.SCHEMA, node_id=query.node_id):
-            if not query.under_root(record.uri):
-                continue
-            sources = _input_uris(query.store, record.producer_execution_id, self.statistics_input)
-            if current is not None and current.uri in sources:
-                continue
-            if record.uri not in accepted:
-                log.info(
-                    "%s: not reusing the schema at %s: validation did not accept it (the run "
-                    "it was inferred on was blocked, or never validated)",
-                    query.node_id, record.uri,
-                )  # fmt: skip
-                continue
-            found = _readable(record)
-            if found is not None:
-                return found
-        return None
 
 
 def run(
@@ -157,7 +107,7 @@ def check(config: SchemaConfig) -> None:
 COMPONENT = component(
     run,
     name="schema",
-    resolved={"previous_schema": AcceptedPreviousSchema()},
+    resolved={"previous_schema": PreviousSchema(accepted_only=True)},
     source_fingerprint=source_fingerprint,
     check=check,
 )
