@@ -98,6 +98,14 @@ def _readable(record: ArtifactRecord) -> Artifact | None:
     instead of handing over, say, a schema whose schema.pbtxt was deleted."""
     artifact = read_artifact(record.uri)
     if artifact is None:
+        # Said, not silent: a drift baseline or previous schema that was deleted by hand would
+        # otherwise turn into "no baseline" (drift not checked) without a word.
+        log.warning(
+            "skipping the %s at %s as a resolved input: it is gone (deleted since it was "
+            "published); an older one is used if there is one",
+            record.type_name,
+            record.uri,
+        )
         return None
     problems = damage(artifact.uri)
     if problems:

@@ -124,3 +124,18 @@ def test_a_previous_schema_damaged_since_it_was_published_is_skipped(tmp_path, c
         second = run_pipeline(span_pipeline(root, 2))
     assert second.node("schema").outputs["schema"].properties["from_span"] == 2
     assert "skipping the Schema at" in caplog.text and "missing: schema.pbtxt" in caplog.text
+
+
+def test_a_drift_baseline_deleted_since_publishing_is_skipped_with_a_warning(tmp_path, caplog):
+    """Statistics of the accepted span deleted by hand used to turn into "no baseline" (drift
+    not checked) without a word."""
+    import shutil
+
+    root = tmp_path / "root"
+    first = run_pipeline(span_pipeline(root, 1))
+    gone = first.node("statistics").outputs["statistics"].uri
+    shutil.rmtree(gone)
+    with caplog.at_level("WARNING"):
+        second = run_pipeline(span_pipeline(root, 2))
+    assert second.node("validate").outputs["anomalies"].properties["compared_with_span"] is None
+    assert f"at {gone} as a resolved input: it is gone" in caplog.text
