@@ -225,15 +225,23 @@ def _unrecorded_push(store: Any, model_name: str, version: int, where: str, mark
     if model.producer_execution_id is not None:
         producer = store.execution(model.producer_execution_id)
         out.append(f"  produced by run {producer.run_id} ({producer.node_id})")
-    for depth, execution, name, upstream in store.lineage(model.id):
+    out.extend(_upstream_lines(store, model.id, indent_depth=2))
+    return "\n".join(out)
+
+
+def _upstream_lines(store: Any, artifact_id: int, indent_depth: int) -> list[str]:
+    """Two lines per upstream artifact of `artifact_id` (store.lineage): which node read it
+    under which name, and which run produced it with its facts; indented by depth."""
+    lines = []
+    for depth, execution, name, upstream in store.lineage(artifact_id):
         made_by = "-"
         if upstream.producer_execution_id is not None:
             made_by = store.execution(upstream.producer_execution_id).run_id
         facts = ", ".join(f"{k}={v}" for k, v in _typed(upstream).facts().items())
-        indent = "  " * (depth + 2)
-        out.append(f"{indent}{execution.node_id} <- {name}: {upstream.type_name} {upstream.uri}")
-        out.append(f"{indent}  produced by run {made_by}" + (f"; {facts}" if facts else ""))
-    return "\n".join(out)
+        indent = "  " * (depth + indent_depth)
+        lines.append(f"{indent}{execution.node_id} <- {name}: {upstream.type_name} {upstream.uri}")
+        lines.append(f"{indent}  produced by run {made_by}" + (f"; {facts}" if facts else ""))
+    return lines
 
 
 def _marker_check(store: Any, pushed: Any, producer: Any) -> list[str]:
@@ -321,15 +329,6 @@ def model_lineage(
             f"  pushed by run {producer.run_id} ({producer.node_id}, {_when(producer.started_at)})"
         )
         out.extend(_marker_check(store, pushed, producer))
-        for depth, execution, name, upstream in store.lineage(pushed.id):
-            made_by = "-"
-            if upstream.producer_execution_id is not None:
-                made_by = store.execution(upstream.producer_execution_id).run_id
-            facts = ", ".join(f"{k}={v}" for k, v in _typed(upstream).facts().items())
-            indent = "  " * (depth + 1)
-            out.append(
-                f"{indent}{execution.node_id} <- {name}: {upstream.type_name} {upstream.uri}"
-            )
-            out.append(f"{indent}  produced by run {made_by}" + (f"; {facts}" if facts else ""))
+        out.extend(_upstream_lines(store, pushed.id, indent_depth=1))
         out.append("")
     return "\n".join(out).rstrip()
