@@ -824,7 +824,7 @@ def _create_tables(engine: sa.Engine) -> None:
 def _missing_owner_columns(conn: sa.Connection) -> list[str]:
     """The ALTER TABLE statements an older store needs (columns of _OWNER_COLUMNS it lacks)."""
     inspector = sa.inspect(conn)
-    statements = []
+    statements: list[str] = []
     for table, columns in _OWNER_COLUMNS.items():
         have = {column["name"] for column in inspector.get_columns(table)}
         statements.extend(

@@ -47,7 +47,7 @@ def gap_properties(counts: Mapping[str, Any], config: IngestSeriesConfig) -> dic
     stats = counts["stats"]
     keys = ("gaps", "missing_steps", "largest_gap_steps", "filled_steps", "breaks", "segments",
             "short_segments")  # fmt: skip
-    out = {
+    out: dict[str, Any] = {
         "policy": config.gap_policy,
         "max_gap_steps": config.max_gap_steps,
         **{key: int(stats.get(key, 0)) for key in keys},
