@@ -109,12 +109,9 @@ def infer_schema(
             values = list(dict.fromkeys([*options.labels, *sorted(value_counts(stats_feature))]))
             schema.string_domain.add(name=name, value=values)
             feature.domain = name
-            _set_linf(feature.drift_comparator, options.label_drift_threshold)
             feature.not_in_environment.append(SERVING)
         elif custom_stat(stats_feature, sp.TOKEN_LENGTH_HISTOGRAM) is not None:
             feature.natural_language_domain.SetInParent()
-            _set_jsd(feature.drift_comparator, options.text_drift_threshold)
-            _set_jsd(feature.skew_comparator, options.text_drift_threshold)
         elif name == options.series_id_feature:
             pass
         elif feature.type == schema_pb2.BYTES:
@@ -123,8 +120,6 @@ def infer_schema(
             if 0 < unique <= options.max_enum_values and len(counts) >= unique:
                 schema.string_domain.add(name=name, value=sorted(counts))
                 feature.domain = name
-                _set_linf(feature.drift_comparator, options.categorical_drift_threshold)
-                _set_linf(feature.skew_comparator, options.categorical_drift_threshold)
         elif is_series:
             feature.time_domain.SetInParent()
             frequency = custom_stat(stats_feature, sp.SERIES_FREQUENCY)
@@ -143,9 +138,34 @@ def infer_schema(
                 feature.float_domain.disallow_inf = (
                     custom_num(stats_feature, sp.NUM_POS_INF) == 0 and not negative_inf
                 )
-            _set_jsd(feature.drift_comparator, options.numeric_drift_threshold)
-            _set_jsd(feature.skew_comparator, options.numeric_drift_threshold)
+        for kind, threshold, setter in _comparator_rules(feature, options):
+            setter(getattr(feature, f"{kind}_comparator"), threshold)
     return schema
+
+
+def _comparator_rules(
+    feature: schema_pb2.Feature, options: InferenceOptions
+) -> list[tuple[str, float | None, Callable[..., None]]]:
+    """(comparator kind, threshold, setter) for a schema feature by its role, as inference
+    gives them and apply_thresholds rewrites them: the label: L-infinity drift; text
+    (natural_language_domain): Jensen-Shannon drift and skew on token lengths; other features
+    with a string domain: L-infinity; numbers other than the series id and timestamps:
+    Jensen-Shannon; nothing else."""
+    from tensorflow_metadata.proto.v0 import schema_pb2  # noqa: PLC0415
+
+    if feature.name == options.label_feature:
+        return [("drift", options.label_drift_threshold, _set_linf)]
+    if feature.HasField("natural_language_domain"):
+        return [(k, options.text_drift_threshold, _set_jsd) for k in ("drift", "skew")]
+    if feature.name == options.series_id_feature or feature.HasField("time_domain"):
+        return []
+    if feature.type == schema_pb2.BYTES:
+        if feature.HasField("domain") or feature.HasField("string_domain"):
+            return [(k, options.categorical_drift_threshold, _set_linf) for k in ("drift", "skew")]
+        return []
+    if feature.type in (schema_pb2.INT, schema_pb2.FLOAT):
+        return [(k, options.numeric_drift_threshold, _set_jsd) for k in ("drift", "skew")]
+    return []
 
 
 def _threshold(comparator: schema_pb2.FeatureComparator) -> float | None:
@@ -167,20 +187,7 @@ def apply_thresholds(schema: schema_pb2.Schema, options: InferenceOptions) -> li
 
     changes: list[str] = []
     for feature in schema.feature:
-        pairs: list[tuple[str, float | None, Callable[..., None]]] = []
-        if feature.name == options.label_feature:
-            pairs = [("drift", options.label_drift_threshold, _set_linf)]
-        elif feature.HasField("natural_language_domain"):
-            pairs = [(k, options.text_drift_threshold, _set_jsd) for k in ("drift", "skew")]
-        elif feature.name == options.series_id_feature or feature.HasField("time_domain"):
-            continue
-        elif feature.type == schema_pb2.BYTES:
-            if feature.HasField("domain") or feature.HasField("string_domain"):
-                pairs = [
-                    (k, options.categorical_drift_threshold, _set_linf) for k in ("drift", "skew")
-                ]
-        elif feature.type in (schema_pb2.INT, schema_pb2.FLOAT):
-            pairs = [(k, options.numeric_drift_threshold, _set_jsd) for k in ("drift", "skew")]
+        pairs = _comparator_rules(feature, options)
         for kind, threshold, setter in pairs:
             field = f"{kind}_comparator"
             comparator = getattr(feature, field)
