@@ -2,7 +2,8 @@
 
 The counts document (written by transforms.IngestSeries) is
     {"input": n, "rejected": n, "by_reason": {code: n}, "points": {split: n},
-     "filled_by_split": {split: n}, "windows": {split: n}, "borrowed_steps": {split: n},
+     "filled_by_split": {split: n}, "missing_by_split": {split: n},
+     "missing_gaps_by_split": {split: n}, "windows": {split: n}, "borrowed_steps": {split: n},
      "series_ids": [...],
      "stats": {out_of_order, off_grid, duplicates, gaps, missing_steps, largest_gap_steps,
      filled_steps, breaks, segments, short_segments},
@@ -40,7 +41,11 @@ def gap_properties(counts: Mapping[str, Any], config: IngestSeriesConfig) -> dic
     gaps / missing_steps / largest_gap_steps: runs of missing steps over whole series;
     filled_steps: steps filled (interpolate/ffill), in total; filled_by_split: split -> steps
     filled inside it (every configured split; left out when the counts have no per-split
-    figures); breaks: gaps inside a split left unfilled (they end a segment; gaps across a
+    figures); missing_by_split / missing_gaps_by_split: split -> missing steps of its grid
+    left unfilled and the gaps they are in (gaps longer than max_gap_steps, and a gap across
+    the boundary before the split; every split, left out when the counts have none): a
+    split's grid is points + filled + missing, and validate's max_gap_fraction checks missing
+    / grid per split; breaks: gaps inside a split left unfilled (they end a segment; gaps across a
     split boundary are neither filled nor breaks); segments: gap-free runs windows were cut
     from; short_segments: those shorter than lookback + horizon (no window).
     """
@@ -55,6 +60,10 @@ def gap_properties(counts: Mapping[str, Any], config: IngestSeriesConfig) -> dic
     by_split = counts.get("filled_by_split")
     if by_split is not None:
         out["filled_by_split"] = {s: int(by_split.get(s, 0)) for s in config.splits}
+    for key in ("missing_by_split", "missing_gaps_by_split"):
+        per_split = counts.get(key)
+        if per_split is not None:
+            out[key] = {s: int(per_split.get(s, 0)) for s in config.splits}
     return out
 
 

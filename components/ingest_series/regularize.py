@@ -120,6 +120,14 @@ class SeriesReport:
             filled inside that split (every split listed, 0 when none; they sum to
             filled_steps). A split's filled / (filled + points) is the share of its grid that
             is made up, what validate's max_filled_fraction checks per split.
+        missing_by_split: split -> missing steps left unfilled (not data, not filled) in that
+            split's grid: the gaps inside it longer than max_gap_steps (every gap under
+            "drop"), plus the gap just before its first point when the previous split's data
+            ends earlier (a gap across a boundary is never filled; it is counted in the later
+            split, so the splits' grids tile the series from its first to its last step).
+            gaps_by_split: how many such unfilled gaps. A split's grid is points + filled +
+            missing; missing / grid is what validate's max_gap_fraction checks per split.
+            Over all splits, filled + missing = missing_steps.
         breaks: gaps inside splits left unfilled (they end a segment); segments: segments made.
     """
 
@@ -134,6 +142,8 @@ class SeriesReport:
     largest_gap_steps: int = 0
     filled_steps: int = 0
     filled_by_split: dict[str, int] = field(default_factory=dict)
+    missing_by_split: dict[str, int] = field(default_factory=dict)
+    gaps_by_split: dict[str, int] = field(default_factory=dict)
     breaks: int = 0
     segments: int = 0
 
@@ -299,7 +309,10 @@ def regularize(points: SeriesPoints, rules: RegularizeRules) -> tuple[list[Segme
     """Segments (in split then time order) and the report of one series; see the module
     docstring for the steps."""
     report = SeriesReport(
-        points={s: 0 for s in rules.splits}, filled_by_split={s: 0 for s in rules.splits}
+        points={s: 0 for s in rules.splits},
+        filled_by_split={s: 0 for s in rules.splits},
+        missing_by_split={s: 0 for s in rules.splits},
+        gaps_by_split={s: 0 for s in rules.splits},
     )
     report.out_of_order = count_out_of_order(points)
     n_all = len(points)
@@ -357,6 +370,11 @@ def regularize(points: SeriesPoints, rules: RegularizeRules) -> tuple[list[Segme
         split_missing = missing[lo : hi - 1]
         breaks = np.flatnonzero(split_missing > limit)
         report.breaks += len(breaks)
+        unfilled = [int(split_missing[b]) for b in breaks]
+        if lo > 0 and missing[lo - 1] > 0:  # the gap across the boundary before this split
+            unfilled.append(int(missing[lo - 1]))
+        report.missing_by_split[split] += sum(unfilled)
+        report.gaps_by_split[split] += len(unfilled)
         starts = [int(lo), *(int(lo + b + 1) for b in breaks)]
         ends = [*(int(lo + b + 1) for b in breaks), int(hi)]
         for a, b in zip(starts, ends, strict=True):

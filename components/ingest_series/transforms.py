@@ -72,6 +72,9 @@ POINTS_PREFIX = "points:"
 WINDOWS_PREFIX = "windows:"
 BORROWED_PREFIX = "borrowed:"  # history steps a split's windows took from earlier splits
 FILLED_PREFIX = "filled:"  # steps gap filling made up inside a split (summed over series)
+# Missing steps of a split's grid left unfilled, and the gaps they are in (summed over series).
+MISSING_PREFIX = "missing:"
+MISSING_GAPS_PREFIX = "missing_gaps:"
 SERIES_PREFIX = "series:"
 STAT_PREFIX = "stat:"  # summed
 MAX_PREFIX = "max:"  # maximum over series
@@ -251,6 +254,10 @@ class MakeWindowsFn(beam.DoFn):
             counts[POINTS_PREFIX + split] += n
         for split, n in report.filled_by_split.items():
             counts[FILLED_PREFIX + split] += n
+        for split, n in report.missing_by_split.items():
+            counts[MISSING_PREFIX + split] += n
+        for split, n in report.gaps_by_split.items():
+            counts[MISSING_GAPS_PREFIX + split] += n
         stats = {
             "out_of_order": report.out_of_order,
             "off_grid": len(report.off_grid),
@@ -298,14 +305,18 @@ def _combine(key: str, values: Iterable[int]) -> tuple[str, int]:
 
 def counts_document(pairs: Sequence[tuple[str, int]]) -> dict[str, Any]:
     """[(key, n)] (combined per key) -> {"input", "rejected", "by_reason", "points",
-    "filled_by_split", "windows", "borrowed_steps", "series_ids", "stats", "float32_loss"}
+    "filled_by_split", "missing_by_split", "missing_gaps_by_split", "windows",
+    "borrowed_steps", "series_ids", "stats", "float32_loss"}
     ("filled_by_split": split -> steps filled inside it, summed over series, beside
-    stats.filled_steps, their total; "float32_loss": one
+    stats.filled_steps, their total; "missing_by_split" / "missing_gaps_by_split": split ->
+    missing steps of its grid left unfilled / the gaps they are in (regularize's
+    SeriesReport.missing_by_split, gaps_by_split), summed over series; "float32_loss": one
     {"series", "column", "low", "high", "max_error", "distinct", "distinct_float32"} per
     column of a series that float32 cannot hold, worst first)."""
     doc: dict[str, Any] = {
         "input": 0, "rejected": 0, "by_reason": {}, "points": {}, "filled_by_split": {},
-        "windows": {}, "borrowed_steps": {}, "series_ids": [],
+        "missing_by_split": {}, "missing_gaps_by_split": {}, "windows": {},
+        "borrowed_steps": {}, "series_ids": [],
         "stats": {name: 0 for name in SERIES_STATS}, "float32_loss": [],
     }  # fmt: skip
     doc["stats"]["largest_gap_steps"] = 0
@@ -320,6 +331,10 @@ def counts_document(pairs: Sequence[tuple[str, int]]) -> dict[str, Any]:
             doc["points"][key[len(POINTS_PREFIX) :]] = int(n)
         elif key.startswith(FILLED_PREFIX):
             doc["filled_by_split"][key[len(FILLED_PREFIX) :]] = int(n)
+        elif key.startswith(MISSING_PREFIX):
+            doc["missing_by_split"][key[len(MISSING_PREFIX) :]] = int(n)
+        elif key.startswith(MISSING_GAPS_PREFIX):
+            doc["missing_gaps_by_split"][key[len(MISSING_GAPS_PREFIX) :]] = int(n)
         elif key.startswith(WINDOWS_PREFIX):
             doc["windows"][key[len(WINDOWS_PREFIX) :]] = int(n)
         elif key.startswith(BORROWED_PREFIX):

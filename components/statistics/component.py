@@ -11,6 +11,12 @@ Output:
         grid_steps, copied from series examples (examples.grid_steps: real and filled steps
         in total and per split), because a filled step looks real in the windows the
         statistics read and validate's max_filled_fraction needs the count of each split.
+    For series examples whose ingest counted each split's missing grid steps
+    (gaps.missing_by_split), the proto's timestamp feature of each split also carries
+    series_grid_steps / series_grid_missing_steps / series_grid_gaps (statistics_proto.py):
+    validate's max_gap_fraction compares missing data steps with grid steps from them, since
+    the windows' own spacing counts a gap of g steps as up to g + lookback + horizon - 1
+    missing window ends.
 
 A thin shell over transforms.py (Beam), feature_stats.py / series_stats.py (the combiners'
 logic), statistics_proto.py (layout) and report.py (HTML). Heavy imports live inside `run`.
@@ -42,7 +48,12 @@ def run(
     import apache_beam as beam  # noqa: PLC0415 — heavy imports only when executing
 
     from seqline.components.statistics.report import write_report  # noqa: PLC0415
-    from seqline.components.statistics.statistics_files import read_statistics  # noqa: PLC0415
+    from seqline.components.statistics.series_stats import grid_counts  # noqa: PLC0415
+    from seqline.components.statistics.statistics_files import (  # noqa: PLC0415
+        read_statistics,
+        write_statistics,
+    )
+    from seqline.components.statistics.statistics_proto import add_grid_counts  # noqa: PLC0415
     from seqline.components.statistics.transforms import GenerateStatistics  # noqa: PLC0415
 
     splits = examples.splits
@@ -57,6 +68,15 @@ def run(
         _ = pipeline | "GenerateStatistics" >> GenerateStatistics(files, config, statistics.uri)
     stats = read_statistics(statistics.uri)
     _check_named_features(config, stats)
+    grids = grid_counts(examples.properties)
+    # ingest's own grid counts (missing data steps per split), which the windows cannot
+    # show: validate's max_gap_fraction reads them from the proto.
+    if (
+        grids is not None
+        and config.timestamp_feature
+        and add_grid_counts(stats, config.timestamp_feature, grids)
+    ):
+        write_statistics(stats, statistics.uri)
 
     ctx.progress("writing the HTML report")
     report_dir = statistics.path(ExampleStatistics.REPORT_DIR)

@@ -17,11 +17,18 @@ distribution, the distribution of steps across series (the most common one is th
 frequency), and totals. Used by the statistics component via transforms.py (CombinePerKey, then
 a global combine) and by tests directly. Memory per series is O(its length) while its
 timestamps are combined; the summary is O(1) per series.
+
+The gaps measured here are gaps between the timestamps of the examples: for series windows
+(one example per window end) a gap of g missing data steps removes up to
+g + lookback + horizon - 1 window ends. The data's own grid is counted by ingest_series
+instead; grid_counts reads those counts off the Examples' properties (GridCounts per split),
+and the statistics node copies them into the proto (statistics_proto.add_grid_counts), where
+validate's max_gap_fraction reads them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -246,3 +253,57 @@ class SeriesSummaryAccumulator:
             return []
         estimate = self.steps.Estimate().to_pylist()
         return [(float(e["values"]), round(e["counts"])) for e in estimate]
+
+
+@dataclass(frozen=True)
+class GridCounts:
+    """One split's regular grid as ingest_series made it (summed over series).
+
+    Attributes:
+        real: steps that are rows of the source (the split's points).
+        filled: steps made up by gap filling (interpolate / ffill).
+        missing: steps left missing (gaps longer than max_gap_steps, every gap under
+            gap_policy "drop", and a gap across the boundary before the split).
+        gaps: how many gaps those missing steps are in.
+    """
+
+    real: int
+    filled: int
+    missing: int
+    gaps: int
+
+    @property
+    def steps(self) -> int:
+        """The split's grid steps: real + filled + missing."""
+        return self.real + self.filled + self.missing
+
+    @property
+    def missing_fraction(self) -> float:
+        """missing / steps (0.0 for an empty grid)."""
+        return self.missing / self.steps if self.steps else 0.0
+
+
+def grid_counts(properties: Mapping[str, Any]) -> dict[str, GridCounts] | None:
+    """split -> GridCounts from an Examples artifact's properties (ingest_series' `points`
+    and `gaps.filled_by_split`, `gaps.missing_by_split`, `gaps.missing_gaps_by_split`);
+    None when they lack the per-split missing counts (Examples written before ingest_series
+    counted them, or not made by it): validate then falls back to the window-based figure."""
+    gaps = properties.get("gaps")
+    if not isinstance(gaps, Mapping):
+        return None
+    missing = gaps.get("missing_by_split")
+    if not isinstance(missing, Mapping):
+        return None
+    points = properties.get("points") or {}
+    filled = gaps.get("filled_by_split") or {}
+    runs = gaps.get("missing_gaps_by_split") or {}
+    names = [*points, *(name for name in missing if name not in points)]
+    return {
+        str(name): GridCounts(
+            real=int(points.get(name, 0)),
+            filled=int(filled.get(name, 0)),
+            missing=int(missing.get(name, 0)),
+            gaps=int(runs.get(name, 0)),
+        )
+        for name in names
+    }

@@ -19,6 +19,7 @@ Custom stat names are this module's constants; validate and the HTML report read
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -28,7 +29,7 @@ from seqline.components.statistics.feature_stats import (
     FeatureAccumulator,
     NumericAccumulator,
 )
-from seqline.components.statistics.series_stats import SeriesSummaryAccumulator
+from seqline.components.statistics.series_stats import GridCounts, SeriesSummaryAccumulator
 
 if TYPE_CHECKING:
     from tensorflow_metadata.proto.v0 import statistics_pb2
@@ -58,6 +59,14 @@ SERIES_MISSING_STEPS = "series_missing_steps"
 SERIES_IRREGULAR_SPACINGS = "series_irregular_spacings"
 SERIES_DUPLICATE_TIMESTAMPS = "series_duplicate_timestamps"
 SERIES_OUT_OF_ORDER_EXAMPLES = "series_out_of_order_examples"
+# The split's regular grid as ingest_series made it (copied from the Examples' gaps counts by
+# the statistics node, series_stats.GridCounts): its steps (real + filled + missing), the
+# missing steps left unfilled and the gaps they are in. Absent in statistics written before
+# they were copied, or of data ingest_series did not make; the window-based series_gaps /
+# series_missing_steps above count window ends instead.
+SERIES_GRID_STEPS = "series_grid_steps"
+SERIES_GRID_MISSING_STEPS = "series_grid_missing_steps"
+SERIES_GRID_GAPS = "series_grid_gaps"
 
 # Fine quantile grid from which equal-width histograms are interpolated.
 _CDF_POINTS = 200
@@ -288,3 +297,33 @@ def dataset_statistics(
         if series is not None and feature_name == timestamp_feature:
             _fill_series(feature, series, num_quantiles)
     return out
+
+
+def add_grid_counts(
+    stats: statistics_pb2.DatasetFeatureStatisticsList,
+    timestamp_feature: str,
+    grids: Mapping[str, GridCounts],
+) -> int:
+    """Adds SERIES_GRID_STEPS / SERIES_GRID_MISSING_STEPS / SERIES_GRID_GAPS to the
+    `timestamp_feature` of each split in `grids` (replacing earlier values); returns how many
+    splits got them (a split without that feature, e.g. no examples, gets none)."""
+    added = 0
+    for dataset in stats.datasets:
+        grid = grids.get(dataset.name)
+        if grid is None:
+            continue
+        for feature in dataset.features:
+            name = ".".join(feature.path.step) if feature.path.step else feature.name
+            if name != timestamp_feature:
+                continue
+            kept = [c for c in feature.custom_stats if c.name not in _GRID_STATS]
+            del feature.custom_stats[:]
+            feature.custom_stats.extend(kept)
+            _custom_num(feature, SERIES_GRID_STEPS, grid.steps)
+            _custom_num(feature, SERIES_GRID_MISSING_STEPS, grid.missing)
+            _custom_num(feature, SERIES_GRID_GAPS, grid.gaps)
+            added += 1
+    return added
+
+
+_GRID_STATS = (SERIES_GRID_STEPS, SERIES_GRID_MISSING_STEPS, SERIES_GRID_GAPS)

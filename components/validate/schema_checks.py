@@ -292,6 +292,62 @@ def _check_numeric(
     return out
 
 
+GAP_FIX = (
+    "raise validate.max_gap_fraction if the source is known to have holes (ingest_series "
+    "fills the short ones, see its max_gap_steps)"
+)
+
+
+def _missing_steps(
+    stats: statistics_pb2.FeatureNameStatistics, split: str, options: CheckOptions
+) -> tuple[str, str] | None:
+    """(expectation, problem or "") of max_gap_fraction for one split's timestamp feature;
+    None when there is nothing to count (a single timestamp per series, no grid counts).
+
+    The figure is missing data steps / grid steps of the split, from ingest_series' own
+    counts (SERIES_GRID_*, copied into the statistics by the statistics node): a gap of g
+    steps weighs g. Statistics without them (written before they were copied, or of examples
+    ingest_series did not make) fall back to the gaps between the examples' timestamps
+    (SERIES_MISSING_STEPS over spacings + missing): for windows those are window ends, where a
+    gap of g data steps removes up to g + lookback + horizon - 1 of them, and the problem
+    says that this is the figure it used.
+    """
+    limit = options.max_gap_fraction
+    grid = custom_stat(stats, sp.SERIES_GRID_STEPS)
+    if grid is not None:
+        steps = int(grid.num)
+        missing = int(custom_num(stats, sp.SERIES_GRID_MISSING_STEPS))
+        gaps = int(custom_num(stats, sp.SERIES_GRID_GAPS))
+        share = missing / steps if steps else 0.0
+        expected = f"<= {limit:.2%} of the split's grid steps missing (data steps)"
+        if share <= limit:
+            return expected, ""
+        return expected, (
+            f"split {split!r}: {share:.2%} of its grid's data steps missing ({missing} of "
+            f"{steps} steps, in {gaps} gap(s) ingest_series did not fill: longer than its "
+            f"max_gap_steps, or across a split boundary); {GAP_FIX}"
+        )
+    spacings = custom_num(stats, sp.SERIES_SPACINGS)
+    if not spacings:
+        return None
+    # A gap's weight is the steps it leaves out, not the one spacing it takes: one hole of a
+    # month in an hourly series is 720 missing steps, not 1 odd spacing in 10,000.
+    missing = int(custom_num(stats, sp.SERIES_MISSING_STEPS))
+    share = missing / (spacings + missing)
+    expected = f"<= {limit:.2%} of the grid's steps missing"
+    if share <= limit:
+        return expected, ""
+    gaps = int(custom_num(stats, sp.SERIES_GAPS))
+    return expected, (
+        f"split {split!r}: {share:.2%} of the grid's steps missing ({missing} missing steps "
+        f"in {gaps} gap(s)), counted on the examples' timestamps because these statistics "
+        "carry no data-step counts from ingest_series (written before it counted missing "
+        "steps per split, or examples it did not make; re-run ingest_series and statistics "
+        "to count data steps): for windows those are window ends, and a gap of g data "
+        f"steps removes up to g + lookback + horizon - 1 of them; {GAP_FIX}"
+    )
+
+
 def _check_series(
     feature: schema_pb2.Feature,
     stats: statistics_pb2.FeatureNameStatistics,
@@ -333,23 +389,14 @@ def _check_series(
             problems.append(f"series spaced by {listed}")
     if spacings:
         irregular = custom_num(stats, sp.SERIES_IRREGULAR_SPACINGS) / spacings
-        # A gap's weight is the steps it leaves out, not the one spacing it takes: one hole
-        # of a month in an hourly series is 720 missing steps, not 1 odd spacing in 10,000.
-        missing = int(custom_num(stats, sp.SERIES_MISSING_STEPS))
-        missing_share = missing / (spacings + missing)
-        expectations.append(
-            f"<= {options.max_irregular_fraction:.2%} off-grid spacings and "
-            f"<= {options.max_gap_fraction:.2%} of the grid's steps missing"
-        )
+        expectations.append(f"<= {options.max_irregular_fraction:.2%} off-grid spacings")
         if irregular > options.max_irregular_fraction:
             problems.append(f"{irregular:.2%} of spacings off the series' step")
-        if missing_share > options.max_gap_fraction:
-            gaps = int(custom_num(stats, sp.SERIES_GAPS))
-            problems.append(
-                f"{missing_share:.2%} of the grid's steps missing ({missing} missing steps "
-                f"in {gaps} gap(s)); raise validate.max_gap_fraction if the source is known "
-                "to have holes (ingest_series fills the short ones, see its max_gap_steps)"
-            )
+    gap = _missing_steps(stats, split, options)
+    if gap is not None:
+        expectations.append(gap[0])
+        if gap[1]:
+            problems.append(gap[1])
     if problems:
         out.append(
             Anomaly(

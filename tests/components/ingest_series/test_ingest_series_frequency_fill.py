@@ -125,3 +125,30 @@ def test_filled_steps_per_split_travel_from_the_windows_to_the_examples(caplog) 
     assert summary["worst_filled_split"] == {"split": "test", "filled": 18, "real": 7}
     line = done_message(summary, config)
     assert "split 'test' mostly filled (18 filled steps, 7 real points, 72% filled)" in line
+
+
+def test_missing_steps_per_split_travel_from_the_windows_to_the_examples() -> None:
+    from seqline.components.ingest_series.counts import examples_properties
+    from seqline.components.ingest_series.transforms import counts_document
+
+    config = IngestSeriesConfig(
+        source="x.csv", frequency="1h", lookback=2, horizon=1, series_id_column="id",
+        split_by="time", split_cuts=("2000-01-02T16:00:00Z", "2000-01-03T02:00:00Z"),
+    )  # fmt: skip
+    # Cuts at steps 40 and 50. Series a: a 5-step hole in train (10-14, longer than
+    # max_gap_steps 3), a 2-step one in eval (44-45, filled); series b: a 4-step hole across
+    # the eval/test boundary (48-51, counted in test) and one in test (55-59).
+    a = _series([s for s in range(60) if not (10 <= s <= 14 or 44 <= s <= 45)])
+    b = _series([s for s in range(70) if not (48 <= s <= 51 or 55 <= s <= 59)])
+    doc = counts_document(_window_counts(config, {"a": a, "b": b}))
+    doc.update(input=116, rejected=0, by_reason={})
+    assert doc["missing_by_split"] == {"train": 5, "eval": 0, "test": 9}
+    assert doc["missing_gaps_by_split"] == {"train": 1, "eval": 0, "test": 2}
+    assert doc["filled_by_split"] == {"train": 0, "eval": 2, "test": 0}
+    gaps = examples_properties(doc, config)["gaps"]
+    assert gaps["missing_by_split"] == {"train": 5, "eval": 0, "test": 9}
+    assert gaps["missing_gaps_by_split"] == {"train": 1, "eval": 0, "test": 2}
+    # Counts written before ingest counted missing steps per split: no such keys.
+    for key in ("missing_by_split", "missing_gaps_by_split"):
+        del doc[key]
+    assert "missing_by_split" not in examples_properties(doc, config)["gaps"]

@@ -361,3 +361,32 @@ def test_filled_steps_are_counted_per_split() -> None:
     # An empty series lists every split with nothing filled.
     _segments, empty = regularize(concat_batches([], 1), cut_rules)
     assert empty.filled_by_split == {"train": 0, "eval": 0, "test": 0}
+
+
+def test_missing_steps_left_unfilled_are_counted_per_split() -> None:
+    # Cuts at steps 40 and 60. Train: a 2-step hole (10-11) is filled, and a
+    # 5-step hole (20-24) left missing (max_gap_steps 3); the boundary hole 58-62 (eval's last
+    # steps and test's first) goes to test, the split after it; eval has no hole.
+    present = [s for s in range(80) if not (10 <= s <= 11 or 20 <= s <= 24 or 58 <= s <= 62)]
+    cuts = (T0 + 40 * HOUR, T0 + 60 * HOUR)
+    cut_rules = rules(splits=("train", "eval", "test"), fractions=None, cut_micros=cuts)
+    _segments, report = regularize(points([T0 + s * HOUR for s in present]), cut_rules)
+    assert report.points == {"train": 33, "eval": 18, "test": 17}
+    assert report.filled_by_split == {"train": 2, "eval": 0, "test": 0}
+    assert report.missing_by_split == {"train": 5, "eval": 0, "test": 5}
+    assert report.gaps_by_split == {"train": 1, "eval": 0, "test": 1}
+    # Every missing step of the series is filled or left missing in exactly one split, and
+    # the splits' grids (points + filled + missing) tile the series from first to last step.
+    assert report.missing_steps == report.filled_steps + sum(report.missing_by_split.values())
+    grid = sum(report.points[s] + report.filled_by_split[s] + report.missing_by_split[s]
+               for s in cut_rules.splits)  # fmt: skip
+    assert grid == 80
+    # Under "drop" nothing is filled: the 2-step hole is missing too.
+    _segments, dropped = regularize(
+        points([T0 + s * HOUR for s in present]),
+        rules(**{**cut_rules.__dict__, "gap_policy": "drop"}),
+    )
+    assert dropped.missing_by_split == {"train": 7, "eval": 0, "test": 5}
+    assert dropped.gaps_by_split == {"train": 2, "eval": 0, "test": 1}
+    _segments, empty = regularize(concat_batches([], 1), cut_rules)
+    assert empty.missing_by_split == empty.gaps_by_split == {"train": 0, "eval": 0, "test": 0}
