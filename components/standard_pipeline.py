@@ -21,12 +21,13 @@ import dataclasses
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, cast
 
-from seqline.components.evaluate.split_policy import check_evaluation_split
+from seqline.components.evaluate.split_policy import check_evaluation_split, ingest_output_splits
 from seqline.components.infra_validate.component import COMPONENT as INFRA_VALIDATE
 from seqline.components.push.component import COMPONENT as PUSH
 from seqline.components.schema.component import COMPONENT as SCHEMA
 from seqline.components.statistics.component import COMPONENT as STATISTICS
 from seqline.components.validate.component import COMPONENT as VALIDATE
+from seqline.components.validate.config import check_split_names
 from seqline.pipeline.component import Component
 from seqline.pipeline.config_file import PipelineSettings
 from seqline.pipeline.config_parsing import build_dataclass
@@ -170,6 +171,13 @@ def build_standard_pipeline(settings: PipelineSettings, kind: PipelineKind) -> P
     check_evaluation_split(
         configs[kind.ingest_id], configs["transform"], configs["train"], configs["evaluate"]
     )
+    # validate.splits / skew_split typos, when the ingest config says which splits it makes
+    # (else validate checks them against the statistics when it runs).
+    ingest_splits = ingest_output_splits(configs[kind.ingest_id])
+    if ingest_splits is not None:
+        check_split_names(
+            configs["validate"], ingest_splits, f"{kind.ingest_id} makes (per its config)"
+        )
     if kind.check_configs is not None:
         kind.check_configs(configs)
         # Each tune candidate becomes a trial's train config: judge it the same way now, not

@@ -36,7 +36,7 @@ from __future__ import annotations
 import glob
 from typing import Any
 
-from seqline.components.validate.config import ValidateConfig
+from seqline.components.validate.config import ValidateConfig, check_split_names
 from seqline.pipeline import data_sources
 from seqline.pipeline.artifacts import ExampleAnomalies, ExampleStatistics, Schema
 from seqline.pipeline.component import ExecutionContext, Out, component
@@ -142,18 +142,15 @@ def run(
     stats = read_statistics(statistics.uri)
     contract = load_schema(schema.uri)
     available = [d.name for d in stats.datasets]
-    unknown = sorted(set(config.splits) - set(available))
-    if unknown:
-        raise ConfigError(
-            f"validate.splits: expected split names among {available}, got {unknown}; list "
-            "existing splits or leave splits empty to validate all"
-        )
+    # The pipeline builder refuses these before anything runs when ingest's splits are known
+    # from its config; splits read off the data (a source's split column) are checked here.
+    check_split_names(config, available, "the span's statistics hold")
     splits = list(config.splits) or available
     # Serving config errors before any work: the skew split exists, the glob matches files.
     reference = serving = None
     if config.serving_examples:
         reference = split_statistics(stats, config.skew_split)
-        if reference is None:
+        if reference is None:  # check_split_names saw it among the datasets' names
             raise ConfigError(
                 f"validate.skew_split: expected one of the splits {available}, got "
                 f"{config.skew_split!r}"

@@ -3,7 +3,9 @@ Pure (no TensorFlow, no Beam)."""
 
 from __future__ import annotations
 
+import difflib
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from seqline.pipeline.errors import ConfigError
@@ -105,3 +107,33 @@ class ValidateConfig:
                 "serving_examples: expected a glob of TFRecord files, got an empty string; "
                 "remove the key when there is no serving data"
             )
+
+
+def check_split_names(config: ValidateConfig, known: Sequence[str], source: str) -> None:
+    """Raises ConfigError when `splits`, or `skew_split` while serving_examples is set (it is
+    read only then), names a split not in `known`. `source` says where `known` comes from,
+    e.g. "ingest_text makes (per its config)" before anything runs, "the span's statistics
+    hold" when validate runs. The error names the typo, the known splits and the closest
+    match."""
+    wrong = [("splits", name) for name in config.splits if name not in known]
+    if config.serving_examples and config.skew_split not in known:
+        wrong.append(("skew_split", config.skew_split))
+    if not wrong:
+        return
+    field, name = wrong[0]
+    close = difflib.get_close_matches(name, list(known), n=1)
+    hint = f"did you mean {close[0]!r}? " if close else ""
+    others = (
+        f" (also unknown: {', '.join(f'validate.{f} {n!r}' for f, n in wrong[1:])})"
+        if len(wrong) > 1
+        else ""
+    )
+    fix = (
+        "list existing splits, or leave splits empty to validate all"
+        if field == "splits"
+        else "set skew_split to the training split serving data should resemble"
+    )
+    raise ConfigError(
+        f"validate.{field}: expected a split {source}, one of {list(known)}, got "
+        f"{name!r}{others}; {hint}{fix}"
+    )
