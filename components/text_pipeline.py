@@ -22,11 +22,13 @@ Each component argument is either that component's config dataclass or a mapping
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from seqline.components.evaluate.text_component import COMPONENT as EVALUATE_TEXT
 from seqline.components.ingest_text.component import COMPONENT as INGEST_TEXT
+from seqline.components.schema.config import SchemaConfig
 from seqline.components.standard_pipeline import (
     PipelineKind,
     build_standard_pipeline,
@@ -39,11 +41,33 @@ from seqline.components.tune.component import COMPONENT as TUNE_TEXT
 from seqline.pipeline.config_file import PipelineSettings
 from seqline.pipeline.dag import Pipeline
 from seqline.pipeline.errors import ConfigError
+from seqline.schemas.curated import load_curated_schema
+from seqline.schemas.loading import BUILTIN_PREFIX, resolve_schema_path
+from seqline.schemas.text import LABEL_KEY, TEXT_KEY
+from seqline.storage import filesystem
+
+
+def check_curated_schema_features(schema: SchemaConfig) -> None:
+    """A local (or builtin:) curated schema is sound and describes the features transform_text
+    parses, text and label (ConfigError naming the file); transform found a missing one only
+    after ingest, statistics and validate ran. A remote or missing file is left to the schema
+    node's own check (which says it does not exist) and its run."""
+    path = schema.curated_schema
+    if not path or filesystem.is_remote(path):
+        return
+    if not path.startswith(BUILTIN_PREFIX) and not os.path.exists(resolve_schema_path(path)):
+        return
+    load_curated_schema(
+        path,
+        required=[TEXT_KEY, LABEL_KEY],
+        reason="transform_text parses the text and trains on the label",
+    )
 
 
 def check_text_configs(configs: Mapping[str, Any]) -> None:
-    """The model's inputs and class weights match what transform and ingest produce
-    (ConfigError naming the fields); they were found only once train ran."""
+    """The model's inputs and class weights match what transform and ingest produce, and a
+    curated schema describes the features transform reads (ConfigError naming the fields);
+    they were found only once train (or transform) ran."""
     model, ngrams = configs["train"].model, configs["transform"].ngrams
     for branch in ("ngram_branch", "linear_branch"):
         if getattr(model, branch) != "none" and not ngrams.enabled:
@@ -59,6 +83,7 @@ def check_text_configs(configs: Mapping[str, Any]) -> None:
             "transform's TF-IDF, but transform.ngrams.weights is 'none'; set weights: tfidf "
             "(or nb for binary labels)"
         )
+    check_curated_schema_features(configs["schema"])
     labels = set(configs["ingest_text"].labels)
     unknown = sorted(set(model.class_weights) - labels - {BALANCED})
     if labels and unknown:

@@ -13,7 +13,10 @@ Output:
 Where the schema comes from, in order:
     1. `curated_schema` set: that file, unchanged (its comparators are its own: the
        *_drift_threshold keys do not apply). Its content is part of this node's
-       fingerprint (source_fingerprint), so editing it re-runs validation.
+       fingerprint (source_fingerprint), so editing it re-runs validation. It is checked
+       first (schemas/curated.py; ConfigError naming the file): named, typed and unique
+       features, every `domain:` defined at the schema level, and the label feature present
+       in TRAINING when the examples carry one (statistics.label_feature).
     2. `reuse_inferred` and a previous schema was resolved: that one (the first span's schema
        then governs later spans, as in TFDV's workflow), with the drift / skew thresholds of
        this config written over it (the config is the newer intent). Only a schema that
@@ -32,6 +35,7 @@ from seqline.components.schema.config import SchemaConfig
 from seqline.pipeline.artifacts import Examples, ExampleStatistics, Schema
 from seqline.pipeline.component import ExecutionContext, Out, component
 from seqline.pipeline.resolvers import PreviousSchema
+from seqline.schemas.curated import load_curated_schema
 from seqline.schemas.loading import load_schema, schema_file_digest, write_schema
 
 log = logging.getLogger(__name__)
@@ -51,7 +55,10 @@ def run(
         apply_thresholds,
         infer_schema,
     )
-    from seqline.components.statistics.statistics_files import read_statistics  # noqa: PLC0415
+    from seqline.components.statistics.statistics_files import (  # noqa: PLC0415
+        feature_name,
+        read_statistics,
+    )
 
     origin: str | None = None
     options = InferenceOptions(
@@ -66,7 +73,19 @@ def run(
         numeric_drift_threshold=config.numeric_drift_threshold,
     )
     if config.curated_schema:
-        proto, source, origin = load_schema(config.curated_schema), "curated", config.curated_schema
+        stats = read_statistics(statistics.uri)
+        label = statistics.label_feature
+        labelled = bool(label) and any(
+            feature_name(f) == label for dataset in stats.datasets for f in dataset.features
+        )
+        # Checked here, not only by check(): the label the data carries is known now.
+        proto = load_curated_schema(
+            config.curated_schema,
+            required=[label] if labelled else [],
+            reason=f"the examples carry the label feature {label!r} (statistics.label_feature) "
+            "that transform and train read",
+        )
+        source, origin = "curated", config.curated_schema
     elif config.reuse_inferred and previous_schema is not None:
         proto, source, origin = load_schema(previous_schema.uri), "previous", previous_schema.uri
         # The config is the newer intent: a changed drift threshold must not be kept out by
@@ -99,9 +118,11 @@ def source_fingerprint(config: SchemaConfig) -> str:
 
 
 def check(config: SchemaConfig) -> None:
-    """Before any node runs: the curated schema exists and parses (ConfigError otherwise)."""
+    """Before any node runs: the curated schema exists, parses and is structurally sound
+    (schemas/curated.py: named, typed, unique features; every `domain:` defined); ConfigError
+    otherwise."""
     if config.curated_schema:
-        load_schema(config.curated_schema)
+        load_curated_schema(config.curated_schema)
 
 
 COMPONENT = component(
