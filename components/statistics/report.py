@@ -118,6 +118,13 @@ def _feature_row(feature: statistics_pb2.FeatureNameStatistics, num_examples: in
                 f"{_fmt(custom_num(feature, sp.SERIES_DUPLICATE_TIMESTAMPS))}, out of order "
                 f"{_fmt(custom_num(feature, sp.SERIES_OUT_OF_ORDER_EXAMPLES))}"
             )
+            grid = custom_stat(feature, sp.SERIES_GRID_STEPS)
+            if grid is not None:  # ingest_series' own grid: data steps, not window ends
+                details += (
+                    f"<br>data grid (ingest_series): {_fmt(grid.num)} steps, "
+                    f"{_fmt(custom_num(feature, sp.SERIES_GRID_MISSING_STEPS))} missing in "
+                    f"{_fmt(custom_num(feature, sp.SERIES_GRID_GAPS))} gap(s)"
+                )
     else:
         s = feature.string_stats
         top = ", ".join(

@@ -188,7 +188,9 @@ def test_the_gap_fraction_is_missing_data_steps_of_the_split_grid() -> None:
     )
 
 
-def test_grid_counts_come_from_ingest_properties_and_old_examples_have_none() -> None:
+def test_grid_counts_come_from_ingest_properties_and_old_examples_have_none(
+    tmp_path: Path,
+) -> None:
     properties = {
         "points": {"train": 699, "eval": 150, "test": 149},
         "gaps": {
@@ -219,6 +221,12 @@ def test_grid_counts_come_from_ingest_properties_and_old_examples_have_none() ->
         [sp.SERIES_GRID_STEPS, sp.SERIES_GRID_MISSING_STEPS, sp.SERIES_GRID_GAPS]
     )
     assert custom_num(feature, sp.SERIES_GRID_STEPS) == 704
+    # The HTML report shows them beside the window-based figures.
+    from seqline.components.statistics.report import write_report
+
+    write_report(stats, str(tmp_path), "", title="t")
+    page = (tmp_path / "index.html").read_text(encoding="utf-8")
+    assert "data grid (ingest_series): 704 steps, 2 missing in 1 gap(s)" in page
     assert (
         custom_stat(features_by_name(stats.datasets[0])["series_id"], sp.SERIES_GRID_STEPS) is None
     )
