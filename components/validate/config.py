@@ -61,9 +61,14 @@ class ValidateConfig:
             blank texts).
         max_irregular_fraction: largest allowed share of a series dataset's spacings that are
             not a whole multiple of the series' step. Default 0.0.
-        max_gap_fraction: largest allowed share of a series dataset's grid steps (from each
-            series' first to last timestamp) that are missing. Default 0.05: one gap of 10
-            steps in a series of 100 steps is 10%, not 1 spacing in 90.
+        max_gap_fraction: largest allowed share of each validated split's grid steps (points
+            + filled + missing) that are missing data: steps ingest_series left unfilled (gaps
+            longer than max_gap_steps, every gap under gap_policy drop; a gap across a split
+            boundary counts in the split after it). A gap of g steps weighs g whatever the
+            lookback and horizon; the anomaly names the split and the gap count. Statistics
+            without ingest's counts (older runs, serving data) fall back to the examples'
+            timestamps, where a gap also removes the windows ending in it, and the anomaly says
+            so. Default 0.05: one gap of 10 steps in a series of 100 steps is 10%.
         max_filled_fraction: largest allowed share of each split's grid steps that
             ingest_series filled (gap_policy interpolate / ffill) rather than read: the
             split's filled / (filled + real), for every split ingest made, whatever `splits`
