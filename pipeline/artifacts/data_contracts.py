@@ -115,7 +115,20 @@ class ExampleAnomalies(Artifact):
     ANOMALIES_PB: ClassVar[str] = "anomalies.pb"
     REPORT: ClassVar[str] = "report.txt"
     SERVING_DIR: ClassVar[str] = "serving_statistics"
+    MAX_DESCRIBED: ClassVar[int] = 10
 
     @property
     def anomalies(self) -> list[str]:
         return str_list(self.properties.get("anomalies"))
+
+    def describe(self) -> list[str]:
+        """`seqline show`: each anomaly validate let through (a run that went on has only
+        warnings), the first MAX_DESCRIBED of them, and where the full report is."""
+        found = self.anomalies
+        if not found:
+            return []
+        kind = "warning" if not self.properties.get("blocking") else "anomaly"
+        lines = [f"- {kind}: {entry}" for entry in found[: self.MAX_DESCRIBED]]
+        if len(found) > self.MAX_DESCRIBED:
+            lines.append(f"- ... and {len(found) - self.MAX_DESCRIBED} more")
+        return lines + [f"report: {self.uri.rstrip('/')}/{self.REPORT}"]
