@@ -51,15 +51,42 @@ def _bar_png(
 
     fig, ax = plt.subplots(figsize=(5, 2.8), dpi=80)
     if buckets:
-        lows = [b[0] for b in buckets]
-        widths = [max(b[1] - b[0], 1e-12) for b in buckets]
-        ax.bar(lows, [b[2] for b in buckets], width=widths, align="edge", edgecolor="white")
+        lefts, widths, heights = bar_geometry(buckets)
+        ax.bar(lefts, heights, width=widths, align="edge", edgecolor="white")
+        # Plain tick labels: a constant feature's axis otherwise reads "1e-12+1".
+        ax.ticklabel_format(axis="x", style="plain", useOffset=False)
     ax.set_title(title, fontsize=10)
     ax.set_xlabel(xlabel, fontsize=9)
     ax.set_ylabel("examples", fontsize=9)
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)
+
+
+def bar_geometry(
+    buckets: Sequence[tuple[float, float, float]],
+) -> tuple[list[float], list[float], list[float]]:
+    """(left edges, widths, heights) of the bars drawing (low, high, count) `buckets`.
+
+    Quantile histograms hold point masses, buckets with low == high (every series of one
+    length, a constant feature, ties): they are merged per value and drawn 1/50 of the data's
+    range wide (1 unit, or 10% of the value, when the whole range is one value), centred on it,
+    instead of 1e-12 wide, which drew nothing."""
+    points: dict[float, float] = {}
+    spans: list[tuple[float, float, float]] = []
+    for low, high, count in buckets:
+        if high > low:
+            spans.append((low, high, count))
+        else:
+            points[low] = points.get(low, 0.0) + count
+    lowest = min(b[0] for b in buckets) if buckets else 0.0
+    highest = max(b[1] for b in buckets) if buckets else 0.0
+    span = highest - lowest
+    point_width = span / 50 if span > 0 else max(abs(lowest) * 0.1, 1.0)
+    lefts = [low for low, _, _ in spans] + [x - point_width / 2 for x in points]
+    widths = [high - low for low, high, _ in spans] + [point_width] * len(points)
+    heights = [count for _, _, count in spans] + list(points.values())
+    return lefts, widths, heights
 
 
 def _label_png(path: str, title: str, per_split: dict[str, dict[str, float]]) -> None:
