@@ -42,7 +42,7 @@ import json
 import os
 import socket
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -353,6 +353,36 @@ class MetadataStore:
             query = query.where(ROOT_LEASES.c.run_id == run_id)
         with self._begin() as conn:
             return bool(conn.execute(query).rowcount)
+
+    def settle_run(
+        self,
+        run_id: str,
+        decide: Callable[[list[ExecutionRecord], str | None], tuple[str, str | None]],
+    ) -> tuple[str, str | None]:
+        """Sets run `run_id`'s status and error to `decide(its executions oldest first, the
+        run's error so far)`, and its end time to now, in one transaction that holds the run's
+        write lock from before it reads. Processes settling one run at once (an orchestrator's
+        parallel tasks ending together) take turns, and the later one decides from every
+        execution the earlier ones committed: a SUCCEEDED decided before a sibling's failure
+        was recorded can no longer overwrite that failure. Returns (status, error)."""
+        with self._begin() as conn:
+            # A write first, so the lock is taken before the reads below: PostgreSQL locks the
+            # run's row, SQLite the database (its driver begins the transaction at the first
+            # write; a read first would see the executions outside it).
+            conn.execute(RUNS.update().where(RUNS.c.run_id == run_id).values(run_id=RUNS.c.run_id))
+            rows = conn.execute(
+                sa.select(EXECUTIONS).where(EXECUTIONS.c.run_id == run_id).order_by(EXECUTIONS.c.id)
+            ).all()
+            previous = conn.execute(
+                sa.select(RUNS.c.error).where(RUNS.c.run_id == run_id)
+            ).scalar_one_or_none()
+            status, error = decide([self._execution(r) for r in rows], previous)
+            conn.execute(
+                RUNS.update()
+                .where(RUNS.c.run_id == run_id)
+                .values(status=status, finished_at=time.time(), error=error)
+            )
+        return status, error
 
     def finish_run(
         self,

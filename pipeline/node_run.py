@@ -22,7 +22,7 @@ under the same run id clears the failure, and the run's end time is the last nod
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import sqlalchemy as sa
@@ -245,12 +245,12 @@ def _newest_id(store: MetadataStore, run_id: str, node_id: str) -> int | None:
     return max(ids, default=None)
 
 
-def run_status(store: MetadataStore, run_id: str) -> tuple[str, list[str]]:
-    """("FAILED", the failing node ids) while the newest execution of some node of run
-    `run_id` failed or crashed, else ("SUCCEEDED", []): a node whose newest execution is
-    COMPLETE or CACHED (an orchestrator's retry that succeeded) is not failing."""
+def run_status(executions: Sequence[ExecutionRecord]) -> tuple[str, list[str]]:
+    """("FAILED", the failing node ids) while the newest of `executions` (a run's, oldest
+    first) of some node failed or crashed, else ("SUCCEEDED", []): a node whose newest
+    execution is COMPLETE or CACHED (an orchestrator's retry that succeeded) is not failing."""
     newest: dict[str, ExecutionRecord] = {}
-    for execution in store.executions(run_id):  # oldest first
+    for execution in executions:
         newest[execution.node_id] = execution
     failing = [node_id for node_id, e in newest.items() if e.status in _FAILING]
     return ("FAILED" if failing else "SUCCEEDED"), failing
@@ -258,17 +258,21 @@ def run_status(store: MetadataStore, run_id: str) -> tuple[str, list[str]]:
 
 def _finish_run(store: MetadataStore, run_id: str, error: str | None = None) -> None:
     """Sets run `run_id`'s status from its nodes' newest executions (run_status) and its end
-    time to now. `error`: this node's failure; a run that stays FAILED because of other
-    nodes keeps their error, or names them."""
-    status, failing = run_status(store, run_id)
-    if status == "FAILED" and error is None:
-        previous = store.run(run_id)["error"] or ""
-        error = (
-            previous
-            if any(previous.startswith(f"{node_id}: ") for node_id in failing)
-            else f"node(s) {failing} failed; `seqline show {run_id}` shows their errors"
-        )
-    store.finish_run(run_id, status, error=error if status == "FAILED" else None)
+    time to now, under the run's lock (MetadataStore.settle_run: parallel tasks finishing
+    together cannot overwrite each other's verdict). `error`: this node's failure; a run
+    that stays FAILED because of other nodes keeps their error, or names them."""
+
+    def decide(executions: list[ExecutionRecord], previous: str | None) -> tuple[str, str | None]:
+        status, failing = run_status(executions)
+        if status != "FAILED":
+            return status, None
+        if error is not None:
+            return status, error
+        if previous and any(previous.startswith(f"{node_id}: ") for node_id in failing):
+            return status, previous
+        return status, f"node(s) {failing} failed; `seqline show {run_id}` shows their errors"
+
+    store.settle_run(run_id, decide)
 
 
 class _OneOfOne(Progress):
