@@ -159,7 +159,20 @@ def test_forecast_cli_prints_the_recursive_forecast_of_a_saved_model(series_run,
     assert "future_covariates" in capsys.readouterr().err
 
 
-def test_level_window_model_serves_raw_history_and_has_no_step(tmp_path):
+def _train_on(series_run, config, base):
+    """The train component alone on series_run's transformed windows (the same transform
+    transform_and_train would run again): (summary, outputs)."""
+    from seqline.components.train.series_component import COMPONENT as TRAIN
+    from tests.components.transform.series_fixtures import run_component
+
+    inputs = {
+        "transform_graph": series_run.transform_graph,
+        "transformed_examples": series_run.transformed_examples,
+    }
+    return run_component(TRAIN, config, inputs, base)
+
+
+def test_level_window_model_serves_raw_history_and_has_no_step(series_run, tmp_path):
     """The level-corrected seasonal naive is built from layers only, so the exported model
     still maps raw history to forecasts in original units (per-series min-max scaling inside),
     and the streaming step is not exported (it needs values a season back). Trained with
@@ -175,15 +188,16 @@ def test_level_window_model_serves_raw_history_and_has_no_step(tmp_path):
         batch_size=16,
         ema=0.9,
     )
-    run = transform_and_train(tmp_path, config)
-    assert run.model.properties["streaming"] is False
-    assert "step" not in run.model.properties["signatures"]
-    saved = tf.saved_model.load(run.model.path("saved_model"))
-    model = keras.saving.load_model(run.model.path("keras", "model.keras"))
-    rows, history, ids = _eval_arrays(run)
+    _, trained = _train_on(series_run, config, tmp_path)
+    model_artifact = trained["model"]
+    assert model_artifact.properties["streaming"] is False
+    assert "step" not in model_artifact.properties["signatures"]
+    saved = tf.saved_model.load(model_artifact.path("saved_model"))
+    model = keras.saving.load_model(model_artifact.path("keras", "model.keras"))
+    rows, history, ids = _eval_arrays(series_run)
     expected = np.zeros((len(rows), HORIZON))
     for sid in set(ids):
-        low, span = _minmax(run.windows, sid)
+        low, span = _minmax(series_run.windows, sid)
         mask = ids == sid
         scaled = model.predict({"history": (history[mask] - low) / span}, verbose=0)
         expected[mask] = scaled[:, :, 0] * span[0] + low[0]
@@ -193,7 +207,7 @@ def test_level_window_model_serves_raw_history_and_has_no_step(tmp_path):
     np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-3)
 
 
-def test_training_that_diverges_fails_instead_of_exporting_nan_weights(tmp_path):
+def test_training_that_diverges_fails_instead_of_exporting_nan_weights(series_run, tmp_path):
     from seqline.pipeline.errors import DataError
 
     config = TrainSeriesConfig(
@@ -203,7 +217,7 @@ def test_training_that_diverges_fails_instead_of_exporting_nan_weights(tmp_path)
         learning_rate=1e30,
     )
     with pytest.raises(DataError, match="training diverged"):
-        transform_and_train(tmp_path, config)
+        _train_on(series_run, config, tmp_path)
 
 
 def test_a_series_ensemble_serves_the_mean_forecast_without_a_step_signature(series_run, tmp_path):
@@ -213,8 +227,6 @@ def test_a_series_ensemble_serves_the_mean_forecast_without_a_step_signature(ser
     import tensorflow as tf
 
     from seqline.components.train.config import EnsembleConfig
-    from seqline.components.train.series_component import COMPONENT as TRAIN
-    from tests.components.transform.series_fixtures import run_component
 
     config = TrainSeriesConfig(
         forecaster=ForecasterConfig(layer="gru", units=(4,), output="direct"),
@@ -223,11 +235,7 @@ def test_a_series_ensemble_serves_the_mean_forecast_without_a_step_signature(ser
         ema=0.9,
         ensemble=EnsembleConfig(members=2),
     )
-    inputs = {
-        "transform_graph": series_run.transform_graph,
-        "transformed_examples": series_run.transformed_examples,
-    }
-    summary, trained = run_component(TRAIN, config, inputs, tmp_path)
+    summary, trained = _train_on(series_run, config, tmp_path)
     model_artifact = trained["model"]
     saved = tf.saved_model.load(model_artifact.path("saved_model"))
     assert "forecast" in saved.signatures and "step" not in saved.signatures
