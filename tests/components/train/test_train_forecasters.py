@@ -126,7 +126,9 @@ def test_residual_lag_starts_from_seasonal_naive_and_learns_the_correction(outpu
     target = naive + 0.5 * future[:, :steps]
     compile_forecaster(model, config, 0.05)
     keras.utils.set_random_seed(1)
-    model.fit({"history": history, "future": future}, target, epochs=40, verbose=0)
+    # 64 steps (8 epochs of 8 batches): the trained / naive error ratio is <= 0.1 over seeds
+    # 1-3 for every output (it was 40 epochs of 2 batches; the per-epoch overhead dominated).
+    model.fit({"history": history, "future": future}, target, epochs=8, batch_size=8, verbose=0)
     trained = model.predict({"history": history, "future": future}, verbose=0)
     assert np.abs(trained - target).mean() < 0.5 * np.abs(naive - target).mean()
 
