@@ -141,6 +141,12 @@ class Component:
             root (push's served version): given the published outputs, returns what is no
             longer in place ([] = all there); the runner runs the node again instead of
             reusing the outputs when anything is listed.
+        forwards: output name -> wired input name, for an output whose content IS that input
+            (a gate passing on what it checked: validate's validated_schema is its schema).
+            Downstream nodes key their cache on the input's content fingerprint, not on this
+            node's, so changing only this node's config (validate's thresholds) reruns this
+            node but not what consumes the forwarded output; they still wait for it, so they
+            run only after it passed. The executor must write the input's content unchanged.
     """
 
     name: str
@@ -158,6 +164,7 @@ class Component:
     libraries: tuple[str, ...] = ()
     prestart: Callable[[Any], Any] | None = None
     effects_gone: Callable[[Mapping[str, Artifact]], list[str]] | None = None
+    forwards: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if not dataclasses.is_dataclass(self.config_type):
@@ -168,6 +175,18 @@ class Component:
         both = sorted(set(self.resolved) & set(self.inputs))
         if both:
             raise TypeError(f"{self.name}: inputs {both} cannot be both wired and resolved")
+        for output, source in self.forwards.items():
+            if output not in self.outputs or source not in self.inputs or source in self.optional:
+                raise TypeError(
+                    f"{self.name}: forwards {{{output!r}: {source!r}}}: expected an output "
+                    f"(one of {sorted(self.outputs)}) and a wired, required input (one of "
+                    f"{sorted(self.wired_inputs)})"
+                )
+            if self.outputs[output] != self.inputs[source]:
+                raise TypeError(
+                    f"{self.name}: forwards {{{output!r}: {source!r}}}: a forwarded output has "
+                    f"its input's type; got {self.outputs[output]} from {self.inputs[source]}"
+                )
         if self.code_dir == Path():
             module = sys.modules.get(getattr(self.executor, "__module__", ""))
             if module is not None and getattr(module, "__file__", None):
@@ -223,6 +242,7 @@ def component(
     libraries: tuple[str, ...] = (),
     prestart: Callable[[Any], Any] | None = None,
     effects_gone: Callable[[Mapping[str, Artifact]], list[str]] | None = None,
+    forwards: Mapping[str, str] | None = None,
 ) -> Component:
     """Builds a Component from `function`'s annotated signature (see the module docstring).
 
@@ -304,4 +324,5 @@ def component(
         libraries=tuple(libraries),
         prestart=prestart,
         effects_gone=effects_gone,
+        forwards=dict(forwards or {}),
     )

@@ -205,6 +205,10 @@ def execute(run: NodeExecution) -> tuple[dict[str, Artifact], dict[str, Any]]:
         raise
     finally:
         filesystem.rmtree(scratch)
+    for output, source in component.forwards.items():
+        # Downstream caches key on what this output holds: the forwarded input's content.
+        forwarded = run.inputs[source].content_fingerprint
+        outputs[output].properties[Artifact.CONTENT_FINGERPRINT] = forwarded
     for name, artifact in outputs.items():
         artifact.uri = finals[name]
         write_manifest(temporaries[name])  # before artifact.json, which marks it complete

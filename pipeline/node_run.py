@@ -124,7 +124,7 @@ def find_upstreams(
             )
             resolved = resolve_inputs(node.component.resolved, query)
             fingerprint = fingerprint_of(
-                node, {name: a.fingerprint for name, a in inputs.items()}, resolved
+                node, {name: a.content_fingerprint for name, a in inputs.items()}, resolved
             )
             outputs = _published_outputs(pipeline, node, fingerprint)
             if not outputs:

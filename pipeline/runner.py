@@ -111,12 +111,15 @@ def compute_fingerprints(pipeline: Pipeline) -> dict[str, str]:
     """Node id -> fingerprint, for the whole DAG, without running anything, as if every resolved
     input found nothing (a first run)."""
     fingerprints: dict[str, str] = {}
+    # (node id, output) -> the content fingerprint downstream nodes key on (Component.forwards)
+    content: dict[tuple[str, str], str] = {}
     for node in pipeline.nodes:
-        fingerprints[node.node_id] = fingerprint_of(
-            node,
-            {name: fingerprints[ref.node_id] for name, ref in node.inputs.items()},
-            dict.fromkeys(node.component.resolved),
-        )
+        inputs = {name: content[ref.node_id, ref.output] for name, ref in node.inputs.items()}
+        fingerprint = fingerprint_of(node, inputs, dict.fromkeys(node.component.resolved))
+        fingerprints[node.node_id] = fingerprint
+        for output in node.component.outputs:
+            source = node.component.forwards.get(output)
+            content[node.node_id, output] = inputs[source] if source else fingerprint
     return fingerprints
 
 
@@ -351,7 +354,7 @@ def _run_node(
     resolved = resolve_inputs(node.component.resolved, query)
     input_ids = {**input_ids, **_resolved_ids(store, resolved)}
     result.fingerprint = fingerprint_of(
-        node, {name: a.fingerprint for name, a in inputs.items()}, resolved
+        node, {name: a.content_fingerprint for name, a in inputs.items()}, resolved
     )
     cached = _published_outputs(pipeline, node, result.fingerprint)
     total = len(pipeline.nodes) if total is None else total

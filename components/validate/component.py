@@ -137,7 +137,7 @@ def run(
         check_split,
     )
     from seqline.schemas.feature_spec import SERVING, TRAINING  # noqa: PLC0415
-    from seqline.schemas.loading import load_schema, write_schema  # noqa: PLC0415
+    from seqline.schemas.loading import load_schema  # noqa: PLC0415
 
     stats = read_statistics(statistics.uri)
     contract = load_schema(schema.uri)
@@ -234,7 +234,9 @@ def run(
         f"serving:    {config.serving_examples or 'none'}",
     ]
     filesystem.write_text(filesystem.join(out.uri, REPORT), anomaly_lib.report_text(found, context))
-    write_schema(contract, validated_schema.uri)
+    # The schema file as it came in, byte for byte: the component forwards it (COMPONENT's
+    # `forwards`), so transform keys its cache on the schema node's content, not on this node.
+    filesystem.write_text(validated_schema.schema_file, filesystem.read_text(schema.schema_file))
     listed = [f"{a.type} {a.feature or '(dataset)'} ({a.split})" for a in found]
     out.properties.update(
         {
@@ -390,4 +392,7 @@ COMPONENT = component(
     name="validate",
     resolved={"baseline_statistics": PreviousStatistics()},
     source_fingerprint=source_fingerprint,
+    # validated_schema is the checked schema passed on: changing only validate's thresholds
+    # reruns validate, not transform and train.
+    forwards={"validated_schema": "schema"},
 )

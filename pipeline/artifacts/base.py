@@ -41,6 +41,17 @@ class Artifact:
     properties: dict[str, Any] = field(default_factory=dict)
     created: float = 0.0
 
+    # Property set by the runner on an output its component forwards (Component.forwards).
+    CONTENT_FINGERPRINT: ClassVar[str] = "content_fingerprint"
+
+    @property
+    def content_fingerprint(self) -> str:
+        """What downstream nodes key their cache on: the fingerprint of the node that made
+        this content. For a forwarded output (validate's validated_schema is the schema it
+        checked, passed on) that is the forwarded input's; for every other artifact its own
+        fingerprint."""
+        return str(self.properties.get(self.CONTENT_FINGERPRINT) or self.fingerprint)
+
     def path(self, *parts: str) -> str:
         """A path inside the artifact directory."""
         return filesystem.join(self.uri, *parts)
