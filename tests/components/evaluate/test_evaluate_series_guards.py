@@ -27,6 +27,9 @@ from tests.components.context import make_context
 
 HORIZON = 3
 LONG, SHORT = 24, 12  # the candidate's lookback, and an older model's
+# Plotting is most of an evaluate run: one forecast window where no test reads the plots
+# (test_e_titles_and_progress_name_the_eval_split keeps the default three).
+PLOTS = 1
 
 
 def save_forecaster(
@@ -181,7 +184,9 @@ def test_a_nan_forecast_has_no_metric_and_smape_is_not_zero():
 
 def test_a_candidate_forecasting_nan_is_not_blessed(tmp_path, series_examples, models):
     examples, windows = series_examples
-    config = EvaluateSeriesConfig(season=12, thresholds={"smape": {"upper": 10}})
+    config = EvaluateSeriesConfig(
+        season=12, plot_windows=PLOTS, thresholds={"smape": {"upper": 10}}
+    )
     summary, blessing, _ = run_evaluate(tmp_path, examples, models["nan24"], config)
     n = len(windows["test"]) * HORIZON
     assert summary["blessed"] is False and blessing.properties["blessed"] is False
@@ -262,7 +267,10 @@ def test_c_a_shorter_lookback_baseline_is_scored_on_the_last_steps(
     examples, windows = series_examples
     history, actual = windows_of(windows)
     config = EvaluateSeriesConfig(
-        season=12, thresholds={"mae": {"upper": 99}}, change_thresholds=NOT_WORSE
+        season=12,
+        plot_windows=PLOTS,
+        thresholds={"mae": {"upper": 99}},
+        change_thresholds=NOT_WORSE,
     )
     summary, blessing, lines = run_evaluate(
         tmp_path, examples, models["worse24"], config, baseline_model=models["mean12"]
@@ -323,7 +331,10 @@ def test_c_a_baseline_that_cannot_forecast_the_windows_fails_the_change_check(
             Path(base.uri), base.properties["lookback"], f"{base.fingerprint}-x", **properties
         )
     config = EvaluateSeriesConfig(
-        season=12, thresholds={"mae": {"upper": 99}}, change_thresholds=NOT_WORSE
+        season=12,
+        plot_windows=PLOTS,
+        thresholds={"mae": {"upper": 99}},
+        change_thresholds=NOT_WORSE,
     )
     summary, blessing, lines = run_evaluate(
         tmp_path, examples, models["last24"], config, baseline_model=base
@@ -340,6 +351,7 @@ def test_c_a_baseline_that_cannot_forecast_the_windows_fails_the_change_check(
 
     allowed = EvaluateSeriesConfig(
         season=12,
+        plot_windows=PLOTS,
         thresholds={"mae": {"upper": 99}},
         change_thresholds=NOT_WORSE,
         allow_incomparable_baseline=True,
@@ -405,7 +417,7 @@ def test_d_evaluate_scores_observed_targets_only(tmp_path, series_examples, mode
     rng = np.random.default_rng(3)
     mask = rng.random(actual.shape) > 0.4  # about 40% of the targets were filled
     masked = _with_mask(examples, tmp_path / "masked", "test", mask)
-    config = EvaluateSeriesConfig(season=12, thresholds={"mae": {"upper": 99}})
+    config = EvaluateSeriesConfig(season=12, plot_windows=PLOTS, thresholds={"mae": {"upper": 99}})
     summary, blessing, lines = run_evaluate(tmp_path, masked, models["last24"], config)
 
     metrics = json.loads((Path(blessing.uri) / "metrics.json").read_text())
@@ -508,7 +520,10 @@ def test_a_baseline_forecaster_fitted_under_another_split_is_set_aside(
     old = models["mean24"]
     baseline = dataclasses.replace(old, properties={**old.properties, "split_lineage": [before]})
     config = EvaluateSeriesConfig(
-        season=12, thresholds={"mae": {"upper": 99}}, change_thresholds=NOT_WORSE
+        season=12,
+        plot_windows=PLOTS,
+        thresholds={"mae": {"upper": 99}},
+        change_thresholds=NOT_WORSE,
     )
     summary, blessing, lines = run_evaluate(
         tmp_path, split, models["worse24"], config, baseline_model=baseline
