@@ -124,15 +124,24 @@ def test_log1p_zscore_scaling_and_an_unknown_series(log_zscore_graph):
     np.testing.assert_allclose(forecasts[-1], expected, rtol=1e-4, atol=1e-3)
 
 
-def test_saved_model_serves_the_step_signatures(minmax_graph, tmp_path):
-    import tensorflow as tf
-
+@pytest.fixture(scope="module")
+def exported(minmax_graph, tmp_path_factory):
+    """(base path, signature summary) of the "lstm-stacked-direct" forecaster exported once as
+    version 1 of model "demand" (`{base}/1`), for the SavedModel and the model-server tests."""
     from seqline.components.train.series_export import export_forecaster
 
-    graph, windows = minmax_graph
-    config = CONFIGS["lstm-stacked-direct"]
-    module = _export(graph, config, log1p=False)
-    summary = export_forecaster(module, str(tmp_path / "saved"))
+    graph, _ = minmax_graph
+    base = tmp_path_factory.mktemp("step_export") / "demand"
+    module = _export(graph, CONFIGS["lstm-stacked-direct"], log1p=False)
+    return base, export_forecaster(module, str(base / "1"))
+
+
+def test_saved_model_serves_the_step_signatures(minmax_graph, exported):
+    import tensorflow as tf
+
+    _, windows = minmax_graph
+    base, summary = exported
+    saved = str(base / "1")
     assert set(summary) == {"serving_default", "forecast", "step_start", "step"}
     state_width = 2 * (6 + 5) + 2 * 2  # LSTM h and c per layer, then offset and scale per column
     assert summary["step"]["inputs"] == {
@@ -141,7 +150,7 @@ def test_saved_model_serves_the_step_signatures(minmax_graph, tmp_path):
     }
     assert set(summary["step"]["outputs"]) == {"forecast", "state"}
 
-    loaded = tf.saved_model.load(str(tmp_path / "saved"))
+    loaded = tf.saved_model.load(saved)
     history, ids = _windows(windows)
     forecasts, _ = _stream(loaded.signatures["step_start"], loaded.signatures["step"], history, ids)
     expected = _window_forecast(loaded.signatures["forecast"], history, ids)
@@ -154,7 +163,7 @@ def test_saved_model_serves_the_step_signatures(minmax_graph, tmp_path):
     ids_bytes = ids.astype(object)
     start = loaded.signatures["step_start"](series_id=tf.constant(ids))
     assert_serves_from_a_session(
-        str(tmp_path / "saved"),
+        saved,
         {
             "step_start": {"series_id": ids_bytes},
             "step": {"value": history[:, 0, :], "state": start["state"].numpy()},
@@ -171,11 +180,10 @@ def test_bidirectional_encoders_are_not_streamable(minmax_graph):
         StepFunctions(None, None, config, ("y",), (), LOOKBACK, HORIZON, False)
 
 
-def test_a_model_server_streams_through_step_with_a_stateless_client_state(minmax_graph, tmp_path):
+def test_a_model_server_streams_through_step_with_a_stateless_client_state(minmax_graph, exported):
     """The real gRPC Predict API (tensorflow_serving.apis stubs, named inputs and outputs): the
     StepForecaster client gets the window forecast after L points, and a second client resuming
     from the first one's saved state continues the same stream."""
-    from seqline.components.train.series_export import export_forecaster
     from seqline.serving.client.client import PredictionClient
     from seqline.serving.client.forecasting import (
         ForecastInputError,
@@ -184,12 +192,11 @@ def test_a_model_server_streams_through_step_with_a_stateless_client_state(minma
     )
     from seqline.serving.server.server import FREE_PORT, ServerOptions, start_server
 
-    graph, windows = minmax_graph
-    module = _export(graph, CONFIGS["gru-last"], log1p=False)
-    export_forecaster(module, str(tmp_path / "demand" / "1"))
+    _, windows = minmax_graph
+    base, _ = exported  # stacked LSTMs: the state carries h and c of two layers
     history, ids = _windows(windows)
     window, series_id = history[4], ids[4].decode()
-    expected = SavedModelForecaster(str(tmp_path / "demand" / "1")).predict(
+    expected = SavedModelForecaster(str(base / "1")).predict(
         window[None], np.array([series_id], dtype=object)
     )[0, :, 0]
 
@@ -198,7 +205,7 @@ def test_a_model_server_streams_through_step_with_a_stateless_client_state(minma
             port=0,
             rest_api_port=FREE_PORT,
             model_name="demand",
-            model_base_path=str(tmp_path / "demand"),
+            model_base_path=str(base),
             file_system_poll_wait_seconds=0.2,
         )
     )
@@ -213,6 +220,7 @@ def test_a_model_server_streams_through_step_with_a_stateless_client_state(minma
         resumed = StepForecaster.from_client(client, series_id, state=stream.state)
         for row in window[5:]:
             forecast = resumed.update(row)
+        assert forecast.shape == expected.shape == (HORIZON,)
         np.testing.assert_allclose(forecast, expected, rtol=1e-4, atol=1e-3)
         with pytest.raises(ForecastInputError, match="point: expected 2 finite value"):
             resumed.update([1.0])
@@ -220,7 +228,7 @@ def test_a_model_server_streams_through_step_with_a_stateless_client_state(minma
     finally:
         handle.stop()
 
-    local = StepForecaster.from_saved_model(str(tmp_path / "demand" / "1"), series_id)
+    local = StepForecaster.from_saved_model(str(base / "1"), series_id)
     for row in window:
         forecast = local.update(row)
     assert local.points == LOOKBACK
