@@ -3,6 +3,7 @@ gRPC, warmup records written into the copy push ships; failures are recorded, no
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 from pathlib import Path
@@ -27,6 +28,21 @@ from tests.components.evaluate.keyword_model import (
 def examples(tmp_path_factory: pytest.TempPathFactory) -> Artifact:
     rows = make_corpus(20, BINARY_LABELS, BINARY_KEYWORDS, [0.5, 0.5], seed=5)
     return write_examples(str(tmp_path_factory.mktemp("examples")), {"eval": rows}, shards=1)
+
+
+@pytest.fixture(scope="module")
+def keyword_model(tmp_path_factory: pytest.TempPathFactory) -> Artifact:
+    """The keyword model, saved once (a SavedModel save costs about a second); tests copy it."""
+    directory = str(tmp_path_factory.mktemp("keyword_model"))
+    return make_model_artifact(directory, BINARY_LABELS, BINARY_KEYWORDS)
+
+
+def _model(tmp_path: Path, keyword_model: Artifact) -> Artifact:
+    """A fresh copy of the keyword model's artifact under tmp_path/model (tests change it)."""
+    shutil.copytree(keyword_model.uri, tmp_path / "model")
+    return dataclasses.replace(
+        keyword_model, uri=str(tmp_path / "model"), properties=dict(keyword_model.properties)
+    )
 
 
 def _run(
@@ -103,9 +119,9 @@ def _nan_model(export_dir: str) -> None:
 
 @pytest.mark.slow
 def test_good_model_is_infra_blessed_and_its_copy_carries_warmup_records(
-    tmp_path: Path, examples: Artifact
+    tmp_path: Path, examples: Artifact, keyword_model: Artifact
 ) -> None:
-    model = make_model_artifact(str(tmp_path / "model"), BINARY_LABELS, BINARY_KEYWORDS)
+    model = _model(tmp_path, keyword_model)
     summary, infra = _run(tmp_path, model, examples)
 
     assert summary["blessed"] is True, infra.properties["reasons"]
@@ -129,14 +145,14 @@ def test_good_model_is_infra_blessed_and_its_copy_carries_warmup_records(
 @pytest.mark.slow
 @pytest.mark.parametrize("spare_dies", [False, True])
 def test_a_prestarted_server_is_used_or_replaced_and_always_removed(
-    tmp_path: Path, examples: Artifact, spare_dies: bool
+    tmp_path: Path, examples: Artifact, keyword_model: Artifact, spare_dies: bool
 ) -> None:
     """The runner hands infra_validate a child started while train exported
     (ExecutionContext.prestarted). It serves the candidate when alive; a dead one is replaced by
     a fresh launch. Either way the verdict is the same and the spare's directory is gone."""
     from seqline.components.infra_validate.component import prestart
 
-    model = make_model_artifact(str(tmp_path / "model"), BINARY_LABELS, BINARY_KEYWORDS)
+    model = _model(tmp_path, keyword_model)
     spare = prestart(InfraValidateConfig())
     if spare_dies:
         spare.server.process.kill()
@@ -156,12 +172,12 @@ def test_a_prestarted_server_is_used_or_replaced_and_always_removed(
 
 @pytest.mark.slow
 def test_a_remote_scratch_directory_is_not_where_the_server_runs(
-    tmp_path: Path, examples: Artifact
+    tmp_path: Path, examples: Artifact, keyword_model: Artifact
 ) -> None:
     """With a gs:// or s3:// pipeline root the node's scratch directory is remote; the child
     server (which opens its log and scans its base path locally) lives in a local temporary
     directory either way. TensorFlow's ram:// file system stands in for the remote one."""
-    model = make_model_artifact(str(tmp_path / "model"), BINARY_LABELS, BINARY_KEYWORDS)
+    model = _model(tmp_path, keyword_model)
     summary, infra = _run(tmp_path, model, examples, {"temp_dir": "ram://infra-scratch"})
     assert summary["blessed"] is True, infra.properties["reasons"]
     assert "candidate" in (Path(infra.uri) / "server.log").read_text()
@@ -169,9 +185,9 @@ def test_a_remote_scratch_directory_is_not_where_the_server_runs(
 
 @pytest.mark.slow
 def test_model_with_nan_and_wrong_dtype_outputs_is_a_recorded_failure(
-    tmp_path: Path, examples: Artifact
+    tmp_path: Path, examples: Artifact, keyword_model: Artifact
 ) -> None:
-    model = make_model_artifact(str(tmp_path / "model"), BINARY_LABELS, BINARY_KEYWORDS)
+    model = _model(tmp_path, keyword_model)
     shutil.rmtree(Path(model.uri) / "saved_model")
     _nan_model(str(Path(model.uri) / "saved_model"))
     summary, infra = _run(tmp_path, model, examples, p99_latency_ms=0.001)
@@ -185,9 +201,9 @@ def test_model_with_nan_and_wrong_dtype_outputs_is_a_recorded_failure(
 
 
 def test_model_that_cannot_load_is_a_recorded_failure_not_a_crash(
-    tmp_path: Path, examples: Artifact
+    tmp_path: Path, examples: Artifact, keyword_model: Artifact
 ) -> None:
-    model = make_model_artifact(str(tmp_path / "model"), BINARY_LABELS, BINARY_KEYWORDS)
+    model = _model(tmp_path, keyword_model)
     for shard in (Path(model.uri) / "saved_model" / "variables").glob("variables.data-*"):
         shard.write_bytes(b"\0" * 3)
     summary, infra = _run(tmp_path, model, examples)
@@ -212,9 +228,9 @@ def _keras_held_the_old_way(export_dir: str) -> None:
 
 @pytest.mark.slow
 def test_a_model_tensorflow_model_server_could_not_run_is_not_blessed(
-    tmp_path: Path, examples: Artifact
+    tmp_path: Path, examples: Artifact, keyword_model: Artifact
 ) -> None:
-    model = make_model_artifact(str(tmp_path / "model"), BINARY_LABELS, BINARY_KEYWORDS)
+    model = _model(tmp_path, keyword_model)
     shutil.rmtree(Path(model.uri) / "saved_model")
     _keras_held_the_old_way(str(Path(model.uri) / "saved_model"))
     summary, infra = _run(tmp_path, model, examples, load_timeout_seconds=60)
