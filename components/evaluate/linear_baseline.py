@@ -252,7 +252,8 @@ def fit_softmax_regression(
         corrected = rate * tf.sqrt(1 - beta2**steps) / (1 - beta1**steps)
         return weights - corrected * first / (tf.sqrt(second) + epsilon), first, second
 
-    @tf.function(reduce_retracing=True)
+    # autograph=False here and below: straight-line tensor code, nothing to convert.
+    @tf.function(reduce_retracing=True, autograph=False)
     def step(rows: tf.Tensor) -> None:
         batch_cols, batch_values = tf.gather(cols, rows), tf.gather(values, rows)
         used, position = tf.unique(batch_cols.flat_values)
@@ -296,13 +297,13 @@ def fit_softmax_regression(
     best_kernel = tf.Variable(tf.zeros([c.buckets, k]))
     best_bias = tf.Variable(tf.zeros([k]))
 
-    @tf.function
+    @tf.function(autograph=False)
     def validation_loss() -> tf.Tensor:
         terms = v_values[:, None] * tf.gather(state, v_cols)[:, :k]
         logits = tf.math.unsorted_segment_sum(terms, v_rows, v.n) + bias_state[0]
         return tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(v_labels, logits))
 
-    @tf.function
+    @tf.function(autograph=False)
     def keep_best() -> None:
         best_kernel.assign(state[:, :k])
         best_bias.assign(bias_state[0])

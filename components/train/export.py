@@ -95,11 +95,18 @@ class TextClassifierExport(tf.Module):
                 "classes": tf.gather(label_table, class_ids),
             }
 
-        @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="examples")])
+        # autograph=False: no Python control flow on tensors here (every `if` is on Python
+        # values), and AutoGraph's conversion of the TFT and Keras code these call cost more
+        # than the tracing itself (export 2.3-2.7 s -> 1.0-1.1 s, same predictions).
+        @tf.function(
+            input_signature=[tf.TensorSpec([None], tf.string, name="examples")], autograph=False
+        )
         def serve_examples(examples: tf.Tensor) -> dict[str, tf.Tensor]:
             return predict(tf.io.parse_example(examples, raw_spec))
 
-        @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="text")])
+        @tf.function(
+            input_signature=[tf.TensorSpec([None], tf.string, name="text")], autograph=False
+        )
         def serve_text(text: tf.Tensor) -> dict[str, tf.Tensor]:
             return predict({TEXT_KEY: text})
 

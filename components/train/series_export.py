@@ -132,7 +132,11 @@ class ForecasterExport(tf.Module):
                 forecast = forecast[:, :, 0]
             return {FORECAST_OUTPUT: forecast}
 
-        @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="examples")])
+        # autograph=False: control flow here is on Python values; AutoGraph's conversion of
+        # the TFT and Keras code called costs more than tracing (as in export.py).
+        @tf.function(
+            input_signature=[tf.TensorSpec([None], tf.string, name="examples")], autograph=False
+        )
         def serve_examples(examples: tf.Tensor) -> dict[str, tf.Tensor]:
             parsed = tf.io.parse_example(examples, raw_spec)
             return predict(parsed)
@@ -217,7 +221,7 @@ def forecast_signature(
                 features[future_key(column)] = future[:, :, i]
         return predict(features)
 
-    return tf.function(from_arrays, input_signature=specs)
+    return tf.function(from_arrays, input_signature=specs, autograph=False)
 
 
 def _signature_functions(module: ForecasterExport) -> dict[str, Any]:

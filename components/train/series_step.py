@@ -194,7 +194,12 @@ class StepFunctions:
             scale = (x1 - x0) / (s1[HISTORY_KEY] - s0[HISTORY_KEY])
             return x0 - s0[HISTORY_KEY] * scale, scale, s0
 
-        @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name=SERIES_ID_INPUT)])
+        # autograph=False on both: their loops and branches run over Python values (layers,
+        # config.output) while tracing; AutoGraph would only convert the Keras cells' code.
+        @tf.function(
+            input_signature=[tf.TensorSpec([None], tf.string, name=SERIES_ID_INPUT)],
+            autograph=False,
+        )
         def step_start(series_id: tf.Tensor) -> dict[str, tf.Tensor]:
             batch = tf.shape(series_id)[0]
             zeros, ones = tf.zeros([batch, num_features]), tf.ones([batch, num_features])
@@ -214,7 +219,7 @@ class StepFunctions:
         value_spec = tf.TensorSpec([None, num_features], tf.float32, name=VALUE_INPUT)
         state_spec = tf.TensorSpec([None, layout.size], tf.float32, name=STATE)
 
-        @tf.function(input_signature=[value_spec, state_spec])
+        @tf.function(input_signature=[value_spec, state_spec], autograph=False)
         def step(value: tf.Tensor, state: tf.Tensor) -> dict[str, tf.Tensor]:
             layers, offset, scale = layout.unpack(state)
             x = tf.where(is_log[None, :], tf.math.log1p(value), value)

@@ -55,12 +55,16 @@ raw text like this (tests/components/transform/test_transform_component.py runs 
     tft_output = tft.TFTransformOutput(transform_graph_uri)
     tft_layer = tft_output.transform_features_layer()   # keep a reference on the tf.Module
 
-    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="text")])
+    # autograph=False: no Python control flow on tensors; AutoGraph converting the TFT
+    # layer's Python code costs more than tracing it.
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="text")],
+                 autograph=False)
     def predict_text(text):
         tokens = tft_layer({"text": text})["tokens"]      # int64 [batch, max_tokens]
         ...
 
-    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="examples")])
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="examples")],
+                 autograph=False)
     def serving_default(examples):
         # Parse WITHOUT the label: raw_feature_spec(with_label=False). The raw schema stored
         # under {uri}/metadata includes "label" (required), so parsing serving requests with

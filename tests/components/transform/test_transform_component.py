@@ -146,11 +146,15 @@ def test_documented_serving_recipe_saves_and_serves_without_labels(transformed, 
             super().__init__()
             self.tft_layer = tft_output.transform_features_layer()
 
-        @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="text")])
+        @tf.function(
+            input_signature=[tf.TensorSpec([None], tf.string, name="text")], autograph=False
+        )
         def predict_text(self, text):
             return {"tokens": self.tft_layer({"text": text})["tokens"]}
 
-        @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="examples")])
+        @tf.function(
+            input_signature=[tf.TensorSpec([None], tf.string, name="examples")], autograph=False
+        )
         def serving_default(self, examples):
             raw = tf.io.parse_example(examples, raw_feature_spec(with_label=False))
             return self.predict_text(raw["text"])
