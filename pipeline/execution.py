@@ -205,10 +205,16 @@ def execute(run: NodeExecution) -> tuple[dict[str, Artifact], dict[str, Any]]:
         raise
     finally:
         filesystem.rmtree(scratch)
-    for output, source in component.forwards.items():
-        # Downstream caches key on what this output holds: the forwarded input's content.
-        forwarded = run.inputs[source].content_fingerprint
-        outputs[output].properties[Artifact.CONTENT_FINGERPRINT] = forwarded
+    for name, artifact in outputs.items():
+        # Downstream caches key on what an output holds: a forwarded input's content, else
+        # this node's own result. An executor that copied its input's properties (as the
+        # `seqline new-component` skeleton does) must not carry an upstream gate's key on.
+        source = component.forwards.get(name)
+        if source is None:
+            artifact.properties.pop(Artifact.CONTENT_FINGERPRINT, None)
+        else:
+            forwarded = run.inputs[source].content_fingerprint
+            artifact.properties[Artifact.CONTENT_FINGERPRINT] = forwarded
     for name, artifact in outputs.items():
         artifact.uri = finals[name]
         write_manifest(temporaries[name])  # before artifact.json, which marks it complete

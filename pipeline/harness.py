@@ -159,7 +159,7 @@ def run_component(
     fingerprint = node_fingerprint(
         component,
         config,
-        {name: a.fingerprint for name, a in inputs.items()},
+        {name: a.content_fingerprint for name, a in inputs.items()},
         source,
         {name: resolved_fingerprint(a) for name, a in resolved_inputs.items()},
     )

@@ -234,7 +234,7 @@ def run(
         f"serving:    {config.serving_examples or 'none'}",
     ]
     filesystem.write_text(filesystem.join(out.uri, REPORT), anomaly_lib.report_text(found, context))
-    # The schema file as it came in, byte for byte: the component forwards it (COMPONENT's
+    # The schema file's text as it came in, unchanged: the component forwards it (COMPONENT's
     # `forwards`), so transform keys its cache on the schema node's content, not on this node.
     filesystem.write_text(validated_schema.schema_file, filesystem.read_text(schema.schema_file))
     listed = [f"{a.type} {a.feature or '(dataset)'} ({a.split})" for a in found]

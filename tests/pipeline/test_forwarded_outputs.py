@@ -5,9 +5,11 @@ that blocks still stops them."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 import pytest
 
@@ -16,6 +18,7 @@ from seqline.pipeline.artifact import ArtifactType
 from seqline.pipeline.component import Component, ExecutionContext
 from seqline.pipeline.dag import Node, OutputRef, Pipeline
 from seqline.pipeline.errors import ComponentFailed
+from seqline.pipeline.harness import run_component
 from seqline.pipeline.runner import compute_fingerprints, run_pipeline
 from tests.pipeline import toy_components as toy
 
@@ -62,6 +65,31 @@ def gated_pipeline(root, count: int = 5, max_count: int = 100, scale: int = 1) -
     )
 
 
+@dataclass(frozen=True)
+class CopierConfig:
+    add: int = 0
+
+
+def copier(ctx: ExecutionContext) -> dict:
+    """A node that keeps its input's properties, as the `seqline new-component` skeleton
+    does, and changes the content."""
+    examples = ctx.inputs["examples"]
+    out = ctx.outputs["examples"]
+    numbers = json.loads((Path(examples.uri) / "numbers.json").read_text())
+    (Path(out.uri) / "numbers.json").write_text(json.dumps([n + ctx.config.add for n in numbers]))
+    out.properties.update(examples.properties)
+    return {}
+
+
+COPIER = Component(
+    name="copier",
+    inputs={"examples": ArtifactType.EXAMPLES},
+    outputs={"examples": ArtifactType.EXAMPLES},
+    config_type=CopierConfig,
+    executor=copier,
+)
+
+
 def statuses(result) -> dict[str, str]:
     return {n.node_id: n.status for n in result.nodes}
 
@@ -99,6 +127,44 @@ def test_a_gate_that_blocks_still_stops_its_consumers(tmp_path) -> None:
     run_pipeline(gated_pipeline(tmp_path, count=5, max_count=100))
     with pytest.raises(ComponentFailed, match="max_count 3"):
         run_pipeline(gated_pipeline(tmp_path, count=5, max_count=3))
+
+
+def test_a_node_copying_a_forwarded_inputs_properties_keys_its_own_content(tmp_path) -> None:
+    """The gate's forwarded key travels in the artifact's properties; a node after it that
+    copies its input's properties must not pass that key on, or what consumes its output
+    would be reused when only this node changed."""
+
+    def pipeline(add: int) -> Pipeline:
+        gated = gated_pipeline(tmp_path).nodes[:2]
+        return Pipeline(
+            "copied",
+            str(tmp_path),
+            [
+                *gated,
+                Node(COPIER, CopierConfig(add), {"examples": OutputRef("gate", "checked")}),
+                Node(
+                    toy.SUM_NUMBERS,
+                    toy.SumConfig(),
+                    {"examples": OutputRef("copier", "examples")},
+                ),
+            ],
+        )
+
+    first = run_pipeline(pipeline(add=0))
+    copied = first.node("copier").outputs["examples"]
+    assert copied.content_fingerprint == first.node("copier").fingerprint
+    second = run_pipeline(pipeline(add=1000))
+    assert second.node("sum_numbers").status == "COMPLETE"
+    assert second.node("sum_numbers").outputs["model"].properties["total"] == 10 + 5 * 1000
+
+
+def test_the_harness_keys_a_forwarded_input_as_the_runner_does(tmp_path) -> None:
+    result = run_pipeline(gated_pipeline(tmp_path))
+    checked = result.node("gate").outputs["checked"]
+    harnessed = run_component(
+        toy.SUM_NUMBERS, toy.SumConfig(), {"examples": checked}, root=str(tmp_path)
+    )
+    assert harnessed.fingerprint == result.node("sum_numbers").fingerprint
 
 
 @pytest.mark.parametrize(
