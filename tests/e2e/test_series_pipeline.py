@@ -3,16 +3,16 @@ forecast), a second run fully cached, and `seqline forecast` on the pushed model
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+
+from tests.e2e.demo_copy import copy_demo, demo_main
 
 REPO = Path(__file__).resolve().parents[2]
 ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
@@ -39,24 +39,11 @@ def _statuses(stdout: str) -> list[str]:
     ]
 
 
-def _demo_main(examples: Path):
-    """The copied examples/demo.py's main(argv), run in this process: the demo's own code and
-    output, without another TensorFlow import (~7 s). Its paths are relative to its
-    file, so it writes under the copy's parent folder."""
-    spec = importlib.util.spec_from_file_location("demo_copy", examples / "demo.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.main
-
-
 def test_series_demo_pushes_a_forecaster_and_reruns_fully_cached(tmp_path, capsys, monkeypatch):
-    examples = tmp_path / "examples"
-    shutil.copytree(REPO / "examples" / "demo", examples / "demo")
-    shutil.copy(REPO / "examples" / "demo.py", examples / "demo.py")
+    examples = copy_demo(tmp_path)
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("TF_CPP_MIN_LOG_LEVEL", "2")
-    demo = _demo_main(examples)
+    demo = demo_main(examples)
 
     assert demo(["--part", "series"]) == 0
     first = capsys.readouterr().out

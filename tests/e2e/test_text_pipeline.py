@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -15,6 +13,7 @@ import pytest
 from seqline.components.ingest_text.synthetic import write_synthetic_reviews
 from seqline.pipeline.cli import main
 from seqline.pipeline.metadata import MetadataStore, default_metadata_url
+from tests.e2e.demo_copy import copy_demo, demo_main
 
 REPO = Path(__file__).resolve().parents[2]
 ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
@@ -22,24 +21,11 @@ ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
 pytestmark = pytest.mark.slow
 
 
-def _demo_main(examples: Path):
-    """The copied examples/demo.py's main(argv), run in this process: the demo's own code and
-    output, without a second TensorFlow import (~7 s) per run. Its paths are relative to its
-    file, so it writes under the copy's parent folder."""
-    spec = importlib.util.spec_from_file_location("demo_copy", examples / "demo.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.main
-
-
 def test_demo_pushes_a_model_that_predicts_and_reruns_fully_cached(tmp_path, capsys, monkeypatch):
-    examples = tmp_path / "examples"
-    shutil.copytree(REPO / "examples" / "demo", examples / "demo")
-    shutil.copy(REPO / "examples" / "demo.py", examples / "demo.py")
+    examples = copy_demo(tmp_path)
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("TF_CPP_MIN_LOG_LEVEL", "2")
-    demo = _demo_main(examples)
+    demo = demo_main(examples)
     # The text part only: the series part is tests/e2e/test_series_pipeline.py's.
     argv = ["--reviews", "1500", "--part", "text"]
 
