@@ -135,6 +135,7 @@ def run(
         CheckOptions,
         check_filled_steps,
         check_split,
+        counts_window_ends,
     )
     from seqline.schemas.feature_spec import SERVING, TRAINING  # noqa: PLC0415
     from seqline.schemas.loading import load_schema  # noqa: PLC0415
@@ -166,6 +167,18 @@ def run(
     for split in splits:
         found.extend(
             check_split(split_statistics(stats, split), contract, TRAINING, split, options)
+        )
+    on_window_ends = [
+        split
+        for split in splits
+        if counts_window_ends(split_statistics(stats, split), statistics.timestamp_feature)
+    ]
+    if on_window_ends:
+        ctx.progress(
+            f"max_gap_fraction counted on window ends for split(s) {on_window_ends}: their "
+            "statistics carry no data-step counts from ingest_series (a gap of g steps weighs "
+            "up to g + lookback + horizon - 1); re-run ingest_series and statistics to count "
+            "data steps"
         )
     # ingest's filled steps, which the windows' statistics cannot see: per split (every
     # split ingest made, whatever `splits` lists), or totals for older examples.

@@ -348,6 +348,22 @@ def _missing_steps(
     )
 
 
+def counts_window_ends(
+    dataset: statistics_pb2.DatasetFeatureStatistics, timestamp_feature: str | None
+) -> bool:
+    """Whether max_gap_fraction falls back to window ends for this split's statistics: its
+    timestamp feature has spacings to judge but no data-step counts from ingest_series
+    (statistics or examples written before they were counted, or not made by it)."""
+    if not timestamp_feature:
+        return False
+    stats = features_by_name(dataset).get(timestamp_feature)
+    return (
+        stats is not None
+        and custom_stat(stats, sp.SERIES_GRID_STEPS) is None
+        and bool(custom_num(stats, sp.SERIES_SPACINGS))
+    )
+
+
 def _check_series(
     feature: schema_pb2.Feature,
     stats: statistics_pb2.FeatureNameStatistics,

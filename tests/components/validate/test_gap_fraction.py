@@ -103,11 +103,13 @@ def test_one_short_gap_with_a_long_lookback_passes_as_its_data_steps(tmp_path: P
     statistics.created = 1.0
     inputs = {"statistics": statistics, "schema": schema}
     resolved = {"baseline_statistics": None}
+    counted: list[str] = []
     passed = run_component(
         VALIDATE, ValidateConfig(), inputs, root=root, resolved=resolved, node_id="validate",
-        run_id="r2",
+        run_id="r2", progress=counted.append,
     )  # fmt: skip
     assert passed.summary["blocking"] == 0
+    assert not any("window ends" in line for line in counted)
     assert "SERIES_IRREGULAR_TIMESTAMPS" not in str(passed.outputs["anomalies"].properties)
 
     # A limit below 2 / 701 (0.29%) blocks, naming the split, its share and the gap count.
@@ -126,11 +128,16 @@ def test_one_short_gap_with_a_long_lookback_passes_as_its_data_steps(tmp_path: P
     # Statistics written by the previous version (no grid counts): the window-based figure,
     # saying it is one.
     _strip_grid_counts(statistics.uri)
+    said: list[str] = []
     with pytest.raises(DataError) as raised:
         run_component(  # another root: the same inputs' run above is cached under `root`
             VALIDATE, ValidateConfig(), inputs, root=tmp_path / "old", resolved=resolved,
-            node_id="validate", run_id="r4",
+            node_id="validate", run_id="r4", progress=said.append,
         )  # fmt: skip
+    # The progress line says so too, before any anomaly (a run that passes shows only this).
+    assert any(
+        "max_gap_fraction counted on window ends for split(s) ['train'" in line for line in said
+    )
     message = str(raised.value)
     assert "feature 'window_end' (train): SERIES_IRREGULAR_TIMESTAMPS" in message
     assert (
