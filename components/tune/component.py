@@ -58,10 +58,14 @@ def run(
 ) -> dict[str, Any]:
     """Runs the search and fills the output; returns {"best", "score", "trials_run",
     "stopped_by", "seconds"}."""
+    from seqline.components.train import training  # noqa: PLC0415
     from seqline.components.tune.oracle import make_oracle  # noqa: PLC0415
     from seqline.components.tune.search import run_search  # noqa: PLC0415
     from seqline.components.tune.trial import fit_trial  # noqa: PLC0415
 
+    # A setup problem every trial would hit alike (no eval split to score on) stops the node
+    # here, with train's message, instead of failing each trial as if its values were bad.
+    training.resolve_splits(config.train, transformed_examples.splits)
     graph = transform_graph.text()
     out = best_hyperparameters
     oracle = make_oracle(config, out.uri)
@@ -85,6 +89,8 @@ def run(
         {
             "values": result.best_values,
             "objective": config.objective,
+            # The split trials were scored on (train's eval split), for reports.
+            "scored_on": training.resolve_splits(config.train, transformed_examples.splits)[1],
             "best_score": result.best_score,
             "best_trial_id": result.best_trial_id,
             "search": config.search,

@@ -107,6 +107,7 @@ def run_search(
     Raises DataError when no trial produced a finite objective (every trial diverged).
     """
     maximize = config.objective != "val_loss"
+    dimensions = {d.name: d for d in config.dimensions()}
     budget = config.time_budget_seconds
     start = clock()
     trials: list[TrialRecord] = []
@@ -123,15 +124,20 @@ def run_search(
             stopped_by = "search_done"
             break
         raw = dict(trial.hyperparameters.values)
-        values = {k: v for k, v in raw.items() if not k.startswith(TUNER_PREFIX)}
+        values = {
+            k: dimensions[k].typed(v) if k in dimensions else v
+            for k, v in raw.items()
+            if not k.startswith(TUNER_PREFIX)
+        }
         epochs = int(raw.get(f"{TUNER_PREFIX}epochs", config.trial_epochs))
-        progress(f"trial {len(trials) + 1}: {values} for up to {epochs} epochs")
+        progress(f"trial {trial.trial_id}: {values} for up to {epochs} epochs")
         began = clock()
+        rejected = False
         try:
             history = [float(v) for v in fit_trial(values, epochs)]
         except ConfigError as e:  # a clash of values not checked up front (a large space)
-            progress(f"trial {len(trials) + 1}: FAILED, train rejects these values: {e}")
-            history = []
+            progress(f"trial {trial.trial_id}: FAILED, train rejects these values: {e}")
+            history, rejected = [], True
         score = _score(history, maximize)
         for step, value in enumerate(history):
             # KerasTuner keeps the best step's value as the trial's score; a diverged epoch
@@ -143,8 +149,14 @@ def run_search(
         trials.append(
             TrialRecord(trial.trial_id, values, epochs, tuple(history), score, clock() - began)
         )
-        shown = f"{score:.4f}" if score is not None else "not finite (diverged)"
-        progress(f"trial {len(trials)}: {config.objective} {shown} in {clock() - began:.1f} s")
+        shown = (
+            f"{score:.4f}"
+            if score is not None
+            else "none (values rejected)"
+            if rejected
+            else "not finite (diverged)"
+        )
+        progress(f"trial {trial.trial_id}: {config.objective} {shown} in {clock() - began:.1f} s")
     scored = [t for t in trials if t.score is not None]
     if not scored:
         raise DataError(

@@ -53,6 +53,16 @@ class Dimension:
     step: float | None = None
     integer: bool = False
 
+    def typed(self, value: Any) -> Any:
+        """`value` as KerasTuner handed it back, as the config field's own value: a choice's
+        candidate equal to it (KerasTuner stores true/false choices as 1/0, which train's
+        bool fields refuse), else the value itself."""
+        if self.kind == "choice":
+            for candidate in self.values:
+                if candidate == value and type(candidate) is not type(value):
+                    return candidate
+        return value
+
     def declare(self, hp: Any) -> None:
         """Adds this dimension to a keras_tuner.HyperParameters."""
         if self.kind == "choice":

@@ -51,7 +51,9 @@ class HyperParameters(Artifact):
     def describe(self) -> list[str]:
         p = self.properties
         return [
-            f"best {p.get('objective')} {p.get('best_score')} (trial {p.get('best_trial_id')})",
+            f"best {p.get('objective')} {p.get('best_score')}"
+            + (f" on the '{p['scored_on']}' split" if p.get("scored_on") else "")
+            + f" (trial {p.get('best_trial_id')})",
             f"{p.get('trials_run')} trial(s) by {p.get('search')} search, stopped by "
             f"{p.get('stopped_by')} after {p.get('elapsed_seconds')} s",
         ] + [f"{name} = {value!r}" for name, value in self.values.items()]

@@ -48,6 +48,10 @@ def test_a_tiny_search_finds_values_that_train_then_uses(
     assert p["values"] == winner["values"] and p["best_score"] == winner["score"]
     assert set(p["values"]) == {"units", "learning_rate"}
     assert 0.0 <= p["best_score"] <= 1.0  # an accuracy on the eval split
+    assert p["scored_on"] == "eval"
+    assert best.describe()[0] == (
+        f"best val_accuracy {p['best_score']} on the 'eval' split (trial {p['best_trial_id']})"
+    )
 
     # The same search again is a cache hit: same fingerprint, same artifact, nothing runs.
     again = run_component(TUNE_TEXT, CONFIG, _inputs(text_artifacts), root=root, node_id="tune")
@@ -108,3 +112,44 @@ def test_with_ema_a_trial_scores_the_averaged_weights(text_artifacts: TextArtifa
     untrained = val_loss(0.0, 1e-9)  # the same seed: the initial weights' figure
     trained, averaged = val_loss(0.0, 0.05), val_loss(0.999, 0.05)
     assert abs(averaged - untrained) < abs(trained - untrained) / 4
+
+
+def test_true_false_choices_reach_train_as_booleans(
+    text_artifacts: TextArtifacts, tmp_path: Path
+) -> None:
+    """KerasTuner stores a true/false choice as 1/0 and train's bool fields refuse ints: every
+    trial of a space with `bidirectional: {choice: [true, false]}` failed as rejected."""
+    config = {**CONFIG, "space": {"bidirectional": {"choice": [True, False]}}}
+    said: list[str] = []
+    run = run_component(
+        TUNE_TEXT, config, _inputs(text_artifacts), root=tmp_path, node_id="tune",
+        progress=said.append,
+    )  # fmt: skip
+    best = run.outputs["best_hyperparameters"]
+    trials = json.loads((Path(best.uri) / "trials.json").read_text())
+    assert [t["score"] is not None for t in trials] == [True, True], said
+    assert {type(t["values"]["bidirectional"]) for t in trials} == {bool}
+    assert isinstance(best.properties["values"]["bidirectional"], bool)
+    # Progress lines and the artifact name trials alike.
+    best_id = best.properties["best_trial_id"]
+    assert any(line.startswith(f"trial {best_id}: val_accuracy ") for line in said)
+
+
+def test_no_eval_split_stops_before_the_first_trial(
+    text_artifacts: TextArtifacts, tmp_path: Path
+) -> None:
+    """A split every trial needs and none has failed each trial as if its values were bad,
+    then the node with advice about learning rates."""
+    import copy
+
+    from seqline.pipeline.errors import ConfigError
+
+    no_eval = copy.copy(text_artifacts.transformed_examples)
+    no_eval.properties = {**no_eval.properties, "splits": ["train", "test"]}
+    said: list[str] = []
+    inputs = {**_inputs(text_artifacts), "transformed_examples": no_eval}
+    with pytest.raises(ConfigError, match="eval_split"):
+        run_component(
+            TUNE_TEXT, CONFIG, inputs, root=tmp_path, node_id="tune", progress=said.append
+        )
+    assert not any(line.startswith("trial ") for line in said)
