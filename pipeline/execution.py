@@ -212,6 +212,9 @@ def execute(run: NodeExecution) -> tuple[dict[str, Artifact], dict[str, Any]]:
         source = component.forwards.get(name)
         if source is None:
             artifact.properties.pop(Artifact.CONTENT_FINGERPRINT, None)
+            key = artifact.content_key()
+            if key is not None:
+                artifact.properties[Artifact.CONTENT_FINGERPRINT] = key
         else:
             forwarded = run.inputs[source].content_fingerprint
             artifact.properties[Artifact.CONTENT_FINGERPRINT] = forwarded

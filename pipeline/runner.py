@@ -109,7 +109,9 @@ def fingerprint_of(
 
 def compute_fingerprints(pipeline: Pipeline) -> dict[str, str]:
     """Node id -> fingerprint, for the whole DAG, without running anything, as if every resolved
-    input found nothing (a first run)."""
+    input found nothing (a first run). Forwarded outputs count as their input (as at run time);
+    an output keyed by its content (Artifact.content_key: tune's best values) is known only once
+    its producer ran, so it counts as its producer's fingerprint here."""
     fingerprints: dict[str, str] = {}
     # (node id, output) -> the content fingerprint downstream nodes key on (Component.forwards)
     content: dict[tuple[str, str], str] = {}

@@ -52,6 +52,13 @@ class Artifact:
         fingerprint."""
         return str(self.properties.get(self.CONTENT_FINGERPRINT) or self.fingerprint)
 
+    def content_key(self) -> str | None:
+        """A digest of everything a consumer reads from this artifact, for types whose
+        consumers read only a small part of it (HyperParameters: the best values); None (the
+        default) keys consumers on the producing node's fingerprint. The runner records it
+        as `content_fingerprint` when the output is published."""
+        return None
+
     def path(self, *parts: str) -> str:
         """A path inside the artifact directory."""
         return filesystem.join(self.uri, *parts)

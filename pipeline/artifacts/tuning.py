@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -39,6 +41,12 @@ class HyperParameters(Artifact):
                 f"{self.producer.get('component') or 'tune'}"
             )
         return dict(value)
+
+    def content_key(self) -> str:
+        """train reads only `values`: a search that finds the same values again (a changed
+        budget, another seed) leaves train, evaluate and push cached."""
+        canonical = json.dumps(self.values, sort_keys=True, separators=(",", ":"))
+        return "values-" + hashlib.sha256(canonical.encode()).hexdigest()[:20]
 
     @property
     def trials_file(self) -> str:

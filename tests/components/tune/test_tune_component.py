@@ -153,3 +153,25 @@ def test_no_eval_split_stops_before_the_first_trial(
             TUNE_TEXT, CONFIG, inputs, root=tmp_path, node_id="tune", progress=said.append
         )
     assert not any(line.startswith("trial ") for line in said)
+
+
+def test_a_search_that_finds_the_same_values_leaves_train_cached(
+    text_artifacts: TextArtifacts, tmp_path: Path
+) -> None:
+    """train reads only the best values: a rerun of the search (here a new time budget) that
+    finds the same ones used to retrain, re-evaluate and push the same model again."""
+    inputs = _inputs(text_artifacts)
+    first = run_component(TUNE_TEXT, CONFIG, inputs, root=tmp_path, node_id="tune")
+    wider = {**CONFIG, "time_budget_seconds": 7200}
+    second = run_component(TUNE_TEXT, wider, inputs, root=tmp_path, node_id="tune")
+    a = first.outputs["best_hyperparameters"]
+    b = second.outputs["best_hyperparameters"]
+    assert not second.cached and a.fingerprint != b.fingerprint  # the search ran again
+    assert a.values == b.values and a.content_fingerprint == b.content_fingerprint
+    trained = run_component(
+        TRAIN_TEXT, TRAIN, {**inputs, "hyperparameters": a}, root=tmp_path, node_id="train"
+    )
+    again = run_component(
+        TRAIN_TEXT, TRAIN, {**inputs, "hyperparameters": b}, root=tmp_path, node_id="train"
+    )
+    assert again.cached and again.fingerprint == trained.fingerprint
