@@ -41,7 +41,7 @@ from typing import Any
 
 from seqline.components.train.config import TrainTextConfig
 from seqline.components.train.overrides import apply_overrides
-from seqline.components.train.pretrained_source import pretrained_fingerprint
+from seqline.components.train.pretrained_source import check_dimension, pretrained_fingerprint
 from seqline.components.train.shell import (
     is_multi_worker,
     not_chief_summary,
@@ -225,8 +225,9 @@ def execute(
 
 
 def check(config: TrainTextConfig) -> None:
-    """Pre-run check: a local pretrained-vectors file exists (before ingest and transform run,
-    rather than at train). Remote paths are checked when train reads them."""
+    """Pre-run check: a local pretrained-vectors file exists and has model.embedding_dim
+    numbers per word (before ingest and transform run, rather than at train). Remote paths are
+    checked when train reads them."""
     pretrained = config.model.pretrained
     if pretrained is None or not pretrained.path or "://" in pretrained.path:
         return
@@ -236,6 +237,7 @@ def check(config: TrainTextConfig) -> None:
             f"{pretrained.path!r}, which does not exist; a relative path is taken from the "
             "config file's folder"
         )
+    check_dimension(config)
 
 
 COMPONENT = component(

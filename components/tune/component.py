@@ -19,11 +19,12 @@ installed keras-tuner, so the search reruns only when one of them changes.
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import json
 from typing import Any
 
-from seqline.components.train.pretrained_source import pretrained_fingerprint
+from seqline.components.train.pretrained_source import check_dimension, pretrained_fingerprint
 from seqline.components.tune.config import TuneTextConfig
 from seqline.pipeline.artifacts import HyperParameters, TransformedExamples, TransformGraph
 from seqline.pipeline.component import ExecutionContext, Out, component
@@ -46,6 +47,20 @@ def check(config: TuneTextConfig) -> None:
             f"tune.search: {config.search!r} expected the modules {list(_NEEDS[config.search])}"
             f", missing {missing}; install them with pip install -c constraints.txt "
             "'seqline[tune]'"
+        )
+    # Every embedding_dim a trial can draw must fit the pretrained vectors (a trial found it
+    # out after ingest and transform, and the search went on without those values).
+    tuned = {d.name: d for d in config.dimensions()}.get("embedding_dim")
+    candidates = (
+        [config.train.model.embedding_dim]
+        if tuned is None
+        else list(tuned.values) or sorted({int(tuned.low), int(tuned.high)})
+    )
+    for embedding_dim in candidates:
+        model = dataclasses.replace(config.train.model, embedding_dim=embedding_dim)
+        check_dimension(
+            dataclasses.replace(config.train, model=model),
+            "tune.space.embedding_dim" if tuned else "tune.train.model.embedding_dim",
         )
 
 
