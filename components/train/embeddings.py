@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from seqline.components.train.pretrained_source import vector_fields
 from seqline.pipeline.errors import ConfigError, DataError
 
 logger = logging.getLogger(__name__)
@@ -66,11 +67,9 @@ def read_vectors(
     vectors: dict[str, np.ndarray] = {}
     dim = 0
     for number, line in enumerate(_lines(path), start=1):
-        parts = line.rstrip("\n\r").replace("\t", " ").split(" ")
-        if number == 1 and len(parts) == 2 and all(p.isdigit() for p in parts):
-            continue  # word2vec header: "<count> <dim>"
-        if len(parts) < 2 or not parts[0]:
-            continue  # blank line
+        parts = vector_fields(number, line)
+        if parts is None:
+            continue  # the "<count> <dim>" header or a blank line
         if not dim:
             dim = len(parts) - 1
         if len(parts) - 1 != dim:

@@ -35,12 +35,22 @@ def local_dimension(path: str) -> int | None:
         for number, line in enumerate(lines, start=1):
             if number > DIMENSION_LINES:
                 return None
-            parts = line.rstrip("\n\r").replace("\t", " ").split(" ")
-            if number == 1 and len(parts) == 2 and all(p.isdigit() for p in parts):
-                continue  # word2vec header
-            if len(parts) >= 2 and parts[0]:
+            parts = vector_fields(number, line)
+            if parts is not None:
                 return len(parts) - 1
     return None
+
+
+def vector_fields(number: int, line: str) -> list[str] | None:
+    """[word, v1, ..., vD] of line `number` (from 1) of a word2vec/GloVe text file; None for
+    the optional "<count> <dim>" header on line 1 and for blank lines. Shared by the pre-run
+    dimension check and train's reader (embeddings.read_vectors)."""
+    parts = line.rstrip("\n\r").replace("\t", " ").split(" ")
+    if number == 1 and len(parts) == 2 and all(p.isdigit() for p in parts):
+        return None  # word2vec header
+    if len(parts) < 2 or not parts[0]:
+        return None
+    return parts
 
 
 def check_dimension(config: TrainTextConfig, path_name: str = "model.embedding_dim") -> None:

@@ -80,7 +80,7 @@ def run(
 
     # A setup problem every trial would hit alike (no eval split to score on) stops the node
     # here, with train's message, instead of failing each trial as if its values were bad.
-    training.resolve_splits(config.train, transformed_examples.splits)
+    _, scored_on = training.resolve_splits(config.train, transformed_examples.splits)
     graph = transform_graph.text()
     out = best_hyperparameters
     oracle = make_oracle(config, out.uri)
@@ -105,7 +105,7 @@ def run(
             "values": result.best_values,
             "objective": config.objective,
             # The split trials were scored on (train's eval split), for reports.
-            "scored_on": training.resolve_splits(config.train, transformed_examples.splits)[1],
+            "scored_on": scored_on,
             "best_score": result.best_score,
             "best_trial_id": result.best_trial_id,
             "search": config.search,

@@ -10,7 +10,6 @@ from pathlib import Path
 import pytest
 
 from seqline.components.train.config import TrainTextConfig
-from seqline.components.train.pretrained_source import local_dimension
 from seqline.components.train.text_component import check as check_train
 from seqline.components.tune.component import check as check_tune
 from seqline.components.tune.config import TuneTextConfig
@@ -40,6 +39,8 @@ def train(path: str, embedding_dim: int) -> TrainTextConfig:
     [(SIX, "vec.txt"), ("2 6\n" + SIX, "vec.txt"), ("\n" + SIX, "vec.txt.gz")],
 )
 def test_the_dimension_is_read_past_a_header_and_blank_lines(tmp_path, text, name) -> None:
+    from seqline.components.train.pretrained_source import local_dimension
+
     assert local_dimension(vectors(tmp_path, text, name)) == 6
 
 
