@@ -10,14 +10,20 @@
 --history is the last L (or more) raw values, oldest first: a JSON list of numbers (one column)
 or of rows [target, covariate, ...], inline or @file; a @file ending in .csv holds one row per
 line (a non-numeric first line is taken as a header; cells are read as ingest reads them: plain
-ASCII numbers within float32's range, true/false as 1/0). Forecasts beyond the model's horizon are
-recursive (seqline.serving.client.forecasting.recursive_forecast). Prints
+ASCII numbers within float32's range, true/false as 1/0). Only the value columns: a training
+CSV's timestamp and series-id columns are not part of it (a timestamp cell is refused saying
+so). One series per call: a history of several series ([B, L, F]) is refused (exit 2).
+Forecasts beyond the model's horizon are recursive
+(seqline.serving.client.forecasting.recursive_forecast), one model call per S steps; a forecast
+needing more than --max-calls calls (default 1000) is refused before any is made, since errors
+compound with every call and a large N runs for hours: raise --max-calls to run it anyway. Prints
 {"steps", "series_id", "forecast": [...]} as JSON. A per-series model refuses a missing or
 empty --series-id (exit 2); with --saved-model, an id it was not trained on is forecast with the
 global scaling and a warning on stderr (a served model's trained ids are not known).
 
 Exit codes: 0 success, 1 the server failed or could not be reached, 2 a usage error (bad flags,
-unreadable or mis-shaped history). Nothing heavy is imported until the handler runs.
+unreadable or mis-shaped history, a --saved-model that is not a SavedModel, too many steps), on
+one line of stderr. Nothing heavy is imported until the handler runs.
 """
 
 from __future__ import annotations
@@ -41,6 +47,8 @@ EXIT_OK = 0
 EXIT_REQUEST_FAILED = 1
 EXIT_USAGE = 2
 DEFAULT_TARGET = "127.0.0.1:8500"
+# Model calls a forecast may take unless --max-calls allows more (N <= 1000 * S).
+DEFAULT_MAX_CALLS = 1000
 
 
 def register(subparsers: Any) -> None:
@@ -97,6 +105,14 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--timeout", type=float, default=10.0, help="per-request deadline in seconds (server)"
     )
+    parser.add_argument(
+        "--max-calls",
+        type=int,
+        default=DEFAULT_MAX_CALLS,
+        metavar="C",
+        help="refuse a forecast that needs more than C model calls, ceil(N/S) (default "
+        f"{DEFAULT_MAX_CALLS}): errors compound with every call and each is a round trip",
+    )
     parser.set_defaults(func=run_forecast)
 
 
@@ -148,6 +164,12 @@ def _csv_rows(text: str, source: str) -> list[list[float]]:
             if number == 1 and not rows and exc.reason == NON_NUMERIC:
                 continue  # a header
             raise UsageError(f"{source}: line {number}: {_refused_cell(exc)}") from exc
+    widths = sorted({len(row) for row in rows})
+    if len(widths) > 1:
+        raise UsageError(
+            f"{source}: expected the same number of cells on every line (targets first, then "
+            f"covariates), got lines of {widths} cells; fill or remove the short lines"
+        )
     if not rows:
         raise UsageError(f"{source}: expected at least one row of numbers, found none")
     return rows
@@ -167,10 +189,31 @@ def _refused_cell(exc: ValueRefused) -> str:
         )
     if exc.reason == NON_FINITE:
         return f"cell {exc.cell!r}: {expected}, got NaN or an infinity; fill gaps first"
+    if _is_timestamp(exc.cell):
+        return (
+            f"cell {exc.cell!r}: {expected}, got a timestamp; --history takes the value columns "
+            "only (targets first, then covariates): drop the training CSV's timestamp and "
+            "series-id columns (e.g. cut -d, -f2- for a leading timestamp; name the series "
+            "with --series-id, the last point's time with --window-end)"
+        )
     return (
         f"cell {exc.cell!r}: {expected}, got text ingest_series rejects as non_numeric; write "
         "the number plainly (no digit separators such as 1_000 or 1,000, ASCII digits only)"
     )
+
+
+def _is_timestamp(cell: str) -> bool:
+    """The cell reads as an ISO 8601 date or date-time (a training CSV's timestamp column)."""
+    from datetime import datetime
+
+    text = cell.strip()
+    if len(text) < 8 or not text[:4].isdigit():
+        return False
+    try:
+        datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return False
+    return True
 
 
 def run_forecast(args: argparse.Namespace, *, out: TextIO | None = None) -> int:
@@ -195,6 +238,17 @@ def run_forecast(args: argparse.Namespace, *, out: TextIO | None = None) -> int:
             else None
         )
         forecaster = _forecaster(args)
+        _check_one_series(forecaster, history)
+        calls = -(-args.steps // forecaster.steps)
+        if calls > args.max_calls:
+            raise UsageError(
+                f"--steps: expected at most {args.max_calls * forecaster.steps:,} steps "
+                f"(--max-calls {args.max_calls} calls of the model's {forecaster.steps} "
+                f"step(s)), got {args.steps:,}, which takes {calls:,} calls, one after the "
+                "other; errors compound with every call (predictions are fed back), so a model "
+                "trained with a longer horizon is usually better. To run it anyway, pass "
+                f"--max-calls {calls}"
+            )
         ids = None if args.series_id is None else [args.series_id]
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", UnknownSeriesWarning)
@@ -237,15 +291,51 @@ def run_forecast(args: argparse.Namespace, *, out: TextIO | None = None) -> int:
     return EXIT_OK
 
 
+def _check_one_series(forecaster: Any, history: list[Any]) -> None:
+    """Refuses a history of several series: the output holds one forecast."""
+    from seqline.serving.client.forecasting import _check_history
+
+    batch = _check_history(forecaster, history).shape[0]
+    if batch != 1:
+        raise UsageError(
+            f"--history: expected one series ([L, F] rows, or [L] values when F == 1), got "
+            f"{batch} series ([{batch}, L, F]); seqline forecast prints one forecast: run it "
+            "once per series (with its --series-id), or call recursive_forecast for a batch"
+        )
+
+
+def _saved_model_dir(path: str) -> str:
+    """The directory if it holds a SavedModel; UsageError naming the fix otherwise."""
+    import os
+
+    if not os.path.isdir(path):
+        raise UsageError(f"--saved-model: {path} is not a directory")
+    if any(os.path.isfile(os.path.join(path, f)) for f in ("saved_model.pb", "saved_model.pbtxt")):
+        return path
+    versions = sorted(
+        (int(name) for name in os.listdir(path) if name.isdigit()
+         and os.path.isdir(os.path.join(path, name))),
+    )  # fmt: skip
+    if versions:
+        shown = ", ".join(str(v) for v in versions)
+        example = os.path.join(path, str(versions[-1]))
+        raise UsageError(
+            f"--saved-model: expected a SavedModel directory (with saved_model.pb), got "
+            f"{path}, a model base directory (versions {shown}): pass a version dir, e.g. "
+            f"{example}"
+        )
+    raise UsageError(
+        f"--saved-model: expected a SavedModel directory (with saved_model.pb), got {path}, "
+        "which has none; pass a pushed version dir (serving/<model>/<version>) or a Model "
+        "artifact's saved_model/"
+    )
+
+
 def _forecaster(args: argparse.Namespace) -> Any:
     from seqline.serving.client.forecasting import SavedModelForecaster, ServedForecaster
 
     if args.saved_model:
-        import os
-
-        if not os.path.isdir(args.saved_model):
-            raise UsageError(f"--saved-model: {args.saved_model} is not a directory")
-        return SavedModelForecaster(args.saved_model)
+        return SavedModelForecaster(_saved_model_dir(args.saved_model))
     if args.rest:
         from seqline.serving.client.rest_client import RestClient
 

@@ -27,9 +27,13 @@ horizons prefer a model trained with a longer H.
 Streaming (the seeds' stateful-RNN use), two ways; the server stays stateless in both, so any
 replica can answer and a restart loses nothing:
     StepForecaster     the "step" signature: sends one point and the state the previous call
-                       returned; O(1) server work per point (components/train/series_step.py)
+                       returned; O(1) server work per point (components/train/series_step.py);
+                       pinned to the model version its state belongs to
     RollingForecaster  keeps the last L points client-side and sends the whole window to
                        "forecast" as each new point arrives; O(L) per point, any forecaster
+Both return None until L points have arrived. Streams must be gap-free (the model's windows are
+L consecutive steps of ingest's grid): with timestamp= on each point (and step_seconds) a
+skipped, repeated or out-of-order point is refused.
 
 Series ids (per-series scaling): ids are case-sensitive and stripped of surrounding whitespace
 (as ingest and the exported graph strip them). A model that takes series_id refuses a request
@@ -58,6 +62,8 @@ SERIES_ID_INPUT = "series_id"
 WINDOW_END_INPUT = "window_end"
 FUTURE_COVARIATES_INPUT = "future_covariates"
 FORECAST_OUTPUT = "forecast"
+# The most steps recursive_forecast takes: numpy cannot index beyond it.
+MAX_STEPS = int(np.iinfo(np.intp).max) // 2
 
 
 class ForecastInputError(ValueError):
@@ -146,12 +152,13 @@ class KnownFuture:
     ) -> dict[str, np.ndarray]:
         """The forecast signature's inputs as arrays: history float32 [B, L, F], series_id
         (when the signature takes it) and the checked known-future inputs."""
-        inputs: dict[str, np.ndarray] = {HISTORY_INPUT: np.asarray(history, dtype=np.float32)}
+        window = _check_history(self, history)  # type: ignore[arg-type]
+        inputs: dict[str, np.ndarray] = {HISTORY_INPUT: window}
         if self.takes_series_id:
-            ids = _series_ids(series_id, len(history), required=True)
+            ids = _series_ids(series_id, len(window), required=True)
             warn_unknown_series(ids, self.trained_series_ids)
             inputs[SERIES_ID_INPUT] = np.array(ids, dtype=object)
-        inputs.update(self.known_future_inputs(len(history), window_end, future_covariates))
+        inputs.update(self.known_future_inputs(len(window), window_end, future_covariates))
         return inputs
 
     def known_future_inputs(
@@ -407,9 +414,16 @@ def _missing_series_id(received: str) -> str:
 
 def _check_history(forecaster: Forecaster, history: Any) -> np.ndarray:
     """history [L, F] / [B, L, F] (or [L] / [B, L] when F == 1) -> float32 [B, L, F]."""
-    with np.errstate(over="ignore"):  # a value beyond float32 is refused below, by name
-        array = np.asarray(history, dtype=np.float32)
     lookback, features = forecaster.lookback, forecaster.num_features
+    try:
+        with np.errstate(over="ignore"):  # a value beyond float32 is refused below, by name
+            array = np.asarray(history, dtype=np.float32)
+    except (TypeError, ValueError) as exc:  # text, None, ragged rows
+        raise ForecastInputError(
+            f"history: expected numbers, [{lookback}, {features}] or [batch, {lookback}, "
+            f"{features}] with every row {features} wide, got values numpy cannot read as one "
+            f"float array ({exc}); pass plain numbers, the same count in every row"
+        ) from exc
     if features == 1 and array.ndim in (1, 2) and array.shape[-1] != 1:
         array = array[..., None]
     if array.ndim == 2:
@@ -474,6 +488,11 @@ def recursive_forecast(
     """
     if not isinstance(steps, int) or isinstance(steps, bool) or steps < 1:
         raise ForecastInputError(f"steps: expected an integer >= 1, got {steps!r}")
+    if steps > MAX_STEPS:
+        raise ForecastInputError(
+            f"steps: expected at most {MAX_STEPS:,} (an array index), got {steps:,}; forecast "
+            "fewer steps (errors compound with every round of fed-back predictions)"
+        )
     window = _check_history(forecaster, history)
     batch = window.shape[0]
     ids = None
@@ -581,8 +600,8 @@ def _future_covariates(
 ) -> np.ndarray:
     """float32 [B, R >= needed, count]: the covariates over the forecast period, as given."""
     batch = window.shape[0]
-    if count == 0:
-        return np.zeros((batch, needed, 0), np.float32)
+    if count == 0:  # a view: nothing of size `needed` is allocated
+        return np.broadcast_to(np.zeros((batch, 1, 0), np.float32), (batch, needed, 0))
     known = int(getattr(forecaster, "num_future_covariates", 0) or 0)
     why = (
         f"forecasting {steps} step(s) takes {-(-steps // forecaster.steps)} call(s) of "
@@ -600,7 +619,8 @@ def _future_covariates(
                 f"[batch, {needed}, {count}] (seqline forecast: --future-covariates), or "
                 "hold_covariates=True to repeat the last observed values"
             )
-        return np.repeat(window[:, -1:, -count:], needed, axis=1)
+        # A read-only view of the last row: N held rows cost nothing, whatever N is.
+        return np.broadcast_to(window[:, -1:, -count:], (batch, needed, count))
     array = np.asarray(given, dtype=np.float32)
     if array.ndim == 2:
         array = np.broadcast_to(array[None], (batch, *array.shape))
@@ -632,12 +652,27 @@ class RollingForecaster:
         forecaster: SavedModelForecaster / ServedForecaster.
         series_id: the stream's series (for per-series models).
         initial_history: optional earlier rows [n, F] to start from.
+        step_seconds: the series' step in seconds (e.g. 3600 for 1h); with it a point whose
+            timestamp is not exactly one step after the last one is refused. Without it only
+            the order is checked (a timestamp must be after the last one).
+
+    Streams must be gap-free, on the grid the model was trained on (ingest's frequency, with
+    its gaps filled): the window is L consecutive steps, and a missing point shifts every row
+    before it. Pass timestamp= with each point to have skipped, repeated or out-of-order points
+    refused before they enter the window.
     """
 
     def __init__(
-        self, forecaster: Forecaster, series_id: Any = None, initial_history: Any = None
+        self,
+        forecaster: Forecaster,
+        series_id: Any = None,
+        initial_history: Any = None,
+        *,
+        step_seconds: int | None = None,
     ) -> None:
         self._forecaster = forecaster
+        self.step_seconds = _step_seconds(step_seconds)
+        self._last_time: int | None = None
         if forecaster.takes_series_id:  # refused now rather than at the L-th point
             given = _series_ids(None if series_id is None else [series_id], 1, required=True)
             series_id = given[0].decode("utf-8", "surrogateescape")
@@ -671,8 +706,12 @@ class RollingForecaster:
         timestamp (epoch seconds of this point) and future_covariates ([H, K], the next H
         steps' known-future values) are passed on when the model takes them (calendar
         features, future covariates); a model that needs one refuses a forecast without it.
+        A timestamp must be after the last point's, and exactly `step_seconds` after it when
+        the step is known: ForecastInputError otherwise, and the point is not added.
         """
+        now = _check_timestamp(self._last_time, timestamp, self.step_seconds)
         self._append(point)
+        self._last_time = now
         if not self.ready:
             return None
         window = np.stack(self._rows)[None]
@@ -692,21 +731,118 @@ VALUE_INPUT = "value"
 STATE = "state"
 
 
+class StreamVersionError(RuntimeError):
+    """A stream's state was made by a model version the server no longer serves (a push or
+    rollback replaced it): the state cannot be used by another version. `restart()` rebuilds it
+    on the served version from the last L points the stream kept."""
+
+
+def _check_timestamp(last: int | None, timestamp: Any, step_seconds: int | None) -> int | None:
+    """The point's timestamp as int, checked against the last point's: always later, and exactly
+    one step later when the step is known. None when the point has none (nothing checked)."""
+    if timestamp is None:
+        return None
+    try:
+        now = int(timestamp)
+    except (TypeError, ValueError, OverflowError) as exc:
+        raise ForecastInputError(
+            f"timestamp: expected epoch seconds (an integer), got {timestamp!r}"
+        ) from exc
+    if last is None:
+        return now
+    gap_free = (
+        "streams must be gap-free, on the grid the model was trained on: fill missing points "
+        "as ingest's gap_policy does and send them in time order"
+    )
+    if now <= last:
+        what = "a duplicate" if now == last else "earlier"
+        raise ForecastInputError(
+            f"timestamp: expected a time after the last point's ({last}), got {now} ({what}); "
+            f"{gap_free}"
+        )
+    if step_seconds and now - last != step_seconds:
+        ahead = (now - last) / step_seconds
+        raise ForecastInputError(
+            f"timestamp: expected {last + step_seconds} (one step of {step_seconds} s after the "
+            f"last point, {last}), got {now} ({ahead:g} steps after it); {gap_free}"
+        )
+    return now
+
+
+def _step_seconds(step_seconds: Any) -> int | None:
+    if step_seconds is None:
+        return None
+    if isinstance(step_seconds, bool) or not isinstance(step_seconds, int) or step_seconds < 1:
+        raise ForecastInputError(
+            f"step_seconds: expected the series' step in seconds, an integer >= 1 (e.g. 3600 "
+            f"for 1h), got {step_seconds!r}"
+        )
+    return step_seconds
+
+
+class _ServedStep:
+    """Calls a served model's step signatures on one version, pinned when the stream starts.
+
+    A state is only meaningful to the weights that made it, so every call names `version` (the
+    one the server answered with when the stream started); when the server no longer serves it
+    (NOT_FOUND after a push or rollback), StreamVersionError says so. repin() moves to the
+    version the server serves now (StepForecaster.restart does it).
+    """
+
+    def __init__(self, client: Any, version: int | None) -> None:
+        self._client = client
+        self.version = version
+
+    def repin(self) -> None:
+        self.version = self._client.metadata().version
+
+    def __call__(self, signature: str, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        if self.version is None:  # the server did not say which version: nothing to pin
+            return self._client.predict(inputs, signature_name=signature)
+        try:
+            return self._client.predict(inputs, signature_name=signature, version=self.version)
+        except Exception as exc:
+            code = getattr(getattr(exc, "code", None), "name", None)
+            if code != "NOT_FOUND":
+                raise
+            raise StreamVersionError(
+                f"{signature}: the stream's state was made by model version {self.version}, "
+                f"which the server no longer serves ({exc}); a state only works with the weights "
+                "that made it: call stream.restart() to rebuild it on the served version from "
+                "the last L points the stream kept"
+            ) from exc
+
+
 class StepForecaster:
     """Streaming through a forecaster's "step" signature: one point per call, O(1) server work.
 
     The server stays stateless: the state (the encoder's recurrent state and the series'
     scaler, components/train/series_step.py) comes back with every forecast and this object
-    sends it with the next point, so any replica can answer. Keep `state` (e.g. beside the
-    stream's offset in a queue) to resume after a restart.
+    sends it with the next point, so any replica serving the same version can answer.
 
         stream = StepForecaster.from_client(PredictionClient("host:8500", "demand"), "meter-7")
         for value in readings:               # one row of F values (or a number when F == 1)
-            forecast = stream.update(value)  # float32 [S] (or [S, T]) after every point
+            forecast = stream.update(value)  # None until L points have arrived
+            if forecast is not None: ...     # float32 [S] (or [S, T])
 
-    The forecast equals the window signature's once `points` == L (the model's lookback) when
-    the stream started at the window's first point; past L the state remembers more than the
-    window (series_step.py). `restart()` returns to the start state.
+    Until L points (the model's lookback) have been sent the state has seen less than a
+    window and its forecast is not one the model was trained to make, so `update` returns None
+    (`ready` is False), as RollingForecaster does. At L points the forecast equals the window
+    signature's on those points. Past L the state remembers more than the last L points (the
+    model was trained on L-point windows from a zero state; series_step.py); the two stay close
+    on a trained model, and `restart()` re-feeds the last L points it kept (L step calls) when
+    you need the window's exact semantics.
+
+    A state is only meaningful to the model version that made it: from_client pins the version
+    the server answered with (`version`) and sends every call to it; after a push or rollback
+    removes that version the next update raises StreamVersionError, and `restart()` moves to
+    the served version (re-feeding the kept points). To resume after a restart of the client,
+    keep `state`, `points` and `version` together (e.g. beside the stream's offset in a queue)
+    and pass all three back.
+
+    Streams must be gap-free, on the grid the model was trained on (ingest's frequency, with
+    its gaps filled): pass `timestamp=` with each point and `step_seconds` to have a skipped,
+    repeated or out-of-order point refused (without step_seconds only the order is checked).
 
     Args:
         call: (signature name, {input: array}) -> {output: array}; from_client / from_saved_model
@@ -716,6 +852,13 @@ class StepForecaster:
             ids (seqline.schemas.series.series_id_text: text stripped, 1.0 -> "1"); refused
             when empty and the model scales per series.
         state: a state [D] saved from an earlier `state` to resume from (default: step_start's).
+        lookback: L, points before the first forecast and points kept for restart();
+            from_client / from_saved_model read it from the "forecast" signature. None: not
+            known, every update returns a forecast and restart() goes back to the bare start
+            state.
+        points: with `state`, the points that state has seen (the saved `points`); None
+            (default with a state): not known, so the stream is taken as warmed up (`ready`).
+        step_seconds: the series' step in seconds, to refuse timestamps that skip steps.
         takes_series_id: the model scales per series (its "forecast" signature takes
             series_id); from_client / from_saved_model read it.
         trained_series_ids: the ids it was trained on, to warn about others (None: unknown).
@@ -728,21 +871,54 @@ class StepForecaster:
         series_id: Any = "",
         state: np.ndarray | None = None,
         *,
+        lookback: int | None = None,
+        points: int | None = None,
+        step_seconds: int | None = None,
         takes_series_id: bool = False,
         trained_series_ids: frozenset[str] | None = None,
     ) -> None:
         self._call = call
         self.num_features = num_features
+        self.lookback = lookback
+        self.step_seconds = _step_seconds(step_seconds)
         self.takes_series_id = takes_series_id
         self.trained_series_ids = trained_series_ids
         self.series_id = series_id_text(series_id) or ""
-        self.points = 0
-        self.state = self._start_state() if state is None else np.asarray(state, np.float32)
+        # The last L points (for restart); none kept when L is not known.
+        self._rows: deque[np.ndarray] = deque(maxlen=lookback or 0)
+        self._last_time: int | None = None
+        # Points the state has seen; None after resuming from a state without its count.
+        self.points: int | None
+        if state is None:
+            if points not in (None, 0):
+                raise ForecastInputError(
+                    f"points: a count of points goes with the state that saw them; got "
+                    f"points={points} without state=. Pass both (saved together) or neither"
+                )
+            self.state, self.points = self._start_state(), 0
+        else:
+            self.state = np.asarray(state, np.float32)
+            self.points = points
+
+    @property
+    def version(self) -> int | None:
+        """The model version this stream's state belongs to (from_client; None: not known)."""
+        return getattr(self._call, "version", None)
+
+    @property
+    def ready(self) -> bool:
+        """True once the state has seen L points (or when L or the point count is not known)."""
+        return self.lookback is None or self.points is None or self.points >= self.lookback
 
     @classmethod
-    def from_client(cls, client: Any, series_id: Any = "", **kwargs: Any) -> StepForecaster:
-        """Through a PredictionClient (gRPC Predict with named inputs); F from the metadata."""
-        signatures = client.metadata().signatures
+    def from_client(
+        cls, client: Any, series_id: Any = "", *, version: int | None = None, **kwargs: Any
+    ) -> StepForecaster:
+        """Through a PredictionClient (gRPC Predict with named inputs) or a RestClient; F and L
+        from the metadata. Every call goes to one version: `version` (pass the saved one with a
+        saved state) or, by default, the one the server serves now (the client's selection)."""
+        meta = client.metadata() if version is None else client.metadata(version=version)
+        signatures = meta.signatures
         info = signatures.get(STEP_SIGNATURE)
         value = None if info is None else info.inputs.get(VALUE_INPUT)
         features = _step_features(None if value is None else value.shape, "the served model")
@@ -750,15 +926,14 @@ class StepForecaster:
         kwargs.setdefault(
             "takes_series_id", window is not None and SERIES_ID_INPUT in window.inputs
         )
-
-        def call(signature: str, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-            return client.predict(inputs, signature_name=signature)
-
-        return cls(call, features, series_id, **kwargs)
+        history = None if window is None else window.inputs.get(HISTORY_INPUT)
+        kwargs.setdefault("lookback", _window_lookback(None if history is None else history.shape))
+        pinned = version if version is not None else meta.version
+        return cls(_ServedStep(client, pinned), features, series_id, **kwargs)
 
     @classmethod
     def from_saved_model(cls, path: str, series_id: Any = "", **kwargs: Any) -> StepForecaster:
-        """Loads the SavedModel in this process (TensorFlow only)."""
+        """Loads the SavedModel in this process (TensorFlow only); F and L from its signatures."""
         import tensorflow as tf
 
         loaded = tf.saved_model.load(path)
@@ -768,9 +943,14 @@ class StepForecaster:
         )
         features = _step_features(None if value is None else value.shape.as_list(), path)
         window = loaded.signatures.get(FORECAST_SIGNATURE)
-        if window is not None and SERIES_ID_INPUT in window.structured_input_signature[1]:
+        window_inputs = {} if window is None else window.structured_input_signature[1]
+        if SERIES_ID_INPUT in window_inputs:
             kwargs.setdefault("takes_series_id", True)
             kwargs.setdefault("trained_series_ids", captured_series_ids(window))
+        history = window_inputs.get(HISTORY_INPUT)
+        kwargs.setdefault(
+            "lookback", _window_lookback(None if history is None else history.shape.as_list())
+        )
 
         def call(name: str, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
             fn = loaded.signatures[name]  # `loaded` stays referenced: its variables live on
@@ -789,22 +969,55 @@ class StepForecaster:
         state = self._call(STEP_START_SIGNATURE, inputs)[STATE]
         return np.asarray(state, np.float32)[0]
 
-    def restart(self) -> None:
-        """Back to step_start's state (zero recurrent state, the series' scaler)."""
+    def restart(self) -> np.ndarray | None:
+        """Rebuilds the state from step_start and the last L points kept (L step calls), so the
+        next forecast has the window signature's exact semantics; a served stream first moves to
+        the version the server serves now. Returns the forecast after the re-fed points, or None
+        when fewer than L are kept (a stream resumed from a saved state keeps only the points
+        sent since). Without a known L it returns to the bare start state (None)."""
+        repin = getattr(self._call, "repin", None)
+        if repin is not None:
+            repin()
         self.state, self.points = self._start_state(), 0
+        forecast, kept = None, list(self._rows)
+        self._rows.clear()
+        for row in kept:
+            forecast = self._step(row)
+        return forecast if self.ready else None
 
-    def update(self, value: Any) -> np.ndarray:
-        """Sends one point; returns the forecast float32 [S] (one target) or [S, T]."""
+    def update(self, value: Any, *, timestamp: int | None = None) -> np.ndarray | None:
+        """Sends one point; returns the forecast float32 [S] (one target) or [S, T], or None
+        until L points have been sent (`ready`).
+
+        timestamp: epoch seconds of this point; when given it must be after the last point's,
+        and exactly `step_seconds` after it when the step is known (ForecastInputError
+        otherwise, before anything is sent: streams must be gap-free).
+        """
         row = np.asarray(value, dtype=np.float32).reshape(-1)
         if row.shape != (self.num_features,) or not np.isfinite(row).all():
             raise ForecastInputError(
                 f"point: expected {self.num_features} finite value(s) (targets first, then "
                 f"covariates), got {np.asarray(value).tolist()}"
             )
+        now = _check_timestamp(self._last_time, timestamp, self.step_seconds)
+        forecast = self._step(row)
+        self._last_time = now
+        return forecast if self.ready else None
+
+    def _step(self, row: np.ndarray) -> np.ndarray:
         out = self._call(STEP_SIGNATURE, {VALUE_INPUT: row[None], STATE: self.state[None]})
         self.state = np.asarray(out[STATE], np.float32)[0]
-        self.points += 1
+        self.points = None if self.points is None else self.points + 1
+        if self._rows.maxlen:
+            self._rows.append(row)
         return np.asarray(out[FORECAST_OUTPUT], np.float32)[0]
+
+
+def _window_lookback(history_shape: Sequence[int | None] | None) -> int | None:
+    """L from the forecast signature's history shape [None, L, F]; None when it has none."""
+    if history_shape is None or len(history_shape) != 3 or not (history_shape[1] or 0) > 0:
+        return None
+    return int(history_shape[1] or 0)
 
 
 def _step_features(value_shape: Sequence[int | None] | None, source: str) -> int:

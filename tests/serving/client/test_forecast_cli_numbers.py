@@ -52,3 +52,86 @@ def test_json_history_beyond_float32_says_so() -> None:
         recursive_forecast(_Forecaster(), [1.0, 1e39], 1)
     with pytest.raises(ForecastInputError, match="NaN or infinity"):
         recursive_forecast(_Forecaster(), [1.0, float("nan")], 1)
+
+
+class _Stub:
+    """A forecaster the CLI gets instead of a SavedModel: L = 3, F = 1, S = 2, y + 1, y + 2."""
+
+    lookback, num_features, num_targets, steps, takes_series_id = 3, 1, 1, 2, False
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def predict(self, history, series_id=None):
+        self.calls += 1
+        last = np.asarray(history, np.float32)[:, -1, :1]
+        return np.stack([last + 1, last + 2], axis=1)
+
+
+@pytest.fixture
+def stub(monkeypatch, tmp_path):
+    from seqline.serving.client import forecast_cli
+
+    model = _Stub()
+    monkeypatch.setattr(forecast_cli, "_forecaster", lambda args: model)
+    return model
+
+
+def _forecast(tmp_path, *args: str) -> int:
+    from seqline.serving.cli import main
+
+    return main(["forecast", "--saved-model", str(tmp_path), *args])
+
+
+@pytest.mark.parametrize(
+    ("history", "says"),
+    [
+        ("[[1, 2, 3], [4, 5, 6]]", "expected one series ([L, F] rows, or [L] values when F == 1)"),
+        ("[[[1], [2], [3]], [[4], [5], [6]]]", "got 2 series ([2, L, F]); seqline forecast"),
+        ('["abc", 2, 3]', "history: expected numbers"),
+        ("[[1, 2], 2, 3]", "history: expected numbers"),
+    ],
+)
+def test_forecast_refuses_batches_text_and_ragged_rows_on_one_line(
+    stub, tmp_path, capsys, history, says
+) -> None:
+    assert _forecast(tmp_path, "--history", history, "--steps", "2") == 2
+    err = capsys.readouterr().err
+    assert says in err and err.count("\n") == 1 and "Traceback" not in err
+    assert stub.calls == 0
+
+
+def test_forecast_refuses_more_model_calls_than_max_calls(stub, tmp_path, capsys) -> None:
+    huge = "100000000000000000000"
+    assert _forecast(tmp_path, "--history", "[1, 2, 3]", "--steps", huge) == 2
+    err = capsys.readouterr().err
+    assert "--steps: expected at most 2,000 steps (--max-calls 1000 calls" in err
+    assert "errors compound" in err and stub.calls == 0
+    assert _forecast(tmp_path, "--history", "[1, 2, 3]", "--steps", "5", "--max-calls", "2") == 2
+    assert "pass --max-calls 3" in capsys.readouterr().err
+    assert _forecast(tmp_path, "--history", "[1, 2, 3]", "--steps", "5", "--max-calls", "3") == 0
+    assert stub.calls == 3 and '"forecast": [\n    4.0' in capsys.readouterr().out
+
+
+def test_saved_model_at_a_base_directory_names_the_version_dirs(tmp_path, capsys) -> None:
+    from seqline.serving.cli import main
+
+    for version in ("1", "3", "notes"):
+        (tmp_path / version).mkdir()
+    args = ["forecast", "--saved-model", str(tmp_path), "--history", "[1, 2, 3]", "--steps", "1"]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert "a model base directory (versions 1, 3): pass a version dir, e.g." in err
+    assert str(tmp_path / "3") in err and "Traceback" not in err
+    assert main([*args[:2], str(tmp_path / "notes"), *args[3:]]) == 2
+    assert "(with saved_model.pb), got" in capsys.readouterr().err
+
+
+def test_csv_rows_copied_with_their_timestamp_say_to_drop_it(tmp_path) -> None:
+    history = tmp_path / "h.csv"
+    history.write_text("timestamp,amount\n2019-01-01T00:00:00,200.5\n", encoding="utf-8")
+    with pytest.raises(UsageError, match=r"got a timestamp; --history takes the value columns"):
+        load_rows(f"@{history}", "--history")
+    history.write_text("amount,flag\n1,0\n2\n", encoding="utf-8")
+    with pytest.raises(UsageError, match=r"the same number of cells on every line.*\[1, 2\]"):
+        load_rows(f"@{history}", "--history")

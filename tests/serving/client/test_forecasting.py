@@ -241,3 +241,157 @@ def test_step_forecaster_refuses_an_empty_series_id_for_a_per_series_model():
         StepForecaster(call, 1, "M", takes_series_id=True, trained_series_ids=trained)
     StepForecaster(call, 1)  # a single-series model: "" as before
     assert sent[-1][1]["series_id"].tolist() == [b""]
+
+
+class SumStep:
+    """A step model whose state is the running sum of the points it has seen (plus a start
+    marker per series) and whose forecast is that state: what the client does with state and
+    points is then visible exactly."""
+
+    def __init__(self) -> None:
+        self.calls: list[str] = []
+
+    def __call__(self, signature, inputs):
+        self.calls.append(signature)
+        if signature == "step_start":
+            return {"state": np.full((1, 1), 1000.0, np.float32)}
+        state = inputs["state"] + inputs["value"].sum(axis=1, keepdims=True)
+        return {"state": state, "forecast": state.copy()}
+
+
+def test_step_forecaster_waits_for_l_points_and_restart_refeeds_the_last_l():
+    from seqline.serving.client.forecasting import StepForecaster
+
+    model = SumStep()
+    stream = StepForecaster(model, 1, lookback=3)
+    assert [stream.update(v) for v in (1.0, 2.0)] == [None, None] and not stream.ready
+    np.testing.assert_allclose(stream.update(3.0), [1006.0])  # 1000 + 1 + 2 + 3: a window
+    np.testing.assert_allclose(stream.update(4.0), [1010.0])  # remembers 1 beyond L
+    # restart: the start state and the last L points, i.e. the window [2, 3, 4] exactly.
+    np.testing.assert_allclose(stream.restart(), [1009.0])
+    assert stream.points == 3 and stream.ready
+    np.testing.assert_allclose(stream.update(5.0), [1014.0])
+    np.testing.assert_allclose(stream.restart(), [1012.0])  # [3, 4, 5]: kept rows unchanged
+    # A resumed stream keeps its point count when given; without it the count is unknown.
+    resumed = StepForecaster(model, 1, state=stream.state, lookback=3, points=stream.points)
+    assert resumed.points == 3 and resumed.ready
+    unknown = StepForecaster(model, 1, state=stream.state, lookback=3)
+    assert unknown.points is None and unknown.ready
+    np.testing.assert_allclose(unknown.update(1.0), [1013.0])
+    assert unknown.restart() is None and unknown.points == 1  # only the point sent since
+    with pytest.raises(ForecastInputError, match="points: a count of points goes with the state"):
+        StepForecaster(model, 1, lookback=3, points=5)
+
+
+class StepClient:
+    """A server for StepForecaster.from_client: metadata (L = 3, F = 1) and predict, serving
+    `served` versions; a call naming another version fails NOT_FOUND as a server's would."""
+
+    def __init__(self) -> None:
+        self.served = 4
+        self.model = SumStep()
+        self.versions: list[int | None] = []
+
+    def metadata(self, version=None):
+        from seqline.serving.client.model_info import ModelMetadata
+
+        step = SignatureInfo(
+            "tensorflow/serving/predict",
+            inputs={
+                "value": TensorSpecInfo("DT_FLOAT", (-1, 1)),
+                "state": TensorSpecInfo("DT_FLOAT", (-1, 1)),
+            },
+            outputs={"forecast": TensorSpecInfo("DT_FLOAT", (-1, 1))},
+        )
+        window = SignatureInfo(
+            "tensorflow/serving/predict",
+            inputs={"history": TensorSpecInfo("DT_FLOAT", (-1, 3, 1))},
+            outputs={"forecast": TensorSpecInfo("DT_FLOAT", (-1, 1))},
+        )
+        return ModelMetadata("m", version or self.served, {"step": step, "forecast": window})
+
+    def predict(self, inputs, signature_name=None, version=None):
+        from seqline.serving.client.retry import RequestFailed
+        from seqline.serving.errors import Code
+
+        self.versions.append(version)
+        if version is not None and version != self.served:
+            raise RequestFailed(Code.NOT_FOUND, f"Servable not found: version {version}")
+        return self.model(signature_name, inputs)
+
+
+def test_a_served_stream_is_pinned_to_its_version_and_restart_moves_it_on():
+    from seqline.serving.client.forecasting import StepForecaster, StreamVersionError
+
+    client = StepClient()
+    stream = StepForecaster.from_client(client)
+    assert (stream.lookback, stream.version) == (3, 4)
+    for value in (1.0, 2.0, 3.0):
+        stream.update(value)
+    assert set(client.versions) == {4}  # every call named the version the state belongs to
+    client.served = 5  # a push replaced version 4
+    with pytest.raises(StreamVersionError, match=r"made by model version 4.*stream.restart\(\)"):
+        stream.update(4.0)
+    np.testing.assert_allclose(stream.restart(), [1006.0])  # on version 5, from [1, 2, 3]
+    assert stream.version == 5 and client.versions[-1] == 5
+    # A saved state resumes on the version that made it.
+    resumed = StepForecaster.from_client(client, state=stream.state, points=3, version=5)
+    assert resumed.version == 5 and resumed.ready
+
+
+def test_streams_refuse_gaps_duplicates_and_time_going_backwards():
+    from seqline.serving.client.forecasting import StepForecaster
+
+    hour = 3600
+    model = LinearForecaster(lookback=2, features=1, steps=1)
+    stream = RollingForecaster(model, step_seconds=hour)
+    stream.update(1.0, timestamp=0)
+    stream.update(2.0, timestamp=hour)
+    with pytest.raises(ForecastInputError, match=r"expected 7200 \(one step of 3600 s.*got 36000"):
+        stream.update(3.0, timestamp=10 * hour)
+    with pytest.raises(ForecastInputError, match=r"after the last point's \(3600\).*duplicate"):
+        stream.update(3.0, timestamp=hour)
+    with pytest.raises(ForecastInputError, match=r"earlier\); streams must be gap-free"):
+        stream.update(3.0, timestamp=0)
+    assert [c[0][0, :, 0].tolist() for c in model.calls] == [[1.0, 2.0]]  # none got in
+    stream.update(3.0, timestamp=2 * hour)
+    unknown_step = RollingForecaster(model)  # without the step only the order is checked
+    unknown_step.update(1.0, timestamp=0)
+    unknown_step.update(2.0, timestamp=5 * hour)
+    with pytest.raises(ForecastInputError, match="duplicate"):
+        unknown_step.update(2.0, timestamp=5 * hour)
+    step = StepForecaster(SumStep(), 1, lookback=2, step_seconds=hour)
+    step.update(1.0, timestamp=0)
+    with pytest.raises(ForecastInputError, match=r"got 10800 \(3 steps after it\)"):
+        step.update(1.0, timestamp=3 * hour)
+    assert step.points == 1
+    with pytest.raises(ForecastInputError, match="step_seconds: expected"):
+        RollingForecaster(model, step_seconds=0)
+
+
+def test_predict_checks_the_history_as_recursive_forecast_does():
+    client = FakeClient()
+    served = ServedForecaster(client)
+    for bad, says in (
+        ([[1.0], [np.inf], [3.0], [4.0]], "finite values"),
+        ([[1.0], [np.nan], [3.0], [4.0]], "finite values"),
+        ([["abc"], [2.0], [3.0], [4.0]], "history: expected numbers"),
+        ([[1.0, 2.0], [2.0], [3.0], [4.0]], "every row 1 wide"),
+    ):
+        with pytest.raises(ForecastInputError, match=says):
+            served.predict(np.asarray(bad, dtype=object), np.array(["a"], object))
+        with pytest.raises(ForecastInputError, match=says):
+            served.request_inputs(bad, ["a"])
+    assert client.requests == []  # refused before anything was sent
+
+
+def test_held_covariates_are_not_materialised_and_huge_steps_are_refused():
+    from seqline.serving.client.forecasting import _future_covariates
+
+    model = LinearForecaster(lookback=2, features=2, steps=1)
+    window = np.array([[[1.0, 5.0], [2.0, 6.0]]], np.float32)
+    held = _future_covariates(window, 10**11, 1, None, True, 10**11, model)
+    assert held.shape == (1, 10**11, 1) and held.strides[1] == 0  # a view of one row
+    assert held[0, 10**11 - 1, 0] == 6.0
+    with pytest.raises(ForecastInputError, match="steps: expected at most"):
+        recursive_forecast(model, window[0], 10**20, hold_covariates=True)
