@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import sys
 import time
 from collections.abc import Sequence
@@ -142,7 +141,10 @@ def _destination_matches(
         return False
     if serving_root is None:
         return True
-    root = serving_root if "://" in serving_root else os.path.abspath(serving_root)
+    from seqline.storage import filesystem
+
+    # Push records a local destination as an absolute path without file:// (deploy._absolute).
+    root = filesystem.absolute(serving_root)
     return "/".join(parts[:-2]) == root.rstrip("/")
 
 
@@ -177,7 +179,9 @@ def _version_dirs(
     """Where version `version` of `model_name` would be: under `serving_root`, or else under
     every serving root a recorded push of `model_name` went to."""
     if serving_root is not None:
-        roots = [serving_root if "://" in serving_root else os.path.abspath(serving_root)]
+        from seqline.storage import filesystem
+
+        roots = [filesystem.absolute(serving_root)]
     else:
         roots = []
         for pushed in pushes:

@@ -1,30 +1,91 @@
-"""File I/O that works for local paths and for gs:// / s3:// roots.
+"""File I/O that works for local paths (also written ``file:///...``) and for remote roots.
 
 Local paths use the standard library (fast, and no TensorFlow import on a fully cached run);
-any path with a URL scheme goes through tf.io.gfile, imported only then.
+any other path with a URL scheme goes through tf.io.gfile, imported only then. Which schemes
+work is up to the installed TensorFlow (``tf.io.gfile.get_registered_schemes()``): gs:// is
+built in; s3:// and hdfs:// need the ``tensorflow-io`` package (TensorFlow >= 2.6 moved them
+there), which registers them when imported, and which this module imports on the first such
+path. A path whose scheme is not registered raises UnsupportedSchemeError naming the schemes
+that are, before any I/O (check_scheme does the same up front).
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 from collections.abc import Iterator
 from typing import Any
 
+# Schemes that tensorflow-io registers with tf.io.gfile when it is imported.
+_TENSORFLOW_IO_SCHEMES = frozenset({"s3", "hdfs", "viewfs", "har"})
+_usable_schemes: set[str] = set()  # schemes already found registered (checked once each)
+
+
+class UnsupportedSchemeError(ValueError):
+    """A path's URL scheme is not one the installed TensorFlow can open (e.g. s3:// without
+    tensorflow-io). Its message names the registered schemes and how to add the missing one."""
+
 
 def is_remote(path: str) -> bool:
-    """True for 'gs://bucket/x', 's3://...', 'hdfs://...'; False for local paths."""
+    """True for 'gs://bucket/x', 's3://...', 'hdfs://...'; False for local paths, including
+    'file:///x' (which local_path turns into '/x')."""
     return "://" in path and not path.startswith("file://")
 
 
-def _gfile() -> Any:
+def local_path(path: str) -> str:
+    """``path`` without a leading 'file://' ('file:///srv/m' -> '/srv/m'); other paths as
+    they are. What the standard library needs for a local path given as a file:// URL."""
+    return path[len("file://") :] if path.startswith("file://") else path
+
+
+def absolute(path: str) -> str:
+    """A remote path as it is; a local one (or file:// URL) as an absolute local path, so two
+    spellings of one local folder compare equal."""
+    return path if is_remote(path) else os.path.abspath(local_path(path))
+
+
+def scheme(path: str) -> str:
+    """The URL scheme of ``path`` ('gs' for 'gs://b/x'); '' for a plain local path."""
+    return path.split("://", 1)[0] if "://" in path else ""
+
+
+def check_scheme(path: str) -> None:
+    """Raises UnsupportedSchemeError unless ``path`` is local or its scheme is registered with
+    tf.io.gfile (importing tensorflow-io first for s3:// and hdfs://, if it is installed).
+    Imports TensorFlow for a remote path only."""
+    if is_remote(path):
+        _gfile(path)
+
+
+def _gfile(path: str) -> Any:
+    """tf.io.gfile, after checking that it can open ``path``'s scheme (UnsupportedSchemeError:
+    TensorFlow's own error, "File system scheme 's3' not implemented", names no remedy)."""
     import tensorflow as tf  # noqa: PLC0415 — only remote roots pay for TensorFlow
 
+    wanted = scheme(path)
+    if wanted in _usable_schemes:
+        return tf.io.gfile
+    registered = set(tf.io.gfile.get_registered_schemes())
+    if wanted not in registered and wanted in _TENSORFLOW_IO_SCHEMES:
+        with contextlib.suppress(ImportError):  # not installed: the error below says so
+            import tensorflow_io  # noqa: F401, PLC0415 — registers s3://, hdfs:// with gfile
+        registered = set(tf.io.gfile.get_registered_schemes())
+    if wanted not in registered:
+        known = sorted(f"{s}://" for s in registered if s not in ("", "file"))
+        how = (
+            f"{wanted}:// needs the tensorflow-io package (TensorFlow >= 2.6 moved s3:// and "
+            "hdfs:// there): `pip install tensorflow-io` (seqline imports it on the first "
+            f"{wanted}:// path), or use a local path or one of those schemes"
+            if wanted in _TENSORFLOW_IO_SCHEMES
+            else "use a local path or one of those schemes"
+        )
+        raise UnsupportedSchemeError(
+            f"{path}: expected a local path or a URL scheme this TensorFlow can open "
+            f"({', '.join(known)}), got {wanted}://; {how}"
+        )
+    _usable_schemes.add(wanted)
     return tf.io.gfile
-
-
-def _local(path: str) -> str:
-    return path[len("file://") :] if path.startswith("file://") else path
 
 
 def join(base: str, *parts: str) -> str:
@@ -36,21 +97,21 @@ def join(base: str, *parts: str) -> str:
 
 
 def exists(path: str) -> bool:
-    return _gfile().exists(path) if is_remote(path) else os.path.exists(_local(path))
+    return _gfile(path).exists(path) if is_remote(path) else os.path.exists(local_path(path))
 
 
 def makedirs(path: str) -> None:
     if is_remote(path):
-        _gfile().makedirs(path)
+        _gfile(path).makedirs(path)
     else:
-        os.makedirs(_local(path), exist_ok=True)
+        os.makedirs(local_path(path), exist_ok=True)
 
 
 def read_text(path: str) -> str:
     if is_remote(path):
-        with _gfile().GFile(path, "r") as f:
+        with _gfile(path).GFile(path, "r") as f:
             return f.read()
-    with open(_local(path), encoding="utf-8") as f:
+    with open(local_path(path), encoding="utf-8") as f:
         return f.read()
 
 
@@ -58,10 +119,10 @@ def write_text(path: str, text: str) -> None:
     """Writes a whole file. Local writes go to a temp file then rename, so readers never see
     half of it."""
     if is_remote(path):
-        with _gfile().GFile(path, "w") as f:
+        with _gfile(path).GFile(path, "w") as f:
             f.write(text)
         return
-    local = _local(path)
+    local = local_path(path)
     tmp = f"{local}.tmp-{os.getpid()}"
     with open(tmp, "w", encoding="utf-8") as f:
         f.write(text)
@@ -72,35 +133,45 @@ def write_text(path: str, text: str) -> None:
 
 def listdir(path: str) -> list[str]:
     if is_remote(path):
-        return [p.rstrip("/") for p in _gfile().listdir(path)]
-    return os.listdir(_local(path))
+        return [p.rstrip("/") for p in _gfile(path).listdir(path)]
+    return os.listdir(local_path(path))
 
 
 def rmtree(path: str) -> None:
     if is_remote(path):
-        if _gfile().exists(path):
-            _gfile().rmtree(path)
+        if _gfile(path).exists(path):
+            _gfile(path).rmtree(path)
     else:
-        shutil.rmtree(_local(path), ignore_errors=True)
+        shutil.rmtree(local_path(path), ignore_errors=True)
 
 
 def rename(src: str, dst: str) -> None:
-    """Renames a directory. Atomic on a local filesystem; on object stores it is a copy, which is
-    why an artifact's descriptor is written last and is what makes it visible."""
+    """Renames a directory; never onto an existing destination.
+
+    Atomic on a local filesystem. On object stores (gs://) it is a copy object by object, in
+    name order, then a delete: a process killed midway leaves a destination that holds some
+    files, possibly ``artifact.json`` already (the publisher writes it into the temporary
+    before the rename, so it is no completion mark there). What protects such a half-copied
+    artifact is its manifest, ``.seqline-files.json`` (pipeline/artifact_manifest.py): it is
+    written into the temporary too, and its leading '.' sorts it before every other name, so
+    it is copied first; a later cache hit checks the destination with ``damage()``, finds the
+    files the manifest lists but the copy lacks, and the runner re-executes the node, which
+    replaces the directory.
+    """
     if is_remote(src):
-        _gfile().rename(src, dst, overwrite=False)
+        _gfile(src).rename(src, dst, overwrite=False)
     else:
-        os.rename(_local(src), _local(dst))
+        os.rename(local_path(src), local_path(dst))
 
 
 def walk_files(path: str) -> Iterator[str]:
     """Yields every file below `path` (full paths), in sorted order."""
     if is_remote(path):
-        for root, _dirs, files in _gfile().walk(path):
+        for root, _dirs, files in _gfile(path).walk(path):
             for name in sorted(files):
                 yield join(root, name)
         return
-    for root, dirs, files in os.walk(_local(path)):
+    for root, dirs, files in os.walk(local_path(path)):
         dirs.sort()
         for name in sorted(files):
             yield os.path.join(root, name)
@@ -109,9 +180,11 @@ def walk_files(path: str) -> Iterator[str]:
 def copytree(src: str, dst: str) -> None:
     """Copies a directory tree file by file (works across local and remote filesystems)."""
     if not is_remote(src) and not is_remote(dst):
-        shutil.copytree(_local(src), _local(dst))
+        shutil.copytree(local_path(src), local_path(dst))
         return
-    gfile = _gfile()
+    gfile = _gfile(src if is_remote(src) else dst)
+    if is_remote(src) and is_remote(dst):
+        _gfile(dst)  # both schemes must be registered
     for root, _dirs, files in gfile.walk(src):
         rel = root[len(src) :].strip("/")
         target_dir = join(dst, rel) if rel else dst

@@ -7,8 +7,9 @@ HandleReloadConfigRequest) picks the change up.
 
 Writers of a local file serialise on an flock of ``{path}.lock`` (released by the kernel when a
 process dies, so a killed writer never blocks the next one) and replace the file by rename, so
-a polling server reads the old or the new file, never half of one. On gs:// / s3:// the file is
-written in one object PUT (atomic there) without a lock; run one writer at a time.
+a polling server reads the old or the new file, never half of one. A ``file:///...`` path is a
+local path (seqline.storage.filesystem.local_path). On gs:// (or s3:// with tensorflow-io) the
+file is written in one object PUT (atomic there) without a lock; run one writer at a time.
 """
 
 from __future__ import annotations
@@ -19,12 +20,9 @@ import uuid
 from collections.abc import Callable, Iterator
 
 from seqline.serving.model_config import ModelConfig, model_config_text, parse_model_config_text
+from seqline.storage.filesystem import is_remote, local_path
 
 CONFIG_FILE_NAME = "models.config"
-
-
-def _is_remote(path: str) -> bool:
-    return "://" in path and not path.startswith("file://")
 
 
 def read_configs(path: str) -> list[ModelConfig]:
@@ -33,7 +31,7 @@ def read_configs(path: str) -> list[ModelConfig]:
     Raises:
         ServerConfigError: the file exists but is not a valid ModelServerConfig.
     """
-    if _is_remote(path):
+    if is_remote(path):
         import tensorflow as tf
 
         if not tf.io.gfile.exists(path):
@@ -41,22 +39,33 @@ def read_configs(path: str) -> list[ModelConfig]:
         with tf.io.gfile.GFile(path, "r") as f:
             text = f.read()
     else:
-        if not os.path.exists(path):
+        local = local_path(path)
+        if not os.path.exists(local):
             return []
-        with open(path, encoding="utf-8") as f:
+        with open(local, encoding="utf-8") as f:
             text = f.read()
     return parse_model_config_text(text, source=path)
+
+
+def config_exists(path: str) -> bool:
+    """True if the config file at ``path`` (local, file:// or remote) exists."""
+    if is_remote(path):
+        import tensorflow as tf
+
+        return bool(tf.io.gfile.exists(path))
+    return os.path.isfile(local_path(path))
 
 
 def write_configs(path: str, configs: list[ModelConfig]) -> None:
     """Replaces the file at ``path`` with ``configs`` (temp file + rename locally)."""
     text = model_config_text(configs)
-    if _is_remote(path):
+    if is_remote(path):
         import tensorflow as tf
 
         with tf.io.gfile.GFile(path, "w") as f:
             f.write(text)
         return
+    path = local_path(path)
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     temp = f"{path}.tmp-{uuid.uuid4().hex}"
     try:
@@ -71,14 +80,22 @@ def write_configs(path: str, configs: list[ModelConfig]) -> None:
 
 
 @contextlib.contextmanager
-def locked(path: str) -> Iterator[None]:
-    """Exclusive lock for a read-modify-write of the local config file at ``path``."""
-    if _is_remote(path):
+def locked(path: str, *, create_folder: bool = True) -> Iterator[None]:
+    """Exclusive lock for a read-modify-write of the local config file at ``path`` (on
+    ``{path}.lock``; none for a remote path).
+
+    ``create_folder`` (default True, for a writer such as push) creates the file's folder
+    first; a caller that only edits an existing file (rollback) passes False, so a mistyped
+    path creates nothing (the lock file's open fails on a missing folder instead).
+    """
+    if is_remote(path):
         yield
         return
     import fcntl
 
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    path = local_path(path)
+    if create_folder:
+        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     fd = os.open(f"{path}.lock", os.O_RDWR | os.O_CREAT, 0o644)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)

@@ -49,3 +49,37 @@ def test_walk_files_and_copytree_keep_the_tree(tmp_path):
     assert copied == ["b.txt", os.path.join("sub", "a.txt")]
     filesystem.rmtree(str(tmp_path / "dst"))
     assert not filesystem.exists(str(tmp_path / "dst"))
+
+
+def test_local_path_and_absolute_treat_a_file_url_as_the_local_path(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert filesystem.local_path(f"file://{tmp_path}/m") == f"{tmp_path}/m"
+    assert filesystem.local_path("gs://b/m") == "gs://b/m"
+    assert filesystem.absolute(f"file://{tmp_path}/m") == f"{tmp_path}/m"
+    assert filesystem.absolute("m") == f"{tmp_path}/m"
+    assert filesystem.absolute("gs://b/m/") == "gs://b/m/"
+
+
+def test_a_scheme_tensorflow_has_not_registered_is_refused_with_the_remedy():
+    # This venv's TensorFlow registers gs:// and ram:// only; s3:// needs tensorflow-io, which
+    # is not installed here (TensorFlow's own error, "File system scheme 's3' not
+    # implemented", names no remedy).
+    pytest.importorskip("tensorflow")
+    import tensorflow as tf
+
+    if "s3" in tf.io.gfile.get_registered_schemes():
+        pytest.skip("s3:// is registered here (tensorflow-io is installed)")
+    for call in (
+        lambda: filesystem.check_scheme("s3://bucket/pipe"),
+        lambda: filesystem.exists("s3://bucket/pipe/artifact.json"),
+    ):
+        with pytest.raises(filesystem.UnsupportedSchemeError) as caught:
+            call()
+        message = str(caught.value)
+        assert "s3://bucket/pipe" in message
+        assert "gs://" in message  # what is registered
+        assert "pip install tensorflow-io" in message
+    with pytest.raises(filesystem.UnsupportedSchemeError, match="got nosuch://"):
+        filesystem.check_scheme("nosuch://x")
+    filesystem.check_scheme("ram://ok")  # registered: no error
+    filesystem.check_scheme("/local/path")
