@@ -22,6 +22,7 @@ from typing import Any
 
 from seqline.serving.deploy.config_file import (
     CONFIG_FILE_NAME,
+    config_exists,
     find_model,
     locked,
     read_configs,
@@ -88,14 +89,22 @@ def rollback(
     "latest": un-pin) in ``config_file``, and with ``server`` waits until it is AVAILABLE.
 
     Raises:
-        ServerConfigError: unknown model, no earlier version, or ``to`` not on disk (the
-            message lists the versions that are).
+        ServerConfigError: no file at ``config_file`` (nothing is created then), unknown
+            model, no earlier version, or ``to`` not on disk (the message lists the versions
+            that are).
         ServingError: the server could not load it; the config file is restored first, so
             the server keeps serving what it served.
     """
+    if not config_exists(config_file):
+        # Before the lock: taking it would create the folder and a lock file at a typo's path.
+        raise ServerConfigError(
+            f"rollback {model_name}: expected the model server config {config_file} (written "
+            "by push), found no such file; check --serving-root (push's serving_root) or "
+            "--model_config_file"
+        )
     # Checked and written under the file's lock, which push's retention also holds while it
     # decides what to delete: a version seen on disk here cannot vanish before it is pinned.
-    with locked(config_file):
+    with locked(config_file, create_folder=False):
         configs = read_configs(config_file)
         current = find_model(configs, model_name, config_file)
         on_disk = versions_on_disk(current.base_path)
