@@ -67,8 +67,9 @@ class PushConfig:
     """Where blessed models go and who is told.
 
     Attributes:
-        serving_root: the directory TF Serving's model_base_path points above (local path or
-            gs:// / s3:// URL); required.
+        serving_root: the directory TF Serving's model_base_path points above: a local path
+            (or file:// URL) or a gs:// URL; s3:// and hdfs:// need the `tensorflow-io`
+            package installed (else the run is refused before it starts); required.
         model_name: the model's name under serving_root, i.e. the TF Serving model name and
             the `{serving_root}/{model_name}` base path; letters, digits, '_', '.', '-' only.
             Default "model".
@@ -134,13 +135,26 @@ class PushConfig:
 
 
 def check(config: PushConfig) -> None:
-    """Pre-run check: serving_root, if it exists, must be a directory."""
-    root = config.serving_root
+    """Pre-run check, so a push that cannot succeed fails before training: serving_root and
+    model_config_file have a scheme this TensorFlow can open; serving_root and
+    `{serving_root}/{model_name}`, if they exist, are directories; an existing models.config
+    parses (push edits it after publishing the version)."""
+    paths = {"serving_root": config.serving_root, "model_config_file": config.config_file}
+    for field, path in paths.items():
+        if path:
+            try:
+                filesystem.check_scheme(path)
+            except filesystem.UnsupportedSchemeError as exc:
+                raise ConfigError(f"{field}: {exc}") from None
+    root = filesystem.local_path(config.serving_root)
     if not filesystem.is_remote(root) and os.path.exists(root) and not os.path.isdir(root):
         raise ConfigError(
             f"serving_root: expected a directory, got the file {root}; point serving_root at a "
             "directory (it is created if missing)"
         )
+    from seqline.components.push.deploy import check_destination
+
+    check_destination(config)
 
 
 def read_verdict(verdict: Verdict, model: Model, producer: str) -> tuple[bool, list[str]]:

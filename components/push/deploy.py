@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from seqline.components.push.publish import apply_retention, delete_version, publish_version
-from seqline.pipeline.errors import DataError
+from seqline.pipeline.errors import ConfigError, DataError
 from seqline.serving.deploy.rollback import pinned_versions
 from seqline.storage import filesystem
 
@@ -39,8 +39,31 @@ class DeployOutcome:
     adopted: bool = False
 
 
-def _absolute(path: str) -> str:
-    return path if filesystem.is_remote(path) else os.path.abspath(path.removeprefix("file://"))
+def check_destination(config) -> None:  # noqa: ANN001 — a PushConfig
+    """Raises ConfigError when a push to `config` would fail after publishing its version:
+    a local `{serving_root}/{model_name}` that is a file, or an existing models.config that
+    does not parse (the version would stay published while the push fails). Run by push's
+    pre-run check and again just before publishing."""
+    from seqline.serving.deploy.config_file import read_configs
+    from seqline.serving.errors import ServerConfigError
+
+    model_dir = filesystem.absolute(filesystem.join(config.serving_root, config.model_name))
+    local = not filesystem.is_remote(model_dir)
+    if local and os.path.lexists(model_dir) and not os.path.isdir(model_dir):
+        raise ConfigError(
+            f"push: expected {model_dir} (serving_root/model_name) to be the model's "
+            "directory of versions, found a file there; move or delete that file, or pick "
+            "another model_name"
+        )
+    if config.config_file:
+        try:
+            read_configs(config.config_file)
+        except ServerConfigError as exc:
+            raise ConfigError(
+                f"push: the existing model server config cannot be updated: {exc}; fix or "
+                f"delete {config.config_file} (push writes a new one), or set "
+                "model_config_file to another path"
+            ) from None
 
 
 def deploy(
@@ -64,7 +87,8 @@ def deploy(
     from seqline.serving.deploy.config_file import update_configs, with_model
     from seqline.serving.model_config import ModelConfig, VersionPolicy
 
-    model_dir = _absolute(filesystem.join(config.serving_root, config.model_name))
+    model_dir = filesystem.absolute(filesystem.join(config.serving_root, config.model_name))
+    check_destination(config)  # again: the pre-run check may be hours old
     published = publish_version(source, model_dir, marker)
     if published.adopted:
         progress(
