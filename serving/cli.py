@@ -390,6 +390,19 @@ def run_serve(args: argparse.Namespace, *, stop: threading.Event | None = None) 
         die_with_parent(args.parent_pid)  # first: the parent may already be gone
     if getattr(args, "stop_when_stdin_closes", False):
         exit_when_stdin_closes()
+    from seqline.serving.errors import InitialLoadError, ServerConfigError
+    from seqline.serving.server.server_flags import options_from_args
+
+    if not logging.getLogger().handlers:  # a serving host: loads, warnings, drain on stderr
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    # The flags first, without TensorFlow: a usage error is then reported in a fraction of a
+    # second, not after the 3-5 s TensorFlow import.
+    try:
+        options = options_from_args(args)
+        _check_config_file_exists(options.model_config_file)
+    except ServerConfigError as exc:
+        print(f"seqline serve: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     from seqline.serving.grpc_experiments import prefer_low_latency_grpc
 
     # Before grpc loads: accepted connections are then polled by gRPC's own Python thread.
@@ -398,14 +411,10 @@ def run_serve(args: argparse.Namespace, *, stop: threading.Event | None = None) 
 
     # A server runs signatures, never Keras: skip TensorFlow's eager Keras import (~1.5 s).
     import_tensorflow_for_serving()
-    from seqline.serving.errors import InitialLoadError, ServerConfigError
     from seqline.serving.server.server import start_server
-    from seqline.serving.server.server_flags import options_from_args
 
-    if not logging.getLogger().handlers:  # a serving host: loads, warnings, drain on stderr
-        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     try:
-        handle = start_server(options_from_args(args))
+        handle = start_server(options)
     except InitialLoadError as exc:  # a model that does not load: not a usage error
         print(f"seqline serve: error: {exc}", file=sys.stderr)
         return EXIT_LOAD_FAILED
@@ -429,6 +438,19 @@ def run_serve(args: argparse.Namespace, *, stop: threading.Event | None = None) 
         drained = handle.stop()
     print(f"seqline serve: stopped{'' if drained else ' (some requests were cut)'}", flush=True)
     return EXIT_OK
+
+
+def _check_config_file_exists(path: str | None) -> None:
+    """ServerConfigError for a local --model_config_file that does not exist (checked before
+    TensorFlow is imported; a remote one is read, and checked, by start_server)."""
+    from seqline.serving.errors import ServerConfigError
+    from seqline.storage.filesystem import is_remote, local_path
+
+    if path and not is_remote(path) and not os.path.isfile(local_path(path)):
+        raise ServerConfigError(
+            f"model_config_file: expected a ModelServerConfig text file at {path!r}, found no "
+            "such file; check the path (push writes {serving_root}/models.config)"
+        )
 
 
 _PR_SET_PDEATHSIG = 1  # linux/prctl.h
