@@ -39,7 +39,7 @@ TUNE_NODE = "tune"
 PATH_FIELDS: dict[str, tuple[str, ...]] = {
     "schema": ("curated_schema",),
     "validate": ("serving_examples",),
-    "push": ("serving_root",),
+    "push": ("serving_root", "model_config_file"),
     "train": ("model.pretrained.path",),  # dotted: a field of a nested config
 }
 
@@ -105,7 +105,12 @@ def _config(
     settings: PipelineSettings,
 ) -> Any:
     if not isinstance(value, component.config_type):
-        value = {**defaults, **dict(value or {})}
+        # None (`train:` with nothing under it) means the defaults; anything but a mapping is
+        # left to build_dataclass to refuse (dict() took [[k, v]] pairs and false or 0 as {}).
+        if value is None:
+            value = {}
+        if isinstance(value, Mapping):
+            value = {**defaults, **value}
         value = build_dataclass(component.config_type, value, f"components.{node_id}")
     for name in path_fields:
         value = _with_resolved_path(value, name.split("."), settings)
@@ -133,6 +138,8 @@ def _tune_config(component: Component, settings: PipelineSettings, train: Any) -
     given: Any = settings.components.get(TUNE_NODE)
     if isinstance(given, component.config_type):
         return dataclasses.replace(cast(Any, given), train=train)
+    if given is not None and not isinstance(given, Mapping):
+        build_dataclass(component.config_type, given, f"components.{TUNE_NODE}")  # refuses it
     value = dict(given or {})
     if "train" in value:
         raise ConfigError(

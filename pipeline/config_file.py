@@ -16,6 +16,13 @@
       statistics: {inputs: {examples: scrub.examples}}   # or rewire one node explicitly
     parameters: {span: "2026-01-01"}   # optional defaults for run parameters (below)
     orchestration: {...}         # retries, timeouts, resources per node (seqline.orchestration)
+    x-common: &common {...}      # any top-level x-NAME key is ignored: a place for YAML anchors
+                                 # that real values take with `*common` or `<<: *common`
+
+`root` is a local folder or a URL; `--root` on the command line replaces it (relative to the
+working directory there). A local path in `metadata_url` (`sqlite:///meta.sqlite`) is
+relative to the working directory, as SQLAlchemy reads it, not to this file: write an absolute
+one (`sqlite:////srv/meta.sqlite`) or leave it out.
 
 Run parameters: a string value may reference `${KEY}` (given with `--param KEY=VALUE`, or a
 default under `parameters:`) and `${ENV:NAME}` (an environment variable); `$${` is a literal
@@ -55,6 +62,12 @@ ENTRY_POINT_GROUP = "seqline.pipelines"
 # Top-level keys read by other layers, not by the pipeline builder.
 PARAMETERS_KEY = "parameters"
 ORCHESTRATION_KEY = "orchestration"
+# Top-level keys starting with this are ignored (docker-compose's convention): they hold YAML
+# anchors (`x-train: &train {...}`) that real values reuse.
+EXTENSION_PREFIX = "x-"
+# Characters Beam's file sinks read as a glob when they collect their shards: a root holding
+# one makes every write fail deep inside Beam ("src and dst files do not exist").
+_GLOB_CHARACTERS = "[]*?"
 # ${KEY} or ${ENV:NAME}; `$${` escapes. Keys are identifiers (letters, digits, _ . -).
 _REFERENCE = re.compile(r"\$(\$?)\{([^}]*)\}")
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*$")
@@ -87,22 +100,63 @@ def pipeline_kinds() -> dict[str, EntryPoint]:
     return {ep.name: ep for ep in entry_points(group=ENTRY_POINT_GROUP)}
 
 
+def top_level_keys() -> list[str]:
+    """The keys a pipeline config may have at its top level (besides x-NAME ones)."""
+    fields = [f.name for f in dataclasses.fields(PipelineSettings) if f.name != "base_dir"]
+    return [*fields, PARAMETERS_KEY, ORCHESTRATION_KEY]
+
+
+def _is_extension(key: Any) -> bool:
+    return isinstance(key, str) and key.startswith(EXTENSION_PREFIX)
+
+
+def check_root(root: str) -> str:
+    """`root` (already resolved) if a run can write there; ConfigError otherwise: an empty
+    one, and one holding a glob character (see _GLOB_CHARACTERS)."""
+    if not root.strip():
+        raise ConfigError(
+            f"root: expected a non-empty path (a folder, or a URL such as gs://bucket/runs), "
+            f"got {root!r}"
+        )
+    found = sorted({c for c in root if c in _GLOB_CHARACTERS})
+    if found:
+        raise ConfigError(
+            f"root: expected a path without the glob characters [ ] * ? (Beam's file writes "
+            f"read the path as a pattern and fail), got {root!r}, which holds {found}; "
+            "choose or rename a folder without them"
+        )
+    return root
+
+
 def settings_from_mapping(data: Any, base_dir: str = ".") -> PipelineSettings:
-    """Validates the top level of a config mapping (ConfigError names the field)."""
+    """Validates the top level of a config mapping (ConfigError names the field). Relative
+    paths resolve against `base_dir` (the config file's folder), which the mapping itself
+    cannot set."""
     if not isinstance(data, dict):
         raise ConfigError(
             f"pipeline config: expected a mapping with name, kind, root, components; got "
             f"{type(data).__name__}"
         )
-    data = dict(data)
-    data.setdefault("base_dir", base_dir)
+    data = {k: v for k, v in data.items() if not _is_extension(k)}
+    allowed = top_level_keys()
+    unknown = sorted(str(k) for k in data if str(k) not in allowed)
+    if unknown:
+        raise ConfigError(
+            f"unknown top-level key(s) {unknown}; a pipeline config has {allowed}, and keys "
+            f"starting with {EXTENSION_PREFIX!r} (ignored, for YAML anchors). Check the "
+            "spelling, or indent the key under the section it belongs to"
+        )
+    data = {k: v for k, v in data.items() if k not in (PARAMETERS_KEY, ORCHESTRATION_KEY)}
+    data["base_dir"] = base_dir
     settings = build_dataclass(PipelineSettings, data, "")
     if not settings.name.strip():
         raise ConfigError("name: expected a non-empty pipeline name, got ''")
+    if not settings.root.strip():
+        check_root(settings.root)  # before resolving: '' would become the config's folder
     return PipelineSettings(
         name=settings.name,
         kind=settings.kind,
-        root=settings.resolve_path(settings.root),
+        root=check_root(settings.resolve_path(settings.root)),
         metadata_url=settings.metadata_url,
         beam_args=settings.beam_args,
         max_parallel=(
@@ -319,6 +373,10 @@ class UniqueKeySafeLoader(yaml.SafeLoader):
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
         seen: dict[Any, Any] = {}
         for key_node, _value in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                # `<<: *defaults`: the safe loader merges it (flatten_mapping, in the call
+                # below); a key given here as well overrides the merged one, as YAML says.
+                continue
             key = self.construct_object(key_node, deep=deep)
             if not isinstance(key, Hashable):  # `? {a: 1}`: PyYAML would raise a TypeError
                 raise yaml.constructor.ConstructorError(
@@ -344,18 +402,92 @@ def read_config(
     environ: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
     """The raw config mapping of a YAML file with its run parameters substituted (see the
-    module docstring; `environ` defaults to os.environ). ConfigErrors name the file."""
-    config_path = Path(path)
-    if not config_path.is_file():
-        raise ConfigError(f"pipeline config {str(path)!r} does not exist or is not a file")
-    try:
-        data = yaml.load(config_path.read_text(encoding="utf-8"), Loader=UniqueKeySafeLoader)
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+    module docstring; `environ` defaults to os.environ), without its top-level x-NAME keys.
+    ConfigErrors name the file."""
+    data = parse_yaml(path)
+    if data is None:
+        raise ConfigError(
+            f"{path}: the file is empty (or holds only comments); expected a mapping with "
+            "name, kind, root, components"
+        )
+    if isinstance(data, dict):
+        data = {k: v for k, v in data.items() if not _is_extension(k)}
     try:
         return substitute_parameters(data, params or {}, environ)
     except ConfigError as exc:
         raise ConfigError(f"{path}: {exc}") from None
+
+
+def parse_yaml(path: str | os.PathLike[str]) -> Any:
+    """The YAML document in the file at `path`, read with UniqueKeySafeLoader. ConfigError,
+    naming the file, for a file that is missing, unreadable, not UTF-8 or not valid YAML."""
+    config_path = Path(path)
+    if not config_path.is_file():
+        raise ConfigError(f"pipeline config {str(path)!r} does not exist or is not a file")
+    try:
+        raw = config_path.read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"pipeline config {str(path)!r} cannot be read: {exc}") from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise ConfigError(
+            f"{path}: expected UTF-8 text, got the byte 0x{raw[exc.start]:02x} at offset "
+            f"{exc.start} (line {line}), which UTF-8 cannot decode; save the file as UTF-8 "
+            "(e.g. `iconv -f latin1 -t utf-8`)"
+        ) from None
+    loader = UniqueKeySafeLoader(text)
+    loader.name = str(path)  # marks say `in "FILE", line N` instead of "<unicode string>"
+    try:
+        return loader.get_single_data()
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}{_yaml_hint(exc, text)}") from None
+    finally:
+        loader.dispose()
+
+
+def _yaml_hint(exc: yaml.YAMLError, text: str) -> str:
+    """How to fix a YAML error whose line holds an unquoted `${...}` (inside `{...}` or
+    `[...]` YAML reads its braces as a mapping)."""
+    mark = getattr(exc, "problem_mark", None)
+    lines = text.splitlines()
+    if mark is None or not 0 <= mark.line < len(lines) or "${" not in lines[mark.line]:
+        return ""
+    return '\nA ${...} reference inside {...} or [...] must be quoted: write "${span}", not ${span}'
+
+
+def store_location(
+    path: str | os.PathLike[str], environ: Mapping[str, str] | None = None
+) -> tuple[str, str | None]:
+    """(root, metadata_url) of the config at `path`: all `seqline runs/show --config` needs.
+    Only these two values are read (and their run parameters substituted), so a mistake
+    elsewhere in the config, or a run parameter only other values take, does not hide the
+    store. Raises ConfigError (naming the file) when they take a parameter without a default,
+    or are not a path and a URL."""
+    data = parse_yaml(path)
+    if not isinstance(data, dict):
+        raise ConfigError(
+            f"{path}: expected a mapping with name, kind, root, components; got "
+            f"{type(data).__name__}"
+        )
+    wanted = {k: data[k] for k in ("root", "metadata_url", PARAMETERS_KEY) if k in data}
+    try:
+        values = substitute_parameters(wanted, {}, environ)
+    except ConfigError as exc:
+        raise ConfigError(
+            f"{path}: {exc}. Its root or metadata_url depend on the run: name the store with "
+            "--root DIR or --metadata-url URL instead of --config"
+        ) from None
+    root, url = values.get("root"), values.get("metadata_url")
+    if not isinstance(root, str) or not root.strip():
+        raise ConfigError(
+            f"{path}: root: expected the pipeline root (a folder or URL), got {root!r}"
+        )
+    if url is not None and not isinstance(url, str):
+        raise ConfigError(f"{path}: metadata_url: expected a SQLAlchemy URL, got {url!r}")
+    base_dir = str(Path(path).resolve().parent)
+    return PipelineSettings("", "", root, base_dir=base_dir).resolve_path(root), url
 
 
 def load_pipeline(

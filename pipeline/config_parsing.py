@@ -8,6 +8,7 @@ tuple[X, Y], X | None, dict[str, X], and nested dataclasses.
 from __future__ import annotations
 
 import dataclasses
+import re
 import types
 from collections.abc import Mapping
 from typing import Any, Literal, TypeVar, Union, get_args, get_origin, get_type_hints
@@ -15,6 +16,8 @@ from typing import Any, Literal, TypeVar, Union, get_args, get_origin, get_type_
 from seqline.pipeline.errors import ConfigError
 
 T = TypeVar("T")
+# A decimal number as a person writes it (1e-3, 2.5E4, .5): YAML 1.1 reads some as text.
+_NUMBER = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
 
 
 def _describe(value: Any) -> str:
@@ -44,6 +47,28 @@ def _type_name(tp: Any) -> str:
     return getattr(tp, "__name__", str(tp))
 
 
+def _yaml_hint(tp: Any, value: Any) -> str:
+    """Why YAML 1.1 gave `value` where a `tp` was expected, and how to write it, for the two
+    readings that surprise: `1e-3` is text (a float needs a dot and a signed exponent), and
+    yes/no/on/off are booleans."""
+    if tp is float and isinstance(value, str) and _NUMBER.match(value.strip()):
+        number = float(value)
+        mantissa, _, exponent = value.strip().lower().partition("e")
+        sign = "" if exponent[:1] in "+-" else "+"
+        dotted = mantissa if "." in mantissa else f"{mantissa}.0"
+        written = f"{dotted}e{sign}{exponent}" if exponent else dotted
+        return (
+            f"; YAML 1.1 reads {value!r} as text: write {written} (a dot and a signed "
+            f"exponent) or {number!r}"
+        )
+    if tp is str and isinstance(value, bool):
+        return (
+            "; YAML reads unquoted yes/no, on/off and true/false as booleans: quote the "
+            'value ("no", "yes") to keep it as text'
+        )
+    return ""
+
+
 def convert(tp: Any, value: Any, path: str) -> Any:
     """Converts `value` (from YAML) to type `tp`, or raises ConfigError naming `path`."""
     origin = get_origin(tp)
@@ -69,7 +94,8 @@ def convert(tp: Any, value: Any, path: str) -> Any:
                 return convert(arg, value, path)
             except ConfigError:
                 continue
-        raise ConfigError(f"{path}: expected {_type_name(tp)}, got {_describe(value)}")
+        hint = next((h for h in (_yaml_hint(a, value) for a in options) if h), "")
+        raise ConfigError(f"{path}: expected {_type_name(tp)}, got {_describe(value)}{hint}")
     if origin is tuple:
         if isinstance(value, str) or not isinstance(value, list | tuple):
             raise ConfigError(f"{path}: expected {_type_name(tp)}, got {_describe(value)}")
@@ -102,7 +128,9 @@ def convert(tp: Any, value: Any, path: str) -> Any:
             return value
     elif isinstance(tp, type) and isinstance(value, tp):
         return value
-    raise ConfigError(f"{path}: expected {_type_name(tp)}, got {_describe(value)}")
+    raise ConfigError(
+        f"{path}: expected {_type_name(tp)}, got {_describe(value)}{_yaml_hint(tp, value)}"
+    )
 
 
 def build_dataclass(cls: type[T], data: Any, path: str) -> T:
@@ -111,14 +139,15 @@ def build_dataclass(cls: type[T], data: Any, path: str) -> T:
     (ConfigError) get the path prefixed too."""
     if data is None:
         data = {}
+    at = f"{path}: " if path else ""
     if not isinstance(data, Mapping):
-        raise ConfigError(f"{path}: expected a mapping ({cls.__name__}), got {_describe(data)}")
+        raise ConfigError(f"{at}expected a mapping ({cls.__name__}), got {_describe(data)}")
     hints = get_type_hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls) if f.init}  # type: ignore[arg-type]
     unknown = sorted(set(map(str, data)) - set(fields))
     if unknown:
         raise ConfigError(
-            f"{path}: unknown field(s) {unknown}; {cls.__name__} accepts {sorted(fields)}"
+            f"{at}unknown field(s) {unknown}; {cls.__name__} accepts {sorted(fields)}"
         )
     kwargs: dict[str, Any] = {}
     for name, field in fields.items():

@@ -243,6 +243,14 @@ def split_components(
                     f"components.{node_id}: unknown key(s) {unknown}; a custom node takes "
                     f"{sorted(CUSTOM_KEYS)}"
                 )
+            for key, what in (("inputs", "input"), ("replaces", "output")):
+                value = entry.get(key)
+                if value is not None and not isinstance(value, Mapping):
+                    raise ConfigError(
+                        f"components.{node_id}.{key}: expected a mapping of the node's {what} "
+                        f"name -> NODE.OUTPUT (e.g. {{examples: ingest_text.examples}}), got "
+                        f"{value!r}"
+                    )
             custom[node_id] = entry
             continue
         if isinstance(entry, Mapping) and "inputs" in entry:

@@ -184,3 +184,123 @@ def test_a_null_parameter_default_is_refused(tmp_path) -> None:
         read_config(path)
     path.write_text("name: x\nparameters: {pattern: a}\nroot: ${pattern}\n")
     assert read_config(path)["root"] == "a"
+
+
+BASE = """name: t
+kind: text
+root: %s
+components:
+  ingest_text: {source: data.csv, labels: [neg, pos]}
+  evaluate: {thresholds: {accuracy: {lower: 0.5}}}
+  push: {serving_root: serving%s}
+"""
+
+
+def test_merge_keys_and_x_keys_reuse_yaml_blocks(tmp_path) -> None:
+    """`<<: *anchor` failed with "could not determine a constructor for the tag ...merge", and
+    a top-level x- key holding the anchor was an unknown field."""
+    path = tmp_path / "p.yaml"
+    path.write_text(
+        "x-small: &small {embedding_dim: 4, units: 4}\n"
+        + BASE % ("runs", "")
+        + "  train:\n    model: {<<: *small, units: 8}\n    epochs: 2\n"
+    )
+    assert "x-small" not in read_config(path)
+    model = load_pipeline(path).node("train").config.model
+    assert (model.embedding_dim, model.units) == (4, 8)  # the explicit key overrides the merge
+    # A key written twice by hand is still refused next to a merge.
+    path.write_text("d: &d {a: 1}\ne:\n  <<: *d\n  b: 2\n  b: 3\n")
+    with pytest.raises(ConfigError, match="found the key 'b' twice"):
+        read_config(path)
+
+
+@pytest.mark.parametrize(
+    ("root", "message"),
+    [
+        ('""', "root: expected a non-empty path (a folder, or a URL such as gs://"),
+        ("runs[v2]", "root: expected a path without the glob characters [ ] * ? "),
+        ("gs://b/runs*", "holds ['*']"),
+    ],
+)  # fmt: skip
+def test_an_empty_root_or_one_beam_would_glob_is_refused(tmp_path, root, message) -> None:
+    """root: "" wrote the artifacts beside the YAML; a root with [ failed inside Beam's file
+    sink ("src and dst files do not exist") once ingest ran."""
+    path = tmp_path / "p.yaml"
+    path.write_text(BASE % (root, ""))
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        load_pipeline(path)
+    path.write_text(BASE % ("runs", ""))
+    with pytest.raises(ConfigError, match=re.escape(message)):  # the same for --root
+        load_pipeline(path, overrides={"root": root.strip('"')})
+
+
+def test_unknown_top_level_keys_name_the_real_ones_and_base_dir_is_not_one(tmp_path) -> None:
+    """The message began with a stray ': ', listed the internal base_dir and left out
+    parameters and orchestration; `base_dir:` in YAML moved every relative path."""
+    path = tmp_path / "p.yaml"
+    path.write_text(BASE % ("runs", "") + "roots: x\n")
+    with pytest.raises(ConfigError) as e:
+        load_pipeline(path)
+    message = str(e.value)
+    assert message.startswith(f"{path}: unknown top-level key(s) ['roots']; a pipeline config")
+    assert "'parameters', 'orchestration'" in message and "'x-'" in message
+    assert "base_dir" not in message
+    path.write_text(BASE % ("runs", "") + "base_dir: /elsewhere\n")
+    with pytest.raises(ConfigError, match=re.escape("unknown top-level key(s) ['base_dir']")):
+        load_pipeline(path)
+
+
+def test_yaml_errors_name_the_file_and_say_how_to_fix(tmp_path) -> None:
+    path = tmp_path / "p.yaml"
+    path.write_text("name: x\ncomponents:\n  train: {epochs: ${E}}\n")
+    with pytest.raises(ConfigError) as e:
+        read_config(path, {"E": "2"})
+    assert f'in "{path}", line 3' in str(e.value) and "<unicode string>" not in str(e.value)
+    assert 'must be quoted: write "${span}"' in str(e.value)
+    path.write_text("# nothing yet\n")
+    with pytest.raises(ConfigError, match="the file is empty .or holds only comments."):
+        load_pipeline(path)
+    path.write_bytes("name: x\n# caf\u00e9\n".encode("latin-1"))  # not UTF-8
+    with pytest.raises(ConfigError, match=r"expected UTF-8 text, got the byte 0xe9 at offset 13"):
+        load_pipeline(path)
+
+
+def test_push_model_config_file_is_taken_from_the_config_files_folder(
+    tmp_path, monkeypatch
+) -> None:
+    """It stayed relative, so models.config went wherever `seqline run` was started."""
+    folder = tmp_path / "configs"
+    folder.mkdir()
+    path = folder / "p.yaml"
+    path.write_text(BASE % ("runs", ", model_config_file: out/models.config"))
+    monkeypatch.chdir(tmp_path)
+    push = load_pipeline(path).node("push").config
+    assert push.model_config_file == str(folder / "out" / "models.config")
+    assert push.serving_root == str(folder / "serving")
+
+
+@pytest.mark.parametrize("value", ["[vocab_size, 7]", "[[vocab_size, 7]]", "false", "0", "abc"])
+def test_a_node_config_that_is_not_a_mapping_is_a_config_error(tmp_path, value) -> None:
+    """A list or scalar crashed with a ValueError/TypeError traceback, or ([[k, v]], false, 0)
+    was silently taken as other settings or the defaults."""
+    path = tmp_path / "p.yaml"
+    path.write_text(BASE % ("runs", "") + f"  transform: {value}\n")
+    with pytest.raises(ConfigError, match=r"components.transform: expected a mapping \(Transform"):
+        load_pipeline(path)
+    path.write_text(BASE % ("runs", "") + "  transform:\n")  # empty: the defaults
+    load_pipeline(path)
+
+
+def test_store_location_reads_only_root_and_metadata_url(tmp_path) -> None:
+    """`runs --config` needed every run parameter and a config valid in every value."""
+    from seqline.pipeline.config_file import store_location
+
+    path = tmp_path / "p.yaml"
+    path.write_text(
+        "name: x\nkind: text\nroot: ${where}\nparameters: {where: runs}\n"
+        'components:\n  train: {epochs: "${E}"}\n  trian: {}\n'
+    )
+    assert store_location(path) == (str(tmp_path / "runs"), None)
+    path.write_text("name: x\nroot: runs/${team}\nmetadata_url: sqlite:////m.sqlite\n")
+    with pytest.raises(ConfigError, match="missing run parameter.*name the store with --root"):
+        store_location(path)

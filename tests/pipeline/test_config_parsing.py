@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -76,3 +77,30 @@ def test_none_mapping_means_all_defaults_but_required_fields_still_required():
     assert build_dataclass(AllDefaults, None, "x") == AllDefaults()
     with pytest.raises(ConfigError, match="name: required"):
         build_dataclass(Outer, None, "x")
+
+
+@pytest.mark.parametrize(
+    ("tp", "value", "hint"),
+    [
+        (float, "1e-3", "write 1.0e-3 (a dot and a signed exponent) or 0.001"),
+        (float | None, "2E5", "write 2.0e+5"),
+        (str, False, 'quote the value ("no", "yes")'),
+    ],
+)
+def test_values_yaml_1_1_reads_surprisingly_get_a_hint(tp, value, hint):
+    """`learning_rate: 1e-3` is text in YAML 1.1 and `labels: [no, yes]` are booleans: the
+    errors said only `expected float, got '1e-3' (str)`."""
+    from seqline.pipeline.config_parsing import convert
+
+    with pytest.raises(ConfigError, match=re.escape(hint)):
+        convert(tp, value, "x")
+    # Text that is no number gets no number hint.
+    with pytest.raises(ConfigError, match=r"got 'abc' \(str\)$"):
+        convert(float, "abc", "x")
+
+
+def test_errors_at_the_top_level_have_no_empty_path_prefix():
+    with pytest.raises(ConfigError, match=r"^unknown field\(s\) \['nme'\]; Outer accepts"):
+        build_dataclass(Outer, {"nme": "x"}, "")
+    with pytest.raises(ConfigError, match=r"^expected a mapping \(Outer\), got 3 \(int\)"):
+        build_dataclass(Outer, 3, "")

@@ -286,3 +286,15 @@ def test_a_component_module_that_fails_to_import_says_so(steps, monkeypatch, cod
     assert re.search(message, text), text
     assert "PYTHONPATH" not in text
     assert caught.value.__cause__ is None and caught.value.__suppress_context__
+
+
+@pytest.mark.parametrize("key", ["inputs", "replaces"])
+def test_a_custom_nodes_inputs_or_replaces_as_a_list_is_a_config_error(key):
+    """`inputs: [ingest_text.examples]` crashed with an AttributeError traceback."""
+    from seqline.pipeline.custom_nodes import split_components
+
+    entry = {"component": "steps.double:COMPONENT", key: ["ingest_text.examples"]}
+    with pytest.raises(ConfigError, match=rf"components.scrub.{key}: expected a mapping of") as e:
+        split_components({"scrub": entry})
+    assert "{examples: ingest_text.examples}" in str(e.value)
+    assert "got ['ingest_text.examples']" in str(e.value)
