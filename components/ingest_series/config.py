@@ -82,7 +82,7 @@ class IngestSeriesConfig:
             many bytes is rejected as record_too_large. Default 1 MiB
             (DEFAULT_MAX_RECORD_BYTES, the same in every ingest component; docs/ingest.md).
         num_shards: TFRecord shards per split; 0 lets the runner decide.
-        spans: with a span-pattern source, which spans to read: `{span: 7}`, `{span: ${span}}`
+        spans: with a span-pattern source, which spans to read: `{span: 7}`, `{span: "${span}"}`
             (a run parameter), `{latest: 3}` (rolling window; the spans' rows are one series
             history). Default: the latest span. See docs/scheduled-runs.md.
 

@@ -82,7 +82,7 @@ class IngestTextConfig:
         num_shards: TFRecord shards per split; 0 lets the runner decide (best locally: a fixed
             count forces a shuffle that holds every record in memory on FnApiRunner).
         spans: with a csv/jsonl source holding a span pattern (`data/{span}/*.csv`,
-            `data/{YYYY}-{MM}-{DD}/*.csv`), which spans to read: `{span: 7}`, `{span: ${span}}`
+            `data/{YYYY}-{MM}-{DD}/*.csv`), which spans to read: `{span: 7}`, `{span: "${span}"}`
             (a run parameter), `{latest: 3}` (rolling window). Default: the latest span.
             See docs/scheduled-runs.md.
     """
