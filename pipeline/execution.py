@@ -25,6 +25,7 @@ live run's of an older version sharing the root.
 from __future__ import annotations
 
 import dataclasses
+import re
 import traceback
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -33,7 +34,7 @@ from typing import Any
 from seqline.pipeline.artifact import Artifact, artifact_uri, write_descriptor
 from seqline.pipeline.artifact_manifest import write_manifest
 from seqline.pipeline.component import Component, ExecutionContext
-from seqline.pipeline.errors import SeqlineError
+from seqline.pipeline.errors import ConfigError, SeqlineError
 from seqline.pipeline.locking import (
     owned_by_this_process,
     owned_name,
@@ -46,6 +47,24 @@ from seqline.storage import filesystem
 FAILED_DIR = "_failed"
 SCRATCH_DIR = "_tmp"
 ERROR_FILE = "error.txt"
+# A run id names folders (`_failed/{run}/`, `_tmp/{run}-...`): one plain name. Letters,
+# digits and `_ . ~ : + = @ -` cover what orchestrators pass (Airflow's run ids, raw or as
+# orchestration/airflow.py rewrites them, KFP's job UUIDs) and seqline's own ids.
+_RUN_ID = re.compile(r"[A-Za-z0-9_.~:+=@-]+")
+
+
+def check_run_id(run_id: str) -> str:
+    """Returns `run_id` if it is one plain name that can be a folder under the pipeline root,
+    else raises ConfigError: letters, digits and `_ . ~ : + = @ -`, never `.` or `..` (the id
+    becomes a path segment; `..` made a failed node's clean-up delete the node's published
+    outputs, or folders outside the root)."""
+    if not _RUN_ID.fullmatch(run_id) or run_id in (".", ".."):
+        raise ConfigError(
+            f"--run-id: expected a plain name of letters, digits and _ . ~ : + = @ - (not '.' "
+            f"or '..'), got {run_id!r}; the id names folders under the pipeline root. Choose "
+            "another, e.g. nightly-2026-01-01, or omit --run-id for a whole run"
+        )
+    return run_id
 
 
 def make_artifact(type_name: str, uri: str, fingerprint: str, producer: dict[str, str]) -> Any:
@@ -93,11 +112,21 @@ class NodeExecution:
     @property
     def failed_dir(self) -> str:
         """Where this execution's outputs go if it fails."""
-        return filesystem.join(self.pipeline_root, FAILED_DIR, self.run_id, self.node_id)
+        return failed_outputs_dir(self.pipeline_root, self.run_id, self.node_id)
 
 
 def failed_outputs_dir(pipeline_root: str, run_id: str, node_id: str) -> str:
-    """`{root}/_failed/{run}/{node}`: the kept outputs of a failed node."""
+    """`{root}/_failed/{run}/{node}`: the kept outputs of a failed node. Raises ValueError
+    unless `run_id` and `node_id` are each one plain name, so the folder (which
+    keep_failed_outputs empties first) is always inside `{root}/_failed/`: the runner checks
+    run ids (check_run_id) and the DAG node ids before anything runs; this is the backstop."""
+    for what, name in (("run id", run_id), ("node id", node_id)):
+        if not name or name in (".", "..") or "/" in name or "\\" in name:
+            raise ValueError(
+                f"{what} {name!r} would put the failed node's outputs outside "
+                f"{filesystem.join(pipeline_root, FAILED_DIR)}/; expected one plain name "
+                "(check_run_id)"
+            )
     return filesystem.join(pipeline_root, FAILED_DIR, run_id, node_id)
 
 
@@ -177,6 +206,8 @@ def execute(run: NodeExecution) -> tuple[dict[str, Artifact], dict[str, Any]]:
     (outputs by name, summary). On failure keeps what was written (keep_failed_outputs),
     says so in the error, and re-raises it."""
     component, fingerprint = run.component, run.fingerprint
+    # Before anything is written: ids that would put the failed outputs outside `_failed/`.
+    failed_outputs_dir(run.pipeline_root, run.run_id, run.node_id)
     producer = {"node_id": run.node_id, "component": component.name, "run_id": run.run_id}
     temporaries: dict[str, str] = {}
     finals: dict[str, str] = {}

@@ -50,6 +50,7 @@ import sqlalchemy as sa
 
 from seqline.pipeline.errors import MetadataError
 from seqline.pipeline.locking import OwnerCheck, ProcessOwner, RootBusyError, check_process
+from seqline.storage import filesystem
 
 _META = sa.MetaData()
 _R = TypeVar("_R")
@@ -189,14 +190,31 @@ def store_error(url: str, exc: BaseException, opening: bool = False) -> Metadata
     return MetadataError(f"metadata store {where} failed: {type(exc).__name__}: {reason}")
 
 
+class RunExistsError(MetadataError):
+    """start_run was given the id of a run the store already has."""
+
+
 def default_metadata_url(pipeline_root: str) -> str:
-    """`sqlite:///{pipeline_root}/metadata.sqlite` (the root must be a local path)."""
-    if "://" in pipeline_root:
+    """`sqlite:///{pipeline_root}/metadata.sqlite` (the root must be a local path: a folder,
+    or a `file://` URL, which storage/filesystem.py treats as that folder)."""
+    if filesystem.is_remote(pipeline_root):
         raise MetadataError(
             f"pipeline root {pipeline_root!r} is remote, so the default SQLite metadata file "
             "cannot live under it; set `metadata_url` (e.g. postgresql+pg8000://user@host/db)"
         )
-    return "sqlite:///" + os.path.abspath(os.path.join(pipeline_root, "metadata.sqlite"))
+    local = pipeline_root.removeprefix("file://")
+    return "sqlite:///" + os.path.abspath(os.path.join(local, "metadata.sqlite"))
+
+
+def lease_key(root: str) -> str:
+    """How a remote root is named in its lease: the scheme in lower case, no trailing '/',
+    no empty path segments: `gs://b/p/`, `gs://b//p` and `GS://b/p` are all `gs://b/p`.
+    `gs://b/p/` writes into the folders of `gs://b/p` (storage/filesystem.join strips the
+    '/'); the other spellings are folded too, erring towards one lease for one folder."""
+    scheme, sep, rest = root.partition("://")
+    if not sep:
+        return root
+    return f"{scheme.lower()}://" + "/".join(part for part in rest.split("/") if part)
 
 
 @dataclass
@@ -280,18 +298,32 @@ class MetadataStore:
 
     def start_run(self, run_id: str, pipeline_name: str) -> None:
         """Records a new RUNNING run. First, what processes of this host left behind when they
-        ended without finishing (killed, crashed) is marked CRASHED (sweep_stale)."""
-        with self._begin() as conn:
-            _sweep_stale(conn)
-            conn.execute(
-                RUNS.insert().values(
-                    run_id=run_id,
-                    pipeline_name=pipeline_name,
-                    status="RUNNING",
-                    started_at=time.time(),
-                    **_owner_values(ProcessOwner.this_process()),
+        ended without finishing (killed, crashed) is marked CRASHED (sweep_stale). Raises
+        RunExistsError, naming that run, if the store has a run `run_id` already."""
+        try:
+            with self._begin() as conn:
+                _sweep_stale(conn)
+                conn.execute(
+                    RUNS.insert().values(
+                        run_id=run_id,
+                        pipeline_name=pipeline_name,
+                        status="RUNNING",
+                        started_at=time.time(),
+                        **_owner_values(ProcessOwner.this_process()),
+                    )
                 )
-            )
+        except sa.exc.IntegrityError:
+            with self._connect() as conn:
+                existing = conn.execute(sa.select(RUNS).where(RUNS.c.run_id == run_id)).first()
+            if existing is None:  # not the run id that clashed: the database's own error
+                raise
+            started = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(existing.started_at))
+            raise RunExistsError(
+                f"run id {run_id!r} already exists (pipeline '{existing.pipeline_name}', "
+                f"started {started}, {existing.status}); expected a new id for a whole run. "
+                "Omit --run-id (seqline makes a new one) or choose another; to run one node "
+                f"as part of that run, use `seqline run CONFIG --node NODE --run-id {run_id}`"
+            ) from None
 
     def sweep_stale(self) -> None:
         """Marks CRASHED the runs left RUNNING by a process that is verifiably gone
@@ -311,7 +343,9 @@ class MetadataStore:
         holds it whose process is not verifiably gone. A lease whose process is gone
         (locking.check_process DEAD: this host and PID namespace, pid gone or reused by a
         process started at another time) is taken over; one of another host or PID namespace
-        cannot be judged from here and holds until `seqline unlock`."""
+        cannot be judged from here and holds until `seqline unlock`. Roots are compared as
+        lease_key names them (`gs://b/p/` is `gs://b/p`)."""
+        root = lease_key(root)
         me = _owner_values(ProcessOwner.this_process())
         for _attempt in range(2):
             try:
@@ -347,8 +381,10 @@ class MetadataStore:
         raise RootBusyError(f"could not lease {root}: it keeps changing hands; try again")
 
     def release_root(self, root: str, run_id: str | None = None) -> bool:
-        """Ends the lease on `root` (only `run_id`'s, when given); True if there was one."""
-        query = ROOT_LEASES.delete().where(ROOT_LEASES.c.root == root)
+        """Ends the lease on `root` (only `run_id`'s, when given); True if there was one.
+        `root` is compared as lease_key names it; a lease an older version recorded under
+        the root exactly as given is ended too."""
+        query = ROOT_LEASES.delete().where(ROOT_LEASES.c.root.in_({lease_key(root), root}))
         if run_id is not None:
             query = query.where(ROOT_LEASES.c.run_id == run_id)
         with self._begin() as conn:

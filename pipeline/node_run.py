@@ -25,12 +25,16 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-import sqlalchemy as sa
-
 from seqline.pipeline.artifact import Artifact, read_artifact
 from seqline.pipeline.dag import Node, Pipeline
 from seqline.pipeline.errors import ConfigError, SeqlineError
-from seqline.pipeline.metadata import ExecutionRecord, MetadataStore, default_metadata_url
+from seqline.pipeline.execution import check_run_id
+from seqline.pipeline.metadata import (
+    ExecutionRecord,
+    MetadataStore,
+    RunExistsError,
+    default_metadata_url,
+)
 from seqline.pipeline.resolvers import ResolverQuery, resolve_inputs
 from seqline.pipeline.runner import (
     NodeResult,
@@ -164,7 +168,7 @@ def join_run(store: MetadataStore, run_id: str, pipeline_name: str) -> None:
     except SeqlineError:
         try:
             store.start_run(run_id, pipeline_name)
-        except sa.exc.IntegrityError:
+        except RunExistsError:
             return  # another task of the same run created it meanwhile
         return
     if existing["pipeline_name"] != pipeline_name:
@@ -194,8 +198,7 @@ def run_node(
             f"--node {node_id}: no such node in pipeline '{pipeline.name}'; its nodes are "
             f"{[n.node_id for n in pipeline.nodes]}"
         ) from None
-    if not run_id.strip() or "/" in run_id:
-        raise ConfigError(f"--run-id: expected a non-empty id without '/', got {run_id!r}")
+    check_run_id(run_id)
     if node.component.check is not None:
         node.component.check(node.config)
     progress = _OneOfOne(progress or Progress())

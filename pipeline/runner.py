@@ -20,12 +20,13 @@ ones still run). For each node:
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
 import traceback
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -35,6 +36,7 @@ from seqline.pipeline.dag import Node, Pipeline
 from seqline.pipeline.errors import ComponentFailed, MetadataError, SeqlineError
 from seqline.pipeline.execution import (
     NodeExecution,
+    check_run_id,
     execute,
     failed_outputs_dir,
     remove_own_scratch,
@@ -80,6 +82,32 @@ class RunResult:
 
     def node(self, node_id: str) -> NodeResult:
         return next(n for n in self.nodes if n.node_id == node_id)
+
+
+class Abandoned(threading.Event):
+    """Set once a run ended while nodes still run in its threads (an interrupt): they can be
+    neither stopped nor waited for, so from then on they report and record nothing.
+
+    `abandon()` sets it under a lock that a node also holds while it checks it and records the
+    start of its execution (`unless_abandoned`). So an execution is either recorded before the
+    run's end marks its unfinished executions FAILED (and is marked with them), or not at all:
+    never RUNNING under a finished run."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._recording = threading.Lock()
+
+    def abandon(self) -> None:
+        """Sets it once no node is between its check and its record (unless_abandoned)."""
+        with self._recording:
+            self.set()
+
+    @contextlib.contextmanager
+    def unless_abandoned(self) -> Iterator[bool]:
+        """Yields True while the run goes on, holding off `abandon()` until the block ends;
+        False once it was abandoned."""
+        with self._recording:
+            yield not self.is_set()
 
 
 class Progress:
@@ -198,10 +226,11 @@ def run_pipeline(
     `progress` methods are called from the nodes' threads, one call at a time."""
     requested = max_parallel if max_parallel is not None else pipeline.max_parallel
     limit = check_max_parallel(requested) if requested is not None else default_max_parallel()
-    # Set when the run ends while nodes still run in threads (an interrupt): they can be
-    # neither stopped nor waited for, so from then on they report and record nothing.
-    abandoned = threading.Event()
+    # Set when the run ends while nodes still run in threads (an interrupt).
+    abandoned = Abandoned()
     progress = _Serialized(progress or Progress(), abandoned)
+    if run_id is not None:
+        check_run_id(run_id)
     check_pipeline(pipeline)
     run_id = run_id or time.strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]
     own_store = metadata is None
@@ -299,7 +328,7 @@ def _end_failed_run(
     pipeline: Pipeline,
     run_id: str,
     exc: BaseException,
-    abandoned: threading.Event,
+    abandoned: Abandoned,
 ) -> None:
     """Records run `run_id` FAILED because of `exc`, with every execution it left RUNNING.
 
@@ -311,7 +340,7 @@ def _end_failed_run(
     recording this is added to `exc` as a note: `exc` says what ended the run."""
     interrupted = not isinstance(exc, Exception)
     if interrupted:
-        abandoned.set()
+        abandoned.abandon()  # from now on no node records an execution it starts
     reason = _interruption(exc) if interrupted else f"{type(exc).__name__}: {exc}"
     if interrupted:
         unfinished = (
@@ -342,7 +371,7 @@ def _run_node(
     artifact_ids: dict[str, int],
     total: int | None = None,
     warmups: Warmups | None = None,
-    abandoned: threading.Event | None = None,
+    abandoned: Abandoned | None = None,
 ) -> None:
     """One node of a run: resolve, fingerprint, reuse the cache or execute under the node's
     lock, record. Fills `result` and `artifact_ids` (uri -> metadata id of its outputs).
@@ -351,7 +380,7 @@ def _run_node(
     (pipeline/prestart.py); None runs without (node_run.py). `abandoned`: set once the run
     ended without this node (interrupted); the node then records nothing more."""
     warmups = warmups or no_warmups()
-    abandoned = abandoned or threading.Event()
+    abandoned = abandoned or Abandoned()
     query = ResolverQuery(store, pipeline.name, pipeline.root, node.node_id, node.config, inputs)
     resolved = resolve_inputs(node.component.resolved, query)
     input_ids = {**input_ids, **_resolved_ids(store, resolved)}
@@ -377,8 +406,8 @@ def _run_node(
                     pipeline, node, result, inputs, resolved, input_ids, run_id, progress,
                     store, index, t0, warmups, abandoned,
                 )  # fmt: skip
-                if abandoned.is_set():
-                    return  # its run was interrupted and recorded it FAILED
+                if execution_id is None or abandoned.is_set():
+                    return  # its run was interrupted (and recorded it FAILED if it started)
                 # Recorded while holding the lock, so a run waiting for this node finds the
                 # artifacts in the metadata store when it reuses them.
                 try:
@@ -388,16 +417,17 @@ def _run_node(
                     progress.node_finished(index, total, result)
                     raise
     if cached:
-        if abandoned.is_set():
-            return
+        with abandoned.unless_abandoned() as going_on:
+            if not going_on:
+                return  # its run ended: a finished run gets no more executions
+            artifact_ids.update(
+                store.record_cached_execution(
+                    run_id, node.node_id, node.component.name, result.fingerprint, input_ids, cached
+                )
+            )
         warmups.discard(node.node_id)
         result.status, result.outputs = "CACHED", cached
         result.summary = {"cached": True}
-        artifact_ids.update(
-            store.record_cached_execution(
-                run_id, node.node_id, node.component.name, result.fingerprint, input_ids, cached
-            )
-        )
         result.seconds = time.perf_counter() - t0
     progress.node_finished(index, total, result)
 
@@ -475,14 +505,20 @@ def _execute_recorded(
     index: int,
     t0: float,
     warmups: Warmups,
-    abandoned: threading.Event | None = None,
-) -> int:
-    """Executes `node` (pipeline/execution.py), recording the execution; fills `result`.
-    On failure records it, reports it, and raises (ComponentFailed for non-seqline errors);
-    once `abandoned` is set (the run was interrupted meanwhile) nothing is recorded."""
-    execution_id = store.start_execution(
-        run_id, node.node_id, node.component.name, result.fingerprint, input_ids
-    )
+    abandoned: Abandoned | None = None,
+) -> int | None:
+    """Executes `node` (pipeline/execution.py), recording the execution; fills `result` and
+    returns the execution's id. On failure records it, reports it, and raises
+    (ComponentFailed for non-seqline errors). Once `abandoned` is set (the run was interrupted
+    meanwhile) nothing is recorded; set before the execution was recorded, the node does not
+    run at all and None is returned."""
+    abandoned = abandoned or Abandoned()
+    with abandoned.unless_abandoned() as going_on:
+        if not going_on:
+            return None  # its run already ended and marked what it left running FAILED
+        execution_id = store.start_execution(
+            run_id, node.node_id, node.component.name, result.fingerprint, input_ids
+        )
     run = NodeExecution(
         component=node.component,
         config=node.config,
@@ -505,7 +541,7 @@ def _execute_recorded(
         result.status = "FAILED"
         result.seconds = time.perf_counter() - t0
         result.error = f"{type(exc).__name__}: {exc}"
-        if abandoned is not None and abandoned.is_set():
+        if abandoned.is_set():
             raise  # the run recorded it as interrupted; this may be its teardown's error
         try:
             store.finish_execution(execution_id, "FAILED", error=traceback.format_exc(limit=20))

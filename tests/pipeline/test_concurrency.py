@@ -157,6 +157,25 @@ def test_a_remote_root_is_leased_to_one_run_at_a_time(tmp_path):
     assert other.release_root(root, "run-c")
 
 
+def test_one_remote_root_spelled_two_ways_is_leased_once(tmp_path):
+    """`gs://b/p` and `gs://b/p/` are the same folders (filesystem.join strips the '/'), but
+    the lease compared the strings: both runs got one and wrote the same artifacts."""
+    url = "sqlite:///" + str(tmp_path / "metadata.sqlite")
+    holder, other = MetadataStore(url), MetadataStore(url)
+    holder.acquire_root("gs://bucket/pipelines/toy", "run-a")
+    for spelling in (
+        "gs://bucket/pipelines/toy/",
+        "gs://bucket//pipelines/toy",
+        "GS://bucket/pipelines/toy",
+    ):
+        with pytest.raises(RootBusyError, match="another run \\(run-a"):
+            other.acquire_root(spelling, "run-b")
+    # `seqline unlock gs://bucket/pipelines/toy/` ends it too.
+    assert holder.release_root("gs://bucket/pipelines/toy/")
+    other.acquire_root("gs://bucket/pipelines/toy/", "run-b")
+    assert other.release_root("gs://bucket/pipelines/toy", "run-b")
+
+
 _ME = ProcessOwner.this_process()
 
 

@@ -330,3 +330,12 @@ def test_an_old_store_this_user_may_not_alter_fails_naming_the_statements_to_run
     assert "was written by an older seqline and needs 2 column(s) added once" in message
     assert "ALTER TABLE runs ADD COLUMN pidns" in message
     assert "ALTER TABLE runs ADD COLUMN proc_start" in message
+
+
+def test_a_file_url_root_is_local_for_the_default_store_as_for_storage(tmp_path):
+    """storage/filesystem treats `file://` as local; the default store called it remote."""
+    assert default_metadata_url(f"file://{tmp_path}/root") == default_metadata_url(
+        str(tmp_path / "root")
+    )
+    with pytest.raises(metadata.MetadataError, match="is remote"):
+        default_metadata_url("gs://bucket/root")
