@@ -43,6 +43,12 @@ EXIT_NOT_READY = 75
 EXIT_INTERRUPTED = 128 + signal.SIGINT
 EXIT_TERMINATED = 128 + signal.SIGTERM
 EXIT_BROKEN_PIPE = 128 + 13  # SIGPIPE (not in the signal module on Windows)
+EXIT_OUTPUT_FAILED = 120  # output that cannot be delivered, as Python's own exit reports it
+
+
+class OutputFailed(Exception):
+    """Writing the command's output failed (a full disk, `> /dev/full`): not a mistake in
+    what the user asked, so no traceback, but no success either."""
 
 
 class Terminated(KeyboardInterrupt):
@@ -91,13 +97,13 @@ def _open_store(args: argparse.Namespace):  # noqa: ANN202 — MetadataStore, im
     elif args.root:
         url, where = default_metadata_url(args.root), "--root"
     elif args.config:
-        # Read like an orchestrator reads a graph: a config whose values take run parameters
-        # (`${span}`) still names its store without them.
-        from seqline.orchestration.commands import pipeline_graph
+        # Only root and metadata_url are read: a config whose other values take run
+        # parameters (`${span}`), or hold a mistake, still names its store.
+        from seqline.pipeline.config_file import store_location
 
-        graph = pipeline_graph(args.config)
-        url = graph.metadata_url or default_metadata_url(graph.root)
-        where = f"the root of {args.config}" if not graph.metadata_url else "its metadata_url"
+        root, metadata_url = store_location(args.config)
+        url = metadata_url or default_metadata_url(root)
+        where = f"the root of {args.config}" if not metadata_url else "its metadata_url"
     else:
         raise SeqlineError(
             "say where the metadata store is: --config FILE, --root DIR or --metadata-url URL"
@@ -110,6 +116,17 @@ def _open_store(args: argparse.Namespace):  # noqa: ANN202 — MetadataStore, im
             "or run the pipeline first (`seqline run CONFIG`)"
         )
     return MetadataStore(url)
+
+
+def _print(*values: object) -> None:
+    """print() for a command's results: a failed write (other than a closed pipe, which main
+    handles) raises OutputFailed instead of an OSError traceback."""
+    try:
+        print(*values)
+    except BrokenPipeError:
+        raise
+    except OSError as exc:
+        raise OutputFailed(exc.strerror or str(exc)) from None
 
 
 def _params(pairs: Sequence[str]) -> dict[str, str]:
@@ -131,7 +148,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
     overrides = {}
     if args.root:
-        overrides["root"] = args.root
+        # A path typed on the command line is relative to the working directory, as for
+        # runs/show/lineage --root (the config's own `root:` is relative to the config file).
+        local = "://" not in args.root
+        overrides["root"] = os.path.abspath(os.path.expanduser(args.root)) if local else args.root
     pipeline = load_pipeline(args.config, overrides, _params(args.param))
     if args.beam_arg:
         from dataclasses import replace
@@ -150,18 +170,18 @@ def _cmd_run(args: argparse.Namespace) -> int:
         from seqline.pipeline.node_run import run_node
 
         run_id = args.run_id or time.strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]
-        print(f"pipeline '{pipeline.name}' node '{args.node}' run {run_id} -> {pipeline.root}")
+        _print(f"pipeline '{pipeline.name}' node '{args.node}' run {run_id} -> {pipeline.root}")
         # What the user would type to run another node of this run (for error messages).
         hint = " ".join([args.config, *(f"--param {shlex.quote(p)}" for p in args.param)])
         node = run_node(pipeline, args.node, run_id, progress=PrintProgress(), config_hint=hint)
-        print(f"{node.node_id} {node.status} {node.fingerprint} {brief(node.summary)}".rstrip())
+        _print(f"{node.node_id} {node.status} {node.fingerprint} {brief(node.summary)}".rstrip())
         return 0
-    print(f"pipeline '{pipeline.name}' -> {pipeline.root}")
+    _print(f"pipeline '{pipeline.name}' -> {pipeline.root}")
     result = run_pipeline(
         pipeline, progress=PrintProgress(), run_id=args.run_id, max_parallel=args.max_parallel
     )
-    print()
-    print(run_summary(result))
+    _print()
+    _print(run_summary(result))
     return 0
 
 
@@ -183,7 +203,7 @@ def _cmd_kfp_compile(args: argparse.Namespace) -> int:
         pipeline_root=args.pipeline_root,
         container_config=args.container_config,
     )
-    print(f"wrote {written}")
+    _print(f"wrote {written}")
     return 0
 
 
@@ -192,7 +212,18 @@ def _cmd_runs(args: argparse.Namespace) -> int:
 
     store = _open_store(args)
     runs = store.runs(pipeline_name=args.pipeline, limit=args.limit)
-    print(runs_table(runs) if runs else "no runs recorded yet")
+    if runs:
+        _print(runs_table(runs))
+    elif args.pipeline is None:
+        _print("no runs recorded yet")
+    else:
+        names = sorted({run["pipeline_name"] for run in store.runs(limit=200)})
+        _print(
+            f"no runs of pipeline {args.pipeline!r}; runs recorded here are of "
+            f"{names}: check --pipeline (the config's `name:`)"
+            if names
+            else "no runs recorded yet"
+        )
     return 0
 
 
@@ -200,7 +231,7 @@ def _cmd_show(args: argparse.Namespace) -> int:
     from seqline.pipeline.report import run_details
 
     store = _open_store(args)
-    print(run_details(store, store.resolve_run_id(args.run)))
+    _print(run_details(store, store.resolve_run_id(args.run)))
     return 0
 
 
@@ -208,7 +239,7 @@ def _cmd_lineage(args: argparse.Namespace) -> int:
     from seqline.pipeline.report import model_lineage
 
     store = _open_store(args)
-    print(model_lineage(store, args.model, args.version, args.serving_root))
+    _print(model_lineage(store, args.model, args.version, args.serving_root))
     return 0
 
 
@@ -216,16 +247,16 @@ def _cmd_new_component(args: argparse.Namespace) -> int:
     from seqline.pipeline.scaffold import new_component, next_steps
 
     for path in new_component(args.name, args.dir):
-        print(f"wrote {path}")
-    print()
-    print(next_steps(args.name, args.dir))
+        _print(f"wrote {path}")
+    _print()
+    _print(next_steps(args.name, args.dir))
     return 0
 
 
 def _cmd_unlock(args: argparse.Namespace) -> int:
     store = _open_store(args)
     released = store.release_root(args.pipeline_root)
-    print(f"released the lease on {args.pipeline_root}" if released else "no lease was held")
+    _print(f"released the lease on {args.pipeline_root}" if released else "no lease was held")
     return 0
 
 
@@ -239,6 +270,31 @@ class _NodeFormatter(logging.Formatter):
         return f"[{thread[8:]}] {text}" if thread.startswith("seqline:") else text
 
 
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}")
+    return value
+
+
+def _command_parser(
+    parser: argparse.ArgumentParser, args: argparse.Namespace
+) -> argparse.ArgumentParser:
+    """The (sub)parser of the command `args` ran (`seqline kfp compile` -> compile's)."""
+    current = parser
+    while True:
+        action = next(
+            (a for a in current._actions if isinstance(a, argparse._SubParsersAction)), None
+        )
+        name = getattr(args, action.dest, None) if action is not None else None
+        if action is None or name not in action.choices:
+            return current
+        current = action.choices[name]
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="seqline",
@@ -250,7 +306,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser("run", help="run a pipeline from a YAML config")
     run.add_argument("config", help="pipeline YAML file")
-    run.add_argument("--root", help="override the config's pipeline root")
+    run.add_argument(
+        "--root",
+        help="override the config's pipeline root (a relative DIR is relative to the working "
+        "directory, as for runs/show/lineage --root)",
+    )
     run.add_argument("--node", help="run only this node (its upstream outputs must exist)")
     run.add_argument(
         "--run-id", help="run id grouping the node runs of one orchestrated run (default: new)"
@@ -304,7 +364,13 @@ def build_parser() -> argparse.ArgumentParser:
     runs = sub.add_parser("runs", help="list past runs from the metadata store")
     _add_store_arguments(runs)
     runs.add_argument("--pipeline", help="only runs of this pipeline name")
-    runs.add_argument("--limit", type=int, default=20)
+    runs.add_argument(
+        "--limit",
+        type=_positive_int,
+        default=20,
+        metavar="N",
+        help="show the newest N runs (default 20)",
+    )
     runs.set_defaults(func=_cmd_runs)
 
     show = sub.add_parser("show", help="executions, artifacts and metrics of one run")
@@ -351,7 +417,15 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     quiet_tensorflow_logs()  # before anything imports TensorFlow (SEQLINE_LOG_LEVEL=debug: off)
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    if extra:
+        # The command's own usage, not the top-level one, says which flags it takes.
+        hint = (
+            "; -v/--verbose goes before the command (seqline -v COMMAND ...)"
+            if {"-v", "--verbose"} & set(extra)
+            else ""
+        )
+        _command_parser(parser, args).error(f"unrecognized arguments: {' '.join(extra)}{hint}")
     handler = logging.StreamHandler()
     handler.setFormatter(_NodeFormatter("%(levelname)s %(name)s: %(message)s"))
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, handlers=[handler])
@@ -363,6 +437,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         # writes and the final flush go to /dev/null instead of raising again.
         _discard_stdout()
         return EXIT_BROKEN_PIPE
+    except OutputFailed as exc:
+        print(f"error: cannot write the output: {exc}", file=sys.stderr)
+        _discard_stdout()
+        return EXIT_OUTPUT_FAILED
     except DataNotReady as exc:
         # Data not landed yet (a span folder missing or still empty): a retry may succeed,
         # so a wrapper can tell it from a mistake (status 2) by the status alone.
@@ -372,14 +450,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_ERROR
     except KeyboardInterrupt as exc:
-        # A node's outputs are published only when it finishes, so nothing half-written is
-        # left to clean: say how to go on instead of printing the scheduler's traceback.
         what = "terminated (SIGTERM)" if isinstance(exc, Terminated) else "interrupted"
-        print(
-            f"{what}: nothing half-written was published. To go on, run the same command "
-            "again: finished nodes are cached and train continues from its last finished epoch",
-            file=sys.stderr,
-        )
+        if args.func is _cmd_run:
+            # A node's outputs are published only when it finishes, so nothing half-written
+            # is left to clean: say how to go on instead of printing the scheduler's traceback.
+            what += (
+                ": nothing half-written was published. To go on, run the same command again: "
+                "finished nodes are cached and train continues from its last finished epoch"
+            )
+        print(what, file=sys.stderr)
         return EXIT_TERMINATED if isinstance(exc, Terminated) else EXIT_INTERRUPTED
 
 

@@ -252,9 +252,23 @@ def new_component(name: str, directory: str | os.PathLike[str]) -> list[Path]:
     existing = [str(path) for path in files if path.exists()]
     if existing:
         raise ConfigError(f"new-component: would overwrite {existing}; choose another --dir")
+    # Before the first file: a folder on the way that is a file would stop the writing halfway.
+    for folder in dict.fromkeys(path.parent for path in files):
+        blocker = next((p for p in (folder, *folder.parents) if p.exists()), None)
+        if blocker is not None and not blocker.is_dir():
+            raise ConfigError(
+                f"new-component --dir: expected a folder (or a path to create one), but "
+                f"{str(blocker)!r} is a file; choose another --dir"
+            )
     for path, template in files.items():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(template.format(name=name, title=title), encoding="utf-8")
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(template.format(name=name, title=title), encoding="utf-8")
+        except OSError as exc:
+            raise ConfigError(
+                f"new-component: cannot write {str(path)!r} ({exc.strerror or exc}); choose "
+                "another --dir"
+            ) from None
     return list(files)
 
 

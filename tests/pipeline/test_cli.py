@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import errno
+import io
 import os
 import subprocess
 import sys
@@ -10,6 +12,7 @@ import yaml
 
 from seqline.pipeline.cli import main
 from seqline.pipeline.config_file import load_pipeline
+from seqline.pipeline.errors import SeqlineError
 from seqline.pipeline.runner import run_pipeline
 from tests.pipeline.test_runner import make_pipeline
 
@@ -204,3 +207,112 @@ def test_ctrl_c_during_a_run_says_how_to_resume_instead_of_a_traceback(
     err = capsys.readouterr().err
     assert "interrupted: nothing half-written was published" in err
     assert "run the same command again" in err and "Traceback" not in err
+
+
+TEXT_YAML = """name: x
+kind: text
+root: %s
+components:
+  ingest_text: {source: data.csv, labels: [neg, pos]}
+  evaluate: {beat_baseline: [accuracy]}
+  push: {serving_root: serving}
+"""
+
+
+def test_run_root_is_relative_to_the_working_directory(tmp_path, monkeypatch, capsys):
+    """`run --root DIR` took DIR from the config's folder while `runs --root DIR` takes it
+    from the working directory, so `runs` looked in another place."""
+    import seqline.pipeline.runner as runner
+
+    (tmp_path / "configs").mkdir()
+    (tmp_path / "work").mkdir()
+    config = tmp_path / "configs" / "p.yaml"
+    config.write_text(TEXT_YAML % "out")
+    roots = []
+
+    def record(pipeline, **_kwargs):
+        roots.append(pipeline.root)
+        raise SeqlineError("stop here")
+
+    monkeypatch.setattr(runner, "run_pipeline", record)
+    monkeypatch.chdir(tmp_path / "work")
+    assert main(["run", str(config), "--root", "myroot"]) == 2
+    assert roots == [str(tmp_path / "work" / "myroot")]
+    assert main(["run", str(config), "--root", "gs://bucket/runs"]) == 2  # a URL as it is
+    assert main(["run", str(config)]) == 2  # the config's own root: its folder's
+    assert roots[1:] == ["gs://bucket/runs", str(tmp_path / "configs" / "out")]
+
+
+def test_runs_and_show_config_read_only_the_store_location(tmp_path, capsys):
+    """They demanded run parameters they cannot take (--param is not theirs) and failed on any
+    mistake in the config, though only root and metadata_url name the store."""
+    root = tmp_path / "root"
+    first = run_pipeline(make_pipeline(root))
+    config = tmp_path / "p.yaml"
+    config.write_text(TEXT_YAML % "root" + "  train:\n    epochs: ${E}\n  trian: {}\n")
+    assert main(["runs", "--config", str(config)]) == 0
+    assert first.run_id in capsys.readouterr().out
+    assert main(["show", "latest", "--config", str(config)]) == 0
+    assert first.run_id in capsys.readouterr().out
+
+
+def test_runs_says_which_filter_left_nothing(tmp_path, capsys):
+    """`--pipeline nope` and `--limit 0` printed "no runs recorded yet" while runs existed."""
+    root = tmp_path / "root"
+    run_pipeline(make_pipeline(root))
+    assert main(["runs", "--root", str(root), "--pipeline", "nope"]) == 0
+    out = capsys.readouterr().out
+    assert "no runs of pipeline 'nope'; runs recorded here are of ['toy']" in out
+    with pytest.raises(SystemExit) as e:
+        main(["runs", "--root", str(root), "--limit", "0"])
+    assert e.value.code == 2
+    assert "--limit: expected a whole number >= 1, got '0'" in capsys.readouterr().err
+
+
+class _FullDisk(io.TextIOBase):
+    """stdout on a full disk (`> /dev/full`)."""
+
+    def write(self, text: str) -> int:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    def fileno(self) -> int:
+        raise io.UnsupportedOperation("fileno")
+
+
+def test_output_that_cannot_be_written_exits_120_without_a_traceback(tmp_path, capsys, monkeypatch):
+    """docs/cli.md promises 120; an OSError traceback ended it with 1."""
+    root = tmp_path / "root"
+    run_pipeline(make_pipeline(root))
+    monkeypatch.setattr(sys, "stdout", _FullDisk())
+    assert main(["runs", "--root", str(root)]) == 120
+    assert "error: cannot write the output: No space left on device" in capsys.readouterr().err
+
+
+def test_new_component_dir_that_is_a_file_is_refused_before_writing(tmp_path, capsys):
+    afile = tmp_path / "afile"
+    afile.write_text("")
+    assert main(["new-component", "x_step", "--dir", str(afile)]) == 2
+    err = capsys.readouterr().err
+    assert f"new-component --dir: expected a folder (or a path to create one), but '{afile}'" in err
+    assert "Traceback" not in err and afile.read_text() == ""
+
+
+def test_ctrl_c_outside_a_run_does_not_talk_about_cached_nodes(tmp_path, capsys, monkeypatch):
+    import seqline.pipeline.cli as cli
+
+    def interrupted(_args):
+        raise cli.Terminated("SIGTERM")
+
+    monkeypatch.setattr(cli, "_open_store", interrupted)
+    assert main(["runs", "--root", str(tmp_path)]) == 143
+    err = capsys.readouterr().err
+    assert err.strip() == "terminated (SIGTERM)"
+
+
+def test_a_flag_after_the_command_gets_that_commands_usage(tmp_path, capsys):
+    with pytest.raises(SystemExit) as e:
+        main(["run", str(tmp_path / "p.yaml"), "-v"])
+    assert e.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("usage: seqline run ") and "seqline run: error: unrecognized" in err
+    assert "-v/--verbose goes before the command" in err
