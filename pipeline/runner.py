@@ -33,7 +33,7 @@ from typing import Any
 from seqline.pipeline.artifact import Artifact, DamagedArtifact, artifact_uri, read_artifact
 from seqline.pipeline.artifact_manifest import damage
 from seqline.pipeline.dag import Node, Pipeline
-from seqline.pipeline.errors import ComponentFailed, MetadataError, SeqlineError
+from seqline.pipeline.errors import ComponentFailed, ConfigError, MetadataError, SeqlineError
 from seqline.pipeline.execution import (
     NodeExecution,
     check_run_id,
@@ -153,8 +153,20 @@ def compute_fingerprints(pipeline: Pipeline) -> dict[str, str]:
     return fingerprints
 
 
+def check_root(root: str) -> None:
+    """ConfigError unless this TensorFlow can open the pipeline root's URL scheme (a local
+    root always can; s3:// and hdfs:// need tensorflow-io). Without it an s3:// root failed
+    with a traceback on its first access, after the run had started."""
+    try:
+        filesystem.check_scheme(root)
+    except filesystem.UnsupportedSchemeError as exc:
+        raise ConfigError(f"root: {exc}") from exc
+
+
 def check_pipeline(pipeline: Pipeline) -> None:
-    """Runs every component's pre-run check (ConfigError on failure) before anything executes."""
+    """Checks the root's scheme (check_root), then runs every component's pre-run check
+    (ConfigError on failure), before anything executes."""
+    check_root(pipeline.root)
     for node in pipeline.nodes:
         if node.component.check is not None:
             node.component.check(node.config)

@@ -5,6 +5,7 @@ A whole run under an id the store already has is refused in words, not an Integr
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from pathlib import Path
 
@@ -152,3 +153,25 @@ def test_a_node_dispatched_as_the_run_is_interrupted_records_no_running_executio
     store = MetadataStore(default_metadata_url(str(root)))
     assert store.run("r1")["status"] == "FAILED"
     assert [(e.node_id, e.status) for e in store.executions("r1")] == []
+
+
+def _has_tensorflow_io() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("tensorflow_io") is not None
+
+
+@pytest.mark.skipif(_has_tensorflow_io(), reason="tensorflow-io registers s3://")
+def test_a_root_whose_scheme_tensorflow_cannot_open_is_refused_before_the_run(tmp_path):
+    # s3:// without tensorflow-io failed with TensorFlow's UnimplementedError traceback on the
+    # root's first access; both ways in say which schemes work and what adds s3.
+    pipeline = dataclasses.replace(
+        make_pipeline(tmp_path / "root"),
+        root="s3://bucket/pipelines/toy",
+        metadata_url=f"sqlite:///{tmp_path}/m.sqlite",
+    )
+    with pytest.raises(ConfigError, match=r"root: .*s3://.*tensorflow-io"):
+        run_pipeline(pipeline)
+    with pytest.raises(ConfigError, match=r"root: .*tensorflow-io"):
+        run_node(pipeline, "write_numbers", "r1")
+    assert not (tmp_path / "m.sqlite").exists()  # refused before the store was opened
