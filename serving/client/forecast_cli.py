@@ -222,6 +222,7 @@ def run_forecast(args: argparse.Namespace, *, out: TextIO | None = None) -> int:
     import numpy as np
 
     from seqline.serving.client.forecasting import (
+        MAX_STEPS,
         ForecastInputError,
         UnknownSeriesWarning,
         recursive_forecast,
@@ -246,8 +247,12 @@ def run_forecast(args: argparse.Namespace, *, out: TextIO | None = None) -> int:
                 f"(--max-calls {args.max_calls} calls of the model's {forecaster.steps} "
                 f"step(s)), got {args.steps:,}, which takes {calls:,} calls, one after the "
                 "other; errors compound with every call (predictions are fed back), so a model "
-                "trained with a longer horizon is usually better. To run it anyway, pass "
-                f"--max-calls {calls}"
+                "trained with a longer horizon is usually better. "
+                + (
+                    f"To run it anyway, pass --max-calls {calls}"
+                    if args.steps <= MAX_STEPS
+                    else f"At most {MAX_STEPS:,} steps can be forecast at all"
+                )
             )
         ids = None if args.series_id is None else [args.series_id]
         with warnings.catch_warnings(record=True) as caught:

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from seqline.serving.client.forecast_cli import UsageError, load_rows
-from seqline.serving.client.forecasting import ForecastInputError, recursive_forecast
+from seqline.serving.client.forecasting import MAX_STEPS, ForecastInputError, recursive_forecast
 
 
 @pytest.mark.parametrize(
@@ -106,7 +106,8 @@ def test_forecast_refuses_more_model_calls_than_max_calls(stub, tmp_path, capsys
     assert _forecast(tmp_path, "--history", "[1, 2, 3]", "--steps", huge) == 2
     err = capsys.readouterr().err
     assert "--steps: expected at most 2,000 steps (--max-calls 1000 calls" in err
-    assert "errors compound" in err and stub.calls == 0
+    assert "errors compound" in err and "pass --max-calls" not in err and stub.calls == 0
+    assert f"At most {MAX_STEPS:,} steps can be forecast" in err  # beyond any --max-calls
     assert _forecast(tmp_path, "--history", "[1, 2, 3]", "--steps", "5", "--max-calls", "2") == 2
     assert "pass --max-calls 3" in capsys.readouterr().err
     assert _forecast(tmp_path, "--history", "[1, 2, 3]", "--steps", "5", "--max-calls", "3") == 0
