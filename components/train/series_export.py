@@ -20,6 +20,10 @@ both returning
     forecast  float32 [None, S]      (one target) or [None, S, T] (several), original units;
                                      S = H for direct / seq2seq output, 1 for last / sequence
 
+Both refuse NaN/inf in any float input (history, future_covariates, the tf.Example's history/
+and future/ features) with an InvalidArgumentError naming it and its first bad row, which a
+model server returns as INVALID_ARGUMENT / 400: the training windows had their gaps filled.
+
 The inverse: the transform graph also outputs target_offset / target_scale per example (from
 the same analyzers that scaled the history), so forecast = model_output * scale + offset, then
 expm1 when the transform applied log1p (series_preprocessing.invert_target_scaling).
@@ -42,6 +46,7 @@ from seqline.components.train.forecasters import (
     HISTORY_INPUT,
     forecast_from_output,
 )
+from seqline.components.train.series_step import finite_check
 from seqline.components.train.session_restorable import hold_keras_model
 from seqline.components.transform.series_preprocessing import (
     FUTURE_KEY,
@@ -139,7 +144,7 @@ class ForecasterExport(tf.Module):
         )
         def serve_examples(examples: tf.Tensor) -> dict[str, tf.Tensor]:
             parsed = tf.io.parse_example(examples, raw_spec)
-            return predict(parsed)
+            return predict(finite_features(parsed, "tf.Example feature "))
 
         self.serve_forecast = forecast_signature(
             predict,
@@ -175,6 +180,23 @@ def serving_raw_spec(
     return spec
 
 
+def finite_features(features: dict[str, tf.Tensor], prefix: str = "") -> dict[str, tf.Tensor]:
+    """`features` after refusing (InvalidArgumentError: INVALID_ARGUMENT from a model server)
+    NaN/inf in any float one, named `{prefix}{name}` with its first bad row: training windows
+    are gap-filled by ingest, so a non-finite value is a gap the request should have filled."""
+    checks = [
+        finite_check(
+            f"{prefix}{name}",
+            tensor,
+            "fill gaps before forecasting, as ingest filled the training data (gap_policy)",
+        )
+        for name, tensor in sorted(features.items())
+        if tensor.dtype.is_floating
+    ]
+    with tf.control_dependencies(checks):
+        return {name: tf.identity(tensor) for name, tensor in features.items()}
+
+
 def forecast_signature(
     predict: Any,
     columns: Sequence[str],
@@ -205,7 +227,7 @@ def forecast_signature(
         names.append(FUTURE_COVARIATES_INPUT)
 
     def from_arrays(*args: tf.Tensor) -> dict[str, tf.Tensor]:
-        given = dict(zip(names, args, strict=True))
+        given = finite_features(dict(zip(names, args, strict=True)))
         history = tf.ensure_shape(given[HISTORY_INPUT], [None, lookback, num_features])
         batch = tf.shape(history)[0]
         features = {SERIES_ID_KEY: given.get(SERIES_ID_INPUT, tf.fill([batch], ""))}

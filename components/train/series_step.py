@@ -15,18 +15,28 @@ signature's history columns). For a single series, pass series_id "" (one per st
 
 The state is one opaque vector per stream, laid out as
 
-    [ h_0 (, c_0) | h_1 (, c_1) | ... | offset [F] | scale [F] ]
+    [ identity [2] | h_0 (, c_0) | h_1 (, c_1) | ... | offset [F] | scale [F] ]
 
-the recurrent state of every encoder layer (LSTM has h and c, GRU and SimpleRNN only h), then
-the scaler of the stream's series. step_start fills the scaler from the TFT graph once per
-stream (a per-series model looks series_id up there; an unknown id gets the global statistics,
-as with the window signature) and zeroes the recurrent part: the state a Keras RNN starts a
-window from. Applying `step` to the L points of a window, starting from `step_start`, gives the
+the model's identity (model_identity: two 24-bit pieces of a digest of the exported weights and
+architecture, exact in float32, first so that a state of any width can be checked), the
+recurrent state of every encoder layer (LSTM has h and c, GRU and SimpleRNN only h), then the
+scaler of the stream's series. D is step_start's output width; `step` takes a state of any
+width [B, None] so that one made by another model is refused by its identity, not by its shape.
+step_start writes the identity, fills the scaler from the TFT graph once per stream (a
+per-series model looks series_id up there; an unknown id gets the global statistics, as with
+the window signature) and zeroes the recurrent part: the state a Keras RNN starts a window from.
+Applying `step` to the L points of a window, starting from `step_start`, gives the
 window signature's forecast for that window (tests/components/train/test_train_series_step.py).
 Past L points the state remembers more than the last L: the model was trained on windows of L
 steps from a zero state, so a long-running stream is no longer identical to the window forecast.
 Clients that need exactly the window semantics restart from step_start every L points or use the
 window signature (serving/client/forecasting.py's StepForecaster counts points for that).
+
+`step` refuses (InvalidArgumentError, which a model server returns as INVALID_ARGUMENT / 400),
+before any cell runs: value and state with different numbers of rows (one state row per
+stream), a NaN/inf value (a stream keeping its state would be poisoned for good), a state whose
+identity is not this model's (made by another model version or architecture, or by hand: start
+a new stream with step_start), and a state of this model whose scale is 0 or not finite.
 
 Not streamable (no step signatures are exported, `streamable` says why): bidirectional encoders,
 whose backward direction needs the whole window, seed ensembles (train.ensemble), and the
@@ -35,10 +45,12 @@ options listed in `streamable`.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import tensorflow as tf
 
 from seqline.components.train.config import ForecasterConfig
@@ -57,6 +69,10 @@ SERIES_ID_INPUT = "series_id"
 STATE = "state"
 FORECAST_OUTPUT = "forecast"
 _STATES_PER_LAYER = {"lstm": 2, "gru": 1, "simple_rnn": 1}
+# Two float32 slots of 24 bits each: integers below 2**24 are exact in float32.
+IDENTITY_SLOTS = 2
+_IDENTITY_BITS = 24
+RESTART_HINT = "start a new stream with step_start (StepForecaster.restart())"
 
 
 def streamable(
@@ -101,15 +117,18 @@ def streamable(
 
 @dataclass(frozen=True)
 class StateLayout:
-    """Where each part of the packed state lives.
+    """Where each part of the packed state lives: [identity [2] | recurrent | offset | scale].
 
     Attributes:
         layers: per encoder layer, (units, number of state tensors: 2 for LSTM, 1 otherwise).
         num_features: F (the scaler holds an offset and a scale per column).
+        identity: the model's identity (model_identity), written by step_start and checked by
+            step; (0, 0) when not given.
     """
 
     layers: tuple[tuple[int, int], ...]
     num_features: int
+    identity: tuple[int, int] = (0, 0)
 
     @property
     def recurrent_size(self) -> int:
@@ -118,26 +137,69 @@ class StateLayout:
     @property
     def size(self) -> int:
         """D, the state's width."""
-        return self.recurrent_size + 2 * self.num_features
+        return IDENTITY_SLOTS + self.recurrent_size + 2 * self.num_features
 
     def unpack(self, state: tf.Tensor) -> tuple[list[list[tf.Tensor]], tf.Tensor, tf.Tensor]:
         """state [B, D] -> (per layer, its state tensors [B, units]; offset [B, F]; scale)."""
-        layers, at = [], 0
+        layers, at = [], IDENTITY_SLOTS
         for units, count in self.layers:
             layers.append([state[:, at + k * units : at + (k + 1) * units] for k in range(count)])
             at += units * count
         features = self.num_features
         return layers, state[:, at : at + features], state[:, at + features : at + 2 * features]
 
-    @staticmethod
-    def pack(layers: Sequence[Sequence[tf.Tensor]], offset: tf.Tensor, scale: tf.Tensor) -> Any:
-        return tf.concat([t for states in layers for t in states] + [offset, scale], axis=1)
+    def pack(
+        self, layers: Sequence[Sequence[tf.Tensor]], offset: tf.Tensor, scale: tf.Tensor
+    ) -> Any:
+        """The inverse of unpack; the identity slots hold this layout's identity."""
+        identity = tf.tile(tf.constant([self.identity], tf.float32), [tf.shape(offset)[0], 1])
+        return tf.concat(
+            [identity] + [t for states in layers for t in states] + [offset, scale], axis=1
+        )
 
 
-def state_layout(config: ForecasterConfig, num_features: int) -> StateLayout:
+def state_layout(
+    config: ForecasterConfig, num_features: int, identity: tuple[int, int] = (0, 0)
+) -> StateLayout:
     """The packed state's layout for a forecaster built from `config` over F features."""
     count = _STATES_PER_LAYER[config.layer]
-    return StateLayout(tuple((units, count) for units in config.units), num_features)
+    return StateLayout(tuple((units, count) for units in config.units), num_features, identity)
+
+
+def model_identity(model: Any, description: str) -> tuple[int, int]:
+    """Two integers below 2**24 (exact in float32) from a SHA-256 of `description` (the
+    architecture, columns, L, H, scaling) and every weight of `model`: a retrained version
+    (same architecture, new weights) gets another identity. Collisions: 1 in 2**48."""
+    digest = hashlib.sha256(description.encode())
+    for weight in model.get_weights():
+        array = np.ascontiguousarray(weight)
+        digest.update(f"{array.dtype}{array.shape}".encode())
+        digest.update(array.tobytes())
+    value = int.from_bytes(digest.digest()[:6], "big")
+    mask = (1 << _IDENTITY_BITS) - 1
+    return (value >> _IDENTITY_BITS) & mask, value & mask
+
+
+def _require(ok: tf.Tensor, template: str, inputs: Sequence[tf.Tensor]) -> Any:
+    """An Assert op raising InvalidArgumentError with `template` formatted with `inputs`."""
+    message = tf.strings.format(template, tuple(inputs), summarize=-1)
+    return tf.debugging.Assert(ok, [message])
+
+
+def _first_false(ok: tf.Tensor) -> tf.Tensor:
+    """The index of the first False in `ok` [B] (B when none; an empty batch is no error)."""
+    return tf.argmin(tf.concat([tf.cast(ok, tf.int32), [0]], axis=0))
+
+
+def finite_check(name: str, values: tf.Tensor, hint: str) -> Any:
+    """Refuses NaN/inf anywhere in `values` [B, ...], naming the input and the first bad row."""
+    rows = tf.reshape(tf.math.is_finite(values), [tf.shape(values)[0], -1])
+    row_ok = tf.reduce_all(rows, axis=1)
+    return _require(
+        tf.reduce_all(row_ok),
+        f"{name}: expected finite values, got NaN/inf at row {{}} (of {{}}); {hint}",
+        [_first_false(row_ok), tf.shape(values)[0]],
+    )
 
 
 class StepFunctions:
@@ -150,6 +212,7 @@ class StepFunctions:
         targets, covariates: column names in the windows' order.
         lookback, horizon: L and the data's H.
         log1p: the transform applied log1p to the targets.
+        identity: the model's identity (model_identity; default: computed from `model`).
     """
 
     def __init__(
@@ -162,13 +225,18 @@ class StepFunctions:
         lookback: int,
         horizon: int,
         log1p: bool,
+        identity: tuple[int, int] | None = None,
     ) -> None:
         reason = streamable(config)
         if reason is not None:
             raise ValueError(f"no step signatures: {reason}")
         columns = (*targets, *covariates)
         num_features, num_targets = len(columns), len(targets)
-        layout = state_layout(config, num_features)
+        if identity is None:
+            identity = model_identity(
+                model, repr((config, tuple(targets), tuple(covariates), lookback, horizon, log1p))
+            )
+        layout = state_layout(config, num_features, identity)
         cells = [model.get_layer(f"{config.layer}_{i}").cell for i in range(len(config.units))]
         head = model.get_layer("head")
         decoder = model.get_layer("decoder") if config.output == "seq2seq" else None
@@ -217,10 +285,69 @@ class StepFunctions:
             return {STATE: layout.pack(recurrent, offset, scale)}
 
         value_spec = tf.TensorSpec([None, num_features], tf.float32, name=VALUE_INPUT)
-        state_spec = tf.TensorSpec([None, layout.size], tf.float32, name=STATE)
+        # Any width: a state of another model is refused by its identity (checked_inputs).
+        state_spec = tf.TensorSpec([None, None], tf.float32, name=STATE)
+        expected_identity = tf.constant(layout.identity, tf.float32)
+
+        def checked_inputs(value: tf.Tensor, state: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+            """value and state [B, D], after the checks (module docstring), in order."""
+            value_rows, state_rows = tf.shape(value)[0], tf.shape(state)[0]
+            width = tf.shape(state)[1]
+            checks = [
+                lambda: _require(
+                    tf.equal(value_rows, state_rows),
+                    "value has {} rows, state has {}: send one state row per value row (one "
+                    "per stream; states come from step_start / the previous step)",
+                    [value_rows, state_rows],
+                ),
+                lambda: finite_check(VALUE_INPUT, value, "fill gaps before streaming"),
+                lambda: _require(
+                    tf.logical_and(
+                        width == layout.size,
+                        tf.reduce_all(
+                            tf.equal(
+                                tf.pad(state, [[0, 0], [0, IDENTITY_SLOTS]])[:, :IDENTITY_SLOTS],
+                                expected_identity,
+                            )
+                        ),
+                    ),
+                    "state: made by another model, or not by step_start (its first row has "
+                    "identity {} and width {}, this model has identity {} and width "
+                    f"{layout.size}); {RESTART_HINT}",
+                    [
+                        tf.cast(
+                            tf.pad(state, [[0, 1], [0, IDENTITY_SLOTS]])[0, :IDENTITY_SLOTS],
+                            tf.int64,
+                        ),
+                        width,
+                        tf.cast(expected_identity, tf.int64),
+                    ],
+                ),
+            ]
+            deps: list[Any] = []
+            for check in checks:
+                with tf.control_dependencies(deps):
+                    deps = [check()]
+            with tf.control_dependencies(deps):
+                state = tf.ensure_shape(tf.identity(state), [None, layout.size])
+            _, _, scale = layout.unpack(state)
+            row_ok = tf.logical_and(
+                tf.reduce_all(tf.math.is_finite(state), axis=1),
+                tf.reduce_all(tf.not_equal(scale, 0.0), axis=1),
+            )
+            with tf.control_dependencies(deps):
+                state_check = _require(
+                    tf.reduce_all(row_ok),
+                    "state: NaN/inf or a scale of 0 at row {}, so it was not made by "
+                    f"step_start; {RESTART_HINT}",
+                    [_first_false(row_ok)],
+                )
+            with tf.control_dependencies([state_check]):
+                return tf.identity(value), tf.identity(state)
 
         @tf.function(input_signature=[value_spec, state_spec], autograph=False)
         def step(value: tf.Tensor, state: tf.Tensor) -> dict[str, tf.Tensor]:
+            value, state = checked_inputs(value, state)
             layers, offset, scale = layout.unpack(state)
             x = tf.where(is_log[None, :], tf.math.log1p(value), value)
             x = (x - offset) / scale
@@ -261,11 +388,21 @@ def attach_step_signatures(
     lookback: int,
     horizon: int,
     log1p: bool,
+    identity: tuple[int, int] | None = None,
 ) -> StepFunctions:
     """Adds "step_start" and "step" to a series_export.ForecasterExport: its `step_functions`
-    ({signature name: tf.function}) are saved beside the window signatures."""
+    ({signature name: tf.function}) are saved beside the window signatures. `identity`
+    (default: model_identity of the module's Keras model) goes into every state."""
     functions = StepFunctions(
-        module.keras_model, module.tft_layer, config, targets, covariates, lookback, horizon, log1p
+        module.keras_model,
+        module.tft_layer,
+        config,
+        targets,
+        covariates,
+        lookback,
+        horizon,
+        log1p,
+        identity,
     )
     module.step_start, module.step = functions.step_start, functions.step
     module.step_functions = {STEP_START: functions.step_start, STEP: functions.step}

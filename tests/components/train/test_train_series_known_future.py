@@ -140,6 +140,56 @@ def test_training_and_serving_compute_the_same_features(run):
     assert set(inputs) == {"history", "window_end", "future_covariates"}
 
 
+def test_non_finite_history_or_future_covariates_are_refused_by_name(run):
+    """NaN/inf reached the model and came back as a forecast (NaN, or a plausible finite one
+    for inf) with status OK; the signatures refuse them, naming the input and its row."""
+    import tensorflow as tf
+
+    saved = tf.saved_model.load(run["model"].path("saved_model"))
+    windows = run["windows"]["eval"][:2]
+    history = np.stack([w["history"] for w in windows]).astype(np.float32)
+    end = tf.constant([w["window_end"] for w in windows], tf.int64)
+    future = np.stack([w["future"][:, 1:] for w in windows]).astype(np.float32)
+
+    def forecast(history, future):
+        return saved.signatures["forecast"](
+            history=tf.constant(history), window_end=end, future_covariates=tf.constant(future)
+        )
+
+    assert np.isfinite(forecast(history, future)["forecast"].numpy()).all()
+    bad_history, bad_future = history.copy(), future.copy()
+    bad_history[1, 0, 1] = np.inf  # the covariate's first step, second window
+    bad_future[1, -1, 0] = np.nan
+    with pytest.raises(
+        tf.errors.InvalidArgumentError,
+        match=r"history: expected finite values, got NaN/inf at row 1 \(of 2\); fill gaps",
+    ):
+        forecast(bad_history, future)
+    with pytest.raises(
+        tf.errors.InvalidArgumentError,
+        match=r"future_covariates: expected finite values, got NaN/inf at row 1",
+    ):
+        forecast(history, bad_future)
+
+    def example(history_row, future_row, w):
+        raw = serialize_window("", w["window_end"], history_row, None, ("load",), ("temp",))
+        parsed = tf.train.Example.FromString(raw)
+        parsed.features.feature["future/temp"].float_list.value.extend(future_row[:, 0])
+        return parsed.SerializeToString()
+
+    for rows, name in (
+        ([history[0], bad_history[1]], "history/temp"),
+        ([history[0], history[1]], "future/temp"),
+    ):
+        futures = [future[0], bad_future[1]] if name == "future/temp" else [future[0], future[1]]
+        examples = [example(h, f, w) for h, f, w in zip(rows, futures, windows, strict=True)]
+        with pytest.raises(
+            tf.errors.InvalidArgumentError,
+            match=rf"tf.Example feature {name}: expected finite values, got NaN/inf at row 1",
+        ):
+            saved.signatures["serving_default"](examples=tf.constant(examples))
+
+
 def test_missing_or_short_known_future_inputs_are_clear_errors(run):
     import tensorflow as tf
 

@@ -109,7 +109,8 @@ def test_stepping_through_a_window_gives_the_window_forecast(minmax_graph, name)
     forecasts, state = _stream(module.step_start, module.step, history, ids)
     assert forecasts[-1].shape == expected.shape
     np.testing.assert_allclose(forecasts[-1], expected, rtol=1e-4, atol=1e-3)
-    assert state.shape == (len(ids), module.step_functions["step"].input_signature[1].shape[1])
+    start = module.step_functions["step_start"].get_concrete_function()
+    assert state.shape == (len(ids), start.structured_outputs["state"].shape[1])
     # Before the last point the forecast differs: the state really carries the stream.
     assert not np.allclose(forecasts[-2], expected, rtol=1e-4, atol=1e-3)
 
@@ -143,9 +144,12 @@ def test_saved_model_serves_the_step_signatures(minmax_graph, exported):
     base, summary = exported
     saved = str(base / "1")
     assert set(summary) == {"serving_default", "forecast", "step_start", "step"}
-    state_width = 2 * (6 + 5) + 2 * 2  # LSTM h and c per layer, then offset and scale per column
+    # The identity, LSTM h and c per layer, then offset and scale per column. step takes a
+    # state of any width, so that another model's state is refused by its identity.
+    state_width = 2 + 2 * (6 + 5) + 2 * 2
+    assert summary["step_start"]["outputs"] == {"state": f"float32 [None, {state_width}]"}
     assert summary["step"]["inputs"] == {
-        "state": f"float32 [None, {state_width}]",
+        "state": "float32 [None, None]",
         "value": "float32 [None, 2]",
     }
     assert set(summary["step"]["outputs"]) == {"forecast", "state"}
@@ -169,6 +173,145 @@ def test_saved_model_serves_the_step_signatures(minmax_graph, exported):
             "step": {"value": history[:, 0, :], "state": start["state"].numpy()},
         },
     )
+
+
+@pytest.fixture(scope="module")
+def loaded(exported):
+    """The exported SavedModel, loaded once."""
+    import tensorflow as tf
+
+    base, _ = exported
+    return tf.saved_model.load(str(base / "1"))
+
+
+def _start(model, ids):
+    import tensorflow as tf
+
+    return model.signatures["step_start"](series_id=tf.constant(ids))["state"].numpy()
+
+
+def _step(model, value, state):
+    import tensorflow as tf
+
+    return model.signatures["step"](
+        value=tf.constant(value, tf.float32), state=tf.constant(state, tf.float32)
+    )
+
+
+def test_step_refuses_non_finite_values_and_row_counts_that_differ(minmax_graph, loaded):
+    """NaN returned a NaN forecast and state (a stream that keeps its state is poisoned), inf a
+    plausible finite forecast; one value row with two state rows was broadcast to both."""
+    import tensorflow as tf
+
+    _, windows = minmax_graph
+    history, ids = _windows(windows)
+    state = _start(loaded, ids[:2])
+    good = history[:2, 0, :]
+    assert np.isfinite(_step(loaded, good, state)["forecast"].numpy()).all()
+    assert _step(loaded, good[:0], state[:0])["state"].shape == (0, state.shape[1])
+    for bad in (np.nan, np.inf, -np.inf):
+        value = good.copy()
+        value[1, 1] = bad  # the covariate of the second stream
+        with pytest.raises(
+            tf.errors.InvalidArgumentError,
+            match=r"value: expected finite values, got NaN/inf at row 1 \(of 2\); fill gaps",
+        ):
+            _step(loaded, value, state)
+    for value, rows in ((good[:1], (1, 2)), (history[:3, 0, :], (3, 2))):
+        with pytest.raises(
+            tf.errors.InvalidArgumentError,
+            match=rf"value has {rows[0]} rows, state has {rows[1]}: send one state row per "
+            r"value row \(one per stream; states come from step_start / the previous step\)",
+        ):
+            _step(loaded, value, state)
+
+
+def test_step_refuses_states_not_made_by_step_start(minmax_graph, loaded):
+    """An all-zero state (a natural guess for an RNN's initial state) forecast 0.0 (its scale
+    is 0), a state of 1e30 forecast ~1e30; a real state whose scale was zeroed or made inf."""
+    import tensorflow as tf
+
+    _, windows = minmax_graph
+    history, ids = _windows(windows)
+    state = _start(loaded, ids[:1])
+    value = history[:1, 0, :]
+    for made in (np.zeros_like(state), np.full_like(state, 1e30)):
+        with pytest.raises(
+            tf.errors.InvalidArgumentError,
+            match=r"state: made by another model, or not by step_start .*start a new stream "
+            r"with step_start \(StepForecaster.restart\(\)\)",
+        ):
+            _step(loaded, value, made)
+    for bad in (0.0, np.inf, np.nan):
+        edited = state.copy()
+        edited[0, -1] = bad  # the covariate's scale
+        with pytest.raises(
+            tf.errors.InvalidArgumentError,
+            match=r"state: NaN/inf or a scale of 0 at row 0, so it was not made by step_start",
+        ):
+            _step(loaded, value, edited)
+
+
+def test_step_refuses_a_state_made_by_another_model(minmax_graph, loaded):
+    """A retrained version (same architecture, other weights) used a previous version's state
+    silently; another architecture failed with a bare shape error. The same weights exported
+    again (a re-export, or another replica) accept each other's states."""
+    import tensorflow as tf
+
+    graph, windows = minmax_graph
+    history, ids = _windows(windows)
+    value = history[:2, 0, :]
+    old_state = _start(loaded, ids[:2])
+    same = _export(graph, CONFIGS["lstm-stacked-direct"], log1p=False)  # seed 3, as `exported`
+    np.testing.assert_allclose(
+        same.step(value=tf.constant(value), state=tf.constant(old_state))["forecast"].numpy(),
+        _step(loaded, value, old_state)["forecast"].numpy(),
+        rtol=1e-6,
+    )
+    retrained = _export(graph, CONFIGS["lstm-stacked-direct"], log1p=False, seed=4)
+    other = _export(graph, CONFIGS["gru-last"], log1p=False)
+    for module in (retrained, other):
+        assert module.step_start(series_id=tf.constant(ids[:2]))["state"].shape[1] > 2
+        with pytest.raises(
+            tf.errors.InvalidArgumentError,
+            match=r"state: made by another model, or not by step_start \(its first row has "
+            r"identity \[\d+ \d+\] and width \d+, this model has identity \[\d+ \d+\] and "
+            r"width \d+\); start a new stream with step_start",
+        ):
+            module.step(value=tf.constant(value), state=tf.constant(old_state))
+        with pytest.raises(tf.errors.InvalidArgumentError, match="made by another model"):
+            own = module.step_start(series_id=tf.constant(ids[:2]))["state"]
+            _step(loaded, value, own.numpy())
+
+
+def test_step_refusals_are_invalid_argument_as_tf_serving_loads_the_model(
+    minmax_graph, exported, loaded
+):
+    """In a TF1 Session, as tensorflow_model_server runs it: the refusal is the request's
+    INVALID_ARGUMENT (HTTP 400), with the message."""
+    from seqline.serving.errors import Code, ServingError
+    from seqline.serving.server.servable import _session_signatures
+
+    _, windows = minmax_graph
+    history, ids = _windows(windows)
+    base, _ = exported
+    state = _start(loaded, ids[:1])
+    value = history[:1, 0, :].copy()
+    value[0, 0] = np.nan
+    session, runners = _session_signatures(str(base / "1"), ("serve",), ["step", "forecast"])
+    try:
+        with pytest.raises(ServingError, match="value: expected finite values") as refused:
+            runners["step"]({"value": value, "state": state})
+        assert refused.value.code == Code.INVALID_ARGUMENT
+        window = history[:1].copy()
+        window[0, 5, 1] = np.inf
+        with pytest.raises(
+            ServingError, match=r"history: expected finite values, got NaN/inf at row 0"
+        ) as refused:
+            runners["forecast"]({"history": window, "series_id": ids[:1].astype(object)})
+        assert refused.value.code == Code.INVALID_ARGUMENT
+    finally:
+        session.close()
 
 
 def test_bidirectional_encoders_are_not_streamable(minmax_graph):
