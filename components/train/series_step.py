@@ -28,9 +28,13 @@ the window signature) and zeroes the recurrent part: the state a Keras RNN start
 Applying `step` to the L points of a window, starting from `step_start`, gives the
 window signature's forecast for that window (tests/components/train/test_train_series_step.py).
 Past L points the state remembers more than the last L: the model was trained on windows of L
-steps from a zero state, so a long-running stream is no longer identical to the window forecast.
-Clients that need exactly the window semantics restart from step_start every L points or use the
-window signature (serving/client/forecasting.py's StepForecaster counts points for that).
+steps from a zero state, so a long-running stream drifts from the window forecast of its last L
+points (slightly on the models measured: bench/streaming.py). Clients that need exactly the
+window semantics rebuild the state from step_start and re-feed the last L points (O(L);
+serving/client/forecasting.py's StepForecaster.restart() keeps them and does it), or use the
+window signature. A bare restart from step_start is a zero state with no history, not a window,
+and a stream's forecasts before its L-th point come from less than a window (StepForecaster
+returns None until then).
 
 `step` refuses (InvalidArgumentError, which a model server returns as INVALID_ARGUMENT / 400),
 before any cell runs: value and state with different numbers of rows (one state row per
