@@ -12,6 +12,7 @@ that are, before any I/O (check_scheme does the same up front).
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import os
 import shutil
 from collections.abc import Iterator
@@ -19,6 +20,9 @@ from typing import Any
 
 # Schemes that tensorflow-io registers with tf.io.gfile when it is imported.
 _TENSORFLOW_IO_SCHEMES = frozenset({"s3", "hdfs", "viewfs", "har"})
+# Registered by every TensorFlow build seqline supports (tf.io.gfile.get_registered_schemes()
+# lists them on import), so checking them needs no TensorFlow import.
+_BUILT_IN_SCHEMES = frozenset({"gs", "ram"})
 _usable_schemes: set[str] = set()  # schemes already found registered (checked once each)
 
 
@@ -53,9 +57,17 @@ def scheme(path: str) -> str:
 def check_scheme(path: str) -> None:
     """Raises UnsupportedSchemeError unless ``path`` is local or its scheme is registered with
     tf.io.gfile (importing tensorflow-io first for s3:// and hdfs://, if it is installed).
-    Imports TensorFlow for a remote path only."""
-    if is_remote(path):
-        _gfile(path)
+
+    Pre-run checks call this on every run, fully cached ones included, which must not pay
+    for TensorFlow: the schemes TensorFlow always registers (gs://, ram://) pass, and s3://
+    or hdfs:// without tensorflow-io installed fail, without importing it. Only another
+    scheme, or one tensorflow-io would add, imports TensorFlow to ask its registry."""
+    wanted = scheme(path)
+    if not is_remote(path) or wanted in _BUILT_IN_SCHEMES:
+        return
+    if wanted in _TENSORFLOW_IO_SCHEMES and importlib.util.find_spec("tensorflow_io") is None:
+        raise UnsupportedSchemeError(_unsupported(path, wanted, sorted(_BUILT_IN_SCHEMES)))
+    _gfile(path)
 
 
 def _gfile(path: str) -> Any:
@@ -72,20 +84,25 @@ def _gfile(path: str) -> Any:
             import tensorflow_io  # noqa: F401, PLC0415 — registers s3://, hdfs:// with gfile
         registered = set(tf.io.gfile.get_registered_schemes())
     if wanted not in registered:
-        known = sorted(f"{s}://" for s in registered if s not in ("", "file"))
-        how = (
-            f"{wanted}:// needs the tensorflow-io package (TensorFlow >= 2.6 moved s3:// and "
-            "hdfs:// there): `pip install tensorflow-io` (seqline imports it on the first "
-            f"{wanted}:// path), or use a local path or one of those schemes"
-            if wanted in _TENSORFLOW_IO_SCHEMES
-            else "use a local path or one of those schemes"
-        )
-        raise UnsupportedSchemeError(
-            f"{path}: expected a local path or a URL scheme this TensorFlow can open "
-            f"({', '.join(known)}), got {wanted}://; {how}"
-        )
+        raise UnsupportedSchemeError(_unsupported(path, wanted, sorted(registered)))
     _usable_schemes.add(wanted)
     return tf.io.gfile
+
+
+def _unsupported(path: str, wanted: str, registered: list[str]) -> str:
+    """UnsupportedSchemeError's message: the schemes that work and how to add `wanted`."""
+    known = sorted(f"{s}://" for s in registered if s not in ("", "file"))
+    how = (
+        f"{wanted}:// needs the tensorflow-io package (TensorFlow >= 2.6 moved s3:// and "
+        "hdfs:// there): `pip install tensorflow-io` (seqline imports it on the first "
+        f"{wanted}:// path), or use a local path or one of those schemes"
+        if wanted in _TENSORFLOW_IO_SCHEMES
+        else "use a local path or one of those schemes"
+    )
+    return (
+        f"{path}: expected a local path or a URL scheme this TensorFlow can open "
+        f"({', '.join(known)}), got {wanted}://; {how}"
+    )
 
 
 def join(base: str, *parts: str) -> str:

@@ -137,8 +137,9 @@ class PushConfig:
 def check(config: PushConfig) -> None:
     """Pre-run check, so a push that cannot succeed fails before training: serving_root and
     model_config_file have a scheme this TensorFlow can open; serving_root and
-    `{serving_root}/{model_name}`, if they exist, are directories; an existing models.config
-    parses (push edits it after publishing the version)."""
+    `{serving_root}/{model_name}`, if they exist, are directories; an existing local
+    models.config parses (push edits it after publishing the version; a remote one is checked
+    just before publishing)."""
     paths = {"serving_root": config.serving_root, "model_config_file": config.config_file}
     for field, path in paths.items():
         if path:
@@ -154,7 +155,9 @@ def check(config: PushConfig) -> None:
         )
     from seqline.components.push.deploy import check_destination
 
-    check_destination(config)
+    # A remote models.config is read just before publishing, not here: this check runs on
+    # fully cached runs too, which must not need the network or TensorFlow.
+    check_destination(config, remote=False)
 
 
 def read_verdict(verdict: Verdict, model: Model, producer: str) -> tuple[bool, list[str]]:

@@ -39,11 +39,15 @@ class DeployOutcome:
     adopted: bool = False
 
 
-def check_destination(config) -> None:  # noqa: ANN001 — a PushConfig
+def check_destination(config, remote: bool = True) -> None:  # noqa: ANN001 — a PushConfig
     """Raises ConfigError when a push to `config` would fail after publishing its version:
     a local `{serving_root}/{model_name}` that is a file, or an existing models.config that
     does not parse (the version would stay published while the push fails). Run by push's
-    pre-run check and again just before publishing."""
+    pre-run check and again just before publishing.
+
+    `remote`: also read a models.config on a remote filesystem (default True). The pre-run
+    check passes False: it runs on every run, fully cached ones too, which must work offline
+    and without importing TensorFlow; the check just before publishing reads it."""
     from seqline.serving.deploy.config_file import read_configs
     from seqline.serving.errors import ServerConfigError
 
@@ -55,7 +59,7 @@ def check_destination(config) -> None:  # noqa: ANN001 — a PushConfig
             "directory of versions, found a file there; move or delete that file, or pick "
             "another model_name"
         )
-    if config.config_file:
+    if config.config_file and (remote or not filesystem.is_remote(config.config_file)):
         try:
             read_configs(config.config_file)
         except ServerConfigError as exc:

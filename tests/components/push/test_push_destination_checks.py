@@ -64,3 +64,32 @@ def test_a_file_url_serving_root_writes_models_config_there_not_under_the_cwd(
     [entry] = read_configs(str(tmp_path / "serving" / "models.config"))
     assert entry.base_path == f"{tmp_path}/serving/m"
     assert os.listdir(cwd) == []
+
+
+# Run on every run, fully cached ones too: a gs:// serving root read its models.config over the
+# network (a raw FailedPreconditionError offline) and imported TensorFlow for the scheme check.
+CACHED_RUN_CHECKS = """
+import importlib.util, sys
+from seqline.components.push.component import PushConfig, check
+from seqline.storage.filesystem import UnsupportedSchemeError, check_scheme
+check(PushConfig(serving_root="gs://seqline-no-such-bucket-for-tests/serving", model_name="m"))
+if importlib.util.find_spec("tensorflow_io") is None:
+    try:
+        check_scheme("s3://bucket/root")
+    except UnsupportedSchemeError as exc:
+        assert "pip install tensorflow-io" in str(exc), exc
+    else:
+        raise AssertionError("s3:// without tensorflow-io was accepted")
+print(sorted(m for m in ("tensorflow", "keras") if m in sys.modules))
+"""
+
+
+def test_the_pre_run_check_of_a_remote_serving_root_needs_no_network_or_tensorflow() -> None:
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-c", CACHED_RUN_CHECKS], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.strip() == "[]"
