@@ -368,16 +368,37 @@ def substitute_parameters(
 class UniqueKeySafeLoader(yaml.SafeLoader):
     """yaml.SafeLoader (no arbitrary objects) that refuses a key repeated in one mapping: the
     safe loader keeps the last one silently, so a second `train:` section would drop the
-    first without a word."""
+    first without a word. Merge keys (`<<: *defaults`) work at any depth; a key written
+    beside one overrides the merged key, as YAML says."""
 
-    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
-        seen: dict[Any, Any] = {}
+    def __init__(self, stream: Any) -> None:
+        super().__init__(stream)
+        # Mapping nodes whose keys were checked. Flattening a merge rewrites the merged
+        # node in place (its merged-in keys join its own), so each node is checked once,
+        # before the first flatten_mapping that touches it. Holding the nodes (not their
+        # ids) keeps an id from being reused by another node.
+        self._checked: set[yaml.Node] = set()
+
+    def flatten_mapping(self, node: yaml.MappingNode) -> None:
+        """Checks `node`'s keys as written, then merges its `<<` keys (SafeLoader's; called
+        for a mapping before it is built and, recursively, for each mapping it merges)."""
+        if node not in self._checked:
+            self._check_keys(node)
+            self._checked.add(node)
+        super().flatten_mapping(node)
+
+    def construct_document(self, node: yaml.Node) -> Any:
+        try:
+            return super().construct_document(node)
+        finally:
+            self._checked.clear()
+
+    def _check_keys(self, node: yaml.MappingNode) -> None:
+        seen: dict[Any, int] = {}
         for key_node, _value in node.value:
             if key_node.tag == "tag:yaml.org,2002:merge":
-                # `<<: *defaults`: the safe loader merges it (flatten_mapping, in the call
-                # below); a key given here as well overrides the merged one, as YAML says.
-                continue
-            key = self.construct_object(key_node, deep=deep)
+                continue  # `<<: *defaults`, merged by flatten_mapping
+            key = self.construct_object(key_node)
             if not isinstance(key, Hashable):  # `? {a: 1}`: PyYAML would raise a TypeError
                 raise yaml.constructor.ConstructorError(
                     "while reading a mapping", node.start_mark,
@@ -393,7 +414,6 @@ class UniqueKeySafeLoader(yaml.SafeLoader):
                     key_node.start_mark,
                 )  # fmt: skip
             seen[key] = key_node.start_mark.line + 1
-        return super().construct_mapping(node, deep=deep)
 
 
 def read_config(
@@ -404,6 +424,18 @@ def read_config(
     """The raw config mapping of a YAML file with its run parameters substituted (see the
     module docstring; `environ` defaults to os.environ), without its top-level x-NAME keys.
     ConfigErrors name the file."""
+    data = unsubstituted_config(path)
+    try:
+        return substitute_parameters(data, params or {}, environ)
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
+
+
+def unsubstituted_config(path: str | os.PathLike[str]) -> Any:
+    """The YAML document in the file at `path` as written (`${...}` not yet substituted),
+    without its top-level x-NAME keys (so a `${NAME}` in one is no parameter reference).
+    Usually a mapping; other documents are returned as they are. ConfigError, naming the
+    file, for an empty file and those of parse_yaml."""
     data = parse_yaml(path)
     if data is None:
         raise ConfigError(
@@ -412,10 +444,7 @@ def read_config(
         )
     if isinstance(data, dict):
         data = {k: v for k, v in data.items() if not _is_extension(k)}
-    try:
-        return substitute_parameters(data, params or {}, environ)
-    except ConfigError as exc:
-        raise ConfigError(f"{path}: {exc}") from None
+    return data
 
 
 def parse_yaml(path: str | os.PathLike[str]) -> Any:

@@ -214,6 +214,36 @@ def test_merge_keys_and_x_keys_reuse_yaml_blocks(tmp_path) -> None:
         read_config(path)
 
 
+def test_a_merged_anchor_deeper_than_its_merge_keeps_its_own_override(tmp_path) -> None:
+    """Building `x-longer` (which merges *train) first flattened the deeper `train` node in
+    place, so train's own check saw its merged-in epochs beside its explicit one and refused a
+    valid config with "found the key 'epochs' twice"."""
+    path = tmp_path / "p.yaml"
+    path.write_text(
+        "x-base: &base {epochs: 2, batch_size: 32}\n"
+        "components:\n"
+        "  train: &train\n"
+        "    <<: *base\n"
+        "    epochs: 4\n"
+        "x-longer:\n"
+        "  <<: *train\n"
+        "  epochs: 8\n"
+        "a:\n  b:\n    c: &m\n      <<: *base\n      epochs: 5\nd:\n  <<: *m\n"
+    )
+    config = read_config(path)
+    assert config["components"]["train"] == {"epochs": 4, "batch_size": 32}
+    assert config["a"]["b"]["c"] == config["d"] == {"epochs": 5, "batch_size": 32}
+    # A key written twice in the deep anchor is still refused, naming both lines.
+    path.write_text(
+        "x-base: &base {epochs: 2}\n"
+        "a:\n  b:\n    c: &m\n      <<: *base\n      epochs: 4\n      epochs: 5\n"
+        "d:\n  <<: *m\n"
+    )
+    with pytest.raises(ConfigError, match="found the key 'epochs' twice .first on line 6.") as e:
+        read_config(path)
+    assert "line 7" in str(e.value)
+
+
 @pytest.mark.parametrize(
     ("root", "message"),
     [
