@@ -13,10 +13,7 @@ import os
 import shlex
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
-
-import yaml
 
 from seqline.orchestration.settings import (
     NodeSettings,
@@ -26,12 +23,12 @@ from seqline.orchestration.settings import (
 from seqline.pipeline.config_file import (
     ORCHESTRATION_KEY,
     PARAMETERS_KEY,
-    UniqueKeySafeLoader,
     config_parameters,
     default_text,
     load_pipeline,
     param_texts,
     read_config,
+    unsubstituted_config,
 )
 from seqline.pipeline.errors import ConfigError
 
@@ -95,12 +92,8 @@ class PipelineGraph:
 
 
 def _raw(path: str | os.PathLike[str]) -> dict[str, Any]:
-    try:
-        data = yaml.load(Path(path).read_text(encoding="utf-8"), Loader=UniqueKeySafeLoader)
-    except OSError as exc:
-        raise ConfigError(f"pipeline config {str(path)!r} cannot be read: {exc}") from None
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+    """The config as written, without its x-NAME keys (read as read_config reads it)."""
+    data = unsubstituted_config(path)
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected a mapping with name, kind, root, components")
     return data

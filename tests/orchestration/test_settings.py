@@ -108,3 +108,19 @@ def test_airflow_dag_takes_an_int_param():
     assert python.task_dict["train"].op_kwargs["params"] == {"epochs": "2"}
     with pytest.raises(TypeError, match=r"params\['epochs'\]"):
         build_dag(NIGHTLY, dag_id="nightly_bad", params={"epochs": {"n": 2}})
+
+
+def test_a_parameter_in_an_x_key_is_not_one_and_yaml_errors_name_the_file(tmp_path):
+    """The graph read the YAML with its x- keys, which read_config drops, so a ${extra} in
+    one was a parameter of the graph (and --param extra=... was taken); its YAML errors said
+    <unicode string> instead of the file."""
+    path = tmp_path / "nightly.yaml"
+    path.write_text('x-unused: {note: "${extra}"}\n' + NIGHTLY.read_text())
+    assert pipeline_graph(path).parameters == ("epochs", "span", "vocab_size")
+    with pytest.raises(ConfigError, match=r"unknown parameter\(s\) \['extra'\]"):
+        pipeline_graph(path, {"extra": "1"})
+    path.write_text("name: x\ncomponents: [\n")
+    with pytest.raises(ConfigError) as caught:
+        pipeline_graph(path)
+    assert f'in "{path}", line' in str(caught.value)
+    assert "<unicode string>" not in str(caught.value)
