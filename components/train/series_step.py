@@ -40,7 +40,8 @@ returns None until then).
 before any cell runs: value and state with different numbers of rows (one state row per
 stream), a NaN/inf value (a stream keeping its state would be poisoned for good), a state whose
 identity is not this model's (made by another model version or architecture, or by hand: start
-a new stream with step_start), and a state of this model whose scale is 0 or not finite.
+a new stream with step_start), a state with this model's identity but another width (truncated
+or altered), and a state of this model whose scale is 0 or not finite.
 
 Not streamable (no step signatures are exported, `streamable` says why): bidirectional encoders,
 whose backward direction needs the whole window, seed ensembles (train.ensemble), and the
@@ -306,14 +307,11 @@ class StepFunctions:
                 ),
                 lambda: finite_check(VALUE_INPUT, value, "fill gaps before streaming"),
                 lambda: _require(
-                    tf.logical_and(
-                        width == layout.size,
-                        tf.reduce_all(
-                            tf.equal(
-                                tf.pad(state, [[0, 0], [0, IDENTITY_SLOTS]])[:, :IDENTITY_SLOTS],
-                                expected_identity,
-                            )
-                        ),
+                    tf.reduce_all(
+                        tf.equal(
+                            tf.pad(state, [[0, 0], [0, IDENTITY_SLOTS]])[:, :IDENTITY_SLOTS],
+                            expected_identity,
+                        )
                     ),
                     "state: made by another model, or not by step_start (its first row has "
                     "identity {} and width {}, this model has identity {} and width "
@@ -326,6 +324,16 @@ class StepFunctions:
                         width,
                         tf.cast(expected_identity, tf.int64),
                     ],
+                ),
+                # This model's identity at another width: cut short or extended after it left
+                # step_start / step (a storage column too narrow, an edit), not another model.
+                lambda: _require(
+                    tf.equal(width, layout.size),
+                    "state: its identity matches this model, but it is {} wide and states of "
+                    f"this model are {layout.size} wide: a truncated or altered state, not one "
+                    f"step_start or step returned (store all {layout.size} values); "
+                    f"{RESTART_HINT}",
+                    [width],
                 ),
             ]
             deps: list[Any] = []

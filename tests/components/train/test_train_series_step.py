@@ -228,7 +228,8 @@ def test_step_refuses_non_finite_values_and_row_counts_that_differ(minmax_graph,
 
 def test_step_refuses_states_not_made_by_step_start(minmax_graph, loaded):
     """An all-zero state (a natural guess for an RNN's initial state) forecast 0.0 (its scale
-    is 0), a state of 1e30 forecast ~1e30; a real state whose scale was zeroed or made inf."""
+    is 0), a state of 1e30 forecast ~1e30; a real state whose scale was zeroed or made inf, or
+    that was cut short or extended."""
     import tensorflow as tf
 
     _, windows = minmax_graph
@@ -242,6 +243,17 @@ def test_step_refuses_states_not_made_by_step_start(minmax_graph, loaded):
             r"with step_start \(StepForecaster.restart\(\)\)",
         ):
             _step(loaded, value, made)
+    # This model's identity at another width was "made by another model": cut short (a
+    # storage column too narrow) or extended.
+    width = state.shape[1]
+    for altered in (state[:, :-1], state[:, :2], np.concatenate([state, state[:, -1:]], axis=1)):
+        with pytest.raises(
+            tf.errors.InvalidArgumentError,
+            match=rf"state: its identity matches this model, but it is {altered.shape[1]} wide "
+            rf"and states of this model are {width} wide: a truncated or altered state, not one "
+            r"step_start or step returned .*start a new stream with step_start",
+        ):
+            _step(loaded, value, altered)
     for bad in (0.0, np.inf, np.nan):
         edited = state.copy()
         edited[0, -1] = bad  # the covariate's scale
