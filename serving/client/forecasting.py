@@ -734,7 +734,8 @@ STATE = "state"
 class StreamVersionError(RuntimeError):
     """A stream's state was made by a model version the server no longer serves (a push or
     rollback replaced it): the state cannot be used by another version. `restart()` rebuilds it
-    on the served version from the last L points the stream kept."""
+    on the served version from the last L points the stream kept; the point whose update
+    raised it is kept too (before the call), so restart() re-feeds it and nothing is lost."""
 
 
 def _check_timestamp(last: int | None, timestamp: Any, step_seconds: int | None) -> int | None:
@@ -836,9 +837,14 @@ class StepForecaster:
     A state is only meaningful to the model version that made it: from_client pins the version
     the server answered with (`version`) and sends every call to it; after a push or rollback
     removes that version the next update raises StreamVersionError, and `restart()` moves to
-    the served version (re-feeding the kept points). To resume after a restart of the client,
-    keep `state`, `points` and `version` together (e.g. beside the stream's offset in a queue)
-    and pass all three back.
+    the served version (re-feeding the kept points). The point of the update that raised it is
+    kept (with its timestamp), not sent: restart() re-feeds it last, so `except
+    StreamVersionError: forecast = stream.restart()` loses no point and the point must not be
+    sent again; until restart() every update keeps its point and raises StreamVersionError. To
+    resume after a restart of the client, keep `state`, `points` and `version` together (e.g.
+    beside the stream's offset in a queue) and pass all three back; when that version is no
+    longer served from_client raises StreamVersionError: start a new stream and send it the
+    series' last L points.
 
     Streams must be gap-free, on the grid the model was trained on (ingest's frequency, with
     its gaps filled): pass `timestamp=` with each point and `step_seconds` to have a skipped,
@@ -884,8 +890,11 @@ class StepForecaster:
         self.takes_series_id = takes_series_id
         self.trained_series_ids = trained_series_ids
         self.series_id = series_id_text(series_id) or ""
-        # The last L points (for restart); none kept when L is not known.
-        self._rows: deque[np.ndarray] = deque(maxlen=lookback or 0)
+        # The last L points (for restart); when L is not known, only the unseen ones below.
+        self._rows: deque[np.ndarray] = deque(maxlen=lookback) if lookback else deque()
+        # Points kept (the newest of _rows) that the state has not seen: their update raised
+        # StreamVersionError; restart() re-feeds them.
+        self._unseen = 0
         self._last_time: int | None = None
         # Points the state has seen; None after resuming from a state without its count.
         self.points: int | None
@@ -916,8 +925,24 @@ class StepForecaster:
     ) -> StepForecaster:
         """Through a PredictionClient (gRPC Predict with named inputs) or a RestClient; F and L
         from the metadata. Every call goes to one version: `version` (pass the saved one with a
-        saved state) or, by default, the one the server serves now (the client's selection)."""
-        meta = client.metadata() if version is None else client.metadata(version=version)
+        saved state) or, by default, the one the server serves now (the client's selection).
+        StreamVersionError when `version` is given and no longer served."""
+        if version is None:
+            meta = client.metadata()
+        else:
+            try:
+                meta = client.metadata(version=version)
+            except Exception as exc:
+                if getattr(getattr(exc, "code", None), "name", None) != "NOT_FOUND":
+                    raise
+                saved = "the saved state" if kwargs.get("state") is not None else "the stream"
+                raise StreamVersionError(
+                    f"version: {saved} belongs to model version {version}, which the server no "
+                    f"longer serves ({exc}); a state only works with the weights that made it. "
+                    "Start a new stream without state= (and without version=, to use the served "
+                    "version) and send it the series' last L points through update() (L: the new "
+                    "stream's `lookback`), as restart() does"
+                ) from exc
         signatures = meta.signatures
         info = signatures.get(STEP_SIGNATURE)
         value = None if info is None else info.inputs.get(VALUE_INPUT)
@@ -972,17 +997,24 @@ class StepForecaster:
     def restart(self) -> np.ndarray | None:
         """Rebuilds the state from step_start and the last L points kept (L step calls), so the
         next forecast has the window signature's exact semantics; a served stream first moves to
-        the version the server serves now. Returns the forecast after the re-fed points, or None
-        when fewer than L are kept (a stream resumed from a saved state keeps only the points
-        sent since). Without a known L it returns to the bare start state (None)."""
+        the version the server serves now. The kept points include those whose update raised
+        StreamVersionError (kept, not sent), so the recovery `except StreamVersionError:
+        stream.restart()` loses no point: its forecast is the one after the newest point.
+        Returns the forecast after the re-fed points, or None when fewer than L are kept (a
+        stream resumed from a saved state keeps only the points sent since). Without a known L
+        it returns to the bare start state and re-feeds only the points a StreamVersionError
+        kept (None when there are none). If a call fails, the stream is left as it was, so
+        restart() can be called again."""
         repin = getattr(self._call, "repin", None)
         if repin is not None:
             repin()
-        self.state, self.points = self._start_state(), 0
-        forecast, kept = None, list(self._rows)
-        self._rows.clear()
+        kept = list(self._rows)
+        state, forecast = self._start_state(), None
         for row in kept:
-            forecast = self._step(row)
+            state, forecast = self._advance(state, row)
+        self.state, self.points, self._unseen = state, len(kept), 0
+        if not self.lookback:
+            self._rows.clear()
         return forecast if self.ready else None
 
     def update(self, value: Any, *, timestamp: int | None = None) -> np.ndarray | None:
@@ -1000,17 +1032,44 @@ class StepForecaster:
                 f"covariates), got {np.asarray(value).tolist()}"
             )
         now = _check_timestamp(self._last_time, timestamp, self.step_seconds)
-        forecast = self._step(row)
+        if self._unseen:
+            # The state missed the kept point(s): stepping it on would leave a gap in it.
+            self._keep(row, now)
+            raise StreamVersionError(
+                f"step: the stream's state has not seen its last {self._unseen - 1} point(s) "
+                f"(their update raised StreamVersionError: model version {self.version} is no "
+                "longer served), so this point was kept, not sent; call stream.restart(): it "
+                "re-feeds the kept points, this one included, on the served version"
+            )
+        try:
+            state, forecast = self._advance(self.state, row)
+        except StreamVersionError as exc:
+            self._keep(row, now)
+            raise StreamVersionError(
+                f"{exc}. This point was kept, not lost: restart() re-feeds it after the points "
+                "before it, so do not send it again"
+            ) from exc.__cause__
+        self.state = state
+        self.points = None if self.points is None else self.points + 1
+        if self.lookback:
+            self._rows.append(row)
         self._last_time = now
         return forecast if self.ready else None
 
-    def _step(self, row: np.ndarray) -> np.ndarray:
-        out = self._call(STEP_SIGNATURE, {VALUE_INPUT: row[None], STATE: self.state[None]})
-        self.state = np.asarray(out[STATE], np.float32)[0]
-        self.points = None if self.points is None else self.points + 1
-        if self._rows.maxlen:
-            self._rows.append(row)
-        return np.asarray(out[FORECAST_OUTPUT], np.float32)[0]
+    def _keep(self, row: np.ndarray, timestamp: int | None) -> None:
+        """Keeps a point the state has not seen (for restart), with its time for the next
+        point's gap check; `points` stays the count the state has seen."""
+        self._rows.append(row)
+        self._unseen += 1
+        self._last_time = timestamp
+
+    def _advance(self, state: np.ndarray, row: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """One step call: (the next state [D], the forecast [S] or [S, T])."""
+        out = self._call(STEP_SIGNATURE, {VALUE_INPUT: row[None], STATE: state[None]})
+        return (
+            np.asarray(out[STATE], np.float32)[0],
+            np.asarray(out[FORECAST_OUTPUT], np.float32)[0],
+        )
 
 
 def _window_lookback(history_shape: Sequence[int | None] | None) -> int | None:

@@ -285,7 +285,7 @@ def test_step_forecaster_waits_for_l_points_and_restart_refeeds_the_last_l():
 
 class StepClient:
     """A server for StepForecaster.from_client: metadata (L = 3, F = 1) and predict, serving
-    `served` versions; a call naming another version fails NOT_FOUND as a server's would."""
+    version `served`; a call naming another version fails NOT_FOUND as a server's would."""
 
     def __init__(self) -> None:
         self.served = 4
@@ -294,7 +294,11 @@ class StepClient:
 
     def metadata(self, version=None):
         from seqline.serving.client.model_info import ModelMetadata
+        from seqline.serving.client.retry import RequestFailed
+        from seqline.serving.errors import Code
 
+        if version is not None and version != self.served:
+            raise RequestFailed(Code.NOT_FOUND, f"Servable not found: version {version}")
         step = SignatureInfo(
             "tensorflow/serving/predict",
             inputs={
@@ -324,19 +328,40 @@ def test_a_served_stream_is_pinned_to_its_version_and_restart_moves_it_on():
     from seqline.serving.client.forecasting import StepForecaster, StreamVersionError
 
     client = StepClient()
-    stream = StepForecaster.from_client(client)
+    stream = StepForecaster.from_client(client, step_seconds=60)
     assert (stream.lookback, stream.version) == (3, 4)
     for value in (1.0, 2.0, 3.0):
-        stream.update(value)
+        stream.update(value, timestamp=60 * int(value))
     assert set(client.versions) == {4}  # every call named the version the state belongs to
     client.served = 5  # a push replaced version 4
-    with pytest.raises(StreamVersionError, match=r"made by model version 4.*stream.restart\(\)"):
-        stream.update(4.0)
-    np.testing.assert_allclose(stream.restart(), [1006.0])  # on version 5, from [1, 2, 3]
-    assert stream.version == 5 and client.versions[-1] == 5
+    with pytest.raises(
+        StreamVersionError,
+        match=r"made by model version 4.*stream.restart\(\).*This point was kept, not lost",
+    ):
+        stream.update(4.0, timestamp=240)
+    assert stream.points == 3  # the state has not seen 4.0
+    with pytest.raises(ForecastInputError, match="duplicate"):  # its time was kept too
+        stream.update(4.0, timestamp=240)
+    # Until restart() the state would miss 4.0: the next point is kept too, not sent.
+    client.served, calls = 4, len(client.versions)
+    with pytest.raises(StreamVersionError, match=r"has not seen its last 1 point\(s\)"):
+        stream.update(5.0, timestamp=300)
+    assert len(client.versions) == calls  # 5.0 was not sent
+    client.served = 5
+    # The documented recovery loses nothing: on version 5, from the window [3, 4, 5].
+    np.testing.assert_allclose(stream.restart(), [1012.0])
+    assert stream.version == 5 and client.versions[-1] == 5 and stream.points == 3
+    np.testing.assert_allclose(stream.update(6.0, timestamp=360), [1018.0])  # [3, 4, 5] + 6
     # A saved state resumes on the version that made it.
-    resumed = StepForecaster.from_client(client, state=stream.state, points=3, version=5)
+    resumed = StepForecaster.from_client(client, state=stream.state, points=4, version=5)
     assert resumed.version == 5 and resumed.ready
+    # ... and a version no longer served says so and how to go on (was a raw NOT_FOUND).
+    with pytest.raises(
+        StreamVersionError,
+        match=r"version: the saved state belongs to model version 4, which the server no longer "
+        r"serves .*Start a new stream without state=.*last L points",
+    ):
+        StepForecaster.from_client(client, state=stream.state, points=4, version=4)
 
 
 def test_streams_refuse_gaps_duplicates_and_time_going_backwards():
