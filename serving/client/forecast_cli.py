@@ -110,7 +110,7 @@ def register(subparsers: Any) -> None:
         type=int,
         default=DEFAULT_MAX_CALLS,
         metavar="C",
-        help="refuse a forecast that needs more than C model calls, ceil(N/S) (default "
+        help="refuse a forecast that needs more than C (>= 1) model calls, ceil(N/S) (default "
         f"{DEFAULT_MAX_CALLS}): errors compound with every call and each is a round trip",
     )
     parser.set_defaults(func=run_forecast)
@@ -232,6 +232,12 @@ def run_forecast(args: argparse.Namespace, *, out: TextIO | None = None) -> int:
     try:
         if args.steps < 1:
             raise UsageError(f"--steps: expected an integer >= 1, got {args.steps}")
+        if args.max_calls < 1:
+            raise UsageError(
+                f"--max-calls: expected an integer >= 1 (the most model calls a forecast may "
+                f"take; default {DEFAULT_MAX_CALLS}), got {args.max_calls}; every forecast takes "
+                "at least one call, so leave it out or pass a positive count"
+            )
         history = load_rows(args.history, "--history")
         covariates = (
             load_rows(args.future_covariates, "--future-covariates")

@@ -114,6 +114,22 @@ def test_forecast_refuses_more_model_calls_than_max_calls(stub, tmp_path, capsys
     assert stub.calls == 3 and '"forecast": [\n    4.0' in capsys.readouterr().out
 
 
+@pytest.mark.parametrize("max_calls", ["0", "-3"])
+def test_max_calls_below_one_is_a_usage_error_naming_the_flag(
+    stub, tmp_path, capsys, max_calls
+) -> None:
+    """--max-calls 0 said "expected at most 0 steps ... pass --max-calls 1"; a negative count
+    "at most -2 steps"."""
+    args = ("--history", "[1, 2, 3]", "--steps", "1", "--max-calls", max_calls)
+    assert _forecast(tmp_path, *args) == 2
+    err = capsys.readouterr().err
+    assert (
+        f"--max-calls: expected an integer >= 1 (the most model calls a forecast may take; "
+        f"default 1000), got {max_calls}" in err
+    )
+    assert "--steps" not in err and err.count("\n") == 1 and stub.calls == 0
+
+
 def test_saved_model_at_a_base_directory_names_the_version_dirs(tmp_path, capsys) -> None:
     from seqline.serving.cli import main
 
