@@ -16,6 +16,12 @@ reader would), and the record is then reported malformed as a whole. Each comple
 the limit is split into fields by `split_fields` (strict RFC 4180, the same fields
 csv.reader(strict=True) gives).
 
+A record ends at `\\n` or `\\r\\n` outside quotes, never at a lone `\\r` (docs/ingest.md): a lone
+carriage return outside quotes makes its record malformed (split_fields says so, with how to
+fix it) instead of cutting it in two, and a first record holding one is a file with old-Mac
+`\\r` line endings (`cr_line_endings_problem`), which the callers refuse as a whole. A `\\r`
+inside a quoted field is kept in the field.
+
 `csv_text` decodes the bytes so that invalid UTF-8 survives as lone surrogates (the record
 holding them can be rejected as undecodable and the rest of the file still parses). Pure Python.
 """
@@ -42,9 +48,9 @@ DELIMITER = ","
 
 def csv_text(stream: IO[bytes]) -> io.TextIOWrapper:
     """A text view of a CSV file's bytes: UTF-8 with a leading BOM ignored, undecodable bytes
-    kept as surrogates (errors="surrogateescape"), lines split at \\n, \\r\\n or \\r and kept
-    with their line break (newline="")."""
-    return io.TextIOWrapper(stream, encoding="utf-8-sig", errors="surrogateescape", newline="")
+    kept as surrogates (errors="surrogateescape"), lines split at \\n only (so \\r\\n too, never
+    at a lone \\r) and kept with their line break, untranslated (newline="\\n")."""
+    return io.TextIOWrapper(stream, encoding="utf-8-sig", errors="surrogateescape", newline="\n")
 
 
 class CsvError(ValueError):
@@ -75,7 +81,56 @@ class CsvRecord(NamedTuple):
 def _line_break_length(line: str) -> int:
     if line.endswith("\r\n"):
         return 2
-    return 1 if line.endswith(("\n", "\r")) else 0
+    return 1 if line.endswith("\n") else 0
+
+
+CR_LINE_ENDINGS_FIX = (
+    "CSV records end at \\n or \\r\\n only, so a file with \\r line endings must be converted "
+    "first (e.g. `tr '\\r' '\\n' < FILE > NEW_FILE`), and a carriage return inside a cell must be "
+    "in a quoted field"
+)
+
+
+def unquoted_cr(record: str) -> int | None:
+    """0-based index of the first carriage return outside quoted fields in `record` (one
+    record, or the beginning of one, without its final line break), or None. Lenient as
+    ends_inside_quotes: text after a closing quote up to the next delimiter is unquoted."""
+    if "\r" not in record:
+        return None
+    i, n = 0, len(record)
+    while True:
+        if record.startswith(QUOTE, i):  # a quoted field: skip to its closing quote
+            j = _QUOTED_TEXT.match(record, i + 1).end()  # type: ignore[union-attr]
+            if j == n:
+                return None  # open to the end: the rest is inside quotes
+            i = j + 1
+        k = record.find(DELIMITER, i)
+        cr = record.find("\r", i, n if k < 0 else k)
+        if cr >= 0:
+            return cr
+        if k < 0:
+            return None
+        i = k + 1
+
+
+def _lone_cr_message(index: int) -> str:
+    return f"a carriage return (\\r) outside quotes at character {index + 1}: {CR_LINE_ENDINGS_FIX}"
+
+
+def cr_line_endings_problem(record: CsvRecord) -> str | None:
+    """For a file's first record (its header): why the file looks like one with old-Mac \\r
+    line endings (its first record holds a \\r outside quotes, so the whole file would be that
+    one record), with how to convert it; None otherwise. Callers refuse such a file."""
+    index = unquoted_cr(record.raw)
+    if index is None:
+        return None
+    return (
+        f"expected lines ending in \\n or \\r\\n, but the first record (line {record.line}) holds "
+        f"a carriage return (\\r) outside quotes at character {index + 1}, so the file looks "
+        "like it has old-Mac \\r line endings and would be read as one record; convert it "
+        "first, e.g. `tr '\\r' '\\n' < FILE > NEW_FILE` (a carriage return inside a header name "
+        "must be in a quoted field)"
+    )
 
 
 def ends_inside_quotes(line: str, in_quotes: bool) -> bool:
@@ -111,9 +166,14 @@ def split_fields(record: str) -> list[str]:
     """The fields of one complete record (no final line break), RFC 4180 as csv.reader with
     strict=True reads it: [] for an empty record; quotes only delimit a field that starts with
     one, `""` inside it is a quote. Raises CsvError for text after a closing quote other than a
-    delimiter, and for a quoted field that is never closed."""
+    delimiter, for a quoted field that is never closed, and for a carriage return outside
+    quotes (csv.reader refuses it too, except at the very end, which it drops silently)."""
     if not record:
         return []
+    if "\r" in record:
+        index = unquoted_cr(record)
+        if index is not None:
+            raise CsvError(_lone_cr_message(index))
     if QUOTE not in record:
         return record.split(DELIMITER)
     if len(record) <= CSV_MODULE_MAX_CHARS:

@@ -14,7 +14,7 @@ from collections.abc import Iterable, Sequence
 from typing import IO, Any
 
 from seqline.pipeline.compressed_input import decompressed
-from seqline.pipeline.csv_stream import csv_text, read_records
+from seqline.pipeline.csv_stream import cr_line_endings_problem, csv_text, read_records
 from seqline.pipeline.errors import ConfigError, DataError
 from seqline.pipeline.record_size import DEFAULT_MAX_RECORD_BYTES
 from seqline.storage import filesystem
@@ -166,8 +166,9 @@ def repeated_columns_problem(header: Sequence[str], columns: Iterable[str]) -> s
 def read_csv_header(path: str, max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES) -> list[str]:
     """The header row of a CSV file: its first non-blank record, names stripped ([] for a file
     with no record; a UTF-8 BOM is ignored). Reads only that record. Raises ConfigError when
-    it is not parseable CSV, is over `max_record_bytes`, or the file is not in the compressed
-    format its suffix names."""
+    it is not parseable CSV, is over `max_record_bytes`, holds a carriage return outside quotes
+    (a file with old-Mac \\r line endings), or the file is not in the compressed format its
+    suffix names."""
     try:
         names = _csv_header(path, max_record_bytes)
     except DataError as e:  # a damaged compressed file, found before the run
@@ -187,6 +188,9 @@ def _csv_header(path: str, max_record_bytes: int) -> list[str]:
         for record in read_records(csv_text(raw), max_record_bytes, keep_chars=200):
             if record.fields == []:
                 continue  # blank lines before the header
+            cr_problem = cr_line_endings_problem(record)
+            if cr_problem is not None:
+                raise ConfigError(f"source: {path}: {cr_problem}")
             if record.too_large:
                 problem = f"a first record of {record.size} bytes, over max_record_bytes"
             elif record.fields is None:

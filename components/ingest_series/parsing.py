@@ -23,7 +23,7 @@ from seqline.components.ingest_series.records import (
     RowProblem,
     RowRules,
 )
-from seqline.pipeline.csv_stream import csv_text, read_records
+from seqline.pipeline.csv_stream import cr_line_endings_problem, csv_text, read_records
 from seqline.pipeline.data_sources import repeated_columns_problem
 from seqline.pipeline.errors import DataError
 from seqline.pipeline.quarantine import has_surrogates
@@ -49,7 +49,9 @@ def parse_csv(
     header; when it lacks a configured column (a file without a header row, or other column
     names) or names a configured column more than once (which copy holds the data cannot be
     told), it and every row of the file are rejected as header_mismatch, each keeping its
-    raw text (the pre-run check catches this earlier for local files).
+    raw text (the pre-run check catches this earlier for local files). Records end at \\n or
+    \\r\\n only (a lone \\r outside quotes makes its row malformed_csv); raises DataError for a
+    file whose header holds a \\r outside quotes (old-Mac \\r line endings).
     """
     rules = RowRules(config)
     buffer = PointBuffer(file_index, len(rules.columns))
@@ -74,6 +76,9 @@ def parse_csv(
                 rec.raw_text(item.raw),
             )  # fmt: skip
         if indices is None and header_problem is None:  # the first record: the header
+            cr_problem = cr_line_endings_problem(item)
+            if cr_problem is not None:  # the whole file would be this one record
+                raise DataError(f"ingest_series: {source}: {cr_problem}")
             if unreadable is not None:
                 header_problem = (
                     f"expected the first row of {source} (line {start}) to be a header with "

@@ -15,8 +15,9 @@ from seqline.components.ingest_text import records as rec
 from seqline.components.ingest_text.config import IngestTextConfig
 from seqline.components.ingest_text.records import Record, RecordRules, Rejection, Skipped
 from seqline.components.ingest_text.sources import read_columns, required_columns
-from seqline.pipeline.csv_stream import csv_text, read_records
+from seqline.pipeline.csv_stream import cr_line_endings_problem, csv_text, read_records
 from seqline.pipeline.data_sources import repeated_columns_problem
+from seqline.pipeline.errors import DataError
 
 Parsed = Record | Rejection | Skipped
 
@@ -39,8 +40,10 @@ def parse_csv(stream: IO[bytes], source: str, config: IngestTextConfig) -> Itera
     a header row, or other column names) it is itself rejected as header_mismatch, and so is
     every record of the file, each keeping its raw text; so is a header naming a column the
     config reads more than once (which copy holds the data cannot be told; JSONL's repeated
-    key is malformed_json). Position = the record's first line number (the header is line 1).
-    A UTF-8 BOM is ignored.
+    key is malformed_json). Position = the record's first line number (the header is line 1;
+    records end at \\n or \\r\\n only, a lone \\r outside quotes makes its record
+    malformed_csv). A UTF-8 BOM is ignored. Raises DataError for a file whose header holds a
+    \\r outside quotes (old-Mac \\r line endings: the whole file would be one record).
     """
     rules = RecordRules(config)
     needed = required_columns(config)
@@ -70,6 +73,9 @@ def parse_csv(stream: IO[bytes], source: str, config: IngestTextConfig) -> Itera
                 rec.raw_for_rejection(item.raw),
             )  # fmt: skip
         if header is None and header_problem is None:  # the first record: the header
+            cr_problem = cr_line_endings_problem(item)
+            if cr_problem is not None:  # the whole file would be this one record
+                raise DataError(f"ingest_text: {source}: {cr_problem}")
             if unreadable is not None:
                 header_problem = (
                     f"expected the first row of {source} (line {start}) to be a header with "

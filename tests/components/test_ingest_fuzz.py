@@ -8,6 +8,8 @@ count...), blank lines between them, and checks the accounting contract:
     every valid record is accepted, with its values, in order
     every invalid record is rejected with the expected reason, at its first line,
     keeping its raw text (an excerpt plus its size for a record over the limit)
+    line numbers count \n line breaks only: a lone \r outside quotes makes its record
+    malformed_csv (never two records), one inside a quoted field stays in the field
 
 Bounded for CI: max_examples and a per-example deadline keep this file under ~30 s.
 """
@@ -39,7 +41,7 @@ FUZZ = settings(
     database=None,  # nothing written into the repository
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
-LINE_BREAK = re.compile(r"\r\n|\r|\n")
+LINE_BREAK = re.compile(r"\r?\n")  # a CSV/JSONL record never ends at a lone \r
 
 # Any text a user may write: no lone surrogates (they cannot be stored as UTF-8).
 texts = st.text(
@@ -59,7 +61,7 @@ class Case:
 
 def csv_row(fields: list[str], terminator: str) -> str:
     """RFC 4180 with minimal quoting (csv.writer would leave a bare \r unquoted when the
-    line terminator is \n, and a bare \r is a line break to every reader)."""
+    line terminator is \n, and a bare \r outside quotes makes a record malformed)."""
     return ",".join(quoted(f) if any(c in f for c in ',"\r\n') else f for f in fields) + terminator
 
 
@@ -115,11 +117,14 @@ def text_csv_case(draw: st.DrawFn) -> Case:
     kind = draw(
         st.sampled_from(
             ["valid", "valid", "valid", "unknown_label", "empty_text", "wrong_column_count",
-             "malformed_csv", RECORD_TOO_LARGE, "undecodable_bytes"]
+             "malformed_csv", "lone_cr", RECORD_TOO_LARGE, "undecodable_bytes"]
         )
     )  # fmt: skip
     if kind == "valid":
         return Case(csv_row([text, label], end).encode(), None, (text, label.strip()))
+    if kind == "lone_cr":  # a bare \r in an unquoted cell: one malformed record, not two
+        cell = "x" + "".join(c for c in text if c not in ',"\r\n')
+        return Case(f"{cell}\r{cell},{label}{end}".encode(), "malformed_csv")
     if kind == "unknown_label":
         return Case(csv_row([text, "maybe"], end).encode(), kind)
     if kind == "empty_text":
@@ -228,7 +233,7 @@ def series_case(draw: st.DrawFn) -> Case:
     kind = draw(
         st.sampled_from(
             ["valid", "valid", "valid", "bad_timestamp", "missing_timestamp", "non_numeric",
-             "non_finite", "missing_value", "wrong_column_count", "malformed_csv",
+             "non_finite", "missing_value", "wrong_column_count", "malformed_csv", "lone_cr",
              RECORD_TOO_LARGE, "undecodable_bytes"]
         )
     )  # fmt: skip
@@ -256,6 +261,8 @@ def series_case(draw: st.DrawFn) -> Case:
         cells.append("extra")
     elif kind == "malformed_csv":
         return Case(f'{cells[0]},"{cells[1]}"x{end}'.encode(), kind)
+    elif kind == "lone_cr":  # a bare \r after the value: one malformed row, not two
+        return Case(f"{cells[0]},{cells[1]}\r{cells[0]}{end}".encode(), "malformed_csv")
     elif kind == RECORD_TOO_LARGE:
         big = "1,\n" * LIMIT
         return Case(f'{cells[0]},"{big}"{end}'.encode(), kind)

@@ -8,7 +8,13 @@ import itertools
 
 import pytest
 
-from seqline.pipeline.csv_stream import CsvError, csv_text, read_records, split_fields
+from seqline.pipeline.csv_stream import (
+    CsvError,
+    cr_line_endings_problem,
+    csv_text,
+    read_records,
+    split_fields,
+)
 from seqline.pipeline.quarantine import has_surrogates
 
 
@@ -87,6 +93,41 @@ def test_size_counts_utf8_bytes_without_the_final_line_break() -> None:
     assert _records("é,ü\n".encode(), limit=4)[0].too_large
 
 
+def test_a_lone_cr_outside_quotes_makes_one_malformed_record_and_lines_count_newlines() -> None:
+    # The probe's file: the bare \r used to end a line, so `cr,neg` became a record of its own
+    # (accepted with a label) and every later line number was one too high.
+    rows = _records(b"text,label\nfirst,pos\nlone\rcr,neg\nthird,pos\r\nend\r")
+    assert [(r.line, r.fields, r.raw) for r in rows] == [
+        (1, ["text", "label"], "text,label"),
+        (2, ["first", "pos"], "first,pos"),
+        (3, None, "lone\rcr,neg"),
+        (4, ["third", "pos"], "third,pos"),
+        (5, None, "end\r"),  # a \r at the end of the file is no line break either
+    ]
+    assert rows[2].size == len("lone\rcr,neg")
+    assert "carriage return (\\r) outside quotes at character 5" in rows[2].error
+    assert "tr '\\r' '\\n'" in rows[2].error and "quoted field" in rows[2].error
+    assert "character 4" in rows[4].error
+    # Inside quotes a \r is kept in the field; after a closing quote it is outside.
+    rows = _records(b'a,b\n"x\ry",1\n"q"\r,2\n')
+    assert [(r.line, r.fields) for r in rows] == [(1, ["a", "b"]), (2, ["x\ry", "1"]), (3, None)]
+    assert "outside quotes at character 4" in rows[2].error
+
+
+def test_a_file_with_cr_line_endings_is_one_record_that_says_how_to_convert_it() -> None:
+    rows = _records(b"text,label\rfoo,pos\rbar,neg\r")
+    assert len(rows) == 1 and rows[0].fields is None
+    problem = cr_line_endings_problem(rows[0])
+    assert problem is not None
+    assert "old-Mac \\r line endings" in problem and "tr '\\r' '\\n'" in problem
+    # Over the size limit only its beginning is kept, and that is enough to tell.
+    big = _records(b"text,label\r" + b"foo,pos\r" * 100, limit=50, keep=20)
+    assert big[0].too_large and cr_line_endings_problem(big[0]) is not None
+    # A \r inside a quoted header name, or CRLF line ends, are no such file.
+    for data in (b'"te\rxt",label\nx,pos\n', b"text,label\r\nx,pos\r\n"):
+        assert cr_line_endings_problem(_records(data)[0]) is None
+
+
 def _csv_module(record: str) -> list[str] | str:
     try:
         return next(csv.reader([record], strict=True), [])
@@ -103,6 +144,20 @@ def test_split_fields_agrees_with_csv_reader_strict_on_every_short_record() -> N
             except CsvError:
                 ours = "error"
             assert ours == _csv_module(record), record
+
+
+def test_split_fields_refuses_a_cr_outside_quotes_wherever_csv_reader_does() -> None:
+    # csv.reader refuses a \r outside quotes except at the very end, which it drops silently;
+    # with a field after it (the `,` added) it refuses that one too: the oracle for ours.
+    for n in range(1, 7):
+        for chars in itertools.product('a,"\r', repeat=n):
+            record = "".join(chars)
+            try:
+                ours: list[str] | str = split_fields(record)
+            except CsvError:
+                ours = "error"
+            theirs = _csv_module(record + ",")
+            assert ours == (theirs if theirs == "error" else theirs[:-1]), record
 
 
 @pytest.mark.parametrize(

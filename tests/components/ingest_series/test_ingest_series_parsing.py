@@ -13,7 +13,7 @@ from seqline.components.ingest_series import records as rec
 from seqline.components.ingest_series.config import IngestSeriesConfig
 from seqline.components.ingest_series.records import Rejection
 from seqline.components.ingest_series.sources import check_source
-from seqline.pipeline.errors import ConfigError
+from seqline.pipeline.errors import ConfigError, DataError
 from seqline.pipeline.record_size import DEFAULT_MAX_RECORD_BYTES, RECORD_TOO_LARGE
 
 
@@ -92,6 +92,23 @@ def test_a_header_repeating_a_configured_column_is_refused(tmp_path: Path) -> No
         check_source(cfg(source=str(path)))
     path.write_bytes(b"timestamp,note,value,note\n2000-01-01T00:00:00,a,1.0,b\n")
     check_source(cfg(source=str(path)))  # a column the config does not read may repeat
+
+
+def test_a_lone_cr_is_one_rejected_row_and_a_cr_only_file_is_refused(tmp_path: Path) -> None:
+    # The shared CSV reader cut `...,1.5\r2000-...` in two at the bare \r.
+    content = b"timestamp,value\n" + rows(1) + b"2000-01-01T01:00:00,1.5\r9\n" + rows(1, 2)
+    accepted, rejected = parse(content, cfg())
+    assert accepted == [2, 4]
+    assert [(r.reason, r.position, r.record) for r in rejected] == [
+        (rec.MALFORMED_CSV, 3, "2000-01-01T01:00:00,1.5\r9")
+    ]
+    mac = (b"timestamp,value\n" + rows(3)).replace(b"\n", b"\r")
+    with pytest.raises(DataError, match=r"f\.csv.*old-Mac \\r line endings.*tr '\\r' '\\n'"):
+        parse(mac, cfg())
+    path = tmp_path / "mac.csv"
+    path.write_bytes(mac)
+    with pytest.raises(ConfigError, match=r"mac\.csv.*old-Mac \\r line endings"):
+        check_source(cfg(source=str(path)))
 
 
 def test_pre_run_check_reads_the_header_of_a_late_file(tmp_path: Path) -> None:

@@ -16,6 +16,7 @@ from seqline.components.ingest_text import parsing
 from seqline.components.ingest_text import records as rec
 from seqline.components.ingest_text.config import IngestTextConfig
 from seqline.components.ingest_text.records import Record, RecordRules, Rejection, Skipped
+from seqline.components.ingest_text.sources import check_source
 from seqline.components.ingest_text.splitting import assign_split, split_boundaries
 from seqline.components.ingest_text.synthetic import (
     generate_reviews,
@@ -280,6 +281,30 @@ def test_csv_unclosed_quote_rejects_its_line_and_the_rows_after_it_still_count()
     assert items[1].reason == rec.MALFORMED_CSV and items[1].position == 3
     assert items[1].record == '"never closed,pos' and "never closed before" in items[1].message
     assert (items[2].text, items[2].label) == ("more", "neg")
+
+
+def test_csv_lone_cr_in_an_unquoted_cell_is_one_rejection_never_an_accepted_fragment() -> None:
+    # It used to end the line: `lone` was rejected, `cr` accepted with the label neg.
+    items = csv_items(b'text,label\nfirst,pos\nlone\rcr,neg\n"quoted\rcr",pos\nthird,pos\n')
+    assert [(type(i).__name__, i.position) for i in items] == [
+        ("Record", 2),
+        ("Rejection", 3),
+        ("Record", 4),
+        ("Record", 5),
+    ]
+    assert (items[1].reason, items[1].record) == (rec.MALFORMED_CSV, "lone\rcr,neg")
+    assert "carriage return" in items[1].message and "tr '\\r' '\\n'" in items[1].message
+    assert items[2].text == "quoted\rcr"
+
+
+def test_csv_file_with_cr_line_endings_is_refused_with_how_to_convert_it(tmp_path: Path) -> None:
+    content = b"text,label\rfirst,pos\rsecond,neg\r"
+    with pytest.raises(DataError, match=r"f\.csv.*old-Mac \\r line endings.*tr '\\r' '\\n'"):
+        csv_items(content)
+    path = tmp_path / "mac.csv"
+    path.write_bytes(content)
+    with pytest.raises(ConfigError, match=r"mac\.csv.*old-Mac \\r line endings"):
+        check_source(cfg(source=str(path)))
 
 
 def test_csv_split_column() -> None:
