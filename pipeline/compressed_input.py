@@ -2,6 +2,7 @@
 
     compression_of(path)        "gzip" | "bzip2" | "lzma" | "deflate" | "zstd" | None, by suffix
     compression_by_magic(head)  the same from a file's first bytes (no magic for deflate)
+    with_compression(exts)      the extensions, each also followed by every compression suffix
     decompressed(raw, path)     a buffered binary stream of the file's decompressed bytes
 
 The suffixes are Beam's (CompressionTypes.detect_compression_type: .gz, .bz2, .xz, .lzma,
@@ -22,7 +23,7 @@ import gzip
 import io
 import lzma
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import IO, Any, cast
 
 from seqline.pipeline.errors import DataError
@@ -36,6 +37,18 @@ _SUFFIXES = {
     ".zst": "zstd",
     ".zstd": "zstd",
 }
+COMPRESSION_SUFFIXES: tuple[str, ...] = tuple(_SUFFIXES)
+
+
+def with_compression(extensions: Iterable[str]) -> tuple[str, ...]:
+    """`extensions` (lower case, e.g. (".csv",)) and each of them followed by every suffix
+    `decompressed` reads (".csv.gz", ".csv.bz2", ..., ".csv.zstd"): the names a folder source
+    reads, so the folder listing and the readers agree on what is a compressed file."""
+    return tuple(
+        name for ext in extensions for name in (ext, *(ext + s for s in COMPRESSION_SUFFIXES))
+    )
+
+
 _CHECK_COMMAND = {
     "gzip": "gzip -t",
     "bzip2": "bzip2 -t",

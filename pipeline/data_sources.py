@@ -80,6 +80,43 @@ def match_files(source: str, extensions: Sequence[str]) -> list[str]:
     return sorted(files)
 
 
+# How many names of a folder's unread files a log line quotes.
+UNREAD_NAMES_SHOWN = 5
+
+
+def unread_folder_files(source: str, extensions: Sequence[str]) -> list[str]:
+    """The names of the files a directory `source` holds that match_files does not read (no
+    name ending with one of `extensions`, any case), sorted; hidden files are skipped by
+    design and not listed. [] when `source` is not a directory (a glob reads what it matches)."""
+    if has_glob(source) or not is_dir(source):
+        return []
+    suffixes = tuple(extensions)
+    return [
+        name
+        for name in sorted(filesystem.listdir(source))
+        if not name.startswith(".")
+        and not name.lower().endswith(suffixes)
+        and is_file(filesystem.join(source, name))
+    ]
+
+
+def unread_folder_note(source: str, extensions: Sequence[str]) -> str | None:
+    """A log line saying how many files of a directory `source` are not read and naming the
+    first few (so no file is skipped without a word), or None when it reads them all."""
+    unread = unread_folder_files(source, extensions)
+    if not unread:
+        return None
+    shown = ", ".join(unread[:UNREAD_NAMES_SHOWN])
+    more = (
+        f" and {len(unread) - UNREAD_NAMES_SHOWN} more" if len(unread) > UNREAD_NAMES_SHOWN else ""
+    )
+    return (
+        f"{source} holds {len(unread)} file(s) that are not read, their names ending in none "
+        f"of {'/'.join(extensions)}: {shown}{more}; rename them to be read, or point source at "
+        "a glob"
+    )
+
+
 def file_stat(path: str) -> tuple[int, int]:
     """(size in bytes, mtime in ns) of a file."""
     if filesystem.is_remote(path):

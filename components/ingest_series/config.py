@@ -30,8 +30,10 @@ class IngestSeriesConfig:
     """Config of the ingest_series component (the YAML keys of an ingest_series node).
 
     Attributes:
-        source: a file, a glob (`data/*.csv`) or a directory (its .csv / .csv.gz, resp.
-            .parquet / .pq files, not recursive); or a span pattern (`data/{span}/*.csv`,
+        source: a file, a glob (`data/*.csv`) or a directory (its .csv files, each also
+            compressed: .gz, .bz2, .xz, .lzma, .deflate, .zst, .zstd; resp. .parquet / .pq
+            files; any case, not recursive, hidden files skipped, other files named in a
+            warning); or a span pattern (`data/{span}/*.csv`,
             `data/{YYYY}-{MM}-{DD}/*.parquet`) whose spans `spans` picks. Required.
         format: "csv" (header row, RFC 4180 quoting) or "parquet". Default "csv".
         timestamp_column: column holding each row's time. Default "timestamp".

