@@ -334,8 +334,9 @@ def advice(errors: list[Any], schema_source: str | None, schema_uri: str) -> lis
             "Drift from the previous span: if the shift is real and intended, raise the "
             "feature's threshold (schema.label_drift_threshold / text_drift_threshold / "
             "categorical_drift_threshold / numeric_drift_threshold, or the curated schema's "
-            "drift_comparator) or set validate.drift: false; re-inferring the schema does not "
-            "change drift."
+            "drift_comparator: part of the schema, so transform and training rerun once) or "
+            "set validate.drift: false (validate alone reruns); re-inferring the schema does "
+            "not change drift."
         )
     if "skew" in measured:
         out.append(
