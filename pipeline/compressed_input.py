@@ -9,7 +9,8 @@ The suffixes are Beam's (CompressionTypes.detect_compression_type: .gz, .bz2, .x
 .deflate, .zst, .zstd, case-insensitive), so the pre-run checks and the Beam readers agree on
 what a file holds. Beam's own CompressedFile stops quietly where a truncated gzip file ends,
 which loses the rest of the file without a trace; here every format checks its end-of-stream
-marker (and gzip its CRC), and any damage raises DataError naming the file, what is wrong and
+marker (and gzip its CRC), needs at least one complete stream (a 0-byte file is refused, as
+`gzip -t` refuses it), and any damage raises DataError naming the file, what is wrong and
 how to check it. Records already read from the file stay read: the ingest run then fails, so
 nothing is published from a partly read file.
 
@@ -98,6 +99,8 @@ def decompressed(raw: IO[bytes], path: str) -> IO[bytes]:
     kind = compression_of(path)
     if kind is None:
         return raw
+    counted = _Counting(raw)  # an empty file is no complete stream in any format
+    raw = cast(IO[bytes], counted)
     stream: Any
     if kind == "gzip":
         stream = gzip.GzipFile(fileobj=raw, mode="rb")
@@ -111,7 +114,7 @@ def decompressed(raw: IO[bytes], path: str) -> IO[bytes]:
         import zstandard  # noqa: PLC0415 — only for .zst files
 
         stream = _Inflating(raw, lambda: zstandard.ZstdDecompressor().decompressobj())
-    return cast(IO[bytes], io.BufferedReader(_Checked(stream, raw, path, kind), _CHUNK))
+    return cast(IO[bytes], io.BufferedReader(_Checked(stream, counted, path, kind), _CHUNK))
 
 
 def _damage_errors() -> tuple[type[BaseException], ...]:
@@ -128,7 +131,7 @@ def _damage_errors() -> tuple[type[BaseException], ...]:
 class _Checked(io.RawIOBase):
     """Reads `stream` (a decompressor over `raw`), turning its errors into DataError."""
 
-    def __init__(self, stream: Any, raw: IO[bytes], path: str, kind: str) -> None:
+    def __init__(self, stream: Any, raw: _Counting, path: str, kind: str) -> None:
         self._stream, self._raw, self._path, self._kind = stream, raw, path, kind
         self._errors = _damage_errors()
         self._delivered = 0
@@ -139,6 +142,9 @@ class _Checked(io.RawIOBase):
     def readinto(self, buffer: Any) -> int:
         try:
             data = self._stream.read(len(buffer))
+            if not data and not self._raw.count:
+                # gzip and zstd read an empty file as empty data; gzip -t / zstd -t refuse it
+                raise EOFError("the file is empty")
         except self._errors as e:
             raise DataError(self._explain(e)) from e
         buffer[: len(data)] = data
@@ -146,7 +152,12 @@ class _Checked(io.RawIOBase):
         return len(data)
 
     def _explain(self, error: BaseException) -> str:
-        if isinstance(error, EOFError):
+        if isinstance(error, EOFError) and not self._raw.count:
+            what = (
+                f"the file is empty (0 bytes), not even one complete {self._kind} stream (a "
+                "copy that failed before its first block?)"
+            )
+        elif isinstance(error, EOFError):
             what = f"the {self._kind} data ends before its end-of-stream marker (a truncated copy?)"
         else:
             what = f"it is not valid {self._kind} data ({type(error).__name__}: {error})"
@@ -165,6 +176,33 @@ class _Checked(io.RawIOBase):
                 self._stream.close()
             finally:
                 self._raw.close()
+        super().close()
+
+
+class _Counting(io.RawIOBase):
+    """`raw` read through, counting its bytes (`count`): an empty file is told from a
+    complete stream of empty data."""
+
+    def __init__(self, raw: IO[bytes]) -> None:
+        self._raw = raw
+        self.count = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int | None = -1) -> bytes:
+        data = self._raw.read(-1 if size is None else size)
+        self.count += len(data)
+        return data
+
+    def readinto(self, buffer: Any) -> int:
+        data = self.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+    def close(self) -> None:
+        if not self.closed:
+            self._raw.close()
         super().close()
 
 

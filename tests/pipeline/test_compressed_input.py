@@ -107,3 +107,20 @@ def test_with_compression_lists_every_suffix_the_readers_decompress() -> None:
     }  # fmt: skip
     for suffix in (".gz", ".bz2", ".xz", ".lzma", ".deflate", ".zst", ".zstd"):
         assert ".csv" + suffix in names
+
+
+@pytest.mark.parametrize("name", ["a.csv.gz", "a.csv.zst", "a.csv.xz", "a.csv.bz2", "a.deflate"])
+def test_an_empty_file_is_refused_in_every_format_but_an_empty_stream_reads_as_empty(
+    name: str,
+) -> None:
+    # gzip and zstd used to read a 0-byte file (a copy that failed at once) as no records.
+    with pytest.raises(DataError, match=rf"{name}: .*the file is empty \(0 bytes\)"):
+        decompressed(io.BytesIO(b""), name).read()
+    compress = {
+        "a.csv.gz": gzip.compress,
+        "a.csv.zst": _zstd,
+        "a.csv.xz": lzma.compress,
+        "a.csv.bz2": bz2.compress,
+        "a.deflate": _deflate,
+    }[name]
+    assert decompressed(io.BytesIO(compress(b"")), name).read() == b""
