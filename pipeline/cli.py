@@ -254,9 +254,21 @@ def _cmd_new_component(args: argparse.Namespace) -> int:
 
 
 def _cmd_unlock(args: argparse.Namespace) -> int:
+    import time
+
+    from seqline.pipeline.metadata import lease_key
+
     store = _open_store(args)
     released = store.release_root(args.pipeline_root)
-    _print(f"released the lease on {args.pipeline_root}" if released else "no lease was held")
+    if not released:
+        _print(f"no lease was held on {lease_key(args.pipeline_root)}")
+    for lease in released:
+        since = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(lease.acquired_at))
+        spelled = f" (recorded as {lease.root})" if lease.root != lease_key(lease.root) else ""
+        _print(
+            f"released the lease on {lease_key(lease.root)}{spelled} held by run "
+            f"{lease.run_id} (pid {lease.pid}, host {lease.host}, since {since})"
+        )
     return 0
 
 

@@ -244,6 +244,18 @@ class ArtifactRecord:
     producer_execution_id: int | None
 
 
+@dataclass
+class RootLease:
+    """A run's lease on a remote root, as recorded: `root` as the holder spelled it (older
+    versions stored it unnormalised), `acquired_at` in seconds since the epoch."""
+
+    root: str
+    run_id: str
+    pid: int
+    host: str
+    acquired_at: float
+
+
 class MetadataStore:
     """Thin typed access to the metadata database. Create with `MetadataStore(url)`.
 
@@ -344,51 +356,65 @@ class MetadataStore:
         (locking.check_process DEAD: this host and PID namespace, pid gone or reused by a
         process started at another time) is taken over; one of another host or PID namespace
         cannot be judged from here and holds until `seqline unlock`. Roots are compared as
-        lease_key names them (`gs://b/p/` is `gs://b/p`)."""
-        root = lease_key(root)
+        lease_key names them (`gs://b/p/` is `gs://b/p`), stored ones too: a lease an older
+        version recorded under another spelling blocks as well."""
+        key = lease_key(root)
         me = _owner_values(ProcessOwner.this_process())
-        for _attempt in range(2):
+        for _attempt in range(3):
+            holder: Any = None
             try:
                 with self._begin() as conn:
-                    conn.execute(
-                        ROOT_LEASES.insert().values(
-                            root=root, run_id=run_id, acquired_at=time.time(), **me
-                        )
-                    )
-                return
-            except sa.exc.IntegrityError:
-                with self._begin() as conn:
-                    holder = conn.execute(
-                        sa.select(ROOT_LEASES).where(ROOT_LEASES.c.root == root)
-                    ).first()
+                    for lease in _leases_of(conn, key):
+                        if _check(lease) is OwnerCheck.DEAD:
+                            conn.execute(
+                                ROOT_LEASES.delete().where(
+                                    ROOT_LEASES.c.root == lease.root,
+                                    ROOT_LEASES.c.run_id == lease.run_id,
+                                )
+                            )
+                        else:
+                            holder = lease
+                            break
                     if holder is None:
-                        continue  # released meanwhile
-                    if _check(holder) is OwnerCheck.DEAD:
                         conn.execute(
-                            ROOT_LEASES.delete().where(
-                                ROOT_LEASES.c.root == root, ROOT_LEASES.c.run_id == holder.run_id
+                            ROOT_LEASES.insert().values(
+                                root=key, run_id=run_id, acquired_at=time.time(), **me
                             )
                         )
-                        continue
-                raise RootBusyError(
-                    f"another run ({holder.run_id}, pid {holder.pid}, host {holder.host}) holds "
-                    f"{root}; wait for it to finish (a remote root runs one pipeline run at a "
-                    "time). If that process is dead but cannot be checked from here (another "
-                    "host, or another PID namespace under this hostname: a container sharing "
-                    "the host's network, or this container restarted since), release its lease "
-                    f"with `seqline unlock {root} --metadata-url ...`"
-                ) from None
-        raise RootBusyError(f"could not lease {root}: it keeps changing hands; try again")
+                        return
+            except sa.exc.IntegrityError:
+                continue  # leased meanwhile: look again
+            spelled = f" (recorded as {holder.root})" if holder.root != key else ""
+            raise RootBusyError(
+                f"another run ({holder.run_id}, pid {holder.pid}, host {holder.host}) holds "
+                f"{key}{spelled}; wait for it to finish (a remote root runs one pipeline run at "
+                "a time). If that process is dead but cannot be checked from here (another "
+                "host, or another PID namespace under this hostname: a container sharing "
+                "the host's network, or this container restarted since), release its lease "
+                f"with `seqline unlock {key} --metadata-url ...`"
+            )
+        raise RootBusyError(f"could not lease {key}: it keeps changing hands; try again")
 
-    def release_root(self, root: str, run_id: str | None = None) -> bool:
-        """Ends the lease on `root` (only `run_id`'s, when given); True if there was one.
-        `root` is compared as lease_key names it; a lease an older version recorded under
-        the root exactly as given is ended too."""
-        query = ROOT_LEASES.delete().where(ROOT_LEASES.c.root.in_({lease_key(root), root}))
-        if run_id is not None:
-            query = query.where(ROOT_LEASES.c.run_id == run_id)
+    def release_root(self, root: str, run_id: str | None = None) -> list[RootLease]:
+        """Ends the leases on `root` (only `run_id`'s, when given) and returns them, oldest
+        first (empty: there was none). Roots are compared as lease_key names them, stored ones
+        too: a lease an older version recorded under another spelling (`gs://b/p/`) is ended
+        by any spelling of its root."""
+        key = lease_key(root)
+        released: list[RootLease] = []
         with self._begin() as conn:
-            return bool(conn.execute(query).rowcount)
+            for lease in _leases_of(conn, key):
+                if run_id is not None and lease.run_id != run_id:
+                    continue
+                conn.execute(
+                    ROOT_LEASES.delete().where(
+                        ROOT_LEASES.c.root == lease.root, ROOT_LEASES.c.run_id == lease.run_id
+                    )
+                )
+                released.append(
+                    RootLease(lease.root, lease.run_id, lease.pid, lease.host, lease.acquired_at)
+                )
+        return released
 
     def settle_run(
         self,
@@ -841,6 +867,14 @@ def _owner_values(owner: ProcessOwner) -> dict[str, Any]:
         "pidns": owner.pidns,
         "proc_start": owner.start,
     }
+
+
+def _leases_of(conn: sa.Connection, key: str) -> list[Any]:
+    """The root_leases rows whose root lease_key names `key`, oldest first. The table holds
+    one row per running remote root, so it is read whole: older versions stored roots
+    unnormalised (`gs://b/p/`), which no WHERE on the column would match."""
+    rows = conn.execute(sa.select(ROOT_LEASES).order_by(ROOT_LEASES.c.acquired_at)).all()
+    return [row for row in rows if lease_key(row.root) == key]
 
 
 def _check(row: Any) -> OwnerCheck:

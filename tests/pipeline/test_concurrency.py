@@ -176,6 +176,51 @@ def test_one_remote_root_spelled_two_ways_is_leased_once(tmp_path):
     assert other.release_root("gs://bucket/pipelines/toy", "run-b")
 
 
+@pytest.mark.parametrize(
+    "old_spelling",
+    ["gs://bucket/pipelines/toy/", "gs://bucket//pipelines/toy", "GS://bucket/pipelines/toy"],
+)
+def test_a_lease_an_older_version_stored_under_another_spelling_blocks_and_is_unlocked(
+    tmp_path, capsys, old_spelling
+):
+    """The previous version stored the root as the run spelled it: its live run's lease let a
+    new run on `gs://b/p` start beside it, and `seqline unlock gs://b/p` said no lease was
+    held (only the exact old spelling ended it)."""
+    from seqline.pipeline import metadata
+    from seqline.pipeline.cli import main
+
+    url = "sqlite:///" + str(tmp_path / "metadata.sqlite")
+    store = MetadataStore(url)
+    me = ProcessOwner.this_process()
+    with store._engine.begin() as conn:
+        conn.execute(
+            metadata.ROOT_LEASES.insert().values(
+                root=old_spelling,
+                run_id="old-run",
+                pid=me.pid,
+                host=me.host,
+                acquired_at=time.mktime((2026, 12, 7, 17, 31, 2, 0, 0, -1)),
+                pidns=me.pidns,
+                proc_start=me.start,
+            )
+        )
+    with pytest.raises(RootBusyError) as err:
+        store.acquire_root("gs://bucket/pipelines/toy", "new-run")
+    assert str(err.value).startswith(f"another run (old-run, pid {me.pid}, host {me.host})")
+    assert f"(recorded as {old_spelling})" in str(err.value)
+
+    assert main(["unlock", "gs://bucket/pipelines/toy", "--metadata-url", url]) == 0
+    assert capsys.readouterr().out == (
+        f"released the lease on gs://bucket/pipelines/toy (recorded as {old_spelling}) held by "
+        f"run old-run (pid {me.pid}, host {me.host}, since 2026-12-07 17:31:02)\n"
+    )
+    store.acquire_root("gs://bucket/pipelines/toy", "new-run")
+    (lease,) = store.release_root(old_spelling, "new-run")
+    assert (lease.root, lease.run_id) == ("gs://bucket/pipelines/toy", "new-run")
+    assert main(["unlock", old_spelling, "--metadata-url", url]) == 0
+    assert capsys.readouterr().out == "no lease was held on gs://bucket/pipelines/toy\n"
+
+
 _ME = ProcessOwner.this_process()
 
 
