@@ -115,6 +115,18 @@ def parse_csv(stream: IO[bytes], source: str, config: IngestTextConfig) -> Itera
             )  # fmt: skip
 
 
+# How many header names a wrong_column_count message quotes (one such message per bad row:
+# quoting a 100,000-column header made each rejection ~1 MB).
+HEADER_NAMES_SHOWN = 5
+
+
+def _some_names(header: list[str]) -> str:
+    """The first HEADER_NAMES_SHOWN names of `header`, repr'd, and how many more."""
+    shown = ", ".join(repr(name[:50]) for name in header[:HEADER_NAMES_SHOWN])
+    more = len(header) - HEADER_NAMES_SHOWN
+    return f"{shown}, and {more} more" if more > 0 else shown
+
+
 def _row_item(
     row: list[str],
     raw: str,
@@ -132,7 +144,8 @@ def _row_item(
             source,
             start,
             rec.WRONG_COLUMN_COUNT,
-            f"expected {len(header)} fields as in the header {header}, got {len(row)}",
+            f"expected {len(header)} fields as in the header ({_some_names(header)}), got "
+            f"{len(row)}",
             rec.raw_for_rejection(raw),
         )
 

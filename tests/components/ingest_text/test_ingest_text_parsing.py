@@ -340,6 +340,19 @@ def test_a_folder_reads_every_compressed_csv_and_names_the_files_it_does_not_rea
     assert resolve_source(cfg(source=str(only_bz2), format="jsonl")).files  # not "no file"
 
 
+def test_wrong_column_count_quotes_a_few_header_names_not_the_whole_header() -> None:
+    # Each rejection used to quote the whole header: 989 KB for one 10-character record.
+    header = ",".join(["text", "label"] + [f"column_{i}" for i in range(100_000)])
+    (item,) = csv_items(header.encode() + b"\nshort,pos\n", max_record_bytes=4 << 20)
+    assert item.reason == rec.WRONG_COLUMN_COUNT and item.record == "short,pos"
+    assert item.message == (
+        "expected 100002 fields as in the header ('text', 'label', 'column_0', 'column_1', "
+        "'column_2', and 99997 more), got 2"
+    )
+    (item,) = csv_items(b"text,label\na,pos,x\n")
+    assert item.message == "expected 2 fields as in the header ('text', 'label'), got 3"
+
+
 def test_csv_split_column() -> None:
     items = csv_items(
         b"text,label,part\na,pos,train\nb,neg,test\nc,neg,other\n",
