@@ -4,7 +4,8 @@ Every value a parser extracts from a source (CSV cell, JSON value, aclImdb file)
 `make_record`, so the rules below are the same for every format:
 
     undecodable_bytes  text/label/split contain bytes that are not UTF-8 (decoded with
-                       surrogateescape, so one bad record never takes down its file)
+                       surrogateescape, so one bad record never takes down its file), or a
+                       lone surrogate from a JSON escape (\\ud800), which has no UTF-8 form
     missing_text       no text column/key, or a JSON null
     empty_text         text is empty after strip
     wrong_type         a JSON value of the wrong type (text not a string, label not str/int)
@@ -160,9 +161,20 @@ def make_record(
     def reject(reason: str, message: str) -> Rejection:
         return Rejection(source, position, reason, message, raw_for_rejection(raw))
 
+    def unencodable(name: str) -> Rejection:
+        if isinstance(raw, str) and not has_surrogates(raw):
+            # The line's bytes decoded cleanly (JSONL): the surrogate came from an escape.
+            return reject(
+                UNDECODABLE_BYTES,
+                f"{name} holds a lone surrogate (a \\uD800-\\uDFFF JSON escape without its "
+                "pair), which is no character and cannot be stored as UTF-8; fix or remove "
+                "the escape in the source",
+            )
+        return reject(UNDECODABLE_BYTES, f"{name} is not valid UTF-8")
+
     for name, value in (("text", text), ("label", label), ("split", split_value)):
         if isinstance(value, str) and has_surrogates(value):
-            return reject(UNDECODABLE_BYTES, f"{name} is not valid UTF-8")
+            return unencodable(name)
     if text is None:
         return reject(MISSING_TEXT, "no text value")
     if not isinstance(text, str):
@@ -200,7 +212,7 @@ def make_record(
             if not id_str:
                 return reject(MISSING_ID, "no id value (id_column is set)")
             if has_surrogates(id_str):
-                return reject(UNDECODABLE_BYTES, "id is not valid UTF-8")
+                return unencodable("id")
             key = id_str
         else:
             # What the model reads, not the raw text: variants it cannot tell apart (case,

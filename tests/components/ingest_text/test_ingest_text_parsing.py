@@ -416,6 +416,21 @@ def test_jsonl_duplicate_keys_and_carriage_returns_are_named() -> None:
     assert (items[2].text, items[2].position) == ("ok", 3)
 
 
+def test_jsonl_lone_surrogate_escape_is_named_as_such_not_as_bad_bytes() -> None:
+    items = jsonl_items(
+        b'{"text": "\\ud800 lone", "label": "pos"}\n'
+        b'{"text": "ok", "label": "\\udfff"}\n'
+        b'{"text": "caf\xe9", "label": "pos"}\n'
+    )
+    assert reasons(items) == [rec.UNDECODABLE_BYTES] * 3
+    assert "text holds a lone surrogate (a \\uD800-\\uDFFF JSON escape" in items[0].message
+    assert items[0].record == '{"text": "\\ud800 lone", "label": "pos"}'
+    assert items[1].message.startswith("label holds a lone surrogate")
+    assert "not valid UTF-8" in items[2].message  # real bad bytes still say so
+    (csv_bad,) = csv_items(b"text,label\ncaf\xe9,pos\n")
+    assert csv_bad.message == "text is not valid UTF-8"
+
+
 def test_jsonl_numeric_labels_and_keys() -> None:
     items = jsonl_items(
         b'\xef\xbb\xbf{"body": "a", "y": 0}\n{"body": "b", "y": "1"}\n',
