@@ -36,11 +36,14 @@ class SourceFiles:
             log; empty for other formats.
         spans: the spans read, oldest first (int or "YYYY-MM-DD"), when `source` holds a span
             pattern; empty otherwise.
+        unread: aclImdb only: what the label folders hold besides `*.txt` reviews (`9_9.TXT`,
+            `1_1.txt.gz`, sub-folders; hidden names aside), not read, for check_source's warning.
     """
 
     files: tuple[str, ...]
     ignored: tuple[str, ...] = ()
     spans: tuple[int | str, ...] = ()
+    unread: tuple[str, ...] = ()
 
 
 def _not_found(config: IngestTextConfig, detail: str) -> ConfigError:
@@ -71,6 +74,7 @@ def _aclimdb_files(config: IngestTextConfig) -> SourceFiles:
     label_names = set(config.labels)
     files: list[str] = []
     ignored: list[str] = []
+    unread: list[str] = []
     for split_dir in config.source_splits:
         split_path = filesystem.join(root, split_dir)
         if not data_sources.is_dir(split_path):
@@ -83,14 +87,22 @@ def _aclimdb_files(config: IngestTextConfig) -> SourceFiles:
             if config.label_map.get(name, name) not in label_names:
                 ignored.append(folder)  # unsup/ and any folder that is no label
                 continue
-            files.extend(data_sources.glob_files(filesystem.join(folder, "*.txt")))
+            reviews = data_sources.glob_files(filesystem.join(folder, "*.txt"))
+            files.extend(reviews)
+            read = {filesystem.join(folder, r.rsplit("/", 1)[-1]) for r in reviews}
+            unread.extend(
+                path
+                for entry in sorted(filesystem.listdir(folder))
+                if not entry.startswith(".")
+                and (path := filesystem.join(folder, entry.rstrip("/"))) not in read
+            )
     if not files:
         raise _not_found(
             config,
             f"review files {root}/{{{','.join(config.source_splits)}}}/{{"
             f"{','.join(config.labels)}}}/*.txt",
         )
-    return SourceFiles(tuple(sorted(files)), tuple(ignored))
+    return SourceFiles(tuple(sorted(files)), tuple(ignored), unread=tuple(unread))
 
 
 def resolve_source(config: IngestTextConfig) -> SourceFiles:
@@ -154,6 +166,15 @@ def check_source(config: IngestTextConfig) -> None:
     found = resolve_source(config)
     for folder in found.ignored:
         log.info("ingest_text: skipping %s (not one of the labels %s)", folder, config.labels)
+    if found.unread:
+        shown = ", ".join(found.unread[: data_sources.UNREAD_NAMES_SHOWN])
+        more = len(found.unread) - data_sources.UNREAD_NAMES_SHOWN
+        log.warning(
+            "ingest_text: the aclImdb label folders hold %d entries that are not read (only "
+            "*.txt files are reviews): %s%s; rename review files to end in .txt (lower case, "
+            "uncompressed) to read them",
+            len(found.unread), shown, f" and {more} more" if more > 0 else "",
+        )  # fmt: skip
     if config.format in EXTENSIONS:
         note = data_sources.unread_folder_note(config.source, EXTENSIONS[config.format])
         if note:

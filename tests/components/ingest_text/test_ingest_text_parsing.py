@@ -545,6 +545,25 @@ def test_synthetic_aclimdb_layout(tmp_path) -> None:
     assert (tmp_path / "aclImdb" / "train" / "urls_pos.txt").is_file()
 
 
+def test_aclimdb_review_files_not_named_txt_are_named_in_a_warning(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    from seqline.components.ingest_text.sources import resolve_source
+
+    root = Path(write_aclimdb_layout(tmp_path / "aclImdb", n_per_class=2, seed=0))
+    (root / "test" / "pos" / "9_9.TXT").write_text("great")  # skipped without a word before
+    (root / "train" / "neg" / "1_1.txt.gz").write_bytes(b"x")
+    (root / "train" / "neg" / ".DS_Store").write_bytes(b"x")  # hidden: skipped by design
+    config = cfg(source=str(root), format="aclimdb")
+    files = resolve_source(config).files
+    assert len(files) == 8 and all(f.endswith(".txt") for f in files)
+    with caplog.at_level("WARNING"):
+        check_source(config)
+    (warning,) = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert "hold 2 entries that are not read" in warning
+    assert "9_9.TXT" in warning and "1_1.txt.gz" in warning and "DS_Store" not in warning
+
+
 def test_configs_are_frozen() -> None:
     with pytest.raises(dataclasses.FrozenInstanceError):
         cfg().source = "x"  # type: ignore[misc]
