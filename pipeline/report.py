@@ -248,10 +248,35 @@ def _upstream_lines(store: Any, artifact_id: int, indent_depth: int) -> list[str
     return lines
 
 
+def _deleted_note(destination: str) -> str:
+    """ " (deleted since: ...)" when a recorded push's version directory no longer exists
+    (retention's keep_versions, or removed by hand), else ""."""
+    from seqline.storage import filesystem
+
+    try:
+        gone = not filesystem.exists(destination)
+    except OSError:  # cannot tell (e.g. a remote root out of reach): say nothing
+        return ""
+    return " (deleted since: retention or by hand)" if gone else ""
+
+
+def _recorded_push_of(store: Any, run_id: str | None, pushed: Any) -> bool:
+    """True if run `run_id` has a finished execution whose output is the push record `pushed`
+    (a push re-run under the same fingerprint updates that row, and the earlier execution
+    keeps its output event)."""
+    return run_id is not None and any(
+        execution.status == "COMPLETE"
+        and any(a.id == pushed.id for _, a in store.artifacts_of(execution.id, "output"))
+        for execution in store.executions(run_id)
+    )
+
+
 def _marker_check(store: Any, pushed: Any, producer: Any) -> list[str]:
     """Lines comparing the provenance marker inside a recorded push's version with the record:
     a warning when the marker names another model or (for a version that was not adopted)
-    another run, as after a version directory replaced or copied over by hand."""
+    another run, as after a version directory replaced or copied over by hand. An adopted
+    version whose publishing run's push is recorded too (push's cached output deleted by hand)
+    is not said to be unrecorded."""
     destination = pushed.properties.get("destination")
     marker = _read_marker(str(destination)) if destination else None
     if marker is None:
@@ -270,7 +295,12 @@ def _marker_check(store: Any, pushed: Any, producer: Any) -> list[str]:
         )
     marker_run = marker.get("run_id")
     if marker_run != producer.run_id:
-        if pushed.properties.get("adopted"):
+        if pushed.properties.get("adopted") and _recorded_push_of(store, marker_run, pushed):
+            lines.append(
+                f"  adopted: run {marker_run} published these files and its push is recorded "
+                "too; this push found them already there (push's cached output was missing)"
+            )
+        elif pushed.properties.get("adopted"):
             lines.append(
                 f"  adopted: run {marker_run} published these files and was stopped before "
                 "recording them (provenance marker)"
@@ -315,9 +345,12 @@ def model_lineage(
             marker = _read_marker(where)
             if marker is not None:
                 return _unrecorded_push(store, model_name, version, where, marker)
-        known = sorted(
-            {str(a.properties.get("destination")) for a in pushes if a.properties.get("pushed")}
-        )
+        known = [
+            destination + _deleted_note(destination)
+            for destination in sorted(
+                {str(a.properties.get("destination")) for a in pushes if a.properties.get("pushed")}
+            )
+        ]
         raise MetadataError(
             f"no push of model '{model_name}' version {version}"
             + (f" under {serving_root}" if serving_root else "")
@@ -326,8 +359,9 @@ def model_lineage(
     out: list[str] = []
     for pushed in matches:
         producer = store.execution(pushed.producer_execution_id)
+        destination = str(pushed.properties.get("destination"))
         out.append(
-            f"model '{model_name}' version {version} at {pushed.properties.get('destination')}"
+            f"model '{model_name}' version {version} at {destination}" + _deleted_note(destination)
         )
         out.append(
             f"  pushed by run {producer.run_id} ({producer.node_id}, {_when(producer.started_at)})"

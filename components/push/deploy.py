@@ -97,7 +97,8 @@ def deploy(
     if published.adopted:
         progress(
             f"adopted version {published.version} at {published.destination}: it already holds "
-            "this model (an earlier push published it but was not recorded)"
+            "this model (an earlier push published it; its record or its cached output is "
+            "missing)"
         )
     else:
         progress(f"published version {published.version} at {published.destination}")

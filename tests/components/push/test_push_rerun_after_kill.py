@@ -17,10 +17,11 @@ from seqline.components.push.component import PushConfig
 from seqline.pipeline.artifact import ArtifactType
 from seqline.pipeline.component import Component, ExecutionContext
 from seqline.pipeline.dag import Node, OutputRef, Pipeline
+from seqline.pipeline.dag import Node as DagNode
 from seqline.pipeline.errors import ComponentFailed
 from seqline.pipeline.metadata import MetadataStore, default_metadata_url
 from seqline.pipeline.report import model_lineage
-from seqline.pipeline.runner import run_pipeline
+from seqline.pipeline.runner import Progress, run_pipeline
 from tests.components.push.push_inputs import write_fake_saved_model
 
 
@@ -58,7 +59,7 @@ BLESS = Component(
 )
 
 
-def _pipeline(root: Path, serving: Path, quality: int = 1) -> Pipeline:
+def _pipeline(root: Path, serving: Path, quality: int = 1, keep_versions: int = 5) -> Pipeline:
     model = OutputRef("train", "model")
     return Pipeline(
         "reviews",
@@ -68,7 +69,9 @@ def _pipeline(root: Path, serving: Path, quality: int = 1) -> Pipeline:
             Node(BLESS, TrainConfig(), {"model": model}),
             Node(
                 PUSH,
-                PushConfig(serving_root=str(serving), model_name="sentiment"),
+                PushConfig(
+                    serving_root=str(serving), model_name="sentiment", keep_versions=keep_versions
+                ),
                 {
                     "model": model,
                     "blessing": OutputRef("bless", "blessing"),
@@ -113,7 +116,9 @@ def test_a_push_killed_before_its_record_is_adopted_by_the_next_run(
         assert (pushed["version"], pushed["adopted"]) == (1, True)
         assert publish.integer_versions(str(model_dir)) == [1]  # no duplicate version 2
         # Recorded now: lineage finds the push that records version 1.
-        assert f"pushed by run {rerun.run_id}" in model_lineage(store, "sentiment", 1)
+        text = model_lineage(store, "sentiment", 1)
+        assert f"pushed by run {rerun.run_id}" in text
+        assert f"adopted: run {killed_run} published these files and was stopped before" in text
 
         # A different model is a new version.
         changed = run_pipeline(_pipeline(root, serving, quality=2))
@@ -122,3 +127,72 @@ def test_a_push_killed_before_its_record_is_adopted_by_the_next_run(
         assert sorted(os.listdir(model_dir)) == [".seqline-push.lock", "1", "2"]
     finally:
         store.close()
+
+
+class _Messages(Progress):
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+
+    def node_message(self, node: DagNode, message: str) -> None:
+        self.lines.append(message)
+
+
+def test_a_recorded_push_whose_cached_output_was_deleted_is_not_called_unrecorded(
+    tmp_path: Path,
+) -> None:
+    """After push's cache folder was deleted by hand, the rerun adopted the version (right) but
+    said "an earlier push published it but was not recorded", and lineage said that run "was
+    stopped before recording them": that push was recorded."""
+    root, serving = tmp_path / "root", tmp_path / "serving"
+    first = run_pipeline(_pipeline(root, serving))
+    cached = Path(first.node("push").outputs["pushed_model"].uri)
+    assert cached.is_dir()
+    for path in sorted(cached.rglob("*"), reverse=True):
+        path.rmdir() if path.is_dir() else path.unlink()
+    cached.rmdir()
+
+    messages = _Messages()
+    rerun = run_pipeline(_pipeline(root, serving), progress=messages)
+    assert rerun.node("push").outputs["pushed_model"].properties["adopted"] is True
+    (adopted,) = [line for line in messages.lines if line.startswith("adopted version 1")]
+    assert "not recorded" not in adopted
+    assert "its record or its cached output is missing" in adopted
+
+    store = MetadataStore(default_metadata_url(str(root)))
+    try:
+        text = model_lineage(store, "sentiment", 1)
+    finally:
+        store.close()
+    assert f"pushed by run {rerun.run_id}" in text
+    assert "stopped before recording" not in text
+    assert f"adopted: run {first.run_id} published these files and its push is recorded" in text
+
+
+def test_lineage_of_a_version_retention_deleted_says_it_is_gone(tmp_path: Path) -> None:
+    """`seqline lineage MODEL 1` after keep_versions deleted version 1 printed its path and
+    tree with no word that the directory is gone, and an unknown version's error listed
+    deleted versions among the recorded pushes as if they could be rolled back to."""
+    from seqline.pipeline.errors import MetadataError
+
+    root, serving = tmp_path / "root", tmp_path / "serving"
+    run_pipeline(_pipeline(root, serving, keep_versions=1))
+    run_pipeline(_pipeline(root, serving, quality=2, keep_versions=1))
+    model_dir = serving / "sentiment"
+    assert publish.integer_versions(str(model_dir)) == [2]
+
+    store = MetadataStore(default_metadata_url(str(root)))
+    try:
+        gone = model_lineage(store, "sentiment", 1).splitlines()[0]
+        kept = model_lineage(store, "sentiment", 2).splitlines()[0]
+        with pytest.raises(MetadataError) as err:
+            model_lineage(store, "sentiment", 7)
+    finally:
+        store.close()
+    assert gone == (
+        f"model 'sentiment' version 1 at {model_dir / '1'} (deleted since: retention or by hand)"
+    )
+    assert kept == f"model 'sentiment' version 2 at {model_dir / '2'}"
+    message = str(err.value)
+    assert f"{model_dir / '1'} (deleted since: retention or by hand)" in message
+    assert f"{model_dir / '2'}'" in message or f"{model_dir / '2'}," in message
+    assert f"{model_dir / '2'} (deleted" not in message
