@@ -468,7 +468,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             # is left to clean: say how to go on instead of printing the scheduler's traceback.
             what += (
                 ": nothing half-written was published. To go on, run the same command again: "
-                "finished nodes are cached and train continues from its last finished epoch"
+                "finished nodes are cached and train continues from its last finished epoch "
+                "(it starts over if seqline or train's config or inputs changed in between)"
             )
         print(what, file=sys.stderr)
         return EXIT_TERMINATED if isinstance(exc, Terminated) else EXIT_INTERRUPTED

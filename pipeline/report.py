@@ -74,6 +74,21 @@ def _when(ts: float | None) -> str:
     return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(ts)) if ts else "-"
 
 
+def _run_status(run: dict[str, Any]) -> str:
+    """A run's recorded status; a RUNNING run whose recorded process is verifiably gone
+    (locking.check_process DEAD: this host and PID namespace) says so, since only the next
+    run's start marks it CRASHED (MetadataStore.sweep_stale)."""
+    from seqline.pipeline.locking import OwnerCheck, ProcessOwner, check_process
+
+    status = str(run["status"])
+    if status != "RUNNING" or run.get("host") is None or run.get("pid") is None:
+        return status
+    owner = ProcessOwner(run["host"], run["pid"], run.get("pidns"), run.get("proc_start"))
+    if check_process(owner) is OwnerCheck.DEAD:
+        return "RUNNING (process gone: next run marks it CRASHED)"
+    return status
+
+
 def runs_table(runs: Sequence[dict[str, Any]]) -> str:
     rows = []
     for run in runs:
@@ -83,7 +98,7 @@ def runs_table(runs: Sequence[dict[str, Any]]) -> str:
             (
                 run["run_id"],
                 run["pipeline_name"],
-                run["status"],
+                _run_status(run),
                 _when(run["started_at"]),
                 f"{took:.1f}s" if took is not None else "-",
                 counts,
@@ -103,7 +118,7 @@ def run_details(store: Any, run_id: str) -> str:
     run = store.run(run_id)
     took = (run["finished_at"] - run["started_at"]) if run.get("finished_at") else None
     out = [
-        f"run {run_id}  pipeline '{run['pipeline_name']}'  {run['status']}  "
+        f"run {run_id}  pipeline '{run['pipeline_name']}'  {_run_status(run)}  "
         f"started {_when(run['started_at'])}" + (f"  took {took:.1f}s" if took else "")
     ]
     if run.get("error"):

@@ -207,6 +207,8 @@ def test_ctrl_c_during_a_run_says_how_to_resume_instead_of_a_traceback(
     err = capsys.readouterr().err
     assert "interrupted: nothing half-written was published" in err
     assert "run the same command again" in err and "Traceback" not in err
+    # An upgrade or a config edit between the kill and the rerun changes train's fingerprint.
+    assert "(it starts over if seqline or train's config or inputs changed in between)" in err
 
 
 TEXT_YAML = """name: x
@@ -316,3 +318,39 @@ def test_a_flag_after_the_command_gets_that_commands_usage(tmp_path, capsys):
     err = capsys.readouterr().err
     assert err.startswith("usage: seqline run ") and "seqline run: error: unrecognized" in err
     assert "-v/--verbose goes before the command" in err
+
+
+def test_runs_says_when_a_running_runs_process_is_gone(tmp_path, capsys):
+    """A run killed with -9 stayed RUNNING in `seqline runs` and `show`, with no hint that its
+    process is gone, until the next run started and marked it CRASHED."""
+    import time
+
+    from seqline.pipeline import metadata
+    from seqline.pipeline.locking import ProcessOwner
+
+    exited = subprocess.Popen([sys.executable, "-c", "pass"])
+    exited.wait()
+    me = ProcessOwner.this_process()
+    store = metadata.MetadataStore("sqlite:///" + str(tmp_path / "metadata.sqlite"))
+    with store._engine.begin() as conn:
+        for run_id, pid, start in (("killed", exited.pid, None), ("alive", me.pid, me.start)):
+            conn.execute(
+                metadata.RUNS.insert().values(
+                    run_id=run_id,
+                    pipeline_name="toy",
+                    status="RUNNING",
+                    started_at=time.time(),
+                    host=me.host,
+                    pid=pid,
+                    pidns=me.pidns,
+                    proc_start=start,
+                )
+            )
+    store.close()
+
+    assert main(["runs", "--root", str(tmp_path)]) == 0
+    rows = {line.split()[0]: line for line in capsys.readouterr().out.splitlines()[2:]}
+    assert "RUNNING (process gone: next run marks it CRASHED)" in rows["killed"]
+    assert "process gone" not in rows["alive"] and "RUNNING" in rows["alive"]
+    assert main(["show", "killed", "--root", str(tmp_path)]) == 0
+    assert "RUNNING (process gone: next run marks it CRASHED)" in capsys.readouterr().out
