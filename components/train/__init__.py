@@ -10,6 +10,7 @@ the pure core they wire):
     strategy.py          choose_strategy(...) and why multi-worker trains with tf_keras
     data.py              tf.data pipelines over TransformedExamples
     callbacks.py         callbacks and the resumable work dir {pipeline_root}/_work/...
+    backup.py            AtomicBackupAndRestore: atomic backup writes, unreadable = start over
     tensorboard_logs.py  TensorBoard scalars without the tensorboard package
     history.py, curves.py  CSVLogger history of resumed runs, training-curve PNG
     training.py          train_model, the shared loop: strategy -> data -> model -> fit -> best

@@ -4,7 +4,8 @@ Everything a resumed run needs lives in a stable work directory keyed by the exe
 fingerprint, `{pipeline_root}/_work/{node_id}/{fingerprint}/` (the output directories are fresh
 temporary directories on every attempt, so they cannot hold it):
 
-    backup/             BackupAndRestore state (weights + optimizer + epoch)
+    backup/             BackupAndRestore state (weights + optimizer + epoch), written
+                        atomically (backup.py); an unreadable one restarts from epoch 1
     best.weights.h5     ModelCheckpoint(save_best_only) of the monitored metric
     history.csv         CSVLogger(append=True): rows of the killed attempt are kept
     tensorboard/        TensorBoard scalars (tensorboard_logs.py)
@@ -217,11 +218,15 @@ def make_callbacks(
     checkpoint_kwargs: dict[str, Any] = {}
     if initial_best is not None:
         checkpoint_kwargs["initial_value_threshold"] = initial_best
-    backup_kwargs: dict[str, Any] = {}
     if km.__name__ == "keras":
-        # Keras 3 only: keep the previous backup too, so a kill while writing the latest one
-        # (h5 writes are not atomic) still resumes from the epoch before.
-        backup_kwargs["double_checkpoint"] = True
+        # Keras 3 writes its backup in place: a full disk or a kill mid-write left a truncated
+        # h5 that failed every later run. This one writes atomically and starts over, with a
+        # warning, from a backup it cannot read (backup.py).
+        from seqline.components.train.backup import AtomicBackupAndRestore
+
+        backup_callback = AtomicBackupAndRestore(paths.backup_dir)
+    else:  # tf_keras (multi_worker): TF checkpoints, new files per save
+        backup_callback = km.callbacks.BackupAndRestore(paths.backup_dir)
     callbacks = [
         recorder,
         km.callbacks.CSVLogger(csv_path, append=True),
@@ -245,7 +250,7 @@ def make_callbacks(
             save_weights_only=True,
             **checkpoint_kwargs,
         ),
-        km.callbacks.BackupAndRestore(paths.backup_dir, **backup_kwargs),
+        backup_callback,
         # Stop at the first non-finite batch loss instead of training on NaN weights.
         km.callbacks.TerminateOnNaN(),
     ]
