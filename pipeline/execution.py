@@ -24,7 +24,9 @@ live run's of an older version sharing the root.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import os
 import re
 import traceback
 from collections.abc import Callable, Iterable, Mapping
@@ -182,7 +184,18 @@ def keep_failed_outputs(run: NodeExecution, temporaries: Mapping[str, str], erro
             filesystem.rename(temporary, filesystem.join(target, output))
         else:
             filesystem.rmtree(temporary)
-    filesystem.write_text(filesystem.join(target, ERROR_FILE), error)
+    try:
+        filesystem.write_text(filesystem.join(target, ERROR_FILE), error)
+    except BaseException:
+        # A full disk fails a local write after its temporary (error.txt.tmp-PID) was created:
+        # remove it, or it is all the folder holds and nothing ever removes it.
+        if not filesystem.is_remote(target):
+            local = filesystem.local_path(target)
+            for name in os.listdir(local):
+                if name.startswith(f"{ERROR_FILE}.tmp-"):
+                    with contextlib.suppress(OSError):
+                        os.remove(os.path.join(local, name))
+        raise
     return target
 
 
@@ -191,14 +204,41 @@ def _say_where_kept(exc: BaseException, kept: str, temporaries: Mapping[str, str
     (what the CLI prints), as a note otherwise. A message that names an output's temporary
     directory (e.g. "rejected records are in .../.tmp-...") names where it was moved instead:
     the temporary no longer exists."""
-    line = f"the failed node's outputs and error are kept in {kept}"
-    if isinstance(exc, SeqlineError) and len(exc.args) == 1 and isinstance(exc.args[0], str):
+    if _printable(exc):
         message = exc.args[0]
         for output, temporary in temporaries.items():
             message = message.replace(temporary, filesystem.join(kept, output))
-        exc.args = (f"{message}\n({line})",)
+        exc.args = (message,)
+    add_line(exc, f"{FAILED_OUTPUTS} are kept in {kept}")
+
+
+# How execute's line about the failed outputs starts (the runner repeats it for errors it wraps).
+FAILED_OUTPUTS = "the failed node's outputs and error"
+
+
+def _printable(exc: BaseException) -> bool:
+    """True for seqline's own errors with a one-string message: what the CLI prints."""
+    return isinstance(exc, SeqlineError) and len(exc.args) == 1 and isinstance(exc.args[0], str)
+
+
+def _described(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}"
+
+
+def add_line(exc: BaseException, line: str) -> None:
+    """Adds `(line)` to the message of seqline's own errors, as a note to any other."""
+    if _printable(exc):
+        exc.args = (f"{exc.args[0]}\n({line})",)
     else:
         exc.add_note(line)
+
+
+def failed_outputs_line(exc: BaseException) -> str | None:
+    """The line execute added to a non-seqline error about its failed outputs (where they are
+    kept, or why they could not be), for the runner to print with the error that wraps it."""
+    notes = getattr(exc, "__notes__", [])
+    found = [n for n in notes if n.startswith(FAILED_OUTPUTS)]
+    return found[-1] if found else None
 
 
 def execute(run: NodeExecution) -> tuple[dict[str, Artifact], dict[str, Any]]:
@@ -231,8 +271,13 @@ def execute(run: NodeExecution) -> tuple[dict[str, Artifact], dict[str, Any]]:
     try:
         summary = dict(component.executor(_context(run, outputs, scratch)) or {})
     except BaseException as exc:
-        kept = keep_failed_outputs(run, temporaries, traceback.format_exc(limit=20))
-        _say_where_kept(exc, kept, temporaries)
+        try:
+            kept = keep_failed_outputs(run, temporaries, traceback.format_exc(limit=20))
+        except Exception as also:  # e.g. a full disk: the executor's error still comes first
+            line = f"{FAILED_OUTPUTS} could not all be kept in {run.failed_dir}"
+            add_line(exc, f"{line}: {_described(also)}")
+        else:
+            _say_where_kept(exc, kept, temporaries)
         raise
     finally:
         filesystem.rmtree(scratch)

@@ -36,9 +36,10 @@ from seqline.pipeline.dag import Node, Pipeline
 from seqline.pipeline.errors import ComponentFailed, ConfigError, MetadataError, SeqlineError
 from seqline.pipeline.execution import (
     NodeExecution,
+    add_line,
     check_run_id,
     execute,
-    failed_outputs_dir,
+    failed_outputs_line,
     remove_own_scratch,
 )
 from seqline.pipeline.fingerprint import node_fingerprint
@@ -327,6 +328,10 @@ def run_pipeline(
     )
 
 
+# What an operator sees when a failure could not be recorded (the store's disk is full...).
+UNRECORDED_ADVICE = "`seqline runs` and `show` say RUNNING until the next run marks it CRASHED"
+
+
 def _interruption(exc: BaseException) -> str:
     """What ended a run that did not fail by itself: "interrupted (Ctrl-C)", "interrupted
     (SIGTERM)" (seqline run's SIGTERM handler raises a KeyboardInterrupt saying so)."""
@@ -364,8 +369,8 @@ def _end_failed_run(
     try:
         store.finish_run(run_id, "FAILED", error=reason, unfinished_error=unfinished)
     except MetadataError as also:
-        if also is not exc:
-            exc.add_note(f"(recording the failed run in the metadata store failed too: {also})")
+        if also is not exc and UNRECORDED_ADVICE not in str(exc):  # said once is enough
+            add_line(exc, f"and the run could not be recorded: {also}; {UNRECORDED_ADVICE}")
     if interrupted:
         remove_own_scratch(pipeline.root, run_id, [node.node_id for node in pipeline.nodes])
 
@@ -555,19 +560,22 @@ def _execute_recorded(
         result.error = f"{type(exc).__name__}: {exc}"
         if abandoned.is_set():
             raise  # the run recorded it as interrupted; this may be its teardown's error
+        unrecorded = None
         try:
             store.finish_execution(execution_id, "FAILED", error=traceback.format_exc(limit=20))
-        except MetadataError as also:  # the node's own error says what went wrong
-            exc.add_note(f"(recording the failure in the metadata store failed: {also})")
+        except MetadataError as also:  # e.g. a full disk: the node's own error comes first
+            unrecorded = f"and it could not be recorded: {also}; {UNRECORDED_ADVICE}"
         progress.node_finished(index, len(pipeline.nodes), result)
         if isinstance(exc, SeqlineError | KeyboardInterrupt):
+            if unrecorded:
+                add_line(exc, unrecorded)
             raise
         failed = ComponentFailed(node.node_id, exc)
-        # The CLI prints the message: say there where the failed outputs are.
-        kept = failed_outputs_dir(pipeline.root, run_id, node.node_id)
-        failed.args = (
-            f"{failed.args[0]}\n(the failed node's outputs and error are kept in {kept})",
-        )
+        # The CLI prints the message: say there where the failed outputs are (or why they
+        # could not be kept), and that the failure is not recorded.
+        for line in (failed_outputs_line(exc), unrecorded):
+            if line:
+                add_line(failed, line)
         raise failed from exc
     finally:
         # The executor owns a prestarted handle, but may fail before it takes charge of it
