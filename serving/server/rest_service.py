@@ -22,9 +22,17 @@ requests processed at once (``--rest_api_num_threads``; a request waits for a fr
 ``timeout_seconds`` and then answers UNAVAILABLE), and ``timeout_seconds``
 (``--rest_api_timeout_in_ms``) for a client to send a request or stay idle. With an
 ``ssl_context`` every connection is TLS (handshake in the connection's thread, bounded by
-the same timeout). ``drain(deadline)`` stops accepting, closes idle keep-alive connections,
-lets in-flight requests finish (their responses say ``Connection: close``) and waits for them
-until ``deadline``.
+the same timeout).
+
+Draining (``stop_accepting`` then ``drain(deadline)``): the accept loop stops, connections
+the kernel had already accepted (the listen backlog) are taken, then the listener closes:
+closing it with connections in the backlog would reset them, and a client that had sent its
+request could not tell whether it ran. Every connection open then is answered: a request
+being processed finishes, a connection that has not sent its first request yet may send it
+until ``deadline`` and it is served, and idle keep-alive connections (a request served,
+waiting for the next) are closed (a request already queued on one is read first and
+served). Every response says ``Connection: close``. ``drain`` returns when every connection
+has ended, or at ``deadline`` (connections still waiting for a first request are closed).
 """
 
 from __future__ import annotations
@@ -528,6 +536,9 @@ class RestServer(ThreadingHTTPServer):
         self._connections: set[socket.socket] = set()
         self._busy: set[socket.socket] = set()  # connections inside a request
         self._read_closed: set[socket.socket] = set()
+        # Connections that started at least one request; the others have not sent their
+        # first one yet, and drain waits for it.
+        self._served: set[socket.socket] = set()
         self._thread: threading.Thread | None = None
         self.max_connections = max_connections or default_max_connections()
         self._open = 0  # connections accepted and not yet closed (their threads)
@@ -571,6 +582,7 @@ class RestServer(ThreadingHTTPServer):
     def _closed(self) -> None:
         with self._state:
             self._open -= 1
+            self._state.notify_all()
 
     def finish_request(self, request: Any, client_address: Any) -> None:
         """Runs in the connection's thread: TLS handshake, then the keep-alive loop."""
@@ -583,9 +595,8 @@ class RestServer(ThreadingHTTPServer):
                 log.debug("REST TLS handshake with %s failed: %s", client_address, e)
                 return
         with self._state:
-            if self.draining:  # accepted just before the listener closed: refuse it
-                connection.close()
-                return
+            # Even when draining: the client was accepted and may have sent its request
+            # already; it is served (drain waits for it), not closed unread.
             self._connections.add(connection)
         try:
             self.RequestHandlerClass(connection, client_address, self)  # type: ignore[arg-type]
@@ -593,6 +604,7 @@ class RestServer(ThreadingHTTPServer):
             with self._state:
                 self._connections.discard(connection)
                 self._read_closed.discard(connection)
+                self._served.discard(connection)
                 self._state.notify_all()
             if connection is not request:
                 connection.close()
@@ -600,6 +612,7 @@ class RestServer(ThreadingHTTPServer):
     def request_started(self, connection: socket.socket) -> None:
         with self._state:
             self._busy.add(connection)
+            self._served.add(connection)
 
     def request_finished(self, connection: socket.socket) -> None:
         with self._state:
@@ -623,30 +636,55 @@ class RestServer(ThreadingHTTPServer):
         self._thread.start()
 
     def stop_accepting(self) -> None:
-        """Closes the listening socket; connections already open are served until drained."""
+        """Stops the accept loop, takes the connections already in the listen backlog (each
+        is served like any other), then closes the listening socket: from then on a new
+        connection is refused."""
         with self._state:
             self.draining = True
-        self.shutdown()  # the accept loop ends; no new connection is taken
-        self.server_close()
+        self.shutdown()  # the accept loop ends
         if self._thread is not None:
             self._thread.join(timeout=10)
+        # Closing a listener resets the connections in its backlog; a client whose request
+        # was already sent would not know whether it ran. Take them first. (One completing
+        # its handshake between the last accept and the close is still reset by the kernel.)
+        with contextlib.suppress(OSError):
+            self.socket.setblocking(False)
+            while True:
+                try:
+                    request, client_address = self.get_request()
+                except (BlockingIOError, InterruptedError):
+                    break
+                request.setblocking(True)
+                self.process_request(request, client_address)
+        self.server_close()
 
     def drain(self, deadline: float) -> bool:
-        """Stops accepting, closes idle connections, waits for in-flight requests until
-        ``deadline`` (time.monotonic()); True if none was left running."""
+        """Stops accepting, closes idle keep-alive connections and waits until ``deadline``
+        (time.monotonic()) for every connection to end: requests in flight finish, and one
+        not sent yet on a connection accepted before the listener closed is served. At the
+        deadline, connections still waiting for their first request are closed. True if no
+        request was left running."""
         if not self.draining:
             self.stop_accepting()
         with self._state:
-            return self._state.wait_for(
-                lambda: self._close_idle() and not self._busy,
+            ended = self._state.wait_for(
+                lambda: self._close_idle() and not self._open,
                 timeout=max(0.0, deadline - time.monotonic()),
             )
+            if not ended:
+                self._close_idle(waiting_for_first_request=True)
+            return not self._busy
 
-    def _close_idle(self) -> bool:
-        """Unblocks idle keep-alive connections: their handler reads EOF and ends. Busy ones
-        close themselves after their response (Connection: close). Called with _state held;
+    def _close_idle(self, waiting_for_first_request: bool = False) -> bool:
+        """Unblocks idle keep-alive connections: their handler reads EOF (or a request that
+        had already arrived, then EOF) and ends. Busy ones close themselves after their
+        response (Connection: close). A connection that has not started a request yet is
+        left to send it, unless ``waiting_for_first_request``. Called with _state held;
         always True (a step of drain's wait_for predicate)."""
-        for connection in self._connections - self._busy - self._read_closed:
+        idle = self._connections - self._busy - self._read_closed
+        if not waiting_for_first_request:
+            idle &= self._served
+        for connection in idle:
             with contextlib.suppress(OSError):
                 connection.shutdown(socket.SHUT_RD)
             self._read_closed.add(connection)

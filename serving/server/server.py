@@ -19,8 +19,10 @@ Startup follows tensorflow_model_server: config files are read, then every confi
 gets its first load attempt, and only then are the ports opened. A client that connects
 during a restart is refused (gRPC UNAVAILABLE, a retryable code) instead of being answered
 NOT_FOUND by a server that has not loaded its models yet. Shutdown (``ServerHandle.stop``,
-SIGTERM in ``seqline serve``) stops accepting on both ports, lets in-flight gRPC and REST
-requests finish for up to ``shutdown_grace_seconds``, then unloads the models.
+SIGTERM in ``seqline serve``) closes the REST listener (connections the kernel had already
+accepted are still served), answers new gRPC calls UNAVAILABLE without running them, lets
+the requests already running finish for up to ``shutdown_grace_seconds``, only then stops
+the gRPC server (closing its port), and unloads the models.
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ from seqline.serving.request_limits import (
 
 if TYPE_CHECKING:
     from seqline.serving.server.batching import BatchScheduler
+    from seqline.serving.server.grpc_service import DrainGate
     from seqline.serving.server.metrics import ServerMetrics
     from seqline.serving.server.model_manager import ModelManager
     from seqline.serving.server.rest_service import RestServer
@@ -249,8 +252,10 @@ class ServerHandle:
         batcher: BatchScheduler | None,
         grace: float,
         tls: bool,
+        grpc_gate: DrainGate,
     ) -> None:
         self._grpc_server = grpc_server
+        self._grpc_gate = grpc_gate
         self.grpc_port = grpc_port
         self._grpc_host = grpc_host
         self._rest = rest
@@ -262,6 +267,9 @@ class ServerHandle:
         self.tls = tls
         self._stopped = threading.Event()
         self._stop_lock = threading.Lock()
+        # Set by stop() once no new request is taken (REST listener closed, gRPC gate shut),
+        # before it waits for the running ones.
+        self.draining = threading.Event()
 
     @property
     def grpc_target(self) -> str:
@@ -287,19 +295,30 @@ class ServerHandle:
         return self.manager.wait_until_available(name, version, timeout)
 
     def stop(self, grace: float | None = None) -> bool:
-        """Stops accepting on both ports, lets in-flight gRPC and REST requests finish for up
-        to ``grace`` seconds (default: the server's shutdown_grace_seconds), then stops the
-        batcher and unloads the models. Returns True if every request finished in time.
+        """Drains and stops the server; returns True if every request finished in time.
+
+        1. The REST listener closes (new connections are refused); connections the kernel had
+           already accepted are taken and their requests answered. New gRPC calls are
+           answered UNAVAILABLE, not run. ``draining`` is set.
+        2. Requests already running (gRPC and REST) finish, for up to ``grace`` seconds
+           (default: the server's shutdown_grace_seconds); their REST responses say
+           ``Connection: close``, idle keep-alive connections are closed.
+        3. The gRPC server stops (its port closes); what still ran at the deadline is
+           cancelled. Then the batcher stops and the models unload.
+
+        gRPC's port stays open during step 2 because grpcio's ``server.stop(grace)`` cancels
+        (CANCELLED) calls that had reached the server but not a handler yet, instead of
+        refusing them with a code a client may retry.
         """
         with self._stop_lock:
             if self._stopped.is_set():
                 return True
             grace = self.grace if grace is None else grace
             deadline = time.monotonic() + grace
-            # gRPC refuses new calls at once and cancels what still runs at the deadline.
-            grpc_done = self._grpc_server.stop(grace)
+            self._grpc_gate.close()
             if self._rest is not None:
                 self._rest.stop_accepting()
+            self.draining.set()
             log.info(
                 "shutdown: no longer accepting requests; draining in-flight ones for up to %g s",
                 grace,
@@ -307,7 +326,11 @@ class ServerHandle:
             rest_drained = True
             if self._rest is not None:
                 rest_drained = self._rest.drain(deadline)
-            grpc_drained = grpc_done.wait(max(0.0, deadline - time.monotonic()) + 1.0)
+            grpc_drained = self._grpc_gate.wait_idle(deadline)
+            # Nothing runs a model now (unless the deadline passed): calls still reaching the
+            # port are refused by the gate; the grace left lets those answers go out.
+            grpc_done = self._grpc_server.stop(max(0.0, deadline - time.monotonic()))
+            grpc_done.wait(max(0.0, deadline - time.monotonic()) + 1.0)
             if self.batcher is not None:
                 self.batcher.close()
             self.manager.stop()
@@ -448,7 +471,7 @@ def start_server(options: ServerOptions) -> ServerHandle:
 
     from seqline.serving.model_config import read_model_config_file, single_model_config
     from seqline.serving.server.batching import BatchScheduler
-    from seqline.serving.server.grpc_service import ModelServicer, PredictionServicer
+    from seqline.serving.server.grpc_service import DrainGate, ModelServicer, PredictionServicer
     from seqline.serving.server.inference import InferenceService
     from seqline.serving.server.metrics import ServerMetrics
     from seqline.serving.server.model_manager import ModelManager
@@ -539,10 +562,13 @@ def start_server(options: ServerOptions) -> ServerHandle:
         ),
         options=list(channel_options.items()),
     )
+    gate = DrainGate()  # closed by ServerHandle.stop: new calls then answer UNAVAILABLE
     prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(
-        PredictionServicer(service), grpc_server
+        PredictionServicer(service, gate), grpc_server
     )
-    model_service_pb2_grpc.add_ModelServiceServicer_to_server(ModelServicer(manager), grpc_server)
+    model_service_pb2_grpc.add_ModelServiceServicer_to_server(
+        ModelServicer(manager, gate), grpc_server
+    )
 
     def give_up(error: ServerConfigError) -> ServerConfigError:
         if batcher is not None:
@@ -613,4 +639,5 @@ def start_server(options: ServerOptions) -> ServerHandle:
         batcher,
         grace=options.shutdown_grace_seconds,
         tls=ssl_config is not None,
+        grpc_gate=gate,
     )

@@ -280,3 +280,141 @@ def test_sigterm_drains_in_flight_grpc_and_rest_requests(tmp_path):
     finally:
         if process.poll() is None:
             process.kill()
+
+
+class _HeldPredict:
+    """Holds the first gRPC Predict inside InferenceService.predict until ``release`` is set;
+    counts every Predict that reached the model."""
+
+    def __init__(self, monkeypatch) -> None:
+        from seqline.serving.server.inference import InferenceService
+
+        self.entered, self.release = threading.Event(), threading.Event()
+        self.calls = 0
+        real = InferenceService.predict
+
+        def predict(service, request, api="grpc"):
+            self.calls += 1
+            if self.calls == 1:
+                self.entered.set()
+                assert self.release.wait(WAIT)
+            return real(service, request, api)
+
+        monkeypatch.setattr(InferenceService, "predict", predict)
+
+
+def _drain_started(monkeypatch) -> threading.Event:
+    """Set once the REST drain closed its idle connections: the listeners are closed."""
+    from seqline.serving.server.rest_service import RestServer
+
+    event = threading.Event()
+    real = RestServer._close_idle
+
+    def close_idle(self, *args, **kwargs):
+        result = real(self, *args, **kwargs)
+        event.set()
+        return result
+
+    monkeypatch.setattr(RestServer, "_close_idle", close_idle)
+    return event
+
+
+def test_a_grpc_call_arriving_during_the_drain_is_refused_unavailable_not_cancelled(
+    monkeypatch, start_server, model_base_path, half_plus_two_model
+):
+    """grpcio's stop(grace) at the signal cancelled calls that had reached the server but not
+    a handler (CANCELLED: a client cannot retry it safely). The server now keeps gRPC running
+    while it drains and answers such calls UNAVAILABLE itself, without running them."""
+    held = _HeldPredict(monkeypatch)
+    drain_started = _drain_started(monkeypatch)
+    handle = start_server(
+        model_name="hpt",
+        model_base_path=model_base_path(half_plus_two_model, name="hpt"),
+        shutdown_grace_seconds=WAIT,
+    )
+    connected = grpc.insecure_channel(handle.grpc_target)  # a client connected before the stop
+    grpc.channel_ready_future(connected).result(timeout=WAIT)
+    stub = prediction_service_pb2_grpc.PredictionServiceStub(connected)
+    request = predict_pb2.PredictRequest()
+    request.model_spec.name = "hpt"
+    request.inputs["x"].CopyFrom(tf.make_tensor_proto(np.array([3.0], np.float32)))
+    try:
+        with futures.ThreadPoolExecutor(2) as pool:
+            in_flight = pool.submit(grpc_predict, handle.grpc_target, 1.0)
+            assert held.entered.wait(WAIT)
+            stopping = pool.submit(handle.stop)
+            assert drain_started.wait(WAIT)
+            # On the connection opened before the stop, and on a new one: refused, not run.
+            for call in (lambda: stub.Predict(request, timeout=WAIT),
+                         lambda: grpc_predict(handle.grpc_target, 3.0)):  # fmt: skip
+                with pytest.raises(grpc.RpcError) as e:
+                    call()
+                assert e.value.code() == grpc.StatusCode.UNAVAILABLE
+                assert "is shutting down and did not run this call" in e.value.details()
+            assert held.calls == 1
+            assert not stopping.done()  # still draining: the first call is inside the model
+            held.release.set()
+            assert in_flight.result(WAIT) == 2.5
+            assert stopping.result(WAIT) is True
+        # Stopped: the port is closed.
+        with pytest.raises(grpc.RpcError) as e:
+            stub.Predict(request, timeout=10)
+        assert e.value.code() == grpc.StatusCode.UNAVAILABLE
+    finally:
+        held.release.set()
+        connected.close()
+
+
+def test_a_rest_connection_accepted_before_the_drain_is_answered_not_reset(
+    monkeypatch, start_server, model_base_path, half_plus_two_model
+):
+    """The drain used to close every connection not inside a request, including one just
+    accepted whose request was on its way: the client got 'connection reset by peer' and could
+    not tell whether its POST ran. Its request is now served (Connection: close), while new
+    connections are refused."""
+    from seqline.serving.server.rest_service import _Handler
+
+    held = _HeldPredict(monkeypatch)  # a gRPC call keeps the drain going
+    drain_started = _drain_started(monkeypatch)
+    accepted = threading.Event()
+    real_setup = _Handler.setup
+
+    def setup(self):
+        real_setup(self)
+        accepted.set()  # the connection is registered with the server and its thread runs
+
+    monkeypatch.setattr(_Handler, "setup", setup)
+    handle = start_server(
+        model_name="hpt",
+        model_base_path=model_base_path(half_plus_two_model, name="hpt"),
+        shutdown_grace_seconds=WAIT,
+    )
+    body = json.dumps({"instances": [4.0]}).encode()
+    try:
+        with futures.ThreadPoolExecutor(2) as pool:
+            in_flight = pool.submit(grpc_predict, handle.grpc_target, 1.0)
+            assert held.entered.wait(WAIT)
+            early = socket.create_connection(("127.0.0.1", handle.rest_port), timeout=WAIT)
+            assert accepted.wait(WAIT)
+            stopping = pool.submit(handle.stop)
+            assert drain_started.wait(WAIT)
+            with pytest.raises(ConnectionRefusedError):
+                socket.create_connection(("127.0.0.1", handle.rest_port), timeout=WAIT)
+            early.sendall(
+                b"POST /v1/models/hpt:predict HTTP/1.1\r\nHost: x\r\n"
+                + f"Content-Length: {len(body)}\r\n\r\n".encode()
+                + body
+            )
+            response = b""
+            while chunk := early.recv(65536):
+                response += chunk
+            early.close()
+            head, _, answer = response.partition(b"\r\n\r\n")
+            assert head.startswith(b"HTTP/1.1 200 "), response
+            assert b"Connection: close" in head
+            assert json.loads(answer) == {"predictions": [4.0]}
+            held.release.set()
+            assert in_flight.result(WAIT) == 2.5
+            assert stopping.result(WAIT) is True
+    finally:
+        held.release.set()
