@@ -79,9 +79,12 @@ class CsvRecord(NamedTuple):
 
 
 def _line_break_length(line: str) -> int:
-    if line.endswith("\r\n"):
-        return 2
-    return 1 if line.endswith("\n") else 0
+    """Length of the line break that ends `line` (the last line of a record): a \n with the
+    carriage returns right before it (\r\n, and the \r\r\n Python's csv.writer writes on
+    Windows to a file opened without newline=""), or the carriage returns the file's last line
+    ends with (csv.reader drops those too). Any other \r is not a line break."""
+    body = line[:-1] if line.endswith("\n") else line
+    return len(line) - len(body.rstrip("\r"))
 
 
 CR_LINE_ENDINGS_FIX = (

@@ -102,12 +102,11 @@ def test_a_lone_cr_outside_quotes_makes_one_malformed_record_and_lines_count_new
         (2, ["first", "pos"], "first,pos"),
         (3, None, "lone\rcr,neg"),
         (4, ["third", "pos"], "third,pos"),
-        (5, None, "end\r"),  # a \r at the end of the file is no line break either
+        (5, ["end"], "end"),  # carriage returns ending the file end it, as in csv.reader
     ]
     assert rows[2].size == len("lone\rcr,neg")
     assert "carriage return (\\r) outside quotes at character 5" in rows[2].error
     assert "tr '\\r' '\\n'" in rows[2].error and "quoted field" in rows[2].error
-    assert "character 4" in rows[4].error
     # Inside quotes a \r is kept in the field; after a closing quote it is outside.
     rows = _records(b'a,b\n"x\ry",1\n"q"\r,2\n')
     assert [(r.line, r.fields) for r in rows] == [(1, ["a", "b"]), (2, ["x\ry", "1"]), (3, None)]
@@ -123,9 +122,29 @@ def test_a_file_with_cr_line_endings_is_one_record_that_says_how_to_convert_it()
     # Over the size limit only its beginning is kept, and that is enough to tell.
     big = _records(b"text,label\r" + b"foo,pos\r" * 100, limit=50, keep=20)
     assert big[0].too_large and cr_line_endings_problem(big[0]) is not None
-    # A \r inside a quoted header name, or CRLF line ends, are no such file.
-    for data in (b'"te\rxt",label\nx,pos\n', b"text,label\r\nx,pos\r\n"):
+    # A \r inside a quoted header name, CRLF line ends, the \r\r\n csv.writer writes on
+    # Windows without newline="", or a header-only file ending in \r are no such file.
+    for data in (
+        b'"te\rxt",label\nx,pos\n',
+        b"text,label\r\nx,pos\r\n",
+        b"text,label\r\r\nx,pos\r\r\n",
+        b"text,label\r",
+    ):
         assert cr_line_endings_problem(_records(data)[0]) is None
+
+
+def test_carriage_returns_before_a_newline_or_at_the_end_are_the_line_break() -> None:
+    # \r\r\n: Python's csv.writer on Windows, file opened without newline="". Read as
+    # csv.reader reads it (its rows, between blank records ingest skips), nothing rejected.
+    data = "text,label\r\r\ngood movie,pos\r\r\nbad movie,neg\r\r\n"
+    rows = _records(data.encode())
+    expected = [row for row in csv.reader(io.StringIO(data, newline="")) if row]
+    assert [r.fields for r in rows] == expected
+    assert [r.line for r in rows] == [1, 2, 3]
+    assert all(r.error is None for r in rows)
+    # A stray \r ending a file (one cut short after CRLF rows) is no record.
+    rows = _records(b"a,b\r\n1,2\r\n\r")
+    assert [r.fields for r in rows] == [["a", "b"], ["1", "2"], []]
 
 
 def _csv_module(record: str) -> list[str] | str:
