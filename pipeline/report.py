@@ -264,10 +264,14 @@ def _upstream_lines(store: Any, artifact_id: int, indent_depth: int) -> list[str
 
 
 def _deleted_note(destination: str) -> str:
-    """ " (deleted since: ...)" when a recorded push's version directory no longer exists
-    (retention's keep_versions, or removed by hand), else ""."""
+    """ " (deleted since: ...)" when a recorded push's local version directory no longer
+    exists (retention's keep_versions, or removed by hand), else "". A remote destination is
+    not looked up: lineage stays a metadata read, without TensorFlow or the network (whose
+    errors are not OSErrors)."""
     from seqline.storage import filesystem
 
+    if not destination or filesystem.is_remote(destination):
+        return ""
     try:
         gone = not filesystem.exists(destination)
     except OSError:  # cannot tell (e.g. a remote root out of reach): say nothing
