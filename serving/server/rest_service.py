@@ -94,6 +94,10 @@ _ROUTES = (
 )
 _VERBS = ("predict", "classify", "regress")
 METRICS_PATH = "/monitoring/prometheus/metrics"  # TF Serving's default Prometheus path
+# How long a drain waits for the first request of a connection accepted before the listener
+# closed. A request already on its way arrives within moments; a silent connection would
+# otherwise hold every stop for the whole grace period (and gRPC's port open with it).
+FIRST_REQUEST_WAIT_SECONDS = 1.0
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -661,18 +665,23 @@ class RestServer(ThreadingHTTPServer):
     def drain(self, deadline: float) -> bool:
         """Stops accepting, closes idle keep-alive connections and waits until ``deadline``
         (time.monotonic()) for every connection to end: requests in flight finish, and one
-        not sent yet on a connection accepted before the listener closed is served. At the
-        deadline, connections still waiting for their first request are closed. True if no
-        request was left running."""
+        not sent yet on a connection accepted before the listener closed is served if it
+        arrives within FIRST_REQUEST_WAIT_SECONDS (then, or at the deadline if sooner,
+        connections still waiting for their first request are closed). True if no request
+        was left running."""
         if not self.draining:
             self.stop_accepting()
+        first = min(deadline, time.monotonic() + FIRST_REQUEST_WAIT_SECONDS)
         with self._state:
             ended = self._state.wait_for(
                 lambda: self._close_idle() and not self._open,
-                timeout=max(0.0, deadline - time.monotonic()),
+                timeout=max(0.0, first - time.monotonic()),
             )
             if not ended:
-                self._close_idle(waiting_for_first_request=True)
+                ended = self._state.wait_for(
+                    lambda: self._close_idle(waiting_for_first_request=True) and not self._open,
+                    timeout=max(0.0, deadline - time.monotonic()),
+                )
             return not self._busy
 
     def _close_idle(self, waiting_for_first_request: bool = False) -> bool:

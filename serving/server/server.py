@@ -298,17 +298,19 @@ class ServerHandle:
         """Drains and stops the server; returns True if every request finished in time.
 
         1. The REST listener closes (new connections are refused); connections the kernel had
-           already accepted are taken and their requests answered. New gRPC calls are
-           answered UNAVAILABLE, not run. ``draining`` is set.
+           already accepted are taken and their requests answered (a first request has
+           FIRST_REQUEST_WAIT_SECONDS to arrive). New gRPC calls are answered UNAVAILABLE,
+           not run. ``draining`` is set.
         2. Requests already running (gRPC and REST) finish, for up to ``grace`` seconds
            (default: the server's shutdown_grace_seconds); their REST responses say
            ``Connection: close``, idle keep-alive connections are closed.
-        3. The gRPC server stops (its port closes); what still ran at the deadline is
+        3. As soon as no gRPC call runs (REST may still drain), the gRPC server stops (its
+           port closes and open connections get GOAWAY); what still ran at the deadline is
            cancelled. Then the batcher stops and the models unload.
 
-        gRPC's port stays open during step 2 because grpcio's ``server.stop(grace)`` cancels
-        (CANCELLED) calls that had reached the server but not a handler yet, instead of
-        refusing them with a code a client may retry.
+        gRPC's port stays open until its running calls end because grpcio's
+        ``server.stop(grace)`` cancels (CANCELLED) calls that had reached the server but not
+        a handler yet, instead of refusing them with a code a client may retry.
         """
         with self._stop_lock:
             if self._stopped.is_set():
@@ -323,14 +325,27 @@ class ServerHandle:
                 "shutdown: no longer accepting requests; draining in-flight ones for up to %g s",
                 grace,
             )
-            rest_drained = True
+            # REST drains beside gRPC: gRPC's port closes (GOAWAY, so clients on open
+            # connections move to another instance) as soon as its own calls are done, not
+            # after the slowest REST connection.
+            rest_result: dict[str, bool] = {}
+            rest_thread = None
             if self._rest is not None:
-                rest_drained = self._rest.drain(deadline)
+                rest = self._rest
+                rest_thread = threading.Thread(
+                    target=lambda: rest_result.update(drained=rest.drain(deadline)),
+                    name="rest-drain",
+                    daemon=True,
+                )
+                rest_thread.start()
             grpc_drained = self._grpc_gate.wait_idle(deadline)
             # Nothing runs a model now (unless the deadline passed): calls still reaching the
             # port are refused by the gate; the grace left lets those answers go out.
             grpc_done = self._grpc_server.stop(max(0.0, deadline - time.monotonic()))
             grpc_done.wait(max(0.0, deadline - time.monotonic()) + 1.0)
+            if rest_thread is not None:
+                rest_thread.join(max(0.0, deadline - time.monotonic()) + 1.0)
+            rest_drained = rest_result.get("drained", rest_thread is None)
             if self.batcher is not None:
                 self.batcher.close()
             self.manager.stop()

@@ -372,8 +372,11 @@ def test_a_rest_connection_accepted_before_the_drain_is_answered_not_reset(
     accepted whose request was on its way: the client got 'connection reset by peer' and could
     not tell whether its POST ran. Its request is now served (Connection: close), while new
     connections are refused."""
+    from seqline.serving.server import rest_service
     from seqline.serving.server.rest_service import _Handler
 
+    # However slowly this machine gets to sending the POST below.
+    monkeypatch.setattr(rest_service, "FIRST_REQUEST_WAIT_SECONDS", WAIT)
     held = _HeldPredict(monkeypatch)  # a gRPC call keeps the drain going
     drain_started = _drain_started(monkeypatch)
     accepted = threading.Event()
@@ -418,3 +421,82 @@ def test_a_rest_connection_accepted_before_the_drain_is_answered_not_reset(
             assert stopping.result(WAIT) is True
     finally:
         held.release.set()
+
+
+def test_grpc_stops_once_its_own_calls_end_while_rest_still_drains(
+    monkeypatch, start_server, model_base_path, half_plus_two_model
+):
+    """gRPC's port stayed open until the slowest REST connection ended: clients on open gRPC
+    connections kept getting UNAVAILABLE from this instance instead of a GOAWAY that moves
+    them to another one. With no gRPC call running, gRPC stops while a REST request is still
+    inside the model; that request is then answered."""
+    from seqline.serving.server.inference import InferenceService
+
+    entered, release = threading.Event(), threading.Event()
+    real_predict_json = InferenceService.predict_json
+
+    def predict_json(service, *args, **kwargs):  # holds the REST request inside the model
+        entered.set()
+        assert release.wait(WAIT)
+        return real_predict_json(service, *args, **kwargs)
+
+    monkeypatch.setattr(InferenceService, "predict_json", predict_json)
+    handle = start_server(
+        model_name="hpt",
+        model_base_path=model_base_path(half_plus_two_model, name="hpt"),
+        shutdown_grace_seconds=WAIT,
+    )
+    grpc_stopped = threading.Event()
+    real_stop = handle._grpc_server.stop
+
+    def stop(grace):
+        done = real_stop(grace)
+        grpc_stopped.set()
+        return done
+
+    monkeypatch.setattr(handle._grpc_server, "stop", stop)
+    try:
+        with futures.ThreadPoolExecutor(2) as pool:
+            in_flight = pool.submit(rest_predict, handle.rest_url, 1.0)
+            assert entered.wait(WAIT)
+            stopping = pool.submit(handle.stop)
+            assert grpc_stopped.wait(WAIT)
+            assert not in_flight.done()
+            release.set()
+            assert in_flight.result(WAIT) == (200, {"predictions": [2.5]})
+            assert stopping.result(WAIT) is True
+    finally:
+        release.set()
+
+
+def test_a_connection_that_never_sends_a_request_does_not_hold_the_stop(
+    monkeypatch, start_server, model_base_path, half_plus_two_model
+):
+    """A REST connection accepted before the stop but silent held every stop for the whole
+    grace period (and gRPC's port open with it): it gets FIRST_REQUEST_WAIT_SECONDS."""
+    from seqline.serving.server import rest_service
+
+    monkeypatch.setattr(rest_service, "FIRST_REQUEST_WAIT_SECONDS", 0.2)
+    accepted = threading.Event()
+    real_setup = rest_service._Handler.setup
+
+    def setup(self):
+        real_setup(self)
+        accepted.set()
+
+    monkeypatch.setattr(rest_service._Handler, "setup", setup)
+    grace = 600.0  # a stop that waited for the silent connection would take all of it
+    handle = start_server(
+        model_name="hpt",
+        model_base_path=model_base_path(half_plus_two_model, name="hpt"),
+        shutdown_grace_seconds=grace,
+    )
+    silent = socket.create_connection(("127.0.0.1", handle.rest_port), timeout=WAIT)
+    try:
+        assert accepted.wait(WAIT)
+        with futures.ThreadPoolExecutor(1) as pool:
+            stopping = pool.submit(handle.stop)
+            assert stopping.result(WAIT) is True  # well inside the grace period
+        assert silent.recv(1) == b""  # closed by the server, not left open
+    finally:
+        silent.close()
