@@ -4,7 +4,8 @@
 # Extra arguments go to pytest, e.g. `bash scripts/test.sh -k runner -x`. pytest-xdist runs the
 # suite in SEQLINE_TEST_WORKERS processes (default 3 on a 2-core machine: much of the suite waits
 # on subprocesses, model servers, Beam job services and I/O, and with two workers the slowest
-# files left a core idle at the end); each test file stays on one worker so its
+# files left a core idle at the end; four measured 693 s against three's 592 s on the same
+# clone, 2026-12-07); each test file stays on one worker so its
 # module-scoped fixtures (servers, trained models) are built once. `-n 0` runs it serially.
 set -euo pipefail
 cd "$(dirname "$0")/.."
