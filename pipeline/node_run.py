@@ -41,7 +41,7 @@ from seqline.pipeline.runner import (
     Progress,
     _published_outputs,
     _run_node,
-    check_root,
+    check_root_scheme,
     fingerprint_of,
 )
 
@@ -200,7 +200,7 @@ def run_node(
             f"{[n.node_id for n in pipeline.nodes]}"
         ) from None
     check_run_id(run_id)
-    check_root(pipeline.root)
+    check_root_scheme(pipeline.root)
     if node.component.check is not None:
         node.component.check(node.config)
     progress = _OneOfOne(progress or Progress())

@@ -154,7 +154,7 @@ def compute_fingerprints(pipeline: Pipeline) -> dict[str, str]:
     return fingerprints
 
 
-def check_root(root: str) -> None:
+def check_root_scheme(root: str) -> None:
     """ConfigError unless this TensorFlow can open the pipeline root's URL scheme (a local
     root always can; s3:// and hdfs:// need tensorflow-io). Without it an s3:// root failed
     with a traceback on its first access, after the run had started."""
@@ -165,9 +165,10 @@ def check_root(root: str) -> None:
 
 
 def check_pipeline(pipeline: Pipeline) -> None:
-    """Checks the root's scheme (check_root), then runs every component's pre-run check
+    """Checks the root's URL scheme (check_root_scheme; config_file.check_root checked its
+    spelling when the config was read), then runs every component's pre-run check
     (ConfigError on failure), before anything executes."""
-    check_root(pipeline.root)
+    check_root_scheme(pipeline.root)
     for node in pipeline.nodes:
         if node.component.check is not None:
             node.component.check(node.config)
