@@ -66,12 +66,14 @@ def run_node_task(
 
     from seqline.pipeline.config_file import load_pipeline
     from seqline.pipeline.errors import ComponentFailed, DataNotReady, SeqlineError
+    from seqline.pipeline.garbage_collection import collect_less_often
     from seqline.pipeline.node_run import run_node
 
     values = dict(params)
     if date_param:
         values[date_param] = context["ds"]
     run_id = seqline_run_id(context["dag"].dag_id, context["run_id"])
+    collect_less_often()  # the task's process runs a node, as `seqline run` does
     try:
         pipeline = load_pipeline(config, params=values)
         result = run_node(pipeline, node_id, run_id, progress=_log_progress(), config_hint=config)

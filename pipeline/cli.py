@@ -143,6 +143,7 @@ def _params(pairs: Sequence[str]) -> dict[str, str]:
 
 def _cmd_run(args: argparse.Namespace) -> int:
     from seqline.pipeline.config_file import load_pipeline
+    from seqline.pipeline.garbage_collection import collect_less_often
     from seqline.pipeline.report import PrintProgress, brief, run_summary
     from seqline.pipeline.runner import run_pipeline
 
@@ -153,6 +154,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         local = "://" not in args.root
         overrides["root"] = os.path.abspath(os.path.expanduser(args.root)) if local else args.root
     pipeline = load_pipeline(args.config, overrides, _params(args.param))
+    collect_less_often()  # this process now runs nodes: TensorFlow-sized heaps
     if args.beam_arg:
         from dataclasses import replace
 

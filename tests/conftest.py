@@ -9,21 +9,18 @@ Garbage collection: by the end of collection a worker has imported TensorFlow, K
 TensorFlow Transform and Airflow, millions of long-lived objects that every full collection
 walked again: garbage collection took 15.5 s of an 85 s run of four pipeline, transform,
 serving and training files (gc.callbacks), most of it in full collections. Those objects are
-moved to the permanent generation (gc.freeze) and the young-generation threshold is raised, so
-the collector runs less often over what tests allocate; cyclic garbage is still collected.
+moved to the permanent generation (gc.freeze) and the collection thresholds are raised as
+`seqline run` raises them (pipeline/garbage_collection.py), so the collector runs less often
+over what tests allocate; cyclic garbage is still collected.
 The same four files then took 70.7 s (GC 7.0 s). Nothing a test checks depends on when the
 collector runs: code that must release a resource closes it explicitly.
 """
 
 from __future__ import annotations
 
-import gc
-
 import pytest
 
-# Objects allocated before a young collection (CPython's default is 700): tests allocate in
-# bursts of graph tracing, where the default meant a collection every few milliseconds.
-YOUNG_GENERATION_THRESHOLD = 20_000
+from seqline.pipeline.garbage_collection import collect_less_often, freeze_long_lived_objects
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -33,6 +30,5 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(YOUNG_GENERATION_THRESHOLD, 20, 20)
+    freeze_long_lived_objects()
+    collect_less_often()  # the thresholds `seqline run` uses
