@@ -55,8 +55,8 @@ t0 = time.perf_counter()
 workdir, epochs, seed, labels, dump_dir = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), \
     sys.argv[4].split(","), sys.argv[5]
 max_parallel = int(sys.argv[6]) if sys.argv[6] else None
-# As `seqline run` does (pipeline/garbage_collection.py).
-from seqline.pipeline.garbage_collection import collect_less_often
+# As `seqline run` does (serving/garbage_collection.py).
+from seqline.serving.garbage_collection import collect_less_often
 collect_less_often()
 
 TICK = os.sysconf("SC_CLK_TCK")

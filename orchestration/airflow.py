@@ -66,8 +66,8 @@ def run_node_task(
 
     from seqline.pipeline.config_file import load_pipeline
     from seqline.pipeline.errors import ComponentFailed, DataNotReady, SeqlineError
-    from seqline.pipeline.garbage_collection import collect_less_often
     from seqline.pipeline.node_run import run_node
+    from seqline.serving.garbage_collection import collect_less_often
 
     values = dict(params)
     if date_param:

@@ -143,9 +143,9 @@ def _params(pairs: Sequence[str]) -> dict[str, str]:
 
 def _cmd_run(args: argparse.Namespace) -> int:
     from seqline.pipeline.config_file import load_pipeline
-    from seqline.pipeline.garbage_collection import collect_less_often
     from seqline.pipeline.report import PrintProgress, brief, run_summary
     from seqline.pipeline.runner import run_pipeline
+    from seqline.serving.garbage_collection import collect_less_often
 
     overrides = {}
     if args.root:

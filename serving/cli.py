@@ -403,7 +403,10 @@ def run_serve(args: argparse.Namespace, *, stop: threading.Event | None = None) 
     except ServerConfigError as exc:
         print(f"seqline serve: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    from seqline.serving.garbage_collection import collect_less_often
     from seqline.serving.grpc_experiments import prefer_low_latency_grpc
+
+    collect_less_often()  # before TensorFlow's import and the models' load allocate
 
     # Before grpc loads: accepted connections are then polled by gRPC's own Python thread.
     prefer_low_latency_grpc()

@@ -10,7 +10,7 @@ TensorFlow Transform and Airflow, millions of long-lived objects that every full
 walked again: garbage collection took 15.5 s of an 85 s run of four pipeline, transform,
 serving and training files (gc.callbacks), most of it in full collections. Those objects are
 moved to the permanent generation (gc.freeze) and the collection thresholds are raised as
-`seqline run` raises them (pipeline/garbage_collection.py), so the collector runs less often
+`seqline run` raises them (serving/garbage_collection.py), so the collector runs less often
 over what tests allocate; cyclic garbage is still collected.
 The same four files then took 70.7 s (GC 7.0 s). Nothing a test checks depends on when the
 collector runs: code that must release a resource closes it explicitly.
@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import pytest
 
-from seqline.pipeline.garbage_collection import collect_less_often, freeze_long_lived_objects
+from seqline.serving.garbage_collection import collect_less_often, freeze_long_lived_objects
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

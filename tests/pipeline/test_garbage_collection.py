@@ -1,15 +1,16 @@
 """`seqline run` raises the collector's thresholds before it runs nodes (the process then holds
-TensorFlow-sized heaps)."""
+TensorFlow-sized heaps), and `seqline serve` before TensorFlow's import and the models' load."""
 
 from __future__ import annotations
 
 import gc
+import logging
 from pathlib import Path
 
 import pytest
 
 from seqline.pipeline import cli, runner
-from seqline.pipeline.garbage_collection import THRESHOLDS
+from seqline.serving.garbage_collection import THRESHOLDS
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -34,3 +35,22 @@ def test_run_command_collects_less_often_while_nodes_run(default_thresholds, mon
         cli.main(["run", str(REPO / "examples" / "demo" / "pipeline.yaml")])
     assert seen == [THRESHOLDS]
     assert THRESHOLDS[0] > 700  # rarer young collections than CPython's default
+
+
+def test_serve_command_collects_less_often_before_loading_models(
+    default_thresholds, monkeypatch, tmp_path
+):
+    from seqline.serving import cli as serving_cli
+    from seqline.serving.server import server
+
+    seen = []
+
+    def fake_start_server(options):
+        seen.append(gc.get_threshold())
+        raise SystemExit(0)  # stop before any port opens
+
+    monkeypatch.setattr(server, "start_server", fake_start_server)
+    monkeypatch.setattr(logging.getLogger(), "handlers", [logging.NullHandler()])
+    with pytest.raises(SystemExit):
+        serving_cli.main(["serve", "--model_name=m", f"--model_base_path={tmp_path}", "--port=0"])
+    assert seen == [THRESHOLDS]

@@ -1,10 +1,14 @@
-"""Garbage-collector settings for a process that runs pipeline nodes or the test suite.
+"""Garbage-collector settings for TensorFlow-heavy processes: `seqline run` and an Airflow task
+running a node, `seqline serve` (infra_validate's child too), and the test suite. Here in
+serving/ because serving imports nothing from pipeline/ (as quiet_logs.py).
 
 A node run imports TensorFlow, Keras, Beam and TensorFlow Transform, which leave millions of
 long-lived objects, and then allocates in bursts (graph tracing, Beam pipeline construction):
 with CPython's default young-generation threshold of 700 allocations the collector ran
 thousands of times per run, and every full collection walked all of those objects again.
-Raising the thresholds makes collections rarer; cyclic garbage is still collected, later.
+Raising the thresholds makes collections rarer; cyclic garbage is still collected, later. A
+server's TensorFlow import and SavedModel load spent 0.47-0.52 s of 2.5 s in 672 collections,
+0.19-0.24 s in 23 with these thresholds.
 Nothing in seqline depends on when the collector runs: resources are closed explicitly.
 """
 
@@ -18,7 +22,8 @@ THRESHOLDS = (20_000, 20, 20)
 
 def collect_less_often() -> None:
     """Sets the process's collection thresholds to THRESHOLDS (process-wide; called by the
-    `seqline run` command, never by library functions a user's own process calls)."""
+    `seqline run` and `seqline serve` commands, never by library functions a user's own
+    process calls)."""
     gc.set_threshold(*THRESHOLDS)
 
 
