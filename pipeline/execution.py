@@ -53,18 +53,34 @@ ERROR_FILE = "error.txt"
 # digits and `_ . ~ : + = @ -` cover what orchestrators pass (Airflow's run ids, raw or as
 # orchestration/airflow.py rewrites them, KFP's job UUIDs) and seqline's own ids.
 _RUN_ID = re.compile(r"[A-Za-z0-9_.~:+=@-]+")
+# The longest name a run id goes into is the scratch folder `{run}-{node}-{owner}`, with
+# `{owner}` (locking.owned_name) at most 8+1+7+1+64+1+10 = 92 bytes: a token, a pid up to
+# Linux's pid_max, a 64-byte hostname (HOST_NAME_MAX; Kubernetes pod names are up to 63), a
+# PID namespace's inode. A folder name holds 255 bytes (NAME_MAX), so 128 leaves node ids 33
+# even then. 128 covers KFP's ids (a UUID; Vertex AI job ids are at most 128) and Airflow's
+# as orchestration/airflow.py rewrites them (`{dag_id}-asset_triggered__{time}_{8}`, the
+# longest kind, is 56 + the dag id's length).
+RUN_ID_MAX_LENGTH = 128
 
 
 def check_run_id(run_id: str) -> str:
     """Returns `run_id` if it is one plain name that can be a folder under the pipeline root,
-    else raises ConfigError: letters, digits and `_ . ~ : + = @ -`, never `.` or `..` (the id
-    becomes a path segment; `..` made a failed node's clean-up delete the node's published
-    outputs, or folders outside the root)."""
+    else raises ConfigError: letters, digits and `_ . ~ : + = @ -`, never `.` or `..`, at most
+    RUN_ID_MAX_LENGTH characters (the id becomes a path segment and part of folder names; `..`
+    made a failed node's clean-up delete the node's published outputs, or folders outside the
+    root; an over-long id failed mid-run with "File name too long")."""
     if not _RUN_ID.fullmatch(run_id) or run_id in (".", ".."):
         raise ConfigError(
             f"--run-id: expected a plain name of letters, digits and _ . ~ : + = @ - (not '.' "
             f"or '..'), got {run_id!r}; the id names folders under the pipeline root. Choose "
             "another, e.g. nightly-2026-01-01, or omit --run-id for a whole run"
+        )
+    if len(run_id) > RUN_ID_MAX_LENGTH:
+        raise ConfigError(
+            f"--run-id: expected at most {RUN_ID_MAX_LENGTH} characters, got {len(run_id)} "
+            f"({run_id[:40]!r}...); the id names folders under the pipeline root "
+            "(`_tmp/{run}-{node}-{owner}`), and a folder name holds at most 255 bytes. Choose "
+            "a shorter id (from Airflow: a shorter dag_id), or omit --run-id for a whole run"
         )
     return run_id
 

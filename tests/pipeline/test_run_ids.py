@@ -31,6 +31,10 @@ from tests.pipeline.test_runner import make_pipeline
         "scheduled__2026-12-07T00:00:00+00:00",  # an Airflow run id as Airflow spells it
         "3f2b8c4e-1d2a-4b7e-9c3f-5a6b7c8d9e0f",  # KFP's {{$.pipeline_job_uuid}}
         "..hidden~1",
+        # Airflow 3's longest kind (no logical date: a random suffix) under a 60-character
+        # dag id, as orchestration/airflow.seqline_run_id rewrites it.
+        "d" * 60 + "-asset_triggered__2026-12-07T101112.123456_0000_AbCdEfGh",
+        "v" * 128,  # Vertex AI's longest pipeline job id
     ],
 )
 def test_ids_orchestrators_pass_are_accepted(run_id):
@@ -41,6 +45,50 @@ def test_ids_orchestrators_pass_are_accepted(run_id):
 def test_ids_that_are_not_one_plain_name_are_refused(run_id):
     with pytest.raises(ConfigError, match=r"--run-id: expected a plain name .* got"):
         execution.check_run_id(run_id)
+
+
+@pytest.mark.parametrize("length", [129, 300])
+def test_ids_too_long_for_the_folder_names_they_go_into_are_refused(length):
+    with pytest.raises(ConfigError) as err:
+        execution.check_run_id("r" * length)
+    message = str(err.value)
+    assert f"--run-id: expected at most 128 characters, got {length} " in message
+    assert "255 bytes" in message and "Choose a shorter id" in message
+
+
+def test_a_whole_run_under_an_over_long_id_is_refused_before_anything_is_written(tmp_path):
+    # It failed mid-run, with the store's run started: "File name too long" for `_tmp/{run}-...`.
+    root = tmp_path / "root"
+    with pytest.raises(ConfigError, match="--run-id: expected at most 128"):
+        run_pipeline(make_pipeline(root), run_id="r" * 300)
+    assert not root.exists()
+    with pytest.raises(ConfigError, match="--run-id: expected at most 128"):
+        run_node(make_pipeline(root), "write_numbers", "r" * 300)
+    assert not root.exists()
+
+
+def test_the_longest_id_fits_every_folder_it_names_beside_a_longest_hostname(tmp_path, monkeypatch):
+    """128 characters leave a 33-character node id room in `_tmp/{run}-{node}-{owner}` with a
+    64-byte hostname (Linux's longest), and in `_failed/{run}/{node}`."""
+    from seqline.pipeline import locking
+
+    monkeypatch.setattr(locking, "_host", lambda: "h" * 64)
+    root = tmp_path / "root"
+    run = dataclasses.replace(_execution(root, "r" * 128), node_id="n" * 33)
+    outputs, _ = execute(run)
+    assert (Path(outputs["examples"].uri) / "artifact.json").exists()
+    failing = dataclasses.replace(
+        run,
+        component=toy.SUM_NUMBERS,
+        config=toy.SumConfig(fail=True),
+        inputs={"examples": outputs["examples"]},
+        node_id="m" * 33,
+    )
+    with pytest.raises(RuntimeError, match="deliberate failure"):
+        execute(failing)
+    kept = root / "_failed" / ("r" * 128) / ("m" * 33)
+    assert (kept / "model" / "partial.txt").read_text() == "half"
+    assert (kept / "error.txt").exists()
 
 
 def _victim(path: Path) -> Path:
