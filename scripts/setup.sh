@@ -33,6 +33,10 @@ done
 if [ "$have_deps" != "$deps" ] || [ "$union" != "$have_extras" ]; then
   echo "installing seqline and its pinned dependencies into .venv (a few minutes the first time)..."
   .venv/bin/python -m pip install --quiet --upgrade pip
-  .venv/bin/python -m pip install --quiet -c constraints.txt -e ".[$union]"
+  # setuptools is named so the pinned version lands in .venv (tests/test_packaging.py builds
+  # the wheel with it, without isolation); --build-constraint makes the isolated build of
+  # the editable install use that same version instead of the newest on PyPI.
+  .venv/bin/python -m pip install --quiet -c constraints.txt --build-constraint constraints.txt \
+    setuptools -e ".[$union]"
   printf '%s\n%s\n' "$deps" "$union" > "$stamp"
 fi

@@ -10,6 +10,8 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from packaging.requirements import Requirement
+from packaging.version import Version
 
 REPO = Path(__file__).resolve().parents[1]
 CODE_FOLDERS = {"pipeline", "components", "schemas", "serving", "orchestration", "storage"}
@@ -28,6 +30,20 @@ def test_every_code_package_is_listed_in_pyproject():
             on_disk.add(".".join(("seqline", *rel)))
     missing = on_disk - listed
     assert not missing, f"add these to [tool.setuptools] packages in pyproject.toml: {missing}"
+
+
+def test_pinned_setuptools_can_build_this_pyproject():
+    # setup.sh installs the constraints.txt pin into .venv and builds with it; a pin below the
+    # build requirement (77 reads the SPDX license string) would fail every install.
+    requires = [Requirement(r) for r in _pyproject()["build-system"]["requires"]]
+    (setuptools,) = [r for r in requires if r.name == "setuptools"]
+    pins = dict(
+        line.split("==", 1)
+        for line in (REPO / "constraints.txt").read_text().splitlines()
+        if "==" in line
+    )
+    assert "setuptools" in pins, "pin setuptools in constraints.txt"
+    assert Version(pins["setuptools"]) in setuptools.specifier
 
 
 def test_package_dir_maps_folders_into_the_seqline_namespace():
@@ -73,6 +89,10 @@ def test_regular_wheel_contains_only_the_seqline_namespace(tmp_path):
     text = zipfile.ZipFile(wheel).read(entry_points).decode()
     assert "seqline = seqline.pipeline.cli:entry" in text
     assert "text = seqline.components.text_pipeline:build_text_pipeline" in text
+    metadata = next(n for n in names if n.endswith(".dist-info/METADATA"))
+    headers = zipfile.ZipFile(wheel).read(metadata).decode().split("\n\n", 1)[0].splitlines()
+    assert "License-Expression: Apache-2.0" in headers
+    assert not [h for h in headers if h.startswith("License:")]  # the deprecated free-text field
 
 
 def test_cli_help_does_not_import_tensorflow_beam_or_tft():

@@ -57,3 +57,14 @@ def test_a_changed_pin_reinstalls_only_the_extras_asked_for(tmp_path):
     with (root / "constraints.txt").open("a") as pins:
         pins.write("\n# changed\n")
     assert [line.split()[-1] for line in _installs(root, None)] == [".[dev]"]
+
+
+def test_the_install_brings_the_pinned_setuptools_and_builds_with_it(tmp_path):
+    # The wheel build in tests/test_packaging.py runs without isolation on .venv's setuptools,
+    # and the editable install must not depend on whatever setuptools PyPI has that day.
+    root = _scratch(tmp_path)
+    (install,) = _installs(root, None)
+    args = install.split()
+    assert "setuptools" in args
+    assert args[args.index("-c") + 1] == "constraints.txt"
+    assert args[args.index("--build-constraint") + 1] == "constraints.txt"
