@@ -169,9 +169,14 @@ def _cmd_run(args: argparse.Namespace) -> int:
         import time
         import uuid
 
+        from seqline.pipeline.execution import check_run_id
         from seqline.pipeline.node_run import run_node
 
-        run_id = args.run_id or time.strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]
+        # `--run-id ''` (a template that rendered empty) is refused, not replaced by a new id.
+        if args.run_id is None:
+            run_id = time.strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]
+        else:
+            run_id = check_run_id(args.run_id)
         _print(f"pipeline '{pipeline.name}' node '{args.node}' run {run_id} -> {pipeline.root}")
         # What the user would type to run another node of this run (for error messages).
         hint = " ".join([args.config, *(f"--param {shlex.quote(p)}" for p in args.param)])

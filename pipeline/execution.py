@@ -69,6 +69,12 @@ def check_run_id(run_id: str) -> str:
     RUN_ID_MAX_LENGTH characters (the id becomes a path segment and part of folder names; `..`
     made a failed node's clean-up delete the node's published outputs, or folders outside the
     root; an over-long id failed mid-run with "File name too long")."""
+    if not run_id:
+        raise ConfigError(
+            "--run-id: expected a plain name of letters, digits and _ . ~ : + = @ -, got an "
+            "empty string (an orchestrator's template that rendered empty?); pass the run's "
+            "id, or omit --run-id for a new one"
+        )
     if not _RUN_ID.fullmatch(run_id) or run_id in (".", ".."):
         raise ConfigError(
             f"--run-id: expected a plain name of letters, digits and _ . ~ : + = @ - (not '.' "

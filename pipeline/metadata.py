@@ -607,7 +607,13 @@ class MetadataStore:
         return rows
 
     def resolve_run_id(self, run_ref: str) -> str:
-        """A full run id from a unique prefix, or 'latest'."""
+        """A full run id from itself, a unique prefix, or 'latest'. An empty reference is refused
+        (MetadataError): as a prefix it matched every run, so it named the only run or none."""
+        if not run_ref.strip():
+            raise MetadataError(
+                f"run {run_ref!r}: expected a run id, a unique prefix of one, or 'latest', got "
+                "an empty string; list runs with `seqline runs`"
+            )
         with self._connect() as conn:
             if run_ref == "latest":
                 row = conn.execute(
@@ -616,9 +622,12 @@ class MetadataStore:
                 if row is None:
                     raise MetadataError(f"no runs recorded in {self.url}")
                 return row[0]
+            # `_` is a LIKE wildcard (Airflow's ids are full of it): match it literally.
             matches = conn.execute(
-                sa.select(RUNS.c.run_id).where(RUNS.c.run_id.startswith(run_ref))
+                sa.select(RUNS.c.run_id).where(RUNS.c.run_id.startswith(run_ref, autoescape=True))
             ).all()
+        if any(match[0] == run_ref for match in matches):
+            return run_ref  # a whole id, though a longer one starts with it (r1 and r10)
         if len(matches) != 1:
             raise MetadataError(
                 f"run {run_ref!r}: expected exactly one run id starting with it, found "

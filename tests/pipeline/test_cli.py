@@ -45,6 +45,47 @@ def test_unknown_run_and_missing_store_location_are_clear_errors(tmp_path, capsy
     assert "--config FILE, --root DIR or --metadata-url URL" in capsys.readouterr().err
 
 
+def test_an_empty_run_id_or_prefix_is_refused_not_matched_against_every_run(tmp_path, capsys):
+    root = tmp_path / "root"
+    run_pipeline(make_pipeline(root), run_id="r1")
+    # As a prefix, '' matched every run: with one run recorded, `show ''` showed it.
+    assert main(["show", "", "--root", str(root)]) == 2
+    err = capsys.readouterr().err
+    assert "run '': expected a run id, a unique prefix of one, or 'latest', got an empty" in err
+    assert "`seqline runs`" in err
+
+
+def test_a_whole_run_id_wins_over_longer_ids_and_underscores_match_only_underscores(
+    tmp_path, capsys
+):
+    root = tmp_path / "root"
+    for run_id in ("r1", "r10", "n-1", "n_2"):
+        run_pipeline(make_pipeline(root), run_id=run_id)
+    capsys.readouterr()
+    # `r1` also starts `r10`: the run named r1 could not be shown at all.
+    assert main(["show", "r1", "--root", str(root)]) == 0
+    assert capsys.readouterr().out.startswith("run r1 ")
+    # `_` was a LIKE wildcard: `n_` matched n-1 and n_2.
+    assert main(["show", "n_", "--root", str(root)]) == 0
+    assert capsys.readouterr().out.startswith("run n_2 ")
+    assert main(["show", "r", "--root", str(root)]) == 2
+    assert "found 2" in capsys.readouterr().err
+
+
+def test_an_empty_run_id_for_one_node_is_refused_not_replaced_by_a_new_run(tmp_path, capsys):
+    # An orchestrator's template that rendered empty: each node silently got its own new run.
+    root = tmp_path / "root"
+    config = tmp_path / "p.yaml"
+    config.write_text(TEXT_YAML % root)
+    for argv in (["--node", "ingest_text", "--run-id", ""], ["--run-id", ""]):
+        assert main(["run", str(config), *argv]) == 2
+        captured = capsys.readouterr()
+        assert "--run-id: expected a plain name" in captured.err
+        assert "got an empty string" in captured.err
+        assert "node 'ingest_text' run" not in captured.out
+    assert not root.exists()
+
+
 def test_run_reports_config_errors_with_field_path(tmp_path, capsys):
     config = tmp_path / "p.yaml"
     config.write_text("name: x\nkind: text\nroot: r\ncomponents:\n  trian: {}\n")
