@@ -36,7 +36,9 @@ No entry point, registry or edit of seqline is needed: the module only has to be
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import importlib
+import pkgutil
 import re
 import traceback
 from collections.abc import Mapping
@@ -63,25 +65,60 @@ def load_component(reference: str | Component, where: str = "component") -> Comp
             f"{where}: expected 'importable.module:ATTRIBUTE' (e.g. my_team.scrub:COMPONENT), "
             f"got {reference!r}"
         )
-    name = match["module"]
+    name, attribute = match["module"], match["attribute"]
     try:
         module = importlib.import_module(name)
     except ModuleNotFoundError as exc:
         if exc.name is not None and (name == exc.name or name.startswith(exc.name + ".")):
             raise ConfigError(
-                f"{where}: cannot import module {name!r} ({exc}); install its package or put "
-                "its folder on PYTHONPATH"
+                f"{where}: cannot import module {name!r} ({exc}{_sibling_hint(exc.name)}); "
+                "install its package or put its folder on PYTHONPATH"
             ) from None
         raise _import_failed(where, name, exc) from None
     except Exception as exc:  # the module exists; its own code failed while importing
         raise _import_failed(where, name, exc) from None
-    component = getattr(module, match["attribute"], None)
-    if not isinstance(component, Component):
-        raise ConfigError(
-            f"{where}: expected {match['module']}.{match['attribute']} to be a "
-            f"seqline.pipeline.component.Component, got {type(component).__name__}"
+    component = getattr(module, attribute, None)
+    if isinstance(component, Component):
+        return component
+    defined = sorted(k for k, v in vars(module).items() if isinstance(v, Component))
+    if hasattr(module, attribute):
+        what = (
+            f"expected {name}.{attribute} to be a seqline.pipeline.component.Component, got "
+            f"{type(component).__name__}; module {name!r}"
         )
-    return component
+    else:
+        what = f"module {name!r} has no attribute {attribute!r}; it"
+    if not defined:
+        raise ConfigError(
+            f"{where}: {what} defines no Component: point at the module that does, or define "
+            "one there (docs/extending.md)"
+        )
+    guess = _close_match(attribute, defined)
+    fix = f"did you mean {name}:{guess}?" if guess else f"write e.g. {name}:{defined[0]}"
+    raise ConfigError(f"{where}: {what} defines the Components {defined}: {fix}")
+
+
+def _close_match(word: str, candidates: list[str]) -> str | None:
+    """The candidate closest to `word`, ignoring case (`component` finds COMPONENT), if any
+    is close (difflib's ratio 0.6 or more)."""
+    by_lower = {c.lower(): c for c in candidates}
+    found = difflib.get_close_matches(word.lower(), list(by_lower), n=1)
+    return by_lower[found[0]] if found else None
+
+
+def _sibling_hint(missing: str) -> str:
+    """For a missing `package.module` whose package imports: the package's module closest to
+    it ("; did you mean 'package.other'?"), else ""."""
+    parent, _, leaf = missing.rpartition(".")
+    if not parent:
+        return ""
+    try:
+        package = importlib.import_module(parent)
+    except Exception:  # the hint is a nicety; the error itself names the module
+        return ""
+    names = [m.name for m in pkgutil.iter_modules(getattr(package, "__path__", []))]
+    guess = _close_match(leaf, names)
+    return f"; did you mean '{parent}.{guess}'?" if guess else ""
 
 
 def _import_failed(where: str, name: str, exc: BaseException) -> ConfigError:

@@ -154,12 +154,42 @@ def test_yaml_places_a_custom_node_and_rewires_downstream_readers(steps, tmp_pat
     [
         ("steps.double", "expected 'importable.module:ATTRIBUTE'"),
         ("steps.nowhere:COMPONENT", "cannot import module 'steps.nowhere'"),
-        ("steps.double:DoubleConfig", "to be a seqline.pipeline.component.Component, got type"),
+        (
+            "steps.double:DoubleConfig",
+            "expected steps.double.DoubleConfig to be a seqline.pipeline.component.Component, "
+            "got type; module 'steps.double' defines the Components ['COMPONENT']: write e.g. "
+            "steps.double:COMPONENT",
+        ),
+        # A misspelled attribute said "got NoneType", naming neither what is missing nor what
+        # the module has.
+        (
+            "steps.double:COMPONENTT",
+            "module 'steps.double' has no attribute 'COMPONENTT'; it defines the Components "
+            "['COMPONENT']: did you mean steps.double:COMPONENT?",
+        ),
+        ("steps.double:component", "did you mean steps.double:COMPONENT?"),
+        (
+            "steps.double:SCRUB",
+            "has no attribute 'SCRUB'; it defines the Components ['COMPONENT']: write e.g. "
+            "steps.double:COMPONENT",
+        ),
+        (
+            "steps.arith:COMPONENT",
+            "module 'steps.arith' has no attribute 'COMPONENT'; it defines no Component: point "
+            "at the module that does",
+        ),
+        (
+            "steps.dobule:COMPONENT",
+            "cannot import module 'steps.dobule' (No module named 'steps.dobule'; did you mean "
+            "'steps.double'?); install its package or put its folder on PYTHONPATH",
+        ),
     ],
 )
 def test_bad_component_references_are_config_errors(steps, monkeypatch, reference, message):
     monkeypatch.syspath_prepend(str(steps.parent))
-    with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(")", r"\)")):
+    for name in [m for m in sys.modules if m == "steps" or m.startswith("steps.")]:
+        monkeypatch.delitem(sys.modules, name)  # an earlier test's `steps` is elsewhere
+    with pytest.raises(ConfigError, match=re.escape(message)):
         add_node(
             make_pipeline("root"), "x", reference, inputs={"examples": "write_numbers.examples"}
         )
