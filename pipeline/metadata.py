@@ -28,7 +28,9 @@ pid.
 Lineage follows events: an artifact's producer execution, that execution's inputs, and so on.
 
 Stores written before executions had `host` and `pid`, or before runs, executions and
-root_leases had `pidns` and `proc_start`, get the columns when opened (NULL in old rows). Every
+root_leases had `pidns` and `proc_start`, get the columns when opened (NULL in old rows). Their
+run-id columns, VARCHAR(64) before, are widened to the RUN_ID_MAX_LENGTH characters
+check_run_id allows (on PostgreSQL, which enforces the length; SQLite does not). Every
 database error but a constraint violation (IntegrityError, which callers handle) is raised as a
 MetadataError that names the store and what to do: a damaged SQLite file, a lock held by
 another process for longer than the busy timeout, a server that cannot be reached.
@@ -49,6 +51,7 @@ from typing import Any, TypeVar
 import sqlalchemy as sa
 
 from seqline.pipeline.errors import MetadataError
+from seqline.pipeline.execution import RUN_ID_MAX_LENGTH
 from seqline.pipeline.locking import OwnerCheck, ProcessOwner, RootBusyError, check_process
 from seqline.storage import filesystem
 
@@ -59,7 +62,7 @@ _MISSING = object()  # find_artifacts: a property that is absent never equals a 
 RUNS = sa.Table(
     "runs",
     _META,
-    sa.Column("run_id", sa.String(64), primary_key=True),
+    sa.Column("run_id", sa.String(RUN_ID_MAX_LENGTH), primary_key=True),
     sa.Column("pipeline_name", sa.String(200), nullable=False, index=True),
     sa.Column("status", sa.String(20), nullable=False),
     sa.Column("started_at", sa.Float, nullable=False),
@@ -67,7 +70,7 @@ RUNS = sa.Table(
     sa.Column("host", sa.String(200)),
     sa.Column("pid", sa.Integer),
     sa.Column("error", sa.Text),
-    # The process's PID namespace and start time (added later: _add_owner_columns).
+    # The process's PID namespace and start time (added later: _upgrade_tables).
     sa.Column("pidns", sa.String(32)),
     sa.Column("proc_start", sa.String(80)),
 )
@@ -75,7 +78,13 @@ EXECUTIONS = sa.Table(
     "executions",
     _META,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column("run_id", sa.String(64), sa.ForeignKey("runs.run_id"), nullable=False, index=True),
+    sa.Column(
+        "run_id",
+        sa.String(RUN_ID_MAX_LENGTH),
+        sa.ForeignKey("runs.run_id"),
+        nullable=False,
+        index=True,
+    ),
     sa.Column("node_id", sa.String(200), nullable=False),
     sa.Column("component", sa.String(200), nullable=False),
     sa.Column("fingerprint", sa.String(64), nullable=False, index=True),
@@ -85,19 +94,22 @@ EXECUTIONS = sa.Table(
     sa.Column("summary", sa.Text),
     sa.Column("error", sa.Text),
     # The process running it, to tell a RUNNING execution whose process died (added later:
-    # NULL in rows written before; _add_owner_columns adds the columns to older stores).
+    # NULL in rows written before; _upgrade_tables adds the columns to older stores).
     sa.Column("host", sa.String(200)),
     sa.Column("pid", sa.Integer),
     sa.Column("pidns", sa.String(32)),
     sa.Column("proc_start", sa.String(80)),
 )
-# The columns added to each table since it was first released (_add_owner_columns).
+# The columns added to each table since it was first released (_upgrade_tables).
 _PROCESS_COLUMNS = {"pidns": "VARCHAR(32)", "proc_start": "VARCHAR(80)"}
 _OWNER_COLUMNS = {
     "runs": _PROCESS_COLUMNS,
     "executions": {"host": "VARCHAR(200)", "pid": "INTEGER", **_PROCESS_COLUMNS},
     "root_leases": _PROCESS_COLUMNS,
 }
+# The tables whose `run_id` column holds a run id: VARCHAR(64) in stores created before it was
+# RUN_ID_MAX_LENGTH, widened when opened (_upgrade_tables). `runs` first: executions refer to it.
+_RUN_ID_TABLES = ("runs", "executions", "root_leases")
 # How long a SQLite writer waits for another process's lock before giving up (Python's default
 # is 5 s, short on a loaded machine).
 SQLITE_BUSY_TIMEOUT = 60
@@ -130,7 +142,7 @@ ROOT_LEASES = sa.Table(
     "root_leases",
     _META,
     sa.Column("root", sa.String(1000), primary_key=True),
-    sa.Column("run_id", sa.String(64), nullable=False),
+    sa.Column("run_id", sa.String(RUN_ID_MAX_LENGTH), nullable=False),
     sa.Column("pid", sa.Integer, nullable=False),
     sa.Column("host", sa.String(200), nullable=False),
     sa.Column("acquired_at", sa.Float, nullable=False),
@@ -907,7 +919,7 @@ def _lost_creation_race(exc: sa.exc.DBAPIError) -> bool:
 
 
 def _create_tables(engine: sa.Engine) -> None:
-    """Creates missing tables and adds the columns added since (_add_owner_columns).
+    """Creates missing tables and upgrades older ones (_upgrade_tables).
 
     Several processes may open a new store at once (an orchestrator starting a run's first
     tasks). On PostgreSQL they take turns under a transaction-scoped advisory lock, since two
@@ -923,7 +935,7 @@ def _create_tables(engine: sa.Engine) -> None:
                     conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"),
                                  {"key": _SCHEMA_LOCK_KEY})  # fmt: skip
                 _META.create_all(conn)
-                _add_owner_columns(conn)
+                _upgrade_tables(conn)
             return
         except sa.exc.DBAPIError as exc:
             if not _lost_creation_race(exc) or attempt == objects:
@@ -944,27 +956,52 @@ def _missing_owner_columns(conn: sa.Connection) -> list[str]:
     return statements
 
 
-def _add_owner_columns(conn: sa.Connection) -> None:
-    """Adds the owner columns added since a table was first released (_OWNER_COLUMNS:
-    executions.host and .pid; pidns and proc_start of runs, executions and root_leases) to a
-    store written before they existed (NULL in its rows), in the caller's transaction. Two
-    processes doing it at once: the loser's error is a lost race (_lost_creation_race or a
-    duplicate column), and _create_tables checks again.
+def _short_run_id_columns(conn: sa.Connection) -> list[str]:
+    """The ALTER TABLE statements widening the run-id columns (_RUN_ID_TABLES) of a PostgreSQL
+    store created when they were VARCHAR(64): a run id of 65 to RUN_ID_MAX_LENGTH characters
+    (an Airflow run of a DAG whose id has 31 characters or more) failed there at run start.
+    None elsewhere: SQLite does not enforce a VARCHAR's length (nor can it alter a column)."""
+    if conn.dialect.name != "postgresql":
+        return []
+    inspector = sa.inspect(conn)
+    statements: list[str] = []
+    for table in _RUN_ID_TABLES:
+        (column,) = (c for c in inspector.get_columns(table) if c["name"] == "run_id")
+        length = getattr(column["type"], "length", None)  # None: TEXT, unlimited VARCHAR
+        if length is not None and length < RUN_ID_MAX_LENGTH:
+            statements.append(
+                f"ALTER TABLE {table} ALTER COLUMN run_id TYPE VARCHAR({RUN_ID_MAX_LENGTH})"
+            )
+    return statements
+
+
+def _upgrade_tables(conn: sa.Connection) -> None:
+    """Upgrades a store written by an older seqline, in the caller's transaction: adds the
+    owner columns added since a table was first released (_OWNER_COLUMNS: executions.host and
+    .pid; pidns and proc_start of runs, executions and root_leases; NULL in its rows), and
+    widens its run-id columns (_short_run_id_columns). Two processes adding columns at once:
+    the loser's error is a lost race (_lost_creation_race or a duplicate column), and
+    _create_tables checks again.
 
     Raises:
         MetadataError: this user may not alter the tables (a PostgreSQL role that does not own
             them, a read-only SQLite file), naming the statements the owner must run once.
     """
-    statements = _missing_owner_columns(conn)
+    added = _missing_owner_columns(conn)
+    widened = _short_run_id_columns(conn)
+    statements = added + widened
     for statement in statements:
         try:
             conn.execute(sa.text(statement))
         except sa.exc.DBAPIError as exc:
             if _lost_creation_race(exc) or not _not_permitted(exc):
                 raise
+            changes = [f"{len(added)} column(s) added"] if added else []
+            if widened:
+                changes.append(f"{len(widened)} run-id column(s) widened")
             raise MetadataError(
                 f"metadata store {_shown(str(conn.engine.url))} was written by an older seqline "
-                f"and needs {len(statements)} column(s) added once, which this user may not do "
+                f"and needs {' and '.join(changes)} once, which this user may not do "
                 f"({_driver_message(exc)}). Expected a user that can "
                 "alter its tables: open it once as the tables' owner (e.g. `seqline runs` with "
                 "the owner's metadata URL, or a user that can write the SQLite file), or have a "
