@@ -6,6 +6,7 @@ output of the right artifact type, node ids are unique, and there is no cycle.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -80,6 +81,30 @@ class Pipeline:
         raise KeyError(node_id)
 
 
+# A node id is a folder name under the root (`{root}/{node}/...`, `_failed/{run}/{node}`) and
+# part of others (`_tmp/{run}-{node}-{owner}`, `_locks/{node}-{fingerprint}.lock`): one plain
+# name, short enough to leave room in a 255-byte folder name beside a run id and an owner tag.
+_NODE_ID = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
+NODE_ID_MAX_LENGTH = 64
+
+
+def check_node_id(node_id: str) -> str:
+    """Returns `node_id` if it is one plain name of at most NODE_ID_MAX_LENGTH characters
+    (letters, digits, `_ . -`, not starting with `.` or `-`), else raises WiringError: a YAML key
+    `../x` put the node's lock file outside `_locks/` and its outputs outside the root."""
+    expected = (
+        f"node id: expected one plain name of at most {NODE_ID_MAX_LENGTH} letters, digits and "
+        "_ . - (not starting with . or -), since it names the node's folders under the pipeline "
+        "root"
+    )
+    fix = "Rename the node (its key under `components:`, or the Node's `id`), e.g. pii_scrub"
+    if not _NODE_ID.fullmatch(node_id):
+        raise WiringError(f"{expected}; got {node_id!r}. {fix}")
+    if len(node_id) > NODE_ID_MAX_LENGTH:
+        raise WiringError(f"{expected}; got {len(node_id)} characters ({node_id[:40]!r}...). {fix}")
+    return node_id
+
+
 def topological_order(nodes: Sequence[Node]) -> list[Node]:
     """Validates wiring and returns nodes so that every node follows its upstreams.
 
@@ -88,6 +113,7 @@ def topological_order(nodes: Sequence[Node]) -> list[Node]:
     """
     by_id: dict[str, Node] = {}
     for node in nodes:
+        check_node_id(node.node_id)
         if node.node_id in by_id:
             raise WiringError(
                 f"two nodes have the id '{node.node_id}'; give one of them a distinct `id`"

@@ -195,6 +195,17 @@ def test_bad_component_references_are_config_errors(steps, monkeypatch, referenc
         )
 
 
+def test_a_yaml_node_key_that_would_leave_the_root_is_refused_when_the_config_is_read(
+    steps, tmp_path, monkeypatch
+):
+    monkeypatch.syspath_prepend(str(steps.parent))
+    config = tmp_path / "p.yaml"
+    config.write_text(TEXT_YAML.replace("  scrub:\n", "  ../scrub:\n"))
+    assert "../scrub:" in config.read_text()
+    with pytest.raises(ConfigError, match=re.escape("got '../scrub'. Rename the node")):
+        load_pipeline(config)
+
+
 def test_wiring_mistakes_name_the_node(steps, monkeypatch):
     monkeypatch.syspath_prepend(str(steps.parent))
     base = make_pipeline("root")

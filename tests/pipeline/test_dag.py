@@ -81,3 +81,18 @@ def test_a_cycle_error_names_only_the_nodes_on_the_cycle():
     assert "'a' input 'examples' reads b.model" in message
     assert "'b' input 'examples' reads a.model" in message
     assert "'c'" not in message and "'d'" not in message and "write_numbers" not in message
+
+
+@pytest.mark.parametrize(
+    "node_id", ["../evil", "a/b", ".hidden", "-flag", "with space", "x" * 65, "tab\there"]
+)
+def test_a_node_id_that_is_not_one_plain_short_name_is_refused(node_id):
+    # A node id names folders under the root: `../evil` put its lock file beside `_locks/`.
+    with pytest.raises(WiringError, match="node id: expected one plain name of at most 64"):
+        Pipeline("p", "/tmp/x", [Node(WRITE_NUMBERS, WriteNumbersConfig(), id=node_id)])
+
+
+@pytest.mark.parametrize("node_id", ["pii_scrub", "pii-scrub.v2", "2nd_pass", "x" * 64])
+def test_plain_node_ids_are_accepted(node_id):
+    pipeline = Pipeline("p", "/tmp/x", [Node(WRITE_NUMBERS, WriteNumbersConfig(), id=node_id)])
+    assert [n.node_id for n in pipeline.nodes] == [node_id]
