@@ -50,6 +50,29 @@ DEFAULT_START = datetime.datetime(2026, 1, 1, tzinfo=datetime.UTC)
 RUN_ID_TEMPLATE = '{{ dag.dag_id }}-{{ run_id | replace(":", "") | replace("+", "_") }}'
 
 
+# The longest run id Airflow 3 makes itself, as seqline_run_id rewrites it:
+# `asset_materialization__{date}T{time}.{micros}_0000_{8 random}` is 62 characters; ids a
+# person types for a manual run can be longer, and are checked when the task runs.
+LONGEST_AIRFLOW_RUN_ID = 70
+
+
+def check_dag_id_length(dag_id: str) -> str:
+    """Returns `dag_id` when `{dag_id}-{Airflow's longest own run id}` is a valid seqline run id
+    length (execution.RUN_ID_MAX_LENGTH), else raises ConfigError when the DAG file is parsed,
+    instead of every task failing at run time."""
+    from seqline.pipeline.errors import ConfigError
+    from seqline.pipeline.execution import RUN_ID_MAX_LENGTH
+
+    most = RUN_ID_MAX_LENGTH - 1 - LONGEST_AIRFLOW_RUN_ID
+    if len(dag_id) > most:
+        raise ConfigError(
+            f"dag_id: expected at most {most} characters, got {len(dag_id)} ({dag_id[:40]!r}...): "
+            f"each task's seqline run id is '{{dag_id}}-{{Airflow run id}}', at most "
+            f"{RUN_ID_MAX_LENGTH} characters; pass a shorter dag_id to build_dag"
+        )
+    return dag_id
+
+
 def seqline_run_id(dag_id: str, airflow_run_id: str) -> str:
     """The seqline run id of one DAG run (the same as RUN_ID_TEMPLATE renders)."""
     return f"{dag_id}-{airflow_run_id.replace(':', '').replace('+', '_')}"
@@ -162,7 +185,7 @@ def build_dag(
     where = str(worker_config or os.path.abspath(config))
     date_param = settings.date_param if settings.date_param in graph.parameters else None
     dag = DAG(
-        dag_id=dag_id or graph.name,
+        dag_id=check_dag_id_length(dag_id or graph.name),
         schedule=schedule if schedule is not None else settings.schedule,
         start_date=start_date or settings.start() or DEFAULT_START,
         catchup=False,

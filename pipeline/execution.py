@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import hashlib
 import os
 import re
 import traceback
@@ -53,14 +54,26 @@ ERROR_FILE = "error.txt"
 # digits and `_ . ~ : + = @ -` cover what orchestrators pass (Airflow's run ids, raw or as
 # orchestration/airflow.py rewrites them, KFP's job UUIDs) and seqline's own ids.
 _RUN_ID = re.compile(r"[A-Za-z0-9_.~:+=@-]+")
-# The longest name a run id goes into is the scratch folder `{run}-{node}-{owner}`, with
-# `{owner}` (locking.owned_name) at most 8+1+7+1+64+1+10 = 92 bytes: a token, a pid up to
-# Linux's pid_max, a 64-byte hostname (HOST_NAME_MAX; Kubernetes pod names are up to 63), a
-# PID namespace's inode. A folder name holds 255 bytes (NAME_MAX), so 128 leaves node ids 33
-# even then. 128 covers KFP's ids (a UUID; Vertex AI job ids are at most 128) and Airflow's
-# as orchestration/airflow.py rewrites them (`{dag_id}-asset_triggered__{time}_{8}`, the
-# longest kind, is 56 + the dag id's length).
-RUN_ID_MAX_LENGTH = 128
+# A run id is a folder name of its own (`_failed/{run}/`), at most 255 bytes (NAME_MAX); 200
+# covers KFP's ids (a UUID; Vertex AI job ids are at most 128) and Airflow's as
+# orchestration/airflow.py rewrites them (`{dag_id}-{run kind}__{time}...`) for dag ids of up
+# to ~130 characters, and what earlier versions accepted in practice on SQLite (~195). The
+# scratch folder `{run}-{node}-{owner}` is kept short enough by scratch_base.
+RUN_ID_MAX_LENGTH = 200
+# `{owner}` (locking.owned_name) is at most 8+1+7+1+64+1+10 = 92 bytes: a token, a pid up to
+# Linux's pid_max, a 64-byte hostname (HOST_NAME_MAX), a PID namespace's inode; with the `-`
+# before it, a scratch folder's `{run}-{node}` part may take 255 - 93 bytes.
+SCRATCH_BASE_MAX_BYTES = 255 - 93
+
+
+def scratch_base(run_id: str, node_id: str) -> str:
+    """`{run}-{node}`, the start of a node execution's scratch folder name; when that would not
+    leave room for the owner tag in a 255-byte folder name, the run id's first 64 characters
+    and a digest of the whole pair (names stay unique per run and node)."""
+    base = f"{run_id}-{node_id}"
+    if len(base.encode()) <= SCRATCH_BASE_MAX_BYTES:
+        return base
+    return f"{run_id[:64]}-{hashlib.sha256(base.encode()).hexdigest()[:24]}"
 
 
 def check_run_id(run_id: str) -> str:
@@ -84,8 +97,8 @@ def check_run_id(run_id: str) -> str:
     if len(run_id) > RUN_ID_MAX_LENGTH:
         raise ConfigError(
             f"--run-id: expected at most {RUN_ID_MAX_LENGTH} characters, got {len(run_id)} "
-            f"({run_id[:40]!r}...); the id names folders under the pipeline root "
-            "(`_tmp/{run}-{node}-{owner}`), and a folder name holds at most 255 bytes. Choose "
+            f"({run_id[:40]!r}...); the id names a folder under the pipeline root "
+            "(`_failed/{run}/`), and a folder name holds at most 255 bytes. Choose "
             "a shorter id (from Airflow: a shorter dag_id), or omit --run-id for a whole run"
         )
     return run_id
@@ -160,7 +173,7 @@ def remove_own_scratch(pipeline_root: str, run_id: str, node_ids: Iterable[str])
     parent = filesystem.join(pipeline_root, SCRATCH_DIR)
     if not filesystem.exists(parent):
         return []
-    prefixes = tuple(f"{run_id}-{node_id}-" for node_id in node_ids)
+    prefixes = tuple(f"{scratch_base(run_id, node_id)}-" for node_id in node_ids)
     removed = []
     for name in filesystem.listdir(parent):
         if name.startswith(prefixes) and owned_by_this_process(name):
@@ -288,7 +301,7 @@ def execute(run: NodeExecution) -> tuple[dict[str, Artifact], dict[str, Any]]:
     # Scratch of killed runs, whatever their run or node; an older version's names only when
     # untouched for a day (a live run of that version may share the root).
     remove_dead_owned(scratch_root)
-    scratch = filesystem.join(scratch_root, owned_name(f"{run.run_id}-{run.node_id}"))
+    scratch = filesystem.join(scratch_root, owned_name(scratch_base(run.run_id, run.node_id)))
     filesystem.makedirs(scratch)
     try:
         summary = dict(component.executor(_context(run, outputs, scratch)) or {})

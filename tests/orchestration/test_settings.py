@@ -124,3 +124,20 @@ def test_a_parameter_in_an_x_key_is_not_one_and_yaml_errors_name_the_file(tmp_pa
         pipeline_graph(path)
     assert f'in "{path}", line' in str(caught.value)
     assert "<unicode string>" not in str(caught.value)
+
+
+def test_a_dag_id_too_long_for_its_run_ids_is_refused_when_the_dag_is_built():
+    """Each task's run id is `{dag_id}-{Airflow run id}`: a dag id leaving no room for Airflow's
+    longest own run ids made every task fail at run time."""
+    pytest.importorskip("airflow.sdk", reason="needs seqline[airflow] (apache-airflow 3.3)")
+    from seqline.orchestration.airflow import LONGEST_AIRFLOW_RUN_ID, build_dag, seqline_run_id
+    from seqline.pipeline.errors import ConfigError
+    from seqline.pipeline.execution import RUN_ID_MAX_LENGTH, check_run_id
+
+    most = RUN_ID_MAX_LENGTH - 1 - LONGEST_AIRFLOW_RUN_ID
+    longest_own = "asset_materialization__2026-12-07T10:11:12.123456+00:00_AbCdEfGh"
+    assert len(seqline_run_id("", longest_own)) - 1 <= LONGEST_AIRFLOW_RUN_ID
+    dag = build_dag(NIGHTLY, dag_id="d" * most, mode="bash")
+    check_run_id(seqline_run_id(dag.dag_id, longest_own))
+    with pytest.raises(ConfigError, match=f"dag_id: expected at most {most} characters"):
+        build_dag(NIGHTLY, dag_id="d" * (most + 1), mode="bash")

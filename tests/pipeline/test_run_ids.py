@@ -35,6 +35,8 @@ from tests.pipeline.test_runner import make_pipeline
         # dag id, as orchestration/airflow.seqline_run_id rewrites it.
         "d" * 60 + "-asset_triggered__2026-12-07T101112.123456_0000_AbCdEfGh",
         "v" * 128,  # Vertex AI's longest pipeline job id
+        "d" * 130 + "-asset_triggered__2026-12-07T101112.123456_0000_AbCdEfGh",
+        "r" * execution.RUN_ID_MAX_LENGTH,
     ],
 )
 def test_ids_orchestrators_pass_are_accepted(run_id):
@@ -47,48 +49,83 @@ def test_ids_that_are_not_one_plain_name_are_refused(run_id):
         execution.check_run_id(run_id)
 
 
-@pytest.mark.parametrize("length", [129, 300])
+@pytest.mark.parametrize("length", [execution.RUN_ID_MAX_LENGTH + 1, 300])
 def test_ids_too_long_for_the_folder_names_they_go_into_are_refused(length):
     with pytest.raises(ConfigError) as err:
         execution.check_run_id("r" * length)
     message = str(err.value)
-    assert f"--run-id: expected at most 128 characters, got {length} " in message
+    limit = execution.RUN_ID_MAX_LENGTH
+    assert f"--run-id: expected at most {limit} characters, got {length} " in message
     assert "255 bytes" in message and "Choose a shorter id" in message
 
 
 def test_a_whole_run_under_an_over_long_id_is_refused_before_anything_is_written(tmp_path):
     # It failed mid-run, with the store's run started: "File name too long" for `_tmp/{run}-...`.
     root = tmp_path / "root"
-    with pytest.raises(ConfigError, match="--run-id: expected at most 128"):
+    with pytest.raises(
+        ConfigError, match=f"--run-id: expected at most {execution.RUN_ID_MAX_LENGTH}"
+    ):
         run_pipeline(make_pipeline(root), run_id="r" * 300)
     assert not root.exists()
-    with pytest.raises(ConfigError, match="--run-id: expected at most 128"):
+    with pytest.raises(
+        ConfigError, match=f"--run-id: expected at most {execution.RUN_ID_MAX_LENGTH}"
+    ):
         run_node(make_pipeline(root), "write_numbers", "r" * 300)
     assert not root.exists()
 
 
-def test_the_longest_id_fits_every_folder_it_names_beside_a_longest_hostname(tmp_path, monkeypatch):
-    """128 characters leave a 33-character node id room in `_tmp/{run}-{node}-{owner}` with a
-    64-byte hostname (Linux's longest), and in `_failed/{run}/{node}`."""
+@pytest.mark.parametrize("node_length", [1, 33, 64])
+def test_the_longest_id_fits_every_folder_it_names_beside_a_longest_hostname(
+    tmp_path, monkeypatch, node_length
+):
+    """A run id of RUN_ID_MAX_LENGTH and a node id of up to 64 (dag.NODE_ID_MAX_LENGTH) fit
+    `_failed/{run}/{node}` and the scratch folder `_tmp/{run}-{node}-{owner}` with a 64-byte
+    hostname (Linux's longest) and the longest pid and PID namespace an owner tag holds: the
+    scratch name's `{run}-{node}` part is shortened (scratch_base) when it would not fit."""
     from seqline.pipeline import locking
 
     monkeypatch.setattr(locking, "_host", lambda: "h" * 64)
+    monkeypatch.setattr(locking.os, "getpid", lambda: 4194304)  # Linux's pid_max
+    monkeypatch.setattr(locking, "_pid_namespace", lambda: "4" * 10)
+    seen = []
+    real_makedirs = execution.filesystem.makedirs
+
+    def makedirs(path, *args, **kwargs):
+        seen.append(path)
+        return real_makedirs(path, *args, **kwargs)
+
+    monkeypatch.setattr(execution.filesystem, "makedirs", makedirs)
+    run_id = "r" * execution.RUN_ID_MAX_LENGTH
     root = tmp_path / "root"
-    run = dataclasses.replace(_execution(root, "r" * 128), node_id="n" * 33)
+    run = dataclasses.replace(_execution(root, run_id), node_id="n" * node_length)
     outputs, _ = execute(run)
     assert (Path(outputs["examples"].uri) / "artifact.json").exists()
+    scratch = [Path(p).name for p in seen if Path(p).parent.name == "_tmp"]
+    assert len(scratch) == 1 and len(scratch[0].encode()) <= 255
     failing = dataclasses.replace(
         run,
         component=toy.SUM_NUMBERS,
         config=toy.SumConfig(fail=True),
         inputs={"examples": outputs["examples"]},
-        node_id="m" * 33,
+        node_id="m" * node_length,
     )
     with pytest.raises(RuntimeError, match="deliberate failure"):
         execute(failing)
-    kept = root / "_failed" / ("r" * 128) / ("m" * 33)
+    kept = root / "_failed" / run_id / ("m" * node_length)
     assert (kept / "model" / "partial.txt").read_text() == "half"
     assert (kept / "error.txt").exists()
+
+
+def test_scratch_names_stay_distinct_per_run_and_node_when_shortened():
+    long_run = "r" * execution.RUN_ID_MAX_LENGTH
+    names = {
+        execution.scratch_base(run, node)
+        for run in (long_run, long_run[:-1] + "s")
+        for node in ("train", "evaluate")
+    }
+    assert len(names) == 4
+    assert all(len(n.encode()) <= execution.SCRATCH_BASE_MAX_BYTES for n in names)
+    assert execution.scratch_base("nightly", "train") == "nightly-train"  # short: unchanged
 
 
 def _victim(path: Path) -> Path:
