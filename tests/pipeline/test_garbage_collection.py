@@ -54,3 +54,37 @@ def test_serve_command_collects_less_often_before_loading_models(
     with pytest.raises(SystemExit):
         serving_cli.main(["serve", "--model_name=m", f"--model_base_path={tmp_path}", "--port=0"])
     assert seen == [THRESHOLDS]
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [("", THRESHOLDS), ("keep", (700, 10, 10)), ("1000, 15, 12", (1000, 15, 12))],
+)
+def test_the_thresholds_can_be_kept_or_chosen(default_thresholds, monkeypatch, value, expected):
+    from seqline.serving.garbage_collection import collect_less_often
+
+    monkeypatch.setenv("SEQLINE_GC_THRESHOLDS", value)
+    collect_less_often()
+    assert gc.get_threshold() == expected
+
+
+@pytest.mark.parametrize("value", ["fast", "1,2", "-1,10,10", "1,2,3,4"])
+def test_a_wrong_thresholds_variable_is_refused_naming_it(default_thresholds, monkeypatch, value):
+    from seqline.serving.garbage_collection import collect_less_often
+
+    monkeypatch.setenv("SEQLINE_GC_THRESHOLDS", value)
+    with pytest.raises(ValueError, match="SEQLINE_GC_THRESHOLDS: expected 'keep' or three"):
+        collect_less_often()
+    assert gc.get_threshold() == (700, 10, 10)
+
+
+def test_an_airflow_task_collects_less_often(default_thresholds, tmp_path):
+    pytest.importorskip("airflow.sdk", reason="needs seqline[airflow] (apache-airflow 3.3)")
+    from types import SimpleNamespace
+
+    from seqline.orchestration.airflow import run_node_task
+
+    context = {"dag": SimpleNamespace(dag_id="d"), "run_id": "manual__2026-01-01"}
+    with pytest.raises(Exception, match="no-such.yaml"):  # the config is read after
+        run_node_task(str(tmp_path / "no-such.yaml"), "ingest_text", {}, None, **context)
+    assert gc.get_threshold() == THRESHOLDS
