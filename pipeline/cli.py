@@ -154,7 +154,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
         local = "://" not in args.root
         overrides["root"] = os.path.abspath(os.path.expanduser(args.root)) if local else args.root
     pipeline = load_pipeline(args.config, overrides, _params(args.param))
-    collect_less_often()  # this process now runs nodes: TensorFlow-sized heaps
+    try:
+        collect_less_often()  # this process now runs nodes: TensorFlow-sized heaps
+    except ValueError as exc:  # a wrong $SEQLINE_GC_THRESHOLDS
+        raise SeqlineError(str(exc)) from None
     if args.beam_arg:
         from dataclasses import replace
 

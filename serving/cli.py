@@ -406,7 +406,11 @@ def run_serve(args: argparse.Namespace, *, stop: threading.Event | None = None) 
     from seqline.serving.garbage_collection import collect_less_often
     from seqline.serving.grpc_experiments import prefer_low_latency_grpc
 
-    collect_less_often()  # before TensorFlow's import and the models' load allocate
+    try:
+        collect_less_often()  # before TensorFlow's import and the models' load allocate
+    except ValueError as exc:  # a wrong $SEQLINE_GC_THRESHOLDS
+        print(f"seqline serve: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
 
     # Before grpc loads: accepted connections are then polled by gRPC's own Python thread.
     prefer_low_latency_grpc()

@@ -88,3 +88,24 @@ def test_an_airflow_task_collects_less_often(default_thresholds, tmp_path):
     with pytest.raises(Exception, match="no-such.yaml"):  # the config is read after
         run_node_task(str(tmp_path / "no-such.yaml"), "ingest_text", {}, None, **context)
     assert gc.get_threshold() == THRESHOLDS
+
+
+@pytest.mark.parametrize("command", [["run", "pipeline.yaml"], ["serve", "--model_name=m"]])
+def test_the_commands_report_a_wrong_thresholds_variable_in_one_line(command, tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "SEQLINE_GC_THRESHOLDS": "fast"}
+    argv = [*command, f"--model_base_path={tmp_path}"] if command[0] == "serve" else command
+    done = subprocess.run(
+        [sys.executable, "-m", "seqline.pipeline.cli", *argv],
+        env=env,
+        capture_output=True,
+        text=True,
+        cwd=REPO / "examples" / "demo",
+        timeout=120,
+    )
+    assert done.returncode == 2, done.stderr
+    assert "SEQLINE_GC_THRESHOLDS: expected 'keep'" in done.stderr
+    assert "Traceback" not in done.stderr
