@@ -30,7 +30,9 @@ Lineage follows events: an artifact's producer execution, that execution's input
 Stores written before executions had `host` and `pid`, or before runs, executions and
 root_leases had `pidns` and `proc_start`, get the columns when opened (NULL in old rows). Their
 run-id columns, VARCHAR(64) before, are widened to the RUN_ID_MAX_LENGTH characters
-check_run_id allows (on PostgreSQL, which enforces the length; SQLite does not). Every
+check_run_id allows (on PostgreSQL, which enforces the length; SQLite does not), or, when this
+user may not, a view uses them or their lock is held, left as they are with a warning: a run
+id longer than they hold is then refused, naming the statements that widen them. Every
 database error but a constraint violation (IntegrityError, which callers handle) is raised as a
 MetadataError that names the store and what to do: a damaged SQLite file, a lock held by
 another process for longer than the busy timeout, a server that cannot be reached.
@@ -41,6 +43,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
+import logging
 import os
 import socket
 import time
@@ -54,6 +57,8 @@ from seqline.pipeline.errors import MetadataError
 from seqline.pipeline.execution import RUN_ID_MAX_LENGTH
 from seqline.pipeline.locking import OwnerCheck, ProcessOwner, RootBusyError, check_process
 from seqline.storage import filesystem
+
+log = logging.getLogger(__name__)
 
 _META = sa.MetaData()
 _R = TypeVar("_R")
@@ -198,7 +203,7 @@ def store_error(url: str, exc: BaseException, opening: bool = False) -> Metadata
             "folder this user can write; check the path and its permissions"
         )
     if opening:
-        return MetadataError(f"cannot connect to metadata store {url!r}: {reason}")
+        return MetadataError(f"cannot open metadata store {where}: {reason}")
     return MetadataError(f"metadata store {where} failed: {type(exc).__name__}: {reason}")
 
 
@@ -284,10 +289,12 @@ class MetadataStore:
             # long.
             connect_args = {"timeout": SQLITE_BUSY_TIMEOUT} if url.startswith("sqlite") else {}
             self._engine = sa.create_engine(url, future=True, connect_args=connect_args)
-            _create_tables(self._engine)
+            # Run-id columns an older seqline made narrower, which could not be widened.
+            self._narrow = _create_tables(self._engine)
         except (sa.exc.ArgumentError, sa.exc.NoSuchModuleError, ModuleNotFoundError) as exc:
             raise MetadataError(
-                f"cannot open metadata store {url!r}: {exc}. Expected a SQLAlchemy URL such as "
+                f"cannot open metadata store {_shown(url)!r}: {exc}. Expected a SQLAlchemy URL "
+                "such as "
                 "sqlite:////abs/path/metadata.sqlite or postgresql+pg8000://user:pw@host/db "
                 "(pip install 'seqline[postgres]')"
             ) from exc
@@ -318,12 +325,36 @@ class MetadataStore:
     def close(self) -> None:
         self._engine.dispose()
 
+    def _check_fits(self, run_id: str, *tables: str) -> None:
+        """Raises MetadataError if `run_id` is longer than the run-id column of one of `tables`
+        holds: a PostgreSQL store an older seqline created, whose columns could not be widened
+        when opened (_upgrade_tables), refuses it with "value too long". The width is read again
+        first, in case a DBA widened the column since."""
+        if not any(len(run_id) > self._narrow.get(table, len(run_id)) for table in tables):
+            return
+        with self._connect() as conn:
+            self._narrow = _narrow_run_id_columns(conn, sa.inspect(conn))
+        for table in tables:
+            width = self._narrow.get(table)
+            if width is not None and len(run_id) > width:
+                raise MetadataError(
+                    f"run id {run_id!r} has {len(run_id)} characters, but metadata store "
+                    f"{_shown(self.url)} holds at most {width} in {table}.run_id: an older "
+                    f"seqline created it, and its run-id columns could not be widened to "
+                    f"{RUN_ID_MAX_LENGTH} characters when it was opened (this user may not "
+                    "alter the tables, a view uses the column, or another session held a "
+                    f"lock). Expected a run id of at most {width} characters, or have a DBA "
+                    "(the tables' owner) run: "
+                    + "; ".join(_widening(narrow) for narrow in self._narrow)
+                )
+
     # -- writing -------------------------------------------------------------------------------
 
     def start_run(self, run_id: str, pipeline_name: str) -> None:
         """Records a new RUNNING run. First, what processes of this host left behind when they
         ended without finishing (killed, crashed) is marked CRASHED (sweep_stale). Raises
         RunExistsError, naming that run, if the store has a run `run_id` already."""
+        self._check_fits(run_id, "runs", "executions")
         try:
             with self._begin() as conn:
                 _sweep_stale(conn)
@@ -370,6 +401,7 @@ class MetadataStore:
         cannot be judged from here and holds until `seqline unlock`. Roots are compared as
         lease_key names them (`gs://b/p/` is `gs://b/p`), stored ones too: a lease an older
         version recorded under another spelling blocks as well."""
+        self._check_fits(run_id, "root_leases")
         key = lease_key(root)
         me = _owner_values(ProcessOwner.this_process())
         for _attempt in range(3):
@@ -504,6 +536,7 @@ class MetadataStore:
         status: str = "RUNNING",
     ) -> int:
         """Records an execution and its input events (input name -> artifact id)."""
+        self._check_fits(run_id, "executions")
         with self._begin() as conn:
             return _insert_execution(conn, run_id, node_id, component, fingerprint, inputs, status)
 
@@ -576,6 +609,7 @@ class MetadataStore:
         """Records a CACHED execution with its input and output events in one transaction (one
         commit per node keeps a fully cached run fast); `outputs` maps output names to
         artifacts (uri, type_name, fingerprint, properties, created). Returns uri -> id."""
+        self._check_fits(run_id, "executions")
         ids: dict[str, int] = {}
         for attempt in range(2):
             try:
@@ -619,12 +653,15 @@ class MetadataStore:
         return rows
 
     def resolve_run_id(self, run_ref: str) -> str:
-        """A full run id from itself, a unique prefix, or 'latest'. An empty reference is refused
-        (MetadataError): as a prefix it matched every run, so it named the only run or none."""
+        """A full run id from itself, a unique prefix, or 'latest'. A prefix is matched
+        literally and case-sensitively, alike on every database. An empty or blank reference is
+        refused (MetadataError): as a prefix it matched every run, so it named the only run or
+        none."""
         if not run_ref.strip():
+            got = "an empty string" if not run_ref else "a blank string (only whitespace)"
             raise MetadataError(
                 f"run {run_ref!r}: expected a run id, a unique prefix of one, or 'latest', got "
-                "an empty string; list runs with `seqline runs`"
+                f"{got}; list runs with `seqline runs`"
             )
         with self._connect() as conn:
             if run_ref == "latest":
@@ -634,10 +671,12 @@ class MetadataStore:
                 if row is None:
                     raise MetadataError(f"no runs recorded in {self.url}")
                 return row[0]
-            # `_` is a LIKE wildcard (Airflow's ids are full of it): match it literally.
-            matches = conn.execute(
+            # `_` is a LIKE wildcard (Airflow's ids are full of it): match it literally. LIKE
+            # narrows the rows; SQLite's ignores ASCII case, so startswith decides.
+            candidates = conn.execute(
                 sa.select(RUNS.c.run_id).where(RUNS.c.run_id.startswith(run_ref, autoescape=True))
             ).all()
+        matches = [match for match in candidates if match[0].startswith(run_ref)]
         if any(match[0] == run_ref for match in matches):
             return run_ref  # a whole id, though a longer one starts with it (r1 and r10)
         if len(matches) != 1:
@@ -918,8 +957,9 @@ def _lost_creation_race(exc: sa.exc.DBAPIError) -> bool:
     )
 
 
-def _create_tables(engine: sa.Engine) -> None:
-    """Creates missing tables and upgrades older ones (_upgrade_tables).
+def _create_tables(engine: sa.Engine) -> dict[str, int]:
+    """Creates missing tables and upgrades older ones (_upgrade_tables); returns the run-id
+    columns still narrower than RUN_ID_MAX_LENGTH, table -> length (_upgrade_tables).
 
     Several processes may open a new store at once (an orchestrator starting a run's first
     tasks). On PostgreSQL they take turns under a transaction-scoped advisory lock, since two
@@ -935,16 +975,15 @@ def _create_tables(engine: sa.Engine) -> None:
                     conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"),
                                  {"key": _SCHEMA_LOCK_KEY})  # fmt: skip
                 _META.create_all(conn)
-                _upgrade_tables(conn)
-            return
+                return _upgrade_tables(conn)
         except sa.exc.DBAPIError as exc:
             if not _lost_creation_race(exc) or attempt == objects:
                 raise
+    raise AssertionError("unreachable: the last attempt returns or raises")
 
 
-def _missing_owner_columns(conn: sa.Connection) -> list[str]:
+def _missing_owner_columns(inspector: sa.Inspector) -> list[str]:
     """The ALTER TABLE statements an older store needs (columns of _OWNER_COLUMNS it lacks)."""
-    inspector = sa.inspect(conn)
     statements: list[str] = []
     for table, columns in _OWNER_COLUMNS.items():
         have = {column["name"] for column in inspector.get_columns(table)}
@@ -956,57 +995,137 @@ def _missing_owner_columns(conn: sa.Connection) -> list[str]:
     return statements
 
 
-def _short_run_id_columns(conn: sa.Connection) -> list[str]:
-    """The ALTER TABLE statements widening the run-id columns (_RUN_ID_TABLES) of a PostgreSQL
-    store created when they were VARCHAR(64): a run id of 65 to RUN_ID_MAX_LENGTH characters
-    (an Airflow run of a DAG whose id has 31 characters or more) failed there at run start.
-    None elsewhere: SQLite does not enforce a VARCHAR's length (nor can it alter a column)."""
+def _narrow_run_id_columns(conn: sa.Connection, inspector: sa.Inspector) -> dict[str, int]:
+    """The run-id columns (_RUN_ID_TABLES) narrower than RUN_ID_MAX_LENGTH, table -> length: a
+    PostgreSQL store created when they were VARCHAR(64), where a longer run id (an Airflow run
+    of a DAG whose id has 27 characters or more, for a manual run) fails at run start. Empty
+    elsewhere: SQLite does not enforce a VARCHAR's length (nor can it alter a column)."""
     if conn.dialect.name != "postgresql":
-        return []
-    inspector = sa.inspect(conn)
-    statements: list[str] = []
+        return {}
+    narrow: dict[str, int] = {}
     for table in _RUN_ID_TABLES:
         (column,) = (c for c in inspector.get_columns(table) if c["name"] == "run_id")
         length = getattr(column["type"], "length", None)  # None: TEXT, unlimited VARCHAR
         if length is not None and length < RUN_ID_MAX_LENGTH:
-            statements.append(
-                f"ALTER TABLE {table} ALTER COLUMN run_id TYPE VARCHAR({RUN_ID_MAX_LENGTH})"
-            )
-    return statements
+            narrow[table] = length
+    return narrow
 
 
-def _upgrade_tables(conn: sa.Connection) -> None:
-    """Upgrades a store written by an older seqline, in the caller's transaction: adds the
-    owner columns added since a table was first released (_OWNER_COLUMNS: executions.host and
-    .pid; pidns and proc_start of runs, executions and root_leases; NULL in its rows), and
-    widens its run-id columns (_short_run_id_columns). Two processes adding columns at once:
-    the loser's error is a lost race (_lost_creation_race or a duplicate column), and
-    _create_tables checks again.
+def _widening(table: str) -> str:
+    """The statement widening `table`'s run-id column to RUN_ID_MAX_LENGTH."""
+    return f"ALTER TABLE {table} ALTER COLUMN run_id TYPE VARCHAR({RUN_ID_MAX_LENGTH})"
+
+
+# How long an upgrade's ALTER TABLE waits for its table's lock (PostgreSQL's lock_timeout, in
+# ms). ALTER TABLE needs an ACCESS EXCLUSIVE lock: a session idle in a transaction that read
+# the table (a psql shell, a BI tool) would make it wait for ever, every other opener behind it
+# on the advisory lock, and every query of the table behind the ALTER.
+_UPGRADE_LOCK_TIMEOUT_MS = 3000
+# The stores (URL, schema) whose run-id columns this process could not widen and has warned of.
+_WARNED_NARROW: set[tuple[str, str]] = set()
+
+
+def _upgrade_tables(conn: sa.Connection) -> dict[str, int]:
+    """Upgrades a store written by an older seqline, in the caller's transaction (which holds
+    the advisory lock on PostgreSQL): adds the owner columns added since a table was first
+    released (_OWNER_COLUMNS: executions.host and .pid; pidns and proc_start of runs,
+    executions and root_leases; NULL in its rows), and widens its run-id columns
+    (_narrow_run_id_columns). Two processes adding columns at once: the loser's error is a
+    lost race (_lost_creation_race or a duplicate column), and _create_tables checks again.
+
+    On PostgreSQL each ALTER waits at most _UPGRADE_LOCK_TIMEOUT_MS for its table's lock. A
+    widening is only needed by run ids longer than the old 64 characters, so one this user may
+    not do (a role that does not own the tables), that a view or rule on the column prevents,
+    or whose lock is held too long is rolled back (each runs in a SAVEPOINT) and skipped with
+    a warning, once per process and store, naming the statements a DBA should run; a run id
+    too long for the column is then refused when recorded (MetadataStore._check_fits).
+
+    Returns: the run-id columns still narrower than RUN_ID_MAX_LENGTH, table -> length.
 
     Raises:
-        MetadataError: this user may not alter the tables (a PostgreSQL role that does not own
-            them, a read-only SQLite file), naming the statements the owner must run once.
+        MetadataError: the owner columns are missing and this user may not add them (a
+            PostgreSQL role that does not own the tables, a read-only SQLite file), or their
+            tables' locks are held too long, naming the statements the owner must run once.
     """
-    added = _missing_owner_columns(conn)
-    widened = _short_run_id_columns(conn)
-    statements = added + widened
-    for statement in statements:
+    inspector = sa.inspect(conn)
+    added = _missing_owner_columns(inspector)
+    narrow = _narrow_run_id_columns(conn, inspector)
+    widened = [_widening(table) for table in narrow]
+    if not added and not widened:
+        return narrow
+    postgresql = conn.dialect.name == "postgresql"
+    if postgresql:  # after the advisory lock, whose wait it would limit too
+        conn.execute(sa.text(f"SET LOCAL lock_timeout = {_UPGRADE_LOCK_TIMEOUT_MS}"))
+    for statement in added:
         try:
             conn.execute(sa.text(statement))
         except sa.exc.DBAPIError as exc:
-            if _lost_creation_race(exc) or not _not_permitted(exc):
+            if _lost_creation_race(exc) or not (_not_permitted(exc) or _lock_timed_out(exc)):
                 raise
-            changes = [f"{len(added)} column(s) added"] if added else []
+            changes = [f"{len(added)} column(s) added"]
             if widened:
                 changes.append(f"{len(widened)} run-id column(s) widened")
+            if _lock_timed_out(exc):
+                why = (
+                    f"another session held a lock on its table for more than "
+                    f"{_UPGRADE_LOCK_TIMEOUT_MS / 1000:g} s ({_driver_message(exc)}). Expected "
+                    "to get it within that time: end the session that holds it (a transaction "
+                    "left open in psql or a BI tool; see pg_stat_activity) and open it again, "
+                )
+            else:
+                why = (
+                    f"which this user may not do ({_driver_message(exc)}). Expected a user "
+                    "that can alter its tables: open it once as the tables' owner (e.g. "
+                    "`seqline runs` with the owner's metadata URL, or a user that can write "
+                    "the SQLite file), "
+                )
             raise MetadataError(
                 f"metadata store {_shown(str(conn.engine.url))} was written by an older seqline "
-                f"and needs {' and '.join(changes)} once, which this user may not do "
-                f"({_driver_message(exc)}). Expected a user that can "
-                "alter its tables: open it once as the tables' owner (e.g. `seqline runs` with "
-                "the owner's metadata URL, or a user that can write the SQLite file), or have a "
-                "DBA run: " + "; ".join(statements)
+                f"and needs {' and '.join(changes)} once, {why}or have a DBA run: "
+                + "; ".join(added + widened)
             ) from exc
+    tables = list(narrow)
+    for done, table in enumerate(tables):
+        try:
+            with conn.begin_nested():  # a SAVEPOINT: a failed ALTER aborts only itself
+                conn.execute(sa.text(_widening(table)))
+        except sa.exc.DBAPIError as exc:
+            if not (_not_permitted(exc) or _lock_timed_out(exc) or _has_dependents(exc)):
+                raise
+            _warn_narrow(conn, exc, tables[done:])
+            break
+        del narrow[table]
+    return narrow
+
+
+def _warn_narrow(conn: sa.Connection, exc: sa.exc.DBAPIError, tables: list[str]) -> None:
+    """Logs, once per process and store, that the run-id columns of `tables` could not be
+    widened (exc), and the statements that widen them."""
+    store = _shown(str(conn.engine.url))
+    schema = conn.execute(sa.text("SELECT current_schema()")).scalar() or ""
+    if (store, schema) in _WARNED_NARROW:
+        return
+    _WARNED_NARROW.add((store, schema))
+    if _lock_timed_out(exc):
+        why = (
+            f"another session held a lock on a table for more than "
+            f"{_UPGRADE_LOCK_TIMEOUT_MS / 1000:g} s (a transaction left open in psql or a BI "
+            "tool; see pg_stat_activity); the next opening tries again"
+        )
+    elif _has_dependents(exc):
+        why = "a view or rule uses the column; drop it, widen the column, and create it again"
+    else:
+        why = "this user may not alter the tables; the tables' owner may"
+    log.warning(
+        "metadata store %s: could not widen the run-id columns of %s to %d characters "
+        "(%s): %s. Run ids longer than they hold are refused until a DBA runs: %s",
+        store,
+        ", ".join(tables),
+        RUN_ID_MAX_LENGTH,
+        _driver_message(exc),
+        why,
+        "; ".join(_widening(table) for table in tables),
+    )
 
 
 def _driver_message(exc: sa.exc.DBAPIError) -> str:
@@ -1016,6 +1135,26 @@ def _driver_message(exc: sa.exc.DBAPIError) -> str:
     if isinstance(first, dict) and "M" in first:
         return f"{first.get('C', '')} {first['M']}".strip()
     return str(orig or exc).strip()
+
+
+def _sqlstate(exc: sa.exc.DBAPIError) -> str:
+    """PostgreSQL's SQLSTATE code of a database error ("" when there is none): pg8000 carries it
+    as field "C" of a dict, psycopg as `sqlstate` or `pgcode`."""
+    orig = getattr(exc, "orig", None)
+    first = orig.args[0] if orig is not None and orig.args else None
+    if isinstance(first, dict):
+        return str(first.get("C", ""))
+    return str(getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None) or "")
+
+
+def _lock_timed_out(exc: sa.exc.DBAPIError) -> bool:
+    """PostgreSQL's lock_not_available (55P03): lock_timeout ended the wait for a lock."""
+    return _sqlstate(exc) == "55P03"
+
+
+def _has_dependents(exc: sa.exc.DBAPIError) -> bool:
+    """PostgreSQL's refusal to change the type of a column a view or rule uses (0A000)."""
+    return _sqlstate(exc) == "0A000"
 
 
 def _not_permitted(exc: sa.exc.DBAPIError) -> bool:

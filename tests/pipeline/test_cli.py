@@ -53,13 +53,18 @@ def test_an_empty_run_id_or_prefix_is_refused_not_matched_against_every_run(tmp_
     err = capsys.readouterr().err
     assert "run '': expected a run id, a unique prefix of one, or 'latest', got an empty" in err
     assert "`seqline runs`" in err
+    # A blank one was refused too, but called "an empty string".
+    assert main(["show", " ", "--root", str(root)]) == 2
+    err = capsys.readouterr().err
+    assert "run ' ': expected a run id" in err
+    assert "got a blank string (only whitespace)" in err
 
 
 def test_a_whole_run_id_wins_over_longer_ids_and_underscores_match_only_underscores(
     tmp_path, capsys
 ):
     root = tmp_path / "root"
-    for run_id in ("r1", "r10", "n-1", "n_2"):
+    for run_id in ("r1", "r10", "n-1", "n_2", "R1x"):
         run_pipeline(make_pipeline(root), run_id=run_id)
     capsys.readouterr()
     # `r1` also starts `r10`: the run named r1 could not be shown at all.
@@ -70,6 +75,11 @@ def test_a_whole_run_id_wins_over_longer_ids_and_underscores_match_only_undersco
     assert capsys.readouterr().out.startswith("run n_2 ")
     assert main(["show", "r", "--root", str(root)]) == 2
     assert "found 2" in capsys.readouterr().err
+    # SQLite's LIKE ignores ASCII case: `R1` matched r1, r10 and R1x, and `r1x` showed R1x.
+    assert main(["show", "R1", "--root", str(root)]) == 0
+    assert capsys.readouterr().out.startswith("run R1x ")
+    assert main(["show", "r1x", "--root", str(root)]) == 2
+    assert "found 0" in capsys.readouterr().err
 
 
 def test_an_empty_run_id_for_one_node_is_refused_not_replaced_by_a_new_run(tmp_path, capsys):

@@ -184,3 +184,15 @@ def test_read_only_commands_never_create_a_store(tmp_path, capsys, command):
     assert main([*command, "--metadata-url", url]) == 2
     assert "no metadata store at " in capsys.readouterr().err
     assert not (tmp_path / "elsewhere").exists()
+
+
+def test_a_server_that_cannot_be_reached_is_named_without_its_password():
+    """The message of a store that could not be opened printed the URL as given, password and
+    all, into the logs of every task (an Airflow task's log is read by many)."""
+    pytest.importorskip("pg8000")
+    url = "postgresql+pg8000://seqline:s3cret-pw@127.0.0.1:1/seqline"  # port 1: refused
+    with pytest.raises(MetadataError) as error:
+        MetadataStore(url)
+    message = str(error.value)
+    assert message.startswith("cannot open metadata store postgresql+pg8000://seqline:***@")
+    assert "s3cret-pw" not in message

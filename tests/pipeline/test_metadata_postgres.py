@@ -6,12 +6,15 @@
 from __future__ import annotations
 
 import dataclasses
+import logging
 import os
 import uuid
 
 import pytest
 import sqlalchemy as sa
 
+from seqline.pipeline import metadata
+from seqline.pipeline.errors import MetadataError
 from seqline.pipeline.execution import RUN_ID_MAX_LENGTH, check_run_id
 from seqline.pipeline.metadata import MetadataStore
 from seqline.pipeline.runner import run_pipeline
@@ -170,9 +173,9 @@ def _run_id_lengths(schema: str) -> dict[str, int]:
     return dict(rows)
 
 
-def test_a_store_created_with_64_character_run_ids_is_widened_when_opened(tmp_path, own_schema):
-    """A store an older seqline created, run-id columns VARCHAR(64) (executions.run_id a
-    foreign key of runs.run_id), is widened when opened; its rows stay, longer ids fit."""
+def _create_store_with_64_character_run_ids(schema: str) -> None:
+    """The tables of own_schema as an older seqline created them: run-id columns VARCHAR(64)
+    (executions.run_id a foreign key of runs.run_id), and a run 'old' with one execution."""
     engine = sa.create_engine(URL)
     try:
         with engine.begin() as conn:
@@ -202,8 +205,13 @@ def test_a_store_created_with_64_character_run_ids_is_widened_when_opened(tmp_pa
                 conn.execute(sa.text(statement))
     finally:
         engine.dispose()
-    assert _run_id_lengths(own_schema) == {"runs": 64, "executions": 64, "root_leases": 64}
+    assert _run_id_lengths(schema) == {"runs": 64, "executions": 64, "root_leases": 64}
 
+
+def test_a_store_created_with_64_character_run_ids_is_widened_when_opened(tmp_path, own_schema):
+    """A store an older seqline created, run-id columns VARCHAR(64) (executions.run_id a
+    foreign key of runs.run_id), is widened when opened; its rows stay, longer ids fit."""
+    _create_store_with_64_character_run_ids(own_schema)
     store = MetadataStore(URL)
     MetadataStore(URL).close()  # a second opening finds them widened
     try:
@@ -214,3 +222,179 @@ def test_a_store_created_with_64_character_run_ids_is_widened_when_opened(tmp_pa
         _records_a_run_of_the_longest_id(tmp_path / "root", store)
     finally:
         store.close()
+
+
+_WIDENINGS = [
+    f"ALTER TABLE {table} ALTER COLUMN run_id TYPE VARCHAR({RUN_ID_MAX_LENGTH})"
+    for table in ("runs", "executions", "root_leases")
+]
+
+
+def _warnings(caplog) -> list[str]:
+    return [
+        r.getMessage()
+        for r in caplog.records
+        if r.name == metadata.__name__ and r.levelno == logging.WARNING
+    ]
+
+
+def _refuses_longer_run_ids_naming_the_width(store: MetadataStore) -> None:
+    """A run id longer than the store's 64-character columns is refused with what to do, not
+    PostgreSQL's "value too long for type character varying(64)"; a short one is recorded."""
+    with pytest.raises(MetadataError) as error:
+        store.start_run(LONGEST_RUN_ID, "toy")
+    message = str(error.value)
+    assert f"has {len(LONGEST_RUN_ID)} characters" in message
+    assert "holds at most 64 in runs.run_id" in message
+    assert "have a DBA (the tables' owner) run: " + "; ".join(_WIDENINGS) in message
+    assert "value too long" not in message
+    with pytest.raises(MetadataError, match="holds at most 64 in root_leases.run_id"):
+        store.acquire_root("gs://bucket/root", LONGEST_RUN_ID)
+    store.start_run("short", "toy")
+    store.acquire_root("gs://bucket/root", "short")
+    assert store.run("short")["status"] == "RUNNING"
+
+
+@pytest.fixture
+def other_role(own_schema):
+    """A PostgreSQL role that does not own own_schema's tables but may read and write them
+    (USAGE on the schema, SELECT/INSERT/UPDATE/DELETE on its tables and USAGE on its
+    sequences, granted by grant_all()), as an application usually runs; dropped after the
+    test. Yields (its URL, grant_all)."""
+    role = f"seqline_test_role_{uuid.uuid4().hex[:12]}"
+    password = uuid.uuid4().hex
+    engine = sa.create_engine(URL)
+    try:
+        with engine.begin() as conn:
+            conn.execute(sa.text(f"CREATE ROLE {role} LOGIN PASSWORD '{password}'"))
+    except sa.exc.DBAPIError as exc:
+        engine.dispose()
+        pytest.skip(f"the test database's user may not create roles: {exc.orig}")
+
+    def grant_all() -> None:
+        with engine.begin() as conn:
+            for statement in (
+                f"GRANT USAGE ON SCHEMA {own_schema} TO {role}",
+                f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA {own_schema} "
+                f"TO {role}",
+                f"GRANT USAGE ON ALL SEQUENCES IN SCHEMA {own_schema} TO {role}",
+            ):
+                conn.execute(sa.text(statement))
+
+    url = sa.engine.make_url(URL).set(username=role, password=password)
+    try:
+        yield url.render_as_string(hide_password=False), grant_all
+    finally:
+        with engine.begin() as conn:
+            conn.execute(sa.text(f"DROP SCHEMA {own_schema} CASCADE"))  # its grants with it
+            conn.execute(sa.text(f"CREATE SCHEMA {own_schema}"))  # for own_schema to drop
+            conn.execute(sa.text(f"DROP ROLE {role}"))
+        engine.dispose()
+
+
+def test_a_user_that_may_not_widen_the_run_id_columns_still_opens_the_store(
+    tmp_path, own_schema, other_role, caplog
+):
+    """A role that reads and writes the tables but does not own them (the usual production
+    setup) could not open a store created with VARCHAR(64) run-id columns at all, not even
+    for `seqline runs`, because it may not widen them. It now opens it with a warning, once
+    per process, naming what a DBA must run; only a run id longer than 64 is refused."""
+    url, grant_all = other_role
+    _create_store_with_64_character_run_ids(own_schema)
+    engine = sa.create_engine(URL)
+    try:
+        metadata._META.create_all(engine)  # and the tables it had besides, as it made them
+    finally:
+        engine.dispose()
+    grant_all()
+    caplog.set_level(logging.WARNING, logger=metadata.__name__)
+    store = MetadataStore(url)
+    try:
+        assert [r["run_id"] for r in store.runs()] == ["old"]
+        [warning] = _warnings(caplog)
+        assert "could not widen the run-id columns of runs, executions, root_leases" in warning
+        assert "must be owner of table runs" in warning
+        assert "this user may not alter the tables; the tables' owner may" in warning
+        assert "; ".join(_WIDENINGS) in warning
+        assert ":***@" in warning and url.split(":")[2].split("@")[0] not in warning
+        MetadataStore(url).close()
+        assert len(_warnings(caplog)) == 1  # once per process and store
+        assert _run_id_lengths(own_schema) == {"runs": 64, "executions": 64, "root_leases": 64}
+        _refuses_longer_run_ids_naming_the_width(store)
+
+        MetadataStore(URL).close()  # the tables' owner opens it: widened
+        assert _run_id_lengths(own_schema) == dict.fromkeys(
+            ("runs", "executions", "root_leases"), RUN_ID_MAX_LENGTH
+        )
+        store.start_run(LONGEST_RUN_ID, "toy")  # the open store sees it widened
+        store.acquire_root("gs://bucket/other", LONGEST_RUN_ID)
+    finally:
+        store.close()
+
+
+def test_a_view_on_a_run_id_column_leaves_it_narrow_instead_of_failing_every_open(
+    own_schema, caplog
+):
+    """A view on runs (a dashboard's) made PostgreSQL refuse the widening ("cannot alter type
+    of a column used by a view or rule"), and with it every opening of the store."""
+    _create_store_with_64_character_run_ids(own_schema)
+    engine = sa.create_engine(URL)
+    try:
+        with engine.begin() as conn:
+            conn.execute(sa.text("CREATE VIEW dash AS SELECT run_id, status FROM runs"))
+    finally:
+        engine.dispose()
+    caplog.set_level(logging.WARNING, logger=metadata.__name__)
+    store = MetadataStore(URL)
+    try:
+        [warning] = _warnings(caplog)
+        assert "0A000 cannot alter type of a column used by a view or rule" in warning
+        assert "a view or rule uses the column; drop it, widen the column" in warning
+        assert "; ".join(_WIDENINGS) in warning
+        assert _run_id_lengths(own_schema) == {
+            "dash": 64,
+            "runs": 64,
+            "executions": 64,
+            "root_leases": 64,
+        }
+        assert [e.status for e in store.executions("old")] == ["COMPLETE"]
+        _refuses_longer_run_ids_naming_the_width(store)
+    finally:
+        store.close()
+
+
+def test_a_session_holding_a_run_id_table_does_not_hang_the_opening(
+    own_schema, monkeypatch, caplog
+):
+    """A session idle in a transaction that read runs (a psql shell, a BI tool) made the
+    widening's ALTER wait for ever, and every other opener of the store behind it. The ALTER
+    now gives up after lock_timeout, and the store opens with its columns as they were."""
+    _create_store_with_64_character_run_ids(own_schema)
+    monkeypatch.setattr(metadata, "_UPGRADE_LOCK_TIMEOUT_MS", 100)
+    engine = sa.create_engine(URL)
+    caplog.set_level(logging.WARNING, logger=metadata.__name__)
+    try:
+        with engine.connect() as blocker, blocker.begin():
+            # Only so that the old code, which waits for ever, ends (and fails the test).
+            blocker.execute(sa.text("SET LOCAL idle_in_transaction_session_timeout = '60s'"))
+            assert blocker.execute(sa.text("SELECT count(*) FROM runs")).scalar() == 1
+            store = MetadataStore(URL)
+            try:
+                [warning] = _warnings(caplog)
+                assert "55P03 canceling statement due to lock timeout" in warning
+                assert "another session held a lock on a table for more than 0.1 s" in warning
+                assert "; ".join(_WIDENINGS) in warning
+                assert [r["run_id"] for r in store.runs()] == ["old"]
+            finally:
+                store.close()
+            assert _run_id_lengths(own_schema) == {
+                "runs": 64,
+                "executions": 64,
+                "root_leases": 64,
+            }
+        MetadataStore(URL).close()  # the lock released, the next opening widens them
+        assert _run_id_lengths(own_schema) == dict.fromkeys(
+            ("runs", "executions", "root_leases"), RUN_ID_MAX_LENGTH
+        )
+    finally:
+        engine.dispose()
