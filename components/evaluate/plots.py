@@ -17,6 +17,8 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
+from seqline.components.plot_text import literal_text
+
 COLORS = {
     "candidate": "#1f77b4",
     "baseline model": "#ff7f0e",
@@ -95,6 +97,7 @@ def _png(figure) -> bytes:  # noqa: ANN001
     return buffer.getvalue()
 
 
+@literal_text()  # labels and series ids drawn as written, never as mathtext
 def confusion_matrix_png(matrix: np.ndarray, labels: Sequence[str], title: str) -> bytes:
     """Counts [true, predicted] with each cell annotated; colour = share of its true row."""
     matrix = np.asarray(matrix)
@@ -115,6 +118,7 @@ def confusion_matrix_png(matrix: np.ndarray, labels: Sequence[str], title: str) 
     return _png(figure)
 
 
+@literal_text()  # labels and series ids drawn as written, never as mathtext
 def roc_png(curves: Mapping[str, tuple[np.ndarray, np.ndarray]], title: str) -> bytes:
     """ROC curves {name: (is_positive, scores)} with the chance diagonal."""
     figure = _figure()
@@ -131,6 +135,7 @@ def roc_png(curves: Mapping[str, tuple[np.ndarray, np.ndarray]], title: str) -> 
     return _png(figure)
 
 
+@literal_text()  # labels and series ids drawn as written, never as mathtext
 def pr_png(curves: Mapping[str, tuple[np.ndarray, np.ndarray]], title: str) -> bytes:
     """Precision-recall curves {name: (is_positive, scores)} with the positive rate line."""
     figure = _figure()
@@ -151,6 +156,7 @@ def pr_png(curves: Mapping[str, tuple[np.ndarray, np.ndarray]], title: str) -> b
     return _png(figure)
 
 
+@literal_text()  # labels and series ids drawn as written, never as mathtext
 def calibration_png(
     curves: Mapping[str, tuple[np.ndarray, np.ndarray]], title: str, bins: int = 10
 ) -> bytes:
@@ -173,6 +179,7 @@ def calibration_png(
 # -- regression / forecasting --------------------------------------------------------------------
 
 
+@literal_text()  # labels and series ids drawn as written, never as mathtext
 def error_by_horizon_png(
     errors: Mapping[str, np.ndarray], title: str = "error by horizon", metric: str = "MAE"
 ) -> bytes:
@@ -191,6 +198,7 @@ def error_by_horizon_png(
     return _png(figure)
 
 
+@literal_text()  # labels and series ids drawn as written, never as mathtext
 def forecast_vs_actual_png(
     actual: np.ndarray,
     forecasts: Mapping[str, np.ndarray],

@@ -14,6 +14,7 @@ import os
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from seqline.components.plot_text import literal_text
 from seqline.components.statistics import statistics_proto as sp
 from seqline.components.statistics.statistics_files import (
     common_stats,
@@ -40,6 +41,7 @@ def _safe(name: str) -> str:
     return "".join(c if c.isalnum() or c in "-_" else "_" for c in name)
 
 
+@literal_text()  # feature names and labels drawn as written, never as mathtext
 def _bar_png(
     path: str, title: str, xlabel: str, buckets: Sequence[tuple[float, float, float]]
 ) -> None:
@@ -89,6 +91,7 @@ def bar_geometry(
     return lefts, widths, heights
 
 
+@literal_text()  # feature names and labels drawn as written, never as mathtext
 def _label_png(path: str, title: str, per_split: dict[str, dict[str, float]]) -> None:
     """Grouped bars: share of each label value per split."""
     import matplotlib  # noqa: PLC0415
