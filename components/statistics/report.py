@@ -9,7 +9,9 @@ be opened from disk or served as is.
 
 from __future__ import annotations
 
+import hashlib
 import html
+import json
 import os
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
@@ -39,6 +41,14 @@ def _fmt(value: float) -> str:
 
 def _safe(name: str) -> str:
     return "".join(c if c.isalnum() or c in "-_" else "_" for c in name)
+
+
+def plot_file(split: str, feature: str, kind: str) -> str:
+    """The PNG's file name for one figure: readable slugs (the feature's cut to 40 characters)
+    plus a digest of the exact names, so features whose slugs agree ("a b", "a.b", "a/b")
+    never share a file (one histogram silently replaced the other)."""
+    digest = hashlib.sha256(json.dumps([split, feature, kind]).encode("utf-8")).hexdigest()[:10]
+    return f"{_safe(split)[:40]}-{_safe(feature)[:40]}-{_safe(kind)}-{digest}.png"
 
 
 @literal_text()  # feature names and labels drawn as written, never as mathtext
@@ -235,7 +245,7 @@ def write_report(
             for key, xlabel, buckets in plots:
                 if not buckets:
                     continue
-                png = f"{_safe(split)}-{_safe(name)}-{_safe(key)}.png"
+                png = plot_file(split, name, key)
                 _bar_png(os.path.join(directory, png), f"{split}: {name}", xlabel, buckets)
                 images.append(f"<img src='{png}' alt='{html.escape(name)} {html.escape(key)}'>")
         parts.append("<div>" + "".join(images) + "</div>")
