@@ -26,5 +26,8 @@ done
 pg_isready -q -h 127.0.0.1 || exit 1
 su postgres -c "psql -q -c \"DROP DATABASE IF EXISTS seqline_test\"" >/dev/null 2>&1
 su postgres -c "psql -q -c \"DO \\\$\\\$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'seqline') THEN CREATE ROLE seqline LOGIN PASSWORD 'seqline'; END IF; END \\\$\\\$\"" >/dev/null 2>&1 || exit 1
+# CREATEROLE: the metadata-store tests make a short-lived role that may use the tables but does
+# not own them (tests/pipeline/test_metadata_postgres.py), as production roles often are.
+su postgres -c "psql -q -c 'ALTER ROLE seqline CREATEROLE'" >/dev/null 2>&1 || exit 1
 su postgres -c "createdb -O seqline seqline_test" >/dev/null 2>&1 || exit 1
 echo "postgresql+pg8000://seqline:seqline@127.0.0.1:5432/seqline_test"
