@@ -6,6 +6,10 @@ Regression / forecasting (for the series pipeline): error by forecast horizon an
 actual. The curve points come from plain numpy functions (roc_points, pr_points,
 calibration_bins) so tests can check them.
 
+Labels are data: drawn as written (never mathtext), shortened in legends and ticks
+(components/plot_text.py), one distinct colour per class, and a legend of more than
+LEGEND_INSIDE_MAX entries goes beside the axes instead of over the curves.
+
 Shapes: label_ids int [n]; scores float [n] (the positive class's probability); curves
 {name: (label_ids, scores)}; errors {name: float [horizon]}.
 """
@@ -17,7 +21,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from seqline.components.plot_text import literal_text
+from seqline.components.plot_text import display_label, distinct_colors, literal_text
 
 COLORS = {
     "candidate": "#1f77b4",
@@ -81,6 +85,42 @@ def calibration_bins(
     )
 
 
+# Above this many legend entries, the legend goes to the right of the axes (it covered the plot).
+LEGEND_INSIDE_MAX = 8
+# Legend entries per column outside the axes.
+LEGEND_ROWS = 20
+
+
+def _colors(names: Sequence[str]) -> dict[str, object]:
+    """A colour per curve: the fixed COLORS when every name is one of them (models), else one
+    distinct colour per name (per-class curves; matplotlib's cycle repeats every 10)."""
+    if all(name in COLORS for name in names):
+        return {name: COLORS[name] for name in names}
+    return dict(zip(names, distinct_colors(len(names)), strict=True))
+
+
+def _legend_width(entries: int) -> float:
+    """Inches to add to a figure whose legend of `entries` goes outside the axes."""
+    if entries <= LEGEND_INSIDE_MAX:
+        return 0.0
+    return 2.2 * -(-entries // LEGEND_ROWS)
+
+
+def _legend(axes, loc: str) -> None:  # noqa: ANN001 — matplotlib Axes
+    """The legend inside the axes at `loc`, or beside them when it has many entries."""
+    handles, _ = axes.get_legend_handles_labels()
+    if len(handles) <= LEGEND_INSIDE_MAX:
+        axes.legend(loc=loc, fontsize="small")
+        return
+    axes.legend(
+        loc="upper left",
+        bbox_to_anchor=(1.02, 1.0),
+        borderaxespad=0.0,
+        fontsize="x-small",
+        ncol=-(-len(handles) // LEGEND_ROWS),
+    )
+
+
 def _figure(width: float = 4.8, height: float = 4.0):  # noqa: ANN202 — matplotlib Figure
     import matplotlib
 
@@ -107,8 +147,9 @@ def confusion_matrix_png(matrix: np.ndarray, labels: Sequence[str], title: str) 
     figure = _figure(size, size - 0.4)
     axes = figure.add_subplot()
     axes.imshow(shares, cmap="Blues", vmin=0, vmax=1)
-    axes.set_xticks(range(len(labels)), labels, rotation=45, ha="right")
-    axes.set_yticks(range(len(labels)), labels)
+    ticks = [display_label(label) for label in labels]
+    axes.set_xticks(range(len(labels)), ticks, rotation=45, ha="right")
+    axes.set_yticks(range(len(labels)), ticks)
     axes.set_xlabel("predicted")
     axes.set_ylabel("true")
     axes.set_title(title)
@@ -120,30 +161,34 @@ def confusion_matrix_png(matrix: np.ndarray, labels: Sequence[str], title: str) 
 
 @literal_text()  # labels and series ids drawn as written, never as mathtext
 def roc_png(curves: Mapping[str, tuple[np.ndarray, np.ndarray]], title: str) -> bytes:
-    """ROC curves {name: (is_positive, scores)} with the chance diagonal."""
-    figure = _figure()
+    """ROC curves {name: (is_positive, scores)} with the chance diagonal. A curve without
+    both classes is not drawn (the report names classes with no examples)."""
+    colors = _colors(list(curves))
+    figure = _figure(4.8 + _legend_width(len(curves) + 1))
     axes = figure.add_subplot()
     axes.plot([0, 1], [0, 1], linestyle=":", color="#999999", label="chance")
     for name, (positive, scores) in curves.items():
         fpr, tpr = roc_points(positive, scores)
         if len(fpr):
-            axes.plot(fpr, tpr, label=name, color=COLORS.get(name))
+            axes.plot(fpr, tpr, label=display_label(name), color=colors[name])
     axes.set_xlabel("false positive rate")
     axes.set_ylabel("true positive rate")
     axes.set_title(title)
-    axes.legend(loc="lower right", fontsize="small")
+    _legend(axes, "lower right")
     return _png(figure)
 
 
 @literal_text()  # labels and series ids drawn as written, never as mathtext
 def pr_png(curves: Mapping[str, tuple[np.ndarray, np.ndarray]], title: str) -> bytes:
     """Precision-recall curves {name: (is_positive, scores)} with the positive rate line."""
-    figure = _figure()
+    colors = _colors(list(curves))
+    figure = _figure(4.8 + _legend_width(len(curves) + 1))
     axes = figure.add_subplot()
     for name, (positive, scores) in curves.items():
         recall, precision = pr_points(positive, scores)
         if len(recall):
-            axes.step(recall, precision, where="post", label=name, color=COLORS.get(name))
+            axes.step(recall, precision, where="post", label=display_label(name),
+                      color=colors[name])  # fmt: skip
     if curves:
         positive = np.asarray(next(iter(curves.values()))[0], dtype=bool)
         if len(positive):
@@ -152,7 +197,7 @@ def pr_png(curves: Mapping[str, tuple[np.ndarray, np.ndarray]], title: str) -> b
     axes.set_ylabel("precision")
     axes.set_ylim(0, 1.02)
     axes.set_title(title)
-    axes.legend(loc="lower left", fontsize="small")
+    _legend(axes, "lower left")
     return _png(figure)
 
 
@@ -161,18 +206,19 @@ def calibration_png(
     curves: Mapping[str, tuple[np.ndarray, np.ndarray]], title: str, bins: int = 10
 ) -> bytes:
     """Reliability diagram {name: (is_positive, scores)}: observed rate vs mean score."""
-    figure = _figure()
+    colors = _colors(list(curves))
+    figure = _figure(4.8 + _legend_width(len(curves) + 1))
     axes = figure.add_subplot()
     axes.plot([0, 1], [0, 1], linestyle=":", color="#999999", label="perfectly calibrated")
     for name, (positive, scores) in curves.items():
         mean_score, observed, _counts = calibration_bins(positive, scores, bins)
-        axes.plot(mean_score, observed, marker="o", label=name, color=COLORS.get(name))
+        axes.plot(mean_score, observed, marker="o", label=display_label(name), color=colors[name])
     axes.set_xlabel("mean predicted probability")
     axes.set_ylabel("observed frequency")
     axes.set_xlim(0, 1)
     axes.set_ylim(0, 1)
     axes.set_title(title)
-    axes.legend(loc="upper left", fontsize="small")
+    _legend(axes, "upper left")
     return _png(figure)
 
 
@@ -189,8 +235,8 @@ def error_by_horizon_png(
     axes = figure.add_subplot()
     for name, values in errors.items():
         values = np.asarray(values, dtype=np.float64)
-        axes.plot(np.arange(1, len(values) + 1), values, marker="o", label=name,
-                  color=COLORS.get(name))  # fmt: skip
+        axes.plot(np.arange(1, len(values) + 1), values, marker="o",
+                  label=display_label(name), color=COLORS.get(name))  # fmt: skip
     axes.set_xlabel("steps ahead")
     axes.set_ylabel(metric)
     axes.set_title(title)
@@ -216,8 +262,8 @@ def forecast_vs_actual_png(
     steps = np.arange(offset, offset + len(actual))
     axes.plot(steps, actual, color="black", linewidth=2, label="actual")
     for name, forecast in forecasts.items():
-        axes.plot(steps, np.asarray(forecast), linestyle="--", marker=".", label=name,
-                  color=COLORS.get(name))  # fmt: skip
+        axes.plot(steps, np.asarray(forecast), linestyle="--", marker=".",
+                  label=display_label(name), color=COLORS.get(name))  # fmt: skip
     axes.set_xlabel("time step")
     axes.set_title(title)
     axes.legend(fontsize="small")

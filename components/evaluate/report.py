@@ -99,6 +99,12 @@ def _slices_table(evaluation: Evaluation, metrics: Sequence[str]) -> str:
     return f"<table>{head}{''.join(rows)}</table>"
 
 
+def absent_classes(labels: Sequence[str], label_ids: np.ndarray) -> list[str]:
+    """The labels with no example among `label_ids` (they get no ROC/PR curve and no slice)."""
+    present = set(np.asarray(label_ids, dtype=np.int64).tolist())
+    return [label for k, label in enumerate(labels) if k not in present]
+
+
 def classification_plots(
     evaluation: Evaluation,
     label_ids: np.ndarray,
@@ -164,8 +170,10 @@ def render_report(
     *,
     model_uri: str,
     eval_split: str,
+    absent: Sequence[str] = (),
 ) -> str:
-    """The whole HTML page as a string."""
+    """The whole HTML page as a string; `absent`: the classes with no example in `eval_split`
+    (absent_classes), named above the plots, which cannot draw their curves."""
     blessed = evaluation.blessed
     badge = (
         '<span class="badge blessed">BLESSED</span>'
@@ -182,6 +190,14 @@ def render_report(
         else f"baseline model: none ({html.escape(info.note)})"
     )
     images = "".join(_img(png, title) for title, png in figures)
+    missing = (
+        f"<p class=\"muted\">classes with no examples in '{html.escape(eval_split)}' (no ROC or "
+        "precision-recall curve, no slice row): "
+        + ", ".join(f"'{html.escape(label)}'" for label in absent)
+        + "</p>"
+        if absent
+        else ""
+    )
     linear = evaluation.linear
     linear_line = (
         f"<br>linear baseline: TF-IDF word 1-{linear.config.ngrams}-grams + logistic "
@@ -203,6 +219,6 @@ majority baseline: always '{html.escape(evaluation.labels[evaluation.baseline.ma
 <h2>Reasons</h2><ul>{reasons}</ul>
 <h2>Overall metrics on '{html.escape(eval_split)}'</h2>{_metrics_table(evaluation, eval_split)}
 <h2>Slices of '{html.escape(eval_split)}'</h2>{_slices_table(evaluation, slice_metrics)}
-<h2>Plots on '{html.escape(eval_split)}'</h2><div class="plots">{images}</div>
+<h2>Plots on '{html.escape(eval_split)}'</h2>{missing}<div class="plots">{images}</div>
 </body></html>
 """

@@ -232,6 +232,7 @@ def run(
     write_evidence(blessing, metrics_doc, checks_document(evaluation, model.uri, model.fingerprint))
     if config.report:
         from seqline.components.evaluate.report import (  # noqa: PLC0415
+            absent_classes,
             classification_plots,
             render_report,
         )
@@ -239,7 +240,13 @@ def run(
 
         ctx.progress("writing report.html")
         figures = classification_plots(evaluation, scored.label_ids, predictions, config.eval_split)
-        page = render_report(evaluation, figures, model_uri=model.uri, eval_split=config.eval_split)
+        page = render_report(
+            evaluation,
+            figures,
+            model_uri=model.uri,
+            eval_split=config.eval_split,
+            absent=absent_classes(labels, scored.label_ids),
+        )
         filesystem.write_text(blessing.path(Blessing.REPORT_FILE), page)
     reasons = [*evaluation.reasons, *([accepted] if accepted is not None else [])]
     blessing.record(evaluation.blessed, reasons, model)

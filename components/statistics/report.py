@@ -16,7 +16,7 @@ import os
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from seqline.components.plot_text import literal_text
+from seqline.components.plot_text import display_label, literal_text
 from seqline.components.statistics import statistics_proto as sp
 from seqline.components.statistics.statistics_files import (
     common_stats,
@@ -103,21 +103,26 @@ def bar_geometry(
 
 @literal_text()  # feature names and labels drawn as written, never as mathtext
 def _label_png(path: str, title: str, per_split: dict[str, dict[str, float]]) -> None:
-    """Grouped bars: share of each label value per split."""
+    """Grouped bars: share of each label value per split. Tick labels are cut to 30 characters
+    (the table below the figure has them in full) and slanted; the figure widens with the
+    number of labels, so long or many labels do not overlap into one line."""
     import matplotlib  # noqa: PLC0415
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt  # noqa: PLC0415
 
     labels = sorted({label for counts in per_split.values() for label in counts})
-    fig, ax = plt.subplots(figsize=(5, 2.8), dpi=80)
+    fig, ax = plt.subplots(figsize=(max(5.0, 1.5 + 0.45 * len(labels)), 3.6), dpi=80)
     width = 0.8 / max(len(per_split), 1)
     for i, (split, counts) in enumerate(per_split.items()):
         total = sum(counts.values()) or 1.0
         xs = [j + i * width for j in range(len(labels))]
-        ax.bar(xs, [counts.get(label, 0.0) / total for label in labels], width=width, label=split)
+        shares = [counts.get(label, 0.0) / total for label in labels]
+        ax.bar(xs, shares, width=width, label=display_label(split))
     ax.set_xticks([j + 0.4 - width / 2 for j in range(len(labels))])
-    ax.set_xticklabels(labels, fontsize=8)
+    ax.set_xticklabels(
+        [display_label(label) for label in labels], fontsize=8, rotation=30, ha="right"
+    )
     ax.set_ylabel("share", fontsize=9)
     ax.set_title(title, fontsize=10)
     ax.legend(fontsize=8)
@@ -246,7 +251,8 @@ def write_report(
                 if not buckets:
                     continue
                 png = plot_file(split, name, key)
-                _bar_png(os.path.join(directory, png), f"{split}: {name}", xlabel, buckets)
+                title = f"{split}: {display_label(name, 50)}"
+                _bar_png(os.path.join(directory, png), title, xlabel, buckets)
                 images.append(f"<img src='{png}' alt='{html.escape(name)} {html.escape(key)}'>")
         parts.append("<div>" + "".join(images) + "</div>")
     parts.append("</body></html>")

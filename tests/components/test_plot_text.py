@@ -79,3 +79,73 @@ def test_statistics_report_draws_dollar_labels_and_feature_names_as_written(
     page = Path(write_report(stats, str(tmp_path), "label")).read_text(encoding="utf-8")
     assert "labels.png" in page
     assert_literal(figures, FRAC, PRICE, "$eval$")
+
+
+# -- readable legends and ticks whatever the labels (many, long, "_"-prefixed) ------------------
+
+
+def _one_vs_rest(names: list[str], n: int = 40) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    rng = np.random.default_rng(0)
+    classes = np.arange(n) % len(names)
+    return {name: (classes == k, rng.random(n)) for k, name in enumerate(names)}
+
+
+def _legend_texts(figure) -> list[str]:  # noqa: ANN001
+    return [t.get_text() for t in figure.axes[0].get_legend().get_texts()]
+
+
+@pytest.mark.parametrize("draw", [plots.roc_png, plots.pr_png, plots.calibration_png])
+def test_a_label_starting_with_underscore_has_its_legend_entry(figures, draw) -> None:
+    draw(_one_vs_rest(["a", "_x", "c"]), "t")
+    texts = _legend_texts(figures[-1])
+    assert [t for t in texts if t.lstrip("\u200b") in ("a", "_x", "c")] == [
+        "a",
+        "\u200b_x",
+        "c",
+    ]
+
+
+def test_thirty_classes_get_thirty_colours_and_a_legend_beside_the_plot(figures) -> None:
+    from matplotlib.colors import to_hex
+
+    names = [f"category_{k:02d}" for k in range(30)]
+    plots.roc_png(_one_vs_rest(names, n=90), "ROC")
+    figure = figures[-1]
+    axes = figure.axes[0]
+    curves = [line for line in axes.get_lines() if line.get_label() in names]
+    assert len(curves) == 30
+    assert len({to_hex(line.get_color()) for line in curves}) == 30
+    legend = axes.get_legend().get_window_extent()
+    plot = axes.get_window_extent()
+    assert legend.x0 >= plot.x1  # beside the axes, not over the curves
+    assert legend.y0 >= 0 and legend.y1 <= figure.bbox.height  # no entry cut off
+    assert sorted(_legend_texts(figure)) == sorted([*names, "chance"])
+
+
+def test_long_labels_are_shortened_in_legends_and_ticks(figures) -> None:
+    long = "L" * 300
+    plots.roc_png(_one_vs_rest([long, "b"]), "t")
+    plots.confusion_matrix_png(np.eye(2, dtype=int), [long, "b"], "t")
+    legend = _legend_texts(figures[0])
+    ticks = [t.get_text() for t in figures[1].axes[0].get_xticklabels()]
+    for texts in (legend, ticks):
+        shown = next(t for t in texts if t.startswith("L"))
+        assert shown == "L" * 29 + "…"
+
+
+def test_statistics_label_chart_shortens_and_slants_long_labels(tmp_path: Path, figures) -> None:
+    from seqline.components.statistics.report import write_report
+    from tests.components.statistics.helpers import direct_statistics
+
+    labels = ["_hidden", "M" * 300, "line1\nline2", *(f"label {k}" for k in range(9))]
+    rows = [{"label": label} for label in labels]
+    page = Path(write_report(direct_statistics({"train": rows}), str(tmp_path), "label"))
+    html = page.read_text(encoding="utf-8")
+    assert "M" * 300 in html  # the table keeps the full label
+    (chart,) = [f for f in figures if "label balance" in f.axes[0].get_title()]
+    ticks = [t for t in chart.axes[0].get_xticklabels() if t.get_text()]
+    assert sorted(t.get_text() for t in ticks) == sorted(
+        ["\u200b_hidden", "M" * 29 + "…", "line1 line2", *(f"label {k}" for k in range(9))]
+    )
+    assert all(t.get_rotation() > 0 for t in ticks)
+    assert chart.get_figwidth() > 5  # widened for 12 labels

@@ -138,6 +138,21 @@ def test_multiclass_macro_metrics_equal_reference(
     assert summary["blessed"] is True
 
 
+def test_report_names_the_classes_with_no_examples_in_the_eval_split(
+    tmp_path: Path, multiclass_model: Artifact
+) -> None:
+    # "science" is a class of the model with no test example: its one-vs-rest curves cannot
+    # be drawn, and the report says so instead of leaving it out silently.
+    rows = make_corpus(30, MULTI_LABELS, MULTI_KEYWORDS, [0.5, 0.5, 0.0], seed=4)
+    assert {label for _, label in rows} == {"sports", "politics"}
+    examples = write_examples(str(tmp_path / "examples"), {"test": rows})
+    config = EvaluateTextConfig(thresholds={"f1": Bound(lower=0.0)})
+    _run(tmp_path, examples, multiclass_model, config)
+    page = (tmp_path / "blessing" / "report.html").read_text(encoding="utf-8")
+    assert "classes with no examples in 'test' (no ROC or precision-recall curve, no slice " \
+           "row): 'science'</p>" in page  # fmt: skip
+
+
 def test_eval_label_unknown_to_the_model_is_named(tmp_path: Path, binary_model: Artifact) -> None:
     rows = [("good good", "pos"), ("bad", "neg"), ("meh", "neutral"), ("fine", "neutral")]
     examples = write_examples(str(tmp_path / "examples"), {"test": rows}, shards=1)
