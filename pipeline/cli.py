@@ -143,7 +143,7 @@ def _params(pairs: Sequence[str]) -> dict[str, str]:
 
 def _cmd_run(args: argparse.Namespace) -> int:
     from seqline.pipeline.config_file import load_pipeline
-    from seqline.pipeline.report import PrintProgress, brief, run_summary
+    from seqline.pipeline.report import PrintProgress, brief, printable, run_summary
     from seqline.pipeline.runner import run_pipeline
     from seqline.serving.garbage_collection import collect_less_often
 
@@ -180,13 +180,17 @@ def _cmd_run(args: argparse.Namespace) -> int:
             run_id = time.strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]
         else:
             run_id = check_run_id(args.run_id)
-        _print(f"pipeline '{pipeline.name}' node '{args.node}' run {run_id} -> {pipeline.root}")
+        _print(
+            printable(
+                f"pipeline '{pipeline.name}' node '{args.node}' run {run_id} -> {pipeline.root}"
+            )
+        )
         # What the user would type to run another node of this run (for error messages).
         hint = " ".join([args.config, *(f"--param {shlex.quote(p)}" for p in args.param)])
         node = run_node(pipeline, args.node, run_id, progress=PrintProgress(), config_hint=hint)
         _print(f"{node.node_id} {node.status} {node.fingerprint} {brief(node.summary)}".rstrip())
         return 0
-    _print(f"pipeline '{pipeline.name}' -> {pipeline.root}")
+    _print(printable(f"pipeline '{pipeline.name}' -> {pipeline.root}"))
     result = run_pipeline(
         pipeline, progress=PrintProgress(), run_id=args.run_id, max_parallel=args.max_parallel
     )
@@ -466,10 +470,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except DataNotReady as exc:
         # Data not landed yet (a span folder missing or still empty): a retry may succeed,
         # so a wrapper can tell it from a mistake (status 2) by the status alone.
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {_printable_text(exc)}", file=sys.stderr)
         return EXIT_NOT_READY
     except SeqlineError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        # A component's failure quotes its exception, whose text may come from data.
+        print(f"error: {_printable_text(exc)}", file=sys.stderr)
         return EXIT_ERROR
     except KeyboardInterrupt as exc:
         what = "terminated (SIGTERM)" if isinstance(exc, Terminated) else "interrupted"
@@ -483,6 +488,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
         print(what, file=sys.stderr)
         return EXIT_TERMINATED if isinstance(exc, Terminated) else EXIT_INTERRUPTED
+
+
+def _printable_text(exc: BaseException) -> str:
+    """An error's message for the terminal: its lines kept, control characters in each escaped
+    (report.printable)."""
+    from seqline.pipeline.report import printable
+
+    return "\n".join(printable(line) for line in str(exc).split("\n"))
 
 
 def _discard_stdout() -> None:

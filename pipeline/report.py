@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sys
 import time
 from collections.abc import Sequence
@@ -11,10 +12,32 @@ from seqline.pipeline.artifact import Artifact, new_artifact
 from seqline.pipeline.dag import Node
 from seqline.pipeline.runner import NodeResult, Progress, RunResult
 
+# Characters a terminal acts on instead of showing: C0 controls (ESC starts colour, cursor and
+# OSC "set window title" sequences; a newline or carriage return forges a line), DEL, C1
+# controls (U+009B is a one-byte CSI), line/paragraph separators, and the bidirectional
+# controls that reorder what follows (U+202E shows "exe.txt" for "txt.exe").
+_UNPRINTABLE = re.compile(r"[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069]")
+
+
+def printable(text: object) -> str:
+    """`text` for a terminal: every character above as an escape (`\\x1b`, `\\n`, `\\u202e`), so
+    a value that comes from data (a label in a blessing's reasons, an error text, a summary)
+    prints as one inert line. The stored values (metrics.json, the metadata store) stay exact;
+    only what is printed is escaped. Idempotent: its output has nothing left to escape."""
+
+    def escape(match: re.Match[str]) -> str:
+        char = match.group()
+        code = ord(char)
+        if char in "\t\n\r":
+            return repr(char)[1:-1]
+        return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+    return _UNPRINTABLE.sub(escape, str(text))
+
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     """A plain aligned text table."""
-    cells = [[str(h) for h in headers]] + [[str(c) for c in row] for row in rows]
+    cells = [[printable(h) for h in headers]] + [[printable(c) for c in row] for row in rows]
     widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
     lines = [
         "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in cells
@@ -24,7 +47,8 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
 
 
 def brief(summary: dict[str, Any], limit: int = 70) -> str:
-    """`k=v, k=v` of a summary, floats shortened, cut at `limit` characters."""
+    """`k=v, k=v` of a summary, floats shortened, control characters escaped (`printable`),
+    cut at `limit` characters."""
     parts = []
     for key, value in summary.items():
         if isinstance(value, float):
@@ -32,7 +56,7 @@ def brief(summary: dict[str, Any], limit: int = 70) -> str:
         elif isinstance(value, dict):
             value = "{" + ", ".join(f"{k}: {v}" for k, v in value.items()) + "}"
         parts.append(f"{key}={value}")
-    text = ", ".join(parts)
+    text = printable(", ".join(parts))
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
@@ -47,24 +71,47 @@ class PrintProgress(Progress):
 
     def node_started(self, index: int, total: int, node: Node, cached: bool) -> None:
         state = "cached" if cached else "running"
-        self._print(f"[{index}/{total}] {node.node_id} ({state})")
+        self._print(printable(f"[{index}/{total}] {node.node_id} ({state})"))
 
     def node_message(self, node: Node, message: str) -> None:
-        self._print(f"      {node.node_id}: {message}")
+        self._print(printable(f"      {node.node_id}: {message}"))
 
     def node_finished(self, index: int, total: int, result: NodeResult) -> None:
         if result.status == "FAILED":
-            self._print(f"[{index}/{total}] {result.node_id} FAILED after {result.seconds:.1f}s")
+            self._print(
+                printable(f"[{index}/{total}] {result.node_id} FAILED after {result.seconds:.1f}s")
+            )
         elif result.status == "COMPLETE":
-            self._print(f"[{index}/{total}] {result.node_id} done in {result.seconds:.1f}s")
+            self._print(
+                printable(f"[{index}/{total}] {result.node_id} done in {result.seconds:.1f}s")
+            )
+
+
+def _summary_cell(summary: dict[str, Any], outputs: Sequence[Artifact], limit: int = 70) -> str:
+    """A node's brief summary; an evaluate node's starts with the split its figures are on
+    (its Blessing's eval_split, 'test' by default), so they are not read as train's val_*
+    figures (on train's eval split)."""
+    from seqline.pipeline.artifacts import Blessing
+
+    split = next((_eval_split(a, _evidence(a)) for a in outputs if isinstance(a, Blessing)), None)
+    if not split or not summary:
+        return brief(summary, limit)
+    on = f"on '{printable(split)}': "
+    return on + brief(summary, max(limit - len(on), 10))
 
 
 def run_summary(result: RunResult) -> str:
     rows = [
-        (n.node_id, n.status, f"{n.seconds:.1f}s", n.fingerprint[:10], brief(n.summary))
+        (
+            n.node_id,
+            n.status,
+            f"{n.seconds:.1f}s",
+            n.fingerprint[:10],
+            _summary_cell(n.summary, list(n.outputs.values())),
+        )
         for n in result.nodes
     ]
-    header = (
+    header = printable(
         f"run {result.run_id} of '{result.pipeline_name}': {result.status} in {result.seconds:.1f}s"
     )
     return header + "\n" + table(("node", "status", "time", "fingerprint", "summary"), rows)
@@ -112,9 +159,86 @@ def _typed(record: Any) -> Artifact:
     return new_artifact(record.type_name, record.uri, record.fingerprint, {}, record.properties)
 
 
+# Blessing and PushedModel lines are written here rather than in their classes' describe():
+# pipeline/artifacts is in every component's code fingerprint, so a change of wording there
+# would rerun every node of every pipeline, training included.
+
+
+def _evidence(blessing: Artifact) -> dict[str, Any]:
+    """A Blessing's metrics.json when it is on a local filesystem, else {} (a remote one is
+    not read: `show` stays a metadata read, without TensorFlow or the network); {} too when
+    the file is missing or not a JSON object."""
+    import json
+
+    from seqline.pipeline.artifacts import Blessing
+    from seqline.storage import filesystem
+
+    path = blessing.path(Blessing.METRICS_FILE)
+    if filesystem.is_remote(path):
+        return {}
+    try:
+        document = json.loads(filesystem.read_text(path))
+    except (OSError, ValueError):
+        return {}
+    return document if isinstance(document, dict) else {}
+
+
+def _eval_split(blessing: Artifact, evidence: dict[str, Any]) -> str | None:
+    """The split every figure of a Blessing is on (evaluate's eval_split, 'test' by default):
+    its `eval_split` property if recorded, else metrics.json's "eval_split", else None."""
+    value = blessing.properties.get("eval_split") or evidence.get("eval_split")
+    return str(value) if value else None
+
+
+def _describe(artifact: Artifact) -> list[str]:
+    """What `show` prints under an output artifact: its describe(), except a Blessing's metrics
+    and reasons come under headers naming the split they are on (not train's val_* split) and
+    the split the majority baseline was fitted on, counts as integers; and an adopted push is
+    not said to have been published by an unrecorded push (`lineage` says which)."""
+    from seqline.pipeline.artifacts import Blessing, PushedModel
+
+    if isinstance(artifact, PushedModel) and artifact.pushed and artifact.properties.get("adopted"):
+        return [
+            f"pushed as version {artifact.version} to {artifact.destination} (adopted: the "
+            "version was already there, published by an earlier push of this model; `seqline "
+            "lineage` says which run)"
+        ]
+    if not isinstance(artifact, Blessing):
+        return artifact.describe()
+    evidence = _evidence(artifact)
+    split = _eval_split(artifact, evidence)
+    on = f"on '{split}'" if split else "(split not recorded)"
+    lines = []
+    for name, value in artifact.metrics.items():
+        if isinstance(value, bool):
+            lines.append(f"  {name:<22} {value}")
+        elif isinstance(value, int) or (isinstance(value, float) and name.endswith("count")):
+            lines.append(f"  {name:<22} {value:.0f}")  # a count, not a 4-decimal figure
+        elif isinstance(value, float):
+            lines.append(f"  {name:<22} {value:.4f}")
+        elif isinstance(value, dict):
+            inner = ", ".join(
+                f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}" for k, v in value.items()
+            )
+            lines.append(f"  {name:<22} {inner}")
+    if lines:
+        count = artifact.metrics.get("example_count")
+        examples = f" ({count:.0f} examples)" if isinstance(count, int | float) else ""
+        lines.insert(0, f"metrics {on}{examples}:")
+    reasons = [f"- {reason}" for reason in artifact.reasons]
+    if reasons:
+        baseline = evidence.get("baseline")
+        fitted = baseline.get("fitted_on") if isinstance(baseline, dict) else None
+        fitted_on = f"; majority baseline fitted on '{fitted}'" if fitted else ""
+        lines.append(f"reasons (figures {on}{fitted_on}):")
+    return lines + reasons
+
+
 def run_details(store: Any, run_id: str) -> str:
     """Executions (status, time, fingerprint), their input/output artifacts, metrics and
-    blessing reasons of one run, from the metadata store."""
+    blessing reasons of one run, from the metadata store. Every line is escaped by `printable`:
+    a value from data (a label in a reason, an error text) cannot end a line or act on the
+    terminal."""
     run = store.run(run_id)
     took = (run["finished_at"] - run["started_at"]) if run.get("finished_at") else None
     out = [
@@ -122,7 +246,8 @@ def run_details(store: Any, run_id: str) -> str:
         f"started {_when(run['started_at'])}" + (f"  took {took:.1f}s" if took else "")
     ]
     if run.get("error"):
-        out.append(f"error: {run['error']}")
+        first, *rest = str(run["error"]).split("\n")
+        out.extend([f"error: {first}", *(f"  {line}" for line in rest)])
     for execution in store.executions(run_id):
         seconds = (
             f"{execution.finished_at - execution.started_at:.1f}s" if execution.finished_at else "-"
@@ -132,17 +257,19 @@ def run_details(store: Any, run_id: str) -> str:
             f"{execution.node_id} ({execution.component})  {execution.status}  {seconds}  "
             f"fingerprint {execution.fingerprint}"
         )
+        outputs = [(name, a, _typed(a)) for name, a in store.artifacts_of(execution.id, "output")]
         if execution.summary and execution.status != "CACHED":
-            out.append(f"  summary: {brief(execution.summary, 200)}")
+            cell = _summary_cell(execution.summary, [typed for _, _, typed in outputs], 200)
+            out.append(f"  summary: {cell}")
         for name, artifact in store.artifacts_of(execution.id, "input"):
             out.append(f"  in  {name:<22} {artifact.type_name:<20} {artifact.uri}")
-        for name, artifact in store.artifacts_of(execution.id, "output"):
+        for name, artifact, typed in outputs:
             out.append(f"  out {name:<22} {artifact.type_name:<20} {artifact.uri}")
-            out.extend(f"      {line}" for line in _typed(artifact).describe())
+            out.extend(f"      {line}" for line in _describe(typed))
         if execution.error:
             out.append("  error:")
-            out.extend(f"    {line}" for line in execution.error.strip().splitlines()[-6:])
-    return "\n".join(out)
+            out.extend(f"    {line}" for line in execution.error.strip().split("\n")[-6:])
+    return "\n".join(printable(line) for line in out)
 
 
 def _destination_matches(
@@ -239,13 +366,13 @@ def _unrecorded_push(store: Any, model_name: str, version: int, where: str, mark
     models.sort(key=lambda a: a.uri != marker.get("model_uri"))
     if not models:
         out.append(f"  that model is not recorded in {store.url} either")
-        return "\n".join(out)
+        return "\n".join(printable(line) for line in out)
     model = models[0]
     if model.producer_execution_id is not None:
         producer = store.execution(model.producer_execution_id)
         out.append(f"  produced by run {producer.run_id} ({producer.node_id})")
     out.extend(_upstream_lines(store, model.id, indent_depth=2))
-    return "\n".join(out)
+    return "\n".join(printable(line) for line in out)
 
 
 def _upstream_lines(store: Any, artifact_id: int, indent_depth: int) -> list[str]:
@@ -279,15 +406,30 @@ def _deleted_note(destination: str) -> str:
     return " (deleted since: retention or by hand)" if gone else ""
 
 
-def _recorded_push_of(store: Any, run_id: str | None, pushed: Any) -> bool:
-    """True if run `run_id` has a finished execution whose output is the push record `pushed`
-    (a push re-run under the same fingerprint updates that row, and the earlier execution
-    keeps its output event)."""
-    return run_id is not None and any(
-        execution.status == "COMPLETE"
-        and any(a.id == pushed.id for _, a in store.artifacts_of(execution.id, "output"))
-        for execution in store.executions(run_id)
-    )
+def _recorded_push_of(store: Any, run_id: str | None, pushed: Any) -> str | None:
+    """How run `run_id` recorded the push of the version `pushed` adopted: "same" if one of its
+    finished executions has `pushed` itself as output (a push re-run under the same
+    fingerprint updates that row, and the earlier execution keeps its output event), "other"
+    if one has another push record to the same destination (the rerun's push had another
+    fingerprint, e.g. evaluate's config changed, and found the same model there), else None
+    (that run was stopped before recording it)."""
+    if run_id is None:
+        return None
+    destination = str(pushed.properties.get("destination") or "").rstrip("/")
+    found = None
+    for execution in store.executions(run_id):
+        if execution.status != "COMPLETE":
+            continue
+        for _, artifact in store.artifacts_of(execution.id, "output"):
+            if artifact.id == pushed.id:
+                return "same"
+            if (
+                artifact.type_name == "PushedModel"
+                and artifact.properties.get("pushed")
+                and str(artifact.properties.get("destination") or "").rstrip("/") == destination
+            ):
+                found = "other"
+    return found
 
 
 def _marker_check(store: Any, pushed: Any, producer: Any) -> list[str]:
@@ -314,10 +456,21 @@ def _marker_check(store: Any, pushed: Any, producer: Any) -> list[str]:
         )
     marker_run = marker.get("run_id")
     if marker_run != producer.run_id:
-        if pushed.properties.get("adopted") and _recorded_push_of(store, marker_run, pushed):
+        recorded = (
+            _recorded_push_of(store, marker_run, pushed)
+            if pushed.properties.get("adopted")
+            else None
+        )
+        if recorded == "same":
             lines.append(
                 f"  adopted: run {marker_run} published these files and its push is recorded "
                 "too; this push found them already there (push's cached output was missing)"
+            )
+        elif recorded == "other":
+            lines.append(
+                f"  adopted: run {marker_run} published these files and its push is recorded "
+                "too; this push (its inputs or config differ, the model is the same) found them "
+                "already there"
             )
         elif pushed.properties.get("adopted"):
             lines.append(
@@ -388,4 +541,4 @@ def model_lineage(
         out.extend(_marker_check(store, pushed, producer))
         out.extend(_upstream_lines(store, pushed.id, indent_depth=1))
         out.append("")
-    return "\n".join(out).rstrip()
+    return "\n".join(printable(line) for line in out).rstrip()

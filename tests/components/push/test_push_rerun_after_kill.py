@@ -20,7 +20,7 @@ from seqline.pipeline.dag import Node, OutputRef, Pipeline
 from seqline.pipeline.dag import Node as DagNode
 from seqline.pipeline.errors import ComponentFailed
 from seqline.pipeline.metadata import MetadataStore, default_metadata_url
-from seqline.pipeline.report import model_lineage
+from seqline.pipeline.report import model_lineage, run_details
 from seqline.pipeline.runner import Progress, run_pipeline
 from tests.components.push.push_inputs import write_fake_saved_model
 
@@ -59,14 +59,16 @@ BLESS = Component(
 )
 
 
-def _pipeline(root: Path, serving: Path, quality: int = 1, keep_versions: int = 5) -> Pipeline:
+def _pipeline(
+    root: Path, serving: Path, quality: int = 1, keep_versions: int = 5, bless_quality: int = 1
+) -> Pipeline:
     model = OutputRef("train", "model")
     return Pipeline(
         "reviews",
         str(root),
         [
             Node(TRAIN, TrainConfig(quality)),
-            Node(BLESS, TrainConfig(), {"model": model}),
+            Node(BLESS, TrainConfig(bless_quality), {"model": model}),
             Node(
                 PUSH,
                 PushConfig(
@@ -166,6 +168,37 @@ def test_a_recorded_push_whose_cached_output_was_deleted_is_not_called_unrecorde
     assert f"pushed by run {rerun.run_id}" in text
     assert "stopped before recording" not in text
     assert f"adopted: run {first.run_id} published these files and its push is recorded" in text
+
+
+def test_a_version_adopted_by_a_push_with_other_inputs_is_not_called_unrecorded(
+    tmp_path: Path,
+) -> None:
+    """The second run changed only bless's config: same model, so push (a new fingerprint, as
+    its blessing input changed) adopted the version the first run published and recorded.
+    Lineage said the first run "was stopped before recording them", while listing that
+    recorded push right below."""
+    root, serving = tmp_path / "root", tmp_path / "serving"
+    first = run_pipeline(_pipeline(root, serving))
+    second = run_pipeline(_pipeline(root, serving, bless_quality=2))
+    pushed = second.node("push").outputs["pushed_model"]
+    assert second.node("push").status == "COMPLETE"
+    assert (pushed.properties["version"], pushed.properties["adopted"]) == (1, True)
+
+    store = MetadataStore(default_metadata_url(str(root)))
+    try:
+        text = model_lineage(store, "sentiment", 1)
+        shown = run_details(store, second.run_id)
+    finally:
+        store.close()
+    # `show` does not call the publishing push unrecorded either.
+    assert "unrecorded" not in shown
+    assert "pushed as version 1 to " in shown and "(adopted: the version was already there" in shown
+    assert f"pushed by run {second.run_id}" in text and f"pushed by run {first.run_id}" in text
+    assert "stopped before recording" not in text
+    assert (
+        f"adopted: run {first.run_id} published these files and its push is recorded too; "
+        "this push (its inputs or config differ, the model is the same) found them"
+    ) in text
 
 
 def test_lineage_of_a_version_retention_deleted_says_it_is_gone(tmp_path: Path) -> None:
