@@ -43,7 +43,7 @@ if TYPE_CHECKING:
 
 @dataclass
 class ExecutionContext:
-    """What an executor receives. Every field but the last two is required: the runner and
+    """What an executor receives. Every field but the last three is required: the runner and
     the test harness build it the same way.
 
     Attributes:
@@ -65,6 +65,9 @@ class ExecutionContext:
         prestarted: what this node's Component.prestart returned when the runner warmed it up
             (e.g. infra_validate's model server child, already importing TensorFlow), else
             None. The executor owns it from here (the runner closes unclaimed ones).
+        resolved_notes: resolved input name -> why nothing was found, for inputs that resolved
+            to None and whose resolver can say (evaluate's "first run", or "the only blessed
+            model is this candidate"); empty outside the runner.
     """
 
     config: Any
@@ -80,6 +83,7 @@ class ExecutionContext:
     resolved: Mapping[str, Artifact | None]
     finishing: Callable[[], None] = field(default=lambda: None)
     prestarted: Any = None
+    resolved_notes: Mapping[str, str] = field(default_factory=dict)
 
     def beam_options(self) -> Any:
         """Beam PipelineOptions for this execution (see pipeline/beam_options.py)."""

@@ -128,7 +128,7 @@ class NodeExecution:
         progress: receives the executor's progress messages.
         metadata: the metadata store, passed to executors while ExecutionContext still has a
             `metadata` field.
-        finishing, prestarted: passed to the ExecutionContext (see there).
+        finishing, prestarted, resolved_notes: passed to the ExecutionContext (see there).
     """
 
     component: Component
@@ -145,6 +145,7 @@ class NodeExecution:
     metadata: Any = None
     finishing: Callable[[], None] = field(default=lambda: None)
     prestarted: Any = None
+    resolved_notes: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def failed_dir(self) -> str:
@@ -198,6 +199,7 @@ def _context(run: NodeExecution, outputs: Mapping[str, Artifact], scratch: str) 
         "metadata": run.metadata,
         "finishing": run.finishing,
         "prestarted": run.prestarted,
+        "resolved_notes": dict(run.resolved_notes),
     }
     # Build every field the context has (all but finishing and prestarted are required, and
     # those are passed too); `metadata` leaves the context once components take baselines

@@ -121,6 +121,9 @@ def _readable(record: ArtifactRecord) -> Artifact | None:
 
 # -- the last blessed model ---------------------------------------------------------------------
 
+# Why LatestBlessedModel passed a blessing: its model is the candidate being evaluated.
+SKIPPED_CANDIDATE = "the candidate itself"
+
 
 def default_model_name(query: ResolverQuery) -> str:
     """The name baselines are matched by: the config's `model_name`, else the node that trained
@@ -213,6 +216,31 @@ class LatestBlessedModel:
         )
 
     def resolve(self, query: ResolverQuery) -> Artifact | None:
+        return self._search(query)
+
+    def why_none(self, query: ResolverQuery) -> str:
+        """Why `resolve` found nothing, for the executor to say (evaluate's report): "first
+        run" only when no blessing of the name exists at all; otherwise what was skipped,
+        e.g. the only blessed model is the candidate itself (a re-evaluation)."""
+        if not self.enabled(query.config):
+            return "not looked for (disabled by the config)"
+        skipped: list[str] = []
+        self._search(query, skipped)
+        if not skipped:
+            return "no blessed baseline model yet: first run"
+        if set(skipped) == {SKIPPED_CANDIDATE}:
+            return (
+                "the only blessed model is this candidate itself (evaluated again): no other "
+                "blessed model to compare with"
+            )
+        counts = ", ".join(f"{r} ({skipped.count(r)})" for r in dict.fromkeys(skipped))
+        return f"no usable blessed model: {len(skipped)} blessing(s) skipped: {counts}"
+
+    def _search(self, query: ResolverQuery, skipped: list[str] | None = None) -> Artifact | None:
+        """The model `resolve` returns. With a `skipped` list, appends why each blessing was
+        passed over instead of logging it (resolve already did)."""
+        quiet = skipped is not None
+        skipped = [] if skipped is None else skipped
         if not self.enabled(query.config):
             return None
         candidate = query.inputs.get(self.candidate_input)
@@ -226,28 +254,38 @@ class LatestBlessedModel:
         for blessing in blessings:
             uri = blessing.properties.get("model_uri")
             fingerprint = blessing.properties.get("model_fingerprint")
-            if not uri or (candidate is not None and fingerprint == candidate.fingerprint):
+            if not uri:
+                skipped.append("no model uri")
+                continue
+            if candidate is not None and fingerprint == candidate.fingerprint:
+                skipped.append(SKIPPED_CANDIDATE)
                 continue
             if self._trained_here(query, uri):
+                skipped.append("trained by this node from the same inputs")
                 continue
             bad = nonfinite_metrics(blessing.properties)
             if bad:
-                log.warning(
-                    "%s: not using the model blessed at %s (%s) as the baseline: its recorded "
-                    "metrics are not finite (%s); looking at earlier blessings",
-                    query.node_id, blessing.uri, uri, ", ".join(bad),
-                )  # fmt: skip
+                skipped.append("recorded metrics not finite")
+                if not quiet:
+                    log.warning(
+                        "%s: not using the model blessed at %s (%s) as the baseline: its "
+                        "recorded metrics are not finite (%s); looking at earlier blessings",
+                        query.node_id, blessing.uri, uri, ", ".join(bad),
+                    )  # fmt: skip
                 continue
             if self.same_node:
                 record = query.store.artifact_by_uri(uri)
                 if record is None or record.node_id != query.node_id:
+                    skipped.append("trained by another node")
                     continue
             model = read_artifact(uri)
             if model is None or not filesystem.exists(
                 filesystem.join(uri, "saved_model", "saved_model.pb")
             ):
-                continue  # deleted by retention or by hand
+                skipped.append("model deleted since")  # by retention or by hand
+                continue
             if labels is not None and model.properties.get("labels") != labels:
+                skipped.append("labels differ from the candidate's")
                 continue
             model.properties["pushed_version"] = pushed_version(query.store, uri)
             return model
@@ -407,6 +445,21 @@ class PreviousSchema:
             if found is not None:
                 return found
         return None
+
+
+def resolution_notes(
+    resolvers: Mapping[str, Resolver],
+    query: ResolverQuery,
+    resolved: Mapping[str, Artifact | None],
+) -> dict[str, str]:
+    """Resolved input name -> why nothing was found, for the inputs that resolved to None and
+    whose resolver can say (a `why_none(query)` method, as LatestBlessedModel has)."""
+    notes: dict[str, str] = {}
+    for name, resolver in sorted(resolvers.items()):
+        why_none = getattr(resolver, "why_none", None)
+        if resolved.get(name) is None and callable(why_none):
+            notes[name] = str(why_none(query))
+    return notes
 
 
 def resolve_inputs(

@@ -46,7 +46,12 @@ from seqline.pipeline.fingerprint import node_fingerprint
 from seqline.pipeline.locking import Holder, node_lock
 from seqline.pipeline.metadata import MetadataStore, default_metadata_url
 from seqline.pipeline.prestart import Warmups, close_handle, no_warmups
-from seqline.pipeline.resolvers import ResolverQuery, resolve_inputs, resolved_fingerprint
+from seqline.pipeline.resolvers import (
+    ResolverQuery,
+    resolution_notes,
+    resolve_inputs,
+    resolved_fingerprint,
+)
 from seqline.pipeline.scheduling import (
     check_max_parallel,
     default_max_parallel,
@@ -423,6 +428,7 @@ def _run_node(
                 execution_id = _execute_recorded(
                     pipeline, node, result, inputs, resolved, input_ids, run_id, progress,
                     store, index, t0, warmups, abandoned,
+                    resolution_notes(node.component.resolved, query, resolved),
                 )  # fmt: skip
                 if execution_id is None or abandoned.is_set():
                     return  # its run was interrupted (and recorded it FAILED if it started)
@@ -524,6 +530,7 @@ def _execute_recorded(
     t0: float,
     warmups: Warmups,
     abandoned: Abandoned | None = None,
+    notes: Mapping[str, str] | None = None,
 ) -> int | None:
     """Executes `node` (pipeline/execution.py), recording the execution; fills `result` and
     returns the execution's id. On failure records it, reports it, and raises
@@ -552,6 +559,7 @@ def _execute_recorded(
         metadata=store,
         finishing=lambda: warmups.finishing(node),
         prestarted=warmups.claim(node.node_id),
+        resolved_notes=dict(notes or {}),
     )
     try:
         result.outputs, result.summary = execute(run)

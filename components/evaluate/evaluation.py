@@ -103,12 +103,15 @@ class BaselineModelInfo:
 FIRST_RUN_NOTE = "no blessed baseline model yet: first run"
 
 
-def baseline_model_info(baseline: Model | None, model_name: str) -> BaselineModelInfo:
+def baseline_model_info(
+    baseline: Model | None, model_name: str, why_none: str | None = None
+) -> BaselineModelInfo:
     """What the resolved `baseline_model` input (the last blessed model of `model_name`, see
     pipeline/resolvers.py LatestBlessedModel) was; `version` is the serving version it was
-    pushed as, when it was pushed."""
+    pushed as, when it was pushed. Without one, the note is `why_none`, the resolver's reason
+    (ctx.resolved_notes: first run, or only this candidate is blessed...), else "first run"."""
     if baseline is None:
-        return BaselineModelInfo(None, None, FIRST_RUN_NOTE)
+        return BaselineModelInfo(None, None, why_none or FIRST_RUN_NOTE)
     version = baseline.properties.get("pushed_version")
     shown = f", pushed as version {version}" if version is not None else ""
     return BaselineModelInfo(

@@ -161,7 +161,7 @@ def run(
     accepted, set_aside = judge_lineages(
         model, baseline_model, examples.split_definition, config, ctx.progress
     )
-    info = baseline_model_info(baseline_model, model_name)
+    info = baseline_model_info(baseline_model, model_name, ctx.resolved_notes.get("baseline_model"))
     if set_aside is not None:
         baseline_model = None
         info = BaselineModelInfo(None, None, set_aside)

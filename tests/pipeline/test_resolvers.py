@@ -11,14 +11,14 @@ from seqline.pipeline.runner import run_pipeline
 from tests.pipeline import toy_resolved as toy
 
 
-def model_pipeline(root, serving, quality, log=""):
+def model_pipeline(root, serving, quality, log="", model_name=""):
     model = {"model": OutputRef("train", "model")}
     return Pipeline(
         "abtest",
         str(root),
         [
             Node(toy.TRAIN, toy.TrainConfig(quality=quality, calls_log=log)),
-            Node(toy.EVALUATE, toy.EvaluateConfig(calls_log=log), model),
+            Node(toy.EVALUATE, toy.EvaluateConfig(model_name, calls_log=log), model),
             Node(
                 toy.PUSH,
                 toy.PushConfig(serving_dir=str(serving)),
@@ -63,6 +63,47 @@ def test_a_b_a_reevaluates_against_the_newest_blessed_model(tmp_path):
         "model": first.node("train").outputs["model"].uri,
         "baseline_model": second.node("train").outputs["model"].uri,
     }
+
+
+def test_the_executor_is_told_why_no_baseline_model_was_resolved(tmp_path):
+    root, serving = tmp_path / "root", tmp_path / "serving"
+    first = run_pipeline(model_pipeline(root, serving, 1))
+    note = first.node("evaluate").outputs["blessing"].properties["baseline_note"]
+    assert note == "no blessed baseline model yet: first run"
+    # The same model evaluated again (evaluate's config changed): it is the only blessed model,
+    # which is not a first run.
+    again = run_pipeline(model_pipeline(root, serving, 1, model_name="train"))
+    assert statuses(again) == {"train": "CACHED", "evaluate": "COMPLETE", "push": "COMPLETE"}
+    blessing = again.node("evaluate").outputs["blessing"].properties
+    assert blessing["baseline_model_uri"] is None
+    assert blessing["baseline_note"] == (
+        "the only blessed model is this candidate itself (evaluated again): no other blessed "
+        "model to compare with"
+    )
+    # A baseline was found: no note.
+    second = run_pipeline(model_pipeline(root, serving, 2))
+    assert second.node("evaluate").outputs["blessing"].properties["baseline_note"] is None
+
+
+def test_why_no_blessed_model_counts_what_was_skipped(tmp_path):
+    from seqline.pipeline.resolvers import LatestBlessedModel, ResolverQuery
+
+    root, serving = tmp_path / "root", tmp_path / "serving"
+    first = run_pipeline(model_pipeline(root, serving, 1))
+    store = MetadataStore(first.metadata_url)
+    model = first.node("train").outputs["model"]
+    other = type(model)(model.type_name, model.uri, "other", dict(model.producer))
+    other.properties.update({**model.properties, "labels": ["a", "b", "c"]})
+    query = ResolverQuery(store, "abtest", str(root), "evaluate", toy.EvaluateConfig(),
+                          {"model": other})  # fmt: skip
+    resolver = LatestBlessedModel()
+    assert resolver.resolve(query) is None
+    assert resolver.why_none(query) == (
+        "no usable blessed model: 1 blessing(s) skipped: labels differ from the candidate's (1)"
+    )
+    empty = ResolverQuery(store, "other-pipeline", str(root), "evaluate", toy.EvaluateConfig(),
+                          {"model": other})  # fmt: skip
+    assert resolver.why_none(empty) == "no blessed baseline model yet: first run"
 
 
 def test_a_deleted_baseline_model_is_skipped(tmp_path):

@@ -62,6 +62,7 @@ def evaluate(ctx: ExecutionContext) -> dict:
             "model_fingerprint": model.fingerprint,
             "baseline_model_uri": baseline.uri if baseline else None,
             "baseline_version": baseline.properties["pushed_version"] if baseline else None,
+            "baseline_note": ctx.resolved_notes.get("baseline_model"),
         }
     )
     return {}

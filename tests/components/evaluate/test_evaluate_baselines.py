@@ -326,3 +326,11 @@ def test_slices_have_reference_metrics_their_own_thresholds_and_a_report(
     assert all(base64.b64decode(image).startswith(b"\x89PNG") for image in images)
     assert "http://" not in page and "https://" not in page  # opens offline, no server
     assert "length=[9,inf)" in page and "NOT BLESSED" in page
+
+
+def test_the_baseline_note_gives_the_resolvers_reason_and_first_run_only_without_one() -> None:
+    from seqline.components.evaluate.evaluation import FIRST_RUN_NOTE, baseline_model_info
+
+    why = "the only blessed model is this candidate itself (evaluated again)"
+    assert baseline_model_info(None, NAME, why).note == why
+    assert baseline_model_info(None, NAME).note == FIRST_RUN_NOTE
