@@ -90,12 +90,14 @@ def load_component(reference: str | Component, where: str = "component") -> Comp
         what = f"module {name!r} has no attribute {attribute!r}; it"
     if not defined:
         raise ConfigError(
-            f"{where}: {what} defines no Component: point at the module that does, or define "
-            "one there (docs/extending.md)"
+            f"{where}: {what} has no Component among its names: point at a module that has "
+            "one, or define one there (docs/extending.md)"
         )
     guess = _close_match(attribute, defined)
     fix = f"did you mean {name}:{guess}?" if guess else f"write e.g. {name}:{defined[0]}"
-    raise ConfigError(f"{where}: {what} defines the Components {defined}: {fix}")
+    raise ConfigError(
+        f"{where}: {what} has the Components {defined} (defined or imported there): {fix}"
+    )
 
 
 def _close_match(word: str, candidates: list[str]) -> str | None:

@@ -157,26 +157,26 @@ def test_yaml_places_a_custom_node_and_rewires_downstream_readers(steps, tmp_pat
         (
             "steps.double:DoubleConfig",
             "expected steps.double.DoubleConfig to be a seqline.pipeline.component.Component, "
-            "got type; module 'steps.double' defines the Components ['COMPONENT']: write e.g. "
-            "steps.double:COMPONENT",
+            "got type; module 'steps.double' has the Components ['COMPONENT'] (defined or "
+            "imported there): write e.g. steps.double:COMPONENT",
         ),
         # A misspelled attribute said "got NoneType", naming neither what is missing nor what
         # the module has.
         (
             "steps.double:COMPONENTT",
-            "module 'steps.double' has no attribute 'COMPONENTT'; it defines the Components "
-            "['COMPONENT']: did you mean steps.double:COMPONENT?",
+            "module 'steps.double' has no attribute 'COMPONENTT'; it has the Components "
+            "['COMPONENT'] (defined or imported there): did you mean steps.double:COMPONENT?",
         ),
         ("steps.double:component", "did you mean steps.double:COMPONENT?"),
         (
             "steps.double:SCRUB",
-            "has no attribute 'SCRUB'; it defines the Components ['COMPONENT']: write e.g. "
-            "steps.double:COMPONENT",
+            "has no attribute 'SCRUB'; it has the Components ['COMPONENT'] (defined or imported "
+            "there): write e.g. steps.double:COMPONENT",
         ),
         (
             "steps.arith:COMPONENT",
-            "module 'steps.arith' has no attribute 'COMPONENT'; it defines no Component: point "
-            "at the module that does",
+            "module 'steps.arith' has no attribute 'COMPONENT'; it has no Component among its "
+            "names: point at a module that has one",
         ),
         (
             "steps.dobule:COMPONENT",
