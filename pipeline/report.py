@@ -89,14 +89,21 @@ class PrintProgress(Progress):
 
 def _summary_cell(summary: dict[str, Any], outputs: Sequence[Artifact], limit: int = 70) -> str:
     """A node's brief summary; an evaluate node's starts with the split its figures are on
-    (its Blessing's eval_split, 'test' by default), so they are not read as train's val_*
-    figures (on train's eval split)."""
-    from seqline.pipeline.artifacts import Blessing
+    (its Blessing's eval_split, 'test' by default), a train node's with the split its val_*
+    figures are on (its Model's validation_split, 'eval' by default: early stopping's), so
+    neither is read as the other's."""
+    from seqline.pipeline.artifacts import Blessing, Model
 
-    split = next((_eval_split(a, _evidence(a)) for a in outputs if isinstance(a, Blessing)), None)
-    if not split or not summary:
+    split = next((_eval_split(a) for a in outputs if isinstance(a, Blessing)), None)
+    validation = next((_validation_split(a) for a in outputs if isinstance(a, Model)), None)
+    if split and summary:
+        on = f"on '{printable(split)}': "
+    elif validation and any("val_" in key for key in summary):
+        on = f"val_* on '{printable(validation)}': "
+        # The figures the header names come right after it, and survive the cut.
+        summary = dict(sorted(summary.items(), key=lambda item: "val_" not in item[0]))
+    else:
         return brief(summary, limit)
-    on = f"on '{printable(split)}': "
     return on + brief(summary, max(limit - len(on), 10))
 
 
@@ -183,10 +190,19 @@ def _evidence(blessing: Artifact) -> dict[str, Any]:
     return document if isinstance(document, dict) else {}
 
 
-def _eval_split(blessing: Artifact, evidence: dict[str, Any]) -> str | None:
+def _eval_split(blessing: Artifact) -> str | None:
     """The split every figure of a Blessing is on (evaluate's eval_split, 'test' by default):
-    its `eval_split` property if recorded, else metrics.json's "eval_split", else None."""
-    value = blessing.properties.get("eval_split") or evidence.get("eval_split")
+    its `eval_split` property if recorded (evaluate records it since stop 28; no file read),
+    else metrics.json's "eval_split" (a blessing made before), else None."""
+    value = blessing.properties.get("eval_split") or _evidence(blessing).get("eval_split")
+    return str(value) if value else None
+
+
+def _validation_split(model: Artifact) -> str | None:
+    """The split a Model's val_* figures are on (train's early-stopping split, 'eval' by
+    default): its `validation_split` property, None for a model trained before train
+    recorded it."""
+    value = model.properties.get("validation_split")
     return str(value) if value else None
 
 
@@ -205,8 +221,7 @@ def _describe(artifact: Artifact) -> list[str]:
         ]
     if not isinstance(artifact, Blessing):
         return artifact.describe()
-    evidence = _evidence(artifact)
-    split = _eval_split(artifact, evidence)
+    split = _eval_split(artifact)
     on = f"on '{split}'" if split else "(split not recorded)"
     lines = []
     for name, value in artifact.metrics.items():
@@ -227,7 +242,7 @@ def _describe(artifact: Artifact) -> list[str]:
         lines.insert(0, f"metrics {on}{examples}:")
     reasons = [f"- {reason}" for reason in artifact.reasons]
     if reasons:
-        baseline = evidence.get("baseline")
+        baseline = _evidence(artifact).get("baseline")  # metrics.json: only for the reasons
         fitted = baseline.get("fitted_on") if isinstance(baseline, dict) else None
         fitted_on = f"; majority baseline fitted on '{fitted}'" if fitted else ""
         lines.append(f"reasons (figures {on}{fitted_on}):")

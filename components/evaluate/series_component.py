@@ -13,8 +13,8 @@ Output:
         reasons, metrics (first target's mae, rmse, mape, smape, mase; None when undefined),
         nonfinite_forecasts (NaN/inf forecast values over every target: > 0 is never
         blessed), filled_targets_excluded (target steps ingest filled, left out of every
-        metric), baselines, model_uri, model_fingerprint, model_name, baseline_model_uri,
-        baseline_model_version.
+        metric), eval_split (the windows' split every figure is on), baselines, model_uri,
+        model_fingerprint, model_name, baseline_model_uri, baseline_model_version.
 
 Scoring and rules are forecast_evaluation.py and forecast_metrics.py; the config is
 forecast_config.py.
@@ -222,6 +222,7 @@ def run(
             # recorded metrics are not finite (a model that forecast NaN must not become the
             # baseline every later model is compared with).
             "metrics": {k: json_number(overall[k]) for k in METRICS},
+            "eval_split": config.eval_split,  # the split every figure is on (`seqline show`)
             "nonfinite_forecasts": nonfinite,
             "filled_targets_excluded": filled,
             "baselines": {

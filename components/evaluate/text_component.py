@@ -17,8 +17,8 @@ Inputs:
         Examples' split_definition: its figures there may include records it was fitted on.
 Output:
     blessing (Blessing): metrics.json, checks.json, report.html; properties blessed, reasons,
-        metrics, model_fingerprint, model_uri, model_name, baseline_model_uri,
-        baseline_model_version.
+        metrics, eval_split (the split every figure is on), model_fingerprint, model_uri,
+        model_name, baseline_model_uri, baseline_model_version.
 
 A model that fails its thresholds is a NOT_BLESSED artifact, not an exception; only unusable
 inputs (unknown labels, a broken export, a candidate fitted under another split definition
@@ -253,6 +253,9 @@ def run(
     blessing.properties.update(
         {
             "metrics": metrics_doc["model"],
+            # The split every figure above is on, so `seqline show` names it without reading
+            # metrics.json (which it cannot read on a remote root).
+            "eval_split": config.eval_split,
             "model_uri": model.uri,
             "model_name": model_name,
             "baseline_model_uri": info.uri,

@@ -15,9 +15,10 @@ Outputs:
         Properties: task "forecast", targets, covariates, future_covariates, calendar,
         lookback, horizon (the data's H), forecast_steps (S), output, per_series, streaming
         (step signatures exported), plus the training facts train_text records (signatures,
-        epochs_run, best_val_loss, best_epoch, best_metrics, monitor, strategy, trained_with,
-        replicas, cudnn_incompatibilities, diverged_at_epoch) and split_lineage ([the
-        windows' split_definition], None when unknown; split_lineage.py).
+        train_split, validation_split, epochs_run, best_val_loss, best_epoch, best_metrics,
+        monitor, strategy, trained_with, replicas, cudnn_incompatibilities,
+        diverged_at_epoch) and split_lineage ([the windows' split_definition], None when
+        unknown; split_lineage.py).
     model_run (ModelRun): as train_text's.
 
 The forecaster is configured by `forecaster` (forecasters.py) and trained by the same loop,
@@ -162,7 +163,15 @@ def execute(
 
     # val_mae is in scaled units.
     return publish_training(
-        ctx, config, result, paths, model, model_run, export, summary_metric="val_mae"
+        ctx,
+        config,
+        result,
+        paths,
+        model,
+        model_run,
+        export,
+        summary_metric="val_mae",
+        validation_split=training.resolve_splits(config, transformed_examples.splits)[1],
     )
 
 

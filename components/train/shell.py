@@ -114,6 +114,7 @@ def publish_training(
     model_run: ModelRun,
     export: Callable[[str], tuple[dict[str, Any], dict[str, Any]]],
     summary_metric: str,
+    validation_split: str,
 ) -> dict[str, Any]:
     """Fills both outputs from a finished training (on the chief) and returns the summary.
 
@@ -122,6 +123,9 @@ def publish_training(
         paths: the WorkPaths the training used (removed once the outputs hold everything).
         export: saved_model dir -> (signature summary, task-specific Model properties).
         summary_metric: the validation metric the summary shows (val_accuracy, val_mae).
+        validation_split: the split every val_* figure is on (training.resolve_splits' eval
+            split: the config's eval_split, else "eval" or "validation"), recorded as the
+            Model's validation_split.
     """
     from seqline.components.train.history import best_epoch, metrics_at_epoch  # noqa: PLC0415
 
@@ -166,6 +170,9 @@ def publish_training(
             # Which split the weights were fitted on: evaluate trains its linear baseline on
             # the same one, and never scores a blessing on it.
             "train_split": config.train_split,
+            # ...and which split its val_* figures (best_val_loss, best_metrics, the summary's)
+            # are on: early stopping's, not evaluate's, so `seqline show` can say so.
+            "validation_split": validation_split,
             "epochs_run": epochs_run,
             "best_val_loss": best_val_loss,
             "best_epoch": best,

@@ -15,15 +15,16 @@ Outputs:
     model (Model): saved_model/ (signatures serving_default(examples) and predict_text(text) ->
         probabilities, class_ids, classes; see export.py) and keras/model.keras (the best
         epoch's weights). Properties: labels, task ("binary" | "multiclass"), head, signatures,
-        train_split, epochs_run, best_val_loss, best_epoch (0-based), best_metrics, monitor,
-        strategy, trained_with ("keras" | "tf_keras"), replicas, cudnn_incompatibilities,
-        diverged_at_epoch, hyperparameters (the tuned values applied, or None untuned),
-        vocabulary ({sha256, size}: what its token ids mean), warm_started_from ({uri,
-        fingerprint, pushed_version} or None), warm_start_skipped (why an incompatible
-        baseline was not used, or None), split_lineage (the split definitions of the
-        Examples its weights were fitted on, through warm starts; None when unknown) and
-        precision ({policy, reason}: the dtype policy it was trained under and why, e.g.
-        float32 because mixed_precision was asked for without a GPU).
+        train_split, validation_split (the split the val_* figures are on: early stopping's,
+        "eval" by default), epochs_run, best_val_loss, best_epoch (0-based), best_metrics,
+        monitor, strategy, trained_with ("keras" | "tf_keras"), replicas,
+        cudnn_incompatibilities, diverged_at_epoch, hyperparameters (the tuned values applied,
+        or None untuned), vocabulary ({sha256, size}: what its token ids mean),
+        warm_started_from ({uri, fingerprint, pushed_version} or None), warm_start_skipped (why
+        an incompatible baseline was not used, or None), split_lineage (the split definitions of
+        the Examples its weights were fitted on, through warm starts; None when unknown) and
+        precision ({policy, reason}: the dtype policy it was trained under and why, e.g. float32
+        because mixed_precision was asked for without a GPU).
     model_run (ModelRun): TensorBoard logs, history.csv, training_curves.png, best checkpoint;
         properties epochs_run, resumed_from_epoch (0 for an uninterrupted run), final.
 
@@ -202,7 +203,15 @@ def execute(
         return signatures, {"labels": list(graph.labels), "task": task, "head": result.head}
 
     summary = publish_training(
-        ctx, config, result, paths, model, model_run, export, summary_metric="val_accuracy"
+        ctx,
+        config,
+        result,
+        paths,
+        model,
+        model_run,
+        export,
+        summary_metric="val_accuracy",
+        validation_split=training.resolve_splits(config, transformed_examples.splits)[1],
     )
     started = start_from is not None and not skipped
     model.properties.update(

@@ -164,3 +164,50 @@ def test_show_names_the_split_of_evaluates_metrics_and_reasons(tmp_path, capsys)
     assert _describe(recorded)[0] == "metrics on 'holdout' (51 examples):"
     unknown = _describe(_blessing(tmp_path / "b", properties))
     assert unknown[0] == "metrics (split not recorded) (51 examples):"
+
+
+def test_the_run_summary_names_the_split_of_trains_val_figures(tmp_path) -> None:
+    model = new_artifact("Model", str(tmp_path / "model"), "fp", {}, {"validation_split": "dev"})
+    old = new_artifact("Model", str(tmp_path / "old"), "fp", {}, {})  # trained before stop 28
+    summary = {"epochs_run": 3, "best_val_loss": 0.6912, "val_accuracy": 0.4321}
+    nodes = [
+        NodeResult("train", "train_text", "a" * 64, "COMPLETE", 1.0, summary, {"model": model}),
+        NodeResult("old_train", "train_text", "b" * 64, "COMPLETE", 1.0, summary, {"model": old}),
+    ]  # fmt: skip
+    text = run_summary(RunResult("r4", "p", "SUCCEEDED", nodes, 2.0, "sqlite://"))
+    (train,) = [line for line in text.splitlines() if line.startswith("train")]
+    # the figures the header names come first, so the cell's cut (70) never drops them
+    assert "val_* on 'dev': best_val_loss=0.6912, val_accuracy=0.4321, " in train
+    (unknown,) = [line for line in text.splitlines() if line.startswith("old_train")]
+    assert " on '" not in unknown and "epochs_run=3" in unknown
+
+
+def test_show_names_the_split_of_trains_val_figures_and_evaluates_from_the_property(
+    tmp_path, capsys
+) -> None:
+    store = MetadataStore(default_metadata_url(str(tmp_path)))
+    store.start_run("r5", "p")
+    execution = store.start_execution("r5", "train", "train_text", "train-fp", {})
+    properties = {"validation_split": "eval", "best_val_loss": 0.6912}
+    store.record_output(
+        execution, "model", uri=str(tmp_path / "model"), type_name="Model",
+        fingerprint="train-fp", node_id="train", properties=properties, created_at=0.0,
+    )  # fmt: skip
+    summary = {"epochs_run": 3, "best_val_loss": 0.6912, "val_accuracy": 0.4321}
+    store.finish_execution(execution, "COMPLETE", summary)
+    # evaluate's split comes from its Blessing's property: no metrics.json exists here.
+    blessing = {"blessed": True, "reasons": [], "metrics": {"accuracy": 0.5}, "eval_split": "test"}
+    uri = str(tmp_path / "evaluate" / "blessing" / "fp")
+    execution = store.start_execution("r5", "evaluate", "evaluate_text", "evaluate-fp", {})
+    store.record_output(
+        execution, "blessing", uri=uri, type_name="Blessing", fingerprint="evaluate-fp",
+        node_id="evaluate", properties=blessing, created_at=0.0,
+    )  # fmt: skip
+    store.finish_execution(execution, "COMPLETE", {"accuracy": 0.5})
+    store.close()
+    assert main(["show", "r5", "--root", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    expected = "summary: val_* on 'eval': best_val_loss=0.6912, val_accuracy=0.4321, epochs_run=3"
+    assert expected in out
+    assert "summary: on 'test': accuracy=0.5" in out
+    assert "metrics on 'test':" in out

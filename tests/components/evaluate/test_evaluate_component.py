@@ -96,6 +96,8 @@ def test_binary_metrics_equal_reference_and_model_is_blessed(
     assert all(check["passed"] for check in doc["checks"])
     assert doc["model"]["fingerprint"] == binary_model.fingerprint
     assert blessing.properties["blessed"] is True  # the verdict is stored once, here
+    # The split every figure is on, recorded where `seqline show` reads it (no file read).
+    assert blessing.properties["eval_split"] == "test" == metrics["eval_split"]
     assert blessing.properties["reasons"] == [check["reason"] for check in doc["checks"]]
     assert blessing.properties["metrics"]["accuracy"] == pytest.approx(want["accuracy"])
 

@@ -214,6 +214,7 @@ def test_component_scores_the_forecaster_and_its_baselines(tmp_path, forecast_in
     for png in ("forecast_vs_actual.png", "forecast_vs_actual_1.png", "error_by_horizon.png"):
         assert (tmp_path / "blessing" / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert blessing.properties["model_fingerprint"] == "fp-forecaster"
+    assert blessing.properties["eval_split"] == "eval" == metrics["eval_split"]
 
 
 def test_component_blesses_when_every_rule_passes(tmp_path, forecast_inputs):

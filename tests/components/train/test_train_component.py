@@ -54,6 +54,8 @@ def test_summary_and_model_properties(trained: Trained) -> None:
     assert (props["task"], props["head"], props["strategy"]) == ("binary", "sigmoid", "default")
     # evaluate trains its linear baseline on the same split
     assert props["train_split"] == "train"
+    # ...and its val_* figures are on early stopping's split (eval_split None: "eval")
+    assert props["validation_split"] == "eval"
     for name, input_name in (("serving_default", "examples"), ("predict_text", "text")):
         signature = props["signatures"][name]
         assert signature["inputs"] == {input_name: "string [None]"}

@@ -104,6 +104,7 @@ def test_model_properties_and_training_outputs(series_run):
     }
     assert props["signatures"]["forecast"]["outputs"] == {"forecast": f"float32 [None, {HORIZON}]"}
     assert "val_mae" in series_run.summary
+    assert props["validation_split"] == "eval"  # the split val_mae is on
     history_csv = series_run.model_run.path("history.csv")
     with open(history_csv) as f:
         header = f.readline().strip().split(",")
