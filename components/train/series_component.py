@@ -171,7 +171,7 @@ def execute(
         model_run,
         export,
         summary_metric="val_mae",
-        validation_split=training.resolve_splits(config, transformed_examples.splits)[1],
+        splits=transformed_examples.splits,
     )
 
 

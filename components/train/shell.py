@@ -114,7 +114,7 @@ def publish_training(
     model_run: ModelRun,
     export: Callable[[str], tuple[dict[str, Any], dict[str, Any]]],
     summary_metric: str,
-    validation_split: str,
+    splits: list[str],
 ) -> dict[str, Any]:
     """Fills both outputs from a finished training (on the chief) and returns the summary.
 
@@ -123,11 +123,14 @@ def publish_training(
         paths: the WorkPaths the training used (removed once the outputs hold everything).
         export: saved_model dir -> (signature summary, task-specific Model properties).
         summary_metric: the validation metric the summary shows (val_accuracy, val_mae).
-        validation_split: the split every val_* figure is on (training.resolve_splits' eval
-            split: the config's eval_split, else "eval" or "validation"), recorded as the
-            Model's validation_split.
+        splits: the TransformedExamples' splits, from which training.resolve_splits gives the
+            split every val_* figure is on (the config's eval_split, else "eval" or
+            "validation"), recorded as the Model's validation_split.
     """
     from seqline.components.train.history import best_epoch, metrics_at_epoch  # noqa: PLC0415
+    from seqline.components.train.training import resolve_splits  # noqa: PLC0415
+
+    _, validation_split = resolve_splits(config, splits)
 
     # What is left (export, saving, plots) runs on one core: let the runner warm up the nodes
     # waiting for this one (infra_validate's server child) on the other.

@@ -211,7 +211,7 @@ def execute(
         model_run,
         export,
         summary_metric="val_accuracy",
-        validation_split=training.resolve_splits(config, transformed_examples.splits)[1],
+        splits=transformed_examples.splits,
     )
     started = start_from is not None and not skipped
     model.properties.update(
