@@ -166,11 +166,6 @@ def _typed(record: Any) -> Artifact:
     return new_artifact(record.type_name, record.uri, record.fingerprint, {}, record.properties)
 
 
-# Blessing and PushedModel lines are written here rather than in their classes' describe():
-# pipeline/artifacts is in every component's code fingerprint, so a change of wording there
-# would rerun every node of every pipeline, training included.
-
-
 def _evidence(blessing: Artifact) -> dict[str, Any]:
     """A Blessing's metrics.json when it is on a local filesystem, else {} (a remote one is
     not read: `show` stays a metadata read, without TensorFlow or the network); {} too when
@@ -207,46 +202,14 @@ def _validation_split(model: Artifact) -> str | None:
 
 
 def _describe(artifact: Artifact) -> list[str]:
-    """What `show` prints under an output artifact: its describe(), except a Blessing's metrics
-    and reasons come under headers naming the split they are on (not train's val_* split) and
-    the split the majority baseline was fitted on, counts as integers; and an adopted push is
-    not said to have been published by an unrecorded push (`lineage` says which)."""
-    from seqline.pipeline.artifacts import Blessing, PushedModel
+    """What `show` prints under an output artifact: its describe(), a Blessing's with its
+    metrics.json as evidence (the split of a blessing made before evaluate recorded it, the
+    majority baseline's split; not read on a remote root)."""
+    from seqline.pipeline.artifacts import Blessing
 
-    if isinstance(artifact, PushedModel) and artifact.pushed and artifact.properties.get("adopted"):
-        return [
-            f"pushed as version {artifact.version} to {artifact.destination} (adopted: the "
-            "version was already there, published by an earlier push of this model; `seqline "
-            "lineage` says which run)"
-        ]
-    if not isinstance(artifact, Blessing):
-        return artifact.describe()
-    split = _eval_split(artifact)
-    on = f"on '{split}'" if split else "(split not recorded)"
-    lines = []
-    for name, value in artifact.metrics.items():
-        if isinstance(value, bool):
-            lines.append(f"  {name:<22} {value}")
-        elif isinstance(value, int) or (isinstance(value, float) and name.endswith("count")):
-            lines.append(f"  {name:<22} {value:.0f}")  # a count, not a 4-decimal figure
-        elif isinstance(value, float):
-            lines.append(f"  {name:<22} {value:.4f}")
-        elif isinstance(value, dict):
-            inner = ", ".join(
-                f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}" for k, v in value.items()
-            )
-            lines.append(f"  {name:<22} {inner}")
-    if lines:
-        count = artifact.metrics.get("example_count")
-        examples = f" ({count:.0f} examples)" if isinstance(count, int | float) else ""
-        lines.insert(0, f"metrics {on}{examples}:")
-    reasons = [f"- {reason}" for reason in artifact.reasons]
-    if reasons:
-        baseline = _evidence(artifact).get("baseline")  # metrics.json: only for the reasons
-        fitted = baseline.get("fitted_on") if isinstance(baseline, dict) else None
-        fitted_on = f"; majority baseline fitted on '{fitted}'" if fitted else ""
-        lines.append(f"reasons (figures {on}{fitted_on}):")
-    return lines + reasons
+    if isinstance(artifact, Blessing):
+        return artifact.describe(_evidence(artifact))
+    return artifact.describe()
 
 
 def run_details(store: Any, run_id: str) -> str:

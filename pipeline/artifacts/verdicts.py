@@ -90,17 +90,39 @@ class Blessing(Verdict):
     def baseline_model_uri(self) -> str | None:
         return self.properties.get("baseline_model_uri")
 
-    def describe(self) -> list[str]:
+    def describe(self, evidence: dict[str, Any] | None = None) -> list[str]:
+        """The metrics and reasons under headers naming the split they are on (the
+        `eval_split` property, else `evidence`'s: metrics.json of a blessing made before
+        evaluate recorded it) and the split the majority baseline was fitted on (`evidence`'s
+        baseline.fitted_on), counts as integers. `evidence`: metrics.json's content, or None
+        when it is not read (a remote root)."""
+        evidence = evidence or {}
+        split = self.properties.get("eval_split") or evidence.get("eval_split")
+        on = f"on '{split}'" if split else "(split not recorded)"
         lines = []
         for name, value in self.metrics.items():
-            if isinstance(value, int | float):
-                lines.append(f"{name:<22} {value:.4f}")
+            if isinstance(value, bool):
+                lines.append(f"  {name:<22} {value}")
+            elif isinstance(value, int) or (isinstance(value, float) and name.endswith("count")):
+                lines.append(f"  {name:<22} {value:.0f}")  # a count, not a 4-decimal figure
+            elif isinstance(value, float):
+                lines.append(f"  {name:<22} {value:.4f}")
             elif isinstance(value, dict):
                 inner = ", ".join(
                     f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}" for k, v in value.items()
                 )
-                lines.append(f"{name:<22} {inner}")
-        return lines + super().describe()
+                lines.append(f"  {name:<22} {inner}")
+        if lines:
+            count = self.metrics.get("example_count")
+            examples = f" ({count:.0f} examples)" if isinstance(count, int | float) else ""
+            lines.insert(0, f"metrics {on}{examples}:")
+        reasons = super().describe()
+        if reasons:
+            baseline = evidence.get("baseline")
+            fitted = baseline.get("fitted_on") if isinstance(baseline, dict) else None
+            fitted_on = f"; majority baseline fitted on '{fitted}'" if fitted else ""
+            lines.append(f"reasons (figures {on}{fitted_on}):")
+        return lines + reasons
 
 
 @dataclass
@@ -179,7 +201,8 @@ class PushedModel(Artifact):
     def describe(self) -> list[str]:
         if self.pushed:
             adopted = (
-                " (adopted: published by an unrecorded push)"
+                " (adopted: the version was already there, published by an earlier push of "
+                "this model; `seqline lineage` says which run)"
                 if self.properties.get("adopted")
                 else ""
             )
