@@ -238,6 +238,15 @@ def _warnings(caplog) -> list[str]:
     ]
 
 
+def _assert_one_widening_warning(caplog, *says: str) -> str:
+    """The store logged exactly one warning: it says each of `says` and names the ALTERs.
+    Returns it."""
+    [warning] = _warnings(caplog)
+    for text in (*says, "; ".join(_WIDENINGS)):
+        assert text in warning
+    return warning
+
+
 def _refuses_longer_run_ids_naming_the_width(store: MetadataStore) -> None:
     """A run id longer than the store's 64-character columns is refused with what to do, not
     PostgreSQL's "value too long for type character varying(64)"; a short one is recorded."""
@@ -311,11 +320,12 @@ def test_a_user_that_may_not_widen_the_run_id_columns_still_opens_the_store(
     store = MetadataStore(url)
     try:
         assert [r["run_id"] for r in store.runs()] == ["old"]
-        [warning] = _warnings(caplog)
-        assert "could not widen the run-id columns of runs, executions, root_leases" in warning
-        assert "must be owner of table runs" in warning
-        assert "this user may not alter the tables; the tables' owner may" in warning
-        assert "; ".join(_WIDENINGS) in warning
+        warning = _assert_one_widening_warning(
+            caplog,
+            "could not widen the run-id columns of runs, executions, root_leases",
+            "must be owner of table runs",
+            "this user may not alter the tables; the tables' owner may",
+        )
         assert ":***@" in warning and url.split(":")[2].split("@")[0] not in warning
         MetadataStore(url).close()
         assert len(_warnings(caplog)) == 1  # once per process and store
@@ -347,10 +357,11 @@ def test_a_view_on_a_run_id_column_leaves_it_narrow_instead_of_failing_every_ope
     caplog.set_level(logging.WARNING, logger=metadata.__name__)
     store = MetadataStore(URL)
     try:
-        [warning] = _warnings(caplog)
-        assert "0A000 cannot alter type of a column used by a view or rule" in warning
-        assert "a view or rule uses the column; drop it, widen the column" in warning
-        assert "; ".join(_WIDENINGS) in warning
+        _assert_one_widening_warning(
+            caplog,
+            "0A000 cannot alter type of a column used by a view or rule",
+            "a view or rule uses the column; drop it, widen the column",
+        )
         assert _run_id_lengths(own_schema) == {
             "dash": 64,
             "runs": 64,
@@ -380,10 +391,11 @@ def test_a_session_holding_a_run_id_table_does_not_hang_the_opening(
             assert blocker.execute(sa.text("SELECT count(*) FROM runs")).scalar() == 1
             store = MetadataStore(URL)
             try:
-                [warning] = _warnings(caplog)
-                assert "55P03 canceling statement due to lock timeout" in warning
-                assert "another session held a lock on a table for more than 0.1 s" in warning
-                assert "; ".join(_WIDENINGS) in warning
+                _assert_one_widening_warning(
+                    caplog,
+                    "55P03 canceling statement due to lock timeout",
+                    "another session held a lock on a table for more than 0.1 s",
+                )
                 assert [r["run_id"] for r in store.runs()] == ["old"]
             finally:
                 store.close()
