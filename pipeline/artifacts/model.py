@@ -25,6 +25,18 @@ class ForecastOutput:
     steps: int
 
 
+@dataclass(frozen=True)
+class Refit:
+    """How a refit model was trained (train.refit): after early stopping chose `epochs` on
+    `split`, a fresh model was trained for that many epochs on the train split and `split`
+    together (`examples` records), and that model was exported. Its val_* figures are the
+    first fit's, on `split`, which it has since trained on."""
+
+    split: str
+    epochs: int
+    examples: int
+
+
 @dataclass
 class Model(Artifact):
     """A trained model.
@@ -35,7 +47,8 @@ class Model(Artifact):
                                     serving_default(examples), forecast(history[, series_id]))
         {uri}/keras/model.keras     the Keras 3 model (best epoch's weights)
 
-    Properties: task ("binary" | "multiclass" | "forecast"), signatures, train_split, epochs_run,
+    Properties: task ("binary" | "multiclass" | "forecast"), signatures, train_split, refit
+    (see `refit`), epochs_run,
     best_val_loss, best_epoch, best_metrics, monitor, strategy, trained_with, replicas,
     cudnn_incompatibilities, diverged_at_epoch, split_lineage (see `split_lineage`);
     classifiers: labels, head, precision (see `precision`); forecasters: targets, covariates,
@@ -59,6 +72,27 @@ class Model(Artifact):
         recorded)."""
         value = self.properties.get("train_split")
         return str(value) if value else None
+
+    @property
+    def refit(self) -> Refit | None:
+        """How the exported weights were refit on train + the early-stopping split
+        (train.refit), or None when they are the first fit's (refit off, or trained before
+        seqline recorded it)."""
+        value = self.properties.get("refit")
+        if not isinstance(value, dict) or not value.get("split"):
+            return None
+        return Refit(
+            str(value["split"]), int(value.get("epochs") or 0), int(value.get("examples") or 0)
+        )
+
+    def fitted_splits(self) -> list[str]:
+        """Every split the exported weights were fitted on: train_split, plus the refit
+        split when refit ([] when the Model records neither)."""
+        splits = [self.train_split] if self.train_split else []
+        refit = self.refit
+        if refit is not None and refit.split not in splits:
+            splits.append(refit.split)
+        return splits
 
     @property
     def split_lineage(self) -> list[dict[str, Any]] | None:
