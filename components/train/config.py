@@ -34,6 +34,7 @@ YAML shape (every key optional; `model` for text, `forecaster` for series):
     steps_per_epoch: null    # null = one pass over the train split
     distribution: auto       # auto | default | mirrored | multi_worker
     ensemble: {members: 1}   # N > 1: N seeds (seed, seed + 1, ...), one SavedModel of their mean
+    refit: false             # true: retrain on train + eval for the best epoch count (refit.py)
     forecaster:              # series pipeline (train_series) instead of `model`
       layer: lstm            # simple_rnn | lstm | gru
       units: [64]            # one entry per stacked recurrent layer
@@ -657,6 +658,11 @@ class TrainingConfig:
         ensemble: EnsembleConfig (default members 1: a single model). With members N > 1
             the Model's val metrics are the mean model's on the eval split, and N times the
             training time, SavedModel size and serving CPU are the cost (ensemble.py).
+        refit: after early stopping has chosen the best epoch on eval_split, train a fresh
+            model (same seed, settings and learning-rate schedule) on train_split and
+            eval_split together for that many epochs, and export it: the model learns from
+            the eval records too, while test stays unseen for evaluate. Its val_* figures are
+            the first fit's. Default False; not with ensemble.members > 1 (refit.py).
     """
 
     epochs: int = 10
@@ -672,6 +678,7 @@ class TrainingConfig:
     eval_split: str | None = None
     distribution: Distribution = "auto"
     ensemble: EnsembleConfig = field(default_factory=EnsembleConfig)
+    refit: bool = False
 
     def __post_init__(self) -> None:
         _positive_int(self.epochs, "epochs", "e.g. 10")
@@ -733,6 +740,19 @@ class TrainingConfig:
             "a mapping {members: N}",
             self.ensemble,
             "e.g. ensemble: {members: 3}",
+        )
+        _require(
+            isinstance(self.refit, bool), "refit", "true or false", self.refit, "e.g. refit: true"
+        )
+        # A member refit on eval would make the mean model's figures on eval (the ensemble's
+        # only held-out figures before evaluate) figures on training data.
+        _require(
+            not (self.refit and self.ensemble.members > 1),
+            "refit",
+            "false with ensemble.members > 1 (the ensemble's figures on the eval split would "
+            "then be on data its members trained on)",
+            self.refit,
+            "set refit: false, or ensemble: {members: 1}",
         )
 
 

@@ -166,6 +166,10 @@ def publish_training(
         epochs_run = sum(m.epochs_run for m in ensemble.members)
         resumed_from = max((m.resumed_from_epoch for m in ensemble.members), default=0)
         extra = {"ensemble": ensemble.properties()}
+    if result.refit is not None:
+        # The exported weights are the refit's (Model.refit); best_metrics and the val_*
+        # figures stay the first fit's, which chose the refit's epoch count.
+        extra["refit"] = result.refit.properties()
     model.properties.update(
         {
             **task_properties,
@@ -203,6 +207,9 @@ def publish_training(
     }
     if resumed_from:
         summary["resumed_from_epoch"] = resumed_from
+    if result.refit is not None:
+        refit = result.refit
+        summary["refit"] = f"{refit.epochs} epoch(s) on {config.train_split}+{refit.split}"
     if ensemble is not None:
         shown = extra["ensemble"]
         summary["members"] = shown["members"]

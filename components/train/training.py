@@ -116,6 +116,8 @@ class TrainResult:
             stopped there; the model holds the best earlier checkpoint), or None.
         ensemble: for a seed ensemble, its ensemble.EnsembleRecord (members, their figures
             and the mean model's val metrics); None for one model.
+        refit: with train.refit, the refit.RefitRecord of the model that `model` holds (a
+            fresh model trained on train + eval for the best epoch count); else None.
     """
 
     model: Any
@@ -128,6 +130,7 @@ class TrainResult:
     cudnn_incompatibilities: list[str] = field(default_factory=list)
     diverged_at_epoch: int | None = None
     ensemble: Any = None
+    refit: Any = None
 
 
 def _keras_module(name: str) -> Any:
@@ -495,8 +498,11 @@ def _train_one(
             "the model from its best checkpoint instead of training again"
         )
         # history.csv is complete: fit.json is written after fit returned.
-        losses = epoch_values(read_history(paths.history_csv), {}, "loss")
-        return _after_fit(fitting, config, paths, result, None, losses, True)
+        history = read_history(paths.history_csv)
+        losses = epoch_values(history, {}, "loss")
+        result = _after_fit(fitting, config, paths, result, None, losses, True)
+        monitored = epoch_values(history, {}, config.early_stopping.monitor)
+        return _refit(fitting, config, paths, progress, initial_weights, result, monitored, losses)
     train_split, eval_split = resolve_splits(config, examples.splits)
     counts = examples.counts
     multi_worker = choice.kind == "multi_worker"
@@ -566,7 +572,82 @@ def _train_one(
     result.epochs_this_process = list(recorder.epochs)
     kept = checkpoint_kept(has_best, recorder.logs, config.early_stopping.monitor)
     losses = epoch_values(prior, recorder.logs, "loss")
-    return _after_fit(fitting, config, paths, result, model, losses, kept)
+    result = _after_fit(fitting, config, paths, result, model, losses, kept)
+    # Every worker has the same figures (the logs are cross-replica): all refit alike.
+    monitored = epoch_values(prior, recorder.logs, config.early_stopping.monitor)
+    return _refit(fitting, config, paths, progress, initial_weights, result, monitored, losses)
+
+
+def _refit(
+    fitting: Fitting,
+    config: TrainingConfig,
+    paths: WorkPaths,
+    progress: Callable[[str], None],
+    initial_weights: Callable[[Any], None] | None,
+    result: TrainResult,
+    monitored: dict[int, float],
+    losses: dict[int, float],
+) -> TrainResult:
+    """With config.refit, `result` holding a fresh model trained on train + eval for the
+    first fit's best epoch count (refit.py), or the one a killed attempt finished; else
+    `result` as it is."""
+    if not config.refit:
+        return result
+    from seqline.components.train import refit as refitting  # noqa: PLC0415
+
+    task, examples, km = fitting.task, fitting.examples, fitting.km
+    train_split, eval_split = resolve_splits(config, examples.splits)
+    monitor = config.early_stopping.monitor
+    epochs = refitting.refit_epochs(monitored, losses, monitor)
+    shown = [monitored.get(epoch, math.nan) for epoch in range(epochs)]
+    rates = refitting.plateau_schedule(shown, config.learning_rate, config.reduce_lr, monitor)
+    record = refitting.read_refit_done(paths.root)
+    if record is not None:
+        progress("refit finished in an earlier attempt; building the model from its weights")
+    else:
+        files = examples.split_files(train_split) + examples.split_files(eval_split)
+        count = sum(
+            examples.counts.get(split) or data.count_records(examples.split_files(split))
+            for split in (train_split, eval_split)
+        )
+        steps = config.steps_per_epoch or steps_for(count, config.batch_size)
+        progress(
+            f"refit: a fresh model on '{train_split}' + '{eval_split}' ({count} examples) for "
+            f"{epochs} epoch(s), the best epoch count early stopping found on '{eval_split}'"
+        )
+        km.utils.set_random_seed(config.seed)
+        with fitting.strategy.scope():
+            model = task.build(km)
+            task.compile(model, km)
+            if initial_weights is not None:
+                initial_weights(model)
+        dataset = refitting.refit_dataset(
+            task, config, files, fitting.choice.kind == "multi_worker"
+        )
+        refit_losses = refitting.fit_refit(
+            model, km, dataset, steps, rates, task.class_weight, progress
+        )
+        error = refitting.divergence(refit_losses, epochs, config.learning_rate)
+        if error is not None:
+            raise error
+        record = refitting.RefitRecord(eval_split, epochs, count, tuple(rates), tuple(refit_losses))
+        if fitting.is_chief:
+            # Weights first, then the marker naming them: a kill between the two refits again.
+            partial = filesystem.join(paths.root, "refit.partial.weights.h5")
+            model.save_weights(partial)
+            filesystem.rename(partial, refitting.refit_weights_path(paths.root))
+            filesystem.write_text(
+                refitting.refit_done_path(paths.root), json.dumps(record.properties())
+            )
+    result.refit = record
+    if fitting.is_chief:
+        source = task.build(km)
+        source.load_weights(refitting.refit_weights_path(paths.root))
+        result.model = _as_keras3(task, km, source, fitting.choice)
+        error = nonfinite_weights_error(result.model.weights, config.learning_rate)
+        if error is not None:
+            raise error
+    return result
 
 
 def _after_fit(
@@ -615,14 +696,19 @@ def _best_keras3_model(
     """A Keras 3 model, built outside any strategy scope, holding the best checkpoint's weights
     (the best epoch over the whole training, resumed attempts included) or, without one, the
     trained weights."""
-    import keras
-
     # Same Keras as training: the checkpoint file is in that Keras's weights format.
     source = task.build(km)
     if trained is None or filesystem.exists(paths.best_weights):
         source.load_weights(paths.best_weights)
     else:
         models.transplant_weights(trained, source)
+    return _as_keras3(task, km, source, choice)
+
+
+def _as_keras3(task: ModelTask, km: Any, source: Any, choice: StrategyChoice) -> Any:
+    """`source` (built by `km`, outside any strategy scope) as a compiled Keras 3 model."""
+    import keras
+
     if choice.keras_module == "keras":
         final = source
     else:
