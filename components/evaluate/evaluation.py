@@ -10,7 +10,7 @@ import json
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -34,6 +34,9 @@ from seqline.components.evaluate.thresholds import (
 )
 from seqline.pipeline.artifacts import Blessing, Model
 from seqline.storage import filesystem
+
+if TYPE_CHECKING:  # linear_baseline imports TensorFlow; series evaluate never needs it
+    from seqline.components.evaluate.linear_baseline import LinearRefit
 
 CHECKS_FILE = Blessing.CHECKS_FILE
 METRICS_FILE = Blessing.METRICS_FILE
@@ -74,6 +77,8 @@ class LinearBaselineInfo:
         config: its settings.
         validated_on: the split it early-stopped on, or None (its whole step budget ran).
         epochs: passes run; best_epoch: the pass whose weights were kept (0: not recorded).
+        refit: how it was then refit on trained_on + the candidate's refit split
+            (linear_baseline.LinearRefit), or None.
     """
 
     trained_on: str
@@ -83,6 +88,24 @@ class LinearBaselineInfo:
     validated_on: str | None = None
     epochs: int = 0
     best_epoch: int = 0
+    refit: LinearRefit | None = None
+
+    def trained_on_note(self) -> str:
+        """What it was trained on, e.g. "trained on the 'train' split (240 examples)", or
+        "trained on 'train' + 'eval' (300 examples; refit for 8 passes after early stopping
+        on 'eval')"."""
+        refit = self.refit
+        if refit is None:
+            return f"trained on the '{self.trained_on}' split ({self.train_examples} examples)"
+        stopping = (
+            f"after early stopping on '{self.validated_on}'"
+            if self.validated_on
+            else "(its first fit's whole budget: no validation split)"
+        )
+        return (
+            f"trained on '{self.trained_on}' + '{refit.split}' ({refit.examples} examples; "
+            f"refit for {refit.passes} passes {stopping})"
+        )
 
 
 @dataclass(frozen=True)
@@ -415,14 +438,15 @@ def _linear_document(evaluation: Evaluation, eval_split: str) -> dict[str, Any] 
         "kind": "tfidf_ngram_logistic_regression",
         "trained_on": linear.trained_on,
         "trained_on_note": (
-            f"trained on the '{linear.trained_on}' split ({linear.train_examples} examples), "
-            f"the candidate's training split; scored on '{eval_split}'"
+            f"{linear.trained_on_note()}, the candidate's training "
+            f"{'data' if linear.refit else 'split'}; scored on '{eval_split}'"
         ),
         "train_examples": linear.train_examples,
         "seconds": round(linear.seconds, 3),
         "validated_on": linear.validated_on,
         "epochs": linear.epochs,
         "best_epoch": linear.best_epoch,
+        "refit": dataclasses.asdict(linear.refit) if linear.refit else None,
         "settings": dataclasses.asdict(linear.config),
         "metrics": _json_metrics(evaluation.linear_metrics),
     }

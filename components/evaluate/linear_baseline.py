@@ -218,6 +218,7 @@ def fit_softmax_regression(
     classes: int,
     config: LinearBaselineConfig,
     validation: tuple[LinearFeatures, np.ndarray] | None = None,
+    passes: int | None = None,
 ) -> tuple[np.ndarray, np.ndarray, FitReport]:
     """(kernel float32 [buckets, k], bias float32 [k], report) of a softmax regression on x.
 
@@ -229,8 +230,12 @@ def fit_softmax_regression(
 
     Passes: training_epochs(x.n, config). With validation (features, class ids), its loss is
     measured every `every` passes and after the last; training stops after `patience` passes
-    without a lower loss and the weights of the best measured pass are returned.
+    without a lower loss and the weights of the best measured pass are returned. With `passes`
+    (no validation then): exactly that many passes, the last one's weights (a refit for the
+    pass count an earlier early-stopped fit chose, on more data).
     """
+    if passes is not None and (validation is not None or passes < 1):
+        raise ValueError(f"passes: expected an int >= 1 without validation, got {passes}")
     c = config
     starts = np.searchsorted(x.rows, np.arange(x.n + 1))
     row_starts = starts[:-1]
@@ -280,6 +285,7 @@ def fit_softmax_regression(
     order_rng = np.random.default_rng(c.seed)
     epochs, patience, every = training_epochs(x.n, c)
     if validation is None:
+        epochs = passes if passes is not None else epochs
         for _epoch in range(epochs):
             order = order_rng.permutation(x.n)
             for first in range(0, x.n, c.batch_size):
@@ -326,6 +332,17 @@ def fit_softmax_regression(
 
 
 @dataclass(frozen=True)
+class LinearRefit:
+    """How a baseline was refit after early stopping (the candidate was, train.refit): a fresh
+    fit on its training split and `split` together (`examples` in all, IDF over both) for
+    exactly `passes` passes, the pass count early stopping kept."""
+
+    split: str
+    passes: int
+    examples: int
+
+
+@dataclass(frozen=True)
 class LinearBaseline:
     """A trained linear baseline.
 
@@ -338,6 +355,8 @@ class LinearBaseline:
         seconds: wall time of reading, featurising and training.
         fit: passes and steps run, the pass kept and its validation loss (FitReport).
         validated_on: the split it early-stopped on, or None (the whole budget was trained).
+        refit: how its weights and IDF were refit on trained_on + another split (LinearRefit),
+            or None: they are the early-stopped fit's, on trained_on alone.
     """
 
     labels: tuple[str, ...]
@@ -350,6 +369,7 @@ class LinearBaseline:
     seconds: float
     fit: FitReport
     validated_on: str | None = None
+    refit: LinearRefit | None = None
 
     def features(self, texts: Any) -> LinearFeatures:
         """The TF-IDF matrix of texts (tf.string [b] or a list of str)."""
@@ -404,6 +424,7 @@ def train_linear_baseline(
     split: str,
     progress: Callable[[str], None] | None = None,
     validation: tuple[str, Sequence[str]] | None = None,
+    refit: tuple[str, Sequence[str]] | None = None,
 ) -> LinearBaseline:
     """Reads the raw examples of one split, fits the IDF weights and the softmax regression.
 
@@ -415,6 +436,9 @@ def train_linear_baseline(
         validation: (split name, its files): a held-out split to early-stop on (its features
             use the training split's IDF); None or an empty split: the whole step budget is
             trained.
+        refit: (split name, its files): after that fit, a fresh one on `files` + these
+            together (IDF over both, same settings and seed) for exactly the passes it kept
+            (its best_epoch), with no validation; that one is returned (its `refit` says so).
 
     Raises:
         DataError: an empty split, or labels outside `labels` (named, with counts).
@@ -454,6 +478,9 @@ def train_linear_baseline(
             f"linear baseline: {report.epochs} epoch(s), {report.steps} steps; kept epoch "
             f"{report.best_epoch} (validation loss {report.validation_loss})"
         )
+    refitted = None
+    if refit is not None:
+        idf, kernel, bias, refitted = _refit(text_batches, y, labels, c, report, refit, progress)
     return LinearBaseline(
         labels=tuple(labels),
         config=c,
@@ -465,4 +492,33 @@ def train_linear_baseline(
         seconds=time.perf_counter() - start,
         fit=report,
         validated_on=validated_on,
+        refit=refitted,
     )
+
+
+def _refit(
+    text_batches: list[Any],
+    y: np.ndarray,
+    labels: Sequence[str],
+    config: LinearBaselineConfig,
+    first: FitReport,
+    refit: tuple[str, Sequence[str]],
+    progress: Callable[[str], None] | None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, LinearRefit]:
+    """(idf, kernel, bias, LinearRefit) of a fresh fit on the training batches (class ids y)
+    and the refit split's examples together, for exactly first.best_epoch passes (at least 1)."""
+    c = config
+    name, files = refit
+    batches, y_refit = _read_split(files, labels, f"linear baseline's refit split '{name}'")
+    rows, cols, counts, n = _counts_of_texts([*text_batches, *batches], c.ngrams, c.buckets)
+    idf = idf_weights(np.bincount(cols, minlength=c.buckets), n, c.min_df)
+    passes = max(1, first.best_epoch)
+    if progress is not None:
+        progress(
+            f"linear baseline: refit on {n} examples (+ '{name}') for {passes} epoch(s), the "
+            "epochs early stopping kept"
+        )
+    x = tfidf(rows, cols, counts, idf, n)
+    y_all = np.concatenate([y, y_refit])
+    kernel, bias, _ = fit_softmax_regression(x, y_all, len(labels), c, passes=passes)
+    return idf, kernel, bias, LinearRefit(name, passes, n)

@@ -19,6 +19,7 @@ from seqline.components.evaluate.evaluation import (
     CANDIDATE,
     LINEAR_BASELINE,
     Evaluation,
+    LinearBaselineInfo,
 )
 from seqline.components.evaluate.metrics import METRIC_NAMES, confusion_matrix
 from seqline.pipeline.artifacts import Blessing
@@ -164,6 +165,14 @@ def classification_plots(
 _OTHERS = ((BASELINE_MODEL, "baseline model"), (LINEAR_BASELINE, "linear baseline"))
 
 
+def _linear_trained_on(linear: LinearBaselineInfo) -> str:
+    """What the linear baseline was trained on and how long it took, for the report's header."""
+    seconds = f"{linear.seconds:.1f} s"
+    if linear.refit is None:
+        return f"trained on '{linear.trained_on}' ({linear.train_examples} examples, {seconds})"
+    return f"{linear.trained_on_note()}, {seconds}"
+
+
 def render_report(
     evaluation: Evaluation,
     figures: Sequence[tuple[str, bytes]],
@@ -201,8 +210,7 @@ def render_report(
     linear = evaluation.linear
     linear_line = (
         f"<br>linear baseline: TF-IDF word 1-{linear.config.ngrams}-grams + logistic "
-        f"regression, trained on '{html.escape(linear.trained_on)}' "
-        f"({linear.train_examples} examples, {linear.seconds:.1f} s)"
+        f"regression, {html.escape(_linear_trained_on(linear), quote=False)}"
         if linear is not None
         else ""
     )

@@ -11,7 +11,10 @@ test (a probe: 178 of the new test split's 245 records). So evaluate also compar
 model's `split_lineage` (the split definitions of every Examples its weights were fitted on,
 through warm starts; components/train/split_lineage.py) with the `split_definition` of the
 Examples it scores: `check_candidate_lineage` refuses the candidate, `baseline_set_aside` says
-why the last blessed model cannot be compared with it.
+why the last blessed model cannot be compared with it. `check_candidate_lineage` also refuses a
+candidate whose exported weights were fitted on the scored split itself (Model.fitted_splits():
+train_split, plus the split train.refit refit it on), which the config check cannot see when
+the Model comes from elsewhere or was refit.
 
 Pure: works on the config dataclasses (duck-typed, so no component imports), no TensorFlow.
 """
@@ -121,12 +124,55 @@ def check_candidate_lineage(
     current: Mapping[str, Any] | None,
     eval_split: str,
     allow_trainer_split: bool,
+    fitted_splits: Sequence[str] = (),
 ) -> str | None:
-    """Raises DataError when the candidate's weights were fitted (through warm starts too)
-    under another split definition than the Examples' `current` one, so records it was fitted
-    on may be in `eval_split`; with `allow_trainer_split` returns that as a reason line to
-    record instead. None when the lineage matches, or either side records nothing (a model or
-    an ingest from outside seqline: nothing to compare)."""
+    """Raises DataError when the candidate's weights were fitted on `eval_split` itself (it is
+    one of `fitted_splits`, Model.fitted_splits(): train_split, and the refit split of a model
+    refit with train.refit), or (through warm starts too) under another split definition than
+    the Examples' `current` one, so records it was fitted on may be in `eval_split`; with
+    `allow_trainer_split` returns that as a reason line to record instead ("; "-joined when
+    both hold). None when neither holds; a lineage or a definition that is not recorded (a
+    model or an ingest from outside seqline) has nothing to compare."""
+    reasons = [
+        _fitted_on_eval_split(model_uri, fitted_splits, eval_split, allow_trainer_split),
+        _lineage_differs(model_uri, lineage, current, eval_split, allow_trainer_split),
+    ]
+    return "; ".join(r for r in reasons if r) or None
+
+
+def _fitted_on_eval_split(
+    model_uri: str, fitted_splits: Sequence[str], eval_split: str, allow_trainer_split: bool
+) -> str | None:
+    """check_candidate_lineage's first rule: never score a split the weights were fitted on."""
+    if eval_split not in fitted_splits:
+        return None
+    what = (
+        f"the candidate {model_uri} was fitted on '{eval_split}' itself (its fitted splits: "
+        f"{', '.join(repr(s) for s in fitted_splits)})"
+    )
+    if allow_trainer_split:
+        return (
+            f"fitted splits: {what}; its figures there are optimistic (accepted: "
+            "evaluate.allow_trainer_split)"
+        )
+    raise DataError(
+        f"evaluate: expected a candidate never fitted on eval_split '{eval_split}', got "
+        f"{what} (train.train_split, or the split train.refit refits on), and a blessing "
+        "scored there is not earned. Fix: set evaluate.eval_split to a split the trainer "
+        "never saw (e.g. 'test'), or refit on another split (train.eval_split); "
+        "evaluate.allow_trainer_split: true accepts optimistic figures knowingly"
+    )
+
+
+def _lineage_differs(
+    model_uri: str,
+    lineage: Sequence[Mapping[str, Any]] | None,
+    current: Mapping[str, Any] | None,
+    eval_split: str,
+    allow_trainer_split: bool,
+) -> str | None:
+    """check_candidate_lineage's second rule: the weights were fitted under these Examples'
+    split definition only."""
     if lineage is None or current is None:
         return None
     changes = lineage_changes(lineage, current)
@@ -190,7 +236,12 @@ def judge_lineages(
     None, why the last blessed model is set aside or None). Raises as
     check_candidate_lineage does; `config` needs eval_split and allow_trainer_split."""
     accepted = check_candidate_lineage(
-        model.uri, model.split_lineage, definition, config.eval_split, config.allow_trainer_split
+        model.uri,
+        model.split_lineage,
+        definition,
+        config.eval_split,
+        config.allow_trainer_split,
+        model.fitted_splits(),
     )
     set_aside = (
         baseline_set_aside(

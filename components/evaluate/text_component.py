@@ -4,8 +4,10 @@ overall and per slice; apply value, beat-the-baseline and change thresholds; wri
 
 The linear baseline (TF-IDF-weighted hashed word 1-2-grams + softmax regression, see
 linear_baseline.py) is trained here, on the split the candidate was trained on (the Model's
-train_split), never on eval_split. It depends only on this node's config and its `examples`
-input, both in the fingerprint, so it is cached with the Blessing.
+train_split), never on eval_split; when the candidate was refit (Model.refit), it is refit on
+the same splits for the passes its own early stopping kept. It depends only on this node's
+config and its `examples` and `model` inputs, all in the fingerprint, so it is cached
+with the Blessing.
 
 Inputs:
     examples (Examples): the raw eval split (what a model server receives).
@@ -117,6 +119,34 @@ def linear_validation_split(
     return name
 
 
+def linear_refit_split(config: EvaluateTextConfig, examples: Examples, model: Model) -> str | None:
+    """The split the linear baseline is refit on together with its training split: the one
+    the candidate was refit on (Model.refit, train.refit), so both are fitted on the same
+    data; None when the candidate was not refit.
+
+    Raises:
+        DataError: that split is the one the blessing is scored on, or the Examples lack it.
+    """
+    refit = model.refit
+    if refit is None:
+        return None
+    if refit.split == config.eval_split:
+        raise DataError(
+            f"linear baseline: expected the candidate's refit split (Model.refit, train.refit) "
+            f"to differ from eval_split {config.eval_split!r}, got {refit.split!r}: the "
+            "candidate was fitted on the split it would be scored on. Fix: set "
+            "evaluate.eval_split to a held-out split (e.g. 'test'), or refit on another split"
+        )
+    if refit.split not in examples.splits:
+        raise DataError(
+            f"linear baseline: expected the Examples to have the candidate's refit split "
+            f"{refit.split!r} (Model.refit, train.refit), got splits {examples.splits}; wire "
+            "the Examples the candidate was trained from, or drop 'linear' from beat_baseline "
+            "and linear_baseline"
+        )
+    return refit.split
+
+
 def model_name_of(model_name: str, model: Model) -> str:
     """The name baselines are matched by: the config's, else the node that trained the model."""
     return model_name or model.producer.get("node_id") or "model"
@@ -179,6 +209,7 @@ def run(
         split = linear_training_split(config, examples, model)
         ctx.progress(f"training the linear baseline on the '{split}' split")
         validation = linear_validation_split(config, examples, split)
+        refit = linear_refit_split(config, examples, model)
         trained = train_linear_baseline(
             examples.split_files(split),
             labels,
@@ -186,6 +217,7 @@ def run(
             split,
             ctx.progress,
             validation=(validation, examples.split_files(validation)) if validation else None,
+            refit=(refit, examples.split_files(refit)) if refit else None,
         )
         functions[LINEAR_BASELINE] = trained.serving_function()
         linear = LinearBaselineInfo(
@@ -196,6 +228,7 @@ def run(
             validated_on=trained.validated_on,
             epochs=trained.fit.epochs,
             best_epoch=trained.fit.best_epoch,
+            refit=trained.refit,
         )
 
     files = examples.split_files(config.eval_split)

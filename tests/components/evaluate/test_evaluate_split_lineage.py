@@ -11,9 +11,13 @@ from pathlib import Path
 import pytest
 
 from seqline.components.evaluate.config import EvaluateTextConfig
-from seqline.components.evaluate.split_policy import baseline_set_aside, check_candidate_lineage
+from seqline.components.evaluate.split_policy import (
+    baseline_set_aside,
+    check_candidate_lineage,
+    judge_lineages,
+)
 from seqline.components.evaluate.text_component import COMPONENT
-from seqline.pipeline.artifact import Artifact, ArtifactType
+from seqline.pipeline.artifact import Artifact, ArtifactType, new_artifact
 from seqline.pipeline.errors import DataError
 from tests.components.context import make_context
 from tests.components.evaluate.keyword_model import (
@@ -73,6 +77,40 @@ def test_a_baseline_model_under_another_or_no_split_is_set_aside() -> None:
     )
     legacy = baseline_set_aside("/b", None, SPLIT, "test")
     assert legacy is not None and "it records no split lineage" in legacy
+
+
+def test_a_candidate_fitted_on_the_scored_split_is_refused_refit_included() -> None:
+    # A refit model's weights were fitted on train + its early-stopping split too.
+    with pytest.raises(DataError) as raised:
+        check_candidate_lineage("/m", [SPLIT], SPLIT, "eval", False, ["train", "eval"])
+    message = str(raised.value)
+    assert "expected a candidate never fitted on eval_split 'eval'" in message
+    assert (
+        "the candidate /m was fitted on 'eval' itself (its fitted splits: 'train', 'eval')"
+        in message
+    )
+    assert "train.refit" in message and "allow_trainer_split: true" in message
+    assert check_candidate_lineage("/m", [SPLIT], SPLIT, "test", False, ["train", "eval"]) is None
+    accepted = check_candidate_lineage("/m", [OLD_SPLIT], SPLIT, "eval", True, ["train", "eval"])
+    assert accepted is not None and accepted.startswith("fitted splits: the candidate /m")
+    assert "; split lineage: the candidate /m" in accepted  # both reasons are recorded
+
+
+def test_judge_lineages_reads_the_models_fitted_splits() -> None:
+    refit = new_artifact(
+        ArtifactType.MODEL,
+        "/m",
+        "m",
+        properties={"train_split": "train", "refit": {"split": "test", "epochs": 3}},
+    )
+    config = EvaluateTextConfig(beat_baseline=("accuracy",))  # eval_split 'test'
+    with pytest.raises(DataError, match="fitted on 'test' itself"):
+        judge_lineages(refit, None, SPLIT, config, lambda line: None)
+    lines: list[str] = []
+    allowed = dataclasses.replace(config, allow_trainer_split=True)
+    accepted, set_aside = judge_lineages(refit, None, SPLIT, allowed, lines.append)
+    assert accepted is not None and accepted.startswith("fitted splits:") and set_aside is None
+    assert lines == [accepted]
 
 
 # -- the component ------------------------------------------------------------------------------

@@ -14,7 +14,10 @@ import numpy as np
 import pytest
 
 from seqline.components.evaluate.config import EvaluateTextConfig, LinearBaselineConfig
+from seqline.components.evaluate.evaluation import LinearBaselineInfo
 from seqline.components.evaluate.linear_baseline import (
+    FitReport,
+    LinearRefit,
     fit_softmax_regression,
     idf_weights,
     log_loss,
@@ -25,8 +28,10 @@ from seqline.components.evaluate.linear_baseline import (
     train_linear_baseline,
     training_epochs,
 )
+from seqline.components.evaluate.report import _linear_trained_on
 from seqline.components.evaluate.text_component import (
     COMPONENT,
+    linear_refit_split,
     linear_training_split,
     linear_validation_split,
 )
@@ -314,3 +319,134 @@ def test_the_validation_split_is_never_the_training_or_the_scored_split(tmp_path
         linear, linear_baseline=LinearBaselineConfig(validation_split="dev")
     )
     assert linear_validation_split(other, examples, "train") is None  # the Examples lack it
+
+
+# -- refit (the candidate was refit on train + its early-stopping split: train.refit) ----------
+
+
+def test_a_fixed_pass_fit_runs_exactly_those_passes_deterministically() -> None:
+    texts, y = _topic_corpus(seed=1, per_class=12)
+    x, _ = _tfidf_of(texts, SMALL)
+    kernel, bias, report = fit_softmax_regression(x, y, 20, SMALL, passes=3)
+    steps_per_pass = -(-x.n // SMALL.batch_size)
+    assert report == FitReport(3, 3, 3 * steps_per_pass, None)  # not the step budget
+    again = fit_softmax_regression(x, y, 20, SMALL, passes=3)
+    assert np.array_equal(kernel, again[0]) and np.array_equal(bias, again[1])
+    longer = fit_softmax_regression(x, y, 20, SMALL, passes=4)
+    assert not np.array_equal(kernel, longer[0])
+    held = (x, y)
+    with pytest.raises(ValueError, match="passes"):  # a fixed count has nothing to stop on
+        fit_softmax_regression(x, y, 20, SMALL, held, passes=3)
+
+
+def _read_rows(files: list[str]) -> tuple[list[str], list[str]]:
+    """(texts, labels) of gzip TFRecord files of raw tf.Examples, in file order."""
+    import tensorflow as tf  # noqa: PLC0415
+
+    texts, labels = [], []
+    for record in tf.data.TFRecordDataset(files, compression_type="GZIP"):
+        features = tf.train.Example.FromString(record.numpy()).features.feature
+        texts.append(features["text"].bytes_list.value[0].decode())
+        labels.append(features["label"].bytes_list.value[0].decode())
+    return texts, labels
+
+
+STOPPING = dataclasses.replace(FAST, validation_split="eval", patience_steps=8, epochs=30)
+
+
+def test_refit_fits_train_and_the_refit_split_together_for_the_kept_passes(
+    tmp_path: Path, splits: dict
+) -> None:
+    examples = write_examples(str(tmp_path / "examples"), splits)
+    train, held = _files(examples, "train"), _files(examples, "eval")
+    first = train_linear_baseline(
+        train, BINARY_LABELS, STOPPING, "train", validation=("eval", held)
+    )
+    refit = train_linear_baseline(
+        train, BINARY_LABELS, STOPPING, "train", validation=("eval", held), refit=("eval", held)
+    )
+    assert first.refit is None and refit.fit == first.fit  # the same early stopping ...
+    passes = first.fit.best_epoch
+    assert refit.refit == LinearRefit("eval", passes, len(splits["train"]) + len(splits["eval"]))
+    # ... then a fresh fit on train + eval: IDF over both, exactly `passes` passes, same seed.
+    texts, labels = _read_rows(train + held)
+    x, idf = _tfidf_of(texts, STOPPING)
+    assert np.array_equal(refit.idf, idf) and not np.array_equal(refit.idf, first.idf)
+    y = np.array([BINARY_LABELS.index(label) for label in labels])
+    kernel, bias, _ = fit_softmax_regression(x, y, 2, STOPPING, passes=passes)
+    assert np.array_equal(refit.kernel, kernel) and np.array_equal(refit.bias, bias)
+    assert refit.train_examples == len(splits["train"]) and refit.trained_on == "train"
+
+
+def test_evaluate_refits_the_linear_baseline_like_the_candidate_and_says_so(
+    tmp_path: Path, binary_model: Artifact, splits: dict
+) -> None:
+    examples = write_examples(str(tmp_path / "examples"), splits)
+    model = _model_artifact(binary_model, "train")
+    model.properties["refit"] = {"split": "eval", "epochs": 5, "examples": 300}
+    config = EvaluateTextConfig(beat_baseline={"linear": ["accuracy"]}, linear_baseline=STOPPING)
+    summary, blessing, metrics = _run(tmp_path, examples, model, config)
+    linear = metrics["linear_baseline"]
+    passes = linear["best_epoch"]
+    assert linear["refit"] == {"split": "eval", "passes": passes, "examples": 300}
+    note = (
+        f"trained on 'train' + 'eval' (300 examples; refit for {passes} passes after early "
+        "stopping on 'eval')"
+    )
+    assert linear["trained_on_note"] == f"{note}, the candidate's training data; scored on 'test'"
+    assert note in (Path(blessing.uri) / "report.html").read_text()
+    # The baseline scored is the refit one.
+    direct = train_linear_baseline(
+        _files(examples, "train"),
+        BINARY_LABELS,
+        STOPPING,
+        "train",
+        validation=("eval", _files(examples, "eval")),
+        refit=("eval", _files(examples, "eval")),
+    )
+    assert linear["metrics"]["accuracy"] == pytest.approx(_accuracy(direct, splits["test"]))
+
+
+def test_the_linear_note_names_the_split_and_a_refit() -> None:
+    plain = LinearBaselineInfo("train", 240, 1.0, FAST, validated_on="eval", epochs=9)
+    assert plain.trained_on_note() == "trained on the 'train' split (240 examples)"
+    assert _linear_trained_on(plain) == "trained on 'train' (240 examples, 1.0 s)"
+    refit = dataclasses.replace(plain, refit=LinearRefit("eval", 8, 300))
+    assert refit.trained_on_note() == (
+        "trained on 'train' + 'eval' (300 examples; refit for 8 passes after early stopping "
+        "on 'eval')"
+    )
+    assert _linear_trained_on(refit) == f"{refit.trained_on_note()}, 1.0 s"
+    budget = dataclasses.replace(refit, validated_on=None)
+    assert budget.trained_on_note().endswith(
+        "refit for 8 passes (its first fit's whole budget: no validation split))"
+    )
+
+
+def test_a_refit_split_the_blessing_is_scored_on_or_absent_is_refused(
+    tmp_path: Path, binary_model: Artifact
+) -> None:
+    rows = [("good", "pos"), ("bad", "neg")]
+    examples = _typed(
+        write_examples(str(tmp_path / "e"), {"train": rows, "eval": rows, "test": rows})
+    )
+    config = EvaluateTextConfig(beat_baseline={"linear": ["accuracy"]})
+
+    def refit_on(split: str | None) -> Artifact:
+        model = _model_artifact(binary_model, "train")
+        if split:
+            model.properties["refit"] = {"split": split, "epochs": 3, "examples": 4}
+        return _typed(model)
+
+    assert linear_refit_split(config, examples, refit_on(None)) is None
+    assert linear_refit_split(config, examples, refit_on("eval")) == "eval"
+    with pytest.raises(DataError) as raised:
+        linear_refit_split(config, examples, refit_on("test"))
+    assert "refit split (Model.refit, train.refit) to differ from eval_split 'test'" in str(
+        raised.value
+    )
+    assert "got 'test'" in str(raised.value) and "Fix: set evaluate.eval_split" in str(raised.value)
+    with pytest.raises(
+        DataError, match=r"refit split 'dev' .*got splits \['train', 'eval', 'test'\]"
+    ):
+        linear_refit_split(config, examples, refit_on("dev"))
