@@ -94,8 +94,9 @@ class Blessing(Verdict):
         """The metrics and reasons under headers naming the split they are on (the
         `eval_split` property, else `evidence`'s: metrics.json of a blessing made before
         evaluate recorded it) and the split the majority baseline was fitted on (`evidence`'s
-        baseline.fitted_on), counts as integers. `evidence`: metrics.json's content, or None
-        when it is not read (a remote root)."""
+        baseline.fitted_on), what a refit linear baseline was trained on (its
+        linear_baseline.trained_on_note, when linear_baseline.refit), counts as integers.
+        `evidence`: metrics.json's content, or None when it is not read (a remote root)."""
         evidence = evidence or {}
         split = self.properties.get("eval_split") or evidence.get("eval_split")
         on = f"on '{split}'" if split else "(split not recorded)"
@@ -116,6 +117,10 @@ class Blessing(Verdict):
             count = self.metrics.get("example_count")
             examples = f" ({count:.0f} examples)" if isinstance(count, int | float) else ""
             lines.insert(0, f"metrics {on}{examples}:")
+        linear = evidence.get("linear_baseline")
+        if isinstance(linear, dict) and linear.get("refit") and linear.get("trained_on_note"):
+            # Said only when refit: then the baseline was fitted on more than the train split.
+            lines.append(f"linear baseline {linear['trained_on_note']}")
         reasons = super().describe()
         if reasons:
             baseline = evidence.get("baseline")

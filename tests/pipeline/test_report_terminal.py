@@ -166,6 +166,25 @@ def test_show_names_the_split_of_evaluates_metrics_and_reasons(tmp_path, capsys)
     assert unknown[0] == "metrics (split not recorded) (51 examples):"
 
 
+def test_show_says_what_a_refit_linear_baseline_was_trained_on(tmp_path) -> None:
+    from seqline.pipeline.report import _describe
+
+    properties = {"blessed": False, "reasons": ["accuracy (overall) beat linear: FAIL"]}
+    note = (
+        "trained on 'train' + 'eval' (300 examples; refit for 8 passes after early stopping "
+        "on 'eval'), the candidate's training data; scored on 'test'"
+    )
+    linear = {"trained_on": "train", "trained_on_note": note}
+    doc = {"eval_split": "test", "linear_baseline": {**linear, "refit": {"split": "eval"}}}
+    lines = _describe(_blessing(tmp_path / "a", properties, doc))
+    assert lines[:2] == [f"linear baseline {note}", "reasons (figures on 'test'):"]
+    # Trained on the train split alone (no refit): show says what it always said.
+    plain = {"eval_split": "test", "linear_baseline": {**linear, "refit": None}}
+    assert _describe(_blessing(tmp_path / "b", properties, plain))[0] == (
+        "reasons (figures on 'test'):"
+    )
+
+
 def test_the_run_summary_names_the_split_of_trains_val_figures(tmp_path) -> None:
     model = new_artifact("Model", str(tmp_path / "model"), "fp", {}, {"validation_split": "dev"})
     old = new_artifact("Model", str(tmp_path / "old"), "fp", {}, {})  # trained before stop 28
