@@ -298,3 +298,40 @@ def test_series_ids_are_stripped_in_the_graph_refused_empty_and_unknown_ones_war
     captured = capsys.readouterr()
     assert "warning: series_id 'A': not among the 2 series" in captured.err
     assert json.loads(captured.out)["series_id"] == "A"
+
+
+def test_a_refit_forecaster_trains_on_train_and_eval_and_serves_like_any(series_run, tmp_path):
+    """train.refit (refit.py) with a forecaster: the exported model is the refit one (its
+    weights differ from the first fit's best checkpoint), trained on both splits' windows,
+    and the forecast signature serves it; weight averaging (ema) runs through the refit."""
+    import keras
+    import tensorflow as tf
+
+    config = TrainSeriesConfig(
+        forecaster=ForecasterConfig(layer="gru", units=(4,), output="direct"),
+        epochs=3,
+        batch_size=16,
+        ema=0.9,
+        refit=True,
+    )
+    summary, trained = _train_on(series_run, config, tmp_path)
+    model_artifact = trained["model"]
+    refit = model_artifact.properties["refit"]
+    counts = series_run.transformed_examples.properties["counts"]
+    assert refit["split"] == "eval"
+    assert refit["examples"] == counts["train"] + counts["eval"]
+    assert refit["epochs"] == model_artifact.properties["best_epoch"] + 1
+    assert summary["refit"] == f"{refit['epochs']} epoch(s) on train+eval"
+    exported = keras.saving.load_model(model_artifact.path("keras", "model.keras"))
+    first_fit = keras.saving.load_model(model_artifact.path("keras", "model.keras"))
+    first_fit.load_weights(trained["model_run"].path("checkpoints", "best.weights.h5"))
+    assert any(
+        not np.allclose(a, b)
+        for a, b in zip(exported.get_weights(), first_fit.get_weights(), strict=True)
+    )
+    rows, history, ids = _eval_arrays(series_run)
+    saved = tf.saved_model.load(model_artifact.path("saved_model"))
+    got = saved.signatures["forecast"](
+        history=tf.constant(history), series_id=tf.constant(ids.astype(bytes))
+    )["forecast"].numpy()
+    assert got.shape == (len(rows), HORIZON) and np.isfinite(got).all()
