@@ -134,7 +134,9 @@ def _with_resolved_path(value: Any, fields: list[str], settings: PipelineSetting
 
 def _tune_config(component: Component, settings: PipelineSettings, train: Any) -> Any:
     """The tune node's config: the YAML's `tune` section plus the train node's config as the
-    base its trials override (so the fingerprint follows the train config too)."""
+    base its trials override (so the fingerprint follows the train config too), without
+    `refit`, which only train does after its own fit: switching it on does not search again."""
+    train = dataclasses.replace(train, refit=False)
     given: Any = settings.components.get(TUNE_NODE)
     if isinstance(given, component.config_type):
         return dataclasses.replace(cast(Any, given), train=train)

@@ -98,6 +98,14 @@ def _summary_cell(summary: dict[str, Any], outputs: Sequence[Artifact], limit: i
     validation = next((_validation_split(a) for a in outputs if isinstance(a, Model)), None)
     if split and summary:
         on = f"on '{printable(split)}': "
+    elif validation and "refit" in summary:
+        # The exported model trained on the validation split after these figures were taken:
+        # say so first, and keep room for the figures (train.refit).
+        refit = printable(str(summary["refit"]))
+        on = f"first fit's val_* on '{printable(validation)}', then refit {refit}: "
+        rest = {k: v for k, v in summary.items() if k != "refit"}
+        rest = dict(sorted(rest.items(), key=lambda item: "val_" not in item[0]))
+        return on + brief(rest, max(limit - len(on), 48))
     elif validation and any("val_" in key for key in summary):
         on = f"val_* on '{printable(validation)}': "
         # The figures the header names come right after it, and survive the cut.

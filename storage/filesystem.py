@@ -181,6 +181,15 @@ def rename(src: str, dst: str) -> None:
         os.rename(local_path(src), local_path(dst))
 
 
+def replace_file(src: str, dst: str) -> None:
+    """Renames file `src` over `dst`, which may exist (atomic on a local filesystem; on an
+    object store the object at `dst` is replaced whole)."""
+    if is_remote(src):
+        _gfile(src).rename(src, dst, overwrite=True)
+    else:
+        os.replace(local_path(src), local_path(dst))
+
+
 def walk_files(path: str) -> Iterator[str]:
     """Yields every file below `path` (full paths), in sorted order."""
     if is_remote(path):

@@ -34,17 +34,6 @@ logger = logging.getLogger(__name__)
 _TMP_MARK = ".tmp-"
 
 
-def _replace(src: str, dst: str) -> None:
-    """Renames file `src` over `dst` (atomic on a local filesystem; on an object store the
-    object at `dst` is replaced whole)."""
-    if filesystem.is_remote(src):
-        import tensorflow as tf
-
-        tf.io.gfile.rename(src, dst, overwrite=True)
-    else:
-        os.replace(filesystem.local_path(src), filesystem.local_path(dst))
-
-
 def _remove_quietly(path: str) -> None:
     try:
         if filesystem.is_remote(path):
@@ -89,8 +78,8 @@ class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
             self.model.save_weights(weights_tmp, overwrite=True)
             _fsync(weights_tmp)
             filesystem.write_text(metadata_tmp, json.dumps(metadata))
-            _replace(weights_tmp, self._weights_path)
-            _replace(metadata_tmp, self._training_metadata_path)
+            filesystem.replace_file(weights_tmp, self._weights_path)
+            filesystem.replace_file(metadata_tmp, self._training_metadata_path)
         except BaseException:
             _remove_quietly(weights_tmp)
             _remove_quietly(metadata_tmp)

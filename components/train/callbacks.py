@@ -9,6 +9,8 @@ temporary directories on every attempt, so they cannot hold it):
     best.weights.h5     ModelCheckpoint(save_best_only) of the monitored metric
     history.csv         CSVLogger(append=True): rows of the killed attempt are kept
     tensorboard/        TensorBoard scalars (tensorboard_logs.py)
+    learning_rates.json {epoch: the learning rate it trained at}, written by the chief at each
+                        epoch end (after history.csv): what a refit replays (refit.py)
     fit.json            written (atomically, by the chief) as soon as fit returns with a best
                         checkpoint: fit is finished. Keras deletes backup/ at the end of fit, so
                         without it a kill after fit (keeping the weights, export, publish)
@@ -24,6 +26,7 @@ row per epoch) and never a backup that is ahead of the history or of the best ch
 
 from __future__ import annotations
 
+import json
 import math
 import time
 from collections.abc import Callable
@@ -61,6 +64,22 @@ class WorkPaths:
     @property
     def fit_done(self) -> str:
         return filesystem.join(self.root, "fit.json")
+
+    @property
+    def learning_rates(self) -> str:
+        return filesystem.join(self.root, "learning_rates.json")
+
+
+def read_learning_rates(paths: WorkPaths) -> dict[int, float]:
+    """{epoch: learning rate} recorded by earlier attempts ({} when none or unreadable: a
+    refit then falls back to replaying ReduceLROnPlateau, refit.plateau_schedule)."""
+    if not filesystem.exists(paths.learning_rates):
+        return {}
+    try:
+        value = json.loads(filesystem.read_text(paths.learning_rates))
+        return {int(epoch): float(rate) for epoch, rate in value.items()}
+    except (ValueError, AttributeError, TypeError):
+        return {}
 
 
 # Inside an epoch, a progress line at most this often (seconds): a long epoch shows it is moving
@@ -154,17 +173,27 @@ def make_callbacks(
     Callback: Any = km.callbacks.Callback  # the Keras that trains (keras or tf_keras)
 
     class EpochRecorder(Callback):
-        """Records the epochs this process ran (the first is where a resumed run restarted)
-        and their logs ({epoch: {"loss": ..., "val_loss": ...}}, the figures every worker of
-        a multi-worker run sees alike), and reports progress."""
+        """Records the epochs this process ran (the first is where a resumed run restarted),
+        their logs ({epoch: {"loss": ..., "val_loss": ...}}, the figures every worker of a
+        multi-worker run sees alike) and learning rates ({epoch: rate}, what the optimizer
+        held as the epoch began; the chief also writes them to paths.learning_rates, with
+        those of earlier attempts, for a refit to replay), and reports progress."""
 
         def __init__(self) -> None:
             super().__init__()
             self.epochs: list[int] = []
             self.logs: dict[int, dict[str, float]] = {}
+            self.learning_rates: dict[int, float] = {}
+            # Read before fit, by every worker alike (as history.csv is).
+            self.prior_learning_rates = read_learning_rates(paths)
+
+        def all_learning_rates(self) -> dict[int, float]:
+            """Every recorded epoch's rate: earlier attempts', then this process's."""
+            return {**self.prior_learning_rates, **self.learning_rates}
 
         def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
             self.epochs.append(epoch)
+            self.learning_rates[epoch] = float(self.model.optimizer.learning_rate.numpy())
             steps.start_epoch(epoch)
 
         def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
@@ -174,6 +203,8 @@ def make_callbacks(
 
         def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
             self.logs[epoch] = {k: float(v) for k, v in (logs or {}).items()}
+            if write_summaries:  # the chief
+                filesystem.write_text(paths.learning_rates, json.dumps(self.all_learning_rates()))
             shown = ", ".join(f"{k}={float(v):.4f}" for k, v in sorted((logs or {}).items()))
             progress(f"epoch {epoch + 1}/{config.epochs}: {shown}")
 

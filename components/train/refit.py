@@ -16,8 +16,15 @@ What it costs and what it gives up:
     - a killed refit starts the refit over (the first fit is kept: fit.json); a refit that
       finished writes refit.weights.h5 and refit.json, and a rerun builds the model from them.
 
-The learning-rate schedule is the first fit's: ReduceLROnPlateau's decisions are replayed from
-the monitored values (plateau_schedule), since the refit has no validation data to react to.
+The learning-rate schedule is the first fit's: the rate each epoch trained at is recorded
+(callbacks.py, learning_rates.json, resumed attempts included) and replayed, since the refit
+has no validation data to react to; an epoch without a record (a first fit from before the
+record existed) gets the rate ReduceLROnPlateau's decisions give when replayed from the
+monitored values (plateau_schedule).
+
+The two splits are drawn batch by batch in proportion to their sizes
+(tf.data.Dataset.sample_from_datasets), each shuffled on its own, so every stretch of an
+epoch holds both in that proportion whatever the files and the shuffle buffer.
 """
 
 from __future__ import annotations
@@ -94,6 +101,23 @@ def plateau_schedule(
     return rates
 
 
+def first_fit_rates(
+    recorded: Mapping[int, float],
+    monitored: Mapping[int, float],
+    epochs: int,
+    config: TrainingConfig,
+) -> list[float]:
+    """The learning rate of each of the refit's `epochs`: the first fit's recorded rate for
+    that epoch, else the replayed ReduceLROnPlateau schedule's."""
+    replayed = plateau_schedule(
+        [monitored.get(epoch, math.nan) for epoch in range(epochs)],
+        config.learning_rate,
+        config.reduce_lr,
+        config.early_stopping.monitor,
+    )
+    return [float(recorded.get(epoch, replayed[epoch])) for epoch in range(epochs)]
+
+
 @dataclass(frozen=True)
 class RefitRecord:
     """What the refit did: recorded as the Model's `refit` property (Model.refit)."""
@@ -138,17 +162,34 @@ def read_refit_done(root: str) -> RefitRecord | None:
     )
 
 
-def refit_dataset(task: Any, config: TrainingConfig, files: list[str], multi_worker: bool) -> Any:
-    """The shuffled, repeated training input over the train and eval splits' files."""
-    dataset = task.dataset(
-        files,
-        config.batch_size,
-        shuffle_buffer=config.shuffle_buffer,
-        seed=config.seed,
-        repeat=True,
-        shard_by_data=multi_worker,
+def refit_dataset(
+    task: Any,
+    config: TrainingConfig,
+    split_files: list[list[str]],
+    counts: list[int],
+    multi_worker: bool,
+) -> Any:
+    """The training input over several splits (their files, their record counts): each split
+    shuffled and repeated on its own, batches drawn from them with probabilities proportional
+    to `counts` (seeded), so train and eval records are spread over the whole epoch."""
+    import tensorflow as tf  # noqa: PLC0415
+
+    inputs = [
+        task.dataset(
+            files,
+            config.batch_size,
+            shuffle_buffer=config.shuffle_buffer,
+            seed=config.seed + k,
+            repeat=True,
+            shard_by_data=multi_worker,
+        )
+        for k, files in enumerate(split_files)
+    ]
+    total = float(sum(counts))
+    mixed = tf.data.Dataset.sample_from_datasets(
+        inputs, weights=[n / total for n in counts], seed=config.seed
     )
-    return data.without_autotune_thread(dataset)
+    return data.without_autotune_thread(mixed)
 
 
 def fit_refit(

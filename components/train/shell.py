@@ -236,6 +236,10 @@ def _publish_run_files(
     if filesystem.exists(paths.best_weights):
         filesystem.makedirs(model_run.path(*under, "checkpoints"))
         _copy_file(paths.best_weights, model_run.path(*under, "checkpoints", "best.weights.h5"))
+    refit_weights = filesystem.join(paths.root, "refit.weights.h5")  # train.refit's model
+    if filesystem.exists(refit_weights):
+        filesystem.makedirs(model_run.path(*under, "checkpoints"))
+        _copy_file(refit_weights, model_run.path(*under, "checkpoints", "refit.weights.h5"))
     _write_bytes(model_run.path(*under, "training_curves.png"), plot_training_curves(history))
 
 

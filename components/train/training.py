@@ -21,7 +21,7 @@ from typing import Any
 import tensorflow_transform as tft
 
 from seqline.components.train import data, forecasters, models, weight_averaging
-from seqline.components.train.callbacks import WorkPaths, make_callbacks
+from seqline.components.train.callbacks import WorkPaths, make_callbacks, read_learning_rates
 from seqline.components.train.config import (
     EVAL_SPLIT_CANDIDATES,
     TrainingConfig,
@@ -502,7 +502,10 @@ def _train_one(
         losses = epoch_values(history, {}, "loss")
         result = _after_fit(fitting, config, paths, result, None, losses, True)
         monitored = epoch_values(history, {}, config.early_stopping.monitor)
-        return _refit(fitting, config, paths, progress, initial_weights, result, monitored, losses)
+        rates = read_learning_rates(paths)
+        return _refit(
+            fitting, config, paths, progress, initial_weights, result, (monitored, losses, rates)
+        )
     train_split, eval_split = resolve_splits(config, examples.splits)
     counts = examples.counts
     multi_worker = choice.kind == "multi_worker"
@@ -575,7 +578,10 @@ def _train_one(
     result = _after_fit(fitting, config, paths, result, model, losses, kept)
     # Every worker has the same figures (the logs are cross-replica): all refit alike.
     monitored = epoch_values(prior, recorder.logs, config.early_stopping.monitor)
-    return _refit(fitting, config, paths, progress, initial_weights, result, monitored, losses)
+    rates = recorder.all_learning_rates()
+    return _refit(
+        fitting, config, paths, progress, initial_weights, result, (monitored, losses, rates)
+    )
 
 
 def _refit(
@@ -585,12 +591,12 @@ def _refit(
     progress: Callable[[str], None],
     initial_weights: Callable[[Any], None] | None,
     result: TrainResult,
-    monitored: dict[int, float],
-    losses: dict[int, float],
+    first_fit: tuple[dict[int, float], dict[int, float], dict[int, float]],
 ) -> TrainResult:
     """With config.refit, `result` holding a fresh model trained on train + eval for the
     first fit's best epoch count (refit.py), or the one a killed attempt finished; else
-    `result` as it is."""
+    `result` as it is. `first_fit`: its {epoch: monitored value}, {epoch: loss} and
+    {epoch: learning rate} (recorded ones; missing epochs are replayed)."""
     if not config.refit:
         return result
     from seqline.components.train import refit as refitting  # noqa: PLC0415
@@ -598,22 +604,24 @@ def _refit(
     task, examples, km = fitting.task, fitting.examples, fitting.km
     train_split, eval_split = resolve_splits(config, examples.splits)
     monitor = config.early_stopping.monitor
+    monitored, losses, recorded = first_fit
     epochs = refitting.refit_epochs(monitored, losses, monitor)
-    shown = [monitored.get(epoch, math.nan) for epoch in range(epochs)]
-    rates = refitting.plateau_schedule(shown, config.learning_rate, config.reduce_lr, monitor)
+    rates = refitting.first_fit_rates(recorded, monitored, epochs, config)
     record = refitting.read_refit_done(paths.root)
     if record is not None:
         progress("refit finished in an earlier attempt; building the model from its weights")
     else:
-        files = examples.split_files(train_split) + examples.split_files(eval_split)
-        count = sum(
+        counts = [
             examples.counts.get(split) or data.count_records(examples.split_files(split))
             for split in (train_split, eval_split)
-        )
+        ]
+        count = sum(counts)
+        # A user-set steps_per_epoch stays the epoch's length, as in the first fit.
         steps = config.steps_per_epoch or steps_for(count, config.batch_size)
         progress(
             f"refit: a fresh model on '{train_split}' + '{eval_split}' ({count} examples) for "
-            f"{epochs} epoch(s), the best epoch count early stopping found on '{eval_split}'"
+            f"{epochs} epoch(s) of {steps} steps, the best epoch count early stopping found "
+            f"on '{eval_split}'"
         )
         km.utils.set_random_seed(config.seed)
         with fitting.strategy.scope():
@@ -622,7 +630,11 @@ def _refit(
             if initial_weights is not None:
                 initial_weights(model)
         dataset = refitting.refit_dataset(
-            task, config, files, fitting.choice.kind == "multi_worker"
+            task,
+            config,
+            [examples.split_files(train_split), examples.split_files(eval_split)],
+            counts,
+            fitting.choice.kind == "multi_worker",
         )
         refit_losses = refitting.fit_refit(
             model, km, dataset, steps, rates, task.class_weight, progress
@@ -635,7 +647,8 @@ def _refit(
             # Weights first, then the marker naming them: a kill between the two refits again.
             partial = filesystem.join(paths.root, "refit.partial.weights.h5")
             model.save_weights(partial)
-            filesystem.rename(partial, refitting.refit_weights_path(paths.root))
+            # Over a killed attempt's weights that never got their refit.json.
+            filesystem.replace_file(partial, refitting.refit_weights_path(paths.root))
             filesystem.write_text(
                 refitting.refit_done_path(paths.root), json.dumps(record.properties())
             )

@@ -201,6 +201,27 @@ def test_the_run_summary_names_the_split_of_trains_val_figures(tmp_path) -> None
     assert " on '" not in unknown and "epochs_run=3" in unknown
 
 
+def test_the_run_summary_says_a_refit_models_val_figures_are_its_first_fits(tmp_path) -> None:
+    model = new_artifact("Model", str(tmp_path / "model"), "fp", {}, {"validation_split": "eval"})
+    summary = {
+        "epochs_run": 9,
+        "best_val_loss": 0.6912,
+        "val_accuracy": 0.4321,
+        "strategy": "default x1",
+        "refit": "7 epoch(s) on train+eval",
+    }
+    nodes = [
+        NodeResult("train", "train_text", "a" * 64, "COMPLETE", 1.0, summary, {"model": model})
+    ]
+    text = run_summary(RunResult("r6", "p", "SUCCEEDED", nodes, 1.0, "sqlite://"))
+    (train,) = [line for line in text.splitlines() if line.startswith("train")]
+    # The exported model trained on 'eval' after these figures: that comes first, the
+    # figures right after it, neither cut.
+    header = "first fit's val_* on 'eval', then refit 7 epoch(s) on train+eval: "
+    assert header + "best_val_loss=0.6912, val_accuracy=0.4321" in train
+    assert train.count("refit") == 1
+
+
 def test_show_names_the_split_of_trains_val_figures_and_evaluates_from_the_property(
     tmp_path, capsys
 ) -> None:

@@ -175,3 +175,87 @@ def test_the_exported_model_is_a_fresh_fit_on_train_and_eval_for_the_best_epochs
         for a, b in zip(exported.get_weights(), first_fit.get_weights(), strict=True)
     ]
     assert any(differ)
+    # ModelRun keeps both: the first fit's best checkpoint and the refit's weights, which are
+    # the exported ones.
+    refit_weights = keras.saving.load_model(refitted.model.keras_file)
+    refit_weights.load_weights(
+        str(Path(refitted.model_run.uri) / "checkpoints" / "refit.weights.h5")
+    )
+    for a, b in zip(exported.get_weights(), refit_weights.get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_the_first_fits_recorded_rates_win_and_missing_epochs_are_replayed() -> None:
+    from seqline.components.train.refit import first_fit_rates
+
+    config = TrainTextConfig(learning_rate=0.01, reduce_lr=ReduceLRConfig(patience=1))
+    monitored = {0: 0.9, 1: 0.95, 2: 0.97}  # no improvement in epoch 1: halved after it
+    # Recorded rates are what the epochs trained at (a resumed fit's ReduceLROnPlateau starts
+    # over, so its decisions cannot be replayed from the values): they win.
+    assert first_fit_rates({0: 0.01, 1: 0.01, 2: 0.01}, monitored, 3, config) == [0.01] * 3
+    # An epoch without a record gets the replayed schedule's rate.
+    assert first_fit_rates({1: 0.02}, monitored, 3, config) == [0.01, 0.02, 0.005]
+
+
+def test_each_epochs_learning_rate_is_recorded_across_attempts(tmp_path: Path) -> None:
+    """callbacks.py's EpochRecorder writes {epoch: rate the epoch trained at} to the work dir,
+    keeping the rates of earlier attempts, for a refit to replay."""
+    import keras
+
+    from seqline.components.train.callbacks import WorkPaths, make_callbacks, read_learning_rates
+
+    class HalveAtEpochEnd(keras.callbacks.Callback):  # stands for ReduceLROnPlateau
+        def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+            rate = float(self.model.optimizer.learning_rate.numpy())
+            self.model.optimizer.learning_rate = rate / 2
+
+    paths = WorkPaths(str(tmp_path / "work"))
+    (tmp_path / "work").mkdir()
+    x, y = np.zeros((8, 1), "float32"), np.zeros((8, 1), "float32")
+
+    def fit(epochs: int, initial_epoch: int, rate: float) -> None:
+        model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)])
+        model.compile(optimizer=keras.optimizers.Adam(learning_rate=rate), loss="mse")
+        callbacks, _ = make_callbacks(
+            keras, TrainTextConfig(epochs=epochs), paths, paths.history_csv, None, lambda _: None
+        )
+        # Only the recorder and the halving: the others need validation data.
+        model.fit(x, y, epochs=epochs, initial_epoch=initial_epoch, verbose=0,
+                  callbacks=[callbacks[0], HalveAtEpochEnd()])  # fmt: skip
+
+    fit(2, 0, 0.5)  # rates a float32 holds exactly
+    assert read_learning_rates(paths) == {0: 0.5, 1: 0.25}
+    fit(4, 2, 0.125)  # a resumed attempt: epochs 2 and 3
+    assert read_learning_rates(paths) == {0: 0.5, 1: 0.25, 2: 0.125, 3: 0.0625}
+
+
+def test_the_refit_input_spreads_both_splits_over_the_epoch(text_artifacts: TextArtifacts) -> None:
+    """refit.refit_dataset draws batches from each split in proportion to its size, so the
+    first and the second half of an epoch both hold eval batches (reading the files in turn
+    put one split's records last whenever the shuffle buffer is smaller than the data)."""
+    from seqline.components.train import training
+    from seqline.components.train.refit import refit_dataset
+    from seqline.pipeline.artifacts import TransformedExamples, TransformGraph
+    from seqline.pipeline.component import retype
+
+    graph = retype(text_artifacts.transform_graph, TransformGraph)
+    examples = retype(text_artifacts.transformed_examples, TransformedExamples)
+    config = dataclasses.replace(CONFIG, batch_size=4, shuffle_buffer=2)
+    task = training.text_task(config, graph.uri, graph.text(), examples)
+    sizes = [64, 24]
+    dataset = refit_dataset(
+        task, config, [examples.split_files("train"), examples.split_files("eval")], sizes, False
+    )
+    eval_batches = {
+        tuple(map(tuple, task.dataset(examples.split_files("eval"), 4)
+                  .unbatch().map(lambda f, _l: f["tokens"]).as_numpy_iterator()))
+    }  # fmt: skip
+    eval_rows = set(next(iter(eval_batches)))
+    steps = 22  # one epoch: 88 records / 4
+    from_eval = []
+    for features, _ in dataset.take(steps):
+        rows = {tuple(row) for row in features["tokens"].numpy()}
+        from_eval.append(bool(rows & eval_rows) and rows <= eval_rows)
+    half = steps // 2
+    assert any(from_eval[:half]) and any(from_eval[half:])
+    assert 2 <= sum(from_eval) <= 12  # ~24/88 of the batches, not 0 or all

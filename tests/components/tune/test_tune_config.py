@@ -130,6 +130,17 @@ def test_a_tune_section_adds_the_node_and_train_takes_its_output(tmp_path) -> No
     assert nodes["tune"].config.train.model.units == 8
 
 
+def test_switching_train_refit_on_does_not_search_again(tmp_path) -> None:
+    """refit happens after train's own fit; trials never refit, so tune's config (and so its
+    fingerprint) leaves it out."""
+    plain = _pipeline(tmp_path, train={"epochs": 3}, tune={"space": SPACE})
+    refit = _pipeline(tmp_path, train={"epochs": 3, "refit": True}, tune={"space": SPACE})
+    plain_tune, refit_tune = ({n.id: n for n in p.nodes}["tune"] for p in (plain, refit))
+    assert {n.id: n for n in refit.nodes}["train"].config.refit is True
+    assert refit_tune.config.train.refit is False
+    assert refit_tune.config == plain_tune.config
+
+
 def test_pipeline_build_refuses_a_bad_tune_section_before_anything_runs(tmp_path) -> None:
     with pytest.raises(ConfigError, match=r"components.tune.space: unknown hyperparameter"):
         _pipeline(tmp_path, tune={"space": {"cell": {"choice": ["gru"]}}})
