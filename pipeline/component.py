@@ -151,6 +151,12 @@ class Component:
             node's, so changing only this node's config (validate's thresholds) reruns this
             node but not what consumes the forwarded output; they still wait for it, so they
             run only after it passed. The executor must write the input's content unchanged.
+        defined_in: the modules that define this Component, roots of its code hash besides
+            its functions' own modules: filled in with the module whose code called
+            `Component(...)` / `component(...)` (where `executor=make_executor(THRESHOLD)` or
+            `functools.partial(run, factor=10)` takes its constants), and the loader adds the
+            module a `module:ATTRIBUTE` reference names (pipeline/custom_nodes.py). Leave it
+            empty.
     """
 
     name: str
@@ -169,8 +175,13 @@ class Component:
     prestart: Callable[[Any], Any] | None = None
     effects_gone: Callable[[Mapping[str, Artifact]], list[str]] | None = None
     forwards: Mapping[str, str] = field(default_factory=dict)
+    defined_in: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
+        if not self.defined_in:
+            creator = _creating_module()
+            if creator is not None:
+                object.__setattr__(self, "defined_in", (creator,))
         if not dataclasses.is_dataclass(self.config_type):
             raise TypeError(f"{self.name}: config_type must be a dataclass")
         params = self.config_type.__dataclass_params__  # type: ignore[attr-defined]
@@ -200,6 +211,18 @@ class Component:
     def wired_inputs(self) -> frozenset[str]:
         """Inputs a pipeline must wire (not resolved, not optional)."""
         return frozenset(self.inputs) - self.optional
+
+
+def _creating_module() -> str | None:
+    """The module of the innermost caller outside this module and `dataclasses`: the one whose
+    code built a Component (directly, or through `component(...)`)."""
+    frame: types.FrameType | None = sys._getframe(1)
+    while frame is not None:
+        name = frame.f_globals.get("__name__")
+        if name and name not in (__name__, "dataclasses"):
+            return str(name)
+        frame = frame.f_back
+    return None
 
 
 def _artifact_type(annotation: Any) -> tuple[type[Artifact] | None, bool, bool]:

@@ -38,6 +38,8 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import importlib
+import importlib.metadata
+import logging
 import pkgutil
 import re
 import traceback
@@ -48,6 +50,9 @@ from seqline.pipeline.component import Component
 from seqline.pipeline.config_parsing import build_dataclass
 from seqline.pipeline.dag import Node, OutputRef, Pipeline
 from seqline.pipeline.errors import ConfigError, WiringError
+from seqline.pipeline.fingerprint import versions_of
+
+log = logging.getLogger(__name__)
 
 CUSTOM_KEYS = {"component", "inputs", "config", "replaces"}
 _REFERENCE = re.compile(r"^(?P<module>[A-Za-z_][\w.]*):(?P<attribute>[A-Za-z_]\w*)$")
@@ -79,6 +84,11 @@ def load_component(reference: str | Component, where: str = "component") -> Comp
         raise _import_failed(where, name, exc) from None
     component = getattr(module, attribute, None)
     if isinstance(component, Component):
+        # The referenced module is code of the node too (a COMPONENT built by a factory
+        # from another module takes its constants from here): a root of its code hash.
+        if name not in component.defined_in:
+            component = dataclasses.replace(component, defined_in=(*component.defined_in, name))
+        _warn_missing_libraries(component, where)
         return component
     defined = sorted(k for k, v in vars(module).items() if isinstance(v, Component))
     if hasattr(module, attribute):
@@ -98,6 +108,34 @@ def load_component(reference: str | Component, where: str = "component") -> Comp
     raise ConfigError(
         f"{where}: {what} has the Components {defined} (defined or imported there): {fix}"
     )
+
+
+_WARNED_LIBRARIES: set[tuple[str, str]] = set()
+
+
+def _warn_missing_libraries(component: Component, where: str) -> None:
+    """Logs once per (component, entry) a `libraries=` entry that is not an installed
+    distribution: its version is hashed as "absent", so the cache never notices its upgrades
+    (a misspelled name is the usual cause). A warning, not an error: a library may be
+    installed only where the node runs (a KFP image, an Airflow worker), not where the
+    pipeline is compiled or its DAG parsed."""
+    for entry, version in versions_of(tuple(component.libraries)).items():
+        if version != "absent" or (component.name, entry) in _WARNED_LIBRARIES:
+            continue
+        _WARNED_LIBRARIES.add((component.name, entry))
+        installed = sorted({d.metadata["Name"] or "" for d in importlib.metadata.distributions()})
+        guess = _close_match(entry, [n for n in installed if n])
+        log.warning(
+            "%s: component %r lists libraries entry %r, which is not an installed distribution "
+            "(pip show %s finds nothing)%s; its version is not in the cache key, so upgrading "
+            "it will not rerun the node. Fix the name if it is misspelled (ignore this if the "
+            "library is installed only where the node runs)",
+            where,
+            component.name,
+            entry,
+            entry,
+            f"; did you mean {guess!r}?" if guess else "",
+        )
 
 
 def _close_match(word: str, candidates: list[str]) -> str | None:

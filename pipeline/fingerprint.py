@@ -3,7 +3,9 @@
 A node's fingerprint is 20 hex characters of sha256 over:
   - the component's name and its explicit `version`;
   - its code: the bytes of every module in the import closure of the component's own modules
-    (the executor's, the config's, the check's, the resolvers'), found statically with `ast`:
+    (the one defining the Component and the one a YAML `component:` names, the executor's,
+    through a functools.partial or a bound method too, the config's, the check's, the
+    resolvers'), found statically with `ast`:
     `import` and `from ... import` statements anywhere in a module (executors import lazily
     inside functions) are followed when they name a `seqline.*` module, a module of the
     component's own top-level package (an out-of-tree component's package) or any other
@@ -35,6 +37,7 @@ import json
 import os
 import re
 import sys
+import types
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -290,22 +293,37 @@ def module_closure(modules: Iterable[str]) -> dict[str, str]:
     return found
 
 
-def _owner_module(obj: Any) -> str | None:
+def _owner_modules(obj: Any, depth: int = 0) -> list[str]:
+    """The modules whose code `obj` runs: a function's or a class's own module; through a
+    functools.partial, its function's (and those of callables among its bound arguments);
+    for a bound method, its function's and its instance's class's; for any other callable
+    instance, its class's. A partial's own module (`functools`) says nothing of the code."""
+    if obj is None or depth > 8:
+        return []
+    if isinstance(obj, functools.partial | functools.partialmethod):
+        bound = [v for v in (*obj.args, *(obj.keywords or {}).values()) if callable(v)]
+        return [m for o in (obj.func, *bound) for m in _owner_modules(o, depth + 1)]
+    if isinstance(obj, types.MethodType):
+        owner = obj.__self__ if isinstance(obj.__self__, type) else type(obj.__self__)
+        return _owner_modules(obj.__func__, depth + 1) + _owner_modules(owner, depth + 1)
     module = getattr(obj, "__module__", None)
-    if module is None and obj is not None:
+    if not isinstance(module, str):
         module = getattr(type(obj), "__module__", None)
-    return module
+    return [module] if module else []
 
 
 def component_modules(component: Component) -> list[str]:
-    """The modules that define `component`'s behaviour: its executor's (and the typed function's
-    it wraps), its config class's, its check's and source-fingerprint function's, and its
-    resolvers' classes'."""
+    """The modules that define `component`'s behaviour: the ones it was defined in
+    (Component.defined_in: where `Component(...)` ran, and the module a YAML reference
+    names), its executor's (and the typed function's it wraps), its config class's, its
+    check's and source-fingerprint function's, and its resolvers' classes'."""
     owners = [component.executor, component.config_type, component.check]
     # A component built from a typed function wraps it; the function's module is its code.
     owners += [component.source_fingerprint, getattr(component, "function", None)]
     owners.extend(type(r) for r in getattr(component, "resolved", {}).values())
-    return sorted({m for m in map(_owner_module, owners) if m and m != "builtins"})
+    modules = {m for owner in owners for m in _owner_modules(owner)}
+    modules.update(getattr(component, "defined_in", ()))
+    return sorted(m for m in modules if m and m != "builtins")
 
 
 def code_digest(component: Component) -> str:

@@ -43,7 +43,10 @@ DOUBLE = textwrap.dedent(
         out = ctx.outputs["examples"]
         with open(os.path.join(out.uri, "numbers.json"), "w") as f:
             json.dump([n * FACTOR + ctx.config.offset for n in numbers], f)
-        out.properties["count"] = len(numbers)
+        # The Examples contract the runner checks: splits listed, a shard in each.
+        os.makedirs(os.path.join(out.uri, "train"))
+        open(os.path.join(out.uri, "train", "data-00000-of-00001.tfrecord.gz"), "wb").close()
+        out.properties.update({"count": len(numbers), "splits": ["train"]})
         return {"count": len(numbers)}
 
 
@@ -339,3 +342,35 @@ def test_a_custom_nodes_inputs_or_replaces_as_a_list_is_a_config_error(key):
         split_components({"scrub": entry})
     assert "{examples: ingest_text.examples}" in str(e.value)
     assert "got ['ingest_text.examples']" in str(e.value)
+
+
+def test_a_libraries_entry_that_is_not_installed_is_warned_about_once(
+    tmp_path, monkeypatch, caplog
+):
+    """A misspelled `libraries=` entry was hashed as "absent" without a word, so upgrading the
+    real distribution never reran the node."""
+    folder = tmp_path / "libs_pkg_x"
+    folder.mkdir()
+    (folder / "__init__.py").write_text("")
+    (folder / "comp.py").write_text(
+        DOUBLE.replace("from steps.arith import FACTOR", "FACTOR = 2").replace(
+            "executor=run,", 'executor=run, libraries=("pyyaml", "no-such-dist-xyz", "PyYML"),'
+        )
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    reference = "libs_pkg_x.comp:COMPONENT"
+    with caplog.at_level("WARNING", logger="seqline.pipeline.custom_nodes"):
+        for _ in range(2):  # loaded twice (a DAG parsed again): one warning per entry
+            add_node(
+                make_pipeline("root"), "x", reference, inputs={"examples": "write_numbers.examples"}
+            )
+    messages = [r.getMessage() for r in caplog.records]
+    assert len(messages) == 2, messages
+    missing, misspelled = messages
+    assert missing.startswith(
+        "components.x.component: component 'double' lists libraries entry 'no-such-dist-xyz', "
+        "which is not an installed distribution"
+    )
+    assert "upgrading it will not rerun the node" in missing
+    assert "did you mean 'PyYAML'?" in misspelled
+    assert "'pyyaml'" not in " ".join(messages)  # installed: no warning

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
+import hashlib
 import importlib
+import re
 import subprocess
 import sys
 import textwrap
@@ -46,7 +49,7 @@ PACKAGE = {
             ctx.outputs["out"].properties["value"] = ctx.config.n * shared.FACTOR
             return {}
 
-        COMPONENT = Component("a", {}, {"out": "Examples"}, Config, run)
+        COMPONENT = Component("a", {}, {"out": "Values"}, Config, run)
         """
     ),
     "comp_b.py": textwrap.dedent(
@@ -59,7 +62,68 @@ PACKAGE = {
             ctx.outputs["out"].properties["value"] = ctx.config.n + OFFSET
             return {}
 
-        COMPONENT = Component("b", {}, {"out": "Examples"}, Config, run)
+        COMPONENT = Component("b", {}, {"out": "Values"}, Config, run)
+        """
+    ),
+    # A COMPONENT whose executor is made by a factory in another module, or is a partial:
+    # the constant it bakes in lives in the component's own module only.
+    "factory_lib.py": textwrap.dedent(
+        """
+        from seqline.pipeline.component import Component
+        from .config import Config
+
+        def make_executor(threshold):
+            def run(ctx):
+                ctx.outputs["out"].properties["value"] = threshold
+                return {}
+            return run
+
+        def make_component(threshold):
+            return Component("made", {}, {"out": "Values"}, Config, make_executor(threshold))
+        """
+    ),
+    "factory_comp.py": textwrap.dedent(
+        """
+        from seqline.pipeline.component import Component
+        from .config import Config
+        from .factory_lib import make_executor
+
+        THRESHOLD = 3
+        COMPONENT = Component("factory", {}, {"out": "Values"}, Config, make_executor(THRESHOLD))
+        """
+    ),
+    "made_comp.py": textwrap.dedent(
+        """
+        from .factory_lib import make_component
+
+        THRESHOLD = 3
+        COMPONENT = make_component(THRESHOLD)
+        """
+    ),
+    "partial_comp.py": textwrap.dedent(
+        """
+        import functools
+
+        from seqline.pipeline.component import Component
+        from .config import Config
+
+        THRESHOLD = 3
+
+        def run(ctx, factor):
+            ctx.outputs["out"].properties["value"] = THRESHOLD * factor
+            return {}
+
+        COMPONENT = Component(
+            "partial", {}, {"out": "Values"}, Config, functools.partial(run, factor=10)
+        )
+        """
+    ),
+    "scorer.py": textwrap.dedent(
+        """
+        from tests.pipeline.test_fingerprint import BaseScorer
+
+        class Strict(BaseScorer):
+            THRESHOLD = 99
         """
     ),
     "comp_c.py": textwrap.dedent(
@@ -74,7 +138,7 @@ PACKAGE = {
             return {}
 
         COMPONENT = Component(
-            "c", {"examples": "Examples"}, {"out": "Examples"}, Config, run
+            "c", {"examples": "Values"}, {"out": "Values"}, Config, run
         )
         """
     ),
@@ -85,7 +149,9 @@ PACKAGE = {
 def package(tmp_path, monkeypatch, request):
     """A temporary importable package `fpkg_<test>` on sys.path: shared.py is used by comp_a
     (lazily) and comp_c; only_b.py by comp_b only."""
-    name = f"fpkg_{request.node.name[-12:].replace('-', '_')}"
+    # Unique per test: fingerprint.py remembers where a module name's source file is.
+    tag = hashlib.sha256(request.node.name.encode()).hexdigest()[:6]
+    name = "fpkg_" + re.sub(r"\W", "_", request.node.name[-12:]) + f"_{tag}"
     folder = tmp_path / "src" / name
     folder.mkdir(parents=True)
     for file, text in PACKAGE.items():
@@ -231,3 +297,83 @@ def test_library_versions_are_in_the_fingerprint(tmp_path, monkeypatch, package)
         "seqline.pipeline.fingerprint.library_versions", lambda: {"tensorflow": "9.9"}
     )
     assert set(compute_fingerprints(pipeline(tmp_path, name)).values()).isdisjoint(base.values())
+
+
+def _custom_fingerprint(root, reference):
+    """The fingerprint of one node running `reference` ("module:ATTRIBUTE", loaded as YAML's
+    `component:` is, or a Component), in a fresh import of its module."""
+    from seqline.pipeline.custom_nodes import add_node
+
+    if isinstance(reference, str):
+        sys.modules.pop(reference.split(":")[0], None)  # a new process imports it again
+    return compute_fingerprints(add_node(Pipeline("fp", str(root), []), "custom", reference))[
+        "custom"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("module", "by_reference"),
+    [
+        ("factory_comp", True),  # executor=make_executor(THRESHOLD), the factory elsewhere
+        ("factory_comp", False),  # the same Component handed over from Python
+        ("partial_comp", True),  # executor=functools.partial(run, factor=10)
+        ("partial_comp", False),
+        ("made_comp", True),  # COMPONENT = make_component(THRESHOLD), built elsewhere
+    ],
+)
+def test_editing_the_module_that_defines_the_component_reruns_it(
+    package, tmp_path, module, by_reference
+):
+    """The module the YAML names was not in the code hash: with a factory-made executor or a
+    functools.partial, editing its constant left the node cached with the old result."""
+    name, folder = package
+    reference = f"{name}.{module}:COMPONENT"
+
+    def fingerprint():
+        if by_reference:
+            return _custom_fingerprint(tmp_path, reference)
+        sys.modules.pop(f"{name}.{module}", None)
+        return _custom_fingerprint(tmp_path, importlib.import_module(f"{name}.{module}").COMPONENT)
+
+    before = fingerprint()
+    assert fingerprint() == before  # stable while nothing changes
+    edit(folder / f"{module}.py", "THRESHOLD = 3", "THRESHOLD = 99")
+    assert fingerprint() != before
+
+
+def _plain_run(ctx, factor=1):
+    return {}
+
+
+class BaseScorer:
+    """An executor as a method: a subclass in a user's module sets THRESHOLD."""
+
+    THRESHOLD = 1
+
+    def run(self, ctx):
+        return {"threshold": self.THRESHOLD}
+
+
+@pytest.mark.parametrize(
+    "make_executor",
+    [
+        lambda name: (functools.partial(_plain_run, factor=2), __name__),
+        lambda name: (functools.partial(functools.partial(_plain_run), factor=2), __name__),
+        lambda name: (importlib.import_module(f"{name}.scorer").Strict().run, f"{name}.scorer"),
+    ],
+    ids=["partial", "nested-partial", "method-of-a-subclass"],
+)
+def test_the_code_of_a_wrapped_executor_is_its_functions_module_not_functools(
+    package, make_executor
+):
+    """A partial's module is `functools`: the executor's own module dropped out of the hash.
+    A bound method inherited from a base class lives in the base's module; the subclass's
+    module (its THRESHOLD) is code too."""
+    from seqline.pipeline.fingerprint import component_modules
+
+    name, _ = package
+    executor, module = make_executor(name)
+    built = dataclasses.replace(components(name)[1], executor=executor)
+    modules = component_modules(built)
+    assert module in modules
+    assert "functools" not in modules
