@@ -32,6 +32,12 @@ class DataError(SeqlineError):
     """Input data is unusable, e.g. the rejected-record ratio is above the configured maximum."""
 
 
+class ContractError(SeqlineError):
+    """An executor broke the component contract (docs/extending.md): an output it declared is
+    incomplete for its type (Artifact.missing), or it returned something other than a mapping
+    of str to JSON values (or None). Raised for the node that did it, before it publishes."""
+
+
 class ComponentFailed(SeqlineError):
     """A component raised while executing; wraps the original error with the node id."""
 

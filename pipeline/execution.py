@@ -37,7 +37,7 @@ from typing import Any
 from seqline.pipeline.artifact import Artifact, artifact_uri, write_descriptor
 from seqline.pipeline.artifact_manifest import write_manifest
 from seqline.pipeline.component import Component, ExecutionContext
-from seqline.pipeline.errors import ConfigError, SeqlineError
+from seqline.pipeline.errors import ConfigError, ContractError, SeqlineError
 from seqline.pipeline.locking import (
     owned_by_this_process,
     owned_name,
@@ -278,6 +278,75 @@ def failed_outputs_line(exc: BaseException) -> str | None:
     return found[-1] if found else None
 
 
+def executor_summary(node_id: str, returned: object) -> dict[str, Any]:
+    """What an executor returned, as its summary ({} for None).
+
+    Raises:
+        ContractError: it is not a mapping of str to JSON values (None, bool, int, float, str,
+            numpy scalars, and lists and str-keyed mappings of those): the metadata store
+            records the summary as JSON, and anything else would be stored as its str().
+    """
+    if returned is None:
+        return {}
+    expected = "a mapping of str to JSON values (e.g. {'rows': 10}) or None"
+    if not isinstance(returned, Mapping):
+        raise ContractError(
+            f"node '{node_id}': expected its executor to return {expected}, got a "
+            f"{type(returned).__name__} ({_shown(returned)}); return a dict of the few figures "
+            "worth recording, or nothing"
+        )
+    keys = [key for key in returned if not isinstance(key, str)]
+    values = [
+        f"{key!r} ({type(value).__name__})"
+        for key, value in returned.items()
+        if isinstance(key, str) and not _json_value(value)
+    ]
+    if keys or values:
+        problems = [f"keys that are not str: {keys}"] if keys else []
+        if values:
+            problems.append(f"values that are not JSON at {', '.join(values)}")
+        raise ContractError(
+            f"node '{node_id}': expected its executor to return {expected}, got "
+            f"{'; '.join(problems)}; convert them (a set to a sorted list, an object to the "
+            "figures it holds)"
+        )
+    return dict(returned)
+
+
+def _json_value(value: object) -> bool:
+    if value is None or isinstance(value, bool | int | float | str):
+        return True
+    if type(value).__module__ == "numpy" and getattr(value, "ndim", None) == 0:
+        return True  # a numpy scalar (np.float32, np.int64): stored as its value's str
+    if isinstance(value, list | tuple):
+        return all(_json_value(item) for item in value)
+    if isinstance(value, Mapping):
+        return all(isinstance(k, str) and _json_value(v) for k, v in value.items())
+    return False
+
+
+def _shown(value: object, limit: int = 60) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[: limit - 3]}..."
+
+
+def check_outputs(node_id: str, outputs: Mapping[str, Artifact]) -> None:
+    """Raises ContractError naming every output the executor left incomplete for its type
+    (Artifact.missing: an Examples without splits or shards, an ExampleStatistics without
+    statistics.pb, ...), so the node fails and nothing half-made is published or cached.
+    Asked only of freshly written outputs: a cached run never pays for it."""
+    problems = []
+    for name, artifact in outputs.items():
+        missing = artifact.missing()
+        if missing:
+            problems.append(
+                f"output '{name}' ({artifact.type_name}) {'; '.join(missing)}; "
+                f"{artifact.contract()}"
+            )
+    if problems:
+        raise ContractError(f"node '{node_id}': {'. '.join(problems)} (see docs/extending.md)")
+
+
 def execute(run: NodeExecution) -> tuple[dict[str, Artifact], dict[str, Any]]:
     """Runs the executor into temporaries and publishes each output atomically; returns
     (outputs by name, summary). On failure keeps what was written (keep_failed_outputs),
@@ -306,7 +375,8 @@ def execute(run: NodeExecution) -> tuple[dict[str, Artifact], dict[str, Any]]:
     scratch = filesystem.join(scratch_root, owned_name(scratch_base(run.run_id, run.node_id)))
     filesystem.makedirs(scratch)
     try:
-        summary = dict(component.executor(_context(run, outputs, scratch)) or {})
+        summary = executor_summary(run.node_id, component.executor(_context(run, outputs, scratch)))
+        check_outputs(run.node_id, outputs)
     except BaseException as exc:
         try:
             kept = keep_failed_outputs(run, temporaries, traceback.format_exc(limit=20))

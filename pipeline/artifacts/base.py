@@ -31,6 +31,8 @@ class Artifact:
     """
 
     TYPE_NAME: ClassVar[str] = ""
+    # What a producer must write for consumers to read this type (see `contract`).
+    CONTRACT: ClassVar[str] = ""
     # Property names `seqline runs show` / lineage print for this type (report.py).
     SUMMARY_FACTS: ClassVar[tuple[str, ...]] = ()
 
@@ -72,6 +74,20 @@ class Artifact:
                 f"{self.type_name} artifact at {self.uri}: expected properties "
                 f"{', '.join(keys)}, missing {missing}; re-run {producer}"
             )
+
+    def contract(self) -> str:
+        """What a producer must write for consumers to read this type, said when `missing()`
+        finds something absent ("" for types without a checked contract)."""
+        return self.CONTRACT
+
+    def missing(self) -> list[str]:
+        """What a freshly written artifact of this type lacks that its consumers read: one
+        phrase per gap ("lists no splits ..."), [] when it is complete (always, for types
+        without a checked contract). The runner asks it of every output an executor has just
+        written, before publishing (pipeline/execution.py), so an incomplete output fails its
+        producer and is never cached; it reads properties and checks that files exist, no
+        more (published, cached artifacts are never asked)."""
+        return []
 
     def facts(self) -> dict[str, Any]:
         """The SUMMARY_FACTS that are set: what a person wants to see of this artifact."""

@@ -7,6 +7,7 @@ from typing import ClassVar
 
 from seqline.pipeline.artifacts.base import Artifact, int_map, str_list
 from seqline.pipeline.artifacts.examples import GridSteps
+from seqline.storage import filesystem
 
 
 @dataclass
@@ -33,6 +34,16 @@ class ExampleStatistics(Artifact):
     STATISTICS_PB: ClassVar[str] = "statistics.pb"
     STATISTICS_PBTXT: ClassVar[str] = "statistics.pbtxt"
     REPORT_DIR: ClassVar[str] = "report"
+    CONTRACT: ClassVar[str] = (
+        f"an ExampleStatistics output needs {STATISTICS_PB} (a binary tensorflow_metadata "
+        "DatasetFeatureStatisticsList, one dataset per split)"
+    )
+
+    def missing(self) -> list[str]:
+        """[f"has no {STATISTICS_PB}"] when that file is absent, else []."""
+        if filesystem.exists(self.path(self.STATISTICS_PB)):
+            return []
+        return [f"has no {self.STATISTICS_PB}"]
 
     @property
     def splits(self) -> list[str]:
@@ -84,6 +95,13 @@ class Schema(Artifact):
     TYPE_NAME: ClassVar[str] = "Schema"
     SUMMARY_FACTS: ClassVar[tuple[str, ...]] = ("source",)
     SCHEMA_FILE: ClassVar[str] = "schema.pbtxt"
+    CONTRACT: ClassVar[str] = (
+        f"a Schema output needs {SCHEMA_FILE} (a tensorflow_metadata Schema in text format)"
+    )
+
+    def missing(self) -> list[str]:
+        """[f"has no {SCHEMA_FILE}"] when that file is absent, else []."""
+        return [] if filesystem.exists(self.schema_file) else [f"has no {self.SCHEMA_FILE}"]
 
     @property
     def schema_file(self) -> str:

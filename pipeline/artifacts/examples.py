@@ -63,6 +63,26 @@ class SplitRecords(Artifact):
     def counts(self) -> dict[str, int]:
         return int_map(self.properties.get("counts"))
 
+    def contract(self) -> str:
+        """Splits listed, and shards under each (see the module docstring)."""
+        article = "an" if self.type_name[:1] in "AEIOU" else "a"
+        return (
+            f"{article} {self.type_name} output needs properties['splits'] (the split names) "
+            f"and, for each split, gzip TFRecord shards {{split}}/{SHARD_PATTERN} (write them "
+            "with beam.io.WriteToTFRecord(out.split_prefix(split), "
+            "file_name_suffix=SHARD_SUFFIX), or copy them from an input)"
+        )
+
+    def missing(self) -> list[str]:
+        """ "lists no splits" when properties['splits'] is unset or empty, else the splits
+        without a shard (what split_files would refuse); [] when complete."""
+        if not self.splits:
+            return ["lists no splits (properties['splits'] is unset or empty)"]
+        empty = [split for split in self.splits if not glob_files(self.split_pattern(split))]
+        if empty:
+            return [f"has no files matching {{split}}/{SHARD_PATTERN} for splits {empty}"]
+        return []
+
     def split_dir(self, split: str) -> str:
         return self.path(split)
 
@@ -75,12 +95,19 @@ class SplitRecords(Artifact):
         """The glob of `split`'s shards."""
         return split_pattern(self.uri, split)
 
-    def check_split(self, split: str, role: str = "split") -> None:
-        """DataError when `split` is not one of the artifact's splits."""
+    def check_split(
+        self, split: str, role: str = "split", setting: str = "the config's split name"
+    ) -> None:
+        """DataError when `split` is not one of the artifact's splits; the message starts with
+        `role` (who asked, e.g. "node 'evaluate'"), names the node that wrote the artifact and
+        says to set `setting` (e.g. "components.evaluate.eval_split")."""
         if split not in self.splits:
+            node = self.producer.get("node_id")
+            source = f"written by node '{node}' " if node else ""
+            other = f", or have node '{node}' write a {split!r} split" if node else ""
             raise DataError(
-                f"{role}: expected one of the {self.type_name} splits {self.splits} at "
-                f"{self.uri}, got {split!r}; set the config's split name to one of them"
+                f"{role}: expected one of the {self.type_name} splits {self.splits} {source}at "
+                f"{self.uri}, got {split!r}; set {setting} to one of them{other}"
             )
 
     def split_files(self, split: str) -> list[str]:

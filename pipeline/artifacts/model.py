@@ -57,6 +57,10 @@ class Model(Artifact):
 
     TYPE_NAME: ClassVar[str] = "Model"
     SUMMARY_FACTS: ClassVar[tuple[str, ...]] = ("task", "epochs_run", "best_val_loss")
+    CONTRACT: ClassVar[str] = (
+        "a Model output needs a SavedModel in saved_model/ (tf.saved_model.save(..., "
+        "out.saved_model_dir)), what evaluate, infra_validate and push load"
+    )
 
     @property
     def saved_model_dir(self) -> str:
@@ -119,6 +123,10 @@ class Model(Artifact):
 
     def has_saved_model(self) -> bool:
         return filesystem.exists(filesystem.join(self.saved_model_dir, "saved_model.pb"))
+
+    def missing(self) -> list[str]:
+        """["has no saved_model/saved_model.pb"] without a SavedModel, else []."""
+        return [] if self.has_saved_model() else ["has no saved_model/saved_model.pb"]
 
     @property
     def task(self) -> str:

@@ -50,7 +50,10 @@ def test_a_truncated_descriptor_runs_its_node_again_with_one_warning(tmp_path, c
     # Same fingerprint, republished in place; sum_numbers' inputs are unchanged, so it is cached.
     assert [n.status for n in second.nodes] == ["COMPLETE", "CACHED"]
     assert calls(log) == ["write_numbers", "sum_numbers", "write_numbers"]
-    assert json.loads((examples / "artifact.json").read_text())["properties"] == {"count": 5}
+    assert json.loads((examples / "artifact.json").read_text())["properties"] == {
+        "count": 5,
+        "splits": ["train"],
+    }
     warnings = [
         r.getMessage() for r in caplog.records if "running the node again" in r.getMessage()
     ]

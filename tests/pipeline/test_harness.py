@@ -62,6 +62,7 @@ def probe(ctx: ExecutionContext) -> dict:
             raise DataError(f"1 of 1 records rejected: {samples[0]}")
 
     quarantine.enforce_with_samples(out.uri, verdict)
+    toy.complete_examples(ctx.outputs["examples"])
     return {"rejected": 1}
 
 

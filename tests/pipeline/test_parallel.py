@@ -72,6 +72,7 @@ def meet(ctx: ExecutionContext) -> dict:
     out = ctx.outputs["examples"]
     with open(os.path.join(out.uri, "numbers.json"), "w") as f:
         json.dump(numbers, f)
+    toy.complete_examples(out)
     ctx.progress(f"passed on {len(numbers)} numbers")
     return {"count": len(numbers)}
 

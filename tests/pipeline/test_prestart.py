@@ -16,6 +16,7 @@ from seqline.pipeline.component import Component, ExecutionContext
 from seqline.pipeline.dag import Node, OutputRef, Pipeline
 from seqline.pipeline.prestart import Warmups
 from seqline.pipeline.runner import run_pipeline
+from tests.pipeline import toy_components as toy
 
 EVENTS: list[str] = []
 
@@ -49,6 +50,7 @@ def produce(ctx: ExecutionContext) -> dict:
         raise RuntimeError("export failed")
     with open(os.path.join(ctx.outputs["examples"].uri, "numbers.json"), "w") as f:
         json.dump([1, 2, 3], f)
+    toy.complete_examples(ctx.outputs["examples"])
     return {}
 
 
@@ -60,6 +62,7 @@ def consume(ctx: ExecutionContext) -> dict:
         ctx.prestarted.close()
     with open(os.path.join(ctx.outputs["examples"].uri, "numbers.json"), "w") as f:
         json.dump([], f)
+    toy.complete_examples(ctx.outputs["examples"])
     return {}
 
 

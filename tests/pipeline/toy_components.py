@@ -8,7 +8,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from seqline.pipeline.artifact import ArtifactType
+from seqline.pipeline.artifact import Artifact, ArtifactType
+from seqline.pipeline.artifacts.examples import SHARD_SUFFIX, split_prefix
 from seqline.pipeline.component import Component, ExecutionContext
 from seqline.pipeline.errors import ConfigError
 
@@ -24,6 +25,22 @@ class WriteNumbersConfig:
             raise ConfigError(f"count: expected >= 0, got {self.count}")
 
 
+def complete_examples(out: Artifact, splits: tuple[str, ...] = ("train",)) -> None:
+    """Lists `splits` on `out` and writes an empty shard in each: what the runner checks of an
+    Examples output before publishing it (Artifact.missing). The toys' data is numbers.json."""
+    out.properties["splits"] = list(splits)
+    for split in splits:
+        os.makedirs(os.path.join(out.uri, split), exist_ok=True)
+        Path(f"{split_prefix(out.uri, split)}-00000-of-00001{SHARD_SUFFIX}").write_bytes(b"")
+
+
+def complete_model(out: Artifact) -> None:
+    """Writes an empty saved_model/saved_model.pb into `out`: what the runner checks of a Model
+    output before publishing it (Artifact.missing). The toys' result is total.json."""
+    os.makedirs(os.path.join(out.uri, "saved_model"), exist_ok=True)
+    Path(out.uri, "saved_model", "saved_model.pb").write_bytes(b"")
+
+
 def _log_call(path: str, name: str) -> None:
     if path:
         with open(path, "a") as f:
@@ -37,6 +54,7 @@ def write_numbers(ctx: ExecutionContext) -> dict:
     with open(os.path.join(out.uri, "numbers.json"), "w") as f:
         json.dump(list(range(cfg.count)), f)
     out.properties["count"] = cfg.count
+    complete_examples(out)
     ctx.progress(f"wrote {cfg.count} numbers")
     return {"count": cfg.count}
 
@@ -94,6 +112,7 @@ def sum_numbers(ctx: ExecutionContext) -> dict:
     with open(os.path.join(out.uri, "total.json"), "w") as f:
         json.dump(total, f)
     out.properties["total"] = total
+    complete_model(out)
     return {"total": total}
 
 

@@ -109,6 +109,8 @@ def statistics(ctx: ExecutionContext) -> dict:
     out = ctx.outputs["statistics"]
     with open(os.path.join(out.uri, "stats.json"), "w") as f:
         json.dump({"span": ctx.config.span}, f)
+    with open(os.path.join(out.uri, "statistics.pb"), "wb"):  # the file the runner checks
+        pass
     out.properties["span"] = ctx.config.span
     return {}
 
