@@ -82,6 +82,9 @@ def run(
     from seqline.components.evaluate.thresholds import json_number  # noqa: PLC0415
     from seqline.pipeline.artifacts.base import str_list  # noqa: PLC0415
 
+    examples.check_split(
+        config.eval_split, f"node '{ctx.node_id}'", f"components.{ctx.node_id}.eval_split"
+    )
     facts = model.forecast_output()
     windows_spec = examples.windows
     for key, value in (("lookback", facts.lookback), ("horizon", facts.horizon)):

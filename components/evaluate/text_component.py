@@ -179,6 +179,9 @@ def run(
     )
     from seqline.components.evaluate.scoring import score_models  # noqa: PLC0415
 
+    examples.check_split(
+        config.eval_split, f"node '{ctx.node_id}'", f"components.{ctx.node_id}.eval_split"
+    )
     labels = model.labels
     task = model.task
     model_name = model_name_of(config.model_name, model)
