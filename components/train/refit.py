@@ -208,7 +208,7 @@ def fit_refit(
     epochs = len(rates)
     losses: list[float] = []
 
-    class RefitProgress(km.callbacks.Callback):  # type: ignore[name-defined]
+    class RefitProgress(km.callbacks.Callback):
         def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
             loss = float((logs or {}).get("loss", math.nan))
             losses.append(loss)
