@@ -150,18 +150,27 @@ def _fitted_on_eval_split(
         f"the candidate {model_uri} was fitted on '{eval_split}' itself (its fitted splits: "
         f"{', '.join(repr(s) for s in fitted_splits)})"
     )
-    if allow_trainer_split:
-        return (
-            f"fitted splits: {what}; its figures there are optimistic (accepted: "
-            "evaluate.allow_trainer_split)"
-        )
-    raise DataError(
+    return _accepted_or_refused(
+        "fitted splits",
+        what,
+        allow_trainer_split,
         f"evaluate: expected a candidate never fitted on eval_split '{eval_split}', got "
         f"{what} (train.train_split, or the split train.refit refits on), and a blessing "
         "scored there is not earned. Fix: set evaluate.eval_split to a split the trainer "
         "never saw (e.g. 'test'), or refit on another split (train.eval_split); "
-        "evaluate.allow_trainer_split: true accepts optimistic figures knowingly"
+        "evaluate.allow_trainer_split: true accepts optimistic figures knowingly",
     )
+
+
+def _accepted_or_refused(label: str, what: str, allowed: bool, refusal: str) -> str:
+    """The blessing's reason line `label: what; ...optimistic (accepted: ...)` when the
+    config allows trainer splits, else raises DataError(`refusal`)."""
+    if allowed:
+        return (
+            f"{label}: {what}; its figures there are optimistic (accepted: "
+            "evaluate.allow_trainer_split)"
+        )
+    raise DataError(refusal)
 
 
 def _lineage_differs(
@@ -183,17 +192,15 @@ def _lineage_differs(
         f"differently from these ({'; '.join(changes)}), so records it was fitted on may be "
         f"in '{eval_split}'"
     )
-    if allow_trainer_split:
-        return (
-            f"split lineage: {what}; its figures there are optimistic (accepted: "
-            "evaluate.allow_trainer_split)"
-        )
-    raise DataError(
+    return _accepted_or_refused(
+        "split lineage",
+        what,
+        allow_trainer_split,
         f"evaluate: expected a candidate fitted only under these Examples' split definition, "
         f"got one whose split lineage includes another: {what}, and a blessing scored there "
         "is not earned. Fix: train the candidate on these Examples from scratch "
         "(train.warm_start: false), or keep the split its warm-start source was trained "
-        "under; evaluate.allow_trainer_split: true accepts optimistic figures knowingly"
+        "under; evaluate.allow_trainer_split: true accepts optimistic figures knowingly",
     )
 
 
