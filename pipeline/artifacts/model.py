@@ -45,7 +45,8 @@ class Model(Artifact):
         {uri}/saved_model/          SavedModel with the transform graph inside (classifier:
                                     serving_default(examples), predict_text(text); forecaster:
                                     serving_default(examples), forecast(history[, series_id]))
-        {uri}/keras/model.keras     the Keras 3 model (best epoch's weights)
+        {uri}/keras/model.keras     the Keras 3 model (best epoch's weights; with train.refit,
+                                    the refit's: see `refit`)
 
     Properties: task ("binary" | "multiclass" | "forecast"), signatures, train_split, refit
     (see `refit`), epochs_run,
@@ -88,6 +89,19 @@ class Model(Artifact):
         return Refit(
             str(value["split"]), int(value.get("epochs") or 0), int(value.get("examples") or 0)
         )
+
+    def describe(self) -> list[str]:
+        """`seqline show`'s line for a refit model (none otherwise): the exported weights are
+        not the ones its val_* figures were measured on."""
+        refit = self.refit
+        if refit is None:
+            return []
+        train = self.train_split or "train"
+        return [
+            f"refit: the exported weights trained on '{train}' + '{refit.split}' "
+            f"({refit.examples} examples) for {refit.epochs} epoch(s); best_val_loss and "
+            f"val_* are the first fit's, on '{refit.split}'"
+        ]
 
     def fitted_splits(self) -> list[str]:
         """Every split the exported weights were fitted on: train_split, plus the refit
@@ -178,7 +192,8 @@ class ModelRun(Artifact):
         {uri}/tensorboard/                   TensorBoard event files
         {uri}/history.csv                    one row per epoch
         {uri}/training_curves.png            loss and metrics per epoch
-        {uri}/checkpoints/best.weights.h5    the best epoch's weights
+        {uri}/checkpoints/best.weights.h5    the best epoch's weights (of the first fit)
+        {uri}/checkpoints/refit.weights.h5   with train.refit: the exported weights
 
     Properties: epochs_run, resumed_from_epoch (0 for an uninterrupted run), final (last
     epoch's metrics).

@@ -251,3 +251,20 @@ def test_show_names_the_split_of_trains_val_figures_and_evaluates_from_the_prope
     assert expected in out
     assert "summary: on 'test': accuracy=0.5" in out
     assert "metrics on 'test':" in out
+
+
+def test_show_says_a_refit_models_weights_are_not_the_ones_its_val_figures_measured(
+    tmp_path,
+) -> None:
+    from seqline.pipeline.report import _describe
+
+    refit = {"split": "eval", "epochs": 3, "examples": 22465}
+    model = new_artifact(
+        "Model", str(tmp_path / "m"), "fp", {}, {"train_split": "train", "refit": refit}
+    )
+    assert _describe(model) == [
+        "refit: the exported weights trained on 'train' + 'eval' (22465 examples) for 3 "
+        "epoch(s); best_val_loss and val_* are the first fit's, on 'eval'"
+    ]
+    plain = new_artifact("Model", str(tmp_path / "p"), "fp", {}, {"train_split": "train"})
+    assert _describe(plain) == []
