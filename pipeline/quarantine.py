@@ -54,6 +54,28 @@ def has_surrogates(text: str) -> bool:
     return False
 
 
+# The reason code, in both ingest components, of a record whose text, label, split, id or
+# series id holds a NUL character (U+0000). A NUL in the middle of a text file is almost
+# always damage (a corrupt copy, binary data spliced in, a UTF-16 file read as UTF-8), and
+# nothing downstream would notice it: the text, NUL and all, would be trained on.
+NUL_CHARACTER = "nul_character"
+
+
+def nul_problem(what: str, value: str, origin: str = "") -> str | None:
+    """The message of a nul_character rejection when `value` (the record's `what`: "text",
+    "label", "series id"...) holds a NUL character, else None. `origin` says where the NUL
+    came from when it was not a byte of the file (" (a \\u0000 escape)")."""
+    index = value.find("\x00")
+    if index < 0:
+        return None
+    return (
+        f"expected {what} without NUL characters (\\x00), got one{origin} at character "
+        f"{index + 1}; "
+        "a NUL inside a record usually means a corrupt file or binary data spliced into it: "
+        "fix or remove the record in the source"
+    )
+
+
 def record_text(raw: str | bytes, max_chars: int) -> str:
     """The `record` field of a rejection: the raw text, or `repr` of its bytes when they are
     not valid UTF-8 (bytes that do not decode, or str holding surrogateescape'd bytes), cut to

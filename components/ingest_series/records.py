@@ -13,6 +13,9 @@ Reason codes (the `reason` of rejected records and the keys of `by_reason`):
                          column stored as float, as pandas writes integer ids with a gap;
                          its integral values read as integers: 1.0 is series "1"; text ids
                          are kept as written, stripped: schemas.series.series_id_text)
+    nul_character        the series id holds a NUL character (\\x00): almost always a damaged
+                         file, and it would make a series of its own (a NUL in a timestamp is
+                         bad_timestamp, in a value non_numeric)
     missing_timestamp    the timestamp cell is empty / null
     bad_timestamp        the timestamp does not parse in the configured notation
     missing_value        a target or covariate cell is empty / null
@@ -49,8 +52,9 @@ from seqline.components.ingest_series.timestamps import (
     epoch_to_micros,
     parse_timestamp,
 )
+from seqline.pipeline.quarantine import NUL_CHARACTER as NUL_CHARACTER
 from seqline.pipeline.quarantine import Rejection as Rejection  # the rejected-row shape
-from seqline.pipeline.quarantine import record_text
+from seqline.pipeline.quarantine import nul_problem, record_text
 from seqline.pipeline.record_size import (
     RECORD_TOO_LARGE,
     excerpt,
@@ -155,6 +159,9 @@ class RowRules:
             return RowProblem(
                 MISSING_SERIES_ID, f"the series id cell is empty, null or NaN ({cell!r})"
             )
+        problem = nul_problem("the series id", text)
+        if problem:
+            return RowProblem(NUL_CHARACTER, problem)
         return text
 
     def timestamp(self, cell: Any) -> int | RowProblem:

@@ -6,6 +6,8 @@ Every value a parser extracts from a source (CSV cell, JSON value, aclImdb file)
     undecodable_bytes  text/label/split contain bytes that are not UTF-8 (decoded with
                        surrogateescape, so one bad record never takes down its file), or a
                        lone surrogate from a JSON escape (\\ud800), which has no UTF-8 form
+    nul_character      text/label/split/id hold a NUL character (a \\x00 byte, or a \\u0000
+                       JSON escape): almost always a damaged file, and it would be kept as text
     missing_text       no text column/key, or a JSON null
     empty_text         text is empty after strip
     wrong_type         a JSON value of the wrong type (text not a string, label not str/int)
@@ -34,7 +36,8 @@ from typing import Any, NamedTuple
 
 from seqline.components.ingest_text.config import IngestTextConfig
 from seqline.components.ingest_text.splitting import assign_split, carve_eval, split_boundaries
-from seqline.pipeline.quarantine import Rejection, has_surrogates, record_text
+from seqline.pipeline.quarantine import NUL_CHARACTER as NUL_CHARACTER
+from seqline.pipeline.quarantine import Rejection, has_surrogates, nul_problem, record_text
 from seqline.pipeline.record_size import (
     RECORD_TOO_LARGE,
     excerpt,
@@ -175,6 +178,14 @@ def make_record(
     for name, value in (("text", text), ("label", label), ("split", split_value)):
         if isinstance(value, str) and has_surrogates(value):
             return unencodable(name)
+    for name, value in (("text", text), ("label", label), ("split", split_value), ("id", id_value)):
+        if not isinstance(value, str):
+            continue
+        # A NUL the raw line lacks came from a JSONL escape.
+        escaped = isinstance(raw, str) and "\x00" not in raw
+        problem = nul_problem(name, value, " (a \\u0000 escape)" if escaped else "")
+        if problem:
+            return reject(NUL_CHARACTER, problem)
     if text is None:
         return reject(MISSING_TEXT, "no text value")
     if not isinstance(text, str):

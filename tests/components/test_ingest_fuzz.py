@@ -1,7 +1,7 @@
 """Property-based fuzzing of the ingest parsers (CSV and JSONL text, series CSV).
 
 Each example writes a file of generated records, each valid or broken in one known way (a
-wrong label, a quote error, a record over the size limit, undecodable bytes, a wrong column
+wrong label, a quote error, a record over the size limit, undecodable bytes, a NUL, a wrong column
 count...), blank lines between them, and checks the accounting contract:
 
     accepted + rejected == records written (exactly; blank lines are not records)
@@ -31,7 +31,7 @@ from seqline.components.ingest_series.records import FLOAT32_OVERFLOW, OUT_OF_RA
 from seqline.components.ingest_text import parsing as text_parsing
 from seqline.components.ingest_text.config import IngestTextConfig
 from seqline.components.ingest_text.records import Record
-from seqline.pipeline.quarantine import Rejection
+from seqline.pipeline.quarantine import NUL_CHARACTER, Rejection
 from seqline.pipeline.record_size import RECORD_TOO_LARGE
 
 LIMIT = 400  # bytes; every generated valid record is well under it
@@ -43,9 +43,12 @@ FUZZ = settings(
 )
 LINE_BREAK = re.compile(r"\r?\n")  # a CSV/JSONL record never ends at a lone \r
 
-# Any text a user may write: no lone surrogates (they cannot be stored as UTF-8).
+# Any text a user may write: no lone surrogates (they cannot be stored as UTF-8) and no NUL
+# (a record holding one is rejected as nul_character, a kind of its own below).
 texts = st.text(
-    alphabet=st.characters(blacklist_categories=("Cs",)), min_size=1, max_size=25
+    alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"),
+    min_size=1,
+    max_size=25,
 ).filter(lambda t: bool(t.strip()))
 terminators = st.sampled_from(["\n", "\r\n"])
 
@@ -117,11 +120,14 @@ def text_csv_case(draw: st.DrawFn) -> Case:
     kind = draw(
         st.sampled_from(
             ["valid", "valid", "valid", "unknown_label", "empty_text", "wrong_column_count",
-             "malformed_csv", "lone_cr", RECORD_TOO_LARGE, "undecodable_bytes"]
+             "malformed_csv", "lone_cr", RECORD_TOO_LARGE, "undecodable_bytes",
+             NUL_CHARACTER]
         )
     )  # fmt: skip
     if kind == "valid":
         return Case(csv_row([text, label], end).encode(), None, (text, label.strip()))
+    if kind == NUL_CHARACTER:  # a NUL spliced into the text (quoted or not)
+        return Case(csv_row([text + "\x00z", label], end).encode(), kind)
     if kind == "lone_cr":  # a bare \r in an unquoted cell: one malformed record, not two
         cell = "x" + "".join(c for c in text if c not in ',"\r\n')
         return Case(f"{cell}\r{cell},{label}{end}".encode(), "malformed_csv")
@@ -178,7 +184,8 @@ def jsonl_case(draw: st.DrawFn) -> Case:
     kind = draw(
         st.sampled_from(
             ["valid", "valid", "valid", "unknown_label", "empty_text", "malformed_json",
-             "not_object", "wrong_type", RECORD_TOO_LARGE, "undecodable_bytes"]
+             "not_object", "wrong_type", RECORD_TOO_LARGE, "undecodable_bytes",
+             NUL_CHARACTER]
         )
     )  # fmt: skip
 
@@ -189,6 +196,8 @@ def jsonl_case(draw: st.DrawFn) -> Case:
         return Case(line({"text": text, "label": label}), None, (text, label.strip()))
     if kind == "unknown_label":
         return Case(line({"text": text, "label": "maybe"}), kind)
+    if kind == NUL_CHARACTER:  # json.dumps writes it as a \u0000 escape
+        return Case(line({"text": text + "\x00", "label": label}), kind)
     if kind == "empty_text":
         return Case(line({"text": " ", "label": label}), kind)
     if kind == "malformed_json":

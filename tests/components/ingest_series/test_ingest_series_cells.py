@@ -84,3 +84,32 @@ def test_parquet_decimal_values_and_float_ids_parse_into_points() -> None:
     assert [key for key, _ in batches] == ["1"]
     batch: PointBatch = batches[0][1]
     np.testing.assert_array_equal(batch.values[:, 0], [100.125, 101.125, 103.125, 104.125, 105.125])
+
+
+def test_a_series_id_holding_a_nul_is_rejected_and_nul_values_and_stamps_already_are() -> None:
+    from seqline.components.ingest_series.parsing import parse_csv
+
+    config = IngestSeriesConfig(source="x.csv", frequency="1h", series_id_column="m")
+    rules = RowRules(config)
+    for cell in ("a\x00", "\x00", b"a\x00b"):
+        problem = rules.series_id(cell)
+        assert isinstance(problem, RowProblem) and problem.reason == rec.NUL_CHARACTER, cell
+        assert "series id without NUL characters" in problem.message
+    data = (
+        b"timestamp,m,value\n"
+        b"2000-01-01T00:00:00,a,1\n"
+        b"2000-01-01T01:00:00,a\x00,2\n"  # would have been a series "a\x00" of its own
+        b"2000-01-01T02:00:00,a,3\x00\n"
+        b"2000-01-01T03:00:00\x00,a,4\n"
+        b"2000-01-01T04:00:00,a,5\n"
+    )
+    parsed = list(parse_csv(io.BytesIO(data), "x.csv", 0, config))
+    rejections = [p for p in parsed if isinstance(p, Rejection)]
+    assert [(r.position, r.reason) for r in rejections] == [
+        (3, rec.NUL_CHARACTER),
+        (4, rec.NON_NUMERIC),
+        (5, rec.BAD_TIMESTAMP),
+    ]
+    batches = [p for p in parsed if not isinstance(p, Rejection)]
+    assert [key for key, _ in batches] == ["a"]  # input = accepted (2) + rejected (3)
+    np.testing.assert_array_equal(batches[0][1].values[:, 0], [1.0, 5.0])

@@ -28,6 +28,7 @@ BAD_CSV_ROWS = (
     b"no label here,\n"  # missing_label
     b"a fine text,positive\n"  # unknown_label
     b"caf\xe9 au lait,neg\n"  # undecodable_bytes
+    b"spliced\x00z,pos\n"  # nul_character (was accepted as text)
     b"\n"  # blank line: not a record
 )
 
@@ -46,14 +47,14 @@ def test_csv_with_quoted_newlines_and_bad_records(
     summary, examples, rejected = run_ingest(config)
 
     # input = accepted + rejected, and input is every record of the file.
-    assert summary["input"] == len(data_rows) == 126
+    assert summary["input"] == len(data_rows) == 127
     assert summary["accepted"] + summary["rejected"] == summary["input"]
-    assert summary["rejected"] == 5
+    assert summary["rejected"] == 6
     assert summary["accepted"] == sum(summary["splits"].values()) == 121
     props = examples.properties
     assert props["splits"] == ["train", "eval", "test"]
     assert props["counts"] == summary["splits"]
-    assert (props["labels"], props["rejected"], props["input"]) == (["neg", "pos"], 5, 126)
+    assert (props["labels"], props["rejected"], props["input"]) == (["neg", "pos"], 6, 127)
     assert props["skipped"] == {"blank_line": 1}
 
     written = [r for s in ("train", "eval", "test") for r in read_examples(examples.uri, s)]
@@ -63,10 +64,11 @@ def test_csv_with_quoted_newlines_and_bad_records(
 
     rejections = read_rejections(rejected.uri)
     assert rejected.properties == {
-        "count": 5,
+        "count": 6,
         "by_reason": {
             "empty_text": 1,
             "missing_label": 1,
+            "nul_character": 1,
             "undecodable_bytes": 1,
             "unknown_label": 1,
             "wrong_column_count": 1,
@@ -78,6 +80,8 @@ def test_csv_with_quoted_newlines_and_bad_records(
     # Line numbers: header 1, reviews 2-121, the 3-line review 122-124, then one row a line.
     assert by_reason["wrong_column_count"]["position"] == 125
     assert by_reason["unknown_label"]["position"] == 128
+    assert by_reason["nul_character"]["position"] == 130
+    assert by_reason["nul_character"]["record"] == "spliced\x00z,pos"
     assert {r["source"] for r in rejections} == {source}
 
 

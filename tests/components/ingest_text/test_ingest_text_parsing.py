@@ -455,6 +455,55 @@ def test_aclimdb_file_label_and_source_split() -> None:
     assert empty.reason == rec.EMPTY_TEXT
 
 
+# --- NUL characters (every format) ------------------------------------------------------------
+
+
+def test_csv_rows_holding_a_nul_are_rejected_with_their_own_reason() -> None:
+    # The scale probe's damaged rows (`<text>\x00z,<label>`) were accepted as text.
+    items = csv_items(
+        b"text,label\nfine,pos\nspliced\x00z,pos\nlabel,pos\x00\n\x00,neg\nalso fine,neg\n"
+    )
+    rejected = [i for i in items if isinstance(i, Rejection)]
+    assert [(i.position, i.reason) for i in rejected] == [
+        (3, rec.NUL_CHARACTER),
+        (4, rec.NUL_CHARACTER),
+        (5, rec.NUL_CHARACTER),
+    ]
+    assert "text without NUL characters" in rejected[0].message
+    assert "character 8" in rejected[0].message
+    assert "label without NUL characters" in rejected[1].message
+    assert rejected[0].record == "spliced\x00z,pos"  # the raw row, kept
+    accepted = [(i.text, i.label) for i in items if isinstance(i, Record)]
+    assert accepted == [("fine", "pos"), ("also fine", "neg")]  # input = accepted + rejected
+
+
+def test_jsonl_nul_escapes_are_rejected_and_the_message_says_it_was_an_escape() -> None:
+    items = jsonl_items(
+        b'{"text": "a\\u0000b", "label": "pos"}\n'
+        b'{"text": "ok", "label": "pos\\u0000"}\n'
+        b'{"text": "ok", "label": "neg"}\n'
+    )
+    assert reasons(items) == [rec.NUL_CHARACTER, rec.NUL_CHARACTER]
+    assert "(a \\u0000 escape)" in items[0].message
+    assert isinstance(items[2], Record)
+
+
+def test_split_and_id_values_holding_a_nul_are_rejected() -> None:
+    by_source = cfg(split_by="source", split_column="part", eval_from_train=0)
+    assert make(by_source, text="t", label="pos", split_value="tr\x00ain").reason == (
+        rec.NUL_CHARACTER
+    )
+    by_id = cfg(id_column="doc")
+    assert make(by_id, text="t", label="pos", id_value="d\x001").reason == rec.NUL_CHARACTER
+    assert isinstance(make(by_id, text="t", label="pos", id_value="d1"), Record)
+
+
+def test_aclimdb_file_holding_a_nul_is_rejected() -> None:
+    config = cfg(format="aclimdb", split_by="source")
+    out = parsing.parse_aclimdb_file(b"A fine\x00 film.", "/d/aclImdb/test/pos/3_8.txt", config)
+    assert isinstance(out, Rejection) and out.reason == rec.NUL_CHARACTER
+
+
 # --- hash split -------------------------------------------------------------------------------
 
 
