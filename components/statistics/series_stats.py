@@ -28,7 +28,7 @@ validate's max_gap_fraction reads them.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -65,19 +65,23 @@ def _first_values(column: pa.Array) -> list[object]:
 
 def series_chunks(
     batch: pa.RecordBatch, timestamp_feature: str, series_id_feature: str
-) -> Iterator[tuple[str, SeriesChunk]]:
-    """Groups a RecordBatch's timestamps by series id: yields (series id as str, chunk).
+) -> list[tuple[str, SeriesChunk]]:
+    """Groups a RecordBatch's timestamps by series id: (series id as str, chunk) pairs.
     Examples missing either feature are skipped (they show up as missing values in the
-    feature statistics)."""
+    feature statistics).
+
+    Returns a list, not a generator: beam.FlatMap runs it, and Beam warns ("Using yield and
+    return in the process method ... issues/22969", once per split) when a function's source
+    has a `yield` and a `return` line that is not bare (a trailing comment is enough)."""
     names = batch.schema.names
     if timestamp_feature not in names or series_id_feature not in names:
-        return
+        return []
     stamps = batch.column(names.index(timestamp_feature))
     ids = _first_values(batch.column(names.index(series_id_feature)))
     if not pa.types.is_integer(stamps.type.value_type) and not pa.types.is_floating(
         stamps.type.value_type
     ):
-        return  # a non-numeric timestamp feature: reported by the feature statistics' type
+        return []  # a non-numeric timestamp feature: reported by the feature statistics' type
     offsets = stamps.offsets.to_numpy()
     values = stamps.values.to_numpy(zero_copy_only=False).astype(np.float64)
     valid = np.asarray(stamps.is_valid().to_numpy(zero_copy_only=False), dtype=bool)
@@ -98,7 +102,7 @@ def series_chunks(
         chunk.timestamps.append(row_values)
         if row_values.size > 1 and bool((np.diff(row_values) < 0).any()):
             chunk.out_of_order += 1
-    yield from by_series.items()
+    return list(by_series.items())
 
 
 @dataclass(frozen=True)

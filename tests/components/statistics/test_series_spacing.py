@@ -43,3 +43,17 @@ def test_missing_months_are_a_gap_and_an_off_grid_day_is_irregular():
 def test_quarterly_series_is_regular():
     summary = _summary(_months("1990-01", "2000-01")[::3])
     assert (summary.gaps, summary.irregular) == (0, 0)
+
+
+def test_the_series_chunks_step_gives_beam_no_yield_and_return_warning(caplog) -> None:
+    # Beam reads the source of a FlatMap's function and warned three times per series
+    # statistics run ("Using yield and return ... issues/22969") about series_chunks.
+    import logging
+
+    import apache_beam as beam
+
+    from seqline.components.statistics.series_stats import series_chunks
+
+    with caplog.at_level(logging.WARNING, logger="apache_beam"):
+        beam.FlatMap(series_chunks, "timestamp", "series_id")
+    assert not [r for r in caplog.records if "22969" in r.getMessage()]
