@@ -84,6 +84,7 @@ from typing import TYPE_CHECKING
 import tensorflow as tf
 import tensorflow_transform as tft
 
+from seqline.components.transform import tft_log_filter
 from seqline.components.transform.text_features import (
     NGRAM_VOCAB_NAME,
     NgramConfig,
@@ -103,6 +104,10 @@ from seqline.schemas.text import (
 
 if TYPE_CHECKING:
     from seqline.components.transform.config import TransformTextConfig as TransformConfig
+
+# TFT's two unactionable warnings (tft_log_filter.py); at import, not in text_component.run,
+# so a Beam worker process that unpickles the preprocessing_fn drops them too.
+tft_log_filter.install()
 
 # PUNCTUATION_PATTERN and HTML_TAG_PATTERN live in schemas/text.py: statistics counts the
 # texts with no token after standardization with the same patterns.
