@@ -5,6 +5,8 @@ the shell around them is the same: run one Beam pipeline that writes the Example
 RejectedRecords and a counts JSON file, check that every record is accounted for
 (input = accepted + rejected), fill both artifacts' properties, report progress, and apply the
 reject-ratio verdict (keeping the rejected records where the user can read them if it fails).
+While the pipeline runs, the transform reports records read so far through the node's progress
+(pipeline/beam_progress.py: the key `make_transform` receives).
 """
 
 from __future__ import annotations
@@ -47,18 +49,25 @@ class IngestAccounting:
 def run_ingest(
     ctx: ExecutionContext,
     component_name: str,
-    make_transform: Callable[[str], Any],
+    make_transform: Callable[[str, str], Any],
     accounting: IngestAccounting,
     examples: Examples,
     rejected: RejectedRecords,
 ) -> dict[str, Any]:
-    """Runs `PBegin | make_transform(counts_path)` on Beam and does the bookkeeping above;
-    returns the summary. The transform writes the counts document to `counts_path`."""
+    """Runs `PBegin | make_transform(counts_path, progress_key)` on Beam and does the
+    bookkeeping above; returns the summary. The transform writes the counts document to
+    `counts_path` and reports progress under `progress_key` (beam_progress.ReportProgress)."""
     import apache_beam as beam  # noqa: PLC0415 — heavy imports only when executing
 
+    from seqline.pipeline import beam_progress  # noqa: PLC0415 — imports apache_beam
+
     counts_path = filesystem.join(ctx.temp_dir, f"{component_name}_counts.json")
-    with beam.Pipeline(options=ctx.beam_options()) as pipeline:
-        _ = pipeline | component_name >> make_transform(counts_path)
+    # The pipeline runs when its `with` exits, before the progress registration is removed.
+    with (
+        beam_progress.reporting(ctx.progress) as progress_key,
+        beam.Pipeline(options=ctx.beam_options()) as pipeline,
+    ):
+        _ = pipeline | component_name >> make_transform(counts_path, progress_key)
     counts = json.loads(filesystem.read_text(counts_path))
 
     accounting.check_conservation(counts)

@@ -89,7 +89,9 @@ def run(
     return run_ingest(
         ctx,
         "ingest_series",
-        lambda counts_path: IngestSeries(files, config, examples.uri, rejected.uri, counts_path),
+        lambda counts_path, progress_key: IngestSeries(
+            files, config, examples.uri, rejected.uri, counts_path, progress_key
+        ),
         accounting,
         examples,
         rejected,

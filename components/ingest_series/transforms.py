@@ -16,6 +16,10 @@ Counting: each DoFn counts in a dict per bundle and emits (key, n) pairs when th
 finishes. The parser counts `input` and its rejections; the window step counts accepted points
 per split, its own rejections (off-grid, duplicates) and windows, so `input == accepted +
 rejected` checks that no row was lost in between. Only executed code imports this module.
+
+Progress (pipeline/beam_progress.py): rows read (label "reading", the points of each batch and
+the rejections) and windows made (label "windowing", every split) are reported while the
+pipeline runs.
 """
 
 from __future__ import annotations
@@ -54,6 +58,7 @@ from seqline.pipeline.beam_io import (
     WriteRejections,
     open_stream,
 )
+from seqline.pipeline.beam_progress import ReportProgress
 
 POINTS = "points"
 REJECTED = "rejected"
@@ -298,6 +303,11 @@ class MakeWindowsFn(beam.DoFn):
         yield from self._counter.emit()
 
 
+def _batch_rows(item: tuple[str, PointBatch]) -> int:
+    """The rows a (series id, PointBatch) element holds (what ReportProgress counts)."""
+    return len(item[1].positions)
+
+
 def _combine(key: str, values: Iterable[int]) -> tuple[str, int]:
     values = list(values)
     return key, int(max(values) if key.startswith(MAX_PREFIX) else sum(values))
@@ -361,7 +371,9 @@ def counts_document(pairs: Sequence[tuple[str, int]]) -> dict[str, Any]:
 
 class IngestSeries(beam.PTransform):
     """The whole ingestion: PBegin -> writes windows per split, rejections, and `counts_path`
-    (JSON of counts_document). Every split gets at least one (possibly empty) shard."""
+    (JSON of counts_document). Every split gets at least one (possibly empty) shard. Reports
+    rows read and windows made so far under `progress_key` (beam_progress.reporting; None:
+    silent)."""
 
     def __init__(
         self,
@@ -370,6 +382,7 @@ class IngestSeries(beam.PTransform):
         examples_uri: str,
         rejected_uri: str,
         counts_path: str,
+        progress_key: str | None = None,
     ) -> None:
         super().__init__()
         self._files = sorted(files)
@@ -377,12 +390,18 @@ class IngestSeries(beam.PTransform):
         self._examples_uri = examples_uri.rstrip("/")
         self._rejected_uri = rejected_uri
         self._counts_path = counts_path
+        self._progress_key = progress_key
 
     def expand(self, pbegin: beam.pvalue.PBegin) -> Any:
         config = self._config
+        key = self._progress_key
         parsed = pbegin | "Read" >> ReadSeriesPoints(self._files, config)
+        rejected_rows = parsed[REJECTED] | "ProgressRejected" >> ReportProgress(
+            key, "reading", "rows"
+        )
         windows = (
             parsed[POINTS]
+            | "Progress" >> ReportProgress(key, "reading", "rows", weigh=_batch_rows)
             | "GroupBySeries" >> beam.GroupByKey()
             | "MakeWindows"
             >> beam.ParDo(MakeWindowsFn(config, self._files)).with_outputs(
@@ -390,14 +409,19 @@ class IngestSeries(beam.PTransform):
             )
         )
         for split in config.splits:
-            _ = windows[split_tag(split)] | f"Write[{split}]" >> beam.io.WriteToTFRecord(
-                split_prefix(self._examples_uri, split),
-                file_name_suffix=SHARD_SUFFIX,
-                compression_type=CompressionTypes.GZIP,
-                num_shards=config.num_shards,
+            _ = (
+                windows[split_tag(split)]
+                | f"Progress[{split}]" >> ReportProgress(key, "windowing", "windows")
+                | f"Write[{split}]"
+                >> beam.io.WriteToTFRecord(
+                    split_prefix(self._examples_uri, split),
+                    file_name_suffix=SHARD_SUFFIX,
+                    compression_type=CompressionTypes.GZIP,
+                    num_shards=config.num_shards,
+                )
             )
         _ = (
-            (parsed[REJECTED], windows[REJECTED])
+            (rejected_rows, windows[REJECTED])
             | "AllRejections" >> beam.Flatten()
             | "WriteRejections" >> WriteRejections(self._rejected_uri)
         )

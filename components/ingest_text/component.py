@@ -64,8 +64,8 @@ def run(
     return run_ingest(
         ctx,
         "ingest_text",
-        lambda counts_path: IngestText(
-            found.files, config, examples.uri, rejected.uri, counts_path
+        lambda counts_path, progress_key: IngestText(
+            found.files, config, examples.uri, rejected.uri, counts_path, progress_key
         ),
         accounting,
         examples,

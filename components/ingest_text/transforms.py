@@ -6,6 +6,9 @@
     rejected --WriteRejections--> {rejected}/rejected-*.jsonl
     counts --SumCounts--> one JSON file (input, per split, rejected, by reason, skipped)
 
+Records and rejections both pass through ReportProgress (label "reading"), which shows the
+records read so far while the pipeline runs (pipeline/beam_progress.py).
+
 Counting: each DoFn counts in a dict for its bundle and emits (key, n) pairs when the bundle
 finishes, which costs nothing per element (a Count transform would add two Beam steps per
 record). `input` and the rejection reasons are counted by the parser; the per-split counts by
@@ -34,6 +37,7 @@ from seqline.pipeline.beam_io import (
     WriteRejections,
     open_stream,
 )
+from seqline.pipeline.beam_progress import ReportProgress
 from seqline.schemas.text import LABEL_KEY, TEXT_KEY
 
 RECORDS = "records"
@@ -193,7 +197,8 @@ def counts_document(pairs: Sequence[tuple[str, int]]) -> dict[str, Any]:
 
 class IngestText(beam.PTransform):
     """The whole ingestion: PBegin -> writes examples, rejections and `counts_path` (JSON of
-    counts_document)."""
+    counts_document); reports the records read so far under `progress_key`
+    (beam_progress.reporting; None: silent)."""
 
     def __init__(
         self,
@@ -202,6 +207,7 @@ class IngestText(beam.PTransform):
         examples_uri: str,
         rejected_uri: str,
         counts_path: str,
+        progress_key: str | None = None,
     ) -> None:
         super().__init__()
         self._files = list(files)
@@ -209,13 +215,17 @@ class IngestText(beam.PTransform):
         self._examples_uri = examples_uri
         self._rejected_uri = rejected_uri
         self._counts_path = counts_path
+        self._progress_key = progress_key
 
     def expand(self, pbegin: beam.pvalue.PBegin) -> Any:
         parsed = pbegin | "Read" >> ReadTextRecords(self._files, self._config)
-        split_counts = parsed[RECORDS] | "WriteExamples" >> WriteExamples(
+        key = self._progress_key
+        records = parsed[RECORDS] | "Progress" >> ReportProgress(key, "reading")
+        rejections = parsed[REJECTED] | "ProgressRejected" >> ReportProgress(key, "reading")
+        split_counts = records | "WriteExamples" >> WriteExamples(
             self._examples_uri, self._config.output_splits(), self._config.num_shards
         )
-        _ = parsed[REJECTED] | "WriteRejections" >> WriteRejections(self._rejected_uri)
+        _ = rejections | "WriteRejections" >> WriteRejections(self._rejected_uri)
         return (
             (parsed[COUNTS], split_counts)
             | "AllCounts" >> beam.Flatten()

@@ -55,6 +55,7 @@ def run(
     )
     from seqline.components.statistics.statistics_proto import add_grid_counts  # noqa: PLC0415
     from seqline.components.statistics.transforms import GenerateStatistics  # noqa: PLC0415
+    from seqline.pipeline import beam_progress  # noqa: PLC0415
 
     splits = examples.splits
     if not splits:
@@ -64,8 +65,14 @@ def run(
         )
     files = examples.all_split_files()
     ctx.progress(f"computing statistics of {len(splits)} split(s): {', '.join(splits)}")
-    with beam.Pipeline(options=ctx.beam_options()) as pipeline:
-        _ = pipeline | "GenerateStatistics" >> GenerateStatistics(files, config, statistics.uri)
+    # The pipeline runs when its `with` exits, before the progress registration is removed.
+    with (
+        beam_progress.reporting(ctx.progress) as progress_key,
+        beam.Pipeline(options=ctx.beam_options()) as pipeline,
+    ):
+        _ = pipeline | "GenerateStatistics" >> GenerateStatistics(
+            files, config, statistics.uri, progress_key
+        )
     stats = read_statistics(statistics.uri)
     _check_named_features(config, stats)
     grids = grid_counts(examples.properties)

@@ -8,6 +8,8 @@ composite PTransforms that compute one split's statistics in one pass and write 
 
 Every step is a combiner with bounded accumulators (sketches), so memory stays flat with the
 number of examples; per-series accumulators hold one series' timestamps while it is combined.
+The records read (every split, label "reading") pass through ReportProgress, which shows how
+many were read so far while the pipeline runs (pipeline/beam_progress.py).
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from seqline.components.statistics.series_stats import (
 )
 from seqline.components.statistics.statistics_files import write_statistics
 from seqline.components.statistics.statistics_proto import dataset_statistics
+from seqline.pipeline.beam_progress import ReportProgress
 
 
 def sketch_options(config: StatisticsConfig) -> SketchOptions:
@@ -225,15 +228,22 @@ class GenerateStatistics(beam.PTransform):
             order the splits should appear (a split with no files gets 0 examples).
         config: the StatisticsConfig.
         output_dir: where statistics.pb / statistics.pbtxt are written.
+        progress_key: reports the examples read so far under this key
+            (beam_progress.reporting); None: silent.
     """
 
     def __init__(
-        self, split_files: Mapping[str, Sequence[str]], config: StatisticsConfig, output_dir: str
+        self,
+        split_files: Mapping[str, Sequence[str]],
+        config: StatisticsConfig,
+        output_dir: str,
+        progress_key: str | None = None,
     ) -> None:
         super().__init__()
         self._split_files = dict(split_files)
         self._config = config
         self._output_dir = output_dir
+        self._progress_key = progress_key
 
     def expand(self, pipeline: beam.Pipeline) -> beam.PCollection:
         per_split = []
@@ -246,6 +256,8 @@ class GenerateStatistics(beam.PTransform):
                     pipeline
                     | f"Files[{split}]" >> beam.Create(list(files))
                     | f"Read[{split}]" >> beam.io.ReadAllFromTFRecord()
+                    | f"Progress[{split}]"
+                    >> ReportProgress(self._progress_key, "reading", "examples")
                 )
             else:
                 records = pipeline | f"NoFiles[{split}]" >> beam.Create([])

@@ -77,6 +77,7 @@ def run(
     from seqline.components.transform.series_preprocessing import (  # noqa: PLC0415
         make_series_preprocessing_fn,
     )
+    from seqline.pipeline import beam_progress  # noqa: PLC0415
     from seqline.schemas.series import raw_series_feature_spec  # noqa: PLC0415
 
     windows = examples.windows
@@ -98,34 +99,36 @@ def run(
         f"fitting {config.scaling} scaling on '{config.train_split}' "
         f"({'per series' if per_series else 'global'}), transforming {len(splits)} split(s)"
     )
-    result = beam_pipeline.run_transform_pipeline(
-        examples_uri=examples.uri,
-        splits=splits,
-        train_split=config.train_split,
-        preprocessing_fn=make_series_preprocessing_fn(
-            config,
-            windows.targets,
-            windows.covariates,
-            per_series,
-            future_covariates=windows.future_covariates,
-            step_seconds=step_seconds,
-            horizon=windows.horizon,
-        ),
-        transform_graph_uri=transform_graph.uri,
-        transformed_uri=transformed_examples.uri,
-        tft_temp_dir=filesystem.join(ctx.temp_dir, "tft"),
-        options=ctx.beam_options(),
-        # The contract's spec (fixed shapes [L] and [H]) rather than an inferred schema's.
-        feature_spec=tft_feature_spec(
-            raw_series_feature_spec(
+    with beam_progress.reporting(ctx.progress) as progress_key:
+        result = beam_pipeline.run_transform_pipeline(
+            examples_uri=examples.uri,
+            splits=splits,
+            train_split=config.train_split,
+            preprocessing_fn=make_series_preprocessing_fn(
+                config,
                 windows.targets,
                 windows.covariates,
-                windows.lookback,
-                windows.horizon,
+                per_series,
                 future_covariates=windows.future_covariates,
-            )
-        ),
-    )
+                step_seconds=step_seconds,
+                horizon=windows.horizon,
+            ),
+            transform_graph_uri=transform_graph.uri,
+            transformed_uri=transformed_examples.uri,
+            tft_temp_dir=filesystem.join(ctx.temp_dir, "tft"),
+            options=ctx.beam_options(),
+            # The contract's spec (fixed shapes [L] and [H]) rather than an inferred schema's.
+            feature_spec=tft_feature_spec(
+                raw_series_feature_spec(
+                    windows.targets,
+                    windows.covariates,
+                    windows.lookback,
+                    windows.horizon,
+                    future_covariates=windows.future_covariates,
+                )
+            ),
+            progress_key=progress_key,
+        )
     nonfinite = {split: n for split, n in result.nonfinite.items() if n}
     if nonfinite:
         hint = (

@@ -91,22 +91,25 @@ def run(
         VOCAB_NAME,
         make_preprocessing_fn,
     )
+    from seqline.pipeline import beam_progress  # noqa: PLC0415
 
     splits, labels = check_examples(config, examples)
     feature_spec = schema_feature_spec(schema)
     examples.all_split_files()  # every listed split exists, or a DataError says which not
     ctx.progress(f"analyzing '{config.train_split}' and transforming {len(splits)} split(s)")
-    result = beam_pipeline.run_transform_pipeline(
-        examples_uri=examples.uri,
-        splits=splits,
-        train_split=config.train_split,
-        preprocessing_fn=make_preprocessing_fn(config, labels),
-        transform_graph_uri=transform_graph.uri,
-        transformed_uri=transformed_examples.uri,
-        tft_temp_dir=filesystem.join(ctx.temp_dir, "tft"),
-        options=ctx.beam_options(),
-        feature_spec=feature_spec,
-    )
+    with beam_progress.reporting(ctx.progress) as progress_key:
+        result = beam_pipeline.run_transform_pipeline(
+            examples_uri=examples.uri,
+            splits=splits,
+            train_split=config.train_split,
+            preprocessing_fn=make_preprocessing_fn(config, labels),
+            transform_graph_uri=transform_graph.uri,
+            transformed_uri=transformed_examples.uri,
+            tft_temp_dir=filesystem.join(ctx.temp_dir, "tft"),
+            options=ctx.beam_options(),
+            feature_spec=feature_spec,
+            progress_key=progress_key,
+        )
     unknown = {split: n for split, n in result.unknown_labels.items() if n}
     if unknown:
         raise DataError(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import collections
 import csv
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -14,6 +15,7 @@ import pytest
 from seqline.components.ingest_text.component import COMPONENT
 from seqline.components.ingest_text.config import IngestTextConfig
 from seqline.components.ingest_text.synthetic import write_aclimdb_layout, write_synthetic_reviews
+from seqline.pipeline import beam_progress
 from seqline.pipeline.artifact import ArtifactType
 from seqline.pipeline.errors import ConfigError, DataError
 from seqline.pipeline.harness import run_component as run_node
@@ -86,15 +88,22 @@ def test_csv_with_quoted_newlines_and_bad_records(
 
 
 def test_jsonl_hash_split_is_deterministic_and_respects_ratios(
-    tmp_path: Path, run_ingest, read_examples
+    tmp_path: Path, run_ingest, read_examples, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     source = write_synthetic_reviews(tmp_path / "r.jsonl", 400, seed=1, fmt="jsonl")
     config = IngestTextConfig(
         source=source, format="jsonl", labels=LABELS, split_ratios={"train": 0.75, "eval": 0.25}
     )
-    first, examples_1, _ = run_ingest(config, "run1")
+    # Progress while Beam reads: with no interval every count the workers add is a line.
+    monkeypatch.setattr(beam_progress, "DEFAULT_INTERVAL_S", 0.0)
+    messages: list[str] = []
+    first, examples_1, _ = run_ingest(config, "run1", progress=messages.append)
     second, examples_2, _ = run_ingest(config, "run2")
 
+    reading = [re.fullmatch(r"reading: (\d+) records so far( \(\d+/s\))?", m) for m in messages]
+    assert any(reading), messages
+    assert max(int(m[1]) for m in reading if m) == 400  # the running total reaches the input
+    assert messages[-1] == "accepted 400 of 400 records (0 rejected)"  # none after the run
     assert first == second
     assert first["rejected"] == 0 and first["input"] == 400
     assert abs(first["splits"]["eval"] / 400 - 0.25) < 0.06
