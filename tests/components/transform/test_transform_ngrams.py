@@ -12,20 +12,19 @@ import pytest
 from seqline.components.transform.config import TransformTextConfig as TransformConfig
 from seqline.components.transform.text_features import NgramConfig
 from seqline.pipeline.errors import ConfigError
-from tests.components.transform.transform_fixtures import run_transform, write_examples
+from tests.components.transform.transform_fixtures import (
+    TINY_EVAL,
+    TINY_LABELS,
+    TINY_TRAIN,
+    run_transform,
+    write_examples,
+)
 
 tf = pytest.importorskip("tensorflow")
 tft = pytest.importorskip("tensorflow_transform")
 preprocessing = pytest.importorskip("seqline.components.transform.preprocessing")
 
-LABELS = ["neg", "pos"]
-TRAIN = [
-    ("Great film, great cast.", "pos"),
-    ("A great film to see.", "pos"),
-    ("Bad film, bad cast and a bad plot.", "neg"),
-    ("Bad plot.", "neg"),
-]
-EVAL = [("great cast, bad plot", "pos"), ("unseen words only", "neg")]
+LABELS, TRAIN, EVAL = TINY_LABELS, TINY_TRAIN, TINY_EVAL
 MAX_TOKENS, MAX_NGRAMS = 4, 6
 
 

@@ -12,19 +12,18 @@ import pytest
 from seqline.components.transform import tft_log_filter
 from seqline.components.transform.config import TransformTextConfig as TransformConfig
 from seqline.components.transform.text_features import NgramConfig
-from tests.components.transform.transform_fixtures import run_transform, write_examples
+from tests.components.transform.transform_fixtures import (
+    TINY_EVAL,
+    TINY_LABELS,
+    TINY_TRAIN,
+    run_transform,
+    write_examples,
+)
 
 absl_logging = pytest.importorskip("absl.logging")
 pytest.importorskip("tensorflow_transform")
 
-LABELS = ["neg", "pos"]
-TRAIN = [
-    ("Great film, great cast.", "pos"),
-    ("A great film to see.", "pos"),
-    ("Bad film, bad cast and a bad plot.", "neg"),
-    ("Bad plot.", "neg"),
-]
-EVAL = [("great cast, bad plot", "pos"), ("unseen words only", "neg")]
+LABELS, TRAIN, EVAL = TINY_LABELS, TINY_TRAIN, TINY_EVAL
 TABLE_WARNING = (
     "Tables initialized inside a tf.function  will be re-initialized on every invocation of the"
     " function. This  re-initialization can have significant impact on performance. Consider"

@@ -96,3 +96,14 @@ def run_transform(
     summary = dict(COMPONENT.executor(ctx))
     assert messages, "the executor should report progress"
     return summary, graph, transformed
+
+
+# A four-review corpus (and two eval reviews) every n-gram test can reason about by hand.
+TINY_LABELS = ["neg", "pos"]
+TINY_TRAIN = [
+    ("Great film, great cast.", "pos"),
+    ("A great film to see.", "pos"),
+    ("Bad film, bad cast and a bad plot.", "neg"),
+    ("Bad plot.", "neg"),
+]
+TINY_EVAL = [("great cast, bad plot", "pos"), ("unseen words only", "neg")]
