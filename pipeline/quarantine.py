@@ -54,6 +54,17 @@ def has_surrogates(text: str) -> bool:
     return False
 
 
+def first_undecodable_byte(text: str) -> str:
+    """Where the first byte that was not valid UTF-8 sits in `text` (decoded with
+    surrogateescape), for a rejection message: "byte 0xE9 at character 4 (after 'caf')";
+    "" when `text` holds no such byte (a lone surrogate from a JSON escape)."""
+    for index, char in enumerate(text):
+        if "\udc80" <= char <= "\udcff":
+            before = text[max(0, index - 20) : index].encode("utf-8", "replace").decode()
+            return f"byte 0x{ord(char) - 0xDC00:02X} at character {index + 1} (after {before!r})"
+    return ""
+
+
 # The reason code, in both ingest components, of a record whose text, label, split, id or
 # series id holds a NUL character (U+0000). A NUL in the middle of a text file is almost
 # always damage (a corrupt copy, binary data spliced in, a UTF-16 file read as UTF-8), and

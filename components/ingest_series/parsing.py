@@ -26,7 +26,7 @@ from seqline.components.ingest_series.records import (
 from seqline.pipeline.csv_stream import cr_line_endings_problem, csv_text, read_records
 from seqline.pipeline.data_sources import repeated_columns_problem
 from seqline.pipeline.errors import DataError
-from seqline.pipeline.quarantine import has_surrogates
+from seqline.pipeline.quarantine import first_undecodable_byte, has_surrogates
 
 Parsed = tuple[str, PointBatch] | Rejection
 
@@ -121,8 +121,12 @@ def parse_csv(
             )  # fmt: skip
             continue
         if has_surrogates("".join(row)):
+            bad = next(i for i, field in enumerate(row) if has_surrogates(field))
+            where = first_undecodable_byte(row[bad])
             yield Rejection(
-                source, start, rec.UNDECODABLE_BYTES, "the row is not valid UTF-8",
+                source, start, rec.UNDECODABLE_BYTES,
+                f"the row is not valid UTF-8 (field {bad + 1}{': ' + where if where else ''}); "
+                "re-encode the source as UTF-8 (e.g. iconv -f latin1 -t utf-8)",
                 rec.raw_text(item.raw),
             )  # fmt: skip
             continue

@@ -37,7 +37,13 @@ from typing import Any, NamedTuple
 from seqline.components.ingest_text.config import IngestTextConfig
 from seqline.components.ingest_text.splitting import assign_split, carve_eval, split_boundaries
 from seqline.pipeline.quarantine import NUL_CHARACTER as NUL_CHARACTER
-from seqline.pipeline.quarantine import Rejection, has_surrogates, nul_problem, record_text
+from seqline.pipeline.quarantine import (
+    Rejection,
+    first_undecodable_byte,
+    has_surrogates,
+    nul_problem,
+    record_text,
+)
 from seqline.pipeline.record_size import (
     RECORD_TOO_LARGE,
     excerpt,
@@ -164,7 +170,7 @@ def make_record(
     def reject(reason: str, message: str) -> Rejection:
         return Rejection(source, position, reason, message, raw_for_rejection(raw))
 
-    def unencodable(name: str) -> Rejection:
+    def unencodable(name: str, value: str) -> Rejection:
         if isinstance(raw, str) and not has_surrogates(raw):
             # The line's bytes decoded cleanly (JSONL): the surrogate came from an escape.
             return reject(
@@ -173,11 +179,17 @@ def make_record(
                 "pair), which is no character and cannot be stored as UTF-8; fix or remove "
                 "the escape in the source",
             )
-        return reject(UNDECODABLE_BYTES, f"{name} is not valid UTF-8")
+        where = first_undecodable_byte(value)
+        detail = f": {where}" if where else ""
+        return reject(
+            UNDECODABLE_BYTES,
+            f"{name} is not valid UTF-8{detail}; re-encode the source as UTF-8 (e.g. "
+            "iconv -f latin1 -t utf-8)",
+        )
 
     for name, value in (("text", text), ("label", label), ("split", split_value)):
         if isinstance(value, str) and has_surrogates(value):
-            return unencodable(name)
+            return unencodable(name, value)
     for name, value in (("text", text), ("label", label), ("split", split_value), ("id", id_value)):
         if not isinstance(value, str):
             continue

@@ -61,6 +61,18 @@ def test_a_1mb_multiline_quoted_cell_is_one_rejection_and_later_rows_are_read() 
     assert f"[truncated: {len(huge) + 20} bytes in all]" in big.record
 
 
+def test_a_row_with_bytes_that_are_not_utf8_names_the_field_and_the_byte() -> None:
+    content = b"timestamp,value\n" + rows(2) + b"2000-01-01T02:00:00,3.5\xe9\n" + rows(1, 3)
+    accepted, rejected = parse(content, cfg())
+    assert accepted == [2, 3, 5]
+    (bad,) = rejected
+    assert (bad.reason, bad.position) == (rec.UNDECODABLE_BYTES, 4)
+    assert bad.message == (
+        "the row is not valid UTF-8 (field 2: byte 0xE9 at character 4 (after '3.5')); "
+        "re-encode the source as UTF-8 (e.g. iconv -f latin1 -t utf-8)"
+    )
+
+
 def test_a_headerless_file_rejects_every_row_with_its_raw_text() -> None:
     accepted, rejected = parse(rows(3), cfg())
     assert accepted == []

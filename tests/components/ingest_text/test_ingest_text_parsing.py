@@ -428,7 +428,11 @@ def test_jsonl_lone_surrogate_escape_is_named_as_such_not_as_bad_bytes() -> None
     assert items[1].message.startswith("label holds a lone surrogate")
     assert "not valid UTF-8" in items[2].message  # real bad bytes still say so
     (csv_bad,) = csv_items(b"text,label\ncaf\xe9,pos\n")
-    assert csv_bad.message == "text is not valid UTF-8"
+    # Where the bad byte is, and how to fix the source.
+    assert csv_bad.message == (
+        "text is not valid UTF-8: byte 0xE9 at character 4 (after 'caf'); re-encode the "
+        "source as UTF-8 (e.g. iconv -f latin1 -t utf-8)"
+    )
 
 
 def test_jsonl_numeric_labels_and_keys() -> None:
