@@ -189,18 +189,28 @@ def metrics_per_series(
     mase_season: int = 1,
     observed: np.ndarray | None = None,
 ) -> dict[str, dict[str, Any]]:
-    """{series id: forecast_metrics of its windows}, for data with several series."""
+    """{series id: forecast_metrics of its windows (in their order)}, for data with several
+    series, ids in sorted order. The windows are grouped once (a stable sort by id): comparing
+    every id with all n windows' ids took 12 s of a 28 s evaluate for 1,000 series and 274,000
+    windows."""
     ids = np.asarray(series_ids)
-    return {
-        str(sid): forecast_metrics(
-            actual[ids == sid],
-            forecast[ids == sid],
-            history[ids == sid],
+    if ids.size == 0:
+        return {}
+    names, inverse = np.unique(ids, return_inverse=True)
+    order = np.argsort(inverse.ravel(), kind="stable")
+    bounds = np.searchsorted(inverse.ravel()[order], np.arange(len(names) + 1))
+    observed = None if observed is None else np.asarray(observed)
+    result: dict[str, dict[str, Any]] = {}
+    for k, name in enumerate(names):
+        rows = order[bounds[k] : bounds[k + 1]]
+        result[str(name)] = forecast_metrics(
+            actual[rows],
+            forecast[rows],
+            history[rows],
             mase_season,
-            observed=None if observed is None else np.asarray(observed)[ids == sid],
+            observed=None if observed is None else observed[rows],
         )
-        for sid in sorted(set(ids.tolist()))
-    }
+    return result
 
 
 def relative_improvement(candidate: Mapping[str, Any], baseline: Mapping[str, Any], metric: str):

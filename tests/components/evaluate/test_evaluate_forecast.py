@@ -290,3 +290,26 @@ def test_mase_season_defaults_to_the_detected_period(tmp_path, forecast_inputs):
     candidate = metrics["targets"]["y"]["candidate"]["overall"]
     assert candidate["mase"] == pytest.approx(want["mase"], abs=1e-6)
     assert want["mase"] != pytest.approx(reference(actual, forecast, history)["mase"])
+
+
+def test_metrics_per_series_are_each_series_windows_metrics_in_their_order() -> None:
+    """metrics_per_series groups the windows once; each series' figures are forecast_metrics
+    of exactly its windows, in their order (MASE's in-sample scale reads each window's own
+    history), whatever the order the series' windows are interleaved in."""
+    from seqline.components.evaluate.forecast_metrics import forecast_metrics, metrics_per_series
+
+    rng = np.random.default_rng(7)
+    n, horizon, lookback = 60, 3, 5
+    ids = rng.choice(np.array(["b", "a", "c10", "c2"]), size=n)
+    actual, forecast = rng.normal(size=(n, horizon)), rng.normal(size=(n, horizon))
+    history = rng.normal(size=(n, lookback))
+    observed = rng.random((n, horizon)) > 0.2
+    got = metrics_per_series(ids, actual, forecast, history, 2, observed=observed)
+    assert list(got) == ["a", "b", "c10", "c2"]
+    for sid, figures in got.items():
+        rows = np.flatnonzero(ids == sid)
+        expected = forecast_metrics(
+            actual[rows], forecast[rows], history[rows], 2, observed=observed[rows]
+        )
+        assert figures == expected
+    assert metrics_per_series(np.array([], dtype=str), actual[:0], forecast[:0], history[:0]) == {}
