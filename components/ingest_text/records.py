@@ -235,7 +235,7 @@ def make_record(
             if not id_str:
                 return reject(MISSING_ID, "no id value (id_column is set)")
             if has_surrogates(id_str):
-                return unencodable("id")
+                return unencodable("id", id_str)
             key = id_str
         else:
             # What the model reads, not the raw text: variants it cannot tell apart (case,

@@ -502,6 +502,14 @@ def test_split_and_id_values_holding_a_nul_are_rejected() -> None:
     assert isinstance(make(by_id, text="t", label="pos", id_value="d1"), Record)
 
 
+def test_an_id_value_that_is_not_utf8_is_rejected_naming_the_id_and_the_byte() -> None:
+    by_id = cfg(id_column="doc")
+    bad = b"d\xff1".decode("utf-8", "surrogateescape")  # how the CSV reader hands it over
+    out = make(by_id, text="t", label="pos", id_value=bad, raw=f"{bad},t,pos")
+    assert isinstance(out, Rejection) and out.reason == rec.UNDECODABLE_BYTES
+    assert out.message.startswith("id is not valid UTF-8: byte 0xFF at character 2 (after 'd')")
+
+
 def test_aclimdb_file_holding_a_nul_is_rejected() -> None:
     config = cfg(format="aclimdb", split_by="source")
     out = parsing.parse_aclimdb_file(b"A fine\x00 film.", "/d/aclImdb/test/pos/3_8.txt", config)
