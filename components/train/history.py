@@ -39,13 +39,19 @@ def read_history(path: str) -> dict[str, list[float]]:
     return history
 
 
+def higher_is_better(monitor: str) -> bool:
+    """True for accuracy-like metrics (maximised), False for losses (minimised): the direction
+    of every monitor train allows, as Keras's "auto" mode reads them."""
+    return "acc" in monitor
+
+
 def best_value(history: dict[str, list[float]], monitor: str) -> float | None:
     """Best value of `monitor` so far (max for accuracy-like metrics, else min); None if the
     history has no finite value for it."""
     values = [v for v in history.get(monitor, []) if math.isfinite(v)]
     if not values:
         return None
-    return max(values) if "acc" in monitor else min(values)
+    return max(values) if higher_is_better(monitor) else min(values)
 
 
 def best_epoch(history: dict[str, list[float]], monitor: str) -> int | None:

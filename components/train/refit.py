@@ -37,17 +37,12 @@ from typing import Any
 
 from seqline.components.train import data
 from seqline.components.train.config import ReduceLRConfig, TrainingConfig
+from seqline.components.train.history import higher_is_better
 from seqline.pipeline.errors import DataError
 from seqline.storage import filesystem
 
 # Keras's ReduceLROnPlateau default: an improvement must beat the best by this much.
 _PLATEAU_MIN_DELTA = 1e-4
-
-
-def maximised(monitor: str) -> bool:
-    """True for a metric that improves upwards (accuracy), False for a loss (Keras's "auto"
-    mode for the monitors train allows)."""
-    return monitor.removeprefix("val_") != "loss"
 
 
 def refit_epochs(monitored: Mapping[int, float], losses: Mapping[int, float], monitor: str) -> int:
@@ -66,7 +61,7 @@ def refit_epochs(monitored: Mapping[int, float], losses: Mapping[int, float], mo
     ]
     if not usable:
         return max(1, len(losses))
-    sign = -1.0 if maximised(monitor) else 1.0
+    sign = -1.0 if higher_is_better(monitor) else 1.0
     best_epoch, _ = min(usable, key=lambda item: (sign * item[1], item[0]))
     return best_epoch + 1
 
@@ -78,7 +73,7 @@ def plateau_schedule(
     min_lr, min_delta 1e-4, cooldown 0) set it in a fit whose monitored values were `monitored`
     (one per epoch, in order), starting from `learning_rate`: [lr of epoch 0, epoch 1, ...],
     as long as `monitored`. A NaN value is never an improvement."""
-    up = maximised(monitor)
+    up = higher_is_better(monitor)
     rates: list[float] = []
     rate, best, wait = float(learning_rate), None, 0
     for value in monitored:
