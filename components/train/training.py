@@ -672,21 +672,25 @@ def _after_fit(
     losses: dict[int, float],
     kept_checkpoint: bool,
 ) -> TrainResult:
-    """The checks after fit, on every worker alike, then (chief) the Keras 3 model of the
-    best checkpoint (or of `trained`'s weights without one; `trained` is None when fit
-    finished in an earlier attempt, which implies the checkpoint)."""
+    """The checks after fit, on every worker alike, then (chief, without refit) the Keras 3
+    model of the best checkpoint (or of `trained`'s weights without one; `trained` is None
+    when fit finished in an earlier attempt, which implies the checkpoint)."""
     diverged, error = divergence_error(losses, kept_checkpoint, config.learning_rate)
     if error is not None:
         raise error
     result.diverged_at_epoch = diverged
-    if not fitting.is_chief:
+    if not fitting.is_chief or config.refit:
         # Without a checkpoint the chief exports the trained weights, which are synced: the
         # same check here fails every worker together. (With one, the chief checks the
         # checkpoint's weights, saved from an epoch whose loss and val figures were finite.)
+        # With refit the exported model is the refit's (_refit builds and checks it), so the
+        # chief does not build the first fit's model only to drop it.
         if not kept_checkpoint and trained is not None:
             error = nonfinite_weights_error(trained.weights, config.learning_rate)
             if error is not None:
                 raise error
+        if fitting.is_chief:
+            result.history = read_history(paths.history_csv)
         return result
     result.history = read_history(paths.history_csv)
     result.model = _best_keras3_model(fitting.task, fitting.km, trained, paths, fitting.choice)
