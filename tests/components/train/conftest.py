@@ -66,6 +66,11 @@ def write_raw_examples(uri: Path, split: str, rows: list[tuple[str, str]]) -> No
             writer.write(example.SerializeToString())
 
 
+class Killed(Exception):
+    """Stands for a kill -9: raised from a progress line (or a patched step), it ends the
+    training there."""
+
+
 @dataclass(frozen=True)
 class TextArtifacts:
     """Published-looking input artifacts (artifact.json written) for the train component."""

@@ -23,7 +23,7 @@ from seqline.components.train.config import (
 )
 from seqline.pipeline.errors import ConfigError
 
-from .conftest import TextArtifacts, train_context
+from .conftest import Killed, TextArtifacts, train_context
 
 TEXT_CONFIG = TrainTextConfig(
     # Class weights and weight averaging work per member: on here so that they are exercised.
@@ -35,10 +35,6 @@ TEXT_CONFIG = TrainTextConfig(
     early_stopping=EarlyStoppingConfig(patience=10),
     ensemble=EnsembleConfig(members=2),
 )
-
-
-class Killed(Exception):
-    """Stands for a kill -9: raised from a progress line, it ends the training there."""
 
 
 @dataclasses.dataclass

@@ -23,7 +23,7 @@ from seqline.components.train.config import (
 from seqline.components.train.refit import plateau_schedule, refit_epochs
 from seqline.pipeline.errors import ConfigError
 
-from .conftest import TextArtifacts, train_context
+from .conftest import Killed, TextArtifacts, train_context
 
 CONFIG = TrainTextConfig(
     model=ModelConfig(units=8, embedding_dim=8),
@@ -33,10 +33,6 @@ CONFIG = TrainTextConfig(
     early_stopping=EarlyStoppingConfig(patience=10),
     refit=True,
 )
-
-
-class Killed(Exception):
-    """Stands for a kill -9: raised from a progress line, it ends the training there."""
 
 
 def test_refit_is_off_by_default_a_boolean_and_refused_with_an_ensemble() -> None:

@@ -16,7 +16,7 @@ from seqline.components.train.config import (
     to_json,
 )
 
-from .conftest import VENV_PYTHON, TextArtifacts, child_env, train_context
+from .conftest import VENV_PYTHON, Killed, TextArtifacts, child_env, train_context
 
 pytestmark = pytest.mark.slow
 
@@ -79,10 +79,6 @@ def test_killed_training_resumes_at_the_next_epoch(
     assert (Path(ctx.outputs["model"].uri) / "saved_model" / "saved_model.pb").is_file()
     assert not work.exists()
     json.dumps(summary)
-
-
-class Killed(Exception):
-    """Stands for a kill -9 in the process."""
 
 
 def test_killed_after_fit_returned_builds_the_model_from_its_checkpoint(
