@@ -11,13 +11,14 @@
     seqline lineage MODEL N       data, transform and run behind served version N of MODEL
     seqline new-component NAME    write a working skeleton of an out-of-tree component
     seqline unlock ROOT           release a dead run's lease on a remote pipeline root
+    seqline gc --root DIR         delete what no kept run needs (--keep-runs N, --dry-run)
     seqline rollback MODEL        serve an earlier pushed version (see serving/deploy/rollback.py)
     seqline serve ...             TF-Serving-compatible model server (see serving/)
     seqline predict ...           query a model server
 
 Startup is fast: TensorFlow, Beam and TFT are imported only by the commands that need them
-(`seqline --help`, `runs`, `show` and a fully cached `run` never import TensorFlow). So is the
-exit: the console script skips the interpreter's teardown (pipeline/process_exit.py).
+(`seqline --help`, `runs`, `show`, `gc` and a fully cached `run` never import TensorFlow). So
+is the exit: the console script skips the interpreter's teardown (pipeline/process_exit.py).
 """
 
 from __future__ import annotations
@@ -286,6 +287,31 @@ def _cmd_unlock(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_gc(args: argparse.Namespace) -> int:
+    from seqline.pipeline.report import printable
+    from seqline.pipeline.retention import collect, describe
+
+    if args.config:
+        from seqline.pipeline.config_file import store_location
+
+        root, url = store_location(args.config)
+        args.metadata_url = args.metadata_url or url
+    elif args.root:
+        local = "://" not in args.root
+        root = os.path.abspath(os.path.expanduser(args.root)) if local else args.root
+    else:
+        raise SeqlineError("say which pipeline root to clean: --config FILE or --root DIR")
+    args.root, args.config = root, None  # _open_store: the root's store, or --metadata-url
+    store = _open_store(args)
+    try:
+        plan = collect(store, root, args.keep_runs, dry_run=args.dry_run)
+    finally:
+        store.close()
+    for line in describe(plan, args.dry_run).split("\n"):
+        _print(printable(line))
+    return 0
+
+
 class _NodeFormatter(logging.Formatter):
     """Starts a log line with `[node]` when a node running in its own thread (`seqline:NODE`,
     see pipeline/scheduling.py) logs it, so parallel nodes' lines stay readable."""
@@ -430,6 +456,26 @@ def build_parser() -> argparse.ArgumentParser:
     unlock.add_argument("pipeline_root", help="the root, e.g. gs://bucket/pipelines/imdb")
     _add_store_arguments(unlock)
     unlock.set_defaults(func=_cmd_unlock)
+
+    gc = sub.add_parser(
+        "gc",
+        help="delete the artifacts of a pipeline root that no kept run or next run needs",
+    )
+    where = gc.add_mutually_exclusive_group()
+    where.add_argument("--config", help="pipeline YAML (its root and metadata_url)")
+    where.add_argument("--root", help="the pipeline root")
+    gc.add_argument(
+        "--metadata-url", help="SQLAlchemy URL of the metadata database (default: the root's)"
+    )
+    gc.add_argument(
+        "--keep-runs",
+        type=_positive_int,
+        default=3,
+        metavar="N",
+        help="keep what the newest N successful runs of each pipeline used (default 3)",
+    )
+    gc.add_argument("--dry-run", action="store_true", help="say what would go; delete nothing")
+    gc.set_defaults(func=_cmd_gc)
 
     try:
         from seqline.serving import cli as serving_cli

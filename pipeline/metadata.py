@@ -13,7 +13,10 @@ installed beside TF 2.21, so this is seqline's own small schema:
               producer_execution_id)
     events(execution_id, artifact_id, kind, name)  kind: input | output
     root_leases(root, run_id, pid, host, acquired_at, pidns, proc_start)
-                                   a run holding a remote pipeline root
+                                   a run holding a remote pipeline root (or `seqline gc`
+                                   holding any root)
+    artifact_deletions(uri, deleted_at, deleted_by)
+                                   artifact folders `seqline gc` deleted (pipeline/retention.py)
 
 (host, pid, pidns, proc_start) is the process that runs, ran or holds it (a
 locking.ProcessOwner): its PID namespace's inode and `{boot id}/{start ticks}`, NULL where they
@@ -140,6 +143,17 @@ EVENTS = sa.Table(
     sa.Column("name", sa.String(200), nullable=False),
     sa.Index("events_by_artifact", "artifact_id", "kind"),
     sa.Index("events_by_execution", "execution_id", "kind"),
+)
+
+# What `seqline gc` deleted (pipeline/retention.py): one row per artifact URI. An artifact
+# published again after its deletion (a later run needed it) has a created_at after
+# deleted_at, and is not deleted (MetadataStore.deletions).
+ARTIFACT_DELETIONS = sa.Table(
+    "artifact_deletions",
+    _META,
+    sa.Column("uri", sa.String(1000), primary_key=True),
+    sa.Column("deleted_at", sa.Float, nullable=False),
+    sa.Column("deleted_by", sa.String(200), nullable=False),
 )
 
 
@@ -793,6 +807,82 @@ class MetadataStore:
             for name, upstream in self.artifacts_of(producer, "input"):
                 yield depth, execution, name, upstream
                 frontier.append((upstream.id, depth + 1))
+
+    # -- retention (pipeline/retention.py) -----------------------------------------------------
+
+    def all_runs(self) -> list[dict[str, Any]]:
+        """Every run's row (run_id, pipeline_name, status, started_at, host, pid...), newest
+        first, without the execution counts `runs` adds."""
+        with self._connect() as conn:
+            rows = conn.execute(sa.select(RUNS).order_by(RUNS.c.started_at.desc())).all()
+        return [dict(r._mapping) for r in rows]
+
+    def artifacts_under(self, prefix: str) -> list[ArtifactRecord]:
+        """The artifacts whose URI starts with `prefix` (matched literally), newest first."""
+        query = (
+            sa.select(ARTIFACTS)
+            .where(ARTIFACTS.c.uri.startswith(prefix, autoescape=True))
+            .order_by(ARTIFACTS.c.created_at.desc(), ARTIFACTS.c.id.desc())
+        )
+        with self._connect() as conn:
+            rows = conn.execute(query).all()
+        return [self._artifact(r) for r in rows if r.uri.startswith(prefix)]
+
+    def root_uses(self, prefix: str) -> list[tuple[str, int, str, str, float, str]]:
+        """(run id, execution id, node id, execution status, execution start, artifact URI)
+        for every input and output event whose artifact's URI starts with `prefix`: what each
+        execution read or published there, a cached execution's reuse and resolved inputs
+        included."""
+        query = (
+            sa.select(
+                EXECUTIONS.c.run_id,
+                EXECUTIONS.c.id,
+                EXECUTIONS.c.node_id,
+                EXECUTIONS.c.status,
+                EXECUTIONS.c.started_at,
+                ARTIFACTS.c.uri,
+            )
+            .join(EVENTS, EVENTS.c.execution_id == EXECUTIONS.c.id)
+            .join(ARTIFACTS, ARTIFACTS.c.id == EVENTS.c.artifact_id)
+            .where(ARTIFACTS.c.uri.startswith(prefix, autoescape=True))
+            .distinct()
+        )
+        with self._connect() as conn:
+            rows = conn.execute(query).all()
+        return [
+            (r[0], int(r[1]), r[2], r[3], float(r[4]), r[5])
+            for r in rows
+            if r[5].startswith(prefix)
+        ]
+
+    def record_deletion(self, uri: str, deleted_by: str) -> None:
+        """Records that the artifact folder `uri` was deleted now, by `deleted_by`."""
+        with self._begin() as conn:
+            conn.execute(ARTIFACT_DELETIONS.delete().where(ARTIFACT_DELETIONS.c.uri == uri))
+            conn.execute(
+                ARTIFACT_DELETIONS.insert().values(
+                    uri=uri, deleted_at=time.time(), deleted_by=deleted_by
+                )
+            )
+
+    def deletions(self, uris: list[str] | None = None) -> dict[str, tuple[float, str]]:
+        """uri -> (deleted_at, deleted_by) of the artifacts among `uris` (all when None) whose
+        folder was deleted and not published again since (created after the deletion)."""
+        query = sa.select(
+            ARTIFACT_DELETIONS.c.uri,
+            ARTIFACT_DELETIONS.c.deleted_at,
+            ARTIFACT_DELETIONS.c.deleted_by,
+            ARTIFACTS.c.created_at,
+        ).outerjoin(ARTIFACTS, ARTIFACTS.c.uri == ARTIFACT_DELETIONS.c.uri)
+        if uris is not None:
+            query = query.where(ARTIFACT_DELETIONS.c.uri.in_(uris))
+        with self._connect() as conn:
+            rows = conn.execute(query).all()
+        return {
+            uri: (deleted_at, by)
+            for uri, deleted_at, by, created_at in rows
+            if created_at is None or created_at <= deleted_at
+        }
 
     @staticmethod
     def _execution(row: Any) -> ExecutionRecord:

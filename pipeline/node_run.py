@@ -36,6 +36,7 @@ from seqline.pipeline.metadata import (
     default_metadata_url,
 )
 from seqline.pipeline.resolvers import ResolverQuery, resolve_inputs
+from seqline.pipeline.root_lock import root_in_use
 from seqline.pipeline.runner import (
     NodeResult,
     Progress,
@@ -208,18 +209,20 @@ def run_node(
     store = metadata or MetadataStore(pipeline.metadata_url or default_metadata_url(pipeline.root))
     result = NodeResult(node.node_id, node.component.name, "")
     try:
-        upstreams = find_upstreams(pipeline, node_id, run_id, store, config_hint)
-        join_run(store, run_id, pipeline.name)
-        before = _newest_id(store, run_id, node_id)
-        try:
-            _run(pipeline, node, run_id, upstreams, store, progress, result)
-        except BaseException as exc:
+        # Held while the node runs on a local root, so `seqline gc` never deletes meanwhile.
+        with root_in_use(pipeline.root, lambda: progress.node_message(node, "waiting for gc")):
+            upstreams = find_upstreams(pipeline, node_id, run_id, store, config_hint)
+            join_run(store, run_id, pipeline.name)
+            before = _newest_id(store, run_id, node_id)
             try:
-                _record_failure(store, run_id, node, result.fingerprint, before, exc)
-            except Exception as also:  # the store itself failing: report the node's error
-                exc.add_note(f"(recording the failure in the metadata store failed: {also})")
-            raise
-        _finish_run(store, run_id)
+                _run(pipeline, node, run_id, upstreams, store, progress, result)
+            except BaseException as exc:
+                try:
+                    _record_failure(store, run_id, node, result.fingerprint, before, exc)
+                except Exception as also:  # the store itself failing: say the node's error
+                    exc.add_note(f"(recording the failure in the metadata store failed: {also})")
+                raise
+            _finish_run(store, run_id)
     finally:
         if own_store:
             store.close()

@@ -234,7 +234,9 @@ def run_details(store: Any, run_id: str) -> str:
     if run.get("error"):
         first, *rest = str(run["error"]).split("\n")
         out.extend([f"error: {first}", *(f"  {line}" for line in rest)])
-    for execution in store.executions(run_id):
+    executions = store.executions(run_id)
+    gone = _deleted_uris(store, executions)
+    for execution in executions:
         seconds = (
             f"{execution.finished_at - execution.started_at:.1f}s" if execution.finished_at else "-"
         )
@@ -248,14 +250,33 @@ def run_details(store: Any, run_id: str) -> str:
             cell = _summary_cell(execution.summary, [typed for _, _, typed in outputs], 200)
             out.append(f"  summary: {cell}")
         for name, artifact in store.artifacts_of(execution.id, "input"):
-            out.append(f"  in  {name:<22} {artifact.type_name:<20} {artifact.uri}")
+            mark = gone.get(artifact.uri, "")
+            out.append(f"  in  {name:<22} {artifact.type_name:<20} {artifact.uri}{mark}")
         for name, artifact, typed in outputs:
-            out.append(f"  out {name:<22} {artifact.type_name:<20} {artifact.uri}")
+            mark = gone.get(artifact.uri, "")
+            out.append(f"  out {name:<22} {artifact.type_name:<20} {artifact.uri}{mark}")
             out.extend(f"      {line}" for line in _describe(typed))
         if execution.error:
             out.append("  error:")
             out.extend(f"    {line}" for line in execution.error.strip().split("\n")[-6:])
     return "\n".join(printable(line) for line in out)
+
+
+def _deleted_uris(store: Any, executions: list[Any]) -> dict[str, str]:
+    """uri -> "  (deleted by seqline gc at TIME)" for the artifacts the executions read or
+    published whose folder gc deleted (MetadataStore.deletions)."""
+    uris = [
+        artifact.uri
+        for execution in executions
+        for kind in ("input", "output")
+        for _name, artifact in store.artifacts_of(execution.id, kind)
+    ]
+    if not uris:
+        return {}
+    return {
+        uri: f"  (deleted {_when(deleted_at)} by seqline gc)"
+        for uri, (deleted_at, _by) in store.deletions(uris).items()
+    }
 
 
 def _destination_matches(

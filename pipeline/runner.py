@@ -16,6 +16,9 @@ ones still run). For each node:
      A run killed at any point leaves only `.tmp-*` directories, which are never read and are
      removed by the next run of that node once their owner is dead. A failed node's outputs
      are kept under `{root}/_failed/{run}/{node}/`.
+A run on a local root holds the root lock shared from start to end (pipeline/root_lock.py), so
+`seqline gc` (pipeline/retention.py) never deletes while it runs; on a remote root the run's
+lease does that.
 """
 
 from __future__ import annotations
@@ -52,6 +55,7 @@ from seqline.pipeline.resolvers import (
     resolve_inputs,
     resolved_fingerprint,
 )
+from seqline.pipeline.root_lock import root_in_use
 from seqline.pipeline.scheduling import (
     check_max_parallel,
     default_max_parallel,
@@ -300,7 +304,12 @@ def run_pipeline(
         progress.node_message(node, f"skipped: upstream node '{upstream}' did not succeed")
 
     status = "SUCCEEDED"
+    # Held for the whole run on a local root, so `seqline gc` never deletes while it runs.
+    in_use = contextlib.ExitStack()
     try:
+        in_use.enter_context(
+            root_in_use(pipeline.root, lambda: log.warning("waiting for seqline gc on the root"))
+        )
         store.start_run(run_id, pipeline.name)
         try:
             failures = schedule(pipeline.nodes, run_one, limit, skipped)
@@ -316,6 +325,7 @@ def run_pipeline(
         else:
             store.finish_run(run_id, status)
     finally:
+        in_use.close()
         warmups.close_all()
         if lease:
             try:

@@ -1,0 +1,438 @@
+"""`seqline gc`: which artifact folders of a pipeline root are still needed, and deleting the rest.
+
+A root grows by `{root}/{node}/{output}/{fingerprint}/` with every new fingerprint. What gc keeps
+(`live`), per pipeline recorded in the root:
+
+- every artifact an execution of a kept run published or read: wired inputs, resolved inputs
+  (the previous schema, the drift baseline, the baseline model), and the older fingerprints a
+  cached execution reused. The kept runs are the newest `keep_runs` SUCCEEDED runs and every
+  run started since the oldest of them (failed and interrupted ones too: failures never push a
+  good run out); with fewer SUCCEEDED runs, every run. The newest run is always kept, so the
+  next run of unchanged inputs is fully CACHED;
+- what the newest finished (COMPLETE or CACHED) execution of each node read and published,
+  though the kept runs never reached that node (runs of a data-only config, runs that failed
+  early): the next run of an unchanged node reuses it, and push does not push again;
+- what the resolvers would pick for a next run with new data (pipeline/resolvers.py):
+  LatestBlessedModel's newest two usable blessed models per model name (two: a candidate
+  equal to the newest one is compared with the one before), PreviousStatistics' newest
+  accepted statistics (by creation and of the latest span) per statistics node, and
+  PreviousSchema's newest schema (and newest accepted one) per schema node. They are normally
+  in the newest run already (verified against the resolvers' code: each resolves among
+  artifacts newer runs keep), or in the rule above; this is the safety net.
+
+Everything else the metadata store knows under `{root}/{node}/{output}/{fingerprint}/` is dead.
+`{root}/_failed/{run}/` of a run that is not kept and started before the oldest kept run of
+its pipeline is dead too (nothing reads it back). A folder the store does not know is never
+deleted, only listed ("unknown, left alone"); `_locks/`, `_tmp/`, temporaries and anything
+outside the root (serving_root: push's keep_versions prunes it) are not gc's business.
+
+Deleting one folder: its `artifact.json` first (from then on no cache hit or resolver takes it:
+a folder without one is not an artifact), then the deletion is recorded in the store
+(`seqline show` marks the URI deleted), then the rest. A gc killed midway leaves folders
+without `artifact.json` that the store knows and that are not live: the next gc deletes them.
+
+Pure Python over the store and the filesystem: no TensorFlow.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from seqline.pipeline.artifact import DESCRIPTOR, ArtifactType
+from seqline.pipeline.locking import RootBusyError
+from seqline.pipeline.resolvers import accepted_inputs, nonfinite_metrics, statistics_span
+from seqline.pipeline.root_lock import try_root_exclusive
+from seqline.storage import filesystem
+
+if TYPE_CHECKING:
+    from seqline.pipeline.metadata import ArtifactRecord, MetadataStore
+
+# The newest SUCCEEDED runs kept per pipeline by default (docs/operations.md says why).
+DEFAULT_KEEP_RUNS = 3
+FAILED_DIR = "_failed"
+
+
+@dataclass(frozen=True)
+class Doomed:
+    """A folder gc deletes: an artifact (`node`, `output`) or a failed run's leftovers
+    (`node` is "_failed", `output` the run id). `size` in bytes, None when unknown (remote)."""
+
+    path: str
+    node: str
+    output: str
+    size: int | None
+    run_id: str | None = None  # the run that produced it, when known
+
+
+@dataclass
+class Plan:
+    """What gc found: the kept runs (pipeline -> run ids, newest first), the live URIs and why
+    each one the kept runs do not account for is live, what to delete, what is unknown."""
+
+    root: str
+    kept_runs: dict[str, list[str]] = field(default_factory=dict)
+    live: set[str] = field(default_factory=set)
+    also_kept: dict[str, str] = field(default_factory=dict)  # uri -> reason (resolvers)
+    doomed: list[Doomed] = field(default_factory=list)
+    unknown: list[str] = field(default_factory=list)
+
+    @property
+    def total(self) -> int:
+        return sum(d.size or 0 for d in self.doomed)
+
+
+def root_prefix(root: str) -> str:
+    """`root` with one trailing '/': the prefix every URI under it starts with."""
+    return root.rstrip("/") + "/"
+
+
+def choose_kept_runs(runs: Sequence[Mapping[str, Any]], keep_runs: int) -> list[str]:
+    """Run ids to keep among the runs of one pipeline: the newest `keep_runs` SUCCEEDED ones and
+    every run started since the oldest of them; every run when fewer have SUCCEEDED."""
+    if keep_runs < 1:
+        raise ValueError(f"keep_runs: expected >= 1, got {keep_runs}")
+    newest_first = sorted(runs, key=lambda r: r["started_at"], reverse=True)
+    succeeded = [r for r in newest_first if r["status"] == "SUCCEEDED"]
+    if len(succeeded) < keep_runs:
+        return [r["run_id"] for r in newest_first]
+    oldest = succeeded[keep_runs - 1]["started_at"]
+    return [r["run_id"] for r in newest_first if r["started_at"] >= oldest]
+
+
+def _present(uri: str) -> bool:
+    return filesystem.exists(filesystem.join(uri, DESCRIPTOR))
+
+
+def resolver_picks(
+    store: MetadataStore, pipelines: Iterable[str], artifacts: Sequence[ArtifactRecord]
+) -> dict[str, str]:
+    """uri -> why: what the resolvers could pick for a next run with new inputs (see the module
+    docstring), among `artifacts` (the store's artifacts under the root, newest first)."""
+    under = {a.uri: a for a in artifacts}
+    picks: dict[str, str] = {}
+    for pipeline in sorted(pipelines):
+        per_name: dict[str, list[str]] = {}
+        for blessing in store.find_artifacts(
+            ArtifactType.BLESSING, pipeline_name=pipeline, properties={"blessed": True}
+        ):
+            uri = blessing.properties.get("model_uri")
+            fingerprint = str(blessing.properties.get("model_fingerprint") or uri)
+            chosen = per_name.setdefault(str(blessing.properties.get("model_name", "")), [])
+            if len(chosen) >= 2 or not uri or fingerprint in chosen:
+                continue
+            if nonfinite_metrics(blessing.properties) or not filesystem.exists(
+                filesystem.join(uri, "saved_model", "saved_model.pb")
+            ):
+                continue  # LatestBlessedModel passes it over
+            chosen.append(fingerprint)
+            if uri in under:
+                name = blessing.properties.get("model_name", "")
+                picks.setdefault(uri, f"a latest blessed model '{name}' of pipeline '{pipeline}'")
+    accepted_stats = accepted_inputs(store, "statistics", None)
+    accepted_schemas = accepted_inputs(store, "schema", None)
+    newest: dict[tuple[str, str], str] = {}  # (rule, node) -> uri
+    latest_span: dict[str, tuple[Any, str]] = {}
+    for record in artifacts:  # newest first
+        if record.type_name == ArtifactType.STATISTICS and record.uri in accepted_stats:
+            if not _present(record.uri):
+                continue
+            newest.setdefault(("the newest accepted statistics", record.node_id), record.uri)
+            span = statistics_span(store, record)
+            best = latest_span.get(record.node_id)
+            if span is not None and (best is None or _later(span, best[0])):
+                latest_span[record.node_id] = (span, record.uri)
+        elif record.type_name == ArtifactType.SCHEMA and _present(record.uri):
+            newest.setdefault(("the newest schema", record.node_id), record.uri)
+            if record.uri in accepted_schemas:
+                newest.setdefault(("the newest accepted schema", record.node_id), record.uri)
+    for (why, node), uri in newest.items():
+        picks.setdefault(uri, f"{why} of {node}")
+    for node, (span, uri) in latest_span.items():
+        picks.setdefault(uri, f"the statistics of the latest accepted span ({span}) of {node}")
+    return picks
+
+
+def _later(span: Any, than: Any) -> bool:
+    """True if span `span` comes after `than` (both ints or both ISO date strings)."""
+    if isinstance(span, bool) or isinstance(than, bool):
+        return False
+    if isinstance(span, int) and isinstance(than, int):
+        return span > than
+    return isinstance(span, str) and isinstance(than, str) and span > than
+
+
+def folder_size(path: str) -> int | None:
+    """Bytes of the files below `path` (symlinks not followed); None on a remote root."""
+    if filesystem.is_remote(path):
+        return None
+    total = 0
+    for directory, _dirs, files in os.walk(filesystem.local_path(path)):
+        for name in files:
+            with contextlib.suppress(OSError):  # removed meanwhile
+                total += os.lstat(os.path.join(directory, name)).st_size
+    return total
+
+
+def _listdir(path: str) -> list[str]:
+    try:
+        return sorted(filesystem.listdir(path))
+    except (OSError, FileNotFoundError):
+        return []
+
+
+def _is_dir(path: str) -> bool:
+    if filesystem.is_remote(path):
+        return bool(filesystem._gfile(path).isdir(path))
+    return os.path.isdir(filesystem.local_path(path))
+
+
+def plan_gc(store: MetadataStore, root: str, keep_runs: int = DEFAULT_KEEP_RUNS) -> Plan:
+    """What gc would delete in `root` (nothing is deleted here); see the module docstring."""
+    prefix = root_prefix(root)
+    plan = Plan(root=root.rstrip("/"))
+    uses = store.root_uses(prefix)
+    used_by: dict[str, set[str]] = {}
+    by_execution: dict[int, set[str]] = {}
+    for run_id, execution_id, _node, _status, _started, uri in uses:
+        used_by.setdefault(run_id, set()).add(uri)
+        by_execution.setdefault(execution_id, set()).add(uri)
+    runs = {r["run_id"]: r for r in store.all_runs()}
+    per_pipeline: dict[str, list[Mapping[str, Any]]] = {}
+    for run_id in used_by:
+        if run_id in runs:
+            per_pipeline.setdefault(runs[run_id]["pipeline_name"], []).append(runs[run_id])
+    oldest_kept: dict[str, float] = {}
+    for pipeline, its_runs in sorted(per_pipeline.items()):
+        kept = choose_kept_runs(its_runs, keep_runs)
+        oldest_kept[pipeline] = min(runs[r]["started_at"] for r in kept)
+        # A RUNNING run left by a process gc cannot judge (another host): keep what it uses.
+        kept += [
+            r["run_id"] for r in its_runs if r["status"] == "RUNNING" and r["run_id"] not in kept
+        ]
+        plan.kept_runs[pipeline] = kept
+        for run_id in kept:
+            plan.live |= used_by[run_id]
+    # The newest finished execution of every node: what the next run of an unchanged node
+    # reuses, though the kept runs never reached it (a data-only run, a run that failed early).
+    newest: dict[tuple[str, str], tuple[float, int, str]] = {}
+    for run_id, execution_id, node_id, status, started, _uri in uses:
+        if status not in ("COMPLETE", "CACHED") or run_id not in runs:
+            continue
+        key = (runs[run_id]["pipeline_name"], node_id)
+        if key not in newest or newest[key][:2] < (started, execution_id):
+            newest[key] = (started, execution_id, run_id)
+    artifacts = store.artifacts_under(prefix)
+    picks = {
+        uri: f"the newest execution of {node} (run {run_id})"
+        for (_pipeline, node), (_started, execution_id, run_id) in sorted(newest.items())
+        for uri in sorted(by_execution[execution_id])
+    }
+    for uri, why in resolver_picks(store, per_pipeline, artifacts).items():
+        picks.setdefault(uri, why)
+    for uri, why in picks.items():
+        if uri not in plan.live:
+            plan.also_kept[uri] = why
+            plan.live.add(uri)
+    known = {a.uri: a for a in artifacts}
+    for record in artifacts:
+        parts = record.uri[len(prefix) :].split("/")
+        if (
+            record.uri in plan.live
+            or len(parts) != 3
+            or parts[0].startswith(("_", "."))
+            or not _is_dir(record.uri)
+        ):
+            continue
+        plan.doomed.append(
+            Doomed(
+                record.uri,
+                record.node_id,
+                record.output,
+                folder_size(record.uri),
+                _producer_run(store, record),
+            )
+        )
+    plan.unknown = _unknown_folders(plan.root, set(known))
+    failed = filesystem.join(plan.root, FAILED_DIR)
+    for run_id in _listdir(failed):
+        path = filesystem.join(failed, run_id)
+        run = runs.get(run_id)
+        if run is None:
+            plan.unknown.append(path)
+            continue
+        pipeline = run["pipeline_name"]
+        if run_id in plan.kept_runs.get(pipeline, []) or run["status"] == "RUNNING":
+            continue
+        if pipeline not in oldest_kept or run["started_at"] >= oldest_kept[pipeline]:
+            continue  # as new as the kept runs, or of a pipeline with none to compare
+        plan.doomed.append(Doomed(path, FAILED_DIR, run_id, folder_size(path), run_id))
+    plan.doomed.sort(key=lambda d: (d.node, d.output, d.path))
+    return plan
+
+
+def _producer_run(store: MetadataStore, record: ArtifactRecord) -> str | None:
+    if record.producer_execution_id is None:
+        return None
+    return store.execution(record.producer_execution_id).run_id
+
+
+def _unknown_folders(root: str, known: set[str]) -> list[str]:
+    """Folders at `{root}/{node}/{output}/{fingerprint}` depth that the store does not know, and
+    top-level or output folders holding none it knows (temporaries `.tmp-*` and `_*`/`.*`
+    top-level folders are the runner's, and not listed)."""
+    unknown: list[str] = []
+    known_dirs = {uri.rsplit("/", 1)[0] for uri in known}
+    known_nodes = {uri.rsplit("/", 2)[0] for uri in known}
+    for node in _listdir(root):
+        node_path = filesystem.join(root, node)
+        if node.startswith(("_", ".")) or not _is_dir(node_path):
+            continue
+        if node_path not in known_nodes:
+            unknown.append(node_path)
+            continue
+        for output in _listdir(node_path):
+            output_path = filesystem.join(node_path, output)
+            if not _is_dir(output_path):
+                continue
+            if output_path not in known_dirs:
+                unknown.append(output_path)
+                continue
+            for name in _listdir(output_path):
+                path = filesystem.join(output_path, name)
+                if name.startswith(".tmp-") or path in known:
+                    continue
+                unknown.append(path)
+    return unknown
+
+
+def delete(store: MetadataStore, doomed: Doomed, deleted_by: str) -> None:
+    """Deletes one folder gc planned to: an artifact's `artifact.json` first (it is then no
+    artifact to the cache or a resolver), its deletion recorded, then the rest."""
+    if doomed.node != FAILED_DIR:
+        descriptor = filesystem.join(doomed.path, DESCRIPTOR)
+        if filesystem.exists(descriptor):
+            if filesystem.is_remote(descriptor):
+                filesystem._gfile(descriptor).remove(descriptor)
+            else:
+                os.remove(filesystem.local_path(descriptor))
+        store.record_deletion(doomed.path, deleted_by)
+    filesystem.rmtree(doomed.path)
+
+
+def gc_id() -> str:
+    """The id gc holds the root lease under: `gc-{time}-{pid}`."""
+    return time.strftime("gc-%Y%m%d-%H%M%S-") + str(os.getpid())
+
+
+def _busy(store: MetadataStore, root: str) -> RootBusyError:
+    """The error for a local root that a run holds (root_in_use), naming the runs the store
+    has RUNNING."""
+    running = [r for r in store.all_runs() if r["status"] == "RUNNING"]
+    named = "; ".join(
+        f"run {r['run_id']} of pipeline '{r['pipeline_name']}' (pid {r['pid']}, host "
+        f"{r['host']}, started {_when(r['started_at'])})"
+        for r in running
+    )
+    named = named or "no RUNNING run is recorded: a `seqline run --node` task"
+    return RootBusyError(
+        f"a run is using {root} ({named}); gc deletes only while no run uses the root. Run gc "
+        "again once it has finished (e.g. right after the scheduled run, in the same job)"
+    )
+
+
+def _when(seconds: float) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(seconds))
+
+
+def collect(
+    store: MetadataStore,
+    root: str,
+    keep_runs: int = DEFAULT_KEEP_RUNS,
+    dry_run: bool = False,
+    deleted: Callable[[Doomed], None] | None = None,
+) -> Plan:
+    """Plans gc of `root` and, unless `dry_run`, deletes what the plan says, calling
+    `deleted(doomed)` after each folder. Holds the root for the whole of it: the root lease
+    in the store (MetadataStore.acquire_root: a remote root's run holds it) and, on a local
+    root, the exclusive root lock (locking.root_in_use: every local run holds it shared).
+
+    Raises:
+        RootBusyError: a run uses the root, or another gc holds it (naming it).
+    """
+    if dry_run:
+        return plan_gc(store, root, keep_runs)
+    holder = gc_id()
+    store.acquire_root(root, holder)
+    fd: int | None = None
+    try:
+        if not filesystem.is_remote(root):
+            fd = try_root_exclusive(root)
+            if fd is None:
+                raise _busy(store, root)
+        store.sweep_stale()
+        plan = plan_gc(store, root, keep_runs)
+        why = f"seqline gc --keep-runs {keep_runs} ({holder})"
+        for doomed in plan.doomed:
+            delete(store, doomed, why)
+            if deleted is not None:
+                deleted(doomed)
+        return plan
+    finally:
+        if fd is not None:
+            os.close(fd)
+        store.release_root(root, holder)
+
+
+def human_size(size: int | None) -> str:
+    """`1.5 MB`-style bytes (powers of 1000, as `du --si`); "?" when unknown."""
+    if size is None:
+        return "?"
+    value = float(size)
+    for unit in ("B", "kB", "MB", "GB"):
+        if value < 1000 or unit == "GB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1000
+    return f"{value:.1f} TB"  # unreachable: the loop returns at GB
+
+
+def describe(plan: Plan, dry_run: bool) -> str:
+    """What gc kept and deleted (or would delete, `dry_run`), per node and output, with sizes
+    and the total."""
+    lines = [f"pipeline root {plan.root}"]
+    for pipeline, kept in plan.kept_runs.items():
+        lines.append(f"keeping {len(kept)} run(s) of pipeline '{pipeline}': {', '.join(kept)}")
+    if not plan.kept_runs:
+        lines.append("no runs recorded in this root")
+    for uri, why in sorted(plan.also_kept.items()):
+        lines.append(f"also keeping {uri}: {why} (a resolved input of the next run)")
+    verb = "would delete (dry run: nothing deleted)" if dry_run else "deleted"
+    groups: dict[tuple[str, str], list[Doomed]] = {}
+    for doomed in plan.doomed:
+        key = (doomed.node, "" if doomed.node == FAILED_DIR else doomed.output)
+        groups.setdefault(key, []).append(doomed)
+    if groups:
+        lines.append(f"{verb}:")
+    for (node, output), folders in groups.items():
+        size = None if any(d.size is None for d in folders) else sum(d.size or 0 for d in folders)
+        label = f"{node}/{output}" if output else f"{node}/"
+        lines.append(f"  {label:<40} {len(folders):>4} folder(s) {human_size(size):>10}")
+        for doomed in folders:
+            run = f"  (run {doomed.run_id})" if doomed.run_id else ""
+            lines.append(f"    {doomed.path}  {human_size(doomed.size)}{run}")
+    for path in plan.unknown:
+        lines.append(f"unknown, left alone: {path}")
+    total = human_size(plan.total)
+    if any(d.size is None for d in plan.doomed):
+        total += " (sizes of remote folders not counted)"
+    if not plan.doomed:
+        lines.append("nothing to delete")
+    elif dry_run:
+        lines.append(f"total: {len(plan.doomed)} folder(s), {total} would be reclaimed")
+    else:
+        lines.append(f"total: {len(plan.doomed)} folder(s), {total} reclaimed")
+    return "\n".join(lines)

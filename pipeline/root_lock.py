@@ -1,0 +1,69 @@
+"""The root lock of a local pipeline root: every run holds it shared, `seqline gc` exclusively.
+
+`{root}/_locks/.root.lock` (beside the node locks of pipeline/locking.py). Runs share a root
+(node locks decide who executes what); gc (pipeline/retention.py) deletes only while no run
+holds it, and a run started meanwhile waits for gc. Remote roots have no flock: there a run
+leases the whole root in the metadata store (MetadataStore.acquire_root), and gc takes that
+lease too.
+
+Its own module, not locking.py: components import locking.py, so its bytes are part of their
+fingerprints (pipeline/fingerprint.py), and nothing a run does while holding the root changes
+what a node computes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Callable, Iterator
+
+from seqline.pipeline.locking import LOCKS_DIR
+from seqline.storage import filesystem
+
+# Held shared by every run on a local root while it runs, exclusively by `seqline gc`
+# (pipeline/retention.py): runs share a root, gc deletes from it only when none runs.
+ROOT_LOCK = ".root.lock"
+
+
+def _open_root_lock(root: str) -> int:
+    """A new file descriptor on `{root}/_locks/.root.lock` (a local root)."""
+    directory = os.path.join(root.removeprefix("file://"), LOCKS_DIR)
+    os.makedirs(directory, exist_ok=True)
+    return os.open(os.path.join(directory, ROOT_LOCK), os.O_RDWR | os.O_CREAT)
+
+
+@contextlib.contextmanager
+def root_in_use(root: str, on_wait: Callable[[], None] = lambda: None) -> Iterator[None]:
+    """Holds a shared lock on a local root while a run uses it; calls `on_wait()` once if
+    `seqline gc` holds it, then waits for gc to finish. Does nothing on remote roots (the run
+    leases the whole root there, MetadataStore.acquire_root, which gc takes too)."""
+    if filesystem.is_remote(root):
+        yield
+        return
+    import fcntl
+
+    fd = _open_root_lock(root)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            on_wait()
+            fcntl.flock(fd, fcntl.LOCK_SH)
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock
+
+
+def try_root_exclusive(root: str) -> int | None:
+    """The exclusive lock on a local root that `seqline gc` holds while it deletes, without
+    waiting: its file descriptor (close it to release), or None while a run holds the root
+    (root_in_use). Local roots only."""
+    import fcntl
+
+    fd = _open_root_lock(root)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        return None
+    return fd

@@ -1,0 +1,364 @@
+"""`seqline gc`: deletes what no kept run and no next run needs, and nothing else."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from seqline.pipeline.artifact import ArtifactType
+from seqline.pipeline.cli import main
+from seqline.pipeline.component import Component, ExecutionContext
+from seqline.pipeline.dag import Node, OutputRef, Pipeline
+from seqline.pipeline.metadata import MetadataStore
+from seqline.pipeline.node_run import run_node
+from seqline.pipeline.retention import choose_kept_runs, resolver_picks
+from seqline.pipeline.root_lock import root_in_use
+from seqline.pipeline.runner import run_pipeline
+from tests.pipeline import toy_resolved as toy
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def full_pipeline(root: Path, serving: Path, span: int, quality: int) -> Pipeline:
+    """statistics -> schema, validate (previous schema, drift baseline) and train -> evaluate
+    (latest blessed model) -> push: every resolver seqline's components use."""
+    stats = {"statistics": OutputRef("statistics", "statistics")}
+    model = {"model": OutputRef("train", "model")}
+    return Pipeline(
+        "daily",
+        str(root),
+        [
+            Node(toy.STATISTICS, toy.SpanConfig(span=span)),
+            Node(toy.SCHEMA, toy.SchemaConfig(), stats),
+            Node(toy.VALIDATE, toy.ValidateConfig(), stats),
+            Node(toy.TRAIN, toy.TrainConfig(quality=quality)),
+            Node(toy.EVALUATE, toy.EvaluateConfig(), model),
+            Node(
+                toy.PUSH,
+                toy.PushConfig(serving_dir=str(serving)),
+                {**model, "blessing": OutputRef("evaluate", "blessing")},
+            ),
+        ],
+    )
+
+
+def stats_pipeline(root: Path, span: int) -> Pipeline:
+    """The same pipeline name, only its data half: runs that never reach evaluate."""
+    return Pipeline("daily", str(root), [Node(toy.STATISTICS, toy.SpanConfig(span=span))])
+
+
+def statuses(result) -> set[str]:
+    return {n.status for n in result.nodes}
+
+
+def tree(root: Path) -> set[str]:
+    """Every file and folder under the root, but the metadata store and the lock files."""
+    return {
+        str(p.relative_to(root))
+        for p in root.rglob("*")
+        if p.name != "metadata.sqlite" and "_locks" not in p.parts
+    }
+
+
+def gc(root: Path, capsys, *args: str) -> tuple[int, str]:
+    code = main(["gc", "--root", str(root), *args])
+    captured = capsys.readouterr()
+    return code, captured.out + captured.err
+
+
+def test_gc_deletes_superseded_fingerprints_and_the_next_run_is_fully_cached(tmp_path, capsys):
+    root, serving = tmp_path / "root", tmp_path / "serving"
+    runs = [
+        run_pipeline(full_pipeline(root, serving, span, quality))
+        for span, quality in [(1, 1), (2, 2), (3, 3), (3, 3), (4, 4)]
+    ]
+    newest = runs[-1]
+    old_model = runs[0].node("train").outputs["model"].uri
+    old_stats = runs[0].node("statistics").outputs["statistics"].uri
+    baseline_model = runs[2].node("train").outputs["model"].uri  # model C, D's baseline
+    baseline_stats = runs[2].node("statistics").outputs["statistics"].uri  # span 3
+
+    code, out = gc(root, capsys, "--keep-runs", "1")
+    assert code == 0, out
+    assert f"keeping 1 run(s) of pipeline 'daily': {newest.run_id}" in out
+    assert not os.path.exists(old_model) and not os.path.exists(old_stats)
+    # Resolved inputs of the kept run (evaluate's baseline, validate's drift baseline) stay.
+    assert os.path.exists(baseline_model) and os.path.exists(baseline_stats)
+    for node in newest.nodes:
+        for artifact in node.outputs.values():
+            assert os.path.exists(os.path.join(artifact.uri, "artifact.json"))
+    assert "train/model" in out and "total: " in out and "reclaimed" in out
+
+    again = run_pipeline(full_pipeline(root, serving, 4, 4))
+    assert statuses(again) == {"CACHED"}
+    assert {n.node_id: n.fingerprint for n in again.nodes} == {
+        n.node_id: n.fingerprint for n in newest.nodes
+    }
+    # A new span and model still find their baselines: the newest run's outputs.
+    later = run_pipeline(full_pipeline(root, serving, 5, 5))
+    validate = later.node("validate").outputs["anomalies"].properties
+    assert validate["compared_with_span"] == 4
+    blessing = later.node("evaluate").outputs["blessing"].properties
+    assert blessing["baseline_model_uri"] == newest.node("train").outputs["model"].uri
+
+    # `seqline show` of the first run marks what gc deleted.
+    assert main(["show", runs[0].run_id, "--root", str(root)]) == 0
+    shown = capsys.readouterr().out
+    line = next(x for x in shown.splitlines() if x.strip().startswith("out") and old_model in x)
+    assert "deleted" in line and "by seqline gc" in line
+
+
+def test_the_latest_blessed_model_survives_when_older_than_the_kept_runs(tmp_path, capsys):
+    root, serving = tmp_path / "root", tmp_path / "serving"
+    first = run_pipeline(full_pipeline(root, serving, 1, 1))  # model A, no baseline
+    second = run_pipeline(full_pipeline(root, serving, 1, 2))  # model B, baseline A
+    model_a = first.node("train").outputs["model"].uri
+    model_b = second.node("train").outputs["model"].uri
+    # Newer runs that never reach validate, train or evaluate.
+    unvalidated = [run_pipeline(stats_pipeline(root, span)) for span in (2, 3)]
+
+    code, out = gc(root, capsys, "--keep-runs", "1")
+    assert code == 0, out
+    # B is the latest blessed model; A is what a re-evaluation of B compares with.
+    assert os.path.exists(model_a) and os.path.exists(model_b)
+    assert "the newest execution of evaluate" in out
+    # Span 1's statistics are the last validate accepted: the next span's drift baseline.
+    assert os.path.exists(first.node("statistics").outputs["statistics"].uri)
+    assert not os.path.exists(unvalidated[0].node("statistics").outputs["statistics"].uri)
+
+    again = run_pipeline(full_pipeline(root, serving, 1, 2))
+    assert again.node("train").status == "CACHED"
+    assert again.node("evaluate").status == "CACHED"
+    assert again.node("evaluate").fingerprint == second.node("evaluate").fingerprint
+    blessing = again.node("evaluate").outputs["blessing"].properties
+    assert blessing["baseline_model_uri"] == model_a
+    assert statuses(again) == {"CACHED"}  # push too: no new serving version of the same model
+    assert sorted(os.listdir(serving)) == ["1", "2"]
+    # A new model is compared with B, the latest blessed one.
+    later = run_pipeline(full_pipeline(root, serving, 1, 3))
+    assert later.node("evaluate").outputs["blessing"].properties["baseline_model_uri"] == model_b
+
+
+def test_dry_run_deletes_nothing_and_a_second_gc_is_a_no_op(tmp_path, capsys):
+    root, serving = tmp_path / "root", tmp_path / "serving"
+    for quality in (1, 2, 3, 4):
+        run_pipeline(full_pipeline(root, serving, quality, quality))
+    before = tree(root)
+
+    code, dry = gc(root, capsys, "--keep-runs", "1", "--dry-run")
+    assert code == 0, dry
+    assert tree(root) == before
+    assert "would delete (dry run: nothing deleted)" in dry and "would be reclaimed" in dry
+
+    code, real = gc(root, capsys, "--keep-runs", "1")
+    assert code == 0, real
+    after = tree(root)
+    assert after < before
+    # The dry run listed exactly what the real one deleted.
+    listed = {line.split()[0] for line in dry.splitlines() if line.startswith("    /")}
+    deleted = {line.split()[0] for line in real.splitlines() if line.startswith("    /")}
+    assert listed == deleted and listed
+    assert all(not os.path.exists(path) for path in deleted)
+
+    code, second = gc(root, capsys, "--keep-runs", "1")
+    assert code == 0 and "nothing to delete" in second
+    assert tree(root) == after
+
+
+def test_gc_finishes_a_deletion_an_earlier_gc_left_half_done(tmp_path, capsys):
+    root, serving = tmp_path / "root", tmp_path / "serving"
+    first = run_pipeline(full_pipeline(root, serving, 1, 1))
+    run_pipeline(full_pipeline(root, serving, 2, 2))
+    run_pipeline(full_pipeline(root, serving, 3, 3))
+    old = first.node("statistics").outputs["statistics"].uri
+    os.remove(os.path.join(old, "artifact.json"))  # where a killed gc stops first
+
+    code, out = gc(root, capsys, "--keep-runs", "1")
+    assert code == 0, out
+    assert not os.path.exists(old)
+    assert old in out
+
+
+def test_unknown_folders_and_failed_runs_of_kept_runs_are_left_alone(tmp_path, capsys):
+    root, serving = tmp_path / "root", tmp_path / "serving"
+    for quality in (1, 2):
+        run_pipeline(full_pipeline(root, serving, quality, quality))
+    handmade = root / "train" / "model" / "handmade"
+    stranger = root / "notes"
+    orphan_failed = root / "_failed" / "no-such-run" / "train"
+    for folder in (handmade, stranger, orphan_failed):
+        folder.mkdir(parents=True)
+        (folder / "keep.txt").write_text("mine")
+
+    code, out = gc(root, capsys, "--keep-runs", "1")
+    assert code == 0, out
+    for folder in (handmade, stranger, orphan_failed):
+        assert (folder / "keep.txt").read_text() == "mine"
+        assert f"unknown, left alone: {folder if folder != orphan_failed else folder.parent}" in out
+    assert sorted(os.listdir(serving)) == ["1", "2"]  # the serving root is not gc's
+
+
+def test_failed_runs_older_than_the_kept_runs_are_deleted(tmp_path, capsys):
+    root, serving = tmp_path / "root", tmp_path / "serving"
+    run_pipeline(full_pipeline(root, serving, 1, 1))
+    store = MetadataStore(f"sqlite:///{root}/metadata.sqlite")
+    old_failure = root / "_failed" / store.runs(limit=1)[0]["run_id"] / "train"
+    old_failure.mkdir(parents=True)
+    (old_failure / "error.txt").write_text("boom")
+    store.close()
+    newest = [run_pipeline(full_pipeline(root, serving, q, q)) for q in (2, 3)][-1]
+    new_failure = root / "_failed" / newest.run_id / "train"
+    new_failure.mkdir(parents=True)
+    (new_failure / "error.txt").write_text("boom")
+
+    code, out = gc(root, capsys, "--keep-runs", "1")
+    assert code == 0, out
+    assert not old_failure.parent.exists()
+    assert "_failed/" in out
+    assert (new_failure / "error.txt").read_text() == "boom"  # a kept run's
+
+
+def test_gc_refuses_while_a_run_uses_the_root(tmp_path, capsys):
+    root, serving = tmp_path / "root", tmp_path / "serving"
+    for quality in (1, 2):
+        run_pipeline(full_pipeline(root, serving, quality, quality))
+    before = tree(root)
+    store = MetadataStore(f"sqlite:///{root}/metadata.sqlite")
+    store.start_run("r-live", "daily")  # RUNNING in this (live) process
+    with root_in_use(str(root)):  # what every run on a local root holds
+        code, out = gc(root, capsys, "--keep-runs", "1")
+    assert code == 2
+    assert "r-live" in out and "gc deletes only while no run uses the root" in out
+    assert tree(root) == before
+
+    # The root lease (a remote root's run holds it) stops gc the same way.
+    store.acquire_root(str(root), "r-remote")
+    code, out = gc(root, capsys, "--keep-runs", "1")
+    assert code == 2 and "r-remote" in out
+    assert tree(root) == before
+    store.release_root(str(root), "r-remote")
+    store.finish_run("r-live", "FAILED")
+    store.close()
+    code, out = gc(root, capsys, "--keep-runs", "1")
+    assert code == 0 and tree(root) < before
+
+
+@dataclass(frozen=True)
+class GcDuringRunConfig:
+    root: str = ""
+
+
+def gc_during_run(ctx: ExecutionContext) -> dict:
+    """Runs `seqline gc` on its own root from inside a run."""
+    code = main(["gc", "--root", ctx.config.root, "--keep-runs", "1"])
+    ctx.outputs["examples"].properties["gc_exit"] = code
+    from tests.pipeline.toy_components import complete_examples
+
+    complete_examples(ctx.outputs["examples"])
+    return {}
+
+
+GC_DURING_RUN = Component(
+    name="gc_during_run",
+    inputs={},
+    outputs={"examples": ArtifactType.EXAMPLES},
+    config_type=GcDuringRunConfig,
+    executor=gc_during_run,
+)
+
+
+def test_a_running_pipeline_holds_its_root_against_gc(tmp_path, capsys):
+    root = tmp_path / "root"
+    pipeline = Pipeline("daily", str(root), [Node(GC_DURING_RUN, GcDuringRunConfig(str(root)))])
+    result = run_pipeline(pipeline)
+    assert result.node("gc_during_run").outputs["examples"].properties["gc_exit"] == 2
+    err = capsys.readouterr().err
+    assert result.run_id in err and "gc deletes only while no run uses the root" in err
+
+    # So does one node run as an orchestrator's task (`seqline run CONFIG --node N`).
+    task = Pipeline("daily", str(root), [Node(GC_DURING_RUN, GcDuringRunConfig(str(root) + "/"))])
+    node = run_node(task, "gc_during_run", "orchestrated-1")
+    assert node.outputs["examples"].properties["gc_exit"] == 2
+    assert "orchestrated-1" in capsys.readouterr().err
+
+
+def test_kept_runs_are_the_newest_successful_ones_and_every_run_since():
+    runs = [
+        {"run_id": "r1", "status": "SUCCEEDED", "started_at": 1.0},
+        {"run_id": "r2", "status": "SUCCEEDED", "started_at": 2.0},
+        {"run_id": "r3", "status": "FAILED", "started_at": 3.0},
+        {"run_id": "r4", "status": "SUCCEEDED", "started_at": 4.0},
+        {"run_id": "r5", "status": "FAILED", "started_at": 5.0},
+    ]
+    assert choose_kept_runs(runs, 2) == ["r5", "r4", "r3", "r2"]
+    assert choose_kept_runs(runs, 1) == ["r5", "r4"]
+    assert choose_kept_runs(runs, 4) == ["r5", "r4", "r3", "r2", "r1"]
+
+
+def test_resolver_picks_are_the_next_runs_baselines(tmp_path):
+    root, serving = tmp_path / "root", tmp_path / "serving"
+    runs = [run_pipeline(full_pipeline(root, serving, span, span)) for span in (1, 2, 3)]
+    store = MetadataStore(f"sqlite:///{root}/metadata.sqlite")
+    picks = resolver_picks(store, ["daily"], store.artifacts_under(f"{root}/"))
+    store.close()
+    models = [run.node("train").outputs["model"].uri for run in runs]
+    stats = [run.node("statistics").outputs["statistics"].uri for run in runs]
+    schemas = [run.node("schema").outputs["schema"].uri for run in runs]
+    # The newest two blessed models (a re-evaluation of the newest compares with the other),
+    # the newest accepted statistics (span 3) and the newest schema; nothing older.
+    assert set(picks) == {models[2], models[1], stats[2], schemas[2]}
+    assert "latest blessed model" in picks[models[1]]
+    assert "latest accepted span (3)" in picks[stats[2]] or "accepted statistics" in picks[stats[2]]
+
+
+def test_with_a_shared_store_gc_touches_only_its_own_root(tmp_path, capsys):
+    url = f"sqlite:///{tmp_path}/shared.sqlite"
+    serving = tmp_path / "serving"
+    roots = {name: tmp_path / name for name in ("a", "b")}
+    for quality in (1, 2, 3):
+        for name, root in roots.items():
+            pipeline = dataclasses.replace(
+                full_pipeline(root, serving / name, quality, quality), metadata_url=url
+            )
+            run_pipeline(pipeline)
+    other = tree(roots["b"])
+
+    code = main(["gc", "--root", str(roots["a"]), "--metadata-url", url, "--keep-runs", "1"])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert tree(roots["b"]) == other
+    assert str(roots["b"]) not in out
+    assert f"{roots['a']}/train/model/" in out  # superseded models of root a went
+
+
+GC_IMPORTS = """
+import sys
+from seqline.pipeline.cli import main
+assert main(["gc", "--root", sys.argv[1], "--keep-runs", "1"]) == 0
+heavy = [m for m in sys.modules if m.split(".")[0] in ("tensorflow", "apache_beam", "keras",
+                                                      "tensorflow_transform")]
+assert not heavy, heavy
+"""
+
+
+def test_gc_imports_no_tensorflow(tmp_path):
+    root = tmp_path / "root"
+    for quality in (1, 2):
+        run_pipeline(full_pipeline(root, tmp_path / "serving", quality, quality))
+    done = subprocess.run(
+        [sys.executable, "-c", GC_IMPORTS, str(root)], capture_output=True, text=True, cwd=REPO
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "reclaimed" in done.stdout
+
+
+def test_gc_needs_a_root_and_an_existing_store(tmp_path, capsys):
+    assert main(["gc", "--metadata-url", f"sqlite:///{tmp_path}/m.sqlite"]) == 2
+    assert "--config FILE or --root DIR" in capsys.readouterr().err
+    assert main(["gc", "--root", str(tmp_path / "typo")]) == 2
+    assert "no metadata store at" in capsys.readouterr().err
+    assert not (tmp_path / "typo").exists()  # nothing created
