@@ -77,7 +77,8 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--series-id",
         help="the series, required by per-series models (case-sensitive; surrounding spaces "
-        "ignored); an id the model was not trained on warns on stderr",
+        "ignored); with --saved-model an id the model was not trained on warns on stderr (a "
+        "served model cannot be checked: it scales such an id with the global statistics)",
     )
     parser.add_argument(
         "--window-end",
