@@ -865,6 +865,30 @@ class MetadataStore:
                 )
             )
 
+    def check_deletions_writable(self) -> None:
+        """Raises MetadataError unless this user may record deletions (record_deletion): gc
+        calls it before it deletes anything, not after the first artifact.json went. A
+        PostgreSQL role granted its tables before gc's table existed (the owner created it on
+        upgrading) may not; a read-only SQLite file neither."""
+        try:
+            with self._engine.connect() as conn:
+                probe = conn.begin()
+                try:  # what record_deletion does, rolled back
+                    conn.execute(ARTIFACT_DELETIONS.delete().where(ARTIFACT_DELETIONS.c.uri == ""))
+                    conn.execute(
+                        ARTIFACT_DELETIONS.insert().values(uri="", deleted_at=0.0, deleted_by="")
+                    )
+                finally:
+                    probe.rollback()
+        except sa.exc.DBAPIError as exc:
+            if not _not_permitted(exc):
+                raise store_error(self.url, exc) from exc
+            raise MetadataError(
+                f"metadata store {_shown(self.url)}: seqline gc records each folder it deletes "
+                f"in table artifact_deletions, which this user may not write "
+                f"({_driver_message(exc)}); nothing was deleted. {_deletions_grant(self.url)}"
+            ) from exc
+
     def deletions(self, uris: list[str] | None = None) -> dict[str, tuple[float, str]]:
         """uri -> (deleted_at, deleted_by) of the artifacts among `uris` (all when None) whose
         folder was deleted and not published again since (created after the deletion)."""
@@ -876,8 +900,24 @@ class MetadataStore:
         ).outerjoin(ARTIFACTS, ARTIFACTS.c.uri == ARTIFACT_DELETIONS.c.uri)
         if uris is not None:
             query = query.where(ARTIFACT_DELETIONS.c.uri.in_(uris))
-        with self._connect() as conn:
-            rows = conn.execute(query).all()
+        try:
+            with self._engine.connect() as conn:
+                rows = conn.execute(query).all()
+        except sa.exc.DBAPIError as exc:
+            if not _not_permitted(exc):
+                raise store_error(self.url, exc) from exc
+            # A role granted its tables before gc's table came (the owner created it on
+            # upgrading): `seqline show` still shows the run, without the marks.
+            if self.url not in _WARNED_DELETIONS:
+                _WARNED_DELETIONS.add(self.url)
+                log.warning(
+                    "metadata store %s: cannot read which artifacts seqline gc deleted (%s): "
+                    "they are not marked. %s",
+                    _shown(self.url),
+                    _driver_message(exc),
+                    _deletions_grant(self.url),
+                )
+            return {}
         return {
             uri: (deleted_at, by)
             for uri, deleted_at, by, created_at in rows
@@ -1064,12 +1104,49 @@ def _create_tables(engine: sa.Engine) -> dict[str, int]:
                 if conn.dialect.name == "postgresql":
                     conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"),
                                  {"key": _SCHEMA_LOCK_KEY})  # fmt: skip
-                _META.create_all(conn)
+                missing = _missing_tables(conn)
+                try:
+                    _META.create_all(conn, tables=missing)
+                except sa.exc.DBAPIError as exc:
+                    if _lost_creation_race(exc) or not _not_permitted(exc):
+                        raise
+                    raise _may_not_create(conn, missing, exc) from exc
                 return _upgrade_tables(conn)
         except sa.exc.DBAPIError as exc:
             if not _lost_creation_race(exc) or attempt == objects:
                 raise
     raise AssertionError("unreachable: the last attempt returns or raises")
+
+
+def _missing_tables(conn: sa.Connection) -> list[sa.Table]:
+    """The tables of the schema the store lacks, in creation order."""
+    inspector = sa.inspect(conn)
+    return [table for table in _META.sorted_tables if not inspector.has_table(table.name)]
+
+
+def _may_not_create(
+    conn: sa.Connection, missing: list[sa.Table], exc: sa.exc.DBAPIError
+) -> MetadataError:
+    """The error for a store that lacks `missing` tables this user may not create: a store of
+    an older seqline (artifact_deletions came with `seqline gc`) opened by a PostgreSQL role
+    without CREATE on the schema, or a read-only SQLite file; names the statements to run."""
+    statements = [
+        " ".join(str(sa.schema.CreateTable(table).compile(conn)).split()) for table in missing
+    ]
+    for table in missing:
+        statements.extend(
+            " ".join(str(sa.schema.CreateIndex(index).compile(conn)).split())
+            for index in table.indexes
+        )
+    what = "was written by an older seqline" if len(missing) < len(_META.tables) else "is new"
+    return MetadataError(
+        f"metadata store {_shown(str(conn.engine.url))} {what} and needs "
+        f"{len(missing)} table(s) created once ({', '.join(t.name for t in missing)}), which "
+        f"this user may not do ({_driver_message(exc)}). Expected a user that can create "
+        "tables in its schema: open it once as the tables' owner (e.g. `seqline runs` with "
+        "the owner's metadata URL, or a user that can write the SQLite file), or have a DBA "
+        "run: " + "; ".join(statements)
+    )
 
 
 def _missing_owner_columns(inspector: sa.Inspector) -> list[str]:
@@ -1215,6 +1292,21 @@ def _warn_narrow(conn: sa.Connection, exc: sa.exc.DBAPIError, tables: list[str])
         _driver_message(exc),
         why,
         "; ".join(_widening(table) for table in tables),
+    )
+
+
+# The stores whose artifact_deletions this process could not read and has warned of.
+_WARNED_DELETIONS: set[str] = set()
+
+
+def _deletions_grant(url: str) -> str:
+    """What gives this store's user the use of artifact_deletions."""
+    if sqlite_file(url) is not None:
+        return "Expected a user that can write the SQLite file"
+    user = sa.engine.make_url(url).username or "this user"
+    return (
+        "Expected the grants the other tables have: have the tables' owner run: GRANT SELECT, "
+        f"INSERT, DELETE ON artifact_deletions TO {user}"
     )
 
 

@@ -15,16 +15,22 @@ A root grows by `{root}/{node}/{output}/{fingerprint}/` with every new fingerpri
 - what the resolvers would pick for a next run with new data (pipeline/resolvers.py):
   LatestBlessedModel's newest two usable blessed models per model name (two: a candidate
   equal to the newest one is compared with the one before), PreviousStatistics' newest
-  accepted statistics (by creation and of the latest span) per statistics node, and
-  PreviousSchema's newest schema (and newest accepted one) per schema node. They are normally
-  in the newest run already (verified against the resolvers' code: each resolves among
-  artifacts newer runs keep), or in the rule above; this is the safety net.
+  accepted statistics per statistics node and the newest accepted ones of every span (a
+  backfill of span S compares with the latest accepted span before S, however old: small
+  files), and PreviousSchema's newest schema (and newest accepted one) per schema node. They
+  are normally in the newest run already (each resolves among artifacts newer runs keep), but
+  for older spans' statistics, or in the rule above; this is the safety net. A custom
+  component's own resolver is not foreseen: what it resolved in the kept runs and its node's
+  newest execution is kept (the first two rules), nothing further back.
 
 Everything else the metadata store knows under `{root}/{node}/{output}/{fingerprint}/` is dead.
 `{root}/_failed/{run}/` of a run that is not kept and started before the oldest kept run of
 its pipeline is dead too (nothing reads it back). A folder the store does not know is never
-deleted, only listed ("unknown, left alone"); `_locks/`, `_tmp/`, temporaries and anything
-outside the root (serving_root: push's keep_versions prunes it) are not gc's business.
+deleted, only listed ("unknown, left alone"); nor is a dead folder that is a symbolic link
+(listed "a symbolic link, left alone": what it points at is outside the root, and removing
+artifact.json through it before shutil.rmtree refuses the link would damage the target);
+`_locks/`, `_tmp/`, temporaries and anything outside the root (serving_root: push's
+keep_versions prunes it) are not gc's business.
 
 Deleting one folder: its `artifact.json` first (from then on no cache hit or resolver takes it:
 a folder without one is not an artifact), then the deletion is recorded in the store
@@ -38,13 +44,14 @@ from __future__ import annotations
 
 import contextlib
 import os
+import socket
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from seqline.pipeline.artifact import DESCRIPTOR, ArtifactType
-from seqline.pipeline.locking import RootBusyError
+from seqline.pipeline.locking import OwnerCheck, ProcessOwner, RootBusyError, check_process
 from seqline.pipeline.resolvers import accepted_inputs, nonfinite_metrics, statistics_span
 from seqline.pipeline.root_lock import try_root_exclusive
 from seqline.storage import filesystem
@@ -55,6 +62,9 @@ if TYPE_CHECKING:
 # The newest SUCCEEDED runs kept per pipeline by default (docs/operations.md says why).
 DEFAULT_KEEP_RUNS = 3
 FAILED_DIR = "_failed"
+# Why gc keeps an older span's statistics (resolver_picks); `describe` counts them per node
+# instead of listing one line per span.
+SPAN_STATISTICS = "the newest accepted statistics of span"
 
 
 @dataclass(frozen=True)
@@ -80,6 +90,7 @@ class Plan:
     also_kept: dict[str, str] = field(default_factory=dict)  # uri -> reason (resolvers)
     doomed: list[Doomed] = field(default_factory=list)
     unknown: list[str] = field(default_factory=list)
+    links: list[str] = field(default_factory=list)  # dead folders that are symbolic links
 
     @property
     def total(self) -> int:
@@ -136,34 +147,27 @@ def resolver_picks(
     accepted_stats = accepted_inputs(store, "statistics", None)
     accepted_schemas = accepted_inputs(store, "schema", None)
     newest: dict[tuple[str, str], str] = {}  # (rule, node) -> uri
-    latest_span: dict[str, tuple[Any, str]] = {}
+    per_span: dict[tuple[str, str], str] = {}  # (node, repr(span)) -> uri
+    spans: dict[str, Any] = {}  # uri -> span
     for record in artifacts:  # newest first
         if record.type_name == ArtifactType.STATISTICS and record.uri in accepted_stats:
             if not _present(record.uri):
                 continue
             newest.setdefault(("the newest accepted statistics", record.node_id), record.uri)
             span = statistics_span(store, record)
-            best = latest_span.get(record.node_id)
-            if span is not None and (best is None or _later(span, best[0])):
-                latest_span[record.node_id] = (span, record.uri)
+            if span is not None:
+                # Every span's: a backfill of span S is compared with the span before S.
+                per_span.setdefault((record.node_id, repr(span)), record.uri)
+                spans[record.uri] = span
         elif record.type_name == ArtifactType.SCHEMA and _present(record.uri):
             newest.setdefault(("the newest schema", record.node_id), record.uri)
             if record.uri in accepted_schemas:
                 newest.setdefault(("the newest accepted schema", record.node_id), record.uri)
     for (why, node), uri in newest.items():
         picks.setdefault(uri, f"{why} of {node}")
-    for node, (span, uri) in latest_span.items():
-        picks.setdefault(uri, f"the statistics of the latest accepted span ({span}) of {node}")
+    for (node, _span), uri in per_span.items():
+        picks.setdefault(uri, f"{SPAN_STATISTICS} {spans[uri]} of {node}")
     return picks
-
-
-def _later(span: Any, than: Any) -> bool:
-    """True if span `span` comes after `than` (both ints or both ISO date strings)."""
-    if isinstance(span, bool) or isinstance(than, bool):
-        return False
-    if isinstance(span, int) and isinstance(than, int):
-        return span > than
-    return isinstance(span, str) and isinstance(than, str) and span > than
 
 
 def folder_size(path: str) -> int | None:
@@ -191,6 +195,32 @@ def _is_dir(path: str) -> bool:
     return os.path.isdir(filesystem.local_path(path))
 
 
+def _is_link(path: str) -> bool:
+    """True for a local folder that is a symbolic link (say an artifact moved to another disk
+    and linked back): gc never deletes through one, since what it points at is outside the
+    root, and shutil.rmtree refuses it anyway (after artifact.json had gone from the target)."""
+    return not filesystem.is_remote(path) and os.path.islink(filesystem.local_path(path))
+
+
+def _link_target(path: str) -> str:
+    try:
+        return os.readlink(filesystem.local_path(path))
+    except OSError:  # removed meanwhile
+        return "?"
+
+
+def _still_running(run: Mapping[str, Any]) -> bool:
+    """True for a RUNNING run unless its process is verifiably gone (this host and PID
+    namespace): the runs MetadataStore.sweep_stale, which gc calls before deleting, leaves
+    RUNNING. Judged here without writing, so a dry run plans what the real one deletes."""
+    if run["status"] != "RUNNING":
+        return False
+    if run.get("host") != socket.gethostname() or run.get("pid") is None:
+        return True
+    owner = ProcessOwner(run["host"], run["pid"], run.get("pidns"), run.get("proc_start"))
+    return check_process(owner) is not OwnerCheck.DEAD
+
+
 def plan_gc(store: MetadataStore, root: str, keep_runs: int = DEFAULT_KEEP_RUNS) -> Plan:
     """What gc would delete in `root` (nothing is deleted here); see the module docstring."""
     prefix = root_prefix(root)
@@ -211,9 +241,7 @@ def plan_gc(store: MetadataStore, root: str, keep_runs: int = DEFAULT_KEEP_RUNS)
         kept = choose_kept_runs(its_runs, keep_runs)
         oldest_kept[pipeline] = min(runs[r]["started_at"] for r in kept)
         # A RUNNING run left by a process gc cannot judge (another host): keep what it uses.
-        kept += [
-            r["run_id"] for r in its_runs if r["status"] == "RUNNING" and r["run_id"] not in kept
-        ]
+        kept += [r["run_id"] for r in its_runs if _still_running(r) and r["run_id"] not in kept]
         plan.kept_runs[pipeline] = kept
         for run_id in kept:
             plan.live |= used_by[run_id]
@@ -248,6 +276,9 @@ def plan_gc(store: MetadataStore, root: str, keep_runs: int = DEFAULT_KEEP_RUNS)
             or not _is_dir(record.uri)
         ):
             continue
+        if _is_link(record.uri):
+            plan.links.append(record.uri)
+            continue
         plan.doomed.append(
             Doomed(
                 record.uri,
@@ -266,10 +297,13 @@ def plan_gc(store: MetadataStore, root: str, keep_runs: int = DEFAULT_KEEP_RUNS)
             plan.unknown.append(path)
             continue
         pipeline = run["pipeline_name"]
-        if run_id in plan.kept_runs.get(pipeline, []) or run["status"] == "RUNNING":
+        if run_id in plan.kept_runs.get(pipeline, []) or _still_running(run):
             continue
         if pipeline not in oldest_kept or run["started_at"] >= oldest_kept[pipeline]:
             continue  # as new as the kept runs, or of a pipeline with none to compare
+        if _is_link(path):
+            plan.links.append(path)
+            continue
         plan.doomed.append(Doomed(path, FAILED_DIR, run_id, folder_size(path), run_id))
     plan.doomed.sort(key=lambda d: (d.node, d.output, d.path))
     return plan
@@ -376,6 +410,8 @@ def collect(
                 raise _busy(store, root)
         store.sweep_stale()
         plan = plan_gc(store, root, keep_runs)
+        if plan.doomed:
+            store.check_deletions_writable()
         why = f"seqline gc --keep-runs {keep_runs} ({holder})"
         for doomed in plan.doomed:
             delete(store, doomed, why)
@@ -408,8 +444,18 @@ def describe(plan: Plan, dry_run: bool) -> str:
         lines.append(f"keeping {len(kept)} run(s) of pipeline '{pipeline}': {', '.join(kept)}")
     if not plan.kept_runs:
         lines.append("no runs recorded in this root")
+    span_statistics: dict[str, int] = {}  # node -> older spans' statistics kept
     for uri, why in sorted(plan.also_kept.items()):
+        if why.startswith(SPAN_STATISTICS):
+            node = why.rsplit(" of ", 1)[1]
+            span_statistics[node] = span_statistics.get(node, 0) + 1
+            continue
         lines.append(f"also keeping {uri}: {why} (a resolved input of the next run)")
+    for node, count in sorted(span_statistics.items()):
+        lines.append(
+            f"also keeping the accepted statistics of {count} older span(s) of {node}: a "
+            "backfill of a span compares with the span before it"
+        )
     verb = "would delete (dry run: nothing deleted)" if dry_run else "deleted"
     groups: dict[tuple[str, str], list[Doomed]] = {}
     for doomed in plan.doomed:
@@ -426,6 +472,11 @@ def describe(plan: Plan, dry_run: bool) -> str:
             lines.append(f"    {doomed.path}  {human_size(doomed.size)}{run}")
     for path in plan.unknown:
         lines.append(f"unknown, left alone: {path}")
+    for path in plan.links:
+        lines.append(
+            f"a symbolic link, left alone: {path} -> {_link_target(path)} (gc deletes nothing "
+            "through a link; delete its target and the link by hand if nothing needs them)"
+        )
     total = human_size(plan.total)
     if any(d.size is None for d in plan.doomed):
         total += " (sizes of remote folders not counted)"

@@ -410,3 +410,79 @@ def test_a_session_holding_a_run_id_table_does_not_hang_the_opening(
         )
     finally:
         engine.dispose()
+
+
+def test_a_user_that_may_not_create_the_gc_table_is_told_what_to_run(own_schema, other_role):
+    """A store of the release before `seqline gc` lacks its artifact_deletions table, and a role
+    that may use the tables but not create one in their schema (the usual production setup)
+    failed every opening with PostgreSQL's bare "permission denied for schema"."""
+    url, grant_all = other_role
+    engine = sa.create_engine(URL)
+    try:
+        tables = [t for name, t in metadata._META.tables.items() if name != "artifact_deletions"]
+        metadata._META.create_all(engine, tables=tables)  # as the owner's older seqline made it
+    finally:
+        engine.dispose()
+    grant_all()
+    with pytest.raises(MetadataError) as error:
+        MetadataStore(url)
+    message = str(error.value)
+    assert "written by an older seqline and needs 1 table(s) created once (artifact_deletions)" in (
+        message
+    )
+    assert "permission denied" in message and ":***@" in message
+    assert "open it once as the tables' owner" in message
+    assert "CREATE TABLE artifact_deletions" in message
+
+    MetadataStore(URL).close()  # the owner opens it: created
+    grant_all()
+    store = MetadataStore(url)
+    try:
+        assert store.deletions() == {}
+    finally:
+        store.close()
+
+
+def test_a_role_granted_its_tables_before_gc_came_shows_runs_and_gc_deletes_nothing(
+    tmp_path, own_schema, other_role, capsys, caplog
+):
+    """The owner's upgrade creates artifact_deletions; a role granted the tables before that
+    (GRANT ... ON ALL TABLES covers only tables that exist) may not use it. `seqline show` then
+    failed altogether, and gc failed at its first folder, after removing its artifact.json."""
+    from seqline.pipeline.cli import main
+    from tests.pipeline.test_retention import full_pipeline, tree
+
+    url, grant_all = other_role
+    engine = sa.create_engine(URL)
+    try:
+        tables = [t for name, t in metadata._META.tables.items() if name != "artifact_deletions"]
+        metadata._META.create_all(engine, tables=tables)  # the release before gc
+    finally:
+        engine.dispose()
+    grant_all()
+    MetadataStore(URL).close()  # the owner opens it with this release: the table is created
+    root = tmp_path / "root"
+    runs = [
+        run_pipeline(
+            dataclasses.replace(full_pipeline(root, tmp_path / "serving", q, q), metadata_url=url)
+        )
+        for q in (1, 2, 3)
+    ]
+    before = tree(root)
+
+    caplog.set_level(logging.WARNING, logger=metadata.__name__)
+    assert main(["show", runs[0].run_id, "--metadata-url", url]) == 0
+    assert runs[0].node("train").outputs["model"].uri in capsys.readouterr().out
+    [warning] = _warnings(caplog)
+    assert "cannot read which artifacts seqline gc deleted" in warning
+
+    assert main(["gc", "--root", str(root), "--metadata-url", url, "--keep-runs", "1"]) == 2
+    err = capsys.readouterr().err
+    assert "which this user may not write" in err and "nothing was deleted" in err
+    role = sa.engine.make_url(url).username
+    assert f"GRANT SELECT, INSERT, DELETE ON artifact_deletions TO {role}" in err
+    assert tree(root) == before
+
+    grant_all()
+    assert main(["gc", "--root", str(root), "--metadata-url", url, "--keep-runs", "1"]) == 0
+    assert not os.path.exists(runs[0].node("train").outputs["model"].uri)

@@ -332,6 +332,29 @@ def test_an_old_store_this_user_may_not_alter_fails_naming_the_statements_to_run
     assert "ALTER TABLE runs ADD COLUMN proc_start" in message
 
 
+def test_an_old_store_without_the_gc_table_that_may_not_be_written_names_the_statement(tmp_path):
+    """A store of the release before `seqline gc` (no artifact_deletions table), opened by a
+    user that may not create a table in it (a read-only SQLite file here; a PostgreSQL role
+    without CREATE on the schema alike), failed with the database's bare error."""
+    path = tmp_path / "metadata.sqlite"
+    MetadataStore("sqlite:///" + str(path)).close()
+    old = sqlite3.connect(path)  # as the previous release left it
+    old.executescript("DROP TABLE artifact_deletions")
+    old.close()
+    read_only = metadata.sa.create_engine(f"sqlite:///file:{path}?mode=ro&uri=true")
+    with pytest.raises(metadata.MetadataError) as error:
+        metadata._create_tables(read_only)
+    message = str(error.value)
+    assert "was written by an older seqline and needs 1 table(s) created once" in message
+    assert "(artifact_deletions), which this user may not do" in message
+    assert "or have a DBA run: CREATE TABLE artifact_deletions (" in message
+
+    store = MetadataStore("sqlite:///" + str(path))  # a user that may write it: created
+    store.record_deletion("/r/a/b/c", "gc")
+    assert list(store.deletions()) == ["/r/a/b/c"]
+    store.close()
+
+
 def test_a_file_url_root_is_local_for_the_default_store_as_for_storage(tmp_path):
     """storage/filesystem treats `file://` as local; the default store called it remote."""
     assert default_metadata_url(f"file://{tmp_path}/root") == default_metadata_url(

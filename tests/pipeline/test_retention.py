@@ -85,7 +85,8 @@ def test_gc_deletes_superseded_fingerprints_and_the_next_run_is_fully_cached(tmp
     code, out = gc(root, capsys, "--keep-runs", "1")
     assert code == 0, out
     assert f"keeping 1 run(s) of pipeline 'daily': {newest.run_id}" in out
-    assert not os.path.exists(old_model) and not os.path.exists(old_stats)
+    assert not os.path.exists(old_model)
+    assert os.path.exists(old_stats)  # span 1's: a backfill of span 2 would compare with them
     # Resolved inputs of the kept run (evaluate's baseline, validate's drift baseline) stay.
     assert os.path.exists(baseline_model) and os.path.exists(baseline_stats)
     for node in newest.nodes:
@@ -309,10 +310,12 @@ def test_resolver_picks_are_the_next_runs_baselines(tmp_path):
     stats = [run.node("statistics").outputs["statistics"].uri for run in runs]
     schemas = [run.node("schema").outputs["schema"].uri for run in runs]
     # The newest two blessed models (a re-evaluation of the newest compares with the other),
-    # the newest accepted statistics (span 3) and the newest schema; nothing older.
-    assert set(picks) == {models[2], models[1], stats[2], schemas[2]}
+    # the accepted statistics of every span (a backfill compares with the span before it) and
+    # the newest schema; nothing older.
+    assert set(picks) == {models[2], models[1], *stats, schemas[2]}
     assert "latest blessed model" in picks[models[1]]
-    assert "latest accepted span (3)" in picks[stats[2]] or "accepted statistics" in picks[stats[2]]
+    assert "accepted statistics" in picks[stats[2]]
+    assert "accepted statistics of span 1 " in picks[stats[0]]
 
 
 def test_with_a_shared_store_gc_touches_only_its_own_root(tmp_path, capsys):
@@ -362,3 +365,76 @@ def test_gc_needs_a_root_and_an_existing_store(tmp_path, capsys):
     assert main(["gc", "--root", str(tmp_path / "typo")]) == 2
     assert "no metadata store at" in capsys.readouterr().err
     assert not (tmp_path / "typo").exists()  # nothing created
+
+
+def test_a_backfill_still_finds_the_statistics_of_the_span_before_it(tmp_path, capsys):
+    """PreviousStatistics compares a backfill of span S with the latest accepted span before S,
+    however old: gc keeps the newest accepted statistics of every span, not only the newest."""
+    root, serving = tmp_path / "root", tmp_path / "serving"
+    runs = {span: run_pipeline(full_pipeline(root, serving, span, span)) for span in (1, 2, 4, 5)}
+    span_2 = runs[2].node("statistics").outputs["statistics"].uri
+
+    code, out = gc(root, capsys, "--keep-runs", "1")
+    assert code == 0, out
+    assert os.path.exists(os.path.join(span_2, "artifact.json"))
+    assert "also keeping the accepted statistics of 2 older span(s) of statistics" in out
+    assert not os.path.exists(runs[2].node("train").outputs["model"].uri)  # the rest went
+
+    backfill = run_pipeline(full_pipeline(root, serving, 3, 5))  # span 3 came late
+    assert backfill.node("validate").outputs["anomalies"].properties["compared_with_span"] == 2
+
+
+def test_an_artifact_folder_that_is_a_symbolic_link_is_left_alone(tmp_path, capsys):
+    """A folder moved to another disk and linked back: gc neither deletes through the link
+    (its artifact.json went from the target before, and shutil.rmtree then refused the link
+    in silence while gc reported it deleted) nor counts it as reclaimed."""
+    root, serving = tmp_path / "root", tmp_path / "serving"
+    first = run_pipeline(full_pipeline(root, serving, 1, 1))
+    for quality in (2, 3):
+        run_pipeline(full_pipeline(root, serving, quality, quality))
+    old_model = first.node("train").outputs["model"].uri
+    elsewhere = tmp_path / "other-disk" / "model"
+    elsewhere.parent.mkdir()
+    os.rename(old_model, elsewhere)
+    os.symlink(elsewhere, old_model)
+    inside = sorted(p.name for p in elsewhere.iterdir())
+
+    for args in (["--dry-run"], []):
+        code, out = gc(root, capsys, "--keep-runs", "1", *args)
+        assert code == 0, out
+        assert f"a symbolic link, left alone: {old_model} -> {elsewhere}" in out
+        assert f"    {old_model} " not in out  # not listed as deleted
+        assert sorted(p.name for p in elsewhere.iterdir()) == inside
+        assert os.path.islink(old_model)
+
+
+def test_a_dry_run_judges_a_crashed_run_as_the_real_gc_does(tmp_path, capsys):
+    """A run left RUNNING by a process that is gone: gc marks it CRASHED before planning
+    (sweep_stale), so its outputs go; the dry run kept them as a live run's and listed less."""
+    root, serving = tmp_path / "root", tmp_path / "serving"
+    run_pipeline(full_pipeline(root, serving, 1, 1))
+    crashed = run_pipeline(full_pipeline(root, serving, 2, 2))
+    run_pipeline(full_pipeline(root, serving, 3, 3))
+    run_pipeline(full_pipeline(root, serving, 4, 4))  # its model and the one before stay
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True)  # fmt: skip
+    store = MetadataStore(f"sqlite:///{root}/metadata.sqlite")
+    with store._begin() as conn:
+        from seqline.pipeline.metadata import RUNS
+
+        conn.execute(
+            RUNS.update()
+            .where(RUNS.c.run_id == crashed.run_id)
+            .values(status="RUNNING", finished_at=None, pid=int(gone.stdout), proc_start=None)
+        )
+    store.close()
+    crashed_model = crashed.node("train").outputs["model"].uri
+
+    code, dry = gc(root, capsys, "--keep-runs", "1", "--dry-run")
+    assert code == 0, dry
+    code, real = gc(root, capsys, "--keep-runs", "1")
+    assert code == 0, real
+    assert not os.path.exists(crashed_model)
+    listed = {line.split()[0] for line in dry.splitlines() if line.startswith("    /")}
+    deleted = {line.split()[0] for line in real.splitlines() if line.startswith("    /")}
+    assert crashed_model in deleted and listed == deleted
