@@ -309,7 +309,7 @@ def _cmd_gc(args: argparse.Namespace) -> int:
         store.close()
     for line in describe(plan, args.dry_run).split("\n"):
         _print(printable(line))
-    return 0
+    return 1 if plan.failed else 0
 
 
 class _NodeFormatter(logging.Formatter):

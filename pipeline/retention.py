@@ -44,6 +44,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import socket
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -51,9 +52,10 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from seqline.pipeline.artifact import DESCRIPTOR, ArtifactType
+from seqline.pipeline.errors import SeqlineError
 from seqline.pipeline.locking import OwnerCheck, ProcessOwner, RootBusyError, check_process
 from seqline.pipeline.resolvers import accepted_inputs, nonfinite_metrics, statistics_span
-from seqline.pipeline.root_lock import try_root_exclusive
+from seqline.pipeline.root_lock import ROOT_LOCK, try_root_exclusive
 from seqline.storage import filesystem
 
 if TYPE_CHECKING:
@@ -91,6 +93,7 @@ class Plan:
     doomed: list[Doomed] = field(default_factory=list)
     unknown: list[str] = field(default_factory=list)
     links: list[str] = field(default_factory=list)  # dead folders that are symbolic links
+    failed: list[tuple[Doomed, str]] = field(default_factory=list)  # could not delete: why
 
     @property
     def total(self) -> int:
@@ -355,7 +358,22 @@ def delete(store: MetadataStore, doomed: Doomed, deleted_by: str) -> None:
             else:
                 os.remove(filesystem.local_path(descriptor))
         store.record_deletion(doomed.path, deleted_by)
-    filesystem.rmtree(doomed.path)
+    _remove_tree(doomed.path)
+
+
+def _remove_tree(path: str) -> None:
+    """Removes the folder `path` and everything in it, as much as it can; raises OSError naming
+    what it could not remove (a file of another user in a shared root): gc must not report a
+    folder reclaimed that is still there, as shutil.rmtree(ignore_errors=True) would."""
+    if filesystem.is_remote(path):
+        filesystem.rmtree(path)
+        return
+    local = filesystem.local_path(path)
+    problems: list[str] = []
+    shutil.rmtree(local, onerror=lambda _f, name, info: problems.append(f"{name}: {info[1]}"))
+    if problems or os.path.lexists(local):
+        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+        raise OSError(f"{problems[0] if problems else local + ' is still there'}{more}")
 
 
 def gc_id() -> str:
@@ -405,7 +423,14 @@ def collect(
     fd: int | None = None
     try:
         if not filesystem.is_remote(root):
-            fd = try_root_exclusive(root)
+            try:
+                fd = try_root_exclusive(root)
+            except OSError as exc:  # a root this user may not write: say so, no traceback
+                raise SeqlineError(
+                    f"cannot take the root lock {filesystem.join(root, '_locks', ROOT_LOCK)} "
+                    f"({exc.strerror or exc}); expected a user that can write the pipeline "
+                    "root, since gc deletes from it: run gc as the user that runs the pipeline"
+                ) from exc
             if fd is None:
                 raise _busy(store, root)
         store.sweep_stale()
@@ -414,9 +439,15 @@ def collect(
             store.check_deletions_writable()
         why = f"seqline gc --keep-runs {keep_runs} ({holder})"
         for doomed in plan.doomed:
-            delete(store, doomed, why)
+            try:
+                delete(store, doomed, why)
+            except OSError as exc:  # this folder stays (the next gc tries again), not the rest
+                plan.failed.append((doomed, str(exc)))
+                continue
             if deleted is not None:
                 deleted(doomed)
+        failed = {d.path for d, _why in plan.failed}
+        plan.doomed = [d for d in plan.doomed if d.path not in failed]
         return plan
     finally:
         if fd is not None:
@@ -470,6 +501,10 @@ def describe(plan: Plan, dry_run: bool) -> str:
         for doomed in folders:
             run = f"  (run {doomed.run_id})" if doomed.run_id else ""
             lines.append(f"    {doomed.path}  {human_size(doomed.size)}{run}")
+    if plan.failed:
+        lines.append(f"could not delete {len(plan.failed)} folder(s); the next gc tries again:")
+    for doomed, why in plan.failed:
+        lines.append(f"  - {doomed.path}: {why}")
     for path in plan.unknown:
         lines.append(f"unknown, left alone: {path}")
     for path in plan.links:

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+
+import pytest
 
 from seqline.pipeline.artifact import ArtifactType
 from seqline.pipeline.cli import main
@@ -438,3 +441,67 @@ def test_a_dry_run_judges_a_crashed_run_as_the_real_gc_does(tmp_path, capsys):
     listed = {line.split()[0] for line in dry.splitlines() if line.startswith("    /")}
     deleted = {line.split()[0] for line in real.splitlines() if line.startswith("    /")}
     assert crashed_model in deleted and listed == deleted
+
+
+@contextlib.contextmanager
+def undeletable(folder: Path):
+    """`folder` (or file) cannot be changed, nor its entries removed, while the block runs:
+    read-only for a user, the immutable attribute for root (which ignores permissions); skips
+    the test where neither can be set."""
+    if os.geteuid() != 0:
+        mode = folder.stat().st_mode
+        folder.chmod(0o500 if folder.is_dir() else 0o400)
+        try:
+            yield
+        finally:
+            folder.chmod(mode)
+        return
+    done = subprocess.run(["chattr", "+i", str(folder)], capture_output=True, text=True)
+    if done.returncode != 0:
+        pytest.skip(f"cannot make a folder undeletable here: {done.stderr.strip()}")
+    try:
+        yield
+    finally:
+        subprocess.run(["chattr", "-i", str(folder)], check=True)
+
+
+def test_a_folder_gc_cannot_remove_is_reported_not_counted_and_tried_again(tmp_path, capsys):
+    """A file gc may not remove (another user's in a shared root): shutil.rmtree's errors were
+    ignored, and gc reported the folder deleted and its size reclaimed, exit 0."""
+    root, serving = tmp_path / "root", tmp_path / "serving"
+    first = run_pipeline(full_pipeline(root, serving, 1, 1))
+    for quality in (2, 3):
+        run_pipeline(full_pipeline(root, serving, quality, quality))
+    stuck = Path(first.node("train").outputs["model"].uri)
+    other_user = stuck / "theirs"
+    other_user.mkdir()
+    (other_user / "weights.bin").write_bytes(b"x" * 5000)
+
+    with undeletable(other_user):
+        code, out = gc(root, capsys, "--keep-runs", "1")
+        assert code == 1, out
+        assert "could not delete 1 folder(s); the next gc tries again:" in out
+        assert f"  - {stuck}: {other_user / 'weights.bin'}: " in out
+        assert f"    {stuck} " not in out  # not among the deleted, nor in the total
+        deleted = [line for line in out.splitlines() if line.startswith("    /")]
+        assert deleted and all(os.path.lexists(line.split()[0]) is False for line in deleted)
+        assert (other_user / "weights.bin").exists()
+
+    code, out = gc(root, capsys, "--keep-runs", "1")
+    assert code == 0, out
+    assert f"    {stuck} " in out and not stuck.exists()
+
+
+def test_gc_on_a_root_it_may_not_write_says_so_and_deletes_nothing(tmp_path, capsys):
+    """The root lock could not be opened (a root of another user): an OSError traceback."""
+    root, serving = tmp_path / "root", tmp_path / "serving"
+    for quality in (1, 2):
+        run_pipeline(full_pipeline(root, serving, quality, quality))
+    lock = root / "_locks" / ".root.lock"
+    before = tree(root)
+    with undeletable(lock):
+        code, out = gc(root, capsys, "--keep-runs", "1")
+    assert code == 2, out
+    assert f"cannot take the root lock {lock}" in out
+    assert "expected a user that can write the pipeline root" in out
+    assert tree(root) == before
