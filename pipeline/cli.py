@@ -111,10 +111,19 @@ def _open_store(args: argparse.Namespace):  # noqa: ANN202 — MetadataStore, im
         )
     path = sqlite_file(url)
     if path is not None and not os.path.isfile(path):
+        if where == "--root" or where.startswith("the root of "):
+            expected = (
+                f"expected the pipeline root ({where}): the folder a run writes metadata.sqlite "
+                "into, `root:` in the pipeline's YAML"
+            )
+        else:  # a URL names the file itself: pointing at a folder would not help
+            expected = (
+                f"expected the SQLite file a run created with this metadata_url ({where}), "
+                "the same URL the pipeline's YAML gives"
+            )
         raise SeqlineError(
-            f"no metadata store at {path}; expected the pipeline root ({where}): the folder a "
-            "run writes metadata.sqlite into, `root:` in the pipeline's YAML. Check the path, "
-            "or run the pipeline first (`seqline run CONFIG`)"
+            f"no metadata store at {path}; {expected}. Check the path, or run the pipeline "
+            "first (`seqline run CONFIG`)"
         )
     return MetadataStore(url)
 

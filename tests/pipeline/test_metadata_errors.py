@@ -183,7 +183,11 @@ def test_read_only_commands_never_create_a_store(tmp_path, capsys, command):
 
     url = "sqlite:///" + str(tmp_path / "elsewhere" / "meta.sqlite")
     assert main([*command, "--metadata-url", url]) == 2
-    assert "no metadata store at " in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "no metadata store at " in err
+    # A URL names the file: the message must not send its user looking for a root folder.
+    assert "expected the SQLite file a run created with this metadata_url (--metadata-url)" in err
+    assert "pipeline root" not in err
     assert not (tmp_path / "elsewhere").exists()
 
 
