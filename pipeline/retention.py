@@ -67,6 +67,8 @@ FAILED_DIR = "_failed"
 # Why gc keeps an older span's statistics (resolver_picks); `describe` counts them per node
 # instead of listing one line per span.
 SPAN_STATISTICS = "the newest accepted statistics of span"
+# Why gc keeps what a node's newest execution read or published (not a resolver's pick).
+NEWEST_EXECUTION = "read or published by the newest execution of"
 
 
 @dataclass(frozen=True)
@@ -259,7 +261,7 @@ def plan_gc(store: MetadataStore, root: str, keep_runs: int = DEFAULT_KEEP_RUNS)
             newest[key] = (started, execution_id, run_id)
     artifacts = store.artifacts_under(prefix)
     picks = {
-        uri: f"the newest execution of {node} (run {run_id})"
+        uri: f"{NEWEST_EXECUTION} {node} (run {run_id}): the next run of it reuses it"
         for (_pipeline, node), (_started, execution_id, run_id) in sorted(newest.items())
         for uri in sorted(by_execution[execution_id])
     }
@@ -481,7 +483,9 @@ def describe(plan: Plan, dry_run: bool) -> str:
             node = why.rsplit(" of ", 1)[1]
             span_statistics[node] = span_statistics.get(node, 0) + 1
             continue
-        lines.append(f"also keeping {uri}: {why} (a resolved input of the next run)")
+        if not why.startswith(NEWEST_EXECUTION):
+            why += " (a resolved input of the next run)"
+        lines.append(f"also keeping {uri}: {why}")
     for node, count in sorted(span_statistics.items()):
         lines.append(
             f"also keeping the accepted statistics of {count} older span(s) of {node}: a "

@@ -130,6 +130,10 @@ def test_the_latest_blessed_model_survives_when_older_than_the_kept_runs(tmp_pat
     # B is the latest blessed model; A is what a re-evaluation of B compares with.
     assert os.path.exists(model_a) and os.path.exists(model_b)
     assert "the newest execution of evaluate" in out
+    # Kept for the cache (what the next run of train reuses), not as a resolver's pick.
+    line = next(x for x in out.splitlines() if f"also keeping {model_b}:" in x)
+    assert line.endswith(f"the newest execution of train (run {second.run_id}): the next run of "
+                         "it reuses it")  # fmt: skip
     # Span 1's statistics are the last validate accepted: the next span's drift baseline.
     assert os.path.exists(first.node("statistics").outputs["statistics"].uri)
     assert not os.path.exists(unvalidated[0].node("statistics").outputs["statistics"].uri)
