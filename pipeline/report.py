@@ -382,11 +382,35 @@ def _unrecorded_push(store: Any, model_name: str, version: int, where: str, mark
     return "\n".join(printable(line) for line in out)
 
 
+def _as_tree(walk: list[tuple[int, Any, str, Any]]) -> list[tuple[int, Any, str, Any]]:
+    """The breadth-first walk of store.lineage reordered depth first, so that the lines
+    indented under an artifact are the inputs of the execution that produced it (breadth
+    first, the inputs of a second input's producer were printed under the first input's
+    subtree: a previous model's span looked like the new model's data). An execution reached
+    twice is expanded under its first appearance only, as the walk itself does."""
+    children: dict[int | None, list[int]] = {}
+    expanded_under: dict[int, int] = {}  # producer execution id -> index of the entry it made
+    for index, (depth, execution, _name, upstream) in enumerate(walk):
+        parent = None if depth == 0 else expanded_under.get(execution.id)
+        children.setdefault(parent, []).append(index)
+        producer = upstream.producer_execution_id
+        if producer is not None and producer not in expanded_under:
+            expanded_under[producer] = index
+    ordered: list[tuple[int, Any, str, Any]] = []
+    stack = list(reversed(children.get(None, [])))
+    while stack:
+        index = stack.pop()
+        ordered.append(walk[index])
+        stack.extend(reversed(children.get(index, [])))
+    return ordered
+
+
 def _upstream_lines(store: Any, artifact_id: int, indent_depth: int) -> list[str]:
     """Two lines per upstream artifact of `artifact_id` (store.lineage): which node read it
-    under which name, and which run produced it with its facts; indented by depth."""
+    under which name, and which run produced it with its facts; indented by depth, each
+    artifact's own inputs right under it (a tree, depth first)."""
     lines = []
-    for depth, execution, name, upstream in store.lineage(artifact_id):
+    for depth, execution, name, upstream in _as_tree(list(store.lineage(artifact_id))):
         made_by = "-"
         if upstream.producer_execution_id is not None:
             made_by = store.execution(upstream.producer_execution_id).run_id
