@@ -14,6 +14,8 @@ what a node computes.
 from __future__ import annotations
 
 import contextlib
+import errno
+import logging
 import os
 from collections.abc import Callable, Iterator
 
@@ -24,6 +26,11 @@ from seqline.storage import filesystem
 # (pipeline/retention.py): runs share a root, gc deletes from it only when none runs.
 ROOT_LOCK = ".root.lock"
 
+log = logging.getLogger(__name__)
+
+# What opening a file of a root this user may not write fails with.
+_NOT_WRITABLE = (errno.EACCES, errno.EPERM, errno.EROFS)
+
 
 def _open_root_lock(root: str) -> int:
     """A new file descriptor on `{root}/_locks/.root.lock` (a local root)."""
@@ -32,17 +39,46 @@ def _open_root_lock(root: str) -> int:
     return os.open(os.path.join(directory, ROOT_LOCK), os.O_RDWR | os.O_CREAT)
 
 
+def _open_shared_lock(root: str) -> int | None:
+    """A descriptor a run can hold the root lock shared on: `_open_root_lock`'s, or, in a root
+    this user may not write (a read-only mount a fully cached run reads), the existing lock
+    file opened for reading (flock needs no write access). None when there is none to open:
+    the run then goes on without it (it can only reuse the cache there), saying so."""
+    try:
+        return _open_root_lock(root)
+    except OSError as exc:
+        if exc.errno not in _NOT_WRITABLE:
+            raise
+        path = os.path.join(root.removeprefix("file://"), LOCKS_DIR, ROOT_LOCK)
+        try:
+            return os.open(path, os.O_RDONLY)
+        except OSError as also:
+            if also.errno not in (*_NOT_WRITABLE, errno.ENOENT):
+                raise
+            log.warning(
+                "cannot take the root lock %s (%s): this run does not hold the root against "
+                "`seqline gc`, which may then delete what it reads",
+                path,
+                exc.strerror or exc,
+            )
+            return None
+
+
 @contextlib.contextmanager
 def root_in_use(root: str, on_wait: Callable[[], None] = lambda: None) -> Iterator[None]:
     """Holds a shared lock on a local root while a run uses it; calls `on_wait()` once if
-    `seqline gc` holds it, then waits for gc to finish. Does nothing on remote roots (the run
-    leases the whole root there, MetadataStore.acquire_root, which gc takes too)."""
+    `seqline gc` holds it, then waits for gc to finish. In a root this user may not write, see
+    _open_shared_lock. Does nothing on remote roots (the run leases the whole root there,
+    MetadataStore.acquire_root, which gc takes too)."""
     if filesystem.is_remote(root):
         yield
         return
     import fcntl
 
-    fd = _open_root_lock(root)
+    fd = _open_shared_lock(root)
+    if fd is None:
+        yield
+        return
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
