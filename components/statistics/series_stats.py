@@ -55,20 +55,28 @@ class SeriesChunk:
         self.out_of_order += other.out_of_order
 
 
-def _first_values(column: pa.Array) -> list[object]:
-    """First value of each row of a list column (None where missing or empty)."""
-    first = pc.list_element(
-        pc.if_else(pc.greater(pc.list_value_length(column), 0), column, None), 0
-    )
-    return first.to_pylist()
+def _first_values(column: pa.Array) -> pa.Array:
+    """First value of each row of a list column (null where missing or empty)."""
+    return pc.list_element(pc.if_else(pc.greater(pc.list_value_length(column), 0), column, None), 0)
+
+
+def _series_key(series_id: object) -> str:
+    """A series id value (bytes, int or float) as the str the per-series combine keys by."""
+    return series_id.decode("utf-8", "replace") if isinstance(series_id, bytes) else str(series_id)
 
 
 def series_chunks(
     batch: pa.RecordBatch, timestamp_feature: str, series_id_feature: str
 ) -> list[tuple[str, SeriesChunk]]:
-    """Groups a RecordBatch's timestamps by series id: (series id as str, chunk) pairs.
-    Examples missing either feature are skipped (they show up as missing values in the
-    feature statistics).
+    """Groups a RecordBatch's timestamps by series id: (series id as str, chunk) pairs, in the
+    order the series first appear; each chunk holds the series' timestamps of the batch as
+    one array (its examples' timestamps in row order). Examples missing either feature are
+    skipped (they show up as missing values in the feature statistics).
+
+    Vectorised over the batch (no Python work per example): one example per window made a
+    per-row loop, and the one-value array it kept per row had to be pickled between Beam
+    stages, the largest cost of series statistics after reading (~18 of 88 profiled seconds
+    on 1.9M windows).
 
     Returns a list, not a generator: beam.FlatMap runs it, and Beam warns ("Using yield and
     return in the process method ... issues/22969", once per split) when a function's source
@@ -77,31 +85,54 @@ def series_chunks(
     if timestamp_feature not in names or series_id_feature not in names:
         return []
     stamps = batch.column(names.index(timestamp_feature))
-    ids = _first_values(batch.column(names.index(series_id_feature)))
     if not pa.types.is_integer(stamps.type.value_type) and not pa.types.is_floating(
         stamps.type.value_type
     ):
         return []  # a non-numeric timestamp feature: reported by the feature statistics' type
+    first = _first_values(batch.column(names.index(series_id_feature)))
+    uniques = pc.unique(first)
+    group = pc.index_in(first, value_set=uniques).to_numpy(zero_copy_only=False)
     offsets = stamps.offsets.to_numpy()
-    values = stamps.values.to_numpy(zero_copy_only=False).astype(np.float64)
+    lengths = np.diff(offsets)
     valid = np.asarray(stamps.is_valid().to_numpy(zero_copy_only=False), dtype=bool)
-    by_series: dict[str, SeriesChunk] = {}
-    for row, series_id in enumerate(ids):
-        if series_id is None or not valid[row]:
-            continue
-        start, end = offsets[row], offsets[row + 1]
-        if end == start:
-            continue
-        key = (
-            series_id.decode("utf-8", "replace") if isinstance(series_id, bytes) else str(series_id)
+    rows = first.is_valid().to_numpy(zero_copy_only=False) & valid & (lengths > 0)
+    if not rows.any():
+        return []
+    group = np.where(rows, group, -1).astype(np.int64)
+    values = stamps.values.to_numpy(zero_copy_only=False).astype(np.float64)
+    # Each value's row and group; values outside the rows' ranges (none in a well-formed
+    # column) and values of skipped rows belong to group -1.
+    value_row = np.repeat(np.arange(len(lengths)), lengths)
+    values = values[offsets[0] : offsets[0] + value_row.size]
+    value_group = group[value_row]
+    # An example is out of order when its own timestamps decrease somewhere.
+    same_row = value_row[1:] == value_row[:-1]
+    decreasing = same_row & (np.diff(values) < 0)
+    late_rows = np.unique(value_row[1:][decreasing])
+    late = np.bincount(group[late_rows][group[late_rows] >= 0], minlength=len(uniques))
+    order = np.argsort(value_group, kind="stable")  # row order kept within each group
+    sorted_groups = value_group[order]
+    present = np.unique(group[rows])
+    starts = np.searchsorted(sorted_groups, present, side="left")
+    ends = np.searchsorted(sorted_groups, present, side="right")
+    first_row = np.full(len(uniques), len(lengths), dtype=np.int64)
+    np.minimum.at(first_row, group[rows], np.flatnonzero(rows))
+    series_ids = uniques.to_pylist()
+    chunks = [
+        (
+            int(first_row[int(g)]),
+            _series_key(series_ids[int(g)]),
+            SeriesChunk([values[order[lo:hi]]], int(late[int(g)])),
         )
-        chunk = by_series.get(key)
-        if chunk is None:
-            chunk = by_series[key] = SeriesChunk()
-        row_values = values[start:end]
-        chunk.timestamps.append(row_values)
-        if row_values.size > 1 and bool((np.diff(row_values) < 0).any()):
-            chunk.out_of_order += 1
+        for g, lo, hi in zip(present, starts, ends, strict=True)
+    ]
+    by_series: dict[str, SeriesChunk] = {}
+    for _row, key, chunk in sorted(chunks, key=lambda item: item[0]):
+        existing = by_series.get(key)
+        if existing is None:
+            by_series[key] = chunk
+        else:  # two ids with one str form (b"1" and 1 cannot share a column; bad UTF-8 can)
+            existing.merge(chunk)
     return list(by_series.items())
 
 

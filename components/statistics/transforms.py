@@ -1,15 +1,18 @@
 """Beam side of the statistics component: CombineFns over decoded RecordBatches and the
 composite PTransforms that compute one split's statistics in one pass and write the list.
 
-    serialized tf.Example --BatchElements--> [bytes] --decode--> pa.RecordBatch
+    files --ReadTFRecordBatches--> [serialized tf.Example] --decode--> pa.RecordBatch
         --CombineGlobally(DatasetStatisticsCombineFn)--> DatasetAccumulator --+
         --(series) FlatMap(series_chunks)--CombinePerKey--Values--CombineGlobally--+
                                                    --> DatasetFeatureStatistics (bytes)
 
 Every step is a combiner with bounded accumulators (sketches), so memory stays flat with the
 number of examples; per-series accumulators hold one series' timestamps while it is combined.
-The records read (every split, label "reading") pass through ReportProgress, which shows how
-many were read so far while the pipeline runs (pipeline/beam_progress.py).
+The records are read in lists of `batch_size` (pipeline/tfrecord_batches.py), never one Beam
+element per record: Beam's ReadAllFromTFRecord read ~43k records/s on 2 cores and was 45 s of
+the 48 s the statistics of 1.9M series windows took. The lists read (every split, label
+"reading") pass through ReportProgress, which shows how many examples were read so far while
+the pipeline runs (pipeline/beam_progress.py).
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ from seqline.components.statistics.series_stats import (
 from seqline.components.statistics.statistics_files import write_statistics
 from seqline.components.statistics.statistics_proto import dataset_statistics
 from seqline.pipeline.beam_progress import ReportProgress
+from seqline.pipeline.tfrecord_batches import ReadTFRecordBatches
 
 
 def sketch_options(config: StatisticsConfig) -> SketchOptions:
@@ -130,8 +134,9 @@ class DecodeExamplesFn(beam.DoFn):
 
 
 class ComputeSplitStatistics(beam.PTransform):
-    """PCollection of serialized tf.Examples -> PCollection of one serialized
-    DatasetFeatureStatistics named `split`."""
+    """PCollection of lists of serialized tf.Examples (at most config.batch_size each, as
+    ReadTFRecordBatches gives them) -> PCollection of one serialized DatasetFeatureStatistics
+    named `split`."""
 
     def __init__(self, split: str, config: StatisticsConfig) -> None:
         super().__init__()
@@ -140,14 +145,7 @@ class ComputeSplitStatistics(beam.PTransform):
 
     def expand(self, records: beam.PCollection) -> beam.PCollection:
         config = self._config
-        batches = (
-            records
-            | "Batch"
-            >> beam.BatchElements(
-                min_batch_size=config.batch_size, max_batch_size=config.batch_size
-            )
-            | "Decode" >> beam.ParDo(DecodeExamplesFn())
-        )
+        batches = records | "Decode" >> beam.ParDo(DecodeExamplesFn())
         features = batches | "FeatureStats" >> beam.CombineGlobally(
             DatasetStatisticsCombineFn(sketch_options(config))
         )
@@ -250,14 +248,16 @@ class GenerateStatistics(beam.PTransform):
         for order, (split, files) in enumerate(self._split_files.items()):
             _refuse_unnamed_compression(files)
             if files:
-                # Compression is detected from the .gz suffix; files are read in ranges, so
-                # records stream through instead of being materialised.
+                # Compression is detected from the suffix (.gz ...); each file streams
+                # through in lists of batch_size records instead of being materialised. The
+                # reshuffle spreads the files over workers, as ReadAllFromTFRecord's does.
                 records = (
                     pipeline
                     | f"Files[{split}]" >> beam.Create(list(files))
-                    | f"Read[{split}]" >> beam.io.ReadAllFromTFRecord()
+                    | f"Spread[{split}]" >> beam.Reshuffle()
+                    | f"Read[{split}]" >> beam.ParDo(ReadTFRecordBatches(self._config.batch_size))
                     | f"Progress[{split}]"
-                    >> ReportProgress(self._progress_key, "reading", "examples")
+                    >> ReportProgress(self._progress_key, "reading", "examples", weigh=len)
                 )
             else:
                 records = pipeline | f"NoFiles[{split}]" >> beam.Create([])
