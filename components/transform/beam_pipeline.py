@@ -1,9 +1,12 @@
 """The transform Beam pipeline: analyze the train split with TFT, transform every split, write.
 
-The analysis reads the train split with tfx_bsl's TFExampleRecord TFXIO (Arrow record batches
-straight from the gzip TFRecords, TFT's fast path); the transform reads every split in one
-ReadAllFromTFRecord and decodes with the same tfx_bsl decoder, so FnApiRunner streams the data
-instead of holding it (see AnalyzeAndTransformSplits). TFT runs with output_record_batches=True
+The analysis reads the train split, the transform every split in one read; both read the gzip
+TFRecords in lists of `batch_size` records (pipeline/tfrecord_batches.py) and decode each list
+with tfx_bsl's ExamplesToRecordBatchDecoder, the decoder of TFT's fast path (tfx_bsl's
+TFExampleRecord TFXIO), so FnApiRunner streams the data instead of holding it (see
+AnalyzeAndTransformSplits). Neither read makes one Beam element per record: TFXIO's BeamSource
+and ReadAllFromTFRecord both did, at ~43k records/s on 2 cores, which was most of the 115 s the
+transform of 1.9M series windows took. TFT runs with output_record_batches=True
 and the transformed record batches are encoded back to tf.Example with tfx_bsl's
 RecordBatchToExamplesEncoder, so no per-instance Python dicts are built anywhere. All splits go
 through one TransformDataset. Measured on 2 shared cores: ~6 CPU-seconds of fixed cost (TFT traces,
@@ -20,6 +23,7 @@ Layout written (see the artifact contract in the component):
 from __future__ import annotations
 
 import fnmatch
+import functools
 import operator
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -31,15 +35,16 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import tensorflow_transform as tft
 import tensorflow_transform.beam as tft_beam
+from apache_beam.io import fileio
 from apache_beam.metrics import Metrics
 from apache_beam.metrics.metric import MetricsFilter
-from apache_beam.transforms.window import GlobalWindows
 from tensorflow_transform.tf_metadata import dataset_metadata, metadata_io, schema_utils
 from tfx_bsl.coders import example_coder
 from tfx_bsl.public import tfxio
 
 from seqline.pipeline.artifacts.examples import SHARD_SUFFIX, split_pattern, split_prefix
 from seqline.pipeline.beam_progress import ReportProgress
+from seqline.pipeline.tfrecord_batches import ReadTFRecordBatches, WriteTFRecordBatches
 from seqline.schemas.text import LABEL_ID_KEY, raw_feature_spec
 from seqline.storage import filesystem
 
@@ -92,37 +97,51 @@ def _by_split(transformed: tuple[pa.RecordBatch, dict]) -> Iterator[tuple[str, p
         yield split.decode(), data.filter(pa.array(splits == split))
 
 
-class _DecodeTagged(beam.DoFn):
-    """(split, serialized tf.Example) -> raw RecordBatch of one split with SPLIT_COLUMN.
+class _Decode(beam.DoFn):
+    """A list of serialized tf.Examples -> one raw RecordBatch, decoded by tfx_bsl's
+    ExamplesToRecordBatchDecoder with the raw schema (the decoder TFXIO's TFExampleRecord
+    uses, so the batches have the same Arrow schema as its)."""
 
-    Batches each split's records separately (at most `batch_size` rows, the rest flushed at
-    the end of the bundle) and decodes them with tfx_bsl's ExamplesToRecordBatchDecoder, the
-    decoder TFXIO's TFExampleRecord uses, so the batches have the same Arrow schema as its.
-    """
-
-    def __init__(self, serialized_schema: bytes, batch_size: int) -> None:
+    def __init__(self, serialized_schema: bytes) -> None:
         super().__init__()
         self._serialized_schema = serialized_schema
-        self._batch_size = batch_size
 
     def setup(self) -> None:
         self._decoder = example_coder.ExamplesToRecordBatchDecoder(self._serialized_schema)
 
-    def start_bundle(self) -> None:
-        self._pending: dict[str, list[bytes]] = {}
+    def process(self, records: list[bytes]) -> Iterator[pa.RecordBatch]:
+        yield self._decoder.DecodeBatch(records)
 
-    def _decode(self, split: str) -> pa.RecordBatch:
-        return _tag_split(self._decoder.DecodeBatch(self._pending.pop(split)), split)
 
-    def process(self, element: tuple[str, bytes]) -> Iterator[pa.RecordBatch]:
-        split, record = element
-        self._pending.setdefault(split, []).append(record)
-        if len(self._pending[split]) >= self._batch_size:
-            yield self._decode(split)
+class _DecodeTagged(_Decode):
+    """(split, list of serialized tf.Examples of that split) -> raw RecordBatch with
+    SPLIT_COLUMN. ReadTFRecordBatches(group=split) batches each split apart, so a batch never
+    mixes splits."""
 
-    def finish_bundle(self) -> Iterator[Any]:
-        for split in sorted(self._pending):
-            yield GlobalWindows.windowed_value(self._decode(split))
+    def process(self, element: tuple[str, list[bytes]]) -> Iterator[pa.RecordBatch]:  # type: ignore[override]
+        split, records = element
+        yield _tag_split(self._decoder.DecodeBatch(records), split)
+
+
+def _read_batches(
+    patterns: list[str], batch_size: int, group: Callable[[str], str] | None = None
+) -> beam.PTransform:
+    """PBegin -> lists of at most `batch_size` records of the files matching `patterns`
+    ((group, list) pairs with `group`). The reshuffle spreads the files over workers, as
+    ReadAllFromTFRecord's does."""
+
+    @beam.ptransform_fn
+    def read(pbegin: beam.pvalue.PBegin) -> beam.PCollection:
+        return (
+            pbegin
+            | "Patterns" >> beam.Create(patterns)
+            | "Match" >> fileio.MatchAll()
+            | "Paths" >> beam.Map(operator.attrgetter("path"))
+            | "Spread" >> beam.Reshuffle()
+            | "Read" >> beam.ParDo(ReadTFRecordBatches(batch_size, group))
+        )
+
+    return read()
 
 
 def _split_of(path: str, file_patterns: Mapping[str, str]) -> str:
@@ -136,18 +155,19 @@ def _split_of(path: str, file_patterns: Mapping[str, str]) -> str:
 class AnalyzeAndTransformSplits(beam.PTransform):
     """PBegin -> (transform_fn, {split: PCollection[pa.RecordBatch] of transformed data}).
 
-    Analyzes `train_split` with TFT (tft_beam.AnalyzeDataset over tfx_bsl's TFExampleRecord
-    TFXIO) and applies the transform_fn to all splits, train included, in ONE
-    tft_beam.TransformDataset: each split's record batches carry the split name in a
-    passthrough column (hidden from the preprocessing_fn) and are routed back by it afterwards.
+    Analyzes `train_split` with TFT (tft_beam.AnalyzeDataset over record batches decoded as
+    tfx_bsl's TFExampleRecord TFXIO decodes them) and applies the transform_fn to all splits,
+    train included, in ONE tft_beam.TransformDataset: each split's record batches carry the
+    split name in a passthrough column (hidden from the preprocessing_fn) and are routed back
+    by it afterwards.
     The same result as AnalyzeAndTransformDataset on train plus TransformDataset per other
     split, but TFT loads and runs the transform SavedModel once instead of once per split, which
     saves ~1-2 CPU-seconds per split. Must be applied inside
     tft_beam.Context(temp_dir=..., passthrough_keys={SPLIT_COLUMN}) (see `tft_context`).
 
     Memory stays flat as data grows (docs/benchmarks.md, bench/beam_memory.py): the records
-    to transform come from ONE read of every split's files (ReadAllFromTFRecord with file
-    names, the split told by the path), separate from the analysis read of the train split.
+    to transform come from ONE read of every split's files (ReadTFRecordBatches, the split
+    told by the path), separate from the analysis read of the train split.
     Beam's FnApiRunner materialises in memory every PCollection that crosses a stage boundary;
     a Flatten of per-split reads, or a read shared with the analysis (whose result the
     transform waits for as a side input), is such a boundary, and held the whole dataset.
@@ -160,7 +180,8 @@ class AnalyzeAndTransformSplits(beam.PTransform):
         train_split: the split the vocabulary is computed on (a key of file_patterns).
         preprocessing_fn: see preprocessing.make_preprocessing_fn.
         feature_spec: raw feature spec to parse examples with (None = schemas.text's default).
-        batch_size: rows per decoded record batch fed to the transform (default 1,000).
+        batch_size: rows per decoded record batch fed to the analysis and the transform
+            (default 1,000).
         progress_key: reports the examples analyzed ("analyzing '<train_split>'") and read to
             transform ("transforming") so far under this key (beam_progress.reporting);
             None: silent.
@@ -196,9 +217,12 @@ class AnalyzeAndTransformSplits(beam.PTransform):
             tensor_representations=raw_config.tensor_representations,
         )
         key = self._progress_key
+        serialized_schema = schema.SerializeToString()
         analyzed = (
             pbegin
-            | "ReadTrainForAnalysis" >> train.BeamSource()
+            | "ReadTrainForAnalysis"
+            >> _read_batches([self._file_patterns[self._train_split]], self._batch_size)
+            | "DecodeTrain" >> beam.ParDo(_Decode(serialized_schema))
             | "AnalysisProgress"
             >> ReportProgress(
                 key,
@@ -213,11 +237,15 @@ class AnalyzeAndTransformSplits(beam.PTransform):
         patterns = self._file_patterns
         everything = (
             pbegin
-            | "Patterns" >> beam.Create(sorted(set(patterns.values())))
-            | "ReadAllSplits" >> beam.io.ReadAllFromTFRecord(with_filename=True)
-            | "TransformProgress" >> ReportProgress(key, "transforming", "examples")
-            | "SplitOf" >> beam.MapTuple(lambda path, record: (_split_of(path, patterns), record))
-            | "Decode" >> beam.ParDo(_DecodeTagged(schema.SerializeToString(), self._batch_size))
+            | "ReadAllSplits"
+            >> _read_batches(
+                sorted(set(patterns.values())),
+                self._batch_size,
+                group=functools.partial(_split_of, file_patterns=patterns),
+            )
+            | "TransformProgress"
+            >> ReportProgress(key, "transforming", "examples", weigh=lambda kv: len(kv[1]))
+            | "Decode" >> beam.ParDo(_DecodeTagged(serialized_schema))
         )
         transformed, _ = ((everything, tagged_config), transform_fn) | "Transform" >> (
             tft_beam.TransformDataset(output_record_batches=True)
@@ -257,7 +285,8 @@ def _nonfinite_rows(batch: pa.RecordBatch) -> np.ndarray:
 
 
 class _EncodeExamples(beam.DoFn):
-    """Transformed record batches -> serialized tf.Example, counting and dropping bad rows.
+    """Transformed record batches -> lists of serialized tf.Example (one list per batch, for
+    WriteTFRecordBatches), counting and dropping bad rows.
 
     A label_id of -1 means the label name is not in the label list (the Examples artifact said
     otherwise): those rows are dropped and counted under "unknown_label[split]". A row with a
@@ -275,7 +304,7 @@ class _EncodeExamples(beam.DoFn):
         self._unknown = Metrics.counter(METRICS_NAMESPACE, f"unknown_label[{self.split}]")
         self._nonfinite = Metrics.counter(METRICS_NAMESPACE, f"nonfinite[{self.split}]")
 
-    def process(self, batch: pa.RecordBatch) -> Iterator[bytes]:
+    def process(self, batch: pa.RecordBatch) -> Iterator[list[bytes]]:
         if LABEL_ID_KEY in batch.schema.names:
             # Each label_id row is a one-element list (FixedLenFeature []); flatten is 1:1.
             label_ids = batch.column(LABEL_ID_KEY).flatten().to_numpy(zero_copy_only=False)
@@ -288,7 +317,8 @@ class _EncodeExamples(beam.DoFn):
             self._nonfinite.inc(int(bad.sum()))
             batch = batch.filter(pa.array(~bad))
         self._written.inc(batch.num_rows)
-        yield from self._encoder.encode(batch)
+        if batch.num_rows:
+            yield self._encoder.encode(batch)
 
 
 class WriteTransformedSplit(beam.PTransform):
@@ -303,8 +333,8 @@ class WriteTransformedSplit(beam.PTransform):
         return (
             batches
             | "Encode" >> beam.ParDo(_EncodeExamples(self._split))
-            # The ".gz" suffix makes WriteToTFRecord (compression AUTO) write gzip.
-            | "Write" >> beam.io.WriteToTFRecord(self._prefix, file_name_suffix=SHARD_SUFFIX)
+            # The ".gz" suffix makes the sink (compression AUTO) write gzip.
+            | "Write" >> WriteTFRecordBatches(self._prefix, file_name_suffix=SHARD_SUFFIX)
         )
 
 

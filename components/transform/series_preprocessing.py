@@ -109,13 +109,17 @@ def _lookup_per_key(
     Returns:
         float [batch].
     """
-    # K (series) is small; a [batch, K] comparison avoids a lookup table built from an analyzer
-    # output.
-    matches = tf.equal(key[:, None], key_vocab[None, :])
+    # A [U, K] comparison of the batch's U distinct keys with the vocabulary avoids a lookup
+    # table built from an analyzer output. Comparing every row instead ([batch, K]) cost
+    # ~7 ms a lookup at 1,000 rows x 1,000 series, 27 of the ~30 s the transform graph ran on
+    # 1.9M windows; windows come series by series, so a batch holds one or two keys.
+    unique_keys, position = tf.unique(key)
+    matches = tf.equal(unique_keys[:, None], key_vocab[None, :])
     found = tf.reduce_any(matches, axis=1)
     index = tf.argmax(tf.cast(matches, tf.int32), axis=1)
     gathered = tf.gather(tf.cast(values, tf.float32), index)
-    return tf.where(found, gathered, tf.cast(fallback, tf.float32))
+    per_key = tf.where(found, gathered, tf.cast(fallback, tf.float32))
+    return tf.gather(per_key, position)
 
 
 def _safe_scale(scale: tf.Tensor) -> tf.Tensor:

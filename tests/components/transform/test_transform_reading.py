@@ -1,9 +1,9 @@
 """How the transform pipeline reads every split in one read: split from path, per-split batches.
 
-The single read (ReadAllFromTFRecord with file names) is what keeps the transform's memory flat
-on FnApiRunner (see AnalyzeAndTransformSplits); these tests pin the two pieces it relies on:
-each record is given the split whose file pattern its path matches, and the decoder never mixes
-splits in one record batch, whatever order the records arrive in.
+The single read (ReadTFRecordBatches over every split's files) is what keeps the transform's
+memory flat on FnApiRunner (see AnalyzeAndTransformSplits); these tests pin the two pieces it
+relies on: each record is given the split whose file pattern its path matches, and a record
+batch never mixes splits, whatever order the files arrive in.
 """
 
 from __future__ import annotations
@@ -46,14 +46,35 @@ def test_split_of_a_path_no_pattern_matches_is_an_error_naming_it() -> None:
         _split_of("/root/examples/test/data-0.tfrecord.gz", PATTERNS)
 
 
-def test_decode_batches_each_split_apart_and_flushes_the_rest_at_bundle_end() -> None:
-    records = [("train", f"t{i}") for i in range(5)] + [("eval", "e0"), ("train", "t5")]
-    records.insert(1, ("eval", "e1"))  # splits interleaved, as a shuffled read may give them
-    decode = _DecodeTagged(raw_schema().SerializeToString(), batch_size=3)
+def test_reading_batches_each_split_apart_and_decoding_keeps_the_split(tmp_path) -> None:
+    import functools
+
+    from seqline.pipeline.tfrecord_batches import ReadTFRecordBatches
+
+    patterns = {
+        split: str(tmp_path / split / "data-*-of-*.tfrecord.gz") for split in ("train", "eval")
+    }
+    files = {
+        ("train", 0): ["t0", "t1"],
+        ("eval", 0): ["e0"],
+        ("train", 1): ["t2", "t3", "t4", "t5"],
+        ("eval", 1): ["e1"],
+    }
+    paths = []
+    for (split, shard), texts in files.items():  # splits interleaved, as a reshuffle may give
+        (tmp_path / split).mkdir(exist_ok=True)
+        path = str(tmp_path / split / f"data-{shard:05d}-of-00002.tfrecord.gz")
+        with tf.io.TFRecordWriter(path, options="GZIP") as writer:
+            for text in texts:
+                writer.write(_example(text, "pos"))
+        paths.append(path)
+    read = ReadTFRecordBatches(3, group=functools.partial(_split_of, file_patterns=patterns))
+    decode = _DecodeTagged(raw_schema().SerializeToString())
     decode.setup()
-    decode.start_bundle()
-    batches = [b for split, text in records for b in decode.process((split, _example(text, "pos")))]
-    batches += [wv.value for wv in decode.finish_bundle()]
+    read.start_bundle()
+    lists = [b for path in paths for b in read.process(path)]
+    lists += [wv.value for wv in read.finish_bundle()]
+    batches = [batch for element in lists for batch in decode.process(element)]
 
     seen = []
     for batch in batches:
@@ -66,5 +87,5 @@ def test_decode_batches_each_split_apart_and_flushes_the_rest_at_bundle_end() ->
     assert seen == [
         ("train", ["t0", "t1", "t2"]),
         ("train", ["t3", "t4", "t5"]),
-        ("eval", ["e1", "e0"]),
+        ("eval", ["e0", "e1"]),
     ]
