@@ -1,5 +1,6 @@
-"""Benchmark: ingest_series (parse, group, regularise, window, write) and, when the series
-transform is present, transform, at 10k, 100k and 1M points; with --quality, forecast quality
+"""Benchmark: ingest_series (parse, group, regularise, window, write), statistics (the series
+pipeline's node: window_end / series_id) and, when the series transform is present,
+transform, at 10k, 100k and 1M points; with --quality, forecast quality
 against the naive baselines on the real series of the examples.
 
     python bench/pipeline_series.py [--sizes 10000,100000,1000000] [--series 1]
@@ -19,8 +20,9 @@ evaluate's `season`), blessed or not, and wall time.
 
 Each size runs in a fresh Python process (so its peak RSS is its own): the CSV is generated
 first (not timed), then the component executors run on hand-built artifacts exactly as the
-runner would call them. Prints per-step seconds, points and windows per second, the peak RSS
-after imports (the baseline: TensorFlow + Beam) and at the end, and the ratios between sizes:
+runner would call them. Prints per-step seconds (ingest, statistics, transform), points and
+windows per second, the peak RSS after imports (the baseline: TensorFlow + Beam) and at the
+end, and the ratios between sizes:
 with windows generated lazily, the peak should grow far slower than the data (the grouped
 series costs ~8 * (2 + k) bytes a point; windows are never held). Figures, not assertions.
 """
@@ -52,6 +54,9 @@ from seqline.components.ingest_series.component import COMPONENT as INGEST
 from seqline.components.ingest_series.config import IngestSeriesConfig
 from seqline.pipeline.harness import run_component
 
+from seqline.components.statistics.component import COMPONENT as STATISTICS
+from seqline.schemas.series import SERIES_ID_KEY, WINDOW_END_KEY
+
 transform = None
 if with_transform == "1":
     from seqline.components.transform.series_component import COMPONENT as transform
@@ -71,6 +76,12 @@ summary = ingested.summary
 ingest_seconds = time.perf_counter() - t1
 ingest_peak = peak_mb()
 
+# The series pipeline's statistics node (components/series_pipeline.py's defaults).
+t_stats = time.perf_counter()
+run_component(STATISTICS, {"timestamp_feature": WINDOW_END_KEY, "series_id_feature": SERIES_ID_KEY},
+              {"examples": ingested.outputs["examples"]}, root=root, pipeline_name="bench-series")
+statistics_seconds = time.perf_counter() - t_stats
+
 transform_seconds = None
 if transform is not None:
     t2 = time.perf_counter()
@@ -80,7 +91,8 @@ if transform is not None:
 
 print(json.dumps({
     "imports": imports, "baseline_rss_mb": baseline, "ingest_seconds": ingest_seconds,
-    "ingest_peak_rss_mb": ingest_peak, "transform_seconds": transform_seconds,
+    "ingest_peak_rss_mb": ingest_peak, "statistics_seconds": statistics_seconds,
+    "transform_seconds": transform_seconds,
     "peak_rss_mb": peak_mb(), "summary": summary,
 }))
 """
@@ -353,6 +365,8 @@ def main() -> None:
                 f"{n:>9,} points ({args.series} series, CSV {r['csv_mb']:.1f} MB): ingest+window "
                 f"{r['ingest_seconds']:.1f} s ({n / r['ingest_seconds']:,.0f} points/s, "
                 f"{windows:,} windows, {windows / r['ingest_seconds']:,.0f} windows/s); "
+                f"statistics {r['statistics_seconds']:.1f} s "
+                f"({windows / r['statistics_seconds']:,.0f} windows/s); "
                 f"transform {transform}; process {r['process_wall']:.1f} s (imports "
                 f"{r['imports']:.1f} s)"
             )
