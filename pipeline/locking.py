@@ -317,18 +317,23 @@ def _open_node_lock(root: str, node_id: str, fingerprint: str) -> int:
     return os.open(os.path.join(directory, f"{node_id}-{fingerprint}.lock"), os.O_RDWR | os.O_CREAT)
 
 
-def try_node_lock(root: str, node_id: str, fingerprint: str) -> int | None:
-    """The lock node_lock takes for (node_id, fingerprint) on a local root, without waiting:
-    its file descriptor (close it to release), or None while another holder has it."""
+def try_exclusive(fd: int) -> int | None:
+    """`fd` holding an exclusive flock taken without waiting, or None (and `fd` closed) while
+    another holder has the file locked."""
     import fcntl
 
-    fd = _open_node_lock(root, node_id, fingerprint)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
         os.close(fd)
         return None
     return fd
+
+
+def try_node_lock(root: str, node_id: str, fingerprint: str) -> int | None:
+    """The lock node_lock takes for (node_id, fingerprint) on a local root, without waiting:
+    its file descriptor (close it to release), or None while another holder has it."""
+    return try_exclusive(_open_node_lock(root, node_id, fingerprint))
 
 
 @contextlib.contextmanager

@@ -19,7 +19,7 @@ import logging
 import os
 from collections.abc import Callable, Iterator
 
-from seqline.pipeline.locking import LOCKS_DIR
+from seqline.pipeline.locking import LOCKS_DIR, try_exclusive
 from seqline.storage import filesystem
 
 # Held shared by every run on a local root while it runs, exclusively by `seqline gc`
@@ -94,12 +94,4 @@ def try_root_exclusive(root: str) -> int | None:
     """The exclusive lock on a local root that `seqline gc` holds while it deletes, without
     waiting: its file descriptor (close it to release), or None while a run holds the root
     (root_in_use). Local roots only."""
-    import fcntl
-
-    fd = _open_root_lock(root)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        os.close(fd)
-        return None
-    return fd
+    return try_exclusive(_open_root_lock(root))
