@@ -263,14 +263,21 @@ def run_details(store: Any, run_id: str) -> str:
 
 
 def _deleted_uris(store: Any, executions: list[Any]) -> dict[str, str]:
-    """uri -> "  (deleted by seqline gc at TIME)" for the artifacts the executions read or
+    """uri -> "  (deleted TIME by seqline gc)" for the artifacts the executions read or
     published whose folder gc deleted (MetadataStore.deletions)."""
-    uris = [
-        artifact.uri
-        for execution in executions
-        for kind in ("input", "output")
-        for _name, artifact in store.artifacts_of(execution.id, kind)
-    ]
+    return _deletion_marks(
+        store,
+        [
+            artifact.uri
+            for execution in executions
+            for kind in ("input", "output")
+            for _name, artifact in store.artifacts_of(execution.id, kind)
+        ],
+    )
+
+
+def _deletion_marks(store: Any, uris: list[str]) -> dict[str, str]:
+    """uri -> "  (deleted TIME by seqline gc)" for those of `uris` whose folder gc deleted."""
     if not uris:
         return {}
     return {
@@ -407,16 +414,22 @@ def _as_tree(walk: list[tuple[int, Any, str, Any]]) -> list[tuple[int, Any, str,
 
 def _upstream_lines(store: Any, artifact_id: int, indent_depth: int) -> list[str]:
     """Two lines per upstream artifact of `artifact_id` (store.lineage): which node read it
-    under which name, and which run produced it with its facts; indented by depth, each
-    artifact's own inputs right under it (a tree, depth first)."""
+    under which name (marked when `seqline gc` deleted its folder), and which run produced it
+    with its facts; indented by depth, each artifact's own inputs right under it (a tree,
+    depth first)."""
     lines = []
-    for depth, execution, name, upstream in _as_tree(list(store.lineage(artifact_id))):
+    tree = _as_tree(list(store.lineage(artifact_id)))
+    gone = _deletion_marks(store, [upstream.uri for _, _, _, upstream in tree])
+    for depth, execution, name, upstream in tree:
         made_by = "-"
         if upstream.producer_execution_id is not None:
             made_by = store.execution(upstream.producer_execution_id).run_id
         facts = ", ".join(f"{k}={v}" for k, v in _typed(upstream).facts().items())
         indent = "  " * (depth + indent_depth)
-        lines.append(f"{indent}{execution.node_id} <- {name}: {upstream.type_name} {upstream.uri}")
+        lines.append(
+            f"{indent}{execution.node_id} <- {name}: {upstream.type_name} {upstream.uri}"
+            + gone.get(upstream.uri, "")
+        )
         lines.append(f"{indent}  produced by run {made_by}" + (f"; {facts}" if facts else ""))
     return lines
 

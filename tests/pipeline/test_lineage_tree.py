@@ -61,3 +61,16 @@ def test_each_artifacts_inputs_are_printed_under_it(tmp_path, capsys) -> None:
         assert depth[child] > depth[parent], entries
     for parent, child in (("/tx2", "/ex2"), ("/a", "/ex1")):
         assert uris.index(child) == uris.index(parent) + 1, entries
+
+
+def test_artifacts_seqline_gc_deleted_are_marked(tmp_path, capsys) -> None:
+    """`show` marked what gc deleted; lineage printed the same paths as if they were there."""
+    _history(tmp_path)
+    store = MetadataStore(default_metadata_url(str(tmp_path)))
+    store.record_deletion("/ex1", "gc-test")
+    store.close()
+    assert main(["lineage", "m", "2", "--root", str(tmp_path)]) == 0
+    lines = [line.strip() for line in capsys.readouterr().out.splitlines() if " <- " in line]
+    (old_span,) = [line for line in lines if line.endswith("by seqline gc)")]
+    assert "Examples /ex1  (deleted " in old_span
+    assert sum("(deleted" in line for line in lines) == 1
