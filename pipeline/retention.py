@@ -21,7 +21,11 @@ A root grows by `{root}/{node}/{output}/{fingerprint}/` with every new fingerpri
   are normally in the newest run already (each resolves among artifacts newer runs keep), but
   for older spans' statistics, or in the rule above; this is the safety net. A custom
   component's own resolver is not foreseen: what it resolved in the kept runs and its node's
-  newest execution is kept (the first two rules), nothing further back.
+  newest execution is kept (the first two rules), nothing further back;
+- every output of an execution one of whose outputs the rules above keep (a model kept as a
+  baseline keeps its ModelRun): the cache reuses an execution only with all its outputs, and
+  the next run of that config would otherwise execute it again and publish into the kept
+  folders.
 
 Everything else the metadata store knows under `{root}/{node}/{output}/{fingerprint}/` is dead.
 `{root}/_failed/{run}/` of a run that is not kept and started before the oldest kept run of
@@ -69,6 +73,8 @@ FAILED_DIR = "_failed"
 SPAN_STATISTICS = "the newest accepted statistics of span"
 # Why gc keeps what a node's newest execution read or published (not a resolver's pick).
 NEWEST_EXECUTION = "read or published by the newest execution of"
+# Why gc keeps an output whose sibling (another output of the same execution) it keeps.
+SIBLING = "published by the same execution as"
 
 
 @dataclass(frozen=True)
@@ -271,6 +277,7 @@ def plan_gc(store: MetadataStore, root: str, keep_runs: int = DEFAULT_KEEP_RUNS)
         if uri not in plan.live:
             plan.also_kept[uri] = why
             plan.live.add(uri)
+    _keep_siblings(store, plan, artifacts)
     known = {a.uri: a for a in artifacts}
     for record in artifacts:
         parts = record.uri[len(prefix) :].split("/")
@@ -312,6 +319,34 @@ def plan_gc(store: MetadataStore, root: str, keep_runs: int = DEFAULT_KEEP_RUNS)
         plan.doomed.append(Doomed(path, FAILED_DIR, run_id, folder_size(path), run_id))
     plan.doomed.sort(key=lambda d: (d.node, d.output, d.path))
     return plan
+
+
+def _keep_siblings(store: MetadataStore, plan: Plan, artifacts: Sequence[ArtifactRecord]) -> None:
+    """Adds to `plan.live` every output of an execution one of whose outputs is live (a model
+    kept as a baseline keeps the ModelRun its training published beside it). The cache reuses
+    an execution only when all its outputs are there: with one deleted, the next run of that
+    config would execute the node again and republish into the kept folders, which a
+    blessing, a pushed version and the kept runs' lineage name (with other content where
+    training is not deterministic)."""
+    by_uri = {a.uri: a for a in artifacts}
+    done: set[int] = set()
+    pending = sorted(plan.live)
+    while pending:
+        uri = pending.pop()
+        record = by_uri.get(uri)
+        if record is None or record.producer_execution_id is None:
+            continue
+        if record.producer_execution_id in done:
+            continue
+        done.add(record.producer_execution_id)
+        for _name, sibling in store.artifacts_of(record.producer_execution_id, "output"):
+            if sibling.uri in plan.live or sibling.uri not in by_uri:
+                continue
+            plan.live.add(sibling.uri)
+            plan.also_kept[sibling.uri] = (
+                f"{SIBLING} {uri} (kept): a cache hit needs every output of an execution"
+            )
+            pending.append(sibling.uri)
 
 
 def _producer_run(store: MetadataStore, record: ArtifactRecord) -> str | None:
@@ -483,7 +518,7 @@ def describe(plan: Plan, dry_run: bool) -> str:
             node = why.rsplit(" of ", 1)[1]
             span_statistics[node] = span_statistics.get(node, 0) + 1
             continue
-        if not why.startswith(NEWEST_EXECUTION):
+        if not why.startswith((NEWEST_EXECUTION, SIBLING)):
             why += " (a resolved input of the next run)"
         lines.append(f"also keeping {uri}: {why}")
     for node, count in sorted(span_statistics.items()):

@@ -509,3 +509,51 @@ def test_gc_on_a_root_it_may_not_write_says_so_and_deletes_nothing(tmp_path, cap
     assert f"cannot take the root lock {lock}" in out
     assert "expected a user that can write the pipeline root" in out
     assert tree(root) == before
+
+
+def train_with_run(ctx: ExecutionContext) -> dict:
+    """toy train, plus a second output beside the model, as seqline's train writes a ModelRun."""
+    toy.train(ctx)
+    with open(os.path.join(ctx.outputs["model_run"].uri, "history.json"), "w") as f:
+        f.write(str(ctx.config.quality))
+    return {}
+
+
+TRAIN_WITH_RUN = Component(
+    name="train",
+    inputs={},
+    outputs={"model": ArtifactType.MODEL, "model_run": ArtifactType.MODEL_RUN},
+    config_type=toy.TrainConfig,
+    executor=train_with_run,
+)
+
+
+def two_output_pipeline(root: Path, serving: Path, span: int, quality: int) -> Pipeline:
+    """full_pipeline whose train publishes a model and a model_run."""
+    pipeline = full_pipeline(root, serving, span, quality)
+    nodes = [
+        dataclasses.replace(n, component=TRAIN_WITH_RUN) if n.node_id == "train" else n
+        for n in pipeline.nodes
+    ]
+    return dataclasses.replace(pipeline, nodes=nodes)
+
+
+def test_gc_keeps_every_output_of_an_execution_it_keeps_one_of(tmp_path, capsys):
+    """A model kept as the next run's baseline lost the model_run its training published beside
+    it: the next run of that config trained again and republished into the kept, blessed
+    model's folder instead of being CACHED."""
+    root, serving = tmp_path / "root", tmp_path / "serving"
+    first = run_pipeline(two_output_pipeline(root, serving, 1, 1))
+    run_pipeline(two_output_pipeline(root, serving, 1, 2))  # evaluate's baseline: first's model
+    model = first.node("train").outputs["model"].uri
+    model_run = first.node("train").outputs["model_run"].uri
+
+    code, out = gc(root, capsys, "--keep-runs", "1")
+    assert code == 0, out
+    assert os.path.exists(os.path.join(model, "artifact.json"))
+    assert os.path.exists(os.path.join(model_run, "artifact.json"))
+    assert f"also keeping {model_run}: published by the same execution as {model}" in out
+
+    again = run_pipeline(two_output_pipeline(root, serving, 1, 1))  # back to quality 1
+    assert again.node("train").status == "CACHED"
+    assert again.node("train").fingerprint == first.node("train").fingerprint
