@@ -33,8 +33,9 @@ its pipeline is dead too (nothing reads it back). A folder the store does not kn
 deleted, only listed ("unknown, left alone"); nor is a dead folder that is a symbolic link
 (listed "a symbolic link, left alone": what it points at is outside the root, and removing
 artifact.json through it before shutil.rmtree refuses the link would damage the target);
-`_locks/`, `_tmp/`, temporaries and anything outside the root (serving_root: push's
-keep_versions prunes it) are not gc's business.
+`_tmp/`, temporaries and anything outside the root (serving_root: push's keep_versions
+prunes it) are not gc's business; of `_locks/`, gc removes the node lock files of fingerprints
+that no longer have a folder in the root (remove_unused_locks), never `.root.lock`.
 
 Deleting one folder: its `artifact.json` first (from then on no cache hit or resolver takes it:
 a folder without one is not an artifact), then the deletion is recorded in the store
@@ -48,6 +49,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
 import socket
 import time
@@ -57,7 +59,13 @@ from typing import TYPE_CHECKING, Any
 
 from seqline.pipeline.artifact import DESCRIPTOR, ArtifactType
 from seqline.pipeline.errors import SeqlineError
-from seqline.pipeline.locking import OwnerCheck, ProcessOwner, RootBusyError, check_process
+from seqline.pipeline.locking import (
+    LOCKS_DIR,
+    OwnerCheck,
+    ProcessOwner,
+    RootBusyError,
+    check_process,
+)
 from seqline.pipeline.resolvers import accepted_inputs, nonfinite_metrics, statistics_span
 from seqline.pipeline.root_lock import ROOT_LOCK, try_root_exclusive
 from seqline.storage import filesystem
@@ -102,6 +110,7 @@ class Plan:
     unknown: list[str] = field(default_factory=list)
     links: list[str] = field(default_factory=list)  # dead folders that are symbolic links
     failed: list[tuple[Doomed, str]] = field(default_factory=list)  # could not delete: why
+    locks_removed: int = 0  # node lock files of fingerprints no longer in the root
 
     @property
     def total(self) -> int:
@@ -485,11 +494,60 @@ def collect(
                 deleted(doomed)
         failed = {d.path for d, _why in plan.failed}
         plan.doomed = [d for d in plan.doomed if d.path not in failed]
+        if fd is not None:
+            plan.locks_removed = len(remove_unused_locks(root))
         return plan
     finally:
         if fd is not None:
             os.close(fd)
         store.release_root(root, holder)
+
+
+def _fingerprints_in(root: str) -> set[tuple[str, str]]:
+    """(node, fingerprint) of every folder `{root}/{node}/{output}/{fingerprint}` and
+    `{root}/_work/{node}/{fingerprint}` (train's resume state, locked under the same name)."""
+    found: set[tuple[str, str]] = set()
+    for node in _listdir(root):
+        if node.startswith(("_", ".")):
+            continue
+        for output in _listdir(os.path.join(root, node)):
+            found.update((node, name) for name in _listdir(os.path.join(root, node, output)))
+    work = os.path.join(root, "_work")
+    for node in _listdir(work):
+        found.update((node, name) for name in _listdir(os.path.join(work, node)))
+    return found
+
+
+def remove_unused_locks(root: str) -> list[str]:
+    """Removes the node lock files `{root}/_locks/{node}-{fingerprint}.lock` (locking.node_lock)
+    whose node has no folder of that fingerprint left in the local `root`; returns their
+    names. One is added per executed fingerprint, and nothing else removes them.
+
+    Only while holding the root lock exclusively (collect): every run, `--node` task and
+    training that takes a node lock does so while holding the root lock shared, so then no
+    process holds or has open a node lock file, and none can open one meanwhile. A fingerprint
+    is hex (pipeline/fingerprint.py), so the last '-' of the name ends the node id, which may
+    hold '-' itself (dag.check_node_id); a name that does not parse so is left alone, and so
+    is `.root.lock`."""
+    local = filesystem.local_path(root)
+    directory = os.path.join(local, LOCKS_DIR)
+    remaining = _fingerprints_in(local)
+    removed = []
+    for name in _listdir(directory):
+        node, dash, fingerprint = name.removesuffix(".lock").rpartition("-")
+        if (
+            name == ROOT_LOCK
+            or not name.endswith(".lock")
+            or not dash
+            or not node
+            or not re.fullmatch(r"[0-9a-f]+", fingerprint)
+            or (node, fingerprint) in remaining
+        ):
+            continue
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(os.path.join(directory, name))
+        removed.append(name)
+    return removed
 
 
 def human_size(size: int | None) -> str:
@@ -554,6 +612,11 @@ def describe(plan: Plan, dry_run: bool) -> str:
     total = human_size(plan.total)
     if any(d.size is None for d in plan.doomed):
         total += " (sizes of remote folders not counted)"
+    if plan.locks_removed:
+        lines.append(
+            f"removed {plan.locks_removed} lock file(s) of {plan.root}/_locks/ whose fingerprint "
+            "no longer has a folder in the root"
+        )
     if not plan.doomed:
         lines.append("nothing to delete")
     elif dry_run:

@@ -557,3 +557,46 @@ def test_gc_keeps_every_output_of_an_execution_it_keeps_one_of(tmp_path, capsys)
     again = run_pipeline(two_output_pipeline(root, serving, 1, 1))  # back to quality 1
     assert again.node("train").status == "CACHED"
     assert again.node("train").fingerprint == first.node("train").fingerprint
+
+
+def lock_files(root: Path) -> set[str]:
+    return {p.name for p in (root / "_locks").iterdir()}
+
+
+def test_gc_removes_the_lock_files_of_fingerprints_it_deleted(tmp_path, capsys):
+    """`_locks/{node}-{fingerprint}.lock` was never removed: one more per executed fingerprint,
+    about 9 per nightly run, forever."""
+    root, serving = tmp_path / "root", tmp_path / "serving"
+    runs = [run_pipeline(full_pipeline(root, serving, q, q)) for q in (1, 2, 3, 4)]
+    # A node id holding '-': the lock name's last '-' ends it (fingerprints are hex).
+    dashed = [
+        run_pipeline(
+            Pipeline("daily", str(root), [Node(toy.STATISTICS, toy.SpanConfig(span), id="a-b")])
+        )
+        for span in (7, 8)
+    ]
+    before = lock_files(root)
+    old_train = f"train-{runs[0].node('train').fingerprint}.lock"
+    old_dashed = f"a-b-{dashed[0].node('a-b').fingerprint}.lock"
+    assert {old_train, old_dashed, ".root.lock"} <= before
+
+    code, out = gc(root, capsys, "--keep-runs", "1")
+    assert code == 0, out
+    after = lock_files(root)
+    assert ".root.lock" in after
+    assert old_train not in after and old_dashed not in after
+    assert f"a-b-{dashed[1].node('a-b').fingerprint}.lock" in after
+    # What is left is the locks of fingerprints that still have a folder, and nothing else.
+    for name in after - {".root.lock"}:
+        node, _, fingerprint = name.removesuffix(".lock").rpartition("-")
+        assert list(root.glob(f"{node}/*/{fingerprint}")), name
+    kept = {
+        f"{node}-{path.name}.lock"
+        for node in ("statistics", "schema", "validate", "train", "evaluate", "push", "a-b")
+        for path in root.glob(f"{node}/*/*")
+    }
+    assert after == (kept & before) | {".root.lock"}
+    assert f"removed {len(before) - len(after)} lock file(s)" in out
+
+    again = run_pipeline(full_pipeline(root, serving, 4, 4))  # still takes its locks fine
+    assert statuses(again) == {"CACHED"}
