@@ -481,7 +481,8 @@ def build_parser() -> argparse.ArgumentParser:
         type=_positive_int,
         default=3,
         metavar="N",
-        help="keep what the newest N successful runs of each pipeline used (default 3)",
+        help="keep what the newest N successful runs of each pipeline that executed a node "
+        "(not fully cached) used, and every run since (default 3)",
     )
     gc.add_argument("--dry-run", action="store_true", help="say what would go; delete nothing")
     gc.set_defaults(func=_cmd_gc)

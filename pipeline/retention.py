@@ -5,9 +5,10 @@ A root grows by `{root}/{node}/{output}/{fingerprint}/` with every new fingerpri
 
 - every artifact an execution of a kept run published or read: wired inputs, resolved inputs
   (the previous schema, the drift baseline, the baseline model), and the older fingerprints a
-  cached execution reused. The kept runs are the newest `keep_runs` SUCCEEDED runs and every
-  run started since the oldest of them (failed and interrupted ones too: failures never push a
-  good run out); with fewer SUCCEEDED runs, every run. The newest run is always kept, so the
+  cached execution reused. The kept runs are the newest `keep_runs` SUCCEEDED runs that
+  executed at least one node (a fully CACHED rerun does not count) and every run started
+  since the oldest of them (failed, interrupted and fully cached ones too: they never push a
+  run that did the work out); with fewer such runs, every run. The newest run is always kept, so the
   next run of unchanged inputs is fully CACHED;
 - what the newest finished (COMPLETE or CACHED) execution of each node read and published,
   though the kept runs never reached that node (runs of a data-only config, runs that failed
@@ -53,7 +54,7 @@ import re
 import shutil
 import socket
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -122,13 +123,23 @@ def root_prefix(root: str) -> str:
     return root.rstrip("/") + "/"
 
 
-def choose_kept_runs(runs: Sequence[Mapping[str, Any]], keep_runs: int) -> list[str]:
-    """Run ids to keep among the runs of one pipeline: the newest `keep_runs` SUCCEEDED ones and
-    every run started since the oldest of them; every run when fewer have SUCCEEDED."""
+def choose_kept_runs(
+    runs: Sequence[Mapping[str, Any]], keep_runs: int, executed: Collection[str] | None = None
+) -> list[str]:
+    """Run ids to keep among the runs of one pipeline: the newest `keep_runs` SUCCEEDED ones
+    that executed at least one node (their ids in `executed`; None: every run did) and every
+    run started since the oldest of them; every run when fewer such runs there are.
+
+    A fully CACHED rerun (an orchestrator's retry, the same span run again) does not count: it
+    adds nothing, and counting it pushed the runs that did the work out of the window."""
     if keep_runs < 1:
         raise ValueError(f"keep_runs: expected >= 1, got {keep_runs}")
     newest_first = sorted(runs, key=lambda r: r["started_at"], reverse=True)
-    succeeded = [r for r in newest_first if r["status"] == "SUCCEEDED"]
+    succeeded = [
+        r
+        for r in newest_first
+        if r["status"] == "SUCCEEDED" and (executed is None or r["run_id"] in executed)
+    ]
     if len(succeeded) < keep_runs:
         return [r["run_id"] for r in newest_first]
     oldest = succeeded[keep_runs - 1]["started_at"]
@@ -248,9 +259,12 @@ def plan_gc(store: MetadataStore, root: str, keep_runs: int = DEFAULT_KEEP_RUNS)
     uses = store.root_uses(prefix)
     used_by: dict[str, set[str]] = {}
     by_execution: dict[int, set[str]] = {}
-    for run_id, execution_id, _node, _status, _started, uri in uses:
+    executed: set[str] = set()  # runs that executed a node (not all CACHED)
+    for run_id, execution_id, _node, status, _started, uri in uses:
         used_by.setdefault(run_id, set()).add(uri)
         by_execution.setdefault(execution_id, set()).add(uri)
+        if status == "COMPLETE":
+            executed.add(run_id)
     runs = {r["run_id"]: r for r in store.all_runs()}
     per_pipeline: dict[str, list[Mapping[str, Any]]] = {}
     for run_id in used_by:
@@ -258,7 +272,7 @@ def plan_gc(store: MetadataStore, root: str, keep_runs: int = DEFAULT_KEEP_RUNS)
             per_pipeline.setdefault(runs[run_id]["pipeline_name"], []).append(runs[run_id])
     oldest_kept: dict[str, float] = {}
     for pipeline, its_runs in sorted(per_pipeline.items()):
-        kept = choose_kept_runs(its_runs, keep_runs)
+        kept = choose_kept_runs(its_runs, keep_runs, executed)
         oldest_kept[pipeline] = min(runs[r]["started_at"] for r in kept)
         # A RUNNING run left by a process gc cannot judge (another host): keep what it uses.
         kept += [r["run_id"] for r in its_runs if _still_running(r) and r["run_id"] not in kept]

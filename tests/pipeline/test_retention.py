@@ -600,3 +600,24 @@ def test_gc_removes_the_lock_files_of_fingerprints_it_deleted(tmp_path, capsys):
 
     again = run_pipeline(full_pipeline(root, serving, 4, 4))  # still takes its locks fine
     assert statuses(again) == {"CACHED"}
+
+
+def test_fully_cached_reruns_do_not_use_up_the_kept_runs(tmp_path, capsys):
+    """Two all-CACHED reruns of the newest span counted as 2 of the 3 kept runs, so gc kept
+    only one day's work and deleted the day before's."""
+    root, serving = tmp_path / "root", tmp_path / "serving"
+    days = {
+        span: run_pipeline(full_pipeline(root, serving, span, span), run_id=f"d{span}")
+        for span in (1, 2, 3)
+    }
+    for again in ("d3b", "d3c"):
+        rerun = run_pipeline(full_pipeline(root, serving, 3, 3), run_id=again)
+        assert statuses(rerun) == {"CACHED"}
+
+    code, out = gc(root, capsys, "--keep-runs", "2")
+    assert code == 0, out
+    assert "keeping 4 run(s) of pipeline 'daily': d3c, d3b, d3, d2" in out
+    for node in days[2].nodes:  # the older of the 2 runs that did the work stays whole
+        for artifact in node.outputs.values():
+            assert os.path.exists(os.path.join(artifact.uri, "artifact.json")), artifact.uri
+    assert not os.path.exists(days[1].node("validate").outputs["anomalies"].uri)
