@@ -259,7 +259,24 @@ def run_details(store: Any, run_id: str) -> str:
         if execution.error:
             out.append("  error:")
             out.extend(f"    {line}" for line in execution.error.strip().split("\n")[-6:])
+    out = _mark_failed_dir(store, run_id, out)
     return "\n".join(printable(line) for line in out)
+
+
+def _mark_failed_dir(store: Any, run_id: str, lines: list[str]) -> list[str]:
+    """`lines` with "  (deleted TIME by seqline gc)" after each that names the run's
+    `{root}/_failed/{run_id}` folder (its error says the failed outputs are kept there) when
+    gc deleted it (MetadataStore.deletions)."""
+    folder = re.compile(r"[^\s'\"(]*/_failed/" + re.escape(run_id) + r"(?![A-Za-z0-9_.~:+=@-])")
+    named = {match for line in lines for match in folder.findall(line)}
+    marks = _deletion_marks(store, sorted(named))
+    if not marks:
+        return lines
+    marked = []
+    for line in lines:
+        mark = next((m for path, m in marks.items() if path in folder.findall(line)), "")
+        marked.append(line + mark)
+    return marked
 
 
 def _deleted_uris(store: Any, executions: list[Any]) -> dict[str, str]:

@@ -409,15 +409,20 @@ def _unknown_folders(root: str, known: set[str]) -> list[str]:
 
 def delete(store: MetadataStore, doomed: Doomed, deleted_by: str) -> None:
     """Deletes one folder gc planned to: an artifact's `artifact.json` first (it is then no
-    artifact to the cache or a resolver), its deletion recorded, then the rest."""
-    if doomed.node != FAILED_DIR:
-        descriptor = filesystem.join(doomed.path, DESCRIPTOR)
-        if filesystem.exists(descriptor):
-            if filesystem.is_remote(descriptor):
-                filesystem._gfile(descriptor).remove(descriptor)
-            else:
-                os.remove(filesystem.local_path(descriptor))
+    artifact to the cache or a resolver), its deletion recorded, then the rest. A failed run's
+    `_failed/{run}/` (nothing reads it back) is removed first and its deletion recorded once
+    it is gone, so `seqline show` of the run marks the folder its error names."""
+    if doomed.node == FAILED_DIR:
+        _remove_tree(doomed.path)
         store.record_deletion(doomed.path, deleted_by)
+        return
+    descriptor = filesystem.join(doomed.path, DESCRIPTOR)
+    if filesystem.exists(descriptor):
+        if filesystem.is_remote(descriptor):
+            filesystem._gfile(descriptor).remove(descriptor)
+        else:
+            os.remove(filesystem.local_path(descriptor))
+    store.record_deletion(doomed.path, deleted_by)
     _remove_tree(doomed.path)
 
 

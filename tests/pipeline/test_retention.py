@@ -621,3 +621,38 @@ def test_fully_cached_reruns_do_not_use_up_the_kept_runs(tmp_path, capsys):
         for artifact in node.outputs.values():
             assert os.path.exists(os.path.join(artifact.uri, "artifact.json")), artifact.uri
     assert not os.path.exists(days[1].node("validate").outputs["anomalies"].uri)
+
+
+def test_show_marks_the_failed_folder_gc_deleted(tmp_path, capsys):
+    """gc deleted `_failed/RUN/` without recording it: `seqline show` of the failed run still
+    said its outputs and error were kept there."""
+    root, serving = tmp_path / "root", tmp_path / "serving"
+    run_pipeline(full_pipeline(root, serving, 1, 1))
+    failing = full_pipeline(root, serving, 2, 2)
+    failing = dataclasses.replace(
+        failing,
+        nodes=[
+            dataclasses.replace(n, config=toy.ValidateConfig(reject_spans=(2,)))
+            if n.node_id == "validate"
+            else n
+            for n in failing.nodes
+        ],
+    )
+    with pytest.raises(Exception, match="span 2 is anomalous"):
+        run_pipeline(failing, run_id="f2")
+    failed = root / "_failed" / "f2"
+    assert failed.is_dir()
+    for span in (3, 4):
+        run_pipeline(full_pipeline(root, serving, span, span))
+    capsys.readouterr()
+    assert main(["show", "f2", "--root", str(root)]) == 0
+    before = [x for x in capsys.readouterr().out.splitlines() if f"{failed}" in x]
+    assert before and not any("deleted" in line for line in before)
+
+    code, out = gc(root, capsys, "--keep-runs", "1")
+    assert code == 0, out
+    assert not failed.exists()
+    assert main(["show", "f2", "--root", str(root)]) == 0
+    after = [x for x in capsys.readouterr().out.splitlines() if f"{failed}" in x]
+    assert len(after) == len(before)
+    assert all(line.endswith(" by seqline gc)") and "  (deleted " in line for line in after)
