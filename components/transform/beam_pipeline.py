@@ -36,6 +36,7 @@ import pyarrow.compute as pc
 import tensorflow_transform as tft
 import tensorflow_transform.beam as tft_beam
 from apache_beam.io import fileio
+from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
 from apache_beam.metrics.metric import MetricsFilter
 from tensorflow_transform.tf_metadata import dataset_metadata, metadata_io, schema_utils
@@ -121,6 +122,18 @@ class _DecodeTagged(_Decode):
     def process(self, element: tuple[str, list[bytes]]) -> Iterator[pa.RecordBatch]:  # type: ignore[override]
         split, records = element
         yield _tag_split(self._decoder.DecodeBatch(records), split)
+
+
+def _require_files(pattern: str) -> None:
+    """OSError "No files found based on the file pattern ..." when `pattern` matches no file,
+    raised while the pipeline is built, as TFXIO's analysis read (beam.io.ReadFromTFRecord,
+    validate=True) raised it. MatchAll lets an empty wildcard match through, and an analysis of
+    no records is not an error to TFT: a train split whose shards are missing (an incomplete
+    artifact) failed text with a misleading "every text is empty" error, per-series scaling
+    with TensorFlow's "Reduction axis 1 is empty" (no series analyzed), and succeeded, writing
+    nothing, where the other splits had no windows either."""
+    if not FileSystems.match([pattern], limits=[1])[0].metadata_list:
+        raise OSError(f"No files found based on the file pattern {pattern}")
 
 
 def _read_batches(
@@ -218,10 +231,11 @@ class AnalyzeAndTransformSplits(beam.PTransform):
         )
         key = self._progress_key
         serialized_schema = schema.SerializeToString()
+        train_pattern = self._file_patterns[self._train_split]
+        _require_files(train_pattern)
         analyzed = (
             pbegin
-            | "ReadTrainForAnalysis"
-            >> _read_batches([self._file_patterns[self._train_split]], self._batch_size)
+            | "ReadTrainForAnalysis" >> _read_batches([train_pattern], self._batch_size)
             | "DecodeTrain" >> beam.ParDo(_Decode(serialized_schema))
             | "AnalysisProgress"
             >> ReportProgress(
