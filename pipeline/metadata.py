@@ -474,6 +474,17 @@ class MetadataStore:
                 )
         return released
 
+    def root_leases(self, root: str) -> list[RootLease]:
+        """The leases held on `root` (compared as lease_key names them) whose process is not
+        verifiably gone, oldest first: who holds it, without taking it (gc's messages)."""
+        with self._connect() as conn:
+            rows = _leases_of(conn, lease_key(root))
+        return [
+            RootLease(row.root, row.run_id, row.pid, row.host, row.acquired_at)
+            for row in rows
+            if _check(row) is not OwnerCheck.DEAD
+        ]
+
     def settle_run(
         self,
         run_id: str,

@@ -66,6 +66,7 @@ from seqline.pipeline.locking import (
     ProcessOwner,
     RootBusyError,
     check_process,
+    try_exclusive,
 )
 from seqline.pipeline.resolvers import accepted_inputs, nonfinite_metrics, statistics_span
 from seqline.pipeline.root_lock import ROOT_LOCK, try_root_exclusive
@@ -112,6 +113,7 @@ class Plan:
     links: list[str] = field(default_factory=list)  # dead folders that are symbolic links
     failed: list[tuple[Doomed, str]] = field(default_factory=list)  # could not delete: why
     locks_removed: int = 0  # node lock files of fingerprints no longer in the root
+    busy: str | None = None  # a dry run's: why the real gc would refuse now
 
     @property
     def total(self) -> int:
@@ -466,6 +468,55 @@ def _when(seconds: float) -> str:
     return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(seconds))
 
 
+def _gc_holds(store: MetadataStore, root: str) -> RootBusyError | None:
+    """The error for a root another `seqline gc` holds (its lease's id is gc_id's), else None."""
+    for lease in store.root_leases(root):
+        if lease.run_id.startswith("gc-"):
+            return RootBusyError(
+                f"seqline gc (pid {lease.pid}, host {lease.host}, started "
+                f"{_when(lease.acquired_at)}) is cleaning {root}; run it again when it ends"
+            )
+    return None
+
+
+def _acquire(store: MetadataStore, root: str, holder: str) -> None:
+    """store.acquire_root, saying so plainly when the holder is another gc (the lease's own
+    message is written for a remote root's run)."""
+    try:
+        store.acquire_root(root, holder)
+    except RootBusyError as exc:
+        raise (_gc_holds(store, root) or exc) from None
+
+
+def _busy_now(store: MetadataStore, root: str) -> str | None:
+    """For a dry run: why the real gc would refuse now (exit 2), None if it would not: another
+    gc or a remote root's run holds the lease, or a run holds a local root's lock (tried
+    without waiting and let go at once; only an existing lock file, opened for reading, so a
+    dry run writes nothing)."""
+    by_gc = _gc_holds(store, root)
+    if by_gc is not None:
+        return str(by_gc)
+    leases = store.root_leases(root)
+    if leases:
+        lease = leases[0]
+        return (
+            f"run {lease.run_id} (pid {lease.pid}, host {lease.host}) holds the lease on {root} "
+            f"since {_when(lease.acquired_at)}"
+        )
+    if filesystem.is_remote(root):
+        return None
+    path = os.path.join(filesystem.local_path(root), LOCKS_DIR, ROOT_LOCK)
+    try:
+        opened = os.open(path, os.O_RDONLY)
+    except OSError:
+        return None  # no lock file: no run has held this root (or it may not be read)
+    held = try_exclusive(opened)
+    if held is not None:
+        os.close(held)
+        return None
+    return str(_busy(store, root))
+
+
 def collect(
     store: MetadataStore,
     root: str,
@@ -482,9 +533,11 @@ def collect(
         RootBusyError: a run uses the root, or another gc holds it (naming it).
     """
     if dry_run:
-        return plan_gc(store, root, keep_runs)
+        plan = plan_gc(store, root, keep_runs)
+        plan.busy = _busy_now(store, root)
+        return plan
     holder = gc_id()
-    store.acquire_root(root, holder)
+    _acquire(store, root, holder)
     fd: int | None = None
     try:
         if not filesystem.is_remote(root):
@@ -642,4 +695,6 @@ def describe(plan: Plan, dry_run: bool) -> str:
         lines.append(f"total: {len(plan.doomed)} folder(s), {total} would be reclaimed")
     else:
         lines.append(f"total: {len(plan.doomed)} folder(s), {total} reclaimed")
+    if plan.busy:
+        lines.append(f"note: the real gc would refuse now (exit 2), deleting nothing: {plan.busy}")
     return "\n".join(lines)

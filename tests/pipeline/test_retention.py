@@ -656,3 +656,47 @@ def test_show_marks_the_failed_folder_gc_deleted(tmp_path, capsys):
     after = [x for x in capsys.readouterr().out.splitlines() if f"{failed}" in x]
     assert len(after) == len(before)
     assert all(line.endswith(" by seqline gc)") and "  (deleted " in line for line in after)
+
+
+def test_a_dry_run_says_when_the_real_gc_would_refuse(tmp_path, capsys):
+    """A dry run while a run held the root printed "nothing to delete", exit 0, and no word
+    of the run the real gc would refuse for."""
+    root, serving = tmp_path / "root", tmp_path / "serving"
+    for quality in (1, 2):
+        run_pipeline(full_pipeline(root, serving, quality, quality))
+    code, out = gc(root, capsys, "--keep-runs", "1", "--dry-run")
+    assert code == 0 and "note:" not in out, out
+
+    store = MetadataStore(f"sqlite:///{root}/metadata.sqlite")
+    store.start_run("r-live", "daily")  # RUNNING in this (live) process
+    with root_in_use(str(root)):
+        code, out = gc(root, capsys, "--keep-runs", "1", "--dry-run")
+    store.finish_run("r-live", "FAILED")
+    store.close()
+    assert code == 0, out
+    [note] = [line for line in out.splitlines() if line.startswith("note:")]
+    assert "the real gc would refuse now (exit 2)" in note and "run r-live" in note
+
+
+def test_a_second_gc_is_told_a_gc_is_cleaning_the_root(tmp_path, capsys):
+    """It was told "another run ... (a remote root runs one pipeline run at a time)" and to
+    `seqline unlock ROOT --metadata-url ...`, for a local root and a live gc."""
+    root, serving = tmp_path / "root", tmp_path / "serving"
+    for quality in (1, 2):
+        run_pipeline(full_pipeline(root, serving, quality, quality))
+    before = tree(root)
+    store = MetadataStore(f"sqlite:///{root}/metadata.sqlite")
+    store.acquire_root(str(root), f"gc-20261208-015037-{os.getpid()}")  # a live gc: this process
+    try:
+        code, out = gc(root, capsys, "--keep-runs", "1")
+        assert code == 2, out
+        assert f"seqline gc (pid {os.getpid()}, host " in out
+        assert f"is cleaning {root}; run it again when it ends" in out
+        assert "unlock" not in out and "another run" not in out
+        assert tree(root) == before
+        code, out = gc(root, capsys, "--keep-runs", "1", "--dry-run")
+        assert code == 0 and "note: the real gc would refuse now (exit 2)" in out
+        assert f"seqline gc (pid {os.getpid()}" in out
+    finally:
+        store.release_root(str(root))
+        store.close()
