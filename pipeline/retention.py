@@ -113,6 +113,10 @@ class Plan:
     links: list[str] = field(default_factory=list)  # dead folders that are symbolic links
     failed: list[tuple[Doomed, str]] = field(default_factory=list)  # could not delete: why
     locks_removed: int = 0  # node lock files of fingerprints no longer in the root
+    statuses: dict[str, str] = field(default_factory=dict)  # kept run id -> its status
+    # With no runs recorded under the root: the roots the store records artifacts under, each
+    # with True when it is this root's folder spelled another way (a symbolic link).
+    recorded_roots: list[tuple[str, bool]] = field(default_factory=list)
     busy: str | None = None  # a dry run's: why the real gc would refuse now
 
     @property
@@ -269,7 +273,10 @@ def plan_gc(store: MetadataStore, root: str, keep_runs: int = DEFAULT_KEEP_RUNS)
             executed.add(run_id)
     runs = {r["run_id"]: r for r in store.all_runs()}
     per_pipeline: dict[str, list[Mapping[str, Any]]] = {}
-    for run_id in used_by:
+    # A run that recorded nothing under the root but failed in it (ingest failed: only
+    # `_failed/{run}/`) is one of its runs too, kept and listed as the others are.
+    failed_here = set(_listdir(filesystem.join(plan.root, FAILED_DIR)))
+    for run_id in sorted(set(used_by) | (failed_here & set(runs))):
         if run_id in runs:
             per_pipeline.setdefault(runs[run_id]["pipeline_name"], []).append(runs[run_id])
     oldest_kept: dict[str, float] = {}
@@ -280,7 +287,10 @@ def plan_gc(store: MetadataStore, root: str, keep_runs: int = DEFAULT_KEEP_RUNS)
         kept += [r["run_id"] for r in its_runs if _still_running(r) and r["run_id"] not in kept]
         plan.kept_runs[pipeline] = kept
         for run_id in kept:
-            plan.live |= used_by[run_id]
+            plan.live |= used_by.get(run_id, set())
+            plan.statuses[run_id] = runs[run_id]["status"]
+    if not per_pipeline:
+        plan.recorded_roots = _recorded_roots(store, plan.root)
     # The newest finished execution of every node: what the next run of an unchanged node
     # reuses, though the kept runs never reached it (a data-only run, a run that failed early).
     newest: dict[tuple[str, str], tuple[float, int, str]] = {}
@@ -372,6 +382,23 @@ def _keep_siblings(store: MetadataStore, plan: Plan, artifacts: Sequence[Artifac
                 f"{SIBLING} {uri} (kept): a cache hit needs every output of an execution"
             )
             pending.append(sibling.uri)
+
+
+def _recorded_roots(store: MetadataStore, root: str) -> list[tuple[str, bool]]:
+    """The roots the store records artifacts under (`{root}/{node}/{output}/{fingerprint}`),
+    each with True when it is `root`'s own folder under another spelling (a symbolic link on
+    either side): said when the store records no run under `root` as given."""
+    roots = sorted(
+        {a.uri.rsplit("/", 3)[0] for a in store.artifacts_under("") if a.uri.count("/") > 3}
+    )
+
+    def same(other: str) -> bool:
+        if filesystem.is_remote(other) or filesystem.is_remote(root):
+            return False
+        real = os.path.realpath(filesystem.local_path(root))
+        return os.path.realpath(filesystem.local_path(other)) == real
+
+    return [(other, same(other)) for other in roots]
 
 
 def _producer_run(store: MetadataStore, record: ArtifactRecord) -> str | None:
@@ -622,6 +649,14 @@ def remove_unused_locks(root: str) -> list[str]:
     return removed
 
 
+def _span_list(spans: Sequence[str]) -> str:
+    """Spans in order (numbers as numbers, dates as text), the first and last three of more."""
+    ordered = sorted(spans, key=lambda span: (0, int(span), "") if span.isdigit() else (1, 0, span))
+    if len(ordered) > 8:
+        ordered = [*ordered[:3], "...", *ordered[-3:]]
+    return ", ".join(ordered)
+
+
 def human_size(size: int | None) -> str:
     """`1.5 MB`-style bytes (powers of 1000, as `du --si`); "?" when unknown."""
     if size is None:
@@ -639,22 +674,38 @@ def describe(plan: Plan, dry_run: bool) -> str:
     and the total."""
     lines = [f"pipeline root {plan.root}"]
     for pipeline, kept in plan.kept_runs.items():
-        lines.append(f"keeping {len(kept)} run(s) of pipeline '{pipeline}': {', '.join(kept)}")
+        named = [
+            run_id if plan.statuses.get(run_id, "SUCCEEDED") == "SUCCEEDED"
+            else f"{run_id} ({plan.statuses[run_id]})"
+            for run_id in kept
+        ]  # fmt: skip
+        lines.append(f"keeping {len(kept)} run(s) of pipeline '{pipeline}': {', '.join(named)}")
     if not plan.kept_runs:
         lines.append("no runs recorded in this root")
-    span_statistics: dict[str, int] = {}  # node -> older spans' statistics kept
+    for other, same in plan.recorded_roots:
+        lines.append(
+            f"the metadata store records runs under {other}: "
+            + (
+                f"the same folder as {plan.root}, spelled another way (a symbolic link); run gc "
+                f"with --root {other}"
+                if same
+                else "another folder (is this root a copy or a move of it?); gc deletes only "
+                "what the store records under the root it is given"
+            )
+        )
+    span_statistics: dict[str, list[str]] = {}  # node -> older spans whose statistics stay
     for uri, why in sorted(plan.also_kept.items()):
         if why.startswith(SPAN_STATISTICS):
-            node = why.rsplit(" of ", 1)[1]
-            span_statistics[node] = span_statistics.get(node, 0) + 1
+            span, node = why[len(SPAN_STATISTICS) + 1 :].rsplit(" of ", 1)
+            span_statistics.setdefault(node, []).append(span)
             continue
         if not why.startswith((NEWEST_EXECUTION, SIBLING)):
             why += " (a resolved input of the next run)"
         lines.append(f"also keeping {uri}: {why}")
-    for node, count in sorted(span_statistics.items()):
+    for node, spans in sorted(span_statistics.items()):
         lines.append(
-            f"also keeping the accepted statistics of {count} older span(s) of {node}: a "
-            "backfill of a span compares with the span before it"
+            f"also keeping the accepted statistics of {len(spans)} older span(s) of {node} "
+            f"(spans {_span_list(spans)}): a backfill of a span compares with the span before it"
         )
     verb = "would delete (dry run: nothing deleted)" if dry_run else "deleted"
     groups: dict[tuple[str, str], list[Doomed]] = {}

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import os
+import shutil
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -700,3 +701,74 @@ def test_a_second_gc_is_told_a_gc_is_cleaning_the_root(tmp_path, capsys):
     finally:
         store.release_root(str(root))
         store.close()
+
+
+def ingest_fails(ctx: ExecutionContext) -> dict:
+    from seqline.pipeline.errors import DataError
+
+    raise DataError("bad labels")
+
+
+INGEST_FAILS = Component(
+    name="ingest",
+    inputs={},
+    outputs={"examples": ArtifactType.EXAMPLES},
+    config_type=GcDuringRunConfig,
+    executor=ingest_fails,
+)
+
+
+def test_gc_lists_every_kept_run_with_its_status_and_the_spans_it_keeps(tmp_path, capsys):
+    """A kept run that recorded no artifact (its first node failed) was left out of "keeping
+    N run(s)", and the older spans' statistics were only counted."""
+    root, serving = tmp_path / "root", tmp_path / "serving"
+    for span in (2, 9, 10, 11, 12):
+        run_pipeline(full_pipeline(root, serving, span, span), run_id=f"d{span}")
+    with pytest.raises(Exception, match="bad labels"):
+        run_pipeline(
+            Pipeline("daily", str(root), [Node(INGEST_FAILS, GcDuringRunConfig())]), run_id="f"
+        )
+    assert (root / "_failed" / "f").is_dir()
+    run_pipeline(full_pipeline(root, serving, 13, 13), run_id="d13")
+
+    code, out = gc(root, capsys, "--keep-runs", "2")
+    assert code == 0, out
+    assert "keeping 3 run(s) of pipeline 'daily': d13, f (FAILED), d12" in out
+    assert (
+        "also keeping the accepted statistics of 3 older span(s) of statistics (spans 2, 9, 10)"
+        in out
+    )
+    assert (root / "_failed" / "f").is_dir()
+
+
+def test_a_root_given_through_a_link_or_copied_names_the_roots_the_store_records(tmp_path, capsys):
+    """Both said "no runs recorded in this root" while the store held every run."""
+    root, serving = tmp_path / "root", tmp_path / "serving"
+    for quality in (1, 2):
+        run_pipeline(full_pipeline(root, serving, quality, quality))
+    link = tmp_path / "link"
+    link.symlink_to(root)
+    copy = tmp_path / "copy"
+    shutil.copytree(root, copy)
+
+    code, out = gc(link, capsys, "--keep-runs", "1", "--dry-run")
+    assert code == 0, out
+    assert "no runs recorded in this root" in out
+    assert f"the metadata store records runs under {root}: the same folder as {link}" in out
+    assert f"run gc with --root {root}" in out
+
+    code, out = gc(copy, capsys, "--keep-runs", "1")
+    assert code == 0, out
+    assert f"the metadata store records runs under {root}: another folder" in out
+    assert str(copy) + ":" not in out
+
+
+def test_kept_spans_are_listed_in_order_and_shortened():
+    from seqline.pipeline.retention import _span_list
+
+    assert _span_list(["10", "9", "2"]) == "2, 9, 10"
+    days = [f"2026-01-{day:02d}" for day in range(12, 0, -1)]
+    assert (
+        _span_list(days)
+        == "2026-01-01, 2026-01-02, 2026-01-03, ..., 2026-01-10, 2026-01-11, 2026-01-12"
+    )
