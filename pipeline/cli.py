@@ -298,7 +298,8 @@ def _cmd_unlock(args: argparse.Namespace) -> int:
 
 def _cmd_gc(args: argparse.Namespace) -> int:
     from seqline.pipeline.report import printable
-    from seqline.pipeline.retention import collect, describe
+    from seqline.pipeline.retention import collect
+    from seqline.pipeline.retention_report import describe
 
     if args.config:
         from seqline.pipeline.config_file import store_location

@@ -764,7 +764,7 @@ def test_a_root_given_through_a_link_or_copied_names_the_roots_the_store_records
 
 
 def test_kept_spans_are_listed_in_order_and_shortened():
-    from seqline.pipeline.retention import _span_list
+    from seqline.pipeline.retention_report import _span_list
 
     assert _span_list(["10", "9", "2"]) == "2, 9, 10"
     days = [f"2026-01-{day:02d}" for day in range(12, 0, -1)]
