@@ -213,10 +213,22 @@ def _describe(artifact: Artifact) -> list[str]:
     """What `show` prints under an output artifact: its describe(), a Blessing's with its
     metrics.json as evidence (the split of a blessing made before evaluate recorded it, the
     majority baseline's split; not read on a remote root)."""
-    from seqline.pipeline.artifacts import Blessing
+    from seqline.pipeline.artifacts import Blessing, PushedModel
 
     if isinstance(artifact, Blessing):
         return artifact.describe(_evidence(artifact))
+    if (
+        isinstance(artifact, PushedModel)
+        and artifact.pushed
+        and artifact.properties.get("unchanged")
+    ):
+        # Worded here, not in PushedModel.describe: pipeline/artifacts is in every
+        # component's code fingerprint, and `show` is not.
+        return [
+            f"pushed as version {artifact.version} to {artifact.destination} (unchanged: same "
+            "program and weights as that serving version, published by an earlier push; no "
+            "new version; `seqline lineage` says which run)"
+        ]
     return artifact.describe()
 
 
@@ -507,6 +519,18 @@ def _marker_check(store: Any, pushed: Any, producer: Any) -> list[str]:
     models = [a for name, a in store.artifacts_of(producer.id, "input") if name == "model"]
     recorded_fp = models[0].fingerprint if models else None
     marker_fp = marker.get("model_fingerprint")
+    if pushed.properties.get("unchanged"):
+        # Adopted as the same program and weights: the marker names the model (and run) that
+        # published the version, another fingerprint than this push's model by design.
+        recorded = _recorded_push_of(store, marker.get("run_id"), pushed)
+        by = f"run {marker.get('run_id')}" + (
+            " (its push is recorded too)" if recorded else " (provenance marker)"
+        )
+        return [
+            f"  unchanged: the model pushed ({recorded_fp}) is the same program and weights as "
+            f"this version, published by {by} from model {marker_fp} "
+            f"({marker.get('model_uri')}); no new version was published"
+        ]
     if recorded_fp is not None and marker_fp != recorded_fp:
         lines.append(
             f"  WARNING: the version's provenance marker names model fingerprint {marker_fp} "

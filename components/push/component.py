@@ -26,6 +26,16 @@ high-water mark; if the server then fails on it, it is kept (it may be serving) 
 fails with models.config restored; a model pushed again after another model's version takes
 a new version (see publish.py).
 
+The newest version is adopted the same way (record properties `adopted: true, unchanged: true`)
+when the model is unchanged: another model fingerprint (a touched source, a seqline upgrade
+that changed code fingerprints) but the same program and weights, i.e. equal regularized hashes
+in both fingerprint.pb files (graph_def_program_hash, signature_def_hash,
+saved_object_graph_hash) and byte-identical variables/ and assets/. No new version is
+published ("unchanged: same program and weights as serving version N (published by run R); no
+new version"); models.config, the server and retention then run as for any adoption. Without
+fingerprint.pb on either side, or with any difference, or when the equal version is not the
+newest (e.g. the version a rollback went back to), a new version is published.
+
 Version numbers are 1-18 digits (they fit int64 everywhere); a push past 999999999999999999
 fails with a clear error instead of publishing a version no server here would see.
 
@@ -247,6 +257,7 @@ def run(
             "server_confirmed": outcome.server_confirmed,
             "deleted_versions": outcome.deleted_versions,
             "adopted": outcome.adopted,
+            "unchanged": outcome.unchanged,
         }
     else:
         why = []

@@ -10,7 +10,12 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from seqline.components.push.publish import apply_retention, delete_version, publish_version
+from seqline.components.push.publish import (
+    apply_retention,
+    delete_version,
+    publish_version,
+    read_marker,
+)
 from seqline.pipeline.errors import ConfigError, DataError
 from seqline.serving.deploy.rollback import pinned_versions
 from seqline.storage import filesystem
@@ -28,7 +33,11 @@ class DeployOutcome:
         server_confirmed: True when the configured server reported the version AVAILABLE.
         deleted_versions: versions removed by retention.
         adopted: True when no copy was made: the newest version already held this model (an
-            earlier push was killed after publishing it, before it was recorded).
+            earlier push was killed after publishing it, before it was recorded), or, with
+            `unchanged`, the same program and weights.
+        unchanged: True when the newest version was adopted because it is the same program
+            and weights under another model fingerprint (publish.same_model_version): no new
+            version was published.
     """
 
     version: int
@@ -37,6 +46,7 @@ class DeployOutcome:
     server_confirmed: bool
     deleted_versions: list[int]
     adopted: bool = False
+    unchanged: bool = False
 
 
 def check_destination(config, remote: bool = True) -> None:  # noqa: ANN001 — a PushConfig
@@ -80,8 +90,9 @@ def deploy(
 
     `marker` (provenance, with "model_fingerprint") is written into the version (see
     publish.publish_version); with it, a newest version that already holds the same model is
-    adopted instead of copied again, and the rest (models.config, server, retention) runs for
-    it as for a new version: a rollback pin is lifted as by any push.
+    adopted instead of copied again (so is one that holds the same program and weights under
+    another export: publish.same_model_version), and the rest (models.config, server,
+    retention) runs for it as for a new version: a rollback pin is lifted as by any push.
 
     Raises:
         DataError: the configured server could not load the version (its message is
@@ -94,7 +105,14 @@ def deploy(
     model_dir = filesystem.absolute(filesystem.join(config.serving_root, config.model_name))
     check_destination(config)  # again: the pre-run check may be hours old
     published = publish_version(source, model_dir, marker)
-    if published.adopted:
+    if published.unchanged:
+        served = read_marker(published.destination) or {}
+        by = f"run {served['run_id']}" if served.get("run_id") else "a push without a marker"
+        progress(
+            f"unchanged: same program and weights as serving version {published.version} "
+            f"(published by {by}); no new version"
+        )
+    elif published.adopted:
         progress(
             f"adopted version {published.version} at {published.destination}: it already holds "
             "this model (an earlier push published it; its record or its cached output is "
@@ -150,6 +168,7 @@ def deploy(
         server_confirmed=confirmed,
         deleted_versions=deleted,
         adopted=published.adopted,
+        unchanged=published.unchanged,
     )
 
 

@@ -36,6 +36,18 @@ its number (a take-back killed midway leaves the version with the high-water mar
 model pushed again after another model's version must become a new version (it is a
 deliberate re-push, e.g. to serve it again).
 
+Unchanged model (`same_model_version`): a candidate with another model fingerprint (a touched
+source reran the pipeline, a seqline upgrade changed code fingerprints) that re-exports the same
+trained model is not published again either. Re-exports differ in saved_model.pb bytes and in
+fingerprint.pb's checksum and uuid, but TF's regularized hashes in fingerprint.pb
+(graph_def_program_hash, signature_def_hash, saved_object_graph_hash) are equal, and variables/
+and assets/ are byte-identical (assets are not in those hashes; assets.extra/ holds the marker
+and warmup records, not the model). When all of these match the NEWEST version (same rules:
+saved_model.pb there, above the deleted high-water mark), that version is adopted (Published
+with adopted=True, unchanged=True). Either side without fingerprint.pb, or any difference,
+publishes as before; a candidate equal to an older version is published as new. Files are read
+through seqline.storage.filesystem, so gs:// / s3:// serving roots behave the same.
+
 Only local paths are handled without TensorFlow; remote paths import it on use.
 """
 
@@ -91,10 +103,22 @@ class Published:
     version: int
     destination: str
     adopted: bool = False
+    # True when adopted because the newest version is the same program and weights (another
+    # model fingerprint; see same_model_version), not the same model fingerprint.
+    unchanged: bool = False
 
 
 CONTENT_KEY = "content_sha256"  # the marker's digest of the files pushed (content_digest)
 _CHUNK = 1 << 20
+FINGERPRINT_PB = "fingerprint.pb"
+# FingerprintDef (tensorflow/core/protobuf/fingerprint.proto) fields that are TF's regularized
+# hashes of the program: equal for two exports of the same model (unlike field 1,
+# saved_model_checksum, and 7, uuid). Field 5 (checkpoint_hash) is left out: variables/ is
+# compared byte for byte instead.
+_PROGRAM_HASH_FIELDS = (2, 3, 4)  # graph_def_program_hash, signature_def_hash, saved_object_graph
+# The parts of a SavedModel that hold the model besides the program: weights and assets (the
+# vocabulary). Not assets.extra/ (push's marker, infra_validate's warmup records).
+MODEL_SUBTREES = ("variables/", "assets/")
 
 
 def read_marker(version_dir: str) -> dict[str, Any] | None:
@@ -111,18 +135,20 @@ def _open_binary(path: str) -> Any:
     return open(path.removeprefix("file://"), "rb")
 
 
-def content_digest(saved_model_dir: str) -> str:
+def content_digest(saved_model_dir: str, only: tuple[str, ...] | None = None) -> str:
     """Hex sha256 of a SavedModel directory's content: every file's relative path and bytes,
     in sorted path order, MARKER_FILE excluded (so a published version digests like its
     source). Files are streamed in 1 MiB chunks; a file's bytes enter as their own sha256
-    after its path, so no two trees share a digest by shifting bytes between files."""
+    after its path, so no two trees share a digest by shifting bytes between files.
+    `only`: digest just the files whose relative path starts with one of these prefixes
+    (e.g. MODEL_SUBTREES)."""
     root = saved_model_dir
     if not filesystem.is_remote(root):
         root = root.removeprefix("file://")
     root = root.rstrip("/")
     digest = hashlib.sha256()
     for rel in sorted(_relative_files(root)):
-        if rel == MARKER_FILE:
+        if rel == MARKER_FILE or (only is not None and not rel.startswith(only)):
             continue
         file_digest = hashlib.sha256()
         with _open_binary(filesystem.join(root, rel)) as f:
@@ -160,6 +186,85 @@ def adoptable_version(
     ):
         return None
     return Published(version=newest, destination=destination, adopted=True)
+
+
+def _varint(data: bytes, pos: int) -> tuple[int, int]:
+    result = shift = 0
+    while True:
+        if pos >= len(data) or shift > 63:
+            raise ValueError("truncated varint")
+        byte = data[pos]
+        pos += 1
+        result |= (byte & 0x7F) << shift
+        if not byte & 0x80:
+            return result, pos
+        shift += 7
+
+
+def _scalar_fields(data: bytes) -> dict[int, int]:
+    """Field number -> value of the varint fields of a serialized protobuf message (other
+    fields skipped); ValueError if it is not well-formed. Enough for FingerprintDef, whose
+    hashes are uint64 fields, without importing TensorFlow."""
+    fields: dict[int, int] = {}
+    pos = 0
+    while pos < len(data):
+        key, pos = _varint(data, pos)
+        number, wire = key >> 3, key & 7
+        if wire == 0:
+            fields[number], pos = _varint(data, pos)
+        elif wire == 2:
+            length, pos = _varint(data, pos)
+            pos += length
+        elif wire in (1, 5):
+            pos += 8 if wire == 1 else 4
+        else:
+            raise ValueError(f"unsupported wire type {wire}")
+        if pos > len(data):
+            raise ValueError("truncated field")
+    return fields
+
+
+def program_hashes(saved_model_dir: str) -> tuple[int, ...] | None:
+    """TF's regularized program hashes (graph_def_program_hash, signature_def_hash,
+    saved_object_graph_hash) from the SavedModel's fingerprint.pb, or None when it has none,
+    it does not parse, or a hash is missing (0: an older TensorFlow wrote it)."""
+    path = filesystem.join(saved_model_dir, FINGERPRINT_PB)
+    try:
+        if not filesystem.exists(path):
+            return None
+        with _open_binary(path) as f:
+            data = f.read()
+        fields = _scalar_fields(bytes(data))
+    except (OSError, ValueError):
+        return None
+    hashes = tuple(fields.get(number, 0) for number in _PROGRAM_HASH_FIELDS)
+    return hashes if all(hashes) else None
+
+
+def same_model_version(model_dir: str, saved_model_dir: str) -> Published | None:
+    """The newest version of `model_dir` if it holds the same model as `saved_model_dir`
+    under another export: equal program_hashes (both fingerprint.pb files present) and
+    byte-identical variables/ and assets/ (content_digest over MODEL_SUBTREES); it must have
+    saved_model.pb and be above the deleted high-water mark, as for adoptable_version. Else
+    None. Only the newest version counts: a model equal to an older one (rolled back from) is
+    published as new."""
+    versions = integer_versions(model_dir)
+    if not versions:
+        return None
+    newest = versions[-1]
+    if newest <= _deleted_high_water(model_dir):
+        return None
+    destination = filesystem.join(model_dir, str(newest))
+    if not filesystem.exists(filesystem.join(destination, SAVED_MODEL_PB)):
+        return None
+    mine = program_hashes(saved_model_dir)
+    if mine is None or program_hashes(destination) != mine:
+        return None
+    if content_digest(saved_model_dir, MODEL_SUBTREES) != content_digest(
+        destination, MODEL_SUBTREES
+    ):
+        return None
+    return Published(version=newest, destination=destination, adopted=True, unchanged=True)
 
 
 def _marker_text(marker: Mapping[str, Any]) -> str:
@@ -387,7 +492,7 @@ def _publish_local(
         if marker is not None:
             adopted = adoptable_version(
                 model_dir, str(marker.get("model_fingerprint") or ""), marker.get(CONTENT_KEY)
-            )
+            ) or same_model_version(model_dir, saved_model_dir)
             if adopted is not None:
                 return adopted
         version = next_version(model_dir)
@@ -435,7 +540,7 @@ def _publish_remote(
     if marker is not None:
         adopted = adoptable_version(
             model_dir, str(marker.get("model_fingerprint") or ""), marker.get(CONTENT_KEY)
-        )
+        ) or same_model_version(model_dir, saved_model_dir)
         if adopted is not None:
             return adopted
     version = next_version(model_dir)
@@ -481,7 +586,9 @@ def publish_version(
             When given and the newest version is adoptable (its marker names the same model
             fingerprint and content digest, it has saved_model.pb, and it is above the deleted
             high-water mark; see adoptable_version), that version is returned with
-            adopted=True and nothing is copied. Default None: no marker, never adopts.
+            adopted=True and nothing is copied; likewise when the newest version is the same
+            program and weights under another export (see same_model_version; then also
+            unchanged=True). Default None: no marker, never adopts.
 
     Returns:
         Published(version, destination, adopted) with destination `{model_dir}/{version}`.

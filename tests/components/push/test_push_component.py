@@ -85,7 +85,10 @@ def test_blessed_model_lands_where_tf_serving_loads_it(
     assert record["pushed"] is True and record["version"] == 1
     assert PASSING[0] in record["reason"]
 
-    # Another blessed model becomes version 2.
+    # Another blessed model (other weights; the same files under another fingerprint would be
+    # the same model, see test_push_unchanged_model.py) becomes version 2.
+    for shard in (Path(real_model.uri) / "saved_model" / "variables").glob("variables.data-*"):
+        shard.write_bytes(shard.read_bytes()[::-1])
     summary, _ = _push_model(tmp_path, real_model, config, "model-fp-2")
     assert summary["version"] == 2
 
