@@ -158,6 +158,20 @@ def content_digest(saved_model_dir: str, only: tuple[str, ...] | None = None) ->
     return digest.hexdigest()
 
 
+def _newest_servable(model_dir: str) -> tuple[int, str] | None:
+    """(number, directory) of the newest version of `model_dir` if it has saved_model.pb and
+    its number is above the deleted high-water mark (a take-back or retention killed after
+    writing the mark but before removing the version must not have it served again); else
+    None. The versions push may adopt instead of publishing."""
+    versions = integer_versions(model_dir)
+    if not versions or versions[-1] <= _deleted_high_water(model_dir):
+        return None
+    destination = filesystem.join(model_dir, str(versions[-1]))
+    if not filesystem.exists(filesystem.join(destination, SAVED_MODEL_PB)):
+        return None
+    return versions[-1], destination
+
+
 def adoptable_version(
     model_dir: str, model_fingerprint: str, content_sha256: str | None = None
 ) -> Published | None:
@@ -169,15 +183,12 @@ def adoptable_version(
 
     Only the newest version is considered: if another model was published after it, a push of
     this model is a deliberate re-push and takes a new version."""
-    versions = integer_versions(model_dir)
-    if not versions or not model_fingerprint or not content_sha256:
+    if not model_fingerprint or not content_sha256:
         return None
-    newest = versions[-1]
-    if newest <= _deleted_high_water(model_dir):
+    found = _newest_servable(model_dir)
+    if found is None:
         return None
-    destination = filesystem.join(model_dir, str(newest))
-    if not filesystem.exists(filesystem.join(destination, SAVED_MODEL_PB)):
-        return None
+    newest, destination = found
     marker = read_marker(destination)
     if (
         marker is None
@@ -248,15 +259,10 @@ def same_model_version(model_dir: str, saved_model_dir: str) -> Published | None
     saved_model.pb and be above the deleted high-water mark, as for adoptable_version. Else
     None. Only the newest version counts: a model equal to an older one (rolled back from) is
     published as new."""
-    versions = integer_versions(model_dir)
-    if not versions:
+    found = _newest_servable(model_dir)
+    if found is None:
         return None
-    newest = versions[-1]
-    if newest <= _deleted_high_water(model_dir):
-        return None
-    destination = filesystem.join(model_dir, str(newest))
-    if not filesystem.exists(filesystem.join(destination, SAVED_MODEL_PB)):
-        return None
+    newest, destination = found
     mine = program_hashes(saved_model_dir)
     if mine is None or program_hashes(destination) != mine:
         return None
