@@ -483,7 +483,8 @@ def build_parser() -> argparse.ArgumentParser:
         default=3,
         metavar="N",
         help="keep what the newest N successful runs of each pipeline that executed a node "
-        "(not fully cached) used, and every run since (default 3)",
+        "(not fully cached) and are no backfill (spans all older than one an earlier run "
+        "processed) used, and every run since (default 3)",
     )
     gc.add_argument("--dry-run", action="store_true", help="say what would go; delete nothing")
     gc.set_defaults(func=_cmd_gc)

@@ -6,10 +6,12 @@ A root grows by `{root}/{node}/{output}/{fingerprint}/` with every new fingerpri
 - every artifact an execution of a kept run published or read: wired inputs, resolved inputs
   (the previous schema, the drift baseline, the baseline model), and the older fingerprints a
   cached execution reused. The kept runs are the newest `keep_runs` SUCCEEDED runs that
-  executed at least one node (a fully CACHED rerun does not count) and every run started
-  since the oldest of them (failed, interrupted and fully cached ones too: they never push a
-  run that did the work out); with fewer such runs, every run. The newest run is always kept, so the
-  next run of unchanged inputs is fully CACHED;
+  executed at least one node (a fully CACHED rerun does not count, nor does a backfill: a
+  run whose spans are all older than the newest span an earlier run already processed,
+  backfill_runs) and every run started since the oldest of them (failed, interrupted, fully
+  cached and backfill ones too: they never push a run that did the work out, nor tonight's
+  run of the newest span); with fewer such runs, every run. The newest run is always kept,
+  so the next run of unchanged inputs is fully CACHED;
 - what the newest finished (COMPLETE or CACHED) execution of each node read and published,
   though the kept runs never reached that node (runs of a data-only config, runs that failed
   early): the next run of an unchanged node reuses it, and push does not push again;
@@ -68,7 +70,12 @@ from seqline.pipeline.locking import (
     check_process,
     try_exclusive,
 )
-from seqline.pipeline.resolvers import accepted_inputs, nonfinite_metrics, statistics_span
+from seqline.pipeline.resolvers import (
+    accepted_inputs,
+    earlier_span,
+    nonfinite_metrics,
+    statistics_span,
+)
 from seqline.pipeline.root_lock import ROOT_LOCK, try_root_exclusive
 from seqline.storage import filesystem
 
@@ -118,6 +125,7 @@ class Plan:
     # with True when it is this root's folder spelled another way (a symbolic link).
     recorded_roots: list[tuple[str, bool]] = field(default_factory=list)
     busy: str | None = None  # a dry run's: why the real gc would refuse now
+    backfills: set[str] = field(default_factory=set)  # runs of older spans: not counted
 
     @property
     def total(self) -> int:
@@ -133,8 +141,9 @@ def choose_kept_runs(
     runs: Sequence[Mapping[str, Any]], keep_runs: int, executed: Collection[str] | None = None
 ) -> list[str]:
     """Run ids to keep among the runs of one pipeline: the newest `keep_runs` SUCCEEDED ones
-    that executed at least one node (their ids in `executed`; None: every run did) and every
-    run started since the oldest of them; every run when fewer such runs there are.
+    that count (their ids in `executed`: runs that executed at least one node and are no
+    backfill; None: every run counts) and every run started since the oldest of them; every
+    run when fewer such runs there are.
 
     A fully CACHED rerun (an orchestrator's retry, the same span run again) does not count: it
     adds nothing, and counting it pushed the runs that did the work out of the window."""
@@ -150,6 +159,47 @@ def choose_kept_runs(
         return [r["run_id"] for r in newest_first]
     oldest = succeeded[keep_runs - 1]["started_at"]
     return [r["run_id"] for r in newest_first if r["started_at"] >= oldest]
+
+
+def _run_spans(
+    uses: Iterable[tuple[str, int, str, str, float, str]], artifacts: Sequence[ArtifactRecord]
+) -> dict[str, list[object]]:
+    """run id -> the spans of the Examples its executions read or published (their `spans`
+    property, else `span`; pipeline/spans.span_properties); a run of a source without a span
+    pattern has none."""
+    examples = {a.uri: a for a in artifacts if a.type_name == ArtifactType.EXAMPLES}
+    found: dict[str, list[object]] = {}
+    for run_id, _execution_id, _node, _status, _started, uri in uses:
+        record = examples.get(uri)
+        if record is None:
+            continue
+        spans = record.properties.get("spans")
+        if spans is None and record.properties.get("span") is not None:
+            spans = [record.properties["span"]]
+        found.setdefault(run_id, []).extend(spans or [])
+    return found
+
+
+def backfill_runs(
+    runs: Sequence[Mapping[str, Any]], spans: Mapping[str, Sequence[object]]
+) -> set[str]:
+    """The backfills among the runs of one pipeline: a run whose spans (`spans[run_id]`) are
+    all older (resolvers.earlier_span) than the newest span an earlier-started run of it
+    already processed. Spans of another kind are never older, and a run without spans (a
+    source without a span pattern, a run that failed before ingest) is no backfill.
+
+    They do not count toward --keep-runs: three backfills after tonight's run pushed it out of
+    the window, and a retry of tonight's span then ingested again."""
+    found: set[str] = set()
+    newest: object = None
+    for run in sorted(runs, key=lambda r: r["started_at"]):
+        its = spans.get(run["run_id"], [])
+        if its and newest is not None and all(earlier_span(s, newest) for s in its):
+            found.add(run["run_id"])
+        for span in its:
+            if newest is None or earlier_span(newest, span):
+                newest = span
+    return found
 
 
 def _present(uri: str) -> bool:
@@ -279,9 +329,13 @@ def plan_gc(store: MetadataStore, root: str, keep_runs: int = DEFAULT_KEEP_RUNS)
     for run_id in sorted(set(used_by) | (failed_here & set(runs))):
         if run_id in runs:
             per_pipeline.setdefault(runs[run_id]["pipeline_name"], []).append(runs[run_id])
+    artifacts = store.artifacts_under(prefix)
+    run_spans = _run_spans(uses, artifacts)
     oldest_kept: dict[str, float] = {}
     for pipeline, its_runs in sorted(per_pipeline.items()):
-        kept = choose_kept_runs(its_runs, keep_runs, executed)
+        backfills = backfill_runs(its_runs, run_spans)
+        plan.backfills |= backfills
+        kept = choose_kept_runs(its_runs, keep_runs, executed - backfills)
         oldest_kept[pipeline] = min(runs[r]["started_at"] for r in kept)
         # A RUNNING run left by a process gc cannot judge (another host): keep what it uses.
         kept += [r["run_id"] for r in its_runs if _still_running(r) and r["run_id"] not in kept]
@@ -300,7 +354,6 @@ def plan_gc(store: MetadataStore, root: str, keep_runs: int = DEFAULT_KEEP_RUNS)
         key = (runs[run_id]["pipeline_name"], node_id)
         if key not in newest or newest[key][:2] < (started, execution_id):
             newest[key] = (started, execution_id, run_id)
-    artifacts = store.artifacts_under(prefix)
     picks = {
         uri: f"{NEWEST_EXECUTION} {node} (run {run_id}): the next run of it reuses it"
         for (_pipeline, node), (_started, execution_id, run_id) in sorted(newest.items())

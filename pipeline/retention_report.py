@@ -37,16 +37,20 @@ def human_size(size: int | None) -> str:
     return f"{value:.1f} TB"  # unreachable: the loop returns at GB
 
 
+def _run_label(plan: Plan, run_id: str) -> str:
+    """`d12`, `f13 (FAILED)`, `bf03 (backfill)`: a kept run with what sets it apart."""
+    marks = [] if plan.statuses.get(run_id, "SUCCEEDED") == "SUCCEEDED" else [plan.statuses[run_id]]
+    if run_id in plan.backfills:
+        marks.append("backfill")
+    return f"{run_id} ({', '.join(marks)})" if marks else run_id
+
+
 def describe(plan: Plan, dry_run: bool) -> str:
     """What gc kept and deleted (or would delete, `dry_run`), per node and output, with sizes
     and the total."""
     lines = [f"pipeline root {plan.root}"]
     for pipeline, kept in plan.kept_runs.items():
-        named = [
-            run_id if plan.statuses.get(run_id, "SUCCEEDED") == "SUCCEEDED"
-            else f"{run_id} ({plan.statuses[run_id]})"
-            for run_id in kept
-        ]  # fmt: skip
+        named = [_run_label(plan, run_id) for run_id in kept]
         lines.append(f"keeping {len(kept)} run(s) of pipeline '{pipeline}': {', '.join(named)}")
     if not plan.kept_runs:
         lines.append("no runs recorded in this root")

@@ -772,3 +772,82 @@ def test_kept_spans_are_listed_in_order_and_shortened():
         _span_list(days)
         == "2026-01-01, 2026-01-02, 2026-01-03, ..., 2026-01-10, 2026-01-11, 2026-01-12"
     )
+
+
+@dataclass(frozen=True)
+class IngestSpanConfig:
+    span: int | str = 1
+
+
+def ingest_span(ctx: ExecutionContext) -> dict:
+    """An ingest of one span: Examples with the `span`/`spans` properties ingest_text sets."""
+    from seqline.pipeline.spans import span_properties
+    from tests.pipeline.toy_components import complete_examples
+
+    out = ctx.outputs["examples"]
+    complete_examples(out)
+    out.properties.update(span_properties((ctx.config.span,)))
+    return {}
+
+
+INGEST_SPAN = Component(
+    name="ingest",
+    inputs={},
+    outputs={"examples": ArtifactType.EXAMPLES},
+    config_type=IngestSpanConfig,
+    executor=ingest_span,
+)
+
+
+def nightly(root: Path, span: int | str) -> Pipeline:
+    return Pipeline("nightly", str(root), [Node(INGEST_SPAN, IngestSpanConfig(span))])
+
+
+@pytest.mark.parametrize(
+    ("nights", "backfills"),
+    [
+        ((8, 9, 10), (3, 4, 5)),
+        (("2026-01-08", "2026-01-09", "2026-01-10"), ("2026-01-03", "2026-01-04", "2026-01-05")),
+    ],
+)
+def test_backfills_do_not_push_tonights_run_out_of_the_kept_runs(
+    tmp_path, capsys, nights, backfills
+):
+    """After tonight's run (span 10) and three backfills (spans 3, 4, 5), gc kept only the
+    backfills and deleted tonight's ingest output: a retry of span 10 ingested again (CACHED
+    without gc)."""
+    root = tmp_path / "root"
+    done = [run_pipeline(nightly(root, span), run_id=f"d{span}") for span in nights]
+    for span in backfills:
+        assert statuses(run_pipeline(nightly(root, span), run_id=f"bf{span}")) == {"COMPLETE"}
+
+    code, out = gc(root, capsys)
+    assert code == 0, out
+    for run in reversed(done):  # tonight's first
+        assert os.path.exists(
+            os.path.join(run.node("ingest").outputs["examples"].uri, "artifact.json")
+        )
+    retry = run_pipeline(nightly(root, nights[-1]), run_id="retry")
+    assert statuses(retry) == {"CACHED"}
+    # tonight's run and the two before it count; the backfills are kept as runs since.
+    order = [f"bf{span} (backfill)" for span in reversed(backfills)]
+    order += [f"d{span}" for span in reversed(nights)]
+    assert f"keeping 6 run(s) of pipeline 'nightly': {', '.join(order)}" in out
+
+
+def test_a_backfill_is_a_run_of_spans_older_than_one_an_earlier_run_processed():
+    from seqline.pipeline.retention import backfill_runs
+
+    runs = [{"run_id": f"r{i}", "started_at": float(i)} for i in range(7)]
+    spans = {
+        "r0": [9],
+        "r1": [10],
+        "r2": [3],  # older than 10: a backfill
+        "r3": [8, 9, 10],  # a window ending at the newest span: not one
+        "r4": [],  # no spans (a source without a span pattern): not one
+        "r6": ["2026-01-01"],  # another kind of span is never older
+    }
+    assert backfill_runs(runs, spans) == {"r2"}
+    dated = {"r0": ["2026-01-10"], "r1": ["2026-01-09"], "r2": ["2026-01-11"]}
+    assert backfill_runs(runs, dated) == {"r1"}
+    assert backfill_runs(runs, {}) == set()
