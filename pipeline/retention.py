@@ -119,7 +119,8 @@ class Plan:
     unknown: list[str] = field(default_factory=list)
     links: list[str] = field(default_factory=list)  # dead folders that are symbolic links
     failed: list[tuple[Doomed, str]] = field(default_factory=list)  # could not delete: why
-    locks_removed: int = 0  # node lock files of fingerprints no longer in the root
+    locks_removed: int = 0  # node lock files of fingerprints no longer in the root (a dry
+    # run: that the real gc would remove)
     statuses: dict[str, str] = field(default_factory=dict)  # kept run id -> its status
     # With no runs recorded under the root: the roots the store records artifacts under, each
     # with True when it is this root's folder spelled another way (a symbolic link).
@@ -615,6 +616,9 @@ def collect(
     if dry_run:
         plan = plan_gc(store, root, keep_runs)
         plan.busy = _busy_now(store, root)
+        if not filesystem.is_remote(root):  # the lock files the real gc would remove
+            gone = {filesystem.local_path(d.path) for d in plan.doomed}
+            plan.locks_removed = len(unused_locks(root, gone))
         return plan
     holder = gc_id()
     _acquire(store, root, holder)
@@ -655,37 +659,37 @@ def collect(
         store.release_root(root, holder)
 
 
-def _fingerprints_in(root: str) -> set[tuple[str, str]]:
-    """(node, fingerprint) of every folder `{root}/{node}/{output}/{fingerprint}` and
+def _fingerprints_in(root: str, without: Collection[str] = ()) -> set[tuple[str, str]]:
+    """(node, fingerprint) of every folder `{root}/{node}/{output}/{fingerprint}` but those in
+    `without` (local paths: what a dry run's plan would delete) and of every
     `{root}/_work/{node}/{fingerprint}` (train's resume state, locked under the same name)."""
     found: set[tuple[str, str]] = set()
     for node in _listdir(root):
         if node.startswith(("_", ".")):
             continue
         for output in _listdir(os.path.join(root, node)):
-            found.update((node, name) for name in _listdir(os.path.join(root, node, output)))
+            found.update(
+                (node, name)
+                for name in _listdir(os.path.join(root, node, output))
+                if os.path.join(root, node, output, name) not in without
+            )
     work = os.path.join(root, "_work")
     for node in _listdir(work):
         found.update((node, name) for name in _listdir(os.path.join(work, node)))
     return found
 
 
-def remove_unused_locks(root: str) -> list[str]:
-    """Removes the node lock files `{root}/_locks/{node}-{fingerprint}.lock` (locking.node_lock)
-    whose node has no folder of that fingerprint left in the local `root`; returns their
-    names. One is added per executed fingerprint, and nothing else removes them.
-
-    Only while holding the root lock exclusively (collect): every run, `--node` task and
-    training that takes a node lock does so while holding the root lock shared, so then no
-    process holds or has open a node lock file, and none can open one meanwhile. A fingerprint
-    is hex (pipeline/fingerprint.py), so the last '-' of the name ends the node id, which may
-    hold '-' itself (dag.check_node_id); a name that does not parse so is left alone, and so
-    is `.root.lock`."""
+def unused_locks(root: str, without: Collection[str] = ()) -> list[str]:
+    """The names of the node lock files `{root}/_locks/{node}-{fingerprint}.lock` whose node
+    has no folder of that fingerprint in the local `root` once the folders `without` (local
+    paths) are gone: what remove_unused_locks removes after deleting them (a dry run's count).
+    A fingerprint is hex (pipeline/fingerprint.py), so the last '-' of the name ends the node
+    id, which may hold '-' itself (dag.check_node_id); a name that does not parse so is left
+    alone, and so is `.root.lock`."""
     local = filesystem.local_path(root)
-    directory = os.path.join(local, LOCKS_DIR)
-    remaining = _fingerprints_in(local)
-    removed = []
-    for name in _listdir(directory):
+    remaining = _fingerprints_in(local, without)
+    unused = []
+    for name in _listdir(os.path.join(local, LOCKS_DIR)):
         node, dash, fingerprint = name.removesuffix(".lock").rpartition("-")
         if (
             name == ROOT_LOCK
@@ -696,6 +700,21 @@ def remove_unused_locks(root: str) -> list[str]:
             or (node, fingerprint) in remaining
         ):
             continue
+        unused.append(name)
+    return unused
+
+
+def remove_unused_locks(root: str) -> list[str]:
+    """Removes the node lock files `{root}/_locks/{node}-{fingerprint}.lock` (locking.node_lock)
+    whose node has no folder of that fingerprint left in the local `root` (unused_locks);
+    returns their names. One is added per executed fingerprint, and nothing else removes them.
+
+    Only while holding the root lock exclusively (collect): every run, `--node` task and
+    training that takes a node lock does so while holding the root lock shared, so then no
+    process holds or has open a node lock file, and none can open one meanwhile."""
+    directory = os.path.join(filesystem.local_path(root), LOCKS_DIR)
+    removed = []
+    for name in unused_locks(root):
         with contextlib.suppress(FileNotFoundError):
             os.remove(os.path.join(directory, name))
         removed.append(name)

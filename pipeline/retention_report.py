@@ -109,8 +109,9 @@ def describe(plan: Plan, dry_run: bool) -> str:
         total += " (sizes of remote folders not counted)"
     if plan.locks_removed:
         lines.append(
-            f"removed {plan.locks_removed} lock file(s) of {plan.root}/_locks/ whose fingerprint "
-            "no longer has a folder in the root"
+            f"{'would remove' if dry_run else 'removed'} {plan.locks_removed} lock file(s) of "
+            f"{plan.root}/_locks/ whose fingerprint no longer has a folder in the root"
+            + (" (dry run: nothing removed)" if dry_run else "")
         )
     if not plan.doomed:
         lines.append("nothing to delete")

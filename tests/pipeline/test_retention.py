@@ -851,3 +851,24 @@ def test_a_backfill_is_a_run_of_spans_older_than_one_an_earlier_run_processed():
     dated = {"r0": ["2026-01-10"], "r1": ["2026-01-09"], "r2": ["2026-01-11"]}
     assert backfill_runs(runs, dated) == {"r1"}
     assert backfill_runs(runs, {}) == set()
+
+
+def test_a_dry_run_counts_the_lock_files_the_real_gc_removes(tmp_path, capsys):
+    """The real gc printed `removed N lock file(s) ...`; the dry run of the same plan said
+    nothing of them, though it is to say what would go."""
+    root, serving = tmp_path / "root", tmp_path / "serving"
+    for quality in (1, 2, 3):
+        run_pipeline(full_pipeline(root, serving, quality, quality))
+    before = lock_files(root)
+
+    code, dry = gc(root, capsys, "--keep-runs", "1", "--dry-run")
+    assert code == 0, dry
+    assert lock_files(root) == before
+    code, real = gc(root, capsys, "--keep-runs", "1")
+    assert code == 0, real
+    removed = len(before - lock_files(root))
+    assert removed > 0 and f"removed {removed} lock file(s) of {root}/_locks/" in real
+    assert (
+        f"would remove {removed} lock file(s) of {root}/_locks/ whose fingerprint no longer has "
+        "a folder in the root (dry run: nothing removed)" in dry
+    )
