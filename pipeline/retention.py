@@ -549,9 +549,19 @@ def _when(seconds: float) -> str:
     return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(seconds))
 
 
+def _lease_root(root: str) -> str:
+    """The name gc leases a root under: a local root's real path (os.path.realpath), so a gc
+    through a symbolic link or another spelling of the folder finds the lease of a gc given the
+    canonical one (and names it, not a `seqline run --node` task); a remote root as given
+    (MetadataStore.lease_key folds its spellings). Local runs hold the root lock, no lease."""
+    if filesystem.is_remote(root):
+        return root
+    return os.path.realpath(filesystem.local_path(root))
+
+
 def _gc_holds(store: MetadataStore, root: str) -> RootBusyError | None:
     """The error for a root another `seqline gc` holds (its lease's id is gc_id's), else None."""
-    for lease in store.root_leases(root):
+    for lease in store.root_leases(_lease_root(root)):
         if lease.run_id.startswith("gc-"):
             return RootBusyError(
                 f"seqline gc (pid {lease.pid}, host {lease.host}, started "
@@ -564,7 +574,7 @@ def _acquire(store: MetadataStore, root: str, holder: str) -> None:
     """store.acquire_root, saying so plainly when the holder is another gc (the lease's own
     message is written for a remote root's run)."""
     try:
-        store.acquire_root(root, holder)
+        store.acquire_root(_lease_root(root), holder)
     except RootBusyError as exc:
         raise (_gc_holds(store, root) or exc) from None
 
@@ -577,7 +587,7 @@ def _busy_now(store: MetadataStore, root: str) -> str | None:
     by_gc = _gc_holds(store, root)
     if by_gc is not None:
         return str(by_gc)
-    leases = store.root_leases(root)
+    leases = store.root_leases(_lease_root(root))
     if leases:
         lease = leases[0]
         return (
@@ -656,7 +666,7 @@ def collect(
     finally:
         if fd is not None:
             os.close(fd)
-        store.release_root(root, holder)
+        store.release_root(_lease_root(root), holder)
 
 
 def _fingerprints_in(root: str, without: Collection[str] = ()) -> set[tuple[str, str]]:

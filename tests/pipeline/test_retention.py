@@ -872,3 +872,36 @@ def test_a_dry_run_counts_the_lock_files_the_real_gc_removes(tmp_path, capsys):
         f"would remove {removed} lock file(s) of {root}/_locks/ whose fingerprint no longer has "
         "a folder in the root (dry run: nothing removed)" in dry
     )
+
+
+def test_a_second_gc_through_a_symbolic_link_is_told_a_gc_is_cleaning_the_root(tmp_path, capsys):
+    """Through a symlinked spelling of the root, a second gc (and its dry run) blamed a
+    `seqline run --node` task: the first gc's lease was looked up under the other spelling."""
+    from seqline.pipeline.retention import collect
+
+    root, serving = tmp_path / "root", tmp_path / "serving"
+    for quality in (1, 2, 3):
+        run_pipeline(full_pipeline(root, serving, quality, quality))
+    link = tmp_path / "link"
+    link.symlink_to(root)
+    seen: list[tuple[int, str]] = []
+
+    def while_deleting(_doomed) -> None:  # the first gc holds the root here
+        if not seen:
+            seen.append(gc(link, capsys, "--keep-runs", "1"))
+            seen.append(gc(link, capsys, "--keep-runs", "1", "--dry-run"))
+
+    store = MetadataStore(f"sqlite:///{root}/metadata.sqlite")
+    try:
+        plan = collect(store, str(root), 1, deleted=while_deleting)
+    finally:
+        store.close()
+    assert plan.doomed and len(seen) == 2
+    (code, out), (dry_code, dry) = seen
+    assert code == 2, out
+    assert f"seqline gc (pid {os.getpid()}, host " in out
+    assert f"is cleaning {link}; run it again when it ends" in out
+    assert "seqline run --node" not in out and "a run is using" not in out
+    assert dry_code == 0, dry
+    note = "note: the real gc would refuse now (exit 2), deleting nothing: seqline gc (pid "
+    assert f"{note}{os.getpid()}" in dry
