@@ -117,6 +117,7 @@ class Plan:
     also_kept: dict[str, str] = field(default_factory=dict)  # uri -> reason (resolvers)
     doomed: list[Doomed] = field(default_factory=list)
     unknown: list[str] = field(default_factory=list)
+    unknown_sizes: dict[str, int | None] = field(default_factory=dict)  # bytes; None: remote
     links: list[str] = field(default_factory=list)  # dead folders that are symbolic links
     failed: list[tuple[Doomed, str]] = field(default_factory=list)  # could not delete: why
     locks_removed: int = 0  # node lock files of fingerprints no longer in the root (a dry
@@ -407,6 +408,7 @@ def plan_gc(store: MetadataStore, root: str, keep_runs: int = DEFAULT_KEEP_RUNS)
             continue
         plan.doomed.append(Doomed(path, FAILED_DIR, run_id, folder_size(path), run_id))
     plan.doomed.sort(key=lambda d: (d.node, d.output, d.path))
+    plan.unknown_sizes = {path: folder_size(path) for path in plan.unknown}
     return plan
 
 

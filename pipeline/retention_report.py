@@ -98,7 +98,13 @@ def describe(plan: Plan, dry_run: bool) -> str:
     for doomed, why in plan.failed:
         lines.append(f"  - {doomed.path}: {why}")
     for path in plan.unknown:
-        lines.append(f"unknown, left alone: {path}")
+        lines.append(f"unknown, left alone: {path}  {human_size(plan.unknown_sizes.get(path))}")
+    if plan.unknown:
+        sizes = [plan.unknown_sizes.get(path) for path in plan.unknown]
+        left = human_size(sum(size or 0 for size in sizes))
+        if any(size is None for size in sizes):
+            left += " (sizes of remote folders not counted)"
+        lines.append(f"left alone: {len(plan.unknown)} unknown folder(s), {left}")
     for path in plan.links:
         lines.append(
             f"a symbolic link, left alone: {path} -> {link_target(path)} (gc deletes nothing "

@@ -905,3 +905,21 @@ def test_a_second_gc_through_a_symbolic_link_is_told_a_gc_is_cleaning_the_root(t
     assert dry_code == 0, dry
     note = "note: the real gc would refuse now (exit 2), deleting nothing: seqline gc (pid "
     assert f"{note}{os.getpid()}" in dry
+
+
+def test_unknown_folders_are_listed_with_their_sizes_and_a_total(tmp_path, capsys):
+    """Folders gc left alone were listed without sizes, and nothing said how much they hold."""
+    root, serving = tmp_path / "root", tmp_path / "serving"
+    for quality in (1, 2):
+        run_pipeline(full_pipeline(root, serving, quality, quality))
+    handmade = root / "train" / "model" / "handmade"
+    stranger = root / "notes" / "deep"
+    for folder, size in ((handmade, 1500), (stranger, 2500)):
+        folder.mkdir(parents=True)
+        (folder / "data.bin").write_bytes(b"x" * size)
+
+    code, out = gc(root, capsys, "--keep-runs", "1")
+    assert code == 0, out
+    assert f"unknown, left alone: {handmade}  1.5 kB" in out
+    assert f"unknown, left alone: {stranger.parent}  2.5 kB" in out
+    assert "left alone: 2 unknown folder(s), 4.0 kB" in out
