@@ -30,7 +30,10 @@ The newest version is adopted the same way (record properties `adopted: true, un
 when the model is unchanged: another model fingerprint (a touched source, a seqline upgrade
 that changed code fingerprints) but the same program and weights, i.e. equal regularized hashes
 in both fingerprint.pb files (graph_def_program_hash, signature_def_hash,
-saved_object_graph_hash) and byte-identical variables/ and assets/. No new version is
+saved_object_graph_hash), byte-identical files besides saved_model.pb, fingerprint.pb and
+assets.extra/ (variables/, assets/), and the same saved_model.pb up to what differs between two
+exports (function-name counters, the exporting host's device config): TF's
+graph_def_program_hash leaves out the serving functions. No new version is
 published ("unchanged: same program and weights as serving version N (published by run R); no
 new version"); models.config, the server and retention then run as for any adoption. Without
 fingerprint.pb on either side, or with any difference, or when the equal version is not the

@@ -39,14 +39,19 @@ deliberate re-push, e.g. to serve it again).
 Unchanged model (`same_model_version`): a candidate with another model fingerprint (a touched
 source reran the pipeline, a seqline upgrade changed code fingerprints) that re-exports the same
 trained model is not published again either. Re-exports differ in saved_model.pb bytes and in
-fingerprint.pb's checksum and uuid, but TF's regularized hashes in fingerprint.pb
-(graph_def_program_hash, signature_def_hash, saved_object_graph_hash) are equal, and variables/
-and assets/ are byte-identical (assets are not in those hashes; assets.extra/ holds the marker
-and warmup records, not the model). When all of these match the NEWEST version (same rules:
-saved_model.pb there, above the deleted high-water mark), that version is adopted (Published
-with adopted=True, unchanged=True). Either side without fingerprint.pb, or any difference,
-publishes as before; a candidate equal to an older version is published as new. Files are read
-through seqline.storage.filesystem, so gs:// / s3:// serving roots behave the same.
+fingerprint.pb's checksum and uuid. Three checks, cheapest first, must all match the NEWEST
+version (same rules: saved_model.pb there, above the deleted high-water mark): TF's regularized
+hashes in fingerprint.pb (graph_def_program_hash, signature_def_hash, saved_object_graph_hash,
+read without TensorFlow); every file but saved_model.pb, fingerprint.pb and assets.extra/
+byte-identical (variables/, assets/; assets.extra/ holds the marker and warmup records, not the
+model); and `program_digest`, the whole saved_model.pb with only export-to-export noise
+regularized. The third is needed because TF's graph_def_program_hash clears the function
+library before hashing, and in a TF2 SavedModel the serving functions (the TFT graph inside
+them too) live there: another constant or op in a signature function leaves all three hashes
+equal. When all match, that version is adopted (Published with adopted=True, unchanged=True).
+Either side without fingerprint.pb or a readable saved_model.pb, or any difference, publishes as
+before; a candidate equal to an older version is published as new. Files are read through
+seqline.storage.filesystem, so gs:// / s3:// serving roots behave the same.
 
 Only local paths are handled without TensorFlow; remote paths import it on use.
 """
@@ -116,9 +121,11 @@ FINGERPRINT_PB = "fingerprint.pb"
 # saved_model_checksum, and 7, uuid). Field 5 (checkpoint_hash) is left out: variables/ is
 # compared byte for byte instead.
 _PROGRAM_HASH_FIELDS = (2, 3, 4)  # graph_def_program_hash, signature_def_hash, saved_object_graph
-# The parts of a SavedModel that hold the model besides the program: weights and assets (the
-# vocabulary). Not assets.extra/ (push's marker, infra_validate's warmup records).
-MODEL_SUBTREES = ("variables/", "assets/")
+# The files of a SavedModel that are not compared byte for byte when deciding whether it is
+# the same model: the program (compared by program_digest; its bytes differ between exports)
+# and assets.extra/ (push's marker, infra_validate's warmup records). Everything else, i.e.
+# variables/, assets/ (the vocabulary) and any other file (a tf_keras keras_metadata.pb), is.
+NOT_MODEL_BYTES = (SAVED_MODEL_PB, FINGERPRINT_PB, "assets.extra/")
 
 
 def read_marker(version_dir: str) -> dict[str, Any] | None:
@@ -135,20 +142,22 @@ def _open_binary(path: str) -> Any:
     return open(path.removeprefix("file://"), "rb")
 
 
-def content_digest(saved_model_dir: str, only: tuple[str, ...] | None = None) -> str:
+def content_digest(saved_model_dir: str, skip: tuple[str, ...] = ()) -> str:
     """Hex sha256 of a SavedModel directory's content: every file's relative path and bytes,
     in sorted path order, MARKER_FILE excluded (so a published version digests like its
     source). Files are streamed in 1 MiB chunks; a file's bytes enter as their own sha256
     after its path, so no two trees share a digest by shifting bytes between files.
-    `only`: digest just the files whose relative path starts with one of these prefixes
-    (e.g. MODEL_SUBTREES)."""
+    `skip`: leave out these relative paths, and the folders among them (ending in "/") whole
+    (e.g. NOT_MODEL_BYTES)."""
     root = saved_model_dir
     if not filesystem.is_remote(root):
         root = root.removeprefix("file://")
     root = root.rstrip("/")
     digest = hashlib.sha256()
     for rel in sorted(_relative_files(root)):
-        if rel == MARKER_FILE or (only is not None and not rel.startswith(only)):
+        if rel == MARKER_FILE or any(
+            rel == part or (part.endswith("/") and rel.startswith(part)) for part in skip
+        ):
             continue
         file_digest = hashlib.sha256()
         with _open_binary(filesystem.join(root, rel)) as f:
@@ -252,13 +261,125 @@ def program_hashes(saved_model_dir: str) -> tuple[int, ...] | None:
     return hashes if all(hashes) else None
 
 
+_CALL_OPS = ("PartitionedCall", "StatefulPartitionedCall")
+# A name for humans (an argument's Python name, a capture's tensor id), not the program.
+_NAME_ATTR = "_user_specified_name"
+# Node attributes that name, not compute: `shared_name` of a lookup table holds a uuid, the
+# vocabulary's temporary path and load counters, new in every export.
+_NOISE_ATTRS = (_NAME_ATTR, "shared_name")
+
+
+def _canonical_function_names(saved_model: Any, to_text: Any) -> dict[str, str]:
+    """Library function name -> a name that two exports of the same program agree on: its
+    name without the UID suffix, then the sha256 of its definition with the functions it calls
+    renamed the same way (callees first). Functions left in a call cycle keep their name (the
+    digests then differ: published, never wrongly adopted)."""
+    bodies: dict[str, tuple[str, str]] = {}
+    for meta_graph in saved_model.meta_graphs:
+        for function in meta_graph.graph_def.library.function:
+            name = function.signature.name
+            stem, _, uid = name.rpartition("_")
+            body = type(function)()
+            body.CopyFrom(function)
+            body.signature.name = ""
+            bodies[name] = (stem if stem and uid.isdigit() else name, to_text(body))
+    calls = {
+        name: {word for word in re.findall(r"\w+", text) if word in bodies and word != name}
+        for name, (_stem, text) in bodies.items()
+    }
+    canonical: dict[str, str] = {}
+    while len(canonical) < len(bodies):
+        ready = [n for n in bodies if n not in canonical and calls[n] <= canonical.keys()]
+        if not ready:
+            break
+        for name in ready:
+            stem, text = bodies[name]
+            text = re.sub(r"\w+", lambda match: canonical.get(match[0], match[0]), text)
+            canonical[name] = f"{stem}#{hashlib.sha256(text.encode()).hexdigest()[:16]}"
+    return canonical
+
+
+def program_digest(saved_model_dir: str) -> str | None:
+    """Hex sha256 of the program in the SavedModel's saved_model.pb: every meta graph whole
+    (graph nodes, the function library, signatures, the object graph, saver), with what differs
+    between two exports of one program regularized as TensorFlow does for fingerprint.pb:
+    function names' UID suffixes (a process-wide counter) are replaced by a digest of the
+    function's definition (_canonical_function_names), call nodes' config_proto (the
+    exporting host's devices) is cleared, and so are `_user_specified_name` (argument names; a
+    capture's is a process-wide tensor id) and `shared_name` (a lookup table's holds a uuid
+    and a temporary path).
+    Unlike graph_def_program_hash, the function library is kept: in a TF2 SavedModel it IS the
+    serving program (TF clears it before hashing, tensorflow/core/graph/regularization/
+    simple_delete.cc), so a changed constant or op in a signature function (or in the TFT
+    graph inside it) changes this digest. None when saved_model.pb cannot be read or parsed.
+    Imports TensorFlow (for its protos); only called once the cheaper checks matched."""
+    try:
+        import tensorflow as tf
+        from google.protobuf import text_format
+        from google.protobuf.message import DecodeError
+        from tensorflow.core.protobuf import saved_model_pb2
+    except ImportError:
+        return None
+    saved_model = saved_model_pb2.SavedModel()
+    try:
+        with _open_binary(filesystem.join(saved_model_dir, SAVED_MODEL_PB)) as f:
+            saved_model.ParseFromString(bytes(f.read()))
+    except (OSError, tf.errors.OpError, DecodeError):
+        return None
+    for meta_graph in saved_model.meta_graphs:
+        library = meta_graph.graph_def.library
+        for nodes in [meta_graph.graph_def.node, *(f.node_def for f in library.function)]:
+            for node in nodes:
+                if node.op in _CALL_OPS and "config_proto" in node.attr:
+                    node.attr["config_proto"].s = b""
+                for attr in _NOISE_ATTRS:
+                    node.attr.pop(attr, None)
+        for function in library.function:
+            for arg in function.arg_attr.values():
+                arg.attr.pop(_NAME_ATTR, None)
+    canonical = _canonical_function_names(saved_model, text_format.MessageToString)
+    for meta_graph in saved_model.meta_graphs:
+        library = meta_graph.graph_def.library
+        # Containers whose text order follows the names: reordered by the canonical names.
+        functions = sorted(
+            library.function, key=lambda f: canonical.get(f.signature.name, f.signature.name)
+        )
+        gradients = sorted(
+            library.gradient, key=lambda g: canonical.get(g.function_name, g.function_name)
+        )
+        kept_functions = [type(f)() for f in functions]
+        for copy, function in zip(kept_functions, functions, strict=True):
+            copy.CopyFrom(function)
+        kept_gradients = [type(g)() for g in gradients]
+        for copy, gradient in zip(kept_gradients, gradients, strict=True):
+            copy.CopyFrom(gradient)
+        del library.function[:]
+        library.function.extend(kept_functions)
+        del library.gradient[:]
+        library.gradient.extend(kept_gradients)
+        concrete = meta_graph.object_graph_def.concrete_functions
+        entries = {canonical.get(key, key): type(value)() for key, value in concrete.items()}
+        for key, value in concrete.items():
+            entries[canonical.get(key, key)].CopyFrom(value)
+        concrete.clear()
+        for key, value in entries.items():
+            concrete[key].CopyFrom(value)
+    text = text_format.MessageToString(saved_model)
+    # Every other mention (call nodes' "f", the object graph's function lists, gradients): one
+    # pass over the words of the text with a dict lookup (an alternation of hundreds of names
+    # would be tried at every character); a name that is not one word keeps its UID, so the
+    # two digests differ and the model is published, never wrongly adopted.
+    text = re.sub(r"\w+", lambda match: canonical.get(match[0], match[0]), text)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
 def same_model_version(model_dir: str, saved_model_dir: str) -> Published | None:
     """The newest version of `model_dir` if it holds the same model as `saved_model_dir`
-    under another export: equal program_hashes (both fingerprint.pb files present) and
-    byte-identical variables/ and assets/ (content_digest over MODEL_SUBTREES); it must have
-    saved_model.pb and be above the deleted high-water mark, as for adoptable_version. Else
-    None. Only the newest version counts: a model equal to an older one (rolled back from) is
-    published as new."""
+    under another export: equal program_hashes (both fingerprint.pb files present), the same
+    bytes in every file but NOT_MODEL_BYTES (content_digest), and an equal program_digest
+    (the serving functions, which program_hashes leave out); it must have saved_model.pb and be
+    above the deleted high-water mark, as for adoptable_version. Else None. Only the newest
+    version counts: a model equal to an older one (rolled back from) is published as new."""
     found = _newest_servable(model_dir)
     if found is None:
         return None
@@ -266,9 +387,14 @@ def same_model_version(model_dir: str, saved_model_dir: str) -> Published | None
     mine = program_hashes(saved_model_dir)
     if mine is None or program_hashes(destination) != mine:
         return None
-    if content_digest(saved_model_dir, MODEL_SUBTREES) != content_digest(
-        destination, MODEL_SUBTREES
+    if content_digest(saved_model_dir, NOT_MODEL_BYTES) != content_digest(
+        destination, NOT_MODEL_BYTES
     ):
+        return None
+    # The fingerprint.pb hashes leave out the function library (the TF2 serving program):
+    # they are only the cheap first check.
+    mine_program = program_digest(saved_model_dir)
+    if mine_program is None or program_digest(destination) != mine_program:
         return None
     return Published(version=newest, destination=destination, adopted=True, unchanged=True)
 

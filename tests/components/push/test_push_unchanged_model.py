@@ -28,8 +28,9 @@ from tests.pipeline.metadata_records import record_execution
 PASSING = ["accuracy = 0.9, required >= 0.7: PASS (majority baseline 0.5)"]
 
 
-def _export(directory: Path, weight: float, vocab: Path) -> Path:
-    """Exports a tiny tf.Module (one variable, one asset, a serving signature)."""
+def _export(directory: Path, weight: float, vocab: Path, program: str = "w * x") -> Path:
+    """Exports a tiny tf.Module (one variable, one asset, a serving signature computing
+    `program`: "w * x", "w * x + 1" or "w + x")."""
     import tensorflow as tf
 
     class Times(tf.Module):
@@ -40,6 +41,10 @@ def _export(directory: Path, weight: float, vocab: Path) -> Path:
 
         @tf.function(input_signature=[tf.TensorSpec([None], tf.float32, name="x")])
         def serve(self, x: tf.Tensor) -> dict[str, tf.Tensor]:
+            if program == "w + x":
+                return {"y": self.w + x}
+            if program == "w * x + 1":
+                return {"y": self.w * x + 1.0}
             return {"y": self.w * x}
 
     module = Times()
@@ -50,7 +55,8 @@ def _export(directory: Path, weight: float, vocab: Path) -> Path:
 @pytest.fixture(scope="session")
 def exports(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """ "a" and "b": the same model exported twice (another function-name counter, so other
-    saved_model.pb bytes); "other_weights": w = 4 instead of 3."""
+    saved_model.pb bytes); "other_weights": w = 4 instead of 3; "other_constant" and
+    "other_op": the same variable and asset, another serving program."""
     root = tmp_path_factory.mktemp("exports")
     vocab = root / "tokens"
     vocab.write_text("the\nmovie\ngood\n")
@@ -58,6 +64,8 @@ def exports(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         "a": _export(root / "a", 3.0, vocab),
         "b": _export(root / "b", 3.0, vocab),
         "other_weights": _export(root / "c", 4.0, vocab),
+        "other_constant": _export(root / "d", 3.0, vocab, "w * x + 1"),
+        "other_op": _export(root / "e", 3.0, vocab, "w + x"),
     }
 
 
@@ -158,6 +166,27 @@ def test_other_weights_are_a_new_version(tmp_path: Path, exports: dict[str, Path
     assert _versions(tmp_path) == [1, 2]
 
 
+@pytest.mark.parametrize("variant", ["other_constant", "other_op"])
+def test_the_same_weights_in_another_serving_program_are_a_new_version(
+    tmp_path: Path, exports: dict[str, Path], variant: str
+) -> None:
+    """TF's graph_def_program_hash clears the function library before hashing, and in a TF2
+    SavedModel the serving function (a TFT graph inside it too) lives there: another constant
+    or op leaves all three fingerprint.pb hashes and variables/ and assets/ equal. It is another
+    model all the same and must be served as a new version."""
+    assert publish.program_hashes(str(exports[variant])) == publish.program_hashes(
+        str(exports["a"])
+    )
+    assert publish.content_digest(
+        str(exports[variant]), publish.NOT_MODEL_BYTES
+    ) == publish.content_digest(str(exports["a"]), publish.NOT_MODEL_BYTES)
+    config = _config(tmp_path)
+    _push(tmp_path, exports["a"], "fp-1", config)
+    pushed = _push(tmp_path, exports[variant], "fp-2", config)
+    assert pushed.version == 2 and not pushed.properties["adopted"]
+    assert _versions(tmp_path) == [1, 2]
+
+
 def test_the_same_weights_with_another_vocabulary_are_a_new_version(
     tmp_path: Path, exports: dict[str, Path]
 ) -> None:
@@ -168,6 +197,22 @@ def test_the_same_weights_with_another_vocabulary_are_a_new_version(
     (other_vocab / "assets" / "tokens").write_text("the\nmovie\nbad\n")
     assert publish.program_hashes(str(other_vocab)) == publish.program_hashes(str(exports["a"]))
     pushed = _push(tmp_path, other_vocab, "fp-2", config)
+    assert pushed.version == 2 and not pushed.properties["adopted"]
+    assert _versions(tmp_path) == [1, 2]
+
+
+def test_another_top_level_file_is_a_new_version(tmp_path: Path, exports: dict[str, Path]) -> None:
+    """A file beside variables/ and assets/ (tf_keras writes keras_metadata.pb there, the
+    model's layer configs) is part of the model: one that differs is a new version."""
+    config = _config(tmp_path)
+    with_metadata = tmp_path / "with-metadata"
+    shutil.copytree(exports["a"], with_metadata)
+    (with_metadata / "keras_metadata.pb").write_bytes(b"layers: 1")
+    _push(tmp_path, with_metadata, "fp-1", config)
+    other_metadata = tmp_path / "other-metadata"
+    shutil.copytree(exports["b"], other_metadata)
+    (other_metadata / "keras_metadata.pb").write_bytes(b"layers: 2")
+    pushed = _push(tmp_path, other_metadata, "fp-2", config)
     assert pushed.version == 2 and not pushed.properties["adopted"]
     assert _versions(tmp_path) == [1, 2]
 
