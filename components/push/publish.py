@@ -374,6 +374,23 @@ def program_digest(saved_model_dir: str) -> str | None:
 
 
 def same_model_version(model_dir: str, saved_model_dir: str) -> Published | None:
+    """_same_model_version, or None (publish as before) when the comparison itself fails: a
+    file of the newest version unreadable or removed by hand midway, an object store error.
+    The check only saves a duplicate version, so it must never be why a push fails."""
+    try:
+        return _same_model_version(model_dir, saved_model_dir)
+    except Exception as exc:  # noqa: BLE001 — any failure means "not comparable"
+        log.warning(
+            "could not compare the model with the newest version in %s (%s: %s); publishing "
+            "a new version",
+            model_dir,
+            type(exc).__name__,
+            exc,
+        )
+        return None
+
+
+def _same_model_version(model_dir: str, saved_model_dir: str) -> Published | None:
     """The newest version of `model_dir` if it holds the same model as `saved_model_dir`
     under another export: equal program_hashes (both fingerprint.pb files present), the same
     bytes in every file but NOT_MODEL_BYTES (content_digest), and an equal program_digest

@@ -291,3 +291,19 @@ def test_lineage_says_an_unchanged_push_adopted_another_runs_version(tmp_path, c
     assert "published by run run-1 (its push is recorded too) from model model-run-1" in text
     assert "no new version was published" in text
     store.close()
+
+
+def test_a_newest_version_that_cannot_be_read_is_not_compared_and_a_new_version_is_published(
+    tmp_path: Path, exports: dict[str, Path], caplog: pytest.LogCaptureFixture
+) -> None:
+    """Comparing only saves a duplicate version: a file of the newest version removed by hand
+    midway (here a dangling link where a file was) made the comparison raise and the push
+    fail."""
+    config = _config(tmp_path)
+    _push(tmp_path, exports["a"], "fp-1", config)
+    version_dir = tmp_path / "serving" / "sentiment" / "1"
+    (version_dir / "extra.txt").symlink_to(tmp_path / "gone")
+    again = _push(tmp_path, exports["b"], "fp-2", config)
+    assert again.pushed and again.version == 2 and not again.properties["adopted"]
+    assert _versions(tmp_path) == [1, 2]
+    assert "could not compare the model with the newest version" in caplog.text
