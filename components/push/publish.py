@@ -416,6 +416,18 @@ def _same_model_version(model_dir: str, saved_model_dir: str) -> Published | Non
     return Published(version=newest, destination=destination, adopted=True, unchanged=True)
 
 
+def _adopt(
+    model_dir: str, saved_model_dir: str, marker: Mapping[str, Any] | None
+) -> Published | None:
+    """The version a push with `marker` adopts instead of publishing (adoptable_version, else
+    same_model_version), or None; never adopts without a marker."""
+    if marker is None:
+        return None
+    return adoptable_version(
+        model_dir, str(marker.get("model_fingerprint") or ""), marker.get(CONTENT_KEY)
+    ) or same_model_version(model_dir, saved_model_dir)
+
+
 def _marker_text(marker: Mapping[str, Any]) -> str:
     return json.dumps(dict(marker), indent=2, sort_keys=True, default=str) + "\n"
 
@@ -638,12 +650,9 @@ def _publish_local(
     with _exclusive_lock(model_dir):
         clean_stale_temporaries(model_dir)
         clean_interrupted_deletions(model_dir)
-        if marker is not None:
-            adopted = adoptable_version(
-                model_dir, str(marker.get("model_fingerprint") or ""), marker.get(CONTENT_KEY)
-            ) or same_model_version(model_dir, saved_model_dir)
-            if adopted is not None:
-                return adopted
+        adopted = _adopt(model_dir, saved_model_dir, marker)
+        if adopted is not None:
+            return adopted
         version = next_version(model_dir)
         temp = os.path.join(model_dir, f"{TEMP_PREFIX}{version}-{uuid.uuid4().hex}")
         try:
@@ -686,12 +695,9 @@ def _publish_remote(
     gfile.makedirs(model_dir)
     clean_stale_temporaries(model_dir)
     clean_interrupted_deletions(model_dir)
-    if marker is not None:
-        adopted = adoptable_version(
-            model_dir, str(marker.get("model_fingerprint") or ""), marker.get(CONTENT_KEY)
-        ) or same_model_version(model_dir, saved_model_dir)
-        if adopted is not None:
-            return adopted
+    adopted = _adopt(model_dir, saved_model_dir, marker)
+    if adopted is not None:
+        return adopted
     version = next_version(model_dir)
     temp = filesystem.join(model_dir, f"{TEMP_PREFIX}{version}-{uuid.uuid4().hex}")
     files = _relative_files(saved_model_dir)
