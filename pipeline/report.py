@@ -247,8 +247,19 @@ def run_details(store: Any, run_id: str) -> str:
         first, *rest = str(run["error"]).split("\n")
         out.extend([f"error: {first}", *(f"  {line}" for line in rest)])
     executions = store.executions(run_id)
-    gone = _deleted_uris(store, executions)
+    artifacts = {
+        execution.id: (
+            store.artifacts_of(execution.id, "input"),
+            store.artifacts_of(execution.id, "output"),
+        )
+        for execution in executions
+    }
+    gone = _deletion_marks(
+        store,
+        [a.uri for inputs, outputs in artifacts.values() for _name, a in (*inputs, *outputs)],
+    )
     for execution in executions:
+        inputs, outputs = artifacts[execution.id]
         seconds = (
             f"{execution.finished_at - execution.started_at:.1f}s" if execution.finished_at else "-"
         )
@@ -257,14 +268,14 @@ def run_details(store: Any, run_id: str) -> str:
             f"{execution.node_id} ({execution.component})  {execution.status}  {seconds}  "
             f"fingerprint {execution.fingerprint}"
         )
-        outputs = [(name, a, _typed(a)) for name, a in store.artifacts_of(execution.id, "output")]
+        typed_outputs = [(name, a, _typed(a)) for name, a in outputs]
         if execution.summary and execution.status != "CACHED":
-            cell = _summary_cell(execution.summary, [typed for _, _, typed in outputs], 200)
+            cell = _summary_cell(execution.summary, [typed for _, _, typed in typed_outputs], 200)
             out.append(f"  summary: {cell}")
-        for name, artifact in store.artifacts_of(execution.id, "input"):
+        for name, artifact in inputs:
             mark = gone.get(artifact.uri, "")
             out.append(f"  in  {name:<22} {artifact.type_name:<20} {artifact.uri}{mark}")
-        for name, artifact, typed in outputs:
+        for name, artifact, typed in typed_outputs:
             mark = gone.get(artifact.uri, "")
             out.append(f"  out {name:<22} {artifact.type_name:<20} {artifact.uri}{mark}")
             out.extend(f"      {line}" for line in _describe(typed))
@@ -289,20 +300,6 @@ def _mark_failed_dir(store: Any, run_id: str, lines: list[str]) -> list[str]:
         mark = next((m for path, m in marks.items() if path in folder.findall(line)), "")
         marked.append(line + mark)
     return marked
-
-
-def _deleted_uris(store: Any, executions: list[Any]) -> dict[str, str]:
-    """uri -> "  (deleted TIME by seqline gc)" for the artifacts the executions read or
-    published whose folder gc deleted (MetadataStore.deletions)."""
-    return _deletion_marks(
-        store,
-        [
-            artifact.uri
-            for execution in executions
-            for kind in ("input", "output")
-            for _name, artifact in store.artifacts_of(execution.id, kind)
-        ],
-    )
 
 
 def _deletion_marks(store: Any, uris: list[str]) -> dict[str, str]:
