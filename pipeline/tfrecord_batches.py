@@ -40,7 +40,7 @@ from apache_beam.io import filebasedsink
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.io.iobase import Write
-from apache_beam.io.tfrecordio import _default_crc32c_fn
+from apache_beam.io.tfrecordio import _default_crc32c_fn, _TFRecordUtil
 from apache_beam.transforms.window import GlobalWindows
 
 # Bytes read from the decompressed stream at a time.
@@ -55,11 +55,6 @@ def _crc32c() -> Callable[[bytes], int]:
     whichever it finds), called directly rather than through Beam's per-call lookup."""
     _default_crc32c_fn(b"")  # makes Beam pick its implementation
     return _default_crc32c_fn.fn
-
-
-def _masked(crc: int) -> int:
-    """TFRecord's masked CRC (apache_beam.io.tfrecordio._TFRecordUtil._masked_crc32c)."""
-    return (((crc >> 15) | (crc << 17)) + 0xA282EAD8) & 0xFFFFFFFF
 
 
 def _invalid(path: str, what: str, raw: bytes | memoryview) -> ValueError:
@@ -79,6 +74,7 @@ def read_tfrecords(stream: IO[bytes], path: str, chunk_bytes: int = CHUNK_BYTES)
             truncated record, as beam.io's TFRecord reader says it.
     """
     crc32c = _crc32c()
+    masked = _TFRecordUtil._masked_crc32c
     buffer = b""
     pos = 0
     eof = False
@@ -88,14 +84,14 @@ def read_tfrecords(stream: IO[bytes], path: str, chunk_bytes: int = CHUNK_BYTES)
             needed = _HEADER.size
         else:
             length, length_crc = _HEADER.unpack_from(buffer, pos)
-            if _masked(crc32c(buffer[pos : pos + 8])) != length_crc:
+            if masked(buffer[pos : pos + 8], crc32c) != length_crc:
                 raise _invalid(path, "Mismatch of length mask", buffer[pos : pos + 12])
             needed = _HEADER.size + length + _CRC.size
             if available >= needed:
                 start = pos + _HEADER.size
                 data = buffer[start : start + length]
                 (data_crc,) = _CRC.unpack_from(buffer, start + length)
-                if _masked(crc32c(data)) != data_crc:
+                if masked(data, crc32c) != data_crc:
                     raise _invalid(path, "Mismatch of data mask", buffer[start : pos + needed])
                 pos += needed
                 yield data
@@ -157,14 +153,15 @@ def frame_tfrecords(records: list[bytes]) -> bytes:
     """The TFRecord encoding of `records`, in order (length, its masked CRC32C, data, its
     masked CRC32C each), as beam.io's TFRecord writer and tf.io.TFRecordWriter write them."""
     crc32c = _crc32c()
+    masked = _TFRecordUtil._masked_crc32c
     parts: list[bytes] = []
     for record in records:
         length = _LENGTH.pack(len(record))
         parts += (
             length,
-            _CRC.pack(_masked(crc32c(length))),
+            _CRC.pack(masked(length, crc32c)),
             record,
-            _CRC.pack(_masked(crc32c(record))),
+            _CRC.pack(masked(record, crc32c)),
         )
     return b"".join(parts)
 
