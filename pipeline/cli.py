@@ -87,6 +87,13 @@ def _add_store_arguments(parser: argparse.ArgumentParser) -> None:
     where.add_argument("--metadata-url", help="SQLAlchemy URL of the metadata database")
 
 
+def _command_line_root(root: str) -> str:
+    """A pipeline root typed on the command line (`run --root`, `gc --root`): a local path is
+    relative to the working directory, as for runs/show/lineage --root (the config's own
+    `root:` is relative to the config file); a URL as it is."""
+    return os.path.abspath(os.path.expanduser(root)) if "://" not in root else root
+
+
 def _open_store(args: argparse.Namespace):  # noqa: ANN202 — MetadataStore, imported lazily
     """The metadata store the command names (runs, show, lineage, unlock). Never a new one: a
     SQLite store that does not exist is a SeqlineError saying where it was expected (a typo in
@@ -159,10 +166,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
     overrides = {}
     if args.root:
-        # A path typed on the command line is relative to the working directory, as for
-        # runs/show/lineage --root (the config's own `root:` is relative to the config file).
-        local = "://" not in args.root
-        overrides["root"] = os.path.abspath(os.path.expanduser(args.root)) if local else args.root
+        overrides["root"] = _command_line_root(args.root)
     pipeline = load_pipeline(args.config, overrides, _params(args.param))
     try:
         collect_less_often()  # this process now runs nodes: TensorFlow-sized heaps
@@ -307,8 +311,7 @@ def _cmd_gc(args: argparse.Namespace) -> int:
         root, url = store_location(args.config)
         args.metadata_url = args.metadata_url or url
     elif args.root:
-        local = "://" not in args.root
-        root = os.path.abspath(os.path.expanduser(args.root)) if local else args.root
+        root = _command_line_root(args.root)
     else:
         raise SeqlineError("say which pipeline root to clean: --config FILE or --root DIR")
     args.root, args.config = root, None  # _open_store: the root's store, or --metadata-url
