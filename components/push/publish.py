@@ -142,6 +142,40 @@ def _open_binary(path: str) -> Any:
     return open(path.removeprefix("file://"), "rb")
 
 
+def _skipped(rel: str, skip: tuple[str, ...]) -> bool:
+    return rel == MARKER_FILE or any(
+        rel == part or (part.endswith("/") and rel.startswith(part)) for part in skip
+    )
+
+
+def _file_digests(saved_model_dir: str, skip: tuple[str, ...] = ()) -> dict[str, bytes]:
+    """Relative path -> sha256 of the bytes of every file content_digest covers (skip as
+    there), streamed in 1 MiB chunks."""
+    root = saved_model_dir
+    if not filesystem.is_remote(root):
+        root = root.removeprefix("file://")
+    root = root.rstrip("/")
+    files: dict[str, bytes] = {}
+    for rel in _relative_files(root):
+        if _skipped(rel, skip):
+            continue
+        file_digest = hashlib.sha256()
+        with _open_binary(filesystem.join(root, rel)) as f:
+            while chunk := f.read(_CHUNK):
+                file_digest.update(chunk)
+        files[rel] = file_digest.digest()
+    return files
+
+
+def _tree_digest(files: Mapping[str, bytes], skip: tuple[str, ...] = ()) -> str:
+    """content_digest of the tree whose _file_digests are `files`."""
+    digest = hashlib.sha256()
+    for rel in sorted(files):
+        if not _skipped(rel, skip):
+            digest.update(rel.encode("utf-8") + b"\0" + files[rel])
+    return digest.hexdigest()
+
+
 def content_digest(saved_model_dir: str, skip: tuple[str, ...] = ()) -> str:
     """Hex sha256 of a SavedModel directory's content: every file's relative path and bytes,
     in sorted path order, MARKER_FILE excluded (so a published version digests like its
@@ -149,22 +183,7 @@ def content_digest(saved_model_dir: str, skip: tuple[str, ...] = ()) -> str:
     after its path, so no two trees share a digest by shifting bytes between files.
     `skip`: leave out these relative paths, and the folders among them (ending in "/") whole
     (e.g. NOT_MODEL_BYTES)."""
-    root = saved_model_dir
-    if not filesystem.is_remote(root):
-        root = root.removeprefix("file://")
-    root = root.rstrip("/")
-    digest = hashlib.sha256()
-    for rel in sorted(_relative_files(root)):
-        if rel == MARKER_FILE or any(
-            rel == part or (part.endswith("/") and rel.startswith(part)) for part in skip
-        ):
-            continue
-        file_digest = hashlib.sha256()
-        with _open_binary(filesystem.join(root, rel)) as f:
-            while chunk := f.read(_CHUNK):
-                file_digest.update(chunk)
-        digest.update(rel.encode("utf-8") + b"\0" + file_digest.digest())
-    return digest.hexdigest()
+    return _tree_digest(_file_digests(saved_model_dir, skip))
 
 
 def _newest_servable(model_dir: str) -> tuple[int, str] | None:
@@ -373,12 +392,14 @@ def program_digest(saved_model_dir: str) -> str | None:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def same_model_version(model_dir: str, saved_model_dir: str) -> Published | None:
+def same_model_version(
+    model_dir: str, saved_model_dir: str, mine_files: Mapping[str, bytes] | None = None
+) -> Published | None:
     """_same_model_version, or None (publish as before) when the comparison itself fails: a
     file of the newest version unreadable or removed by hand midway, an object store error.
     The check only saves a duplicate version, so it must never be why a push fails."""
     try:
-        return _same_model_version(model_dir, saved_model_dir)
+        return _same_model_version(model_dir, saved_model_dir, mine_files)
     except Exception as exc:  # noqa: BLE001 — any failure means "not comparable"
         log.warning(
             "could not compare the model with the newest version in %s (%s: %s); publishing "
@@ -390,13 +411,17 @@ def same_model_version(model_dir: str, saved_model_dir: str) -> Published | None
         return None
 
 
-def _same_model_version(model_dir: str, saved_model_dir: str) -> Published | None:
+def _same_model_version(
+    model_dir: str, saved_model_dir: str, mine_files: Mapping[str, bytes] | None
+) -> Published | None:
     """The newest version of `model_dir` if it holds the same model as `saved_model_dir`
     under another export: equal program_hashes (both fingerprint.pb files present), the same
     bytes in every file but NOT_MODEL_BYTES (content_digest), and an equal program_digest
     (the serving functions, which program_hashes leave out); it must have saved_model.pb and be
     above the deleted high-water mark, as for adoptable_version. Else None. Only the newest
-    version counts: a model equal to an older one (rolled back from) is published as new."""
+    version counts: a model equal to an older one (rolled back from) is published as new.
+    `mine_files`: `saved_model_dir`'s _file_digests when the push already read them (for the
+    marker's CONTENT_KEY), so its files are not read twice."""
     found = _newest_servable(model_dir)
     if found is None:
         return None
@@ -404,9 +429,9 @@ def _same_model_version(model_dir: str, saved_model_dir: str) -> Published | Non
     mine = program_hashes(saved_model_dir)
     if mine is None or program_hashes(destination) != mine:
         return None
-    if content_digest(saved_model_dir, NOT_MODEL_BYTES) != content_digest(
-        destination, NOT_MODEL_BYTES
-    ):
+    if mine_files is None:
+        mine_files = _file_digests(saved_model_dir, NOT_MODEL_BYTES)
+    if _tree_digest(mine_files, NOT_MODEL_BYTES) != content_digest(destination, NOT_MODEL_BYTES):
         return None
     # The fingerprint.pb hashes leave out the function library (the TF2 serving program):
     # they are only the cheap first check.
@@ -417,7 +442,10 @@ def _same_model_version(model_dir: str, saved_model_dir: str) -> Published | Non
 
 
 def _adopt(
-    model_dir: str, saved_model_dir: str, marker: Mapping[str, Any] | None
+    model_dir: str,
+    saved_model_dir: str,
+    marker: Mapping[str, Any] | None,
+    mine_files: Mapping[str, bytes] | None,
 ) -> Published | None:
     """The version a push with `marker` adopts instead of publishing (adoptable_version, else
     same_model_version), or None; never adopts without a marker."""
@@ -425,7 +453,7 @@ def _adopt(
         return None
     return adoptable_version(
         model_dir, str(marker.get("model_fingerprint") or ""), marker.get(CONTENT_KEY)
-    ) or same_model_version(model_dir, saved_model_dir)
+    ) or same_model_version(model_dir, saved_model_dir, mine_files)
 
 
 def _marker_text(marker: Mapping[str, Any]) -> str:
@@ -644,13 +672,16 @@ def _write_marker_local(temp: str, marker: Mapping[str, Any]) -> None:
 
 
 def _publish_local(
-    saved_model_dir: str, model_dir: str, marker: Mapping[str, Any] | None
+    saved_model_dir: str,
+    model_dir: str,
+    marker: Mapping[str, Any] | None,
+    mine_files: Mapping[str, bytes] | None,
 ) -> Published:
     os.makedirs(model_dir, exist_ok=True)
     with _exclusive_lock(model_dir):
         clean_stale_temporaries(model_dir)
         clean_interrupted_deletions(model_dir)
-        adopted = _adopt(model_dir, saved_model_dir, marker)
+        adopted = _adopt(model_dir, saved_model_dir, marker, mine_files)
         if adopted is not None:
             return adopted
         version = next_version(model_dir)
@@ -687,7 +718,10 @@ def _publish_local(
 
 
 def _publish_remote(
-    saved_model_dir: str, model_dir: str, marker: Mapping[str, Any] | None
+    saved_model_dir: str,
+    model_dir: str,
+    marker: Mapping[str, Any] | None,
+    mine_files: Mapping[str, bytes] | None,
 ) -> Published:
     import tensorflow as tf
 
@@ -695,7 +729,7 @@ def _publish_remote(
     gfile.makedirs(model_dir)
     clean_stale_temporaries(model_dir)
     clean_interrupted_deletions(model_dir)
-    adopted = _adopt(model_dir, saved_model_dir, marker)
+    adopted = _adopt(model_dir, saved_model_dir, marker, mine_files)
     if adopted is not None:
         return adopted
     version = next_version(model_dir)
@@ -753,13 +787,19 @@ def publish_version(
     """
     if not filesystem.exists(filesystem.join(saved_model_dir, SAVED_MODEL_PB)):
         raise FileNotFoundError(f"no {SAVED_MODEL_PB} in {saved_model_dir}")
+    mine_files = None
     if marker is not None and not marker.get(CONTENT_KEY):
-        # Once per push: the marker carries it into the version, and adoption compares it.
-        marker = {**marker, CONTENT_KEY: content_digest(saved_model_dir)}
+        # Once per push: the marker carries it into the version, and adoption compares it
+        # (same_model_version its per-file digests).
+        mine_files = _file_digests(saved_model_dir)
+        marker = {**marker, CONTENT_KEY: _tree_digest(mine_files)}
     # The destination decides: a local serving root gets the atomic rename even when the model
     # itself lives on an object store.
     if filesystem.is_remote(model_dir):
-        return _publish_remote(saved_model_dir, model_dir, marker)
+        return _publish_remote(saved_model_dir, model_dir, marker, mine_files)
     return _publish_local(
-        saved_model_dir.removeprefix("file://"), model_dir.removeprefix("file://"), marker
+        saved_model_dir.removeprefix("file://"),
+        model_dir.removeprefix("file://"),
+        marker,
+        mine_files,
     )
