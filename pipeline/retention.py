@@ -70,6 +70,7 @@ from seqline.pipeline.locking import (
     check_process,
     try_exclusive,
 )
+from seqline.pipeline.report import _when
 from seqline.pipeline.resolvers import (
     accepted_inputs,
     earlier_span,
@@ -545,10 +546,6 @@ def _busy(store: MetadataStore, root: str) -> RootBusyError:
         f"a run is using {root} ({named}); gc deletes only while no run uses the root. Run gc "
         "again once it has finished (e.g. right after the scheduled run, in the same job)"
     )
-
-
-def _when(seconds: float) -> str:
-    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(seconds))
 
 
 def _lease_root(root: str) -> str:
