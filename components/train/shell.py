@@ -227,6 +227,7 @@ def _publish_run_files(
     """One training's TensorBoard logs, history.csv, best checkpoint and curves into
     `model_run`'s folder `under` (() = its root)."""
     from seqline.components.train.curves import plot_training_curves  # noqa: PLC0415
+    from seqline.components.train.refit import refit_weights_path  # noqa: PLC0415
 
     if filesystem.exists(paths.tensorboard_dir):
         filesystem.copytree(paths.tensorboard_dir, model_run.path(*under, "tensorboard"))
@@ -236,7 +237,7 @@ def _publish_run_files(
     if filesystem.exists(paths.best_weights):
         filesystem.makedirs(model_run.path(*under, "checkpoints"))
         _copy_file(paths.best_weights, model_run.path(*under, "checkpoints", "best.weights.h5"))
-    refit_weights = filesystem.join(paths.root, "refit.weights.h5")  # train.refit's model
+    refit_weights = refit_weights_path(paths.root)  # train.refit's model
     if filesystem.exists(refit_weights):
         filesystem.makedirs(model_run.path(*under, "checkpoints"))
         _copy_file(refit_weights, model_run.path(*under, "checkpoints", "refit.weights.h5"))
