@@ -449,13 +449,12 @@ def _recorded_roots(store: MetadataStore, root: str) -> list[tuple[str, bool]]:
         {a.uri.rsplit("/", 3)[0] for a in store.artifacts_under("") if a.uri.count("/") > 3}
     )
 
-    def same(other: str) -> bool:
-        if filesystem.is_remote(other) or filesystem.is_remote(root):
-            return False
-        real = os.path.realpath(filesystem.local_path(root))
-        return os.path.realpath(filesystem.local_path(other)) == real
-
-    return [(other, same(other)) for other in roots]
+    if filesystem.is_remote(root):
+        return [(other, False) for other in roots]
+    real = _lease_root(root)  # a local root's real path
+    return [
+        (other, not filesystem.is_remote(other) and _lease_root(other) == real) for other in roots
+    ]
 
 
 def _producer_run(store: MetadataStore, record: ArtifactRecord) -> str | None:
