@@ -279,6 +279,11 @@ def _listdir(path: str) -> list[str]:
         return []
 
 
+def _folders(parent: str, names: Iterable[str]) -> list[str]:
+    """The paths of those of `names` in `parent` that are folders."""
+    return [path for path in (filesystem.join(parent, name) for name in names) if _is_dir(path)]
+
+
 def _is_dir(path: str) -> bool:
     if filesystem.is_remote(path):
         return bool(filesystem._gfile(path).isdir(path))
@@ -470,17 +475,12 @@ def _unknown_folders(root: str, known: set[str]) -> list[str]:
     unknown: list[str] = []
     known_dirs = {uri.rsplit("/", 1)[0] for uri in known}
     known_nodes = {uri.rsplit("/", 2)[0] for uri in known}
-    for node in _listdir(root):
-        node_path = filesystem.join(root, node)
-        if node.startswith(("_", ".")) or not _is_dir(node_path):
-            continue
+    nodes = [node for node in _listdir(root) if not node.startswith(("_", "."))]
+    for node_path in _folders(root, nodes):
         if node_path not in known_nodes:
             unknown.append(node_path)
             continue
-        for output in _listdir(node_path):
-            output_path = filesystem.join(node_path, output)
-            if not _is_dir(output_path):
-                continue
+        for output_path in _folders(node_path, _listdir(node_path)):
             if output_path not in known_dirs:
                 unknown.append(output_path)
                 continue
