@@ -2,6 +2,7 @@
 
     read_tfrecords(stream, path)   the records of one (decompressed) TFRecord stream
     ReadTFRecordBatches            DoFn: file path -> lists of at most `batch_size` records
+    ReadTFRecordFiles              file paths -> the same lists, the files spread over workers
     frame_tfrecords(records)       TFRecord bytes of a list of records
     WriteTFRecordBatches           lists of records -> TFRecord files, as WriteToTFRecord
 
@@ -147,6 +148,18 @@ class ReadTFRecordBatches(beam.DoFn):
             records = self._pending.pop(key)
             if records:
                 yield GlobalWindows.windowed_value(self._output(key, records))
+
+
+class ReadTFRecordFiles(beam.PTransform):
+    """PCollection of file paths -> ReadTFRecordBatches(batch_size, group)'s lists, after a
+    reshuffle that spreads the files over workers, as ReadAllFromTFRecord's does."""
+
+    def __init__(self, batch_size: int, group: Callable[[str], str] | None = None) -> None:
+        super().__init__()
+        self._read = ReadTFRecordBatches(batch_size, group)
+
+    def expand(self, paths: beam.PCollection) -> beam.PCollection:
+        return paths | "Spread" >> beam.Reshuffle() | "Read" >> beam.ParDo(self._read)
 
 
 def frame_tfrecords(records: list[bytes]) -> bytes:

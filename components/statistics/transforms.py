@@ -35,7 +35,7 @@ from seqline.components.statistics.series_stats import (
 from seqline.components.statistics.statistics_files import write_statistics
 from seqline.components.statistics.statistics_proto import dataset_statistics
 from seqline.pipeline.beam_progress import ReportProgress
-from seqline.pipeline.tfrecord_batches import ReadTFRecordBatches
+from seqline.pipeline.tfrecord_batches import ReadTFRecordFiles
 
 
 def sketch_options(config: StatisticsConfig) -> SketchOptions:
@@ -249,13 +249,11 @@ class GenerateStatistics(beam.PTransform):
             _refuse_unnamed_compression(files)
             if files:
                 # Compression is detected from the suffix (.gz ...); each file streams
-                # through in lists of batch_size records instead of being materialised. The
-                # reshuffle spreads the files over workers, as ReadAllFromTFRecord's does.
+                # through in lists of batch_size records instead of being materialised.
                 records = (
                     pipeline
                     | f"Files[{split}]" >> beam.Create(list(files))
-                    | f"Spread[{split}]" >> beam.Reshuffle()
-                    | f"Read[{split}]" >> beam.ParDo(ReadTFRecordBatches(self._config.batch_size))
+                    | f"Read[{split}]" >> ReadTFRecordFiles(self._config.batch_size)
                     | f"Progress[{split}]"
                     >> ReportProgress(self._progress_key, "reading", "examples", weigh=len)
                 )

@@ -45,7 +45,7 @@ from tfx_bsl.public import tfxio
 
 from seqline.pipeline.artifacts.examples import SHARD_SUFFIX, split_pattern, split_prefix
 from seqline.pipeline.beam_progress import ReportProgress
-from seqline.pipeline.tfrecord_batches import ReadTFRecordBatches, WriteTFRecordBatches
+from seqline.pipeline.tfrecord_batches import ReadTFRecordFiles, WriteTFRecordBatches
 from seqline.schemas.text import LABEL_ID_KEY, raw_feature_spec
 from seqline.storage import filesystem
 
@@ -140,8 +140,7 @@ def _read_batches(
     patterns: list[str], batch_size: int, group: Callable[[str], str] | None = None
 ) -> beam.PTransform:
     """PBegin -> lists of at most `batch_size` records of the files matching `patterns`
-    ((group, list) pairs with `group`). The reshuffle spreads the files over workers, as
-    ReadAllFromTFRecord's does."""
+    ((group, list) pairs with `group`), read by ReadTFRecordFiles."""
 
     @beam.ptransform_fn
     def read(pbegin: beam.pvalue.PBegin) -> beam.PCollection:
@@ -150,8 +149,7 @@ def _read_batches(
             | "Patterns" >> beam.Create(patterns)
             | "Match" >> fileio.MatchAll()
             | "Paths" >> beam.Map(operator.attrgetter("path"))
-            | "Spread" >> beam.Reshuffle()
-            | "Read" >> beam.ParDo(ReadTFRecordBatches(batch_size, group))
+            | "Read" >> ReadTFRecordFiles(batch_size, group)
         )
 
     return read()
