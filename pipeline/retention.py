@@ -77,7 +77,7 @@ from seqline.pipeline.resolvers import (
     nonfinite_metrics,
     statistics_span,
 )
-from seqline.pipeline.root_lock import ROOT_LOCK, try_root_exclusive
+from seqline.pipeline.root_lock import ROOT_LOCK, root_lock_path, try_root_exclusive
 from seqline.storage import filesystem
 
 if TYPE_CHECKING:
@@ -594,9 +594,8 @@ def _busy_now(store: MetadataStore, root: str) -> str | None:
         )
     if filesystem.is_remote(root):
         return None
-    path = os.path.join(filesystem.local_path(root), LOCKS_DIR, ROOT_LOCK)
     try:
-        opened = os.open(path, os.O_RDONLY)
+        opened = os.open(root_lock_path(root), os.O_RDONLY)
     except OSError:
         return None  # no lock file: no run has held this root (or it may not be read)
     held = try_exclusive(opened)
@@ -637,7 +636,7 @@ def collect(
                 fd = try_root_exclusive(root)
             except OSError as exc:  # a root this user may not write: say so, no traceback
                 raise SeqlineError(
-                    f"cannot take the root lock {filesystem.join(root, '_locks', ROOT_LOCK)} "
+                    f"cannot take the root lock {filesystem.join(root, LOCKS_DIR, ROOT_LOCK)} "
                     f"({exc.strerror or exc}); expected a user that can write the pipeline "
                     "root, since gc deletes from it: run gc as the user that runs the pipeline"
                 ) from exc

@@ -32,11 +32,16 @@ log = logging.getLogger(__name__)
 _NOT_WRITABLE = (errno.EACCES, errno.EPERM, errno.EROFS)
 
 
+def root_lock_path(root: str) -> str:
+    """`{root}/_locks/.root.lock` of a local root, as a local path."""
+    return os.path.join(filesystem.local_path(root), LOCKS_DIR, ROOT_LOCK)
+
+
 def _open_root_lock(root: str) -> int:
     """A new file descriptor on `{root}/_locks/.root.lock` (a local root)."""
-    directory = os.path.join(root.removeprefix("file://"), LOCKS_DIR)
-    os.makedirs(directory, exist_ok=True)
-    return os.open(os.path.join(directory, ROOT_LOCK), os.O_RDWR | os.O_CREAT)
+    path = root_lock_path(root)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    return os.open(path, os.O_RDWR | os.O_CREAT)
 
 
 def _open_shared_lock(root: str) -> int | None:
@@ -49,7 +54,7 @@ def _open_shared_lock(root: str) -> int | None:
     except OSError as exc:
         if exc.errno not in _NOT_WRITABLE:
             raise
-        path = os.path.join(root.removeprefix("file://"), LOCKS_DIR, ROOT_LOCK)
+        path = root_lock_path(root)
         try:
             return os.open(path, os.O_RDONLY)
         except OSError as also:
