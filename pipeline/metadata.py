@@ -869,12 +869,7 @@ class MetadataStore:
     def record_deletion(self, uri: str, deleted_by: str) -> None:
         """Records that the artifact folder `uri` was deleted now, by `deleted_by`."""
         with self._begin() as conn:
-            conn.execute(ARTIFACT_DELETIONS.delete().where(ARTIFACT_DELETIONS.c.uri == uri))
-            conn.execute(
-                ARTIFACT_DELETIONS.insert().values(
-                    uri=uri, deleted_at=time.time(), deleted_by=deleted_by
-                )
-            )
+            _write_deletion(conn, uri, time.time(), deleted_by)
 
     def check_deletions_writable(self) -> None:
         """Raises MetadataError unless this user may record deletions (record_deletion): gc
@@ -885,10 +880,7 @@ class MetadataStore:
             with self._engine.connect() as conn:
                 probe = conn.begin()
                 try:  # what record_deletion does, rolled back
-                    conn.execute(ARTIFACT_DELETIONS.delete().where(ARTIFACT_DELETIONS.c.uri == ""))
-                    conn.execute(
-                        ARTIFACT_DELETIONS.insert().values(uri="", deleted_at=0.0, deleted_by="")
-                    )
+                    _write_deletion(conn, "", 0.0, "")
                 finally:
                     probe.rollback()
         except sa.exc.DBAPIError as exc:
@@ -1303,6 +1295,14 @@ def _warn_narrow(conn: sa.Connection, exc: sa.exc.DBAPIError, tables: list[str])
         _driver_message(exc),
         why,
         "; ".join(_widening(table) for table in tables),
+    )
+
+
+def _write_deletion(conn: sa.Connection, uri: str, deleted_at: float, deleted_by: str) -> None:
+    """Replaces the artifact_deletions row of `uri` (MetadataStore.record_deletion)."""
+    conn.execute(ARTIFACT_DELETIONS.delete().where(ARTIFACT_DELETIONS.c.uri == uri))
+    conn.execute(
+        ARTIFACT_DELETIONS.insert().values(uri=uri, deleted_at=deleted_at, deleted_by=deleted_by)
     )
 
 
