@@ -291,15 +291,14 @@ def _mark_failed_dir(store: Any, run_id: str, lines: list[str]) -> list[str]:
     `{root}/_failed/{run_id}` folder (its error says the failed outputs are kept there) when
     gc deleted it (MetadataStore.deletions)."""
     folder = re.compile(r"[^\s'\"(]*/_failed/" + re.escape(run_id) + r"(?![A-Za-z0-9_.~:+=@-])")
-    named = {match for line in lines for match in folder.findall(line)}
-    marks = _deletion_marks(store, sorted(named))
+    named = [folder.findall(line) for line in lines]
+    marks = _deletion_marks(store, sorted({path for paths in named for path in paths}))
     if not marks:
         return lines
-    marked = []
-    for line in lines:
-        mark = next((m for path, m in marks.items() if path in folder.findall(line)), "")
-        marked.append(line + mark)
-    return marked
+    return [
+        line + next((m for path, m in marks.items() if path in paths), "")
+        for line, paths in zip(lines, named, strict=True)
+    ]
 
 
 def _deletion_marks(store: Any, uris: list[str]) -> dict[str, str]:
