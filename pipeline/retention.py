@@ -374,7 +374,6 @@ def plan_gc(store: MetadataStore, root: str, keep_runs: int = DEFAULT_KEEP_RUNS)
             plan.also_kept[uri] = why
             plan.live.add(uri)
     _keep_siblings(store, plan, artifacts)
-    known = {a.uri: a for a in artifacts}
     for record in artifacts:
         parts = record.uri[len(prefix) :].split("/")
         if (
@@ -396,7 +395,7 @@ def plan_gc(store: MetadataStore, root: str, keep_runs: int = DEFAULT_KEEP_RUNS)
                 _producer_run(store, record),
             )
         )
-    plan.unknown = _unknown_folders(plan.root, set(known))
+    plan.unknown = _unknown_folders(plan.root, {a.uri for a in artifacts})
     failed = filesystem.join(plan.root, FAILED_DIR)
     for run_id in _listdir(failed):
         path = filesystem.join(failed, run_id)
