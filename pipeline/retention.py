@@ -81,7 +81,7 @@ from seqline.pipeline.root_lock import ROOT_LOCK, root_lock_path, try_root_exclu
 from seqline.storage import filesystem
 
 if TYPE_CHECKING:
-    from seqline.pipeline.metadata import ArtifactRecord, MetadataStore
+    from seqline.pipeline.metadata import ArtifactRecord, MetadataStore, RootLease
 
 # The newest SUCCEEDED runs kept per pipeline by default (docs/operations.md says why).
 DEFAULT_KEEP_RUNS = 3
@@ -556,9 +556,10 @@ def _lease_root(root: str) -> str:
     return os.path.realpath(filesystem.local_path(root))
 
 
-def _gc_holds(store: MetadataStore, root: str) -> RootBusyError | None:
-    """The error for a root another `seqline gc` holds (its lease's id is gc_id's), else None."""
-    for lease in store.root_leases(_lease_root(root)):
+def _gc_holds(leases: Iterable[RootLease], root: str) -> RootBusyError | None:
+    """The error for a root another `seqline gc` holds (among `leases`, the root's
+    store.root_leases: one whose id is gc_id's), else None."""
+    for lease in leases:
         if lease.run_id.startswith("gc-"):
             return RootBusyError(
                 f"seqline gc (pid {lease.pid}, host {lease.host}, started "
@@ -573,7 +574,7 @@ def _acquire(store: MetadataStore, root: str, holder: str) -> None:
     try:
         store.acquire_root(_lease_root(root), holder)
     except RootBusyError as exc:
-        raise (_gc_holds(store, root) or exc) from None
+        raise (_gc_holds(store.root_leases(_lease_root(root)), root) or exc) from None
 
 
 def _busy_now(store: MetadataStore, root: str) -> str | None:
@@ -581,10 +582,10 @@ def _busy_now(store: MetadataStore, root: str) -> str | None:
     gc or a remote root's run holds the lease, or a run holds a local root's lock (tried
     without waiting and let go at once; only an existing lock file, opened for reading, so a
     dry run writes nothing)."""
-    by_gc = _gc_holds(store, root)
+    leases = store.root_leases(_lease_root(root))
+    by_gc = _gc_holds(leases, root)
     if by_gc is not None:
         return str(by_gc)
-    leases = store.root_leases(_lease_root(root))
     if leases:
         lease = leases[0]
         return (
