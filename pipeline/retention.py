@@ -615,7 +615,7 @@ def collect(
     """Plans gc of `root` and, unless `dry_run`, deletes what the plan says, calling
     `deleted(doomed)` after each folder. Holds the root for the whole of it: the root lease
     in the store (MetadataStore.acquire_root: a remote root's run holds it) and, on a local
-    root, the exclusive root lock (locking.root_in_use: every local run holds it shared).
+    root, the exclusive root lock (root_lock.root_in_use: every local run holds it shared).
 
     Raises:
         RootBusyError: a run uses the root, or another gc holds it (naming it).
