@@ -30,11 +30,11 @@ def human_size(size: int | None) -> str:
     if size is None:
         return "?"
     value = float(size)
-    for unit in ("B", "kB", "MB", "GB"):
-        if value < 1000 or unit == "GB":
+    for unit in ("B", "kB", "MB"):
+        if value < 1000:
             return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
         value /= 1000
-    return f"{value:.1f} TB"  # unreachable: the loop returns at GB
+    return f"{value:.1f} GB"
 
 
 def _run_label(plan: Plan, run_id: str) -> str:
