@@ -135,11 +135,6 @@ class Plan:
         return sum(d.size or 0 for d in self.doomed)
 
 
-def root_prefix(root: str) -> str:
-    """`root` with one trailing '/': the prefix every URI under it starts with."""
-    return root.rstrip("/") + "/"
-
-
 def choose_kept_runs(
     runs: Sequence[Mapping[str, Any]], keep_runs: int, executed: Collection[str] | None = None
 ) -> list[str]:
@@ -318,8 +313,8 @@ def _still_running(run: Mapping[str, Any]) -> bool:
 
 def plan_gc(store: MetadataStore, root: str, keep_runs: int = DEFAULT_KEEP_RUNS) -> Plan:
     """What gc would delete in `root` (nothing is deleted here); see the module docstring."""
-    prefix = root_prefix(root)
     plan = Plan(root=root.rstrip("/"))
+    prefix = plan.root + "/"  # every URI under the root starts with it
     uses = store.root_uses(prefix)
     used_by: dict[str, set[str]] = {}
     by_execution: dict[int, set[str]] = {}
