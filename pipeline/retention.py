@@ -130,10 +130,6 @@ class Plan:
     busy: str | None = None  # a dry run's: why the real gc would refuse now
     backfills: set[str] = field(default_factory=set)  # runs of older spans: not counted
 
-    @property
-    def total(self) -> int:
-        return sum(d.size or 0 for d in self.doomed)
-
 
 def choose_kept_runs(
     runs: Sequence[Mapping[str, Any]], keep_runs: int, executed: Collection[str] | None = None

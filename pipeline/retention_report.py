@@ -37,6 +37,14 @@ def human_size(size: int | None) -> str:
     return f"{value:.1f} GB"
 
 
+def _total_size(sizes: Sequence[int | None]) -> str:
+    """human_size of the sum of `sizes`, saying so when a remote folder's (None) is missing."""
+    total = human_size(sum(size or 0 for size in sizes))
+    if any(size is None for size in sizes):
+        total += " (sizes of remote folders not counted)"
+    return total
+
+
 def _run_label(plan: Plan, run_id: str) -> str:
     """`d12`, `f13 (FAILED)`, `bf03 (backfill)`: a kept run with what sets it apart."""
     marks = [] if plan.statuses.get(run_id, "SUCCEEDED") == "SUCCEEDED" else [plan.statuses[run_id]]
@@ -100,19 +108,14 @@ def describe(plan: Plan, dry_run: bool) -> str:
     for path in plan.unknown:
         lines.append(f"unknown, left alone: {path}  {human_size(plan.unknown_sizes.get(path))}")
     if plan.unknown:
-        sizes = [plan.unknown_sizes.get(path) for path in plan.unknown]
-        left = human_size(sum(size or 0 for size in sizes))
-        if any(size is None for size in sizes):
-            left += " (sizes of remote folders not counted)"
+        left = _total_size([plan.unknown_sizes.get(path) for path in plan.unknown])
         lines.append(f"left alone: {len(plan.unknown)} unknown folder(s), {left}")
     for path in plan.links:
         lines.append(
             f"a symbolic link, left alone: {path} -> {link_target(path)} (gc deletes nothing "
             "through a link; delete its target and the link by hand if nothing needs them)"
         )
-    total = human_size(plan.total)
-    if any(d.size is None for d in plan.doomed):
-        total += " (sizes of remote folders not counted)"
+    total = _total_size([d.size for d in plan.doomed])
     if plan.locks_removed:
         lines.append(
             f"{'would remove' if dry_run else 'removed'} {plan.locks_removed} lock file(s) of "
